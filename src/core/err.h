@@ -1,0 +1,29 @@
+/* Error codes shared by every module: 0 is success, negatives are SB_E*. */
+#ifndef SB_CORE_ERR_H
+#define SB_CORE_ERR_H
+
+/* X-macro map: name, message (lower-case, as shown to users). */
+#define SB_ERRNO_MAP(X)                                                                            \
+    X(NOMEM, -1, "out of memory")                                                                  \
+    X(INVAL, -2, "invalid argument")                                                               \
+    X(TOOBIG, -3, "too large")                                                                     \
+    X(NOTFOUND, -4, "not found")                                                                   \
+    X(EXISTS, -5, "already exists")                                                                \
+    X(BADSIG, -6, "signature mismatch")                                                            \
+    X(PARSE, -7, "malformed input")                                                                \
+    X(IO, -8, "input/output error")                                                                \
+    X(STORE, -9, "store failure")                                                                  \
+    X(BUSY, -10, "resource busy")                                                                  \
+    X(CLOSED, -11, "already closed")
+
+enum sb_err {
+    SB_OK = 0,
+#define SB_ERR_ENUM(name, code, msg) SB_E##name = code,
+    SB_ERRNO_MAP(SB_ERR_ENUM)
+#undef SB_ERR_ENUM
+};
+
+/** Returns the static lower-case message for an SB_E* code (or "unknown error"). */
+const char *sb_strerror(int code);
+
+#endif

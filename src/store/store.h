@@ -1,0 +1,187 @@
+/*
+ * The store: tenants, numbers and the call log. Nothing above this interface
+ * writes SQL. A store is one connection, used by one thread at a time; the
+ * server opens one for the loop (reads) and the writer thread opens its own.
+ * Backends plug in through struct store_ops (SQLite now, PostgreSQL later).
+ */
+#ifndef SB_STORE_STORE_H
+#define SB_STORE_STORE_H
+
+#include <stddef.h>
+
+#include "core/e164.h"
+
+enum plan { PLAN_STARTER, PLAN_PRO, PLAN_ENTERPRISE };
+
+/** Returns "starter", "pro" or "enterprise". */
+const char *plan_name(enum plan p);
+
+/** Parses a plan name. Returns 0 or SB_EINVAL. */
+int plan_parse(const char *s, enum plan *out);
+
+#define TENANT_NAME_SIZE 64
+#define LANG_SIZE 16
+#define VOICE_SIZE 64
+#define GREETING_SIZE 512
+#define TIMEZONE_SIZE 64
+#define AGENT_SIZE 32
+#define TENANT_MAX_LANGS 8
+#define CALL_SID_SIZE 40
+#define PARTY_SIZE 128 /* From/To as Twilio sends them: E.164, client:x, sip:... */
+#define STATUS_SIZE 16
+#define DIRECTION_SIZE 24
+
+/* Per-language voice and greeting of a tenant. */
+struct tenant_lang {
+    char lang[LANG_SIZE]; /* "en-US", "es-MX", "es" */
+    char voice[VOICE_SIZE];
+    char greeting[GREETING_SIZE];
+};
+
+struct tenant {
+    char name[TENANT_NAME_SIZE];
+    char default_lang[LANG_SIZE];
+    char transfer_number[E164_SIZE]; /* "" when none */
+    char timezone[TIMEZONE_SIZE];    /* IANA name, "UTC" by default */
+    struct tenant_lang langs[TENANT_MAX_LANGS];
+    int nlangs;
+};
+
+struct number {
+    char e164[E164_SIZE];
+    char tenant[TENANT_NAME_SIZE];
+    enum plan plan;
+    char agent[AGENT_SIZE];
+    int active;
+};
+
+struct call_record {
+    char call_sid[CALL_SID_SIZE];
+    char tenant[TENANT_NAME_SIZE]; /* "" when the number is unknown */
+    char direction[DIRECTION_SIZE];
+    char from[PARTY_SIZE];
+    char to[PARTY_SIZE];
+    char status[STATUS_SIZE];
+    long duration;   /* seconds, -1 until known */
+    char lang[LANG_SIZE];
+    long long started_at; /* unix seconds */
+    long long ended_at;   /* unix seconds, 0 until the call ends */
+};
+
+/* One status callback, as applied to the call log. */
+struct status_event {
+    char call_sid[CALL_SID_SIZE];
+    long sequence;   /* SequenceNumber, -1 when absent (dedupe by status then) */
+    char status[STATUS_SIZE];
+    long duration;   /* CallDuration seconds, -1 when absent */
+    long long at;    /* when the event happened (unix seconds) */
+    char direction[DIRECTION_SIZE]; /* used only to create an unknown call */
+    char from[PARTY_SIZE];
+    char to[PARTY_SIZE];
+};
+
+/* Outcome of store_status_apply. */
+enum status_outcome {
+    STATUS_APPLIED,   /* the call moved forward */
+    STATUS_DUPLICATE, /* this (CallSid, SequenceNumber) was seen before */
+    STATUS_STALE,     /* new event, but it would move the call backwards: recorded, not applied */
+};
+
+struct store;
+
+/* A backend. Every function returns 0 or a negative SB_E* code. */
+struct store_ops {
+    const char *name;
+    int (*open)(struct store **out, const char *target);
+    void (*close)(struct store *s);
+    int (*begin)(struct store *s);
+    int (*commit)(struct store *s);
+    int (*rollback)(struct store *s);
+    int (*tenant_add)(struct store *s, const struct tenant *t);
+    int (*tenant_remove)(struct store *s, const char *name);
+    int (*tenant_get)(struct store *s, const char *name, struct tenant *out);
+    int (*tenant_list)(struct store *s, struct tenant **out, size_t *n);
+    int (*number_add)(struct store *s, const struct number *n);
+    int (*number_remove)(struct store *s, const char *e164);
+    int (*number_list)(struct store *s, struct number **out, size_t *n);
+    int (*routes_version)(struct store *s, long long *version);
+    int (*call_insert)(struct store *s, const struct call_record *c);
+    int (*status_apply)(struct store *s, const struct status_event *e, enum status_outcome *out);
+    int (*call_list)(struct store *s, size_t limit, struct call_record **out, size_t *n);
+    int (*call_get)(struct store *s, const char *call_sid, struct call_record *out);
+    int (*ping)(struct store *s);
+};
+
+/** The embedded SQLite backend (WAL). */
+extern const struct store_ops store_sqlite_ops;
+
+/**
+ * Opens the store at `path` (a SQLite file; created when missing) and applies
+ * pending migrations. On success *out is owned by the caller: store_close it.
+ * Returns 0, SB_EIO when the file cannot be opened, SB_ESTORE on a failed
+ * migration.
+ */
+int store_open(struct store **out, const char *path);
+
+/** Closes the store and frees it. NULL is allowed. */
+void store_close(struct store *s);
+
+/** Starts a transaction (used by the writer for group commit). */
+int store_begin(struct store *s);
+/** Commits the open transaction. */
+int store_commit(struct store *s);
+/** Rolls back the open transaction. */
+int store_rollback(struct store *s);
+
+/**
+ * Adds a tenant with its languages. Returns 0, SB_EEXISTS when the name is
+ * taken, SB_EINVAL on an empty name.
+ */
+int store_tenant_add(struct store *s, const struct tenant *t);
+
+/** Removes a tenant. SB_ENOTFOUND when absent; SB_EBUSY while numbers point at it. */
+int store_tenant_remove(struct store *s, const char *name);
+
+/** Reads one tenant into *out. SB_ENOTFOUND when absent. */
+int store_tenant_get(struct store *s, const char *name, struct tenant *out);
+
+/** Lists tenants by name. *out is an array the caller free()s (NULL when n is 0). */
+int store_tenant_list(struct store *s, struct tenant **out, size_t *n);
+
+/** Adds a number. SB_EEXISTS when present, SB_ENOTFOUND when its tenant is absent. */
+int store_number_add(struct store *s, const struct number *n);
+
+/** Removes a number. SB_ENOTFOUND when absent. */
+int store_number_remove(struct store *s, const char *e164);
+
+/** Lists numbers by e164. *out is an array the caller free()s. */
+int store_number_list(struct store *s, struct number **out, size_t *n);
+
+/**
+ * Reads the routing version: a counter that every change to tenants or
+ * numbers bumps, from any process, so the routing cache knows when to reload.
+ */
+int store_routes_version(struct store *s, long long *version);
+
+/** Logs a new call. A call_sid already logged is left as it is (returns 0). */
+int store_call_insert(struct store *s, const struct call_record *c);
+
+/**
+ * Applies a status callback exactly once: dedupes by (call_sid, sequence) or
+ * (call_sid, status) when sequence is -1; never moves a call backwards
+ * (queued < initiated < ringing < in-progress < any terminal status, and a
+ * terminal status is final); records duration and ended_at on terminal
+ * events; creates the call row when the call is unknown. *out says which.
+ */
+int store_status_apply(struct store *s, const struct status_event *e, enum status_outcome *out);
+
+/** Lists the newest `limit` calls, newest first. *out is free()d by the caller. */
+int store_call_list(struct store *s, size_t limit, struct call_record **out, size_t *n);
+
+/** Reads one call. SB_ENOTFOUND when absent. */
+int store_call_get(struct store *s, const char *call_sid, struct call_record *out);
+
+/** Checks that the store answers (for /healthz). */
+int store_ping(struct store *s);
+
+#endif
