@@ -1,1 +1,45 @@
-int main(void) { return 1; }
+/* switchboard: a Twilio voice gateway. Dispatches git-style subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const char usage[] =
+    "usage: switchboard <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  serve      answer Twilio's voice webhooks (see 'switchboard serve --help')\n"
+    "  tenants    add, list and remove tenants (businesses)\n"
+    "  numbers    add, list and remove phone numbers and their routing\n"
+    "  calls      list the call log\n"
+    "  urls       print the webhook URLs to paste into the Twilio console\n"
+    "  version    print the version\n"
+    "\n"
+    "Every command takes --help.\n";
+
+int main(int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        int (*run)(int, char **);
+    } commands[] = {
+        {"serve", cli_serve},     {"tenants", cli_tenants}, {"numbers", cli_numbers},
+        {"calls", cli_calls},     {"urls", cli_urls},
+    };
+
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+        puts("switchboard 0.1.0");
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "error: unknown command '%s'\n\n%s", argv[1], usage);
+    return 2;
+}

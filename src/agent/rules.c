@@ -1,1 +1,113 @@
-/* placeholder */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "agent/agent.h"
+
+/* The lines the rule agent speaks, in English and Spanish. */
+struct phrases {
+    const char *hours;
+    const char *transfer;
+    const char *no_transfer;
+    const char *goodbye;
+    const char *hello;
+    const char *reprompt;
+};
+
+static const struct phrases phrases_en = {
+    "We are open Monday to Friday, from nine in the morning to five in the afternoon. "
+    "What else can I do for you?",
+    "Please hold while I connect you with a person.",
+    "I'm sorry, nobody is available to take your call right now. What else can I do for you?",
+    "Thank you for calling. Goodbye!",
+    "Hello! How can I help you today?",
+    "Sorry, I didn't catch that. You can ask about our hours, or ask for a person.",
+};
+
+static const struct phrases phrases_es = {
+    "Abrimos de lunes a viernes, de nueve de la mañana a cinco de la tarde. "
+    "¿En qué más puedo ayudarle?",
+    "Un momento, por favor. Le comunico con una persona.",
+    "Lo siento, no hay nadie disponible para atenderle ahora. ¿En qué más puedo ayudarle?",
+    "Gracias por llamar. ¡Hasta luego!",
+    "¡Hola! ¿En qué puedo ayudarle hoy?",
+    "Perdone, no le he entendido. Puede preguntar por nuestro horario o pedir hablar con una "
+    "persona.",
+};
+
+static const struct phrases *phrases_for(const char *lang)
+{
+    return lang && strncmp(lang, "en", 2) == 0 ? &phrases_en : &phrases_es;
+}
+
+/* Keyword lists per intent; matched as whole words, case-insensitively (ASCII). */
+static const char *const words_person[] = {"human",  "agent",   "operator", "representative",
+                                           "person", "humano",  "agente",   "operador",
+                                           "persona", "representante", NULL};
+static const char *const words_hours[] = {"hours", "open", "close", "closed", "horario",
+                                          "abren", "abierto", "cierran", NULL};
+static const char *const words_bye[] = {"bye", "goodbye", "adios", "adiós", "chao", NULL};
+static const char *const words_hello[] = {"hello", "hi", "hey", "hola", "buenas", NULL};
+
+/* Returns true when `word` (length n) equals one of `list`, ignoring ASCII case. */
+static int word_in(const char *word, size_t n, const char *const *list)
+{
+    for (; *list; list++) {
+        if (strlen(*list) == n && strncasecmp(word, *list, n) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Returns true when any word of `text` is in `list`. Words are runs of letters. */
+static int says_any(const char *text, const char *const *list)
+{
+    const unsigned char *p = (const unsigned char *)text;
+
+    while (p && *p) {
+        const unsigned char *start;
+
+        while (*p && !(isalpha(*p) || *p >= 0x80))
+            p++;
+        start = p;
+        while (*p && (isalpha(*p) || *p >= 0x80))
+            p++;
+        if (p > start && word_in((const char *)start, (size_t)(p - start), list))
+            return 1;
+    }
+    return 0;
+}
+
+static void reply_set(struct agent_reply *out, enum agent_action action, const char *text)
+{
+    out->action = action;
+    snprintf(out->text, sizeof(out->text), "%s", text);
+}
+
+void agent_rules_turn(const struct agent_turn *turn, struct agent_reply *out)
+{
+    const struct phrases *ph = phrases_for(turn->lang);
+    const char *speech = turn->speech ? turn->speech : "";
+    const char *digits = turn->digits ? turn->digits : "";
+
+    if (says_any(speech, words_person) || strcmp(digits, "0") == 0) {
+        if (turn->can_transfer)
+            reply_set(out, AGENT_TRANSFER, ph->transfer);
+        else
+            reply_set(out, AGENT_CONTINUE, ph->no_transfer);
+    } else if (says_any(speech, words_hours) || strcmp(digits, "1") == 0) {
+        reply_set(out, AGENT_CONTINUE, ph->hours);
+    } else if (says_any(speech, words_bye) || strcmp(digits, "#") == 0) {
+        reply_set(out, AGENT_HANGUP, ph->goodbye);
+    } else if (says_any(speech, words_hello)) {
+        reply_set(out, AGENT_CONTINUE, ph->hello);
+    } else {
+        reply_set(out, AGENT_CONTINUE, ph->reprompt);
+    }
+}
+
+const char *agent_goodbye(const char *lang)
+{
+    return phrases_for(lang)->goodbye;
+}

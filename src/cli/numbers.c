@@ -1,0 +1,171 @@
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "core/e164.h"
+#include "core/err.h"
+
+static const char numbers_usage[] =
+    "usage: switchboard numbers add E164 --tenant NAME [--plan starter|pro|enterprise]\n"
+    "                               [--agent TYPE] [--inactive]\n"
+    "       switchboard numbers list [--json]\n"
+    "       switchboard numbers remove E164\n"
+    "\n"
+    "  --tenant NAME   the business this number belongs to (required)\n"
+    "  --plan PLAN     starter: speech gather loop; pro, enterprise: media stream (default "
+    "starter)\n"
+    "  --agent TYPE    the agent that answers, e.g. receptionist (default receptionist)\n"
+    "  --inactive      keep the number but answer it with the 'not configured' apology\n"
+    "  --db PATH       the store (env SWITCHBOARD_DB, default ./switchboard.db)\n";
+
+static int numbers_add(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"tenant", required_argument, NULL, 't'}, {"plan", required_argument, NULL, 'p'},
+        {"agent", required_argument, NULL, 'a'},  {"inactive", no_argument, NULL, 'i'},
+        {"db", required_argument, NULL, 'd'},     {NULL, 0, NULL, 0},
+    };
+    struct number n;
+    struct store *s = NULL;
+    const char *db = NULL;
+    int c, rc;
+
+    memset(&n, 0, sizeof(n));
+    n.plan = PLAN_STARTER;
+    n.active = 1;
+    snprintf(n.agent, sizeof(n.agent), "receptionist");
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 't':
+            if (strlen(optarg) == 0 || strlen(optarg) >= TENANT_NAME_SIZE)
+                return cli_fail("tenant name '%s' is not valid", optarg);
+            snprintf(n.tenant, sizeof(n.tenant), "%s", optarg);
+            break;
+        case 'p':
+            if (plan_parse(optarg, &n.plan))
+                return cli_fail("plan '%s' is not one of starter, pro, enterprise", optarg);
+            break;
+        case 'a':
+            if (strlen(optarg) == 0 || strlen(optarg) >= AGENT_SIZE)
+                return cli_fail("agent '%s' must be 1-%d characters", optarg, AGENT_SIZE - 1);
+            snprintf(n.agent, sizeof(n.agent), "%s", optarg);
+            break;
+        case 'i':
+            n.active = 0;
+            break;
+        case 'd':
+            db = optarg;
+            break;
+        default:
+            fputs(numbers_usage, stderr);
+            return 2;
+        }
+    }
+    if (optind != argc - 1)
+        return cli_fail("numbers add needs exactly one E164 number");
+    if (!e164_valid(argv[optind]))
+        return cli_fail("number '%s' is not E.164 (e.g. +15005550006)", argv[optind]);
+    if (!n.tenant[0])
+        return cli_fail("numbers add needs --tenant NAME");
+    snprintf(n.e164, sizeof(n.e164), "%s", argv[optind]);
+    if (cli_open_store(&s, db))
+        return 1;
+    rc = store_number_add(s, &n);
+    store_close(s);
+    if (rc == SB_EEXISTS)
+        return cli_fail("number '%s' already exists", n.e164);
+    if (rc == SB_ENOTFOUND)
+        return cli_fail("tenant '%s' does not exist", n.tenant);
+    if (rc)
+        return cli_fail("cannot add number '%s': %s", n.e164, sb_strerror(rc));
+    printf("added number %s (tenant %s, plan %s, agent %s%s)\n", n.e164, n.tenant,
+           plan_name(n.plan), n.agent, n.active ? "" : ", inactive");
+    return 0;
+}
+
+static int numbers_list(struct store *s, int as_json)
+{
+    struct number *list = NULL;
+    size_t n = 0;
+    int rc = store_number_list(s, &list, &n);
+
+    if (rc)
+        return cli_fail("cannot list numbers: %s", sb_strerror(rc));
+    if (as_json) {
+        json_t *arr = json_array();
+
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:b}", "number",
+                                                 list[i].e164, "tenant", list[i].tenant, "plan",
+                                                 plan_name(list[i].plan), "agent", list[i].agent,
+                                                 "active", list[i].active));
+        json_dumpf(arr, stdout, JSON_INDENT(2));
+        fputc('\n', stdout);
+        json_decref(arr);
+    } else {
+        printf("%-17s %-24s %-11s %-16s %s\n", "NUMBER", "TENANT", "PLAN", "AGENT", "ACTIVE");
+        for (size_t i = 0; i < n; i++)
+            printf("%-17s %-24s %-11s %-16s %s\n", list[i].e164, list[i].tenant,
+                   plan_name(list[i].plan), list[i].agent, list[i].active ? "yes" : "no");
+    }
+    free(list);
+    return 0;
+}
+
+int cli_numbers(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'}, {"db", required_argument, NULL, 'd'},
+        {NULL, 0, NULL, 0},
+    };
+    struct store *s = NULL;
+    const char *db = NULL;
+    int as_json = 0, c, rc;
+
+    if (cli_wants_help(argc, argv)) {
+        fputs(numbers_usage, stdout);
+        return 0;
+    }
+    if (argc < 2) {
+        fputs(numbers_usage, stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "add") == 0)
+        return numbers_add(argc - 1, argv + 1);
+    if (strcmp(argv[1], "list") != 0 && strcmp(argv[1], "remove") != 0)
+        return cli_fail("unknown numbers command '%s' (add, list, remove)", argv[1]);
+    optind = 1;
+    while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+        if (c == 'j')
+            as_json = 1;
+        else if (c == 'd')
+            db = optarg;
+        else
+            return 2;
+    }
+    if (strcmp(argv[1], "list") == 0) {
+        if (optind != argc - 1)
+            return cli_fail("numbers list takes no arguments");
+        if (cli_open_store(&s, db))
+            return 1;
+        rc = numbers_list(s, as_json);
+        store_close(s);
+        return rc;
+    }
+    if (optind != argc - 2)
+        return cli_fail("numbers remove needs exactly one E164 number");
+    if (cli_open_store(&s, db))
+        return 1;
+    rc = store_number_remove(s, argv[1 + optind]);
+    store_close(s);
+    if (rc == SB_ENOTFOUND)
+        return cli_fail("number '%s' does not exist", argv[1 + optind]);
+    if (rc)
+        return cli_fail("cannot remove number '%s': %s", argv[1 + optind], sb_strerror(rc));
+    printf("removed number %s\n", argv[1 + optind]);
+    return 0;
+}

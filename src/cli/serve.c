@@ -1,0 +1,117 @@
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "core/log.h"
+#include "server/server.h"
+
+static const char serve_usage[] =
+    "usage: switchboard serve [--listen ADDR:PORT] [--db PATH] [--dev] [--trust-proxy]\n"
+    "                         [--log-level debug|info|warn|error]\n"
+    "\n"
+    "Answers Twilio's voice webhooks until SIGTERM or SIGINT.\n"
+    "\n"
+    "  --listen ADDR:PORT  where to listen (env SWITCHBOARD_LISTEN, default 127.0.0.1:8080)\n"
+    "  --db PATH           SQLite store (env SWITCHBOARD_DB, default ./switchboard.db)\n"
+    "  --dev               do not check X-Twilio-Signature (warns on every request);\n"
+    "                      PUBLIC_BASE_URL then defaults to http://ADDR:PORT\n"
+    "  --trust-proxy       sign over X-Forwarded-Proto/X-Forwarded-Host, not PUBLIC_BASE_URL\n"
+    "  --log-level LEVEL   lowest level logged (env SWITCHBOARD_LOG_LEVEL, default info)\n"
+    "\n"
+    "environment:\n"
+    "  PUBLIC_BASE_URL     the URL Twilio calls, e.g. https://voice.example.com (required\n"
+    "                      unless --dev)\n"
+    "  TWILIO_AUTH_TOKEN   the account's auth token, used to check signatures (required)\n";
+
+static const char *env_or(const char *name, const char *fallback)
+{
+    const char *v = getenv(name);
+
+    return v && *v ? v : fallback;
+}
+
+int cli_serve(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"listen", required_argument, NULL, 'l'}, {"db", required_argument, NULL, 'd'},
+        {"dev", no_argument, NULL, 'D'},          {"trust-proxy", no_argument, NULL, 'p'},
+        {"log-level", required_argument, NULL, 'L'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct config cfg;
+    const char *listen = env_or("SWITCHBOARD_LISTEN", "127.0.0.1:8080");
+    const char *db = NULL;
+    const char *level_name = env_or("SWITCHBOARD_LOG_LEVEL", "info");
+    const char *base, *token;
+    enum log_level level;
+    char err[600];
+    int c;
+
+    memset(&cfg, 0, sizeof(cfg));
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'l':
+            listen = optarg;
+            break;
+        case 'd':
+            db = optarg;
+            break;
+        case 'D':
+            cfg.dev = 1;
+            break;
+        case 'p':
+            cfg.trust_proxy = 1;
+            break;
+        case 'L':
+            level_name = optarg;
+            break;
+        case 'h':
+            fputs(serve_usage, stdout);
+            return 0;
+        default:
+            fputs(serve_usage, stderr);
+            return 2;
+        }
+    }
+    if (optind < argc)
+        return cli_fail("serve takes no arguments, got '%s'", argv[optind]);
+    if (log_level_parse(level_name, &level))
+        return cli_fail("log level '%s' is not one of debug, info, warn, error", level_name);
+    log_set_level(level);
+    if (config_set_listen(&cfg, listen, "listen address", err, sizeof(err))) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    snprintf(cfg.db_path, sizeof(cfg.db_path), "%s", cli_db_path(db));
+
+    token = getenv("TWILIO_AUTH_TOKEN");
+    if (!token || !*token)
+        return cli_fail("TWILIO_AUTH_TOKEN is not set; it is needed to check "
+                        "X-Twilio-Signature");
+    if (strlen(token) >= sizeof(cfg.auth_token))
+        return cli_fail("TWILIO_AUTH_TOKEN is too long");
+    snprintf(cfg.auth_token, sizeof(cfg.auth_token), "%s", token);
+
+    base = getenv("PUBLIC_BASE_URL");
+    if (!base || !*base) {
+        char fallback[128];
+
+        if (!cfg.dev && !cfg.trust_proxy)
+            return cli_fail("PUBLIC_BASE_URL is not set; set it to the URL Twilio calls "
+                            "(e.g. https://voice.example.com) or pass --dev");
+        snprintf(fallback, sizeof(fallback), strchr(cfg.listen_host, ':') ? "http://[%s]:%d"
+                                                                           : "http://%s:%d",
+                 cfg.listen_host, cfg.listen_port);
+        if (config_set_base_url(&cfg, fallback, err, sizeof(err))) {
+            fprintf(stderr, "%s\n", err);
+            return 1;
+        }
+    } else if (config_set_base_url(&cfg, base, err, sizeof(err))) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    return server_run(&cfg) == 0 ? 0 : 1;
+}

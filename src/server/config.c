@@ -1,0 +1,83 @@
+#include "server/config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+
+int config_set_listen(struct config *c, const char *value, const char *setting, char *err,
+                      size_t errlen)
+{
+    const char *colon;
+    const char *host = value;
+    size_t hostlen;
+    char *end = NULL;
+    long port;
+
+    if (value[0] == '[') {
+        const char *close = strchr(value, ']');
+
+        if (!close || close[1] != ':')
+            goto bad;
+        host = value + 1;
+        hostlen = (size_t)(close - host);
+        colon = close + 1;
+    } else {
+        colon = strrchr(value, ':');
+        if (!colon)
+            goto bad;
+        hostlen = (size_t)(colon - value);
+    }
+    if (hostlen == 0 || hostlen >= sizeof(c->listen_host))
+        goto bad;
+    errno = 0;
+    port = strtol(colon + 1, &end, 10);
+    if (errno || *end || colon[1] == '\0' || port < 1 || port > 65535)
+        goto bad;
+    memcpy(c->listen_host, host, hostlen);
+    c->listen_host[hostlen] = '\0';
+    c->listen_port = (int)port;
+    return 0;
+bad:
+    snprintf(err, errlen, "error: %s '%s' is not ADDR:PORT (e.g. 127.0.0.1:8080)", setting,
+             value);
+    return SB_EINVAL;
+}
+
+void config_stream_url(const char *host_and_prefix, char *out, size_t size)
+{
+    int n = snprintf(out, size, "wss://%s/voice/stream", host_and_prefix);
+
+    if (n < 0 || (size_t)n >= size)
+        out[0] = '\0';
+}
+
+int config_set_base_url(struct config *c, const char *value, char *err, size_t errlen)
+{
+    const char *rest;
+    size_t len = strlen(value);
+
+    if (strncmp(value, "https://", 8) == 0)
+        rest = value + 8;
+    else if (strncmp(value, "http://", 7) == 0)
+        rest = value + 7;
+    else {
+        snprintf(err, errlen, "error: PUBLIC_BASE_URL '%s' must start with https:// or http://",
+                 value);
+        return SB_EINVAL;
+    }
+    if (*rest == '\0' || *rest == '/' || strpbrk(value, "?# ") || len >= sizeof(c->public_base_url)) {
+        snprintf(err, errlen,
+                 "error: PUBLIC_BASE_URL '%s' needs a host and no query, fragment or spaces",
+                 value);
+        return SB_EINVAL;
+    }
+    while (len > 0 && value[len - 1] == '/')
+        len--;
+    memcpy(c->public_base_url, value, len);
+    c->public_base_url[len] = '\0';
+    config_stream_url(c->public_base_url + (rest - value), c->stream_url, sizeof(c->stream_url));
+    return 0;
+}

@@ -1,0 +1,39 @@
+/* The server's settings, from flags and the environment, validated at start-up. */
+#ifndef SB_SERVER_CONFIG_H
+#define SB_SERVER_CONFIG_H
+
+#include <stddef.h>
+
+#define CONFIG_URL_SIZE 512
+
+struct config {
+    char listen_host[64]; /* "127.0.0.1", "::1", "0.0.0.0" */
+    int listen_port;
+    char db_path[512];
+    char public_base_url[CONFIG_URL_SIZE]; /* no trailing slash */
+    char stream_url[CONFIG_URL_SIZE];      /* wss://host[/prefix]/voice/stream */
+    char auth_token[256];
+    int dev;         /* signature checks off */
+    int trust_proxy; /* sign over X-Forwarded-Proto/Host */
+};
+
+/**
+ * Parses "ADDR:PORT" ("127.0.0.1:8080", "[::1]:8080") into the config.
+ * Returns 0 or SB_EINVAL with a message naming the setting in `err`.
+ */
+int config_set_listen(struct config *c, const char *value, const char *setting, char *err,
+                      size_t errlen);
+
+/**
+ * Sets PUBLIC_BASE_URL (http or https, a host, an optional path prefix) and
+ * derives the stream URL. Returns 0 or SB_EINVAL with a message in `err`.
+ */
+int config_set_base_url(struct config *c, const char *value, char *err, size_t errlen);
+
+/**
+ * Builds the stream URL for a public scheme and host (used for each request
+ * when the proxy headers are trusted). Writes "" when it does not fit.
+ */
+void config_stream_url(const char *host_and_prefix, char *out, size_t size);
+
+#endif

@@ -1,0 +1,322 @@
+/*
+ * What each path means: Twilio webhooks get their body parsed and their
+ * signature checked before a voice handler sees them; GET endpoints report
+ * health and metrics.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/form.h"
+#include "core/log.h"
+#include "core/sig.h"
+#include "server/server_internal.h"
+
+static const struct endpoint endpoints[] = {
+    {"/voice/incoming", "incoming", EP_INCOMING, 1},
+    {"/voice/gather", "gather", EP_GATHER, 1},
+    {"/voice/status", "status", EP_STATUS, 1},
+    {"/healthz", "healthz", EP_HEALTHZ, 0},
+    {"/metrics", "metrics", EP_METRICS, 0},
+};
+
+const struct endpoint *endpoint_find(const char *path)
+{
+    for (size_t i = 0; i < sizeof(endpoints) / sizeof(endpoints[0]); i++) {
+        if (strcmp(endpoints[i].path, path) == 0)
+            return &endpoints[i];
+    }
+    return NULL;
+}
+
+/* Appends `s` percent-encoded the way form encoders write query strings. */
+static int append_query_escaped(struct buf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    int rc = 0;
+
+    for (const unsigned char *p = (const unsigned char *)s; *p && !rc; p++) {
+        if (isalnum(*p) || strchr("-_.~", *p))
+            rc = buf_putc(b, (char)*p);
+        else if (*p == ' ')
+            rc = buf_putc(b, '+');
+        else {
+            char esc[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+
+            rc = buf_append(b, esc, 3);
+        }
+    }
+    return rc;
+}
+
+/*
+ * Rebuilds the query string. lws hands over the arguments already decoded,
+ * one fragment per name=value pair, so they are encoded again canonically.
+ */
+static int append_query(struct buf *b, struct lws *wsi)
+{
+    char frag[1024];
+    int rc = 0;
+
+    for (int i = 0; !rc; i++) {
+        int n = lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i);
+        char *eq;
+
+        if (n < 0)
+            break;
+        rc = buf_putc(b, i == 0 ? '?' : '&');
+        eq = strchr(frag, '=');
+        if (eq)
+            *eq = '\0';
+        if (!rc)
+            rc = append_query_escaped(b, frag);
+        if (!rc && eq) {
+            rc = buf_putc(b, '=');
+            if (!rc)
+                rc = append_query_escaped(b, eq + 1);
+        }
+    }
+    return rc;
+}
+
+/* A proxy header value we are willing to put in a URL: no spaces, slashes or controls. */
+static int header_clean(const char *s)
+{
+    if (!*s)
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p <= ' ' || *p >= 0x7f || *p == '/' || *p == '?' || *p == '#' || *p == '@')
+            return 0;
+    }
+    return 1;
+}
+
+static int custom_header(struct lws *wsi, const char *name, char *out, int size)
+{
+    int n = lws_hdr_custom_copy(wsi, out, size, name, (int)strlen(name));
+
+    if (n < 0)
+        out[0] = '\0';
+    return n;
+}
+
+/*
+ * The URL Twilio signed: PUBLIC_BASE_URL + path + query, or with
+ * --trust-proxy the scheme and host the proxy saw. Also yields the stream
+ * URL for that host.
+ */
+static int public_url(struct server *srv, struct lws *wsi, const char *path, struct buf *url,
+                      char *stream_url, size_t stream_size)
+{
+    const struct config *cfg = srv->cfg;
+    int rc;
+
+    if (cfg->trust_proxy) {
+        char proto[16], host[256];
+
+        custom_header(wsi, "x-forwarded-proto:", proto, sizeof(proto));
+        custom_header(wsi, "x-forwarded-host:", host, sizeof(host));
+        if (!header_clean(host) && lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) <= 0)
+            return SB_EINVAL;
+        if (!header_clean(host))
+            return SB_EINVAL;
+        if (strcmp(proto, "https") != 0 && strcmp(proto, "http") != 0)
+            snprintf(proto, sizeof(proto), "https");
+        rc = buf_printf(url, "%s://%s%s", proto, host, path);
+        config_stream_url(host, stream_url, stream_size);
+    } else {
+        rc = buf_printf(url, "%s%s", cfg->public_base_url, path);
+        snprintf(stream_url, stream_size, "%s", cfg->stream_url);
+    }
+    if (!rc)
+        rc = append_query(url, wsi);
+    return rc;
+}
+
+/* The writer committed (or failed) a status event: hand it to the loop. */
+static void status_done(void *arg, int status_code, enum status_outcome outcome,
+                        const char *call_status)
+{
+    struct pending *p = arg;
+    struct server *srv = p->srv;
+
+    p->status = status_code;
+    p->outcome = (int)outcome;
+    snprintf(p->call_status, sizeof(p->call_status), "%s", call_status);
+    pthread_mutex_lock(&srv->done_lock);
+    p->next = srv->done_head;
+    srv->done_head = p;
+    pthread_mutex_unlock(&srv->done_lock);
+    lws_cancel_service(srv->lws);
+}
+
+void server_drain_completions(struct server *srv)
+{
+    static const char *const outcomes[] = {"applied", "duplicate", "stale"};
+    struct pending *list;
+
+    pthread_mutex_lock(&srv->done_lock);
+    list = srv->done_head;
+    srv->done_head = NULL;
+    pthread_mutex_unlock(&srv->done_lock);
+    while (list) {
+        struct pending *p = list;
+
+        list = p->next;
+        if (p->status == 204)
+            metrics_call_status(&srv->metrics, p->call_status, outcomes[p->outcome]);
+        if (!p->orphaned) {
+            struct http_session *sess = lws_wsi_user(p->wsi);
+
+            sess->pending = NULL;
+            sess->reply.status = p->status;
+            sess->reply.content_type =
+                p->status == 204 ? NULL : "text/plain; charset=utf-8";
+            if (p->status != 204)
+                reply_text(&sess->reply, p->status,
+                           "error: the call log could not record this event; retry\n");
+            sess->reply_ready = 1;
+            lws_callback_on_writable(p->wsi);
+        }
+        free(p);
+    }
+}
+
+static void reply_plain(struct http_session *sess, int status, const char *msg)
+{
+    reply_text(&sess->reply, status, msg);
+    sess->reply_ready = 1;
+}
+
+static void dispatch_get(struct http_session *sess)
+{
+    struct server *srv = sess->srv;
+    struct buf text = BUF_INIT(HTTP_MAX_BODY);
+
+    if (sess->endpoint->kind == EP_HEALTHZ) {
+        if (store_ping(srv->store) == 0)
+            reply_plain(sess, 200, "ok\n");
+        else
+            reply_plain(sess, 503, "error: store is not answering\n");
+        return;
+    }
+    if (metrics_render(&srv->metrics, &text)) {
+        buf_release(&text);
+        reply_plain(sess, 500, "error: metrics do not fit in a reply\n");
+        return;
+    }
+    sess->reply.status = 200;
+    sess->reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    sess->reply.body = buf_detach(&text, &sess->reply.len);
+    sess->reply_ready = 1;
+}
+
+/* Only form bodies are Twilio voice webhooks. */
+static int content_type_ok(struct lws *wsi)
+{
+    char ct[128];
+
+    if (lws_hdr_copy(wsi, ct, sizeof(ct), WSI_TOKEN_HTTP_CONTENT_TYPE) <= 0)
+        return 0;
+    return strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0 &&
+           (ct[33] == '\0' || ct[33] == ';' || ct[33] == ' ');
+}
+
+static int check_signature(struct http_session *sess, struct lws *wsi, const struct form *form,
+                           char *stream_url, size_t stream_size)
+{
+    struct server *srv = sess->srv;
+    struct buf url = BUF_INIT(8192);
+    char header[128];
+    int rc;
+
+    rc = public_url(srv, wsi, sess->path, &url, stream_url, stream_size);
+    if (rc)
+        goto out;
+    if (srv->cfg->dev) {
+        log_event(LOG_WARN, "security.unsigned",
+                  "path=%s reason=\"--dev: X-Twilio-Signature is not checked\"", sess->path);
+        goto out;
+    }
+    custom_header(wsi, "x-twilio-signature:", header, sizeof(header));
+    rc = sig_validate(srv->cfg->auth_token, buf_cstr(&url), form, header);
+out:
+    buf_release(&url);
+    return rc;
+}
+
+static void dispatch_post(struct http_session *sess, struct lws *wsi)
+{
+    struct server *srv = sess->srv;
+    struct form form = FORM_INIT;
+    struct voice_ctx ctx = srv->voice;
+    char stream_url[CONFIG_URL_SIZE];
+    struct pending *p = NULL;
+    int rc;
+
+    if (!content_type_ok(wsi)) {
+        reply_plain(sess, 415,
+                    "error: Content-Type must be application/x-www-form-urlencoded\n");
+        return;
+    }
+    rc = form_parse(&form, buf_cstr(&sess->body), sess->body.len);
+    if (rc == SB_ETOOBIG) {
+        reply_plain(sess, 400, "error: request body has more than 1000 form fields\n");
+        return;
+    }
+    if (rc) {
+        reply_plain(sess, 400, "error: request body is not valid form encoding "
+                               "(malformed percent-escape)\n");
+        return;
+    }
+    rc = check_signature(sess, wsi, &form, stream_url, sizeof(stream_url));
+    if (rc) {
+        log_event(LOG_WARN, "security.bad_signature", "path=%s call_sid=%s", sess->path,
+                  form_get(&form, "CallSid") ? form_get(&form, "CallSid") : "-");
+        reply_plain(sess, 403, rc == SB_EBADSIG
+                                   ? "error: X-Twilio-Signature is missing or does not match\n"
+                                   : "error: cannot rebuild the signed URL of this request\n");
+        goto out;
+    }
+    ctx.stream_url = stream_url;
+    switch (sess->endpoint->kind) {
+    case EP_INCOMING:
+        voice_incoming(&ctx, &form, &sess->reply);
+        sess->reply_ready = 1;
+        break;
+    case EP_GATHER:
+        voice_gather(&ctx, &form, &sess->reply);
+        sess->reply_ready = 1;
+        break;
+    case EP_STATUS:
+        p = calloc(1, sizeof(*p));
+        if (!p) {
+            reply_plain(sess, 503, "error: out of memory\n");
+            break;
+        }
+        p->wsi = wsi;
+        p->srv = srv;
+        if (voice_status(&ctx, &form, status_done, p, &sess->reply) == 0) {
+            sess->pending = p;
+        } else {
+            free(p);
+            sess->reply_ready = 1;
+        }
+        break;
+    default:
+        reply_plain(sess, 500, "error: endpoint has no handler\n");
+        break;
+    }
+out:
+    form_release(&form);
+}
+
+void dispatch_request(struct http_session *sess, struct lws *wsi)
+{
+    if (sess->endpoint->post)
+        dispatch_post(sess, wsi);
+    else
+        dispatch_get(sess);
+}

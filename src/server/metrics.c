@@ -1,0 +1,104 @@
+#include "server/metrics.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const double bucket_bounds[METRICS_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.001,
+                                                      0.0025, 0.005,   0.01,   0.025,
+                                                      0.05,   0.1,     0.5,    1.0};
+
+void metrics_request(struct metrics *m, const char *route, int status, double seconds)
+{
+    struct metrics_latency *lat = NULL;
+    int i;
+
+    for (i = 0; i < m->nrequests; i++) {
+        if (m->requests[i].route == route && m->requests[i].status == status)
+            break;
+    }
+    if (i == m->nrequests && m->nrequests < METRICS_MAX_SERIES) {
+        m->requests[i].route = route;
+        m->requests[i].status = status;
+        m->nrequests++;
+    }
+    if (i < m->nrequests)
+        m->requests[i].count++;
+
+    for (i = 0; i < m->nlatency; i++) {
+        if (m->latency[i].route == route)
+            lat = &m->latency[i];
+    }
+    if (!lat && m->nlatency < (int)(sizeof(m->latency) / sizeof(m->latency[0]))) {
+        lat = &m->latency[m->nlatency++];
+        lat->route = route;
+    }
+    if (!lat)
+        return;
+    for (i = 0; i < METRICS_BUCKETS; i++) {
+        if (seconds <= bucket_bounds[i]) {
+            lat->buckets[i]++;
+            break;
+        }
+    }
+    lat->count++;
+    lat->sum += seconds;
+}
+
+void metrics_call_status(struct metrics *m, const char *status, const char *outcome)
+{
+    int i;
+
+    for (i = 0; i < m->nstatuses; i++) {
+        if (strcmp(m->statuses[i].status, status) == 0 && m->statuses[i].outcome == outcome)
+            break;
+    }
+    if (i == m->nstatuses) {
+        if (m->nstatuses == (int)(sizeof(m->statuses) / sizeof(m->statuses[0])))
+            return;
+        snprintf(m->statuses[i].status, sizeof(m->statuses[i].status), "%s", status);
+        m->statuses[i].outcome = outcome;
+        m->nstatuses++;
+    }
+    m->statuses[i].count++;
+}
+
+int metrics_render(const struct metrics *m, struct buf *out)
+{
+    int rc = 0;
+
+    rc |= buf_puts(out, "# HELP switchboard_http_requests_total HTTP requests answered, by "
+                        "route and status.\n# TYPE switchboard_http_requests_total counter\n");
+    for (int i = 0; i < m->nrequests; i++)
+        rc |= buf_printf(out, "switchboard_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
+                         m->requests[i].route, m->requests[i].status, m->requests[i].count);
+
+    rc |= buf_puts(out, "# HELP switchboard_http_request_duration_seconds Time from request to "
+                        "answer, by route.\n# TYPE switchboard_http_request_duration_seconds "
+                        "histogram\n");
+    for (int i = 0; i < m->nlatency; i++) {
+        const struct metrics_latency *l = &m->latency[i];
+        unsigned long long cum = 0;
+
+        for (int b = 0; b < METRICS_BUCKETS; b++) {
+            cum += l->buckets[b];
+            rc |= buf_printf(out,
+                             "switchboard_http_request_duration_seconds_bucket{route=\"%s\","
+                             "le=\"%g\"} %llu\n",
+                             l->route, bucket_bounds[b], cum);
+        }
+        rc |= buf_printf(out,
+                         "switchboard_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"}"
+                         " %llu\nswitchboard_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n"
+                         "switchboard_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
+                         l->route, l->count, l->route, l->sum, l->route, l->count);
+    }
+
+    rc |= buf_puts(out, "# HELP switchboard_call_status_events_total Status callbacks committed, "
+                        "by call status and outcome.\n# TYPE switchboard_call_status_events_total "
+                        "counter\n");
+    for (int i = 0; i < m->nstatuses; i++)
+        rc |= buf_printf(out,
+                         "switchboard_call_status_events_total{status=\"%s\",outcome=\"%s\"} %llu\n",
+                         m->statuses[i].status, m->statuses[i].outcome, m->statuses[i].count);
+    return rc ? -3 : 0;
+}

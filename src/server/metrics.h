@@ -1,0 +1,47 @@
+/* Prometheus counters and histograms. Owned by the event-loop thread: no locking. */
+#ifndef SB_SERVER_METRICS_H
+#define SB_SERVER_METRICS_H
+
+#include "core/buf.h"
+
+#define METRICS_MAX_SERIES 128
+#define METRICS_BUCKETS 12
+
+struct metrics_request {
+    const char *route; /* static string */
+    int status;
+    unsigned long long count;
+};
+
+struct metrics_latency {
+    const char *route;
+    unsigned long long buckets[METRICS_BUCKETS]; /* cumulative at render time */
+    unsigned long long count;
+    double sum;
+};
+
+struct metrics_status {
+    char status[16];
+    const char *outcome; /* "applied", "duplicate", "stale" */
+    unsigned long long count;
+};
+
+struct metrics {
+    struct metrics_request requests[METRICS_MAX_SERIES];
+    int nrequests;
+    struct metrics_latency latency[16];
+    int nlatency;
+    struct metrics_status statuses[64];
+    int nstatuses;
+};
+
+/** Counts one answered request and its latency in seconds. */
+void metrics_request(struct metrics *m, const char *route, int status, double seconds);
+
+/** Counts one committed status callback by call status and outcome. */
+void metrics_call_status(struct metrics *m, const char *status, const char *outcome);
+
+/** Appends the Prometheus text exposition of everything counted. */
+int metrics_render(const struct metrics *m, struct buf *out);
+
+#endif

@@ -1,0 +1,184 @@
+#include "server/server.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "server/server_internal.h"
+
+/* How often the loop checks for a signal and for routing changes. */
+#define TICK_US (250 * LWS_US_PER_MS)
+/* How long in-flight requests get to finish after SIGTERM. */
+#define DRAIN_US (10 * LWS_USEC_PER_SEC)
+
+static volatile sig_atomic_t stop_requested;
+static struct lws_context *signal_context;
+
+long long server_now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+    /* Wakes the loop; it only writes to lws's event pipe. */
+    if (signal_context)
+        lws_cancel_service(signal_context);
+}
+
+static void refresh_routes(struct server *srv)
+{
+    long long before = srv->routes.version;
+    int rc = routes_refresh(&srv->routes, srv->store);
+
+    if (rc)
+        log_event(LOG_ERROR, "routes.refresh_failed", "error=\"%s\"", sb_strerror(rc));
+    else if (srv->routes.version != before)
+        log_event(LOG_INFO, "routes.loaded", "numbers=%zu tenants=%zu version=%lld",
+                  srv->routes.count, srv->routes.ntenants, srv->routes.version);
+}
+
+static void on_tick(lws_sorted_usec_list_t *sul)
+{
+    struct server *srv = lws_container_of(sul, struct server, tick);
+
+    if (!srv->draining)
+        refresh_routes(srv);
+    lws_sul_schedule(srv->lws, 0, &srv->tick, on_tick, TICK_US);
+}
+
+static const struct lws_protocols protocols[] = {
+    {"http", http_callback, sizeof(struct http_session), 0, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static int context_create(struct server *srv)
+{
+    struct lws_context_creation_info info;
+    const struct config *cfg = srv->cfg;
+
+    memset(&info, 0, sizeof(info));
+    info.port = cfg->listen_port;
+    info.iface = cfg->listen_host;
+    info.protocols = protocols;
+    info.user = srv;
+    info.keepalive_timeout = 60;
+    info.timeout_secs = 30;
+    /* Without DISABLE_IPV6 lws binds the dual-stack wildcard even for 127.0.0.1. */
+    if (!strchr(cfg->listen_host, ':'))
+        info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+    info.options |= LWS_SERVER_OPTION_VALIDATE_UTF8;
+    srv->lws = lws_create_context(&info);
+    return srv->lws ? 0 : SB_EIO;
+}
+
+/* Keeps serving until every accepted request is answered or the deadline passes. */
+static void drain(struct server *srv)
+{
+    long long deadline = server_now_us() + DRAIN_US;
+
+    srv->draining = 1;
+    log_event(LOG_INFO, "server.draining", "inflight=%d", srv->inflight);
+    while (srv->inflight > 0 && server_now_us() < deadline) {
+        if (lws_service(srv->lws, 0) < 0)
+            break;
+    }
+    if (srv->inflight > 0)
+        log_event(LOG_WARN, "server.drain_timeout", "unanswered=%d", srv->inflight);
+}
+
+int server_run(const struct config *cfg)
+{
+    struct server *srv = NULL;
+    struct sigaction sa;
+    int rc;
+
+    lws_set_log_level(LLL_ERR, NULL);
+    srv = calloc(1, sizeof(*srv));
+    if (!srv)
+        return SB_ENOMEM;
+    srv->cfg = cfg;
+    srv->routes = (struct routes)ROUTES_INIT;
+    pthread_mutex_init(&srv->done_lock, NULL);
+
+    rc = store_open(&srv->store, cfg->db_path);
+    if (rc) {
+        log_event(LOG_ERROR, "server.start_failed", "error=\"cannot open store %s: %s\"",
+                  cfg->db_path, sb_strerror(rc));
+        goto out;
+    }
+    rc = routes_refresh(&srv->routes, srv->store);
+    if (rc) {
+        log_event(LOG_ERROR, "server.start_failed", "error=\"cannot load routes: %s\"",
+                  sb_strerror(rc));
+        goto out;
+    }
+    rc = writer_start(&srv->writer, cfg->db_path);
+    if (rc) {
+        log_event(LOG_ERROR, "server.start_failed", "error=\"cannot start writer: %s\"",
+                  sb_strerror(rc));
+        goto out;
+    }
+    srv->voice.routes = &srv->routes;
+    srv->voice.writer = srv->writer;
+    srv->voice.stream_url = cfg->stream_url;
+
+    rc = context_create(srv);
+    if (rc) {
+        log_event(LOG_ERROR, "server.start_failed", "error=\"cannot listen on %s:%d\"",
+                  cfg->listen_host, cfg->listen_port);
+        goto out;
+    }
+    signal_context = srv->lws;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    lws_sul_schedule(srv->lws, 0, &srv->tick, on_tick, TICK_US);
+    log_event(LOG_INFO, "server.listening",
+              "addr=%s port=%d db=%s public_base_url=%s signatures=%s numbers=%zu",
+              cfg->listen_host, cfg->listen_port, cfg->db_path, cfg->public_base_url,
+              cfg->dev ? "off" : "on", srv->routes.count);
+    if (cfg->dev)
+        log_event(LOG_WARN, "security.dev_mode",
+                  "reason=\"--dev: X-Twilio-Signature is NOT checked; never expose this\"");
+
+    while (!stop_requested) {
+        if (lws_service(srv->lws, 0) < 0)
+            break;
+    }
+    drain(srv);
+    rc = 0;
+out:
+    /* Stop the writer first: it flushes queued call rows and status events. */
+    writer_stop(srv->writer);
+    srv->writer = NULL;
+    if (srv->lws) {
+        server_drain_completions(srv);
+        signal_context = NULL;
+        lws_sul_cancel(&srv->tick);
+        lws_context_destroy(srv->lws);
+    }
+    /* Completions that arrived after the loop stopped belong to closed connections. */
+    while (srv->done_head) {
+        struct pending *p = srv->done_head;
+
+        srv->done_head = p->next;
+        free(p);
+    }
+    routes_release(&srv->routes);
+    store_close(srv->store);
+    pthread_mutex_destroy(&srv->done_lock);
+    log_event(LOG_INFO, "server.stopped", "clean=%s", rc == 0 ? "yes" : "no");
+    free(srv);
+    return rc;
+}

@@ -1,0 +1,95 @@
+/* State shared by the server's modules (server.c, http.c, dispatch.c). Loop thread only. */
+#ifndef SB_SERVER_INTERNAL_H
+#define SB_SERVER_INTERNAL_H
+
+#include <libwebsockets.h>
+#include <pthread.h>
+
+#include "core/buf.h"
+#include "server/config.h"
+#include "server/metrics.h"
+#include "store/routes.h"
+#include "store/writer.h"
+#include "voice/voice.h"
+
+/* Twilio's webhooks are small; 64 KiB also caps what a hostile client can make us hold. */
+#define HTTP_MAX_BODY 65536
+
+/*
+ * A request waiting for the writer (a status callback). The writer thread
+ * fills the result and queues it; the loop picks it up. If the connection
+ * closed meanwhile, the loop marks it orphaned and frees it on arrival.
+ */
+struct pending {
+    struct pending *next;
+    struct lws *wsi;
+    int orphaned;
+    int status;
+    int outcome;
+    char call_status[16];
+    struct server *srv;
+};
+
+struct server {
+    const struct config *cfg;
+    struct lws_context *lws;
+    struct store *store; /* the loop's read connection */
+    struct writer *writer;
+    struct routes routes;
+    struct metrics metrics;
+    struct voice_ctx voice;
+    lws_sorted_usec_list_t tick;
+    int inflight; /* requests accepted and not yet answered */
+    int draining;
+    long long drain_deadline_us;
+
+    pthread_mutex_t done_lock; /* guards done_head: the writer pushes, the loop pops */
+    struct pending *done_head;
+};
+
+/* Per-connection state (lws per_session_data), reset for each request on the connection. */
+struct http_session {
+    struct server *srv;
+    const struct endpoint *endpoint;
+    struct buf body;
+    long long started_us;
+    struct pending *pending;
+    struct reply reply; /* a reply waiting for the socket to become writable */
+    int reply_ready;
+    int active;     /* a request is in progress (counted in srv->inflight) */
+    int body_error; /* the body overflowed: answer 413 once it has been read */
+    int close_after;
+    char path[256];
+};
+
+/* What a path answers to. */
+enum endpoint_kind { EP_INCOMING, EP_GATHER, EP_STATUS, EP_HEALTHZ, EP_METRICS };
+
+struct endpoint {
+    const char *path;
+    const char *name; /* metrics label */
+    enum endpoint_kind kind;
+    int post; /* 1: POST with a Twilio form body and signature; 0: GET */
+};
+
+/** Finds the endpoint of a path, or NULL. */
+const struct endpoint *endpoint_find(const char *path);
+
+/** The lws protocol callback for HTTP. */
+int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                  size_t len);
+
+/**
+ * Handles a complete request whose body is in sess->body: parses, checks the
+ * signature, calls the handler. Either fills sess->reply (reply_ready) or
+ * leaves a pending write behind.
+ */
+void dispatch_request(struct http_session *sess, struct lws *wsi);
+
+/** Delivers writer completions to their connections (called on the loop). */
+void server_drain_completions(struct server *srv);
+
+/** Monotonic microseconds. */
+long long server_now_us(void);
+
+#endif

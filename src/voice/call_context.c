@@ -1,0 +1,48 @@
+#include "voice/call_context.h"
+
+#include <string.h>
+
+#include "core/e164.h"
+#include "core/err.h"
+#include "core/lang.h"
+
+int call_context_init(struct call_context *cc, const struct routes *routes,
+                      const struct form *params, const char **missing)
+{
+    const struct route *route;
+
+    memset(cc, 0, sizeof(*cc));
+    cc->call_sid = form_get(params, "CallSid");
+    cc->from = form_get(params, "From");
+    cc->to = form_get(params, "To");
+    redact_number(cc->from, cc->from_log);
+    redact_number(cc->to, cc->to_log);
+    if (!cc->call_sid || !*cc->call_sid) {
+        *missing = "CallSid";
+        return SB_EINVAL;
+    }
+    if (!cc->from) {
+        *missing = "From";
+        return SB_EINVAL;
+    }
+    if (!cc->to || !*cc->to) {
+        *missing = "To";
+        return SB_EINVAL;
+    }
+    route = e164_valid(cc->to) && routes ? routes_find(routes, cc->to) : NULL;
+    if (route && route->number.active && route->tenant) {
+        cc->route = route;
+        cc->lang = lang_for_caller(cc->from, route->tenant->default_lang);
+    }
+    return 0;
+}
+
+const char *call_context_speech_lang(const char *lang)
+{
+    /* Twilio's recogniser wants a region; Polly.Lupe's is US Spanish. */
+    if (strcmp(lang, "es") == 0)
+        return "es-US";
+    if (strcmp(lang, "en") == 0)
+        return "en-US";
+    return lang;
+}

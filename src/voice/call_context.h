@@ -1,0 +1,30 @@
+/* What every voice webhook derives from its parameters: who, where, which language. */
+#ifndef SB_VOICE_CALL_CONTEXT_H
+#define SB_VOICE_CALL_CONTEXT_H
+
+#include "core/form.h"
+#include "core/redact.h"
+#include "store/routes.h"
+
+struct call_context {
+    const char *call_sid;
+    const char *from;
+    const char *to;
+    const struct route *route; /* NULL for an unknown or inactive number */
+    const char *lang;          /* caller's language, set when route is set */
+    char from_log[REDACT_SIZE]; /* redacted for log lines */
+    char to_log[REDACT_SIZE];
+};
+
+/**
+ * Reads CallSid, From and To and routes the call. Returns 0 when the
+ * parameters are present (route may still be NULL), or SB_EINVAL naming the
+ * first missing one in *missing.
+ */
+int call_context_init(struct call_context *cc, const struct routes *routes,
+                      const struct form *params, const char **missing);
+
+/** The language tag to give Twilio's speech recogniser for `lang` ("es" -> "es-US"). */
+const char *call_context_speech_lang(const char *lang);
+
+#endif

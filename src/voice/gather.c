@@ -1,0 +1,67 @@
+#include <stdio.h>
+
+#include "agent/agent.h"
+#include "core/log.h"
+#include "core/twiml.h"
+#include "voice/call_context.h"
+#include "voice/listen.h"
+#include "voice/voice.h"
+
+/* Connects the caller to the tenant's transfer number from the Twilio number they called. */
+static void write_transfer(struct twiml *t, const struct call_context *cc)
+{
+    const char *dial[] = {"callerId", cc->to, "timeout", "30", NULL};
+
+    twiml_open(t, "Dial", dial);
+    twiml_leaf(t, "Number", NULL, cc->route->tenant->transfer_number);
+    twiml_close(t);
+    /* Reached when nobody answers or the person hangs up first. */
+    listen_say(t, cc, agent_goodbye(cc->lang));
+    twiml_leaf(t, "Hangup", NULL, NULL);
+}
+
+void voice_gather(const struct voice_ctx *ctx, const struct form *params, struct reply *out)
+{
+    struct call_context cc;
+    struct agent_turn turn;
+    struct agent_reply reply;
+    struct twiml t;
+    const char *missing = NULL;
+
+    if (call_context_init(&cc, ctx->routes, params, &missing)) {
+        log_event(LOG_WARN, "gather.rejected", "call_sid=%s reason=\"missing %s\"",
+                  cc.call_sid ? cc.call_sid : "-", missing);
+        voice_apology(out);
+        return;
+    }
+    if (!cc.route) {
+        log_event(LOG_INFO, "gather.unrouted", "call_sid=%s to=%s", cc.call_sid, cc.to_log);
+        voice_apology(out);
+        return;
+    }
+    turn.lang = cc.lang;
+    turn.speech = form_get(params, "SpeechResult");
+    turn.digits = form_get(params, "Digits");
+    turn.tenant_name = cc.route->tenant->name;
+    turn.can_transfer = cc.route->tenant->transfer_number[0] != '\0';
+    agent_rules_turn(&turn, &reply);
+    log_event(LOG_INFO, "gather.turn", "call_sid=%s action=%s", cc.call_sid,
+              reply.action == AGENT_TRANSFER  ? "transfer"
+              : reply.action == AGENT_HANGUP ? "hangup"
+                                             : "continue");
+    twiml_init(&t);
+    switch (reply.action) {
+    case AGENT_TRANSFER:
+        listen_say(&t, &cc, reply.text);
+        write_transfer(&t, &cc);
+        break;
+    case AGENT_HANGUP:
+        listen_say(&t, &cc, reply.text);
+        twiml_leaf(&t, "Hangup", NULL, NULL);
+        break;
+    case AGENT_CONTINUE:
+        listen_write(&t, &cc, reply.text);
+        break;
+    }
+    listen_finish(&t, &cc, "gather.turn", out);
+}

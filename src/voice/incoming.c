@@ -1,0 +1,98 @@
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/twiml.h"
+#include "voice/call_context.h"
+#include "voice/listen.h"
+#include "voice/persona.h"
+#include "voice/voice.h"
+
+static long long ctx_now(const struct voice_ctx *ctx)
+{
+    return ctx->now ? ctx->now() : (long long)time(NULL);
+}
+
+/* Queues the call row; the webhook answer does not wait for it. */
+static void log_call(const struct voice_ctx *ctx, const struct call_context *cc,
+                     const struct form *params)
+{
+    struct call_record c;
+    const char *direction = form_get(params, "Direction");
+    const char *status = form_get(params, "CallStatus");
+    int rc;
+
+    if (!ctx->writer)
+        return;
+    memset(&c, 0, sizeof(c));
+    snprintf(c.call_sid, sizeof(c.call_sid), "%s", cc->call_sid);
+    snprintf(c.tenant, sizeof(c.tenant), "%s", cc->route ? cc->route->tenant->name : "");
+    snprintf(c.direction, sizeof(c.direction), "%s", direction ? direction : "inbound");
+    snprintf(c.from, sizeof(c.from), "%s", cc->from);
+    snprintf(c.to, sizeof(c.to), "%s", cc->to);
+    snprintf(c.status, sizeof(c.status), "%s", status && *status ? status : "ringing");
+    snprintf(c.lang, sizeof(c.lang), "%s", cc->lang ? cc->lang : "");
+    c.duration = -1;
+    c.started_at = ctx_now(ctx);
+    rc = writer_submit_call(ctx->writer, &c, NULL, NULL);
+    if (rc)
+        log_event(LOG_ERROR, "call.log_failed", "call_sid=%s error=\"writer: %s\"", cc->call_sid,
+                  sb_strerror(rc));
+}
+
+/* pro and enterprise: hand the call's audio to the Media Streams endpoint. */
+static void write_stream(const struct voice_ctx *ctx, const struct call_context *cc,
+                         struct twiml *t)
+{
+    const struct route *r = cc->route;
+    const char *stream[] = {"url", ctx->stream_url, NULL};
+    const char *const params[][2] = {
+        {"CallSid", cc->call_sid}, {"From", cc->from},          {"To", cc->to},
+        {"tenant", r->tenant->name}, {"agent", r->number.agent}, {"lang", cc->lang},
+    };
+
+    twiml_open(t, "Connect", NULL);
+    twiml_open(t, "Stream", stream);
+    for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++) {
+        const char *attrs[] = {"name", params[i][0], "value", params[i][1], NULL};
+
+        twiml_leaf(t, "Parameter", attrs, NULL);
+    }
+    twiml_close(t);
+    twiml_close(t);
+}
+
+void voice_incoming(const struct voice_ctx *ctx, const struct form *params, struct reply *out)
+{
+    struct call_context cc;
+    struct twiml t;
+    const char *missing = NULL;
+    char greeting[GREETING_SIZE];
+
+    if (call_context_init(&cc, ctx->routes, params, &missing)) {
+        log_event(LOG_WARN, "call.rejected", "call_sid=%s reason=\"missing %s\"",
+                  cc.call_sid ? cc.call_sid : "-", missing);
+        voice_apology(out);
+        return;
+    }
+    if (!cc.route) {
+        log_event(LOG_INFO, "call.unrouted", "call_sid=%s from=%s to=%s", cc.call_sid,
+                  cc.from_log, cc.to_log);
+        log_call(ctx, &cc, params);
+        voice_apology(out);
+        return;
+    }
+    log_event(LOG_INFO, "call.incoming", "call_sid=%s from=%s to=%s tenant=%s plan=%s lang=%s",
+              cc.call_sid, cc.from_log, cc.to_log, cc.route->tenant->name,
+              plan_name(cc.route->number.plan), cc.lang);
+    twiml_init(&t);
+    if (cc.route->number.plan == PLAN_STARTER)
+        listen_write(&t, &cc, persona_greeting(cc.route->tenant, cc.lang, greeting,
+                                               sizeof(greeting)));
+    else
+        write_stream(ctx, &cc, &t);
+    listen_finish(&t, &cc, "call.incoming", out);
+    log_call(ctx, &cc, params);
+}

@@ -1,0 +1,48 @@
+#include "voice/listen.h"
+
+#include "agent/agent.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "voice/persona.h"
+
+void listen_say(struct twiml *t, const struct call_context *cc, const char *text)
+{
+    const char *attrs[] = {"voice", persona_voice(cc->route->tenant, cc->lang), NULL};
+
+    twiml_leaf(t, "Say", attrs, text);
+}
+
+void listen_write(struct twiml *t, const struct call_context *cc, const char *text)
+{
+    const char *gather[] = {"input",         "speech",
+                            "action",        "/voice/gather",
+                            "speechTimeout", "auto",
+                            "language",      call_context_speech_lang(cc->lang),
+                            NULL};
+
+    twiml_open(t, "Gather", gather);
+    listen_say(t, cc, text);
+    twiml_close(t);
+    listen_say(t, cc, agent_goodbye(cc->lang));
+    twiml_leaf(t, "Hangup", NULL, NULL);
+}
+
+void listen_finish(struct twiml *t, const struct call_context *cc, const char *event,
+                   struct reply *out)
+{
+    char *doc = NULL;
+    size_t len = 0;
+    int rc = twiml_finish(t, &doc, &len);
+
+    if (rc) {
+        log_event(LOG_ERROR, event, "call_sid=%s error=\"twiml: %s\"", cc->call_sid,
+                  sb_strerror(rc));
+        voice_apology(out);
+        return;
+    }
+    reply_release(out);
+    out->status = 200;
+    out->content_type = "text/xml";
+    out->body = doc;
+    out->len = len;
+}

@@ -1,0 +1,26 @@
+/* The starter tier's speech turn, shared by the incoming and gather webhooks. */
+#ifndef SB_VOICE_LISTEN_H
+#define SB_VOICE_LISTEN_H
+
+#include "core/twiml.h"
+#include "voice/call_context.h"
+#include "voice/voice.h"
+
+/**
+ * Writes `<Gather input="speech" action="/voice/gather" ...><Say>text</Say>
+ * </Gather>` in the caller's language and voice, followed by the goodbye and
+ * <Hangup /> that run when the caller says nothing. Errors stay in `t`.
+ */
+void listen_write(struct twiml *t, const struct call_context *cc, const char *text);
+
+/** Writes the caller-language `<Say>` of `text` with the tenant's voice. */
+void listen_say(struct twiml *t, const struct call_context *cc, const char *text);
+
+/**
+ * Finishes `t` into `out` as 200 TwiML; on a builder failure logs it with the
+ * CallSid and answers the apology instead.
+ */
+void listen_finish(struct twiml *t, const struct call_context *cc, const char *event,
+                   struct reply *out);
+
+#endif

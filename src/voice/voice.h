@@ -1,0 +1,81 @@
+/*
+ * Twilio voice webhook handlers. Each takes the parsed (and already
+ * signature-checked) form parameters and fills a reply; none touches a
+ * socket, so they are tested without a network. A voice handler never fails
+ * without TwiML: anything that goes wrong inside becomes the apology.
+ */
+#ifndef SB_VOICE_VOICE_H
+#define SB_VOICE_VOICE_H
+
+#include <stddef.h>
+
+#include "core/form.h"
+#include "store/routes.h"
+#include "store/writer.h"
+
+/* An HTTP answer, independent of the server that sends it. */
+struct reply {
+    int status;               /* 200, 204, 400, ... */
+    const char *content_type; /* static string, NULL for none */
+    char *body;               /* owned (free()), may be NULL */
+    size_t len;
+};
+
+#define REPLY_INIT {0, NULL, NULL, 0}
+
+/** Frees the body and empties the reply. */
+void reply_release(struct reply *r);
+
+/** Sets a plain-text reply ("error: ...\n" style); copies `text`. Returns 0 or SB_ENOMEM. */
+int reply_text(struct reply *r, int status, const char *text);
+
+/* What the handlers need from the running server. Owned by the server. */
+struct voice_ctx {
+    const struct routes *routes; /* the routing cache (loop thread) */
+    struct writer *writer;       /* the store writer; may be NULL in tests */
+    const char *stream_url;      /* wss://host/voice/stream for <Connect><Stream> */
+    long long (*now)(void);      /* unix seconds; NULL means time(NULL) */
+};
+
+/**
+ * POST /voice/incoming: routes the call by `To`, picks the language from
+ * `From`, and answers a Media Stream (pro, enterprise), a speech Gather
+ * (starter), or the bilingual apology (unknown or inactive number, missing
+ * parameters). Queues the call row to the writer without waiting.
+ * Always fills `out` with 200 TwiML.
+ */
+void voice_incoming(const struct voice_ctx *ctx, const struct form *params, struct reply *out);
+
+/**
+ * POST /voice/gather: one turn of the starter tier's speech loop: the rule
+ * agent answers SpeechResult (or Digits) and the caller is gathered again,
+ * transferred, or said goodbye to. Always fills `out` with 200 TwiML.
+ */
+void voice_gather(const struct voice_ctx *ctx, const struct form *params, struct reply *out);
+
+/*
+ * A status callback is answered only after its event is committed: the
+ * handler validates and queues it, and `done` runs (on the writer thread)
+ * with the reply to send.
+ */
+typedef void (*voice_status_done_fn)(void *arg, int status_code, enum status_outcome outcome,
+                                     const char *call_status);
+
+/**
+ * POST /voice/status: validates the callback and queues it to the writer.
+ * Returns 0 when queued (then `done` will be called exactly once), or fills
+ * `out` with the error reply (400 for bad parameters, 503 when the writer
+ * cannot take it) and returns a negative SB_E* code (then `done` is never
+ * called).
+ */
+int voice_status(const struct voice_ctx *ctx, const struct form *params,
+                 voice_status_done_fn done, void *arg, struct reply *out);
+
+/**
+ * Fills `out` with the bilingual apology and <Hangup />. Used for unknown
+ * numbers and for any internal failure in a voice handler. Never fails:
+ * when even that cannot be built, a static copy is used.
+ */
+void voice_apology(struct reply *out);
+
+#endif
