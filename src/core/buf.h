@@ -35,7 +35,7 @@ int buf_putc(struct buf *b, char c);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /** Appends vprintf-formatted text. Same returns as buf_append. */
-int buf_vprintf(struct buf *b, const char *fmt, va_list ap);
+int buf_vprintf(struct buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 /** Returns the contents as a C string ("" when empty); never NULL. */
 const char *buf_cstr(const struct buf *b);

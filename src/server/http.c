@@ -103,15 +103,13 @@ static int reply_error(struct lws *wsi, struct http_session *sess, int status, c
                        const char *allow)
 {
     struct reply r = REPLY_INIT;
-    int rc;
 
     r.status = status;
     r.content_type = "text/plain; charset=utf-8";
     r.body = (char *)msg;
     r.len = strlen(msg);
     log_event(LOG_INFO, "http.error", "status=%d path=%s", status, sess->path);
-    rc = write_reply(wsi, sess, &r, allow);
-    return rc;
+    return write_reply(wsi, sess, &r, allow);
 }
 
 /* Sends sess->reply (filled by dispatch or a writer completion) and frees it. */
@@ -119,11 +117,15 @@ static int send_session_reply(struct lws *wsi, struct http_session *sess)
 {
     int rc;
 
+    struct reply r = sess->reply;
+
     if (!sess->reply_ready)
         return 0;
+    /* Detach first: lws may free the session while it completes the transaction. */
     sess->reply_ready = 0;
-    rc = write_reply(wsi, sess, &sess->reply, NULL);
-    reply_release(&sess->reply);
+    sess->reply = (struct reply)REPLY_INIT;
+    rc = write_reply(wsi, sess, &r, NULL);
+    reply_release(&r);
     return rc;
 }
 
@@ -211,7 +213,7 @@ static int on_body_complete(struct lws *wsi, struct http_session *sess)
 /* The connection is going away: a writer completion must not touch it later. */
 static void on_close(struct http_session *sess)
 {
-    if (!sess->srv)
+    if (!sess || !sess->srv)
         return;
     if (sess->pending) {
         sess->pending->orphaned = 1;

@@ -1,1 +1,1271 @@
-/* placeholder */
+/*
+ * The SQLite backend. One connection per struct store; every statement is
+ * prepared once at open, because the writer applies thousands of events per
+ * second and parsing SQL per event would dominate its time.
+ *
+ * Durability: WAL with synchronous=FULL, so that a committed transaction is
+ * on disk before COMMIT returns. The writer groups many events per commit,
+ * which is what pays for the fsync. A busy timeout lets the CLI and the
+ * server share the file without failing on each other's locks.
+ */
+#include "store/store.h"
+
+#include <sqlite3.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/err.h"
+#include "core/log.h"
+
+#define BUSY_TIMEOUT_MS 5000
+
+/*
+ * Schema migrations, applied in order, each in its own transaction, and
+ * recorded in schema_migrations by their 1-based position. Never edit a
+ * migration that has shipped: append a new one.
+ */
+static const char *const migrations[] = {
+    /* 1: tenants, numbers, the routing version and the call log. */
+    "CREATE TABLE tenants("
+    "  name TEXT PRIMARY KEY NOT NULL,"
+    "  default_lang TEXT NOT NULL,"
+    "  transfer_number TEXT NOT NULL DEFAULT '',"
+    "  timezone TEXT NOT NULL DEFAULT 'UTC');"
+    "CREATE TABLE tenant_langs("
+    "  tenant TEXT NOT NULL REFERENCES tenants(name) ON DELETE CASCADE,"
+    "  lang TEXT NOT NULL,"
+    "  voice TEXT NOT NULL DEFAULT '',"
+    "  greeting TEXT NOT NULL DEFAULT '',"
+    "  PRIMARY KEY(tenant, lang));"
+    "CREATE TABLE numbers("
+    "  e164 TEXT PRIMARY KEY NOT NULL,"
+    "  tenant TEXT NOT NULL REFERENCES tenants(name),"
+    "  plan TEXT NOT NULL CHECK(plan IN ('starter', 'pro', 'enterprise')),"
+    "  agent TEXT NOT NULL DEFAULT '',"
+    "  active INTEGER NOT NULL DEFAULT 1 CHECK(active IN (0, 1)));"
+    /* Removing a tenant checks numbers by tenant; the index keeps that cheap. */
+    "CREATE INDEX numbers_by_tenant ON numbers(tenant);"
+    /*
+     * The routing version lives in the database, bumped by triggers, so that
+     * a change made by any process (the CLI) is seen by the server's cache.
+     */
+    "CREATE TABLE routes_version("
+    "  id INTEGER PRIMARY KEY CHECK(id = 1),"
+    "  version INTEGER NOT NULL);"
+    "INSERT INTO routes_version(id, version) VALUES(1, 0);"
+    "CREATE TRIGGER tenants_ai AFTER INSERT ON tenants"
+    "  BEGIN UPDATE routes_version SET version = version + 1 WHERE id = 1; END;"
+    "CREATE TRIGGER tenants_au AFTER UPDATE ON tenants"
+    "  BEGIN UPDATE routes_version SET version = version + 1 WHERE id = 1; END;"
+    "CREATE TRIGGER tenants_ad AFTER DELETE ON tenants"
+    "  BEGIN UPDATE routes_version SET version = version + 1 WHERE id = 1; END;"
+    "CREATE TRIGGER tenant_langs_ai AFTER INSERT ON tenant_langs"
+    "  BEGIN UPDATE routes_version SET version = version + 1 WHERE id = 1; END;"
+    "CREATE TRIGGER tenant_langs_au AFTER UPDATE ON tenant_langs"
+    "  BEGIN UPDATE routes_version SET version = version + 1 WHERE id = 1; END;"
+    "CREATE TRIGGER tenant_langs_ad AFTER DELETE ON tenant_langs"
+    "  BEGIN UPDATE routes_version SET version = version + 1 WHERE id = 1; END;"
+    "CREATE TRIGGER numbers_ai AFTER INSERT ON numbers"
+    "  BEGIN UPDATE routes_version SET version = version + 1 WHERE id = 1; END;"
+    "CREATE TRIGGER numbers_au AFTER UPDATE ON numbers"
+    "  BEGIN UPDATE routes_version SET version = version + 1 WHERE id = 1; END;"
+    "CREATE TRIGGER numbers_ad AFTER DELETE ON numbers"
+    "  BEGIN UPDATE routes_version SET version = version + 1 WHERE id = 1; END;"
+    /*
+     * The call log keeps no foreign key to tenants: removing a tenant must
+     * not rewrite history, and calls to unknown numbers are logged too.
+     */
+    "CREATE TABLE calls("
+    "  call_sid TEXT PRIMARY KEY NOT NULL,"
+    "  tenant TEXT NOT NULL DEFAULT '',"
+    "  direction TEXT NOT NULL DEFAULT '',"
+    "  from_number TEXT NOT NULL DEFAULT '',"
+    "  to_number TEXT NOT NULL DEFAULT '',"
+    "  status TEXT NOT NULL DEFAULT '',"
+    "  duration INTEGER NOT NULL DEFAULT -1,"
+    "  lang TEXT NOT NULL DEFAULT '',"
+    "  started_at INTEGER NOT NULL,"
+    "  ended_at INTEGER NOT NULL DEFAULT 0,"
+    "  updated_at INTEGER NOT NULL);"
+    "CREATE INDEX calls_by_start ON calls(started_at);"
+    "CREATE TABLE call_events("
+    "  call_sid TEXT NOT NULL,"
+    "  dedupe_key TEXT NOT NULL,"
+    "  status TEXT NOT NULL,"
+    "  sequence INTEGER NOT NULL,"
+    "  duration INTEGER NOT NULL,"
+    "  at INTEGER NOT NULL,"
+    "  applied INTEGER NOT NULL,"
+    "  PRIMARY KEY(call_sid, dedupe_key)) WITHOUT ROWID;",
+};
+
+#define MIGRATION_COUNT ((long long)(sizeof(migrations) / sizeof(migrations[0])))
+
+enum stmt_id {
+    ST_BEGIN,
+    ST_BEGIN_READ,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_SAVEPOINT,
+    ST_RELEASE,
+    ST_ROLLBACK_TO,
+    ST_TENANT_INSERT,
+    ST_LANG_INSERT,
+    ST_TENANT_DELETE,
+    ST_TENANT_GET,
+    ST_LANGS_GET,
+    ST_TENANT_LIST,
+    ST_LANGS_ALL,
+    ST_NUMBER_INSERT,
+    ST_NUMBER_DELETE,
+    ST_NUMBER_LIST,
+    ST_ROUTES_VERSION,
+    ST_CALL_INSERT,
+    ST_CALL_STATUS,
+    ST_EVENT_INSERT,
+    ST_CALL_ADVANCE,
+    ST_CALL_CREATE,
+    ST_CALL_LIST,
+    ST_CALL_GET,
+    ST_PING,
+    ST_COUNT
+};
+
+#define CALL_COLUMNS                                                                               \
+    "call_sid, tenant, direction, from_number, to_number, status, duration, lang, started_at, "    \
+    "ended_at"
+
+static const char *const stmt_sql[ST_COUNT] = {
+    /*
+     * Write transactions take the write lock up front: a deferred
+     * transaction that reads first may be refused the upgrade with
+     * SQLITE_BUSY_SNAPSHOT, which no busy timeout can wait out.
+     */
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_BEGIN_READ] = "BEGIN",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_SAVEPOINT] = "SAVEPOINT sb_op",
+    [ST_RELEASE] = "RELEASE sb_op",
+    [ST_ROLLBACK_TO] = "ROLLBACK TO sb_op",
+    [ST_TENANT_INSERT] = "INSERT INTO tenants(name, default_lang, transfer_number, timezone) "
+                         "VALUES(?1, ?2, ?3, ?4)",
+    [ST_LANG_INSERT] = "INSERT INTO tenant_langs(tenant, lang, voice, greeting) "
+                       "VALUES(?1, ?2, ?3, ?4)",
+    [ST_TENANT_DELETE] = "DELETE FROM tenants WHERE name = ?1",
+    [ST_TENANT_GET] = "SELECT name, default_lang, transfer_number, timezone FROM tenants "
+                      "WHERE name = ?1",
+    /* Languages come back in the order they were added. */
+    [ST_LANGS_GET] = "SELECT lang, voice, greeting FROM tenant_langs WHERE tenant = ?1 "
+                     "ORDER BY rowid",
+    [ST_TENANT_LIST] = "SELECT name, default_lang, transfer_number, timezone FROM tenants "
+                       "ORDER BY name",
+    [ST_LANGS_ALL] = "SELECT tenant, lang, voice, greeting FROM tenant_langs "
+                     "ORDER BY tenant, rowid",
+    [ST_NUMBER_INSERT] = "INSERT INTO numbers(e164, tenant, plan, agent, active) "
+                         "VALUES(?1, ?2, ?3, ?4, ?5)",
+    [ST_NUMBER_DELETE] = "DELETE FROM numbers WHERE e164 = ?1",
+    [ST_NUMBER_LIST] = "SELECT e164, tenant, plan, agent, active FROM numbers ORDER BY e164",
+    [ST_ROUTES_VERSION] = "SELECT version FROM routes_version WHERE id = 1",
+    [ST_CALL_INSERT] = "INSERT INTO calls(" CALL_COLUMNS ", updated_at) "
+                       "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
+                       "ON CONFLICT(call_sid) DO NOTHING",
+    [ST_CALL_STATUS] = "SELECT status FROM calls WHERE call_sid = ?1",
+    [ST_EVENT_INSERT] = "INSERT INTO call_events(call_sid, dedupe_key, status, sequence, "
+                        "duration, at, applied) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+                        "ON CONFLICT(call_sid, dedupe_key) DO NOTHING",
+    [ST_CALL_ADVANCE] = "UPDATE calls SET status = ?2, "
+                        "duration = CASE WHEN ?3 >= 0 THEN ?3 ELSE duration END, "
+                        "ended_at = CASE WHEN ?4 THEN ?5 ELSE ended_at END, "
+                        "updated_at = ?6 WHERE call_sid = ?1",
+    [ST_CALL_CREATE] = "INSERT INTO calls(" CALL_COLUMNS ", updated_at) "
+                       "VALUES(?1, '', ?2, ?3, ?4, ?5, ?6, '', ?7, ?8, ?9)",
+    [ST_CALL_LIST] = "SELECT " CALL_COLUMNS " FROM calls "
+                     "ORDER BY started_at DESC, rowid DESC LIMIT ?1",
+    [ST_CALL_GET] = "SELECT " CALL_COLUMNS " FROM calls WHERE call_sid = ?1",
+    [ST_PING] = "SELECT 1",
+};
+
+struct sqlite_store {
+    struct store base; /* first, so that a struct store * is a struct sqlite_store * */
+    sqlite3 *db;
+    sqlite3_stmt *st[ST_COUNT];
+};
+
+/* How an operation protects its several statements. */
+enum tx_kind {
+    TX_TOP,       /* it opened the transaction itself */
+    TX_SAVEPOINT, /* it runs inside the caller's transaction (the writer's batch) */
+};
+
+/* Twilio call statuses in the order a call moves through them. */
+#define RANK_TERMINAL 4
+
+struct call_status {
+    const char *name;
+    const char *canonical; /* what the call log stores */
+    int rank;
+};
+
+static const struct call_status call_statuses[] = {
+    {"queued", "queued", 0},
+    {"initiated", "initiated", 1},
+    {"ringing", "ringing", 2},
+    {"in-progress", "in-progress", 3},
+    /* StatusCallbackEvent names the answer "answered"; CallStatus says in-progress. */
+    {"answered", "in-progress", 3},
+    {"completed", "completed", RANK_TERMINAL},
+    {"busy", "busy", RANK_TERMINAL},
+    {"failed", "failed", RANK_TERMINAL},
+    {"no-answer", "no-answer", RANK_TERMINAL},
+    {"canceled", "canceled", RANK_TERMINAL},
+};
+
+static const struct call_status *call_status_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof(call_statuses) / sizeof(call_statuses[0]); i++) {
+        if (strcmp(name, call_statuses[i].name) == 0)
+            return &call_statuses[i];
+    }
+    return NULL;
+}
+
+static struct sqlite_store *to_sqlite(struct store *s)
+{
+    return (struct sqlite_store *)s;
+}
+
+/* Logs a SQLite failure and maps it to an SB_E* code. */
+static int fail(sqlite3 *db, const char *op, int src)
+{
+    log_event(LOG_ERROR, "store.sqlite", "op=%s code=%d err=\"%s\"", op, src,
+              db ? sqlite3_errmsg(db) : sqlite3_errstr(src));
+    switch (src & 0xff) {
+    case SQLITE_NOMEM:
+        return SB_ENOMEM;
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_CANTOPEN:
+        return SB_EIO;
+    default:
+        return SB_ESTORE;
+    }
+}
+
+static int is_unique_violation(int src)
+{
+    return src == SQLITE_CONSTRAINT_PRIMARYKEY || src == SQLITE_CONSTRAINT_UNIQUE;
+}
+
+/* True when `s` is NUL-terminated within its `size` bytes. */
+static int terminated(const char *s, size_t size)
+{
+    return memchr(s, '\0', size) != NULL;
+}
+
+/*
+ * Binding helpers accumulate the first failure in *src so that a statement
+ * with many parameters is checked once, before it runs. Bound text is
+ * SQLITE_STATIC: the caller's strings outlive the statement's execution,
+ * which always ends with a reset before the operation returns.
+ */
+static void bind_str(sqlite3_stmt *st, int i, const char *v, int *src)
+{
+    if (*src == SQLITE_OK)
+        *src = sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+}
+
+static void bind_i64(sqlite3_stmt *st, int i, long long v, int *src)
+{
+    if (*src == SQLITE_OK)
+        *src = sqlite3_bind_int64(st, i, (sqlite3_int64)v);
+}
+
+/* Makes a cached statement ready for its next use. */
+static void stmt_done(sqlite3_stmt *st)
+{
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+/*
+ * Runs a statement that returns no rows, unless binding already failed.
+ * Returns the SQLite code (SQLITE_DONE on success); the statement is reset.
+ */
+static int step_done(sqlite3_stmt *st, int src)
+{
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    stmt_done(st);
+    return src;
+}
+
+/* Runs a cached statement without parameters and rows (BEGIN, COMMIT, ...). */
+static int run(struct sqlite_store *ss, enum stmt_id id, const char *op)
+{
+    int src = step_done(ss->st[id], SQLITE_OK);
+
+    return src == SQLITE_DONE ? 0 : fail(ss->db, op, src);
+}
+
+/* Copies a text column into a fixed buffer, truncating what does not fit. */
+static void col_str(sqlite3_stmt *st, int col, char *dst, size_t size)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    size_t len = t ? (size_t)sqlite3_column_bytes(st, col) : 0;
+
+    if (len >= size)
+        len = size - 1;
+    if (len)
+        memcpy(dst, t, len);
+    dst[len] = '\0';
+}
+
+/*
+ * Grows an array so that it holds at least `need` elements. Returns the
+ * (possibly moved) array, or NULL with the old array untouched.
+ */
+static void *grow(void *arr, size_t *cap, size_t need, size_t elem)
+{
+    size_t ncap = *cap ? *cap : 16;
+    void *p;
+
+    if (need <= *cap)
+        return arr;
+    while (ncap < need) {
+        if (ncap > SIZE_MAX / 2)
+            return NULL;
+        ncap *= 2;
+    }
+    if (ncap > SIZE_MAX / elem)
+        return NULL;
+    p = realloc(arr, ncap * elem);
+    if (p)
+        *cap = ncap;
+    return p;
+}
+
+/*
+ * Opens the protection for an operation of several statements: its own
+ * transaction when none is open, or a savepoint inside the caller's, so that
+ * a failed operation leaves nothing behind either way.
+ */
+static int tx_enter(struct sqlite_store *ss, enum tx_kind *kind, const char *op)
+{
+    if (sqlite3_get_autocommit(ss->db)) {
+        *kind = TX_TOP;
+        return run(ss, ST_BEGIN, op);
+    }
+    *kind = TX_SAVEPOINT;
+    return run(ss, ST_SAVEPOINT, op);
+}
+
+/*
+ * Closes what tx_enter opened: keeps the work when rc is 0, undoes it
+ * otherwise. Returns rc, or the commit's error.
+ */
+static int tx_leave(struct sqlite_store *ss, enum tx_kind kind, int rc, const char *op)
+{
+    if (rc == 0) {
+        rc = run(ss, kind == TX_TOP ? ST_COMMIT : ST_RELEASE, op);
+        if (rc == 0)
+            return 0;
+    }
+    /*
+     * Some errors (a full disk) make SQLite roll back the whole transaction
+     * on its own; the savepoint is then gone and undoing it fails, which
+     * changes nothing, so those failures are not reported again.
+     */
+    if (kind == TX_TOP) {
+        if (!sqlite3_get_autocommit(ss->db))
+            step_done(ss->st[ST_ROLLBACK], SQLITE_OK);
+    } else if (!sqlite3_get_autocommit(ss->db)) {
+        step_done(ss->st[ST_ROLLBACK_TO], SQLITE_OK);
+        step_done(ss->st[ST_RELEASE], SQLITE_OK);
+    }
+    return rc;
+}
+
+/*
+ * Reads of several statements share one snapshot when no transaction is
+ * open, so that a concurrent writer cannot be seen half way.
+ */
+static int read_enter(struct sqlite_store *ss, int *own, const char *op)
+{
+    *own = sqlite3_get_autocommit(ss->db);
+    return *own ? run(ss, ST_BEGIN_READ, op) : 0;
+}
+
+static int read_leave(struct sqlite_store *ss, int own, int rc, const char *op)
+{
+    int crc;
+
+    if (!own)
+        return rc;
+    crc = run(ss, ST_COMMIT, op);
+    if (crc < 0 && !sqlite3_get_autocommit(ss->db))
+        step_done(ss->st[ST_ROLLBACK], SQLITE_OK);
+    return rc < 0 ? rc : crc;
+}
+
+/* Runs SQL text once (pragmas, migrations): not for the hot path. */
+static int exec_sql(sqlite3 *db, const char *sql, const char *op)
+{
+    char *msg = NULL;
+    int src = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    int rc = 0;
+
+    if (src != SQLITE_OK) {
+        log_event(LOG_ERROR, "store.sqlite", "op=%s code=%d err=\"%s\"", op, src,
+                  msg ? msg : sqlite3_errstr(src));
+        rc = (src & 0xff) == SQLITE_NOMEM ? SB_ENOMEM : SB_ESTORE;
+    }
+    sqlite3_free(msg);
+    return rc;
+}
+
+/* Reads one integer from a query of one row and one column. */
+static int query_i64(sqlite3 *db, const char *sql, long long *out, const char *op)
+{
+    sqlite3_stmt *st = NULL;
+    int src;
+    int rc = 0;
+
+    src = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (src != SQLITE_OK) {
+        rc = fail(db, op, src);
+        goto out;
+    }
+    src = sqlite3_step(st);
+    if (src != SQLITE_ROW) {
+        rc = fail(db, op, src == SQLITE_DONE ? SQLITE_ERROR : src);
+        goto out;
+    }
+    *out = sqlite3_column_int64(st, 0);
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/*
+ * Applies the migration at 1-based `version` unless another opener did it
+ * first: BEGIN IMMEDIATE serialises concurrent openers, and the check runs
+ * under that lock.
+ */
+static int migrate_one(sqlite3 *db, long long version)
+{
+    char sql[160];
+    long long applied = 0;
+    int rc;
+    int w;
+
+    rc = exec_sql(db, "BEGIN IMMEDIATE", "migrate");
+    if (rc < 0)
+        goto out;
+    rc = exec_sql(db,
+                  "CREATE TABLE IF NOT EXISTS schema_migrations("
+                  "  version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+                  "migrate");
+    if (rc < 0)
+        goto rollback;
+    w = snprintf(sql, sizeof(sql), "SELECT count(*) FROM schema_migrations WHERE version = %lld",
+                 version);
+    if (w < 0 || (size_t)w >= sizeof(sql)) {
+        rc = SB_ESTORE;
+        goto rollback;
+    }
+    rc = query_i64(db, sql, &applied, "migrate");
+    if (rc < 0)
+        goto rollback;
+    if (!applied) {
+        rc = exec_sql(db, migrations[version - 1], "migrate");
+        if (rc < 0)
+            goto rollback;
+        w = snprintf(sql, sizeof(sql),
+                     "INSERT INTO schema_migrations(version, applied_at) "
+                     "VALUES(%lld, CAST(strftime('%%s', 'now') AS INTEGER))",
+                     version);
+        if (w < 0 || (size_t)w >= sizeof(sql)) {
+            rc = SB_ESTORE;
+            goto rollback;
+        }
+        rc = exec_sql(db, sql, "migrate");
+        if (rc < 0)
+            goto rollback;
+        log_event(LOG_INFO, "store.migrated", "version=%lld", version);
+    }
+    rc = exec_sql(db, "COMMIT", "migrate");
+    if (rc == 0)
+        goto out;
+rollback:
+    if (!sqlite3_get_autocommit(db))
+        exec_sql(db, "ROLLBACK", "migrate");
+out:
+    return rc;
+}
+
+/* Brings the schema up to date. Returns 0 or SB_ESTORE. */
+static int migrate(sqlite3 *db)
+{
+    long long exists = 0;
+    long long current = 0;
+    int rc;
+
+    /*
+     * Look without the write lock first: an up-to-date file (the common
+     * case) is then opened without taking the lock away from a busy writer.
+     */
+    rc = query_i64(db,
+                   "SELECT count(*) FROM sqlite_master "
+                   "WHERE type = 'table' AND name = 'schema_migrations'",
+                   &exists, "migrate");
+    if (rc < 0)
+        goto out;
+    if (exists) {
+        rc = query_i64(db, "SELECT coalesce(max(version), 0) FROM schema_migrations", &current,
+                       "migrate");
+        if (rc < 0)
+            goto out;
+    }
+    /* A newer program changed the schema; this one could violate its rules. */
+    if (current > MIGRATION_COUNT) {
+        log_event(LOG_ERROR, "store.migrate",
+                  "reason=\"schema is newer than this program\" "
+                  "version=%lld known=%lld",
+                  current, MIGRATION_COUNT);
+        rc = SB_ESTORE;
+        goto out;
+    }
+    for (long long v = current + 1; v <= MIGRATION_COUNT; v++) {
+        rc = migrate_one(db, v);
+        if (rc < 0)
+            goto out;
+    }
+out:
+    return rc < 0 ? SB_ESTORE : 0;
+}
+
+/* Sets the connection's pragmas. Returns 0 or SB_EIO. */
+static int configure(sqlite3 *db, const char *path)
+{
+    sqlite3_stmt *st = NULL;
+    const unsigned char *mode;
+    int src;
+    int rc = 0;
+
+    sqlite3_extended_result_codes(db, 1);
+    sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+    src = sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    if (src != SQLITE_ROW) {
+        rc = fail(db, "open", src);
+        goto out;
+    }
+    /* An in-memory database cannot use WAL and needs no durability anyway. */
+    mode = sqlite3_column_text(st, 0);
+    if (!mode || (strcmp((const char *)mode, "wal") != 0 && strcmp(path, ":memory:") != 0)) {
+        log_event(LOG_ERROR, "store.sqlite", "op=open reason=\"cannot use WAL\" mode=%s",
+                  mode ? (const char *)mode : "none");
+        rc = SB_EIO;
+        goto out;
+    }
+    rc = exec_sql(db, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON", "open");
+out:
+    sqlite3_finalize(st);
+    return rc < 0 ? SB_EIO : 0;
+}
+
+static void sqlite_close(struct store *s)
+{
+    struct sqlite_store *ss = to_sqlite(s);
+
+    if (!ss)
+        return;
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(ss->st[i]);
+    sqlite3_close_v2(ss->db);
+    free(ss);
+}
+
+static int sqlite_open(struct store **out, const char *target)
+{
+    struct sqlite_store *ss = NULL;
+    int src;
+    int rc = 0;
+
+    ss = calloc(1, sizeof(*ss));
+    if (!ss) {
+        rc = SB_ENOMEM;
+        goto out;
+    }
+    ss->base.ops = &store_sqlite_ops;
+    /* A store is used by one thread at a time, so SQLite's own mutexes are not needed. */
+    src = sqlite3_open_v2(target, &ss->db,
+                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (src != SQLITE_OK) {
+        rc = fail(ss->db, "open", src) == SB_ENOMEM ? SB_ENOMEM : SB_EIO;
+        goto out;
+    }
+    rc = configure(ss->db, target);
+    if (rc < 0)
+        goto out;
+    rc = migrate(ss->db);
+    if (rc < 0)
+        goto out;
+    for (int i = 0; i < ST_COUNT; i++) {
+        src = sqlite3_prepare_v3(ss->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &ss->st[i],
+                                 NULL);
+        if (src != SQLITE_OK) {
+            fail(ss->db, "prepare", src);
+            rc = SB_ESTORE;
+            goto out;
+        }
+    }
+out:
+    if (rc < 0) {
+        sqlite_close(ss ? &ss->base : NULL);
+        ss = NULL;
+    }
+    *out = ss ? &ss->base : NULL;
+    return rc;
+}
+
+static int sqlite_begin(struct store *s)
+{
+    return run(to_sqlite(s), ST_BEGIN, "begin");
+}
+
+static int sqlite_commit(struct store *s)
+{
+    return run(to_sqlite(s), ST_COMMIT, "commit");
+}
+
+static int sqlite_rollback(struct store *s)
+{
+    struct sqlite_store *ss = to_sqlite(s);
+
+    /* A transaction SQLite already rolled back itself needs nothing more. */
+    if (sqlite3_get_autocommit(ss->db))
+        return 0;
+    return run(ss, ST_ROLLBACK, "rollback");
+}
+
+static int tenant_valid(const struct tenant *t)
+{
+    if (!terminated(t->name, sizeof(t->name)) || !t->name[0] ||
+        !terminated(t->default_lang, sizeof(t->default_lang)) ||
+        !terminated(t->transfer_number, sizeof(t->transfer_number)) ||
+        !terminated(t->timezone, sizeof(t->timezone)) || t->nlangs < 0 ||
+        t->nlangs > TENANT_MAX_LANGS)
+        return 0;
+    for (int i = 0; i < t->nlangs; i++) {
+        const struct tenant_lang *l = &t->langs[i];
+
+        if (!terminated(l->lang, sizeof(l->lang)) || !l->lang[0] ||
+            !terminated(l->voice, sizeof(l->voice)) ||
+            !terminated(l->greeting, sizeof(l->greeting)))
+            return 0;
+    }
+    return 1;
+}
+
+static int sqlite_tenant_add(struct store *s, const struct tenant *t)
+{
+    struct sqlite_store *ss = to_sqlite(s);
+    sqlite3_stmt *st;
+    enum tx_kind kind;
+    int src = SQLITE_OK;
+    int rc;
+
+    if (!tenant_valid(t)) {
+        rc = SB_EINVAL;
+        goto out;
+    }
+    rc = tx_enter(ss, &kind, "tenant_add");
+    if (rc < 0)
+        goto out;
+    st = ss->st[ST_TENANT_INSERT];
+    bind_str(st, 1, t->name, &src);
+    bind_str(st, 2, t->default_lang, &src);
+    bind_str(st, 3, t->transfer_number, &src);
+    bind_str(st, 4, t->timezone[0] ? t->timezone : "UTC", &src);
+    src = step_done(st, src);
+    if (is_unique_violation(src))
+        rc = SB_EEXISTS;
+    else if (src != SQLITE_DONE)
+        rc = fail(ss->db, "tenant_add", src);
+    for (int i = 0; i < t->nlangs && rc == 0; i++) {
+        st = ss->st[ST_LANG_INSERT];
+        src = SQLITE_OK;
+        bind_str(st, 1, t->name, &src);
+        bind_str(st, 2, t->langs[i].lang, &src);
+        bind_str(st, 3, t->langs[i].voice, &src);
+        bind_str(st, 4, t->langs[i].greeting, &src);
+        src = step_done(st, src);
+        /* The same language twice is a mistake in the input, not a taken name. */
+        if (is_unique_violation(src))
+            rc = SB_EINVAL;
+        else if (src != SQLITE_DONE)
+            rc = fail(ss->db, "tenant_add", src);
+    }
+    rc = tx_leave(ss, kind, rc, "tenant_add");
+out:
+    return rc;
+}
+
+static int sqlite_tenant_remove(struct store *s, const char *name)
+{
+    struct sqlite_store *ss = to_sqlite(s);
+    sqlite3_stmt *st = ss->st[ST_TENANT_DELETE];
+    int src = SQLITE_OK;
+    int rc = 0;
+
+    bind_str(st, 1, name, &src);
+    src = step_done(st, src);
+    /* numbers.tenant has no ON DELETE action, so the foreign key refuses. */
+    if (src == SQLITE_CONSTRAINT_FOREIGNKEY)
+        rc = SB_EBUSY;
+    else if (src != SQLITE_DONE)
+        rc = fail(ss->db, "tenant_remove", src);
+    else if (sqlite3_changes(ss->db) == 0)
+        rc = SB_ENOTFOUND;
+    return rc;
+}
+
+/* Fills the tenant columns name, default_lang, transfer_number, timezone from `col`. */
+static void tenant_from_row(sqlite3_stmt *st, int col, struct tenant *t)
+{
+    memset(t, 0, sizeof(*t));
+    col_str(st, col, t->name, sizeof(t->name));
+    col_str(st, col + 1, t->default_lang, sizeof(t->default_lang));
+    col_str(st, col + 2, t->transfer_number, sizeof(t->transfer_number));
+    col_str(st, col + 3, t->timezone, sizeof(t->timezone));
+}
+
+/* Appends the language in columns lang, voice, greeting from `col`; extras are dropped. */
+static void tenant_lang_from_row(sqlite3_stmt *st, int col, struct tenant *t)
+{
+    struct tenant_lang *l;
+
+    if (t->nlangs >= TENANT_MAX_LANGS)
+        return;
+    l = &t->langs[t->nlangs++];
+    col_str(st, col, l->lang, sizeof(l->lang));
+    col_str(st, col + 1, l->voice, sizeof(l->voice));
+    col_str(st, col + 2, l->greeting, sizeof(l->greeting));
+}
+
+static int sqlite_tenant_get(struct store *s, const char *name, struct tenant *out)
+{
+    struct sqlite_store *ss = to_sqlite(s);
+    struct tenant t;
+    sqlite3_stmt *st;
+    int src = SQLITE_OK;
+    int own = 0;
+    int rc;
+
+    rc = read_enter(ss, &own, "tenant_get");
+    if (rc < 0)
+        goto out;
+    st = ss->st[ST_TENANT_GET];
+    bind_str(st, 1, name, &src);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    if (src == SQLITE_ROW)
+        tenant_from_row(st, 0, &t);
+    else if (src == SQLITE_DONE)
+        rc = SB_ENOTFOUND;
+    else
+        rc = fail(ss->db, "tenant_get", src);
+    stmt_done(st);
+    if (rc < 0)
+        goto leave;
+    st = ss->st[ST_LANGS_GET];
+    src = SQLITE_OK;
+    bind_str(st, 1, name, &src);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    while (src == SQLITE_ROW) {
+        tenant_lang_from_row(st, 0, &t);
+        src = sqlite3_step(st);
+    }
+    if (src != SQLITE_DONE)
+        rc = fail(ss->db, "tenant_get", src);
+    stmt_done(st);
+leave:
+    rc = read_leave(ss, own, rc, "tenant_get");
+    if (rc == 0)
+        *out = t;
+out:
+    return rc;
+}
+
+static int tenant_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct tenant *)a)->name, ((const struct tenant *)b)->name);
+}
+
+static int sqlite_tenant_list(struct store *s, struct tenant **out, size_t *n)
+{
+    struct sqlite_store *ss = to_sqlite(s);
+    struct tenant *arr = NULL;
+    struct tenant key;
+    size_t count = 0;
+    size_t cap = 0;
+    sqlite3_stmt *st;
+    int src;
+    int own = 0;
+    int rc;
+
+    rc = read_enter(ss, &own, "tenant_list");
+    if (rc < 0)
+        goto out;
+    st = ss->st[ST_TENANT_LIST];
+    src = sqlite3_step(st);
+    while (src == SQLITE_ROW) {
+        struct tenant *p = grow(arr, &cap, count + 1, sizeof(*arr));
+
+        if (!p) {
+            rc = SB_ENOMEM;
+            break;
+        }
+        arr = p;
+        tenant_from_row(st, 0, &arr[count++]);
+        src = sqlite3_step(st);
+    }
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = fail(ss->db, "tenant_list", src);
+    stmt_done(st);
+    if (rc < 0 || count == 0)
+        goto leave;
+    /*
+     * One query for every language instead of one per tenant; the tenants
+     * are sorted by name (BINARY collation is strcmp order), so each
+     * language finds its tenant by binary search.
+     */
+    st = ss->st[ST_LANGS_ALL];
+    src = sqlite3_step(st);
+    while (src == SQLITE_ROW) {
+        struct tenant *t;
+
+        col_str(st, 0, key.name, sizeof(key.name));
+        t = bsearch(&key, arr, count, sizeof(*arr), tenant_cmp);
+        if (t)
+            tenant_lang_from_row(st, 1, t);
+        src = sqlite3_step(st);
+    }
+    if (src != SQLITE_DONE)
+        rc = fail(ss->db, "tenant_list", src);
+    stmt_done(st);
+leave:
+    rc = read_leave(ss, own, rc, "tenant_list");
+out:
+    if (rc < 0 || count == 0) {
+        free(arr);
+        arr = NULL;
+        count = 0;
+    }
+    if (rc == 0) {
+        *out = arr;
+        *n = count;
+    }
+    return rc;
+}
+
+static int sqlite_number_add(struct store *s, const struct number *n)
+{
+    struct sqlite_store *ss = to_sqlite(s);
+    sqlite3_stmt *st = ss->st[ST_NUMBER_INSERT];
+    int src = SQLITE_OK;
+    int rc = 0;
+
+    if (!terminated(n->e164, sizeof(n->e164)) || !n->e164[0] ||
+        !terminated(n->tenant, sizeof(n->tenant)) || !n->tenant[0] ||
+        !terminated(n->agent, sizeof(n->agent)) || (unsigned)n->plan > PLAN_ENTERPRISE) {
+        rc = SB_EINVAL;
+        goto out;
+    }
+    bind_str(st, 1, n->e164, &src);
+    bind_str(st, 2, n->tenant, &src);
+    bind_str(st, 3, plan_name(n->plan), &src);
+    bind_str(st, 4, n->agent, &src);
+    bind_i64(st, 5, n->active ? 1 : 0, &src);
+    src = step_done(st, src);
+    if (is_unique_violation(src))
+        rc = SB_EEXISTS;
+    else if (src == SQLITE_CONSTRAINT_FOREIGNKEY)
+        rc = SB_ENOTFOUND;
+    else if (src != SQLITE_DONE)
+        rc = fail(ss->db, "number_add", src);
+out:
+    return rc;
+}
+
+static int sqlite_number_remove(struct store *s, const char *e164)
+{
+    struct sqlite_store *ss = to_sqlite(s);
+    sqlite3_stmt *st = ss->st[ST_NUMBER_DELETE];
+    int src = SQLITE_OK;
+    int rc = 0;
+
+    bind_str(st, 1, e164, &src);
+    src = step_done(st, src);
+    if (src != SQLITE_DONE)
+        rc = fail(ss->db, "number_remove", src);
+    else if (sqlite3_changes(ss->db) == 0)
+        rc = SB_ENOTFOUND;
+    return rc;
+}
+
+static int sqlite_number_list(struct store *s, struct number **out, size_t *n)
+{
+    struct sqlite_store *ss = to_sqlite(s);
+    sqlite3_stmt *st = ss->st[ST_NUMBER_LIST];
+    struct number *arr = NULL;
+    size_t count = 0;
+    size_t cap = 0;
+    char plan[16];
+    int src;
+    int rc = 0;
+
+    src = sqlite3_step(st);
+    while (src == SQLITE_ROW) {
+        struct number *p = grow(arr, &cap, count + 1, sizeof(*arr));
+        struct number *num;
+
+        if (!p) {
+            rc = SB_ENOMEM;
+            break;
+        }
+        arr = p;
+        num = &arr[count++];
+        memset(num, 0, sizeof(*num));
+        col_str(st, 0, num->e164, sizeof(num->e164));
+        col_str(st, 1, num->tenant, sizeof(num->tenant));
+        col_str(st, 2, plan, sizeof(plan));
+        col_str(st, 3, num->agent, sizeof(num->agent));
+        num->active = sqlite3_column_int(st, 4) != 0;
+        /* The CHECK constraint makes an unknown plan a damaged file. */
+        if (plan_parse(plan, &num->plan) < 0) {
+            log_event(LOG_ERROR, "store.sqlite", "op=number_list reason=\"unknown plan\"");
+            rc = SB_ESTORE;
+            break;
+        }
+        src = sqlite3_step(st);
+    }
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = fail(ss->db, "number_list", src);
+    stmt_done(st);
+    if (rc < 0 || count == 0) {
+        free(arr);
+        arr = NULL;
+        count = 0;
+    }
+    if (rc == 0) {
+        *out = arr;
+        *n = count;
+    }
+    return rc;
+}
+
+static int sqlite_routes_version(struct store *s, long long *version)
+{
+    struct sqlite_store *ss = to_sqlite(s);
+    sqlite3_stmt *st = ss->st[ST_ROUTES_VERSION];
+    int src;
+    int rc = 0;
+
+    src = sqlite3_step(st);
+    if (src == SQLITE_ROW)
+        *version = sqlite3_column_int64(st, 0);
+    else
+        rc = fail(ss->db, "routes_version", src == SQLITE_DONE ? SQLITE_CORRUPT : src);
+    stmt_done(st);
+    return rc;
+}
+
+static int call_valid(const struct call_record *c)
+{
+    return terminated(c->call_sid, sizeof(c->call_sid)) && c->call_sid[0] &&
+           terminated(c->tenant, sizeof(c->tenant)) &&
+           terminated(c->direction, sizeof(c->direction)) && terminated(c->from, sizeof(c->from)) &&
+           terminated(c->to, sizeof(c->to)) && terminated(c->status, sizeof(c->status)) &&
+           terminated(c->lang, sizeof(c->lang));
+}
+
+static int sqlite_call_insert(struct store *s, const struct call_record *c)
+{
+    struct sqlite_store *ss = to_sqlite(s);
+    sqlite3_stmt *st = ss->st[ST_CALL_INSERT];
+    int src = SQLITE_OK;
+    int rc = 0;
+
+    if (!call_valid(c)) {
+        rc = SB_EINVAL;
+        goto out;
+    }
+    bind_str(st, 1, c->call_sid, &src);
+    bind_str(st, 2, c->tenant, &src);
+    bind_str(st, 3, c->direction, &src);
+    bind_str(st, 4, c->from, &src);
+    bind_str(st, 5, c->to, &src);
+    bind_str(st, 6, c->status, &src);
+    bind_i64(st, 7, c->duration, &src);
+    bind_str(st, 8, c->lang, &src);
+    bind_i64(st, 9, c->started_at, &src);
+    bind_i64(st, 10, c->ended_at, &src);
+    bind_i64(st, 11, (long long)time(NULL), &src);
+    src = step_done(st, src);
+    if (src != SQLITE_DONE)
+        rc = fail(ss->db, "call_insert", src);
+out:
+    return rc;
+}
+
+static int event_valid(const struct status_event *e)
+{
+    return terminated(e->call_sid, sizeof(e->call_sid)) && e->call_sid[0] &&
+           terminated(e->status, sizeof(e->status)) &&
+           terminated(e->direction, sizeof(e->direction)) && terminated(e->from, sizeof(e->from)) &&
+           terminated(e->to, sizeof(e->to));
+}
+
+static int sqlite_status_apply(struct store *s, const struct status_event *e,
+                               enum status_outcome *out)
+{
+    struct sqlite_store *ss = to_sqlite(s);
+    const struct call_status *next;
+    const struct call_status *cur;
+    enum status_outcome outcome = STATUS_APPLIED;
+    char key[STATUS_SIZE + 32];
+    char cur_name[STATUS_SIZE];
+    long long now = (long long)time(NULL);
+    long duration;
+    sqlite3_stmt *st;
+    enum tx_kind kind;
+    int have_call = 0;
+    int apply = 1;
+    int terminal;
+    int src = SQLITE_OK;
+    int rc;
+    int w;
+
+    if (!event_valid(e)) {
+        rc = SB_EINVAL;
+        goto out;
+    }
+    next = call_status_find(e->status);
+    if (!next) {
+        rc = SB_EINVAL;
+        goto out;
+    }
+    /* Deduping by the canonical status makes "answered" and "in-progress" one event. */
+    if (e->sequence >= 0)
+        w = snprintf(key, sizeof(key), "seq:%ld", e->sequence);
+    else
+        w = snprintf(key, sizeof(key), "status:%s", next->canonical);
+    if (w < 0 || (size_t)w >= sizeof(key)) {
+        rc = SB_EINVAL;
+        goto out;
+    }
+    terminal = next->rank == RANK_TERMINAL;
+    duration = terminal && e->duration >= 0 ? e->duration : -1;
+
+    rc = tx_enter(ss, &kind, "status_apply");
+    if (rc < 0)
+        goto out;
+
+    st = ss->st[ST_CALL_STATUS];
+    bind_str(st, 1, e->call_sid, &src);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        have_call = 1;
+        col_str(st, 0, cur_name, sizeof(cur_name));
+    } else if (src != SQLITE_DONE) {
+        rc = fail(ss->db, "status_apply", src);
+    }
+    stmt_done(st);
+    if (rc < 0)
+        goto leave;
+    /*
+     * A call only moves forward. A terminal status has the top rank, so
+     * nothing replaces it; a status the log does not know (an odd value
+     * from call_insert) ranks below everything.
+     */
+    if (have_call) {
+        cur = call_status_find(cur_name);
+        apply = next->rank > (cur ? cur->rank : -1);
+    }
+
+    st = ss->st[ST_EVENT_INSERT];
+    src = SQLITE_OK;
+    bind_str(st, 1, e->call_sid, &src);
+    bind_str(st, 2, key, &src);
+    bind_str(st, 3, next->canonical, &src);
+    bind_i64(st, 4, e->sequence, &src);
+    bind_i64(st, 5, e->duration, &src);
+    bind_i64(st, 6, e->at, &src);
+    bind_i64(st, 7, apply, &src);
+    src = step_done(st, src);
+    if (src != SQLITE_DONE) {
+        rc = fail(ss->db, "status_apply", src);
+        goto leave;
+    }
+    if (sqlite3_changes(ss->db) == 0) {
+        outcome = STATUS_DUPLICATE;
+        goto leave;
+    }
+    if (!apply) {
+        outcome = STATUS_STALE;
+        goto leave;
+    }
+
+    src = SQLITE_OK;
+    if (have_call) {
+        st = ss->st[ST_CALL_ADVANCE];
+        bind_str(st, 1, e->call_sid, &src);
+        bind_str(st, 2, next->canonical, &src);
+        bind_i64(st, 3, duration, &src);
+        bind_i64(st, 4, terminal, &src);
+        bind_i64(st, 5, e->at, &src);
+        bind_i64(st, 6, now, &src);
+    } else {
+        st = ss->st[ST_CALL_CREATE];
+        bind_str(st, 1, e->call_sid, &src);
+        bind_str(st, 2, e->direction, &src);
+        bind_str(st, 3, e->from, &src);
+        bind_str(st, 4, e->to, &src);
+        bind_str(st, 5, next->canonical, &src);
+        bind_i64(st, 6, duration, &src);
+        bind_i64(st, 7, e->at, &src);
+        bind_i64(st, 8, terminal ? e->at : 0, &src);
+        bind_i64(st, 9, now, &src);
+    }
+    src = step_done(st, src);
+    if (src != SQLITE_DONE)
+        rc = fail(ss->db, "status_apply", src);
+leave:
+    rc = tx_leave(ss, kind, rc, "status_apply");
+    if (rc == 0)
+        *out = outcome;
+out:
+    return rc;
+}
+
+static void call_from_row(sqlite3_stmt *st, struct call_record *c)
+{
+    memset(c, 0, sizeof(*c));
+    col_str(st, 0, c->call_sid, sizeof(c->call_sid));
+    col_str(st, 1, c->tenant, sizeof(c->tenant));
+    col_str(st, 2, c->direction, sizeof(c->direction));
+    col_str(st, 3, c->from, sizeof(c->from));
+    col_str(st, 4, c->to, sizeof(c->to));
+    col_str(st, 5, c->status, sizeof(c->status));
+    c->duration = (long)sqlite3_column_int64(st, 6);
+    col_str(st, 7, c->lang, sizeof(c->lang));
+    c->started_at = sqlite3_column_int64(st, 8);
+    c->ended_at = sqlite3_column_int64(st, 9);
+}
+
+static int sqlite_call_list(struct store *s, size_t limit, struct call_record **out, size_t *n)
+{
+    struct sqlite_store *ss = to_sqlite(s);
+    sqlite3_stmt *st = ss->st[ST_CALL_LIST];
+    struct call_record *arr = NULL;
+    size_t count = 0;
+    size_t cap = 0;
+    int src = SQLITE_OK;
+    int rc = 0;
+
+    if (limit == 0)
+        goto out;
+    bind_i64(st, 1, limit > (size_t)INT64_MAX ? INT64_MAX : (long long)limit, &src);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    while (src == SQLITE_ROW) {
+        struct call_record *p = grow(arr, &cap, count + 1, sizeof(*arr));
+
+        if (!p) {
+            rc = SB_ENOMEM;
+            break;
+        }
+        arr = p;
+        call_from_row(st, &arr[count++]);
+        src = sqlite3_step(st);
+    }
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = fail(ss->db, "call_list", src);
+    stmt_done(st);
+out:
+    if (rc < 0 || count == 0) {
+        free(arr);
+        arr = NULL;
+        count = 0;
+    }
+    if (rc == 0) {
+        *out = arr;
+        *n = count;
+    }
+    return rc;
+}
+
+static int sqlite_call_get(struct store *s, const char *call_sid, struct call_record *out)
+{
+    struct sqlite_store *ss = to_sqlite(s);
+    sqlite3_stmt *st = ss->st[ST_CALL_GET];
+    int src = SQLITE_OK;
+    int rc = 0;
+
+    bind_str(st, 1, call_sid, &src);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    if (src == SQLITE_ROW)
+        call_from_row(st, out);
+    else if (src == SQLITE_DONE)
+        rc = SB_ENOTFOUND;
+    else
+        rc = fail(ss->db, "call_get", src);
+    stmt_done(st);
+    return rc;
+}
+
+static int sqlite_ping(struct store *s)
+{
+    struct sqlite_store *ss = to_sqlite(s);
+    sqlite3_stmt *st = ss->st[ST_PING];
+    int src;
+    int rc = 0;
+
+    src = sqlite3_step(st);
+    if (src != SQLITE_ROW)
+        rc = fail(ss->db, "ping", src);
+    stmt_done(st);
+    return rc;
+}
+
+const struct store_ops store_sqlite_ops = {
+    .name = "sqlite",
+    .open = sqlite_open,
+    .close = sqlite_close,
+    .begin = sqlite_begin,
+    .commit = sqlite_commit,
+    .rollback = sqlite_rollback,
+    .tenant_add = sqlite_tenant_add,
+    .tenant_remove = sqlite_tenant_remove,
+    .tenant_get = sqlite_tenant_get,
+    .tenant_list = sqlite_tenant_list,
+    .number_add = sqlite_number_add,
+    .number_remove = sqlite_number_remove,
+    .number_list = sqlite_number_list,
+    .routes_version = sqlite_routes_version,
+    .call_insert = sqlite_call_insert,
+    .status_apply = sqlite_status_apply,
+    .call_list = sqlite_call_list,
+    .call_get = sqlite_call_get,
+    .ping = sqlite_ping,
+};

@@ -1,1 +1,156 @@
-/* placeholder */
+/*
+ * The store interface: every store_* function checks its arguments and
+ * dispatches through the ops table at the head of the connection, so that
+ * callers never know which backend they talk to.
+ */
+#include "store/store.h"
+
+#include <string.h>
+
+#include "core/err.h"
+#include "core/log.h"
+
+static const char *const plan_names[] = {"starter", "pro", "enterprise"};
+
+const char *plan_name(enum plan p)
+{
+    if ((unsigned)p >= sizeof(plan_names) / sizeof(plan_names[0]))
+        return "unknown";
+    return plan_names[p];
+}
+
+int plan_parse(const char *s, enum plan *out)
+{
+    int rc = SB_EINVAL;
+
+    if (!s || !out)
+        goto out;
+    for (size_t i = 0; i < sizeof(plan_names) / sizeof(plan_names[0]); i++) {
+        if (strcmp(s, plan_names[i]) == 0) {
+            *out = (enum plan)i;
+            rc = 0;
+            goto out;
+        }
+    }
+out:
+    return rc;
+}
+
+/*
+ * Picks the backend for a target. Only SQLite exists today; PostgreSQL
+ * connection URIs are refused here so that they are never mistaken for the
+ * name of a SQLite file and silently create one.
+ */
+static const struct store_ops *backend_for(const char *target)
+{
+    if (strncmp(target, "postgres://", 11) == 0 || strncmp(target, "postgresql://", 13) == 0)
+        return NULL;
+    return &store_sqlite_ops;
+}
+
+int store_open(struct store **out, const char *path)
+{
+    const struct store_ops *ops;
+    int rc;
+
+    if (!out || !path || !*path) {
+        rc = SB_EINVAL;
+        goto out;
+    }
+    *out = NULL;
+    ops = backend_for(path);
+    if (!ops) {
+        log_event(LOG_ERROR, "store.open", "reason=\"no backend for this target\"");
+        rc = SB_EINVAL;
+        goto out;
+    }
+    rc = ops->open(out, path);
+out:
+    return rc;
+}
+
+void store_close(struct store *s)
+{
+    if (s)
+        s->ops->close(s);
+}
+
+int store_begin(struct store *s)
+{
+    return s ? s->ops->begin(s) : SB_EINVAL;
+}
+
+int store_commit(struct store *s)
+{
+    return s ? s->ops->commit(s) : SB_EINVAL;
+}
+
+int store_rollback(struct store *s)
+{
+    return s ? s->ops->rollback(s) : SB_EINVAL;
+}
+
+int store_tenant_add(struct store *s, const struct tenant *t)
+{
+    return s && t ? s->ops->tenant_add(s, t) : SB_EINVAL;
+}
+
+int store_tenant_remove(struct store *s, const char *name)
+{
+    return s && name ? s->ops->tenant_remove(s, name) : SB_EINVAL;
+}
+
+int store_tenant_get(struct store *s, const char *name, struct tenant *out)
+{
+    return s && name && out ? s->ops->tenant_get(s, name, out) : SB_EINVAL;
+}
+
+int store_tenant_list(struct store *s, struct tenant **out, size_t *n)
+{
+    return s && out && n ? s->ops->tenant_list(s, out, n) : SB_EINVAL;
+}
+
+int store_number_add(struct store *s, const struct number *n)
+{
+    return s && n ? s->ops->number_add(s, n) : SB_EINVAL;
+}
+
+int store_number_remove(struct store *s, const char *e164)
+{
+    return s && e164 ? s->ops->number_remove(s, e164) : SB_EINVAL;
+}
+
+int store_number_list(struct store *s, struct number **out, size_t *n)
+{
+    return s && out && n ? s->ops->number_list(s, out, n) : SB_EINVAL;
+}
+
+int store_routes_version(struct store *s, long long *version)
+{
+    return s && version ? s->ops->routes_version(s, version) : SB_EINVAL;
+}
+
+int store_call_insert(struct store *s, const struct call_record *c)
+{
+    return s && c ? s->ops->call_insert(s, c) : SB_EINVAL;
+}
+
+int store_status_apply(struct store *s, const struct status_event *e, enum status_outcome *out)
+{
+    return s && e && out ? s->ops->status_apply(s, e, out) : SB_EINVAL;
+}
+
+int store_call_list(struct store *s, size_t limit, struct call_record **out, size_t *n)
+{
+    return s && out && n ? s->ops->call_list(s, limit, out, n) : SB_EINVAL;
+}
+
+int store_call_get(struct store *s, const char *call_sid, struct call_record *out)
+{
+    return s && call_sid && out ? s->ops->call_get(s, call_sid, out) : SB_EINVAL;
+}
+
+int store_ping(struct store *s)
+{
+    return s ? s->ops->ping(s) : SB_EINVAL;
+}

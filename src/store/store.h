@@ -87,7 +87,14 @@ enum status_outcome {
     STATUS_STALE,     /* new event, but it would move the call backwards: recorded, not applied */
 };
 
-struct store;
+/*
+ * The common head of every backend's connection. A backend embeds it as the
+ * first member of its own connection struct so that the store_* functions
+ * can find the ops table; callers treat it as opaque and never allocate it.
+ */
+struct store {
+    const struct store_ops *ops;
+};
 
 /* A backend. Every function returns 0 or a negative SB_E* code. */
 struct store_ops {

@@ -1,1 +1,260 @@
-/* placeholder */
+/*
+ * The store writer: a bounded queue of jobs and one thread that drains it in
+ * batches, one transaction per batch. Whatever queues up while a batch is
+ * being committed becomes the next batch, so the number of fsyncs follows
+ * the disk's speed rather than the number of events.
+ */
+#include "store/writer.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/log.h"
+
+/* Jobs waiting at most; past it submitters get SB_EBUSY instead of memory growth. */
+#define WRITER_QUEUE_MAX 65536
+/* Jobs per transaction at most, so that one commit never holds the lock for long. */
+#define WRITER_BATCH_MAX 512
+
+enum job_kind { JOB_CALL, JOB_STATUS };
+
+struct writer_job {
+    enum job_kind kind;
+    union {
+        struct call_record call;
+        struct status_event status;
+    } u;
+    writer_done_fn done;
+    void *arg;
+    int rc;
+    enum status_outcome outcome;
+};
+
+struct writer {
+    struct store *store; /* used by the writer thread only */
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t nonempty;
+    /* A ring of job pointers, guarded by lock. */
+    struct writer_job **ring;
+    size_t head;
+    size_t count;
+    int stopping;
+    /* The batch being applied; touched by the writer thread only. */
+    struct writer_job *batch[WRITER_BATCH_MAX];
+};
+
+/*
+ * Applies a batch in one transaction and records each job's result. A job
+ * refused for its own input (SB_EINVAL) fails alone, since the backend undid
+ * its partial work; any other failure means the transaction itself is in
+ * doubt, so the whole batch is rolled back and every job reports the error.
+ */
+static void writer_apply(struct writer *w, struct writer_job **jobs, size_t n)
+{
+    int rc;
+
+    rc = store_begin(w->store);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        struct writer_job *j = jobs[i];
+
+        j->outcome = STATUS_APPLIED;
+        if (j->kind == JOB_CALL)
+            j->rc = store_call_insert(w->store, &j->u.call);
+        else
+            j->rc = store_status_apply(w->store, &j->u.status, &j->outcome);
+        if (j->rc < 0 && j->rc != SB_EINVAL)
+            rc = j->rc;
+    }
+    if (rc == 0)
+        rc = store_commit(w->store);
+    if (rc < 0) {
+        store_rollback(w->store);
+        log_event(LOG_ERROR, "store.writer", "reason=\"batch failed\" jobs=%zu rc=%d", n, rc);
+        for (size_t i = 0; i < n; i++)
+            jobs[i]->rc = rc;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct writer_job *j = jobs[i];
+
+        if (j->done)
+            j->done(j->arg, j->rc, j->outcome);
+        free(j);
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    struct writer *w = arg;
+    size_t n;
+
+    pthread_mutex_lock(&w->lock);
+    for (;;) {
+        while (w->count == 0 && !w->stopping)
+            pthread_cond_wait(&w->nonempty, &w->lock);
+        /* Stopping still drains: every queued job is committed and answered. */
+        if (w->count == 0)
+            break;
+        n = w->count < WRITER_BATCH_MAX ? w->count : WRITER_BATCH_MAX;
+        for (size_t i = 0; i < n; i++) {
+            w->batch[i] = w->ring[w->head];
+            w->ring[w->head] = NULL;
+            w->head = (w->head + 1) % WRITER_QUEUE_MAX;
+        }
+        w->count -= n;
+        /* Submitters keep queueing while the batch is applied and its callbacks run. */
+        pthread_mutex_unlock(&w->lock);
+        writer_apply(w, w->batch, n);
+        pthread_mutex_lock(&w->lock);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+int writer_start(struct writer **out, const char *path)
+{
+    struct writer *w = NULL;
+    sigset_t all;
+    sigset_t old;
+    int lock_ready = 0;
+    int cond_ready = 0;
+    int rc;
+
+    *out = NULL;
+    w = calloc(1, sizeof(*w));
+    if (!w) {
+        rc = SB_ENOMEM;
+        goto out;
+    }
+    w->ring = calloc(WRITER_QUEUE_MAX, sizeof(*w->ring));
+    if (!w->ring) {
+        rc = SB_ENOMEM;
+        goto out;
+    }
+    rc = store_open(&w->store, path);
+    if (rc < 0)
+        goto out;
+    if (pthread_mutex_init(&w->lock, NULL) != 0) {
+        rc = SB_ENOMEM;
+        goto out;
+    }
+    lock_ready = 1;
+    if (pthread_cond_init(&w->nonempty, NULL) != 0) {
+        rc = SB_ENOMEM;
+        goto out;
+    }
+    cond_ready = 1;
+    /*
+     * The thread starts with every signal blocked, so that SIGINT and
+     * SIGTERM reach the thread that knows how to shut the server down.
+     */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    rc = pthread_create(&w->thread, NULL, writer_main, w) == 0 ? 0 : SB_ENOMEM;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+out:
+    if (rc < 0 && w) {
+        if (cond_ready)
+            pthread_cond_destroy(&w->nonempty);
+        if (lock_ready)
+            pthread_mutex_destroy(&w->lock);
+        store_close(w->store);
+        free(w->ring);
+        free(w);
+        w = NULL;
+    }
+    *out = w;
+    return rc;
+}
+
+/* Queues a job the caller allocated; frees it when the queue refuses it. */
+static int writer_submit(struct writer *w, struct writer_job *j)
+{
+    int rc = 0;
+
+    pthread_mutex_lock(&w->lock);
+    if (w->stopping)
+        rc = SB_ECLOSED;
+    else if (w->count >= WRITER_QUEUE_MAX)
+        rc = SB_EBUSY;
+    if (rc == 0) {
+        w->ring[(w->head + w->count) % WRITER_QUEUE_MAX] = j;
+        w->count++;
+        pthread_cond_signal(&w->nonempty);
+    }
+    pthread_mutex_unlock(&w->lock);
+    if (rc < 0)
+        free(j);
+    return rc;
+}
+
+int writer_submit_call(struct writer *w, const struct call_record *c, writer_done_fn done,
+                       void *arg)
+{
+    struct writer_job *j;
+    int rc;
+
+    if (!w || !c) {
+        rc = SB_EINVAL;
+        goto out;
+    }
+    j = malloc(sizeof(*j));
+    if (!j) {
+        rc = SB_ENOMEM;
+        goto out;
+    }
+    j->kind = JOB_CALL;
+    j->u.call = *c;
+    j->done = done;
+    j->arg = arg;
+    j->rc = 0;
+    j->outcome = STATUS_APPLIED;
+    rc = writer_submit(w, j);
+out:
+    return rc;
+}
+
+int writer_submit_status(struct writer *w, const struct status_event *e, writer_done_fn done,
+                         void *arg)
+{
+    struct writer_job *j;
+    int rc;
+
+    if (!w || !e) {
+        rc = SB_EINVAL;
+        goto out;
+    }
+    j = malloc(sizeof(*j));
+    if (!j) {
+        rc = SB_ENOMEM;
+        goto out;
+    }
+    j->kind = JOB_STATUS;
+    j->u.status = *e;
+    j->done = done;
+    j->arg = arg;
+    j->rc = 0;
+    j->outcome = STATUS_APPLIED;
+    rc = writer_submit(w, j);
+out:
+    return rc;
+}
+
+void writer_stop(struct writer *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->lock);
+    w->stopping = 1;
+    pthread_cond_signal(&w->nonempty);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(w->thread, NULL);
+    pthread_cond_destroy(&w->nonempty);
+    pthread_mutex_destroy(&w->lock);
+    store_close(w->store);
+    free(w->ring);
+    free(w);
+}

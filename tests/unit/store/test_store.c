@@ -1,1 +1,626 @@
-/* placeholder */
+/* Tests of the store interface over the SQLite backend. */
+#include <criterion/criterion.h>
+
+#include <ftw.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/err.h"
+#include "store/store.h"
+
+static char dir[256];
+static char path[300];
+static struct store *st;
+
+static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    return remove(p);
+}
+
+static void make_dir(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    int w = snprintf(dir, sizeof(dir), "%s/sb-store-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+
+    cr_assert(w > 0 && (size_t)w < sizeof(dir));
+    cr_assert_not_null(mkdtemp(dir));
+    w = snprintf(path, sizeof(path), "%s/sb.db", dir);
+    cr_assert(w > 0 && (size_t)w < sizeof(path));
+}
+
+static void setup(void)
+{
+    make_dir();
+    cr_assert_eq(store_open(&st, path), 0);
+}
+
+static void teardown(void)
+{
+    store_close(st);
+    st = NULL;
+    nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+TestSuite(store, .init = setup, .fini = teardown);
+
+/* Runs a one-number query on the file through a connection of its own. */
+static long long raw_query(const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *q = NULL;
+    long long v;
+
+    cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+    cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
+    v = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    return v;
+}
+
+static void raw_exec(const char *sql)
+{
+    sqlite3 *db = NULL;
+
+    cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+}
+
+static struct tenant make_tenant(const char *name)
+{
+    struct tenant t;
+
+    memset(&t, 0, sizeof(t));
+    snprintf(t.name, sizeof(t.name), "%s", name);
+    snprintf(t.default_lang, sizeof(t.default_lang), "en-US");
+    snprintf(t.transfer_number, sizeof(t.transfer_number), "+15005550006");
+    snprintf(t.timezone, sizeof(t.timezone), "America/New_York");
+    snprintf(t.langs[0].lang, sizeof(t.langs[0].lang), "en-US");
+    snprintf(t.langs[0].voice, sizeof(t.langs[0].voice), "Polly.Joanna");
+    snprintf(t.langs[0].greeting, sizeof(t.langs[0].greeting), "Hello from %s.", name);
+    snprintf(t.langs[1].lang, sizeof(t.langs[1].lang), "es-MX");
+    snprintf(t.langs[1].voice, sizeof(t.langs[1].voice), "Polly.Mia");
+    snprintf(t.langs[1].greeting, sizeof(t.langs[1].greeting), "Hola, ¿en qué le ayudo?");
+    t.nlangs = 2;
+    return t;
+}
+
+static struct number make_number(const char *e164, const char *tenant, enum plan plan)
+{
+    struct number n;
+
+    memset(&n, 0, sizeof(n));
+    snprintf(n.e164, sizeof(n.e164), "%s", e164);
+    snprintf(n.tenant, sizeof(n.tenant), "%s", tenant);
+    snprintf(n.agent, sizeof(n.agent), "rules");
+    n.plan = plan;
+    n.active = 1;
+    return n;
+}
+
+static struct call_record make_call(const char *sid, const char *status, long long started)
+{
+    struct call_record c;
+
+    memset(&c, 0, sizeof(c));
+    snprintf(c.call_sid, sizeof(c.call_sid), "%s", sid);
+    snprintf(c.tenant, sizeof(c.tenant), "acme");
+    snprintf(c.direction, sizeof(c.direction), "inbound");
+    snprintf(c.from, sizeof(c.from), "+14155550100");
+    snprintf(c.to, sizeof(c.to), "+15005550006");
+    snprintf(c.status, sizeof(c.status), "%s", status);
+    snprintf(c.lang, sizeof(c.lang), "en-US");
+    c.duration = -1;
+    c.started_at = started;
+    return c;
+}
+
+static struct status_event make_event(const char *sid, long seq, const char *status, long long at)
+{
+    struct status_event e;
+
+    memset(&e, 0, sizeof(e));
+    snprintf(e.call_sid, sizeof(e.call_sid), "%s", sid);
+    snprintf(e.status, sizeof(e.status), "%s", status);
+    snprintf(e.direction, sizeof(e.direction), "outbound-api");
+    snprintf(e.from, sizeof(e.from), "+15005550006");
+    snprintf(e.to, sizeof(e.to), "+14155550101");
+    e.sequence = seq;
+    e.duration = -1;
+    e.at = at;
+    return e;
+}
+
+static enum status_outcome apply(const struct status_event *e)
+{
+    enum status_outcome o = STATUS_STALE;
+
+    cr_assert_eq(store_status_apply(st, e, &o), 0);
+    return o;
+}
+
+Test(store, plan_names_round_trip)
+{
+    enum plan p;
+
+    cr_assert_str_eq(plan_name(PLAN_STARTER), "starter");
+    cr_assert_str_eq(plan_name(PLAN_PRO), "pro");
+    cr_assert_str_eq(plan_name(PLAN_ENTERPRISE), "enterprise");
+    cr_assert_eq(plan_parse("enterprise", &p), 0);
+    cr_assert_eq(p, PLAN_ENTERPRISE);
+    cr_assert_eq(plan_parse("Pro", &p), SB_EINVAL);
+    cr_assert_eq(plan_parse("", &p), SB_EINVAL);
+}
+
+Test(store, opens_in_wal_mode_and_answers_ping)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *q = NULL;
+
+    cr_assert_eq(store_ping(st), 0);
+    cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &q, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
+    cr_assert_str_eq((const char *)sqlite3_column_text(q, 0), "wal");
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+}
+
+Test(store, open_fails_on_unusable_path)
+{
+    struct store *s = NULL;
+    char bad[400];
+
+    snprintf(bad, sizeof(bad), "%s/missing/dir/sb.db", dir);
+    cr_assert_eq(store_open(&s, bad), SB_EIO);
+    cr_assert_null(s);
+    cr_assert_eq(store_open(&s, "postgres://localhost/sb"), SB_EINVAL);
+}
+
+Test(store, migrations_idempotent_on_reopen)
+{
+    long long n = raw_query("SELECT count(*) FROM schema_migrations");
+    struct store *again = NULL;
+
+    cr_assert_gt(n, 0);
+    cr_assert_eq(raw_query("SELECT max(version) FROM schema_migrations"), n);
+    cr_assert_eq(raw_query("SELECT min(applied_at) > 0 FROM schema_migrations"), 1);
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(store_open(&again, path), 0);
+        store_close(again);
+    }
+    cr_assert_eq(raw_query("SELECT count(*) FROM schema_migrations"), n);
+}
+
+Test(store, migrations_safe_for_concurrent_openers)
+{
+    char fresh[sizeof(path)];
+    pid_t kids[8];
+    struct store *s = NULL;
+    int status;
+
+    int w = snprintf(fresh, sizeof(fresh), "%s/fresh.db", dir);
+
+    cr_assert(w > 0 && (size_t)w < sizeof(fresh));
+    for (int i = 0; i < 8; i++) {
+        kids[i] = fork();
+        cr_assert_neq(kids[i], -1);
+        if (kids[i] == 0) {
+            struct store *mine = NULL;
+            int rc = store_open(&mine, fresh);
+
+            store_close(mine);
+            _exit(rc == 0 ? 0 : 1);
+        }
+    }
+    for (int i = 0; i < 8; i++) {
+        cr_assert_eq(waitpid(kids[i], &status, 0), kids[i]);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "opener %d failed", i);
+    }
+    cr_assert_eq(store_open(&s, fresh), 0);
+    store_close(s);
+    memcpy(path, fresh, sizeof(path));
+    cr_assert_eq(raw_query("SELECT count(*) FROM schema_migrations"),
+                 raw_query("SELECT max(version) FROM schema_migrations"));
+}
+
+Test(store, refuses_a_newer_schema)
+{
+    struct store *s = NULL;
+
+    raw_exec("INSERT INTO schema_migrations(version, applied_at) VALUES(9999, 0)");
+    cr_assert_eq(store_open(&s, path), SB_ESTORE);
+    cr_assert_null(s);
+}
+
+Test(store, tenant_add_get_list)
+{
+    struct tenant a = make_tenant("acme");
+    struct tenant b = make_tenant("beta");
+    struct tenant got;
+    struct tenant *list = NULL;
+    size_t n = 0;
+
+    cr_assert_eq(store_tenant_add(st, &b), 0);
+    cr_assert_eq(store_tenant_add(st, &a), 0);
+    cr_assert_eq(store_tenant_get(st, "acme", &got), 0);
+    cr_assert_str_eq(got.name, "acme");
+    cr_assert_str_eq(got.default_lang, "en-US");
+    cr_assert_str_eq(got.transfer_number, "+15005550006");
+    cr_assert_str_eq(got.timezone, "America/New_York");
+    cr_assert_eq(got.nlangs, 2);
+    cr_assert_str_eq(got.langs[0].lang, "en-US");
+    cr_assert_str_eq(got.langs[0].greeting, "Hello from acme.");
+    cr_assert_str_eq(got.langs[1].lang, "es-MX");
+    cr_assert_str_eq(got.langs[1].voice, "Polly.Mia");
+    cr_assert_str_eq(got.langs[1].greeting, "Hola, ¿en qué le ayudo?");
+
+    cr_assert_eq(store_tenant_list(st, &list, &n), 0);
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(list[0].name, "acme");
+    cr_assert_str_eq(list[1].name, "beta");
+    cr_assert_eq(list[1].nlangs, 2);
+    cr_assert_str_eq(list[1].langs[0].greeting, "Hello from beta.");
+    free(list);
+}
+
+Test(store, tenant_list_empty)
+{
+    struct tenant *list = (struct tenant *)1;
+    size_t n = 7;
+
+    cr_assert_eq(store_tenant_list(st, &list, &n), 0);
+    cr_assert_eq(n, 0);
+    cr_assert_null(list);
+}
+
+Test(store, tenant_errors)
+{
+    struct tenant a = make_tenant("acme");
+    struct tenant empty = make_tenant("");
+    struct tenant dup = make_tenant("dup");
+    struct tenant got;
+
+    cr_assert_eq(store_tenant_add(st, &a), 0);
+    cr_assert_eq(store_tenant_add(st, &a), SB_EEXISTS);
+    cr_assert_eq(store_tenant_add(st, &empty), SB_EINVAL);
+    /* A repeated language fails the whole add: no half-made tenant is left. */
+    dup.langs[1] = dup.langs[0];
+    cr_assert_eq(store_tenant_add(st, &dup), SB_EINVAL);
+    cr_assert_eq(store_tenant_get(st, "dup", &got), SB_ENOTFOUND);
+    dup.nlangs = TENANT_MAX_LANGS + 1;
+    cr_assert_eq(store_tenant_add(st, &dup), SB_EINVAL);
+    cr_assert_eq(store_tenant_get(st, "nobody", &got), SB_ENOTFOUND);
+    cr_assert_eq(store_tenant_remove(st, "nobody"), SB_ENOTFOUND);
+}
+
+Test(store, tenant_timezone_defaults_to_utc)
+{
+    struct tenant a = make_tenant("acme");
+    struct tenant got;
+
+    a.timezone[0] = '\0';
+    a.nlangs = 0;
+    cr_assert_eq(store_tenant_add(st, &a), 0);
+    cr_assert_eq(store_tenant_get(st, "acme", &got), 0);
+    cr_assert_str_eq(got.timezone, "UTC");
+    cr_assert_eq(got.nlangs, 0);
+}
+
+Test(store, tenant_remove_busy_while_numbers_point_at_it)
+{
+    struct tenant a = make_tenant("acme");
+    struct number n = make_number("+15005550006", "acme", PLAN_PRO);
+    struct tenant got;
+
+    cr_assert_eq(store_tenant_add(st, &a), 0);
+    cr_assert_eq(store_number_add(st, &n), 0);
+    cr_assert_eq(store_tenant_remove(st, "acme"), SB_EBUSY);
+    cr_assert_eq(store_tenant_get(st, "acme", &got), 0);
+    cr_assert_eq(store_number_remove(st, "+15005550006"), 0);
+    cr_assert_eq(store_tenant_remove(st, "acme"), 0);
+    cr_assert_eq(store_tenant_get(st, "acme", &got), SB_ENOTFOUND);
+    /* The languages went with the tenant, so the same tenant can come back. */
+    cr_assert_eq(raw_query("SELECT count(*) FROM tenant_langs"), 0);
+    cr_assert_eq(store_tenant_add(st, &a), 0);
+}
+
+Test(store, numbers_add_list_remove)
+{
+    struct tenant a = make_tenant("acme");
+    struct number n1 = make_number("+15005550009", "acme", PLAN_ENTERPRISE);
+    struct number n2 = make_number("+15005550006", "acme", PLAN_STARTER);
+    struct number *list = NULL;
+    size_t n = 0;
+
+    cr_assert_eq(store_tenant_add(st, &a), 0);
+    n2.active = 0;
+    snprintf(n2.agent, sizeof(n2.agent), "llm");
+    cr_assert_eq(store_number_add(st, &n1), 0);
+    cr_assert_eq(store_number_add(st, &n2), 0);
+    cr_assert_eq(store_number_list(st, &list, &n), 0);
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(list[0].e164, "+15005550006");
+    cr_assert_eq(list[0].plan, PLAN_STARTER);
+    cr_assert_eq(list[0].active, 0);
+    cr_assert_str_eq(list[0].agent, "llm");
+    cr_assert_str_eq(list[0].tenant, "acme");
+    cr_assert_str_eq(list[1].e164, "+15005550009");
+    cr_assert_eq(list[1].plan, PLAN_ENTERPRISE);
+    cr_assert_eq(list[1].active, 1);
+    free(list);
+
+    cr_assert_eq(store_number_remove(st, "+15005550009"), 0);
+    cr_assert_eq(store_number_remove(st, "+15005550009"), SB_ENOTFOUND);
+    cr_assert_eq(store_number_list(st, &list, &n), 0);
+    cr_assert_eq(n, 1);
+    free(list);
+}
+
+Test(store, number_errors)
+{
+    struct tenant a = make_tenant("acme");
+    struct number n = make_number("+15005550006", "acme", PLAN_PRO);
+    struct number orphan = make_number("+15005550007", "nobody", PLAN_PRO);
+    struct number bad = make_number("+15005550008", "acme", PLAN_PRO);
+
+    cr_assert_eq(store_tenant_add(st, &a), 0);
+    cr_assert_eq(store_number_add(st, &n), 0);
+    cr_assert_eq(store_number_add(st, &n), SB_EEXISTS);
+    cr_assert_eq(store_number_add(st, &orphan), SB_ENOTFOUND);
+    bad.plan = (enum plan)7;
+    cr_assert_eq(store_number_add(st, &bad), SB_EINVAL);
+    bad = make_number("", "acme", PLAN_PRO);
+    cr_assert_eq(store_number_add(st, &bad), SB_EINVAL);
+}
+
+Test(store, routes_version_moves_on_every_routing_change)
+{
+    struct tenant a = make_tenant("acme");
+    struct number n = make_number("+15005550006", "acme", PLAN_PRO);
+    long long v0;
+    long long v1;
+    long long v2;
+    long long v3;
+    long long v4;
+
+    cr_assert_eq(store_routes_version(st, &v0), 0);
+    cr_assert_eq(store_tenant_add(st, &a), 0);
+    cr_assert_eq(store_routes_version(st, &v1), 0);
+    cr_assert_gt(v1, v0);
+    cr_assert_eq(store_number_add(st, &n), 0);
+    cr_assert_eq(store_routes_version(st, &v2), 0);
+    cr_assert_gt(v2, v1);
+    raw_exec("UPDATE numbers SET active = 0");
+    cr_assert_eq(store_routes_version(st, &v3), 0);
+    cr_assert_gt(v3, v2);
+    /* Call logging is not a routing change. */
+    struct call_record c = make_call("CA1", "ringing", 100);
+    cr_assert_eq(store_call_insert(st, &c), 0);
+    cr_assert_eq(store_routes_version(st, &v4), 0);
+    cr_assert_eq(v4, v3);
+}
+
+Test(store, call_insert_twice_keeps_first)
+{
+    struct call_record c1 = make_call("CA1", "ringing", 100);
+    struct call_record c2 = make_call("CA1", "in-progress", 200);
+    struct call_record got;
+
+    snprintf(c2.tenant, sizeof(c2.tenant), "other");
+    cr_assert_eq(store_call_insert(st, &c1), 0);
+    cr_assert_eq(store_call_insert(st, &c2), 0);
+    cr_assert_eq(store_call_get(st, "CA1", &got), 0);
+    cr_assert_str_eq(got.status, "ringing");
+    cr_assert_str_eq(got.tenant, "acme");
+    cr_assert_str_eq(got.from, "+14155550100");
+    cr_assert_str_eq(got.lang, "en-US");
+    cr_assert_eq(got.started_at, 100);
+    cr_assert_eq(got.duration, -1);
+    cr_assert_eq(got.ended_at, 0);
+    cr_assert_eq(store_call_get(st, "CA404", &got), SB_ENOTFOUND);
+}
+
+Test(store, call_list_newest_first_with_limit)
+{
+    struct call_record *list = NULL;
+    size_t n = 0;
+    char sid[CALL_SID_SIZE];
+
+    for (int i = 0; i < 5; i++) {
+        snprintf(sid, sizeof(sid), "CA%d", i);
+        struct call_record c = make_call(sid, "ringing", 100 + i);
+        cr_assert_eq(store_call_insert(st, &c), 0);
+    }
+    cr_assert_eq(store_call_list(st, 3, &list, &n), 0);
+    cr_assert_eq(n, 3);
+    cr_assert_str_eq(list[0].call_sid, "CA4");
+    cr_assert_str_eq(list[2].call_sid, "CA2");
+    free(list);
+    cr_assert_eq(store_call_list(st, 0, &list, &n), 0);
+    cr_assert_eq(n, 0);
+    cr_assert_null(list);
+}
+
+Test(store, status_applied_moves_call_forward)
+{
+    struct call_record c = make_call("CA1", "ringing", 100);
+    struct status_event e = make_event("CA1", 1, "in-progress", 110);
+    struct call_record got;
+
+    cr_assert_eq(store_call_insert(st, &c), 0);
+    cr_assert_eq(apply(&e), STATUS_APPLIED);
+    cr_assert_eq(store_call_get(st, "CA1", &got), 0);
+    cr_assert_str_eq(got.status, "in-progress");
+    cr_assert_eq(got.ended_at, 0);
+    cr_assert_eq(got.started_at, 100);
+}
+
+Test(store, status_duplicate_by_sequence)
+{
+    struct status_event e1 = make_event("CA1", 1, "ringing", 100);
+    struct status_event e2 = make_event("CA1", 1, "in-progress", 101);
+    struct call_record got;
+
+    cr_assert_eq(apply(&e1), STATUS_APPLIED);
+    cr_assert_eq(apply(&e1), STATUS_DUPLICATE);
+    /* The sequence number alone names the event, whatever it says. */
+    cr_assert_eq(apply(&e2), STATUS_DUPLICATE);
+    cr_assert_eq(store_call_get(st, "CA1", &got), 0);
+    cr_assert_str_eq(got.status, "ringing");
+    cr_assert_eq(raw_query("SELECT count(*) FROM call_events"), 1);
+}
+
+Test(store, status_duplicate_by_status_without_sequence)
+{
+    struct status_event e1 = make_event("CA1", -1, "ringing", 100);
+    struct status_event e2 = make_event("CA1", -1, "in-progress", 101);
+    struct status_event e3 = make_event("CA1", -1, "answered", 102);
+
+    cr_assert_eq(apply(&e1), STATUS_APPLIED);
+    cr_assert_eq(apply(&e1), STATUS_DUPLICATE);
+    cr_assert_eq(apply(&e2), STATUS_APPLIED);
+    /* "answered" is in-progress by another name. */
+    cr_assert_eq(apply(&e3), STATUS_DUPLICATE);
+}
+
+Test(store, status_answered_maps_to_in_progress)
+{
+    struct status_event e = make_event("CA1", 2, "answered", 100);
+    struct call_record got;
+
+    cr_assert_eq(apply(&e), STATUS_APPLIED);
+    cr_assert_eq(store_call_get(st, "CA1", &got), 0);
+    cr_assert_str_eq(got.status, "in-progress");
+}
+
+Test(store, status_reordered_completed_before_ringing)
+{
+    struct status_event done = make_event("CA1", 3, "completed", 200);
+    struct status_event ring = make_event("CA1", 1, "ringing", 100);
+    struct status_event talk = make_event("CA1", 2, "in-progress", 150);
+    struct call_record got;
+
+    done.duration = 42;
+    cr_assert_eq(apply(&done), STATUS_APPLIED);
+    cr_assert_eq(apply(&ring), STATUS_STALE);
+    cr_assert_eq(apply(&talk), STATUS_STALE);
+    cr_assert_eq(apply(&ring), STATUS_DUPLICATE);
+    cr_assert_eq(store_call_get(st, "CA1", &got), 0);
+    cr_assert_str_eq(got.status, "completed");
+    cr_assert_eq(got.duration, 42);
+    cr_assert_eq(got.ended_at, 200);
+    /* Stale events are kept for the record, marked as not applied. */
+    cr_assert_eq(raw_query("SELECT count(*) FROM call_events WHERE applied = 0"), 2);
+    cr_assert_eq(raw_query("SELECT count(*) FROM call_events WHERE applied = 1"), 1);
+}
+
+Test(store, status_equal_rank_is_stale)
+{
+    struct status_event r1 = make_event("CA1", 1, "ringing", 100);
+    struct status_event r2 = make_event("CA1", 2, "ringing", 101);
+
+    cr_assert_eq(apply(&r1), STATUS_APPLIED);
+    cr_assert_eq(apply(&r2), STATUS_STALE);
+}
+
+Test(store, status_terminal_is_final)
+{
+    struct status_event done = make_event("CA1", 3, "completed", 200);
+    struct status_event busy = make_event("CA1", 4, "busy", 300);
+    struct status_event again = make_event("CA1", 5, "completed", 400);
+    struct call_record got;
+
+    done.duration = 10;
+    busy.duration = 99;
+    cr_assert_eq(apply(&done), STATUS_APPLIED);
+    cr_assert_eq(apply(&busy), STATUS_STALE);
+    cr_assert_eq(apply(&again), STATUS_STALE);
+    cr_assert_eq(store_call_get(st, "CA1", &got), 0);
+    cr_assert_str_eq(got.status, "completed");
+    cr_assert_eq(got.duration, 10);
+    cr_assert_eq(got.ended_at, 200);
+}
+
+Test(store, status_duration_recorded_on_terminal_only)
+{
+    struct call_record c = make_call("CA1", "ringing", 100);
+    struct status_event talk = make_event("CA1", 1, "in-progress", 110);
+    struct status_event done = make_event("CA1", 2, "completed", 170);
+    struct call_record got;
+
+    talk.duration = 5;
+    done.duration = 60;
+    cr_assert_eq(store_call_insert(st, &c), 0);
+    cr_assert_eq(apply(&talk), STATUS_APPLIED);
+    cr_assert_eq(store_call_get(st, "CA1", &got), 0);
+    cr_assert_eq(got.duration, -1);
+    cr_assert_eq(apply(&done), STATUS_APPLIED);
+    cr_assert_eq(store_call_get(st, "CA1", &got), 0);
+    cr_assert_eq(got.duration, 60);
+    cr_assert_eq(got.ended_at, 170);
+    cr_assert_eq(got.started_at, 100);
+}
+
+Test(store, status_terminal_without_duration_keeps_unknown)
+{
+    struct status_event e = make_event("CA1", 0, "no-answer", 130);
+    struct call_record got;
+
+    cr_assert_eq(apply(&e), STATUS_APPLIED);
+    cr_assert_eq(store_call_get(st, "CA1", &got), 0);
+    cr_assert_eq(got.duration, -1);
+    cr_assert_eq(got.ended_at, 130);
+}
+
+Test(store, status_unknown_call_is_created)
+{
+    struct status_event e = make_event("CA9", 0, "initiated", 500);
+    struct call_record got;
+
+    cr_assert_eq(apply(&e), STATUS_APPLIED);
+    cr_assert_eq(store_call_get(st, "CA9", &got), 0);
+    cr_assert_str_eq(got.status, "initiated");
+    cr_assert_str_eq(got.tenant, "");
+    cr_assert_str_eq(got.direction, "outbound-api");
+    cr_assert_str_eq(got.from, "+15005550006");
+    cr_assert_str_eq(got.to, "+14155550101");
+    cr_assert_eq(got.started_at, 500);
+    cr_assert_eq(got.ended_at, 0);
+    cr_assert_eq(got.duration, -1);
+}
+
+Test(store, status_invalid_is_refused_and_not_recorded)
+{
+    struct status_event e = make_event("CA1", 1, "exploded", 100);
+    struct call_record got;
+    enum status_outcome o;
+
+    cr_assert_eq(store_status_apply(st, &e, &o), SB_EINVAL);
+    cr_assert_eq(store_call_get(st, "CA1", &got), SB_ENOTFOUND);
+    e = make_event("", 1, "ringing", 100);
+    cr_assert_eq(store_status_apply(st, &e, &o), SB_EINVAL);
+    cr_assert_eq(raw_query("SELECT count(*) FROM call_events"), 0);
+}
+
+Test(store, status_inside_transaction_rolls_back_with_it)
+{
+    struct status_event e = make_event("CA1", 1, "ringing", 100);
+    struct call_record got;
+
+    cr_assert_eq(store_begin(st), 0);
+    cr_assert_eq(apply(&e), STATUS_APPLIED);
+    cr_assert_eq(store_rollback(st), 0);
+    cr_assert_eq(store_call_get(st, "CA1", &got), SB_ENOTFOUND);
+    cr_assert_eq(store_begin(st), 0);
+    cr_assert_eq(apply(&e), STATUS_APPLIED);
+    cr_assert_eq(apply(&e), STATUS_DUPLICATE);
+    cr_assert_eq(store_commit(st), 0);
+    cr_assert_eq(store_call_get(st, "CA1", &got), 0);
+}

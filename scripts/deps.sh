@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian packages switchboard needs to build, run and test.
+# As root it runs apt-get; otherwise it prints the exact command to run.
+#   scripts/deps.sh          build + run
+#   scripts/deps.sh --test   also the test tools (Criterion, clang, python3-twilio)
+set -euo pipefail
+
+run_pkgs=(gcc meson ninja-build pkg-config libwebsockets-dev libjansson-dev libsqlite3-dev
+          libssl-dev openssl)
+test_pkgs=(libcriterion-dev python3 python3-twilio clang libclang-rt-14-dev tmux)
+
+pkgs=("${run_pkgs[@]}")
+[ "${1:-}" = "--test" ] && pkgs+=("${test_pkgs[@]}")
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "error: missing Debian packages; install them with:" >&2
+  echo "  sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+echo "installing: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq "${missing[@]}" >/dev/null

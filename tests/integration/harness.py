@@ -1,0 +1,154 @@
+"""Runs the real switchboard binary for integration tests.
+
+Every server listens on 127.0.0.1 on a free port, uses its own temporary
+SQLite file, and is stopped by its PID when the test ends.
+"""
+import http.client
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.parse
+
+from twilio.request_validator import RequestValidator
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("SB_BUILD", os.path.join(ROOT, "build"))
+BINARY = os.path.join(BUILD, "switchboard")
+TOKEN = "test-auth-token-0123456789abcdef"
+
+PRO = "+15005550006"
+STARTER = "+15005550001"
+INACTIVE = "+15005550002"
+TRANSFER = "+15557654321"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def call_sid(n):
+    return "CA%032x" % n
+
+
+class Switchboard:
+    """A switchboard data directory, CLI access to it, and an optional server."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="sb-it-")
+        self.db = os.path.join(self.dir, "sb.db")
+        self.proc = None
+        self.port = None
+        self.log_path = os.path.join(self.dir, "server.log")
+
+    def env(self, **extra):
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "PUBLIC_", "SWITCHBOARD_"))}
+        env["SWITCHBOARD_DB"] = self.db
+        env.update(extra)
+        return env
+
+    def cli(self, *args, check=True, env=None):
+        res = subprocess.run([BINARY, *args], capture_output=True, text=True,
+                             env=env or self.env(), timeout=30)
+        if check and res.returncode != 0:
+            raise AssertionError("switchboard %s failed (%d): %s" % (" ".join(args), res.returncode, res.stderr))
+        return res
+
+    def seed(self):
+        self.cli("tenants", "add", "acme", "--lang", "en-US", "--transfer", TRANSFER,
+                 "--greeting", "en-US=Thanks for calling Acme.", "--voice", "en-US=Polly.Matthew",
+                 "--greeting", "es-MX=Gracias por llamar a Acme.")
+        self.cli("tenants", "add", "latino")  # default language: es
+        self.cli("numbers", "add", PRO, "--tenant", "acme", "--plan", "pro", "--agent", "receptionist")
+        self.cli("numbers", "add", STARTER, "--tenant", "acme", "--plan", "starter")
+        self.cli("numbers", "add", INACTIVE, "--tenant", "acme", "--plan", "pro", "--inactive")
+        self.cli("numbers", "add", "+15005550003", "--tenant", "latino", "--plan", "starter")
+
+    def start(self, *flags, base_url=None, token=TOKEN, wait=True):
+        self.port = free_port()
+        self.base_url = base_url or "http://127.0.0.1:%d" % self.port
+        env = self.env(TWILIO_AUTH_TOKEN=token, PUBLIC_BASE_URL=self.base_url)
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([BINARY, "serve", "--listen", "127.0.0.1:%d" % self.port, *flags],
+                                     env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout=10):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("server exited: %s" % self.logs())
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("server did not start: %s" % self.logs())
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self.log.close()
+        rc = self.proc.returncode if self.proc else None
+        self.proc = None
+        return rc
+
+    def close(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def logs(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    # --- HTTP -------------------------------------------------------------
+
+    def url(self, path):
+        return self.base_url + path
+
+    def request(self, method, path, body=b"", headers=None, conn=None):
+        own = conn is None
+        conn = conn or http.client.HTTPConnection("127.0.0.1", self.port, timeout=20)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            return resp.status, dict((k.lower(), v) for k, v in resp.getheaders()), resp.read()
+        finally:
+            if own:
+                conn.close()
+
+    def signed_post(self, path, params, token=TOKEN, url=None, conn=None, headers=None):
+        """POSTs a form signed by python3-twilio for the public URL of `path`."""
+        body = urllib.parse.urlencode(params)
+        sig = RequestValidator(token).compute_signature(url or self.url(path), dict(params))
+        h = {"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": sig}
+        h.update(headers or {})
+        return self.request("POST", path, body.encode(), h, conn=conn)
+
+    def calls(self):
+        import json
+        return json.loads(self.cli("calls", "list", "--json", "--limit", "1000").stdout)
+
+
+def incoming_params(sid, frm="+15551234567", to=PRO, **extra):
+    p = {"CallSid": sid, "AccountSid": "AC" + "0" * 32, "From": frm, "To": to,
+         "CallStatus": "ringing", "Direction": "inbound", "ApiVersion": "2010-04-01",
+         "Caller": frm, "Called": to, "FromCountry": "US", "ToCountry": "US"}
+    p.update(extra)
+    return p
