@@ -143,7 +143,7 @@ class Switchboard:
 
     def calls(self):
         import json
-        return json.loads(self.cli("calls", "list", "--json", "--limit", "1000").stdout)
+        return json.loads(self.cli("calls", "list", "--json", "--limit", "100000").stdout)
 
 
 def incoming_params(sid, frm="+15551234567", to=PRO, **extra):

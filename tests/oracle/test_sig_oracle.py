@@ -102,11 +102,10 @@ def rand_url(rng):
         userinfo = rng.choice(["user@", "user:pass@", "u%40x:p%3Aw@"])
     netloc = userinfo + host + ("" if port is None else ":%d" % port)
     segments = [rand_text(rng, "abcXYZ019-._~%2Bé", 1, 8) for _ in range(rng.randint(0, 3))]
+    # Most URLs have a path; some are just scheme://host with or without '/'.
     path = "/" + "/".join(segments) if segments or rng.random() < 0.7 else ""
-    if rng.random() < 0.2:
+    if path and rng.random() < 0.2:
         path += rng.choice([".php", "/", "/voice.xml"])
-    if not path and rng.random() < 0.5:
-        path = "/"
     query = ""
     if rng.random() < 0.6:
         qpairs = [(rand_text(rng, "abcXYZ_", 1, 6), rand_text(rng, VALUE_ALPHABET, 0, 10))

@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Benchmarks switchboard against the shared reference peers (express+twilio,
+# FastAPI+twilio, nginx with a fixed body) in one run on one machine: the
+# signed incoming-call webhook of a 'pro' number, every server pinned to
+# CPU 0 and wrk pinned to CPU 1. Prints the peers script's table, the same
+# table in Markdown (latencies in ms) and switchboard's req/s as a ratio to
+# each peer's.
+#
+#   bench/run.sh [SECONDS] [CONNECTIONS]        (default 8 s, 32 connections)
+#
+# environment:
+#   SB_PEERS      the peers script (default: ../shared/bench/peers/run.sh,
+#                 i.e. `shared/` beside the repository)
+#   SB_PORT       where switchboard listens (default 8090; peers use 8081-8083)
+#   SB_BUILD_DIR  the release build directory (default build-bench/)
+#   SB_LOG_LEVEL  switchboard's log level (default warn: at info every request
+#                 writes a call.incoming line to stderr, which is then what
+#                 gets measured)
+#   SB_PERF=1     also record switchboard with `perf record` while it is
+#                 under load; the report is written to $SB_PERF_OUT
+#                 (default bench/perf-report.txt)
+#
+# Needs root the first time: the peers script apt-installs wrk, nginx-light
+# and the python peer's packages, and npm-installs the node peer.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+secs=${1:-8}
+conns=${2:-32}
+port=${SB_PORT:-8090}
+peers=${SB_PEERS:-$(dirname "$repo")/shared/bench/peers/run.sh}
+builddir=${SB_BUILD_DIR:-$repo/build-bench}
+level=${SB_LOG_LEVEL:-warn}
+token=test-auth-token
+url=http://127.0.0.1:$port
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+[ -x "$peers" ] || die "peers script not found at $peers (set SB_PEERS)"
+command -v taskset >/dev/null || die "taskset (util-linux) is needed"
+[ "$(nproc --all)" -ge 2 ] || die "needs 2 CPUs: servers on CPU 0, wrk on CPU 1"
+
+# --- build: release, in its own directory -------------------------------
+if [ ! -f "$builddir/build.ninja" ]; then
+  meson setup "$builddir" "$repo" --buildtype=release >/dev/null
+fi
+ninja -C "$builddir" switchboard >/dev/null
+bin=$builddir/switchboard
+[ -x "$bin" ] || die "build did not produce $bin"
+
+# --- a fresh store with one pro number ----------------------------------
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-bench.XXXXXX")
+srv=""
+perf_pid=""
+cleanup() {
+  # Only what this script started, by PID.
+  if [ -n "$perf_pid" ]; then kill -INT "$perf_pid" 2>/dev/null || true; wait "$perf_pid" 2>/dev/null || true; fi
+  if [ -n "$srv" ]; then
+    kill -TERM "$srv" 2>/dev/null || true
+    wait "$srv" 2>/dev/null || true
+  fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+export SWITCHBOARD_DB=$tmp/bench.db
+"$bin" tenants add bench --lang en-US >/dev/null
+"$bin" numbers add +15005550006 --tenant bench --plan pro --agent receptionist >/dev/null
+
+# --- switchboard, pinned to CPU 0 ---------------------------------------
+if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+  die "port $port is already in use (set SB_PORT)"
+fi
+PUBLIC_BASE_URL=$url TWILIO_AUTH_TOKEN=$token \
+  taskset -c 0 "$bin" serve --listen "127.0.0.1:$port" --log-level "$level" \
+  2>"$tmp/server.log" &
+srv=$!
+for _ in $(seq 50); do
+  curl -fsS -o /dev/null "$url/healthz" 2>/dev/null && break
+  kill -0 "$srv" 2>/dev/null || { cat "$tmp/server.log" >&2; die "switchboard exited at start"; }
+  sleep 0.1
+done
+curl -fsS -o /dev/null "$url/healthz" || die "switchboard did not answer /healthz"
+
+if [ "${SB_PERF:-0}" = 1 ]; then
+  command -v perf >/dev/null || die "SB_PERF=1 needs perf"
+  # cpu-clock: virtual machines often expose no hardware counters.
+  perf record -q -e cpu-clock -F 999 -g -p "$srv" -o "$tmp/perf.data" 2>/dev/null &
+  perf_pid=$!
+fi
+
+# --- the peers and switchboard, in the same run --------------------------
+echo "switchboard: $bin ($(cd "$repo" && git rev-parse --short HEAD 2>/dev/null || echo '?')), log level $level"
+echo "load: ${secs}s, ${conns} connections, wrk on CPU 1, servers on CPU 0"
+echo
+EXTRA="switchboard=$url" TWILIO_AUTH_TOKEN=$token "$peers" "$secs" "$conns" | tee "$tmp/table"
+
+if [ -n "$perf_pid" ]; then
+  kill -INT "$perf_pid" 2>/dev/null || true
+  wait "$perf_pid" 2>/dev/null || true
+  perf_pid=""
+  out=${SB_PERF_OUT:-$here/perf-report.txt}
+  perf report -i "$tmp/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null >"$out" || true
+  echo "perf report: $out"
+fi
+
+# --- the same table in Markdown, and the ratios ---------------------------
+# wrk prints latencies as e.g. 850.00us, 1.23ms, 1.02s; show them all in ms.
+echo
+awk '
+  function ms(v) {
+    if (v ~ /us$/) return sprintf("%.3f", v / 1000)
+    if (v ~ /ms$/) return sprintf("%.2f", v + 0)
+    if (v ~ /m$/)  return sprintf("%.0f", v * 60000)
+    if (v ~ /s$/)  return sprintf("%.0f", v * 1000)
+    return v
+  }
+  function thousands(x,   s, r) {
+    s = sprintf("%.0f", x); r = ""
+    while (length(s) > 3) { r = "," substr(s, length(s) - 2) r; s = substr(s, 1, length(s) - 3) }
+    return s r
+  }
+  NR == 1 { print "| server | req/s | p50 ms | p90 ms | p99 ms | non-2xx |"; print "|---|---:|---:|---:|---:|---:|"; next }
+  NF == 6 && $2 ~ /^[0-9.]+$/ { printf "| %s | %s | %s | %s | %s | %s |\n", $1, thousands($2), ms($3), ms($4), ms($5), $6; next }
+  { print "| " $0 " | | | | | |" }
+' "$tmp/table"
+
+echo
+sb=$(awk '$1 == "switchboard" && $2 ~ /^[0-9.]+$/ {print $2}' "$tmp/table")
+if [ -z "$sb" ]; then
+  echo "switchboard produced no figures; its log:" >&2
+  tail -n 20 "$tmp/server.log" >&2
+  exit 1
+fi
+awk -v sb="$sb" '
+  NR > 1 && $1 != "switchboard" && $2 ~ /^[0-9.]+$/ && $2 > 0 {
+    printf "switchboard / %-16s %8.2fx\n", $1, sb / $2
+  }
+' "$tmp/table"
+
+lines=$(wc -l <"$tmp/server.log")
+echo
+echo "switchboard wrote $lines log line(s) at level $level during the run"
+[ "$lines" -eq 0 ] || tail -n 5 "$tmp/server.log"
