@@ -172,7 +172,12 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_ROUTES_VERSION] = "SELECT version FROM routes_version WHERE id = 1",
     [ST_CALL_INSERT] = "INSERT INTO calls(" CALL_COLUMNS ", updated_at) "
                        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
-                       "ON CONFLICT(call_sid) DO NOTHING",
+                       /* A status callback may have created the row first: keep its
+                        * status, but fill in what only the webhook knows. */
+                       "ON CONFLICT(call_sid) DO UPDATE SET "
+                       "tenant = CASE WHEN tenant = '' THEN excluded.tenant ELSE tenant END, "
+                       "lang = CASE WHEN lang = '' THEN excluded.lang ELSE lang END, "
+                       "started_at = MIN(started_at, excluded.started_at)",
     [ST_CALL_STATUS] = "SELECT status FROM calls WHERE call_sid = ?1",
     [ST_EVENT_INSERT] = "INSERT INTO call_events(call_sid, dedupe_key, status, sequence, "
                         "duration, at, applied) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) "

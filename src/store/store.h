@@ -170,7 +170,11 @@ int store_number_list(struct store *s, struct number **out, size_t *n);
  */
 int store_routes_version(struct store *s, long long *version);
 
-/** Logs a new call. A call_sid already logged is left as it is (returns 0). */
+/**
+ * Logs a new call. A call_sid already logged keeps its status and duration;
+ * only an empty tenant or language is filled in and the earlier start kept
+ * (a status callback can arrive before the webhook's row). Returns 0.
+ */
 int store_call_insert(struct store *s, const struct call_record *c);
 
 /**

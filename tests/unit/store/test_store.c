@@ -624,3 +624,20 @@ Test(store, status_inside_transaction_rolls_back_with_it)
     cr_assert_eq(store_commit(st), 0);
     cr_assert_eq(store_call_get(st, "CA1", &got), 0);
 }
+
+Test(store, call_insert_after_status_fills_tenant_and_keeps_status)
+{
+    struct status_event e = make_event("CA10", 3, "completed", 900);
+    struct call_record c = make_call("CA10", "ringing", 880);
+    struct call_record got;
+
+    e.duration = 20;
+    cr_assert_eq(apply(&e), STATUS_APPLIED);
+    cr_assert_eq(store_call_insert(st, &c), 0);
+    cr_assert_eq(store_call_get(st, "CA10", &got), 0);
+    cr_assert_str_eq(got.status, "completed");
+    cr_assert_eq(got.duration, 20);
+    cr_assert_str_eq(got.tenant, "acme");
+    cr_assert_str_eq(got.lang, "en-US");
+    cr_assert_eq(got.started_at, 880);
+}
