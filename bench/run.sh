@@ -66,8 +66,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 export SWITCHBOARD_DB=$tmp/bench.db
-"$bin" tenants add bench --lang en-US >/dev/null
-"$bin" numbers add +15005550006 --tenant bench --plan pro --agent receptionist >/dev/null
+seed() { "$bin" "$@" >/dev/null 2>>"$tmp/seed.log" || { cat "$tmp/seed.log" >&2; die "cannot seed the store: $*"; }; }
+seed tenants add bench --lang en-US
+seed numbers add +15005550006 --tenant bench --plan pro --agent receptionist
 
 # --- switchboard, pinned to CPU 0 ---------------------------------------
 if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
