@@ -92,11 +92,22 @@ if [ "${SB_PERF:-0}" = 1 ]; then
   perf_pid=$!
 fi
 
+# CPU time switchboard used (all threads, user + system), in ms, and the
+# incoming webhooks it answered: CPU per request does not depend on how much
+# of CPU 0 other processes took, unlike req/s.
+cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); print int(($12 + $13) * 1000 / hz) }' "/proc/$srv/stat"; }
+answered() { curl -fsS "$url/metrics" | awk '/^switchboard_http_requests_total\{route="incoming"/ { n += $NF } END { print n + 0 }'; }
+pressure() { awk '/^some/ { sub(/avg10=/, "", $2); sub(/avg60=/, "", $3); print "cpu pressure avg10 " $2 "%, avg60 " $3 "%" }' /proc/pressure/cpu 2>/dev/null || true; }
+
 # --- the peers and switchboard, in the same run --------------------------
 echo "switchboard: $bin ($(cd "$repo" && git rev-parse --short HEAD 2>/dev/null || echo '?')), log level $level"
 echo "load: ${secs}s, ${conns} connections, wrk on CPU 1, servers on CPU 0"
+echo "before: load average $(cut -d' ' -f1-3 /proc/loadavg); $(pressure)"
 echo
+cpu0=$(cpu_ms) req0=$(answered)
 EXTRA="switchboard=$url" TWILIO_AUTH_TOKEN=$token "$peers" "$secs" "$conns" | tee "$tmp/table"
+cpu1=$(cpu_ms) req1=$(answered)
+echo "after: load average $(cut -d' ' -f1-3 /proc/loadavg); $(pressure)"
 
 if [ -n "$perf_pid" ]; then
   kill -INT "$perf_pid" 2>/dev/null || true
@@ -140,6 +151,15 @@ awk -v sb="$sb" '
     printf "switchboard / %-16s %8.2fx\n", $1, sb / $2
   }
 ' "$tmp/table"
+
+# CPU per request, and the share of CPU 0 switchboard had while loaded
+# (below ~95% means other processes were running on CPU 0 too).
+awk -v ms=$((cpu1 - cpu0)) -v n=$((req1 - req0)) -v secs="$secs" -v sb="$sb" 'BEGIN {
+  if (n <= 0 || ms <= 0) exit
+  us = ms * 1000 / n
+  printf "switchboard CPU: %.1f us per request (%d ms for %d requests, all threads)\n", us, ms, n
+  printf "  = %.0f req/s if it had CPU 0 to itself; it had %.0f%% of CPU 0 while loaded\n", 1e6 / us, 100 * ms / (secs * 1000)
+}'
 
 lines=$(wc -l <"$tmp/server.log")
 echo

@@ -60,6 +60,24 @@ static int word_in(const char *word, size_t n, const char *const *list)
     return 0;
 }
 
+/*
+ * Length of the letter at p: 1 for an ASCII letter, 2 or more for a UTF-8
+ * sequence other than U+0080..U+00BF (whose C2 lead byte covers Spanish
+ * punctuation such as the opening marks), 0 for anything else.
+ */
+static size_t letter_len(const unsigned char *p)
+{
+    size_t n = 1;
+
+    if (isalpha(*p))
+        return 1;
+    if (*p < 0xC3)
+        return 0;
+    while ((p[n] & 0xC0) == 0x80)
+        n++;
+    return n;
+}
+
 /* Returns true when any word of `text` is in `list`. Words are runs of letters. */
 static int says_any(const char *text, const char *const *list)
 {
@@ -67,12 +85,13 @@ static int says_any(const char *text, const char *const *list)
 
     while (p && *p) {
         const unsigned char *start;
+        size_t n;
 
-        while (*p && !(isalpha(*p) || *p >= 0x80))
-            p++;
+        while (*p && letter_len(p) == 0)
+            p += (*p == 0xC2 && p[1]) ? 2 : 1;
         start = p;
-        while (*p && (isalpha(*p) || *p >= 0x80))
-            p++;
+        for (n = *p ? letter_len(p) : 0; n > 0; n = *p ? letter_len(p) : 0)
+            p += n;
         if (p > start && word_in((const char *)start, (size_t)(p - start), list))
             return 1;
     }

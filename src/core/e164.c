@@ -4,12 +4,12 @@
 
 bool e164_valid(const char *s)
 {
-    size_t n = 0;
+    size_t n;
 
     if (!s || s[0] != '+' || s[1] == '0')
         return false;
-    for (s++; *s; s++) {
-        if (*s < '0' || *s > '9' || ++n > 15)
+    for (n = 0; s[n + 1] != '\0'; n++) {
+        if (n == 15 || s[n + 1] < '0' || s[n + 1] > '9')
             return false;
     }
     return n >= 2;

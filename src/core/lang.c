@@ -65,18 +65,18 @@ const char *lang_for_caller(const char *from, const char *fallback)
  * (arb, cmn, fil, yue).
  */
 static const char *const base_languages[] = {
-    "aa", "ab", "ae", "af", "ak", "am", "an", "ar", "as", "av", "ay", "az", "ba", "be", "bg",
-    "bh", "bi", "bm", "bn", "bo", "br", "bs", "ca", "ce", "ch", "co", "cr", "cs", "cu", "cv",
-    "cy", "da", "de", "dv", "dz", "ee", "el", "en", "eo", "es", "et", "eu", "fa", "ff", "fi",
-    "fj", "fo", "fr", "fy", "ga", "gd", "gl", "gn", "gu", "gv", "ha", "he", "hi", "ho", "hr",
-    "ht", "hu", "hy", "hz", "ia", "id", "ie", "ig", "ii", "ik", "io", "is", "it", "iu", "ja",
-    "jv", "ka", "kg", "ki", "kj", "kk", "kl", "km", "kn", "ko", "kr", "ks", "ku", "kv", "kw",
-    "ky", "la", "lb", "lg", "li", "ln", "lo", "lt", "lu", "lv", "mg", "mh", "mi", "mk", "ml",
-    "mn", "mr", "ms", "mt", "my", "na", "nb", "nd", "ne", "ng", "nl", "nn", "no", "nr", "nv",
-    "ny", "oc", "oj", "om", "or", "os", "pa", "pi", "pl", "ps", "pt", "qu", "rm", "rn", "ro",
-    "ru", "rw", "sa", "sc", "sd", "se", "sg", "si", "sk", "sl", "sm", "sn", "so", "sq", "sr",
-    "ss", "st", "su", "sv", "sw", "ta", "te", "tg", "th", "ti", "tk", "tl", "tn", "to", "tr",
-    "ts", "tt", "tw", "ty", "ug", "uk", "ur", "uz", "ve", "vi", "vo", "wa", "wo", "xh", "yi",
+    "aa", "ab", "ae", "af", "ak",  "am",  "an",  "ar",  "as", "av", "ay", "az", "ba", "be", "bg",
+    "bh", "bi", "bm", "bn", "bo",  "br",  "bs",  "ca",  "ce", "ch", "co", "cr", "cs", "cu", "cv",
+    "cy", "da", "de", "dv", "dz",  "ee",  "el",  "en",  "eo", "es", "et", "eu", "fa", "ff", "fi",
+    "fj", "fo", "fr", "fy", "ga",  "gd",  "gl",  "gn",  "gu", "gv", "ha", "he", "hi", "ho", "hr",
+    "ht", "hu", "hy", "hz", "ia",  "id",  "ie",  "ig",  "ii", "ik", "io", "is", "it", "iu", "ja",
+    "jv", "ka", "kg", "ki", "kj",  "kk",  "kl",  "km",  "kn", "ko", "kr", "ks", "ku", "kv", "kw",
+    "ky", "la", "lb", "lg", "li",  "ln",  "lo",  "lt",  "lu", "lv", "mg", "mh", "mi", "mk", "ml",
+    "mn", "mr", "ms", "mt", "my",  "na",  "nb",  "nd",  "ne", "ng", "nl", "nn", "no", "nr", "nv",
+    "ny", "oc", "oj", "om", "or",  "os",  "pa",  "pi",  "pl", "ps", "pt", "qu", "rm", "rn", "ro",
+    "ru", "rw", "sa", "sc", "sd",  "se",  "sg",  "si",  "sk", "sl", "sm", "sn", "so", "sq", "sr",
+    "ss", "st", "su", "sv", "sw",  "ta",  "te",  "tg",  "th", "ti", "tk", "tl", "tn", "to", "tr",
+    "ts", "tt", "tw", "ty", "ug",  "uk",  "ur",  "uz",  "ve", "vi", "vo", "wa", "wo", "xh", "yi",
     "yo", "za", "zh", "zu", "arb", "cmn", "fil", "yue",
 };
 
@@ -98,8 +98,9 @@ const char *lang_base(const char *tag)
         if (strlen(b) != n)
             continue;
         /* Language tags are case-insensitive; the table holds the canonical lower case. */
-        for (j = 0; j < n && lower_ascii(tag[j]) == b[j]; j++)
-            ;
+        j = 0;
+        while (j < n && lower_ascii(tag[j]) == b[j])
+            j++;
         if (j == n)
             return b;
     }

@@ -402,8 +402,7 @@ out:
     return rc;
 }
 
-int sig_validate(const char *token, const char *url, const struct form *params,
-                 const char *header)
+int sig_validate(const char *token, const char *url, const struct form *params, const char *header)
 {
     if (!token || !url)
         return SB_EINVAL;

@@ -51,6 +51,7 @@ static long long parse_timestamp(const char *s)
 {
     struct tm tm;
     const char *end;
+    long offset;
 
     if (!s)
         return -1;
@@ -58,7 +59,9 @@ static long long parse_timestamp(const char *s)
     end = strptime(s, "%a, %d %b %Y %H:%M:%S %z", &tm);
     if (!end || *end)
         return -1;
-    return (long long)timegm(&tm) - tm.tm_gmtoff;
+    /* Read the offset first: timegm() resets tm_gmtoff. */
+    offset = tm.tm_gmtoff;
+    return (long long)timegm(&tm) - offset;
 }
 
 static void status_committed(void *arg, int rc, enum status_outcome outcome)

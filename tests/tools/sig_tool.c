@@ -157,8 +157,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "error: cannot read body file '%s': %s\n", argv[5], sb_strerror(rc));
             goto out;
         }
-        status = validation_status(
-            sig_validate_body(argv[2], argv[3], body.data, body.len, argv[4]));
+        status =
+            validation_status(sig_validate_body(argv[2], argv[3], body.data, body.len, argv[4]));
     } else {
         status = usage();
     }

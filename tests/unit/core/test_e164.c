@@ -7,10 +7,10 @@ Test(e164, valid_numbers)
 {
     cr_assert(e164_valid("+15005550006"));
     cr_assert(e164_valid("+442071838750"));
-    cr_assert(e164_valid("+52"));                /* two digits: the shortest allowed */
-    cr_assert(e164_valid("+123456789012345"));   /* fifteen digits: the longest allowed */
-    cr_assert(e164_valid("+90"));                /* only the first digit may not be 0 */
-    cr_assert(e164_valid("+266696687"));         /* the shape is checked, not the assignment */
+    cr_assert(e164_valid("+52"));              /* two digits: the shortest allowed */
+    cr_assert(e164_valid("+123456789012345")); /* fifteen digits: the longest allowed */
+    cr_assert(e164_valid("+90"));              /* only the first digit may not be 0 */
+    cr_assert(e164_valid("+266696687"));       /* the shape is checked, not the assignment */
 }
 
 Test(e164, too_short_or_too_long)

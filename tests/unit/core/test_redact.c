@@ -64,5 +64,8 @@ Test(redact, invisible_bytes_become_question_marks)
     cr_assert_str_eq(redact_number("+1500555\n006", out), "***?006");
     cr_assert_str_eq(redact_number("+1500555 006", out), "***?006");
     cr_assert_str_eq(redact_number("caller\xc3\xa9x", out), "***r??x");
-    cr_assert_str_eq(redact_number("abc\x7f" "def", out), "***?def");
+    cr_assert_str_eq(redact_number("abc\x7f"
+                                   "def",
+                                   out),
+                     "***?def");
 }

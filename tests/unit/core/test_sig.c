@@ -90,10 +90,9 @@ Test(sig, v3_http_port_80)
     assert_sig(url, &P, "0ZXoZLH/DfblKGATFgpif+LLRf4=");
     cr_assert_eq(sig_validate(TOKEN, url, &P, "0ZXoZLH/DfblKGATFgpif+LLRf4="), 0);
     /* http adds :80, so the port-less http URL must also accept it. */
-    cr_assert_eq(
-        sig_validate(TOKEN, "http://mycompany.com/myapp.php?foo=1&bar=2", &P,
-                     "0ZXoZLH/DfblKGATFgpif+LLRf4="),
-        0);
+    cr_assert_eq(sig_validate(TOKEN, "http://mycompany.com/myapp.php?foo=1&bar=2", &P,
+                              "0ZXoZLH/DfblKGATFgpif+LLRf4="),
+                 0);
 }
 
 Test(sig, v4_nonstandard_port)
@@ -160,9 +159,9 @@ Test(sig, v6_json_body)
     const char *url = URL "&bodySHA256=" JSON_SHA;
 
     assert_sig(url, NULL, "a9nBmqA0ju/hNViExpshrM61xv4=");
-    cr_assert_eq(sig_validate_body(TOKEN, url, JSON_BODY, strlen(JSON_BODY),
-                                   "a9nBmqA0ju/hNViExpshrM61xv4="),
-                 0);
+    cr_assert_eq(
+        sig_validate_body(TOKEN, url, JSON_BODY, strlen(JSON_BODY), "a9nBmqA0ju/hNViExpshrM61xv4="),
+        0);
 }
 
 Test(sig, v6_json_body_changed_is_refused)
@@ -170,9 +169,8 @@ Test(sig, v6_json_body_changed_is_refused)
     const char *url = URL "&bodySHA256=" JSON_SHA;
     const char body[] = "{\"property\": \"value\", \"boolean\": false}";
 
-    cr_assert_eq(
-        sig_validate_body(TOKEN, url, body, strlen(body), "a9nBmqA0ju/hNViExpshrM61xv4="),
-        SB_EBADSIG);
+    cr_assert_eq(sig_validate_body(TOKEN, url, body, strlen(body), "a9nBmqA0ju/hNViExpshrM61xv4="),
+                 SB_EBADSIG);
 }
 
 Test(sig, v6_json_body_one_byte_short_is_refused)
@@ -188,9 +186,9 @@ Test(sig, v6_json_body_wrong_signature_is_refused)
 {
     const char *url = URL "&bodySHA256=" JSON_SHA;
 
-    cr_assert_eq(sig_validate_body(TOKEN, url, JSON_BODY, strlen(JSON_BODY),
-                                   "a9nBmqA0ju/hNViExpshrM61xv5="),
-                 SB_EBADSIG);
+    cr_assert_eq(
+        sig_validate_body(TOKEN, url, JSON_BODY, strlen(JSON_BODY), "a9nBmqA0ju/hNViExpshrM61xv5="),
+        SB_EBADSIG);
 }
 
 /* The node-only vectors of §1.7. */
@@ -239,16 +237,18 @@ Test(sig, node_body_in_query_percent_encoded)
      * which percent-encodes the quote; the URL as sent carries %27.
      */
     assert_sig(URL "&Body=It%27s+amazing", &P, "TfZzewPq8wqrGlMfyAud8+/IvJ0=");
-    cr_assert_eq(sig_validate(TOKEN, URL "&Body=It%27s+amazing", &P, "TfZzewPq8wqrGlMfyAud8+/IvJ0="),
-                 0);
+    cr_assert_eq(
+        sig_validate(TOKEN, URL "&Body=It%27s+amazing", &P, "TfZzewPq8wqrGlMfyAud8+/IvJ0="), 0);
 }
 
 Test(sig, node_array_values_in_any_order)
 {
     struct form a = FORM_INIT, b = FORM_INIT;
 
-    parse_or_die(&a, "MessagingBinding.Address=%2B1325xxxxxxx&MessagingBinding.Address=%2B1415xxxxxxx");
-    parse_or_die(&b, "MessagingBinding.Address=%2B1415xxxxxxx&MessagingBinding.Address=%2B1325xxxxxxx");
+    parse_or_die(&a,
+                 "MessagingBinding.Address=%2B1325xxxxxxx&MessagingBinding.Address=%2B1415xxxxxxx");
+    parse_or_die(&b,
+                 "MessagingBinding.Address=%2B1415xxxxxxx&MessagingBinding.Address=%2B1325xxxxxxx");
     assert_sig(URL, &a, "83O6e2vORAoJHUNzJjDWN1jz+BA=");
     assert_sig(URL, &b, "83O6e2vORAoJHUNzJjDWN1jz+BA=");
     form_release(&a);
@@ -272,12 +272,12 @@ Test(sig, node_only_sha_param)
     assert_sig(url, NULL, "y77kIzt2vzLz71DgmJGsen2scGs=");
     assert_sig("https://mycompany.com:443/myapp.php?bodySHA256=" JSON_SHA, NULL,
                "DvyhxKdj6iwN6iLOt+UHx5yLUaw=");
-    cr_assert_eq(sig_validate_body(TOKEN, url, JSON_BODY, strlen(JSON_BODY),
-                                   "y77kIzt2vzLz71DgmJGsen2scGs="),
-                 0);
-    cr_assert_eq(sig_validate_body(TOKEN, url, JSON_BODY, strlen(JSON_BODY),
-                                   "DvyhxKdj6iwN6iLOt+UHx5yLUaw="),
-                 0);
+    cr_assert_eq(
+        sig_validate_body(TOKEN, url, JSON_BODY, strlen(JSON_BODY), "y77kIzt2vzLz71DgmJGsen2scGs="),
+        0);
+    cr_assert_eq(
+        sig_validate_body(TOKEN, url, JSON_BODY, strlen(JSON_BODY), "DvyhxKdj6iwN6iLOt+UHx5yLUaw="),
+        0);
 }
 
 Test(sig, get_example_signs_query_verbatim)
@@ -381,9 +381,9 @@ Test(sig, null_or_empty_header_is_badsig)
 {
     cr_assert_eq(sig_validate(TOKEN, URL, &P, NULL), SB_EBADSIG);
     cr_assert_eq(sig_validate(TOKEN, URL, &P, ""), SB_EBADSIG);
-    cr_assert_eq(sig_validate_body(TOKEN, URL "&bodySHA256=" JSON_SHA, JSON_BODY,
-                                   strlen(JSON_BODY), NULL),
-                 SB_EBADSIG);
+    cr_assert_eq(
+        sig_validate_body(TOKEN, URL "&bodySHA256=" JSON_SHA, JSON_BODY, strlen(JSON_BODY), NULL),
+        SB_EBADSIG);
 }
 
 /* Port variants. */
@@ -391,22 +391,20 @@ Test(sig, null_or_empty_header_is_badsig)
 Test(sig, wss_defaults_to_443_and_ws_to_80)
 {
     /* Signatures of the explicit-port URLs, computed with python's helper. */
-    cr_assert_eq(sig_validate(TOKEN, "wss://mycompany.com/media", NULL,
-                              "y/eZxfvMeXBmejSJYHDm4y/cRMk="),
-                 0);
-    cr_assert_eq(sig_validate(TOKEN, "ws://mycompany.com/media", NULL,
-                              "QIL+i/YHWneXySQVmQqkp4hiG4I="),
-                 0);
-    cr_assert_eq(sig_validate(TOKEN, "wss://mycompany.com:443/media", NULL,
-                              "okykUWKkAOgQseVjzERZh4soLeU="),
-                 0);
-    cr_assert_eq(sig_validate(TOKEN, "ws://mycompany.com:80/media", NULL,
-                              "LAKN2iOGj6Ydy+FhGxgUuCvGu34="),
-                 0);
+    cr_assert_eq(
+        sig_validate(TOKEN, "wss://mycompany.com/media", NULL, "y/eZxfvMeXBmejSJYHDm4y/cRMk="), 0);
+    cr_assert_eq(
+        sig_validate(TOKEN, "ws://mycompany.com/media", NULL, "QIL+i/YHWneXySQVmQqkp4hiG4I="), 0);
+    cr_assert_eq(
+        sig_validate(TOKEN, "wss://mycompany.com:443/media", NULL, "okykUWKkAOgQseVjzERZh4soLeU="),
+        0);
+    cr_assert_eq(
+        sig_validate(TOKEN, "ws://mycompany.com:80/media", NULL, "LAKN2iOGj6Ydy+FhGxgUuCvGu34="),
+        0);
     /* wss must not get :80. */
-    cr_assert_eq(sig_validate(TOKEN, "wss://mycompany.com/media", NULL,
-                              "QIL+i/YHWneXySQVmQqkp4hiG4I="),
-                 SB_EBADSIG);
+    cr_assert_eq(
+        sig_validate(TOKEN, "wss://mycompany.com/media", NULL, "QIL+i/YHWneXySQVmQqkp4hiG4I="),
+        SB_EBADSIG);
 }
 
 Test(sig, ipv6_literal_with_port)
@@ -519,7 +517,7 @@ Test(sig, prefix_key_sorts_first)
 Test(sig, hand_built_form_with_raw_values)
 {
     struct form_field fields[] = {
-        {"To", "+18005551212"},      {"From", "+14158675309"}, {"Digits", "1234"},
+        {"To", "+18005551212"},     {"From", "+14158675309"},         {"Digits", "1234"},
         {"Caller", "+14158675309"}, {"CallSid", "CA1234567890ABCDE"},
     };
     struct form f = {fields, 5, NULL};
@@ -563,7 +561,8 @@ Test(sig, body_without_sha_param_is_refused)
 Test(sig, body_sha_in_upper_case_is_refused)
 {
     /* The helpers compare the lower-case hexdigest exactly. */
-    const char *url = URL "&bodySHA256=0A1FF7634D9AB3B95DB5C9A2DFE9416E41502B283A80C7CF19632632F96E6620";
+    const char *url =
+        URL "&bodySHA256=0A1FF7634D9AB3B95DB5C9A2DFE9416E41502B283A80C7CF19632632F96E6620";
     char s[SIG_B64_SIZE];
 
     cr_assert_eq(sig_compute(TOKEN, url, NULL, s), 0);
@@ -572,7 +571,8 @@ Test(sig, body_sha_in_upper_case_is_refused)
 
 Test(sig, body_sha_truncated_is_refused)
 {
-    const char *url = URL "&bodySHA256=0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e662";
+    const char *url =
+        URL "&bodySHA256=0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e662";
     char s[SIG_B64_SIZE];
 
     cr_assert_eq(sig_compute(TOKEN, url, NULL, s), 0);

@@ -15,7 +15,7 @@
 
 /* The bilingual apology, byte for byte. */
 #define APOLOGY_DOC                                                                                \
-    DECL "<Response><Say voice=\"Polly.Lupe\">Lo sentimos, este número no está configurado. "     \
+    DECL "<Response><Say voice=\"Polly.Lupe\">Lo sentimos, este número no está configurado. "    \
          "Sorry, this number is not configured.</Say><Hangup /></Response>"
 
 /* Numbers of the fixture. acme has its own voices and a transfer number; bodega has neither. */
