@@ -79,12 +79,12 @@ pyunit integration tests/integration
 step "fuzz targets (${FUZZ_SECONDS:-15} s each)"
 if CC=clang build build-fuzz -Dfuzz=true; then
   for f in build-fuzz/fuzz/fuzz_*; do
-    [ -x "$f" ] || continue
+    [ -f "$f" ] && [ -x "$f" ] || continue
     name=$(basename "$f"); corpus="$log/corpus-$name"
     mkdir -p "$corpus"
     [ -d "fuzz/corpus/${name#fuzz_}" ] && cp fuzz/corpus/"${name#fuzz_}"/* "$corpus"/ 2>/dev/null
     if "$f" -max_total_time="${FUZZ_SECONDS:-15}" -rss_limit_mb=1024 "$corpus" >"$log/$name.out" 2>&1; then
-      printf '%s: 1 passed, 0 failed (%s)\n' "$name" "$(grep -a -oE '#[0-9]+ +DONE.*' "$log/$name.out" | head -1)"
+      printf '%s: 1 passed, 0 failed (%s)\n' "$name" "$(grep -a -oE 'Done [0-9]+ runs in [0-9]+ second' "$log/$name.out" | head -1)"
       count 1 0
     else
       tail -30 "$log/$name.out"; printf '%s: 0 passed, 1 failed\n' "$name"; count 0 1

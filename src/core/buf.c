@@ -1,5 +1,6 @@
 #include "core/buf.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +29,8 @@ static int buf_grow(struct buf *b, size_t extra)
     cap = b->cap ? b->cap : 64;
     while (cap < need)
         cap *= 2;
-    if (cap > b->max + 1)
+    /* max may be SIZE_MAX (unbounded): then max + 1 would wrap to 0. */
+    if (b->max < SIZE_MAX && cap > b->max + 1)
         cap = b->max + 1;
     p = realloc(b->data, cap);
     if (!p)

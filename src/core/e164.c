@@ -12,5 +12,6 @@ bool e164_valid(const char *s)
         if (n == 15 || s[n + 1] < '0' || s[n + 1] > '9')
             return false;
     }
-    return n >= 2;
+    /* The shortest numbers in service (e.g. +290 and four digits) have seven digits. */
+    return n >= 7;
 }

