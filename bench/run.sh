@@ -3,25 +3,24 @@
 # FastAPI+twilio, nginx with a fixed body) in one run on one machine: the
 # signed incoming-call webhook of a 'pro' number, every server pinned to
 # CPU 0 and wrk pinned to CPU 1. Prints the peers script's table, the same
-# table in Markdown (latencies in ms) and switchboard's req/s as a ratio to
-# each peer's.
+# table in Markdown (latencies in ms), switchboard's req/s as a ratio to
+# each peer's, and the CPU time switchboard spent per request.
 #
 #   bench/run.sh [SECONDS] [CONNECTIONS]        (default 8 s, 32 connections)
 #
 # environment:
-#   SB_PEERS      the peers script (default: ../shared/bench/peers/run.sh,
-#                 i.e. `shared/` beside the repository)
-#   SB_PORT       where switchboard listens (default 8090; peers use 8081-8083)
+#   SB_PEERS      the peers script (default: shared/bench/peers/run.sh in the
+#                 repository's parent directory)
+#   SB_PORT       where switchboard listens (default 8090; the peers use 8081-8083)
 #   SB_BUILD_DIR  the release build directory (default build-bench/)
+#   SB_REV        build this commit (git archive) instead of the working tree
 #   SB_LOG_LEVEL  switchboard's log level (default warn: at info every request
-#                 writes a call.incoming line to stderr, which is then what
-#                 gets measured)
-#   SB_PERF=1     also record switchboard with `perf record` while it is
-#                 under load; the report is written to $SB_PERF_OUT
-#                 (default bench/perf-report.txt)
+#                 writes a call.incoming line, and that write is then part of
+#                 what gets measured)
 #
 # Needs root the first time: the peers script apt-installs wrk, nginx-light
-# and the python peer's packages, and npm-installs the node peer.
+# and the Python peer's packages, and npm-installs the Node peer.
+# For where the time goes, see bench/profile.sh.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -30,32 +29,23 @@ secs=${1:-8}
 conns=${2:-32}
 port=${SB_PORT:-8090}
 peers=${SB_PEERS:-$(dirname "$repo")/shared/bench/peers/run.sh}
-builddir=${SB_BUILD_DIR:-$repo/build-bench}
 level=${SB_LOG_LEVEL:-warn}
 token=test-auth-token
 url=http://127.0.0.1:$port
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
 
 die() { echo "bench: $*" >&2; exit 1; }
 
 [ -x "$peers" ] || die "peers script not found at $peers (set SB_PEERS)"
 command -v taskset >/dev/null || die "taskset (util-linux) is needed"
 [ "$(nproc --all)" -ge 2 ] || die "needs 2 CPUs: servers on CPU 0, wrk on CPU 1"
+sb_port_free "$port" || die "port $port is already in use (set SB_PORT)"
 
-# --- build: release, in its own directory -------------------------------
-if [ ! -f "$builddir/build.ninja" ]; then
-  meson setup "$builddir" "$repo" --buildtype=release >/dev/null
-fi
-ninja -C "$builddir" switchboard >/dev/null
-bin=$builddir/switchboard
-[ -x "$bin" ] || die "build did not produce $bin"
-
-# --- a fresh store with one pro number ----------------------------------
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-bench.XXXXXX")
 srv=""
-perf_pid=""
 cleanup() {
   # Only what this script started, by PID.
-  if [ -n "$perf_pid" ]; then kill -INT "$perf_pid" 2>/dev/null || true; wait "$perf_pid" 2>/dev/null || true; fi
   if [ -n "$srv" ]; then
     kill -TERM "$srv" 2>/dev/null || true
     wait "$srv" 2>/dev/null || true
@@ -65,58 +55,36 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-export SWITCHBOARD_DB=$tmp/bench.db
-seed() { "$bin" "$@" >/dev/null 2>>"$tmp/seed.log" || { cat "$tmp/seed.log" >&2; die "cannot seed the store: $*"; }; }
-seed tenants add bench --lang en-US
-seed numbers add +15005550006 --tenant bench --plan pro --agent receptionist
+# --- build: release, in its own directory -------------------------------
+bin=$(sb_build "${SB_BUILD_DIR:-$repo/build-bench}" --buildtype=release) || exit 1
+rev=${SB_REV:-$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?')}
+[ -n "${SB_REV:-}" ] || { [ -z "$(git --no-optional-locks -C "$repo" status --porcelain -- src meson.build 2>/dev/null)" ] || rev="$rev + uncommitted src changes"; }
 
-# --- switchboard, pinned to CPU 0 ---------------------------------------
-if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-  die "port $port is already in use (set SB_PORT)"
-fi
+# --- a fresh store with one pro number; switchboard pinned to CPU 0 ------
+export SWITCHBOARD_DB=$tmp/bench.db
+sb_seed "$bin" || exit 1
 PUBLIC_BASE_URL=$url TWILIO_AUTH_TOKEN=$token \
   taskset -c 0 "$bin" serve --listen "127.0.0.1:$port" --log-level "$level" \
   2>"$tmp/server.log" &
 srv=$!
-for _ in $(seq 50); do
-  curl -fsS -o /dev/null "$url/healthz" 2>/dev/null && break
-  kill -0 "$srv" 2>/dev/null || { cat "$tmp/server.log" >&2; die "switchboard exited at start"; }
-  sleep 0.1
-done
-curl -fsS -o /dev/null "$url/healthz" || die "switchboard did not answer /healthz"
-
-if [ "${SB_PERF:-0}" = 1 ]; then
-  command -v perf >/dev/null || die "SB_PERF=1 needs perf"
-  # cpu-clock: virtual machines often expose no hardware counters.
-  perf record -q -e cpu-clock -F 999 -g -p "$srv" -o "$tmp/perf.data" 2>/dev/null &
-  perf_pid=$!
-fi
+sb_wait_healthz "$url" "$srv" || { cat "$tmp/server.log" >&2; die "switchboard did not start"; }
 
 # CPU time switchboard used (all threads, user + system), in ms, and the
-# incoming webhooks it answered: CPU per request does not depend on how much
+# incoming webhooks it answered. CPU per request does not depend on how much
 # of CPU 0 other processes took, unlike req/s.
 cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); print int(($12 + $13) * 1000 / hz) }' "/proc/$srv/stat"; }
 answered() { curl -fsS "$url/metrics" | awk '/^switchboard_http_requests_total\{route="incoming"/ { n += $NF } END { print n + 0 }'; }
-pressure() { awk '/^some/ { sub(/avg10=/, "", $2); sub(/avg60=/, "", $3); print "cpu pressure avg10 " $2 "%, avg60 " $3 "%" }' /proc/pressure/cpu 2>/dev/null || true; }
+pressure() { awk '/^some/ { sub(/avg10=/, "", $2); sub(/avg60=/, "", $3); print "; cpu pressure avg10 " $2 "%, avg60 " $3 "%" }' /proc/pressure/cpu 2>/dev/null || true; }
 
 # --- the peers and switchboard, in the same run --------------------------
-echo "switchboard: $bin ($(cd "$repo" && git rev-parse --short HEAD 2>/dev/null || echo '?')), log level $level"
-echo "load: ${secs}s, ${conns} connections, wrk on CPU 1, servers on CPU 0"
-echo "before: load average $(cut -d' ' -f1-3 /proc/loadavg); $(pressure)"
+echo "switchboard $rev ($bin), log level $level"
+echo "load: ${secs}s, ${conns} connections, wrk on CPU 1, servers on CPU 0; $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "before: load average $(cut -d' ' -f1-3 /proc/loadavg)$(pressure)"
 echo
 cpu0=$(cpu_ms) req0=$(answered)
 EXTRA="switchboard=$url" TWILIO_AUTH_TOKEN=$token "$peers" "$secs" "$conns" | tee "$tmp/table"
 cpu1=$(cpu_ms) req1=$(answered)
-echo "after: load average $(cut -d' ' -f1-3 /proc/loadavg); $(pressure)"
-
-if [ -n "$perf_pid" ]; then
-  kill -INT "$perf_pid" 2>/dev/null || true
-  wait "$perf_pid" 2>/dev/null || true
-  perf_pid=""
-  out=${SB_PERF_OUT:-$here/perf-report.txt}
-  perf report -i "$tmp/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null >"$out" || true
-  echo "perf report: $out"
-fi
+echo "after: load average $(cut -d' ' -f1-3 /proc/loadavg)$(pressure)"
 
 # --- the same table in Markdown, and the ratios ---------------------------
 # wrk prints latencies as e.g. 850.00us, 1.23ms, 1.02s; show them all in ms.
@@ -153,12 +121,12 @@ awk -v sb="$sb" '
 ' "$tmp/table"
 
 # CPU per request, and the share of CPU 0 switchboard had while loaded
-# (below ~95% means other processes were running on CPU 0 too).
-awk -v ms=$((cpu1 - cpu0)) -v n=$((req1 - req0)) -v secs="$secs" -v sb="$sb" 'BEGIN {
+# (well below 100% means other processes were running on CPU 0 too).
+awk -v ms=$((cpu1 - cpu0)) -v n=$((req1 - req0)) -v secs="$secs" 'BEGIN {
   if (n <= 0 || ms <= 0) exit
   us = ms * 1000 / n
-  printf "switchboard CPU: %.1f us per request (%d ms for %d requests, all threads)\n", us, ms, n
-  printf "  = %.0f req/s if it had CPU 0 to itself; it had %.0f%% of CPU 0 while loaded\n", 1e6 / us, 100 * ms / (secs * 1000)
+  printf "\nswitchboard CPU: %.1f us per request (%d ms for %d requests, all threads)\n", us, ms, n
+  printf "  = %.0f req/s on a core of its own; it had %.0f%% of CPU 0 while loaded\n", 1e6 / us, 100 * ms / (secs * 1000)
 }'
 
 lines=$(wc -l <"$tmp/server.log")

@@ -42,6 +42,12 @@ struct url_parts {
 struct mac {
     EVP_MAC *mac;
     EVP_MAC_CTX *ctx;
+    bool keyed; /* the context already holds the key: restart without setting it up again */
+};
+
+/* A token keyed once; see sig_key_new. */
+struct sig_key {
+    struct mac m;
 };
 
 /*
@@ -176,6 +182,7 @@ static void mac_free(struct mac *m)
 static int mac_new(struct mac *m)
 {
     m->ctx = NULL;
+    m->keyed = false;
     m->mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
     if (m->mac)
         m->ctx = EVP_MAC_CTX_new(m->mac);
@@ -196,6 +203,14 @@ static int mac_begin(struct mac *m, const char *token)
 {
     OSSL_PARAM params[2];
 
+    if (m->keyed) {
+        /* A NULL key restarts with the stored key and digest. */
+        if (!EVP_MAC_init(m->ctx, NULL, 0, NULL)) {
+            ERR_clear_error();
+            return SB_ENOMEM;
+        }
+        return 0;
+    }
     params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA1", 0);
     params[1] = OSSL_PARAM_construct_end();
     if (!EVP_MAC_init(m->ctx, (const unsigned char *)token, strlen(token), params)) {
@@ -320,7 +335,7 @@ static int sign_variant(struct mac *m, const char *token, const struct url_parts
 int sig_compute(const char *token, const char *url, const struct form *params,
                 char out[SIG_B64_SIZE])
 {
-    struct mac m = {NULL, NULL};
+    struct mac m = {NULL, NULL, false};
     const struct form_field **v = NULL;
     size_t n = 0;
     int rc;
@@ -351,10 +366,9 @@ out:
  * are always computed and compared so that the time taken does not depend
  * on which one (if any) matched.
  */
-static int sig_check(const char *token, const char *url, size_t len, const struct form *params,
-                     const char *header)
+static int check_with(struct mac *m, const char *token, const char *url, size_t len,
+                      const struct form *params, const char *header)
 {
-    struct mac m = {NULL, NULL};
     const struct form_field **v = NULL;
     struct url_parts u;
     char without[SIG_B64_SIZE], with[SIG_B64_SIZE];
@@ -372,11 +386,7 @@ static int sig_check(const char *token, const char *url, size_t len, const struc
     rc = params_sorted(params, &v, &n);
     if (rc)
         goto out;
-    rc = mac_new(&m);
-    if (rc)
-        goto out;
-
-    rc = sign_variant(&m, token, &u, NULL, 0, v, n, without);
+    rc = sign_variant(m, token, &u, NULL, 0, v, n, without);
     if (rc)
         goto out;
     if (u.has_port) {
@@ -389,7 +399,7 @@ static int sig_check(const char *token, const char *url, size_t len, const struc
         port = "80";
         port_len = 2;
     }
-    rc = sign_variant(&m, token, &u, port, port_len, v, n, with);
+    rc = sign_variant(m, token, &u, port, port_len, v, n, with);
     if (rc)
         goto out;
 
@@ -397,8 +407,19 @@ static int sig_check(const char *token, const char *url, size_t len, const struc
     ok |= CRYPTO_memcmp(with, header, SIG_B64_LEN) == 0;
     rc = ok ? 0 : SB_EBADSIG;
 out:
-    mac_free(&m);
     free(v);
+    return rc;
+}
+
+static int sig_check(const char *token, const char *url, size_t len, const struct form *params,
+                     const char *header)
+{
+    struct mac m = {NULL, NULL, false};
+    int rc = mac_new(&m);
+
+    if (!rc)
+        rc = check_with(&m, token, url, len, params, header);
+    mac_free(&m);
     return rc;
 }
 
@@ -461,4 +482,44 @@ int sig_validate_body(const char *token, const char *url, const void *body, size
 out:
     form_release(&query);
     return rc;
+}
+
+int sig_key_new(struct sig_key **out, const char *token)
+{
+    struct sig_key *k = NULL;
+    int rc;
+
+    *out = NULL;
+    if (!token)
+        return SB_EINVAL;
+    k = calloc(1, sizeof(*k));
+    if (!k)
+        return SB_ENOMEM;
+    rc = mac_new(&k->m);
+    if (!rc)
+        rc = mac_begin(&k->m, token);
+    if (rc) {
+        mac_free(&k->m);
+        free(k);
+        return rc;
+    }
+    k->m.keyed = true;
+    *out = k;
+    return 0;
+}
+
+void sig_key_free(struct sig_key *k)
+{
+    if (!k)
+        return;
+    mac_free(&k->m);
+    free(k);
+}
+
+int sig_key_validate(struct sig_key *k, const char *url, const struct form *params,
+                     const char *header)
+{
+    if (!k || !url)
+        return SB_EINVAL;
+    return check_with(&k->m, NULL, url, url_len_without_fragment(url), params, header);
 }

@@ -39,4 +39,21 @@ int sig_validate(const char *token, const char *url, const struct form *params,
 int sig_validate_body(const char *token, const char *url, const void *body, size_t len,
                       const char *header);
 
+/*
+ * An auth token keyed once. Setting up an HMAC in OpenSSL costs more than
+ * hashing a webhook, so a server keys its token at start-up and reuses it.
+ * A key is used by one thread at a time.
+ */
+struct sig_key;
+
+/** Keys `token`. Returns 0 with *out set (free with sig_key_free), SB_EINVAL or SB_ENOMEM. */
+int sig_key_new(struct sig_key **out, const char *token);
+
+/** Frees a key. NULL is allowed. */
+void sig_key_free(struct sig_key *k);
+
+/** sig_validate with a keyed token: same checks, same returns. */
+int sig_key_validate(struct sig_key *k, const char *url, const struct form *params,
+                     const char *header);
+
 #endif

@@ -241,7 +241,7 @@ static int check_signature(struct http_session *sess, struct lws *wsi, const str
         goto out;
     }
     custom_header(wsi, "x-twilio-signature:", header, sizeof(header));
-    rc = sig_validate(srv->cfg->auth_token, buf_cstr(&url), form, header);
+    rc = sig_key_validate(srv->sig_key, buf_cstr(&url), form, header);
 out:
     buf_release(&url);
     return rc;

@@ -109,6 +109,12 @@ int server_run(const struct config *cfg)
     srv->routes = (struct routes)ROUTES_INIT;
     pthread_mutex_init(&srv->done_lock, NULL);
 
+    rc = sig_key_new(&srv->sig_key, cfg->auth_token);
+    if (rc) {
+        log_event(LOG_ERROR, "server.start_failed", "error=\"cannot key the auth token: %s\"",
+                  sb_strerror(rc));
+        goto out;
+    }
     rc = store_open(&srv->store, cfg->db_path);
     if (rc) {
         log_event(LOG_ERROR, "server.start_failed", "error=\"cannot open store %s: %s\"",
@@ -177,6 +183,7 @@ out:
     }
     routes_release(&srv->routes);
     store_close(srv->store);
+    sig_key_free(srv->sig_key);
     pthread_mutex_destroy(&srv->done_lock);
     log_event(LOG_INFO, "server.stopped", "clean=%s", rc == 0 ? "yes" : "no");
     free(srv);

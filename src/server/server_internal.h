@@ -6,6 +6,7 @@
 #include <pthread.h>
 
 #include "core/buf.h"
+#include "core/sig.h"
 #include "server/config.h"
 #include "server/metrics.h"
 #include "store/routes.h"
@@ -34,6 +35,7 @@ struct server {
     const struct config *cfg;
     struct lws_context *lws;
     struct store *store; /* the loop's read connection */
+    struct sig_key *sig_key; /* TWILIO_AUTH_TOKEN, keyed once */
     struct writer *writer;
     struct routes routes;
     struct metrics metrics;

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/err.h"
 #include "core/log.h"
@@ -18,6 +19,12 @@
 #define WRITER_QUEUE_MAX 65536
 /* Jobs per transaction at most, so that one commit never holds the lock for long. */
 #define WRITER_BATCH_MAX 512
+/*
+ * How long a batch may wait for company once its first job arrived. Under
+ * load this turns thousands of tiny commits (each an fsync) into a few
+ * hundred; a status callback's answer waits at most this much longer.
+ */
+#define WRITER_LINGER_NS (2 * 1000 * 1000)
 
 enum job_kind { JOB_CALL, JOB_STATUS };
 
@@ -43,6 +50,8 @@ struct writer {
     size_t head;
     size_t count;
     int stopping;
+    int idle;      /* the thread waits for a first job: submitters must wake it */
+    int lingering; /* the thread waits for a fuller batch: wake it only when full */
     /* The batch being applied; touched by the writer thread only. */
     struct writer_job *batch[WRITER_BATCH_MAX];
 };
@@ -86,6 +95,25 @@ static void writer_apply(struct writer *w, struct writer_job **jobs, size_t n)
     }
 }
 
+/* Waits (lock held) until the batch is full, the linger time is up, or stop begins. */
+static void linger(struct writer *w)
+{
+    struct timespec until;
+
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_nsec += WRITER_LINGER_NS;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    w->lingering = 1;
+    while (w->count < WRITER_BATCH_MAX && !w->stopping) {
+        if (pthread_cond_timedwait(&w->nonempty, &w->lock, &until) != 0)
+            break;
+    }
+    w->lingering = 0;
+}
+
 static void *writer_main(void *arg)
 {
     struct writer *w = arg;
@@ -93,11 +121,14 @@ static void *writer_main(void *arg)
 
     pthread_mutex_lock(&w->lock);
     for (;;) {
+        w->idle = 1;
         while (w->count == 0 && !w->stopping)
             pthread_cond_wait(&w->nonempty, &w->lock);
+        w->idle = 0;
         /* Stopping still drains: every queued job is committed and answered. */
         if (w->count == 0)
             break;
+        linger(w);
         n = w->count < WRITER_BATCH_MAX ? w->count : WRITER_BATCH_MAX;
         for (size_t i = 0; i < n; i++) {
             w->batch[i] = w->ring[w->head];
@@ -112,6 +143,19 @@ static void *writer_main(void *arg)
     }
     pthread_mutex_unlock(&w->lock);
     return NULL;
+}
+
+/* The linger deadline is on the monotonic clock: wall-clock jumps must not stall commits. */
+static int cond_init_monotonic(pthread_cond_t *cond)
+{
+    pthread_condattr_t attr;
+    int rc;
+
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    rc = pthread_cond_init(cond, &attr);
+    pthread_condattr_destroy(&attr);
+    return rc;
 }
 
 int writer_start(struct writer **out, const char *path)
@@ -142,7 +186,7 @@ int writer_start(struct writer **out, const char *path)
         goto out;
     }
     lock_ready = 1;
-    if (pthread_cond_init(&w->nonempty, NULL) != 0) {
+    if (cond_init_monotonic(&w->nonempty) != 0) {
         rc = SB_ENOMEM;
         goto out;
     }
@@ -183,7 +227,9 @@ static int writer_submit(struct writer *w, struct writer_job *j)
     if (rc == 0) {
         w->ring[(w->head + w->count) % WRITER_QUEUE_MAX] = j;
         w->count++;
-        pthread_cond_signal(&w->nonempty);
+        /* Waking the thread costs a futex call: only when it waits on us. */
+        if (w->idle || (w->lingering && w->count >= WRITER_BATCH_MAX))
+            pthread_cond_signal(&w->nonempty);
     }
     pthread_mutex_unlock(&w->lock);
     if (rc < 0)

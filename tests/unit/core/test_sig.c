@@ -704,3 +704,32 @@ Test(sig, compute_does_not_parse_the_url)
     cr_assert_eq(sig_compute(TOKEN, "not a url", NULL, out), 0);
     cr_assert_eq(strlen(out), SIG_B64_SIZE - 1);
 }
+
+/* A keyed token gives the same answers as sig_validate, however often it is reused. */
+Test(sig, keyed_token_matches_unkeyed_and_is_reusable)
+{
+    struct sig_key *k = NULL;
+
+    cr_assert_eq(sig_key_new(&k, TOKEN), 0);
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(sig_key_validate(k, URL, &P, "RSOYDt4T1cUTdK1PDd93/VVr8B8="), 0);
+        cr_assert_eq(sig_key_validate(k, URL_443, &P, "RSOYDt4T1cUTdK1PDd93/VVr8B8="), 0);
+        cr_assert_eq(sig_key_validate(k, URL, &P, "kvajT1Ptam85bY51eRf/AJRuM3w="), 0);
+        cr_assert_eq(sig_key_validate(k, URL, &P, "RSOYDt4T1cUTdK1PDd93/VVr8B9="), SB_EBADSIG);
+        cr_assert_eq(sig_key_validate(k, URL, NULL, "RSOYDt4T1cUTdK1PDd93/VVr8B8="), SB_EBADSIG);
+        cr_assert_eq(sig_key_validate(k, URL, &P, NULL), SB_EBADSIG);
+    }
+    sig_key_free(k);
+}
+
+Test(sig, keyed_token_is_the_token_it_was_made_from)
+{
+    struct sig_key *k = NULL;
+
+    cr_assert_eq(sig_key_new(&k, "54321"), 0);
+    cr_assert_eq(sig_key_validate(k, URL, &P, "RSOYDt4T1cUTdK1PDd93/VVr8B8="), SB_EBADSIG);
+    sig_key_free(k);
+    cr_assert_eq(sig_key_new(&k, NULL), SB_EINVAL);
+    cr_assert_null(k);
+    sig_key_free(NULL);
+}

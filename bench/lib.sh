@@ -1,0 +1,57 @@
+# shellcheck shell=bash disable=SC2154  # repo and tmp come from the caller
+# Shared by bench/run.sh and bench/profile.sh; sourced, not run.
+#
+# Expects: repo (the repository root) and tmp (a scratch directory the
+# caller removes). Honours SB_REV: when set, the binary is built from that
+# commit (exported with `git archive`, which leaves the repository as it
+# is) instead of the working tree, so that other people's unfinished edits
+# do not break or skew a run.
+
+# sb_build BUILDDIR MESON-OPTIONS... : prints the path of the built binary.
+sb_build() {
+  local builddir=$1 src=$repo
+  shift
+  if [ -n "${SB_REV:-}" ]; then
+    src=$tmp/src
+    builddir=$tmp/build
+    mkdir -p "$src"
+    git -C "$repo" archive "$SB_REV" | tar -x -C "$src" ||
+      { echo "bench: cannot export $SB_REV" >&2; return 1; }
+  fi
+  if [ ! -f "$builddir/build.ninja" ]; then
+    meson setup "$builddir" "$src" "$@" >"$tmp/build.log" 2>&1 ||
+      { tail -n 30 "$tmp/build.log" >&2; echo "bench: meson setup failed" >&2; return 1; }
+  fi
+  ninja -C "$builddir" switchboard >"$tmp/build.log" 2>&1 ||
+    { tail -n 30 "$tmp/build.log" >&2
+      echo "bench: the build failed (a half-edited tree? try SB_REV=HEAD)" >&2; return 1; }
+  echo "$builddir/switchboard"
+}
+
+# sb_seed BIN : a tenant and the pro number the peers are loaded with.
+sb_seed() {
+  local bin=$1
+  if ! "$bin" tenants add bench --lang en-US >/dev/null 2>>"$tmp/seed.log" ||
+    ! "$bin" numbers add +15005550006 --tenant bench --plan pro --agent receptionist \
+      >/dev/null 2>>"$tmp/seed.log"; then
+    cat "$tmp/seed.log" >&2
+    echo "bench: cannot seed the store" >&2
+    return 1
+  fi
+}
+
+# sb_wait_healthz URL PID : waits up to 5 s for the server to answer.
+sb_wait_healthz() {
+  local url=$1 pid=$2
+  for _ in $(seq 50); do
+    curl -fsS -o /dev/null "$url/healthz" 2>/dev/null && return 0
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  curl -fsS -o /dev/null "$url/healthz"
+}
+
+# sb_port_free PORT : true when nothing listens on 127.0.0.1:PORT.
+sb_port_free() {
+  ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
