@@ -124,11 +124,18 @@ static int public_url(struct server *srv, struct lws *wsi, const char *path, str
             return SB_EINVAL;
         if (strcmp(proto, "https") != 0 && strcmp(proto, "http") != 0)
             snprintf(proto, sizeof(proto), "https");
-        rc = buf_printf(url, "%s://%s%s", proto, host, path);
+        rc = buf_puts(url, proto);
+        rc = rc ? rc : buf_puts(url, "://");
+        rc = rc ? rc : buf_puts(url, host);
+        rc = rc ? rc : buf_puts(url, path);
         config_stream_url(host, stream_url, stream_size);
     } else {
-        rc = buf_printf(url, "%s%s", cfg->public_base_url, path);
-        snprintf(stream_url, stream_size, "%s", cfg->stream_url);
+        size_t n = strnlen(cfg->stream_url, stream_size - 1);
+
+        rc = buf_puts(url, cfg->public_base_url);
+        rc = rc ? rc : buf_puts(url, path);
+        memcpy(stream_url, cfg->stream_url, n);
+        stream_url[n] = '\0';
     }
     if (!rc)
         rc = append_query(url, wsi);

@@ -15,6 +15,15 @@ static long long ctx_now(const struct voice_ctx *ctx)
     return ctx->now ? ctx->now() : (long long)time(NULL);
 }
 
+/* Copies a C string into a fixed field, truncating; cheaper than snprintf on the hot path. */
+static void copy_field(char *dst, size_t size, const char *src)
+{
+    size_t n = strnlen(src, size - 1);
+
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
 /* Queues the call row; the webhook answer does not wait for it. */
 static void log_call(const struct voice_ctx *ctx, const struct call_context *cc,
                      const struct form *params)
@@ -26,15 +35,15 @@ static void log_call(const struct voice_ctx *ctx, const struct call_context *cc,
 
     if (!ctx->writer)
         return;
-    memset(&c, 0, sizeof(c));
-    snprintf(c.call_sid, sizeof(c.call_sid), "%s", cc->call_sid);
-    snprintf(c.tenant, sizeof(c.tenant), "%s", cc->route ? cc->route->tenant->name : "");
-    snprintf(c.direction, sizeof(c.direction), "%s", direction ? direction : "inbound");
-    snprintf(c.from, sizeof(c.from), "%s", cc->from);
-    snprintf(c.to, sizeof(c.to), "%s", cc->to);
-    snprintf(c.status, sizeof(c.status), "%s", status && *status ? status : "ringing");
-    snprintf(c.lang, sizeof(c.lang), "%s", cc->lang ? cc->lang : "");
+    copy_field(c.call_sid, sizeof(c.call_sid), cc->call_sid);
+    copy_field(c.tenant, sizeof(c.tenant), cc->route ? cc->route->tenant->name : "");
+    copy_field(c.direction, sizeof(c.direction), direction ? direction : "inbound");
+    copy_field(c.from, sizeof(c.from), cc->from);
+    copy_field(c.to, sizeof(c.to), cc->to);
+    copy_field(c.status, sizeof(c.status), status && *status ? status : "ringing");
+    copy_field(c.lang, sizeof(c.lang), cc->lang ? cc->lang : "");
     c.duration = -1;
+    c.ended_at = 0;
     c.started_at = ctx_now(ctx);
     rc = writer_submit_call(ctx->writer, &c, NULL, NULL);
     if (rc)
