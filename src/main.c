@@ -13,6 +13,7 @@ static const char usage[] =
     "  numbers    add, list and remove phone numbers and their routing\n"
     "  calls      list the call log\n"
     "  urls       print the webhook URLs to paste into the Twilio console\n"
+    "  sim        play Twilio's part: call a webhook without a phone\n"
     "  version    print the version\n"
     "\n"
     "Every command takes --help.\n";
@@ -24,7 +25,7 @@ int main(int argc, char **argv)
         int (*run)(int, char **);
     } commands[] = {
         {"serve", cli_serve},     {"tenants", cli_tenants}, {"numbers", cli_numbers},
-        {"calls", cli_calls},     {"urls", cli_urls},
+        {"calls", cli_calls},     {"urls", cli_urls},       {"sim", cli_sim},
     };
 
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||

@@ -9,6 +9,7 @@ int cli_tenants(int argc, char **argv);
 int cli_numbers(int argc, char **argv);
 int cli_calls(int argc, char **argv);
 int cli_urls(int argc, char **argv);
+int cli_sim(int argc, char **argv);
 
 /** Prints "error: ..." to stderr (lower-case, naming the thing) and returns 1. */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

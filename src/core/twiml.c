@@ -697,3 +697,82 @@ void twiml_release(struct twiml *t)
     /* A released builder refuses further use until twiml_init. */
     t->err = SB_ECLOSED;
 }
+
+/*
+ * Finds the descriptor of `name` inside `parent`. Several descriptors can
+ * share a parent's name (<Sip> under <Dial> and under <Refer>), so every
+ * element of that name is asked; the first one that allows the child wins.
+ */
+static const struct twiml_el *schema_find(const char *parent, const char *name)
+{
+    const struct twiml_el *el = NULL;
+    int i;
+
+    if (!name)
+        return NULL;
+    if (!parent)
+        return strcmp(name, elements[EL_RESPONSE].name) == 0 ? &elements[EL_RESPONSE] : NULL;
+    for (i = 0; i < EL_COUNT && !el; i++) {
+        if (strcmp(elements[i].name, parent) == 0)
+            el = find_child(&elements[i], name);
+    }
+    return el;
+}
+
+int twiml_schema_element(const char *parent, const char *name)
+{
+    return schema_find(parent, name) != NULL;
+}
+
+int twiml_schema_attr(const char *parent, const char *name, const char *attr)
+{
+    const struct twiml_el *el = schema_find(parent, name);
+
+    return el && attr && has_attr(el, attr);
+}
+
+int twiml_schema_text(const char *parent, const char *name)
+{
+    const struct twiml_el *el = schema_find(parent, name);
+
+    return el && el->text;
+}
+
+/* ASCII-only, so that the answer does not depend on the locale. */
+static int equal_ignoring_case(const char *a, const char *b)
+{
+    unsigned char ca, cb;
+
+    for (;; a++, b++) {
+        ca = (unsigned char)*a;
+        cb = (unsigned char)*b;
+        if (ca >= 'A' && ca <= 'Z')
+            ca = (unsigned char)(ca - 'A' + 'a');
+        if (cb >= 'A' && cb <= 'Z')
+            cb = (unsigned char)(cb - 'A' + 'a');
+        if (ca != cb)
+            return 0;
+        if (ca == '\0')
+            return 1;
+    }
+}
+
+const char *twiml_schema_suggest(const char *parent, const char *name)
+{
+    int i, j;
+
+    if (!name)
+        return NULL;
+    if (!parent)
+        return equal_ignoring_case(name, elements[EL_RESPONSE].name) ? elements[EL_RESPONSE].name
+                                                                     : NULL;
+    for (i = 0; i < EL_COUNT; i++) {
+        if (strcmp(elements[i].name, parent) != 0)
+            continue;
+        for (j = 0; j < EL_COUNT; j++) {
+            if ((elements[i].children & BIT(j)) && equal_ignoring_case(elements[j].name, name))
+                return elements[j].name;
+        }
+    }
+    return NULL;
+}

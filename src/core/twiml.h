@@ -71,4 +71,36 @@ int twiml_escape_text(struct buf *b, const char *text);
 /** Appends `text` XML-escaped for a double-quoted attribute (& < > " \n \r \t). */
 int twiml_escape_attr(struct buf *b, const char *text);
 
+/*
+ * Read-only queries on the grammar above, for code that checks documents
+ * written by others (the simulator reports what Twilio would flag as 12200).
+ * An element is named by its parent and its own name because one name can
+ * denote different nouns: <Sip> inside <Refer> takes no attributes, <Sip>
+ * inside <Dial> takes many. The parent of <Response> is NULL. Names are
+ * compared case-sensitively, as Twilio does.
+ */
+
+/**
+ * Returns 1 when element `name` may appear directly inside `parent` (NULL for
+ * the document root, which only <Response> may be), 0 otherwise or when
+ * either name is unknown.
+ */
+int twiml_schema_element(const char *parent, const char *name);
+
+/**
+ * Returns 1 when element `name` inside `parent` takes attribute `attr`
+ * (SSML's "xml:lang" is spelled with its prefix), 0 otherwise.
+ */
+int twiml_schema_attr(const char *parent, const char *name, const char *attr);
+
+/** Returns 1 when element `name` inside `parent` may hold character content, 0 otherwise. */
+int twiml_schema_text(const char *parent, const char *name);
+
+/**
+ * Returns the static name of the element allowed inside `parent` that equals
+ * `name` ignoring ASCII case (for "did you mean <Say>?" on a misspelt
+ * `<say>`), or NULL when there is none.
+ */
+const char *twiml_schema_suggest(const char *parent, const char *name);
+
 #endif

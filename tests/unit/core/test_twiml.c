@@ -710,3 +710,106 @@ Test(twiml, dial_text_and_nouns)
                         "<Enqueue workflowSid=\"123123123\"><Task priority=\"5\">{\"a\": 1}"
                         "</Task></Enqueue></Response>");
 }
+
+Test(twiml_schema, root_is_response_only)
+{
+    cr_assert_eq(twiml_schema_element(NULL, "Response"), 1);
+    cr_assert_eq(twiml_schema_element(NULL, "response"), 0);
+    cr_assert_eq(twiml_schema_element(NULL, "Say"), 0);
+    cr_assert_eq(twiml_schema_element(NULL, NULL), 0);
+}
+
+Test(twiml_schema, verbs_inside_response)
+{
+    const char *verbs[] = {"Say",      "Play",   "Pause",  "Gather",  "Dial",  "Record",
+                           "Redirect", "Hangup", "Reject", "Enqueue", "Leave", "Connect",
+                           "Start",    "Stop",   "Refer",  "Echo"};
+    size_t i;
+
+    for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+        cr_assert_eq(twiml_schema_element("Response", verbs[i]), 1, "%s", verbs[i]);
+    cr_assert_eq(twiml_schema_element("Response", "say"), 0);
+    cr_assert_eq(twiml_schema_element("Response", "Number"), 0);
+    cr_assert_eq(twiml_schema_element("Response", "Response"), 0);
+    cr_assert_eq(twiml_schema_element("Response", "Pay"), 0);
+    cr_assert_eq(twiml_schema_element("Nope", "Say"), 0);
+    cr_assert_eq(twiml_schema_element("Response", NULL), 0);
+}
+
+Test(twiml_schema, nested_children)
+{
+    cr_assert_eq(twiml_schema_element("Gather", "Say"), 1);
+    cr_assert_eq(twiml_schema_element("Gather", "Play"), 1);
+    cr_assert_eq(twiml_schema_element("Gather", "Pause"), 1);
+    cr_assert_eq(twiml_schema_element("Gather", "Dial"), 0);
+    cr_assert_eq(twiml_schema_element("Dial", "Number"), 1);
+    cr_assert_eq(twiml_schema_element("Dial", "Sip"), 1);
+    cr_assert_eq(twiml_schema_element("Dial", "Say"), 0);
+    cr_assert_eq(twiml_schema_element("Connect", "Stream"), 1);
+    cr_assert_eq(twiml_schema_element("Stream", "Parameter"), 1);
+    cr_assert_eq(twiml_schema_element("Refer", "Sip"), 1);
+    cr_assert_eq(twiml_schema_element("Refer", "Number"), 0);
+    cr_assert_eq(twiml_schema_element("Say", "prosody"), 1);
+    cr_assert_eq(twiml_schema_element("w", "p"), 0);
+    cr_assert_eq(twiml_schema_element("Sip", "Parameter"), 0);
+}
+
+Test(twiml_schema, attributes_depend_on_parent)
+{
+    cr_assert_eq(twiml_schema_attr("Response", "Say", "voice"), 1);
+    cr_assert_eq(twiml_schema_attr("Response", "Say", "voise"), 0);
+    cr_assert_eq(twiml_schema_attr("Response", "Say", "Voice"), 0);
+    cr_assert_eq(twiml_schema_attr("Gather", "Say", "language"), 1);
+    cr_assert_eq(twiml_schema_attr("Response", "Gather", "numDigits"), 1);
+    cr_assert_eq(twiml_schema_attr("Response", "Hangup", "method"), 0);
+    /* One name, two nouns: <Dial><Sip> takes credentials, <Refer><Sip> nothing. */
+    cr_assert_eq(twiml_schema_attr("Dial", "Sip", "username"), 1);
+    cr_assert_eq(twiml_schema_attr("Refer", "Sip", "username"), 0);
+    cr_assert_eq(twiml_schema_attr("w", "lang", "xml:lang"), 0);
+    cr_assert_eq(twiml_schema_attr("Say", "lang", "xml:lang"), 1);
+    cr_assert_eq(twiml_schema_attr("Response", "Play", NULL), 0);
+    cr_assert_eq(twiml_schema_attr("Response", "Number", "url"), 0);
+    cr_assert_eq(twiml_schema_attr(NULL, "Response", "voice"), 0);
+}
+
+Test(twiml_schema, text_content)
+{
+    cr_assert_eq(twiml_schema_text("Response", "Say"), 1);
+    cr_assert_eq(twiml_schema_text("Response", "Play"), 1);
+    cr_assert_eq(twiml_schema_text("Response", "Redirect"), 1);
+    cr_assert_eq(twiml_schema_text("Response", "Dial"), 1);
+    cr_assert_eq(twiml_schema_text("Response", "Gather"), 0);
+    cr_assert_eq(twiml_schema_text("Response", "Pause"), 0);
+    cr_assert_eq(twiml_schema_text("Refer", "Sip"), 1);
+    cr_assert_eq(twiml_schema_text("Dial", "Sip"), 1);
+    cr_assert_eq(twiml_schema_text(NULL, "Response"), 0);
+    cr_assert_eq(twiml_schema_text("Response", "Bogus"), 0);
+}
+
+Test(twiml_schema, suggest_correct_case)
+{
+    cr_assert_str_eq(twiml_schema_suggest("Response", "say"), "Say");
+    cr_assert_str_eq(twiml_schema_suggest("Response", "GATHER"), "Gather");
+    cr_assert_str_eq(twiml_schema_suggest("Dial", "number"), "Number");
+    cr_assert_str_eq(twiml_schema_suggest(NULL, "response"), "Response");
+    cr_assert_null(twiml_schema_suggest("Response", "Number"));
+    cr_assert_null(twiml_schema_suggest("Response", "Sayy"));
+    cr_assert_null(twiml_schema_suggest("Response", NULL));
+}
+
+Test(twiml_schema, agrees_with_builder)
+{
+    struct twiml t;
+    char *doc = NULL;
+    size_t len = 0;
+
+    /* What the builder accepts, the schema accepts, and the other way round. */
+    cr_assert_eq(twiml_schema_attr("Dial", "Number", "sendDigits"), 1);
+    twiml_init(&t);
+    twiml_open(&t, "Dial", NULL);
+    cr_assert_eq(twiml_leaf(&t, "Number", (const char *[]){"sendDigits", "1", NULL}, "+1"), 0);
+    cr_assert_eq(twiml_schema_attr("Dial", "Number", "voice"), 0);
+    cr_assert_eq(twiml_leaf(&t, "Number", (const char *[]){"voice", "x", NULL}, "+1"), SB_EINVAL);
+    cr_assert_eq(twiml_finish(&t, &doc, &len), SB_EINVAL);
+    cr_assert_null(doc);
+}

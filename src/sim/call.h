@@ -1,0 +1,75 @@
+/*
+ * One simulated call: switchboard sim plays Twilio's part. It requests the
+ * webhook, executes the TwiML it gets back verb by verb the way Twilio does,
+ * takes the caller's side from a script (or the keyboard), sends status
+ * callbacks, and records everything that happened in a transcript.
+ */
+#ifndef SB_SIM_CALL_H
+#define SB_SIM_CALL_H
+
+#include <jansson.h>
+#include <stdio.h>
+
+#include "sim/params.h"
+#include "sim/script.h"
+
+/* StatusCallbackEvent bits. */
+enum {
+    SIM_EVENT_INITIATED = 1,
+    SIM_EVENT_RINGING = 2,
+    SIM_EVENT_ANSWERED = 4,
+    SIM_EVENT_COMPLETED = 8,
+};
+
+struct sim_call_opts {
+    const char *url;          /* the voice URL ("A call comes in") */
+    const char *method;       /* "POST" (default) or "GET" */
+    const char *fallback_url; /* requested when the voice URL fails; may be NULL */
+    const char *from;
+    const char *to;
+    const char *token;       /* auth token to sign with; NULL sends unsigned requests */
+    const char *account_sid; /* NULL: a fixed test account */
+    const char *call_sid;    /* NULL: a random one */
+    const char *direction;   /* NULL: "inbound" */
+    const struct sim_params *extra; /* added to every request (e.g. AnsweredBy); may be NULL */
+    const char *status_callback;     /* may be NULL */
+    unsigned status_events;          /* SIM_EVENT_* bits; 0 means completed only */
+    int chaos;                       /* deliver status callbacks duplicated and out of order */
+    unsigned seed;                   /* for --chaos and generated SIDs */
+    struct sim_script *script;       /* the caller's side; may be NULL (silence) */
+    int interactive;                 /* ask on `in`/`out` instead of the script */
+    FILE *in;
+    FILE *out;
+    int max_documents;          /* redirect-loop bound; 0 means 50 */
+    int stream_plain;           /* open wss:// streams as ws:// (local servers) */
+    const char *record_audio;   /* WAV of what the caller heard in streams; may be NULL */
+    int stream_max_ms;          /* bound on one stream; 0 means 60000 */
+};
+
+struct sim_call_result {
+    int ok;                /* 1: completed without protocol errors or failed expectations */
+    int error_code;        /* the Twilio error code of the failure, 0 when none */
+    char error[512];       /* lower-case description of the failure */
+    char call_sid[40];
+    char status[16];       /* the call's final status: completed, busy, no-answer, failed */
+    double duration_s;     /* CallDuration as Twilio would report it */
+    int documents;         /* TwiML documents fetched */
+    json_t *events;        /* the transcript: an array of event objects (owned) */
+};
+
+/**
+ * Runs one call to completion. Always fills `res` (release with
+ * sim_call_result_release). Returns 0 when res->ok, else SB_EIO.
+ */
+int sim_call_run(const struct sim_call_opts *opts, struct sim_call_result *res);
+
+/** Frees the transcript. */
+void sim_call_result_release(struct sim_call_result *res);
+
+/** Prints the transcript for people: who said what, which keys, which requests. */
+void sim_transcript_print(const struct sim_call_result *res, FILE *out);
+
+/** Prints the result as one JSON document (call, status, events). */
+void sim_transcript_print_json(const struct sim_call_result *res, FILE *out);
+
+#endif

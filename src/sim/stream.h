@@ -1,0 +1,137 @@
+/*
+ * The Media Streams WebSocket client of the simulator: plays Twilio's side of
+ * <Connect><Stream> (bidirectional) and <Start><Stream> (unidirectional).
+ *
+ * It connects to the application's ws:// or wss:// URL with an
+ * X-Twilio-Signature over that URL, sends connected and start, then a media
+ * frame (20 ms, 160 µ-law bytes) every 20 ms from an absolute clock: the
+ * caller's scripted audio, or silence between steps. Audio the server sends
+ * on a bidirectional stream is played in real time into an optional
+ * recording; marks are echoed once the audio queued before them has played,
+ * and clear drops the queue and echoes every pending mark at once. Anything
+ * malformed from the server ends the run with a precise error, and the run
+ * never outlasts its time limit.
+ */
+#ifndef SB_SIM_STREAM_H
+#define SB_SIM_STREAM_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include "sim/audio.h"
+#include "sim/params.h"
+
+/* A Media Streams frame: 20 ms of 8 kHz µ-law. */
+#define SIM_STREAM_FRAME_MS 20
+#define SIM_STREAM_FRAME_BYTES 160
+/* Largest message accepted from the server. */
+#define SIM_STREAM_MAX_MESSAGE (1024 * 1024)
+/* Server audio waiting to play beyond this is an error (10 minutes). */
+#define SIM_STREAM_MAX_QUEUED_BYTES (600 * 8000)
+/* Utterances whose reply gap is measured. */
+#define SIM_STREAM_MAX_TURNS 64
+/* Defaults for zero fields. */
+#define SIM_STREAM_DEFAULT_MAX_MS 60000
+#define SIM_STREAM_DEFAULT_QUIET_MS 700
+#define SIM_STREAM_DEFAULT_WAIT_MS 15000
+
+enum sim_stream_step_kind {
+    SIM_STEP_SAY_TEXT,   /* speak `text` with espeak-ng in `lang` */
+    SIM_STEP_SAY_WAV,    /* speak the WAV file at `text` */
+    SIM_STEP_SAY_AUDIO,  /* speak `audio` (any rate) */
+    SIM_STEP_SILENCE,    /* stay silent for `ms` */
+    SIM_STEP_DTMF,       /* press the keys in `text` (0-9, *, #, A-D), 100 ms each */
+    SIM_STEP_WAIT_REPLY, /* wait for the server's reply to play out, see below */
+    SIM_STEP_HANGUP,     /* send stop and close the WebSocket */
+};
+
+/*
+ * One action of the caller. WAIT_REPLY waits until audio from the server
+ * that arrived after the caller last spoke (or since the start) has played
+ * and nothing more has come for `ms` (0: SIM_STREAM_DEFAULT_QUIET_MS), or
+ * until `timeout_ms` (0: SIM_STREAM_DEFAULT_WAIT_MS) have passed; a timeout
+ * is not an error (the turn's gap stays -1). Silence is sent meanwhile.
+ */
+struct sim_stream_step {
+    enum sim_stream_step_kind kind;
+    const char *text;              /* SAY_TEXT words, SAY_WAV path, DTMF keys */
+    const char *lang;              /* SAY_TEXT voice language; NULL means "en-us" */
+    const struct sim_audio *audio; /* SAY_AUDIO clip (borrowed) */
+    int ms;                        /* SILENCE length, WAIT_REPLY quiet period */
+    int timeout_ms;                /* WAIT_REPLY limit */
+};
+
+/*
+ * What to run. Only `url` is required; the strings and arrays are borrowed
+ * for the duration of sim_stream_run.
+ */
+struct sim_stream_opts {
+    const char *url;                 /* ws:// or wss:// URL of the application's stream endpoint */
+    const char *sign_url;            /* URL the signature covers; NULL means `url` */
+    const char *token;               /* auth token to sign with; NULL sends no X-Twilio-Signature */
+    int plain;                       /* connect to a wss:// URL without TLS (loopback servers) */
+    int insecure;                    /* wss: accept self-signed and mismatched certificates */
+    const char *account_sid;         /* NULL: a random AC... */
+    const char *call_sid;            /* NULL: a random CA... */
+    const char *stream_sid;          /* NULL: a random MZ... */
+    const struct sim_params *custom; /* <Parameter> pairs for start.customParameters; may be NULL */
+    int bidirectional;               /* 1: <Connect><Stream>; 0: <Start><Stream> */
+    const struct sim_stream_step *steps;
+    size_t nsteps;
+    const char *record_path; /* WAV (8 kHz mono) of what the caller heard on a bidirectional
+                                stream, written when the stream opened; NULL for none */
+    int max_ms;              /* hard limit on the whole run; 0 means SIM_STREAM_DEFAULT_MAX_MS */
+    int realtime;            /* 1: 20 ms per frame; 0: scripted audio and playback as fast as
+                                the socket takes them (waits still run on the wall clock) */
+    /*
+     * Set to nonzero from any thread to make the caller hang up (stop, then
+     * close) within one frame, as when the call ends. May be NULL.
+     */
+    atomic_int *hangup;
+    /*
+     * Called on the running thread for notable events ("connected",
+     * "reply-start", "reply-end", "mark", "clear", "dtmf", "stop", "close",
+     * "wait-timeout", "error") with the milliseconds since sim_stream_run
+     * started and a short detail. May be NULL.
+     */
+    void (*on_event)(void *arg, long ms, const char *event, const char *detail);
+    void *event_arg;
+};
+
+struct sim_stream_result {
+    int ok;          /* 1: the stream ran and ended cleanly */
+    int error_code;  /* Twilio's stream error for a failure (31901..31924), else 0 */
+    char error[256]; /* lower-case reason when !ok */
+    char stream_sid[40];
+    int close_code; /* code of the close frame received or sent; 0 when none */
+    char close_reason[124];
+    int closed_by_server; /* 1: the server closed the WebSocket */
+    int hung_up;          /* 1: the caller sent stop (HANGUP step or `hangup` flag) */
+    int timed_out;        /* 1: max_ms was reached */
+    size_t steps_done;
+    long messages_sent;   /* every message, connected and start included */
+    long frames_sent;     /* media messages sent */
+    long frames_received; /* media messages from the server */
+    long bytes_received;  /* µ-law bytes from the server */
+    long played_ms;       /* server audio played to the caller */
+    long marks_received;
+    long marks_echoed;
+    long clears;
+    long dtmf_sent;
+    long first_audio_ms;                    /* start sent -> first server media; -1 when none */
+    size_t nturns;                          /* caller utterances (SAY_* steps) finished */
+    long turn_gap_ms[SIM_STREAM_MAX_TURNS]; /* end of utterance -> first reply media; -1 none */
+    long duration_ms;                       /* WebSocket open -> closed */
+};
+
+/**
+ * Runs one stream on its own libwebsockets context in the calling thread and
+ * blocks until it ends: the server closes the WebSocket, the caller hangs
+ * up, an error, or max_ms. SAY_TEXT and SAY_WAV audio is prepared before
+ * connecting. Always fills `res`. Returns 0 when res->ok, SB_EIO when the
+ * stream failed (reason in res->error), SB_EINVAL for bad options (also
+ * explained in res->error), SB_ENOMEM.
+ */
+int sim_stream_run(const struct sim_stream_opts *opts, struct sim_stream_result *res);
+
+#endif
