@@ -20,7 +20,7 @@ export PUBLIC_BASE_URL=${PUBLIC_BASE_URL:-http://$SWITCHBOARD_LISTEN}
 
 sb=build/switchboard
 if ! $sb tenants list --json 2>/dev/null | grep -q '"name": "demo"'; then
-  $sb tenants add demo --lang en-US --transfer +15005550009 \
+  $sb tenants add demo --lang en-US --transfer +15557654321 \
       --greeting "en-US=Thanks for calling the demo line. How can I help you?" \
       --greeting "es-MX=Gracias por llamar a la línea de demostración. ¿En qué le puedo ayudar?"
   $sb numbers add +15005550006 --tenant demo --plan pro --agent receptionist

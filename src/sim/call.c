@@ -97,8 +97,11 @@ void call_heard(struct call *c, const char *text)
 {
     const struct sim_action *a = c->o->script ? sim_script_peek(c->o->script) : NULL;
 
-    if (a && a->kind == SIM_EXPECT_SAY && strstr(text, a->text))
+    /* One sentence may satisfy several expectations in a row. */
+    while (a && a->kind == SIM_EXPECT_SAY && strstr(text, a->text)) {
         sim_script_take(c->o->script);
+        a = sim_script_peek(c->o->script);
+    }
 }
 
 /* --- requests ---------------------------------------------------------------- */
@@ -753,9 +756,9 @@ done:
     res->duration_s = c.answered ? ceil(c.clock_ms / 1000.0) : 0;
     if (c.failed && strcmp(res->status, "completed") == 0 && !c.answered)
         snprintf(res->status, sizeof(res->status), "failed");
+    call_streams_finish(&c);
     call_status_event(&c, SIM_EVENT_COMPLETED, res->status);
     call_status_flush(&c);
-    call_streams_finish(&c);
     sim_fetcher_free(c.fetcher);
     free(c.doc_url);
     res->ok = !c.failed;

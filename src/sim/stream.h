@@ -79,13 +79,15 @@ struct sim_stream_opts {
     const struct sim_stream_step *steps;
     size_t nsteps;
     const char *record_path; /* WAV (8 kHz mono) of what the caller heard on a bidirectional
-                                stream, written when the stream opened; NULL for none */
+                                stream, written at the end if it opened; NULL for none */
     int max_ms;              /* hard limit on the whole run; 0 means SIM_STREAM_DEFAULT_MAX_MS */
     int realtime;            /* 1: 20 ms per frame; 0: scripted audio and playback as fast as
                                 the socket takes them (waits still run on the wall clock) */
     /*
      * Set to nonzero from any thread to make the caller hang up (stop, then
-     * close) within one frame, as when the call ends. May be NULL.
+     * close) within one frame, as when the call ends. Already set at the
+     * start (or while connecting), the stream is never opened and the run
+     * fails. May be NULL.
      */
     atomic_int *hangup;
     /*
@@ -99,8 +101,13 @@ struct sim_stream_opts {
 };
 
 struct sim_stream_result {
-    int ok;          /* 1: the stream ran and ended cleanly */
-    int error_code;  /* Twilio's stream error for a failure (31901..31924), else 0 */
+    int ok; /* 1: the stream ran and ended cleanly */
+    /*
+     * Twilio's stream error for a connection failure: 31901 (no connection
+     * in time), 31902 (refused), 31910 (TLS), 31920 (upgrade not answered
+     * with 101); 0 otherwise, including malformed messages.
+     */
+    int error_code;
     char error[256]; /* lower-case reason when !ok */
     char stream_sid[40];
     int close_code; /* code of the close frame received or sent; 0 when none */
@@ -115,7 +122,7 @@ struct sim_stream_result {
     long bytes_received;  /* µ-law bytes from the server */
     long played_ms;       /* server audio played to the caller */
     long marks_received;
-    long marks_echoed;
+    long marks_echoed; /* including those returned by clear */
     long clears;
     long dtmf_sent;
     long first_audio_ms;                    /* start sent -> first server media; -1 when none */

@@ -101,7 +101,7 @@ void sim_transcript_print(const struct sim_call_result *res, FILE *out)
     fprintf(out, "call %s\n", res->call_sid);
     json_array_foreach(res->events, i, ev)
         print_event(ev, out);
-    fprintf(out, "%s: %s after %.0f s, %d document%s%s%s\n", res->ok ? "ok" : "FAILED",
+    fprintf(out, "%s: call %s after %.0f s, %d document%s%s%s\n", res->ok ? "ok" : "FAILED",
             res->status, res->duration_s, res->documents, res->documents == 1 ? "" : "s",
             res->ok ? "" : " - ", res->ok ? "" : res->error);
 }
