@@ -27,12 +27,51 @@ struct agent_turn {
     const char *digits;      /* keys pressed, may be NULL */
     const char *tenant_name; /* for the reply wording */
     int can_transfer;        /* the tenant has a transfer number */
+    int unrecognised_speech; /* the caller spoke but there is no transcript (no recogniser) */
 };
 
-/** Answers one caller turn with the rule agent. Never fails. */
+/* What an agent is told when a call starts. */
+struct agent_call {
+    const char *call_sid;
+    const char *tenant_name;
+    const char *lang;
+    const char *greeting; /* the tenant's greeting in the caller's language */
+    int can_transfer;
+};
+
+#define AGENT_STATE_SIZE 256
+
+/*
+ * An agent engine: a table of callbacks over per-call state the caller
+ * allocates (state_size bytes, at most AGENT_STATE_SIZE, zeroed). Every
+ * callback runs on the thread that owns the call; none may block.
+ */
+struct agent_ops {
+    const char *name;
+    size_t state_size;
+    /** The call starts: what to say first. */
+    void (*start)(void *state, const struct agent_call *call, struct agent_reply *out);
+    /** The caller said something or pressed keys. */
+    void (*turn)(void *state, const struct agent_turn *turn, struct agent_reply *out);
+    /** The caller talked over the agent after `heard_ms` of its last reply. */
+    void (*interrupted)(void *state, long heard_ms);
+    /** The call is over. */
+    void (*hangup)(void *state);
+};
+
+/** The rule agent: keywords and keys, English and Spanish. */
+extern const struct agent_ops agent_rules_ops;
+
+/**
+ * The engine for a number's agent type ("receptionist", ...). Every type is
+ * served by the rule agent until other engines land. Never NULL.
+ */
+const struct agent_ops *agent_for(const char *agent_type);
+
+/** Answers one caller turn with the rule agent, without per-call state. Never fails. */
 void agent_rules_turn(const struct agent_turn *turn, struct agent_reply *out);
 
-/** Writes the goodbye line for `lang` (static storage). */
+/** The goodbye line for `lang` (static storage). */
 const char *agent_goodbye(const char *lang);
 
 #endif

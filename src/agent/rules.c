@@ -13,6 +13,7 @@ struct phrases {
     const char *goodbye;
     const char *hello;
     const char *reprompt;
+    const char *speech_unheard;
 };
 
 static const struct phrases phrases_en = {
@@ -23,6 +24,8 @@ static const struct phrases phrases_en = {
     "Thank you for calling. Goodbye!",
     "Hello! How can I help you today?",
     "Sorry, I didn't catch that. You can ask about our hours, or ask for a person.",
+    "Sorry, I can't understand speech yet. Press 1 for our hours, 0 for a person, or pound to "
+    "hang up.",
 };
 
 static const struct phrases phrases_es = {
@@ -34,6 +37,8 @@ static const struct phrases phrases_es = {
     "¡Hola! ¿En qué puedo ayudarle hoy?",
     "Perdone, no le he entendido. Puede preguntar por nuestro horario o pedir hablar con una "
     "persona.",
+    "Perdone, todavía no entiendo la voz. Pulse 1 para el horario, 0 para hablar con una persona "
+    "o almohadilla para colgar.",
 };
 
 static const struct phrases *phrases_for(const char *lang)
@@ -129,4 +134,55 @@ void agent_rules_turn(const struct agent_turn *turn, struct agent_reply *out)
 const char *agent_goodbye(const char *lang)
 {
     return phrases_for(lang)->goodbye;
+}
+
+/* Per-call state of the rule agent on a media stream. */
+struct rules_state {
+    char lang[16];
+    int can_transfer;
+};
+
+static void rules_start(void *state, const struct agent_call *call, struct agent_reply *out)
+{
+    struct rules_state *st = state;
+
+    snprintf(st->lang, sizeof(st->lang), "%s", call->lang ? call->lang : "es");
+    st->can_transfer = call->can_transfer;
+    reply_set(out, AGENT_CONTINUE, call->greeting ? call->greeting : phrases_for(st->lang)->hello);
+}
+
+static void rules_turn(void *state, const struct agent_turn *turn, struct agent_reply *out)
+{
+    struct rules_state *st = state;
+    struct agent_turn t = *turn;
+
+    t.lang = st->lang;
+    t.can_transfer = st->can_transfer;
+    /* Speech without a transcript (no recogniser yet): offer the keys instead. */
+    if (t.unrecognised_speech && (!t.speech || !*t.speech) && (!t.digits || !*t.digits)) {
+        reply_set(out, AGENT_CONTINUE, phrases_for(st->lang)->speech_unheard);
+        return;
+    }
+    agent_rules_turn(&t, out);
+}
+
+static void rules_interrupted(void *state, long heard_ms)
+{
+    (void)state;
+    (void)heard_ms;
+}
+
+static void rules_hangup(void *state)
+{
+    (void)state;
+}
+
+const struct agent_ops agent_rules_ops = {
+    "rules", sizeof(struct rules_state), rules_start, rules_turn, rules_interrupted, rules_hangup,
+};
+
+const struct agent_ops *agent_for(const char *agent_type)
+{
+    (void)agent_type;
+    return &agent_rules_ops;
 }

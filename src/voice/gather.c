@@ -1,4 +1,6 @@
+#include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "agent/agent.h"
 #include "core/log.h"
@@ -23,6 +25,12 @@ static void write_transfer(struct twiml *t, const struct call_context *cc)
 void voice_gather(const struct voice_ctx *ctx, const struct form *params, struct reply *out)
 {
     struct call_context cc;
+    const struct agent_ops *ops;
+    union {
+        max_align_t align;
+        unsigned char bytes[AGENT_STATE_SIZE];
+    } state;
+    struct agent_call call;
     struct agent_turn turn;
     struct agent_reply reply;
     struct twiml t;
@@ -39,12 +47,22 @@ void voice_gather(const struct voice_ctx *ctx, const struct form *params, struct
         voice_apology(out);
         return;
     }
+    /* The same agent engine as on media streams; a webhook turn has no state to keep. */
+    ops = agent_for(cc.route->number.agent);
+    memset(&state, 0, sizeof(state));
+    call.call_sid = cc.call_sid;
+    call.tenant_name = cc.route->tenant->name;
+    call.lang = cc.lang;
+    call.greeting = NULL;
+    call.can_transfer = cc.route->tenant->transfer_number[0] != '\0';
+    ops->start(&state, &call, &reply);
+    memset(&turn, 0, sizeof(turn));
     turn.lang = cc.lang;
     turn.speech = form_get(params, "SpeechResult");
     turn.digits = form_get(params, "Digits");
     turn.tenant_name = cc.route->tenant->name;
-    turn.can_transfer = cc.route->tenant->transfer_number[0] != '\0';
-    agent_rules_turn(&turn, &reply);
+    turn.can_transfer = call.can_transfer;
+    ops->turn(&state, &turn, &reply);
     log_event(LOG_INFO, "gather.turn", "call_sid=%s action=%s", cc.call_sid,
               reply.action == AGENT_TRANSFER  ? "transfer"
               : reply.action == AGENT_HANGUP ? "hangup"

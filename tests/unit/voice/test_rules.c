@@ -1,6 +1,7 @@
 /* Tests of the rule agent (src/agent/rules.c): intents by keyword in English and Spanish. */
 #include <criterion/criterion.h>
 
+#include <stddef.h>
 #include <string.h>
 
 #include "agent/agent.h"
@@ -29,7 +30,7 @@
 static struct agent_reply turn(const char *lang, const char *speech, const char *digits,
                                int can_transfer)
 {
-    struct agent_turn t = {lang, speech, digits, "Acme", can_transfer};
+    struct agent_turn t = {lang, speech, digits, "Acme", can_transfer, 0};
     struct agent_reply r;
 
     memset(&r, 0x5a, sizeof(r));
@@ -179,4 +180,37 @@ Test(rules, spanish_opening_punctuation_does_not_hide_a_keyword)
     assert_reply(turn("es-MX", "¡Adiós!", NULL, 1), AGENT_HANGUP, ES_BYE);
     assert_reply(turn("es-MX", "¿Horario?", NULL, 1), AGENT_CONTINUE, ES_HOURS);
     assert_reply(turn("es-MX", "¡Hola!", NULL, 1), AGENT_CONTINUE, ES_HELLO);
+}
+
+/* The engine table: a stream call starts with the greeting and offers keys for unheard speech. */
+Test(rules, engine_greets_then_offers_keys_for_speech_without_transcript)
+{
+    const struct agent_ops *ops = agent_for("receptionist");
+    union {
+        max_align_t align;
+        unsigned char bytes[AGENT_STATE_SIZE];
+    } state;
+    struct agent_call call = {"CA1", "Acme", "en-US", "Welcome to Acme.", 1};
+    struct agent_turn t;
+    struct agent_reply r;
+
+    cr_assert_leq(ops->state_size, AGENT_STATE_SIZE);
+    memset(&state, 0, sizeof(state));
+    ops->start(&state, &call, &r);
+    cr_assert_eq(r.action, AGENT_CONTINUE);
+    cr_assert_str_eq(r.text, "Welcome to Acme.");
+    memset(&t, 0, sizeof(t));
+    t.unrecognised_speech = 1;
+    ops->turn(&state, &t, &r);
+    cr_assert_eq(r.action, AGENT_CONTINUE);
+    cr_assert(strstr(r.text, "Press 1") != NULL, "got '%s'", r.text);
+    memset(&t, 0, sizeof(t));
+    t.digits = "0";
+    ops->turn(&state, &t, &r);
+    cr_assert_eq(r.action, AGENT_TRANSFER);
+    t.digits = "#";
+    ops->turn(&state, &t, &r);
+    cr_assert_eq(r.action, AGENT_HANGUP);
+    ops->interrupted(&state, 400);
+    ops->hangup(&state);
 }
