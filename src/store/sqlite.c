@@ -100,6 +100,17 @@ static const char *const migrations[] = {
     "  at INTEGER NOT NULL,"
     "  applied INTEGER NOT NULL,"
     "  PRIMARY KEY(call_sid, dedupe_key)) WITHOUT ROWID;",
+    /* 2: the Media Streams of each call. */
+    "CREATE TABLE call_streams("
+    "  stream_sid TEXT PRIMARY KEY NOT NULL,"
+    "  call_sid TEXT NOT NULL,"
+    "  started_at INTEGER NOT NULL,"
+    "  stopped_at INTEGER NOT NULL,"
+    "  reason TEXT NOT NULL,"
+    "  duration_ms INTEGER NOT NULL,"
+    "  frames_in INTEGER NOT NULL,"
+    "  frames_out INTEGER NOT NULL);"
+    "CREATE INDEX call_streams_by_call ON call_streams(call_sid);",
 };
 
 #define MIGRATION_COUNT ((long long)(sizeof(migrations) / sizeof(migrations[0])))
@@ -131,6 +142,8 @@ enum stmt_id {
     ST_CALL_LIST,
     ST_CALL_GET,
     ST_PING,
+    ST_STREAM_UPSERT,
+    ST_STREAM_LIST,
     ST_COUNT
 };
 
@@ -192,6 +205,15 @@ static const char *const stmt_sql[ST_COUNT] = {
                      "ORDER BY started_at DESC, rowid DESC LIMIT ?1",
     [ST_CALL_GET] = "SELECT " CALL_COLUMNS " FROM calls WHERE call_sid = ?1",
     [ST_PING] = "SELECT 1",
+    [ST_STREAM_UPSERT] = "INSERT INTO call_streams(stream_sid, call_sid, started_at, stopped_at, "
+                         "reason, duration_ms, frames_in, frames_out) "
+                         "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+                         "ON CONFLICT(stream_sid) DO UPDATE SET stopped_at = excluded.stopped_at, "
+                         "reason = excluded.reason, duration_ms = excluded.duration_ms, "
+                         "frames_in = excluded.frames_in, frames_out = excluded.frames_out",
+    [ST_STREAM_LIST] = "SELECT stream_sid, call_sid, started_at, stopped_at, reason, duration_ms, "
+                       "frames_in, frames_out FROM call_streams WHERE call_sid = ?1 "
+                       "ORDER BY started_at, rowid",
 };
 
 struct sqlite_store {
@@ -1253,6 +1275,75 @@ static int sqlite_ping(struct store *s)
     return rc;
 }
 
+static int sqlite_stream_record(struct store *s, const struct stream_record *r)
+{
+    struct sqlite_store *ss = to_sqlite(s);
+    sqlite3_stmt *st = ss->st[ST_STREAM_UPSERT];
+    int src = SQLITE_OK;
+    int rc = 0;
+
+    bind_str(st, 1, r->stream_sid, &src);
+    bind_str(st, 2, r->call_sid, &src);
+    bind_i64(st, 3, r->started_at, &src);
+    bind_i64(st, 4, r->stopped_at, &src);
+    bind_str(st, 5, r->reason, &src);
+    bind_i64(st, 6, r->duration_ms, &src);
+    bind_i64(st, 7, r->frames_in, &src);
+    bind_i64(st, 8, r->frames_out, &src);
+    src = step_done(st, src);
+    if (src != SQLITE_DONE)
+        rc = fail(ss->db, "stream_record", src);
+    return rc;
+}
+
+static int sqlite_stream_list(struct store *s, const char *call_sid, struct stream_record **out,
+                              size_t *n)
+{
+    struct sqlite_store *ss = to_sqlite(s);
+    sqlite3_stmt *st = ss->st[ST_STREAM_LIST];
+    struct stream_record *arr = NULL;
+    size_t count = 0, cap = 0;
+    int src = SQLITE_OK;
+    int rc = 0;
+
+    bind_str(st, 1, call_sid, &src);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    while (src == SQLITE_ROW) {
+        struct stream_record *p = grow(arr, &cap, count + 1, sizeof(*arr));
+
+        if (!p) {
+            rc = SB_ENOMEM;
+            break;
+        }
+        arr = p;
+        memset(&arr[count], 0, sizeof(arr[count]));
+        col_str(st, 0, arr[count].stream_sid, sizeof(arr[count].stream_sid));
+        col_str(st, 1, arr[count].call_sid, sizeof(arr[count].call_sid));
+        arr[count].started_at = sqlite3_column_int64(st, 2);
+        arr[count].stopped_at = sqlite3_column_int64(st, 3);
+        col_str(st, 4, arr[count].reason, sizeof(arr[count].reason));
+        arr[count].duration_ms = (long)sqlite3_column_int64(st, 5);
+        arr[count].frames_in = (long)sqlite3_column_int64(st, 6);
+        arr[count].frames_out = (long)sqlite3_column_int64(st, 7);
+        count++;
+        src = sqlite3_step(st);
+    }
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = fail(ss->db, "stream_list", src);
+    stmt_done(st);
+    if (rc < 0 || count == 0) {
+        free(arr);
+        arr = NULL;
+        count = 0;
+    }
+    if (rc == 0) {
+        *out = arr;
+        *n = count;
+    }
+    return rc;
+}
+
 const struct store_ops store_sqlite_ops = {
     .name = "sqlite",
     .open = sqlite_open,
@@ -1273,4 +1364,6 @@ const struct store_ops store_sqlite_ops = {
     .call_list = sqlite_call_list,
     .call_get = sqlite_call_get,
     .ping = sqlite_ping,
+    .stream_record = sqlite_stream_record,
+    .stream_list = sqlite_stream_list,
 };

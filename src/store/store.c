@@ -154,3 +154,20 @@ int store_ping(struct store *s)
 {
     return s ? s->ops->ping(s) : SB_EINVAL;
 }
+
+int store_stream_record(struct store *s, const struct stream_record *r)
+{
+    if (!s || !r || !r->stream_sid[0] || !r->call_sid[0])
+        return SB_EINVAL;
+    return s->ops->stream_record(s, r);
+}
+
+int store_stream_list(struct store *s, const char *call_sid, struct stream_record **out,
+                      size_t *n)
+{
+    if (!s || !call_sid || !out || !n)
+        return SB_EINVAL;
+    *out = NULL;
+    *n = 0;
+    return s->ops->stream_list(s, call_sid, out, n);
+}

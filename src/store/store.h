@@ -87,6 +87,18 @@ enum status_outcome {
     STATUS_STALE,     /* new event, but it would move the call backwards: recorded, not applied */
 };
 
+/* One Media Stream of a call, as recorded when it stops. */
+struct stream_record {
+    char stream_sid[CALL_SID_SIZE];
+    char call_sid[CALL_SID_SIZE];
+    long long started_at; /* unix ms */
+    long long stopped_at; /* unix ms */
+    char reason[32];      /* stop, transfer, hangup, replaced, disconnect, error */
+    long duration_ms;
+    long frames_in;
+    long frames_out;
+};
+
 /*
  * The common head of every backend's connection. A backend embeds it as the
  * first member of its own connection struct so that the store_* functions
@@ -117,6 +129,9 @@ struct store_ops {
     int (*call_list)(struct store *s, size_t limit, struct call_record **out, size_t *n);
     int (*call_get)(struct store *s, const char *call_sid, struct call_record *out);
     int (*ping)(struct store *s);
+    int (*stream_record)(struct store *s, const struct stream_record *r);
+    int (*stream_list)(struct store *s, const char *call_sid, struct stream_record **out,
+                       size_t *n);
 };
 
 /** The embedded SQLite backend (WAL). */
@@ -194,5 +209,12 @@ int store_call_get(struct store *s, const char *call_sid, struct call_record *ou
 
 /** Checks that the store answers (for /healthz). */
 int store_ping(struct store *s);
+
+/** Records (or updates) a stream's lifecycle, keyed by stream_sid. */
+int store_stream_record(struct store *s, const struct stream_record *r);
+
+/** The streams of a call, oldest first. *out is free()d by the caller. */
+int store_stream_list(struct store *s, const char *call_sid, struct stream_record **out,
+                      size_t *n);
 
 #endif

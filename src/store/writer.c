@@ -26,13 +26,14 @@
  */
 #define WRITER_LINGER_NS (2 * 1000 * 1000)
 
-enum job_kind { JOB_CALL, JOB_STATUS };
+enum job_kind { JOB_CALL, JOB_STATUS, JOB_STREAM };
 
 struct writer_job {
     enum job_kind kind;
     union {
         struct call_record call;
         struct status_event status;
+        struct stream_record stream;
     } u;
     writer_done_fn done;
     void *arg;
@@ -73,6 +74,8 @@ static void writer_apply(struct writer *w, struct writer_job **jobs, size_t n)
         j->outcome = STATUS_APPLIED;
         if (j->kind == JOB_CALL)
             j->rc = store_call_insert(w->store, &j->u.call);
+        else if (j->kind == JOB_STREAM)
+            j->rc = store_stream_record(w->store, &j->u.stream);
         else
             j->rc = store_status_apply(w->store, &j->u.status, &j->outcome);
         if (j->rc < 0 && j->rc != SB_EINVAL)
@@ -303,4 +306,23 @@ void writer_stop(struct writer *w)
     store_close(w->store);
     free(w->ring);
     free(w);
+}
+
+int writer_submit_stream(struct writer *w, const struct stream_record *r, writer_done_fn done,
+                         void *arg)
+{
+    struct writer_job *j;
+
+    if (!w || !r)
+        return SB_EINVAL;
+    j = malloc(sizeof(*j));
+    if (!j)
+        return SB_ENOMEM;
+    j->kind = JOB_STREAM;
+    j->u.stream = *r;
+    j->done = done;
+    j->arg = arg;
+    j->rc = 0;
+    j->outcome = STATUS_APPLIED;
+    return writer_submit(w, j);
 }

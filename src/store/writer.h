@@ -34,6 +34,10 @@ int writer_submit_call(struct writer *w, const struct call_record *c, writer_don
 int writer_submit_status(struct writer *w, const struct status_event *e, writer_done_fn done,
                          void *arg);
 
+/** Queues a stream's lifecycle record (copied); same contract as writer_submit_call. */
+int writer_submit_stream(struct writer *w, const struct stream_record *r, writer_done_fn done,
+                         void *arg);
+
 /**
  * Commits everything queued, calls every pending callback, stops the thread
  * and frees the writer. NULL is allowed.

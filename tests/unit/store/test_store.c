@@ -641,3 +641,39 @@ Test(store, call_insert_after_status_fills_tenant_and_keeps_status)
     cr_assert_str_eq(got.lang, "en-US");
     cr_assert_eq(got.started_at, 880);
 }
+
+Test(store, stream_records_upsert_and_list_by_call)
+{
+    struct stream_record r, *list = NULL;
+    size_t n = 0;
+
+    memset(&r, 0, sizeof(r));
+    snprintf(r.stream_sid, sizeof(r.stream_sid), "MZ1");
+    snprintf(r.call_sid, sizeof(r.call_sid), "CA1");
+    snprintf(r.reason, sizeof(r.reason), "replaced");
+    r.started_at = 1000;
+    r.stopped_at = 3000;
+    r.duration_ms = 2000;
+    r.frames_in = 100;
+    r.frames_out = 90;
+    cr_assert_eq(store_stream_record(st, &r), 0);
+    snprintf(r.stream_sid, sizeof(r.stream_sid), "MZ2");
+    snprintf(r.reason, sizeof(r.reason), "running");
+    r.started_at = 2500;
+    cr_assert_eq(store_stream_record(st, &r), 0);
+    snprintf(r.reason, sizeof(r.reason), "transfer");
+    r.frames_in = 400;
+    cr_assert_eq(store_stream_record(st, &r), 0);
+    cr_assert_eq(store_stream_list(st, "CA1", &list, &n), 0);
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(list[0].stream_sid, "MZ1");
+    cr_assert_str_eq(list[0].reason, "replaced");
+    cr_assert_str_eq(list[1].reason, "transfer");
+    cr_assert_eq(list[1].frames_in, 400);
+    cr_assert_eq(list[1].started_at, 2500);
+    free(list);
+    cr_assert_eq(store_stream_list(st, "CA9", &list, &n), 0);
+    cr_assert_eq(n, 0);
+    memset(&r, 0, sizeof(r));
+    cr_assert_eq(store_stream_record(st, &r), SB_EINVAL);
+}
