@@ -18,6 +18,8 @@ static const struct endpoint endpoints[] = {
     {"/voice/incoming", "incoming", EP_INCOMING, 1},
     {"/voice/gather", "gather", EP_GATHER, 1},
     {"/voice/status", "status", EP_STATUS, 1},
+    {"/voice/stream-ended", "stream_ended", EP_STREAM_ENDED, 1},
+    {"/voice/stream", "stream", EP_STREAM, 0},
     {"/healthz", "healthz", EP_HEALTHZ, 0},
     {"/metrics", "metrics", EP_METRICS, 0},
 };
@@ -202,6 +204,11 @@ static void dispatch_get(struct http_session *sess)
     struct server *srv = sess->srv;
     struct buf text = BUF_INIT(HTTP_MAX_BODY);
 
+    if (sess->endpoint->kind == EP_STREAM) {
+        reply_plain(sess, 426, "error: /voice/stream is a WebSocket endpoint (Twilio Media "
+                               "Streams); send an Upgrade: websocket request\n");
+        return;
+    }
     if (sess->endpoint->kind == EP_HEALTHZ) {
         if (store_ping(srv->store) == 0)
             reply_plain(sess, 200, "ok\n");
@@ -295,6 +302,10 @@ static void dispatch_post(struct http_session *sess, struct lws *wsi)
         break;
     case EP_GATHER:
         voice_gather(&ctx, &form, &sess->reply);
+        sess->reply_ready = 1;
+        break;
+    case EP_STREAM_ENDED:
+        voice_stream_ended(&ctx, &form, &sess->reply);
         sess->reply_ready = 1;
         break;
     case EP_STATUS:

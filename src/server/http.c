@@ -9,6 +9,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "server/server_internal.h"
+#include "server/stream.h"
 
 /* Replies are written from one loop-thread buffer with room for lws's prefix. */
 static unsigned char out_buf[LWS_PRE + 2048 + HTTP_MAX_BODY + 1024];
@@ -231,8 +232,22 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                   size_t len)
 {
     struct http_session *sess = user;
+    struct server *srv;
 
     switch (reason) {
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        srv = lws_context_user(lws_get_context(wsi));
+        if (!in || strcmp((const char *)in, "websocket") != 0)
+            return -1;
+        return stream_confirm_upgrade(srv, wsi);
+    case LWS_CALLBACK_ESTABLISHED:
+    case LWS_CALLBACK_RECEIVE:
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+    case LWS_CALLBACK_CLOSED:
+        srv = lws_context_user(lws_get_context(wsi));
+        if (reason == LWS_CALLBACK_ESTABLISHED)
+            memset(sess, 0, sizeof(*sess));
+        return stream_callback(srv, wsi, reason, &sess->stream, in, len);
     case LWS_CALLBACK_HTTP:
         return on_request(wsi, sess, in ? (const char *)in : "/");
     case LWS_CALLBACK_HTTP_BODY:
@@ -246,13 +261,13 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
         on_close(sess);
         break;
-    case LWS_CALLBACK_EVENT_WAIT_CANCELLED: {
-        struct server *srv = lws_context_user(lws_get_context(wsi));
-
-        if (srv)
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        srv = lws_context_user(lws_get_context(wsi));
+        if (srv) {
             server_drain_completions(srv);
+            stream_drain_tts(srv);
+        }
         return 0;
-    }
     default:
         break;
     }

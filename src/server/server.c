@@ -8,6 +8,8 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "server/server_internal.h"
+#include "server/stream.h"
+#include "server/workers.h"
 
 /* How often the loop checks for a signal and for routing changes. */
 #define TICK_US (250 * LWS_US_PER_MS)
@@ -86,8 +88,10 @@ static void drain(struct server *srv)
     long long deadline = server_now_us() + DRAIN_US;
 
     srv->draining = 1;
-    log_event(LOG_INFO, "server.draining", "inflight=%d", srv->inflight);
-    while (srv->inflight > 0 && server_now_us() < deadline) {
+    log_event(LOG_INFO, "server.draining", "inflight=%d streams=%zu", srv->inflight,
+              srv->nstreams);
+    stream_close_all(srv);
+    while ((srv->inflight > 0 || srv->nstreams > 0) && server_now_us() < deadline) {
         if (lws_service(srv->lws, 0) < 0)
             break;
     }
@@ -99,6 +103,7 @@ int server_run(const struct config *cfg)
 {
     struct server *srv = NULL;
     struct sigaction sa;
+    char errbuf[128];
     int rc;
 
     lws_set_log_level(LLL_ERR, NULL);
@@ -133,6 +138,19 @@ int server_run(const struct config *cfg)
                   sb_strerror(rc));
         goto out;
     }
+    rc = tts_espeak_init(&srv->tts, errbuf, sizeof(errbuf));
+    if (rc) {
+        log_event(LOG_ERROR, "server.start_failed", "error=\"text-to-speech: %s\"", errbuf);
+        goto out;
+    }
+    rc = workers_start(&srv->workers, 2, 4096);
+    if (rc) {
+        log_event(LOG_ERROR, "server.start_failed", "error=\"cannot start workers: %s\"",
+                  sb_strerror(rc));
+        goto out;
+    }
+    srv->voice.stream_outcome = stream_outcome_lookup;
+    srv->voice.stream_outcome_arg = srv;
     srv->voice.routes = &srv->routes;
     srv->voice.writer = srv->writer;
     srv->voice.stream_url = cfg->stream_url;
@@ -165,7 +183,11 @@ int server_run(const struct config *cfg)
     drain(srv);
     rc = 0;
 out:
-    /* Stop the writer first: it flushes queued call rows and status events. */
+    /* Workers first (their results go nowhere now), then the writer flushes its queue. */
+    workers_stop(srv->workers);
+    srv->workers = NULL;
+    if (srv->lws)
+        stream_drain_tts(srv); /* frees the finished syntheses nobody will play */
     writer_stop(srv->writer);
     srv->writer = NULL;
     if (srv->lws) {
@@ -181,6 +203,8 @@ out:
         srv->done_head = p->next;
         free(p);
     }
+    stream_outcomes_release(srv);
+    tts_release(&srv->tts);
     routes_release(&srv->routes);
     store_close(srv->store);
     sig_key_free(srv->sig_key);

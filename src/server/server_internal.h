@@ -7,6 +7,7 @@
 
 #include "core/buf.h"
 #include "core/sig.h"
+#include "speech/tts.h"
 #include "server/config.h"
 #include "server/metrics.h"
 #include "store/routes.h"
@@ -31,6 +32,11 @@ struct pending {
     struct server *srv;
 };
 
+struct tts_job;
+struct outcome_slot;
+struct stream_conn;
+struct workers;
+
 struct server {
     const struct config *cfg;
     struct lws_context *lws;
@@ -45,8 +51,17 @@ struct server {
     int draining;
     long long drain_deadline_us;
 
-    pthread_mutex_t done_lock; /* guards done_head: the writer pushes, the loop pops */
+    pthread_mutex_t done_lock; /* guards done_head and tts_done: threads push, the loop pops */
     struct pending *done_head;
+    struct tts_job *tts_done;
+
+    /* Media Streams */
+    struct workers *workers; /* text-to-speech off the loop */
+    struct tts tts;
+    struct stream_conn *streams;
+    size_t nstreams;
+    unsigned long long next_stream_id;
+    struct outcome_slot *outcomes;
 };
 
 /* Per-connection state (lws per_session_data), reset for each request on the connection. */
@@ -62,10 +77,19 @@ struct http_session {
     int body_error; /* the body overflowed: answer 413 once it has been read */
     int close_after;
     char path[256];
+    struct stream_conn *stream; /* set once the connection is a media stream */
 };
 
 /* What a path answers to. */
-enum endpoint_kind { EP_INCOMING, EP_GATHER, EP_STATUS, EP_HEALTHZ, EP_METRICS };
+enum endpoint_kind {
+    EP_INCOMING,
+    EP_GATHER,
+    EP_STATUS,
+    EP_STREAM_ENDED,
+    EP_STREAM,
+    EP_HEALTHZ,
+    EP_METRICS
+};
 
 struct endpoint {
     const char *path;

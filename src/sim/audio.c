@@ -1,10 +1,6 @@
 #include "sim/audio.h"
 
-#include <ctype.h>
 #include <errno.h>
-#include <espeak-ng/speak_lib.h>
-#include <pthread.h>
-#include <soxr.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +8,8 @@
 
 #include "core/err.h"
 #include "core/mulaw.h"
+#include "speech/resample.h"
+#include "speech/tts.h"
 
 #define MAX_SAMPLES ((size_t)SIM_AUDIO_MAX_SECONDS * 48000u)
 #define WAVE_FORMAT_PCM 0x0001
@@ -359,144 +357,62 @@ out:
 
 int sim_audio_resample(struct sim_audio *a, int rate)
 {
-    soxr_io_spec_t io = soxr_io_spec(SOXR_INT16_I, SOXR_INT16_I);
-    soxr_quality_spec_t q = soxr_quality_spec(SOXR_HQ, 0);
-    soxr_error_t serr;
     int16_t *out = NULL;
-    size_t olen;
-    size_t idone = 0;
-    size_t odone = 0;
-    int rc = 0;
+    size_t n = 0;
+    int rc;
 
     if (rate < 1000 || rate > 192000 || a->rate < 1000 || a->rate > 192000)
         return SB_EINVAL;
     if (rate == a->rate)
         return 0;
-    if (a->len == 0) {
-        a->rate = rate;
-        return 0;
-    }
-    /* Room for the scaled length plus the filter's rounding. */
-    olen = (size_t)((double)a->len * rate / a->rate) + 64;
-    if (olen > MAX_SAMPLES)
+    if ((double)a->len * rate / a->rate > (double)MAX_SAMPLES)
         return SB_ETOOBIG;
-    out = malloc(olen * sizeof(*out));
-    if (!out)
-        return SB_ENOMEM;
-    serr = soxr_oneshot((double)a->rate, (double)rate, 1, a->samples, a->len, &idone, out, olen,
-                        &odone, &io, &q, NULL);
-    if (serr) {
-        rc = SB_EIO;
-        goto out;
-    }
+    rc = speech_resample(a->samples, a->len, a->rate, rate, &out, &n);
+    if (rc)
+        return rc;
     free(a->samples);
     a->samples = out;
-    a->len = odone;
-    a->cap = olen;
+    a->len = n;
+    a->cap = n;
     a->rate = rate;
-    out = NULL;
-out:
-    free(out);
-    return rc;
-}
-
-/*
- * espeak-ng keeps its voice, callback and buffers in globals and is not
- * thread-safe, so every use goes through this lock, and it is started once.
- */
-static pthread_mutex_t espeak_lock = PTHREAD_MUTEX_INITIALIZER;
-static int espeak_rate; /* 0 until started, then the synthesis rate */
-
-struct tts_sink {
-    struct sim_audio *audio;
-    int rc;
-};
-
-static int synth_cb(short *wav, int n, espeak_EVENT *events)
-{
-    struct tts_sink *sink = events ? events->user_data : NULL;
-
-    if (!sink || !wav || n <= 0)
-        return 0;
-    sink->rc = sim_audio_append(sink->audio, wav, (size_t)n);
-    /* Returning 1 asks espeak-ng to stop: nothing more can be stored. */
-    return sink->rc ? 1 : 0;
-}
-
-static int espeak_start(char *err, size_t errsize)
-{
-    int rate;
-
-    if (espeak_rate > 0)
-        return 0;
-    /* DONT_EXIT: a missing data directory must be an error, not exit(). */
-    rate = espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 200, NULL, espeakINITIALIZE_DONT_EXIT);
-    if (rate <= 0) {
-        set_err(err, errsize, "espeak-ng failed to start (is espeak-ng-data installed?)");
-        return SB_EIO;
-    }
-    espeak_SetSynthCallback(synth_cb);
-    espeak_rate = rate;
     return 0;
 }
 
+/*
+ * The speech layer's espeak-ng engine speaks; it serialises its own calls,
+ * so the simulator shares the one engine with everything else in the process.
+ */
 int sim_audio_tts(struct sim_audio *a, const char *text, const char *lang, char *err,
                   size_t errsize)
 {
-    struct tts_sink sink;
-    espeak_VOICE voice;
-    espeak_ERROR eerr;
-    char name[32];
-    size_t i;
-    int locked = 0;
+    struct tts t = TTS_INIT;
+    int16_t *pcm = NULL;
+    size_t n = 0;
+    int rate = 0;
     int rc;
 
     sim_audio_init(a, 0);
-    if (!text || !*text) {
-        set_err(err, errsize, "nothing to say: the text is empty");
-        return SB_EINVAL;
-    }
     if (!lang || !*lang)
         lang = "en-us";
-    /* espeak-ng names its languages in lower case ("en-us"). */
-    for (i = 0; lang[i] && i < sizeof(name) - 1; i++)
-        name[i] = (char)tolower((unsigned char)lang[i]);
-    name[i] = '\0';
-
-    pthread_mutex_lock(&espeak_lock);
-    locked = 1;
-    rc = espeak_start(err, errsize);
+    rc = tts_espeak_init(&t, err, errsize);
     if (rc)
         goto out;
-    memset(&voice, 0, sizeof(voice));
-    voice.languages = name;
-    if (espeak_SetVoiceByProperties(&voice) != EE_OK) {
-        set_err(err, errsize, "espeak-ng has no voice for language '%s'", lang);
-        rc = SB_EINVAL;
+    rc = tts_synth(&t, text, lang, NULL, &pcm, &n, &rate, err, errsize);
+    if (rc)
         goto out;
-    }
-    sim_audio_init(a, espeak_rate);
-    sink.audio = a;
-    sink.rc = 0;
-    eerr = espeak_Synth(text, strlen(text) + 1, 0, POS_CHARACTER, 0, espeakCHARS_UTF8, NULL, &sink);
-    if (sink.rc) {
-        rc = sink.rc;
-        goto out;
-    }
-    if (eerr != EE_OK) {
-        set_err(err, errsize, "espeak-ng failed to synthesise the text (error %d)", (int)eerr);
-        rc = SB_EIO;
-        goto out;
-    }
-    pthread_mutex_unlock(&espeak_lock);
-    locked = 0;
+    /* The clip takes the engine's samples as they are. */
+    a->samples = pcm;
+    a->len = n;
+    a->cap = n;
+    a->rate = rate;
+    pcm = NULL;
     rc = sim_audio_resample(a, SIM_AUDIO_RATE);
     if (rc)
         set_err(err, errsize, "cannot resample speech to %d Hz: %s", SIM_AUDIO_RATE,
                 sb_strerror(rc));
 out:
-    if (locked)
-        pthread_mutex_unlock(&espeak_lock);
+    free(pcm);
+    tts_release(&t);
     if (rc)
         sim_audio_release(a);
     return rc;

@@ -166,6 +166,8 @@ static void stream_summary(struct call *c, const char *url, const struct sim_str
     json_object_set_new(ev, "clears", json_integer(r->clears));
     json_object_set_new(ev, "closed_by", json_string(r->closed_by_server ? "server" : "caller"));
     json_object_set_new(ev, "duration_ms", json_integer(r->duration_ms));
+    json_object_set_new(ev, "close_code", json_integer(r->close_code));
+    json_object_set_new(ev, "close_reason", json_string(r->close_reason));
     json_object_set_new(ev, "summary",
                         json_sprintf("%ld frames sent, %ld received, first audio after %ld ms, "
                                      "closed by %s",

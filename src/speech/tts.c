@@ -1,1 +1,131 @@
-/* placeholder */
+/*
+ * The engine-independent half of text to speech: the checks every engine's
+ * output goes through, and the path from an engine's PCM to the µ-law of a
+ * phone call.
+ */
+#include "speech/tts.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core/err.h"
+#include "core/mulaw.h"
+#include "speech/resample.h"
+
+static void set_err(char *err, size_t errsize, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errsize, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!err || !errsize)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errsize, fmt, ap);
+    va_end(ap);
+}
+
+int tts_synth(const struct tts *t, const char *text, const char *lang, const char *voice,
+              int16_t **pcm, size_t *n, int *rate, char *err, size_t errsize)
+{
+    int16_t *samples = NULL;
+    size_t len = 0;
+    int hz = 0;
+    int rc;
+
+    *pcm = NULL;
+    *n = 0;
+    *rate = 0;
+    if (!t || !t->ops || !t->ops->synth) {
+        set_err(err, errsize, "text to speech is not set up");
+        rc = SB_EINVAL;
+        goto out;
+    }
+    if (!text || !*text) {
+        set_err(err, errsize, "nothing to say: the text is empty");
+        rc = SB_EINVAL;
+        goto out;
+    }
+    /* Cleared first, so that an engine failing without a reason can be told apart. */
+    if (err && errsize)
+        err[0] = '\0';
+    rc = t->ops->synth(t->engine, text, lang, voice, &samples, &len, &hz, err, errsize);
+    if (rc) {
+        if (err && errsize && !err[0])
+            set_err(err, errsize, "%s failed: %s", t->ops->name, sb_strerror(rc));
+        goto out;
+    }
+    /* An engine is outside code: what it hands back is checked, not trusted. */
+    if (hz < SPEECH_RATE_MIN || hz > SPEECH_RATE_MAX || (len > 0 && !samples)) {
+        set_err(err, errsize, "%s returned unusable audio (rate %d Hz)", t->ops->name, hz);
+        rc = SB_EIO;
+        goto out;
+    }
+    if (len > (size_t)TTS_MAX_SECONDS * (size_t)hz) {
+        set_err(err, errsize, "speech is longer than %d seconds", TTS_MAX_SECONDS);
+        rc = SB_ETOOBIG;
+        goto out;
+    }
+out:
+    if (rc) {
+        free(samples);
+        return rc;
+    }
+    *pcm = samples;
+    *n = len;
+    *rate = hz;
+    return 0;
+}
+
+int tts_synth_mulaw(const struct tts *t, const char *text, const char *lang, const char *voice,
+                    unsigned char **out, size_t *len, char *err, size_t errsize)
+{
+    int16_t *pcm = NULL;
+    int16_t *phone = NULL;
+    unsigned char *bytes = NULL;
+    size_t n = 0;
+    size_t phone_n = 0;
+    int rate = 0;
+    int rc;
+
+    *out = NULL;
+    *len = 0;
+    rc = tts_synth(t, text, lang, voice, &pcm, &n, &rate, err, errsize);
+    if (rc)
+        goto out;
+    if (n == 0)
+        goto out;
+    rc = speech_resample(pcm, n, rate, TTS_PHONE_RATE, &phone, &phone_n);
+    if (rc) {
+        set_err(err, errsize, "cannot resample speech from %d to %d Hz: %s", rate, TTS_PHONE_RATE,
+                sb_strerror(rc));
+        goto out;
+    }
+    if (phone_n == 0)
+        goto out;
+    bytes = malloc(phone_n);
+    if (!bytes) {
+        rc = SB_ENOMEM;
+        set_err(err, errsize, "out of memory for %zu bytes of speech", phone_n);
+        goto out;
+    }
+    mulaw_encode_buf(phone, phone_n, bytes);
+    *out = bytes;
+    *len = phone_n;
+out:
+    free(pcm);
+    free(phone);
+    return rc;
+}
+
+void tts_release(struct tts *t)
+{
+    if (!t)
+        return;
+    if (t->ops && t->ops->release)
+        t->ops->release(t->engine);
+    t->ops = NULL;
+    t->engine = NULL;
+}

@@ -9,19 +9,6 @@
 #include "voice/listen.h"
 #include "voice/voice.h"
 
-/* Connects the caller to the tenant's transfer number from the Twilio number they called. */
-static void write_transfer(struct twiml *t, const struct call_context *cc)
-{
-    const char *dial[] = {"callerId", cc->to, "timeout", "30", NULL};
-
-    twiml_open(t, "Dial", dial);
-    twiml_leaf(t, "Number", NULL, cc->route->tenant->transfer_number);
-    twiml_close(t);
-    /* Reached when nobody answers or the person hangs up first. */
-    listen_say(t, cc, agent_goodbye(cc->lang));
-    twiml_leaf(t, "Hangup", NULL, NULL);
-}
-
 void voice_gather(const struct voice_ctx *ctx, const struct form *params, struct reply *out)
 {
     struct call_context cc;
@@ -71,7 +58,7 @@ void voice_gather(const struct voice_ctx *ctx, const struct form *params, struct
     switch (reply.action) {
     case AGENT_TRANSFER:
         listen_say(&t, &cc, reply.text);
-        write_transfer(&t, &cc);
+        listen_transfer(&t, &cc);
         break;
     case AGENT_HANGUP:
         listen_say(&t, &cc, reply.text);

@@ -56,13 +56,15 @@ static void write_stream(const struct voice_ctx *ctx, const struct call_context 
                          struct twiml *t)
 {
     const struct route *r = cc->route;
+    const char *connect[] = {"action", "/voice/stream-ended", NULL};
     const char *stream[] = {"url", ctx->stream_url, NULL};
     const char *const params[][2] = {
         {"CallSid", cc->call_sid}, {"From", cc->from},          {"To", cc->to},
         {"tenant", r->tenant->name}, {"agent", r->number.agent}, {"lang", cc->lang},
     };
 
-    twiml_open(t, "Connect", NULL);
+    /* Twilio requests the action when the stream closes: transfer or goodbye. */
+    twiml_open(t, "Connect", connect);
     twiml_open(t, "Stream", stream);
     for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++) {
         const char *attrs[] = {"name", params[i][0], "value", params[i][1], NULL};

@@ -46,3 +46,15 @@ void listen_finish(struct twiml *t, const struct call_context *cc, const char *e
     out->body = doc;
     out->len = len;
 }
+
+void listen_transfer(struct twiml *t, const struct call_context *cc)
+{
+    const char *dial[] = {"callerId", cc->to, "timeout", "30", NULL};
+
+    twiml_open(t, "Dial", dial);
+    twiml_leaf(t, "Number", NULL, cc->route->tenant->transfer_number);
+    twiml_close(t);
+    /* Reached when nobody answers or the person hangs up first. */
+    listen_say(t, cc, agent_goodbye(cc->lang));
+    twiml_leaf(t, "Hangup", NULL, NULL);
+}

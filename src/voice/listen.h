@@ -17,6 +17,12 @@ void listen_write(struct twiml *t, const struct call_context *cc, const char *te
 void listen_say(struct twiml *t, const struct call_context *cc, const char *text);
 
 /**
+ * Connects the caller to the tenant's transfer number from the Twilio number
+ * they called, then says goodbye when the person does not answer.
+ */
+void listen_transfer(struct twiml *t, const struct call_context *cc);
+
+/**
  * Finishes `t` into `out` as 200 TwiML; on a builder failure logs it with the
  * CallSid and answers the apology instead.
  */

@@ -29,12 +29,27 @@ void reply_release(struct reply *r);
 /** Sets a plain-text reply ("error: ...\n" style); copies `text`. Returns 0 or SB_ENOMEM. */
 int reply_text(struct reply *r, int status, const char *text);
 
+/* How a call's media stream ended, for the <Connect action> that follows it. */
+enum voice_stream_outcome {
+    VOICE_STREAM_UNKNOWN,  /* no stream was seen (or it failed) */
+    VOICE_STREAM_TRANSFER, /* the agent hands the caller to a person */
+    VOICE_STREAM_HANGUP,   /* the agent already said goodbye */
+    VOICE_STREAM_STOPPED,  /* the caller hung up */
+};
+
+struct voice_stream_end {
+    enum voice_stream_outcome outcome;
+};
+
 /* What the handlers need from the running server. Owned by the server. */
 struct voice_ctx {
     const struct routes *routes; /* the routing cache (loop thread) */
     struct writer *writer;       /* the store writer; may be NULL in tests */
     const char *stream_url;      /* wss://host/voice/stream for <Connect><Stream> */
     long long (*now)(void);      /* unix seconds; NULL means time(NULL) */
+    /* How a call's stream ended; NULL when streams are not served (tests). */
+    int (*stream_outcome)(void *arg, const char *call_sid, struct voice_stream_end *out);
+    void *stream_outcome_arg;
 };
 
 /**
@@ -70,6 +85,14 @@ typedef void (*voice_status_done_fn)(void *arg, int status_code, enum status_out
  */
 int voice_status(const struct voice_ctx *ctx, const struct form *params,
                  voice_status_done_fn done, void *arg, struct reply *out);
+
+/**
+ * POST /voice/stream-ended (the <Connect action> of a pro call): after the
+ * media stream closes, transfers the caller to the tenant's number when the
+ * agent decided so, or says goodbye and hangs up. Always 200 TwiML.
+ */
+void voice_stream_ended(const struct voice_ctx *ctx, const struct form *params,
+                        struct reply *out);
 
 /**
  * Fills `out` with the bilingual apology and <Hangup />. Used for unknown

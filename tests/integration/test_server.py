@@ -83,7 +83,7 @@ class ServerProcessTest(unittest.TestCase):
             self.sb.wait_ready()
             status, _, body = self.sb.signed_post("/voice/incoming", incoming_params(call_sid(1)))
             self.assertEqual(status, 200)
-            self.assertIn(b"<Connect>", body)  # routed by the SWITCHBOARD_DB store
+            self.assertIn(b"<Connect action=\"/voice/stream-ended\">", body)  # routed by the SWITCHBOARD_DB store
         finally:
             self.sb.stop()
 
@@ -96,15 +96,15 @@ class ServerProcessTest(unittest.TestCase):
         deadline = time.time() + 5
         while time.time() < deadline:
             _, _, body = self.sb.signed_post("/voice/incoming", incoming_params(call_sid(3), to=new))
-            if b"<Connect>" in body:
+            if b"<Connect action=\"/voice/stream-ended\">" in body:
                 break
             time.sleep(0.1)
-        self.assertIn(b"<Connect>", body)
+        self.assertIn(b"<Connect action=\"/voice/stream-ended\">", body)
         self.sb.cli("numbers", "remove", new)
         deadline = time.time() + 5
         while time.time() < deadline:
             _, _, body = self.sb.signed_post("/voice/incoming", incoming_params(call_sid(4), to=new))
-            if b"<Connect>" not in body:
+            if b"<Connect action=\"/voice/stream-ended\">" not in body:
                 break
             time.sleep(0.1)
         self.assertIn("no está configurado".encode(), body)
@@ -142,7 +142,7 @@ class ServerProcessTest(unittest.TestCase):
             reply += chunk
         conn.close()
         self.assertTrue(reply.startswith(b"HTTP/1.1 200"), reply[:100])
-        self.assertIn(b"<Connect>", reply)
+        self.assertIn(b"<Connect action=\"/voice/stream-ended\">", reply)
         self.assertEqual(self.sb.proc.wait(15), 0)
 
     def test_acknowledged_status_callbacks_survive_kill_9(self):
@@ -205,7 +205,7 @@ class ServerProcessTest(unittest.TestCase):
                                           b"CallSid=CA1&From=%2B15551234567&To=%2B15005550006",
                                           {"Content-Type": "application/x-www-form-urlencoded"})
         self.assertEqual(status, 200)
-        self.assertIn(b"<Connect>", body)
+        self.assertIn(b"<Connect action=\"/voice/stream-ended\">", body)
         self.sb.stop()
         self.assertIn("event=security.dev_mode", self.sb.logs())
         self.assertIn("event=security.unsigned", self.sb.logs())

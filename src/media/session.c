@@ -1,0 +1,330 @@
+#include "media/session.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/mulaw.h"
+
+enum { S_OPENED, S_CONNECTED, S_ACTIVE, S_CLOSING };
+
+/* Frames sent per tick at most: a tick after a stall must not burst the whole lead at once. */
+#define TICK_MAX_FRAMES 16
+
+static const char *const outcome_names[] = {"open",   "transfer", "hangup",
+                                            "stopped", "failed",  "replaced"};
+
+const char *session_outcome_name(enum session_outcome o)
+{
+    return (size_t)o < sizeof(outcome_names) / sizeof(outcome_names[0]) ? outcome_names[o] : "?";
+}
+
+void session_init(struct session *s, const struct session_io *io,
+                  const struct session_config *cfg, long long now_us)
+{
+    memset(s, 0, sizeof(*s));
+    s->io = *io;
+    s->state = S_OPENED;
+    s->opened_us = now_us;
+    s->lead_ms = cfg && cfg->lead_ms > 0 ? cfg->lead_ms : PACER_DEFAULT_LEAD_MS;
+    pacer_init(&s->pacer, (int)s->lead_ms);
+    vad_init(&s->vad);
+    s->first_audio_ms = -1;
+    s->last_turn_gap_ms = -1;
+    s->after_utterance = AGENT_CONTINUE;
+}
+
+/* Closes with `code` and remembers why; later calls keep the first reason. */
+static void finish(struct session *s, enum session_outcome outcome, int code, const char *reason)
+{
+    if (s->state == S_CLOSING)
+        return;
+    s->state = S_CLOSING;
+    s->outcome = outcome;
+    snprintf(s->reason, sizeof(s->reason), "%s", reason);
+    log_event(outcome == SESSION_FAILED ? LOG_WARN : LOG_INFO, "stream.ending",
+              "call_sid=%s stream_sid=%s outcome=%s reason=\"%s\"",
+              s->call_sid[0] ? s->call_sid : "-", s->stream_sid[0] ? s->stream_sid : "-",
+              session_outcome_name(outcome), reason);
+    s->io.close(s->io.arg, code, reason);
+}
+
+void session_end(struct session *s, enum session_outcome outcome, int code, const char *reason)
+{
+    finish(s, outcome, code, reason);
+}
+
+static int fail(struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int fail(struct session *s, const char *fmt, ...)
+{
+    char reason[96];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof(reason), fmt, ap);
+    va_end(ap);
+    finish(s, SESSION_FAILED, 1011, reason);
+    return SB_EPARSE;
+}
+
+/* Sends one message built in `b`; a socket that cannot take it fails the session. */
+static int send_buf(struct session *s, struct buf *b, int rc)
+{
+    if (rc == 0)
+        rc = s->io.send(s->io.arg, b->data, b->len);
+    if (rc)
+        finish(s, SESSION_FAILED, 1011, "cannot send to twilio");
+    buf_release(b);
+    return rc;
+}
+
+/* Asks for a reply to be spoken; its action takes effect once it has been heard. */
+static void speak(struct session *s, const struct agent_reply *r)
+{
+    unsigned id = ++s->utterance;
+
+    if (r->action != AGENT_CONTINUE) {
+        s->after_utterance = r->action;
+        s->action_utterance = id;
+    }
+    if (!r->text[0] || s->io.synthesize(s->io.arg, id, r->text, s->lang, s->voice) != 0) {
+        if (r->action == AGENT_TRANSFER)
+            finish(s, SESSION_TRANSFER, 1000, "agent transfers the call");
+        else if (r->action == AGENT_HANGUP)
+            finish(s, SESSION_HANGUP, 1000, "agent hangs up");
+    }
+}
+
+void session_begin(struct session *s, const struct agent_ops *agent,
+                   const struct agent_call *call, const char *voice, long long now_us)
+{
+    struct agent_reply r;
+
+    (void)now_us;
+    if (s->state != S_ACTIVE || s->agent_started)
+        return;
+    snprintf(s->lang, sizeof(s->lang), "%s", call->lang ? call->lang : "es");
+    snprintf(s->voice, sizeof(s->voice), "%s", voice ? voice : "");
+    s->agent = agent;
+    memset(&s->agent_state, 0, sizeof(s->agent_state));
+    agent->start(&s->agent_state, call, &r);
+    s->agent_started = 1;
+    speak(s, &r);
+}
+
+/* What has the caller heard of the utterance being played, in ms. */
+static long heard_ms(const struct session *s, long sent_ms, long long now_us)
+{
+    long played = s->utterance_first_us ? (long)((now_us - s->utterance_first_us) / 1000) : 0;
+
+    return played < sent_ms ? played : sent_ms;
+}
+
+/* The caller talks over the agent: stop at once and tell the agent how much was heard. */
+static void barge_in(struct session *s, long long now_us)
+{
+    struct buf b = BUF_INIT(256);
+    long sent = pacer_clear(&s->pacer);
+    long heard = heard_ms(s, sent, now_us);
+    unsigned cut = s->playing;
+
+    s->clears++;
+    if (send_buf(s, &b, media_event_write_clear(&b, s->stream_sid)))
+        return;
+    log_event(LOG_INFO, "stream.barge_in", "call_sid=%s heard_ms=%ld", s->call_sid, heard);
+    /* Audio still being synthesized for this reply is not wanted any more. */
+    s->playing = 0;
+    s->utterance_first_us = 0;
+    if (s->agent_started)
+        s->agent->interrupted(&s->agent_state, heard);
+    if (cut && cut == s->action_utterance) {
+        /* The parting words were cut short: the action still stands. */
+        finish(s, s->after_utterance == AGENT_TRANSFER ? SESSION_TRANSFER : SESSION_HANGUP, 1000,
+               "agent ends the stream after barge-in");
+    }
+}
+
+static void caller_turn(struct session *s, const char *digits, long long now_us)
+{
+    struct agent_turn t;
+    struct agent_reply r;
+
+    if (!s->agent_started)
+        return;
+    memset(&t, 0, sizeof(t));
+    t.lang = s->lang;
+    t.digits = digits;
+    t.unrecognised_speech = digits == NULL;
+    s->agent->turn(&s->agent_state, &t, &r);
+    s->speech_end_us = now_us;
+    speak(s, &r);
+}
+
+static void on_media(struct session *s, const struct media_event *ev, long long now_us)
+{
+    int16_t pcm[MEDIA_MAX_PAYLOAD];
+    enum vad_change change;
+
+    s->frames_in++;
+    mulaw_decode_buf(ev->payload, ev->payload_len, pcm);
+    change = vad_feed(&s->vad, pcm, ev->payload_len);
+    if (change == VAD_SPEECH_START && (s->playing || !pacer_idle(&s->pacer)))
+        barge_in(s, now_us);
+    else if (change == VAD_SPEECH_END)
+        caller_turn(s, NULL, now_us);
+}
+
+static void on_mark(struct session *s, const char *name)
+{
+    unsigned long id;
+    char *end = NULL;
+
+    if (name[0] != 'u')
+        return;
+    id = strtoul(name + 1, &end, 10);
+    if (*end || id == 0)
+        return;
+    if (id == s->playing) {
+        s->playing = 0;
+        s->utterance_first_us = 0;
+    }
+    if (id == s->action_utterance && s->after_utterance != AGENT_CONTINUE)
+        finish(s, s->after_utterance == AGENT_TRANSFER ? SESSION_TRANSFER : SESSION_HANGUP, 1000,
+               s->after_utterance == AGENT_TRANSFER ? "agent transfers the call"
+                                                    : "agent hangs up");
+}
+
+int session_message(struct session *s, const char *text, size_t len, long long now_us)
+{
+    struct media_event *ev = NULL;
+    char err[128];
+    char digits[2];
+    int rc = 0;
+
+    if (s->state == S_CLOSING)
+        return 0;
+    ev = malloc(sizeof(*ev));
+    if (!ev)
+        return fail(s, "%s", "out of memory");
+    rc = media_event_parse(text, len, ev, err, sizeof(err));
+    if (rc) {
+        rc = fail(s, "malformed message: %s", err);
+        goto out;
+    }
+    if (ev->kind != MEDIA_EV_CONNECTED && ev->kind != MEDIA_EV_START &&
+        ev->kind != MEDIA_EV_UNKNOWN && s->state != S_ACTIVE) {
+        rc = fail(s, "%s before start", ev->event);
+        goto out;
+    }
+    if (s->state == S_ACTIVE && ev->kind != MEDIA_EV_UNKNOWN && ev->kind != MEDIA_EV_CONNECTED &&
+        strcmp(ev->stream_sid, s->stream_sid) != 0) {
+        rc = fail(s, "streamSid '%.40s' is not this stream's", ev->stream_sid);
+        goto out;
+    }
+    switch (ev->kind) {
+    case MEDIA_EV_CONNECTED:
+        if (s->state == S_OPENED)
+            s->state = S_CONNECTED;
+        break;
+    case MEDIA_EV_START:
+        if (s->state == S_ACTIVE) {
+            rc = fail(s, "%s", "second start on one stream");
+            goto out;
+        }
+        snprintf(s->stream_sid, sizeof(s->stream_sid), "%s", ev->stream_sid);
+        snprintf(s->call_sid, sizeof(s->call_sid), "%s", ev->call_sid);
+        snprintf(s->account_sid, sizeof(s->account_sid), "%s", ev->account_sid);
+        s->state = S_ACTIVE;
+        s->started_us = now_us;
+        s->io.started(s->io.arg, s, ev);
+        break;
+    case MEDIA_EV_MEDIA:
+        on_media(s, ev, now_us);
+        break;
+    case MEDIA_EV_DTMF:
+        digits[0] = ev->digit;
+        digits[1] = '\0';
+        log_event(LOG_INFO, "stream.dtmf", "call_sid=%s digit=%s", s->call_sid, digits);
+        caller_turn(s, digits, now_us);
+        break;
+    case MEDIA_EV_MARK:
+        on_mark(s, ev->mark);
+        break;
+    case MEDIA_EV_STOP:
+        finish(s, SESSION_STOPPED, 1000, "twilio stopped the stream");
+        break;
+    case MEDIA_EV_UNKNOWN:
+        log_event(LOG_INFO, "stream.unknown_event", "call_sid=%s event=%.32s",
+                  s->call_sid[0] ? s->call_sid : "-", ev->event);
+        break;
+    }
+out:
+    free(ev);
+    return rc;
+}
+
+void session_audio(struct session *s, unsigned id, const unsigned char *mulaw, size_t len,
+                   long long now_us)
+{
+    (void)now_us;
+    /* Only the newest reply is wanted; older ones were superseded or cut by barge-in. */
+    if (s->state != S_ACTIVE || id != s->utterance || len == 0)
+        return;
+    if (pacer_queue(&s->pacer, id, mulaw, len) != 0) {
+        finish(s, SESSION_FAILED, 1011, "cannot queue the reply audio");
+        return;
+    }
+    s->playing = id;
+    s->utterance_first_us = 0;
+}
+
+long long session_tick(struct session *s, long long now_us)
+{
+    unsigned char frames[TICK_MAX_FRAMES * MEDIA_FRAME_BYTES];
+    int mark = 0;
+    size_t n;
+
+    if (s->state != S_ACTIVE)
+        return -1;
+    n = pacer_take(&s->pacer, now_us, frames, TICK_MAX_FRAMES, &mark);
+    for (size_t i = 0; i < n; i++) {
+        struct buf b = BUF_INIT(1024);
+
+        if (send_buf(s, &b,
+                     media_event_write_media(&b, s->stream_sid, frames + i * MEDIA_FRAME_BYTES,
+                                             MEDIA_FRAME_BYTES)))
+            return -1;
+        s->frames_out++;
+        if (!s->utterance_first_us) {
+            s->utterance_first_us = now_us;
+            if (s->first_audio_ms < 0)
+                s->first_audio_ms = (long)((now_us - s->started_us) / 1000);
+            if (s->speech_end_us) {
+                s->last_turn_gap_ms = (long)((now_us - s->speech_end_us) / 1000);
+                s->speech_end_us = 0;
+            }
+        }
+    }
+    if (mark && s->playing) {
+        struct buf b = BUF_INIT(256);
+        char name[24];
+
+        snprintf(name, sizeof(name), "u%u", s->playing);
+        if (send_buf(s, &b, media_event_write_mark(&b, s->stream_sid, name)))
+            return -1;
+    }
+    return pacer_next_due(&s->pacer, now_us);
+}
+
+void session_release(struct session *s)
+{
+    if (s->agent_started)
+        s->agent->hangup(&s->agent_state);
+    s->agent_started = 0;
+    pacer_release(&s->pacer);
+}

@@ -1,0 +1,126 @@
+/*
+ * One Media Stream: the conversation between a caller and an agent over
+ * Twilio's WebSocket. The session parses Twilio's messages, feeds the
+ * caller's audio to the voice activity detector, asks the agent what to say,
+ * has it synthesized (asynchronously, through the io table), paces the audio
+ * out in 20 ms frames with a mark after each utterance, stops talking the
+ * moment the caller talks over it (barge-in: `clear`), and decides how the
+ * call goes on when the stream ends (transfer or hang up).
+ *
+ * It does no I/O itself: the server gives it an io table and the time, so it
+ * is tested without sockets. One thread (the event loop) owns a session.
+ */
+#ifndef SB_MEDIA_SESSION_H
+#define SB_MEDIA_SESSION_H
+
+#include <stddef.h>
+
+#include "agent/agent.h"
+#include "media/event.h"
+#include "media/pacer.h"
+#include "media/vad.h"
+
+/* How the call goes on after the stream. */
+enum session_outcome {
+    SESSION_OPEN,     /* still running */
+    SESSION_TRANSFER, /* the agent hands the caller to a person */
+    SESSION_HANGUP,   /* the agent said goodbye */
+    SESSION_STOPPED,  /* Twilio stopped the stream (the caller hung up) */
+    SESSION_FAILED,   /* a protocol error closed it */
+    SESSION_REPLACED, /* a newer stream for the same call took over */
+};
+
+struct session;
+
+struct session_io {
+    void *arg;
+    /** Sends one text message on the socket. Returns 0 or a negative SB_E* code. */
+    int (*send)(void *arg, const char *text, size_t len);
+    /** Closes the socket after what was sent (1000 normal, 1011 error, 1008 policy). */
+    void (*close)(void *arg, int code, const char *reason);
+    /**
+     * Starts synthesizing `text` for utterance `id`; the result comes back
+     * through session_audio. Returns 0, or an error (the utterance is then
+     * skipped).
+     */
+    int (*synthesize)(void *arg, unsigned id, const char *text, const char *lang,
+                      const char *voice);
+    /** The start message arrived: the server looks up the call and calls session_begin. */
+    void (*started)(void *arg, struct session *s, const struct media_event *start);
+};
+
+struct session {
+    struct session_io io;
+    int state; /* see session.c */
+    char stream_sid[40];
+    char call_sid[40];
+    char account_sid[40];
+    char lang[16];
+    char voice[64];
+    long long opened_us, started_us;
+    long frames_in, frames_out;
+    struct pacer pacer;
+    struct vad vad;
+    const struct agent_ops *agent;
+    union {
+        max_align_t align;
+        unsigned char bytes[AGENT_STATE_SIZE];
+    } agent_state;
+    int agent_started;
+    unsigned utterance;      /* id of the newest utterance asked of the agent */
+    unsigned playing;        /* id whose audio is queued or in flight, 0 when none */
+    long long utterance_first_us; /* when the playing utterance's first frame went out */
+    enum agent_action after_utterance; /* what to do once `playing` has been heard */
+    unsigned action_utterance;         /* the utterance carrying that action */
+    enum session_outcome outcome;
+    char reason[96];         /* why it ended, for logs and the store */
+    /* latency figures (ms, -1 until measured) */
+    long first_audio_ms;     /* start -> first greeting frame sent */
+    long long speech_end_us; /* when the caller's last turn ended */
+    long last_turn_gap_ms;   /* caller speech end -> first reply frame */
+    long clears;
+    long lead_ms;
+};
+
+struct session_config {
+    int lead_ms; /* pacing lead (0: PACER_DEFAULT_LEAD_MS) */
+};
+
+/** Starts a session for a newly opened socket. Allocates nothing. */
+void session_init(struct session *s, const struct session_io *io,
+                  const struct session_config *cfg, long long now_us);
+
+/**
+ * The server found the call (tenant, agent, language, greeting): the agent
+ * starts and its first words are synthesized.
+ */
+void session_begin(struct session *s, const struct agent_ops *agent,
+                   const struct agent_call *call, const char *voice, long long now_us);
+
+/**
+ * Handles one text message from Twilio. Returns 0, or a negative SB_E* code
+ * when the session must close (the reason is in s->reason and the close was
+ * already asked of io).
+ */
+int session_message(struct session *s, const char *text, size_t len, long long now_us);
+
+/** Synthesized audio for utterance `id` (mu-law 8 kHz); stale ids are dropped. */
+void session_audio(struct session *s, unsigned id, const unsigned char *mulaw, size_t len,
+                   long long now_us);
+
+/**
+ * Sends the frames that are due. Returns microseconds until the next call is
+ * useful, or -1 when nothing is queued.
+ */
+long long session_tick(struct session *s, long long now_us);
+
+/** Ends the session from outside (replaced, server shutdown): closes and records why. */
+void session_end(struct session *s, enum session_outcome outcome, int code, const char *reason);
+
+/** The socket is gone: tells the agent and frees what the session holds. */
+void session_release(struct session *s);
+
+/** "transfer", "hangup", ... */
+const char *session_outcome_name(enum session_outcome o);
+
+#endif

@@ -1,0 +1,526 @@
+/*
+ * Media Streams over libwebsockets. Each socket owns a media session
+ * (media/session.c); this file is the I/O around it: the upgrade check, the
+ * fragment assembly of inbound messages, the bounded queue of outbound ones,
+ * the pacing timer, text-to-speech on the worker pool, the lifecycle record,
+ * and the table of outcomes that /voice/stream-ended reads.
+ */
+#include "server/stream.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/redact.h"
+#include "media/session.h"
+#include "server/server_internal.h"
+#include "server/workers.h"
+#include "speech/tts.h"
+#include "voice/persona.h"
+
+/* Outbound messages queued on one socket at most: a reader that stops reading is cut off. */
+#define STREAM_MAX_QUEUED 1024
+/* Outcomes remembered for the <Connect action> request (it follows within seconds). */
+#define OUTCOME_SLOTS 4096
+#define OUTCOME_TTL_MS (10 * 60 * 1000)
+
+struct outmsg {
+    struct outmsg *next;
+    size_t len;
+    unsigned char data[]; /* LWS_PRE bytes of room, then the message */
+};
+
+struct stream_conn {
+    struct stream_conn *next;
+    unsigned long long id;
+    struct lws *wsi;
+    struct server *srv;
+    struct session session;
+    struct buf rx;
+    struct outmsg *out_head, *out_tail;
+    size_t out_count;
+    int closing;
+    int close_code;
+    char close_reason[96];
+    lws_sorted_usec_list_t tick;
+    long long opened_wall_ms;
+    char transfer[E164_SIZE];
+};
+
+/* A synthesis job: runs on a worker, comes back to the loop by connection id. */
+struct tts_job {
+    struct tts_job *next;
+    struct server *srv;
+    unsigned long long conn_id;
+    unsigned utterance;
+    char *text;
+    char lang[16];
+    char voice[64];
+    unsigned char *audio;
+    size_t len;
+    int rc;
+    char err[128];
+};
+
+struct outcome_slot {
+    char call_sid[40];
+    enum voice_stream_outcome outcome;
+    long long at_ms;
+};
+
+static long long wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct stream_conn *conn_by_id(struct server *srv, unsigned long long id)
+{
+    for (struct stream_conn *c = srv->streams; c; c = c->next) {
+        if (c->id == id)
+            return c;
+    }
+    return NULL;
+}
+
+/* --- outcomes -------------------------------------------------------------- */
+
+static void outcome_remember(struct server *srv, const char *call_sid,
+                             enum voice_stream_outcome outcome)
+{
+    struct outcome_slot *slots = srv->outcomes;
+    size_t i, oldest = 0;
+
+    if (!slots) {
+        slots = calloc(OUTCOME_SLOTS, sizeof(*slots));
+        if (!slots)
+            return;
+        srv->outcomes = slots;
+    }
+    for (i = 0; i < OUTCOME_SLOTS; i++) {
+        if (strcmp(slots[i].call_sid, call_sid) == 0 || !slots[i].call_sid[0])
+            break;
+        if (slots[i].at_ms < slots[oldest].at_ms)
+            oldest = i;
+    }
+    if (i == OUTCOME_SLOTS)
+        i = oldest;
+    snprintf(slots[i].call_sid, sizeof(slots[i].call_sid), "%s", call_sid);
+    slots[i].outcome = outcome;
+    slots[i].at_ms = wall_ms();
+}
+
+int stream_outcome_lookup(void *arg, const char *call_sid, struct voice_stream_end *out)
+{
+    struct server *srv = arg;
+    struct outcome_slot *slots = srv->outcomes;
+    long long now = wall_ms();
+
+    out->outcome = VOICE_STREAM_UNKNOWN;
+    if (!slots || !call_sid)
+        return SB_ENOTFOUND;
+    for (size_t i = 0; i < OUTCOME_SLOTS; i++) {
+        if (strcmp(slots[i].call_sid, call_sid) == 0 && now - slots[i].at_ms < OUTCOME_TTL_MS) {
+            out->outcome = slots[i].outcome;
+            return 0;
+        }
+    }
+    return SB_ENOTFOUND;
+}
+
+void stream_outcomes_release(struct server *srv)
+{
+    free(srv->outcomes);
+    srv->outcomes = NULL;
+}
+
+/* --- the session's io ------------------------------------------------------ */
+
+static enum voice_stream_outcome outcome_for_voice(enum session_outcome o)
+{
+    switch (o) {
+    case SESSION_TRANSFER:
+        return VOICE_STREAM_TRANSFER;
+    case SESSION_HANGUP:
+        return VOICE_STREAM_HANGUP;
+    case SESSION_STOPPED:
+        return VOICE_STREAM_STOPPED;
+    default:
+        return VOICE_STREAM_UNKNOWN;
+    }
+}
+
+
+
+static void schedule_tick(struct stream_conn *c, long long due_us);
+
+static int io_send(void *arg, const char *text, size_t len)
+{
+    struct stream_conn *c = arg;
+    struct outmsg *m;
+
+    if (c->out_count >= STREAM_MAX_QUEUED)
+        return SB_EBUSY;
+    m = malloc(sizeof(*m) + LWS_PRE + len);
+    if (!m)
+        return SB_ENOMEM;
+    m->next = NULL;
+    m->len = len;
+    memcpy(m->data + LWS_PRE, text, len);
+    if (c->out_tail)
+        c->out_tail->next = m;
+    else
+        c->out_head = m;
+    c->out_tail = m;
+    c->out_count++;
+    lws_callback_on_writable(c->wsi);
+    return 0;
+}
+
+static void io_close(void *arg, int code, const char *reason)
+{
+    struct stream_conn *c = arg;
+
+    if (c->closing)
+        return;
+    /*
+     * Remember the outcome now, not when the socket is gone: Twilio requests
+     * the <Connect action> as soon as it sees the close, possibly before the
+     * closing handshake ends here.
+     */
+    if (c->session.call_sid[0] && c->session.outcome != SESSION_REPLACED)
+        outcome_remember(c->srv, c->session.call_sid, outcome_for_voice(c->session.outcome));
+    c->closing = 1;
+    c->close_code = code;
+    snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
+    lws_callback_on_writable(c->wsi);
+}
+
+static void tts_run(void *arg)
+{
+    struct tts_job *j = arg;
+
+    j->rc = tts_synth_mulaw(&j->srv->tts, j->text, j->lang, j->voice, &j->audio, &j->len, j->err,
+                            sizeof(j->err));
+}
+
+static void tts_done(void *arg)
+{
+    struct tts_job *j = arg;
+    struct server *srv = j->srv;
+
+    pthread_mutex_lock(&srv->done_lock);
+    j->next = srv->tts_done;
+    srv->tts_done = j;
+    pthread_mutex_unlock(&srv->done_lock);
+    lws_cancel_service(srv->lws);
+}
+
+static void tts_job_free(struct tts_job *j)
+{
+    free(j->text);
+    free(j->audio);
+    free(j);
+}
+
+static int io_synthesize(void *arg, unsigned id, const char *text, const char *lang,
+                         const char *voice)
+{
+    struct stream_conn *c = arg;
+    struct tts_job *j = calloc(1, sizeof(*j));
+    int rc;
+
+    if (!j)
+        return SB_ENOMEM;
+    j->srv = c->srv;
+    j->conn_id = c->id;
+    j->utterance = id;
+    j->text = strdup(text);
+    snprintf(j->lang, sizeof(j->lang), "%s", lang);
+    snprintf(j->voice, sizeof(j->voice), "%s", voice ? voice : "");
+    if (!j->text) {
+        tts_job_free(j);
+        return SB_ENOMEM;
+    }
+    rc = workers_submit(c->srv->workers, tts_run, tts_done, j);
+    if (rc) {
+        log_event(LOG_ERROR, "stream.tts_failed", "call_sid=%s error=\"workers: %s\"",
+                  c->session.call_sid, sb_strerror(rc));
+        tts_job_free(j);
+    }
+    return rc;
+}
+
+/* The start message: find the call's tenant and agent, and let the agent speak. */
+static void io_started(void *arg, struct session *s, const struct media_event *start)
+{
+    struct stream_conn *c = arg;
+    struct server *srv = c->srv;
+    const char *to = media_event_param(start, "To");
+    const char *lang = media_event_param(start, "lang");
+    const char *agent_type = media_event_param(start, "agent");
+    const struct route *route = to ? routes_find(&srv->routes, to) : NULL;
+    const struct tenant *tenant = route ? route->tenant : NULL;
+    struct agent_call call;
+    char greeting[GREETING_SIZE];
+
+    /* A newer stream for the same call takes over; the older one is closed cleanly. */
+    for (struct stream_conn *o = srv->streams; o; o = o->next) {
+        if (o != c && !o->closing && strcmp(o->session.call_sid, s->call_sid) == 0)
+            session_end(&o->session, SESSION_REPLACED, 1000, "replaced by a newer stream");
+    }
+    if (!lang || !*lang)
+        lang = tenant ? tenant->default_lang : "es";
+    if (tenant)
+        snprintf(c->transfer, sizeof(c->transfer), "%s", tenant->transfer_number);
+    memset(&call, 0, sizeof(call));
+    call.call_sid = s->call_sid;
+    call.tenant_name = tenant ? tenant->name : "";
+    call.lang = lang;
+    call.greeting = persona_greeting(tenant, lang, greeting, sizeof(greeting));
+    call.can_transfer = c->transfer[0] != '\0';
+    log_event(LOG_INFO, "stream.started", "call_sid=%s stream_sid=%s tenant=%s lang=%s",
+              s->call_sid, s->stream_sid, tenant ? tenant->name : "-", lang);
+    session_begin(s, agent_for(agent_type ? agent_type : (route ? route->number.agent : "")),
+                  &call, persona_voice(tenant, lang), server_now_us());
+}
+
+/* --- timers ------------------------------------------------------------------ */
+
+static void on_tick(lws_sorted_usec_list_t *sul)
+{
+    struct stream_conn *c = lws_container_of(sul, struct stream_conn, tick);
+    long long next = session_tick(&c->session, server_now_us());
+
+    if (next >= 0)
+        schedule_tick(c, next);
+}
+
+static void schedule_tick(struct stream_conn *c, long long due_us)
+{
+    lws_sul_schedule(c->srv->lws, 0, &c->tick, on_tick, due_us > 0 ? due_us : 1);
+}
+
+/* After anything that may queue audio: send what is due now and arm the timer. */
+static void pump(struct stream_conn *c)
+{
+    long long next = session_tick(&c->session, server_now_us());
+
+    if (next >= 0)
+        schedule_tick(c, next);
+}
+
+void stream_drain_tts(struct server *srv)
+{
+    struct tts_job *list;
+
+    pthread_mutex_lock(&srv->done_lock);
+    list = srv->tts_done;
+    srv->tts_done = NULL;
+    pthread_mutex_unlock(&srv->done_lock);
+    while (list) {
+        struct tts_job *j = list;
+        struct stream_conn *c = conn_by_id(srv, j->conn_id);
+
+        list = j->next;
+        if (c && j->rc) {
+            log_event(LOG_ERROR, "stream.tts_failed", "call_sid=%s error=\"%s\"",
+                      c->session.call_sid, j->err);
+        } else if (c) {
+            session_audio(&c->session, j->utterance, j->audio, j->len, server_now_us());
+            pump(c);
+        }
+        tts_job_free(j);
+    }
+}
+
+/* --- lws callbacks ---------------------------------------------------------------- */
+
+int stream_confirm_upgrade(struct server *srv, struct lws *wsi)
+{
+    char path[64], header[128], host[256];
+    struct buf url = BUF_INIT(1024);
+    int rc = 0, n;
+
+    n = lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI);
+    if (n <= 0 || strcmp(path, "/voice/stream") != 0) {
+        lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, "error: no WebSocket endpoint here");
+        return -1;
+    }
+    if (srv->draining) {
+        lws_return_http_status(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "error: shutting down");
+        return -1;
+    }
+    if (srv->cfg->dev) {
+        log_event(LOG_WARN, "security.unsigned",
+                  "path=/voice/stream reason=\"--dev: X-Twilio-Signature is not checked\"");
+        return 0;
+    }
+    if (srv->cfg->trust_proxy &&
+        lws_hdr_custom_copy(wsi, host, sizeof(host), "x-forwarded-host:", 17) > 0) {
+        rc = buf_printf(&url, "wss://%s/voice/stream", host);
+    } else {
+        rc = buf_puts(&url, srv->cfg->stream_url);
+    }
+    if (lws_hdr_custom_copy(wsi, header, sizeof(header), "x-twilio-signature:", 19) <= 0)
+        header[0] = '\0';
+    /* Twilio signs the wss URL as written in the TwiML, with no parameters appended. */
+    if (rc == 0)
+        rc = sig_key_validate(srv->sig_key, buf_cstr(&url), NULL, header);
+    buf_release(&url);
+    if (rc) {
+        log_event(LOG_WARN, "security.bad_signature", "path=/voice/stream upgrade=refused");
+        lws_return_http_status(wsi, HTTP_STATUS_FORBIDDEN,
+                               "error: X-Twilio-Signature is missing or does not match");
+        return -1;
+    }
+    return 0;
+}
+
+static int on_established(struct server *srv, struct lws *wsi, struct stream_conn **slot)
+{
+    struct stream_conn *c = calloc(1, sizeof(*c));
+    struct session_io io = {NULL, io_send, io_close, io_synthesize, io_started};
+    struct session_config cfg = {0};
+
+    if (!c)
+        return -1;
+    c->id = ++srv->next_stream_id;
+    c->wsi = wsi;
+    c->srv = srv;
+    c->opened_wall_ms = wall_ms();
+    buf_init(&c->rx, MEDIA_EVENT_MAX_SIZE);
+    io.arg = c;
+    session_init(&c->session, &io, &cfg, server_now_us());
+    c->next = srv->streams;
+    srv->streams = c;
+    srv->nstreams++;
+    *slot = c;
+    return 0;
+}
+
+static int on_receive(struct stream_conn *c, struct lws *wsi, const void *in, size_t len)
+{
+    if (c->closing)
+        return 0;
+    if (lws_frame_is_binary(wsi)) {
+        session_end(&c->session, SESSION_FAILED, 1003, "binary frames are not media stream messages");
+        return 0;
+    }
+    if (buf_append(&c->rx, in, len) != 0) {
+        session_end(&c->session, SESSION_FAILED, 1009, "message larger than 16384 bytes");
+        return 0;
+    }
+    if (!lws_is_final_fragment(wsi))
+        return 0;
+    session_message(&c->session, buf_cstr(&c->rx), c->rx.len, server_now_us());
+    buf_reset(&c->rx);
+    pump(c);
+    return 0;
+}
+
+static int on_writable(struct stream_conn *c, struct lws *wsi)
+{
+    struct outmsg *m = c->out_head;
+
+    if (m) {
+        c->out_head = m->next;
+        if (!c->out_head)
+            c->out_tail = NULL;
+        c->out_count--;
+        if (lws_write(wsi, m->data + LWS_PRE, m->len, LWS_WRITE_TEXT) < (int)m->len) {
+            free(m);
+            return -1;
+        }
+        free(m);
+        if (c->out_head || c->closing)
+            lws_callback_on_writable(wsi);
+        return 0;
+    }
+    if (c->closing) {
+        lws_close_reason(wsi, (enum lws_close_status)c->close_code,
+                         (unsigned char *)c->close_reason, strlen(c->close_reason));
+        return -1;
+    }
+    return 0;
+}
+
+/* The socket is gone: record the stream and forget the connection. */
+static void on_closed(struct server *srv, struct stream_conn *c)
+{
+    struct session *s = &c->session;
+    struct stream_record rec;
+    struct stream_conn **pp;
+
+    if (s->outcome == SESSION_OPEN)
+        snprintf(s->reason, sizeof(s->reason), "disconnected");
+    if (s->call_sid[0]) {
+        if (!c->closing)
+            outcome_remember(srv, s->call_sid, VOICE_STREAM_UNKNOWN);
+        memset(&rec, 0, sizeof(rec));
+        snprintf(rec.stream_sid, sizeof(rec.stream_sid), "%s", s->stream_sid);
+        snprintf(rec.call_sid, sizeof(rec.call_sid), "%s", s->call_sid);
+        snprintf(rec.reason, sizeof(rec.reason), "%s",
+                 s->outcome == SESSION_OPEN ? "disconnect" : session_outcome_name(s->outcome));
+        rec.started_at = c->opened_wall_ms;
+        rec.stopped_at = wall_ms();
+        rec.duration_ms = (long)(rec.stopped_at - rec.started_at);
+        rec.frames_in = s->frames_in;
+        rec.frames_out = s->frames_out;
+        if (srv->writer)
+            writer_submit_stream(srv->writer, &rec, NULL, NULL);
+        log_event(LOG_INFO, "stream.stopped",
+                  "call_sid=%s stream_sid=%s outcome=%s reason=\"%s\" duration_ms=%ld "
+                  "frames_in=%ld frames_out=%ld first_audio_ms=%ld turn_gap_ms=%ld clears=%ld",
+                  s->call_sid, s->stream_sid, session_outcome_name(s->outcome), s->reason,
+                  rec.duration_ms, s->frames_in, s->frames_out, s->first_audio_ms,
+                  s->last_turn_gap_ms, s->clears);
+    }
+    lws_sul_cancel(&c->tick);
+    session_release(s);
+    for (pp = &srv->streams; *pp; pp = &(*pp)->next) {
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    }
+    srv->nstreams--;
+    while (c->out_head) {
+        struct outmsg *m = c->out_head;
+
+        c->out_head = m->next;
+        free(m);
+    }
+    buf_release(&c->rx);
+    free(c);
+}
+
+int stream_callback(struct server *srv, struct lws *wsi, enum lws_callback_reasons reason,
+                    struct stream_conn **conn, void *in, size_t len)
+{
+    switch (reason) {
+    case LWS_CALLBACK_ESTABLISHED:
+        return on_established(srv, wsi, conn);
+    case LWS_CALLBACK_RECEIVE:
+        return *conn ? on_receive(*conn, wsi, in, len) : -1;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return *conn ? on_writable(*conn, wsi) : 0;
+    case LWS_CALLBACK_CLOSED:
+        if (*conn)
+            on_closed(srv, *conn);
+        *conn = NULL;
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+void stream_close_all(struct server *srv)
+{
+    for (struct stream_conn *c = srv->streams; c; c = c->next)
+        session_end(&c->session, SESSION_FAILED, 1001, "server is shutting down");
+}

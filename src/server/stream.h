@@ -1,0 +1,36 @@
+/*
+ * The Media Streams endpoint: GET /voice/stream upgraded to a WebSocket,
+ * signature-checked before the upgrade, one media session per socket, TTS on
+ * the worker pool, pacing on lws timers, and the outcome of each call kept
+ * for the <Connect action> request that follows the stream.
+ */
+#ifndef SB_SERVER_STREAM_H
+#define SB_SERVER_STREAM_H
+
+#include <libwebsockets.h>
+
+#include "voice/voice.h"
+
+struct server;
+struct stream_conn;
+
+/** Decides whether an upgrade to /voice/stream may proceed; writes the 403 itself. */
+int stream_confirm_upgrade(struct server *srv, struct lws *wsi);
+
+/** The lws WebSocket callbacks of a stream connection. */
+int stream_callback(struct server *srv, struct lws *wsi, enum lws_callback_reasons reason,
+                    struct stream_conn **conn, void *in, size_t len);
+
+/** Delivers finished syntheses to their sessions (called on the loop). */
+void stream_drain_tts(struct server *srv);
+
+/** Closes every stream (server shutdown). */
+void stream_close_all(struct server *srv);
+
+/** How a stream ended for a call: for /voice/stream-ended (voice_ctx.stream_outcome). */
+int stream_outcome_lookup(void *arg, const char *call_sid, struct voice_stream_end *out);
+
+/** Frees the outcome table. */
+void stream_outcomes_release(struct server *srv);
+
+#endif

@@ -1,0 +1,264 @@
+"""Media Streams: switchboard's WebSocket driven by switchboard sim (and a raw client for bad input)."""
+import json
+import os
+import sqlite3
+import subprocess
+import threading
+import time
+import unittest
+import wave
+
+import websocket
+from twilio.request_validator import RequestValidator
+
+from tests.integration.harness import PRO, TOKEN, TRANSFER, Switchboard, call_sid
+from tests.integration.twilio_app import events, sim
+
+GREETING = "Thanks for calling Acme."
+
+
+def wav_stats(path):
+    with wave.open(path) as w:
+        frames = w.readframes(w.getnframes())
+        rate = w.getframerate()
+    import array
+    samples = array.array("h", frames)
+    loud = sum(1 for s in samples if abs(s) > 500)
+    return len(samples) / rate, loud
+
+
+def espeak_seconds(text, voice="en-us"):
+    """Length of espeak-ng's own rendering (its streamed WAV header has no length: count bytes)."""
+    out = subprocess.run(["espeak-ng", "-v", voice, "--stdout", text], capture_output=True, check=True).stdout
+    import io
+    with wave.open(io.BytesIO(out)) as w:
+        rate, width = w.getframerate(), w.getsampwidth()
+    return (len(out) - 44) / (rate * width)
+
+
+class StreamTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.sb = Switchboard()
+        cls.sb.seed()
+        cls.sb.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.sb.close()
+
+    sids = iter(range(5000, 6000))
+
+    def call(self, script, *extra, sid=None):
+        args = ["--url", self.sb.url("/voice/incoming"), "--from", "+15551234567", "--to", PRO,
+                "--stream-plain", "--call-sid", sid or call_sid(next(self.sids)), *extra]
+        return sim(*args, script=script, tmpdir=self.sb.dir, timeout=90)
+
+    def stream(self, doc):
+        s = events(doc, "stream")
+        self.assertEqual(len(s), 1, doc)
+        return s[0]
+
+    def streams_of(self, sid, count=1):
+        """The call's stream records, once `count` of them are committed (they are written
+        when each socket has closed, a moment after the caller saw the close)."""
+        deadline = time.time() + 10
+        while True:
+            db = sqlite3.connect(self.sb.db)
+            try:
+                rows = db.execute("SELECT stream_sid, reason, frames_in, frames_out FROM call_streams "
+                                  "WHERE call_sid = ? ORDER BY started_at", (sid,)).fetchall()
+            finally:
+                db.close()
+            if len(rows) >= count or time.time() > deadline:
+                return rows
+            time.sleep(0.05)
+
+    def test_greeting_is_heard(self):
+        path = os.path.join(self.sb.dir, "heard.wav")
+        rc, doc, err = self.call("listen\nhangup\n", "--record-audio", path)
+        self.assertEqual(rc, 0, doc or err)
+        s = self.stream(doc)
+        self.assertGreater(s["frames_received"], 20)
+        self.assertGreaterEqual(s["first_audio_ms"], 0)
+        seconds, loud = wav_stats(path)
+        self.assertGreater(loud, 1000, "the recorded greeting is silent")
+        expected = espeak_seconds(GREETING)
+        heard = s["frames_received"] * 0.020
+        self.assertAlmostEqual(heard, expected, delta=max(0.3, expected * 0.25))
+        self.assertEqual(events(doc, "hangup"), [])  # the caller hung up on the stream
+        rows = self.streams_of(doc["call_sid"])
+        self.assertEqual(len(rows), 1)
+        self.assertEqual(rows[0][1], "stopped")
+        self.assertGreater(rows[0][2], 0)
+        self.assertEqual(rows[0][3], s["frames_received"])
+
+    def test_dtmf_is_answered(self):
+        rc, doc, _ = self.call("listen\npress 1\nlisten\nhangup\n")
+        self.assertEqual(rc, 0, doc)
+        starts = [e for e in events(doc, "stream-event") if e["event"] == "reply-start"]
+        self.assertGreaterEqual(len(starts), 2, "no reply to the key press")
+        self.assertGreater(self.stream(doc)["frames_received"], 100)  # the hours are long
+
+    def test_barge_in_clears_the_greeting(self):
+        rc, doc, _ = self.call("wait 0.4\nsay excuse me I have a question about my bill\nlisten\nhangup\n")
+        self.assertEqual(rc, 0, doc)
+        s = self.stream(doc)
+        self.assertGreaterEqual(s["clears"], 1, "switchboard kept talking over the caller")
+        evs = events(doc, "stream-event")
+        clear = [e for e in evs if e["event"] == "clear"]
+        connected = [e for e in evs if e["event"] == "connected"]
+        self.assertTrue(clear and connected)
+        # The clear follows the caller's speech (it starts 0.4 s in), not the greeting's end.
+        self.assertGreater(clear[0]["t"], connected[0]["t"] + 0.4)
+        self.assertLess(clear[0]["t"], connected[0]["t"] + 0.4 + espeak_seconds(GREETING))
+        # The rest of the greeting was not played: fewer frames than the greeting plus the reply.
+        self.assertLess(s["frames_received"] * 0.020, espeak_seconds(GREETING) + 10)
+
+    def test_transfer_through_the_connect_action(self):
+        rc, doc, _ = self.call("listen\npress 0\nexpect dial %s\ndial answer 5\n" % TRANSFER)
+        self.assertEqual(rc, 0, doc)
+        self.assertEqual(self.stream(doc)["closed_by"], "server")
+        reqs = [e["url"].rsplit("/", 1)[1] for e in events(doc, "request")]
+        self.assertEqual(reqs, ["incoming", "stream-ended"])
+        self.assertEqual(events(doc, "dial")[0]["caller_id"], PRO)
+        self.assertEqual(self.streams_of(doc["call_sid"])[0][1], "transfer")
+
+    def test_goodbye_key_hangs_up_through_the_connect_action(self):
+        rc, doc, _ = self.call("listen\npress #\nexpect hangup\n")
+        self.assertEqual(rc, 0, doc)
+        self.assertEqual(len(events(doc, "hangup")), 1)
+        self.assertEqual(self.streams_of(doc["call_sid"])[0][1], "hangup")
+
+    def test_a_second_stream_for_one_call_takes_over(self):
+        sid = call_sid(777)
+        results = {}
+
+        def first():
+            results["a"] = self.call("wait 6\nhangup\n", sid=sid)
+
+        t = threading.Thread(target=first)
+        t.start()
+        time.sleep(1.5)
+        results["b"] = self.call("listen\nhangup\n", sid=sid)
+        t.join()
+        rc_a, doc_a, _ = results["a"]
+        self.assertEqual(self.stream(doc_a)["closed_by"], "server", doc_a)
+        self.assertIn("replaced", self.stream(doc_a)["close_reason"])
+        rows = self.streams_of(sid, 2)
+        self.assertEqual([r[1] for r in rows], ["replaced", "stopped"])
+
+
+class StreamBadInputTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.sb = Switchboard()
+        cls.sb.seed()
+        cls.sb.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.sb.close()
+
+    def ws_url(self):
+        return "ws://127.0.0.1:%d/voice/stream" % self.sb.port
+
+    def signature(self):
+        return RequestValidator(TOKEN).compute_signature("wss://127.0.0.1:%d/voice/stream" % self.sb.port, {})
+
+    def connect(self, sig=None):
+        return websocket.create_connection(self.ws_url(), timeout=10,
+                                           header=["X-Twilio-Signature: %s" % (sig or self.signature())])
+
+    def start_msg(self, sid, stream_sid="MZ" + "1" * 32):
+        return json.dumps({"event": "start", "sequenceNumber": "1", "streamSid": stream_sid,
+                           "start": {"streamSid": stream_sid, "accountSid": "AC" + "0" * 32, "callSid": sid,
+                                     "tracks": ["inbound"], "customParameters": {"To": PRO, "lang": "en-US"},
+                                     "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000,
+                                                     "channels": 1}}})
+
+    def closed_with(self, ws):
+        """Reads until the server closes; returns (code, reason)."""
+        ws.settimeout(10)
+        while True:
+            op, data = ws.recv_data(control_frame=True)
+            if op == websocket.ABNF.OPCODE_CLOSE:
+                code = int.from_bytes(data[:2], "big") if len(data) >= 2 else None
+                return code, data[2:].decode()
+
+    def healthy(self):
+        return self.sb.request("GET", "/healthz")[0] == 200
+
+    def test_unsigned_or_wrongly_signed_upgrade_is_403(self):
+        for headers in ([], ["X-Twilio-Signature: bm90IGEgc2lnbmF0dXJlIGF0IGFsbA=="]):
+            with self.assertRaises(websocket.WebSocketBadStatusException) as cm:
+                websocket.create_connection(self.ws_url(), timeout=5, header=headers)
+            self.assertEqual(cm.exception.status_code, 403)
+
+    def test_upgrade_signed_with_port_variant_is_accepted(self):
+        sig = RequestValidator(TOKEN).compute_signature("wss://127.0.0.1/voice/stream", {})
+        ws = self.connect(sig)
+        ws.close()
+
+    def test_plain_get_is_426(self):
+        status, _, body = self.sb.request("GET", "/voice/stream")
+        self.assertEqual(status, 426)
+        self.assertIn(b"WebSocket", body)
+
+    def test_malformed_json_closes_with_a_reason(self):
+        ws = self.connect()
+        ws.send('{"event": "connected", "protocol": "Call", "version": "1.0.0"}')
+        ws.send("{not json")
+        code, reason = self.closed_with(ws)
+        self.assertEqual(code, 1011)
+        self.assertIn("malformed", reason)
+        self.assertTrue(self.healthy())
+
+    def test_media_before_start_closes(self):
+        ws = self.connect()
+        ws.send(json.dumps({"event": "media", "sequenceNumber": "2", "streamSid": "MZ" + "2" * 32,
+                            "media": {"track": "inbound", "chunk": "1", "timestamp": "0", "payload": "/w=="}}))
+        code, reason = self.closed_with(ws)
+        self.assertEqual(code, 1011)
+        self.assertIn("before start", reason)
+
+    def test_binary_frame_closes(self):
+        ws = self.connect()
+        ws.send_binary(b"\x00\x01\x02")
+        code, reason = self.closed_with(ws)
+        self.assertEqual(code, 1003)
+        self.assertIn("binary", reason)
+
+    def test_oversize_message_closes(self):
+        ws = self.connect()
+        ws.send(json.dumps({"event": "media", "pad": "x" * 20000}))
+        code, reason = self.closed_with(ws)
+        self.assertEqual(code, 1009)
+        self.assertTrue(self.healthy())
+
+    def test_unknown_event_is_ignored(self):
+        ws = self.connect()
+        ws.send(self.start_msg(call_sid(901)))
+        ws.send(json.dumps({"event": "future-thing", "sequenceNumber": "2", "streamSid": "MZ" + "1" * 32}))
+        ws.settimeout(5)
+        op, data = ws.recv_data()  # the greeting starts arriving: the socket stayed open
+        self.assertEqual(json.loads(data)["event"], "media")
+        ws.close()
+
+    def test_abrupt_disconnect_is_recorded_and_harmless(self):
+        ws = self.connect()
+        ws.send(self.start_msg(call_sid(902)))
+        ws.sock.close()  # no close frame
+        deadline = time.time() + 5
+        rows = []
+        while time.time() < deadline and not rows:
+            db = sqlite3.connect(self.sb.db)
+            rows = db.execute("SELECT reason FROM call_streams WHERE call_sid = ?", (call_sid(902),)).fetchall()
+            db.close()
+            time.sleep(0.1)
+        self.assertEqual(rows, [("disconnect",)])
+        self.assertTrue(self.healthy())
+
+
+if __name__ == "__main__":
+    unittest.main()
