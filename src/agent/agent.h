@@ -63,8 +63,15 @@ struct agent_ops {
 extern const struct agent_ops agent_rules_ops;
 
 /**
- * The engine for a number's agent type ("receptionist", ...). Every type is
- * served by the rule agent until other engines land. Never NULL.
+ * The echo agent: says nothing; a media stream with it sends every caller
+ * frame straight back (for load tests and line checks).
+ */
+extern const struct agent_ops agent_echo_ops;
+
+/**
+ * The engine for a number's agent type: "echo" is the echo agent; every
+ * other type ("receptionist", ...) is served by the rule agent until other
+ * engines land. Never NULL.
  */
 const struct agent_ops *agent_for(const char *agent_type);
 

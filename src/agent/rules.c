@@ -181,8 +181,28 @@ const struct agent_ops agent_rules_ops = {
     "rules", sizeof(struct rules_state), rules_start, rules_turn, rules_interrupted, rules_hangup,
 };
 
+/* The echo agent says nothing: a media session in echo mode sends the caller's audio back. */
+static void echo_start(void *state, const struct agent_call *call, struct agent_reply *out)
+{
+    (void)state;
+    (void)call;
+    reply_set(out, AGENT_CONTINUE, "");
+}
+
+static void echo_turn(void *state, const struct agent_turn *turn, struct agent_reply *out)
+{
+    (void)state;
+    (void)turn;
+    reply_set(out, AGENT_CONTINUE, "");
+}
+
+const struct agent_ops agent_echo_ops = {
+    "echo", 0, echo_start, echo_turn, rules_interrupted, rules_hangup,
+};
+
 const struct agent_ops *agent_for(const char *agent_type)
 {
-    (void)agent_type;
+    if (agent_type && strcmp(agent_type, "echo") == 0)
+        return &agent_echo_ops;
     return &agent_rules_ops;
 }

@@ -111,6 +111,7 @@ void session_begin(struct session *s, const struct agent_ops *agent,
     snprintf(s->lang, sizeof(s->lang), "%s", call->lang ? call->lang : "es");
     snprintf(s->voice, sizeof(s->voice), "%s", voice ? voice : "");
     s->agent = agent;
+    s->echo = agent == &agent_echo_ops;
     memset(&s->agent_state, 0, sizeof(s->agent_state));
     agent->start(&s->agent_state, call, &r);
     s->agent_started = 1;
@@ -171,6 +172,11 @@ static void on_media(struct session *s, const struct media_event *ev, long long 
     enum vad_change change;
 
     s->frames_in++;
+    if (s->echo) {
+        if (pacer_queue(&s->pacer, 0, ev->payload, ev->payload_len) != 0)
+            finish(s, SESSION_FAILED, 1011, "cannot queue the echoed audio");
+        return;
+    }
     mulaw_decode_buf(ev->payload, ev->payload_len, pcm);
     change = vad_feed(&s->vad, pcm, ev->payload_len);
     if (change == VAD_SPEECH_START && (s->playing || !pacer_idle(&s->pacer)))

@@ -67,6 +67,7 @@ struct session {
         unsigned char bytes[AGENT_STATE_SIZE];
     } agent_state;
     int agent_started;
+    int echo;                /* the echo agent: caller frames go straight back */
     unsigned utterance;      /* id of the newest utterance asked of the agent */
     unsigned playing;        /* id whose audio is queued or in flight, 0 when none */
     long long utterance_first_us; /* when the playing utterance's first frame went out */

@@ -204,6 +204,7 @@ out:
         free(p);
     }
     stream_outcomes_release(srv);
+    stream_tts_cache_release(srv);
     tts_release(&srv->tts);
     routes_release(&srv->routes);
     store_close(srv->store);

@@ -34,6 +34,7 @@ struct pending {
 
 struct tts_job;
 struct outcome_slot;
+struct tts_cache_slot;
 struct stream_conn;
 struct workers;
 
@@ -62,6 +63,8 @@ struct server {
     size_t nstreams;
     unsigned long long next_stream_id;
     struct outcome_slot *outcomes;
+    struct tts_cache_slot *tts_cache;
+    unsigned long long tts_cache_clock;
 };
 
 /* Per-connection state (lws per_session_data), reset for each request on the connection. */

@@ -64,6 +64,21 @@ struct tts_job {
     char err[128];
 };
 
+/*
+ * Recently synthesized phrases (greetings, prompts), reused so that the
+ * first words of a call go out without waiting for the synthesizer.
+ */
+#define TTS_CACHE_SLOTS 32
+#define TTS_CACHE_MAX_TEXT 600
+
+struct tts_cache_slot {
+    char *text;
+    char lang[16];
+    unsigned char *audio;
+    size_t len;
+    unsigned long long used;
+};
+
 struct outcome_slot {
     char call_sid[40];
     enum voice_stream_outcome outcome;
@@ -227,13 +242,81 @@ static void tts_job_free(struct tts_job *j)
     free(j);
 }
 
+static struct tts_cache_slot *cache_find(struct server *srv, const char *text, const char *lang)
+{
+    struct tts_cache_slot *slots = srv->tts_cache;
+
+    for (size_t i = 0; slots && i < TTS_CACHE_SLOTS; i++) {
+        if (slots[i].text && strcmp(slots[i].text, text) == 0 && strcmp(slots[i].lang, lang) == 0) {
+            slots[i].used = ++srv->tts_cache_clock;
+            return &slots[i];
+        }
+    }
+    return NULL;
+}
+
+/* Keeps a copy of a finished synthesis, evicting the least recently used. */
+static void cache_store(struct server *srv, const struct tts_job *j)
+{
+    struct tts_cache_slot *slots = srv->tts_cache, *victim;
+    unsigned char *audio;
+    char *text;
+
+    if (strlen(j->text) > TTS_CACHE_MAX_TEXT || cache_find(srv, j->text, j->lang))
+        return;
+    if (!slots) {
+        slots = calloc(TTS_CACHE_SLOTS, sizeof(*slots));
+        if (!slots)
+            return;
+        srv->tts_cache = slots;
+    }
+    victim = &slots[0];
+    for (size_t i = 1; i < TTS_CACHE_SLOTS; i++) {
+        if (slots[i].used < victim->used)
+            victim = &slots[i];
+    }
+    text = strdup(j->text);
+    audio = malloc(j->len);
+    if (!text || !audio) {
+        free(text);
+        free(audio);
+        return;
+    }
+    memcpy(audio, j->audio, j->len);
+    free(victim->text);
+    free(victim->audio);
+    victim->text = text;
+    victim->audio = audio;
+    victim->len = j->len;
+    snprintf(victim->lang, sizeof(victim->lang), "%s", j->lang);
+    victim->used = ++srv->tts_cache_clock;
+}
+
+void stream_tts_cache_release(struct server *srv)
+{
+    struct tts_cache_slot *slots = srv->tts_cache;
+
+    for (size_t i = 0; slots && i < TTS_CACHE_SLOTS; i++) {
+        free(slots[i].text);
+        free(slots[i].audio);
+    }
+    free(slots);
+    srv->tts_cache = NULL;
+}
+
 static int io_synthesize(void *arg, unsigned id, const char *text, const char *lang,
                          const char *voice)
 {
     struct stream_conn *c = arg;
-    struct tts_job *j = calloc(1, sizeof(*j));
+    struct tts_cache_slot *hit = cache_find(c->srv, text, lang);
+    struct tts_job *j;
     int rc;
 
+    if (hit) {
+        session_audio(&c->session, id, hit->audio, hit->len, server_now_us());
+        return 0;
+    }
+    j = calloc(1, sizeof(*j));
     if (!j)
         return SB_ENOMEM;
     j->srv = c->srv;
@@ -334,6 +417,8 @@ void stream_drain_tts(struct server *srv)
             session_audio(&c->session, j->utterance, j->audio, j->len, server_now_us());
             pump(c);
         }
+        if (!j->rc && j->len)
+            cache_store(srv, j);
         tts_job_free(j);
     }
 }

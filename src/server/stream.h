@@ -30,6 +30,9 @@ void stream_close_all(struct server *srv);
 /** How a stream ended for a call: for /voice/stream-ended (voice_ctx.stream_outcome). */
 int stream_outcome_lookup(void *arg, const char *call_sid, struct voice_stream_end *out);
 
+/** Frees the cache of synthesized phrases. */
+void stream_tts_cache_release(struct server *srv);
+
 /** Frees the outcome table. */
 void stream_outcomes_release(struct server *srv);
 
