@@ -111,6 +111,40 @@ static const char *const migrations[] = {
     "  frames_in INTEGER NOT NULL,"
     "  frames_out INTEGER NOT NULL);"
     "CREATE INDEX call_streams_by_call ON call_streams(call_sid);",
+    /* 3: IVR flows, the numbers that use them, per-call flow state, recordings. */
+    "CREATE TABLE flows("
+    "  tenant TEXT NOT NULL REFERENCES tenants(name) ON DELETE CASCADE,"
+    "  name TEXT NOT NULL,"
+    "  json TEXT NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  PRIMARY KEY(tenant, name));"
+    "ALTER TABLE numbers ADD COLUMN flow TEXT NOT NULL DEFAULT '';"
+    "CREATE TRIGGER flows_ai AFTER INSERT ON flows"
+    "  BEGIN UPDATE routes_version SET version = version + 1 WHERE id = 1; END;"
+    "CREATE TRIGGER flows_au AFTER UPDATE ON flows"
+    "  BEGIN UPDATE routes_version SET version = version + 1 WHERE id = 1; END;"
+    "CREATE TRIGGER flows_ad AFTER DELETE ON flows"
+    "  BEGIN UPDATE routes_version SET version = version + 1 WHERE id = 1; END;"
+    "CREATE TABLE flow_calls("
+    "  call_sid TEXT PRIMARY KEY NOT NULL,"
+    "  tenant TEXT NOT NULL,"
+    "  flow TEXT NOT NULL,"
+    "  node TEXT NOT NULL,"
+    "  attempts INTEGER NOT NULL,"
+    "  steps INTEGER NOT NULL,"
+    "  lang TEXT NOT NULL,"
+    "  done INTEGER NOT NULL,"
+    "  step_no INTEGER NOT NULL,"
+    "  last_twiml TEXT NOT NULL,"
+    "  updated_at INTEGER NOT NULL);"
+    "CREATE TABLE recordings("
+    "  recording_sid TEXT PRIMARY KEY NOT NULL,"
+    "  call_sid TEXT NOT NULL,"
+    "  url TEXT NOT NULL,"
+    "  duration INTEGER NOT NULL,"
+    "  status TEXT NOT NULL,"
+    "  at INTEGER NOT NULL);"
+    "CREATE INDEX recordings_by_call ON recordings(call_sid);",
 };
 
 #define MIGRATION_COUNT ((long long)(sizeof(migrations) / sizeof(migrations[0])))
@@ -144,6 +178,14 @@ enum stmt_id {
     ST_PING,
     ST_STREAM_UPSERT,
     ST_STREAM_LIST,
+    ST_FLOW_PUT,
+    ST_FLOW_GET,
+    ST_FLOW_LIST,
+    ST_NUMBER_SET_FLOW,
+    ST_FLOW_CALL_GET,
+    ST_FLOW_CALL_PUT,
+    ST_RECORDING_PUT,
+    ST_RECORDING_LIST,
     ST_COUNT
 };
 
@@ -178,10 +220,10 @@ static const char *const stmt_sql[ST_COUNT] = {
                        "ORDER BY name",
     [ST_LANGS_ALL] = "SELECT tenant, lang, voice, greeting FROM tenant_langs "
                      "ORDER BY tenant, rowid",
-    [ST_NUMBER_INSERT] = "INSERT INTO numbers(e164, tenant, plan, agent, active) "
-                         "VALUES(?1, ?2, ?3, ?4, ?5)",
+    [ST_NUMBER_INSERT] = "INSERT INTO numbers(e164, tenant, plan, agent, active, flow) "
+                         "VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
     [ST_NUMBER_DELETE] = "DELETE FROM numbers WHERE e164 = ?1",
-    [ST_NUMBER_LIST] = "SELECT e164, tenant, plan, agent, active FROM numbers ORDER BY e164",
+    [ST_NUMBER_LIST] = "SELECT e164, tenant, plan, agent, active, flow FROM numbers ORDER BY e164",
     [ST_ROUTES_VERSION] = "SELECT version FROM routes_version WHERE id = 1",
     [ST_CALL_INSERT] = "INSERT INTO calls(" CALL_COLUMNS ", updated_at) "
                        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
@@ -211,6 +253,29 @@ static const char *const stmt_sql[ST_COUNT] = {
                          "ON CONFLICT(stream_sid) DO UPDATE SET stopped_at = excluded.stopped_at, "
                          "reason = excluded.reason, duration_ms = excluded.duration_ms, "
                          "frames_in = excluded.frames_in, frames_out = excluded.frames_out",
+    [ST_FLOW_PUT] = "INSERT INTO flows(tenant, name, json, updated_at) VALUES(?1, ?2, ?3, ?4) "
+                    "ON CONFLICT(tenant, name) DO UPDATE SET json = excluded.json, "
+                    "updated_at = excluded.updated_at",
+    [ST_FLOW_GET] = "SELECT json FROM flows WHERE tenant = ?1 AND name = ?2",
+    [ST_FLOW_LIST] = "SELECT tenant, name FROM flows WHERE ?1 = '' OR tenant = ?1 "
+                     "ORDER BY tenant, name",
+    [ST_NUMBER_SET_FLOW] = "UPDATE numbers SET flow = ?2 WHERE e164 = ?1",
+    [ST_FLOW_CALL_GET] = "SELECT call_sid, tenant, flow, node, attempts, steps, lang, done, step_no, "
+                         "last_twiml FROM flow_calls WHERE call_sid = ?1",
+    [ST_FLOW_CALL_PUT] = "INSERT INTO flow_calls(call_sid, tenant, flow, node, attempts, steps, lang, "
+                         "done, step_no, last_twiml, updated_at) "
+                         "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
+                         "ON CONFLICT(call_sid) DO UPDATE SET tenant = excluded.tenant, "
+                         "flow = excluded.flow, node = excluded.node, attempts = excluded.attempts, "
+                         "steps = excluded.steps, lang = excluded.lang, done = excluded.done, "
+                         "step_no = excluded.step_no, last_twiml = excluded.last_twiml, "
+                         "updated_at = excluded.updated_at",
+    [ST_RECORDING_PUT] = "INSERT INTO recordings(recording_sid, call_sid, url, duration, status, at) "
+                         "VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(recording_sid) DO UPDATE SET "
+                         "url = excluded.url, duration = excluded.duration, "
+                         "status = excluded.status, at = excluded.at",
+    [ST_RECORDING_LIST] = "SELECT recording_sid, call_sid, url, duration, status, at FROM recordings "
+                          "WHERE call_sid = ?1 ORDER BY at, rowid",
     [ST_STREAM_LIST] = "SELECT stream_sid, call_sid, started_at, stopped_at, reason, duration_ms, "
                        "frames_in, frames_out FROM call_streams WHERE call_sid = ?1 "
                        "ORDER BY started_at, rowid",
@@ -921,6 +986,7 @@ static int sqlite_number_add(struct store *s, const struct number *n)
     bind_str(st, 3, plan_name(n->plan), &src);
     bind_str(st, 4, n->agent, &src);
     bind_i64(st, 5, n->active ? 1 : 0, &src);
+    bind_str(st, 6, terminated(n->flow, sizeof(n->flow)) ? n->flow : "", &src);
     src = step_done(st, src);
     if (is_unique_violation(src))
         rc = SB_EEXISTS;
@@ -976,6 +1042,7 @@ static int sqlite_number_list(struct store *s, struct number **out, size_t *n)
         col_str(st, 2, plan, sizeof(plan));
         col_str(st, 3, num->agent, sizeof(num->agent));
         num->active = sqlite3_column_int(st, 4) != 0;
+        col_str(st, 5, num->flow, sizeof(num->flow));
         /* The CHECK constraint makes an unknown plan a damaged file. */
         if (plan_parse(plan, &num->plan) < 0) {
             log_event(LOG_ERROR, "store.sqlite", "op=number_list reason=\"unknown plan\"");
@@ -1344,6 +1411,244 @@ static int sqlite_stream_list(struct store *s, const char *call_sid, struct stre
     return rc;
 }
 
+static int sqlite_flow_put(struct store *s, const char *tenant, const char *name,
+                           const char *json)
+{
+    struct sqlite_store *ss = to_sqlite(s);
+    sqlite3_stmt *st = ss->st[ST_FLOW_PUT];
+    int src = SQLITE_OK;
+    int rc = 0;
+
+    bind_str(st, 1, tenant, &src);
+    bind_str(st, 2, name, &src);
+    bind_str(st, 3, json, &src);
+    bind_i64(st, 4, (long long)time(NULL), &src);
+    src = step_done(st, src);
+    if (src == SQLITE_CONSTRAINT_FOREIGNKEY)
+        rc = SB_ENOTFOUND;
+    else if (src != SQLITE_DONE)
+        rc = fail(ss->db, "flow_put", src);
+    return rc;
+}
+
+/* Copies column `col` of the current row into a new string (NULL on allocation failure). */
+static char *col_dup(sqlite3_stmt *st, int col)
+{
+    const unsigned char *v = sqlite3_column_text(st, col);
+    int n = sqlite3_column_bytes(st, col);
+    char *p = malloc((size_t)n + 1);
+
+    if (p) {
+        if (n)
+            memcpy(p, v, (size_t)n);
+        p[n] = '\0';
+    }
+    return p;
+}
+
+static int sqlite_flow_get(struct store *s, const char *tenant, const char *name, char **json)
+{
+    struct sqlite_store *ss = to_sqlite(s);
+    sqlite3_stmt *st = ss->st[ST_FLOW_GET];
+    int src = SQLITE_OK;
+    int rc = 0;
+
+    *json = NULL;
+    bind_str(st, 1, tenant, &src);
+    bind_str(st, 2, name, &src);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        *json = col_dup(st, 0);
+        rc = *json ? 0 : SB_ENOMEM;
+    } else if (src == SQLITE_DONE) {
+        rc = SB_ENOTFOUND;
+    } else {
+        rc = fail(ss->db, "flow_get", src);
+    }
+    stmt_done(st);
+    return rc;
+}
+
+static int sqlite_flow_list(struct store *s, const char *tenant, struct flow_ref **out, size_t *n)
+{
+    struct sqlite_store *ss = to_sqlite(s);
+    sqlite3_stmt *st = ss->st[ST_FLOW_LIST];
+    struct flow_ref *arr = NULL;
+    size_t count = 0, cap = 0;
+    int src = SQLITE_OK;
+    int rc = 0;
+
+    bind_str(st, 1, tenant ? tenant : "", &src);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    while (src == SQLITE_ROW) {
+        struct flow_ref *p = grow(arr, &cap, count + 1, sizeof(*arr));
+
+        if (!p) {
+            rc = SB_ENOMEM;
+            break;
+        }
+        arr = p;
+        memset(&arr[count], 0, sizeof(arr[count]));
+        col_str(st, 0, arr[count].tenant, sizeof(arr[count].tenant));
+        col_str(st, 1, arr[count].name, sizeof(arr[count].name));
+        count++;
+        src = sqlite3_step(st);
+    }
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = fail(ss->db, "flow_list", src);
+    stmt_done(st);
+    if (rc < 0 || count == 0) {
+        free(arr);
+        arr = NULL;
+        count = 0;
+    }
+    if (rc == 0) {
+        *out = arr;
+        *n = count;
+    }
+    return rc;
+}
+
+static int sqlite_number_set_flow(struct store *s, const char *e164, const char *flow)
+{
+    struct sqlite_store *ss = to_sqlite(s);
+    sqlite3_stmt *st = ss->st[ST_NUMBER_SET_FLOW];
+    int src = SQLITE_OK;
+    int rc = 0;
+
+    bind_str(st, 1, e164, &src);
+    bind_str(st, 2, flow, &src);
+    src = step_done(st, src);
+    if (src != SQLITE_DONE)
+        rc = fail(ss->db, "number_set_flow", src);
+    else if (sqlite3_changes(ss->db) == 0)
+        rc = SB_ENOTFOUND;
+    return rc;
+}
+
+static int sqlite_flow_call_get(struct store *s, const char *call_sid, struct flow_call *out)
+{
+    struct sqlite_store *ss = to_sqlite(s);
+    sqlite3_stmt *st = ss->st[ST_FLOW_CALL_GET];
+    int src = SQLITE_OK;
+    int rc = 0;
+
+    memset(out, 0, sizeof(*out));
+    bind_str(st, 1, call_sid, &src);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        col_str(st, 0, out->call_sid, sizeof(out->call_sid));
+        col_str(st, 1, out->tenant, sizeof(out->tenant));
+        col_str(st, 2, out->flow, sizeof(out->flow));
+        col_str(st, 3, out->node, sizeof(out->node));
+        out->attempts = sqlite3_column_int(st, 4);
+        out->steps = sqlite3_column_int(st, 5);
+        col_str(st, 6, out->lang, sizeof(out->lang));
+        out->done = sqlite3_column_int(st, 7);
+        out->step_no = sqlite3_column_int(st, 8);
+        out->last_twiml = col_dup(st, 9);
+        rc = out->last_twiml ? 0 : SB_ENOMEM;
+    } else if (src == SQLITE_DONE) {
+        rc = SB_ENOTFOUND;
+    } else {
+        rc = fail(ss->db, "flow_call_get", src);
+    }
+    stmt_done(st);
+    return rc;
+}
+
+static int sqlite_flow_call_put(struct store *s, const struct flow_call *c)
+{
+    struct sqlite_store *ss = to_sqlite(s);
+    sqlite3_stmt *st = ss->st[ST_FLOW_CALL_PUT];
+    int src = SQLITE_OK;
+    int rc = 0;
+
+    bind_str(st, 1, c->call_sid, &src);
+    bind_str(st, 2, c->tenant, &src);
+    bind_str(st, 3, c->flow, &src);
+    bind_str(st, 4, c->node, &src);
+    bind_i64(st, 5, c->attempts, &src);
+    bind_i64(st, 6, c->steps, &src);
+    bind_str(st, 7, c->lang, &src);
+    bind_i64(st, 8, c->done, &src);
+    bind_i64(st, 9, c->step_no, &src);
+    bind_str(st, 10, c->last_twiml ? c->last_twiml : "", &src);
+    bind_i64(st, 11, (long long)time(NULL), &src);
+    src = step_done(st, src);
+    if (src != SQLITE_DONE)
+        rc = fail(ss->db, "flow_call_put", src);
+    return rc;
+}
+
+static int sqlite_recording_put(struct store *s, const struct recording *r)
+{
+    struct sqlite_store *ss = to_sqlite(s);
+    sqlite3_stmt *st = ss->st[ST_RECORDING_PUT];
+    int src = SQLITE_OK;
+    int rc = 0;
+
+    bind_str(st, 1, r->recording_sid, &src);
+    bind_str(st, 2, r->call_sid, &src);
+    bind_str(st, 3, r->url, &src);
+    bind_i64(st, 4, r->duration, &src);
+    bind_str(st, 5, r->status, &src);
+    bind_i64(st, 6, r->at, &src);
+    src = step_done(st, src);
+    if (src != SQLITE_DONE)
+        rc = fail(ss->db, "recording_put", src);
+    return rc;
+}
+
+static int sqlite_recording_list(struct store *s, const char *call_sid, struct recording **out,
+                                 size_t *n)
+{
+    struct sqlite_store *ss = to_sqlite(s);
+    sqlite3_stmt *st = ss->st[ST_RECORDING_LIST];
+    struct recording *arr = NULL;
+    size_t count = 0, cap = 0;
+    int src = SQLITE_OK;
+    int rc = 0;
+
+    bind_str(st, 1, call_sid, &src);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    while (src == SQLITE_ROW) {
+        struct recording *p = grow(arr, &cap, count + 1, sizeof(*arr));
+
+        if (!p) {
+            rc = SB_ENOMEM;
+            break;
+        }
+        arr = p;
+        memset(&arr[count], 0, sizeof(arr[count]));
+        col_str(st, 0, arr[count].recording_sid, sizeof(arr[count].recording_sid));
+        col_str(st, 1, arr[count].call_sid, sizeof(arr[count].call_sid));
+        col_str(st, 2, arr[count].url, sizeof(arr[count].url));
+        arr[count].duration = (long)sqlite3_column_int64(st, 3);
+        col_str(st, 4, arr[count].status, sizeof(arr[count].status));
+        arr[count].at = sqlite3_column_int64(st, 5);
+        count++;
+        src = sqlite3_step(st);
+    }
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = fail(ss->db, "recording_list", src);
+    stmt_done(st);
+    if (rc < 0 || count == 0) {
+        free(arr);
+        arr = NULL;
+        count = 0;
+    }
+    if (rc == 0) {
+        *out = arr;
+        *n = count;
+    }
+    return rc;
+}
+
 const struct store_ops store_sqlite_ops = {
     .name = "sqlite",
     .open = sqlite_open,
@@ -1366,4 +1671,12 @@ const struct store_ops store_sqlite_ops = {
     .ping = sqlite_ping,
     .stream_record = sqlite_stream_record,
     .stream_list = sqlite_stream_list,
+    .flow_put = sqlite_flow_put,
+    .flow_get = sqlite_flow_get,
+    .flow_list = sqlite_flow_list,
+    .number_set_flow = sqlite_number_set_flow,
+    .flow_call_get = sqlite_flow_call_get,
+    .flow_call_put = sqlite_flow_call_put,
+    .recording_put = sqlite_recording_put,
+    .recording_list = sqlite_recording_list,
 };

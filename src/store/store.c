@@ -171,3 +171,64 @@ int store_stream_list(struct store *s, const char *call_sid, struct stream_recor
     *n = 0;
     return s->ops->stream_list(s, call_sid, out, n);
 }
+
+int store_flow_put(struct store *s, const char *tenant, const char *name, const char *json)
+{
+    if (!s || !tenant || !*tenant || !name || !*name || !json)
+        return SB_EINVAL;
+    return s->ops->flow_put(s, tenant, name, json);
+}
+
+int store_flow_get(struct store *s, const char *tenant, const char *name, char **json)
+{
+    if (!s || !tenant || !name || !json)
+        return SB_EINVAL;
+    return s->ops->flow_get(s, tenant, name, json);
+}
+
+int store_flow_list(struct store *s, const char *tenant, struct flow_ref **out, size_t *n)
+{
+    if (!s || !out || !n)
+        return SB_EINVAL;
+    *out = NULL;
+    *n = 0;
+    return s->ops->flow_list(s, tenant, out, n);
+}
+
+int store_number_set_flow(struct store *s, const char *e164, const char *flow)
+{
+    if (!s || !e164 || !flow || strlen(flow) >= FLOW_REF_SIZE)
+        return SB_EINVAL;
+    return s->ops->number_set_flow(s, e164, flow);
+}
+
+int store_flow_call_get(struct store *s, const char *call_sid, struct flow_call *out)
+{
+    if (!s || !call_sid || !out)
+        return SB_EINVAL;
+    return s->ops->flow_call_get(s, call_sid, out);
+}
+
+int store_flow_call_put(struct store *s, const struct flow_call *c)
+{
+    if (!s || !c || !c->call_sid[0])
+        return SB_EINVAL;
+    return s->ops->flow_call_put(s, c);
+}
+
+int store_recording_put(struct store *s, const struct recording *r)
+{
+    if (!s || !r || !r->recording_sid[0] || !r->call_sid[0])
+        return SB_EINVAL;
+    return s->ops->recording_put(s, r);
+}
+
+int store_recording_list(struct store *s, const char *call_sid, struct recording **out,
+                         size_t *n)
+{
+    if (!s || !call_sid || !out || !n)
+        return SB_EINVAL;
+    *out = NULL;
+    *n = 0;
+    return s->ops->recording_list(s, call_sid, out, n);
+}

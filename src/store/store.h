@@ -47,12 +47,45 @@ struct tenant {
     int nlangs;
 };
 
+#define FLOW_REF_SIZE 64
+
 struct number {
     char e164[E164_SIZE];
     char tenant[TENANT_NAME_SIZE];
     enum plan plan;
     char agent[AGENT_SIZE];
     int active;
+    char flow[FLOW_REF_SIZE]; /* the IVR flow answering it, "" for the plan's default */
+};
+
+/* A stored flow's key. */
+struct flow_ref {
+    char tenant[TENANT_NAME_SIZE];
+    char name[FLOW_REF_SIZE];
+};
+
+/* Where a call is in its IVR flow, and the last answer given (for retried webhooks). */
+struct flow_call {
+    char call_sid[CALL_SID_SIZE];
+    char tenant[TENANT_NAME_SIZE];
+    char flow[FLOW_REF_SIZE];
+    char node[FLOW_REF_SIZE];
+    int attempts;
+    int steps;
+    char lang[LANG_SIZE];
+    int done;
+    int step_no;      /* answers given so far */
+    char *last_twiml; /* owned: the last answer, replayed for a retried request */
+};
+
+/* A recording made on a call (voicemail). */
+struct recording {
+    char recording_sid[CALL_SID_SIZE];
+    char call_sid[CALL_SID_SIZE];
+    char url[256];
+    long duration;
+    char status[16];
+    long long at;
 };
 
 struct call_record {
@@ -132,6 +165,15 @@ struct store_ops {
     int (*stream_record)(struct store *s, const struct stream_record *r);
     int (*stream_list)(struct store *s, const char *call_sid, struct stream_record **out,
                        size_t *n);
+    int (*flow_put)(struct store *s, const char *tenant, const char *name, const char *json);
+    int (*flow_get)(struct store *s, const char *tenant, const char *name, char **json);
+    int (*flow_list)(struct store *s, const char *tenant, struct flow_ref **out, size_t *n);
+    int (*number_set_flow)(struct store *s, const char *e164, const char *flow);
+    int (*flow_call_get)(struct store *s, const char *call_sid, struct flow_call *out);
+    int (*flow_call_put)(struct store *s, const struct flow_call *c);
+    int (*recording_put)(struct store *s, const struct recording *r);
+    int (*recording_list)(struct store *s, const char *call_sid, struct recording **out,
+                          size_t *n);
 };
 
 /** The embedded SQLite backend (WAL). */
@@ -212,6 +254,31 @@ int store_ping(struct store *s);
 
 /** Records (or updates) a stream's lifecycle, keyed by stream_sid. */
 int store_stream_record(struct store *s, const struct stream_record *r);
+
+/** Stores a flow's JSON for a tenant (replacing one of the same name). SB_ENOTFOUND: no tenant. */
+int store_flow_put(struct store *s, const char *tenant, const char *name, const char *json);
+
+/** Reads a flow's JSON into a new string (free() it). SB_ENOTFOUND when absent. */
+int store_flow_get(struct store *s, const char *tenant, const char *name, char **json);
+
+/** Lists flows (of one tenant, or all when tenant is NULL). *out is free()d by the caller. */
+int store_flow_list(struct store *s, const char *tenant, struct flow_ref **out, size_t *n);
+
+/** Points a number at a flow ("" for none). SB_ENOTFOUND when the number is absent. */
+int store_number_set_flow(struct store *s, const char *e164, const char *flow);
+
+/** Reads a call's flow state; out->last_twiml is owned by the caller. SB_ENOTFOUND. */
+int store_flow_call_get(struct store *s, const char *call_sid, struct flow_call *out);
+
+/** Writes a call's flow state. */
+int store_flow_call_put(struct store *s, const struct flow_call *c);
+
+/** Logs a recording (upsert by recording_sid). */
+int store_recording_put(struct store *s, const struct recording *r);
+
+/** The recordings of a call. *out is free()d by the caller. */
+int store_recording_list(struct store *s, const char *call_sid, struct recording **out,
+                         size_t *n);
 
 /** The streams of a call, oldest first. *out is free()d by the caller. */
 int store_stream_list(struct store *s, const char *call_sid, struct stream_record **out,

@@ -26,7 +26,7 @@
  */
 #define WRITER_LINGER_NS (2 * 1000 * 1000)
 
-enum job_kind { JOB_CALL, JOB_STATUS, JOB_STREAM };
+enum job_kind { JOB_CALL, JOB_STATUS, JOB_STREAM, JOB_FLOW_CALL, JOB_RECORDING };
 
 struct writer_job {
     enum job_kind kind;
@@ -34,6 +34,8 @@ struct writer_job {
         struct call_record call;
         struct status_event status;
         struct stream_record stream;
+        struct flow_call flow_call; /* last_twiml owned by the job */
+        struct recording recording;
     } u;
     writer_done_fn done;
     void *arg;
@@ -76,6 +78,10 @@ static void writer_apply(struct writer *w, struct writer_job **jobs, size_t n)
             j->rc = store_call_insert(w->store, &j->u.call);
         else if (j->kind == JOB_STREAM)
             j->rc = store_stream_record(w->store, &j->u.stream);
+        else if (j->kind == JOB_FLOW_CALL)
+            j->rc = store_flow_call_put(w->store, &j->u.flow_call);
+        else if (j->kind == JOB_RECORDING)
+            j->rc = store_recording_put(w->store, &j->u.recording);
         else
             j->rc = store_status_apply(w->store, &j->u.status, &j->outcome);
         if (j->rc < 0 && j->rc != SB_EINVAL)
@@ -94,6 +100,8 @@ static void writer_apply(struct writer *w, struct writer_job **jobs, size_t n)
 
         if (j->done)
             j->done(j->arg, j->rc, j->outcome);
+        if (j->kind == JOB_FLOW_CALL)
+            free(j->u.flow_call.last_twiml);
         free(j);
     }
 }
@@ -235,8 +243,11 @@ static int writer_submit(struct writer *w, struct writer_job *j)
             pthread_cond_signal(&w->nonempty);
     }
     pthread_mutex_unlock(&w->lock);
-    if (rc < 0)
+    if (rc < 0) {
+        if (j->kind == JOB_FLOW_CALL)
+            free(j->u.flow_call.last_twiml);
         free(j);
+    }
     return rc;
 }
 
@@ -320,6 +331,49 @@ int writer_submit_stream(struct writer *w, const struct stream_record *r, writer
         return SB_ENOMEM;
     j->kind = JOB_STREAM;
     j->u.stream = *r;
+    j->done = done;
+    j->arg = arg;
+    j->rc = 0;
+    j->outcome = STATUS_APPLIED;
+    return writer_submit(w, j);
+}
+
+int writer_submit_flow_call(struct writer *w, const struct flow_call *c, writer_done_fn done,
+                            void *arg)
+{
+    struct writer_job *j;
+
+    if (!w || !c)
+        return SB_EINVAL;
+    j = malloc(sizeof(*j));
+    if (!j)
+        return SB_ENOMEM;
+    j->kind = JOB_FLOW_CALL;
+    j->u.flow_call = *c;
+    j->u.flow_call.last_twiml = strdup(c->last_twiml ? c->last_twiml : "");
+    if (!j->u.flow_call.last_twiml) {
+        free(j);
+        return SB_ENOMEM;
+    }
+    j->done = done;
+    j->arg = arg;
+    j->rc = 0;
+    j->outcome = STATUS_APPLIED;
+    return writer_submit(w, j);
+}
+
+int writer_submit_recording(struct writer *w, const struct recording *r, writer_done_fn done,
+                            void *arg)
+{
+    struct writer_job *j;
+
+    if (!w || !r)
+        return SB_EINVAL;
+    j = malloc(sizeof(*j));
+    if (!j)
+        return SB_ENOMEM;
+    j->kind = JOB_RECORDING;
+    j->u.recording = *r;
     j->done = done;
     j->arg = arg;
     j->rc = 0;

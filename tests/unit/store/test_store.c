@@ -677,3 +677,80 @@ Test(store, stream_records_upsert_and_list_by_call)
     memset(&r, 0, sizeof(r));
     cr_assert_eq(store_stream_record(st, &r), SB_EINVAL);
 }
+
+Test(store, flows_numbers_and_call_state)
+{
+    struct tenant t = make_tenant("acme");
+    struct number n = make_number("+15005550006", "acme", PLAN_PRO);
+    struct flow_ref *refs = NULL;
+    struct flow_call fc, got;
+    struct number *nums = NULL;
+    size_t count = 0;
+    long long v1 = 0, v2 = 0;
+    char *json = NULL;
+
+    cr_assert_eq(store_tenant_add(st, &t), 0);
+    cr_assert_eq(store_number_add(st, &n), 0);
+    cr_assert_eq(store_flow_put(st, "nobody", "main", "{}"), SB_ENOTFOUND);
+    cr_assert_eq(store_routes_version(st, &v1), 0);
+    cr_assert_eq(store_flow_put(st, "acme", "main", "{\"a\":1}"), 0);
+    cr_assert_eq(store_routes_version(st, &v2), 0);
+    cr_assert_gt(v2, v1, "a flow change must move the routing version");
+    cr_assert_eq(store_flow_put(st, "acme", "main", "{\"a\":2}"), 0);
+    cr_assert_eq(store_flow_get(st, "acme", "main", &json), 0);
+    cr_assert_str_eq(json, "{\"a\":2}");
+    free(json);
+    cr_assert_eq(store_flow_get(st, "acme", "nope", &json), SB_ENOTFOUND);
+    cr_assert_eq(store_flow_list(st, NULL, &refs, &count), 0);
+    cr_assert_eq(count, 1);
+    cr_assert_str_eq(refs[0].name, "main");
+    free(refs);
+    cr_assert_eq(store_number_set_flow(st, "+15005550006", "main"), 0);
+    cr_assert_eq(store_number_set_flow(st, "+15009999999", "main"), SB_ENOTFOUND);
+    cr_assert_eq(store_number_list(st, &nums, &count), 0);
+    cr_assert_str_eq(nums[0].flow, "main");
+    free(nums);
+
+    memset(&fc, 0, sizeof(fc));
+    snprintf(fc.call_sid, sizeof(fc.call_sid), "CA1");
+    snprintf(fc.tenant, sizeof(fc.tenant), "acme");
+    snprintf(fc.flow, sizeof(fc.flow), "main");
+    snprintf(fc.node, sizeof(fc.node), "menu");
+    fc.attempts = 2;
+    fc.step_no = 3;
+    fc.last_twiml = "<Response />";
+    cr_assert_eq(store_flow_call_put(st, &fc), 0);
+    fc.attempts = 0;
+    snprintf(fc.node, sizeof(fc.node), "bye");
+    fc.done = 1;
+    cr_assert_eq(store_flow_call_put(st, &fc), 0);
+    cr_assert_eq(store_flow_call_get(st, "CA1", &got), 0);
+    cr_assert_str_eq(got.node, "bye");
+    cr_assert_eq(got.done, 1);
+    cr_assert_eq(got.step_no, 3);
+    cr_assert_str_eq(got.last_twiml, "<Response />");
+    free(got.last_twiml);
+    cr_assert_eq(store_flow_call_get(st, "CA2", &got), SB_ENOTFOUND);
+}
+
+Test(store, recordings_are_logged_per_call)
+{
+    struct recording r, *list = NULL;
+    size_t n = 0;
+
+    memset(&r, 0, sizeof(r));
+    snprintf(r.recording_sid, sizeof(r.recording_sid), "RE1");
+    snprintf(r.call_sid, sizeof(r.call_sid), "CA1");
+    snprintf(r.url, sizeof(r.url), "https://api.twilio.com/x/RE1");
+    snprintf(r.status, sizeof(r.status), "in-progress");
+    r.duration = 0;
+    cr_assert_eq(store_recording_put(st, &r), 0);
+    snprintf(r.status, sizeof(r.status), "completed");
+    r.duration = 14;
+    cr_assert_eq(store_recording_put(st, &r), 0);
+    cr_assert_eq(store_recording_list(st, "CA1", &list, &n), 0);
+    cr_assert_eq(n, 1);
+    cr_assert_str_eq(list[0].status, "completed");
+    cr_assert_eq(list[0].duration, 14);
+    free(list);
+}
