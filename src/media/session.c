@@ -138,7 +138,8 @@ static void barge_in(struct session *s, long long now_us)
     if (send_buf(s, &b, media_event_write_clear(&b, s->stream_sid)))
         return;
     log_event(LOG_INFO, "stream.barge_in", "call_sid=%s heard_ms=%ld", s->call_sid, heard);
-    /* Audio still being synthesized for this reply is not wanted any more. */
+    /* Audio still to come for this reply, or for one asked before, is not wanted any more. */
+    s->cut_upto = s->utterance;
     s->playing = 0;
     s->utterance_first_us = 0;
     if (s->agent_started)
@@ -279,14 +280,16 @@ void session_audio(struct session *s, unsigned id, const unsigned char *mulaw, s
 {
     (void)now_us;
     /* Only the newest reply is wanted; older ones were superseded or cut by barge-in. */
-    if (s->state != S_ACTIVE || id != s->utterance || len == 0)
+    if (s->state != S_ACTIVE || id != s->utterance || id <= s->cut_upto || len == 0)
         return;
     if (pacer_queue(&s->pacer, id, mulaw, len) != 0) {
         finish(s, SESSION_FAILED, 1011, "cannot queue the reply audio");
         return;
     }
+    /* A later chunk of the same reply keeps its start: heard_ms counts from the first frame. */
+    if (s->playing != id)
+        s->utterance_first_us = 0;
     s->playing = id;
-    s->utterance_first_us = 0;
 }
 
 long long session_tick(struct session *s, long long now_us)

@@ -70,6 +70,7 @@ struct session {
     int echo;                /* the echo agent: caller frames go straight back */
     unsigned utterance;      /* id of the newest utterance asked of the agent */
     unsigned playing;        /* id whose audio is queued or in flight, 0 when none */
+    unsigned cut_upto;       /* replies up to this id were cut by barge-in: drop their audio */
     long long utterance_first_us; /* when the playing utterance's first frame went out */
     enum agent_action after_utterance; /* what to do once `playing` has been heard */
     unsigned action_utterance;         /* the utterance carrying that action */
