@@ -11,6 +11,7 @@ static const char usage[] =
     "  serve      answer Twilio's voice webhooks (see 'switchboard serve --help')\n"
     "  tenants    add, list and remove tenants (businesses)\n"
     "  numbers    add, list and remove phone numbers and their routing\n"
+    "  flows      validate, import and show IVR flows\n"
     "  calls      list the call log\n"
     "  urls       print the webhook URLs to paste into the Twilio console\n"
     "  sim        play Twilio's part: call a webhook without a phone\n"
@@ -26,6 +27,7 @@ int main(int argc, char **argv)
     } commands[] = {
         {"serve", cli_serve},     {"tenants", cli_tenants}, {"numbers", cli_numbers},
         {"calls", cli_calls},     {"urls", cli_urls},       {"sim", cli_sim},
+        {"flows", cli_flows},
     };
 
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||

@@ -9,10 +9,16 @@ int cli_tenants(int argc, char **argv);
 int cli_numbers(int argc, char **argv);
 int cli_calls(int argc, char **argv);
 int cli_urls(int argc, char **argv);
+int cli_flows(int argc, char **argv);
 int cli_sim(int argc, char **argv);
+/** switchboard sim api: the fake Twilio REST API (src/cli/sim_api.c). */
+int cli_sim_api(int argc, char **argv);
 
 /** Prints "error: ..." to stderr (lower-case, naming the thing) and returns 1. */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/** Like cli_fail for bad usage (a flag or argument that cannot work): returns 2. */
+int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /** The store path: --db, else SWITCHBOARD_DB, else ./switchboard.db. */
 const char *cli_db_path(const char *flag);

@@ -18,6 +18,18 @@ int cli_fail(const char *fmt, ...)
     return 1;
 }
 
+int cli_usage(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("error: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return 2;
+}
+
 const char *cli_db_path(const char *flag)
 {
     const char *env = getenv("SWITCHBOARD_DB");

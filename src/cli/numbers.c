@@ -12,6 +12,7 @@ static const char numbers_usage[] =
     "usage: switchboard numbers add E164 --tenant NAME [--plan starter|pro|enterprise]\n"
     "                               [--agent TYPE] [--inactive]\n"
     "       switchboard numbers list [--json]\n"
+    "       switchboard numbers set-flow E164 FLOW   (FLOW '-' goes back to the plan's default)\n"
     "       switchboard numbers remove E164\n"
     "\n"
     "  --tenant NAME   the business this number belongs to (required)\n"
@@ -19,6 +20,7 @@ static const char numbers_usage[] =
     "starter)\n"
     "  --agent TYPE    the agent that answers, e.g. receptionist (default receptionist)\n"
     "  --inactive      keep the number but answer it with the 'not configured' apology\n"
+    "  --flow FLOW     answer with the tenant's IVR flow FLOW (see 'switchboard flows')\n"
     "  --db PATH       the store (env SWITCHBOARD_DB, default ./switchboard.db)\n";
 
 static int numbers_add(int argc, char **argv)
@@ -26,7 +28,8 @@ static int numbers_add(int argc, char **argv)
     static const struct option opts[] = {
         {"tenant", required_argument, NULL, 't'}, {"plan", required_argument, NULL, 'p'},
         {"agent", required_argument, NULL, 'a'},  {"inactive", no_argument, NULL, 'i'},
-        {"db", required_argument, NULL, 'd'},     {NULL, 0, NULL, 0},
+        {"db", required_argument, NULL, 'd'},     {"flow", required_argument, NULL, 'f'},
+        {NULL, 0, NULL, 0},
     };
     struct number n;
     struct store *s = NULL;
@@ -56,6 +59,12 @@ static int numbers_add(int argc, char **argv)
             break;
         case 'i':
             n.active = 0;
+            break;
+        case 'f':
+            if (strlen(optarg) == 0 || strlen(optarg) >= FLOW_REF_SIZE)
+                return cli_fail("flow name '%s' must be 1-%d characters", optarg,
+                                FLOW_REF_SIZE - 1);
+            snprintf(n.flow, sizeof(n.flow), "%s", optarg);
             break;
         case 'd':
             db = optarg;
@@ -87,6 +96,55 @@ static int numbers_add(int argc, char **argv)
     return 0;
 }
 
+static int numbers_set_flow(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'},
+        {NULL, 0, NULL, 0},
+    };
+    struct store *s = NULL;
+    const char *db = NULL, *flow;
+    char *json = NULL;
+    struct number *list = NULL;
+    size_t n = 0;
+    int c, rc;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c != 'd')
+            return 2;
+        db = optarg;
+    }
+    if (optind != argc - 2)
+        return cli_fail("numbers set-flow needs E164 and FLOW ('-' for none)");
+    flow = strcmp(argv[optind + 1], "-") == 0 ? "" : argv[optind + 1];
+    if (cli_open_store(&s, db))
+        return 1;
+    /* The flow must exist for the number's tenant: a typo would route calls nowhere. */
+    rc = store_number_list(s, &list, &n);
+    for (size_t i = 0; rc == 0 && i < n && *flow; i++) {
+        if (strcmp(list[i].e164, argv[optind]) == 0)
+            rc = store_flow_get(s, list[i].tenant, flow, &json);
+    }
+    free(json);
+    if (rc == SB_ENOTFOUND) {
+        rc = cli_fail("the tenant of '%s' has no flow '%s' (import it first)", argv[optind],
+                      flow);
+        goto out;
+    }
+    rc = rc ? rc : store_number_set_flow(s, argv[optind], flow);
+    if (rc == SB_ENOTFOUND)
+        rc = cli_fail("number '%s' does not exist", argv[optind]);
+    else if (rc)
+        rc = cli_fail("cannot set the flow of '%s': %s", argv[optind], sb_strerror(rc));
+    else
+        printf("number %s now answers with %s\n", argv[optind], *flow ? flow : "its plan");
+out:
+    free(list);
+    store_close(s);
+    return rc;
+}
+
 static int numbers_list(struct store *s, int as_json)
 {
     struct number *list = NULL;
@@ -99,18 +157,21 @@ static int numbers_list(struct store *s, int as_json)
         json_t *arr = json_array();
 
         for (size_t i = 0; i < n; i++)
-            json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:b}", "number",
+            json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:b, s:s*}", "number",
                                                  list[i].e164, "tenant", list[i].tenant, "plan",
                                                  plan_name(list[i].plan), "agent", list[i].agent,
-                                                 "active", list[i].active));
+                                                 "active", list[i].active, "flow",
+                                                 list[i].flow[0] ? list[i].flow : NULL));
         json_dumpf(arr, stdout, JSON_INDENT(2));
         fputc('\n', stdout);
         json_decref(arr);
     } else {
-        printf("%-17s %-24s %-11s %-16s %s\n", "NUMBER", "TENANT", "PLAN", "AGENT", "ACTIVE");
+        printf("%-17s %-24s %-11s %-16s %-7s %s\n", "NUMBER", "TENANT", "PLAN", "AGENT", "ACTIVE",
+               "FLOW");
         for (size_t i = 0; i < n; i++)
-            printf("%-17s %-24s %-11s %-16s %s\n", list[i].e164, list[i].tenant,
-                   plan_name(list[i].plan), list[i].agent, list[i].active ? "yes" : "no");
+            printf("%-17s %-24s %-11s %-16s %-7s %s\n", list[i].e164, list[i].tenant,
+                   plan_name(list[i].plan), list[i].agent, list[i].active ? "yes" : "no",
+                   list[i].flow[0] ? list[i].flow : "-");
     }
     free(list);
     return 0;
@@ -136,8 +197,10 @@ int cli_numbers(int argc, char **argv)
     }
     if (strcmp(argv[1], "add") == 0)
         return numbers_add(argc - 1, argv + 1);
+    if (strcmp(argv[1], "set-flow") == 0)
+        return numbers_set_flow(argc - 1, argv + 1);
     if (strcmp(argv[1], "list") != 0 && strcmp(argv[1], "remove") != 0)
-        return cli_fail("unknown numbers command '%s' (add, list, remove)", argv[1]);
+        return cli_fail("unknown numbers command '%s' (add, list, set-flow, remove)", argv[1]);
     optind = 1;
     while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
         if (c == 'j')

@@ -33,7 +33,9 @@ static const char sim_usage[] =
     "  --max-documents N      bound on TwiML documents per call (default 50)\n"
     "\n"
     "Exit status: 0 when the call completed without protocol errors or failed\n"
-    "expectations, 1 otherwise, 2 on bad usage.\n";
+    "expectations, 1 otherwise, 2 on bad usage.\n"
+    "\n"
+    "'switchboard sim api --help': a fake Twilio REST API that places such calls.\n";
 
 static unsigned parse_events(const char *list)
 {
@@ -87,6 +89,7 @@ static int sim_call(int argc, char **argv)
     struct sim_params extra = SIM_PARAMS_INIT;
     const char *script_path = NULL;
     int as_json = 0, c, rc = 2;
+    /* Usage errors exit 2, like getopt's; a failed call exits 1. */
     char err[512];
 
     memset(&o, 0, sizeof(o));
@@ -117,7 +120,7 @@ static int sim_call(int argc, char **argv)
             break;
         case 'm':
             if (strcmp(optarg, "GET") != 0 && strcmp(optarg, "POST") != 0) {
-                rc = cli_fail("method '%s' is not GET or POST", optarg);
+                rc = cli_usage("method '%s' is not GET or POST", optarg);
                 goto out;
             }
             o.method = optarg;
@@ -131,7 +134,7 @@ static int sim_call(int argc, char **argv)
         case 'e':
             o.status_events = parse_events(optarg);
             if (!o.status_events) {
-                rc = cli_fail("status events '%s' are not from initiated, ringing, answered, "
+                rc = cli_usage("status events '%s' are not from initiated, ringing, answered, "
                               "completed",
                               optarg);
                 goto out;
@@ -153,7 +156,7 @@ static int sim_call(int argc, char **argv)
             char *eq = strchr(optarg, '=');
 
             if (!eq || eq == optarg) {
-                rc = cli_fail("--param '%s' is not NAME=VALUE", optarg);
+                rc = cli_usage("--param '%s' is not NAME=VALUE", optarg);
                 goto out;
             }
             *eq = '\0';
@@ -170,7 +173,7 @@ static int sim_call(int argc, char **argv)
         case 'x':
             o.max_documents = (int)strtol(optarg, NULL, 10);
             if (o.max_documents < 1 || o.max_documents > 10000) {
-                rc = cli_fail("max documents '%s' is not a number from 1 to 10000", optarg);
+                rc = cli_usage("max documents '%s' is not a number from 1 to 10000", optarg);
                 goto out;
             }
             break;
@@ -180,23 +183,23 @@ static int sim_call(int argc, char **argv)
         }
     }
     if (optind < argc) {
-        rc = cli_fail("sim call takes no arguments, got '%s'", argv[optind]);
+        rc = cli_usage("sim call takes no arguments, got '%s'", argv[optind]);
         goto out;
     }
     if (!o.url || (strncmp(o.url, "http://", 7) != 0 && strncmp(o.url, "https://", 8) != 0)) {
-        rc = cli_fail("--url must be an http:// or https:// webhook URL");
+        rc = cli_usage("--url must be an http:// or https:// webhook URL");
         goto out;
     }
     if (!o.from || !*o.from || !o.to || !*o.to) {
-        rc = cli_fail("--from and --to are required");
+        rc = cli_usage("--from and --to are required");
         goto out;
     }
     if (script_path && o.interactive) {
-        rc = cli_fail("--script and --interactive cannot be used together");
+        rc = cli_usage("--script and --interactive cannot be used together");
         goto out;
     }
     if (script_path && sim_script_load(&script, script_path, err, sizeof(err))) {
-        rc = cli_fail("%s", err);
+        rc = cli_usage("%s", err);
         goto out;
     }
     o.script = script_path ? &script : NULL;
@@ -219,6 +222,8 @@ out:
 
 int cli_sim(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "api") == 0)
+        return cli_sim_api(argc - 1, argv + 1);
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         fputs(sim_usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
@@ -229,5 +234,5 @@ int cli_sim(int argc, char **argv)
     }
     if (strcmp(argv[1], "call") == 0)
         return sim_call(argc - 1, argv + 1);
-    return cli_fail("unknown sim command '%s' (call)", argv[1]);
+    return cli_fail("unknown sim command '%s' (call, api)", argv[1]);
 }

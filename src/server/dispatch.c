@@ -19,6 +19,8 @@ static const struct endpoint endpoints[] = {
     {"/voice/gather", "gather", EP_GATHER, 1},
     {"/voice/status", "status", EP_STATUS, 1},
     {"/voice/stream-ended", "stream_ended", EP_STREAM_ENDED, 1},
+    {"/voice/flow", "flow", EP_FLOW, 1},
+    {"/voice/flow/recording", "flow_recording", EP_FLOW_RECORDING, 1},
     {"/voice/stream", "stream", EP_STREAM, 0},
     {"/healthz", "healthz", EP_HEALTHZ, 0},
     {"/metrics", "metrics", EP_METRICS, 0},
@@ -161,6 +163,22 @@ static void status_done(void *arg, int status_code, enum status_outcome outcome,
     lws_cancel_service(srv->lws);
 }
 
+/* A deferred answer is ready (a flow step or recording committed): hand it to the loop. */
+static void reply_done(void *arg, struct reply *reply)
+{
+    struct pending *p = arg;
+    struct server *srv = p->srv;
+
+    p->reply = *reply;
+    p->status = reply->status;
+    p->has_reply = 1;
+    pthread_mutex_lock(&srv->done_lock);
+    p->next = srv->done_head;
+    srv->done_head = p;
+    pthread_mutex_unlock(&srv->done_lock);
+    lws_cancel_service(srv->lws);
+}
+
 void server_drain_completions(struct server *srv)
 {
     static const char *const outcomes[] = {"applied", "duplicate", "stale"};
@@ -174,6 +192,21 @@ void server_drain_completions(struct server *srv)
         struct pending *p = list;
 
         list = p->next;
+        if (p->has_reply) {
+            if (!p->orphaned) {
+                struct http_session *sess = lws_wsi_user(p->wsi);
+
+                sess->pending = NULL;
+                reply_release(&sess->reply);
+                sess->reply = p->reply;
+                sess->reply_ready = 1;
+                lws_callback_on_writable(p->wsi);
+            } else {
+                reply_release(&p->reply);
+            }
+            free(p);
+            continue;
+        }
         if (p->status == 204)
             metrics_call_status(&srv->metrics, p->call_status, outcomes[p->outcome]);
         if (!p->orphaned) {
@@ -261,6 +294,36 @@ out:
     return rc;
 }
 
+/*
+ * Runs a flow step (or logs a voicemail recording) whose answer waits for the
+ * writer; `step` is the URL's step, NULL for the incoming webhook, or
+ * "recording" for the recording callback.
+ */
+static void deferred_flow(struct http_session *sess, struct lws *wsi, const struct voice_ctx *ctx,
+                          const struct form *form, const char *step)
+{
+    struct pending *p = calloc(1, sizeof(*p));
+    int rc;
+
+    if (!p) {
+        voice_apology(&sess->reply);
+        sess->reply_ready = 1;
+        return;
+    }
+    p->wsi = wsi;
+    p->srv = sess->srv;
+    if (step && strcmp(step, "recording") == 0)
+        rc = voice_flow_recording(ctx, form, reply_done, p, &sess->reply);
+    else
+        rc = voice_flow(ctx, form, step, reply_done, p, &sess->reply);
+    if (rc == 0) {
+        sess->pending = p;
+    } else {
+        free(p);
+        sess->reply_ready = 1;
+    }
+}
+
 static void dispatch_post(struct http_session *sess, struct lws *wsi)
 {
     struct server *srv = sess->srv;
@@ -297,8 +360,23 @@ static void dispatch_post(struct http_session *sess, struct lws *wsi)
     ctx.stream_url = stream_url;
     switch (sess->endpoint->kind) {
     case EP_INCOMING:
+        if (voice_flow_applies(&ctx, &form)) {
+            deferred_flow(sess, wsi, &ctx, &form, NULL);
+            break;
+        }
         voice_incoming(&ctx, &form, &sess->reply);
         sess->reply_ready = 1;
+        break;
+    case EP_FLOW: {
+        char step[16];
+
+        if (lws_get_urlarg_by_name(wsi, "step=", step, sizeof(step)) == NULL)
+            step[0] = '\0';
+        deferred_flow(sess, wsi, &ctx, &form, step);
+        break;
+    }
+    case EP_FLOW_RECORDING:
+        deferred_flow(sess, wsi, &ctx, &form, "recording");
         break;
     case EP_GATHER:
         voice_gather(&ctx, &form, &sess->reply);

@@ -41,11 +41,18 @@ static void refresh_routes(struct server *srv)
     long long before = srv->routes.version;
     int rc = routes_refresh(&srv->routes, srv->store);
 
-    if (rc)
+    if (rc) {
         log_event(LOG_ERROR, "routes.refresh_failed", "error=\"%s\"", sb_strerror(rc));
-    else if (srv->routes.version != before)
-        log_event(LOG_INFO, "routes.loaded", "numbers=%zu tenants=%zu version=%lld",
-                  srv->routes.count, srv->routes.ntenants, srv->routes.version);
+        return;
+    }
+    if (srv->routes.version == before)
+        return;
+    /* Flow changes move the same version: reload them with the numbers. */
+    rc = flow_cache_load(&srv->flows, srv->store);
+    if (rc)
+        log_event(LOG_ERROR, "flows.load_failed", "error=\"%s\"", sb_strerror(rc));
+    log_event(LOG_INFO, "routes.loaded", "numbers=%zu tenants=%zu flows=%zu version=%lld",
+              srv->routes.count, srv->routes.ntenants, srv->flows.count, srv->routes.version);
 }
 
 static void on_tick(lws_sorted_usec_list_t *sul)
@@ -112,6 +119,7 @@ int server_run(const struct config *cfg)
         return SB_ENOMEM;
     srv->cfg = cfg;
     srv->routes = (struct routes)ROUTES_INIT;
+    srv->flows = (struct flow_cache)FLOW_CACHE_INIT;
     pthread_mutex_init(&srv->done_lock, NULL);
 
     rc = sig_key_new(&srv->sig_key, cfg->auth_token);
@@ -127,9 +135,16 @@ int server_run(const struct config *cfg)
         goto out;
     }
     rc = routes_refresh(&srv->routes, srv->store);
+    if (!rc)
+        rc = flow_cache_load(&srv->flows, srv->store);
     if (rc) {
         log_event(LOG_ERROR, "server.start_failed", "error=\"cannot load routes: %s\"",
                   sb_strerror(rc));
+        goto out;
+    }
+    srv->flow_states = calloc(1, sizeof(*srv->flow_states));
+    if (!srv->flow_states) {
+        rc = SB_ENOMEM;
         goto out;
     }
     rc = writer_start(&srv->writer, cfg->db_path);
@@ -152,6 +167,9 @@ int server_run(const struct config *cfg)
     srv->voice.stream_outcome = stream_outcome_lookup;
     srv->voice.stream_outcome_arg = srv;
     srv->voice.routes = &srv->routes;
+    srv->voice.flows = &srv->flows;
+    srv->voice.flow_states = srv->flow_states;
+    srv->voice.store = srv->store;
     srv->voice.writer = srv->writer;
     srv->voice.stream_url = cfg->stream_url;
 
@@ -207,6 +225,10 @@ out:
     stream_tts_cache_release(srv);
     tts_release(&srv->tts);
     routes_release(&srv->routes);
+    flow_cache_release(&srv->flows);
+    if (srv->flow_states)
+        flow_states_clear(srv->flow_states);
+    free(srv->flow_states);
     store_close(srv->store);
     sig_key_free(srv->sig_key);
     pthread_mutex_destroy(&srv->done_lock);

@@ -12,6 +12,8 @@
 #include "server/metrics.h"
 #include "store/routes.h"
 #include "store/writer.h"
+#include "voice/flow_cache.h"
+#include "voice/flow_states.h"
 #include "voice/voice.h"
 
 /* Twilio's webhooks are small; 64 KiB also caps what a hostile client can make us hold. */
@@ -29,6 +31,8 @@ struct pending {
     int status;
     int outcome;
     char call_status[16];
+    struct reply reply; /* a whole answer (flows), when has_reply */
+    int has_reply;
     struct server *srv;
 };
 
@@ -45,6 +49,8 @@ struct server {
     struct sig_key *sig_key; /* TWILIO_AUTH_TOKEN, keyed once */
     struct writer *writer;
     struct routes routes;
+    struct flow_cache flows;
+    struct flow_states *flow_states;
     struct metrics metrics;
     struct voice_ctx voice;
     lws_sorted_usec_list_t tick;
@@ -89,6 +95,8 @@ enum endpoint_kind {
     EP_GATHER,
     EP_STATUS,
     EP_STREAM_ENDED,
+    EP_FLOW,
+    EP_FLOW_RECORDING,
     EP_STREAM,
     EP_HEALTHZ,
     EP_METRICS

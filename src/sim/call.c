@@ -13,6 +13,8 @@
 #include "sim/fetch.h"
 
 #define DEFAULT_MAX_DOCUMENTS 50
+/* c->hung_up when the REST API ended the call (1 means the caller hung up). */
+#define HUNG_UP_BY_API 2
 
 /* What a verb tells the document loop to do next. */
 enum step { STEP_NEXT, STEP_GOTO, STEP_END };
@@ -273,6 +275,61 @@ static int jump_to(struct call *c, struct jump *j, const char *ref, const char *
     return STEP_GOTO;
 }
 
+/*
+ * Polls the control hook (switchboard sim api). Returns STEP_NEXT to carry
+ * on, STEP_GOTO with `j` replaced by the API's redirect, or STEP_END when
+ * the API hung up.
+ */
+static int call_control(struct call *c, struct jump *j)
+{
+    struct sim_control ctl;
+    json_t *ev;
+    int action;
+
+    if (!c->o->control || c->failed)
+        return STEP_NEXT;
+    memset(&ctl, 0, sizeof(ctl));
+    ctl.clock_ms = c->clock_ms;
+    ctl.answered = c->answered;
+    ctl.events = c->res->events;
+    action = c->o->control(c->o->control_arg, &ctl);
+    if (action != SIM_CONTROL_REDIRECT && action != SIM_CONTROL_HANGUP)
+        return STEP_NEXT;
+    /* Cut short (a long <Pause> or <Gather>): the call only lasted until now. */
+    if (ctl.clock_ms >= 0 && ctl.clock_ms < c->clock_ms)
+        c->clock_ms = ctl.clock_ms;
+    ev = call_event(c, "control");
+    if (action == SIM_CONTROL_REDIRECT) {
+        ctl.url[sizeof(ctl.url) - 1] = '\0';
+        json_object_set_new(ev, "action", json_string("redirect"));
+        json_object_set_new(ev, "url", json_string(ctl.url));
+        jump_release(j);
+        j->url = strdup(ctl.url);
+        snprintf(j->method, sizeof(j->method), "%s",
+                 strcasecmp(ctl.method, "GET") == 0 ? "GET" : "POST");
+        return j->url ? STEP_GOTO : call_fail(c, 0, "out of memory");
+    }
+    json_object_set_new(ev, "action", json_string("hangup"));
+    ctl.status[sizeof(ctl.status) - 1] = '\0';
+    if (ctl.status[0])
+        snprintf(c->res->status, sizeof(c->res->status), "%s", ctl.status);
+    else if (!c->answered)
+        snprintf(c->res->status, sizeof(c->res->status), "canceled");
+    c->hung_up = HUNG_UP_BY_API;
+    return STEP_END;
+}
+
+/* After the caller's input (or the wait for it) the REST API may hang up or redirect instead. */
+static int after_input(struct call *c, struct jump *j, int step)
+{
+    int ctl;
+
+    if (step == STEP_END || c->hung_up)
+        return step;
+    ctl = call_control(c, j);
+    return ctl == STEP_NEXT ? step : ctl;
+}
+
 static void say(struct call *c, const struct sim_node *n)
 {
     json_t *ev = call_event(c, "say");
@@ -417,7 +474,7 @@ static int gather(struct call *c, const struct sim_node *n, struct jump *j)
 static int dial(struct call *c, const struct sim_node *n, struct jump *j)
 {
     const struct sim_action *a = c->o->script ? sim_script_peek(c->o->script) : NULL;
-    json_t *ev, *targets = json_array();
+    json_t *ev, *targets;
     const char *first = n->text;
     int conference = 0;
     enum sim_dial_outcome outcome = SIM_DIAL_ANSWER;
@@ -429,6 +486,7 @@ static int dial(struct call *c, const struct sim_node *n, struct jump *j)
 
     if (!expectations_met(c))
         return STEP_END;
+    targets = json_array();
     if (*n->text)
         json_array_append_new(targets, json_pack("{s:s, s:s}", "noun", "Number", "to", n->text));
     for (size_t i = 0; i < n->nchildren; i++) {
@@ -464,6 +522,10 @@ static int dial(struct call *c, const struct sim_node *n, struct jump *j)
     }
     status = conference && outcome == SIM_DIAL_ANSWER ? "answered" : statuses[outcome];
     json_object_set_new(ev, "outcome", json_string(status));
+    /* The callee answered or the conference began: the REST API sees the call there. */
+    rc = call_control(c, j);
+    if (rc != STEP_NEXT)
+        return rc;
     if (outcome == SIM_DIAL_ANSWER)
         c->clock_ms += talk * 1000;
     else if (outcome == SIM_DIAL_NO_ANSWER)
@@ -491,7 +553,7 @@ static int record(struct call *c, const struct sim_node *n, struct jump *j)
     const struct sim_action *a = caller_action(c, "record");
     double max = attr_seconds(n, "maxLength", 3600), secs;
     const char *ending = "";
-    char rec_sid[40], url[160], dur[32];
+    char rec_sid[40], url[512], dur[32];
     json_t *ev;
     int rc;
 
@@ -517,14 +579,18 @@ static int record(struct call *c, const struct sim_node *n, struct jump *j)
         ending = a->text;
     c->clock_ms += secs * 1000;
     call_new_sid(c, "RE", rec_sid, sizeof(rec_sid));
-    snprintf(url, sizeof(url), "https://api.twilio.com/2010-04-01/Accounts/%s/Recordings/%s",
-             c->account_sid, rec_sid);
+    snprintf(url, sizeof(url), "%s/2010-04-01/Accounts/%s/Recordings/%s",
+             c->o->api_base ? c->o->api_base : "https://api.twilio.com", c->account_sid, rec_sid);
     snprintf(dur, sizeof(dur), "%.0f", secs);
     json_object_set_new(ev, "seconds", json_real(secs));
     json_object_set_new(ev, "ended_by", json_string(*ending ? ending : "timeout"));
     json_object_set_new(ev, "recording_sid", json_string(rec_sid));
+    /* The recording is kept when the REST API ends or redirects the call during it. */
+    rc = call_control(c, j);
     if (sim_node_attr(n, "recordingStatusCallback"))
         call_recording_callback(c, n, rec_sid, url, dur);
+    if (rc != STEP_NEXT)
+        return rc;
     if (strcmp(ending, "hangup") == 0)
         c->hung_up = 1;
     rc = jump_to(c, j, sim_node_attr(n, "action"), sim_node_attr(n, "method"));
@@ -637,9 +703,9 @@ static int run_verb(struct call *c, const struct sim_node *n, struct jump *j)
     } else if (strcmp(v, "Pause") == 0) {
         pause_verb(c, n);
     } else if (strcmp(v, "Gather") == 0) {
-        return gather(c, n, j);
+        return after_input(c, j, gather(c, n, j));
     } else if (strcmp(v, "Dial") == 0) {
-        return dial(c, n, j);
+        return after_input(c, j, dial(c, n, j));
     } else if (strcmp(v, "Record") == 0) {
         return record(c, n, j);
     } else if (strcmp(v, "Redirect") == 0) {
@@ -676,13 +742,18 @@ static int run_verb(struct call *c, const struct sim_node *n, struct jump *j)
 /* Executes one document; on STEP_GOTO `j` says where to go. */
 static int run_document(struct call *c, const struct sim_doc *doc, struct jump *j)
 {
-    for (size_t i = 0; i < doc->root.nchildren; i++) {
-        int step = run_verb(c, &doc->root.children[i], j);
+    int step;
 
+    for (size_t i = 0; i < doc->root.nchildren; i++) {
+        step = call_control(c, j);
+        if (step == STEP_NEXT)
+            step = run_verb(c, &doc->root.children[i], j);
         if (step != STEP_NEXT)
             return step;
     }
-    return STEP_END;
+    /* The last verb plays out before the call ends; the REST API may still redirect. */
+    step = call_control(c, j);
+    return step == STEP_GOTO ? step : STEP_END;
 }
 
 /* Checks the script is consumed up to its expectations at the end of the call. */
@@ -732,7 +803,16 @@ int sim_call_run(const struct sim_call_opts *opts, struct sim_call_result *res)
     call_status_event(&c, SIM_EVENT_INITIATED, "initiated");
     call_status_event(&c, SIM_EVENT_RINGING, "ringing");
 
-    rc = fetch_document(&c, opts->url, opts->method ? opts->method : "POST", NULL, &doc);
+    /* While it rings the REST API may cancel the call or give it another URL. */
+    step = call_control(&c, &j);
+    if (step == STEP_END) {
+        rc = SB_ECLOSED;
+    } else if (step == STEP_GOTO) {
+        rc = fetch_document(&c, j.url, j.method, NULL, &doc);
+        jump_release(&j);
+    } else {
+        rc = fetch_document(&c, opts->url, opts->method ? opts->method : "POST", NULL, &doc);
+    }
     while (rc == 0) {
         if (!c.answered) {
             c.answered = 1;
@@ -749,7 +829,10 @@ int sim_call_run(const struct sim_call_opts *opts, struct sim_call_result *res)
     if (!c.failed) {
         json_t *ev = call_event(&c, "end");
 
-        json_object_set_new(ev, "by", json_string(c.hung_up ? "caller" : "twiml"));
+        json_object_set_new(ev, "by",
+                            json_string(c.hung_up == HUNG_UP_BY_API ? "api"
+                                        : c.hung_up                 ? "caller"
+                                                                    : "twiml"));
     }
     script_finished(&c);
 done:

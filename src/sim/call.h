@@ -21,6 +21,24 @@ enum {
     SIM_EVENT_COMPLETED = 8,
 };
 
+/* What a control hook answers (see sim_call_opts.control). */
+enum sim_control_action {
+    SIM_CONTROL_CONTINUE = 0, /* carry on */
+    SIM_CONTROL_REDIRECT = 1, /* fetch ctl->url with ctl->method now, as for <Redirect> */
+    SIM_CONTROL_HANGUP = 2,   /* end the call now */
+};
+
+/* One poll of a control hook: what the call is at, and the hook's answer. */
+struct sim_control {
+    double clock_ms;      /* in: simulated time; out: may be lowered to when the call was cut */
+    int answered;         /* in: 0 for the one poll before the first request (ringing) */
+    const json_t *events; /* in: the transcript so far (borrowed; read it in the hook only) */
+    char url[2048];       /* out: where SIM_CONTROL_REDIRECT goes (absolute) */
+    char method[8];       /* out: "GET" or "POST" ("" means POST) */
+    char status[16];      /* out: final status for SIM_CONTROL_HANGUP ("" means completed, or
+                             canceled before the answer) */
+};
+
 struct sim_call_opts {
     const char *url;          /* the voice URL ("A call comes in") */
     const char *method;       /* "POST" (default) or "GET" */
@@ -44,6 +62,17 @@ struct sim_call_opts {
     int stream_plain;           /* open wss:// streams as ws:// (local servers) */
     const char *record_audio;   /* WAV of what the caller heard in streams; may be NULL */
     int stream_max_ms;          /* bound on one stream; 0 means 60000 */
+    /*
+     * Lets a REST API (switchboard sim api) hang up or redirect the live
+     * call. Polled in the call's thread once while ringing, before each verb,
+     * after the last verb of a document, and where the caller's input starts
+     * and ends (<Gather>, <Dial>, <Record>). It may block: that is how the
+     * API paces a call in real time. Returns a SIM_CONTROL_* value. NULL:
+     * never polled.
+     */
+    int (*control)(void *arg, struct sim_control *ctl);
+    void *control_arg;
+    const char *api_base; /* base of RecordingUrl; NULL means https://api.twilio.com */
 };
 
 struct sim_call_result {
@@ -51,7 +80,8 @@ struct sim_call_result {
     int error_code;        /* the Twilio error code of the failure, 0 when none */
     char error[512];       /* lower-case description of the failure */
     char call_sid[40];
-    char status[16];       /* the call's final status: completed, busy, no-answer, failed */
+    char status[16];       /* the call's final status: completed, busy, no-answer, failed,
+                              canceled (by a control hook before the answer) */
     double duration_s;     /* CallDuration as Twilio would report it */
     int documents;         /* TwiML documents fetched */
     json_t *events;        /* the transcript: an array of event objects (owned) */

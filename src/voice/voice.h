@@ -13,6 +13,9 @@
 #include "store/routes.h"
 #include "store/writer.h"
 
+struct flow_cache;
+struct flow_states;
+
 /* An HTTP answer, independent of the server that sends it. */
 struct reply {
     int status;               /* 200, 204, 400, ... */
@@ -50,7 +53,14 @@ struct voice_ctx {
     /* How a call's stream ended; NULL when streams are not served (tests). */
     int (*stream_outcome)(void *arg, const char *call_sid, struct voice_stream_end *out);
     void *stream_outcome_arg;
+    /* IVR flows; NULL when flows are not served (tests). */
+    const struct flow_cache *flows;
+    struct flow_states *flow_states;
+    struct store *store; /* the loop's read connection: flow state after a restart */
 };
+
+/* A deferred answer: the callee owns `reply` (its body) and runs on the writer thread. */
+typedef void (*voice_reply_fn)(void *arg, struct reply *reply);
 
 /**
  * POST /voice/incoming: routes the call by `To`, picks the language from
@@ -93,6 +103,29 @@ int voice_status(const struct voice_ctx *ctx, const struct form *params,
  */
 void voice_stream_ended(const struct voice_ctx *ctx, const struct form *params,
                         struct reply *out);
+
+/** True when the called number answers with an IVR flow (the incoming webhook goes to voice_flow). */
+int voice_flow_applies(const struct voice_ctx *ctx, const struct form *params);
+
+/**
+ * An IVR step: POST /voice/incoming for a flow number, then each action of
+ * the flow at POST /voice/flow?step=N. The call's state comes from memory or
+ * the store, never from the URL: `step` only recognises a retried request,
+ * which gets the same answer again without counting an attempt twice. The
+ * new state is committed before the answer goes out: returns 0 and calls
+ * `done` once with the TwiML then; or fills `out` at once (apology, replay)
+ * and returns 1.
+ */
+int voice_flow(const struct voice_ctx *ctx, const struct form *params, const char *step,
+               voice_reply_fn done, void *arg, struct reply *out);
+
+/**
+ * POST /voice/flow/recording: a voicemail's recordingStatusCallback. Logs the
+ * recording on the call; returns 0 and answers 204 through `done` once
+ * committed, or fills `out` with a 400 and returns 1.
+ */
+int voice_flow_recording(const struct voice_ctx *ctx, const struct form *params,
+                         voice_reply_fn done, void *arg, struct reply *out);
 
 /**
  * Fills `out` with the bilingual apology and <Hangup />. Used for unknown

@@ -1,0 +1,819 @@
+/*
+ * switchboard sim api: the HTTP side. One libwebsockets context serves the
+ * REST paths under /2010-04-01/Accounts/{AccountSid}/ and the inline TwiML
+ * of calls at /_sim/twiml/{CallSid}; requests are answered at once from the
+ * loop thread (calls run in their own threads, see api_calls.c).
+ */
+#include "sim/api.h"
+
+#include <libwebsockets.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/form.h"
+#include "core/log.h"
+#include "sim/api_internal.h"
+
+/* Request bodies: Twilio caps TwiML at 4000 characters; 64 KiB is far beyond any form. */
+#define API_MAX_BODY 65536
+/* Bodies are written in pieces of this size when the socket is ready. */
+#define API_CHUNK 16384
+/* How long running calls get to end after SIGTERM. */
+#define API_DRAIN_S 20.0
+
+static const char accounts_prefix[] = "/" API_VERSION "/Accounts/";
+static const char twiml_prefix[] = "/_sim/twiml/";
+static const char basic_realm[] = "Basic realm=\"Twilio API\"";
+
+static volatile sig_atomic_t stop_requested;
+static struct lws_context *signal_context;
+
+struct api_session {
+    struct buf body;
+    char method[8];
+    char path[1024];
+    char auth[1024];
+    struct sim_params query;
+    int body_error;
+    int active;
+    double started;
+    /* The reply: headers (after LWS_PRE), then the body in chunks. */
+    unsigned char *head;
+    size_t head_len;
+    unsigned char *body_out; /* LWS_PRE + body */
+    size_t body_len, body_sent;
+    int head_sent;
+    int close_after;
+};
+
+/* --- helpers for the handlers -------------------------------------------------------------- */
+
+double api_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void api_new_sid(const char *prefix, char *out, size_t size)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char raw[16];
+    size_t n = strlen(prefix);
+
+    if (size < n + 33)
+        return;
+    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+        /* No entropy: still unique within this process, which is all a fake needs. */
+        static unsigned long counter;
+        unsigned long v = ++counter ^ (unsigned long)time(NULL);
+
+        for (size_t i = 0; i < sizeof(raw); i++)
+            raw[i] = (unsigned char)(v >> (8 * (i % sizeof(v))));
+    }
+    memcpy(out, prefix, n);
+    for (size_t i = 0; i < 16; i++) {
+        out[n + 2 * i] = hex[raw[i] >> 4];
+        out[n + 2 * i + 1] = hex[raw[i] & 15];
+    }
+    out[n + 32] = '\0';
+}
+
+json_t *api_time_json(time_t t)
+{
+    struct tm tm;
+    char buf[64];
+
+    if (t == 0)
+        return json_null();
+    gmtime_r(&t, &tm);
+    strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+    return json_string(buf);
+}
+
+void api_set_str(json_t *obj, const char *key, const char *value)
+{
+    json_t *v = value ? json_string(value) : json_null();
+
+    /* Not UTF-8: Twilio would have refused it; serve it as null rather than drop the key. */
+    json_object_set_new(obj, key, v ? v : json_null());
+}
+
+void api_reply_json(struct api_reply *r, int status, json_t *doc)
+{
+    free(r->body);
+    r->body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    r->len = r->body ? strlen(r->body) : 0;
+    r->status = r->body || status == 204 ? status : 500;
+    r->content_type = "application/json";
+    json_decref(doc);
+}
+
+void api_reply_error(struct api_reply *r, int status, int code, const char *fmt, ...)
+{
+    char message[1024], more[64];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof(message), fmt, ap);
+    va_end(ap);
+    snprintf(more, sizeof(more), "https://www.twilio.com/docs/errors/%d", code);
+    r->code = code;
+    api_reply_json(r, status,
+                   json_pack("{s:i, s:s, s:s, s:i}", "code", code, "message", message, "more_info",
+                             more, "status", status));
+}
+
+void api_reply_not_found(struct api_reply *r, const struct api_request *req)
+{
+    api_reply_error(r, 404, 20404, "The requested resource %s was not found", req->path);
+}
+
+void api_reply_page(struct api_reply *r, const struct api_request *req, const char *key,
+                    json_t *items)
+{
+    size_t n = json_array_size(items);
+    json_t *doc = json_object();
+    char uri[1200];
+
+    /* One page holds everything: the simulator keeps few resources. */
+    snprintf(uri, sizeof(uri), "%s?PageSize=%zu&Page=0", req->path, n > 50 ? n : 50);
+    json_object_set_new(doc, key, items);
+    json_object_set_new(doc, "page", json_integer(0));
+    json_object_set_new(doc, "page_size", json_integer(n > 50 ? (json_int_t)n : 50));
+    json_object_set_new(doc, "start", json_integer(0));
+    json_object_set_new(doc, "end", json_integer(n ? (json_int_t)n - 1 : 0));
+    api_set_str(doc, "uri", uri);
+    api_set_str(doc, "first_page_uri", uri);
+    api_set_str(doc, "next_page_uri", NULL);
+    api_set_str(doc, "previous_page_uri", NULL);
+    api_reply_json(r, 200, doc);
+}
+
+void api_wake(struct sim_api *api)
+{
+    if (api->lws)
+        lws_cancel_service(api->lws);
+}
+
+int api_thread_start(struct sim_api *api, void *(*fn)(void *), void *arg, struct api_thread **out)
+{
+    struct api_thread *t = calloc(1, sizeof(*t));
+
+    *out = t;
+    if (!t)
+        return SB_ENOMEM;
+    pthread_mutex_lock(&api->lock);
+    t->next = api->thread_list;
+    api->thread_list = t;
+    api->threads++;
+    if (pthread_create(&t->id, NULL, fn, arg) != 0) {
+        api->thread_list = t->next;
+        api->threads--;
+        free(t);
+        *out = NULL;
+        pthread_mutex_unlock(&api->lock);
+        return SB_EIO;
+    }
+    pthread_mutex_unlock(&api->lock);
+    return 0;
+}
+
+void api_thread_finish(struct sim_api *api, struct api_thread *t)
+{
+    pthread_mutex_lock(&api->lock);
+    t->finished = 1;
+    api->threads--;
+    pthread_cond_broadcast(&api->cond);
+    pthread_mutex_unlock(&api->lock);
+    api_wake(api);
+}
+
+/* Joins the threads that have finished (they only have their return left to run). */
+static void reap_threads(struct sim_api *api)
+{
+    struct api_thread *done = NULL, **link;
+
+    pthread_mutex_lock(&api->lock);
+    link = &api->thread_list;
+    while (*link) {
+        struct api_thread *t = *link;
+
+        if (t->finished) {
+            *link = t->next;
+            t->next = done;
+            done = t;
+        } else {
+            link = &t->next;
+        }
+    }
+    pthread_mutex_unlock(&api->lock);
+    while (done) {
+        struct api_thread *t = done;
+
+        done = t->next;
+        pthread_join(t->id, NULL);
+        free(t);
+    }
+}
+
+/* --- routing ------------------------------------------------------------------------------- */
+
+struct route {
+    const char *pattern; /* segments after /Accounts/{AccountSid}/; '*' captures one */
+    void (*get)(struct sim_api *, const struct api_request *, struct api_reply *);
+    void (*post)(struct sim_api *, const struct api_request *, struct api_reply *);
+    void (*del)(struct sim_api *, const struct api_request *, struct api_reply *);
+    int media; /* recording media: no auth, as Twilio serves it by default */
+};
+
+static const struct route routes[] = {
+    {"Calls.json", api_calls_list, api_calls_create, NULL, 0},
+    {"Calls/*.json", api_call_fetch, api_call_update, api_call_delete, 0},
+    {"Calls/*/Recordings.json", api_call_recordings_list, NULL, NULL, 0},
+    {"Messages.json", api_messages_list, api_messages_create, NULL, 0},
+    {"Messages/*.json", api_message_fetch, NULL, api_message_delete, 0},
+    {"Recordings.json", api_recordings_list, NULL, NULL, 0},
+    {"Recordings/*.json", api_recording_fetch, NULL, api_recording_delete, 0},
+    {"Recordings/*", api_recording_media, NULL, NULL, 1},
+    {"Conferences.json", api_conferences_list, NULL, NULL, 0},
+    {"Conferences/*.json", api_conference_fetch, NULL, NULL, 0},
+    {"Conferences/*/Participants.json", api_participants_list, NULL, NULL, 0},
+    {"Conferences/*/Participants/*.json", api_participant_fetch, api_participant_update, NULL, 0},
+};
+
+/*
+ * Matches `path` (no leading slash) against a pattern whose segments are
+ * literal, '*' or '*' followed by a suffix (".json"); captures the '*' parts.
+ */
+static int route_match(const char *pattern, const char *path, struct api_request *req)
+{
+    size_t nargs = 0;
+
+    while (*pattern && *path) {
+        const char *pend = strchr(pattern, '/');
+        const char *send = strchr(path, '/');
+        size_t plen = pend ? (size_t)(pend - pattern) : strlen(pattern);
+        size_t slen = send ? (size_t)(send - path) : strlen(path);
+
+        if (pattern[0] == '*') {
+            size_t suffix = plen - 1;
+
+            if (slen <= suffix || memcmp(path + slen - suffix, pattern + 1, suffix) != 0 ||
+                nargs >= 2 || slen - suffix >= sizeof(req->args[0]))
+                return 0;
+            memcpy(req->args[nargs], path, slen - suffix);
+            req->args[nargs][slen - suffix] = '\0';
+            nargs++;
+        } else if (plen != slen || memcmp(pattern, path, plen) != 0) {
+            return 0;
+        }
+        pattern += plen + (pend ? 1 : 0);
+        path += slen + (send ? 1 : 0);
+        if (!pend != !send)
+            return 0;
+    }
+    return *pattern == '\0' && *path == '\0';
+}
+
+/* The Allow header of a route. */
+static const char *allowed(const struct route *rt)
+{
+    if (rt->get && rt->post)
+        return rt->del ? "GET, POST, DELETE" : "GET, POST";
+    if (rt->get)
+        return rt->del ? "GET, DELETE" : "GET";
+    return "POST";
+}
+
+/* Checks HTTP Basic credentials: the account SID (or an API key SID) and the auth token. */
+static int authorized(const struct sim_api *api, const char *header, const char *path_account)
+{
+    char decoded[512];
+    char *colon;
+    int n;
+
+    if (strncasecmp(header, "Basic ", 6) != 0)
+        return 0;
+    n = lws_b64_decode_string(header + 6, decoded, (int)sizeof(decoded));
+    if (n <= 0)
+        return 0;
+    decoded[n < (int)sizeof(decoded) ? n : (int)sizeof(decoded) - 1] = '\0';
+    colon = strchr(decoded, ':');
+    if (!colon)
+        return 0;
+    *colon = '\0';
+    if (strcmp(path_account, api->account_sid) != 0)
+        return 0;
+    if (strcmp(decoded, api->account_sid) != 0 &&
+        !(strncmp(decoded, "SK", 2) == 0 && strlen(decoded) == 34))
+        return 0;
+    return strcmp(colon + 1, api->o->token) == 0;
+}
+
+/* Sliding one-second window over the last rate_limit accepted requests. */
+static int rate_limited(struct sim_api *api)
+{
+    size_t n = (size_t)api->o->rate_limit;
+    double now = api_now();
+
+    if (!api->rate_times)
+        return 0;
+    if (api->rate_times[api->rate_next] > 0 && now - api->rate_times[api->rate_next] < 1.0)
+        return 1;
+    api->rate_times[api->rate_next] = now;
+    api->rate_next = (api->rate_next + 1) % n;
+    return 0;
+}
+
+/* Decides the reply to one complete request. */
+static void handle(struct sim_api *api, struct api_session *s, struct api_reply *r)
+{
+    struct api_request req;
+    struct sim_params form_params = SIM_PARAMS_INIT;
+    struct form form = FORM_INIT;
+    const struct route *route = NULL;
+    const char *rest, *slash;
+    char account[API_SID_SIZE];
+    void (*fn)(struct sim_api *, const struct api_request *, struct api_reply *) = NULL;
+
+    reap_threads(api);
+    memset(&req, 0, sizeof(req));
+    req.method = s->method;
+    req.path = s->path;
+    req.params = &s->query;
+    if (strncmp(s->path, twiml_prefix, sizeof(twiml_prefix) - 1) == 0) {
+        api_twiml_serve(api, s->path + sizeof(twiml_prefix) - 1, r);
+        goto out;
+    }
+    if (rate_limited(api)) {
+        api_reply_error(r, 429, 20429, "Too Many Requests");
+        goto out;
+    }
+    if (strncmp(s->path, accounts_prefix, sizeof(accounts_prefix) - 1) != 0) {
+        api_reply_not_found(r, &req);
+        goto out;
+    }
+    rest = s->path + sizeof(accounts_prefix) - 1;
+    slash = strchr(rest, '/');
+    if (!slash || (size_t)(slash - rest) >= sizeof(account)) {
+        api_reply_not_found(r, &req);
+        goto out;
+    }
+    memcpy(account, rest, (size_t)(slash - rest));
+    account[slash - rest] = '\0';
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        if (route_match(routes[i].pattern, slash + 1, &req)) {
+            route = &routes[i];
+            break;
+        }
+    }
+    if (!(route && route->media) && !authorized(api, s->auth, account)) {
+        api_reply_error(r, 401, 20003, "Authenticate");
+        r->authenticate = 1;
+        goto out;
+    }
+    if (!route || (route->media && strcmp(account, api->account_sid) != 0)) {
+        api_reply_not_found(r, &req);
+        goto out;
+    }
+    if (strcmp(s->method, "GET") == 0)
+        fn = route->get;
+    else if (strcmp(s->method, "POST") == 0)
+        fn = route->post;
+    else if (strcmp(s->method, "DELETE") == 0)
+        fn = route->del;
+    if (!fn) {
+        r->allow = allowed(route);
+        api_reply_error(r, 405, 20004, "Method not allowed: %s on %s (allowed: %s)", s->method,
+                        s->path, r->allow);
+        goto out;
+    }
+    if (strcmp(s->method, "POST") == 0 && s->body.len) {
+        if (form_parse(&form, s->body.data, s->body.len) != 0) {
+            api_reply_error(r, 400, 20001, "Request body is not application/x-www-form-urlencoded");
+            goto out;
+        }
+        for (size_t i = 0; i < form.count; i++)
+            sim_params_add(&form_params, form.fields[i].key, form.fields[i].value);
+        req.params = &form_params;
+    }
+    fn(api, &req, r);
+out:
+    form_release(&form);
+    sim_params_release(&form_params);
+}
+
+/* --- HTTP on libwebsockets ----------------------------------------------------------------- */
+
+static const char *reason_phrase(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 413:
+        return "Payload Too Large";
+    case 429:
+        return "Too Many Requests";
+    default:
+        return status < 500 ? "Client Error" : "Internal Server Error";
+    }
+}
+
+static void session_release(struct api_session *s)
+{
+    buf_release(&s->body);
+    sim_params_release(&s->query);
+    free(s->head);
+    free(s->body_out);
+    s->head = NULL;
+    s->body_out = NULL;
+}
+
+static const char *request_method(struct lws *wsi)
+{
+    static const struct {
+        enum lws_token_indexes token;
+        const char *name;
+    } methods[] = {
+        {WSI_TOKEN_GET_URI, "GET"},       {WSI_TOKEN_POST_URI, "POST"},
+        {WSI_TOKEN_PUT_URI, "PUT"},       {WSI_TOKEN_PATCH_URI, "PATCH"},
+        {WSI_TOKEN_DELETE_URI, "DELETE"}, {WSI_TOKEN_OPTIONS_URI, "OPTIONS"},
+        {WSI_TOKEN_HEAD_URI, "HEAD"},
+    };
+
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+        if (lws_hdr_total_length(wsi, methods[i].token) > 0)
+            return methods[i].name;
+    }
+    return "?";
+}
+
+/* Copies the query string's arguments (lws has already decoded them) into s->query. */
+static void read_query(struct lws *wsi, struct api_session *s)
+{
+    char frag[1024];
+
+    for (int i = 0; i < 64; i++) {
+        int n = lws_hdr_copy_fragment(wsi, frag, (int)sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i);
+        char *eq;
+
+        if (n <= 0)
+            break;
+        eq = strchr(frag, '=');
+        if (eq)
+            *eq = '\0';
+        sim_params_add(&s->query, frag, eq ? eq + 1 : "");
+    }
+}
+
+/* Formats the reply's headers and queues it for sending when the socket is writable. */
+static int queue_reply(struct lws *wsi, struct api_session *s, struct api_reply *r)
+{
+    unsigned char *start, *p, *end;
+    size_t cap = LWS_PRE + 1024;
+    int n, rc = -1;
+
+    s->head = malloc(cap);
+    if (!s->head)
+        goto out;
+    start = s->head + LWS_PRE;
+    end = s->head + cap - 1;
+    n = snprintf((char *)start, (size_t)(end - start), "HTTP/1.1 %d %s\r\n", r->status,
+                 reason_phrase(r->status));
+    p = start + n;
+    if (r->content_type && lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
+                                                        (const unsigned char *)r->content_type,
+                                                        (int)strlen(r->content_type), &p, end))
+        goto out;
+    if (r->status != 204 && lws_add_http_header_content_length(wsi, r->len, &p, end))
+        goto out;
+    if (r->allow && lws_add_http_header_by_name(
+                        wsi, (const unsigned char *)"allow:", (const unsigned char *)r->allow,
+                        (int)strlen(r->allow), &p, end))
+        goto out;
+    if (r->authenticate &&
+        lws_add_http_header_by_name(
+            wsi, (const unsigned char *)"www-authenticate:", (const unsigned char *)basic_realm,
+            (int)strlen(basic_realm), &p, end))
+        goto out;
+    if (s->close_after && lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
+                                                       (const unsigned char *)"close", 5, &p, end))
+        goto out;
+    if (lws_finalize_http_header(wsi, &p, end))
+        goto out;
+    s->head_len = (size_t)(p - start);
+    if (r->status != 204 && r->len) {
+        s->body_out = malloc(LWS_PRE + r->len);
+        if (!s->body_out)
+            goto out;
+        memcpy(s->body_out + LWS_PRE, r->body, r->len);
+        s->body_len = r->len;
+    }
+    s->head_sent = 0;
+    s->body_sent = 0;
+    lws_callback_on_writable(wsi);
+    rc = 0;
+out:
+    return rc;
+}
+
+/* Answers a complete request: decides the reply, logs it, queues it. */
+static int respond(struct lws *wsi, struct api_session *s)
+{
+    struct sim_api *api = lws_context_user(lws_get_context(wsi));
+    struct api_reply r;
+    int rc;
+
+    memset(&r, 0, sizeof(r));
+    if (s->body_error) {
+        s->close_after = 1;
+        api_reply_error(&r, 413, 20001, "Request body exceeds %d bytes", API_MAX_BODY);
+    } else {
+        handle(api, s, &r);
+    }
+    if (!r.status)
+        api_reply_error(&r, 500, 20500, "Internal Server Error");
+    log_event(r.status >= 500 ? LOG_ERROR : LOG_INFO, "api.request",
+              "method=%s path=%s status=%d code=%d ms=%.1f%s%s", s->method, s->path, r.status,
+              r.code, (api_now() - s->started) * 1000, r.call_sid[0] ? " call_sid=" : "",
+              r.call_sid);
+    rc = queue_reply(wsi, s, &r);
+    free(r.body);
+    s->active = 0;
+    return rc;
+}
+
+static int on_request(struct lws *wsi, struct api_session *s, const char *path)
+{
+    char clen[32];
+
+    session_release(s);
+    memset(s, 0, sizeof(*s));
+    buf_init(&s->body, API_MAX_BODY);
+    s->active = 1;
+    s->started = api_now();
+    snprintf(s->method, sizeof(s->method), "%s", request_method(wsi));
+    snprintf(s->path, sizeof(s->path), "%s", path);
+    if (lws_hdr_copy(wsi, s->auth, (int)sizeof(s->auth), WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
+        s->auth[0] = '\0';
+    read_query(wsi, s);
+    if (lws_hdr_copy(wsi, clen, (int)sizeof(clen), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
+        strtoull(clen, NULL, 10) > API_MAX_BODY) {
+        s->body_error = 1;
+        return respond(wsi, s);
+    }
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0 ||
+        strtoull(clen, NULL, 10) == 0)
+        return respond(wsi, s); /* no body is coming: lws will not call BODY_COMPLETION */
+    return 0;
+}
+
+static int on_writable(struct lws *wsi, struct api_session *s)
+{
+    size_t n;
+    int final;
+
+    if (!s->head)
+        return 0;
+    if (!s->head_sent) {
+        s->head_sent = 1;
+        if (lws_write(wsi, s->head + LWS_PRE, s->head_len, LWS_WRITE_HTTP_HEADERS) < 0)
+            return -1;
+        if (s->body_len) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+    } else if (s->body_sent < s->body_len) {
+        n = s->body_len - s->body_sent;
+        if (n > API_CHUNK)
+            n = API_CHUNK;
+        final = s->body_sent + n == s->body_len;
+        if (lws_write(wsi, s->body_out + LWS_PRE + s->body_sent, n,
+                      final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < 0)
+            return -1;
+        s->body_sent += n;
+        if (!final) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+    }
+    free(s->head);
+    free(s->body_out);
+    s->head = NULL;
+    s->body_out = NULL;
+    if (s->close_after)
+        return -1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                         size_t len)
+{
+    struct api_session *s = user;
+
+    switch (reason) {
+    case LWS_CALLBACK_HTTP:
+        return on_request(wsi, s, in ? (const char *)in : "/");
+    case LWS_CALLBACK_HTTP_BODY:
+        if (!s->body_error && buf_append(&s->body, in, len) != 0)
+            s->body_error = 1;
+        return 0;
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        return respond(wsi, s);
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return on_writable(wsi, s);
+    case LWS_CALLBACK_CLOSED_HTTP:
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+        if (s)
+            session_release(s);
+        break;
+    default:
+        break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+static const struct lws_protocols protocols[] = {
+    {"http", http_callback, sizeof(struct api_session), 0, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+/* --- the server ---------------------------------------------------------------------------- */
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+    /* Wakes the loop; it only writes to lws's event pipe. */
+    if (signal_context)
+        lws_cancel_service(signal_context);
+}
+
+int sim_api_outcome_valid(const char *status)
+{
+    return strcmp(status, "busy") == 0 || strcmp(status, "no-answer") == 0 ||
+           strcmp(status, "failed") == 0;
+}
+
+int sim_api_answered_by_valid(const char *value)
+{
+    static const char *const values[] = {
+        "human", "machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other",
+        "fax",   "unknown",
+    };
+
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+        if (strcmp(value, values[i]) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int api_init(struct sim_api *api, const struct sim_api_opts *o)
+{
+    pthread_condattr_t attr;
+    const char *host = o->host;
+
+    api->o = o;
+    api->speed = o->speed > 0 ? o->speed : 1;
+    snprintf(api->account_sid, sizeof(api->account_sid), "%s",
+             o->account_sid ? o->account_sid : "AC00000000000000000000000000000000");
+    /* Internal URLs are fetched by this process: a wildcard address means this machine. */
+    if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "") == 0)
+        host = "127.0.0.1";
+    else if (strcmp(host, "::") == 0)
+        host = "::1";
+    if (strchr(host, ':'))
+        snprintf(api->base_url, sizeof(api->base_url), "http://[%s]:%d", host, o->port);
+    else
+        snprintf(api->base_url, sizeof(api->base_url), "http://%s:%d", host, o->port);
+    api->calls_tail = &api->calls;
+    api->messages_tail = &api->messages;
+    pthread_mutex_init(&api->lock, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&api->cond, &attr);
+    pthread_condattr_destroy(&attr);
+    if (o->rate_limit > 0) {
+        api->rate_times = calloc((size_t)o->rate_limit, sizeof(*api->rate_times));
+        if (!api->rate_times)
+            return SB_ENOMEM;
+    }
+    return 0;
+}
+
+/* Lets calls end (they hang up when asked) while still serving their TwiML fetches. */
+static void drain(struct sim_api *api)
+{
+    double deadline = api_now() + API_DRAIN_S;
+    int threads;
+
+    api_calls_stop(api);
+    for (;;) {
+        pthread_mutex_lock(&api->lock);
+        threads = api->threads;
+        pthread_mutex_unlock(&api->lock);
+        if (threads == 0 || api_now() > deadline)
+            break;
+        if (lws_service(api->lws, 0) < 0)
+            break;
+    }
+    if (threads > 0)
+        log_event(LOG_WARN, "api.drain_timeout", "threads=%d", threads);
+}
+
+int sim_api_run(const struct sim_api_opts *o)
+{
+    struct lws_context_creation_info info;
+    struct sim_api *api = NULL;
+    struct sigaction sa;
+    int rc, leaked = 0;
+
+    if (!o || !o->host || !o->token || !*o->token || o->port <= 0 || o->port > 65535 ||
+        o->rate_limit < 0 || o->rate_limit > 100000)
+        return SB_EINVAL;
+    lws_set_log_level(LLL_ERR, NULL);
+    api = calloc(1, sizeof(*api));
+    if (!api)
+        return SB_ENOMEM;
+    rc = api_init(api, o);
+    if (rc)
+        goto out;
+    memset(&info, 0, sizeof(info));
+    info.port = o->port;
+    info.iface = o->host;
+    info.protocols = protocols;
+    info.user = api;
+    info.keepalive_timeout = 60;
+    info.timeout_secs = 30;
+    /* Without DISABLE_IPV6 lws binds the dual-stack wildcard even for 127.0.0.1. */
+    if (!strchr(o->host, ':'))
+        info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+    api->lws = lws_create_context(&info);
+    if (!api->lws) {
+        log_event(LOG_ERROR, "api.start_failed", "error=\"cannot listen on %s:%d\"", o->host,
+                  o->port);
+        rc = SB_EIO;
+        goto out;
+    }
+    signal_context = api->lws;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    log_event(LOG_INFO, "api.listening",
+              "addr=%s port=%d account_sid=%s base_url=%s speed=%g rate_limit=%d", o->host, o->port,
+              api->account_sid, api->base_url, api->speed, o->rate_limit);
+    while (!stop_requested) {
+        if (lws_service(api->lws, 0) < 0)
+            break;
+    }
+    drain(api);
+    pthread_mutex_lock(&api->lock);
+    leaked = api->threads > 0;
+    pthread_mutex_unlock(&api->lock);
+    if (!leaked)
+        reap_threads(api);
+    rc = 0;
+out:
+    if (api->lws) {
+        signal_context = NULL;
+        lws_context_destroy(api->lws);
+        api->lws = NULL;
+    }
+    if (leaked) {
+        /* Threads still use the state: leave it to the process exit. */
+        log_event(LOG_INFO, "api.stopped", "clean=no");
+        return rc;
+    }
+    api_calls_free(api);
+    api_records_free(api);
+    free(api->rate_times);
+    pthread_mutex_destroy(&api->lock);
+    pthread_cond_destroy(&api->cond);
+    log_event(LOG_INFO, "api.stopped", "clean=%s", rc == 0 ? "yes" : "no");
+    free(api);
+    return rc;
+}

@@ -1,0 +1,91 @@
+#include "voice/flow_states.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+
+/* FNV-1a over the SID: SIDs are random hex, any decent mix spreads them. */
+static size_t bucket_of(const char *sid)
+{
+    unsigned long h = 2166136261u;
+
+    for (const unsigned char *p = (const unsigned char *)sid; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h % FLOW_STATES_BUCKETS;
+}
+
+const struct flow_call *flow_states_get(const struct flow_states *m, const char *call_sid)
+{
+    for (struct flow_state_entry *e = m->buckets[bucket_of(call_sid)]; e; e = e->next) {
+        if (strcmp(e->call.call_sid, call_sid) == 0)
+            return &e->call;
+    }
+    return NULL;
+}
+
+/* Past the limit, finished calls are dropped: their state only serves retries. */
+static void forget_finished(struct flow_states *m)
+{
+    for (size_t b = 0; b < FLOW_STATES_BUCKETS; b++) {
+        struct flow_state_entry **pp = &m->buckets[b];
+
+        while (*pp) {
+            struct flow_state_entry *e = *pp;
+
+            if (e->call.done) {
+                *pp = e->next;
+                free(e->call.last_twiml);
+                free(e);
+                m->count--;
+            } else {
+                pp = &e->next;
+            }
+        }
+    }
+}
+
+int flow_states_put(struct flow_states *m, const struct flow_call *c)
+{
+    size_t b = bucket_of(c->call_sid);
+    struct flow_state_entry *e;
+    char *twiml = strdup(c->last_twiml ? c->last_twiml : "");
+
+    if (!twiml)
+        return SB_ENOMEM;
+    for (e = m->buckets[b]; e; e = e->next) {
+        if (strcmp(e->call.call_sid, c->call_sid) == 0)
+            break;
+    }
+    if (!e) {
+        if (m->count >= FLOW_STATES_MAX)
+            forget_finished(m);
+        e = calloc(1, sizeof(*e));
+        if (!e) {
+            free(twiml);
+            return SB_ENOMEM;
+        }
+        e->next = m->buckets[b];
+        m->buckets[b] = e;
+        m->count++;
+    } else {
+        free(e->call.last_twiml);
+    }
+    e->call = *c;
+    e->call.last_twiml = twiml;
+    return 0;
+}
+
+void flow_states_clear(struct flow_states *m)
+{
+    for (size_t b = 0; b < FLOW_STATES_BUCKETS; b++) {
+        while (m->buckets[b]) {
+            struct flow_state_entry *e = m->buckets[b];
+
+            m->buckets[b] = e->next;
+            free(e->call.last_twiml);
+            free(e);
+        }
+    }
+    m->count = 0;
+}
