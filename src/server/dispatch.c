@@ -368,11 +368,11 @@ static void dispatch_post(struct http_session *sess, struct lws *wsi)
         sess->reply_ready = 1;
         break;
     case EP_FLOW: {
-        char step[16];
+        char arg[32];
+        /* lws copies "step=N" into arg and points past the name. */
+        const char *step = lws_get_urlarg_by_name(wsi, "step=", arg, sizeof(arg));
 
-        if (lws_get_urlarg_by_name(wsi, "step=", step, sizeof(step)) == NULL)
-            step[0] = '\0';
-        deferred_flow(sess, wsi, &ctx, &form, step);
+        deferred_flow(sess, wsi, &ctx, &form, step ? step : "");
         break;
     }
     case EP_FLOW_RECORDING:

@@ -237,8 +237,7 @@ int voice_flow(const struct voice_ctx *ctx, const struct form *params, const cha
             break;
         }
         snprintf(call.flow, sizeof(call.flow), "%s", res.redirect_flow);
-        twiml_release(&t);
-        twiml_init(&t);
+        /* Same builder: what was said before the redirect is still heard. */
         state = next;
         state.node[0] = '\0';
         state.done = 0;

@@ -83,11 +83,11 @@ class App:
         return [r["path"] for r in self.requests]
 
 
-def sim(*args, script=None, timeout=60, token=TOKEN, tmpdir=None):
+def sim(*args, script=None, timeout=60, token=TOKEN, tmpdir=None, seed=42):
     """Runs `switchboard sim call ... --json`; returns (exit code, parsed JSON or None, stderr)."""
     import os
     import tempfile
-    argv = [BINARY, "sim", "call", *args, "--json", "--seed", "42"]
+    argv = [BINARY, "sim", "call", *args, "--json", "--seed", str(seed)]
     if token:
         argv += ["--token", token]
     path = None
