@@ -12,6 +12,7 @@ root=$(pwd)
 scripts/deps.sh --test || exit 1
 
 passed=0 failed=0
+units="unit-core unit-store unit-voice unit-sim unit-media unit-speech unit-flow"
 log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT
 
@@ -59,12 +60,12 @@ step "build"
 if build build; then count 1 0; else count 0 1; echo "0 passed, 1 failed"; exit 1; fi
 
 step "unit tests"
-for t in unit-core unit-store unit-voice; do criterion "$t" "build/$t"; done
+for t in $units; do criterion "$t" "build/$t"; done
 
 step "unit tests under ASan + UBSan"
 if build build-asan -Db_sanitize=address,undefined -Db_lundef=false; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-  for t in unit-core unit-store unit-voice; do criterion "asan:$t" "build-asan/$t"; done
+  for t in $units; do criterion "asan:$t" "build-asan/$t"; done
   unset ASAN_OPTIONS UBSAN_OPTIONS
 else
   count 0 1
