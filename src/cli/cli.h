@@ -20,6 +20,21 @@ int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /** Like cli_fail for bad usage (a flag or argument that cannot work): returns 2. */
 int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* The list and remove subcommands every collection (tenants, numbers) shares. */
+struct cli_collection {
+    const char *noun;       /* "tenant" */
+    const char *key;        /* what remove takes: "NAME" */
+    const char *dependents; /* what blocks a remove (SB_EBUSY): "numbers" */
+    int (*list)(struct store *s, int as_json);
+    int (*remove)(struct store *s, const char *key);
+};
+
+/**
+ * Runs "list [--json]" or "remove KEY" (argv[0] names which; --db anywhere),
+ * with the messages every collection uses. Returns the exit status.
+ */
+int cli_collection(const struct cli_collection *col, int argc, char **argv);
+
 /** The store path: --db, else SWITCHBOARD_DB, else ./switchboard.db. */
 const char *cli_db_path(const char *flag);
 

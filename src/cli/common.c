@@ -1,3 +1,4 @@
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,15 +7,22 @@
 #include "cli/cli.h"
 #include "core/err.h"
 
+static void report(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+
+static void report(const char *fmt, va_list ap)
+{
+    fputs("error: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
 int cli_fail(const char *fmt, ...)
 {
     va_list ap;
 
-    fputs("error: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    report(fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
     return 1;
 }
 
@@ -22,12 +30,56 @@ int cli_usage(const char *fmt, ...)
 {
     va_list ap;
 
-    fputs("error: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    report(fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
     return 2;
+}
+
+int cli_collection(const struct cli_collection *col, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"db", required_argument, NULL, 'd'},
+        {NULL, 0, NULL, 0},
+    };
+    struct store *s = NULL;
+    const char *db = NULL;
+    int as_json = 0, c, rc;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 'j')
+            as_json = 1;
+        else if (c == 'd')
+            db = optarg;
+        else
+            return 2;
+    }
+    if (strcmp(argv[0], "list") == 0) {
+        if (optind != argc)
+            return cli_fail("%ss list takes no arguments", col->noun);
+        if (cli_open_store(&s, db))
+            return 1;
+        rc = col->list(s, as_json);
+        store_close(s);
+        return rc;
+    }
+    if (optind != argc - 1)
+        return cli_fail("%ss remove needs exactly one %s", col->noun, col->key);
+    if (cli_open_store(&s, db))
+        return 1;
+    rc = col->remove(s, argv[optind]);
+    store_close(s);
+    if (rc == SB_ENOTFOUND)
+        return cli_fail("%s '%s' does not exist", col->noun, argv[optind]);
+    if (rc == SB_EBUSY)
+        return cli_fail("%s '%s' still has %s; remove them first", col->noun, argv[optind],
+                        col->dependents);
+    if (rc)
+        return cli_fail("cannot remove %s '%s': %s", col->noun, argv[optind], sb_strerror(rc));
+    printf("removed %s %s\n", col->noun, argv[optind]);
+    return 0;
 }
 
 const char *cli_db_path(const char *flag)

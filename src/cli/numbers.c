@@ -26,9 +26,12 @@ static const char numbers_usage[] =
 static int numbers_add(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"tenant", required_argument, NULL, 't'}, {"plan", required_argument, NULL, 'p'},
-        {"agent", required_argument, NULL, 'a'},  {"inactive", no_argument, NULL, 'i'},
-        {"db", required_argument, NULL, 'd'},     {"flow", required_argument, NULL, 'f'},
+        {"tenant", required_argument, NULL, 't'},
+        {"plan", required_argument, NULL, 'p'},
+        {"agent", required_argument, NULL, 'a'},
+        {"inactive", no_argument, NULL, 'i'},
+        {"db", required_argument, NULL, 'd'},
+        {"flow", required_argument, NULL, 'f'},
         {NULL, 0, NULL, 0},
     };
     struct number n;
@@ -128,8 +131,7 @@ static int numbers_set_flow(int argc, char **argv)
     }
     free(json);
     if (rc == SB_ENOTFOUND) {
-        rc = cli_fail("the tenant of '%s' has no flow '%s' (import it first)", argv[optind],
-                      flow);
+        rc = cli_fail("the tenant of '%s' has no flow '%s' (import it first)", argv[optind], flow);
         goto out;
     }
     rc = rc ? rc : store_number_set_flow(s, argv[optind], flow);
@@ -179,13 +181,8 @@ static int numbers_list(struct store *s, int as_json)
 
 int cli_numbers(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"json", no_argument, NULL, 'j'}, {"db", required_argument, NULL, 'd'},
-        {NULL, 0, NULL, 0},
-    };
-    struct store *s = NULL;
-    const char *db = NULL;
-    int as_json = 0, c, rc;
+    static const struct cli_collection col = {"number", "E164", "calls", numbers_list,
+                                              store_number_remove};
 
     if (cli_wants_help(argc, argv)) {
         fputs(numbers_usage, stdout);
@@ -201,34 +198,5 @@ int cli_numbers(int argc, char **argv)
         return numbers_set_flow(argc - 1, argv + 1);
     if (strcmp(argv[1], "list") != 0 && strcmp(argv[1], "remove") != 0)
         return cli_fail("unknown numbers command '%s' (add, list, set-flow, remove)", argv[1]);
-    optind = 1;
-    while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
-        if (c == 'j')
-            as_json = 1;
-        else if (c == 'd')
-            db = optarg;
-        else
-            return 2;
-    }
-    if (strcmp(argv[1], "list") == 0) {
-        if (optind != argc - 1)
-            return cli_fail("numbers list takes no arguments");
-        if (cli_open_store(&s, db))
-            return 1;
-        rc = numbers_list(s, as_json);
-        store_close(s);
-        return rc;
-    }
-    if (optind != argc - 2)
-        return cli_fail("numbers remove needs exactly one E164 number");
-    if (cli_open_store(&s, db))
-        return 1;
-    rc = store_number_remove(s, argv[1 + optind]);
-    store_close(s);
-    if (rc == SB_ENOTFOUND)
-        return cli_fail("number '%s' does not exist", argv[1 + optind]);
-    if (rc)
-        return cli_fail("cannot remove number '%s': %s", argv[1 + optind], sb_strerror(rc));
-    printf("removed number %s\n", argv[1 + optind]);
-    return 0;
+    return cli_collection(&col, argc - 1, argv + 1);
 }

@@ -45,8 +45,8 @@ static int set_lang_value(struct tenant *t, const char *arg, int is_voice)
         return cli_fail("%s '%s' is not TAG=VALUE", is_voice ? "--voice" : "--greeting", arg);
     tl = lang_slot(t, arg, (size_t)(eq - arg));
     if (!tl)
-        return cli_fail("language tag in '%s' is empty, too long, or one too many (max %d)",
-                        arg, TENANT_MAX_LANGS);
+        return cli_fail("language tag in '%s' is empty, too long, or one too many (max %d)", arg,
+                        TENANT_MAX_LANGS);
     n = strlen(eq + 1);
     if (n >= (is_voice ? VOICE_SIZE : GREETING_SIZE))
         return cli_fail("%s for '%s' is longer than %d bytes", is_voice ? "voice" : "greeting",
@@ -58,9 +58,12 @@ static int set_lang_value(struct tenant *t, const char *arg, int is_voice)
 static int tenants_add(int argc, char **argv, const char *db)
 {
     static const struct option opts[] = {
-        {"lang", required_argument, NULL, 'l'},     {"transfer", required_argument, NULL, 't'},
-        {"timezone", required_argument, NULL, 'z'}, {"voice", required_argument, NULL, 'v'},
-        {"greeting", required_argument, NULL, 'g'}, {"db", required_argument, NULL, 'd'},
+        {"lang", required_argument, NULL, 'l'},
+        {"transfer", required_argument, NULL, 't'},
+        {"timezone", required_argument, NULL, 'z'},
+        {"voice", required_argument, NULL, 'v'},
+        {"greeting", required_argument, NULL, 'g'},
+        {"db", required_argument, NULL, 'd'},
         {NULL, 0, NULL, 0},
     };
     struct tenant t;
@@ -80,8 +83,7 @@ static int tenants_add(int argc, char **argv, const char *db)
             break;
         case 't':
             if (!e164_valid(optarg))
-                return cli_fail("transfer number '%s' is not E.164 (e.g. +15551234567)",
-                                optarg);
+                return cli_fail("transfer number '%s' is not E.164 (e.g. +15551234567)", optarg);
             snprintf(t.transfer_number, sizeof(t.transfer_number), "%s", optarg);
             break;
         case 'z':
@@ -127,12 +129,12 @@ static json_t *tenant_json(const struct tenant *t)
     json_t *langs = json_object();
 
     for (int i = 0; i < t->nlangs; i++)
-        json_object_set_new(langs, t->langs[i].lang,
-                            json_pack("{s:s, s:s}", "voice", t->langs[i].voice, "greeting",
-                                      t->langs[i].greeting));
-    return json_pack("{s:s, s:s, s:s, s:s, s:o}", "name", t->name, "default_lang",
-                     t->default_lang, "transfer_number", t->transfer_number, "timezone",
-                     t->timezone, "languages", langs);
+        json_object_set_new(
+            langs, t->langs[i].lang,
+            json_pack("{s:s, s:s}", "voice", t->langs[i].voice, "greeting", t->langs[i].greeting));
+    return json_pack("{s:s, s:s, s:s, s:s, s:o}", "name", t->name, "default_lang", t->default_lang,
+                     "transfer_number", t->transfer_number, "timezone", t->timezone, "languages",
+                     langs);
 }
 
 static int tenants_list(struct store *s, int as_json)
@@ -152,8 +154,7 @@ static int tenants_list(struct store *s, int as_json)
         fputc('\n', stdout);
         json_decref(arr);
     } else {
-        printf("%-24s %-8s %-16s %-20s %s\n", "NAME", "LANG", "TRANSFER", "TIMEZONE",
-               "LANGUAGES");
+        printf("%-24s %-8s %-16s %-20s %s\n", "NAME", "LANG", "TRANSFER", "TIMEZONE", "LANGUAGES");
         for (size_t i = 0; i < n; i++) {
             printf("%-24s %-8s %-16s %-20s", list[i].name, list[i].default_lang,
                    list[i].transfer_number[0] ? list[i].transfer_number : "-", list[i].timezone);
@@ -168,13 +169,8 @@ static int tenants_list(struct store *s, int as_json)
 
 int cli_tenants(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"json", no_argument, NULL, 'j'}, {"db", required_argument, NULL, 'd'},
-        {NULL, 0, NULL, 0},
-    };
-    struct store *s = NULL;
-    const char *db = NULL;
-    int as_json = 0, c, rc;
+    static const struct cli_collection col = {"tenant", "NAME", "numbers", tenants_list,
+                                              store_tenant_remove};
 
     if (cli_wants_help(argc, argv)) {
         fputs(tenants_usage, stdout);
@@ -188,36 +184,5 @@ int cli_tenants(int argc, char **argv)
         return tenants_add(argc - 1, argv + 1, NULL);
     if (strcmp(argv[1], "list") != 0 && strcmp(argv[1], "remove") != 0)
         return cli_fail("unknown tenants command '%s' (add, list, remove)", argv[1]);
-    optind = 1;
-    while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
-        if (c == 'j')
-            as_json = 1;
-        else if (c == 'd')
-            db = optarg;
-        else
-            return 2;
-    }
-    if (strcmp(argv[1], "list") == 0) {
-        if (optind != argc - 1)
-            return cli_fail("tenants list takes no arguments");
-        if (cli_open_store(&s, db))
-            return 1;
-        rc = tenants_list(s, as_json);
-        store_close(s);
-        return rc;
-    }
-    if (optind != argc - 2)
-        return cli_fail("tenants remove needs exactly one NAME");
-    if (cli_open_store(&s, db))
-        return 1;
-    rc = store_tenant_remove(s, argv[1 + optind]);
-    store_close(s);
-    if (rc == SB_ENOTFOUND)
-        return cli_fail("tenant '%s' does not exist", argv[1 + optind]);
-    if (rc == SB_EBUSY)
-        return cli_fail("tenant '%s' still has numbers; remove them first", argv[1 + optind]);
-    if (rc)
-        return cli_fail("cannot remove tenant '%s': %s", argv[1 + optind], sb_strerror(rc));
-    printf("removed tenant %s\n", argv[1 + optind]);
-    return 0;
+    return cli_collection(&col, argc - 1, argv + 1);
 }

@@ -1,5 +1,8 @@
 #include "core/err.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 const char *sb_strerror(int code)
 {
     switch (code) {
@@ -13,4 +16,15 @@ const char *sb_strerror(int code)
     default:
         return "unknown error";
     }
+}
+
+void sb_set_error(char *err, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!err || !size)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, size, fmt, ap);
+    va_end(ap);
 }

@@ -26,4 +26,14 @@ enum sb_err {
 /** Returns the static lower-case message for an SB_E* code (or "unknown error"). */
 const char *sb_strerror(int code);
 
+#include <stddef.h>
+
+/**
+ * Writes a printf-formatted, lower-case reason into `err` (of `size` bytes),
+ * truncating; does nothing when `err` is NULL or `size` is 0, so callers may
+ * pass an optional error buffer straight through.
+ */
+void sb_set_error(char *err, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 #endif

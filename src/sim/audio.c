@@ -17,20 +17,6 @@
 #define WAVE_FORMAT_EXTENSIBLE 0xFFFE
 #define MAX_CHANNELS 8
 
-static void set_err(char *err, size_t errsize, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errsize, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!err || !errsize)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errsize, fmt, ap);
-    va_end(ap);
-}
-
 void sim_audio_init(struct sim_audio *a, int rate)
 {
     a->samples = NULL;
@@ -105,7 +91,7 @@ static int parse_fmt(struct wav_fmt *f, const unsigned char *p, uint32_t size, c
                      size_t errsize)
 {
     if (size < 16) {
-        set_err(err, errsize, "fmt chunk is %u bytes, shorter than 16", (unsigned)size);
+        sb_set_error(err, errsize, "fmt chunk is %u bytes, shorter than 16", (unsigned)size);
         return SB_EPARSE;
     }
     f->format = le16(p);
@@ -116,34 +102,35 @@ static int parse_fmt(struct wav_fmt *f, const unsigned char *p, uint32_t size, c
     /* WAVE_FORMAT_EXTENSIBLE keeps the real format in its sub-format GUID. */
     if (f->format == WAVE_FORMAT_EXTENSIBLE) {
         if (size < 40) {
-            set_err(err, errsize, "extensible fmt chunk is %u bytes, shorter than 40",
-                    (unsigned)size);
+            sb_set_error(err, errsize, "extensible fmt chunk is %u bytes, shorter than 40",
+                         (unsigned)size);
             return SB_EPARSE;
         }
         f->format = le16(p + 24);
     }
     if (f->format != WAVE_FORMAT_PCM && f->format != WAVE_FORMAT_MULAW) {
-        set_err(err, errsize, "unsupported WAV encoding %u (want PCM or mu-law)", f->format);
+        sb_set_error(err, errsize, "unsupported WAV encoding %u (want PCM or mu-law)", f->format);
         return SB_EPARSE;
     }
     if ((f->format == WAVE_FORMAT_PCM && f->bits != 16) ||
         (f->format == WAVE_FORMAT_MULAW && f->bits != 8)) {
-        set_err(err, errsize,
-                "unsupported sample size of %u bits (want 16-bit PCM or 8-bit mu-law)", f->bits);
+        sb_set_error(err, errsize,
+                     "unsupported sample size of %u bits (want 16-bit PCM or 8-bit mu-law)",
+                     f->bits);
         return SB_EPARSE;
     }
     if (f->channels < 1 || f->channels > MAX_CHANNELS) {
-        set_err(err, errsize, "unsupported channel count %u (want 1 to %d)", f->channels,
-                MAX_CHANNELS);
+        sb_set_error(err, errsize, "unsupported channel count %u (want 1 to %d)", f->channels,
+                     MAX_CHANNELS);
         return SB_EPARSE;
     }
     if (f->rate < 1000 || f->rate > 192000) {
-        set_err(err, errsize, "unsupported sample rate %u Hz", (unsigned)f->rate);
+        sb_set_error(err, errsize, "unsupported sample rate %u Hz", (unsigned)f->rate);
         return SB_EPARSE;
     }
     if (f->block_align != f->channels * (f->bits / 8)) {
-        set_err(err, errsize, "block align %u does not match %u channels of %u bits",
-                f->block_align, f->channels, f->bits);
+        sb_set_error(err, errsize, "block align %u does not match %u channels of %u bits",
+                     f->block_align, f->channels, f->bits);
         return SB_EPARSE;
     }
     return 0;
@@ -171,7 +158,7 @@ int sim_audio_parse_wav(struct sim_audio *a, const void *data, size_t len, char 
 
     sim_audio_init(a, 0);
     if (!p || len < 12 || memcmp(p, "RIFF", 4) != 0 || memcmp(p + 8, "WAVE", 4) != 0) {
-        set_err(err, errsize, "not a WAV file (no RIFF/WAVE header)");
+        sb_set_error(err, errsize, "not a WAV file (no RIFF/WAVE header)");
         return SB_EPARSE;
     }
     /* Walk the chunks; each is padded to an even size. */
@@ -182,7 +169,7 @@ int sim_audio_parse_wav(struct sim_audio *a, const void *data, size_t len, char 
 
         if (memcmp(p + pos, "fmt ", 4) == 0) {
             if (size > avail) {
-                set_err(err, errsize, "fmt chunk is cut short");
+                sb_set_error(err, errsize, "fmt chunk is cut short");
                 return SB_EPARSE;
             }
             fmt_chunk = body;
@@ -198,11 +185,11 @@ int sim_audio_parse_wav(struct sim_audio *a, const void *data, size_t len, char 
         pos += 8 + (size_t)size + (size & 1);
     }
     if (!fmt_chunk) {
-        set_err(err, errsize, "WAV file has no fmt chunk before its data");
+        sb_set_error(err, errsize, "WAV file has no fmt chunk before its data");
         return SB_EPARSE;
     }
     if (!pcm) {
-        set_err(err, errsize, "WAV file has no data chunk");
+        sb_set_error(err, errsize, "WAV file has no data chunk");
         return SB_EPARSE;
     }
     rc = parse_fmt(&f, fmt_chunk, fmt_size, err, errsize);
@@ -212,7 +199,7 @@ int sim_audio_parse_wav(struct sim_audio *a, const void *data, size_t len, char 
     a->rate = (int)f.rate;
     rc = reserve(a, frames);
     if (rc) {
-        set_err(err, errsize, "WAV file is too long");
+        sb_set_error(err, errsize, "WAV file is too long");
         return rc;
     }
     for (size_t i = 0; i < frames; i++) {
@@ -238,7 +225,7 @@ int sim_audio_read_wav(struct sim_audio *a, const char *path, char *err, size_t 
     sim_audio_init(a, 0);
     fp = fopen(path, "rb");
     if (!fp) {
-        set_err(err, errsize, "cannot open '%s': %s", path, strerror(errno));
+        sb_set_error(err, errsize, "cannot open '%s': %s", path, strerror(errno));
         rc = SB_EIO;
         goto out;
     }
@@ -249,8 +236,8 @@ int sim_audio_read_wav(struct sim_audio *a, const char *path, char *err, size_t 
             unsigned char *grown;
 
             if (cap > SIM_AUDIO_MAX_FILE) {
-                set_err(err, errsize, "'%s' is larger than %u bytes", path,
-                        (unsigned)SIM_AUDIO_MAX_FILE);
+                sb_set_error(err, errsize, "'%s' is larger than %u bytes", path,
+                             (unsigned)SIM_AUDIO_MAX_FILE);
                 rc = SB_ETOOBIG;
                 goto out;
             }
@@ -268,12 +255,13 @@ int sim_audio_read_wav(struct sim_audio *a, const char *path, char *err, size_t 
             break;
     }
     if (ferror(fp)) {
-        set_err(err, errsize, "cannot read '%s'", path);
+        sb_set_error(err, errsize, "cannot read '%s'", path);
         rc = SB_EIO;
         goto out;
     }
     if (len > SIM_AUDIO_MAX_FILE) {
-        set_err(err, errsize, "'%s' is larger than %u bytes", path, (unsigned)SIM_AUDIO_MAX_FILE);
+        sb_set_error(err, errsize, "'%s' is larger than %u bytes", path,
+                     (unsigned)SIM_AUDIO_MAX_FILE);
         rc = SB_ETOOBIG;
         goto out;
     }
@@ -282,7 +270,7 @@ int sim_audio_read_wav(struct sim_audio *a, const char *path, char *err, size_t 
         char reason[200];
 
         snprintf(reason, sizeof(reason), "%s", err);
-        set_err(err, errsize, "'%s': %s", path, reason);
+        sb_set_error(err, errsize, "'%s': %s", path, reason);
     }
 out:
     if (fp)
@@ -408,8 +396,8 @@ int sim_audio_tts(struct sim_audio *a, const char *text, const char *lang, char 
     pcm = NULL;
     rc = sim_audio_resample(a, SIM_AUDIO_RATE);
     if (rc)
-        set_err(err, errsize, "cannot resample speech to %d Hz: %s", SIM_AUDIO_RATE,
-                sb_strerror(rc));
+        sb_set_error(err, errsize, "cannot resample speech to %d Hz: %s", SIM_AUDIO_RATE,
+                     sb_strerror(rc));
 out:
     free(pcm);
     tts_release(&t);

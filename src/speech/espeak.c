@@ -51,20 +51,6 @@ struct espeak_sink {
     int rc;
 };
 
-static void set_err(char *err, size_t errsize, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errsize, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!err || !errsize)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errsize, fmt, ap);
-    va_end(ap);
-}
-
 static int sink_append(struct espeak_sink *s, const short *wav, size_t num)
 {
     size_t cap;
@@ -157,7 +143,7 @@ static int espeak_ready(char *err, size_t errsize)
 {
     pthread_once(&espeak_once, espeak_start);
     if (espeak_rate <= 0) {
-        set_err(err, errsize, "%s", espeak_failure);
+        sb_set_error(err, errsize, "%s", espeak_failure);
         return SB_EIO;
     }
     return 0;
@@ -264,7 +250,7 @@ static int espeak_synth(void *engine, const char *text, const char *lang, const 
     *n = 0;
     *rate = 0;
     if (!text || !*text) {
-        set_err(err, errsize, "nothing to say: the text is empty");
+        sb_set_error(err, errsize, "nothing to say: the text is empty");
         rc = SB_EINVAL;
         goto out;
     }
@@ -273,7 +259,7 @@ static int espeak_synth(void *engine, const char *text, const char *lang, const 
         goto out;
     l = resolve(lang);
     if (!l) {
-        set_err(err, errsize, "espeak-ng has no voice for language '%s'", lang ? lang : "");
+        sb_set_error(err, errsize, "espeak-ng has no voice for language '%s'", lang ? lang : "");
         rc = SB_EINVAL;
         goto out;
     }
@@ -285,8 +271,8 @@ static int espeak_synth(void *engine, const char *text, const char *lang, const 
     if (strcmp(espeak_voice, l->voice) != 0) {
         espeak_voice[0] = '\0';
         if (espeak_SetVoiceByName(l->voice) != EE_OK) {
-            set_err(err, errsize, "espeak-ng cannot load voice '%s' for language '%s'", l->voice,
-                    l->lang);
+            sb_set_error(err, errsize, "espeak-ng cannot load voice '%s' for language '%s'",
+                         l->voice, l->lang);
             rc = SB_EIO;
             goto out;
         }
@@ -300,17 +286,17 @@ static int espeak_synth(void *engine, const char *text, const char *lang, const 
     locked = 0;
 
     if (sink.rc == SB_ETOOBIG) {
-        set_err(err, errsize, "speech is longer than %d seconds", TTS_MAX_SECONDS);
+        sb_set_error(err, errsize, "speech is longer than %d seconds", TTS_MAX_SECONDS);
         rc = sink.rc;
         goto out;
     }
     if (sink.rc) {
-        set_err(err, errsize, "out of memory while synthesising speech");
+        sb_set_error(err, errsize, "out of memory while synthesising speech");
         rc = sink.rc;
         goto out;
     }
     if (eerr != EE_OK) {
-        set_err(err, errsize, "espeak-ng failed to synthesise the text (error %d)", (int)eerr);
+        sb_set_error(err, errsize, "espeak-ng failed to synthesise the text (error %d)", (int)eerr);
         rc = SB_EIO;
         goto out;
     }

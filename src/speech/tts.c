@@ -13,20 +13,6 @@
 #include "core/mulaw.h"
 #include "speech/resample.h"
 
-static void set_err(char *err, size_t errsize, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errsize, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!err || !errsize)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errsize, fmt, ap);
-    va_end(ap);
-}
-
 int tts_synth(const struct tts *t, const char *text, const char *lang, const char *voice,
               int16_t **pcm, size_t *n, int *rate, char *err, size_t errsize)
 {
@@ -39,12 +25,12 @@ int tts_synth(const struct tts *t, const char *text, const char *lang, const cha
     *n = 0;
     *rate = 0;
     if (!t || !t->ops || !t->ops->synth) {
-        set_err(err, errsize, "text to speech is not set up");
+        sb_set_error(err, errsize, "text to speech is not set up");
         rc = SB_EINVAL;
         goto out;
     }
     if (!text || !*text) {
-        set_err(err, errsize, "nothing to say: the text is empty");
+        sb_set_error(err, errsize, "nothing to say: the text is empty");
         rc = SB_EINVAL;
         goto out;
     }
@@ -54,17 +40,17 @@ int tts_synth(const struct tts *t, const char *text, const char *lang, const cha
     rc = t->ops->synth(t->engine, text, lang, voice, &samples, &len, &hz, err, errsize);
     if (rc) {
         if (err && errsize && !err[0])
-            set_err(err, errsize, "%s failed: %s", t->ops->name, sb_strerror(rc));
+            sb_set_error(err, errsize, "%s failed: %s", t->ops->name, sb_strerror(rc));
         goto out;
     }
     /* An engine is outside code: what it hands back is checked, not trusted. */
     if (hz < SPEECH_RATE_MIN || hz > SPEECH_RATE_MAX || (len > 0 && !samples)) {
-        set_err(err, errsize, "%s returned unusable audio (rate %d Hz)", t->ops->name, hz);
+        sb_set_error(err, errsize, "%s returned unusable audio (rate %d Hz)", t->ops->name, hz);
         rc = SB_EIO;
         goto out;
     }
     if (len > (size_t)TTS_MAX_SECONDS * (size_t)hz) {
-        set_err(err, errsize, "speech is longer than %d seconds", TTS_MAX_SECONDS);
+        sb_set_error(err, errsize, "speech is longer than %d seconds", TTS_MAX_SECONDS);
         rc = SB_ETOOBIG;
         goto out;
     }
@@ -99,8 +85,8 @@ int tts_synth_mulaw(const struct tts *t, const char *text, const char *lang, con
         goto out;
     rc = speech_resample(pcm, n, rate, TTS_PHONE_RATE, &phone, &phone_n);
     if (rc) {
-        set_err(err, errsize, "cannot resample speech from %d to %d Hz: %s", rate, TTS_PHONE_RATE,
-                sb_strerror(rc));
+        sb_set_error(err, errsize, "cannot resample speech from %d to %d Hz: %s", rate,
+                     TTS_PHONE_RATE, sb_strerror(rc));
         goto out;
     }
     if (phone_n == 0)
@@ -108,7 +94,7 @@ int tts_synth_mulaw(const struct tts *t, const char *text, const char *lang, con
     bytes = malloc(phone_n);
     if (!bytes) {
         rc = SB_ENOMEM;
-        set_err(err, errsize, "out of memory for %zu bytes of speech", phone_n);
+        sb_set_error(err, errsize, "out of memory for %zu bytes of speech", phone_n);
         goto out;
     }
     mulaw_encode_buf(phone, phone_n, bytes);

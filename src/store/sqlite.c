@@ -260,22 +260,26 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_FLOW_LIST] = "SELECT tenant, name FROM flows WHERE ?1 = '' OR tenant = ?1 "
                      "ORDER BY tenant, name",
     [ST_NUMBER_SET_FLOW] = "UPDATE numbers SET flow = ?2 WHERE e164 = ?1",
-    [ST_FLOW_CALL_GET] = "SELECT call_sid, tenant, flow, node, attempts, steps, lang, done, step_no, "
-                         "last_twiml FROM flow_calls WHERE call_sid = ?1",
-    [ST_FLOW_CALL_PUT] = "INSERT INTO flow_calls(call_sid, tenant, flow, node, attempts, steps, lang, "
-                         "done, step_no, last_twiml, updated_at) "
-                         "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
-                         "ON CONFLICT(call_sid) DO UPDATE SET tenant = excluded.tenant, "
-                         "flow = excluded.flow, node = excluded.node, attempts = excluded.attempts, "
-                         "steps = excluded.steps, lang = excluded.lang, done = excluded.done, "
-                         "step_no = excluded.step_no, last_twiml = excluded.last_twiml, "
-                         "updated_at = excluded.updated_at",
-    [ST_RECORDING_PUT] = "INSERT INTO recordings(recording_sid, call_sid, url, duration, status, at) "
-                         "VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(recording_sid) DO UPDATE SET "
-                         "url = excluded.url, duration = excluded.duration, "
-                         "status = excluded.status, at = excluded.at",
-    [ST_RECORDING_LIST] = "SELECT recording_sid, call_sid, url, duration, status, at FROM recordings "
-                          "WHERE call_sid = ?1 ORDER BY at, rowid",
+    [ST_FLOW_CALL_GET] =
+        "SELECT call_sid, tenant, flow, node, attempts, steps, lang, done, step_no, "
+        "last_twiml FROM flow_calls WHERE call_sid = ?1",
+    [ST_FLOW_CALL_PUT] =
+        "INSERT INTO flow_calls(call_sid, tenant, flow, node, attempts, steps, lang, "
+        "done, step_no, last_twiml, updated_at) "
+        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
+        "ON CONFLICT(call_sid) DO UPDATE SET tenant = excluded.tenant, "
+        "flow = excluded.flow, node = excluded.node, attempts = excluded.attempts, "
+        "steps = excluded.steps, lang = excluded.lang, done = excluded.done, "
+        "step_no = excluded.step_no, last_twiml = excluded.last_twiml, "
+        "updated_at = excluded.updated_at",
+    [ST_RECORDING_PUT] =
+        "INSERT INTO recordings(recording_sid, call_sid, url, duration, status, at) "
+        "VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(recording_sid) DO UPDATE SET "
+        "url = excluded.url, duration = excluded.duration, "
+        "status = excluded.status, at = excluded.at",
+    [ST_RECORDING_LIST] =
+        "SELECT recording_sid, call_sid, url, duration, status, at FROM recordings "
+        "WHERE call_sid = ?1 ORDER BY at, rowid",
     [ST_STREAM_LIST] = "SELECT stream_sid, call_sid, started_at, stopped_at, reason, duration_ms, "
                        "frames_in, frames_out FROM call_streams WHERE call_sid = ?1 "
                        "ORDER BY started_at, rowid",
@@ -1266,36 +1270,39 @@ static void call_from_row(sqlite3_stmt *st, struct call_record *c)
     c->ended_at = sqlite3_column_int64(st, 9);
 }
 
-static int sqlite_call_list(struct store *s, size_t limit, struct call_record **out, size_t *n)
+/* Reads one row into an element of a list. */
+typedef void (*row_reader)(sqlite3_stmt *st, void *elem);
+
+/*
+ * Runs a bound SELECT (`src` carries a binding error) and collects its rows
+ * into a new array of `size`-byte elements; NULL and 0 when there are none.
+ * Resets the statement.
+ */
+static int collect_rows(struct sqlite_store *ss, sqlite3_stmt *st, int src, size_t size,
+                        row_reader read, const char *op, void **out, size_t *n)
 {
-    struct sqlite_store *ss = to_sqlite(s);
-    sqlite3_stmt *st = ss->st[ST_CALL_LIST];
-    struct call_record *arr = NULL;
-    size_t count = 0;
-    size_t cap = 0;
-    int src = SQLITE_OK;
+    char *arr = NULL;
+    size_t count = 0, cap = 0;
     int rc = 0;
 
-    if (limit == 0)
-        goto out;
-    bind_i64(st, 1, limit > (size_t)INT64_MAX ? INT64_MAX : (long long)limit, &src);
     if (src == SQLITE_OK)
         src = sqlite3_step(st);
     while (src == SQLITE_ROW) {
-        struct call_record *p = grow(arr, &cap, count + 1, sizeof(*arr));
+        char *p = grow(arr, &cap, count + 1, size);
 
         if (!p) {
             rc = SB_ENOMEM;
             break;
         }
         arr = p;
-        call_from_row(st, &arr[count++]);
+        memset(arr + count * size, 0, size);
+        read(st, arr + count * size);
+        count++;
         src = sqlite3_step(st);
     }
     if (rc == 0 && src != SQLITE_DONE)
-        rc = fail(ss->db, "call_list", src);
+        rc = fail(ss->db, op, src);
     stmt_done(st);
-out:
     if (rc < 0 || count == 0) {
         free(arr);
         arr = NULL;
@@ -1306,6 +1313,26 @@ out:
         *n = count;
     }
     return rc;
+}
+
+static void call_row(sqlite3_stmt *st, void *elem)
+{
+    call_from_row(st, elem);
+}
+
+static int sqlite_call_list(struct store *s, size_t limit, struct call_record **out, size_t *n)
+{
+    struct sqlite_store *ss = to_sqlite(s);
+    sqlite3_stmt *st = ss->st[ST_CALL_LIST];
+    int src = SQLITE_OK;
+
+    if (limit == 0) {
+        *out = NULL;
+        *n = 0;
+        return 0;
+    }
+    bind_i64(st, 1, limit > (size_t)INT64_MAX ? INT64_MAX : (long long)limit, &src);
+    return collect_rows(ss, st, src, sizeof(**out), call_row, "call_list", (void **)out, n);
 }
 
 static int sqlite_call_get(struct store *s, const char *call_sid, struct call_record *out)
@@ -1363,56 +1390,32 @@ static int sqlite_stream_record(struct store *s, const struct stream_record *r)
     return rc;
 }
 
+static void stream_row(sqlite3_stmt *st, void *elem)
+{
+    struct stream_record *r = elem;
+
+    col_str(st, 0, r->stream_sid, sizeof(r->stream_sid));
+    col_str(st, 1, r->call_sid, sizeof(r->call_sid));
+    r->started_at = sqlite3_column_int64(st, 2);
+    r->stopped_at = sqlite3_column_int64(st, 3);
+    col_str(st, 4, r->reason, sizeof(r->reason));
+    r->duration_ms = (long)sqlite3_column_int64(st, 5);
+    r->frames_in = (long)sqlite3_column_int64(st, 6);
+    r->frames_out = (long)sqlite3_column_int64(st, 7);
+}
+
 static int sqlite_stream_list(struct store *s, const char *call_sid, struct stream_record **out,
                               size_t *n)
 {
     struct sqlite_store *ss = to_sqlite(s);
     sqlite3_stmt *st = ss->st[ST_STREAM_LIST];
-    struct stream_record *arr = NULL;
-    size_t count = 0, cap = 0;
     int src = SQLITE_OK;
-    int rc = 0;
 
     bind_str(st, 1, call_sid, &src);
-    if (src == SQLITE_OK)
-        src = sqlite3_step(st);
-    while (src == SQLITE_ROW) {
-        struct stream_record *p = grow(arr, &cap, count + 1, sizeof(*arr));
-
-        if (!p) {
-            rc = SB_ENOMEM;
-            break;
-        }
-        arr = p;
-        memset(&arr[count], 0, sizeof(arr[count]));
-        col_str(st, 0, arr[count].stream_sid, sizeof(arr[count].stream_sid));
-        col_str(st, 1, arr[count].call_sid, sizeof(arr[count].call_sid));
-        arr[count].started_at = sqlite3_column_int64(st, 2);
-        arr[count].stopped_at = sqlite3_column_int64(st, 3);
-        col_str(st, 4, arr[count].reason, sizeof(arr[count].reason));
-        arr[count].duration_ms = (long)sqlite3_column_int64(st, 5);
-        arr[count].frames_in = (long)sqlite3_column_int64(st, 6);
-        arr[count].frames_out = (long)sqlite3_column_int64(st, 7);
-        count++;
-        src = sqlite3_step(st);
-    }
-    if (rc == 0 && src != SQLITE_DONE)
-        rc = fail(ss->db, "stream_list", src);
-    stmt_done(st);
-    if (rc < 0 || count == 0) {
-        free(arr);
-        arr = NULL;
-        count = 0;
-    }
-    if (rc == 0) {
-        *out = arr;
-        *n = count;
-    }
-    return rc;
+    return collect_rows(ss, st, src, sizeof(**out), stream_row, "stream_list", (void **)out, n);
 }
 
-static int sqlite_flow_put(struct store *s, const char *tenant, const char *name,
-                           const char *json)
+static int sqlite_flow_put(struct store *s, const char *tenant, const char *name, const char *json)
 {
     struct sqlite_store *ss = to_sqlite(s);
     sqlite3_stmt *st = ss->st[ST_FLOW_PUT];
@@ -1470,45 +1473,22 @@ static int sqlite_flow_get(struct store *s, const char *tenant, const char *name
     return rc;
 }
 
+static void flow_ref_row(sqlite3_stmt *st, void *elem)
+{
+    struct flow_ref *r = elem;
+
+    col_str(st, 0, r->tenant, sizeof(r->tenant));
+    col_str(st, 1, r->name, sizeof(r->name));
+}
+
 static int sqlite_flow_list(struct store *s, const char *tenant, struct flow_ref **out, size_t *n)
 {
     struct sqlite_store *ss = to_sqlite(s);
     sqlite3_stmt *st = ss->st[ST_FLOW_LIST];
-    struct flow_ref *arr = NULL;
-    size_t count = 0, cap = 0;
     int src = SQLITE_OK;
-    int rc = 0;
 
     bind_str(st, 1, tenant ? tenant : "", &src);
-    if (src == SQLITE_OK)
-        src = sqlite3_step(st);
-    while (src == SQLITE_ROW) {
-        struct flow_ref *p = grow(arr, &cap, count + 1, sizeof(*arr));
-
-        if (!p) {
-            rc = SB_ENOMEM;
-            break;
-        }
-        arr = p;
-        memset(&arr[count], 0, sizeof(arr[count]));
-        col_str(st, 0, arr[count].tenant, sizeof(arr[count].tenant));
-        col_str(st, 1, arr[count].name, sizeof(arr[count].name));
-        count++;
-        src = sqlite3_step(st);
-    }
-    if (rc == 0 && src != SQLITE_DONE)
-        rc = fail(ss->db, "flow_list", src);
-    stmt_done(st);
-    if (rc < 0 || count == 0) {
-        free(arr);
-        arr = NULL;
-        count = 0;
-    }
-    if (rc == 0) {
-        *out = arr;
-        *n = count;
-    }
-    return rc;
+    return collect_rows(ss, st, src, sizeof(**out), flow_ref_row, "flow_list", (void **)out, n);
 }
 
 static int sqlite_number_set_flow(struct store *s, const char *e164, const char *flow)
@@ -1603,50 +1583,28 @@ static int sqlite_recording_put(struct store *s, const struct recording *r)
     return rc;
 }
 
+static void recording_row(sqlite3_stmt *st, void *elem)
+{
+    struct recording *r = elem;
+
+    col_str(st, 0, r->recording_sid, sizeof(r->recording_sid));
+    col_str(st, 1, r->call_sid, sizeof(r->call_sid));
+    col_str(st, 2, r->url, sizeof(r->url));
+    r->duration = (long)sqlite3_column_int64(st, 3);
+    col_str(st, 4, r->status, sizeof(r->status));
+    r->at = sqlite3_column_int64(st, 5);
+}
+
 static int sqlite_recording_list(struct store *s, const char *call_sid, struct recording **out,
                                  size_t *n)
 {
     struct sqlite_store *ss = to_sqlite(s);
     sqlite3_stmt *st = ss->st[ST_RECORDING_LIST];
-    struct recording *arr = NULL;
-    size_t count = 0, cap = 0;
     int src = SQLITE_OK;
-    int rc = 0;
 
     bind_str(st, 1, call_sid, &src);
-    if (src == SQLITE_OK)
-        src = sqlite3_step(st);
-    while (src == SQLITE_ROW) {
-        struct recording *p = grow(arr, &cap, count + 1, sizeof(*arr));
-
-        if (!p) {
-            rc = SB_ENOMEM;
-            break;
-        }
-        arr = p;
-        memset(&arr[count], 0, sizeof(arr[count]));
-        col_str(st, 0, arr[count].recording_sid, sizeof(arr[count].recording_sid));
-        col_str(st, 1, arr[count].call_sid, sizeof(arr[count].call_sid));
-        col_str(st, 2, arr[count].url, sizeof(arr[count].url));
-        arr[count].duration = (long)sqlite3_column_int64(st, 3);
-        col_str(st, 4, arr[count].status, sizeof(arr[count].status));
-        arr[count].at = sqlite3_column_int64(st, 5);
-        count++;
-        src = sqlite3_step(st);
-    }
-    if (rc == 0 && src != SQLITE_DONE)
-        rc = fail(ss->db, "recording_list", src);
-    stmt_done(st);
-    if (rc < 0 || count == 0) {
-        free(arr);
-        arr = NULL;
-        count = 0;
-    }
-    if (rc == 0) {
-        *out = arr;
-        *n = count;
-    }
-    return rc;
+    return collect_rows(ss, st, src, sizeof(**out), recording_row, "recording_list", (void **)out,
+                        n);
 }
 
 const struct store_ops store_sqlite_ops = {

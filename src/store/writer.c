@@ -251,56 +251,94 @@ static int writer_submit(struct writer *w, struct writer_job *j)
     return rc;
 }
 
+/* A new job of `kind` for `done`/`arg`; its payload is filled by the caller. */
+static struct writer_job *job_new(enum job_kind kind, writer_done_fn done, void *arg)
+{
+    struct writer_job *j = malloc(sizeof(*j));
+
+    if (j) {
+        j->kind = kind;
+        j->done = done;
+        j->arg = arg;
+        j->rc = 0;
+        j->outcome = STATUS_APPLIED;
+    }
+    return j;
+}
+
 int writer_submit_call(struct writer *w, const struct call_record *c, writer_done_fn done,
                        void *arg)
 {
     struct writer_job *j;
-    int rc;
 
-    if (!w || !c) {
-        rc = SB_EINVAL;
-        goto out;
-    }
-    j = malloc(sizeof(*j));
-    if (!j) {
-        rc = SB_ENOMEM;
-        goto out;
-    }
-    j->kind = JOB_CALL;
+    if (!w || !c)
+        return SB_EINVAL;
+    j = job_new(JOB_CALL, done, arg);
+    if (!j)
+        return SB_ENOMEM;
     j->u.call = *c;
-    j->done = done;
-    j->arg = arg;
-    j->rc = 0;
-    j->outcome = STATUS_APPLIED;
-    rc = writer_submit(w, j);
-out:
-    return rc;
+    return writer_submit(w, j);
 }
 
 int writer_submit_status(struct writer *w, const struct status_event *e, writer_done_fn done,
                          void *arg)
 {
     struct writer_job *j;
-    int rc;
 
-    if (!w || !e) {
-        rc = SB_EINVAL;
-        goto out;
-    }
-    j = malloc(sizeof(*j));
-    if (!j) {
-        rc = SB_ENOMEM;
-        goto out;
-    }
-    j->kind = JOB_STATUS;
+    if (!w || !e)
+        return SB_EINVAL;
+    j = job_new(JOB_STATUS, done, arg);
+    if (!j)
+        return SB_ENOMEM;
     j->u.status = *e;
-    j->done = done;
-    j->arg = arg;
-    j->rc = 0;
-    j->outcome = STATUS_APPLIED;
-    rc = writer_submit(w, j);
-out:
-    return rc;
+    return writer_submit(w, j);
+}
+
+int writer_submit_stream(struct writer *w, const struct stream_record *r, writer_done_fn done,
+                         void *arg)
+{
+    struct writer_job *j;
+
+    if (!w || !r)
+        return SB_EINVAL;
+    j = job_new(JOB_STREAM, done, arg);
+    if (!j)
+        return SB_ENOMEM;
+    j->u.stream = *r;
+    return writer_submit(w, j);
+}
+
+int writer_submit_flow_call(struct writer *w, const struct flow_call *c, writer_done_fn done,
+                            void *arg)
+{
+    struct writer_job *j;
+
+    if (!w || !c)
+        return SB_EINVAL;
+    j = job_new(JOB_FLOW_CALL, done, arg);
+    if (!j)
+        return SB_ENOMEM;
+    j->u.flow_call = *c;
+    j->u.flow_call.last_twiml = strdup(c->last_twiml ? c->last_twiml : "");
+    if (!j->u.flow_call.last_twiml) {
+        free(j);
+        return SB_ENOMEM;
+    }
+    return writer_submit(w, j);
+}
+
+int writer_submit_recording(struct writer *w, const struct recording *r, writer_done_fn done,
+                            void *arg)
+{
+    struct writer_job *j;
+
+    if (!w || !r)
+        return SB_EINVAL;
+    j = job_new(JOB_RECORDING, done, arg);
+    if (!j)
+        return SB_ENOMEM;
+    j->u.recording = *r;
+    return writer_submit(w, j);
 }
 
 void writer_stop(struct writer *w)
@@ -317,66 +355,4 @@ void writer_stop(struct writer *w)
     store_close(w->store);
     free(w->ring);
     free(w);
-}
-
-int writer_submit_stream(struct writer *w, const struct stream_record *r, writer_done_fn done,
-                         void *arg)
-{
-    struct writer_job *j;
-
-    if (!w || !r)
-        return SB_EINVAL;
-    j = malloc(sizeof(*j));
-    if (!j)
-        return SB_ENOMEM;
-    j->kind = JOB_STREAM;
-    j->u.stream = *r;
-    j->done = done;
-    j->arg = arg;
-    j->rc = 0;
-    j->outcome = STATUS_APPLIED;
-    return writer_submit(w, j);
-}
-
-int writer_submit_flow_call(struct writer *w, const struct flow_call *c, writer_done_fn done,
-                            void *arg)
-{
-    struct writer_job *j;
-
-    if (!w || !c)
-        return SB_EINVAL;
-    j = malloc(sizeof(*j));
-    if (!j)
-        return SB_ENOMEM;
-    j->kind = JOB_FLOW_CALL;
-    j->u.flow_call = *c;
-    j->u.flow_call.last_twiml = strdup(c->last_twiml ? c->last_twiml : "");
-    if (!j->u.flow_call.last_twiml) {
-        free(j);
-        return SB_ENOMEM;
-    }
-    j->done = done;
-    j->arg = arg;
-    j->rc = 0;
-    j->outcome = STATUS_APPLIED;
-    return writer_submit(w, j);
-}
-
-int writer_submit_recording(struct writer *w, const struct recording *r, writer_done_fn done,
-                            void *arg)
-{
-    struct writer_job *j;
-
-    if (!w || !r)
-        return SB_EINVAL;
-    j = malloc(sizeof(*j));
-    if (!j)
-        return SB_ENOMEM;
-    j->kind = JOB_RECORDING;
-    j->u.recording = *r;
-    j->done = done;
-    j->arg = arg;
-    j->rc = 0;
-    j->outcome = STATUS_APPLIED;
-    return writer_submit(w, j);
 }
