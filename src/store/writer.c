@@ -10,7 +10,10 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/err.h"
 #include "core/log.h"
@@ -25,6 +28,7 @@
  * hundred; a status callback's answer waits at most this much longer.
  */
 #define WRITER_LINGER_NS (2 * 1000 * 1000)
+#define WRITER_NICE 5
 
 enum job_kind { JOB_CALL, JOB_STATUS, JOB_STREAM, JOB_FLOW_CALL, JOB_RECORDING };
 
@@ -130,6 +134,13 @@ static void *writer_main(void *arg)
     struct writer *w = arg;
     size_t n;
 
+    /*
+     * A little below the event loop: on a busy core the loop answers first
+     * and the writer catches up in bigger batches. Not lower: a starved
+     * writer fills its queue.
+     */
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), WRITER_NICE) != 0)
+        log_event(LOG_DEBUG, "store.writer", "reason=\"cannot lower the writer's priority\"");
     pthread_mutex_lock(&w->lock);
     for (;;) {
         w->idle = 1;
