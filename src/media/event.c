@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "core/err.h"
@@ -516,7 +517,7 @@ int media_event_parse(const char *text, size_t len, struct media_event *ev, char
         rc = SB_EINVAL;
         goto out;
     }
-    memset(ev, 0, sizeof(*ev));
+    memset(ev, 0, offsetof(struct media_event, params));
     ev->kind = MEDIA_EV_UNKNOWN;
     ev->sequence = -1;
     ev->chunk = -1;

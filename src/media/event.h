@@ -41,7 +41,6 @@ struct media_event {
     /* start */
     char call_sid[40];
     char account_sid[40];
-    struct media_param params[MEDIA_MAX_PARAMS]; /* customParameters */
     int nparams;
     int sample_rate;        /* mediaFormat.sampleRate */
     char encoding[32];      /* mediaFormat.encoding */
@@ -49,12 +48,18 @@ struct media_event {
     char track[16];
     long chunk;
     long timestamp;         /* ms */
-    unsigned char payload[MEDIA_MAX_PAYLOAD];
     size_t payload_len;
     /* dtmf */
     char digit;
     /* mark */
     char mark[64];
+    /*
+     * The large arrays come last: parsing clears only the fields above them
+     * (about 300 bytes, not 9 KiB), since only nparams entries and
+     * payload_len bytes are ever meaningful.
+     */
+    struct media_param params[MEDIA_MAX_PARAMS]; /* customParameters */
+    unsigned char payload[MEDIA_MAX_PAYLOAD];
 };
 
 /**

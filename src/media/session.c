@@ -12,6 +12,16 @@
 
 enum { S_OPENED, S_CONNECTED, S_ACTIVE, S_CLOSING };
 
+/* The SIDs are copied whole from a parsed start message. */
+_Static_assert(sizeof(((struct session *)0)->stream_sid) ==
+                   sizeof(((struct media_event *)0)->stream_sid),
+               "stream_sid sizes differ");
+_Static_assert(sizeof(((struct session *)0)->call_sid) == sizeof(((struct media_event *)0)->call_sid),
+               "call_sid sizes differ");
+_Static_assert(sizeof(((struct session *)0)->account_sid) ==
+                   sizeof(((struct media_event *)0)->account_sid),
+               "account_sid sizes differ");
+
 /* Frames sent per tick at most: a tick after a stall must not burst the whole lead at once. */
 #define TICK_MAX_FRAMES 16
 
@@ -208,16 +218,18 @@ static void on_mark(struct session *s, const char *name)
 
 int session_message(struct session *s, const char *text, size_t len, long long now_us)
 {
-    struct media_event *ev = NULL;
+    /*
+     * One parse buffer for every session: they all run on the event loop,
+     * one message at a time, and it is 9 KiB that no call needs to keep.
+     */
+    static struct media_event parsed;
+    struct media_event *ev = &parsed;
     char err[128];
     char digits[2];
     int rc = 0;
 
     if (s->state == S_CLOSING)
         return 0;
-    ev = malloc(sizeof(*ev));
-    if (!ev)
-        return fail(s, "%s", "out of memory");
     rc = media_event_parse(text, len, ev, err, sizeof(err));
     if (rc) {
         rc = fail(s, "malformed message: %s", err);
@@ -243,9 +255,10 @@ int session_message(struct session *s, const char *text, size_t len, long long n
             rc = fail(s, "%s", "second start on one stream");
             goto out;
         }
-        snprintf(s->stream_sid, sizeof(s->stream_sid), "%s", ev->stream_sid);
-        snprintf(s->call_sid, sizeof(s->call_sid), "%s", ev->call_sid);
-        snprintf(s->account_sid, sizeof(s->account_sid), "%s", ev->account_sid);
+        /* Same sizes, and the parser NUL-terminates them. */
+        memcpy(s->stream_sid, ev->stream_sid, sizeof(s->stream_sid));
+        memcpy(s->call_sid, ev->call_sid, sizeof(s->call_sid));
+        memcpy(s->account_sid, ev->account_sid, sizeof(s->account_sid));
         s->state = S_ACTIVE;
         s->started_us = now_us;
         s->io.started(s->io.arg, s, ev);
@@ -271,7 +284,6 @@ int session_message(struct session *s, const char *text, size_t len, long long n
         break;
     }
 out:
-    free(ev);
     return rc;
 }
 
