@@ -59,6 +59,7 @@ struct writer {
     int stopping;
     int idle;      /* the thread waits for a first job: submitters must wake it */
     int lingering; /* the thread waits for a fuller batch: wake it only when full */
+    size_t waited; /* queued jobs someone waits on (a done callback): never linger for them */
     /* The batch being applied; touched by the writer thread only. */
     struct writer_job *batch[WRITER_BATCH_MAX];
 };
@@ -122,7 +123,8 @@ static void linger(struct writer *w)
         until.tv_nsec -= 1000000000L;
     }
     w->lingering = 1;
-    while (w->count < WRITER_BATCH_MAX && !w->stopping) {
+    /* A webhook waiting for its commit is answered at once, not after the linger. */
+    while (w->count < WRITER_BATCH_MAX && !w->stopping && w->waited == 0) {
         if (pthread_cond_timedwait(&w->nonempty, &w->lock, &until) != 0)
             break;
     }
@@ -153,6 +155,8 @@ static void *writer_main(void *arg)
         linger(w);
         n = w->count < WRITER_BATCH_MAX ? w->count : WRITER_BATCH_MAX;
         for (size_t i = 0; i < n; i++) {
+            if (w->ring[w->head]->done)
+                w->waited--;
             w->batch[i] = w->ring[w->head];
             w->ring[w->head] = NULL;
             w->head = (w->head + 1) % WRITER_QUEUE_MAX;
@@ -250,7 +254,9 @@ static int writer_submit(struct writer *w, struct writer_job *j)
         w->ring[(w->head + w->count) % WRITER_QUEUE_MAX] = j;
         w->count++;
         /* Waking the thread costs a futex call: only when it waits on us. */
-        if (w->idle || (w->lingering && w->count >= WRITER_BATCH_MAX))
+        if (j->done)
+            w->waited++;
+        if (w->idle || (w->lingering && (w->count >= WRITER_BATCH_MAX || j->done)))
             pthread_cond_signal(&w->nonempty);
     }
     pthread_mutex_unlock(&w->lock);
