@@ -24,25 +24,51 @@ const struct flow_call *flow_states_get(const struct flow_states *m, const char 
     return NULL;
 }
 
-/* Past the limit, finished calls are dropped: their state only serves retries. */
-static void forget_finished(struct flow_states *m)
+/* Unlinks `e` from the write-order list. */
+static void order_unlink(struct flow_states *m, struct flow_state_entry *e)
 {
-    for (size_t b = 0; b < FLOW_STATES_BUCKETS; b++) {
-        struct flow_state_entry **pp = &m->buckets[b];
+    if (e->older)
+        e->older->newer = e->newer;
+    else
+        m->oldest = e->newer;
+    if (e->newer)
+        e->newer->older = e->older;
+    else
+        m->newest = e->older;
+    e->older = e->newer = NULL;
+}
 
-        while (*pp) {
-            struct flow_state_entry *e = *pp;
+static void order_append(struct flow_states *m, struct flow_state_entry *e)
+{
+    e->older = m->newest;
+    e->newer = NULL;
+    if (m->newest)
+        m->newest->newer = e;
+    else
+        m->oldest = e;
+    m->newest = e;
+}
 
-            if (e->call.done) {
-                *pp = e->next;
-                free(e->call.last_twiml);
-                free(e);
-                m->count--;
-            } else {
-                pp = &e->next;
-            }
+/*
+ * Past the limit the least recently written state is dropped: memory is only
+ * a cache in front of the store, which answers for it after that.
+ */
+static void forget_oldest(struct flow_states *m)
+{
+    struct flow_state_entry *e = m->oldest, **pp;
+
+    if (!e)
+        return;
+    order_unlink(m, e);
+    for (pp = &m->buckets[bucket_of(e->call.call_sid)]; *pp; pp = &(*pp)->next) {
+        if (*pp == e) {
+            *pp = e->next;
+            break;
         }
     }
+    free(e->call.last_twiml);
+    free(e);
+    m->count--;
 }
 
 int flow_states_put(struct flow_states *m, const struct flow_call *c)
@@ -59,7 +85,7 @@ int flow_states_put(struct flow_states *m, const struct flow_call *c)
     }
     if (!e) {
         if (m->count >= FLOW_STATES_MAX)
-            forget_finished(m);
+            forget_oldest(m);
         e = calloc(1, sizeof(*e));
         if (!e) {
             free(twiml);
@@ -70,7 +96,9 @@ int flow_states_put(struct flow_states *m, const struct flow_call *c)
         m->count++;
     } else {
         free(e->call.last_twiml);
+        order_unlink(m, e);
     }
+    order_append(m, e);
     e->call = *c;
     e->call.last_twiml = twiml;
     return 0;
@@ -88,4 +116,5 @@ void flow_states_clear(struct flow_states *m)
         }
     }
     m->count = 0;
+    m->oldest = m->newest = NULL;
 }

@@ -11,15 +11,17 @@
 #include "store/store.h"
 
 #define FLOW_STATES_BUCKETS 4096
-#define FLOW_STATES_MAX 100000 /* finished calls are forgotten past this */
+#define FLOW_STATES_MAX 100000 /* past this the least recently written are forgotten */
 
 struct flow_state_entry {
-    struct flow_state_entry *next;
-    struct flow_call call; /* last_twiml owned by the entry */
+    struct flow_state_entry *next;          /* in its bucket */
+    struct flow_state_entry *older, *newer; /* in write order */
+    struct flow_call call;                  /* last_twiml owned by the entry */
 };
 
 struct flow_states {
     struct flow_state_entry *buckets[FLOW_STATES_BUCKETS];
+    struct flow_state_entry *oldest, *newest;
     size_t count;
 };
 
