@@ -36,8 +36,14 @@ static void reply_xml(struct reply *out, char *doc, size_t len)
     out->len = len;
 }
 
-/* The state a call starts with, or the one remembered (memory, then the store). */
-static int load_state(const struct voice_ctx *ctx, const char *call_sid, struct flow_call *out)
+/*
+ * The state remembered for a call: memory, then the store. The store is only
+ * asked for an action (`from_store`): a first request that memory does not
+ * know is a new call, and running its start again would give the same
+ * answer anyway, so the hot path does no SQL.
+ */
+static int load_state(const struct voice_ctx *ctx, const char *call_sid, int from_store,
+                      struct flow_call *out)
 {
     const struct flow_call *mem = ctx->flow_states ? flow_states_get(ctx->flow_states, call_sid)
                                                    : NULL;
@@ -47,7 +53,7 @@ static int load_state(const struct voice_ctx *ctx, const char *call_sid, struct 
         out->last_twiml = strdup(mem->last_twiml ? mem->last_twiml : "");
         return out->last_twiml ? 0 : SB_ENOMEM;
     }
-    if (!ctx->store)
+    if (!ctx->store || !from_store)
         return SB_ENOTFOUND;
     return store_flow_call_get(ctx->store, call_sid, out);
 }
@@ -188,7 +194,7 @@ int voice_flow(const struct voice_ctx *ctx, const struct form *params, const cha
         voice_apology(out);
         return 1;
     }
-    have = load_state(ctx, cc.call_sid, &call) == 0;
+    have = load_state(ctx, cc.call_sid, step != NULL, &call) == 0;
     if (step)
         k = strtol(step, NULL, 10);
     /* A retried request (or one whose step is not the one waiting) gets the last answer again. */
