@@ -25,8 +25,8 @@ int main(int argc, char **argv)
         const char *name;
         int (*run)(int, char **);
     } commands[] = {
-        {"serve", cli_serve},     {"tenants", cli_tenants}, {"numbers", cli_numbers},
-        {"calls", cli_calls},     {"urls", cli_urls},       {"sim", cli_sim},
+        {"serve", cli_serve}, {"tenants", cli_tenants}, {"numbers", cli_numbers},
+        {"calls", cli_calls}, {"urls", cli_urls},       {"sim", cli_sim},
         {"flows", cli_flows},
     };
 

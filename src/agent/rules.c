@@ -47,10 +47,10 @@ static const struct phrases *phrases_for(const char *lang)
 }
 
 /* Keyword lists per intent; matched as whole words, case-insensitively (ASCII). */
-static const char *const words_person[] = {"human",  "agent",   "operator", "representative",
-                                           "person", "humano",  "agente",   "operador",
+static const char *const words_person[] = {"human",   "agent",         "operator", "representative",
+                                           "person",  "humano",        "agente",   "operador",
                                            "persona", "representante", NULL};
-static const char *const words_hours[] = {"hours", "open", "close", "closed", "horario",
+static const char *const words_hours[] = {"hours", "open",    "close",   "closed", "horario",
                                           "abren", "abierto", "cierran", NULL};
 static const char *const words_bye[] = {"bye", "goodbye", "adios", "adiós", "chao", NULL};
 static const char *const words_hello[] = {"hello", "hi", "hey", "hola", "buenas", NULL};

@@ -42,13 +42,13 @@ static void print_calls(const struct call_record *calls, size_t n, int as_json)
             json_object_set_new(o, "duration",
                                 c->duration >= 0 ? json_integer(c->duration) : json_null());
             json_object_set_new(o, "started_at",
-                                c->started_at ? json_string(iso_time(c->started_at, started,
-                                                                     sizeof(started)))
-                                              : json_null());
+                                c->started_at
+                                    ? json_string(iso_time(c->started_at, started, sizeof(started)))
+                                    : json_null());
             json_object_set_new(o, "ended_at",
-                                c->ended_at ? json_string(iso_time(c->ended_at, ended,
-                                                                   sizeof(ended)))
-                                            : json_null());
+                                c->ended_at
+                                    ? json_string(iso_time(c->ended_at, ended, sizeof(ended)))
+                                    : json_null());
             json_array_append_new(arr, o);
         }
         json_dumpf(arr, stdout, JSON_INDENT(2));

@@ -32,7 +32,8 @@ static int read_file(const char *path, struct buf *out)
 
     if (!f)
         return cli_fail("cannot read flow file '%s': %s", path, strerror(errno));
-    for (n = fread(chunk, 1, sizeof(chunk), f); n > 0 && rc == 0; n = fread(chunk, 1, sizeof(chunk), f))
+    for (n = fread(chunk, 1, sizeof(chunk), f); n > 0 && rc == 0;
+         n = fread(chunk, 1, sizeof(chunk), f))
         rc = buf_append(out, chunk, n);
     fclose(f);
     if (rc)

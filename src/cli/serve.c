@@ -35,9 +35,12 @@ static const char *env_or(const char *name, const char *fallback)
 int cli_serve(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"listen", required_argument, NULL, 'l'}, {"db", required_argument, NULL, 'd'},
-        {"dev", no_argument, NULL, 'D'},          {"trust-proxy", no_argument, NULL, 'p'},
-        {"log-level", required_argument, NULL, 'L'}, {"help", no_argument, NULL, 'h'},
+        {"listen", required_argument, NULL, 'l'},
+        {"db", required_argument, NULL, 'd'},
+        {"dev", no_argument, NULL, 'D'},
+        {"trust-proxy", no_argument, NULL, 'p'},
+        {"log-level", required_argument, NULL, 'L'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct config cfg;
@@ -102,9 +105,9 @@ int cli_serve(int argc, char **argv)
         if (!cfg.dev && !cfg.trust_proxy)
             return cli_fail("PUBLIC_BASE_URL is not set; set it to the URL Twilio calls "
                             "(e.g. https://voice.example.com) or pass --dev");
-        snprintf(fallback, sizeof(fallback), strchr(cfg.listen_host, ':') ? "http://[%s]:%d"
-                                                                           : "http://%s:%d",
-                 cfg.listen_host, cfg.listen_port);
+        snprintf(fallback, sizeof(fallback),
+                 strchr(cfg.listen_host, ':') ? "http://[%s]:%d" : "http://%s:%d", cfg.listen_host,
+                 cfg.listen_port);
         if (config_set_base_url(&cfg, fallback, err, sizeof(err))) {
             fprintf(stderr, "%s\n", err);
             return 1;

@@ -135,8 +135,8 @@ static int sim_call(int argc, char **argv)
             o.status_events = parse_events(optarg);
             if (!o.status_events) {
                 rc = cli_usage("status events '%s' are not from initiated, ringing, answered, "
-                              "completed",
-                              optarg);
+                               "completed",
+                               optarg);
                 goto out;
             }
             break;

@@ -17,7 +17,10 @@ struct buf {
     size_t max; /* appends that would make len exceed max fail with SB_ETOOBIG */
 };
 
-#define BUF_INIT(maxlen) {NULL, 0, 0, (maxlen)}
+#define BUF_INIT(maxlen)                                                                           \
+    {                                                                                              \
+        NULL, 0, 0, (maxlen)                                                                       \
+    }
 
 /** Initialises an empty buffer that may hold at most `max` bytes. Allocates nothing. */
 void buf_init(struct buf *b, size_t max);

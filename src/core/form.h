@@ -19,7 +19,10 @@ struct form {
     char *storage; /* one allocation holding every decoded key and value */
 };
 
-#define FORM_INIT {NULL, 0, NULL}
+#define FORM_INIT                                                                                  \
+    {                                                                                              \
+        NULL, 0, NULL                                                                              \
+    }
 
 /**
  * Parses `len` bytes of urlencoded text ('+' is a space, %XX is a byte).

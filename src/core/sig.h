@@ -26,8 +26,7 @@ int sig_compute(const char *token, const char *url, const struct form *params,
  * Returns 0 when valid, SB_EBADSIG when not (also when header is NULL or
  * empty), SB_EINVAL on a malformed url, SB_ENOMEM.
  */
-int sig_validate(const char *token, const char *url, const struct form *params,
-                 const char *header);
+int sig_validate(const char *token, const char *url, const struct form *params, const char *header);
 
 /**
  * Validates a JSON-bodied request: the url must carry a bodySHA256 query

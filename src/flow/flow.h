@@ -51,12 +51,12 @@ struct flow_state {
 };
 
 enum flow_input_kind {
-    FLOW_START,      /* the call just arrived */
-    FLOW_DIGITS,     /* a <Gather> returned Digits */
-    FLOW_SPEECH,     /* a <Gather> returned SpeechResult */
-    FLOW_NO_INPUT,   /* the <Gather> timed out (actionOnEmptyResult) */
-    FLOW_DIAL_DONE,  /* the <Dial> ended: DialCallStatus in `text` */
-    FLOW_RECORDED,   /* the voicemail <Record> ended */
+    FLOW_START,     /* the call just arrived */
+    FLOW_DIGITS,    /* a <Gather> returned Digits */
+    FLOW_SPEECH,    /* a <Gather> returned SpeechResult */
+    FLOW_NO_INPUT,  /* the <Gather> timed out (actionOnEmptyResult) */
+    FLOW_DIAL_DONE, /* the <Dial> ended: DialCallStatus in `text` */
+    FLOW_RECORDED,  /* the voicemail <Record> ended */
 };
 
 struct flow_input {
@@ -66,22 +66,22 @@ struct flow_input {
 
 /* What the interpreter needs from the world. */
 struct flow_env {
-    time_t now;               /* unix time (the tests set it) */
-    int utc_offset_min;       /* the tenant's offset from UTC at `now`, minutes */
-    const char *transfer;     /* the tenant's transfer number, "" when none */
-    const char *caller_id;    /* the Twilio number called (To): callerId of transfers */
-    const char *action_url;   /* where Gather/Dial/Record actions go, e.g. "/voice/flow" */
+    time_t now;                     /* unix time (the tests set it) */
+    int utc_offset_min;             /* the tenant's offset from UTC at `now`, minutes */
+    const char *transfer;           /* the tenant's transfer number, "" when none */
+    const char *caller_id;          /* the Twilio number called (To): callerId of transfers */
+    const char *action_url;         /* where Gather/Dial/Record actions go, e.g. "/voice/flow" */
     const char *recording_callback; /* recordingStatusCallback for voicemail */
-    const char *voice_en;     /* TTS voices for say/prompts */
+    const char *voice_en;           /* TTS voices for say/prompts */
     const char *voice_es;
-    int plan_stream;          /* agent nodes: 1 = <Connect><Stream> (pro), 0 = gather loop */
-    const char *stream_url;   /* for agent nodes on pro numbers */
+    int plan_stream;        /* agent nodes: 1 = <Connect><Stream> (pro), 0 = gather loop */
+    const char *stream_url; /* for agent nodes on pro numbers */
     const char *call_sid, *from, *to, *tenant, *agent; /* stream Parameters */
 };
 
 /* What a step produced besides the TwiML. */
 struct flow_result {
-    int voicemail;         /* a voicemail <Record> was issued */
+    int voicemail;                      /* a voicemail <Record> was issued */
     char redirect_flow[FLOW_NAME_SIZE]; /* a redirect node names another flow: "" when none */
 };
 

@@ -35,19 +35,19 @@ struct media_param {
 /* One parsed inbound message. Strings are copied in; nothing points into the input. */
 struct media_event {
     enum media_event_kind kind;
-    char event[32];         /* the "event" string as sent */
-    long sequence;          /* sequenceNumber, -1 when absent (connected) */
+    char event[32]; /* the "event" string as sent */
+    long sequence;  /* sequenceNumber, -1 when absent (connected) */
     char stream_sid[40];
     /* start */
     char call_sid[40];
     char account_sid[40];
     int nparams;
-    int sample_rate;        /* mediaFormat.sampleRate */
-    char encoding[32];      /* mediaFormat.encoding */
+    int sample_rate;   /* mediaFormat.sampleRate */
+    char encoding[32]; /* mediaFormat.encoding */
     /* media */
     char track[16];
     long chunk;
-    long timestamp;         /* ms */
+    long timestamp; /* ms */
     size_t payload_len;
     /* dtmf */
     char digit;

@@ -15,14 +15,14 @@
 struct pacer {
     unsigned char *audio; /* mu-law bytes queued and not yet sent */
     size_t len, cap, head;
-    long long start_us;   /* when the first frame of the current run was due */
+    long long start_us;    /* when the first frame of the current run was due */
     long long sent_frames; /* frames sent since start_us */
     int lead_ms;
     /* utterance bookkeeping */
-    unsigned utterance;    /* id of the utterance being sent */
-    size_t utterance_bytes;    /* bytes of it queued */
-    size_t utterance_sent;     /* bytes of it sent */
-    int mark_pending;      /* a mark is due once the utterance is fully sent */
+    unsigned utterance;     /* id of the utterance being sent */
+    size_t utterance_bytes; /* bytes of it queued */
+    size_t utterance_sent;  /* bytes of it sent */
+    int mark_pending;       /* a mark is due once the utterance is fully sent */
 };
 
 /** Initialises an empty pacer with a lead of `lead_ms` (0: the default). */

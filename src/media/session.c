@@ -16,7 +16,8 @@ enum { S_OPENED, S_CONNECTED, S_ACTIVE, S_CLOSING };
 _Static_assert(sizeof(((struct session *)0)->stream_sid) ==
                    sizeof(((struct media_event *)0)->stream_sid),
                "stream_sid sizes differ");
-_Static_assert(sizeof(((struct session *)0)->call_sid) == sizeof(((struct media_event *)0)->call_sid),
+_Static_assert(sizeof(((struct session *)0)->call_sid) ==
+                   sizeof(((struct media_event *)0)->call_sid),
                "call_sid sizes differ");
 _Static_assert(sizeof(((struct session *)0)->account_sid) ==
                    sizeof(((struct media_event *)0)->account_sid),
@@ -25,16 +26,16 @@ _Static_assert(sizeof(((struct session *)0)->account_sid) ==
 /* Frames sent per tick at most: a tick after a stall must not burst the whole lead at once. */
 #define TICK_MAX_FRAMES 16
 
-static const char *const outcome_names[] = {"open",   "transfer", "hangup",
-                                            "stopped", "failed",  "replaced"};
+static const char *const outcome_names[] = {"open",    "transfer", "hangup",
+                                            "stopped", "failed",   "replaced"};
 
 const char *session_outcome_name(enum session_outcome o)
 {
     return (size_t)o < sizeof(outcome_names) / sizeof(outcome_names[0]) ? outcome_names[o] : "?";
 }
 
-void session_init(struct session *s, const struct session_io *io,
-                  const struct session_config *cfg, long long now_us)
+void session_init(struct session *s, const struct session_io *io, const struct session_config *cfg,
+                  long long now_us)
 {
     memset(s, 0, sizeof(*s));
     s->io = *io;
@@ -110,8 +111,8 @@ static void speak(struct session *s, const struct agent_reply *r)
     }
 }
 
-void session_begin(struct session *s, const struct agent_ops *agent,
-                   const struct agent_call *call, const char *voice, long long now_us)
+void session_begin(struct session *s, const struct agent_ops *agent, const struct agent_call *call,
+                   const char *voice, long long now_us)
 {
     struct agent_reply r;
 

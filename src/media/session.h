@@ -67,15 +67,15 @@ struct session {
         unsigned char bytes[AGENT_STATE_SIZE];
     } agent_state;
     int agent_started;
-    int echo;                /* the echo agent: caller frames go straight back */
-    unsigned utterance;      /* id of the newest utterance asked of the agent */
-    unsigned playing;        /* id whose audio is queued or in flight, 0 when none */
-    unsigned cut_upto;       /* replies up to this id were cut by barge-in: drop their audio */
+    int echo;                     /* the echo agent: caller frames go straight back */
+    unsigned utterance;           /* id of the newest utterance asked of the agent */
+    unsigned playing;             /* id whose audio is queued or in flight, 0 when none */
+    unsigned cut_upto;            /* replies up to this id were cut by barge-in: drop their audio */
     long long utterance_first_us; /* when the playing utterance's first frame went out */
     enum agent_action after_utterance; /* what to do once `playing` has been heard */
     unsigned action_utterance;         /* the utterance carrying that action */
     enum session_outcome outcome;
-    char reason[96];         /* why it ended, for logs and the store */
+    char reason[96]; /* why it ended, for logs and the store */
     /* latency figures (ms, -1 until measured) */
     long first_audio_ms;     /* start -> first greeting frame sent */
     long long speech_end_us; /* when the caller's last turn ended */
@@ -89,15 +89,15 @@ struct session_config {
 };
 
 /** Starts a session for a newly opened socket. Allocates nothing. */
-void session_init(struct session *s, const struct session_io *io,
-                  const struct session_config *cfg, long long now_us);
+void session_init(struct session *s, const struct session_io *io, const struct session_config *cfg,
+                  long long now_us);
 
 /**
  * The server found the call (tenant, agent, language, greeting): the agent
  * starts and its first words are synthesized.
  */
-void session_begin(struct session *s, const struct agent_ops *agent,
-                   const struct agent_call *call, const char *voice, long long now_us);
+void session_begin(struct session *s, const struct agent_ops *agent, const struct agent_call *call,
+                   const char *voice, long long now_us);
 
 /**
  * Handles one text message from Twilio. Returns 0, or a negative SB_E* code

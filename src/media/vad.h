@@ -17,10 +17,10 @@ struct vad {
     int onset_frames;   /* consecutive loud frames seen */
     int quiet_frames;   /* consecutive quiet frames while speaking */
     /* tuning, set by vad_init */
-    double ratio;       /* speech when energy > floor * ratio (and above min_energy) */
+    double ratio; /* speech when energy > floor * ratio (and above min_energy) */
     double min_energy;
-    int onset_needed;   /* loud frames before speech starts (e.g. 3 = 60 ms) */
-    int hangover;       /* quiet frames before speech ends (e.g. 15 = 300 ms) */
+    int onset_needed; /* loud frames before speech starts (e.g. 3 = 60 ms) */
+    int hangover;     /* quiet frames before speech ends (e.g. 15 = 300 ms) */
 };
 
 enum vad_change { VAD_NONE, VAD_SPEECH_START, VAD_SPEECH_END };

@@ -41,8 +41,7 @@ int config_set_listen(struct config *c, const char *value, const char *setting, 
     c->listen_port = (int)port;
     return 0;
 bad:
-    snprintf(err, errlen, "error: %s '%s' is not ADDR:PORT (e.g. 127.0.0.1:8080)", setting,
-             value);
+    snprintf(err, errlen, "error: %s '%s' is not ADDR:PORT (e.g. 127.0.0.1:8080)", setting, value);
     return SB_EINVAL;
 }
 
@@ -68,7 +67,8 @@ int config_set_base_url(struct config *c, const char *value, char *err, size_t e
                  value);
         return SB_EINVAL;
     }
-    if (*rest == '\0' || *rest == '/' || strpbrk(value, "?# ") || len >= sizeof(c->public_base_url)) {
+    if (*rest == '\0' || *rest == '/' || strpbrk(value, "?# ") ||
+        len >= sizeof(c->public_base_url)) {
         snprintf(err, errlen,
                  "error: PUBLIC_BASE_URL '%s' needs a host and no query, fragment or spaces",
                  value);

@@ -214,8 +214,7 @@ void server_drain_completions(struct server *srv)
 
             sess->pending = NULL;
             sess->reply.status = p->status;
-            sess->reply.content_type =
-                p->status == 204 ? NULL : "text/plain; charset=utf-8";
+            sess->reply.content_type = p->status == 204 ? NULL : "text/plain; charset=utf-8";
             if (p->status != 204)
                 reply_text(&sess->reply, p->status,
                            "error: the call log could not record this event; retry\n");
@@ -238,8 +237,9 @@ static void dispatch_get(struct http_session *sess)
     struct buf text = BUF_INIT(HTTP_MAX_BODY);
 
     if (sess->endpoint->kind == EP_STREAM) {
-        reply_plain(sess, 426, "error: /voice/stream is a WebSocket endpoint (Twilio Media "
-                               "Streams); send an Upgrade: websocket request\n");
+        reply_plain(sess, 426,
+                    "error: /voice/stream is a WebSocket endpoint (Twilio Media "
+                    "Streams); send an Upgrade: websocket request\n");
         return;
     }
     if (sess->endpoint->kind == EP_HEALTHZ) {
@@ -334,8 +334,7 @@ static void dispatch_post(struct http_session *sess, struct lws *wsi)
     int rc;
 
     if (!content_type_ok(wsi)) {
-        reply_plain(sess, 415,
-                    "error: Content-Type must be application/x-www-form-urlencoded\n");
+        reply_plain(sess, 415, "error: Content-Type must be application/x-www-form-urlencoded\n");
         return;
     }
     rc = form_parse(&form, buf_cstr(&sess->body), sess->body.len);
@@ -344,17 +343,18 @@ static void dispatch_post(struct http_session *sess, struct lws *wsi)
         return;
     }
     if (rc) {
-        reply_plain(sess, 400, "error: request body is not valid form encoding "
-                               "(malformed percent-escape)\n");
+        reply_plain(sess, 400,
+                    "error: request body is not valid form encoding "
+                    "(malformed percent-escape)\n");
         return;
     }
     rc = check_signature(sess, wsi, &form, stream_url, sizeof(stream_url));
     if (rc) {
         log_event(LOG_WARN, "security.bad_signature", "path=%s call_sid=%s", sess->path,
                   form_get(&form, "CallSid") ? form_get(&form, "CallSid") : "-");
-        reply_plain(sess, 403, rc == SB_EBADSIG
-                                   ? "error: X-Twilio-Signature is missing or does not match\n"
-                                   : "error: cannot rebuild the signed URL of this request\n");
+        reply_plain(sess, 403,
+                    rc == SB_EBADSIG ? "error: X-Twilio-Signature is missing or does not match\n"
+                                     : "error: cannot rebuild the signed URL of this request\n");
         goto out;
     }
     ctx.stream_url = stream_url;

@@ -70,20 +70,18 @@ static int write_reply(struct lws *wsi, struct http_session *sess, const struct 
     } else if (lws_add_http_header_status(wsi, (unsigned int)r->status, &p, end)) {
         return -1;
     }
-    if (r->content_type &&
-        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
-                                     (const unsigned char *)r->content_type,
-                                     (int)strlen(r->content_type), &p, end))
+    if (r->content_type && lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
+                                                        (const unsigned char *)r->content_type,
+                                                        (int)strlen(r->content_type), &p, end))
         return -1;
     if (r->status != 204 && lws_add_http_header_content_length(wsi, body_len, &p, end))
         return -1;
-    if (allow && lws_add_http_header_by_name(wsi, (const unsigned char *)"allow:",
-                                             (const unsigned char *)allow, (int)strlen(allow),
-                                             &p, end))
+    if (allow && lws_add_http_header_by_name(
+                     wsi, (const unsigned char *)"allow:", (const unsigned char *)allow,
+                     (int)strlen(allow), &p, end))
         return -1;
-    if (close_after &&
-        lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close",
-                                     5, &p, end))
+    if (close_after && lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
+                                                    (const unsigned char *)"close", 5, &p, end))
         return -1;
     if (lws_finalize_http_header(wsi, &p, end))
         return -1;

@@ -3,9 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static const double bucket_bounds[METRICS_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.001,
-                                                      0.0025, 0.005,   0.01,   0.025,
-                                                      0.05,   0.1,     0.5,    1.0};
+static const double bucket_bounds[METRICS_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                                      0.01,   0.025,   0.05,   0.1,   0.5,    1.0};
 
 void metrics_request(struct metrics *m, const char *route, int status, double seconds)
 {
@@ -86,19 +85,20 @@ int metrics_render(const struct metrics *m, struct buf *out)
                              "le=\"%g\"} %llu\n",
                              l->route, bucket_bounds[b], cum);
         }
-        rc |= buf_printf(out,
-                         "switchboard_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"}"
-                         " %llu\nswitchboard_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n"
-                         "switchboard_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
-                         l->route, l->count, l->route, l->sum, l->route, l->count);
+        rc |=
+            buf_printf(out,
+                       "switchboard_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"}"
+                       " %llu\nswitchboard_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n"
+                       "switchboard_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
+                       l->route, l->count, l->route, l->sum, l->route, l->count);
     }
 
     rc |= buf_puts(out, "# HELP switchboard_call_status_events_total Status callbacks committed, "
                         "by call status and outcome.\n# TYPE switchboard_call_status_events_total "
                         "counter\n");
     for (int i = 0; i < m->nstatuses; i++)
-        rc |= buf_printf(out,
-                         "switchboard_call_status_events_total{status=\"%s\",outcome=\"%s\"} %llu\n",
-                         m->statuses[i].status, m->statuses[i].outcome, m->statuses[i].count);
+        rc |= buf_printf(
+            out, "switchboard_call_status_events_total{status=\"%s\",outcome=\"%s\"} %llu\n",
+            m->statuses[i].status, m->statuses[i].outcome, m->statuses[i].count);
     return rc ? -3 : 0;
 }

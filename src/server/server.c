@@ -95,8 +95,7 @@ static void drain(struct server *srv)
     long long deadline = server_now_us() + DRAIN_US;
 
     srv->draining = 1;
-    log_event(LOG_INFO, "server.draining", "inflight=%d streams=%zu", srv->inflight,
-              srv->nstreams);
+    log_event(LOG_INFO, "server.draining", "inflight=%d streams=%zu", srv->inflight, srv->nstreams);
     stream_close_all(srv);
     while ((srv->inflight > 0 || srv->nstreams > 0) && server_now_us() < deadline) {
         if (lws_service(srv->lws, 0) < 0)

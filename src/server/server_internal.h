@@ -45,7 +45,7 @@ struct workers;
 struct server {
     const struct config *cfg;
     struct lws_context *lws;
-    struct store *store; /* the loop's read connection */
+    struct store *store;     /* the loop's read connection */
     struct sig_key *sig_key; /* TWILIO_AUTH_TOKEN, keyed once */
     struct writer *writer;
     struct routes routes;

@@ -169,8 +169,6 @@ static enum voice_stream_outcome outcome_for_voice(enum session_outcome o)
     }
 }
 
-
-
 static void schedule_tick(struct stream_conn *c, long long due_us);
 
 static int io_send(void *arg, const char *text, size_t len)
@@ -368,8 +366,8 @@ static void io_started(void *arg, struct session *s, const struct media_event *s
     call.can_transfer = c->transfer[0] != '\0';
     log_event(LOG_INFO, "stream.started", "call_sid=%s stream_sid=%s tenant=%s lang=%s",
               s->call_sid, s->stream_sid, tenant ? tenant->name : "-", lang);
-    session_begin(s, agent_for(agent_type ? agent_type : (route ? route->number.agent : "")),
-                  &call, persona_voice(tenant, lang), server_now_us());
+    session_begin(s, agent_for(agent_type ? agent_type : (route ? route->number.agent : "")), &call,
+                  persona_voice(tenant, lang), server_now_us());
 }
 
 /* --- timers ------------------------------------------------------------------ */
@@ -493,7 +491,8 @@ static int on_receive(struct stream_conn *c, struct lws *wsi, const void *in, si
     if (c->closing)
         return 0;
     if (lws_frame_is_binary(wsi)) {
-        session_end(&c->session, SESSION_FAILED, 1003, "binary frames are not media stream messages");
+        session_end(&c->session, SESSION_FAILED, 1003,
+                    "binary frames are not media stream messages");
         return 0;
     }
     if (buf_append(&c->rx, in, len) != 0) {

@@ -8,9 +8,9 @@
 
 const char *sim_action_name(enum sim_action_kind kind)
 {
-    static const char *const names[] = {"press", "say",  "silence", "dial",   "record",
-                                        "play",  "wait", "listen",  "hangup", "expect say",
-                                        "expect dial", "expect hangup"};
+    static const char *const names[] = {"press",  "say",        "silence",     "dial",
+                                        "record", "play",       "wait",        "listen",
+                                        "hangup", "expect say", "expect dial", "expect hangup"};
 
     return (size_t)kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "?";
 }

@@ -23,7 +23,10 @@ struct sim_audio {
     int rate;         /* sample rate in Hz */
 };
 
-#define SIM_AUDIO_INIT {NULL, 0, 0, 0}
+#define SIM_AUDIO_INIT                                                                             \
+    {                                                                                              \
+        NULL, 0, 0, 0                                                                              \
+    }
 
 /** Initialises an empty clip at `rate` Hz. Allocates nothing. */
 void sim_audio_init(struct sim_audio *a, int rate);

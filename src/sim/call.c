@@ -270,8 +270,7 @@ static int jump_to(struct call *c, struct jump *j, const char *ref, const char *
     snprintf(j->method, sizeof(j->method), "%s",
              method && strcasecmp(method, "GET") == 0 ? "GET" : "POST");
     if (!j->url)
-        return call_fail(c, 0, "cannot resolve URL '%s' against '%s'", ref ? ref : "",
-                         c->doc_url);
+        return call_fail(c, 0, "cannot resolve URL '%s' against '%s'", ref ? ref : "", c->doc_url);
     return STEP_GOTO;
 }
 
@@ -435,8 +434,8 @@ static int gather(struct call *c, const struct sim_node *n, struct jump *j)
         if (!c->o->interactive)
             sim_script_take(c->o->script);
     } else if (a && a->kind != SIM_EXPECT_DIAL && a->kind != SIM_EXPECT_HANGUP) {
-        return call_fail(c, 0, "script line %d: a <Gather> waits for input here, not '%s'",
-                         a->line, sim_action_name(a->kind));
+        return call_fail(c, 0, "script line %d: a <Gather> waits for input here, not '%s'", a->line,
+                         sim_action_name(a->kind));
     } else {
         a = NULL; /* the script is over: silence */
     }
@@ -492,8 +491,8 @@ static int dial(struct call *c, const struct sim_node *n, struct jump *j)
     for (size_t i = 0; i < n->nchildren; i++) {
         const struct sim_node *noun = &n->children[i];
 
-        json_array_append_new(targets, json_pack("{s:s, s:s}", "noun", noun->name, "to",
-                                                 noun->text));
+        json_array_append_new(targets,
+                              json_pack("{s:s, s:s}", "noun", noun->name, "to", noun->text));
         if (!*first)
             first = noun->text;
         conference |= strcmp(noun->name, "Conference") == 0;
@@ -664,9 +663,9 @@ static int connect_verb(struct call *c, const struct sim_node *n, struct jump *j
         } else {
             json_t *ev = call_event(c, "warning");
 
-            json_object_set_new(ev, "message",
-                                json_sprintf("<Connect><%s> is not simulated; it ends at once",
-                                             noun->name));
+            json_object_set_new(
+                ev, "message",
+                json_sprintf("<Connect><%s> is not simulated; it ends at once", noun->name));
         }
         if (c->failed || c->hung_up)
             return STEP_END;

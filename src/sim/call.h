@@ -45,23 +45,23 @@ struct sim_call_opts {
     const char *fallback_url; /* requested when the voice URL fails; may be NULL */
     const char *from;
     const char *to;
-    const char *token;       /* auth token to sign with; NULL sends unsigned requests */
-    const char *account_sid; /* NULL: a fixed test account */
-    const char *call_sid;    /* NULL: a random one */
-    const char *direction;   /* NULL: "inbound" */
+    const char *token;              /* auth token to sign with; NULL sends unsigned requests */
+    const char *account_sid;        /* NULL: a fixed test account */
+    const char *call_sid;           /* NULL: a random one */
+    const char *direction;          /* NULL: "inbound" */
     const struct sim_params *extra; /* added to every request (e.g. AnsweredBy); may be NULL */
-    const char *status_callback;     /* may be NULL */
-    unsigned status_events;          /* SIM_EVENT_* bits; 0 means completed only */
-    int chaos;                       /* deliver status callbacks duplicated and out of order */
-    unsigned seed;                   /* for --chaos and generated SIDs */
-    struct sim_script *script;       /* the caller's side; may be NULL (silence) */
-    int interactive;                 /* ask on `in`/`out` instead of the script */
+    const char *status_callback;    /* may be NULL */
+    unsigned status_events;         /* SIM_EVENT_* bits; 0 means completed only */
+    int chaos;                      /* deliver status callbacks duplicated and out of order */
+    unsigned seed;                  /* for --chaos and generated SIDs */
+    struct sim_script *script;      /* the caller's side; may be NULL (silence) */
+    int interactive;                /* ask on `in`/`out` instead of the script */
     FILE *in;
     FILE *out;
-    int max_documents;          /* redirect-loop bound; 0 means 50 */
-    int stream_plain;           /* open wss:// streams as ws:// (local servers) */
-    const char *record_audio;   /* WAV of what the caller heard in streams; may be NULL */
-    int stream_max_ms;          /* bound on one stream; 0 means 60000 */
+    int max_documents;        /* redirect-loop bound; 0 means 50 */
+    int stream_plain;         /* open wss:// streams as ws:// (local servers) */
+    const char *record_audio; /* WAV of what the caller heard in streams; may be NULL */
+    int stream_max_ms;        /* bound on one stream; 0 means 60000 */
     /*
      * Lets a REST API (switchboard sim api) hang up or redirect the live
      * call. Polled in the call's thread once while ringing, before each verb,
@@ -76,15 +76,15 @@ struct sim_call_opts {
 };
 
 struct sim_call_result {
-    int ok;                /* 1: completed without protocol errors or failed expectations */
-    int error_code;        /* the Twilio error code of the failure, 0 when none */
-    char error[512];       /* lower-case description of the failure */
+    int ok;          /* 1: completed without protocol errors or failed expectations */
+    int error_code;  /* the Twilio error code of the failure, 0 when none */
+    char error[512]; /* lower-case description of the failure */
     char call_sid[40];
-    char status[16];       /* the call's final status: completed, busy, no-answer, failed,
-                              canceled (by a control hook before the answer) */
-    double duration_s;     /* CallDuration as Twilio would report it */
-    int documents;         /* TwiML documents fetched */
-    json_t *events;        /* the transcript: an array of event objects (owned) */
+    char status[16];   /* the call's final status: completed, busy, no-answer, failed,
+                          canceled (by a control hook before the answer) */
+    double duration_s; /* CallDuration as Twilio would report it */
+    int documents;     /* TwiML documents fetched */
+    json_t *events;    /* the transcript: an array of event objects (owned) */
 };
 
 /**

@@ -15,8 +15,8 @@ struct call {
     struct sim_fetcher *fetcher;
     char call_sid[40];
     char account_sid[40];
-    char *doc_url;      /* URL of the document being executed (relative URLs resolve here) */
-    double clock_ms;    /* simulated time since the call started */
+    char *doc_url;   /* URL of the document being executed (relative URLs resolve here) */
+    double clock_ms; /* simulated time since the call started */
     time_t started_wall;
     int max_documents;
     int answered;
@@ -24,11 +24,11 @@ struct call {
     int hung_up;
     int in_fallback;
     unsigned rng;
-    int sequence;        /* next status callback SequenceNumber */
-    json_t *callbacks;   /* status callbacks held back for --chaos */
+    int sequence;            /* next status callback SequenceNumber */
+    json_t *callbacks;       /* status callbacks held back for --chaos */
     struct sim_action asked; /* the last interactive answer */
     char asked_text[256];
-    void *streams;       /* unidirectional streams still running */
+    void *streams; /* unidirectional streams still running */
 };
 
 /** Appends an event {"t": seconds, "kind": kind} to the transcript and returns it (borrowed). */

@@ -32,8 +32,7 @@ static void deliver(struct call *c, const char *event, const struct sim_params *
         json_t *w = call_event(c, "warning");
 
         json_object_set_new(w, "code", json_integer(15003));
-        json_object_set_new(w, "message",
-                            json_sprintf("status callback answered %ld", res.status));
+        json_object_set_new(w, "message", json_sprintf("status callback answered %ld", res.status));
     }
     sim_fetch_result_release(&res);
 }

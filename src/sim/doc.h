@@ -27,8 +27,8 @@ struct sim_node {
 #define SIM_DOC_MAX_PROBLEMS 16
 
 struct sim_problem {
-    int code;  /* 12100 (fatal) or 12200 (warning) */
-    int line;  /* 0 when unknown */
+    int code; /* 12100 (fatal) or 12200 (warning) */
+    int line; /* 0 when unknown */
     char message[192];
 };
 

@@ -20,9 +20,9 @@ struct sim_fetch_request {
     const char *url;    /* absolute http(s) URL */
     const char *method; /* "POST" (default when NULL) or "GET" */
     const struct sim_params *params;
-    const char *token;  /* auth token to sign with; NULL sends no signature */
-    long budget_ms;     /* total time allowed; 0 means SIM_FETCH_BUDGET_MS */
-    int expect_twiml;   /* 1: check Content-Type and size as for TwiML; 0: any 2xx is fine */
+    const char *token; /* auth token to sign with; NULL sends no signature */
+    long budget_ms;    /* total time allowed; 0 means SIM_FETCH_BUDGET_MS */
+    int expect_twiml;  /* 1: check Content-Type and size as for TwiML; 0: any 2xx is fine */
 };
 
 struct sim_fetch_result {

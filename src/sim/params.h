@@ -15,7 +15,10 @@ struct sim_params {
     size_t cap;
 };
 
-#define SIM_PARAMS_INIT {NULL, 0, 0}
+#define SIM_PARAMS_INIT                                                                            \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 
 /** Appends a copy of name=value (repeated names are kept). Returns 0 or SB_ENOMEM. */
 int sim_params_add(struct sim_params *p, const char *name, const char *value);

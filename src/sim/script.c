@@ -110,8 +110,8 @@ static int parse_line(struct sim_action *a, const char *line, char *err, size_t 
         } else if (m == 6 && strncmp(rest, "failed", 6) == 0 && !*arg) {
             a->dial = SIM_DIAL_FAILED;
         } else {
-            snprintf(err, errlen, "dial needs answer [SECONDS], busy, no-answer or failed, got '%s'",
-                     rest);
+            snprintf(err, errlen,
+                     "dial needs answer [SECONDS], busy, no-answer or failed, got '%s'", rest);
             return SB_EPARSE;
         }
     } else if (IS("record")) {

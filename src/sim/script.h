@@ -40,7 +40,7 @@ enum sim_dial_outcome { SIM_DIAL_ANSWER, SIM_DIAL_BUSY, SIM_DIAL_NO_ANSWER, SIM_
 
 struct sim_action {
     enum sim_action_kind kind;
-    char *text;   /* press: keys; say/expect: text; play: path; record: ending key or "hangup" */
+    char *text;     /* press: keys; say/expect: text; play: path; record: ending key or "hangup" */
     double seconds; /* dial answer, record, wait */
     enum sim_dial_outcome dial;
     int line;
@@ -52,7 +52,10 @@ struct sim_script {
     size_t next; /* the first action not yet consumed */
 };
 
-#define SIM_SCRIPT_INIT {NULL, 0, 0}
+#define SIM_SCRIPT_INIT                                                                            \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 
 /**
  * Parses script text. Blank lines and '#' comments (at the start of a line)

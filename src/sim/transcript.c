@@ -80,8 +80,8 @@ static void print_event(json_t *ev, FILE *out)
             fprintf(out, " (line %lld)", json_integer_value(json_object_get(ev, "line")));
         fprintf(out, ": %s", *str(ev, "message") ? str(ev, "message") : str(ev, "verb"));
     } else if (strcmp(kind, "end") == 0) {
-        fprintf(out, "call ends (%s)", strcmp(str(ev, "by"), "caller") == 0 ? "caller hung up"
-                                                                            : "end of TwiML");
+        fprintf(out, "call ends (%s)",
+                strcmp(str(ev, "by"), "caller") == 0 ? "caller hung up" : "end of TwiML");
     } else {
         const char *detail = *str(ev, "verb")     ? str(ev, "verb")
                              : *str(ev, "reason") ? str(ev, "reason")
@@ -99,8 +99,7 @@ void sim_transcript_print(const struct sim_call_result *res, FILE *out)
     json_t *ev;
 
     fprintf(out, "call %s\n", res->call_sid);
-    json_array_foreach(res->events, i, ev)
-        print_event(ev, out);
+    json_array_foreach(res->events, i, ev) print_event(ev, out);
     fprintf(out, "%s: call %s after %.0f s, %d document%s%s%s\n", res->ok ? "ok" : "FAILED",
             res->status, res->duration_s, res->documents, res->documents == 1 ? "" : "s",
             res->ok ? "" : " - ", res->ok ? "" : res->error);

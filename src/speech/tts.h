@@ -45,7 +45,10 @@ struct tts {
     void *engine; /* owned by the tts; NULL for engines with global state */
 };
 
-#define TTS_INIT {NULL, NULL}
+#define TTS_INIT                                                                                   \
+    {                                                                                              \
+        NULL, NULL                                                                                 \
+    }
 
 /**
  * Synthesises `text` through `t`'s engine (see struct tts_ops.synth) and

@@ -23,7 +23,10 @@ struct routes {
     long long version; /* routing version this table was loaded at; -1 before the first load */
 };
 
-#define ROUTES_INIT {NULL, 0, NULL, 0, -1}
+#define ROUTES_INIT                                                                                \
+    {                                                                                              \
+        NULL, 0, NULL, 0, -1                                                                       \
+    }
 
 /**
  * Reloads the table from the store when the routing version changed since

@@ -162,8 +162,7 @@ int store_stream_record(struct store *s, const struct stream_record *r)
     return s->ops->stream_record(s, r);
 }
 
-int store_stream_list(struct store *s, const char *call_sid, struct stream_record **out,
-                      size_t *n)
+int store_stream_list(struct store *s, const char *call_sid, struct stream_record **out, size_t *n)
 {
     if (!s || !call_sid || !out || !n)
         return SB_EINVAL;
@@ -223,8 +222,7 @@ int store_recording_put(struct store *s, const struct recording *r)
     return s->ops->recording_put(s, r);
 }
 
-int store_recording_list(struct store *s, const char *call_sid, struct recording **out,
-                         size_t *n)
+int store_recording_list(struct store *s, const char *call_sid, struct recording **out, size_t *n)
 {
     if (!s || !call_sid || !out || !n)
         return SB_EINVAL;

@@ -95,7 +95,7 @@ struct call_record {
     char from[PARTY_SIZE];
     char to[PARTY_SIZE];
     char status[STATUS_SIZE];
-    long duration;   /* seconds, -1 until known */
+    long duration; /* seconds, -1 until known */
     char lang[LANG_SIZE];
     long long started_at; /* unix seconds */
     long long ended_at;   /* unix seconds, 0 until the call ends */
@@ -104,10 +104,10 @@ struct call_record {
 /* One status callback, as applied to the call log. */
 struct status_event {
     char call_sid[CALL_SID_SIZE];
-    long sequence;   /* SequenceNumber, -1 when absent (dedupe by status then) */
+    long sequence; /* SequenceNumber, -1 when absent (dedupe by status then) */
     char status[STATUS_SIZE];
-    long duration;   /* CallDuration seconds, -1 when absent */
-    long long at;    /* when the event happened (unix seconds) */
+    long duration;                  /* CallDuration seconds, -1 when absent */
+    long long at;                   /* when the event happened (unix seconds) */
     char direction[DIRECTION_SIZE]; /* used only to create an unknown call */
     char from[PARTY_SIZE];
     char to[PARTY_SIZE];
@@ -172,8 +172,7 @@ struct store_ops {
     int (*flow_call_get)(struct store *s, const char *call_sid, struct flow_call *out);
     int (*flow_call_put)(struct store *s, const struct flow_call *c);
     int (*recording_put)(struct store *s, const struct recording *r);
-    int (*recording_list)(struct store *s, const char *call_sid, struct recording **out,
-                          size_t *n);
+    int (*recording_list)(struct store *s, const char *call_sid, struct recording **out, size_t *n);
 };
 
 /** The embedded SQLite backend (WAL). */
@@ -277,11 +276,9 @@ int store_flow_call_put(struct store *s, const struct flow_call *c);
 int store_recording_put(struct store *s, const struct recording *r);
 
 /** The recordings of a call. *out is free()d by the caller. */
-int store_recording_list(struct store *s, const char *call_sid, struct recording **out,
-                         size_t *n);
+int store_recording_list(struct store *s, const char *call_sid, struct recording **out, size_t *n);
 
 /** The streams of a call, oldest first. *out is free()d by the caller. */
-int store_stream_list(struct store *s, const char *call_sid, struct stream_record **out,
-                      size_t *n);
+int store_stream_list(struct store *s, const char *call_sid, struct stream_record **out, size_t *n);
 
 #endif

@@ -10,8 +10,8 @@ struct call_context {
     const char *call_sid;
     const char *from;
     const char *to;
-    const struct route *route; /* NULL for an unknown or inactive number */
-    const char *lang;          /* caller's language, set when route is set */
+    const struct route *route;  /* NULL for an unknown or inactive number */
+    const char *lang;           /* caller's language, set when route is set */
     char from_log[REDACT_SIZE]; /* redacted for log lines */
     char to_log[REDACT_SIZE];
 };

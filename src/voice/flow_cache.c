@@ -42,8 +42,8 @@ int flow_cache_load(struct flow_cache *c, struct store *s)
             next.items[next.count].flow = f;
             next.count++;
         } else {
-            log_event(LOG_ERROR, "flow.invalid", "tenant=%s flow=%s error=\"%s\"",
-                      refs[i].tenant, refs[i].name, err);
+            log_event(LOG_ERROR, "flow.invalid", "tenant=%s flow=%s error=\"%s\"", refs[i].tenant,
+                      refs[i].name, err);
         }
         free(json);
     }
@@ -57,8 +57,7 @@ int flow_cache_load(struct flow_cache *c, struct store *s)
     return 0;
 }
 
-const struct flow *flow_cache_find(const struct flow_cache *c, const char *tenant,
-                                   const char *name)
+const struct flow *flow_cache_find(const struct flow_cache *c, const char *tenant, const char *name)
 {
     for (size_t i = 0; i < c->count; i++) {
         if (strcmp(c->items[i].ref.tenant, tenant) == 0 && strcmp(c->items[i].ref.name, name) == 0)

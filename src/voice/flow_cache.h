@@ -21,7 +21,10 @@ struct flow_cache {
     size_t count;
 };
 
-#define FLOW_CACHE_INIT {NULL, 0}
+#define FLOW_CACHE_INIT                                                                            \
+    {                                                                                              \
+        NULL, 0                                                                                    \
+    }
 
 /**
  * Replaces the cache with every flow in the store. A stored flow that no

@@ -45,8 +45,8 @@ static void reply_xml(struct reply *out, char *doc, size_t len)
 static int load_state(const struct voice_ctx *ctx, const char *call_sid, int from_store,
                       struct flow_call *out)
 {
-    const struct flow_call *mem = ctx->flow_states ? flow_states_get(ctx->flow_states, call_sid)
-                                                   : NULL;
+    const struct flow_call *mem =
+        ctx->flow_states ? flow_states_get(ctx->flow_states, call_sid) : NULL;
 
     if (mem) {
         *out = *mem;
@@ -319,8 +319,9 @@ int voice_flow_recording(const struct voice_ctx *ctx, const struct form *params,
     struct recording r;
 
     if (!call_sid || !*call_sid || !sid || !*sid || !url) {
-        reply_text(out, 400, "error: a recording callback needs CallSid, RecordingSid and "
-                             "RecordingUrl\n");
+        reply_text(out, 400,
+                   "error: a recording callback needs CallSid, RecordingSid and "
+                   "RecordingUrl\n");
         return 1;
     }
     memset(&r, 0, sizeof(r));

@@ -51,7 +51,7 @@ void voice_gather(const struct voice_ctx *ctx, const struct form *params, struct
     turn.can_transfer = call.can_transfer;
     ops->turn(&state, &turn, &reply);
     log_event(LOG_INFO, "gather.turn", "call_sid=%s action=%s", cc.call_sid,
-              reply.action == AGENT_TRANSFER  ? "transfer"
+              reply.action == AGENT_TRANSFER ? "transfer"
               : reply.action == AGENT_HANGUP ? "hangup"
                                              : "continue");
     twiml_init(&t);

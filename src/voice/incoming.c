@@ -59,7 +59,7 @@ static void write_stream(const struct voice_ctx *ctx, const struct call_context 
     const char *connect[] = {"action", "/voice/stream-ended", NULL};
     const char *stream[] = {"url", ctx->stream_url, NULL};
     const char *const params[][2] = {
-        {"CallSid", cc->call_sid}, {"From", cc->from},          {"To", cc->to},
+        {"CallSid", cc->call_sid},   {"From", cc->from},         {"To", cc->to},
         {"tenant", r->tenant->name}, {"agent", r->number.agent}, {"lang", cc->lang},
     };
 
@@ -89,8 +89,8 @@ void voice_incoming(const struct voice_ctx *ctx, const struct form *params, stru
         return;
     }
     if (!cc.route) {
-        log_event(LOG_INFO, "call.unrouted", "call_sid=%s from=%s to=%s", cc.call_sid,
-                  cc.from_log, cc.to_log);
+        log_event(LOG_INFO, "call.unrouted", "call_sid=%s from=%s to=%s", cc.call_sid, cc.from_log,
+                  cc.to_log);
         log_call(ctx, &cc, params);
         voice_apology(out);
         return;
@@ -100,8 +100,8 @@ void voice_incoming(const struct voice_ctx *ctx, const struct form *params, stru
               plan_name(cc.route->number.plan), cc.lang);
     twiml_init(&t);
     if (cc.route->number.plan == PLAN_STARTER)
-        listen_write(&t, &cc, persona_greeting(cc.route->tenant, cc.lang, greeting,
-                                               sizeof(greeting)));
+        listen_write(&t, &cc,
+                     persona_greeting(cc.route->tenant, cc.lang, greeting, sizeof(greeting)));
     else
         write_stream(ctx, &cc, &t);
     listen_finish(&t, &cc, "call.incoming", out);

@@ -14,10 +14,14 @@ void listen_say(struct twiml *t, const struct call_context *cc, const char *text
 
 void listen_write(struct twiml *t, const struct call_context *cc, const char *text)
 {
-    const char *gather[] = {"input",         "speech",
-                            "action",        "/voice/gather",
-                            "speechTimeout", "auto",
-                            "language",      call_context_speech_lang(cc->lang),
+    const char *gather[] = {"input",
+                            "speech",
+                            "action",
+                            "/voice/gather",
+                            "speechTimeout",
+                            "auto",
+                            "language",
+                            call_context_speech_lang(cc->lang),
                             NULL};
 
     twiml_open(t, "Gather", gather);

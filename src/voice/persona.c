@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <string.h>
 
-
 /* True when two language tags share their base language ("es-MX" and "es"). */
 static int same_base(const char *a, const char *b)
 {
@@ -41,8 +40,7 @@ const char *persona_voice(const struct tenant *tenant, const char *lang)
     return "Polly.Lupe";
 }
 
-const char *persona_greeting(const struct tenant *tenant, const char *lang, char *out,
-                             size_t size)
+const char *persona_greeting(const struct tenant *tenant, const char *lang, char *out, size_t size)
 {
     const struct tenant_lang *tl = tenant_lang_for(tenant, lang);
     const char *name = tenant ? tenant->name : "us";

@@ -17,7 +17,6 @@ const char *persona_voice(const struct tenant *tenant, const char *lang);
  * Writes the greeting for `lang` to `out`: the tenant's own (same lookup as
  * persona_voice), else a built-in one naming the tenant. Returns `out`.
  */
-const char *persona_greeting(const struct tenant *tenant, const char *lang, char *out,
-                             size_t size);
+const char *persona_greeting(const struct tenant *tenant, const char *lang, char *out, size_t size);
 
 #endif

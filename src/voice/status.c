@@ -8,9 +8,9 @@
 #include "core/log.h"
 #include "voice/voice.h"
 
-static const char *const known_statuses[] = {
-    "queued", "initiated", "ringing", "in-progress", "answered", "completed",
-    "busy",   "failed",    "no-answer", "canceled", NULL};
+static const char *const known_statuses[] = {"queued",    "initiated", "ringing", "in-progress",
+                                             "answered",  "completed", "busy",    "failed",
+                                             "no-answer", "canceled",  NULL};
 
 /* What a queued status callback carries to the writer thread and back. */
 struct status_job {
@@ -93,8 +93,8 @@ static int bad_request(struct reply *out, const char *problem, const char *value
     return SB_EINVAL;
 }
 
-int voice_status(const struct voice_ctx *ctx, const struct form *params,
-                 voice_status_done_fn done, void *arg, struct reply *out)
+int voice_status(const struct voice_ctx *ctx, const struct form *params, voice_status_done_fn done,
+                 void *arg, struct reply *out)
 {
     struct status_event ev;
     struct status_job *job = NULL;

@@ -9,8 +9,7 @@
 
 static const char *const outcome_names[] = {"unknown", "transfer", "hangup", "stopped"};
 
-void voice_stream_ended(const struct voice_ctx *ctx, const struct form *params,
-                        struct reply *out)
+void voice_stream_ended(const struct voice_ctx *ctx, const struct form *params, struct reply *out)
 {
     struct call_context cc;
     struct voice_stream_end end = {VOICE_STREAM_UNKNOWN};

@@ -24,7 +24,10 @@ struct reply {
     size_t len;
 };
 
-#define REPLY_INIT {0, NULL, NULL, 0}
+#define REPLY_INIT                                                                                 \
+    {                                                                                              \
+        0, NULL, NULL, 0                                                                           \
+    }
 
 /** Frees the body and empties the reply. */
 void reply_release(struct reply *r);
@@ -93,18 +96,18 @@ typedef void (*voice_status_done_fn)(void *arg, int status_code, enum status_out
  * cannot take it) and returns a negative SB_E* code (then `done` is never
  * called).
  */
-int voice_status(const struct voice_ctx *ctx, const struct form *params,
-                 voice_status_done_fn done, void *arg, struct reply *out);
+int voice_status(const struct voice_ctx *ctx, const struct form *params, voice_status_done_fn done,
+                 void *arg, struct reply *out);
 
 /**
  * POST /voice/stream-ended (the <Connect action> of a pro call): after the
  * media stream closes, transfers the caller to the tenant's number when the
  * agent decided so, or says goodbye and hangs up. Always 200 TwiML.
  */
-void voice_stream_ended(const struct voice_ctx *ctx, const struct form *params,
-                        struct reply *out);
+void voice_stream_ended(const struct voice_ctx *ctx, const struct form *params, struct reply *out);
 
-/** True when the called number answers with an IVR flow (the incoming webhook goes to voice_flow). */
+/** True when the called number answers with an IVR flow (the incoming webhook goes to voice_flow).
+ */
 int voice_flow_applies(const struct voice_ctx *ctx, const struct form *params);
 
 /**

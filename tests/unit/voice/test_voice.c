@@ -71,7 +71,7 @@ static void gather_digits(struct reply *out, const char *from, const char *to, c
 
 /* A pro or enterprise call handed to the Media Stream with its six parameters. */
 #define STREAM_DOC(sid, from, to, tenant, agent, lang)                                             \
-    DECL "<Response><Connect action=\"/voice/stream-ended\"><Stream url=\"" STREAM_URL "\">"                                      \
+    DECL "<Response><Connect action=\"/voice/stream-ended\"><Stream url=\"" STREAM_URL "\">"       \
          "<Parameter name=\"CallSid\" value=\"" sid "\" />"                                        \
          "<Parameter name=\"From\" value=\"" from "\" />"                                          \
          "<Parameter name=\"To\" value=\"" to "\" />"                                              \
