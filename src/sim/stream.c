@@ -1272,6 +1272,8 @@ int sim_stream_run(const struct sim_stream_opts *opts, struct sim_stream_result 
     memset(res, 0, sizeof(*res));
     res->ok = 1;
     res->first_audio_ms = -1;
+    /* lws's notices would mix with the transcript; errors are reported in res. */
+    lws_set_log_level(LLL_ERR, NULL);
     memset(&r, 0, sizeof(r));
     r.o = opts;
     r.res = res;
