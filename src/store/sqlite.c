@@ -399,6 +399,13 @@ static int step_done(sqlite3_stmt *st, int src)
     return src;
 }
 
+/* Runs a bound write statement; returns 0 or the failure, logged under `op`. */
+static int run_write(struct sqlite_store *ss, sqlite3_stmt *st, int src, const char *op)
+{
+    src = step_done(st, src);
+    return src == SQLITE_DONE ? 0 : fail(ss->db, op, src);
+}
+
 /* Runs a cached statement without parameters and rows (BEGIN, COMMIT, ...). */
 static int run(struct sqlite_store *ss, enum stmt_id id, const char *op)
 {
@@ -1374,7 +1381,6 @@ static int sqlite_stream_record(struct store *s, const struct stream_record *r)
     struct sqlite_store *ss = to_sqlite(s);
     sqlite3_stmt *st = ss->st[ST_STREAM_UPSERT];
     int src = SQLITE_OK;
-    int rc = 0;
 
     bind_str(st, 1, r->stream_sid, &src);
     bind_str(st, 2, r->call_sid, &src);
@@ -1384,10 +1390,7 @@ static int sqlite_stream_record(struct store *s, const struct stream_record *r)
     bind_i64(st, 6, r->duration_ms, &src);
     bind_i64(st, 7, r->frames_in, &src);
     bind_i64(st, 8, r->frames_out, &src);
-    src = step_done(st, src);
-    if (src != SQLITE_DONE)
-        rc = fail(ss->db, "stream_record", src);
-    return rc;
+    return run_write(ss, st, src, "stream_record");
 }
 
 static void stream_row(sqlite3_stmt *st, void *elem)
@@ -1545,7 +1548,6 @@ static int sqlite_flow_call_put(struct store *s, const struct flow_call *c)
     struct sqlite_store *ss = to_sqlite(s);
     sqlite3_stmt *st = ss->st[ST_FLOW_CALL_PUT];
     int src = SQLITE_OK;
-    int rc = 0;
 
     bind_str(st, 1, c->call_sid, &src);
     bind_str(st, 2, c->tenant, &src);
@@ -1558,10 +1560,7 @@ static int sqlite_flow_call_put(struct store *s, const struct flow_call *c)
     bind_i64(st, 9, c->step_no, &src);
     bind_str(st, 10, c->last_twiml ? c->last_twiml : "", &src);
     bind_i64(st, 11, (long long)time(NULL), &src);
-    src = step_done(st, src);
-    if (src != SQLITE_DONE)
-        rc = fail(ss->db, "flow_call_put", src);
-    return rc;
+    return run_write(ss, st, src, "flow_call_put");
 }
 
 static int sqlite_recording_put(struct store *s, const struct recording *r)
@@ -1569,7 +1568,6 @@ static int sqlite_recording_put(struct store *s, const struct recording *r)
     struct sqlite_store *ss = to_sqlite(s);
     sqlite3_stmt *st = ss->st[ST_RECORDING_PUT];
     int src = SQLITE_OK;
-    int rc = 0;
 
     bind_str(st, 1, r->recording_sid, &src);
     bind_str(st, 2, r->call_sid, &src);
@@ -1577,10 +1575,7 @@ static int sqlite_recording_put(struct store *s, const struct recording *r)
     bind_i64(st, 4, r->duration, &src);
     bind_str(st, 5, r->status, &src);
     bind_i64(st, 6, r->at, &src);
-    src = step_done(st, src);
-    if (src != SQLITE_DONE)
-        rc = fail(ss->db, "recording_put", src);
-    return rc;
+    return run_write(ss, st, src, "recording_put");
 }
 
 static void recording_row(sqlite3_stmt *st, void *elem)
