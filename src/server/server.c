@@ -5,8 +5,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <ev.h>
-
 #include "core/err.h"
 #include "core/log.h"
 #include "server/server_internal.h"
@@ -19,12 +17,6 @@
 #define DRAIN_US (10 * LWS_USEC_PER_SEC)
 
 static volatile sig_atomic_t stop_requested;
-/*
- * lws runs on a libev loop (epoll) instead of its default poll(): poll()
- * walks every socket on every wake-up, which with a thousand media streams
- * was half of the loop's time.
- */
-static struct ev_loop *ev_loop_main;
 static struct lws_context *signal_context;
 
 long long server_now_us(void)
@@ -79,7 +71,6 @@ static const struct lws_protocols protocols[] = {
 
 static int context_create(struct server *srv)
 {
-    static void *foreign_loops[1];
     struct lws_context_creation_info info;
     const struct config *cfg = srv->cfg;
 
@@ -94,12 +85,6 @@ static int context_create(struct server *srv)
     if (!strchr(cfg->listen_host, ':'))
         info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
     info.options |= LWS_SERVER_OPTION_VALIDATE_UTF8;
-    ev_loop_main = ev_loop_new(EVBACKEND_EPOLL);
-    if (!ev_loop_main)
-        return SB_EIO;
-    foreign_loops[0] = ev_loop_main;
-    info.options |= LWS_SERVER_OPTION_LIBEV;
-    info.foreign_loops = foreign_loops;
     srv->lws = lws_create_context(&info);
     return srv->lws ? 0 : SB_EIO;
 }
@@ -112,8 +97,10 @@ static void drain(struct server *srv)
     srv->draining = 1;
     log_event(LOG_INFO, "server.draining", "inflight=%d streams=%zu", srv->inflight, srv->nstreams);
     stream_close_all(srv);
-    while ((srv->inflight > 0 || srv->nstreams > 0) && server_now_us() < deadline)
-        ev_run(ev_loop_main, EVRUN_ONCE);
+    while ((srv->inflight > 0 || srv->nstreams > 0) && server_now_us() < deadline) {
+        if (lws_service(srv->lws, 0) < 0)
+            break;
+    }
     if (srv->inflight > 0)
         log_event(LOG_WARN, "server.drain_timeout", "unanswered=%d", srv->inflight);
 }
@@ -206,8 +193,10 @@ int server_run(const struct config *cfg)
         log_event(LOG_WARN, "security.dev_mode",
                   "reason=\"--dev: X-Twilio-Signature is NOT checked; never expose this\"");
 
-    while (!stop_requested)
-        ev_run(ev_loop_main, EVRUN_ONCE);
+    while (!stop_requested) {
+        if (lws_service(srv->lws, 0) < 0)
+            break;
+    }
     drain(srv);
     rc = 0;
 out:
@@ -223,10 +212,6 @@ out:
         signal_context = NULL;
         lws_sul_cancel(&srv->tick);
         lws_context_destroy(srv->lws);
-    }
-    if (ev_loop_main) {
-        ev_loop_destroy(ev_loop_main);
-        ev_loop_main = NULL;
     }
     /* Completions that arrived after the loop stopped belong to closed connections. */
     while (srv->done_head) {
