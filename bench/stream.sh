@@ -108,10 +108,11 @@ conditions() { echo "load average $(cut -d' ' -f1-3 /proc/loadavg), $(pressure)"
 # --- switchboard: a fresh store with an echo number and a rule-agent number ----
 export SWITCHBOARD_DB=$tmp/stream.db
 seed() {
-  "$bin" tenants add bench --lang en-US >/dev/null &&
-    "$bin" numbers add "$rule_number" --tenant bench --plan pro --agent receptionist >/dev/null &&
-    "$bin" numbers add "$echo_number" --tenant bench --plan pro --agent echo >/dev/null ||
+  if ! "$bin" tenants add bench --lang en-US >/dev/null ||
+    ! "$bin" numbers add "$rule_number" --tenant bench --plan pro --agent receptionist >/dev/null ||
+    ! "$bin" numbers add "$echo_number" --tenant bench --plan pro --agent echo >/dev/null; then
     die "cannot seed the store"
+  fi
 }
 seed
 

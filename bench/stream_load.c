@@ -20,11 +20,20 @@
  * and, stricter, the smallest offset seen on the stream. A frame is late
  * when it is more than 20 ms behind that schedule.
  *
+ * The event loop is lws on libev (epoll) with a 1 ms timerfd clock, and due
+ * frames are written at once from the clock when lws holds nothing buffered
+ * for the socket: with lws's default poll() loop and a writable callback per
+ * frame the generator cost as much CPU as the server it measured.
+ *
+ * It also reports the server's VmRSS and CPU time (--server-pid), and the
+ * time both processes waited for their CPU (/proc/PID/schedstat: what other
+ * processes took), to tell a slow server from a busy machine.
+ *
  *   stream_load --port P -n N -d SECS [options]      load mode
  *   stream_load --port P --first-audio CALLS [...]   time start -> first media
  *
  * Build: see bench/stream.sh (it links the project's libsb_core.a for
- * sig_compute, libwebsockets and libcrypto).
+ * sig_compute, libwebsockets, libcrypto and libev).
  */
 #include <errno.h>
 #include <getopt.h>
