@@ -88,7 +88,7 @@ if [ ! -x "$gen" ] || [ "$here/stream_load.c" -nt "$gen" ] || [ "$builddir/libsb
     $(pkg-config --cflags --libs libwebsockets libcrypto) -lev -lpthread ||
     die "cannot build the load generator"
 fi
-rev=${SB_REV:-$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?')}
+rev=$(git -C "$repo" rev-parse --short "${SB_REV:-HEAD}" 2>/dev/null || echo "${SB_REV:-?}")
 [ -n "${SB_REV:-}" ] || { [ -z "$(git --no-optional-locks -C "$repo" status --porcelain -- src meson.build 2>/dev/null)" ] || rev="$rev + uncommitted src changes"; }
 
 # With SB_QUIET=PCT, wait (up to 15 min) before each run until the CPU pressure
