@@ -45,6 +45,9 @@ rule_number=+15005550006
 . "$here/lib.sh"
 
 die() { echo "bench: $*" >&2; exit 1; }
+# The generator needs libev; install it as the other bench scripts install wrk.
+dpkg-query -W -f='${Status}' libev-dev 2>/dev/null | grep -q "install ok installed" ||
+  apt-get install -y -qq libev-dev >/dev/null || die "libev-dev is missing: apt-get install libev-dev"
 
 mode=${1:-all}
 shift || true
