@@ -12,7 +12,7 @@ static size_t bucket_of(const char *sid)
 
     for (const unsigned char *p = (const unsigned char *)sid; *p; p++)
         h = (h ^ *p) * 16777619u;
-    return h % FLOW_STATES_BUCKETS;
+    return h & (FLOW_STATES_BUCKETS - 1);
 }
 
 const struct flow_call *flow_states_get(const struct flow_states *m, const char *call_sid)

@@ -10,8 +10,9 @@
 
 #include "store/store.h"
 
-#define FLOW_STATES_BUCKETS 4096
 #define FLOW_STATES_MAX 100000 /* past this the least recently written are forgotten */
+/* A power of two above the limit, so that a lookup walks about one entry (1 MiB of heads). */
+#define FLOW_STATES_BUCKETS 131072
 
 struct flow_state_entry {
     struct flow_state_entry *next;          /* in its bucket */
