@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/cli.h"
 #include "core/log.h"
@@ -9,7 +10,7 @@
 
 static const char serve_usage[] =
     "usage: switchboard serve [--listen ADDR:PORT] [--db PATH] [--dev] [--trust-proxy]\n"
-    "                         [--log-level debug|info|warn|error]\n"
+    "                         [--log-level debug|info|warn|error] [--clock TIME]\n"
     "\n"
     "Answers Twilio's voice webhooks until SIGTERM or SIGINT.\n"
     "\n"
@@ -19,6 +20,9 @@ static const char serve_usage[] =
     "                      PUBLIC_BASE_URL then defaults to http://ADDR:PORT\n"
     "  --trust-proxy       sign over X-Forwarded-Proto/X-Forwarded-Host, not PUBLIC_BASE_URL\n"
     "  --log-level LEVEL   lowest level logged (env SWITCHBOARD_LOG_LEVEL, default info)\n"
+    "  --clock TIME        start the server's clock at TIME (UTC, 2026-11-23T21:30:00Z) and\n"
+    "                      let it run on: for trying business hours and holidays in\n"
+    "                      flows (env SWITCHBOARD_CLOCK; call log times follow it)\n"
     "\n"
     "environment:\n"
     "  PUBLIC_BASE_URL     the URL Twilio calls, e.g. https://voice.example.com (required\n"
@@ -40,6 +44,7 @@ int cli_serve(int argc, char **argv)
         {"dev", no_argument, NULL, 'D'},
         {"trust-proxy", no_argument, NULL, 'p'},
         {"log-level", required_argument, NULL, 'L'},
+        {"clock", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -47,6 +52,7 @@ int cli_serve(int argc, char **argv)
     const char *listen = env_or("SWITCHBOARD_LISTEN", "127.0.0.1:8080");
     const char *db = NULL;
     const char *level_name = env_or("SWITCHBOARD_LOG_LEVEL", "info");
+    const char *clock = env_or("SWITCHBOARD_CLOCK", NULL);
     const char *base, *token;
     enum log_level level;
     char err[600];
@@ -71,6 +77,9 @@ int cli_serve(int argc, char **argv)
         case 'L':
             level_name = optarg;
             break;
+        case 'c':
+            clock = optarg;
+            break;
         case 'h':
             fputs(serve_usage, stdout);
             return 0;
@@ -89,6 +98,10 @@ int cli_serve(int argc, char **argv)
         return 1;
     }
     snprintf(cfg.db_path, sizeof(cfg.db_path), "%s", cli_db_path(db));
+    if (clock && config_set_clock(&cfg, clock, (long long)time(NULL), err, sizeof(err))) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
 
     token = getenv("TWILIO_AUTH_TOKEN");
     if (!token || !*token)

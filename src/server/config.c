@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/err.h"
 
@@ -80,4 +81,30 @@ int config_set_base_url(struct config *c, const char *value, char *err, size_t e
     c->public_base_url[len] = '\0';
     config_stream_url(c->public_base_url + (rest - value), c->stream_url, sizeof(c->stream_url));
     return 0;
+}
+
+int config_set_clock(struct config *c, const char *value, long long now, char *err,
+                     size_t errlen)
+{
+    struct tm tm;
+    const char *end;
+
+    memset(&tm, 0, sizeof(tm));
+    end = value ? strptime(value, "%Y-%m-%dT%H:%M:%SZ", &tm) : NULL;
+    /* strptime accepts one-digit fields; a round trip keeps only the canonical form. */
+    if (end && *end == '\0') {
+        char again[32];
+        time_t t = timegm(&tm);
+        struct tm back;
+
+        if (t != (time_t)-1 && gmtime_r(&t, &back) &&
+            strftime(again, sizeof(again), "%Y-%m-%dT%H:%M:%SZ", &back) &&
+            strcmp(again, value) == 0) {
+            c->clock_offset = (long long)t - now;
+            return 0;
+        }
+    }
+    snprintf(err, errlen,
+             "error: clock '%s' is not a UTC time like 2026-11-23T21:30:00Z", value ? value : "");
+    return SB_EINVAL;
 }

@@ -15,6 +15,7 @@ struct config {
     char auth_token[256];
     int dev;         /* signature checks off */
     int trust_proxy; /* sign over X-Forwarded-Proto/Host */
+    long long clock_offset; /* seconds added to the system clock (--clock); 0 normally */
 };
 
 /**
@@ -29,6 +30,14 @@ int config_set_listen(struct config *c, const char *value, const char *setting, 
  * derives the stream URL. Returns 0 or SB_EINVAL with a message in `err`.
  */
 int config_set_base_url(struct config *c, const char *value, char *err, size_t errlen);
+
+/**
+ * Sets the clock to start at `value` ("2026-11-23T21:30:00Z", UTC), given the
+ * system clock's `now` in unix seconds: clock_offset becomes the difference.
+ * Returns 0 or SB_EINVAL with a message naming the setting in `err`.
+ */
+int config_set_clock(struct config *c, const char *value, long long now, char *err,
+                     size_t errlen);
 
 /**
  * Builds the stream URL for a public scheme and host (used for each request

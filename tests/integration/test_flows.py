@@ -173,6 +173,64 @@ class FlowTest(unittest.TestCase):
         self.assertEqual(rc, 0, doc)
 
 
+class BusinessHoursTest(unittest.TestCase):
+    """One flow, weekdays 9 to 5 in New York with a holiday; the server's clock is set per run."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.sb = sb = Switchboard()
+        sb.cli("tenants", "add", "shop", "--lang", "en-US", "--timezone", "America/New_York",
+               "--transfer", "+15557654321")
+        flow = front_desk("shop")
+        weekdays = {d: ["09:00-17:00"] for d in ("mon", "tue", "wed", "thu", "fri")}
+        flow["nodes"]["hours"] = {"type": "hours", "weekly": weekdays, "holidays": ["2026-11-26"],
+                                  "open": "lang", "closed": "closed_msg"}
+        path = os.path.join(sb.dir, "shop.json")
+        with open(path, "w") as f:
+            json.dump(flow, f)
+        sb.cli("flows", "import", path, "--tenant", "shop")
+        sb.cli("numbers", "add", FLOW_NUMBER, "--tenant", "shop", "--plan", "starter", "--flow", "shop")
+        cls.sids = iter(range(8000, 8100))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.sb.close()
+
+    def first_words_at(self, clock):
+        self.sb.start("--clock", clock)
+        try:
+            n = next(self.sids)
+            rc, doc, err = sim("--url", self.sb.url("/voice/incoming"), "--from", "+15551234567",
+                               "--to", FLOW_NUMBER, "--call-sid", call_sid(n),
+                               script="expect say Welcome\n", tmpdir=self.sb.dir, seed=n)
+            self.assertIsNotNone(doc, err)
+            self.assertEqual(rc, 0, doc)
+            return " ".join(e["text"] for e in events(doc, "say"))
+        finally:
+            self.sb.stop()
+
+    def test_open_on_a_weekday_morning_in_the_tenants_zone(self):
+        # 15:00 UTC on Monday 23 November is 10:00 in New York.
+        self.assertIn("For English press 1", self.first_words_at("2026-11-23T15:00:00Z"))
+
+    def test_closed_in_the_evening_at_the_weekend_and_on_a_holiday(self):
+        for clock in ("2026-11-23T22:30:00Z",   # Monday 17:30 in New York
+                      "2026-11-24T03:00:00Z",   # still Monday there, 22:00
+                      "2026-11-21T15:00:00Z",   # Saturday 10:00
+                      "2026-11-26T15:00:00Z"):  # Thursday 10:00, the holiday
+            with self.subTest(clock=clock):
+                words = self.first_words_at(clock)
+                self.assertIn("We are closed", words)
+                self.assertNotIn("press 1", words)
+
+    def test_a_clock_that_is_not_a_utc_time_is_refused(self):
+        for bad in ("2026-11-23 15:00", "2026-11-23T15:00:00+01:00", "2026-13-01T00:00:00Z"):
+            res = self.sb.cli("serve", "--clock", bad, check=False,
+                              env=self.sb.env(TWILIO_AUTH_TOKEN=TOKEN, PUBLIC_BASE_URL="http://127.0.0.1:1"))
+            self.assertEqual(res.returncode, 1)
+            self.assertEqual(res.stderr, "error: clock '%s' is not a UTC time like 2026-11-23T21:30:00Z\n" % bad)
+
+
 class FlowCliTest(unittest.TestCase):
     def setUp(self):
         self.sb = Switchboard()
