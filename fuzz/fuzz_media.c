@@ -3,7 +3,8 @@
  * caller relies on: a refusal says why and uses one of the two documented
  * codes, and an accepted message leaves every field within its bounds and
  * NUL-terminated. Accepted media is written back out and must parse again
- * to the same bytes.
+ * to the same bytes. Whatever the media fast path accepts, the jansson tree
+ * parser must accept too, into the same event.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -14,8 +15,9 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "media/event.h"
+#include "media/event_internal.h"
 
-static struct media_event ev, again;
+static struct media_event ev, again, fast, tree;
 
 static void check_terminated(const char *s, size_t size)
 {
@@ -101,10 +103,37 @@ static void round_trip(const struct media_event *e)
     buf_release(&in);
 }
 
+/* The fields the parsers fill, compared one by one (the struct has padding). */
+static void check_same(const struct media_event *a, const struct media_event *b)
+{
+    if (a->kind != b->kind || strcmp(a->event, b->event) || a->sequence != b->sequence ||
+        strcmp(a->stream_sid, b->stream_sid) || strcmp(a->call_sid, b->call_sid) ||
+        strcmp(a->account_sid, b->account_sid) || a->nparams != b->nparams ||
+        a->sample_rate != b->sample_rate || strcmp(a->encoding, b->encoding) ||
+        strcmp(a->track, b->track) || a->chunk != b->chunk || a->timestamp != b->timestamp ||
+        a->payload_len != b->payload_len || a->digit != b->digit || strcmp(a->mark, b->mark) ||
+        memcmp(a->payload, b->payload, a->payload_len) != 0)
+        abort();
+}
+
+/* The fast path may decline anything, but what it accepts the tree must accept the same way. */
+static void check_fast_path(const uint8_t *data, size_t size)
+{
+    char err[96];
+
+    if (!media_event_parse_fast((const char *)data, size, &fast))
+        return;
+    if (media_event_parse_tree((const char *)data, size, &tree, err, sizeof(err)) != 0)
+        abort();
+    check_same(&fast, &tree);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char err[96];
     int rc;
+
+    check_fast_path(data, size);
 
     memset(err, 'x', sizeof(err));
     rc = media_event_parse((const char *)data, size, &ev, err, sizeof(err));

@@ -13,6 +13,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "media/event.h"
+#include "media/event_internal.h"
 
 #define STREAM "MZ18ad3ab5a668481ce02b83e7395059f0"
 #define CALL "CA2a4ef7a0ad0c4b8f3e0a1b2c3d4e5f60"
@@ -808,4 +809,88 @@ Test(event, base64_round_trip_of_160_byte_frames)
     }
     memset(frame, 0xFF, sizeof(frame));
     round_trip(frame, sizeof(frame));
+}
+
+/* --- the media fast path ------------------------------------------------------ */
+
+#define TWILIO_MEDIA                                                                               \
+    "{\"event\":\"media\",\"sequenceNumber\":\"3\",\"media\":{\"track\":\"inbound\","             \
+    "\"chunk\":\"1\",\"timestamp\":\"5\",\"payload\":\"no+JhoaJjpz/\"},\"streamSid\":\"" STREAM "\"}"
+
+static struct media_event fast_ev, tree_ev;
+
+Test(event_fast, takes_twilios_media_message_and_agrees_with_the_tree)
+{
+    char why[64];
+
+    cr_assert_eq(media_event_parse_fast(TWILIO_MEDIA, strlen(TWILIO_MEDIA), &fast_ev), 1);
+    cr_assert_eq(media_event_parse_tree(TWILIO_MEDIA, strlen(TWILIO_MEDIA), &tree_ev, why,
+                                        sizeof(why)),
+                 0);
+    cr_assert_eq(fast_ev.kind, MEDIA_EV_MEDIA);
+    cr_assert_str_eq(fast_ev.event, "media");
+    cr_assert_eq(fast_ev.sequence, 3);
+    cr_assert_str_eq(fast_ev.stream_sid, STREAM);
+    cr_assert_str_eq(fast_ev.track, "inbound");
+    cr_assert_eq(fast_ev.chunk, 1);
+    cr_assert_eq(fast_ev.timestamp, 5);
+    cr_assert_eq(fast_ev.payload_len, 9);
+    cr_assert_eq(memcmp(fast_ev.payload, tree_ev.payload, 9), 0);
+    cr_assert_eq(tree_ev.payload_len, 9);
+}
+
+Test(event_fast, escapes_and_whitespace_read_the_same)
+{
+    static const char text[] =
+        " {\"event\" : \"med\\u0069a\",\n \"sequenceNumber\":\"3\",\"streamSid\":\"" STREAM "\","
+        "\"media\":{\"track\":\"in\\/bound\",\"chunk\":\"1\",\"timestamp\":\"5\",\"payload\":\"\"}}";
+
+    /* Whichever reads it, the result is the tree's. */
+    cr_assert_eq(parse(text), 0, "%s", err);
+    cr_assert_str_eq(ev.track, "in/bound");
+    cr_assert_str_eq(ev.event, "media");
+}
+
+/* Messages the fast path must leave to the tree: it declines, and the tree decides. */
+Test(event_fast, declines_what_it_cannot_vouch_for)
+{
+    static const char *const declined[] = {
+        /* not media, or not only media's keys */
+        "{\"event\":\"mark\",\"sequenceNumber\":\"3\",\"streamSid\":\"MZ1\",\"mark\":{\"name\":\"x\"}}",
+        "{\"event\":\"media\",\"sequenceNumber\":\"3\",\"streamSid\":\"MZ1\",\"extra\":\"1\","
+        "\"media\":{\"track\":\"inbound\",\"chunk\":\"1\",\"timestamp\":\"5\",\"payload\":\"\"}}",
+        /* a key twice */
+        "{\"event\":\"media\",\"sequenceNumber\":\"3\",\"streamSid\":\"MZ1\",\"streamSid\":\"MZ2\","
+        "\"media\":{\"track\":\"inbound\",\"chunk\":\"1\",\"timestamp\":\"5\",\"payload\":\"\"}}",
+        /* a number where Twilio sends a string */
+        "{\"event\":\"media\",\"sequenceNumber\":3,\"streamSid\":\"MZ1\","
+        "\"media\":{\"track\":\"inbound\",\"chunk\":\"1\",\"timestamp\":\"5\",\"payload\":\"\"}}",
+        /* a missing field, an empty one, a non-ASCII one */
+        "{\"event\":\"media\",\"sequenceNumber\":\"3\",\"streamSid\":\"MZ1\","
+        "\"media\":{\"track\":\"inbound\",\"chunk\":\"1\",\"payload\":\"\"}}",
+        "{\"event\":\"media\",\"sequenceNumber\":\"3\",\"streamSid\":\"\","
+        "\"media\":{\"track\":\"inbound\",\"chunk\":\"1\",\"timestamp\":\"5\",\"payload\":\"\"}}",
+        "{\"event\":\"media\",\"sequenceNumber\":\"3\",\"streamSid\":\"MZ\xc3\xa9\","
+        "\"media\":{\"track\":\"inbound\",\"chunk\":\"1\",\"timestamp\":\"5\",\"payload\":\"\"}}",
+        /* bad digits, bad base64 */
+        "{\"event\":\"media\",\"sequenceNumber\":\"-3\",\"streamSid\":\"MZ1\","
+        "\"media\":{\"track\":\"inbound\",\"chunk\":\"1\",\"timestamp\":\"5\",\"payload\":\"\"}}",
+        "{\"event\":\"media\",\"sequenceNumber\":\"3\",\"streamSid\":\"MZ1\","
+        "\"media\":{\"track\":\"inbound\",\"chunk\":\"1\",\"timestamp\":\"5\",\"payload\":\"abc\"}}",
+        /* not JSON: a trailing comma, a comment, trailing bytes, cut short */
+        "{\"event\":\"media\",\"sequenceNumber\":\"3\",\"streamSid\":\"MZ1\","
+        "\"media\":{\"track\":\"inbound\",\"chunk\":\"1\",\"timestamp\":\"5\",\"payload\":\"\"},}",
+        "{\"event\":\"media\",\"sequenceNumber\":\"3\",\"streamSid\":\"MZ1\", // hi\n"
+        "\"media\":{\"track\":\"inbound\",\"chunk\":\"1\",\"timestamp\":\"5\",\"payload\":\"\"}}",
+        "{\"event\":\"media\",\"sequenceNumber\":\"3\",\"streamSid\":\"MZ1\","
+        "\"media\":{\"track\":\"inbound\",\"chunk\":\"1\",\"timestamp\":\"5\",\"payload\":\"\"}}x",
+        "{\"event\":\"media\",\"sequenceNumber\":\"3\",\"streamSid\":\"MZ1\","
+        "\"media\":{\"track\":\"inbound\",\"chunk\":\"1\",\"timestamp\":\"5\",\"payload\":\"\"}",
+    };
+
+    for (size_t i = 0; i < sizeof(declined) / sizeof(declined[0]); i++) {
+        const char *t = declined[i];
+
+        cr_expect_eq(media_event_parse_fast(t, strlen(t), &fast_ev), 0, "accepted: %s", t);
+    }
 }
