@@ -7,6 +7,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "server/loop_clock.h"
 #include "server/server_internal.h"
 #include "server/stream.h"
 #include "server/workers.h"
@@ -75,6 +76,7 @@ static void on_tick(lws_sorted_usec_list_t *sul)
 
 static const struct lws_protocols protocols[] = {
     {"http", http_callback, sizeof(struct http_session), 0, 0, NULL, 0},
+    {LOOP_CLOCK_PROTOCOL, loop_clock_callback, 0, 0, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -126,6 +128,7 @@ int server_run(const struct config *cfg)
     if (!srv)
         return SB_ENOMEM;
     srv->cfg = cfg;
+    srv->clock_fd = -1;
     srv->routes = (struct routes)ROUTES_INIT;
     srv->flows = (struct flow_cache)FLOW_CACHE_INIT;
     pthread_mutex_init(&srv->done_lock, NULL);
@@ -195,6 +198,9 @@ int server_run(const struct config *cfg)
                   cfg->listen_host, cfg->listen_port);
         goto out;
     }
+    rc = loop_clock_start(srv);
+    if (rc)
+        goto out;
     signal_context = srv->lws;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
@@ -230,6 +236,7 @@ out:
         lws_sul_cancel(&srv->tick);
         lws_context_destroy(srv->lws);
     }
+    loop_clock_stop(srv);
     /* Completions that arrived after the loop stopped belong to closed connections. */
     while (srv->done_head) {
         struct pending *p = srv->done_head;

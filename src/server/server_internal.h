@@ -54,6 +54,8 @@ struct server {
     struct metrics metrics;
     struct voice_ctx voice;
     lws_sorted_usec_list_t tick;
+    int clock_fd;              /* the loop clock's timerfd (loop_clock.c) */
+    long long clock_armed_us;  /* when it fires next; 0: not armed */
     int inflight; /* requests accepted and not yet answered */
     int draining;
     long long drain_deadline_us;

@@ -2,7 +2,7 @@
  * Media Streams over libwebsockets. Each socket owns a media session
  * (media/session.c); this file is the I/O around it: the upgrade check, the
  * fragment assembly of inbound messages, the bounded queue of outbound ones,
- * the pacing timer, text-to-speech on the worker pool, the lifecycle record,
+ * the pacing times, text-to-speech on the worker pool, the lifecycle record,
  * and the table of outcomes that /voice/stream-ended reads.
  */
 #include "server/stream.h"
@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/redact.h"
 #include "media/session.h"
+#include "server/loop_clock.h"
 #include "server/server_internal.h"
 #include "server/workers.h"
 #include "speech/tts.h"
@@ -44,7 +45,7 @@ struct stream_conn {
     int closing;
     int close_code;
     char close_reason[96];
-    lws_sorted_usec_list_t tick;
+    long long due_us; /* when pacing sends next (server_now_us clock); 0: nothing queued */
     long long opened_wall_ms;
     char transfer[E164_SIZE];
 };
@@ -168,8 +169,6 @@ static enum voice_stream_outcome outcome_for_voice(enum session_outcome o)
         return VOICE_STREAM_UNKNOWN;
     }
 }
-
-static void schedule_tick(struct stream_conn *c, long long due_us);
 
 static int io_send(void *arg, const char *text, size_t len)
 {
@@ -370,29 +369,47 @@ static void io_started(void *arg, struct session *s, const struct media_event *s
                   persona_voice(tenant, lang), server_now_us());
 }
 
-/* --- timers ------------------------------------------------------------------ */
+/* --- pacing ------------------------------------------------------------------ */
 
-static void on_tick(lws_sorted_usec_list_t *sul)
+/*
+ * The loop clock is not woken more often than this: a wake-up serves every
+ * stream due by then, so many speaking calls share wake-ups. Being up to
+ * 2 ms late costs nothing: Twilio holds up to the pacer's lead (200 ms).
+ */
+#define CLOCK_MIN_GAP_US 2000
+
+/* Sends what the pacer allows at `now_us` and notes when it allows more. */
+static void serve(struct stream_conn *c, long long now_us)
 {
-    struct stream_conn *c = lws_container_of(sul, struct stream_conn, tick);
-    long long next = session_tick(&c->session, server_now_us());
+    long long next = session_tick(&c->session, now_us);
 
-    if (next >= 0)
-        schedule_tick(c, next);
+    c->due_us = next >= 0 ? now_us + (next > 0 ? next : 1) : 0;
 }
 
-static void schedule_tick(struct stream_conn *c, long long due_us)
-{
-    lws_sul_schedule(c->srv->lws, 0, &c->tick, on_tick, due_us > 0 ? due_us : 1);
-}
-
-/* After anything that may queue audio: send what is due now and arm the timer. */
+/* After anything that may queue audio: send what is due now and arm the clock. */
 static void pump(struct stream_conn *c)
 {
-    long long next = session_tick(&c->session, server_now_us());
+    long long now = server_now_us();
 
-    if (next >= 0)
-        schedule_tick(c, next);
+    serve(c, now);
+    if (c->due_us)
+        loop_clock_arm(c->srv, c->due_us > now + CLOCK_MIN_GAP_US ? c->due_us
+                                                                  : now + CLOCK_MIN_GAP_US);
+}
+
+long long stream_clock_fired(struct server *srv, long long now_us)
+{
+    long long next = 0;
+
+    for (struct stream_conn *c = srv->streams; c; c = c->next) {
+        if (c->due_us && c->due_us <= now_us)
+            serve(c, now_us);
+        if (c->due_us && (!next || c->due_us < next))
+            next = c->due_us;
+    }
+    if (next && next < now_us + CLOCK_MIN_GAP_US)
+        next = now_us + CLOCK_MIN_GAP_US;
+    return next;
 }
 
 void stream_drain_tts(struct server *srv)
@@ -564,7 +581,6 @@ static void on_closed(struct server *srv, struct stream_conn *c)
                   rec.duration_ms, s->frames_in, s->frames_out, s->first_audio_ms,
                   s->last_turn_gap_ms, s->clears);
     }
-    lws_sul_cancel(&c->tick);
     session_release(s);
     for (pp = &srv->streams; *pp; pp = &(*pp)->next) {
         if (*pp == c) {

@@ -1,7 +1,7 @@
 /*
  * The Media Streams endpoint: GET /voice/stream upgraded to a WebSocket,
  * signature-checked before the upgrade, one media session per socket, TTS on
- * the worker pool, pacing on lws timers, and the outcome of each call kept
+ * the worker pool, pacing on the loop clock, and the outcome of each call kept
  * for the <Connect action> request that follows the stream.
  */
 #ifndef SB_SERVER_STREAM_H
@@ -23,6 +23,12 @@ int stream_callback(struct server *srv, struct lws *wsi, enum lws_callback_reaso
 
 /** Delivers finished syntheses to their sessions (called on the loop). */
 void stream_drain_tts(struct server *srv);
+
+/**
+ * The loop clock fired at `now_us`: sends what is due on every stream whose
+ * pacing time has come. Returns the next time one is due, or 0 for none.
+ */
+long long stream_clock_fired(struct server *srv, long long now_us);
 
 /** Closes every stream (server shutdown). */
 void stream_close_all(struct server *srv);

@@ -1,0 +1,78 @@
+#include "server/loop_clock.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "server/server_internal.h"
+#include "server/stream.h"
+
+int loop_clock_start(struct server *srv)
+{
+    lws_sock_file_fd_type fd;
+    struct lws_vhost *vh = lws_get_vhost_by_name(srv->lws, "default");
+
+    srv->clock_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (srv->clock_fd < 0) {
+        log_event(LOG_ERROR, "server.clock", "error=\"timerfd: %s\"", strerror(errno));
+        return SB_EIO;
+    }
+    fd.filefd = srv->clock_fd;
+    if (!vh || !lws_adopt_descriptor_vhost(vh, LWS_ADOPT_RAW_FILE_DESC, fd, LOOP_CLOCK_PROTOCOL,
+                                           NULL)) {
+        log_event(LOG_ERROR, "server.clock", "error=\"cannot add the timer to the loop\"");
+        close(srv->clock_fd);
+        srv->clock_fd = -1;
+        return SB_EIO;
+    }
+    srv->clock_armed_us = 0;
+    return 0;
+}
+
+void loop_clock_arm(struct server *srv, long long due_us)
+{
+    struct itimerspec at = {{0, 0}, {0, 0}};
+
+    if (srv->clock_fd < 0 || (srv->clock_armed_us && srv->clock_armed_us <= due_us))
+        return;
+    /* 0 would disarm the timer: a time already past fires at once anyway. */
+    if (due_us < 1)
+        due_us = 1;
+    at.it_value.tv_sec = (time_t)(due_us / 1000000);
+    at.it_value.tv_nsec = (long)(due_us % 1000000) * 1000;
+    if (timerfd_settime(srv->clock_fd, TFD_TIMER_ABSTIME, &at, NULL) == 0)
+        srv->clock_armed_us = due_us;
+}
+
+void loop_clock_stop(struct server *srv)
+{
+    if (srv->clock_fd >= 0)
+        close(srv->clock_fd);
+    srv->clock_fd = -1;
+}
+
+int loop_clock_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                        size_t len)
+{
+    struct server *srv = lws_context_user(lws_get_context(wsi));
+    uint64_t expirations;
+    long long next;
+
+    (void)user;
+    (void)in;
+    (void)len;
+    if (reason != LWS_CALLBACK_RAW_RX_FILE)
+        return 0;
+    /* Nonblocking: a spurious wake-up reads EAGAIN and changes nothing. */
+    if (read(srv->clock_fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
+        return 0;
+    srv->clock_armed_us = 0;
+    next = stream_clock_fired(srv, server_now_us());
+    if (next > 0)
+        loop_clock_arm(srv, next);
+    return 0;
+}

@@ -1,0 +1,33 @@
+/*
+ * A precise timer for the event loop: one timerfd, adopted into lws, that
+ * wakes the loop at an absolute time (server_now_us's clock) and then calls
+ * stream_clock_fired. Used instead of lws_sul for the pacing of speaking
+ * calls: lws 4.1 waits in poll() for its next timer's delay truncated to
+ * whole milliseconds, so a timer under 1 ms away makes poll() return at once,
+ * again and again until it is due. With calls speaking, some pacing timer is
+ * nearly always that close and the loop never slept.
+ */
+#ifndef SB_SERVER_LOOP_CLOCK_H
+#define SB_SERVER_LOOP_CLOCK_H
+
+#include <libwebsockets.h>
+
+struct server;
+
+/* The protocol the timerfd is adopted under; listed in the server's protocols. */
+#define LOOP_CLOCK_PROTOCOL "switchboard-clock"
+
+/** Creates the timerfd and adopts it into srv->lws. Returns 0 or SB_EIO. */
+int loop_clock_start(struct server *srv);
+
+/** Makes the clock fire at `due_us` at the latest (an earlier arming stands). */
+void loop_clock_arm(struct server *srv, long long due_us);
+
+/** Closes the timerfd, after the lws context is gone. */
+void loop_clock_stop(struct server *srv);
+
+/** The lws callback of LOOP_CLOCK_PROTOCOL. */
+int loop_clock_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                        size_t len);
+
+#endif
