@@ -50,8 +50,7 @@ void loop_clock_arm(struct server *srv, long long due_us)
 
 void loop_clock_stop(struct server *srv)
 {
-    if (srv->clock_fd >= 0)
-        close(srv->clock_fd);
+    /* Once adopted the descriptor is lws's: destroying the context closed it. */
     srv->clock_fd = -1;
 }
 

@@ -23,7 +23,7 @@ int loop_clock_start(struct server *srv);
 /** Makes the clock fire at `due_us` at the latest (an earlier arming stands). */
 void loop_clock_arm(struct server *srv, long long due_us);
 
-/** Closes the timerfd, after the lws context is gone. */
+/** Forgets the timerfd once the lws context, which closes it, is gone. */
 void loop_clock_stop(struct server *srv);
 
 /** The lws callback of LOOP_CLOCK_PROTOCOL. */
