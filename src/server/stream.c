@@ -23,6 +23,8 @@
 
 /* Outbound messages queued on one socket at most: a reader that stops reading is cut off. */
 #define STREAM_MAX_QUEUED 1024
+/* Messages up to this size (a media frame is about 300 bytes) may skip the queue. */
+#define SEND_NOW_MAX 1024
 /* Outcomes remembered for the <Connect action> request (it follows within seconds). */
 #define OUTCOME_SLOTS 4096
 #define OUTCOME_TTL_MS (10 * 60 * 1000)
@@ -170,11 +172,31 @@ static enum voice_stream_outcome outcome_for_voice(enum session_outcome o)
     }
 }
 
+/*
+ * Writes a message at once when nothing is queued before it and the socket
+ * can take it: waiting for a writable callback costs every frame a second
+ * trip round the loop, a poll() over every socket. Returns 1 when written,
+ * 0 when it must be queued, SB_EIO when the socket failed.
+ */
+static int send_now(struct stream_conn *c, const char *text, size_t len)
+{
+    unsigned char frame[LWS_PRE + SEND_NOW_MAX];
+
+    if (c->out_head || c->closing || len > SEND_NOW_MAX || lws_send_pipe_choked(c->wsi))
+        return 0;
+    memcpy(frame + LWS_PRE, text, len);
+    /* lws keeps what the kernel did not take and sends it before anything else. */
+    return lws_write(c->wsi, frame + LWS_PRE, len, LWS_WRITE_TEXT) < (int)len ? SB_EIO : 1;
+}
+
 static int io_send(void *arg, const char *text, size_t len)
 {
     struct stream_conn *c = arg;
     struct outmsg *m;
+    int rc = send_now(c, text, len);
 
+    if (rc)
+        return rc < 0 ? rc : 0;
     if (c->out_count >= STREAM_MAX_QUEUED)
         return SB_EBUSY;
     m = malloc(sizeof(*m) + LWS_PRE + len);
