@@ -175,8 +175,8 @@ static enum voice_stream_outcome outcome_for_voice(enum session_outcome o)
 /*
  * Writes a message at once when nothing is queued before it and the socket
  * can take it: waiting for a writable callback costs every frame a second
- * trip round the loop, a poll() over every socket. Returns 1 when written,
- * 0 when it must be queued, SB_EIO when the socket failed.
+ * trip round the loop. Returns 1 when written (or dropped with a dead
+ * socket), 0 when it must be queued.
  */
 static int send_now(struct stream_conn *c, const char *text, size_t len)
 {
@@ -186,17 +186,20 @@ static int send_now(struct stream_conn *c, const char *text, size_t len)
         return 0;
     memcpy(frame + LWS_PRE, text, len);
     /* lws keeps what the kernel did not take and sends it before anything else. */
-    return lws_write(c->wsi, frame + LWS_PRE, len, LWS_WRITE_TEXT) < (int)len ? SB_EIO : 1;
+    if (lws_write(c->wsi, frame + LWS_PRE, len, LWS_WRITE_TEXT) < (int)len) {
+        /* The caller hung up: lws closes the socket soon, and on_closed records it. */
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    }
+    return 1;
 }
 
 static int io_send(void *arg, const char *text, size_t len)
 {
     struct stream_conn *c = arg;
     struct outmsg *m;
-    int rc = send_now(c, text, len);
 
-    if (rc)
-        return rc < 0 ? rc : 0;
+    if (send_now(c, text, len))
+        return 0;
     if (c->out_count >= STREAM_MAX_QUEUED)
         return SB_EBUSY;
     m = malloc(sizeof(*m) + LWS_PRE + len);
