@@ -1,7 +1,7 @@
 /*
  * The media message, nearly all of a stream's traffic (50 a second per
  * call), read with libwebsockets' LEJP: a streaming JSON parser that builds
- * no tree and allocates nothing, about a quarter of jansson's time for this
+ * no tree and allocates nothing, under a third of jansson's time for this
  * message. It only ever accepts. Anything it cannot vouch for (another
  * event, a key it does not expect, a key twice, a value that is not a
  * string, a value out of bounds, a byte outside printable ASCII, trailing
