@@ -22,7 +22,7 @@ static const char serve_usage[] =
     "  --log-level LEVEL   lowest level logged (env SWITCHBOARD_LOG_LEVEL, default info)\n"
     "  --clock TIME        start the server's clock at TIME (UTC, 2026-11-23T21:30:00Z) and\n"
     "                      let it run on: for trying business hours and holidays in\n"
-    "                      flows (env SWITCHBOARD_CLOCK; call log times follow it)\n"
+    "                      flows (env SWITCHBOARD_CLOCK; see the README)\n"
     "\n"
     "environment:\n"
     "  PUBLIC_BASE_URL     the URL Twilio calls, e.g. https://voice.example.com (required\n"

@@ -4,10 +4,14 @@
  * no tree and allocates nothing, under a third of jansson's time for this
  * message. It only ever accepts. Anything it cannot vouch for (another
  * event, a key it does not expect, a key twice, a value that is not a
- * string, a value out of bounds, a byte outside printable ASCII, trailing
- * bytes, invalid JSON) makes it decline, and the message goes through the
- * jansson parser, which decides and explains. fuzz_media checks that the two
- * agree on every message the fast path accepts.
+ * string, a value out of bounds, trailing bytes, invalid JSON) makes it
+ * decline, and the message goes through the jansson parser, which decides
+ * and explains. fuzz_media checks that the two agree on every message the
+ * fast path accepts.
+ *
+ * LEJP is looser than JSON, so the bytes are screened before it sees them
+ * (see screen()): what passes the screen is text on which LEJP and JSON
+ * agree.
  */
 #include <libwebsockets.h>
 #include <stddef.h>
@@ -19,9 +23,12 @@ enum fast_field { F_EVENT, F_SEQ, F_SID, F_MEDIA, F_TRACK, F_CHUNK, F_TS, F_PAYL
 
 /* Indexed by enum fast_field; LEJP reports a match as its index + 1. */
 static const char *const fast_paths[F_COUNT] = {
-    "event",       "sequenceNumber",  "streamSid",     "media",
-    "media.track", "media.chunk",     "media.timestamp", "media.payload",
+    "event",       "sequenceNumber", "streamSid",       "media",
+    "media.track", "media.chunk",    "media.timestamp", "media.payload",
 };
+
+/* Longer than any key we take ("sequenceNumber"); LEJP's path buffer is far larger. */
+#define KEY_MAX 16
 
 /* The largest payload text that can decode to MEDIA_MAX_PAYLOAD bytes. */
 #define PAYLOAD_TEXT_MAX ((MEDIA_MAX_PAYLOAD + 2) / 3 * 4)
@@ -70,7 +77,7 @@ static char *field_buf(struct fast_read *r, int f, size_t *cap)
     }
 }
 
-/* Appends a piece of field f's string; printable ASCII only, so both parsers read the same text. */
+/* Appends a piece of field f's string (printable ASCII: screen() saw to that). */
 static int append(struct fast_read *r, int f, const char *s, size_t n)
 {
     size_t cap;
@@ -78,17 +85,52 @@ static int append(struct fast_read *r, int f, const char *s, size_t n)
 
     if (!dst || r->len[f] + n > cap)
         return -1;
-    for (size_t i = 0; i < n; i++) {
-        if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
-            return -1;
-    }
     memcpy(dst + r->len[f], s, n);
     r->len[f] += n;
     dst[r->len[f]] = '\0';
     return 0;
 }
 
-/* LEJP's callback: a non-zero return stops the parse, which declines the message. */
+/*
+ * Declines what LEJP would read differently from JSON. Twilio's media message
+ * is printable ASCII without '#' (LEJP skips from it to the end of the line
+ * as a comment), '\\' (escapes, among them \u0000, which LEJP puts into its
+ * key path) or '.' (LEJP joins nested keys with dots, so a key "media.track"
+ * would pass for the nested one), and its keys are short (LEJP does not bound
+ * its key path). With no escapes, every '"' opens or closes a string.
+ */
+static int screen(const char *text, size_t len)
+{
+    size_t open = 0;
+    int in_string = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)text[i];
+
+        if (ch < 0x20 || ch > 0x7e || ch == '#' || ch == '\\' || ch == '.')
+            return 0;
+        if (ch != '"')
+            continue;
+        if (!in_string) {
+            open = i;
+        } else {
+            size_t j = i + 1;
+
+            while (j < len && text[j] == ' ')
+                j++;
+            /* A key: a string followed by ':'. */
+            if (j < len && text[j] == ':' && i - open - 1 > KEY_MAX)
+                return 0;
+        }
+        in_string = !in_string;
+    }
+    return 1;
+}
+
+/*
+ * LEJP's callback. Any refusal returns -1: LEJP stops on a non-zero return
+ * for most callbacks but only on a negative one for some (VAL_STR_END).
+ */
 static signed char on_json(struct lejp_ctx *ctx, char reason)
 {
     struct fast_read *r = ctx->user;
@@ -108,24 +150,24 @@ static signed char on_json(struct lejp_ctx *ctx, char reason)
             r->in_root = 1;
             return 0;
         }
-        return f == F_MEDIA ? 0 : 1;
+        return f == F_MEDIA ? 0 : -1;
     case LEJPCB_PAIR_NAME:
         if (f < 0 || (r->named & (1u << f)))
-            return 1;
+            return -1;
         r->named |= 1u << f;
         return 0;
     case LEJPCB_VAL_STR_START:
-        return f < 0 || f == F_MEDIA;
+        return f < 0 || f == F_MEDIA ? -1 : 0;
     case LEJPCB_VAL_STR_CHUNK:
     case LEJPCB_VAL_STR_END:
         if (f < 0 || append(r, f, ctx->buf, ctx->npos))
-            return 1;
+            return -1;
         if (reason == LEJPCB_VAL_STR_END)
             r->valued |= 1u << f;
         return 0;
     default:
         /* numbers, true, false, null, arrays */
-        return 1;
+        return -1;
     }
 }
 
@@ -138,7 +180,7 @@ int media_event_parse_fast(const char *text, size_t len, struct media_event *ev)
     int rc;
 
     /* Cheap refusals first: the shortest media message is longer than this. */
-    if (len < 64 || len > MEDIA_EVENT_MAX_SIZE || text[0] != '{')
+    if (len < 64 || len > MEDIA_EVENT_MAX_SIZE || text[0] != '{' || !screen(text, len))
         return 0;
     r.named = r.valued = 0;
     r.in_root = 0;

@@ -45,6 +45,7 @@ struct stream_conn {
     struct outmsg *out_head, *out_tail;
     size_t out_count;
     int closing;
+    int dead; /* a direct write failed: the socket is being killed */
     int close_code;
     char close_reason[96];
     long long due_us; /* when pacing sends next (server_now_us clock); 0: nothing queued */
@@ -182,12 +183,16 @@ static int send_now(struct stream_conn *c, const char *text, size_t len)
 {
     unsigned char frame[LWS_PRE + SEND_NOW_MAX];
 
+    /* After a failed write nothing more goes out: lws is closing the socket. */
+    if (c->dead)
+        return 1;
     if (c->out_head || c->closing || len > SEND_NOW_MAX || lws_send_pipe_choked(c->wsi))
         return 0;
     memcpy(frame + LWS_PRE, text, len);
     /* lws keeps what the kernel did not take and sends it before anything else. */
     if (lws_write(c->wsi, frame + LWS_PRE, len, LWS_WRITE_TEXT) < (int)len) {
         /* The caller hung up: lws closes the socket soon, and on_closed records it. */
+        c->dead = 1;
         lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
     }
     return 1;

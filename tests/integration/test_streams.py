@@ -189,6 +189,27 @@ class StreamBadInputTest(unittest.TestCase):
     def healthy(self):
         return self.sb.request("GET", "/healthz")[0] == 200
 
+    def test_the_internal_clock_protocol_cannot_be_asked_for(self):
+        # The server lists a protocol of its own for its pacing timer; a WebSocket must not get it.
+        try:
+            ws = websocket.create_connection(self.ws_url(), timeout=5, subprotocols=["switchboard-clock"],
+                                             header=["X-Twilio-Signature: %s" % self.signature()])
+        except websocket.WebSocketTimeoutException:
+            self.fail("the upgrade hung")
+        except (websocket.WebSocketException, ConnectionError):
+            ws = None  # refused during the handshake
+        if ws is not None:
+            ws.settimeout(5)
+            try:
+                op, _ = ws.recv_data(control_frame=True)
+                self.assertEqual(op, websocket.ABNF.OPCODE_CLOSE)
+            except websocket.WebSocketTimeoutException:
+                self.fail("the socket was left open and idle")
+            except (websocket.WebSocketConnectionClosedException, ConnectionError):
+                pass
+            ws.close()
+        self.assertTrue(self.healthy())
+
     def test_unsigned_or_wrongly_signed_upgrade_is_403(self):
         for headers in ([], ["X-Twilio-Signature: bm90IGEgc2lnbmF0dXJlIGF0IGFsbA=="]):
             with self.assertRaises(websocket.WebSocketBadStatusException) as cm:

@@ -814,8 +814,9 @@ Test(event, base64_round_trip_of_160_byte_frames)
 /* --- the media fast path ------------------------------------------------------ */
 
 #define TWILIO_MEDIA                                                                               \
-    "{\"event\":\"media\",\"sequenceNumber\":\"3\",\"media\":{\"track\":\"inbound\","             \
-    "\"chunk\":\"1\",\"timestamp\":\"5\",\"payload\":\"no+JhoaJjpz/\"},\"streamSid\":\"" STREAM "\"}"
+    "{\"event\":\"media\",\"sequenceNumber\":\"3\",\"media\":{\"track\":\"inbound\","              \
+    "\"chunk\":\"1\",\"timestamp\":\"5\",\"payload\":\"no+JhoaJjpz/\"},\"streamSid\":\"" STREAM    \
+    "\"}"
 
 static struct media_event fast_ev, tree_ev;
 
@@ -824,9 +825,8 @@ Test(event_fast, takes_twilios_media_message_and_agrees_with_the_tree)
     char why[64];
 
     cr_assert_eq(media_event_parse_fast(TWILIO_MEDIA, strlen(TWILIO_MEDIA), &fast_ev), 1);
-    cr_assert_eq(media_event_parse_tree(TWILIO_MEDIA, strlen(TWILIO_MEDIA), &tree_ev, why,
-                                        sizeof(why)),
-                 0);
+    cr_assert_eq(
+        media_event_parse_tree(TWILIO_MEDIA, strlen(TWILIO_MEDIA), &tree_ev, why, sizeof(why)), 0);
     cr_assert_eq(fast_ev.kind, MEDIA_EV_MEDIA);
     cr_assert_str_eq(fast_ev.event, "media");
     cr_assert_eq(fast_ev.sequence, 3);
@@ -843,7 +843,8 @@ Test(event_fast, escapes_and_whitespace_read_the_same)
 {
     static const char text[] =
         " {\"event\" : \"med\\u0069a\",\n \"sequenceNumber\":\"3\",\"streamSid\":\"" STREAM "\","
-        "\"media\":{\"track\":\"in\\/bound\",\"chunk\":\"1\",\"timestamp\":\"5\",\"payload\":\"\"}}";
+        "\"media\":{\"track\":\"in\\/"
+        "bound\",\"chunk\":\"1\",\"timestamp\":\"5\",\"payload\":\"\"}}";
 
     /* Whichever reads it, the result is the tree's. */
     cr_assert_eq(parse(text), 0, "%s", err);
@@ -851,46 +852,89 @@ Test(event_fast, escapes_and_whitespace_read_the_same)
     cr_assert_str_eq(ev.event, "media");
 }
 
+#define KEY_32 "abcdefghijklmnopqrstuvwxyzabcdef"
+#define LONG_KEY KEY_32 KEY_32 KEY_32 KEY_32 KEY_32 KEY_32 KEY_32 KEY_32
+
 /* Messages the fast path must leave to the tree: it declines, and the tree decides. */
 Test(event_fast, declines_what_it_cannot_vouch_for)
 {
-    static const char *const declined[] = {
+    static const struct {
+        const char *text;
+        int tree_takes_it; /* well-formed: only the fast path must leave it */
+    } declined[] = {
         /* not media, or not only media's keys */
-        "{\"event\":\"mark\",\"sequenceNumber\":\"3\",\"streamSid\":\"MZ1\",\"mark\":{\"name\":\"x\"}}",
-        "{\"event\":\"media\",\"sequenceNumber\":\"3\",\"streamSid\":\"MZ1\",\"extra\":\"1\","
-        "\"media\":{\"track\":\"inbound\",\"chunk\":\"1\",\"timestamp\":\"5\",\"payload\":\"\"}}",
+        {"{\"event\":\"mark\",\"sequenceNumber\":\"3\",\"streamSid\":\"MZ1\",\"mark\":{\"name\":"
+         "\"x\"}}",
+         1},
+        {"{\"event\":\"media\",\"sequenceNumber\":\"3\",\"streamSid\":\"MZ1\",\"extra\":\"1\","
+         "\"media\":{\"track\":\"inbound\",\"chunk\":\"1\",\"timestamp\":\"5\",\"payload\":\"\"}}",
+         1},
         /* a key twice */
-        "{\"event\":\"media\",\"sequenceNumber\":\"3\",\"streamSid\":\"MZ1\",\"streamSid\":\"MZ2\","
-        "\"media\":{\"track\":\"inbound\",\"chunk\":\"1\",\"timestamp\":\"5\",\"payload\":\"\"}}",
+        {"{\"event\":\"media\",\"sequenceNumber\":\"3\",\"streamSid\":\"MZ1\",\"streamSid\":"
+         "\"MZ2\","
+         "\"media\":{\"track\":\"inbound\",\"chunk\":\"1\",\"timestamp\":\"5\",\"payload\":\"\"}}",
+         0},
         /* a number where Twilio sends a string */
-        "{\"event\":\"media\",\"sequenceNumber\":3,\"streamSid\":\"MZ1\","
-        "\"media\":{\"track\":\"inbound\",\"chunk\":\"1\",\"timestamp\":\"5\",\"payload\":\"\"}}",
+        {"{\"event\":\"media\",\"sequenceNumber\":3,\"streamSid\":\"MZ1\","
+         "\"media\":{\"track\":\"inbound\",\"chunk\":\"1\",\"timestamp\":\"5\",\"payload\":\"\"}}",
+         0},
         /* a missing field, an empty one, a non-ASCII one */
-        "{\"event\":\"media\",\"sequenceNumber\":\"3\",\"streamSid\":\"MZ1\","
-        "\"media\":{\"track\":\"inbound\",\"chunk\":\"1\",\"payload\":\"\"}}",
-        "{\"event\":\"media\",\"sequenceNumber\":\"3\",\"streamSid\":\"\","
-        "\"media\":{\"track\":\"inbound\",\"chunk\":\"1\",\"timestamp\":\"5\",\"payload\":\"\"}}",
-        "{\"event\":\"media\",\"sequenceNumber\":\"3\",\"streamSid\":\"MZ\xc3\xa9\","
-        "\"media\":{\"track\":\"inbound\",\"chunk\":\"1\",\"timestamp\":\"5\",\"payload\":\"\"}}",
+        {"{\"event\":\"media\",\"sequenceNumber\":\"3\",\"streamSid\":\"MZ1\","
+         "\"media\":{\"track\":\"inbound\",\"chunk\":\"1\",\"payload\":\"\"}}",
+         0},
+        {"{\"event\":\"media\",\"sequenceNumber\":\"3\",\"streamSid\":\"\","
+         "\"media\":{\"track\":\"inbound\",\"chunk\":\"1\",\"timestamp\":\"5\",\"payload\":\"\"}}",
+         0},
+        {"{\"event\":\"media\",\"sequenceNumber\":\"3\",\"streamSid\":\"MZ\xc3\xa9\","
+         "\"media\":{\"track\":\"inbound\",\"chunk\":\"1\",\"timestamp\":\"5\",\"payload\":\"\"}}",
+         1},
         /* bad digits, bad base64 */
-        "{\"event\":\"media\",\"sequenceNumber\":\"-3\",\"streamSid\":\"MZ1\","
-        "\"media\":{\"track\":\"inbound\",\"chunk\":\"1\",\"timestamp\":\"5\",\"payload\":\"\"}}",
-        "{\"event\":\"media\",\"sequenceNumber\":\"3\",\"streamSid\":\"MZ1\","
-        "\"media\":{\"track\":\"inbound\",\"chunk\":\"1\",\"timestamp\":\"5\",\"payload\":\"abc\"}}",
+        {"{\"event\":\"media\",\"sequenceNumber\":\"-3\",\"streamSid\":\"MZ1\","
+         "\"media\":{\"track\":\"inbound\",\"chunk\":\"1\",\"timestamp\":\"5\",\"payload\":\"\"}}",
+         0},
+        {"{\"event\":\"media\",\"sequenceNumber\":\"3\",\"streamSid\":\"MZ1\","
+         "\"media\":{\"track\":\"inbound\",\"chunk\":\"1\",\"timestamp\":\"5\",\"payload\":\"abc\"}"
+         "}",
+         0},
         /* not JSON: a trailing comma, a comment, trailing bytes, cut short */
-        "{\"event\":\"media\",\"sequenceNumber\":\"3\",\"streamSid\":\"MZ1\","
-        "\"media\":{\"track\":\"inbound\",\"chunk\":\"1\",\"timestamp\":\"5\",\"payload\":\"\"},}",
-        "{\"event\":\"media\",\"sequenceNumber\":\"3\",\"streamSid\":\"MZ1\", // hi\n"
-        "\"media\":{\"track\":\"inbound\",\"chunk\":\"1\",\"timestamp\":\"5\",\"payload\":\"\"}}",
-        "{\"event\":\"media\",\"sequenceNumber\":\"3\",\"streamSid\":\"MZ1\","
-        "\"media\":{\"track\":\"inbound\",\"chunk\":\"1\",\"timestamp\":\"5\",\"payload\":\"\"}}x",
-        "{\"event\":\"media\",\"sequenceNumber\":\"3\",\"streamSid\":\"MZ1\","
-        "\"media\":{\"track\":\"inbound\",\"chunk\":\"1\",\"timestamp\":\"5\",\"payload\":\"\"}",
+        {"{\"event\":\"media\",\"sequenceNumber\":\"3\",\"streamSid\":\"MZ1\","
+         "\"media\":{\"track\":\"inbound\",\"chunk\":\"1\",\"timestamp\":\"5\",\"payload\":\"\"},}",
+         0},
+        {"{\"event\":\"media\",\"sequenceNumber\":\"3\",\"streamSid\":\"MZ1\", // hi\n"
+         "\"media\":{\"track\":\"inbound\",\"chunk\":\"1\",\"timestamp\":\"5\",\"payload\":\"\"}}",
+         0},
+        {"{\"event\":\"media\",\"sequenceNumber\":\"3\",\"streamSid\":\"MZ1\","
+         "\"media\":{\"track\":\"inbound\",\"chunk\":\"1\",\"timestamp\":\"5\",\"payload\":\"\"}}x",
+         0},
+        {"{\"event\":\"media\",\"sequenceNumber\":\"3\",\"streamSid\":\"MZ1\","
+         "\"media\":{\"track\":\"inbound\",\"chunk\":\"1\",\"timestamp\":\"5\",\"payload\":\"\"}",
+         0},
+        /* JSON that LEJP reads otherwise: a '#' comment to the end of the line ... */
+        {"{\"event\":\"media\",#junk \xff\n\"sequenceNumber\":\"3\",\"streamSid\":\"MZ1\","
+         "\"media\":{\"track\":\"inbound\",\"chunk\":\"1\",\"timestamp\":\"5\",\"payload\":\"\"}}",
+         0},
+        /* ... dotted keys at the root, taken for the nested ones ... */
+        {"{\"event\":\"media\",\"sequenceNumber\":\"3\",\"streamSid\":\"MZ1\",\"media\":{},"
+         "\"media.track\":\"inbound\",\"media.chunk\":\"1\",\"media.timestamp\":\"5\","
+         "\"media.payload\":\"\"}",
+         0},
+        /* ... a NUL in a key, which ends LEJP's path there ... */
+        {"{\"event\":\"media\",\"sequenceNumber\":\"3\",\"streamSid\\u0000x\":\"MZ1\","
+         "\"media\":{\"track\":\"inbound\",\"chunk\":\"1\",\"timestamp\":\"5\",\"payload\":\"\"}}",
+         0},
+        /* ... and a key longer than LEJP's path, which wraps round onto the next key. */
+        {"{\"event\":\"media\",\"sequenceNumber\":\"3\",\"" LONG_KEY "streamSid\":\"MZ1\","
+         "\"media\":{\"track\":\"inbound\",\"chunk\":\"1\",\"timestamp\":\"5\",\"payload\":\"\"}}",
+         0},
     };
 
     for (size_t i = 0; i < sizeof(declined) / sizeof(declined[0]); i++) {
-        const char *t = declined[i];
+        const char *t = declined[i].text;
+        char why[128];
+        int rc;
 
         cr_expect_eq(media_event_parse_fast(t, strlen(t), &fast_ev), 0, "accepted: %s", t);
+        rc = media_event_parse_tree(t, strlen(t), &tree_ev, why, sizeof(why));
+        cr_expect_eq(rc == 0, declined[i].tree_takes_it, "tree rc %d (%s): %s", rc, why, t);
     }
 }
