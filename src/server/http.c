@@ -8,31 +8,12 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "net/http_method.h"
 #include "server/server_internal.h"
 #include "server/stream.h"
 
 /* Replies are written from one loop-thread buffer with room for lws's prefix. */
 static unsigned char out_buf[LWS_PRE + 2048 + HTTP_MAX_BODY + 1024];
-
-/* Methods lws records a URI token for, with their names for logs and Allow. */
-static const struct {
-    enum lws_token_indexes token;
-    const char *name;
-} methods[] = {
-    {WSI_TOKEN_GET_URI, "GET"},       {WSI_TOKEN_POST_URI, "POST"},
-    {WSI_TOKEN_PUT_URI, "PUT"},       {WSI_TOKEN_PATCH_URI, "PATCH"},
-    {WSI_TOKEN_DELETE_URI, "DELETE"}, {WSI_TOKEN_OPTIONS_URI, "OPTIONS"},
-    {WSI_TOKEN_HEAD_URI, "HEAD"},
-};
-
-static const char *request_method(struct lws *wsi)
-{
-    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
-        if (lws_hdr_total_length(wsi, methods[i].token) > 0)
-            return methods[i].name;
-    }
-    return "?";
-}
 
 /* Ends the request's accounting: metrics and the in-flight count. */
 static void session_finish(struct http_session *sess, int status)
@@ -151,7 +132,7 @@ static int on_request(struct lws *wsi, struct http_session *sess, const char *pa
     sess->active = 1;
     srv->inflight++;
     snprintf(sess->path, sizeof(sess->path), "%s", path);
-    method = request_method(wsi);
+    method = net_http_method(wsi);
     ep = endpoint_find(path);
     sess->endpoint = ep;
     if (srv->draining) {

@@ -19,6 +19,7 @@
 #include "core/err.h"
 #include "core/form.h"
 #include "core/log.h"
+#include "net/http_method.h"
 #include "sim/api_internal.h"
 
 /* Request bodies: Twilio caps TwiML at 4000 characters; 64 KiB is far beyond any form. */
@@ -450,25 +451,6 @@ static void session_release(struct api_session *s)
     s->body_out = NULL;
 }
 
-static const char *request_method(struct lws *wsi)
-{
-    static const struct {
-        enum lws_token_indexes token;
-        const char *name;
-    } methods[] = {
-        {WSI_TOKEN_GET_URI, "GET"},       {WSI_TOKEN_POST_URI, "POST"},
-        {WSI_TOKEN_PUT_URI, "PUT"},       {WSI_TOKEN_PATCH_URI, "PATCH"},
-        {WSI_TOKEN_DELETE_URI, "DELETE"}, {WSI_TOKEN_OPTIONS_URI, "OPTIONS"},
-        {WSI_TOKEN_HEAD_URI, "HEAD"},
-    };
-
-    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
-        if (lws_hdr_total_length(wsi, methods[i].token) > 0)
-            return methods[i].name;
-    }
-    return "?";
-}
-
 /* Copies the query string's arguments (lws has already decoded them) into s->query. */
 static void read_query(struct lws *wsi, struct api_session *s)
 {
@@ -573,7 +555,7 @@ static int on_request(struct lws *wsi, struct api_session *s, const char *path)
     buf_init(&s->body, API_MAX_BODY);
     s->active = 1;
     s->started = api_now();
-    snprintf(s->method, sizeof(s->method), "%s", request_method(wsi));
+    snprintf(s->method, sizeof(s->method), "%s", net_http_method(wsi));
     snprintf(s->path, sizeof(s->path), "%s", path);
     if (lws_hdr_copy(wsi, s->auth, (int)sizeof(s->auth), WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
         s->auth[0] = '\0';
