@@ -360,11 +360,10 @@ static void dispatch_post(struct http_session *sess, struct lws *wsi)
     ctx.stream_url = stream_url;
     switch (sess->endpoint->kind) {
     case EP_INCOMING:
-        if (voice_flow_applies(&ctx, &form)) {
+        if (voice_incoming(&ctx, &form, &sess->reply) == VOICE_RUN_FLOW) {
             deferred_flow(sess, wsi, &ctx, &form, NULL);
             break;
         }
-        voice_incoming(&ctx, &form, &sess->reply);
         sess->reply_ready = 1;
         break;
     case EP_FLOW: {

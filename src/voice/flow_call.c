@@ -66,14 +66,11 @@ static const struct flow *flow_of(const struct voice_ctx *ctx, const struct call
     return flow_cache_find(ctx->flows, cc->route->tenant->name, name);
 }
 
-int voice_flow_applies(const struct voice_ctx *ctx, const struct form *params)
+int voice_flow_answers(const struct voice_ctx *ctx, const struct route *route)
 {
-    struct call_context cc;
-    const char *missing = NULL;
+    struct call_context cc = {.route = route};
 
-    if (call_context_init(&cc, ctx->routes, params, &missing) || !cc.route)
-        return 0;
-    return flow_of(ctx, &cc, cc.route->number.flow) != NULL;
+    return flow_of(ctx, &cc, route ? route->number.flow : NULL) != NULL;
 }
 
 /* The caller's answer to the step that is waiting. */

@@ -75,7 +75,8 @@ static void write_stream(const struct voice_ctx *ctx, const struct call_context 
     twiml_close(t);
 }
 
-void voice_incoming(const struct voice_ctx *ctx, const struct form *params, struct reply *out)
+enum voice_incoming_result voice_incoming(const struct voice_ctx *ctx, const struct form *params,
+                                          struct reply *out)
 {
     struct call_context cc;
     struct twiml t;
@@ -86,15 +87,17 @@ void voice_incoming(const struct voice_ctx *ctx, const struct form *params, stru
         log_event(LOG_WARN, "call.rejected", "call_sid=%s reason=\"missing %s\"",
                   cc.call_sid ? cc.call_sid : "-", missing);
         voice_apology(out);
-        return;
+        return VOICE_ANSWERED;
     }
     if (!cc.route) {
         log_event(LOG_INFO, "call.unrouted", "call_sid=%s from=%s to=%s", cc.call_sid, cc.from_log,
                   cc.to_log);
         log_call(ctx, &cc, params);
         voice_apology(out);
-        return;
+        return VOICE_ANSWERED;
     }
+    if (voice_flow_answers(ctx, cc.route))
+        return VOICE_RUN_FLOW;
     log_event(LOG_INFO, "call.incoming", "call_sid=%s from=%s to=%s tenant=%s plan=%s lang=%s",
               cc.call_sid, cc.from_log, cc.to_log, cc.route->tenant->name,
               plan_name(cc.route->number.plan), cc.lang);
@@ -106,4 +109,5 @@ void voice_incoming(const struct voice_ctx *ctx, const struct form *params, stru
         write_stream(ctx, &cc, &t);
     listen_finish(&t, &cc, "call.incoming", out);
     log_call(ctx, &cc, params);
+    return VOICE_ANSWERED;
 }

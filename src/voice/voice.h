@@ -65,14 +65,21 @@ struct voice_ctx {
 /* A deferred answer: the callee owns `reply` (its body) and runs on the writer thread. */
 typedef void (*voice_reply_fn)(void *arg, struct reply *reply);
 
+/* What voice_incoming did with a call. */
+enum voice_incoming_result {
+    VOICE_ANSWERED, /* `out` holds the answer */
+    VOICE_RUN_FLOW, /* the number answers with an IVR flow: run voice_flow; `out` untouched */
+};
+
 /**
  * POST /voice/incoming: routes the call by `To`, picks the language from
  * `From`, and answers a Media Stream (pro, enterprise), a speech Gather
  * (starter), or the bilingual apology (unknown or inactive number, missing
- * parameters). Queues the call row to the writer without waiting.
- * Always fills `out` with 200 TwiML.
+ * parameters), with 200 TwiML; queues the call row to the writer without
+ * waiting. A number with an IVR flow is left to voice_flow (VOICE_RUN_FLOW).
  */
-void voice_incoming(const struct voice_ctx *ctx, const struct form *params, struct reply *out);
+enum voice_incoming_result voice_incoming(const struct voice_ctx *ctx, const struct form *params,
+                                          struct reply *out);
 
 /**
  * POST /voice/gather: one turn of the starter tier's speech loop: the rule
@@ -106,9 +113,8 @@ int voice_status(const struct voice_ctx *ctx, const struct form *params, voice_s
  */
 void voice_stream_ended(const struct voice_ctx *ctx, const struct form *params, struct reply *out);
 
-/** True when the called number answers with an IVR flow (the incoming webhook goes to voice_flow).
- */
-int voice_flow_applies(const struct voice_ctx *ctx, const struct form *params);
+/** True when the routed number answers with one of its tenant's IVR flows. */
+int voice_flow_answers(const struct voice_ctx *ctx, const struct route *route);
 
 /**
  * An IVR step: POST /voice/incoming for a flow number, then each action of
