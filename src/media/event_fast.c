@@ -162,9 +162,11 @@ static signed char on_json(struct lejp_ctx *ctx, char reason)
     case LEJPCB_VAL_STR_END:
         if (f < 0 || append(r, f, ctx->buf, ctx->npos))
             return -1;
-        if (reason == LEJPCB_VAL_STR_END)
-            r->valued |= 1u << f;
-        return 0;
+        if (reason != LEJPCB_VAL_STR_END)
+            return 0;
+        r->valued |= 1u << f;
+        /* Another event (start, mark, ...): the tree reads it; stop here. */
+        return f == F_EVENT && strcmp(r->event, "media") != 0 ? -1 : 0;
     default:
         /* numbers, true, false, null, arrays */
         return -1;

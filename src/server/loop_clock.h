@@ -20,7 +20,10 @@ struct server;
 /** Creates the timerfd and adopts it into srv->lws. Returns 0 or SB_EIO. */
 int loop_clock_start(struct server *srv);
 
-/** Makes the clock fire at `due_us` at the latest (an earlier arming stands). */
+/**
+ * Makes the clock fire at `due_us` at the latest (an earlier arming stands),
+ * but not sooner than 2 ms from now, so that wake-ups are shared.
+ */
 void loop_clock_arm(struct server *srv, long long due_us);
 
 /** Forgets the timerfd once the lws context, which closes it, is gone. */

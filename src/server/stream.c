@@ -401,13 +401,6 @@ static void io_started(void *arg, struct session *s, const struct media_event *s
 
 /* --- pacing ------------------------------------------------------------------ */
 
-/*
- * The loop clock is not woken more often than this: a wake-up serves every
- * stream due by then, so many speaking calls share wake-ups. Being up to
- * 2 ms late costs nothing: Twilio holds up to the pacer's lead (200 ms).
- */
-#define CLOCK_MIN_GAP_US 2000
-
 /* Sends what the pacer allows at `now_us` and notes when it allows more. */
 static void serve(struct stream_conn *c, long long now_us)
 {
@@ -423,8 +416,7 @@ static void pump(struct stream_conn *c)
 
     serve(c, now);
     if (c->due_us)
-        loop_clock_arm(c->srv, c->due_us > now + CLOCK_MIN_GAP_US ? c->due_us
-                                                                  : now + CLOCK_MIN_GAP_US);
+        loop_clock_arm(c->srv, c->due_us);
 }
 
 long long stream_clock_fired(struct server *srv, long long now_us)
@@ -437,8 +429,6 @@ long long stream_clock_fired(struct server *srv, long long now_us)
         if (c->due_us && (!next || c->due_us < next))
             next = c->due_us;
     }
-    if (next && next < now_us + CLOCK_MIN_GAP_US)
-        next = now_us + CLOCK_MIN_GAP_US;
     return next;
 }
 
