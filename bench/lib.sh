@@ -11,6 +11,8 @@
 sb_build() {
   local builddir=$1 src=$repo
   shift
+  # A fresh machine has no meson or libraries yet: the same install as `make run`.
+  "$repo/scripts/deps.sh" >&2 || return 1
   if [ -n "${SB_REV:-}" ]; then
     src=$tmp/src
     builddir=$tmp/build

@@ -26,6 +26,9 @@
 #   SB_PEERS_DIR  the shared peers (default ../shared/bench/peers)
 #   SB_PERF=1     perf record -g the server for 5 s in the middle of each load run
 #                 (reports kept in $SB_OUT)
+#   SB_GEN_SPIN=0 let the generator sleep in epoll_wait (default: it polls
+#                 without sleeping, so that the server's sends wake nobody;
+#                 see bench/README.md)
 #   SB_QUIET=PCT  before each run, wait until CPU pressure avg10 is under PCT%
 #   SB_OUT        keep logs and RESULT lines here (default: a temporary directory, removed)
 set -euo pipefail
@@ -168,7 +171,10 @@ run_load() {
   last=$out/$label-$n-$try.txt
   echo "== $label N=$n, ${secs}s, try $try; before: $(conditions)"
   perf_mid "$label-$n-$try"
-  taskset -c 1 "$gen" --port "$p" -n "$n" -d "$secs" --server-pid "$srv" "$@" | tee "$last"
+  local spin=--spin
+  [ "${SB_GEN_SPIN:-1}" = 1 ] || spin=""
+  # shellcheck disable=SC2086
+  taskset -c 1 "$gen" --port "$p" -n "$n" -d "$secs" --server-pid "$srv" $spin "$@" | tee "$last"
   [ -z "$perf_pid" ] || wait "$perf_pid" || true
   grep '^RESULT' "$last" | sed "s/^RESULT /RESULT server=$label try=$try /" |
     tee -a "$out/results" >>"$tmp/results"

@@ -95,7 +95,7 @@ struct conn {
 static struct {
     const char *host, *path, *token, *url, *to, *agent, *from, *tenant, *lang;
     int port, n, secs, inflight_max, server_pid, first_audio, drain_ms, quiet, use_poll;
-    int via_writable, silence;
+    int via_writable, silence, spin;
 } opt = {"127.0.0.1", "/voice/stream", NULL, NULL, "+15005550007", "echo", "+15551234567",
          "bench", "en-US", 0, 100, 10, 64, 0, 0, 1000, 0, 0, 0, 0};
 
@@ -111,6 +111,15 @@ static int launched, inflight, established, failed_n, closed_n;
 static long long epoch, media_end, phase_deadline, t_begin;
 static int tick_fd = -1;
 static struct ev_loop *loop;
+static ev_idle spin_watcher;
+
+/* --spin: an idle watcher that is always due, so that the loop never sleeps. */
+static void on_spin(struct ev_loop *l, ev_idle *w, int revents)
+{
+    (void)l;
+    (void)w;
+    (void)revents;
+}
 static ev_io tick_watcher;
 static volatile sig_atomic_t interrupted;
 /* first-audio mode */
@@ -919,6 +928,7 @@ static void usage(void)
             "  --drain-ms MS      wait at least this long for echoes after the last frame,\n"
             "                     then until all are in or none came for 2 s (1000)\n"
             "  --poll             libev's poll() backend instead of epoll (to compare)\n"
+            "  --spin             never sleep in epoll_wait (the server's sends wake nobody)\n"
             "  --via-writable     send each frame from a writable callback, not at once\n"
             "  --silence          send untagged silence (nothing is matched as an echo; for\n"
             "                     agents that listen, e.g. to let a greeting play out)\n"
@@ -936,6 +946,7 @@ int main(int argc, char **argv)
         {"inflight", required_argument, NULL, 'i'}, {"first-audio", required_argument, NULL, 'f'},
         {"drain-ms", required_argument, NULL, 'D'}, {"quiet", no_argument, NULL, 'q'},
         {"poll", no_argument, NULL, 'L'},
+        {"spin", no_argument, NULL, 'Y'},
         {"via-writable", no_argument, NULL, 'W'},
         {"silence", no_argument, NULL, 'S'},
         {"streams", required_argument, NULL, 'n'}, {"seconds", required_argument, NULL, 'd'},
@@ -963,6 +974,7 @@ int main(int argc, char **argv)
         case 'D': opt.drain_ms = atoi(optarg); break;
         case 'q': opt.quiet = 1; break;
         case 'L': opt.use_poll = 1; break;
+        case 'Y': opt.spin = 1; break;
         case 'W': opt.via_writable = 1; break;
         case 'S': opt.silence = 1; break;
         case 'n': opt.n = atoi(optarg); break;
@@ -1067,7 +1079,13 @@ int main(int argc, char **argv)
         ev_io_init(&tick_watcher, on_tick_fd, tick_fd, EV_READ);
         ev_io_start(loop, &tick_watcher);
     }
+    if (opt.spin) {
+        ev_idle_init(&spin_watcher, on_spin);
+        ev_idle_start(loop, &spin_watcher);
+    }
     ev_run(loop, 0);
+    if (opt.spin)
+        ev_idle_stop(loop, &spin_watcher);
     ev_io_stop(loop, &tick_watcher);
     if (opt.first_audio)
         report_first_audio();

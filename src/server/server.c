@@ -217,8 +217,11 @@ int server_run(const struct config *cfg)
                   "reason=\"--dev: X-Twilio-Signature is NOT checked; never expose this\"");
 
     while (!stop_requested) {
+        long long pass_started_us = server_now_us();
+
         if (lws_service(srv->lws, 0) < 0)
             break;
+        loop_clock_end_pass(srv, pass_started_us);
     }
     drain(srv);
     rc = 0;

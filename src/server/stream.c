@@ -174,9 +174,11 @@ static enum voice_stream_outcome outcome_for_voice(enum session_outcome o)
 }
 
 /*
- * Writes a message at once when nothing is queued before it and the socket
- * can take it: waiting for a writable callback costs every frame a second
- * trip round the loop. Returns 1 when written (or dropped with a dead
+ * Writes a message at once when nothing is queued before it: waiting for a
+ * writable callback costs every frame a second trip round the loop. What the
+ * kernel does not take, lws keeps and sends first; while it holds some, the
+ * message waits its turn (asking the socket with lws_send_pipe_choked would
+ * cost a poll() per frame). Returns 1 when written (or dropped with a dead
  * socket), 0 when it must be queued.
  */
 static int send_now(struct stream_conn *c, const char *text, size_t len)
@@ -186,7 +188,7 @@ static int send_now(struct stream_conn *c, const char *text, size_t len)
     /* After a failed write nothing more goes out: lws is closing the socket. */
     if (c->dead)
         return 1;
-    if (c->out_head || c->closing || len > SEND_NOW_MAX || lws_send_pipe_choked(c->wsi))
+    if (c->out_head || c->closing || len > SEND_NOW_MAX || lws_partial_buffered(c->wsi))
         return 0;
     memcpy(frame + LWS_PRE, text, len);
     /* lws keeps what the kernel did not take and sends it before anything else. */
