@@ -165,18 +165,24 @@ perf_mid() {
 # run_load LABEL N TRY PORT [generator options]: one run; its RESULT line goes to
 # $tmp/results (this invocation's summary) and $out/results (kept across runs).
 last=""
+# steal_ms CPU: time the hypervisor ran something else on that virtual CPU
+# (/proc/stat's steal column, in USER_HZ ticks): stalls no process here sees.
+steal_ms() { awk -v c="cpu$1" -v hz="$(getconf CLK_TCK)" '$1 == c { print int($9 * 1000 / hz) }' /proc/stat; }
 run_load() {
-  local label=$1 n=$2 try=$3 p=$4
+  local label=$1 n=$2 try=$3 p=$4 st0 st1
   shift 4
   last=$out/$label-$n-$try.txt
   echo "== $label N=$n, ${secs}s, try $try; before: $(conditions)"
   perf_mid "$label-$n-$try"
+  st0=$(steal_ms 0) st1=$(steal_ms 1)
   local spin=--spin
   [ "${SB_GEN_SPIN:-1}" = 1 ] || spin=""
   # shellcheck disable=SC2086
   taskset -c 1 "$gen" --port "$p" -n "$n" -d "$secs" --server-pid "$srv" $spin "$@" | tee "$last"
   [ -z "$perf_pid" ] || wait "$perf_pid" || true
-  grep '^RESULT' "$last" | sed "s/^RESULT /RESULT server=$label try=$try /" |
+  echo "steal: CPU 0 (server) $(($(steal_ms 0) - st0)) ms, CPU 1 (generator) $(($(steal_ms 1) - st1)) ms" | tee -a "$last"
+  grep '^RESULT' "$last" |
+    sed "s/^RESULT /RESULT server=$label try=$try steal_srv_ms=$(($(steal_ms 0) - st0)) steal_gen_ms=$(($(steal_ms 1) - st1)) /" |
     tee -a "$out/results" >>"$tmp/results"
   echo "   after: $(conditions)"
 }
@@ -188,10 +194,13 @@ passed() {
     -v c="$(field closed_early "$1")" 'BEGIN { exit !(t + 0 >= 99.9 && l == 0 && f == 0 && c == 0) }'
 }
 # Noisy: the server's loop or the generator waited for its CPU over 2% of the run
-# (other people's builds on the same cores).
+# (other people's builds on the same cores), or the hypervisor took either
+# virtual CPU away for over 1% of it.
 noisy() {
   awk -v g="$(field gen_wait_ms "$1")" -v w="$(field srv_wait_ms "$1")" -v s="$secs" \
-    'BEGIN { exit !(g > s * 20 || w > s * 20) }'
+    -v a="$(sed -n 's/^steal: CPU 0 (server) \([0-9]*\) ms.*/\1/p' "$1")" \
+    -v b="$(sed -n 's/.*CPU 1 (generator) \([0-9]*\) ms$/\1/p' "$1")" \
+    'BEGIN { exit !(g > s * 20 || w > s * 20 || a > s * 10 || b > s * 10) }'
 }
 
 ns=""
@@ -246,15 +255,15 @@ summary() {
     function v(k,   i) { for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) return substr($i, length(k) + 2); return "" }
     / mode=load / {
       if (!hdr++) {
-        print "| server | N | try | open | failed | lost | on time | on time (best echo) | late p99.9 ms | RTT p50 / p99 ms | server CPU | RSS idle MiB | RSS loaded MiB | KiB/call | gen sends >5 ms late | CPU wait ms srv / gen |"
-        print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        print "| server | N | try | open | failed | lost | on time | on time (best echo) | late p99.9 ms | RTT p50 / p99 ms | server CPU | RSS idle MiB | RSS loaded MiB | KiB/call | gen sends >5 ms late | CPU wait ms srv / gen | steal ms srv / gen |"
+        print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
       }
       n = v("n"); idle = v("rss_idle_kb"); mid = v("rss_mid_kb"); srvname = v("server")
       per = (n > 0 && mid > 0) ? sprintf("%.1f", (mid - idle) / n) : "-"
       pass = (v("ontime_first") + 0 >= 99.9 && v("lost") + 0 == 0 && v("failed") + 0 == 0 && v("closed_early") + 0 == 0)
       if (pass && n + 0 > best[srvname] + 0) best[srvname] = n
       if (!(srvname in best)) best[srvname] = 0
-      printf "| %s | %s | %s | %s | %s | %s | %s%%%s | %s%% | %s | %s / %s | %s%% | %.1f | %.1f | %s | %s | %s / %s |\n", srvname, n, v("try"), v("open"), v("failed") + v("closed_early"), v("lost"), v("ontime_first"), pass ? "" : " ✗", v("ontime_min"), v("late_p999_ms"), v("rtt_p50_ms"), v("rtt_p99_ms"), v("srv_cpu"), idle / 1024, mid / 1024, per, v("send_late_over5"), v("srv_wait_ms"), v("gen_wait_ms")
+      printf "| %s | %s | %s | %s | %s | %s | %s%%%s | %s%% | %s | %s / %s | %s%% | %.1f | %.1f | %s | %s | %s / %s | %s / %s |\n", srvname, n, v("try"), v("open"), v("failed") + v("closed_early"), v("lost"), v("ontime_first"), pass ? "" : " ✗", v("ontime_min"), v("late_p999_ms"), v("rtt_p50_ms"), v("rtt_p99_ms"), v("srv_cpu"), idle / 1024, mid / 1024, per, v("send_late_over5"), v("srv_wait_ms"), v("gen_wait_ms"), v("steal_srv_ms"), v("steal_gen_ms")
     }
     / mode=first-audio / {
       print ""
