@@ -747,6 +747,19 @@ static double hist_q(const uint32_t *h, unsigned long long total, double q)
     return HIST_BUCKETS * HIST_BUCKET_US / 1000.0;
 }
 
+/* The share of entries at or under `ms`, in percent (whole buckets). */
+static double hist_share_upto(const uint32_t *h, unsigned long long total, double ms)
+{
+    unsigned long long acc = 0;
+    int last = (int)(ms * 1000 / HIST_BUCKET_US);
+
+    if (!total)
+        return 0;
+    for (int b = 0; b < last && b < HIST_BUCKETS; b++)
+        acc += h[b];
+    return 100.0 * (double)acc / (double)total;
+}
+
 static int cmp_ll(const void *a, const void *b)
 {
     long long x = *(const long long *)a, y = *(const long long *)b;
@@ -871,9 +884,11 @@ static void report_load(void)
     printf("lateness vs best-echo schedule ms:  p50 %.2f p99 %.2f p99.9 %.2f max %.2f\n",
            hist_q(h_min, measured, 0.5), hist_q(h_min, measured, 0.99),
            hist_q(h_min, measured, 0.999), hist_q(h_min, measured, 1.0));
-    printf("round trip (our send -> echo) ms:    p50 %.2f p99 %.2f p99.9 %.2f max %.2f\n",
+    printf("round trip (our send -> echo) ms:    p50 %.2f p99 %.2f p99.9 %.2f max %.2f; "
+           "%.3f%% within 20 ms\n",
            hist_q(h_rtt, measured, 0.5), hist_q(h_rtt, measured, 0.99),
-           hist_q(h_rtt, measured, 0.999), hist_q(h_rtt, measured, 1.0));
+           hist_q(h_rtt, measured, 0.999), hist_q(h_rtt, measured, 1.0),
+           hist_share_upto(h_rtt, measured, 20.0));
     printf("generator: sends > 5 ms late %ld, > 20 ms late %ld, worst %.2f ms; CPU %.0f%% of "
            "one core; waited %.0f ms for its CPU (%ld involuntary switches)\n",
            send_late_over5, send_late_over20, send_late_max / 1000.0,
@@ -890,7 +905,7 @@ static void report_load(void)
            "late_p999_ms=%.2f late_max_ms=%.2f rtt_p50_ms=%.2f rtt_p99_ms=%.2f rtt_p999_ms=%.2f "
            "send_late_over5=%ld send_late_max_ms=%.2f gen_cpu=%.0f rss_idle_kb=%ld "
            "rss_conn_kb=%ld rss_mid_kb=%ld rss_max_kb=%ld srv_cpu=%.0f gen_wait_ms=%.0f "
-           "srv_wait_ms=%.0f\n",
+           "srv_wait_ms=%.0f send_late_over20=%ld rtt_within20=%.3f\n",
            opt.n, opt.secs, established, failed_n, closed_early, sent, got, lost, unsent, dups,
            mis, pct_first, pct_min, hist_q(h_first, measured, 0.999),
            hist_q(h_first, measured, 1.0), hist_q(h_rtt, measured, 0.5),
@@ -898,7 +913,8 @@ static void report_load(void)
            send_late_max / 1000.0, wall > 0 ? 100 * gen_cpu / wall : 0, rss_idle, rss_conn,
            rss_mid, rss_max, wall > 0 && srv_cpu >= 0 ? 100 * srv_cpu / wall : -1.0,
            (gen_wait1 - gen_wait0) / 1e6,
-           srv_wait0 >= 0 && srv_wait1 >= 0 ? (srv_wait1 - srv_wait0) / 1e6 : -1.0);
+           srv_wait0 >= 0 && srv_wait1 >= 0 ? (srv_wait1 - srv_wait0) / 1e6 : -1.0,
+           send_late_over20, hist_share_upto(h_rtt, measured, 20.0));
     free(h_first);
     free(h_min);
     free(h_rtt);
