@@ -97,7 +97,7 @@ static struct {
     int port, n, secs, inflight_max, server_pid, first_audio, drain_ms, quiet, use_poll;
     int via_writable, silence, spin;
 } opt = {"127.0.0.1", "/voice/stream", NULL, NULL, "+15005550007", "echo", "+15551234567",
-         "bench", "en-US", 0, 100, 10, 64, 0, 0, 1000, 0, 0, 0, 0};
+         "bench", "en-US", 0, 100, 10, 64, 0, 0, 1000, 0, 0, 0, 0, 0};
 
 static struct lws_context *ctx;
 static struct conn *conns;
@@ -760,6 +760,39 @@ static double hist_share_upto(const uint32_t *h, unsigned long long total, doubl
     return 100.0 * (double)acc / (double)total;
 }
 
+/*
+ * Late echoes by when they arrived, in 100 ms windows from the start of the
+ * media: a stall of the whole system shows as a few windows with most
+ * streams late in each; an overloaded server as late echoes everywhere.
+ */
+#define LATE_WINDOW_US 100000LL
+#define LATE_WINDOWS 4096
+static unsigned long late_when[LATE_WINDOWS];
+
+static void report_late_windows(unsigned long long late_total)
+{
+    int top[5] = {-1, -1, -1, -1, -1}, windows = 0;
+
+    if (!late_total)
+        return;
+    for (int b = 0; b < LATE_WINDOWS; b++) {
+        if (!late_when[b])
+            continue;
+        windows++;
+        for (int j = 0; j < 5; j++) {
+            if (top[j] < 0 || late_when[b] > late_when[top[j]]) {
+                memmove(top + j + 1, top + j, (size_t)(4 - j) * sizeof(*top));
+                top[j] = b;
+                break;
+            }
+        }
+    }
+    printf("late echoes by arrival: in %d windows of 100 ms; the most at", windows);
+    for (int j = 0; j < 5 && top[j] >= 0; j++)
+        printf(" %.1f s (%lu)", top[j] * LATE_WINDOW_US / 1e6, late_when[top[j]]);
+    printf("\n");
+}
+
 static int cmp_ll(const void *a, const void *b)
 {
     long long x = *(const long long *)a, y = *(const long long *)b;
@@ -839,8 +872,12 @@ static void report_load(void)
             hist_add(h_min, (long long)c->arr[k] - off_min);
             hist_add(h_rtt, (long long)c->arr[k] - c->sent[k]);
             if ((long long)c->arr[k] - off_first > FRAME_US) {
+                long long at = c->t0 + (long long)k * FRAME_US + c->arr[k] - epoch;
+                long b = at < 0 ? 0 : (long)(at / LATE_WINDOW_US);
+
                 late_first++;
                 late_here++;
+                late_when[b < LATE_WINDOWS ? b : LATE_WINDOWS - 1]++;
             }
             if ((long long)c->arr[k] - off_min > FRAME_US)
                 late_min++;
@@ -884,6 +921,7 @@ static void report_load(void)
     printf("lateness vs best-echo schedule ms:  p50 %.2f p99 %.2f p99.9 %.2f max %.2f\n",
            hist_q(h_min, measured, 0.5), hist_q(h_min, measured, 0.99),
            hist_q(h_min, measured, 0.999), hist_q(h_min, measured, 1.0));
+    report_late_windows(late_first);
     printf("round trip (our send -> echo) ms:    p50 %.2f p99 %.2f p99.9 %.2f max %.2f; "
            "%.3f%% within 20 ms\n",
            hist_q(h_rtt, measured, 0.5), hist_q(h_rtt, measured, 0.99),
