@@ -34,6 +34,9 @@ const char *session_outcome_name(enum session_outcome o)
     return (size_t)o < sizeof(outcome_names) / sizeof(outcome_names[0]) ? outcome_names[o] : "?";
 }
 
+/* Twilio-bound messages are a few hundred bytes; a media message is the largest. */
+#define SESSION_MESSAGE_MAX 1024
+
 void session_init(struct session *s, const struct session_io *io, const struct session_config *cfg,
                   long long now_us)
 {
@@ -43,6 +46,7 @@ void session_init(struct session *s, const struct session_io *io, const struct s
     s->opened_us = now_us;
     s->lead_ms = cfg && cfg->lead_ms > 0 ? cfg->lead_ms : PACER_DEFAULT_LEAD_MS;
     pacer_init(&s->pacer, (int)s->lead_ms);
+    buf_init(&s->tx, SESSION_MESSAGE_MAX);
     vad_init(&s->vad);
     s->first_audio_ms = -1;
     s->last_turn_gap_ms = -1;
@@ -83,14 +87,23 @@ static int fail(struct session *s, const char *fmt, ...)
     return SB_EPARSE;
 }
 
-/* Sends one message built in `b`; a socket that cannot take it fails the session. */
-static int send_buf(struct session *s, struct buf *b, int rc)
+/*
+ * The session's message buffer, emptied: every outgoing message is written
+ * there, so that 50 media messages a second reuse one allocation.
+ */
+static struct buf *tx(struct session *s)
+{
+    buf_reset(&s->tx);
+    return &s->tx;
+}
+
+/* Sends what was written in tx(s) unless writing failed (rc); a send error fails the session. */
+static int send_tx(struct session *s, int rc)
 {
     if (rc == 0)
-        rc = s->io.send(s->io.arg, b->data, b->len);
+        rc = s->io.send(s->io.arg, s->tx.data, s->tx.len);
     if (rc)
         finish(s, SESSION_FAILED, 1011, "cannot send to twilio");
-    buf_release(b);
     return rc;
 }
 
@@ -140,13 +153,12 @@ static long heard_ms(const struct session *s, long sent_ms, long long now_us)
 /* The caller talks over the agent: stop at once and tell the agent how much was heard. */
 static void barge_in(struct session *s, long long now_us)
 {
-    struct buf b = BUF_INIT(256);
     long sent = pacer_clear(&s->pacer);
     long heard = heard_ms(s, sent, now_us);
     unsigned cut = s->playing;
 
     s->clears++;
-    if (send_buf(s, &b, media_event_write_clear(&b, s->stream_sid)))
+    if (send_tx(s, media_event_write_clear(tx(s), s->stream_sid)))
         return;
     log_event(LOG_INFO, "stream.barge_in", "call_sid=%s heard_ms=%ld", s->call_sid, heard);
     /* Audio still to come for this reply, or for one asked before, is not wanted any more. */
@@ -315,11 +327,8 @@ long long session_tick(struct session *s, long long now_us)
         return -1;
     n = pacer_take(&s->pacer, now_us, frames, TICK_MAX_FRAMES, &mark);
     for (size_t i = 0; i < n; i++) {
-        struct buf b = BUF_INIT(1024);
-
-        if (send_buf(s, &b,
-                     media_event_write_media(&b, s->stream_sid, frames + i * MEDIA_FRAME_BYTES,
-                                             MEDIA_FRAME_BYTES)))
+        if (send_tx(s, media_event_write_media(tx(s), s->stream_sid, frames + i * MEDIA_FRAME_BYTES,
+                                               MEDIA_FRAME_BYTES)))
             return -1;
         s->frames_out++;
         if (!s->utterance_first_us) {
@@ -333,11 +342,10 @@ long long session_tick(struct session *s, long long now_us)
         }
     }
     if (mark && s->playing) {
-        struct buf b = BUF_INIT(256);
         char name[24];
 
         snprintf(name, sizeof(name), "u%u", s->playing);
-        if (send_buf(s, &b, media_event_write_mark(&b, s->stream_sid, name)))
+        if (send_tx(s, media_event_write_mark(tx(s), s->stream_sid, name)))
             return -1;
     }
     return pacer_next_due(&s->pacer, now_us);
@@ -349,4 +357,5 @@ void session_release(struct session *s)
         s->agent->hangup(&s->agent_state);
     s->agent_started = 0;
     pacer_release(&s->pacer);
+    buf_release(&s->tx);
 }

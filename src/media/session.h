@@ -16,6 +16,7 @@
 #include <stddef.h>
 
 #include "agent/agent.h"
+#include "core/buf.h"
 #include "media/event.h"
 #include "media/pacer.h"
 #include "media/vad.h"
@@ -60,6 +61,7 @@ struct session {
     long long opened_us, started_us;
     long frames_in, frames_out;
     struct pacer pacer;
+    struct buf tx; /* the message being written, kept for the next one */
     struct vad vad;
     const struct agent_ops *agent;
     union {
