@@ -281,5 +281,66 @@ class StreamBadInputTest(unittest.TestCase):
         self.assertTrue(self.healthy())
 
 
+class ManyStreamsTest(unittest.TestCase):
+    """From 64 open streams on, the loop gathers frames over passes of a few milliseconds
+    (server/loop_clock.c): every caller's audio must still come back to that caller, in
+    order, and webhooks must still be answered meanwhile."""
+
+    STREAMS = 80
+    FRAMES = 10
+
+    @classmethod
+    def setUpClass(cls):
+        cls.sb = Switchboard()
+        cls.sb.seed()
+        cls.sb.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.sb.close()
+
+    def open_echo_stream(self, i):
+        sig = RequestValidator(TOKEN).compute_signature("wss://127.0.0.1:%d/voice/stream" % self.sb.port, {})
+        ws = websocket.create_connection("ws://127.0.0.1:%d/voice/stream" % self.sb.port, timeout=10,
+                                         header=["X-Twilio-Signature: %s" % sig])
+        stream_sid = "MZ%032d" % i
+        ws.send(json.dumps({"event": "start", "sequenceNumber": "1", "streamSid": stream_sid,
+                            "start": {"streamSid": stream_sid, "accountSid": "AC" + "0" * 32,
+                                      "callSid": call_sid(7000 + i), "tracks": ["inbound"],
+                                      "customParameters": {"To": PRO, "agent": "echo"},
+                                      "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000,
+                                                      "channels": 1}}}))
+        return ws, stream_sid
+
+    def test_every_caller_gets_its_own_audio_back_while_webhooks_are_answered(self):
+        import base64
+        streams = [self.open_echo_stream(i) for i in range(self.STREAMS)]
+        try:
+            for k in range(self.FRAMES):
+                for i, (ws, stream_sid) in enumerate(streams):
+                    frame = bytes([i, k]) + b"\xff" * 158
+                    ws.send(json.dumps({"event": "media", "sequenceNumber": str(k + 2), "streamSid": stream_sid,
+                                        "media": {"track": "inbound", "chunk": str(k + 1),
+                                                  "timestamp": str(20 * k),
+                                                  "payload": base64.b64encode(frame).decode()}}))
+                if k == self.FRAMES // 2:
+                    self.assertEqual(self.sb.request("GET", "/healthz")[0], 200)
+            for i, (ws, stream_sid) in enumerate(streams):
+                got = []
+                while len(got) < self.FRAMES:
+                    msg = json.loads(ws.recv())
+                    if msg["event"] != "media":
+                        continue
+                    self.assertEqual(msg["streamSid"], stream_sid)
+                    audio = base64.b64decode(msg["media"]["payload"])
+                    self.assertEqual(len(audio), 160)
+                    got.append((audio[0], audio[1]))
+                self.assertEqual(got, [(i, k) for k in range(self.FRAMES)])
+        finally:
+            for ws, _ in streams:
+                ws.close()
+        self.assertEqual(self.sb.request("GET", "/healthz")[0], 200)
+
+
 if __name__ == "__main__":
     unittest.main()
