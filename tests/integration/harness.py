@@ -11,6 +11,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import unittest
 import urllib.parse
 
 from twilio.request_validator import RequestValidator
@@ -152,3 +153,17 @@ def incoming_params(sid, frm="+15551234567", to=PRO, **extra):
          "Caller": frm, "Called": to, "FromCountry": "US", "ToCountry": "US"}
     p.update(extra)
     return p
+
+
+class SeededServerTest(unittest.TestCase):
+    """Test cases that share one seeded server, started once for the class."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.sb = Switchboard()
+        cls.sb.seed()
+        cls.sb.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.sb.close()

@@ -2,7 +2,7 @@
 import json
 import unittest
 
-from tests.integration.harness import BINARY, Switchboard
+from tests.integration.harness import Switchboard
 
 
 class CliTest(unittest.TestCase):

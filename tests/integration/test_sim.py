@@ -1,7 +1,7 @@
 """switchboard sim against a stand-in Twilio app whose TwiML comes from python3-twilio."""
 import unittest
 
-from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
+from twilio.twiml.voice_response import Dial, VoiceResponse
 
 from tests.integration.twilio_app import App, events, sim
 

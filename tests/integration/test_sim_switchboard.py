@@ -1,20 +1,11 @@
 """switchboard serve and switchboard sim against each other over real sockets."""
 import unittest
 
-from tests.integration.harness import PRO, STARTER, TRANSFER, Switchboard
+from tests.integration.harness import PRO, STARTER, TRANSFER, SeededServerTest, Switchboard
 from tests.integration.twilio_app import events, sim
 
 
-class SimAgainstSwitchboardTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.sb = Switchboard()
-        cls.sb.seed()
-        cls.sb.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.sb.close()
+class SimAgainstSwitchboardTest(SeededServerTest):
 
     def call(self, to, script=None, *extra, frm="+15551234567"):
         return sim("--url", self.sb.url("/voice/incoming"), "--from", frm, "--to", to, *extra,

@@ -11,7 +11,7 @@ import wave
 import websocket
 from twilio.request_validator import RequestValidator
 
-from tests.integration.harness import PRO, TOKEN, TRANSFER, Switchboard, call_sid
+from tests.integration.harness import PRO, TOKEN, TRANSFER, SeededServerTest, call_sid
 from tests.integration.twilio_app import events, sim
 
 GREETING = "Thanks for calling Acme."
@@ -36,16 +36,7 @@ def espeak_seconds(text, voice="en-us"):
     return (len(out) - 44) / (rate * width)
 
 
-class StreamTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.sb = Switchboard()
-        cls.sb.seed()
-        cls.sb.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.sb.close()
+class StreamTest(SeededServerTest):
 
     sids = iter(range(5000, 6000))
 
@@ -149,16 +140,7 @@ class StreamTest(unittest.TestCase):
         self.assertEqual([r[1] for r in rows], ["replaced", "stopped"])
 
 
-class StreamBadInputTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.sb = Switchboard()
-        cls.sb.seed()
-        cls.sb.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.sb.close()
+class StreamBadInputTest(SeededServerTest):
 
     def ws_url(self):
         return "ws://127.0.0.1:%d/voice/stream" % self.sb.port
@@ -281,23 +263,13 @@ class StreamBadInputTest(unittest.TestCase):
         self.assertTrue(self.healthy())
 
 
-class ManyStreamsTest(unittest.TestCase):
+class ManyStreamsTest(SeededServerTest):
     """From 64 open streams on, the loop gathers frames over passes of a few milliseconds
     (server/loop_clock.c): every caller's audio must still come back to that caller, in
     order, and webhooks must still be answered meanwhile."""
 
     STREAMS = 80
     FRAMES = 10
-
-    @classmethod
-    def setUpClass(cls):
-        cls.sb = Switchboard()
-        cls.sb.seed()
-        cls.sb.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.sb.close()
 
     def open_echo_stream(self, i):
         sig = RequestValidator(TOKEN).compute_signature("wss://127.0.0.1:%d/voice/stream" % self.sb.port, {})

@@ -1,13 +1,12 @@
 """The voice webhooks over real sockets: routing, TwiML, signatures, bad input."""
 import http.client
 import re
-import time
 import unittest
 import urllib.parse
 import xml.etree.ElementTree as ET
 
-from tests.integration.harness import (INACTIVE, PRO, STARTER, TOKEN, TRANSFER, Switchboard,
-                                       call_sid, incoming_params)
+from tests.integration.harness import (INACTIVE, PRO, STARTER, TOKEN, TRANSFER, SeededServerTest,
+                                       Switchboard, call_sid, incoming_params)
 
 APOLOGY = "Lo sentimos, este número no está configurado. Sorry, this number is not configured."
 
@@ -17,16 +16,7 @@ def twiml(body):
     return ET.fromstring(body)
 
 
-class WebhookTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.sb = Switchboard()
-        cls.sb.seed()
-        cls.sb.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.sb.close()
+class WebhookTest(SeededServerTest):
 
     def incoming(self, n, **kw):
         status, headers, body = self.sb.signed_post("/voice/incoming", incoming_params(call_sid(n), **kw))
