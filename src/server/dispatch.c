@@ -193,6 +193,8 @@ void server_drain_completions(struct server *srv)
 
         list = p->next;
         if (p->has_reply) {
+            if (p->reply.uncommitted_call[0] && srv->flow_states)
+                flow_states_forget(srv->flow_states, p->reply.uncommitted_call);
             if (!p->orphaned) {
                 struct http_session *sess = lws_wsi_user(p->wsi);
 

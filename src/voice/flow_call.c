@@ -25,6 +25,7 @@ struct flow_commit {
     void *arg;
     char *twiml; /* owned until handed to `done` */
     size_t len;
+    char call_sid[40]; /* whose state is being committed */
 };
 
 static void reply_xml(struct reply *out, char *doc, size_t len)
@@ -129,6 +130,8 @@ static void commit_done(void *arg, int rc, enum status_outcome outcome)
     if (rc) {
         free(fc->twiml);
         voice_apology(&r);
+        /* The memory already holds the new state: the loop drops it when it takes the reply. */
+        snprintf(r.uncommitted_call, sizeof(r.uncommitted_call), "%s", fc->call_sid);
     } else {
         r.status = 200;
         r.content_type = "text/xml";
@@ -278,11 +281,14 @@ int voice_flow(const struct voice_ctx *ctx, const struct form *params, const cha
         fc->arg = arg;
         fc->twiml = doc;
         fc->len = len;
+        snprintf(fc->call_sid, sizeof(fc->call_sid), "%s", call.call_sid);
     }
     if (!fc || !ctx->writer || writer_submit_flow_call(ctx->writer, &call, commit_done, fc) != 0) {
-        /* Without a durable state the step must not be acknowledged. */
+        /* Without a durable state the step must not be acknowledged, nor answered from memory. */
         log_event(LOG_ERROR, "flow.failed", "call_sid=%s error=\"cannot commit the step\"",
                   cc.call_sid);
+        if (ctx->flow_states)
+            flow_states_forget(ctx->flow_states, call.call_sid);
         free(fc);
         free(doc);
         voice_apology(out);

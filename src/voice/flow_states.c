@@ -49,16 +49,11 @@ static void order_append(struct flow_states *m, struct flow_state_entry *e)
     m->newest = e;
 }
 
-/*
- * Past the limit the least recently written state is dropped: memory is only
- * a cache in front of the store, which answers for it after that.
- */
-static void forget_oldest(struct flow_states *m)
+/* Removes `e` from its bucket and the write order, and frees it. */
+static void drop(struct flow_states *m, struct flow_state_entry *e)
 {
-    struct flow_state_entry *e = m->oldest, **pp;
+    struct flow_state_entry **pp;
 
-    if (!e)
-        return;
     order_unlink(m, e);
     for (pp = &m->buckets[bucket_of(e->call.call_sid)]; *pp; pp = &(*pp)->next) {
         if (*pp == e) {
@@ -69,6 +64,16 @@ static void forget_oldest(struct flow_states *m)
     free(e->call.last_twiml);
     free(e);
     m->count--;
+}
+
+void flow_states_forget(struct flow_states *m, const char *call_sid)
+{
+    for (struct flow_state_entry *e = m->buckets[bucket_of(call_sid)]; e; e = e->next) {
+        if (strcmp(e->call.call_sid, call_sid) == 0) {
+            drop(m, e);
+            return;
+        }
+    }
 }
 
 int flow_states_put(struct flow_states *m, const struct flow_call *c)
@@ -84,8 +89,9 @@ int flow_states_put(struct flow_states *m, const struct flow_call *c)
             break;
     }
     if (!e) {
-        if (m->count >= FLOW_STATES_MAX)
-            forget_oldest(m);
+        /* Memory is only a cache in front of the store, which answers for what it drops. */
+        if (m->count >= FLOW_STATES_MAX && m->oldest)
+            drop(m, m->oldest);
         e = calloc(1, sizeof(*e));
         if (!e) {
             free(twiml);

@@ -32,6 +32,12 @@ const struct flow_call *flow_states_get(const struct flow_states *m, const char 
 /** Stores a copy of `c` (last_twiml copied). Returns 0 or SB_ENOMEM. */
 int flow_states_put(struct flow_states *m, const struct flow_call *c);
 
+/**
+ * Drops a call's state, if held: the next step reads it from the store. For
+ * a state whose commit failed, so that it is never answered from.
+ */
+void flow_states_forget(struct flow_states *m, const char *call_sid);
+
 /** Frees every entry. */
 void flow_states_clear(struct flow_states *m);
 

@@ -22,11 +22,17 @@ struct reply {
     const char *content_type; /* static string, NULL for none */
     char *body;               /* owned (free()), may be NULL */
     size_t len;
+    /*
+     * A flow step whose new state could not be committed: the event loop
+     * drops this call's state from its memory (flow_states_forget), so that
+     * nothing is ever answered from a state the store does not have.
+     */
+    char uncommitted_call[40];
 };
 
 #define REPLY_INIT                                                                                 \
     {                                                                                              \
-        0, NULL, NULL, 0                                                                           \
+        0, NULL, NULL, 0, ""                                                                       \
     }
 
 /** Frees the body and empties the reply. */

@@ -159,6 +159,27 @@ class FlowTest(unittest.TestCase):
         self.assertIn(b"not an option", wrong[2])
         self.assertEqual(self.state(sid)[1], 1)  # one attempt, not two
 
+    def test_a_step_whose_commit_failed_is_run_again_not_replayed(self):
+        sid = call_sid(9003)
+        self.post("/voice/incoming", incoming_params(sid, to=FLOW_NUMBER))
+        self.assertEqual(self.state(sid)[5], 1)
+        # Another connection holds the write lock until the writer gives up (its busy timeout).
+        lock = sqlite3.connect(self.sb.db, isolation_level=None)
+        lock.execute("BEGIN EXCLUSIVE")
+        try:
+            failed = self.post("/voice/flow", incoming_params(sid, to=FLOW_NUMBER, Digits="1"), "?step=1")
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+        self.assertEqual(failed[0], 200)
+        self.assertIn(b"<Hangup", failed[2])  # the apology: the step was not acknowledged
+        self.assertEqual(self.state(sid)[5], 1)
+        # Twilio's retry of the same step runs it again and commits it, rather than replaying
+        # an answer whose state the store never got.
+        retry = self.post("/voice/flow", incoming_params(sid, to=FLOW_NUMBER, Digits="1"), "?step=1")
+        self.assertIn(b"step=2", retry[2])
+        self.assertEqual(self.state(sid)[5], 2)
+
     def test_a_tampered_step_cannot_jump(self):
         sid = call_sid(9002)
         self.post("/voice/incoming", incoming_params(sid, to=FLOW_NUMBER))
