@@ -180,9 +180,10 @@ run_load() {
   # shellcheck disable=SC2086
   taskset -c 1 "$gen" --port "$p" -n "$n" -d "$secs" --server-pid "$srv" $spin "$@" | tee "$last"
   [ -z "$perf_pid" ] || wait "$perf_pid" || true
-  echo "steal: CPU 0 (server) $(($(steal_ms 0) - st0)) ms, CPU 1 (generator) $(($(steal_ms 1) - st1)) ms" | tee -a "$last"
-  grep '^RESULT' "$last" |
-    sed "s/^RESULT /RESULT server=$label try=$try steal_srv_ms=$(($(steal_ms 0) - st0)) steal_gen_ms=$(($(steal_ms 1) - st1)) /" |
+  st0=$(($(steal_ms 0) - st0)) st1=$(($(steal_ms 1) - st1))
+  echo "steal: CPU 0 (server) $st0 ms, CPU 1 (generator) $st1 ms"
+  sed -i "s/^RESULT /RESULT steal_srv_ms=$st0 steal_gen_ms=$st1 /" "$last"
+  grep '^RESULT' "$last" | sed "s/^RESULT /RESULT server=$label try=$try /" |
     tee -a "$out/results" >>"$tmp/results"
   echo "   after: $(conditions)"
 }
@@ -200,8 +201,7 @@ passed() {
 noisy() {
   [ "$(field send_late_over20 "$1")" = 0 ] || return 0
   awk -v g="$(field gen_wait_ms "$1")" -v w="$(field srv_wait_ms "$1")" -v s="$secs" \
-    -v a="$(sed -n 's/^steal: CPU 0 (server) \([0-9]*\) ms.*/\1/p' "$1")" \
-    -v b="$(sed -n 's/.*CPU 1 (generator) \([0-9]*\) ms$/\1/p' "$1")" \
+    -v a="$(field steal_srv_ms "$1")" -v b="$(field steal_gen_ms "$1")" \
     'BEGIN { exit !(g > s * 20 || w > s * 20 || a > s * 10 || b > s * 10) }'
 }
 

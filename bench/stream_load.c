@@ -111,15 +111,7 @@ static int launched, inflight, established, failed_n, closed_n;
 static long long epoch, media_end, phase_deadline, t_begin;
 static int tick_fd = -1;
 static struct ev_loop *loop;
-static ev_idle spin_watcher;
-
-/* --spin: an idle watcher that is always due, so that the loop never sleeps. */
-static void on_spin(struct ev_loop *l, ev_idle *w, int revents)
-{
-    (void)l;
-    (void)w;
-    (void)revents;
-}
+static ev_idle spin_watcher; /* --spin: always due, so that the loop never sleeps */
 static ev_io tick_watcher;
 static volatile sig_atomic_t interrupted;
 /* first-audio mode */
@@ -708,6 +700,13 @@ static void on_tick_fd(struct ev_loop *l, ev_io *w, int revents)
     if (read(tick_fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
         return;
     on_tick();
+}
+
+static void on_spin(struct ev_loop *l, ev_idle *w, int revents)
+{
+    (void)l;
+    (void)w;
+    (void)revents;
 }
 
 /* --- results -------------------------------------------------------------------- */

@@ -534,19 +534,18 @@ static int on_receive(struct stream_conn *c, struct lws *wsi, const void *in, si
                     "binary frames are not media stream messages");
         return 0;
     }
-    if (!c->rx.len && len <= c->rx.max && lws_is_final_fragment(wsi)) {
-        /* A whole message in one piece, as nearly always: read it where lws holds it. */
-        session_message(&c->session, in, len, server_now_us());
-        pump(c);
-        return 0;
+    /* A whole message in one piece, as nearly always, is read where lws holds it. */
+    if (c->rx.len || len > c->rx.max || !lws_is_final_fragment(wsi)) {
+        if (buf_append(&c->rx, in, len) != 0) {
+            session_end(&c->session, SESSION_FAILED, 1009, "message larger than 16384 bytes");
+            return 0;
+        }
+        if (!lws_is_final_fragment(wsi))
+            return 0;
+        in = c->rx.data;
+        len = c->rx.len;
     }
-    if (buf_append(&c->rx, in, len) != 0) {
-        session_end(&c->session, SESSION_FAILED, 1009, "message larger than 16384 bytes");
-        return 0;
-    }
-    if (!lws_is_final_fragment(wsi))
-        return 0;
-    session_message(&c->session, buf_cstr(&c->rx), c->rx.len, server_now_us());
+    session_message(&c->session, in, len, server_now_us());
     buf_reset(&c->rx);
     pump(c);
     return 0;

@@ -15,13 +15,20 @@ static size_t bucket_of(const char *sid)
     return h & (FLOW_STATES_BUCKETS - 1);
 }
 
-const struct flow_call *flow_states_get(const struct flow_states *m, const char *call_sid)
+static struct flow_state_entry *find(const struct flow_states *m, const char *call_sid)
 {
     for (struct flow_state_entry *e = m->buckets[bucket_of(call_sid)]; e; e = e->next) {
         if (strcmp(e->call.call_sid, call_sid) == 0)
-            return &e->call;
+            return e;
     }
     return NULL;
+}
+
+const struct flow_call *flow_states_get(const struct flow_states *m, const char *call_sid)
+{
+    struct flow_state_entry *e = find(m, call_sid);
+
+    return e ? &e->call : NULL;
 }
 
 /* Unlinks `e` from the write-order list. */
@@ -68,12 +75,10 @@ static void drop(struct flow_states *m, struct flow_state_entry *e)
 
 void flow_states_forget(struct flow_states *m, const char *call_sid)
 {
-    for (struct flow_state_entry *e = m->buckets[bucket_of(call_sid)]; e; e = e->next) {
-        if (strcmp(e->call.call_sid, call_sid) == 0) {
-            drop(m, e);
-            return;
-        }
-    }
+    struct flow_state_entry *e = find(m, call_sid);
+
+    if (e)
+        drop(m, e);
 }
 
 int flow_states_put(struct flow_states *m, const struct flow_call *c)
@@ -84,10 +89,7 @@ int flow_states_put(struct flow_states *m, const struct flow_call *c)
 
     if (!twiml)
         return SB_ENOMEM;
-    for (e = m->buckets[b]; e; e = e->next) {
-        if (strcmp(e->call.call_sid, c->call_sid) == 0)
-            break;
-    }
+    e = find(m, c->call_sid);
     if (!e) {
         /* Memory is only a cache in front of the store, which answers for what it drops. */
         if (m->count >= FLOW_STATES_MAX && m->oldest)
