@@ -11,6 +11,9 @@
 static const char serve_usage[] =
     "usage: switchboard serve [--listen ADDR:PORT] [--db PATH] [--dev] [--trust-proxy]\n"
     "                         [--log-level debug|info|warn|error] [--clock TIME]\n"
+    "                         [--max-connections N] [--max-connections-per-ip N]\n"
+    "                         [--header-timeout S] [--body-timeout S]\n"
+    "                         [--stream-start-timeout S] [--stream-idle-timeout S]\n"
     "\n"
     "Answers Twilio's voice webhooks until SIGTERM or SIGINT.\n"
     "\n"
@@ -24,10 +27,23 @@ static const char serve_usage[] =
     "                      let it run on: for trying business hours and holidays in\n"
     "                      flows (env SWITCHBOARD_CLOCK; see the README)\n"
     "\n"
+    "limits (a client past one is answered with an error or disconnected; see the README):\n"
+    "  --max-connections N         open connections in total (default 4096)\n"
+    "  --max-connections-per-ip N  open connections from one address (default 2048)\n"
+    "  --header-timeout S          seconds for a request's headers to arrive (default 10)\n"
+    "  --body-timeout S            seconds for the whole body after the headers (default 10)\n"
+    "  --stream-start-timeout S    seconds from a media stream's upgrade to its `start`\n"
+    "                              (default 10)\n"
+    "  --stream-idle-timeout S     seconds a media stream may go without a message from\n"
+    "                              Twilio, which sends one every 20 ms (default 30)\n"
+    "\n"
     "environment:\n"
     "  PUBLIC_BASE_URL     the URL Twilio calls, e.g. https://voice.example.com (required\n"
     "                      unless --dev)\n"
-    "  TWILIO_AUTH_TOKEN   the account's auth token, used to check signatures (required)\n";
+    "  TWILIO_AUTH_TOKEN   the account's auth token, used to check signatures (required)\n"
+    "  SWITCHBOARD_STREAM_SECRET  key of the tokens that bind a media stream to its call\n"
+    "                      (default: derived from TWILIO_AUTH_TOKEN; set the same value on\n"
+    "                      every instance)\n";
 
 static const char *env_or(const char *name, const char *fallback)
 {
@@ -45,6 +61,12 @@ int cli_serve(int argc, char **argv)
         {"trust-proxy", no_argument, NULL, 'p'},
         {"log-level", required_argument, NULL, 'L'},
         {"clock", required_argument, NULL, 'c'},
+        {"max-connections", required_argument, NULL, 'M'},
+        {"max-connections-per-ip", required_argument, NULL, 'P'},
+        {"header-timeout", required_argument, NULL, 'H'},
+        {"body-timeout", required_argument, NULL, 'B'},
+        {"stream-start-timeout", required_argument, NULL, 'S'},
+        {"stream-idle-timeout", required_argument, NULL, 'I'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -59,6 +81,7 @@ int cli_serve(int argc, char **argv)
     int c;
 
     memset(&cfg, 0, sizeof(cfg));
+    config_set_default_limits(&cfg);
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -79,6 +102,36 @@ int cli_serve(int argc, char **argv)
             break;
         case 'c':
             clock = optarg;
+            break;
+        case 'M':
+            if (config_parse_int(optarg, 1, 1000000, "--max-connections", &cfg.max_connections,
+                                 err, sizeof(err)))
+                goto bad_flag;
+            break;
+        case 'P':
+            if (config_parse_int(optarg, 1, 1000000, "--max-connections-per-ip",
+                                 &cfg.max_connections_per_ip, err, sizeof(err)))
+                goto bad_flag;
+            break;
+        case 'H':
+            if (config_parse_int(optarg, 1, 3600, "--header-timeout", &cfg.header_timeout_s, err,
+                                 sizeof(err)))
+                goto bad_flag;
+            break;
+        case 'B':
+            if (config_parse_int(optarg, 1, 3600, "--body-timeout", &cfg.body_timeout_s, err,
+                                 sizeof(err)))
+                goto bad_flag;
+            break;
+        case 'S':
+            if (config_parse_int(optarg, 1, 3600, "--stream-start-timeout",
+                                 &cfg.stream_start_timeout_s, err, sizeof(err)))
+                goto bad_flag;
+            break;
+        case 'I':
+            if (config_parse_int(optarg, 1, 86400, "--stream-idle-timeout",
+                                 &cfg.stream_idle_timeout_s, err, sizeof(err)))
+                goto bad_flag;
             break;
         case 'h':
             fputs(serve_usage, stdout);
@@ -110,6 +163,16 @@ int cli_serve(int argc, char **argv)
     if (strlen(token) >= sizeof(cfg.auth_token))
         return cli_fail("TWILIO_AUTH_TOKEN is too long");
     snprintf(cfg.auth_token, sizeof(cfg.auth_token), "%s", token);
+    {
+        const char *secret = getenv("SWITCHBOARD_STREAM_SECRET");
+
+        if (secret && *secret && strlen(secret) >= sizeof(cfg.stream_secret))
+            return cli_fail("SWITCHBOARD_STREAM_SECRET is too long (at most %zu bytes)",
+                            sizeof(cfg.stream_secret) - 1);
+        /* Empty: the stream tokens' key is derived from the auth token. */
+        snprintf(cfg.stream_secret, sizeof(cfg.stream_secret), "%s",
+                 secret && *secret ? secret : "");
+    }
 
     base = getenv("PUBLIC_BASE_URL");
     if (!base || !*base) {
@@ -130,4 +193,7 @@ int cli_serve(int argc, char **argv)
         return 1;
     }
     return server_run(&cfg) == 0 ? 0 : 1;
+bad_flag:
+    fprintf(stderr, "%s\n", err);
+    return 2;
 }

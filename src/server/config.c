@@ -108,3 +108,30 @@ int config_set_clock(struct config *c, const char *value, long long now, char *e
              "error: clock '%s' is not a UTC time like 2026-11-23T21:30:00Z", value ? value : "");
     return SB_EINVAL;
 }
+
+void config_set_default_limits(struct config *c)
+{
+    c->max_connections = CONFIG_MAX_CONNECTIONS;
+    c->max_connections_per_ip = CONFIG_MAX_CONNECTIONS_PER_IP;
+    c->header_timeout_s = CONFIG_HEADER_TIMEOUT_S;
+    c->body_timeout_s = CONFIG_BODY_TIMEOUT_S;
+    c->stream_start_timeout_s = CONFIG_STREAM_START_TIMEOUT_S;
+    c->stream_idle_timeout_s = CONFIG_STREAM_IDLE_TIMEOUT_S;
+}
+
+int config_parse_int(const char *value, int lo, int hi, const char *setting, int *out, char *err,
+                     size_t errlen)
+{
+    char *end = NULL;
+    long v;
+
+    errno = 0;
+    v = value && *value ? strtol(value, &end, 10) : 0;
+    if (!value || !*value || errno || *end || v < lo || v > hi) {
+        snprintf(err, errlen, "error: %s '%s' is not a whole number from %d to %d", setting,
+                 value ? value : "", lo, hi);
+        return SB_EINVAL;
+    }
+    *out = (int)v;
+    return 0;
+}

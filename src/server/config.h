@@ -16,7 +16,34 @@ struct config {
     int dev;         /* signature checks off */
     int trust_proxy; /* sign over X-Forwarded-Proto/Host */
     long long clock_offset; /* seconds added to the system clock (--clock); 0 normally */
+
+    /* Resource limits (see the README's "Limits"): what one client may hold. */
+    int max_connections;        /* open sockets in total */
+    int max_connections_per_ip; /* open sockets from one peer address */
+    int header_timeout_s;       /* connect (or the previous answer) to the end of the headers */
+    int body_timeout_s;         /* end of the headers to the end of the body */
+    int stream_start_timeout_s; /* WebSocket upgrade to the `start` message */
+    int stream_idle_timeout_s;  /* between two messages from the caller's side */
+    /* Key of the stream tokens that bind a media stream to its call (see stream_token.h). */
+    char stream_secret[256];
 };
+
+#define CONFIG_MAX_CONNECTIONS 4096
+#define CONFIG_MAX_CONNECTIONS_PER_IP 2048
+#define CONFIG_HEADER_TIMEOUT_S 10
+#define CONFIG_BODY_TIMEOUT_S 10
+#define CONFIG_STREAM_START_TIMEOUT_S 10
+#define CONFIG_STREAM_IDLE_TIMEOUT_S 30
+
+/** Fills the limits with their defaults (the CONFIG_* values above). */
+void config_set_default_limits(struct config *c);
+
+/**
+ * Parses a whole number from `lo` to `hi` for the flag `setting` into *out.
+ * Returns 0 or SB_EINVAL with a message naming the flag in `err`.
+ */
+int config_parse_int(const char *value, int lo, int hi, const char *setting, int *out, char *err,
+                     size_t errlen);
 
 /**
  * Parses "ADDR:PORT" ("127.0.0.1:8080", "[::1]:8080") into the config.
