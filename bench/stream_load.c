@@ -4,7 +4,9 @@
  * measures what comes back from an echoing server (switchboard's echo agent,
  * or the node-stream reference peer).
  *
- * Each stream sends `connected`, `start` (customParameters routing the call)
+ * Each stream sends `connected`, `start` (customParameters routing the call
+ * and the stream token of its CallSid, keyed as the server keys it: from
+ * SWITCHBOARD_STREAM_SECRET, else from --token)
  * and then D seconds of `media` at 50 frames/s: 160 mu-law bytes, base64,
  * sequenceNumber / chunk / timestamp as Twilio numbers them, against an
  * absolute clock (frame k of stream i is due at E + phase_i + k * 20 ms, the
@@ -33,7 +35,7 @@
  *   stream_load --port P --first-audio CALLS [...]   time start -> first media
  *
  * Build: see bench/stream.sh (it links the project's libsb_core.a for
- * sig_compute, libwebsockets, libcrypto and libev).
+ * sig_compute and stream_token_for, libwebsockets, libcrypto and libev).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -52,6 +54,7 @@
 #include <libwebsockets.h>
 
 #include "core/sig.h"
+#include "core/stream_token.h"
 
 #define FRAME_US 20000LL
 #define FRAME_BYTES 160
@@ -103,6 +106,7 @@ static struct lws_context *ctx;
 static struct conn *conns;
 static int nframes;
 static char sig[SIG_B64_SIZE];
+static struct stream_token_key stream_key;
 static char host_hdr[300];
 static char tail_b64[256]; /* base64 of payload bytes 6..159 */
 static char silence_b64[256]; /* base64 of 160 bytes of mu-law silence (--silence) */
@@ -273,15 +277,22 @@ static int send_connected(struct conn *c)
 static int send_start(struct conn *c)
 {
     unsigned char buf[LWS_PRE + MSG_MAX];
-    int n = snprintf(
+    char token[STREAM_TOKEN_SIZE];
+    int n;
+
+    /* The token the server put in this call's TwiML: it refuses a start without it. */
+    if (stream_token_for(&stream_key, c->call_sid, token) != 0)
+        return -1;
+    n = snprintf(
         (char *)buf + LWS_PRE, MSG_MAX,
         "{\"event\":\"start\",\"sequenceNumber\":\"%d\",\"start\":{\"accountSid\":"
         "\"AC00000000000000000000000000000001\",\"streamSid\":\"%s\",\"callSid\":\"%s\","
         "\"tracks\":[\"inbound\"],\"customParameters\":{\"CallSid\":\"%s\",\"From\":\"%s\","
-        "\"To\":\"%s\",\"tenant\":\"%s\"%s%s%s,\"lang\":\"%s\"},\"mediaFormat\":{\"encoding\":"
-        "\"audio/x-mulaw\",\"sampleRate\":8000,\"channels\":1}},\"streamSid\":\"%s\"}",
+        "\"To\":\"%s\",\"tenant\":\"%s\"%s%s%s,\"lang\":\"%s\",\"token\":\"%s\"},"
+        "\"mediaFormat\":{\"encoding\":\"audio/x-mulaw\",\"sampleRate\":8000,\"channels\":1}},"
+        "\"streamSid\":\"%s\"}",
         c->seq++, c->stream_sid, c->call_sid, c->call_sid, opt.from, opt.to, opt.tenant,
-        *opt.agent ? ",\"agent\":\"" : "", opt.agent, *opt.agent ? "\"" : "", opt.lang,
+        *opt.agent ? ",\"agent\":\"" : "", opt.agent, *opt.agent ? "\"" : "", opt.lang, token,
         c->stream_sid);
 
     if (n >= MSG_MAX)
@@ -972,7 +983,9 @@ static void usage(void)
             "       stream_load --port PORT --first-audio CALLS [options]\n"
             "  --host ADDR        server address (127.0.0.1)\n"
             "  --path PATH        WebSocket path (/voice/stream)\n"
-            "  --token TOKEN      sign the upgrade with this auth token (X-Twilio-Signature)\n"
+            "  --token TOKEN      sign the upgrade with this auth token (X-Twilio-Signature);\n"
+            "                     the stream tokens are keyed with SWITCHBOARD_STREAM_SECRET\n"
+            "                     when it is set, else with this token\n"
             "  --url URL          the URL signed (wss://HOST:PORT/voice/stream)\n"
             "  --to E164          customParameters.To (+15005550007)\n"
             "  --agent TYPE       customParameters.agent (echo; '' to leave it out)\n"
@@ -1048,6 +1061,15 @@ int main(int argc, char **argv)
         }
         if (sig_compute(opt.token, opt.url, NULL, sig) != 0) {
             fprintf(stderr, "stream_load: cannot sign %s\n", opt.url);
+            return 2;
+        }
+    }
+    {
+        const char *secret = getenv("SWITCHBOARD_STREAM_SECRET");
+
+        if (stream_token_key_init(&stream_key, secret ? secret : "",
+                                  opt.token ? opt.token : "") != 0) {
+            fprintf(stderr, "stream_load: cannot key the stream tokens\n");
             return 2;
         }
     }

@@ -77,6 +77,7 @@ struct flow_env {
     int plan_stream;        /* agent nodes: 1 = <Connect><Stream> (pro), 0 = gather loop */
     const char *stream_url; /* for agent nodes on pro numbers */
     const char *call_sid, *from, *to, *tenant, *agent; /* stream Parameters */
+    const char *stream_token; /* the `token` Parameter binding the stream to call_sid; NULL: none */
 };
 
 /* What a step produced besides the TwiML. */

@@ -16,6 +16,7 @@
 #include "core/buf.h"
 #include "core/e164.h"
 #include "core/err.h"
+#include "core/stream_token.h"
 #include "flow/model.h"
 
 /*
@@ -368,6 +369,11 @@ static void agent(struct run *r, const struct flow_node *n)
         for (i = 0; i < sizeof(params) / sizeof(params[0]); i++) {
             const char *attrs[] = {"name", params[i][0], "value", params[i][1] ? params[i][1] : "",
                                    NULL};
+
+            twiml_leaf(r->t, "Parameter", attrs, NULL);
+        }
+        if (env->stream_token && *env->stream_token) {
+            const char *attrs[] = {"name", STREAM_TOKEN_PARAM, "value", env->stream_token, NULL};
 
             twiml_leaf(r->t, "Parameter", attrs, NULL);
         }

@@ -183,6 +183,12 @@ int server_run(const struct config *cfg)
     srv->voice.store = srv->store;
     srv->voice.writer = srv->writer;
     srv->voice.stream_url = cfg->stream_url;
+    rc = stream_token_key_init(&srv->voice.stream_key, cfg->stream_secret, cfg->auth_token);
+    if (rc) {
+        log_event(LOG_ERROR, "server.start_failed", "error=\"cannot key stream tokens: %s\"",
+                  sb_strerror(rc));
+        goto out;
+    }
     clock_offset = cfg->clock_offset;
     if (clock_offset) {
         srv->voice.now = voice_now;
@@ -257,6 +263,7 @@ out:
     free(srv->flow_states);
     store_close(srv->store);
     sig_key_free(srv->sig_key);
+    stream_token_key_clear(&srv->voice.stream_key);
     pthread_mutex_destroy(&srv->done_lock);
     log_event(LOG_INFO, "server.stopped", "clean=%s", rc == 0 ? "yes" : "no");
     free(srv);

@@ -144,7 +144,8 @@ static void commit_done(void *arg, int rc, enum status_outcome outcome)
 
 /* Fills the interpreter's view of the world for this call. */
 static void env_of(const struct voice_ctx *ctx, const struct call_context *cc, int step_no,
-                   char *action, size_t action_size, struct flow_env *env)
+                   char *action, size_t action_size, char token[STREAM_TOKEN_SIZE],
+                   struct flow_env *env)
 {
     const struct tenant *t = cc->route->tenant;
 
@@ -167,6 +168,8 @@ static void env_of(const struct voice_ctx *ctx, const struct call_context *cc, i
     env->to = cc->to;
     env->tenant = t->name;
     env->agent = cc->route->number.agent;
+    /* The interpreter stays pure: the token is computed here, as voice/incoming does. */
+    env->stream_token = stream_token_for(&ctx->stream_key, cc->call_sid, token) == 0 ? token : NULL;
 }
 
 int voice_flow(const struct voice_ctx *ctx, const struct form *params, const char *step,
@@ -182,7 +185,7 @@ int voice_flow(const struct voice_ctx *ctx, const struct form *params, const cha
     struct twiml t;
     const struct flow *f;
     const char *missing = NULL;
-    char action[64], *doc = NULL;
+    char action[64], token[STREAM_TOKEN_SIZE], *doc = NULL;
     size_t len = 0;
     long k = -1;
     int have, rc, hops;
@@ -229,7 +232,7 @@ int voice_flow(const struct voice_ctx *ctx, const struct form *params, const cha
         input_of(params, &in);
     if (in.kind == FLOW_RECORDED)
         log_recording(ctx, cc.call_sid, params, "completed");
-    env_of(ctx, &cc, call.step_no + 1, action, sizeof(action), &env);
+    env_of(ctx, &cc, call.step_no + 1, action, sizeof(action), token, &env);
 
     f = flow_of(ctx, &cc, call.flow);
     twiml_init(&t);

@@ -62,12 +62,19 @@ static void write_stream(const struct voice_ctx *ctx, const struct call_context 
         {"CallSid", cc->call_sid},   {"From", cc->from},         {"To", cc->to},
         {"tenant", r->tenant->name}, {"agent", r->number.agent}, {"lang", cc->lang},
     };
+    char token[STREAM_TOKEN_SIZE];
 
     /* Twilio requests the action when the stream closes: transfer or goodbye. */
     twiml_open(t, "Connect", connect);
     twiml_open(t, "Stream", stream);
     for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++) {
         const char *attrs[] = {"name", params[i][0], "value", params[i][1], NULL};
+
+        twiml_leaf(t, "Parameter", attrs, NULL);
+    }
+    /* Binds the stream to this call: the server refuses a start without it. */
+    if (stream_token_for(&ctx->stream_key, cc->call_sid, token) == 0) {
+        const char *attrs[] = {"name", STREAM_TOKEN_PARAM, "value", token, NULL};
 
         twiml_leaf(t, "Parameter", attrs, NULL);
     }

@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "core/form.h"
+#include "core/stream_token.h"
 #include "store/routes.h"
 #include "store/writer.h"
 
@@ -58,6 +59,11 @@ struct voice_ctx {
     const struct routes *routes; /* the routing cache (loop thread) */
     struct writer *writer;       /* the store writer; may be NULL in tests */
     const char *stream_url;      /* wss://host/voice/stream for <Connect><Stream> */
+    /*
+     * Keys the token <Parameter> of every <Stream>, checked at the stream's
+     * start (core/stream_token.h). Not ready (tests): no token is written.
+     */
+    struct stream_token_key stream_key;
     long long (*now)(void);      /* unix seconds; NULL means time(NULL) */
     /* How a call's stream ended; NULL when streams are not served (tests). */
     int (*stream_outcome)(void *arg, const char *call_sid, struct voice_stream_end *out);

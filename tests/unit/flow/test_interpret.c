@@ -659,6 +659,7 @@ Test(interpret, agent_on_a_streaming_plan)
                              "\"a\": {\"type\": \"agent\", \"agent\": \"sales\"}}}");
 
     env.plan_stream = 1;
+    env.stream_token = "ho9V562z9nh9DhrSBqBlLbwEvqQHdVj7d4ncrZ6pvzk=";
     fx_state(&st, "es-MX");
     fx_expect(f, &st, FLOW_START, NULL, &env,
               "<Connect action=\"/voice/stream-ended\"><Stream "
@@ -667,7 +668,8 @@ Test(interpret, agent_on_a_streaming_plan)
               "value=\"+15551230000\" /><Parameter name=\"To\" value=\"+15557770000\" "
               "/><Parameter name=\"tenant\" value=\"acme\" /><Parameter name=\"agent\" "
               "value=\"sales\" /><Parameter name=\"lang\" value=\"es-MX\" "
-              "/></Stream></Connect>");
+              "/><Parameter name=\"token\" "
+              "value=\"ho9V562z9nh9DhrSBqBlLbwEvqQHdVj7d4ncrZ6pvzk=\" /></Stream></Connect>");
     cr_assert_eq(st.done, 1);
     flow_free(f);
 }

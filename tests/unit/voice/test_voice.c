@@ -70,8 +70,11 @@ static void gather_digits(struct reply *out, const char *from, const char *to, c
     "What else can I do for you?"
 #define REPROMPT_EN "Sorry, I didn't catch that. You can ask about our hours, or ask for a person."
 
-/* A pro or enterprise call handed to the Media Stream with its six parameters. */
-#define STREAM_DOC(sid, from, to, tenant, agent, lang)                                             \
+/*
+ * A pro or enterprise call handed to the Media Stream with its six
+ * parameters and the token binding the stream to the call.
+ */
+#define STREAM_DOC(sid, from, to, tenant, agent, lang, token)                                      \
     DECL "<Response><Connect action=\"/voice/stream-ended\"><Stream url=\"" STREAM_URL "\">"       \
          "<Parameter name=\"CallSid\" value=\"" sid "\" />"                                        \
          "<Parameter name=\"From\" value=\"" from "\" />"                                          \
@@ -79,7 +82,20 @@ static void gather_digits(struct reply *out, const char *from, const char *to, c
          "<Parameter name=\"tenant\" value=\"" tenant "\" />"                                      \
          "<Parameter name=\"agent\" value=\"" agent "\" />"                                        \
          "<Parameter name=\"lang\" value=\"" lang "\" />"                                          \
+         "<Parameter name=\"token\" value=\"" token "\" />"                                        \
          "</Stream></Connect></Response>"
+
+/*
+ * Stream tokens keyed with the auth token "test-auth-token"; the values were
+ * computed independently (Python's hmac) from core/stream_token.h.
+ */
+#define TOKEN_P001 "Gz7m8o0eptjb+txtlbTTSY4+rIfTEQPbStAqhSCVDv0="
+#define TOKEN_E001 "3C915/UifidmqguPWVP66IpkgMI5Z3bCCQ/8hEF1Gn4="
+
+static void key_stream_tokens(void)
+{
+    cr_assert_eq(stream_token_key_init(&fx_ctx.stream_key, "", "test-auth-token"), 0);
+}
 
 /* ---- reply helpers and the apology ---- */
 
@@ -130,9 +146,10 @@ Test(voice, pro_number_connects_a_media_stream)
 {
     struct reply r = REPLY_INIT;
 
+    key_stream_tokens();
     incoming(&r, "CA0000000000000000000000000000p001", CALLER_US, NUM_PRO);
     assert_doc(&r, STREAM_DOC("CA0000000000000000000000000000p001", CALLER_US, NUM_PRO, "acme",
-                              "rules", "en-US"));
+                              "rules", "en-US", TOKEN_P001));
     reply_release(&r);
 }
 
@@ -140,9 +157,10 @@ Test(voice, enterprise_number_connects_a_media_stream)
 {
     struct reply r = REPLY_INIT;
 
+    key_stream_tokens();
     incoming(&r, "CA0000000000000000000000000000e001", CALLER_MX, NUM_ENTERPRISE);
     assert_doc(&r, STREAM_DOC("CA0000000000000000000000000000e001", CALLER_MX, NUM_ENTERPRISE,
-                              "acme", "concierge", "es-MX"));
+                              "acme", "concierge", "es-MX", TOKEN_E001));
     reply_release(&r);
 }
 
@@ -158,6 +176,27 @@ Test(voice, stream_url_comes_from_the_context)
         r.body);
     cr_assert_null(strstr(r.body, STREAM_URL));
     reply_release(&r);
+}
+
+Test(voice, the_stream_token_depends_on_the_key_and_the_call)
+{
+    struct reply a = REPLY_INIT, b = REPLY_INIT, c = REPLY_INIT;
+
+    /* Unkeyed (tests only): no token at all. */
+    incoming(&a, "CA0000000000000000000000000000p001", CALLER_US, NUM_PRO);
+    cr_assert_null(strstr(a.body, "name=\"token\""), "%s", a.body);
+    key_stream_tokens();
+    incoming(&b, "CA0000000000000000000000000000p002", CALLER_US, NUM_PRO);
+    cr_assert_not_null(strstr(b.body, "name=\"token\""), "%s", b.body);
+    cr_assert_null(strstr(b.body, TOKEN_P001), "%s", b.body);
+    /* SWITCHBOARD_STREAM_SECRET keys it instead of the auth token. */
+    cr_assert_eq(stream_token_key_init(&fx_ctx.stream_key, "shared", "test-auth-token"), 0);
+    incoming(&c, "CA0000000000000000000000000000p001", CALLER_US, NUM_PRO);
+    cr_assert_not_null(strstr(c.body, "name=\"token\""), "%s", c.body);
+    cr_assert_null(strstr(c.body, TOKEN_P001), "%s", c.body);
+    reply_release(&a);
+    reply_release(&b);
+    reply_release(&c);
 }
 
 Test(voice, stream_parameters_are_escaped)
