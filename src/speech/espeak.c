@@ -237,12 +237,87 @@ out:
     return rc;
 }
 
+/*
+ * espeak-ng 1.51 (Debian 12) reads uninitialised stack memory when Spanish
+ * text has a word ending in "s" last in a clause ("lunes.", "¿Tiene
+ * reservas?", "Abrimos de lunes a viernes, de ..."): its Spanish rules for a
+ * final s look past the word for the next one, and utf8_in, called from the
+ * word translation and dictionary lookup, decodes whatever that buffer's
+ * stack held. valgrind reports hundreds of such reads for "lunes", "dos" or
+ * "gracias" alone, none for "lunez", for a final s followed by another word,
+ * or for English voices, and the reads can crash the process. No flag of
+ * espeak_Synth, size argument or padding of the caller's text changes it:
+ * the buffer is espeak-ng's own. A zero-width space (U+200B) straight after
+ * such an s gives the rules an initialised character to read, is not spoken,
+ * and leaves the length of the speech as it was; with it valgrind is clean.
+ */
+#define ZWSP "\xe2\x80\x8b"
+
+/*
+ * True when `p` starts a letter: ASCII, Latin (U+00C0..U+024F but × and ÷),
+ * or the alphabets up to U+1FFF. Anything else, punctuation such as "…"
+ * included, counts as no word following: one zero-width space too many is
+ * harmless, one too few is not.
+ */
+static int starts_letter(const char *p)
+{
+    const unsigned char *u = (const unsigned char *)p;
+    unsigned cp;
+
+    if ((u[0] >= 'a' && u[0] <= 'z') || (u[0] >= 'A' && u[0] <= 'Z'))
+        return 1;
+    if ((u[0] & 0xe0) != 0xc0 || (u[1] & 0xc0) != 0x80)
+        return 0;
+    cp = ((unsigned)(u[0] & 0x1f) << 6) | (u[1] & 0x3f);
+    return cp >= 0xc0 && cp != 0xd7 && cp != 0xf7 && (cp <= 0x24f || cp >= 0x370);
+}
+
+/*
+ * Returns a malloc'd copy of Spanish `text` with a zero-width space after
+ * every final s that no word follows on the same line (see above), or NULL
+ * when out of memory. The caller frees it with free().
+ */
+static char *guard_final_s(const char *text)
+{
+    size_t len = strlen(text), count = 0, o = 0;
+    char *out;
+
+    for (size_t i = 0; i < len; i++) {
+        size_t j = i + 1;
+
+        if (text[i] != 's' && text[i] != 'S')
+            continue;
+        while (text[j] == ' ' || text[j] == '\t')
+            j++;
+        count += !starts_letter(text + j);
+    }
+    out = malloc(len + count * (sizeof(ZWSP) - 1) + 1);
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        size_t j = i + 1;
+
+        out[o++] = text[i];
+        if (text[i] != 's' && text[i] != 'S')
+            continue;
+        while (text[j] == ' ' || text[j] == '\t')
+            j++;
+        if (!starts_letter(text + j)) {
+            memcpy(out + o, ZWSP, sizeof(ZWSP) - 1);
+            o += sizeof(ZWSP) - 1;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
 static int espeak_synth(void *engine, const char *text, const char *lang, const char *voice,
                         int16_t **pcm, size_t *n, int *rate, char *err, size_t errsize)
 {
     struct espeak_sink sink = {NULL, 0, 0, 0, 0};
     const struct espeak_lang *l;
     espeak_ERROR eerr = EE_OK;
+    char *guarded = NULL;
     int locked = 0;
     int rc;
 
@@ -264,6 +339,15 @@ static int espeak_synth(void *engine, const char *text, const char *lang, const 
         goto out;
     }
     sink.max = (size_t)TTS_MAX_SECONDS * (size_t)espeak_rate;
+    if (strncmp(l->lang, "es", 2) == 0) {
+        guarded = guard_final_s(text);
+        if (!guarded) {
+            sb_set_error(err, errsize, "out of memory while preparing the text");
+            rc = SB_ENOMEM;
+            goto out;
+        }
+        text = guarded;
+    }
 
     pthread_mutex_lock(&espeak_lock);
     locked = 1;
@@ -308,6 +392,7 @@ out:
     if (locked)
         pthread_mutex_unlock(&espeak_lock);
     free(sink.buf);
+    free(guarded);
     return rc;
 }
 
