@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "speech/tts.h"
 
 static const char usage[] =
     "usage: switchboard <command> [options]\n"
@@ -30,6 +31,9 @@ int main(int argc, char **argv)
         {"flows", cli_flows},
     };
 
+    /* A speech synthesizer child of the server (speech/tts.h); not a command for people. */
+    if (argc == 2 && strcmp(argv[1], TTS_WORKER_COMMAND) == 0)
+        return tts_worker_main(NULL);
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         fputs(usage, argc < 2 ? stderr : stdout);

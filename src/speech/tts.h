@@ -108,4 +108,66 @@ int tts_espeak_init(struct tts *t, char *err, size_t errsize);
  */
 int tts_espeak_language(const char *tag, char *out, size_t outsize);
 
+/*
+ * The isolated engine: espeak-ng in a small pool of child processes, so that
+ * a crash inside the library (espeak-ng 1.51 reads uninitialised memory on
+ * some Spanish text) costs one child, not the process that asked.
+ *
+ * Each slot owns one child, fed over a socket pair with a length-prefixed
+ * binary protocol (request: language, voice, text; reply: rc, reason, rate,
+ * samples). A synthesis takes a free slot (waiting while all are busy), so
+ * tts_ops.synth may be called from several threads at once. A child that
+ * dies or stays silent past the deadline is killed, reaped and restarted,
+ * and the request retried once; when that fails too the answer is a short
+ * apology, "Lo siento, ..." for Spanish and English otherwise, synthesized
+ * once at start and kept. Deaths and restarts are logged
+ * (tts.worker_died, tts.worker_restarted) with the pid and the signal,
+ * never the text.
+ *
+ * Children are started with posix_spawn from one thread the engine owns
+ * (a child's death signal follows the thread that started it), with the
+ * default signal dispositions and an empty signal mask. They exit at the
+ * end of their input, and when the engine's process dies.
+ */
+
+/* The hidden subcommand that runs a synthesizer child: `switchboard __tts-worker`. */
+#define TTS_WORKER_COMMAND "__tts-worker"
+/* Most children one isolated engine runs. */
+#define TTS_ISOLATED_MAX_WORKERS 16
+/* Longest a child may take for one request, by default. */
+#define TTS_ISOLATED_DEADLINE_MS 10000
+
+extern const struct tts_ops tts_isolated_ops;
+
+/**
+ * Starts `workers` (1..TTS_ISOLATED_MAX_WORKERS) children running `argv`
+ * (NULL-terminated, borrowed and copied: the program's path first), or,
+ * with `argv` NULL, this executable as `/proc/self/exe __tts-worker`; waits
+ * until each is ready, and synthesizes the apologies through them.
+ * `deadline_ms` bounds each request (0: TTS_ISOLATED_DEADLINE_MS). On
+ * success `t` owns the children: tts_release ends and reaps them. Returns 0,
+ * SB_EINVAL (bad arguments), SB_ENOMEM, or SB_EIO (a child could not start
+ * or speak), with a lower-case reason in `err` (may be NULL); `t` is then
+ * empty and no child is left.
+ */
+int tts_isolated_init(struct tts *t, const char *const *argv, unsigned workers, int deadline_ms,
+                      char *err, size_t errsize);
+
+/**
+ * Writes the pid of each slot's child to `pids` (0 for a slot whose child is
+ * being restarted), at most `max` of them. Returns the number of slots, or
+ * 0 when `t` is not an isolated engine. For tests and diagnostics.
+ */
+size_t tts_isolated_pids(const struct tts *t, int *pids, size_t max);
+
+/**
+ * The child's side: makes the socket on fd 0 its channel (fd 0 then reads
+ * /dev/null and stdout goes to stderr, so nothing the library prints can
+ * reach the channel), asks to be killed when its parent dies, says it is
+ * ready, and answers requests with `engine` (borrowed; NULL: espeak-ng)
+ * until the channel ends. Returns the exit status: 0 at the end of the
+ * input, 1 on a broken channel or request.
+ */
+int tts_worker_main(const struct tts *engine);
+
 #endif
