@@ -179,6 +179,16 @@ static void reply_done(void *arg, struct reply *reply)
     lws_cancel_service(srv->lws);
 }
 
+/* The answer a completed status event gets: 204, or 503 when it could not be recorded. */
+static void status_reply(const struct pending *p, struct reply *r)
+{
+    r->status = p->status;
+    r->content_type = p->status == 204 ? NULL : "text/plain; charset=utf-8";
+    if (p->status != 204 &&
+        reply_text(r, p->status, "error: the call log could not record this event; retry\n"))
+        r->content_type = NULL; /* out of memory: the status alone */
+}
+
 void server_drain_completions(struct server *srv)
 {
     static const char *const outcomes[] = {"applied", "duplicate", "stale"};
@@ -190,38 +200,30 @@ void server_drain_completions(struct server *srv)
     pthread_mutex_unlock(&srv->done_lock);
     while (list) {
         struct pending *p = list;
+        struct reply r = REPLY_INIT;
 
         list = p->next;
         if (p->has_reply) {
             if (p->reply.uncommitted_call[0] && srv->flow_states)
                 flow_states_forget(srv->flow_states, p->reply.uncommitted_call);
-            if (!p->orphaned) {
-                struct http_session *sess = lws_wsi_user(p->wsi);
-
-                sess->pending = NULL;
-                reply_release(&sess->reply);
-                sess->reply = p->reply;
-                sess->reply_ready = 1;
-                lws_callback_on_writable(p->wsi);
-            } else {
-                reply_release(&p->reply);
-            }
-            free(p);
-            continue;
+            r = p->reply;
+        } else {
+            if (p->status == 204)
+                metrics_call_status(&srv->metrics, p->call_status, outcomes[p->outcome]);
+            status_reply(p, &r);
         }
-        if (p->status == 204)
-            metrics_call_status(&srv->metrics, p->call_status, outcomes[p->outcome]);
         if (!p->orphaned) {
             struct http_session *sess = lws_wsi_user(p->wsi);
 
             sess->pending = NULL;
-            sess->reply.status = p->status;
-            sess->reply.content_type = p->status == 204 ? NULL : "text/plain; charset=utf-8";
-            if (p->status != 204)
-                reply_text(&sess->reply, p->status,
-                           "error: the call log could not record this event; retry\n");
+            reply_release(&sess->reply);
+            sess->reply = r;
             sess->reply_ready = 1;
             lws_callback_on_writable(p->wsi);
+        } else {
+            if (p->detached)
+                http_answer_detached(p->detached_fd, &r);
+            reply_release(&r);
         }
         free(p);
     }

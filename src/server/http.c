@@ -5,12 +5,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "core/err.h"
 #include "core/log.h"
 #include "net/http_method.h"
+#include "net/socket_bytes.h"
+#include "server/conn_limits.h"
 #include "server/server_internal.h"
 #include "server/stream.h"
+
+/* Longest request path answered; longer ones get 414 (lws holds at most HTTP_MAX_HEADERS). */
+#define HTTP_MAX_PATH 2048
 
 /* Replies are written from one loop-thread buffer with room for lws's prefix. */
 static unsigned char out_buf[LWS_PRE + 2048 + HTTP_MAX_BODY + 1024];
@@ -26,6 +34,15 @@ static void session_finish(struct http_session *sess, int status)
     srv->inflight--;
     metrics_request(&srv->metrics, sess->endpoint ? sess->endpoint->name : "other", status,
                     (double)(server_now_us() - sess->started_us) / 1e6);
+}
+
+/* Notes how much the socket had delivered when an answer went out (see on_request). */
+static void note_answer(struct lws *wsi)
+{
+    struct conn_info *ci = conn_info_of(wsi);
+
+    if (ci)
+        ci->read_at_answer = net_socket_bytes_read(lws_get_socket_fd(wsi));
 }
 
 /*
@@ -75,7 +92,30 @@ static int write_reply(struct lws *wsi, struct http_session *sess, const struct 
         return -1;
     if (close_after)
         return -1;
+    note_answer(wsi);
+    /* From here on `sess` may be freed: lws re-creates it for the next request. */
     return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+void http_answer_detached(int fd, const struct reply *r)
+{
+    char head[256];
+    size_t body_len = r->body ? r->len : 0;
+    int n;
+
+    char clen[48] = "";
+
+    /* RFC 9110 8.6: no Content-Length on a 204. */
+    if (r->status != 204)
+        snprintf(clen, sizeof(clen), "Content-Length: %zu\r\n", body_len);
+    n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n%s%s%s%sConnection: close\r\n\r\n",
+                 r->status, r->status == 204 ? "No Content" : r->status < 300 ? "OK" : "Error",
+                 r->content_type ? "Content-Type: " : "", r->content_type ? r->content_type : "",
+                 r->content_type ? "\r\n" : "", clen);
+    /* A short answer on a socket that has sent nothing back yet: the kernel takes it whole. */
+    if (n > 0 && (size_t)n < sizeof(head) && write(fd, head, (size_t)n) == n && body_len)
+        (void)!write(fd, r->body, body_len);
+    close(fd);
 }
 
 /* Answers with a plain-text error. */
@@ -95,9 +135,8 @@ static int reply_error(struct lws *wsi, struct http_session *sess, int status, c
 /* Sends sess->reply (filled by dispatch or a writer completion) and frees it. */
 static int send_session_reply(struct lws *wsi, struct http_session *sess)
 {
-    int rc;
-
     struct reply r = sess->reply;
+    int rc;
 
     if (!sess->reply_ready)
         return 0;
@@ -109,13 +148,84 @@ static int send_session_reply(struct lws *wsi, struct http_session *sess)
     return rc;
 }
 
-static void session_reset(struct http_session *sess, struct server *srv)
+static void body_deadline_cancel(struct http_session *sess)
 {
+    if (sess->wsi)
+        lws_sul_cancel(&sess->body_deadline);
+}
+
+static void session_reset(struct http_session *sess, struct server *srv, struct lws *wsi)
+{
+    body_deadline_cancel(sess);
     buf_release(&sess->body);
     reply_release(&sess->reply);
     memset(sess, 0, sizeof(*sess));
     sess->srv = srv;
+    sess->wsi = wsi;
     buf_init(&sess->body, HTTP_MAX_BODY);
+}
+
+/* The body did not arrive in time: answer 408 and drop the connection. */
+static void on_body_deadline(lws_sorted_usec_list_t *sul)
+{
+    struct http_session *sess = lws_container_of(sul, struct http_session, body_deadline);
+    struct lws *wsi = sess->wsi;
+    char msg[128];
+
+    snprintf(msg, sizeof(msg), "error: request body did not arrive within %d s\n",
+             sess->srv->cfg->body_timeout_s);
+    sess->close_after = 1;
+    reply_error(wsi, sess, 408, msg, NULL);
+    lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, LWS_TO_KILL_ASYNC);
+}
+
+/*
+ * lws 4.1 mishandles a request with a body that was already in its buffer
+ * when the previous answer went out (a pipelined request): it feeds the
+ * request's own header bytes to the body callback and then spins on the
+ * rest. Such a request is recognised by the socket having delivered nothing
+ * new since that answer, and the connection is closed after the answers
+ * already sent, as HTTP/1.1 allows (RFC 9112, 9.3.2). Requests without a
+ * body are not affected and are answered in order.
+ */
+static int pipelined_with_body(struct lws *wsi)
+{
+    struct conn_info *ci = conn_info_of(wsi);
+    long long now;
+
+    if (!ci || ci->read_at_answer < 0)
+        return 0;
+    now = net_socket_bytes_read(lws_get_socket_fd(wsi));
+    return now >= 0 && now == ci->read_at_answer;
+}
+
+/* Checks framing headers lws does not: returns 0, or answers and returns its result. */
+static int check_framing(struct lws *wsi, struct http_session *sess, int *rc)
+{
+    char te[64];
+    int has_len = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0;
+
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) <= 0)
+        return 0;
+    /* Whatever we answer, the body's framing is unknown: the connection cannot go on. */
+    sess->close_after = 1;
+    if (has_len) {
+        *rc = reply_error(wsi, sess, 400,
+                          "error: a request may not have both Content-Length and "
+                          "Transfer-Encoding\n",
+                          NULL);
+        return 1;
+    }
+    if (lws_hdr_copy(wsi, te, sizeof(te), WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0 &&
+        strcasestr(te, "chunked")) {
+        *rc = reply_error(wsi, sess, 411,
+                          "error: chunked request bodies are not accepted; send the body "
+                          "with a Content-Length header\n",
+                          NULL);
+        return 1;
+    }
+    *rc = reply_error(wsi, sess, 501, "error: this Transfer-Encoding is not supported\n", NULL);
+    return 1;
 }
 
 /* Starts a request once its headers are in: route, method and size checks. */
@@ -125,9 +235,10 @@ static int on_request(struct lws *wsi, struct http_session *sess, const char *pa
     const char *method;
     const struct endpoint *ep;
     char msg[384];
-    char clen[32];
+    char clen[32] = "";
+    int rc = 0;
 
-    session_reset(sess, srv);
+    session_reset(sess, srv, wsi);
     sess->started_us = server_now_us();
     sess->active = 1;
     srv->inflight++;
@@ -135,9 +246,26 @@ static int on_request(struct lws *wsi, struct http_session *sess, const char *pa
     method = net_http_method(wsi);
     ep = endpoint_find(path);
     sess->endpoint = ep;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
+        lws_hdr_copy(wsi, clen, sizeof(clen), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
+        strtoull(clen, NULL, 10) > 0 && pipelined_with_body(wsi)) {
+        log_event(LOG_INFO, "http.pipeline_closed",
+                  "path=%.200s reason=\"a request with a body was pipelined behind an answer\"",
+                  path);
+        sess->close_after = 1;
+        return -1;
+    }
+    if (check_framing(wsi, sess, &rc))
+        return rc;
     if (srv->draining) {
         sess->close_after = 1;
         return reply_error(wsi, sess, 503, "error: server is shutting down\n", NULL);
+    }
+    if (strlen(path) > HTTP_MAX_PATH) {
+        snprintf(msg, sizeof(msg), "error: request path is longer than %d bytes\n",
+                 HTTP_MAX_PATH);
+        sess->close_after = 1;
+        return reply_error(wsi, sess, 414, msg, NULL);
     }
     if (!ep) {
         snprintf(msg, sizeof(msg), "error: no such path '%.300s'\n", path);
@@ -152,8 +280,7 @@ static int on_request(struct lws *wsi, struct http_session *sess, const char *pa
         dispatch_request(sess, wsi);
         return send_session_reply(wsi, sess);
     }
-    if (lws_hdr_copy(wsi, clen, sizeof(clen), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
-        strtoull(clen, NULL, 10) > HTTP_MAX_BODY) {
+    if (clen[0] && strtoull(clen, NULL, 10) > HTTP_MAX_BODY) {
         /* Refuse before reading: the client learns at once, and we hold nothing. */
         sess->close_after = 1;
         snprintf(msg, sizeof(msg), "error: request body exceeds %d bytes\n", HTTP_MAX_BODY);
@@ -165,6 +292,8 @@ static int on_request(struct lws *wsi, struct http_session *sess, const char *pa
         dispatch_request(sess, wsi);
         return send_session_reply(wsi, sess);
     }
+    lws_sul_schedule(lws_get_context(wsi), 0, &sess->body_deadline, on_body_deadline,
+                     (lws_usec_t)srv->cfg->body_timeout_s * LWS_US_PER_SEC);
     return 0;
 }
 
@@ -181,6 +310,7 @@ static int on_body_complete(struct lws *wsi, struct http_session *sess)
 {
     char msg[128];
 
+    body_deadline_cancel(sess);
     if (sess->body_error) {
         sess->close_after = 1;
         snprintf(msg, sizeof(msg), "error: request body exceeds %d bytes\n", HTTP_MAX_BODY);
@@ -190,13 +320,46 @@ static int on_body_complete(struct lws *wsi, struct http_session *sess)
     return send_session_reply(wsi, sess);
 }
 
+/*
+ * lws 4.1 closes a connection as soon as it reads the end of the client's
+ * stream, even when the client only shut down its sending side and still
+ * waits for the answer (a status callback waiting for its commit). lws then
+ * also shuts the socket down for writing. So the socket is taken away from
+ * lws first: a duplicate descriptor keeps it for the answer, and lws's
+ * descriptor number is pointed at a fresh unconnected socket, which is what
+ * lws then shuts down and closes.
+ */
+static void keep_socket_for_answer(struct lws *wsi, struct pending *p)
+{
+    int fd = lws_get_socket_fd(wsi);
+    int kept, dummy;
+
+    if (fd < 0)
+        return;
+    kept = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (kept < 0)
+        return;
+    dummy = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (dummy < 0 || dup3(dummy, fd, O_CLOEXEC) < 0) {
+        if (dummy >= 0)
+            close(dummy);
+        close(kept);
+        return;
+    }
+    close(dummy);
+    p->detached = 1;
+    p->detached_fd = kept;
+}
+
 /* The connection is going away: a writer completion must not touch it later. */
-static void on_close(struct http_session *sess)
+static void on_close(struct lws *wsi, struct http_session *sess)
 {
     if (!sess || !sess->srv)
         return;
+    body_deadline_cancel(sess);
     if (sess->pending) {
         sess->pending->orphaned = 1;
+        keep_socket_for_answer(wsi, sess->pending);
         sess->pending = NULL;
     }
     if (sess->active) {
@@ -214,6 +377,19 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     struct server *srv;
 
     switch (reason) {
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+        srv = lws_context_user(lws_get_context(wsi));
+        return srv ? conn_limits_filter(srv, user, (int)(lws_intptr_t)in) : 0;
+    case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+        srv = lws_context_user(lws_get_context(wsi));
+        if (srv)
+            conn_limits_created(srv, wsi);
+        return 0;
+    case LWS_CALLBACK_WSI_DESTROY:
+        srv = lws_context_user(lws_get_context(wsi));
+        if (srv)
+            conn_limits_destroyed(srv, wsi);
+        return 0;
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
         srv = lws_context_user(lws_get_context(wsi));
         if (!in || strcmp((const char *)in, "websocket") != 0)
@@ -238,7 +414,7 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         return send_session_reply(wsi, sess);
     case LWS_CALLBACK_CLOSED_HTTP:
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
-        on_close(sess);
+        on_close(wsi, sess);
         break;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         srv = lws_context_user(lws_get_context(wsi));
@@ -251,4 +427,45 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         break;
     }
     return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+/*
+ * A request whose first word is no HTTP method lws knows (TRACE, PROPFIND,
+ * a TLS hello sent to a plain port, garbage) is handed here as raw bytes
+ * (LWS_SERVER_OPTION_FALLBACK_TO_APPLY_LISTEN_ACCEPT_CONFIG) instead of
+ * lws's own HTML 403: it gets a plain-text 501 or 400 and the connection
+ * closes. Only the method token is looked at; nothing else is parsed.
+ */
+int http_fallback_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                           void *in, size_t len)
+{
+    unsigned char out[LWS_PRE + 512];
+    char method[17], body[160];
+    const unsigned char *p = in;
+    size_t n = 0;
+    int status, hlen;
+
+    if (reason != LWS_CALLBACK_RAW_RX)
+        return 0;
+    while (n < len && n < sizeof(method) - 1 && p[n] >= 'A' && p[n] <= 'Z') {
+        method[n] = (char)p[n];
+        n++;
+    }
+    method[n] = '\0';
+    if (n > 0 && n < len && p[n] == ' ') {
+        status = 501;
+        snprintf(body, sizeof(body), "error: method %s is not supported; use GET or POST\n",
+                 method);
+    } else {
+        status = 400;
+        snprintf(body, sizeof(body), "error: malformed request: not HTTP/1.1\n");
+    }
+    log_event(LOG_INFO, "http.error", "status=%d method=%s", status, n ? method : "-");
+    hlen = snprintf((char *)out + LWS_PRE, sizeof(out) - LWS_PRE,
+                    "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                    "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                    status, status == 501 ? "Not Implemented" : "Bad Request", strlen(body), body);
+    if (hlen > 0 && (size_t)hlen < sizeof(out) - LWS_PRE)
+        lws_write(wsi, out + LWS_PRE, (size_t)hlen, LWS_WRITE_RAW);
+    return -1; /* close */
 }

@@ -4,9 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/err.h"
 #include "core/log.h"
+#include "server/conn_limits.h"
 #include "server/loop_clock.h"
 #include "server/server_internal.h"
 #include "server/stream.h"
@@ -77,6 +79,7 @@ static void on_tick(lws_sorted_usec_list_t *sul)
 static const struct lws_protocols protocols[] = {
     {"http", http_callback, sizeof(struct http_session), 0, 0, NULL, 0},
     {LOOP_CLOCK_PROTOCOL, loop_clock_callback, 0, 0, 0, NULL, 0},
+    {HTTP_FALLBACK_PROTOCOL, http_fallback_callback, 0, 0, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -92,6 +95,14 @@ static int context_create(struct server *srv)
     info.user = srv;
     info.keepalive_timeout = 60;
     info.timeout_secs = 30;
+    /* Connect (or the end of the previous answer) to the end of the headers. */
+    info.timeout_secs_ah_idle = (unsigned int)cfg->header_timeout_s;
+    /* Room for a 2 KiB path and Twilio's headers; a longer path is answered 414. */
+    info.max_http_header_data = HTTP_MAX_HEADERS;
+    /* Not HTTP at all (an unknown method): answered by http_fallback_callback. */
+    info.options |= LWS_SERVER_OPTION_FALLBACK_TO_APPLY_LISTEN_ACCEPT_CONFIG;
+    info.listen_accept_role = "raw-skt";
+    info.listen_accept_protocol = HTTP_FALLBACK_PROTOCOL;
     /* Without DISABLE_IPV6 lws binds the dual-stack wildcard even for 127.0.0.1. */
     if (!strchr(cfg->listen_host, ':'))
         info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
@@ -164,7 +175,7 @@ int server_run(const struct config *cfg)
                   sb_strerror(rc));
         goto out;
     }
-    rc = tts_espeak_init(&srv->tts, errbuf, sizeof(errbuf));
+    rc = tts_isolated_init(&srv->tts, NULL, 2, 0, errbuf, sizeof(errbuf));
     if (rc) {
         log_event(LOG_ERROR, "server.start_failed", "error=\"text-to-speech: %s\"", errbuf);
         goto out;
@@ -198,6 +209,9 @@ int server_run(const struct config *cfg)
                   clock_offset);
     }
 
+    rc = conn_limits_init(srv);
+    if (rc)
+        goto out;
     rc = context_create(srv);
     if (rc) {
         log_event(LOG_ERROR, "server.start_failed", "error=\"cannot listen on %s:%d\"",
@@ -251,8 +265,13 @@ out:
         struct pending *p = srv->done_head;
 
         srv->done_head = p->next;
+        if (p->detached)
+            close(p->detached_fd);
+        if (p->has_reply)
+            reply_release(&p->reply);
         free(p);
     }
+    conn_limits_release(srv);
     stream_outcomes_release(srv);
     stream_tts_cache_release(srv);
     tts_release(&srv->tts);

@@ -6,6 +6,7 @@
 #include <pthread.h>
 
 #include "core/buf.h"
+#include "core/conn_count.h"
 #include "core/sig.h"
 #include "speech/tts.h"
 #include "server/config.h"
@@ -18,6 +19,8 @@
 
 /* Twilio's webhooks are small; 64 KiB also caps what a hostile client can make us hold. */
 #define HTTP_MAX_BODY 65536
+/* What lws may hold of one request's headers; past it lws drops the connection. */
+#define HTTP_MAX_HEADERS 8192
 
 /*
  * A request waiting for the writer (a status callback). The writer thread
@@ -28,6 +31,13 @@ struct pending {
     struct pending *next;
     struct lws *wsi;
     int orphaned;
+    /*
+     * A client that shut down its sending side makes lws close the
+     * connection under a deferred answer; the socket is then kept as a
+     * duplicate descriptor and the answer written to it directly.
+     */
+    int detached;
+    int detached_fd;
     int status;
     int outcome;
     char call_status[16];
@@ -41,6 +51,7 @@ struct outcome_slot;
 struct tts_cache_slot;
 struct stream_conn;
 struct workers;
+struct conn_info;
 
 struct server {
     const struct config *cfg;
@@ -57,6 +68,12 @@ struct server {
     int clock_fd;              /* the loop clock's timerfd (loop_clock.c) */
     long long clock_armed_us;  /* when it fires next; 0: not armed */
     int inflight; /* requests accepted and not yet answered */
+
+    /* Connection limits (conn_limits.c) */
+    struct conn_count conns;
+    struct conn_info *pending_peer; /* admitted by the filter, not yet tied to its wsi */
+    long long refused_logged_us;
+    unsigned long refused_since_log;
     int draining;
     long long drain_deadline_us;
 
@@ -89,6 +106,10 @@ struct http_session {
     int close_after;
     char path[256];
     struct stream_conn *stream; /* set once the connection is a media stream */
+
+    /* The whole body must arrive within --body-timeout of the headers. */
+    lws_sorted_usec_list_t body_deadline;
+    struct lws *wsi;
 };
 
 /* What a path answers to. */
@@ -118,12 +139,25 @@ const struct endpoint *endpoint_find(const char *path);
 int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                   size_t len);
 
+/* lws hands connections whose first bytes are not an HTTP method to this protocol. */
+#define HTTP_FALLBACK_PROTOCOL "sb-not-http"
+
+/** The lws protocol callback for those connections: a plain 501 or 400, then close. */
+int http_fallback_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                           void *in, size_t len);
+
 /**
  * Handles a complete request whose body is in sess->body: parses, checks the
  * signature, calls the handler. Either fills sess->reply (reply_ready) or
  * leaves a pending write behind.
  */
 void dispatch_request(struct http_session *sess, struct lws *wsi);
+
+/**
+ * Writes `r` to `fd` (a connection lws has let go of; see struct pending)
+ * with Connection: close, then closes `fd`.
+ */
+void http_answer_detached(int fd, const struct reply *r);
 
 /** Delivers writer completions to their connections (called on the loop). */
 void server_drain_completions(struct server *srv);

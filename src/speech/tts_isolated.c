@@ -61,6 +61,7 @@ struct iso {
     pthread_cond_t freed; /* a slot became free */
     struct slot slots[TTS_ISOLATED_MAX_WORKERS];
     unsigned nslots;
+    char *path;  /* the program to run, owned */
     char **argv; /* owned copy, NULL-terminated */
     int deadline_ms;
     struct apology sorry_es, sorry_en;
@@ -97,7 +98,7 @@ static int spawn_child(struct iso *e, pid_t *pid, int *fd)
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     /* dup2 onto 0 clears O_CLOEXEC: the child's end is the only descriptor it inherits. */
     posix_spawn_file_actions_adddup2(&fa, sv[1], 0);
-    rc = posix_spawn(pid, e->argv[0], &fa, &attr, e->argv, environ);
+    rc = posix_spawn(pid, e->path, &fa, &attr, e->argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     close(sv[1]);
@@ -410,6 +411,7 @@ static void iso_release(void *engine)
     for (size_t i = 0; e->argv && e->argv[i]; i++)
         free(e->argv[i]);
     free(e->argv);
+    free(e->path);
     free(e->sorry_es.pcm);
     free(e->sorry_en.pcm);
     pthread_mutex_destroy(&e->lock);
@@ -428,9 +430,13 @@ const struct tts_ops tts_isolated_ops = {
 
 static int copy_argv(struct iso *e, const char *const *argv)
 {
-    static const char *const self[] = {"/proc/self/exe", TTS_WORKER_COMMAND, NULL};
+    /* /proc/self/exe: the very binary running, even if the file was replaced since. */
+    static const char *const self[] = {"switchboard", TTS_WORKER_COMMAND, NULL};
     size_t count = 0;
 
+    e->path = strdup(argv ? argv[0] ? argv[0] : "" : "/proc/self/exe");
+    if (!e->path)
+        return SB_ENOMEM;
     if (!argv)
         argv = self;
     while (argv[count])
@@ -511,7 +517,7 @@ int tts_isolated_init(struct tts *t, const char *const *argv, unsigned workers, 
     for (unsigned i = 0; i < workers; i++) {
         rc = start_child(e, &e->slots[i]);
         if (rc) {
-            sb_set_error(err, errsize, "cannot start speech synthesizer child %s %s", e->argv[0],
+            sb_set_error(err, errsize, "cannot start speech synthesizer child %s %s", e->path,
                          e->argv[1] ? e->argv[1] : "");
             goto fail;
         }
