@@ -5,7 +5,7 @@ import unittest
 import urllib.parse
 import xml.etree.ElementTree as ET
 
-from tests.integration.harness import (INACTIVE, PRO, STARTER, TOKEN, TRANSFER, SeededServerTest,
+from tests.integration.harness import (INACTIVE, PRO, STARTER, TOKEN, TRANSFER, SeededServerTest, stream_token,
                                        Switchboard, call_sid, incoming_params)
 
 APOLOGY = "Lo sentimos, este número no está configurado. Sorry, this number is not configured."
@@ -37,7 +37,8 @@ class WebhookTest(SeededServerTest):
         self.assertEqual(stream.get("url"), "wss://127.0.0.1:%d/voice/stream" % self.sb.port)
         params = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
         self.assertEqual(params, {"CallSid": call_sid(1), "From": "+15551234567", "To": PRO,
-                                  "tenant": "acme", "agent": "receptionist", "lang": "en-US"})
+                                  "tenant": "acme", "agent": "receptionist", "lang": "en-US",
+                                  "token": stream_token(call_sid(1))})
 
     def test_starter_number_gathers_speech_with_greeting(self):
         doc = self.incoming(2, frm="+15551234567", to=STARTER)
