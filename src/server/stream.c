@@ -4,6 +4,13 @@
  * fragment assembly of inbound messages, the bounded queue of outbound ones,
  * the pacing times, text-to-speech on the worker pool, the lifecycle record,
  * and the table of outcomes that /voice/stream-ended reads.
+ *
+ * Binding and limits: a start message must carry the token of its CallSid
+ * (core/stream_token), and a stream must start within
+ * cfg->stream_start_timeout_s of the upgrade and then hear from the caller at
+ * least every cfg->stream_idle_timeout_s. The deadlines are checked when the
+ * loop clock fires (it is armed for the earliest); a message only notes its
+ * time, so a frame costs no timer update and no system call.
  */
 #include "server/stream.h"
 
@@ -14,6 +21,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/redact.h"
+#include "core/stream_token.h"
 #include "media/session.h"
 #include "server/loop_clock.h"
 #include "server/server_internal.h"
@@ -25,6 +33,8 @@
 #define STREAM_MAX_QUEUED 1024
 /* Messages up to this size (a media frame is about 300 bytes) may skip the queue. */
 #define SEND_NOW_MAX 1024
+/* A stream asked to close is killed if its closing handshake has not ended by then. */
+#define CLOSE_GRACE_S 10
 /* Outcomes remembered for the <Connect action> request (it follows within seconds). */
 #define OUTCOME_SLOTS 4096
 #define OUTCOME_TTL_MS (10 * 60 * 1000)
@@ -50,6 +60,9 @@ struct stream_conn {
     char close_reason[96];
     long long due_us; /* when pacing sends next (server_now_us clock); 0: nothing queued */
     long long opened_wall_ms;
+    long long opened_us;  /* server_now_us at the upgrade: the start deadline counts from it */
+    long long last_rx_us; /* the last whole message from the caller: the idle deadline */
+    int started;          /* the start message was accepted */
     char transfer[E164_SIZE];
 };
 
@@ -242,6 +255,9 @@ static void io_close(void *arg, int code, const char *reason)
     c->close_code = code;
     snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
     lws_callback_on_writable(c->wsi);
+    /* A peer that never lets the close out (it stopped reading) does not keep the socket. */
+    if (!c->dead)
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, CLOSE_GRACE_S);
 }
 
 static void tts_run(void *arg)
@@ -367,6 +383,74 @@ static int io_synthesize(void *arg, unsigned id, const char *text, const char *l
     return rc;
 }
 
+/*
+ * A CallSid from an unchecked message, fit for a log line: its first 10
+ * characters (letters and digits only) and "..." when there were more.
+ */
+static const char *sid_for_log(const char *sid, char out[16])
+{
+    size_t i;
+
+    for (i = 0; sid[i] && i < 10; i++)
+        out[i] = (sid[i] >= '0' && sid[i] <= '9') || (sid[i] >= 'a' && sid[i] <= 'z') ||
+                         (sid[i] >= 'A' && sid[i] <= 'Z')
+                     ? sid[i]
+                     : '?';
+    snprintf(out + i, 16 - i, "%s", sid[i] ? "..." : "");
+    return out;
+}
+
+static const char *peer_of(struct lws *wsi, char *buf, size_t size)
+{
+    const char *p = lws_get_peer_simple(wsi, buf, size);
+
+    return p && *p ? p : "-";
+}
+
+/* True when another stream of the same call is open and started. */
+static int call_has_live_stream(const struct stream_conn *c, const char *call_sid)
+{
+    for (const struct stream_conn *o = c->srv->streams; o; o = o->next) {
+        if (o != c && o->started && !o->closing && strcmp(o->session.call_sid, call_sid) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/*
+ * Only the holder of a call's TwiML may open its stream: the start message
+ * must carry the call's token. --dev accepts a missing token (signatures are
+ * not checked either), but never a wrong one, nor a second stream of a call.
+ * A refused stream closes with 1008 and is bound to no call: it records no
+ * outcome and no stream row. Returns 1 when the stream may go on.
+ */
+static int admit(struct stream_conn *c, struct session *s, const struct media_event *start)
+{
+    struct server *srv = c->srv;
+    const char *token = media_event_param(start, STREAM_TOKEN_PARAM);
+    int missing = !token || !*token, live;
+    char sid[16], peer[64];
+    const char *why;
+
+    if (stream_token_check(&srv->voice.stream_key, s->call_sid, token) == 0)
+        return 1;
+    live = call_has_live_stream(c, s->call_sid);
+    if (srv->cfg->dev && missing && !live) {
+        log_event(LOG_WARN, "security.stream_unbound",
+                  "call_sid=%s reason=\"--dev: a start without a stream token is accepted\"",
+                  sid_for_log(s->call_sid, sid));
+        return 1;
+    }
+    why = missing ? (live ? "token missing, the call has a live stream" : "token missing")
+                  : "token does not match the call";
+    log_event(LOG_WARN, "security.stream_refused", "call_sid=%s peer=%s reason=\"%s\"",
+              sid_for_log(s->call_sid, sid), peer_of(c->wsi, peer, sizeof(peer)), why);
+    /* Forget the CallSid the message claimed, so nothing is recorded against that call. */
+    s->call_sid[0] = '\0';
+    session_end(s, SESSION_FAILED, 1008, "stream token missing or does not match the call");
+    return 0;
+}
+
 /* The start message: find the call's tenant and agent, and let the agent speak. */
 static void io_started(void *arg, struct session *s, const struct media_event *start)
 {
@@ -380,6 +464,11 @@ static void io_started(void *arg, struct session *s, const struct media_event *s
     struct agent_call call;
     char greeting[GREETING_SIZE];
 
+    if (!admit(c, s, start))
+        return;
+    c->started = 1;
+    c->last_rx_us = server_now_us();
+    loop_clock_arm(srv, c->last_rx_us + (long long)srv->cfg->stream_idle_timeout_s * 1000000);
     /* A newer stream for the same call takes over; the older one is closed cleanly. */
     for (struct stream_conn *o = srv->streams; o; o = o->next) {
         if (o != c && !o->closing && strcmp(o->session.call_sid, s->call_sid) == 0)
@@ -421,15 +510,53 @@ static void pump(struct stream_conn *c)
         loop_clock_arm(c->srv, c->due_us);
 }
 
+/* When the stream must have started, or heard from the caller again; 0 when closing. */
+static long long deadline_of(const struct stream_conn *c)
+{
+    const struct config *cfg = c->srv->cfg;
+
+    if (c->closing)
+        return 0;
+    if (!c->started)
+        return c->opened_us + (long long)cfg->stream_start_timeout_s * 1000000;
+    return c->last_rx_us + (long long)cfg->stream_idle_timeout_s * 1000000;
+}
+
+static void time_out(struct stream_conn *c)
+{
+    const struct config *cfg = c->srv->cfg;
+    char reason[96], peer[64];
+
+    if (!c->started) {
+        snprintf(reason, sizeof(reason), "no start message within %d s",
+                 cfg->stream_start_timeout_s);
+        log_event(LOG_WARN, "stream.timeout", "phase=start peer=%s limit_s=%d",
+                  peer_of(c->wsi, peer, sizeof(peer)), cfg->stream_start_timeout_s);
+    } else {
+        snprintf(reason, sizeof(reason), "no message from the caller within %d s",
+                 cfg->stream_idle_timeout_s);
+        log_event(LOG_WARN, "stream.timeout", "phase=idle call_sid=%s limit_s=%d",
+                  c->session.call_sid, cfg->stream_idle_timeout_s);
+    }
+    session_end(&c->session, SESSION_FAILED, 1008, reason);
+}
+
 long long stream_clock_fired(struct server *srv, long long now_us)
 {
-    long long next = 0;
+    long long next = 0, deadline;
 
     for (struct stream_conn *c = srv->streams; c; c = c->next) {
         if (c->due_us && c->due_us <= now_us)
             serve(c, now_us);
+        deadline = deadline_of(c);
+        if (deadline && deadline <= now_us) {
+            time_out(c);
+            deadline = 0;
+        }
         if (c->due_us && (!next || c->due_us < next))
             next = c->due_us;
+        if (deadline && (!next || deadline < next))
+            next = deadline;
     }
     return next;
 }
@@ -515,18 +642,22 @@ static int on_established(struct server *srv, struct lws *wsi, struct stream_con
     c->wsi = wsi;
     c->srv = srv;
     c->opened_wall_ms = wall_ms();
+    c->opened_us = server_now_us();
     buf_init(&c->rx, MEDIA_EVENT_MAX_SIZE);
     io.arg = c;
-    session_init(&c->session, &io, &cfg, server_now_us());
+    session_init(&c->session, &io, &cfg, c->opened_us);
     c->next = srv->streams;
     srv->streams = c;
     srv->nstreams++;
     *slot = c;
+    loop_clock_arm(srv, deadline_of(c));
     return 0;
 }
 
 static int on_receive(struct stream_conn *c, struct lws *wsi, const void *in, size_t len)
 {
+    long long now;
+
     if (c->closing)
         return 0;
     if (lws_frame_is_binary(wsi)) {
@@ -545,7 +676,10 @@ static int on_receive(struct stream_conn *c, struct lws *wsi, const void *in, si
         in = c->rx.data;
         len = c->rx.len;
     }
-    session_message(&c->session, in, len, server_now_us());
+    /* Only a whole message counts as the caller being there (not a fragment, not a ping). */
+    now = server_now_us();
+    c->last_rx_us = now;
+    session_message(&c->session, in, len, now);
     buf_reset(&c->rx);
     pump(c);
     return 0;

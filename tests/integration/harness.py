@@ -147,6 +147,17 @@ class Switchboard:
         return json.loads(self.cli("calls", "list", "--json", "--limit", "100000").stdout)
 
 
+def stream_token(sid, token=TOKEN, secret=""):
+    """The token <Parameter> switchboard writes in the <Stream> of call `sid` (core/stream_token.h):
+    keyed with SWITCHBOARD_STREAM_SECRET when set, else with the auth token."""
+    import base64
+    import hashlib
+    import hmac
+    key = hmac.new((secret or token).encode(), b"switchboard stream-token key v1", hashlib.sha256).digest()
+    mac = hmac.new(key, b"switchboard stream-token v1:" + sid.encode(), hashlib.sha256).digest()
+    return base64.b64encode(mac).decode()
+
+
 def incoming_params(sid, frm="+15551234567", to=PRO, **extra):
     p = {"CallSid": sid, "AccountSid": "AC" + "0" * 32, "From": frm, "To": to,
          "CallStatus": "ringing", "Direction": "inbound", "ApiVersion": "2010-04-01",

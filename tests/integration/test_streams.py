@@ -1,4 +1,6 @@
 """Media Streams: switchboard's WebSocket driven by switchboard sim (and a raw client for bad input)."""
+import base64
+import functools
 import json
 import os
 import sqlite3
@@ -11,7 +13,8 @@ import wave
 import websocket
 from twilio.request_validator import RequestValidator
 
-from tests.integration.harness import PRO, TOKEN, TRANSFER, SeededServerTest, call_sid
+from tests.integration.harness import (PRO, TOKEN, TRANSFER, SeededServerTest, Switchboard, call_sid,
+                                       incoming_params, stream_token)
 from tests.integration.twilio_app import events, sim
 
 GREETING = "Thanks for calling Acme."
@@ -140,7 +143,11 @@ class StreamTest(SeededServerTest):
         self.assertEqual([r[1] for r in rows], ["replaced", "stopped"])
 
 
-class StreamBadInputTest(SeededServerTest):
+VALID = object()  # start_msg: the call's own stream token
+
+
+class StreamClient:
+    """A raw Media Streams client for the tests that play Twilio badly (mixed into test cases)."""
 
     def ws_url(self):
         return "ws://127.0.0.1:%d/voice/stream" % self.sb.port
@@ -152,10 +159,17 @@ class StreamBadInputTest(SeededServerTest):
         return websocket.create_connection(self.ws_url(), timeout=10,
                                            header=["X-Twilio-Signature: %s" % (sig or self.signature())])
 
-    def start_msg(self, sid, stream_sid="MZ" + "1" * 32):
+    def start_msg(self, sid, stream_sid="MZ" + "1" * 32, token=VALID, **params):
+        """A start message; `token` is the call's own by default, None leaves it out."""
+        custom = {"To": PRO, "lang": "en-US"}
+        custom.update(params)
+        if token is VALID:
+            token = stream_token(sid)
+        if token is not None:
+            custom["token"] = token
         return json.dumps({"event": "start", "sequenceNumber": "1", "streamSid": stream_sid,
                            "start": {"streamSid": stream_sid, "accountSid": "AC" + "0" * 32, "callSid": sid,
-                                     "tracks": ["inbound"], "customParameters": {"To": PRO, "lang": "en-US"},
+                                     "tracks": ["inbound"], "customParameters": custom,
                                      "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000,
                                                      "channels": 1}}})
 
@@ -163,13 +177,43 @@ class StreamBadInputTest(SeededServerTest):
         """Reads until the server closes; returns (code, reason)."""
         ws.settimeout(10)
         while True:
-            op, data = ws.recv_data(control_frame=True)
+            # Frame by frame: recv_data would answer the close, on a socket the server may have shut.
+            frame = ws.recv_frame()
+            op, data = frame.opcode, frame.data
             if op == websocket.ABNF.OPCODE_CLOSE:
                 code = int.from_bytes(data[:2], "big") if len(data) >= 2 else None
+                ws.close()
                 return code, data[2:].decode()
+
+    def first_media(self, ws):
+        """Waits for the greeting's first frame: the stream was accepted and its agent speaks."""
+        ws.settimeout(10)
+        while True:
+            op, data = ws.recv_data(control_frame=True)
+            self.assertNotEqual(op, websocket.ABNF.OPCODE_CLOSE, data[2:])
+            if op == websocket.ABNF.OPCODE_TEXT and json.loads(data)["event"] == "media":
+                return
 
     def healthy(self):
         return self.sb.request("GET", "/healthz")[0] == 200
+
+    def stream_rows(self, sid):
+        db = sqlite3.connect(self.sb.db)
+        try:
+            return db.execute("SELECT stream_sid, reason FROM call_streams WHERE call_sid = ? "
+                              "ORDER BY started_at", (sid,)).fetchall()
+        finally:
+            db.close()
+
+    def wait_log(self, needle, timeout=10):
+        deadline = time.time() + timeout
+        while needle not in self.sb.logs():
+            if time.time() > deadline:
+                self.fail("no %r in the log" % needle)
+            time.sleep(0.05)
+
+
+class StreamBadInputTest(StreamClient, SeededServerTest):
 
     def test_the_internal_clock_protocol_cannot_be_asked_for(self):
         # The server lists a protocol of its own for its pacing timer; a WebSocket must not get it.
@@ -279,13 +323,13 @@ class ManyStreamsTest(SeededServerTest):
         ws.send(json.dumps({"event": "start", "sequenceNumber": "1", "streamSid": stream_sid,
                             "start": {"streamSid": stream_sid, "accountSid": "AC" + "0" * 32,
                                       "callSid": call_sid(7000 + i), "tracks": ["inbound"],
-                                      "customParameters": {"To": PRO, "agent": "echo"},
+                                      "customParameters": {"To": PRO, "agent": "echo",
+                                                           "token": stream_token(call_sid(7000 + i))},
                                       "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000,
                                                       "channels": 1}}}))
         return ws, stream_sid
 
     def test_every_caller_gets_its_own_audio_back_while_webhooks_are_answered(self):
-        import base64
         streams = [self.open_echo_stream(i) for i in range(self.STREAMS)]
         try:
             for k in range(self.FRAMES):
@@ -312,6 +356,269 @@ class ManyStreamsTest(SeededServerTest):
             for ws, _ in streams:
                 ws.close()
         self.assertEqual(self.sb.request("GET", "/healthz")[0], 200)
+
+
+REFUSED = "stream token missing or does not match the call"
+FRAME = base64.b64encode(b"\xff" * 160).decode()  # 20 ms of mu-law silence
+
+
+def media_msg(stream_sid, k):
+    return json.dumps({"event": "media", "sequenceNumber": str(k + 2), "streamSid": stream_sid,
+                       "media": {"track": "inbound", "chunk": str(k + 1), "timestamp": str(20 * k),
+                                 "payload": FRAME}})
+
+
+def stop_msg(stream_sid, sid):
+    return json.dumps({"event": "stop", "sequenceNumber": "99", "streamSid": stream_sid,
+                       "stop": {"accountSid": "AC" + "0" * 32, "callSid": sid}})
+
+
+def unmasked_text_frame(text):
+    """A client text frame without the mask RFC 6455 requires of clients (built by hand on purpose)."""
+    data = text.encode()
+    n = len(data)
+    head = bytes([0x81, n]) if n < 126 else bytes([0x81, 126]) + n.to_bytes(2, "big")
+    return head + data
+
+
+class StreamBindingTest(StreamClient, SeededServerTest):
+    """A stream is bound to the call whose TwiML carried its token (core/stream_token)."""
+
+    def test_the_twiml_carries_the_token_of_its_call(self):
+        sid = call_sid(8001)
+        status, _, body = self.sb.signed_post("/voice/incoming", incoming_params(sid))
+        self.assertEqual(status, 200)
+        self.assertIn(b'<Parameter name="token" value="%s" />' % stream_token(sid).encode(), body)
+
+    def test_a_start_without_a_token_is_refused(self):
+        ws = self.connect()
+        ws.send(self.start_msg(call_sid(8002), token=None))
+        self.assertEqual(self.closed_with(ws), (1008, REFUSED))
+        self.wait_log("event=security.stream_refused")
+        self.assertTrue(self.healthy())
+
+    def test_the_token_of_another_call_is_refused(self):
+        for token in (stream_token(call_sid(8004)), "x" * 44, stream_token(call_sid(8003))[:-2]):
+            ws = self.connect()
+            ws.send(self.start_msg(call_sid(8003), token=token))
+            self.assertEqual(self.closed_with(ws), (1008, REFUSED))
+        self.assertEqual(self.stream_rows(call_sid(8003)), [])
+
+    def test_a_captured_token_cannot_take_over_another_call(self):
+        a, b = call_sid(8011), call_sid(8012)
+        victim = self.connect()
+        victim.send(self.start_msg(b, stream_sid="MZ" + "b" * 32))
+        self.first_media(victim)
+        # The token of call A (captured from its TwiML), none at all, or a guess: none replaces B's stream.
+        for token in (stream_token(a), None, "x" * 44):
+            thief = self.connect()
+            thief.send(self.start_msg(b, stream_sid="MZ" + "c" * 32, token=token))
+            self.assertEqual(self.closed_with(thief), (1008, REFUSED))
+        victim.send(stop_msg("MZ" + "b" * 32, b))
+        self.assertEqual(self.closed_with(victim), (1000, "twilio stopped the stream"))
+        deadline = time.time() + 10
+        while not self.stream_rows(b) and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(self.stream_rows(b), [("MZ" + "b" * 32, "stopped")])
+
+    def test_refusals_log_no_whole_call_sid(self):
+        sid = call_sid(8021)
+        ws = self.connect()
+        ws.send(self.start_msg(sid, token="x" * 44))
+        self.assertEqual(self.closed_with(ws), (1008, REFUSED))
+        self.wait_log("event=security.stream_refused")
+        lines = [line for line in self.sb.logs().splitlines() if "stream_refused" in line]
+        self.assertTrue(lines)
+        self.assertFalse([line for line in lines if sid in line], lines)
+
+    def test_a_spanish_caller_is_greeted_through_the_bound_stream(self):
+        sid = call_sid(8031)
+        rc, doc, err = sim("--url", self.sb.url("/voice/incoming"), "--from", "+5215512345678", "--to", PRO,
+                           "--stream-plain", "--call-sid", sid, script="listen\nhangup\n",
+                           tmpdir=self.sb.dir, timeout=90)
+        self.assertEqual(rc, 0, doc or err)
+        s = events(doc, "stream")
+        self.assertEqual(len(s), 1, doc)
+        self.assertEqual(s[0]["closed_by"], "caller", s[0])
+        self.assertGreater(s[0]["frames_received"], 20)
+        self.wait_log("event=stream.started call_sid=%s" % sid)
+        started = [line for line in self.sb.logs().splitlines() if "stream.started call_sid=%s" % sid in line]
+        self.assertIn("lang=es-MX", started[0])
+
+    def test_unmasked_frames_get_no_further_than_masked_ones(self):
+        # RFC 6455 has a server close on an unmasked client frame; lws 4.1 reads such frames as if
+        # masked and does not tell the server. At least they are held to the same binding.
+        ws = self.connect()
+        ws.sock.sendall(unmasked_text_frame('{"event": "connected", "protocol": "Call", "version": "1.0.0"}'))
+        ws.sock.sendall(unmasked_text_frame(self.start_msg(call_sid(8041), token=None)))
+        self.assertEqual(self.closed_with(ws), (1008, REFUSED))
+        self.assertTrue(self.healthy())
+
+    def test_the_server_still_answers_after_refusals(self):
+        for i in range(5):
+            ws = self.connect()
+            ws.send(self.start_msg(call_sid(8051 + i), token=None))
+            self.assertEqual(self.closed_with(ws)[0], 1008)
+        self.assertTrue(self.healthy())
+        status, _, body = self.sb.signed_post("/voice/incoming", incoming_params(call_sid(8060)))
+        self.assertEqual(status, 200)
+        self.assertIn(b"<Connect", body)
+
+
+class StreamLimitsTest(StreamClient, unittest.TestCase):
+    """--stream-start-timeout and --stream-idle-timeout close streams that hold a socket for nothing."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.sb = Switchboard()
+        cls.sb.seed()
+        cls.sb.start("--stream-start-timeout", "1", "--stream-idle-timeout", "1")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.sb.close()
+
+    def keep_sending_until_closed(self, ws, send, limit=15):
+        """Calls send() every 0.2 s until the server closes; returns (code, reason)."""
+        deadline = time.time() + limit
+        ws.settimeout(0.2)
+        while time.time() < deadline:
+            try:
+                send()
+            except (OSError, websocket.WebSocketConnectionClosedException):
+                pass  # the server closed meanwhile: its close frame is still to be read
+            try:
+                frame = ws.recv_frame()
+            except websocket.WebSocketTimeoutException:
+                continue
+            if frame.opcode == websocket.ABNF.OPCODE_CLOSE:
+                data = frame.data
+                ws.close()
+                return int.from_bytes(data[:2], "big"), data[2:].decode()
+        self.fail("the stream was kept open")
+
+    def test_a_silent_stream_is_closed_for_want_of_a_start(self):
+        ws = self.connect()
+        self.assertEqual(self.closed_with(ws), (1008, "no start message within 1 s"))
+        self.wait_log("event=stream.timeout phase=start")
+
+    def test_connected_alone_does_not_keep_a_stream(self):
+        ws = self.connect()
+        connected = '{"event": "connected", "protocol": "Call", "version": "1.0.0"}'
+        self.assertEqual(self.keep_sending_until_closed(ws, lambda: ws.send(connected)),
+                         (1008, "no start message within 1 s"))
+
+    def test_empty_continuation_frames_do_not_keep_a_stream(self):
+        ws = self.connect()
+        ws.send(self.start_msg(call_sid(8101)))
+        ws.send_frame(websocket.ABNF.create_frame("", websocket.ABNF.OPCODE_TEXT, 0))
+        empty = websocket.ABNF.create_frame("", websocket.ABNF.OPCODE_CONT, 0)
+        self.assertEqual(self.keep_sending_until_closed(ws, lambda: ws.send_frame(empty)),
+                         (1008, "no message from the caller within 1 s"))
+
+    def test_pings_do_not_keep_a_stream(self):
+        ws = self.connect()
+        ws.send(self.start_msg(call_sid(8102)))
+        self.assertEqual(self.keep_sending_until_closed(ws, lambda: ws.ping("x")),
+                         (1008, "no message from the caller within 1 s"))
+
+    def test_an_idle_stream_is_closed_after_start(self):
+        sid = call_sid(8103)
+        ws = self.connect()
+        ws.send(self.start_msg(sid))
+        self.assertEqual(self.closed_with(ws), (1008, "no message from the caller within 1 s"))
+        self.wait_log("event=stream.timeout phase=idle call_sid=%s" % sid)
+        self.assertTrue(self.healthy())
+
+    def test_media_keeps_a_stream_open(self):
+        sid, stream_sid = call_sid(8104), "MZ" + "4" * 32
+        ws = self.connect()
+        ws.send(self.start_msg(sid, stream_sid=stream_sid))
+        for k in range(100):  # 2 s of audio, longer than the idle limit
+            ws.send(media_msg(stream_sid, k))
+            time.sleep(0.02)
+        ws.send(stop_msg(stream_sid, sid))
+        self.assertEqual(self.closed_with(ws), (1000, "twilio stopped the stream"))
+
+    def test_the_server_still_answers_after_timeouts(self):
+        ws = [self.connect() for _ in range(5)]
+        for w in ws:
+            self.assertEqual(self.closed_with(w)[0], 1008)
+        self.assertTrue(self.healthy())
+        status, _, body = self.sb.signed_post("/voice/incoming", incoming_params(call_sid(8110)))
+        self.assertEqual(status, 200)
+        self.assertIn(b'name="token"', body)
+
+
+class StreamSecretTest(StreamClient, unittest.TestCase):
+    """SWITCHBOARD_STREAM_SECRET keys the tokens, so that instances sharing it accept each other's streams."""
+
+    SECRET = "a-secret-every-instance-shares"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.sb = Switchboard()
+        cls.sb.seed()
+        cls.sb.env = functools.partial(Switchboard.env, cls.sb, SWITCHBOARD_STREAM_SECRET=cls.SECRET)
+        cls.sb.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.sb.close()
+
+    def test_the_secret_keys_the_token(self):
+        sid = call_sid(8201)
+        status, _, body = self.sb.signed_post("/voice/incoming", incoming_params(sid))
+        self.assertEqual(status, 200)
+        self.assertIn(b'name="token" value="%s"' % stream_token(sid, secret=self.SECRET).encode(), body)
+        self.assertNotIn(stream_token(sid).encode(), body)
+
+    def test_only_the_secrets_token_opens_a_stream(self):
+        sid = call_sid(8202)
+        ws = self.connect()
+        ws.send(self.start_msg(sid, token=stream_token(sid)))
+        self.assertEqual(self.closed_with(ws), (1008, REFUSED))
+        ws = self.connect()
+        ws.send(self.start_msg(sid, token=stream_token(sid, secret=self.SECRET)))
+        self.first_media(ws)
+        ws.close()
+
+
+class StreamDevModeTest(StreamClient, unittest.TestCase):
+    """--dev skips signatures, and so accepts a start without a token; never a wrong one."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.sb = Switchboard()
+        cls.sb.seed()
+        cls.sb.start("--dev")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.sb.close()
+
+    def test_a_missing_token_is_accepted_with_a_warning(self):
+        ws = self.connect()
+        ws.send(self.start_msg(call_sid(8301), token=None))
+        self.first_media(ws)
+        ws.close()
+        self.wait_log("event=security.stream_unbound")
+
+    def test_a_wrong_token_is_still_refused(self):
+        ws = self.connect()
+        ws.send(self.start_msg(call_sid(8302), token=stream_token(call_sid(8303))))
+        self.assertEqual(self.closed_with(ws), (1008, REFUSED))
+
+    def test_a_missing_token_cannot_take_over_a_live_call(self):
+        sid = call_sid(8304)
+        victim = self.connect()
+        victim.send(self.start_msg(sid, stream_sid="MZ" + "d" * 32))
+        self.first_media(victim)
+        thief = self.connect()
+        thief.send(self.start_msg(sid, stream_sid="MZ" + "e" * 32, token=None))
+        self.assertEqual(self.closed_with(thief), (1008, REFUSED))
+        victim.send(stop_msg("MZ" + "d" * 32, sid))
+        self.assertEqual(self.closed_with(victim), (1000, "twilio stopped the stream"))
 
 
 if __name__ == "__main__":
