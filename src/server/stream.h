@@ -3,6 +3,13 @@
  * signature-checked before the upgrade, one media session per socket, TTS on
  * the worker pool, pacing on the loop clock, and the outcome of each call kept
  * for the <Connect action> request that follows the stream.
+ *
+ * A stream is bound to its call: its start message must carry the token of
+ * its CallSid (core/stream_token.h), and it must start within
+ * cfg->stream_start_timeout_s and then hear from the caller at least every
+ * cfg->stream_idle_timeout_s; otherwise it closes with 1008 (see
+ * docs/streams.md, "Binding and limits"). Any WebSocket endpoint added to
+ * the server must go through the same checks.
  */
 #ifndef SB_SERVER_STREAM_H
 #define SB_SERVER_STREAM_H
