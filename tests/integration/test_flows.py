@@ -5,13 +5,15 @@ import sqlite3
 import time
 import unittest
 import urllib.parse
+import xml.etree.ElementTree as ET
 
-from tests.integration.harness import STARTER, TOKEN, Switchboard, call_sid, incoming_params
+from tests.integration.harness import STARTER, TOKEN, Switchboard, call_sid, incoming_params, stream_token
 from tests.integration.twilio_app import events, sim
 
 ALWAYS = ["00:00-24:00"]
 FLOW_NUMBER = "+15005550008"
 NIGHT_NUMBER = "+15005550009"
+AGENT_NUMBER = "+15005550012"  # pro: a flow that hands the call to the agent's media stream
 
 
 def front_desk(name="front", weekly_hours=ALWAYS):
@@ -54,7 +56,8 @@ class FlowTest(unittest.TestCase):
     def setUpClass(cls):
         cls.sb = sb = Switchboard()
         sb.seed()
-        for name, flow in (("front", front_desk()), ("night", front_desk("night", []))):
+        desk = {"name": "desk", "start": "a", "nodes": {"a": {"type": "agent", "agent": "receptionist"}}}
+        for name, flow in (("front", front_desk()), ("night", front_desk("night", [])), ("desk", desk)):
             path = os.path.join(sb.dir, name + ".json")
             with open(path, "w") as f:
                 json.dump(flow, f, indent=2)
@@ -62,6 +65,7 @@ class FlowTest(unittest.TestCase):
         sb.cli("numbers", "add", FLOW_NUMBER, "--tenant", "acme", "--plan", "starter", "--flow", "front")
         sb.cli("numbers", "add", NIGHT_NUMBER, "--tenant", "acme", "--plan", "starter")
         sb.cli("numbers", "set-flow", NIGHT_NUMBER, "night")
+        sb.cli("numbers", "add", AGENT_NUMBER, "--tenant", "acme", "--plan", "pro", "--flow", "desk")
         sb.start()
         cls.sids = iter(range(7000, 8000))
 
@@ -126,6 +130,22 @@ class FlowTest(unittest.TestCase):
             self.assertEqual(rows, [(rec["recording_sid"], 12, "completed")])
             callbacks = [e for e in events(doc, "callback") if e["event"] == "recording-completed"]
             self.assertEqual(callbacks[0]["status"], 204)
+
+    def test_agent_node_streams_with_the_calls_token(self):
+        sid = call_sid(next(self.sids))
+        status, _, body = self.sb.signed_post("/voice/incoming", incoming_params(sid, to=AGENT_NUMBER))
+        self.assertEqual(status, 200, body)
+        stream = ET.fromstring(body).find("Connect/Stream")
+        self.assertIsNotNone(stream, body)
+        params = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
+        self.assertEqual(params.get("token"), stream_token(sid), body)
+        # The sim hands the Parameters back in the start message: the stream is accepted.
+        rc, doc = self.call("listen\nhangup\n", AGENT_NUMBER, "+15551234567", "--stream-plain")
+        self.assertEqual(rc, 0, doc)
+        s = events(doc, "stream")
+        self.assertEqual(len(s), 1, doc)
+        self.assertEqual(s[0]["closed_by"], "caller", s[0])
+        self.assertGreater(s[0]["frames_received"], 20)
 
     def test_speech_keyword(self):
         rc, doc = self.call("press 1\nsay I would like an appointment please\nexpect say booked online\n")
