@@ -25,6 +25,8 @@ PRO = "+15005550006"
 STARTER = "+15005550001"
 INACTIVE = "+15005550002"
 TRANSFER = "+15557654321"
+# ThreadSanitizer's exit code after a report (its `exitcode` option, default 66).
+SANITIZER_EXIT_CODE = 66
 
 
 def free_port():
@@ -105,11 +107,30 @@ class Switchboard:
             self.log.close()
         rc = self.proc.returncode if self.proc else None
         self.proc = None
+        report = self.sanitizer_report(rc)
+        if report:
+            raise AssertionError("the server's sanitizer reported:\n" + report)
         return rc
 
     def close(self):
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def sanitizer_report(self, rc=None):
+        """The first ThreadSanitizer report in the server's log (or a note that it exited with
+        the sanitizers' exit code), None if there is none: a race makes the test fail."""
+        log = self.logs()
+        at = log.find("WARNING: ThreadSanitizer")
+        if at < 0:
+            at = log.find("ERROR: ThreadSanitizer")
+        if at >= 0:
+            start = log.rfind("==================", 0, at)
+            return log[start if start >= 0 else at:][:12000]
+        if rc == SANITIZER_EXIT_CODE:
+            return "the server exited with code %d (a sanitizer's); log:\n%s" % (rc, log[-4000:])
+        return None
 
     def logs(self):
         try:
