@@ -46,22 +46,49 @@ static int parse_count(const char *s, long *out)
     return 0;
 }
 
-/* RFC 2822 ("Fri, 20 Aug 2010 01:13:42 +0000") to unix seconds; -1 when unreadable. */
-static long long parse_timestamp(const char *s)
+/*
+ * A status event's Timestamp is trusted only within this window around the
+ * clock: it orders the call log, so a year-9999 value would pin a call to
+ * the top for ever. Twilio retries callbacks for hours, not a year.
+ */
+#define TIMESTAMP_PAST_S (366LL * 24 * 3600)
+#define TIMESTAMP_FUTURE_S (24LL * 3600)
+
+/* RFC 2822 ("Fri, 20 Aug 2010 01:13:42 +0000") to unix seconds. Returns 0 or SB_EINVAL. */
+static int parse_timestamp(const char *s, long long *out)
 {
     struct tm tm;
     const char *end;
     long offset;
 
-    if (!s)
-        return -1;
     memset(&tm, 0, sizeof(tm));
     end = strptime(s, "%a, %d %b %Y %H:%M:%S %z", &tm);
     if (!end || *end)
-        return -1;
+        return SB_EINVAL;
     /* Read the offset first: timegm() resets tm_gmtoff. */
     offset = tm.tm_gmtoff;
-    return (long long)timegm(&tm) - offset;
+    *out = (long long)timegm(&tm) - offset;
+    return 0;
+}
+
+/*
+ * When the event happened: its Timestamp when readable and within the window
+ * around `now`, else `now`, with a warning naming the value it replaced.
+ */
+static long long event_time(const char *call_sid, const char *value, long long now)
+{
+    long long at = 0;
+    int unreadable;
+
+    if (!value)
+        return now;
+    unreadable = parse_timestamp(value, &at) != 0;
+    if (!unreadable && at >= now - TIMESTAMP_PAST_S && at <= now + TIMESTAMP_FUTURE_S)
+        return at;
+    log_event(LOG_WARN, "status.timestamp_rejected",
+              "call_sid=%s timestamp=\"%.64s\" reason=\"%s\" using=now", call_sid, value,
+              unreadable ? "unreadable" : "outside the accepted window");
+    return now;
 }
 
 static void status_committed(void *arg, int rc, enum status_outcome outcome)
@@ -105,7 +132,6 @@ int voice_status(const struct voice_ctx *ctx, const struct form *params, voice_s
     const char *direction = form_get(params, "Direction");
     const char *from = form_get(params, "From");
     const char *to = form_get(params, "To");
-    long long at;
     int rc;
 
     if (!sid || !*sid)
@@ -123,10 +149,8 @@ int voice_status(const struct voice_ctx *ctx, const struct form *params, voice_s
         return bad_request(out, "SequenceNumber is not a number:", seq);
     if (duration && *duration && parse_count(duration, &ev.duration))
         return bad_request(out, "CallDuration is not a number:", duration);
-    at = parse_timestamp(form_get(params, "Timestamp"));
-    if (at < 0)
-        at = ctx->now ? ctx->now() : (long long)time(NULL);
-    ev.at = at;
+    ev.at = event_time(sid, form_get(params, "Timestamp"),
+                       ctx->now ? ctx->now() : (long long)time(NULL));
     snprintf(ev.call_sid, sizeof(ev.call_sid), "%s", sid);
     snprintf(ev.status, sizeof(ev.status), "%s", status);
     snprintf(ev.direction, sizeof(ev.direction), "%s", direction ? direction : "");

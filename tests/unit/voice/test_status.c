@@ -287,7 +287,7 @@ Test(status, completed_event_is_applied_and_recorded)
     slot_init(&s);
     form_from(&f, "CallSid", "CA0000000000000000000000000000s100", "CallStatus", "completed",
               "SequenceNumber", "3", "CallDuration", "42", "Direction", "inbound", "From",
-              CALLER_US, "To", NUM_PRO, "Timestamp", "Fri, 20 Aug 2010 01:13:42 +0000", NULL);
+              CALLER_US, "To", NUM_PRO, "Timestamp", "Tue, 14 Nov 2023 21:13:42 +0000", NULL);
     submit_and_wait(&f, &s);
     cr_expect_eq(s.status_code, 204);
     cr_expect_eq(s.outcome, STATUS_APPLIED);
@@ -298,8 +298,8 @@ Test(status, completed_event_is_applied_and_recorded)
     cr_assert_eq(store_call_get(fx_store, "CA0000000000000000000000000000s100", &c), 0);
     cr_expect_str_eq(c.status, "completed");
     cr_expect_eq(c.duration, 42);
-    cr_expect_eq(c.ended_at, 1282266822LL);
-    cr_expect_eq(c.started_at, 1282266822LL);
+    cr_expect_eq(c.ended_at, 1699996422LL);
+    cr_expect_eq(c.started_at, 1699996422LL);
     cr_expect_str_eq(c.direction, "inbound");
     cr_expect_str_eq(c.from, CALLER_US);
     cr_expect_str_eq(c.to, NUM_PRO);
@@ -430,7 +430,7 @@ Test(status, timestamp_with_an_offset_is_converted_to_utc)
     struct form f;
 
     /*
-     * 03:13:42 at +0200 is 01:13:42 UTC. Twilio sends +0000, but RFC 2822
+     * 23:13:42 at +0200 is 21:13:42 UTC. Twilio sends +0000, but RFC 2822
      * allows any offset and the parser claims to honour it.
      * Shows a bug in src/voice/status.c (parse_timestamp): timegm()
      * normalises `tm` and resets tm_gmtoff to 0, and the subtraction reads
@@ -439,31 +439,108 @@ Test(status, timestamp_with_an_offset_is_converted_to_utc)
      */
     slot_init(&s);
     form_from(&f, "CallSid", "CA6", "CallStatus", "completed", "Timestamp",
-              "Fri, 20 Aug 2010 03:13:42 +0200", NULL);
+              "Tue, 14 Nov 2023 23:13:42 +0200", NULL);
     submit_and_wait(&f, &s);
     form_release(&f);
     stop_writer();
     cr_assert_eq(store_call_get(fx_store, "CA6", &c), 0);
-    cr_expect_eq(c.ended_at, 1282266822LL, "ended_at %lld", c.ended_at);
+    cr_expect_eq(c.ended_at, 1699996422LL, "ended_at %lld", c.ended_at);
     slot_destroy(&s);
 }
 
-Test(status, unreadable_timestamp_falls_back_to_the_clock)
+/*
+ * Submits a completed event for `sid` with `timestamp`; returns its stored
+ * ended_at and, in `log` (free() it), what was logged meanwhile.
+ */
+static long long ended_at_for(const char *sid, const char *timestamp, char **log)
 {
     struct done_slot s;
     struct call_record c;
     struct form f;
 
     slot_init(&s);
-    form_from(&f, "CallSid", "CA7", "CallStatus", "completed", "Timestamp", "2010-08-20T01:13:42Z",
-              NULL);
+    form_from(&f, "CallSid", sid, "CallStatus", "completed", "Timestamp", timestamp, NULL);
+    capture_start();
     submit_and_wait(&f, &s);
     form_release(&f);
-    cr_expect_eq(s.status_code, 204);
     stop_writer();
-    cr_assert_eq(store_call_get(fx_store, "CA7", &c), 0);
-    cr_expect_eq(c.ended_at, FIXED_NOW);
+    *log = capture_stop();
+    cr_expect_eq(s.status_code, 204);
+    cr_assert_eq(store_call_get(fx_store, sid, &c), 0);
     slot_destroy(&s);
+    return c.ended_at;
+}
+
+Test(status, unreadable_timestamp_falls_back_to_the_clock_with_a_warning)
+{
+    char *log;
+
+    cr_expect_eq(ended_at_for("CA7", "2010-08-20T01:13:42Z", &log), FIXED_NOW);
+    cr_expect_not_null(strstr(log, "level=warn event=status.timestamp_rejected call_sid=CA7 "
+                                   "timestamp=\"2010-08-20T01:13:42Z\" reason=\"unreadable\""),
+                       "%s", log);
+    free(log);
+}
+
+Test(status, year_9999_is_replaced_by_the_clock)
+{
+    char *log;
+
+    cr_expect_eq(ended_at_for("CA9", "Fri, 31 Dec 9999 23:59:59 +0000", &log), FIXED_NOW);
+    cr_expect_not_null(strstr(log, "event=status.timestamp_rejected call_sid=CA9 "
+                                   "timestamp=\"Fri, 31 Dec 9999 23:59:59 +0000\" "
+                                   "reason=\"outside the accepted window\""),
+                       "%s", log);
+    free(log);
+}
+
+Test(status, before_1970_is_replaced_by_the_clock)
+{
+    char *log;
+
+    cr_expect_eq(ended_at_for("CA10", "Wed, 31 Dec 1969 23:59:59 +0000", &log), FIXED_NOW);
+    cr_expect_not_null(strstr(log, "event=status.timestamp_rejected"), "%s", log);
+    free(log);
+}
+
+/* FIXED_NOW is Tue, 14 Nov 2023 22:13:20 +0000; the window is 366 days back, one day ahead. */
+Test(status, the_window_is_a_year_back_and_a_day_ahead)
+{
+    static const struct {
+        const char *timestamp;
+        long long expected;
+    } cases[] = {
+        {"Sun, 13 Nov 2022 22:13:20 +0000", FIXED_NOW - 366LL * 86400},
+        {"Sun, 13 Nov 2022 22:13:19 +0000", FIXED_NOW},
+        {"Wed, 15 Nov 2023 22:13:20 +0000", FIXED_NOW + 86400},
+        {"Wed, 15 Nov 2023 22:13:21 +0000", FIXED_NOW},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char sid[16], *log;
+
+        snprintf(sid, sizeof(sid), "CA11%zu", i);
+        if (i > 0)
+            cr_assert_eq(writer_start(&w, fx_path), 0);
+        fx_ctx.writer = w;
+        cr_expect_eq(ended_at_for(sid, cases[i].timestamp, &log), cases[i].expected, "%s",
+                     cases[i].timestamp);
+        cr_expect_eq(strstr(log, "timestamp_rejected") != NULL,
+                     cases[i].expected == FIXED_NOW, "%s: %s", cases[i].timestamp, log);
+        free(log);
+    }
+}
+
+Test(status, a_rejected_timestamp_cannot_forge_a_log_line)
+{
+    char *log;
+
+    cr_expect_eq(ended_at_for("CA12", "x\r\nts=2023-11-14T00:00:00.000Z level=info event=forged",
+                              &log),
+                 FIXED_NOW);
+    cr_expect_null(strstr(log, "\nts=2023"), "%s", log);
+    cr_expect_not_null(strstr(log, "timestamp=\"x\\r\\nts=2023"), "%s", log);
+    free(log);
 }
 
 Test(status, every_twilio_status_is_accepted)
