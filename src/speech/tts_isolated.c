@@ -61,6 +61,7 @@ struct iso {
     pthread_cond_t freed; /* a slot became free */
     struct slot slots[TTS_ISOLATED_MAX_WORKERS];
     unsigned nslots;
+    unsigned next; /* where take_slot starts looking (guarded by lock) */
     char *path;  /* the program to run, owned */
     char **argv; /* owned copy, NULL-terminated */
     int deadline_ms;
@@ -203,14 +204,20 @@ static int start_child(struct iso *e, struct slot *s)
     return 0;
 }
 
-/* Takes a free slot, waiting while every slot is busy. */
+/*
+ * Takes a free slot, waiting while every slot is busy. The search starts
+ * after the slot taken last, so that requests take turns: a child that died
+ * while idle is found by the next requests, not left for a busy day.
+ */
 static struct slot *take_slot(struct iso *e)
 {
     struct slot *s = NULL;
 
     pthread_mutex_lock(&e->lock);
     for (;;) {
-        for (unsigned i = 0; i < e->nslots && !s; i++) {
+        for (unsigned k = 0; k < e->nslots && !s; k++) {
+            unsigned i = (e->next + k) % e->nslots;
+
             if (!e->slots[i].busy)
                 s = &e->slots[i];
         }
@@ -219,6 +226,7 @@ static struct slot *take_slot(struct iso *e)
         pthread_cond_wait(&e->freed, &e->lock);
     }
     s->busy = 1;
+    e->next = (unsigned)(s - e->slots + 1) % e->nslots;
     pthread_mutex_unlock(&e->lock);
     return s;
 }
@@ -319,7 +327,18 @@ static int apologize(const struct iso *e, const char *lang, int16_t **pcm, size_
     return 0;
 }
 
-/* Synthesizes in slot `s`, restarting its child and retrying once when it fails. */
+/* Starts a child in the empty slot `s` after a death, and says so. */
+static void restart_child(struct iso *e, struct slot *s)
+{
+    if (start_child(e, s) == 0)
+        log_event(LOG_WARN, "tts.worker_restarted", "pid=%d slot=%d", (int)s->pid,
+                  (int)(s - e->slots));
+}
+
+/*
+ * Synthesizes in slot `s`. A child that fails is replaced at once, so the
+ * slot is ready for the next request, and the request is tried once more.
+ */
 static int synth_in_slot(struct iso *e, struct slot *s, const char *text, const char *lang,
                          const char *voice, int16_t **pcm, size_t *n, int *rate, char *err,
                          size_t errsize)
@@ -328,17 +347,18 @@ static int synth_in_slot(struct iso *e, struct slot *s, const char *text, const 
     int rc = SB_EIO;
 
     for (int attempt = 0; attempt < 2; attempt++) {
+        /* A restart that failed earlier is tried again here. */
+        if (s->pid <= 0)
+            restart_child(e, s);
         if (s->pid <= 0) {
-            rc = start_child(e, s);
-            if (rc)
-                continue;
-            log_event(LOG_WARN, "tts.worker_restarted", "pid=%d slot=%d", (int)s->pid,
-                      (int)(s - e->slots));
+            rc = SB_EIO;
+            continue;
         }
         rc = exchange(e, s, text, lang, voice, pcm, n, rate, &answer, err, errsize);
         if (rc == 0)
             return answer;
         end_child(e, s, 1, rc == SB_EBUSY ? "deadline" : "channel");
+        restart_child(e, s);
     }
     return rc;
 }
