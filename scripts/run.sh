@@ -1,18 +1,15 @@
 #!/usr/bin/env bash
 # `make run`: builds switchboard and serves on its embedded defaults: a local
 # SQLite file, a demo tenant with a pro and a starter number, and an auth
-# token from .env (generated and saved there on first run) so that local test
-# calls can be signed.
+# token from .env (generated and saved there on first run, readable by its
+# owner only; printed only then) so that local test calls can be signed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 [ -f build/build.ninja ] || meson setup build >/dev/null
 ninja -C build switchboard >/dev/null
 
-if [ ! -f .env ]; then
-  echo "TWILIO_AUTH_TOKEN=$(openssl rand -hex 16)" > .env
-  echo "generated a local auth token in .env" >&2
-fi
+scripts/env.sh .env
 set -a; . ./.env; set +a
 export SWITCHBOARD_LISTEN=${SWITCHBOARD_LISTEN:-127.0.0.1:8080}
 export SWITCHBOARD_DB=${SWITCHBOARD_DB:-./switchboard.db}
@@ -26,6 +23,6 @@ if ! $sb tenants list --json 2>/dev/null | grep -q '"name": "demo"'; then
   $sb numbers add +15005550006 --tenant demo --plan pro --agent receptionist
   $sb numbers add +15005550001 --tenant demo --plan starter --agent receptionist
 fi
-echo "TWILIO_AUTH_TOKEN=$TWILIO_AUTH_TOKEN (from .env; use it to sign local test calls)" >&2
+echo "the auth token is TWILIO_AUTH_TOKEN in .env; use it to sign local test calls" >&2
 $sb urls
 exec $sb serve

@@ -10,12 +10,15 @@
  */
 #include "store/store.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/err.h"
 #include "core/log.h"
@@ -682,6 +685,58 @@ out:
     return rc < 0 ? SB_EIO : 0;
 }
 
+/*
+ * Makes `path` readable by its owner only; creates it (empty, 0600) when
+ * `create` and it does not exist. A file open to others is tightened when
+ * this user owns it, with a warning either way. Errors are left for SQLite
+ * to report when it opens the file.
+ *
+ * An existing file is never opened here: closing any descriptor of a file
+ * drops the POSIX locks this process holds on it, and another connection of
+ * this process (the writer's) may hold SQLite's locks on it.
+ */
+static void secure_file(const char *path, int create)
+{
+    struct stat st;
+
+    if (create) {
+        int fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0600);
+
+        if (fd >= 0) {
+            close(fd);
+            return;
+        }
+    }
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || !(st.st_mode & 077))
+        return;
+    if (st.st_uid == geteuid() && chmod(path, 0600) == 0)
+        log_event(LOG_WARN, "store.permissions", "path=%s mode=%03o now=600", path,
+                  (unsigned)(st.st_mode & 0777));
+    else
+        log_event(LOG_WARN, "store.permissions",
+                  "path=%s mode=%03o reason=\"readable by others and not ours to change\"", path,
+                  (unsigned)(st.st_mode & 0777));
+}
+
+/*
+ * The call log holds full phone numbers: the database file is created 0600
+ * here, before SQLite opens it (umask is process-wide, so it is not relied
+ * on), and SQLite gives the -wal and -shm files the database file's mode.
+ */
+static void secure_files(const char *target)
+{
+    char side[4096];
+
+    if (strcmp(target, ":memory:") == 0)
+        return;
+    secure_file(target, 1);
+    for (int i = 0; i < 2; i++) {
+        if (snprintf(side, sizeof(side), "%s%s", target, i ? "-shm" : "-wal") <
+            (int)sizeof(side))
+            secure_file(side, 0);
+    }
+}
+
 static void sqlite_close(struct store *s)
 {
     struct sqlite_store *ss = to_sqlite(s);
@@ -706,6 +761,7 @@ static int sqlite_open(struct store **out, const char *target)
         goto out;
     }
     ss->base.ops = &store_sqlite_ops;
+    secure_files(target);
     /* A store is used by one thread at a time, so SQLite's own mutexes are not needed. */
     src = sqlite3_open_v2(target, &ss->db,
                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
