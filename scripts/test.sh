@@ -4,7 +4,10 @@
 #   2. the same unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   3. oracle tests (python3-twilio decides what is correct)
 #   4. integration tests (the real binary over real sockets on 127.0.0.1)
-#   5. fuzz targets for a bounded time (FUZZ_SECONDS each, default 10)
+#   5. under ThreadSanitizer: the unit tests that start threads (the writer, the
+#      worker pool) and the integration tests that drive every thread of the
+#      server (loop, writer, workers)
+#   6. fuzz targets for a bounded time (FUZZ_SECONDS each, default 10)
 # and ends with one line "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -45,16 +48,22 @@ criterion() { # criterion LABEL EXE
   count "$ok" "$bad"
 }
 
-pyunit() { # pyunit LABEL DIR
-  local out="$log/$1.out"
-  SB_BUILD="$root/build" /usr/bin/python3 -m unittest discover -s "$2" -t "$root" -p 'test_*.py' >"$out" 2>&1
+pyunit() { # pyunit LABEL DIR|MODULE... (pyunit_build: the build whose binary runs, default build/)
+  local out="$log/$1.out" label=$1
+  shift
+  if [ $# -eq 1 ] && [ -d "$1" ]; then
+    SB_BUILD="${pyunit_build:-$root/build}" /usr/bin/python3 -m unittest discover -s "$1" -t "$root" \
+      -p 'test_*.py' >"$out" 2>&1
+  else
+    SB_BUILD="${pyunit_build:-$root/build}" /usr/bin/python3 -m unittest "$@" >"$out" 2>&1
+  fi
   local rc=$?
   local ran; ran=$(sed -n 's/^Ran \([0-9]*\) tests\?.*/\1/p' "$out" | tail -1)
   local bad; bad=$(grep -E '^FAILED \(' "$out" | grep -oE '(failures|errors)=[0-9]+' | awk -F= '{s += $2} END {print s + 0}')
   ran=${ran:-0}; bad=${bad:-0}
   [ $rc -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
   [ "$bad" -ne 0 ] && grep -E -A30 '^(FAIL|ERROR):' "$out" | head -80
-  printf '%s: %s passed, %s failed\n' "$1" "$((ran - bad < 0 ? 0 : ran - bad))" "$bad"
+  printf '%s: %s passed, %s failed\n' "$label" "$((ran - bad < 0 ? 0 : ran - bad))" "$bad"
   count "$((ran - bad < 0 ? 0 : ran - bad))" "$bad"
 }
 
@@ -78,6 +87,40 @@ pyunit oracle tests/oracle
 
 step "integration tests"
 pyunit integration tests/integration
+
+step "under ThreadSanitizer"
+# TSAN_OPTIONS: stop at the first report (the harness fails the test whose server
+# printed one, or exited with TSan's code 66); tests/tsan.supp only silences
+# races inside third-party libraries, each one explained there.
+tsan_env="halt_on_error=1 second_deadlock_stack=1 suppressions=$root/tests/tsan.supp"
+# Criterion's own runner cannot work under TSan (its sandbox maps a shared arena
+# at addresses TSan reserves for its shadow memory), so the unit tests that start
+# threads are compiled against tests/tsan/criterion/criterion.h, a stand-in for
+# the part of Criterion they use, and run by tests/tsan/runner.c.
+tsan_units="store/test_writer:libsb_store.a voice/test_workers:libsb_app.a"
+if build build-tsan "switchboard" -Db_sanitize=thread; then
+  for u in $tsan_units; do
+    src=${u%%:*} lib=${u##*:} name=tsan-$(basename "${u%%:*}")
+    # shellcheck disable=SC2046  # pkg-config prints several flags
+    if gcc -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=thread -Wall -Wextra -Wno-unused-parameter \
+         -Wno-format-zero-length -Itests/tsan -Isrc tests/tsan/runner.c "tests/unit/$src.c" \
+         -o "build-tsan/$name" "build-tsan/$lib" build-tsan/libsb_store.a build-tsan/libsb_core.a \
+         $(pkg-config --libs sqlite3 libcrypto) -lpthread >"$log/$name.cc" 2>&1; then
+      TSAN_OPTIONS=$tsan_env criterion "tsan:unit-$(basename "$src")" "build-tsan/$name"
+    else
+      cat "$log/$name.cc"; printf 'tsan:%s: 0 passed, 1 failed\n' "$name"; count 0 1
+    fi
+  done
+  # Every thread of the server: the loop (all of them), the writer (webhooks,
+  # status callbacks, flows), the workers (media streams' speech), under attack
+  # too. The other integration modules (CLI, sim) start no server thread of
+  # their own and take as long again under TSan, so they run only above.
+  TSAN_OPTIONS=$tsan_env pyunit_build="$root/build-tsan" pyunit "tsan:integration" \
+    tests.integration.test_server tests.integration.test_webhooks tests.integration.test_streams \
+    tests.integration.test_flows tests.integration.test_attacks
+else
+  count 0 1
+fi
 
 step "fuzz targets (${FUZZ_SECONDS:-10} s each)"
 fuzzers="fuzz/fuzz_doc fuzz/fuzz_flow fuzz/fuzz_form fuzz/fuzz_media fuzz/fuzz_sig fuzz/fuzz_twiml"
