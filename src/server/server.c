@@ -93,10 +93,10 @@ static int context_create(struct server *srv)
     info.iface = cfg->listen_host;
     info.protocols = protocols;
     info.user = srv;
-    info.keepalive_timeout = 60;
     info.timeout_secs = 30;
-    /* Connect (or the end of the previous answer) to the end of the headers. */
+    /* Connect, or the end of the previous answer, to the end of the next request's headers. */
     info.timeout_secs_ah_idle = (unsigned int)cfg->header_timeout_s;
+    info.keepalive_timeout = cfg->header_timeout_s;
     /* Room for a 2 KiB path and Twilio's headers; a longer path is answered 414. */
     info.max_http_header_data = HTTP_MAX_HEADERS;
     /* Not HTTP at all (an unknown method): answered by http_fallback_callback. */
