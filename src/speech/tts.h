@@ -142,9 +142,9 @@ extern const struct tts_ops tts_isolated_ops;
 /**
  * Starts `workers` (1..TTS_ISOLATED_MAX_WORKERS) children running `argv`
  * (NULL-terminated, borrowed and copied; argv[0] is the program's path), or,
- * with `argv` NULL, this executable (/proc/self/exe) as `switchboard
- * __tts-worker`; waits until each is ready, and synthesizes the apologies
- * through them.
+ * with `argv` NULL, this executable (the path /proc/self/exe names) as
+ * `switchboard __tts-worker`; waits until each is ready, and synthesizes
+ * the apologies through them.
  * `deadline_ms` bounds each request (0: TTS_ISOLATED_DEADLINE_MS). On
  * success `t` owns the children: tts_release ends and reaps them. Returns 0,
  * SB_EINVAL (bad arguments), SB_ENOMEM, or SB_EIO (a child could not start

@@ -7,6 +7,7 @@
  * ends, and the threads that ask for speech may come and go.
  */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -450,11 +451,20 @@ const struct tts_ops tts_isolated_ops = {
 
 static int copy_argv(struct iso *e, const char *const *argv)
 {
-    /* /proc/self/exe: the very binary running, even if the file was replaced since. */
     static const char *const self[] = {"switchboard", TTS_WORKER_COMMAND, NULL};
+    char exe[PATH_MAX];
+    ssize_t len;
     size_t count = 0;
 
-    e->path = strdup(argv ? argv[0] ? argv[0] : "" : "/proc/self/exe");
+    /*
+     * This executable by its name, which tools that run it (valgrind) can
+     * follow into the children; /proc/self/exe itself when the file is gone.
+     */
+    len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    exe[len > 0 ? len : 0] = '\0';
+    if (len <= 0 || strstr(exe, " (deleted)") || access(exe, X_OK) != 0)
+        snprintf(exe, sizeof(exe), "/proc/self/exe");
+    e->path = strdup(argv ? argv[0] ? argv[0] : "" : exe);
     if (!e->path)
         return SB_ENOMEM;
     if (!argv)

@@ -16,7 +16,7 @@ import threading
 import time
 import unittest
 
-from tests.integration.harness import BUILD, PRO, TRANSFER, Switchboard, call_sid
+from tests.integration.harness import BINARY, BUILD, PRO, TOKEN, TRANSFER, Switchboard, call_sid, free_port
 from tests.integration.twilio_app import events, sim
 
 MEXICO = "+5215512345678"
@@ -206,8 +206,9 @@ class ServerStopTest(unittest.TestCase):
 @unittest.skipIf(shutil.which("valgrind") is None,
                  "valgrind is not installed (Debian package: valgrind)")
 class ValgrindTest(unittest.TestCase):
-    """The Spanish phrases through the in-process espeak-ng engine, with no read of
-    uninitialised memory (before the workaround: hundreds, in utf8_in)."""
+    """The Spanish phrases through the in-process espeak-ng engine, and a Spanish call to a
+    server, with no read of uninitialised memory (before the workaround: hundreds, in
+    utf8_in)."""
 
     def valgrind(self, lang, phrases):
         res = subprocess.run(["valgrind", "-q", "--error-exitcode=99", TTS_SAY, lang, *phrases],
@@ -221,6 +222,41 @@ class ValgrindTest(unittest.TestCase):
 
     def test_spanish_of_spain_and_single_words_are_clean(self):
         self.valgrind("es", ["lunes", "viernes.", "abrimos", "Dos", "gracias", "¿Más?", "sábados…"])
+
+    def test_a_spanish_call_to_a_server_under_valgrind(self):
+        """The whole server and its synthesizer children under valgrind, a caller from Mexico
+        asking for the hours: no error anywhere."""
+        sb = Switchboard()
+        try:
+            sb.cli("tenants", "add", "acme", "--lang", "es-MX", "--transfer", TRANSFER,
+                   "--greeting", "es-MX=" + GREETING)
+            sb.cli("numbers", "add", PRO, "--tenant", "acme", "--plan", "pro", "--agent", "receptionist")
+            sb.port = free_port()
+            sb.base_url = "http://127.0.0.1:%d" % sb.port
+            sb.log = open(sb.log_path, "ab")
+            vg_logs = os.path.join(sb.dir, "valgrind")
+            os.mkdir(vg_logs)
+            sb.proc = subprocess.Popen(
+                ["valgrind", "-q", "--trace-children=yes", "--log-file=%s/%%p.log" % vg_logs,
+                 BINARY, "serve", "--listen", "127.0.0.1:%d" % sb.port],
+                env=sb.env(TWILIO_AUTH_TOKEN=TOKEN, PUBLIC_BASE_URL=sb.base_url),
+                stdout=sb.log, stderr=subprocess.STDOUT)
+            sb.wait_ready(timeout=120)
+            rc, doc, err = sim("--url", sb.url("/voice/incoming"), "--from", MEXICO, "--to", PRO,
+                               "--stream-plain", "--call-sid", call_sid(9999), script=HOURS_ONCE,
+                               tmpdir=sb.dir, timeout=300)
+            self.assertEqual(rc, 0, doc or err)
+            self.assertEqual(sb.stop(timeout=120), 0, sb.logs()[-3000:])
+            reports = {}
+            for name in sorted(os.listdir(vg_logs)):
+                with open(os.path.join(vg_logs, name)) as f:
+                    text = f.read()
+                if text.strip():
+                    reports[name] = text[:3000]
+            self.assertGreaterEqual(len(os.listdir(vg_logs)), 3, "the children were not traced")
+            self.assertEqual(reports, {})
+        finally:
+            sb.close()
 
     def test_english_is_clean(self):
         self.valgrind("en-US", ["Thanks for calling Acme.", "We are open Monday to Friday, from nine "
