@@ -32,7 +32,8 @@ extern char **environ;
 /* How long release waits for a child to leave after its channel closed, before SIGKILL. */
 #define EXIT_GRACE_MS 2000
 
-static const char apology_es[] = "Lo siento, ahora no puedo responder. Inténtelo de nuevo, por favor.";
+static const char apology_es[] =
+    "Lo siento, ahora no puedo responder. Inténtelo de nuevo, por favor.";
 static const char apology_en[] = "Sorry, I cannot answer right now. Please try again.";
 
 struct slot {
@@ -63,8 +64,8 @@ struct iso {
     struct slot slots[TTS_ISOLATED_MAX_WORKERS];
     unsigned nslots;
     unsigned next; /* where take_slot starts looking (guarded by lock) */
-    char *path;  /* the program to run, owned */
-    char **argv; /* owned copy, NULL-terminated */
+    char *path;    /* the program to run, owned */
+    char **argv;   /* owned copy, NULL-terminated */
     int deadline_ms;
     struct apology sorry_es, sorry_en;
 
@@ -246,8 +247,8 @@ static void give_slot(struct iso *e, struct slot *s)
  * failure: SB_EIO (the child is gone or spoke nonsense), SB_EBUSY (deadline).
  */
 static int exchange(struct iso *e, struct slot *s, const char *text, const char *lang,
-                    const char *voice, int16_t **pcm, size_t *n, int *rate, int *answer,
-                    char *err, size_t errsize)
+                    const char *voice, int16_t **pcm, size_t *n, int *rate, int *answer, char *err,
+                    size_t errsize)
 {
     long long deadline = tts_proto_now_ms() + e->deadline_ms;
     struct tts_proto_request req = {TTS_PROTO_REQUEST, 0, 0, 0};
@@ -342,10 +343,12 @@ static void restart_child(struct iso *e, struct slot *s)
  */
 static int synth_in_slot(struct iso *e, struct slot *s, const char *text, const char *lang,
                          const char *voice, int16_t **pcm, size_t *n, int *rate, char *err,
-                         size_t errsize)
+                         size_t errsize, int *children_failed)
 {
     int answer = 0;
     int rc = SB_EIO;
+
+    *children_failed = 0;
 
     for (int attempt = 0; attempt < 2; attempt++) {
         /* A restart that failed earlier is tried again here. */
@@ -361,6 +364,7 @@ static int synth_in_slot(struct iso *e, struct slot *s, const char *text, const 
         end_child(e, s, 1, rc == SB_EBUSY ? "deadline" : "channel");
         restart_child(e, s);
     }
+    *children_failed = 1;
     return rc;
 }
 
@@ -369,6 +373,7 @@ static int iso_synth(void *engine, const char *text, const char *lang, const cha
 {
     struct iso *e = engine;
     struct slot *s;
+    int children_failed = 0;
     int rc;
 
     *pcm = NULL;
@@ -382,14 +387,16 @@ static int iso_synth(void *engine, const char *text, const char *lang, const cha
         sb_set_error(err, errsize, "text over %u bytes", TTS_PROTO_TEXT_MAX);
         return SB_ETOOBIG;
     }
-    if ((lang && strlen(lang) > TTS_PROTO_TAG_MAX) || (voice && strlen(voice) > TTS_PROTO_TAG_MAX)) {
+    if ((lang && strlen(lang) > TTS_PROTO_TAG_MAX) ||
+        (voice && strlen(voice) > TTS_PROTO_TAG_MAX)) {
         sb_set_error(err, errsize, "language or voice name too long");
         return SB_EINVAL;
     }
     s = take_slot(e);
-    rc = synth_in_slot(e, s, text, lang, voice, pcm, n, rate, err, errsize);
+    rc = synth_in_slot(e, s, text, lang, voice, pcm, n, rate, err, errsize, &children_failed);
     give_slot(e, s);
-    if (rc == SB_EIO || rc == SB_EBUSY)
+    /* Errors the engine itself answered (unknown language...) are the caller's to see. */
+    if (children_failed)
         rc = apologize(e, lang, pcm, n, rate, err, errsize);
     return rc;
 }

@@ -141,8 +141,8 @@ Test(isolated, speaks_english_and_spanish_from_children)
     cr_assert(speak(&t, hours_en, "en-US") > 4.0);
     cr_assert(speak(&t, hours_es, "es-MX") > 4.0);
     cr_assert(speak(&t, "¡Hola! ¿Señor Núñez? Gracias.", "es") > 1.0);
-    cr_assert_eq(tts_synth_mulaw(&t, "Gracias por llamar a Acme.", "es-MX", NULL, &mulaw, &len,
-                                 err, sizeof(err)),
+    cr_assert_eq(tts_synth_mulaw(&t, "Gracias por llamar a Acme.", "es-MX", NULL, &mulaw, &len, err,
+                                 sizeof(err)),
                  0, "%s", err);
     cr_assert_gt(len, TTS_PHONE_RATE / 2);
     free(mulaw);
@@ -168,9 +168,9 @@ Test(isolated, a_program_that_is_no_worker_fails_the_start)
     cr_assert_null(t.ops);
     cr_assert_eq(waitpid(-1, NULL, WNOHANG), -1, "a child was left behind");
     cr_assert_eq(tts_isolated_init(&t, real_argv, 0, 0, err, sizeof(err)), SB_EINVAL);
-    cr_assert_eq(tts_isolated_init(&t, real_argv, TTS_ISOLATED_MAX_WORKERS + 1, 0, err,
-                                   sizeof(err)),
-                 SB_EINVAL);
+    cr_assert_eq(
+        tts_isolated_init(&t, real_argv, TTS_ISOLATED_MAX_WORKERS + 1, 0, err, sizeof(err)),
+        SB_EINVAL);
 }
 
 struct long_job {
@@ -197,8 +197,9 @@ Test(isolated, a_child_killed_mid_phrase_is_restarted_and_the_phrase_retried)
     start(&t, faulty_argv, 1, 0);
     before = slot_pid(&t);
     /* The child waits 300 ms before it speaks: the kill lands inside the request. */
-    job = (struct long_job){&t, "[slow]Abrimos de lunes a viernes, de nueve de la mañana a cinco "
-                                "de la tarde. ¿En qué más puedo ayudarle?",
+    job = (struct long_job){&t,
+                            "[slow]Abrimos de lunes a viernes, de nueve de la mañana a cinco "
+                            "de la tarde. ¿En qué más puedo ayudarle?",
                             0};
     cr_assert_eq(pthread_create(&th, NULL, long_speech, &job), 0);
     usleep(100 * 1000);
@@ -334,8 +335,8 @@ Test(isolated, many_threads_while_children_are_killed, .timeout = 240)
         running = 0;
         for (int i = 0; i < THREADS; i++)
             running |= !__atomic_load_n(&s[i].done, __ATOMIC_ACQUIRE);
-        if (running && kills < 6 && tts_isolated_pids(&t, pids, 2) == 2 &&
-            pids[kills % 2] > 0 && kill(pids[kills % 2], SIGKILL) == 0)
+        if (running && kills < 6 && tts_isolated_pids(&t, pids, 2) == 2 && pids[kills % 2] > 0 &&
+            kill(pids[kills % 2], SIGKILL) == 0)
             kills++;
     }
     for (int i = 0; i < THREADS; i++) {
