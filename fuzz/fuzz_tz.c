@@ -11,8 +11,19 @@
 #include "voice/tz.h"
 
 static const int64_t instants[] = {
-    INT64_MIN, -((int64_t)1 << 40), -2208988800, -1, 0, 1, 951782400, 1772953200, 1784116800,
-    4102444800, (int64_t)1 << 40, ((int64_t)1 << 50) + 1, INT64_MAX,
+    INT64_MIN,
+    -((int64_t)1 << 40),
+    -2208988800,
+    -1,
+    0,
+    1,
+    951782400,
+    1772953200,
+    1784116800,
+    4102444800,
+    (int64_t)1 << 40,
+    ((int64_t)1 << 50) + 1,
+    INT64_MAX,
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

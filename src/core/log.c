@@ -125,8 +125,7 @@ static int needs_quotes(const unsigned char *s, size_t n)
     for (size_t i = 0; i < n;) {
         size_t len = utf8_len(s + i, n - i);
 
-        if (len == 0 || s[i] < 0x20 || s[i] == 0x7f || s[i] == ' ' || s[i] == '=' ||
-            s[i] == '"')
+        if (len == 0 || s[i] < 0x20 || s[i] == 0x7f || s[i] == ' ' || s[i] == '=' || s[i] == '"')
             return 1;
         i += len;
     }
@@ -393,9 +392,10 @@ void log_event(enum log_level level, const char *event, const char *fmt, ...)
     l.open = 0;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    w = snprintf(head, sizeof(head), "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s event=",
-                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                 ts.tv_nsec / 1000000, level_names[level]);
+    w = snprintf(head, sizeof(head),
+                 "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s event=", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
+                 level_names[level]);
     put(&l, head, w < 0 ? 0 : (size_t)w);
     put_string(&l, event ? event : "-", event ? strlen(event) : 1, MODE_VALUE);
     if (fmt && *fmt) {

@@ -731,8 +731,9 @@ static void secure_files(const char *target)
         return;
     secure_file(target, 1);
     for (int i = 0; i < 2; i++) {
-        if (snprintf(side, sizeof(side), "%s%s", target, i ? "-shm" : "-wal") <
-            (int)sizeof(side))
+        int n = snprintf(side, sizeof(side), "%s%s", target, i ? "-shm" : "-wal");
+
+        if (n > 0 && (size_t)n < sizeof(side))
             secure_file(side, 0);
     }
 }

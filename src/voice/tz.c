@@ -23,7 +23,7 @@
 
 struct tz_zone {
     size_t ntrans;
-    int64_t *trans;    /* ascending transition instants */
+    int64_t *trans;     /* ascending transition instants */
     unsigned char *idx; /* the type in effect from each transition on */
     size_t ntypes;
     int32_t *utoff; /* each type's offset, seconds east of UTC */
@@ -292,8 +292,7 @@ struct tzif_header {
     size_t block;
 };
 
-static int read_header(const unsigned char *p, size_t len, size_t timesize,
-                       struct tzif_header *h)
+static int read_header(const unsigned char *p, size_t len, size_t timesize, struct tzif_header *h)
 {
     uint64_t block;
 
@@ -465,8 +464,7 @@ static int zone_load(const char *name, struct tz_zone **out)
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
         return SB_EINVAL;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
-        st.st_size > TZ_FILE_MAX)
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 || st.st_size > TZ_FILE_MAX)
         goto out;
     data = malloc((size_t)st.st_size);
     if (!data) {

@@ -22,10 +22,10 @@ int tz_offset_minutes(const char *zone, time_t when, int *minutes);
 
 /** One transition date of a POSIX TZ rule ("M3.2.0/2", "J60", "59/25"). */
 struct tz_date {
-    char kind;   /* 'J': Julian day 1..365 without Feb 29; 'D': day 0..365; 'M': month rule */
-    int day;     /* J/D: the day; M: the weekday 0 (Sunday)..6 */
-    int week;    /* M: 1..5, 5 being the last */
-    int month;   /* M: 1..12 */
+    char kind;    /* 'J': Julian day 1..365 without Feb 29; 'D': day 0..365; 'M': month rule */
+    int day;      /* J/D: the day; M: the weekday 0 (Sunday)..6 */
+    int week;     /* M: 1..5, 5 being the last */
+    int month;    /* M: 1..12 */
     int32_t secs; /* local time of the change, -167..167 hours */
 };
 

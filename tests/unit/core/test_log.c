@@ -89,7 +89,8 @@ Test(log, crlf_cannot_forge_a_line)
 
 Test(log, crlf_inside_format_quotes)
 {
-    log_event(LOG_ERROR, "x", "call_sid=%s error=\"store: %s\"", "CA1", "bad\nevent=forged \"q\" \\");
+    log_event(LOG_ERROR, "x", "call_sid=%s error=\"store: %s\"", "CA1",
+              "bad\nevent=forged \"q\" \\");
     cr_assert_str_eq(tail(), "call_sid=CA1 error=\"store: bad\\nevent=forged \\\"q\\\" \\\\\"");
 }
 
@@ -103,8 +104,9 @@ Test(log, control_bytes_del_and_invalid_utf8)
 {
     log_event(LOG_INFO, "x", "a=%s b=%s c=%s d=\"%s\"", "t\tab\x01", "del\x7f", "bad\xff\xc3",
               "caf\xc3\xa9 \xe2\x82\xac");
-    cr_assert_str_eq(tail(),
-                     "a=\"t\\tab\\x01\" b=\"del\\x7f\" c=\"bad\\xff\\xc3\" d=\"caf\xc3\xa9 \xe2\x82\xac\"");
+    cr_assert_str_eq(
+        tail(),
+        "a=\"t\\tab\\x01\" b=\"del\\x7f\" c=\"bad\\xff\\xc3\" d=\"caf\xc3\xa9 \xe2\x82\xac\"");
 }
 
 Test(log, valid_utf8_stays_unquoted)
@@ -143,10 +145,10 @@ Test(log, percent_and_null)
 
 Test(log, numbers_of_every_length)
 {
-    log_event(LOG_INFO, "x", "d=%d ld=%ld lld=%lld zu=%zu zd=%zd u=%u lu=%lu llu=%llu hd=%hd hhd=%hhd",
-              -1, -2L, -3LL, (size_t)4, (ssize_t)-5, 6u, 7ul, 8ull, (short)-9, (signed char)-10);
-    cr_assert_str_eq(tail(),
-                     "d=-1 ld=-2 lld=-3 zu=4 zd=-5 u=6 lu=7 llu=8 hd=-9 hhd=-10");
+    log_event(LOG_INFO, "x",
+              "d=%d ld=%ld lld=%lld zu=%zu zd=%zd u=%u lu=%lu llu=%llu hd=%hd hhd=%hhd", -1, -2L,
+              -3LL, (size_t)4, (ssize_t)-5, 6u, 7ul, 8ull, (short)-9, (signed char)-10);
+    cr_assert_str_eq(tail(), "d=-1 ld=-2 lld=-3 zu=4 zd=-5 u=6 lu=7 llu=8 hd=-9 hhd=-10");
 }
 
 Test(log, extreme_numbers)

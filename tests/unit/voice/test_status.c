@@ -525,8 +525,8 @@ Test(status, the_window_is_a_year_back_and_a_day_ahead)
         fx_ctx.writer = w;
         cr_expect_eq(ended_at_for(sid, cases[i].timestamp, &log), cases[i].expected, "%s",
                      cases[i].timestamp);
-        cr_expect_eq(strstr(log, "timestamp_rejected") != NULL,
-                     cases[i].expected == FIXED_NOW, "%s: %s", cases[i].timestamp, log);
+        cr_expect_eq(strstr(log, "timestamp_rejected") != NULL, cases[i].expected == FIXED_NOW,
+                     "%s: %s", cases[i].timestamp, log);
         free(log);
     }
 }
@@ -535,9 +535,9 @@ Test(status, a_rejected_timestamp_cannot_forge_a_log_line)
 {
     char *log;
 
-    cr_expect_eq(ended_at_for("CA12", "x\r\nts=2023-11-14T00:00:00.000Z level=info event=forged",
-                              &log),
-                 FIXED_NOW);
+    cr_expect_eq(
+        ended_at_for("CA12", "x\r\nts=2023-11-14T00:00:00.000Z level=info event=forged", &log),
+        FIXED_NOW);
     cr_expect_null(strstr(log, "\nts=2023"), "%s", log);
     cr_expect_not_null(strstr(log, "timestamp=\"x\\r\\nts=2023"), "%s", log);
     free(log);

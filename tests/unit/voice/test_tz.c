@@ -34,8 +34,8 @@ static void check_at(const char *zone, time_t t)
     int m = 12345;
 
     cr_assert_eq(tz_offset_minutes(zone, t, &m), 0, "%s refused", zone);
-    cr_assert_eq(m, (int)(glibc_offset(t) / 60), "%s at %lld: %d, glibc %ld", zone, (long long)t,
-                 m, glibc_offset(t) / 60);
+    cr_assert_eq(m, (int)(glibc_offset(t) / 60), "%s at %lld: %d, glibc %ld", zone, (long long)t, m,
+                 glibc_offset(t) / 60);
 }
 
 /*
@@ -44,7 +44,7 @@ static void check_at(const char *zone, time_t t)
  */
 static void compare_zone(const char *zone)
 {
-    const time_t from = 631152000;  /* 1990-01-01 */
+    const time_t from = 631152000;   /* 1990-01-01 */
     const time_t until = 2208988800; /* 2040-01-01 */
     const time_t step = 3 * 3600 + 17;
     long prev;
@@ -82,10 +82,10 @@ static void compare_zone(const char *zone)
 Test(tz, matches_glibc_from_1990_to_2040, .timeout = 120)
 {
     static const char *const zones[] = {
-        "America/New_York",    "America/Mexico_City", "Europe/Madrid",    "Australia/Lord_Howe",
-        "Asia/Kolkata",        "America/Sao_Paulo",   "Pacific/Chatham",  "UTC",
-        "America/Santiago",    "Africa/Casablanca",   "Europe/Dublin",    "America/Nuuk",
-        "Asia/Kathmandu",      "Pacific/Kiritimati",  "America/St_Johns", "Antarctica/Troll",
+        "America/New_York", "America/Mexico_City", "Europe/Madrid",    "Australia/Lord_Howe",
+        "Asia/Kolkata",     "America/Sao_Paulo",   "Pacific/Chatham",  "UTC",
+        "America/Santiago", "Africa/Casablanca",   "Europe/Dublin",    "America/Nuuk",
+        "Asia/Kathmandu",   "Pacific/Kiritimati",  "America/St_Johns", "Antarctica/Troll",
     };
 
     for (size_t i = 0; i < sizeof(zones) / sizeof(zones[0]); i++)
@@ -123,9 +123,13 @@ Test(tz, utc_and_unknown_zones)
 Test(tz, names_that_are_not_zone_names_are_refused)
 {
     static const char *const bad[] = {
-        "../etc/passwd", "America/../../etc/passwd", "/etc/localtime", "/usr/share/zoneinfo/UTC",
-        "America/New York", "America/New_York\n", "Europe/Madrid;rm", "America\\New_York",
-        "America/", "America", "zone.tab", "Etc/UTC%00", "Europe/Mad\xc3\xa9",
+        "../etc/passwd",      "America/../../etc/passwd",
+        "/etc/localtime",     "/usr/share/zoneinfo/UTC",
+        "America/New York",   "America/New_York\n",
+        "Europe/Madrid;rm",   "America\\New_York",
+        "America/",           "America",
+        "zone.tab",           "Etc/UTC%00",
+        "Europe/Mad\xc3\xa9",
     };
     int m;
 
@@ -222,10 +226,24 @@ Test(tz, rule_defaults)
 Test(tz, malformed_rules_are_refused)
 {
     static const char *const bad[] = {
-        "",          "E5",         "EST",       "EST25",     "<E>5",       "<EST5",
-        "EST5EDT,",  "EST5EDT,M3.2.0", "EST5EDT,M13.1.0,M11.1.0", "EST5EDT,M3.6.0,M11.1.0",
-        "EST5EDT,M3.2.7,M11.1.0", "EST5EDT,J0,J100", "EST5EDT,366,1", "EST5EDT,M3.2.0/168,J1",
-        "EST5EDT,M3.2.0,M11.1.0x", "EST5:60", "EST5EDT4:00:60", "<E!T>5",
+        "",
+        "E5",
+        "EST",
+        "EST25",
+        "<E>5",
+        "<EST5",
+        "EST5EDT,",
+        "EST5EDT,M3.2.0",
+        "EST5EDT,M13.1.0,M11.1.0",
+        "EST5EDT,M3.6.0,M11.1.0",
+        "EST5EDT,M3.2.7,M11.1.0",
+        "EST5EDT,J0,J100",
+        "EST5EDT,366,1",
+        "EST5EDT,M3.2.0/168,J1",
+        "EST5EDT,M3.2.0,M11.1.0x",
+        "EST5:60",
+        "EST5EDT4:00:60",
+        "<E!T>5",
     };
     struct tz_rule r;
 
@@ -272,12 +290,12 @@ Test(tz, version_1_file)
     unsigned char f[44 + 4 + 1 + 12 + 4] = {'T', 'Z', 'i', 'f', 0};
     unsigned char *p = f + 44;
 
-    f[35] = 1; /* timecnt */
-    f[39] = 2; /* typecnt */
-    f[43] = 4; /* charcnt */
-    p[2] = 0x03, p[3] = 0xe8;                       /* 1000 */
-    p[4] = 1;                                       /* index */
-    p[5] = 0, p[6] = 0, p[7] = 0x0e, p[8] = 0x10;   /* +3600 */
+    f[35] = 1;                                              /* timecnt */
+    f[39] = 2;                                              /* typecnt */
+    f[43] = 4;                                              /* charcnt */
+    p[2] = 0x03, p[3] = 0xe8;                               /* 1000 */
+    p[4] = 1;                                               /* index */
+    p[5] = 0, p[6] = 0, p[7] = 0x0e, p[8] = 0x10;           /* +3600 */
     p[11] = 0xff, p[12] = 0xff, p[13] = 0xe3, p[14] = 0xe0; /* -7200 */
     memcpy(p + 17, "AB\0", 4);
     struct tz_zone *z;
