@@ -13,4 +13,4 @@ build:
 	ninja -C build
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-tsan
