@@ -76,8 +76,9 @@ for t in $units; do criterion "$t" "build/$t"; done
 step "unit tests under ASan + UBSan"
 if build build-asan "$units" -Db_sanitize=address,undefined -Db_lundef=false; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+  export LSAN_OPTIONS="suppressions=$root/tests/lsan.supp"
   for t in $units; do criterion "asan:$t" "build-asan/$t"; done
-  unset ASAN_OPTIONS UBSAN_OPTIONS
+  unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
 else
   count 0 1
 fi
