@@ -15,7 +15,7 @@ root=$(pwd)
 scripts/deps.sh --test || exit 1
 
 passed=0 failed=0
-units="unit-core unit-store unit-voice unit-sim unit-media unit-speech unit-flow"
+units="unit-core unit-store unit-agent unit-voice unit-server unit-sim unit-media unit-speech unit-flow"
 log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT
 
@@ -98,7 +98,7 @@ tsan_env="halt_on_error=1 second_deadlock_stack=1 suppressions=$root/tests/tsan.
 # at addresses TSan reserves for its shadow memory), so the unit tests that start
 # threads are compiled against tests/tsan/criterion/criterion.h, a stand-in for
 # the part of Criterion they use, and run by tests/tsan/runner.c.
-tsan_units="store/test_writer:libsb_store.a voice/test_workers:libsb_app.a"
+tsan_units="store/test_writer:libsb_store.a server/test_workers:libsb_app.a"
 if build build-tsan "switchboard" -Db_sanitize=thread; then
   for u in $tsan_units; do
     src=${u%%:*} lib=${u##*:} name=tsan-$(basename "${u%%:*}")

@@ -1,6 +1,6 @@
 /*
  * A stand-in for the part of Criterion's API that the thread tests use
- * (tests/unit/store/test_writer.c, tests/unit/voice/test_workers.c), so that
+ * (tests/unit/store/test_writer.c, tests/unit/server/test_workers.c), so that
  * those same sources can run under ThreadSanitizer. Criterion itself cannot:
  * its sandbox (BoxFort) maps a shared arena at random addresses between
  * 0x2000'0000'0000 and 0x7f00'0000'0000, which ThreadSanitizer reserves for
