@@ -85,24 +85,79 @@ static char lower_ascii(char c)
     return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
 }
 
+/* One character of a tag as compared: lower case, '_' read as '-'. */
+static char tag_char(char c)
+{
+    return c == '_' ? '-' : lower_ascii(c);
+}
+
+static int tag_equal(const char *a, const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (tag_char(a[i]) != tag_char(b[i]))
+            return 0;
+    }
+    return 1;
+}
+
+size_t lang_base_len(const char *tag)
+{
+    return tag ? strcspn(tag, "-_") : 0;
+}
+
 const char *lang_base(const char *tag)
 {
-    size_t n, i, j;
+    size_t n = lang_base_len(tag), i;
 
-    if (!tag)
-        return "";
-    n = strcspn(tag, "-");
-    for (i = 0; i < sizeof(base_languages) / sizeof(base_languages[0]); i++) {
+    for (i = 0; n > 0 && i < sizeof(base_languages) / sizeof(base_languages[0]); i++) {
         const char *b = base_languages[i];
 
-        if (strlen(b) != n)
-            continue;
-        /* Language tags are case-insensitive; the table holds the canonical lower case. */
-        j = 0;
-        while (j < n && lower_ascii(tag[j]) == b[j])
-            j++;
-        if (j == n)
+        /* The table holds the canonical lower case. */
+        if (strlen(b) == n && tag_equal(tag, b, n))
             return b;
     }
     return "";
+}
+
+int lang_same(const char *a, const char *b)
+{
+    size_t n;
+
+    if (lang_base_len(a) == 0 || lang_base_len(b) == 0)
+        return 0;
+    n = strlen(a);
+    return n == strlen(b) && tag_equal(a, b, n);
+}
+
+int lang_same_base(const char *a, const char *b)
+{
+    size_t n = lang_base_len(a);
+
+    return n > 0 && n == lang_base_len(b) && tag_equal(a, b, n);
+}
+
+enum lang_match lang_match(const char *want, const char *have)
+{
+    if (!lang_same_base(want, have))
+        return LANG_MATCH_NONE;
+    if (lang_same(want, have))
+        return LANG_MATCH_EXACT;
+    return have[lang_base_len(have)] == '\0' ? LANG_MATCH_BASE : LANG_MATCH_REGION;
+}
+
+int lang_best(const char *want, const void *items, size_t n,
+              const char *(*tag_of)(const void *items, size_t i))
+{
+    enum lang_match best = LANG_MATCH_NONE;
+    int found = -1;
+
+    for (size_t i = 0; i < n && best != LANG_MATCH_EXACT; i++) {
+        enum lang_match m = lang_match(want, tag_of(items, i));
+
+        if (m > best) {
+            best = m;
+            found = (int)i;
+        }
+    }
+    return found;
 }

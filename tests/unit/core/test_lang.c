@@ -141,5 +141,97 @@ Test(lang, base_of_unknown_or_empty_tags_is_empty)
     cr_assert_str_eq(lang_base("e-MX"), "");
     cr_assert_str_eq(lang_base("xx-YY"), "");
     cr_assert_str_eq(lang_base("english"), "");
-    cr_assert_str_eq(lang_base("es_MX"), "");
+    cr_assert_str_eq(lang_base("_MX"), "");
+}
+
+Test(lang, base_accepts_underscores)
+{
+    cr_assert_str_eq(lang_base("es_419"), "es");
+    cr_assert_str_eq(lang_base("EN_us"), "en");
+}
+
+Test(lang, base_len_is_the_first_subtag)
+{
+    cr_assert_eq(lang_base_len("es-MX"), 2);
+    cr_assert_eq(lang_base_len("es_419"), 2);
+    cr_assert_eq(lang_base_len("cmn-Hans-CN"), 3);
+    cr_assert_eq(lang_base_len("en"), 2);
+    cr_assert_eq(lang_base_len("-MX"), 0);
+    cr_assert_eq(lang_base_len(""), 0);
+    cr_assert_eq(lang_base_len(NULL), 0);
+}
+
+Test(lang, same_tag_ignores_case_and_underscores)
+{
+    cr_assert(lang_same("es-MX", "es-MX"));
+    cr_assert(lang_same("EN-us", "en-US"));
+    cr_assert(lang_same("es_419", "ES-419"));
+    cr_assert_not(lang_same("es-MX", "es"));
+    cr_assert_not(lang_same("es", "es-MX"));
+    cr_assert_not(lang_same("es-MX", "es-US"));
+    cr_assert_not(lang_same("", ""));
+    cr_assert_not(lang_same(NULL, "es"));
+    cr_assert_not(lang_same("-MX", "-MX"));
+}
+
+Test(lang, same_base_spanish_and_english)
+{
+    cr_assert(lang_same_base("es-MX", "es"));
+    cr_assert(lang_same_base("es_419", "es-MX"));
+    cr_assert(lang_same_base("ES", "es-us"));
+    cr_assert(lang_same_base("EN-us", "en"));
+    cr_assert(lang_same_base("en_GB", "EN-US"));
+    cr_assert_not(lang_same_base("es-MX", "en-US"));
+    /* Whole subtags: "est" (Estonian) is not "es", "eng" is not "en". */
+    cr_assert_not(lang_same_base("est", "es"));
+    cr_assert_not(lang_same_base("es", "est-EE"));
+    cr_assert_not(lang_same_base("eng", "en"));
+    cr_assert_not(lang_same_base("", ""));
+    cr_assert_not(lang_same_base("-MX", "-MX"));
+    cr_assert_not(lang_same_base(NULL, "es"));
+    cr_assert_not(lang_same_base("es", NULL));
+}
+
+Test(lang, match_ranks_exact_then_base_then_region)
+{
+    cr_assert_eq(lang_match("es-MX", "ES_mx"), LANG_MATCH_EXACT);
+    cr_assert_eq(lang_match("es-MX", "es"), LANG_MATCH_BASE);
+    cr_assert_eq(lang_match("es-MX", "es-419"), LANG_MATCH_REGION);
+    cr_assert_eq(lang_match("es", "es-MX"), LANG_MATCH_REGION);
+    cr_assert_eq(lang_match("EN-us", "en"), LANG_MATCH_BASE);
+    cr_assert_eq(lang_match("en-US", "es-US"), LANG_MATCH_NONE);
+    cr_assert_eq(lang_match("en-US", NULL), LANG_MATCH_NONE);
+    cr_assert_eq(lang_match(NULL, "en"), LANG_MATCH_NONE);
+}
+
+static const char *tag_at(const void *items, size_t i)
+{
+    return ((const char *const *)items)[i];
+}
+
+Test(lang, best_item_for_a_tag)
+{
+    static const char *const tags[] = {"en", "es-US", NULL, "es", "es-MX", "fr-CA"};
+    size_t n = sizeof(tags) / sizeof(tags[0]);
+
+    cr_assert_eq(lang_best("es-MX", tags, n, tag_at), 4);
+    cr_assert_eq(lang_best("ES_mx", tags, n, tag_at), 4);
+    cr_assert_eq(lang_best("es_419", tags, n, tag_at), 3);
+    cr_assert_eq(lang_best("es", tags, n, tag_at), 3);
+    cr_assert_eq(lang_best("EN-us", tags, n, tag_at), 0);
+    cr_assert_eq(lang_best("fr-FR", tags, n, tag_at), 5);
+    cr_assert_eq(lang_best("de-DE", tags, n, tag_at), -1);
+    cr_assert_eq(lang_best("", tags, n, tag_at), -1);
+    cr_assert_eq(lang_best(NULL, tags, n, tag_at), -1);
+    cr_assert_eq(lang_best("es", tags, 0, tag_at), -1);
+}
+
+Test(lang, best_is_the_first_among_equals)
+{
+    /* No bare "es": the first other region wins. */
+    static const char *const tags[] = {"en-GB", "es-US", "es-ES", "en-US"};
+
+    cr_assert_eq(lang_best("es-MX", tags, 4, tag_at), 1);
+    cr_assert_eq(lang_best("en-AU", tags, 4, tag_at), 0);
+    cr_assert_eq(lang_best("en-us", tags, 4, tag_at), 3);
 }
