@@ -7,6 +7,8 @@
 #ifndef SB_AGENT_AGENT_H
 #define SB_AGENT_AGENT_H
 
+#include <stddef.h>
+
 #define AGENT_TEXT_SIZE 512
 
 enum agent_action {

@@ -1,0 +1,2 @@
+#include "server/server.h"
+#include "gui/window.h"

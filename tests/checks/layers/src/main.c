@@ -1,0 +1,2 @@
+#include "cli/cli.h"
+#include "server/server.h"

@@ -1,0 +1,2 @@
+#include "media/event_internal.h"
+#include "buf.h"

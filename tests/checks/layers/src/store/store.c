@@ -1,0 +1,3 @@
+#include "core/buf.h"
+#include "store/store.h"
+#include "server/server.h"

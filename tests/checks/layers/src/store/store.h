@@ -1,0 +1,1 @@
+#include "voice/voice.h"
