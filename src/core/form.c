@@ -4,7 +4,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/buf.h"
 #include "core/err.h"
+
+/* The encoded form is capped so that a runaway caller fails instead of eating memory. */
+#define FORM_MAX_ENCODED (1024 * 1024)
+
+/* What form.storage points to. */
+struct form_store {
+    size_t cap;    /* room in fields and in copies */
+    char **copies; /* per field: an added field's "key\0value\0", NULL for a parsed one;
+                      NULL until the first form_add */
+    char text[];   /* the decoded keys and values of parsed fields */
+};
 
 /* Returns the value of one hex digit, or -1 when `c` is not one. */
 static int hex_value(unsigned char c)
@@ -81,7 +93,8 @@ static size_t form_count(const char *text, size_t len)
 int form_parse(struct form *f, const char *text, size_t len)
 {
     struct form_field *fields = NULL;
-    char *storage = NULL;
+    struct form_store *store = NULL;
+    char *storage;
     size_t count, n = 0, i = 0, used = 0;
     int rc = 0;
 
@@ -103,16 +116,19 @@ int form_parse(struct form *f, const char *text, size_t len)
      * Each pair decodes to at most its own length, plus one NUL for the key
      * and one for the value, so len + 2 * count bytes always suffice.
      */
-    if (len > SIZE_MAX - 2 * count) {
+    if (len > SIZE_MAX - 2 * count - sizeof(*store)) {
         rc = SB_ETOOBIG;
         goto out;
     }
-    storage = malloc(len + 2 * count);
+    store = malloc(sizeof(*store) + len + 2 * count);
     fields = calloc(count, sizeof(*fields));
-    if (!storage || !fields) {
+    if (!store || !fields) {
         rc = SB_ENOMEM;
         goto out;
     }
+    store->cap = count;
+    store->copies = NULL;
+    storage = store->text;
 
     while (i < len) {
         const char *amp = memchr(text + i, '&', len - i);
@@ -149,12 +165,12 @@ int form_parse(struct form *f, const char *text, size_t len)
 
     f->fields = fields;
     f->count = n;
-    f->storage = storage;
+    f->storage = store;
     fields = NULL;
-    storage = NULL;
+    store = NULL;
 out:
     free(fields);
-    free(storage);
+    free(store);
     return rc;
 }
 
@@ -171,12 +187,209 @@ const char *form_get(const struct form *f, const char *key)
     return NULL;
 }
 
+/* Makes room for one more field and its copy. */
+static int form_grow(struct form *f)
+{
+    struct form_store *store = f->storage;
+    struct form_field *fields;
+    char **copies;
+    size_t cap;
+
+    if (!store) {
+        /* Fields the form does not own cannot be added to. */
+        if (f->count)
+            return SB_EINVAL;
+        store = calloc(1, sizeof(*store));
+        if (!store)
+            return SB_ENOMEM;
+        f->storage = store;
+    }
+    if (f->count < store->cap && store->copies)
+        return 0;
+    cap = store->cap;
+    if (f->count >= cap) {
+        if (cap > SIZE_MAX / 2 / sizeof(*fields))
+            return SB_ENOMEM;
+        cap = cap ? 2 * cap : 16;
+        fields = realloc(f->fields, cap * sizeof(*fields));
+        if (!fields)
+            return SB_ENOMEM;
+        f->fields = fields;
+    }
+    copies = realloc(store->copies, cap * sizeof(*copies));
+    if (!copies)
+        return SB_ENOMEM;
+    /* Slots past the old capacity (all of them the first time) hold no copy. */
+    memset(copies + (store->copies ? store->cap : 0), 0,
+           (cap - (store->copies ? store->cap : 0)) * sizeof(*copies));
+    store->copies = copies;
+    store->cap = cap;
+    return 0;
+}
+
+/* One allocation holding "key\0value\0"; NULL out of memory. */
+static char *pair_copy(const char *key, const char *value)
+{
+    size_t klen = strlen(key), vlen = strlen(value);
+    char *copy;
+
+    if (klen > SIZE_MAX - vlen - 2)
+        return NULL;
+    copy = malloc(klen + vlen + 2);
+    if (!copy)
+        return NULL;
+    memcpy(copy, key, klen + 1);
+    memcpy(copy + klen + 1, value, vlen + 1);
+    return copy;
+}
+
+int form_add(struct form *f, const char *key, const char *value)
+{
+    struct form_store *store;
+    char *copy;
+    int rc;
+
+    if (!f || !key || !value)
+        return SB_EINVAL;
+    rc = form_grow(f);
+    if (rc)
+        return rc;
+    copy = pair_copy(key, value);
+    if (!copy)
+        return SB_ENOMEM;
+    store = f->storage;
+    store->copies[f->count] = copy;
+    f->fields[f->count].key = copy;
+    f->fields[f->count].value = copy + strlen(copy) + 1;
+    f->count++;
+    return 0;
+}
+
+int form_set(struct form *f, const char *key, const char *value)
+{
+    struct form_store *store;
+    char *copy;
+    size_t i, kept = 0;
+    int found = 0, rc;
+
+    if (!f || !key || !value)
+        return SB_EINVAL;
+    if (!form_get(f, key))
+        return form_add(f, key, value);
+    /* Room and copy first, so that a failed allocation leaves the form untouched. */
+    rc = form_grow(f);
+    if (rc)
+        return rc;
+    copy = pair_copy(key, value);
+    if (!copy)
+        return SB_ENOMEM;
+    store = f->storage;
+    for (i = 0; i < f->count; i++) {
+        if (strcmp(f->fields[i].key, key) != 0) {
+            f->fields[kept] = f->fields[i];
+            store->copies[kept++] = store->copies[i];
+            continue;
+        }
+        free(store->copies[i]);
+        if (found)
+            continue;
+        found = 1;
+        f->fields[kept].key = copy;
+        f->fields[kept].value = copy + strlen(copy) + 1;
+        store->copies[kept++] = copy;
+    }
+    for (i = kept; i < f->count; i++)
+        store->copies[i] = NULL;
+    f->count = kept;
+    return 0;
+}
+
+int form_extend(struct form *f, const struct form *from)
+{
+    size_t i, n;
+    int rc = 0;
+
+    if (!f || !from)
+        return SB_EINVAL;
+    /*
+     * The count is taken once so that extending a form with itself copies it
+     * once; each key and value is read before the array may move, and the
+     * strings themselves never move.
+     */
+    n = from->count;
+    for (i = 0; i < n && !rc; i++) {
+        const char *key = from->fields[i].key, *value = from->fields[i].value;
+
+        rc = form_add(f, key, value);
+    }
+    return rc;
+}
+
+/* Appends `s` urlencoded. */
+static int form_encode_text(struct buf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    const unsigned char *p = (const unsigned char *)s;
+    char esc[3];
+    int rc = 0;
+
+    for (; *p && !rc; p++) {
+        unsigned char c = *p;
+
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '.' || c == '_' || c == '~') {
+            rc = buf_putc(b, (char)c);
+        } else if (c == ' ') {
+            rc = buf_putc(b, '+');
+        } else {
+            esc[0] = '%';
+            esc[1] = hex[c >> 4];
+            esc[2] = hex[c & 0x0f];
+            rc = buf_append(b, esc, sizeof(esc));
+        }
+    }
+    return rc;
+}
+
+char *form_encode(const struct form *f)
+{
+    struct buf b = BUF_INIT(FORM_MAX_ENCODED);
+    char *out = NULL;
+    size_t i;
+    int rc = 0;
+
+    if (!f)
+        return NULL;
+    for (i = 0; i < f->count && !rc; i++) {
+        if (i > 0)
+            rc = buf_putc(&b, '&');
+        if (!rc)
+            rc = form_encode_text(&b, f->fields[i].key);
+        if (!rc)
+            rc = buf_putc(&b, '=');
+        if (!rc)
+            rc = form_encode_text(&b, f->fields[i].value);
+    }
+    if (!rc)
+        out = buf_detach(&b, NULL);
+    buf_release(&b);
+    return out;
+}
+
 void form_release(struct form *f)
 {
+    struct form_store *store;
+
     if (!f)
         return;
+    store = f->storage;
+    if (store && store->copies) {
+        for (size_t i = 0; i < f->count; i++)
+            free(store->copies[i]);
+        free(store->copies);
+    }
+    free(store);
     free(f->fields);
-    free(f->storage);
     f->fields = NULL;
     f->count = 0;
     f->storage = NULL;

@@ -13,19 +13,16 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/err.h"
 #include "speech/tts.h"
 #include "speech/tts_proto.h"
 
 long long tts_proto_now_ms(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return clock_mono_ms();
 }
 
 /* Waits until `fd` is ready for `events`. Returns 0, SB_EBUSY (deadline) or SB_EIO. */

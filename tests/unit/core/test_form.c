@@ -1,4 +1,4 @@
-/* Tests for core/form: application/x-www-form-urlencoded parsing. */
+/* Tests for core/form: parsing, building and encoding key/value lists. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -328,5 +328,263 @@ Test(form, decoded_storage_holds_worst_case_growth)
     cr_assert_eq(parse(&f, "a&b&c&d&e&f&g&h"), 0);
     cr_assert_eq(f.count, 8);
     assert_field(&f, 7, "h", "");
+    form_release(&f);
+}
+
+/* --- building and encoding (what the sim sends) ------------------------------ */
+
+Test(form_build, add_keeps_order_and_repeats)
+{
+    struct form p = FORM_INIT;
+
+    cr_assert_eq(form_add(&p, "Digits", "1"), 0);
+    cr_assert_eq(form_add(&p, "CallSid", "CA1"), 0);
+    cr_assert_eq(form_add(&p, "Digits", "2"), 0);
+    cr_assert_eq(p.count, 3);
+    cr_assert_str_eq(p.fields[0].key, "Digits");
+    cr_assert_str_eq(p.fields[1].key, "CallSid");
+    cr_assert_str_eq(p.fields[2].value, "2");
+    cr_assert_str_eq(form_get(&p, "Digits"), "1");
+    cr_assert_null(form_get(&p, "digits"));
+    form_release(&p);
+    cr_assert_eq(p.count, 0);
+    cr_assert_null(p.fields);
+    cr_assert_null(p.storage);
+}
+
+Test(form_build, add_copies)
+{
+    struct form p = FORM_INIT;
+    char name[] = "From", value[] = "+14155550100";
+
+    cr_assert_eq(form_add(&p, name, value), 0);
+    name[0] = 'X';
+    value[0] = 'X';
+    cr_assert_str_eq(form_get(&p, "From"), "+14155550100");
+    form_release(&p);
+}
+
+Test(form_build, add_rejects_null)
+{
+    struct form p = FORM_INIT;
+
+    cr_assert_eq(form_add(&p, NULL, "x"), SB_EINVAL);
+    cr_assert_eq(form_add(&p, "x", NULL), SB_EINVAL);
+    cr_assert_eq(p.count, 0);
+    form_release(&p);
+}
+
+Test(form_build, grows_past_initial_capacity)
+{
+    struct form p = FORM_INIT;
+    char name[16];
+    int i;
+
+    for (i = 0; i < 100; i++) {
+        snprintf(name, sizeof(name), "P%d", i);
+        cr_assert_eq(form_add(&p, name, name), 0);
+    }
+    cr_assert_eq(p.count, 100);
+    cr_assert_str_eq(form_get(&p, "P99"), "P99");
+    form_release(&p);
+}
+
+Test(form_build, set_replaces_every_value_in_place)
+{
+    struct form p = FORM_INIT;
+
+    form_add(&p, "A", "1");
+    form_add(&p, "Digits", "1");
+    form_add(&p, "B", "2");
+    form_add(&p, "Digits", "2");
+    cr_assert_eq(form_set(&p, "Digits", "9"), 0);
+    cr_assert_eq(p.count, 3);
+    cr_assert_str_eq(p.fields[0].key, "A");
+    cr_assert_str_eq(p.fields[1].key, "Digits");
+    cr_assert_str_eq(p.fields[1].value, "9");
+    cr_assert_str_eq(p.fields[2].key, "B");
+    form_release(&p);
+}
+
+Test(form_build, set_appends_when_absent)
+{
+    struct form p = FORM_INIT;
+
+    form_add(&p, "A", "1");
+    cr_assert_eq(form_set(&p, "CallStatus", "ringing"), 0);
+    cr_assert_eq(p.count, 2);
+    cr_assert_str_eq(form_get(&p, "CallStatus"), "ringing");
+    cr_assert_eq(form_set(&p, "CallStatus", "in-progress"), 0);
+    cr_assert_eq(p.count, 2);
+    cr_assert_str_eq(form_get(&p, "CallStatus"), "in-progress");
+    form_release(&p);
+}
+
+Test(form_build, extend_copies_all)
+{
+    struct form a = FORM_INIT, b = FORM_INIT;
+
+    form_add(&a, "CallSid", "CA1");
+    form_add(&b, "Digits", "1");
+    form_add(&b, "Digits", "2");
+    cr_assert_eq(form_extend(&a, &b), 0);
+    cr_assert_eq(a.count, 3);
+    cr_assert_str_eq(a.fields[2].value, "2");
+    form_release(&b);
+    cr_assert_str_eq(a.fields[1].value, "1");
+    form_release(&a);
+}
+
+Test(form_build, extend_with_itself_doubles_once)
+{
+    struct form p = FORM_INIT;
+    int i;
+
+    for (i = 0; i < 16; i++)
+        form_add(&p, "K", i % 2 ? "odd" : "even");
+    cr_assert_eq(form_extend(&p, &p), 0);
+    cr_assert_eq(p.count, 32);
+    cr_assert_str_eq(p.fields[31].value, "odd");
+    form_release(&p);
+}
+
+Test(form_build, encode_form)
+{
+    struct form p = FORM_INIT;
+    char *s;
+
+    form_add(&p, "CallSid", "CA123");
+    form_add(&p, "From", "+1 415 555-0100");
+    form_add(&p, "SpeechResult", "a&b=c/d?e%f~g_h.i");
+    form_add(&p, "Caf\xc3\xa9", "\xc3\xb1");
+    form_add(&p, "Empty", "");
+    s = form_encode(&p);
+    cr_assert_not_null(s);
+    cr_assert_str_eq(s, "CallSid=CA123&From=%2B1+415+555-0100"
+                        "&SpeechResult=a%26b%3Dc%2Fd%3Fe%25f~g_h.i&Caf%C3%A9=%C3%B1&Empty=");
+    free(s);
+    form_release(&p);
+}
+
+Test(form_build, encode_empty_is_empty_string)
+{
+    struct form p = FORM_INIT;
+    char *s = form_encode(&p);
+
+    cr_assert_not_null(s);
+    cr_assert_str_eq(s, "");
+    free(s);
+}
+
+/* What form_encode writes, form_parse reads back: the same pairs in order. */
+Test(form_build, encode_round_trips_through_form_parse)
+{
+    struct form p = FORM_INIT;
+    struct form f = FORM_INIT;
+    char *s;
+    size_t i;
+
+    form_add(&p, "Digits", "1234#");
+    form_add(&p, "Body", "It's amazing + \"quoted\" \t\n\x7f");
+    form_add(&p, "Digits", "5");
+    s = form_encode(&p);
+    cr_assert_not_null(s);
+    cr_assert_eq(form_parse(&f, s, strlen(s)), 0);
+    cr_assert_eq(f.count, p.count);
+    for (i = 0; i < p.count; i++) {
+        cr_assert_str_eq(f.fields[i].key, p.fields[i].key);
+        cr_assert_str_eq(f.fields[i].value, p.fields[i].value);
+    }
+    form_release(&f);
+    free(s);
+    form_release(&p);
+}
+
+Test(form_build, release_twice_and_null_are_safe)
+{
+    struct form p = FORM_INIT;
+
+    form_add(&p, "A", "1");
+    form_release(&p);
+    form_release(&p);
+    form_release(NULL);
+    cr_assert_null(form_get(NULL, "A"));
+    cr_assert_null(form_encode(NULL));
+}
+
+/* --- building on a parsed form ------------------------------------------------ */
+
+Test(form_build, add_after_parse_keeps_parsed_fields)
+{
+    struct form f = FORM_INIT;
+    char key[] = "Digits";
+
+    cr_assert_eq(parse(&f, "CallSid=CA1&From=%2B1415"), 0);
+    cr_assert_eq(form_add(&f, key, "42"), 0);
+    key[0] = 'X';
+    cr_assert_eq(f.count, 3);
+    assert_field(&f, 0, "CallSid", "CA1");
+    assert_field(&f, 1, "From", "+1415");
+    assert_field(&f, 2, "Digits", "42");
+    form_release(&f);
+}
+
+Test(form_build, many_adds_after_parse)
+{
+    struct form f = FORM_INIT;
+    char name[16];
+
+    cr_assert_eq(parse(&f, "a=1&b=2&c=3"), 0);
+    for (int i = 0; i < 100; i++) {
+        snprintf(name, sizeof(name), "k%d", i);
+        cr_assert_eq(form_add(&f, name, name), 0);
+    }
+    cr_assert_eq(f.count, 103);
+    assert_field(&f, 1, "b", "2");
+    assert_field(&f, 102, "k99", "k99");
+    form_release(&f);
+}
+
+Test(form_build, set_on_parsed_field_replaces_it)
+{
+    struct form f = FORM_INIT;
+
+    cr_assert_eq(parse(&f, "Digits=1&A=x&Digits=2&B=y"), 0);
+    cr_assert_eq(form_set(&f, "Digits", "9"), 0);
+    cr_assert_eq(f.count, 3);
+    assert_field(&f, 0, "Digits", "9");
+    assert_field(&f, 1, "A", "x");
+    assert_field(&f, 2, "B", "y");
+    cr_assert_eq(form_set(&f, "Digits", "10"), 0);
+    assert_field(&f, 0, "Digits", "10");
+    cr_assert_eq(form_add(&f, "C", "z"), 0);
+    assert_field(&f, 3, "C", "z");
+    form_release(&f);
+}
+
+/* A form over someone else's fields owns nothing: adding to it is refused. */
+Test(form_build, add_to_borrowed_fields_is_refused)
+{
+    struct form_field fields[] = {{"A", "1"}};
+    struct form f = {fields, 1, NULL};
+
+    cr_assert_eq(form_add(&f, "B", "2"), SB_EINVAL);
+    cr_assert_eq(form_set(&f, "A", "2"), SB_EINVAL);
+    cr_assert_eq(f.count, 1);
+    cr_assert_str_eq(form_get(&f, "A"), "1");
+}
+
+Test(form_build, reuse_after_release)
+{
+    struct form f = FORM_INIT;
+
+    cr_assert_eq(form_add(&f, "A", "1"), 0);
+    form_release(&f);
+    cr_assert_eq(parse(&f, "B=2"), 0);
+    cr_assert_eq(form_add(&f, "C", "3"), 0);
+    assert_field(&f, 1, "C", "3");
+    form_release(&f);
+    cr_assert_eq(form_add(&f, "D", "4"), 0);
+    assert_field(&f, 0, "D", "4");
     form_release(&f);
 }
