@@ -175,8 +175,15 @@ static void on_body_deadline(lws_sorted_usec_list_t *sul)
     snprintf(msg, sizeof(msg), "error: request body did not arrive within %d s\n",
              sess->srv->cfg->body_timeout_s);
     sess->close_after = 1;
+    sess->body_late = 1;
     reply_error(wsi, sess, 408, msg, NULL);
+    /*
+     * lws re-arms its content timeout on each body byte, which could undo an
+     * asynchronous kill before lws's once-a-second check runs: so the next
+     * byte (on_body) or writable callback closes the connection too.
+     */
     lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, LWS_TO_KILL_ASYNC);
+    lws_callback_on_writable(wsi);
 }
 
 /*
@@ -299,6 +306,9 @@ static int on_request(struct lws *wsi, struct http_session *sess, const char *pa
 
 static int on_body(struct lws *wsi, struct http_session *sess, const void *in, size_t len)
 {
+    /* Answered 408 already: close at this byte rather than wait for lws's timeout check. */
+    if (sess->body_late)
+        return -1;
     if (sess->body_error)
         return 0;
     if (buf_append(&sess->body, in, len) == SB_ETOOBIG)
@@ -411,6 +421,8 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         /* Answer here: falling through to the dummy handler ends the transaction. */
         return on_body_complete(wsi, sess);
     case LWS_CALLBACK_HTTP_WRITEABLE:
+        if (sess && sess->body_late)
+            return -1;
         return send_session_reply(wsi, sess);
     case LWS_CALLBACK_CLOSED_HTTP:
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:

@@ -103,6 +103,7 @@ struct http_session {
     int reply_ready;
     int active;     /* a request is in progress (counted in srv->inflight) */
     int body_error; /* the body overflowed: answer 413 once it has been read */
+    int body_late;  /* the body missed --body-timeout: answered 408, closing */
     int close_after;
     char path[256];
     struct stream_conn *stream; /* set once the connection is a media stream */
