@@ -1,9 +1,9 @@
-#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include "agent/agent.h"
+#include "core/lang.h"
+#include "core/words.h"
 
 /* The lines the rule agent speaks, in English and Spanish. */
 struct phrases {
@@ -43,10 +43,10 @@ static const struct phrases phrases_es = {
 
 static const struct phrases *phrases_for(const char *lang)
 {
-    return lang && strncmp(lang, "en", 2) == 0 ? &phrases_en : &phrases_es;
+    return lang_same_base(lang, "en") ? &phrases_en : &phrases_es;
 }
 
-/* Keyword lists per intent; matched as whole words, case-insensitively (ASCII). */
+/* Keyword lists per intent; matched as whole words by core/words (the same as IVR flows). */
 static const char *const words_person[] = {"human",   "agent",         "operator", "representative",
                                            "person",  "humano",        "agente",   "operador",
                                            "persona", "representante", NULL};
@@ -54,54 +54,6 @@ static const char *const words_hours[] = {"hours", "open",    "close",   "closed
                                           "abren", "abierto", "cierran", NULL};
 static const char *const words_bye[] = {"bye", "goodbye", "adios", "adiós", "chao", NULL};
 static const char *const words_hello[] = {"hello", "hi", "hey", "hola", "buenas", NULL};
-
-/* Returns true when `word` (length n) equals one of `list`, ignoring ASCII case. */
-static int word_in(const char *word, size_t n, const char *const *list)
-{
-    for (; *list; list++) {
-        if (strlen(*list) == n && strncasecmp(word, *list, n) == 0)
-            return 1;
-    }
-    return 0;
-}
-
-/*
- * Length of the letter at p: 1 for an ASCII letter, 2 or more for a UTF-8
- * sequence other than U+0080..U+00BF (whose C2 lead byte covers Spanish
- * punctuation such as the opening marks), 0 for anything else.
- */
-static size_t letter_len(const unsigned char *p)
-{
-    size_t n = 1;
-
-    if (isalpha(*p))
-        return 1;
-    if (*p < 0xC3)
-        return 0;
-    while ((p[n] & 0xC0) == 0x80)
-        n++;
-    return n;
-}
-
-/* Returns true when any word of `text` is in `list`. Words are runs of letters. */
-static int says_any(const char *text, const char *const *list)
-{
-    const unsigned char *p = (const unsigned char *)text;
-
-    while (p && *p) {
-        const unsigned char *start;
-        size_t n;
-
-        while (*p && letter_len(p) == 0)
-            p += (*p == 0xC2 && p[1]) ? 2 : 1;
-        start = p;
-        for (n = *p ? letter_len(p) : 0; n > 0; n = *p ? letter_len(p) : 0)
-            p += n;
-        if (p > start && word_in((const char *)start, (size_t)(p - start), list))
-            return 1;
-    }
-    return 0;
-}
 
 static void reply_set(struct agent_reply *out, enum agent_action action, const char *text)
 {
@@ -115,16 +67,16 @@ void agent_rules_turn(const struct agent_turn *turn, struct agent_reply *out)
     const char *speech = turn->speech ? turn->speech : "";
     const char *digits = turn->digits ? turn->digits : "";
 
-    if (says_any(speech, words_person) || strcmp(digits, "0") == 0) {
+    if (words_match_any(speech, words_person) || strcmp(digits, "0") == 0) {
         if (turn->can_transfer)
             reply_set(out, AGENT_TRANSFER, ph->transfer);
         else
             reply_set(out, AGENT_CONTINUE, ph->no_transfer);
-    } else if (says_any(speech, words_hours) || strcmp(digits, "1") == 0) {
+    } else if (words_match_any(speech, words_hours) || strcmp(digits, "1") == 0) {
         reply_set(out, AGENT_CONTINUE, ph->hours);
-    } else if (says_any(speech, words_bye) || strcmp(digits, "#") == 0) {
+    } else if (words_match_any(speech, words_bye) || strcmp(digits, "#") == 0) {
         reply_set(out, AGENT_HANGUP, ph->goodbye);
-    } else if (says_any(speech, words_hello)) {
+    } else if (words_match_any(speech, words_hello)) {
         reply_set(out, AGENT_CONTINUE, ph->hello);
     } else {
         reply_set(out, AGENT_CONTINUE, ph->reprompt);

@@ -16,7 +16,9 @@
 #include "core/buf.h"
 #include "core/e164.h"
 #include "core/err.h"
+#include "core/lang.h"
 #include "core/stream_token.h"
+#include "core/words.h"
 #include "flow/model.h"
 
 /*
@@ -58,44 +60,15 @@ static const char *nonempty(const char *s)
     return s && *s ? s : NULL;
 }
 
-static char lower(char c)
+static const char *item_tag(const void *items, size_t i)
 {
-    return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-}
-
-/* Language tags compare without regard to ASCII case (RFC 5646). */
-static int tag_equal(const char *a, const char *b, size_t n)
-{
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        if (lower(a[i]) != lower(b[i]))
-            return 0;
-    }
-    return 1;
-}
-
-static size_t base_len(const char *tag)
-{
-    return strcspn(tag, "-_");
-}
-
-static int same_tag(const char *a, const char *b)
-{
-    return strlen(a) == strlen(b) && tag_equal(a, b, strlen(a));
-}
-
-static int same_base(const char *a, const char *b)
-{
-    size_t na = base_len(a);
-
-    return na == base_len(b) && tag_equal(a, b, na);
+    return ((const struct flow_text_item *)items)[i].lang;
 }
 
 /*
- * The text for language `lang`: the exact tag, else the caller's base
- * language written alone ("es" for "es-MX"), else another region of it
- * ("es-US"), else the first one given, so that something is always said.
+ * The text for language `lang`: the best by core/lang's rules (the exact
+ * tag, else the base language written alone, else another region of it),
+ * else the first one given, so that something is always said.
  */
 static const struct flow_text_item *pick(const struct flow_text *tx, const char *lang)
 {
@@ -103,22 +76,8 @@ static const struct flow_text_item *pick(const struct flow_text *tx, const char 
 
     if (tx->n == 0)
         return NULL;
-    if (lang && *lang) {
-        for (i = 0; i < tx->n; i++) {
-            if (tx->items[i].lang && same_tag(tx->items[i].lang, lang))
-                return &tx->items[i];
-        }
-        for (i = 0; i < tx->n; i++) {
-            if (tx->items[i].lang && strlen(tx->items[i].lang) == base_len(lang) &&
-                same_base(tx->items[i].lang, lang))
-                return &tx->items[i];
-        }
-        for (i = 0; i < tx->n; i++) {
-            if (tx->items[i].lang && same_base(tx->items[i].lang, lang))
-                return &tx->items[i];
-        }
-    }
-    return &tx->items[0];
+    i = lang_best(lang, tx->items, (size_t)tx->n, item_tag);
+    return &tx->items[i >= 0 ? i : 0];
 }
 
 /* The language a text is spoken in: its own, or the caller's for a plain string. */
@@ -133,9 +92,9 @@ static const char *voice_for(const struct run *r, const char *lang)
 {
     if (!lang)
         return NULL;
-    if (same_base(lang, "en"))
+    if (lang_same_base(lang, "en"))
         return nonempty(r->env->voice_en);
-    if (same_base(lang, "es"))
+    if (lang_same_base(lang, "es"))
         return nonempty(r->env->voice_es);
     return NULL;
 }
@@ -150,13 +109,13 @@ static const char *gather_lang(const struct run *r, const struct flow_text_item 
 {
     const char *lang = nonempty(r->st.lang);
 
-    if (item && item->lang && !(lang && same_base(lang, item->lang)))
+    if (item && item->lang && !lang_same_base(lang, item->lang))
         lang = item->lang;
     if (!lang)
         return NULL;
-    if (same_tag(lang, "en"))
+    if (lang_same(lang, "en"))
         return "en-US";
-    if (same_tag(lang, "es"))
+    if (lang_same(lang, "es"))
         return "es-US";
     return lang;
 }
@@ -514,92 +473,6 @@ static void run_from(struct run *r, int id, const struct flow_text *before)
     }
 }
 
-/* Length of the letter at `p`: ASCII letters and digits, and UTF-8 from U+00C0 up. */
-static size_t letter_len(const unsigned char *p)
-{
-    size_t n = 1;
-
-    if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9'))
-        return 1;
-    /* Lead bytes below 0xC3 are U+0080..U+00BF: punctuation such as '¿' and '¡'. */
-    if (*p < 0xc3)
-        return 0;
-    while (n < 4 && p[n] >= 0x80 && p[n] <= 0xbf)
-        n++;
-    return n;
-}
-
-/* Finds the next word at or after *pos; returns 0 at the end of the text. */
-static int next_word(const char **pos, const char **word, size_t *len)
-{
-    const unsigned char *p = (const unsigned char *)*pos;
-    const unsigned char *start;
-    size_t n;
-
-    while (*p && letter_len(p) == 0)
-        p++;
-    if (!*p)
-        return 0;
-    start = p;
-    for (n = letter_len(p); n > 0; n = *p ? letter_len(p) : 0)
-        p += n;
-    *word = (const char *)start;
-    *len = (size_t)(p - start);
-    *pos = (const char *)p;
-    return 1;
-}
-
-/*
- * Byte i of a word with case folded: ASCII, and the Latin-1 capitals
- * U+00C0..U+00DE (2-byte sequences after 0xC3) other than U+00D7, so that
- * "ESPAÑOL" is "español". Accents stay: "cita" and "cíta" differ.
- */
-static unsigned char folded(const unsigned char *w, size_t i)
-{
-    unsigned char c = w[i];
-
-    if (c >= 'A' && c <= 'Z')
-        return (unsigned char)(c + 32);
-    if (i > 0 && w[i - 1] == 0xc3 && c >= 0x80 && c <= 0x9e && c != 0x97)
-        return (unsigned char)(c + 0x20);
-    return c;
-}
-
-static int word_equal(const char *a, size_t alen, const char *b, size_t blen)
-{
-    size_t i;
-
-    if (alen != blen)
-        return 0;
-    for (i = 0; i < alen; i++) {
-        if (folded((const unsigned char *)a, i) != folded((const unsigned char *)b, i))
-            return 0;
-    }
-    return 1;
-}
-
-/* True when the words of `phrase` appear one after another in `speech`. */
-static int phrase_in(const char *speech, const char *phrase)
-{
-    const char *s = speech, *start, *p, *q, *pw, *qw;
-    size_t slen, pl, ql;
-    int ok;
-
-    while (next_word(&s, &start, &slen)) {
-        p = phrase;
-        q = start;
-        ok = 0;
-        while (next_word(&p, &pw, &pl)) {
-            ok = next_word(&q, &qw, &ql) && word_equal(pw, pl, qw, ql);
-            if (!ok)
-                break;
-        }
-        if (ok)
-            return 1;
-    }
-    return 0;
-}
-
 static const struct flow_option *match_digits(const struct flow_node *n, const char *digits)
 {
     int i;
@@ -626,11 +499,11 @@ static const struct flow_option *match_speech(const struct flow_node *n, const c
         const json_t *kw = n->options[i].keywords;
 
         for (k = 0; kw && k < json_array_size(kw); k++) {
-            if (phrase_in(speech, json_string_value(json_array_get(kw, k))))
+            if (words_match_keyword(speech, json_string_value(json_array_get(kw, k))))
                 return &n->options[i];
         }
     }
-    if (!next_word(&pos, &word, &len) || next_word(&pos, &w2, &l2))
+    if (!words_next(&pos, &word, &len) || words_next(&pos, &w2, &l2))
         return NULL;
     for (i = 0; i < n->noptions; i++) {
         const char *d = n->options[i].digit;

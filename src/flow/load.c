@@ -14,6 +14,7 @@
 
 #include "core/e164.h"
 #include "core/err.h"
+#include "core/words.h"
 #include "flow/model.h"
 
 static const char *const type_names[NODE_TYPE_COUNT] = {
@@ -522,11 +523,11 @@ static int get_name(struct loader *ld, const struct flow_node *n, json_t *obj, c
     return 0;
 }
 
-/* Keywords: whole words the caller may say, at least one letter or digit each. */
+/* Keywords: whole words the caller may say, at least one word (core/words) each. */
 static int get_keywords(struct loader *ld, const struct flow_node *n, const char *what, json_t *v,
                         const json_t **out)
 {
-    size_t i, j;
+    size_t i;
     json_t *k;
 
     *out = NULL;
@@ -538,8 +539,8 @@ static int get_keywords(struct loader *ld, const struct flow_node *n, const char
         return nfail(ld, n, "%s: more than %d keywords", what, FLOW_MAX_KEYWORDS);
     json_array_foreach(v, i, k)
     {
-        const char *s = json_string_value(k);
-        int word = 0;
+        const char *s = json_string_value(k), *pos, *word;
+        size_t wlen;
 
         if (!s)
             return nfail(ld, n, "%s: keyword %zu must be a string", what, i + 1);
@@ -548,11 +549,9 @@ static int get_keywords(struct loader *ld, const struct flow_node *n, const char
                          FLOW_MAX_KEYWORD);
         if (has_control(s))
             return nfail(ld, n, "%s: keyword %zu holds a control character", what, i + 1);
-        for (j = 0; s[j]; j++) {
-            if (is_alnum(s[j]) || (unsigned char)s[j] >= 0xc3)
-                word = 1;
-        }
-        if (!word)
+        /* The interpreter matches keywords by core/words' words: one with none matches nothing. */
+        pos = s;
+        if (!words_next(&pos, &word, &wlen))
             return nfail(ld, n, "%s: keyword '%s' has no word in it", what, shown(s).s);
     }
     *out = v;

@@ -40,9 +40,9 @@ int call_context_init(struct call_context *cc, const struct routes *routes,
 const char *call_context_speech_lang(const char *lang)
 {
     /* Twilio's recogniser wants a region; Polly.Lupe's is US Spanish. */
-    if (strcmp(lang, "es") == 0)
+    if (lang_same(lang, "es"))
         return "es-US";
-    if (strcmp(lang, "en") == 0)
+    if (lang_same(lang, "en"))
         return "en-US";
     return lang;
 }

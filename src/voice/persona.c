@@ -3,28 +3,22 @@
 #include <stdio.h>
 #include <string.h>
 
-/* True when two language tags share their base language ("es-MX" and "es"). */
-static int same_base(const char *a, const char *b)
-{
-    size_t na = strcspn(a, "-_"), nb = strcspn(b, "-_");
+#include "core/lang.h"
 
-    return na == nb && strncmp(a, b, na) == 0;
+static const char *entry_tag(const void *items, size_t i)
+{
+    return ((const struct tenant_lang *)items)[i].lang;
 }
 
-/* The tenant's entry for `lang`: exact tag first, then the same base language. */
+/* The tenant's entry for `lang`, by core/lang's rules: exact tag, then base language. */
 static const struct tenant_lang *tenant_lang_for(const struct tenant *t, const char *lang)
 {
-    if (!t)
+    int i;
+
+    if (!t || t->nlangs <= 0)
         return NULL;
-    for (int i = 0; i < t->nlangs; i++) {
-        if (strcmp(t->langs[i].lang, lang) == 0)
-            return &t->langs[i];
-    }
-    for (int i = 0; i < t->nlangs; i++) {
-        if (same_base(t->langs[i].lang, lang))
-            return &t->langs[i];
-    }
-    return NULL;
+    i = lang_best(lang, t->langs, (size_t)t->nlangs, entry_tag);
+    return i >= 0 ? &t->langs[i] : NULL;
 }
 
 const char *persona_voice(const struct tenant *tenant, const char *lang)
@@ -33,9 +27,9 @@ const char *persona_voice(const struct tenant *tenant, const char *lang)
 
     if (tl && tl->voice[0])
         return tl->voice;
-    if (same_base(lang, "en"))
+    if (lang_same_base(lang, "en"))
         return "Polly.Joanna";
-    if (strcmp(lang, "es-MX") == 0)
+    if (lang_same(lang, "es-MX"))
         return "Polly.Mia";
     return "Polly.Lupe";
 }
@@ -47,7 +41,7 @@ const char *persona_greeting(const struct tenant *tenant, const char *lang, char
 
     if (tl && tl->greeting[0])
         snprintf(out, size, "%s", tl->greeting);
-    else if (same_base(lang, "en"))
+    else if (lang_same_base(lang, "en"))
         snprintf(out, size, "Thank you for calling %s. How can I help you today?", name);
     else
         snprintf(out, size, "Gracias por llamar a %s. ¿En qué puedo ayudarle?", name);

@@ -7,9 +7,10 @@
 #include "store/store.h"
 
 /**
- * Returns the voice for `lang`: the tenant's own for that language, else for
- * the same base language ("es" for "es-MX"), else a built-in default (Polly
- * voices). `tenant` may be NULL. Static or tenant storage.
+ * Returns the voice for `lang`: the tenant's own for the entry that best
+ * serves it by core/lang's rules (the exact tag, else the base language
+ * alone, "es" for "es-MX", else another region, "es-US"), else a built-in
+ * default (Polly voices). `tenant` may be NULL. Static or tenant storage.
  */
 const char *persona_voice(const struct tenant *tenant, const char *lang);
 

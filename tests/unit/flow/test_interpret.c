@@ -214,6 +214,15 @@ Test(interpret, speech_matches_whole_words_only)
               ASK("en-US") SAY_EN("Sorry, that is not an option.") MENU_EN "</Gather>");
 }
 
+Test(interpret, speech_keyword_in_capitals_and_between_marks)
+{
+    to_menu("2");
+    fx_expect(
+        main_flow, &st, FLOW_SPEECH, "¿Una CITA?", &env,
+        "<Gather action=\"/voice/gather\" input=\"speech\" language=\"es-MX\" "
+        "speechTimeout=\"auto\">" SAY_ES("¿Qué día le viene bien?") "</Gather>" GOODBYE_ES HANGUP);
+}
+
 Test(interpret, spoken_number_chooses_the_option_with_those_keys)
 {
     to_menu("1");
@@ -566,7 +575,9 @@ Test(interpret, texts_pick_exact_then_base_then_region_then_first)
         {"es-MX", SAY_ES("C") HANGUP},    {"ES-mx", SAY_ES("C") HANGUP},
         {"es-AR", SAY_ES("B") HANGUP},    {"es", SAY_ES("B") HANGUP},
         {"fr-FR", "<Say>D</Say>" HANGUP}, {"de-DE", SAY_EN("A") HANGUP},
-        {"", SAY_EN("A") HANGUP},
+        {"", SAY_EN("A") HANGUP},         {"ES_mx", SAY_ES("C") HANGUP},
+        {"es_419", SAY_ES("B") HANGUP},   {"EN-us", SAY_EN("A") HANGUP},
+        {"est", SAY_EN("A") HANGUP},
     };
     size_t i;
 

@@ -265,6 +265,10 @@ Test(load, bad_options)
     refuse(ONE("{\"type\": \"menu\", \"prompt\": \"Hi.\", \"options\": [{\"keywords\": "
                "[\"sales\", \"?!\"], \"next\": \"b\"}]}"),
            "line 3: node 'a': option 1: keyword '?!' has no word in it");
+    /* Punctuation outside ASCII is no word either (core/words). */
+    refuse(ONE("{\"type\": \"menu\", \"prompt\": \"Hi.\", \"options\": [{\"keywords\": "
+               "[\"¿…?\"], \"next\": \"b\"}]}"),
+           "line 3: node 'a': option 1: keyword '¿…?' has no word in it");
     refuse(ONE("{\"type\": \"menu\", \"prompt\": \"Hi.\", \"options\": [{\"digit\": \"1\"}]}"),
            "line 3: node 'a': option 1: missing field 'next'");
     refuse(ONE("{\"type\": \"menu\", \"prompt\": \"Hi.\", \"options\": [{\"digit\": \"1\", "

@@ -66,6 +66,36 @@ Test(persona, voice_base_match_finds_a_regional_entry)
     cr_assert_str_eq(persona_voice(&t, "est"), "Polly.Lupe");
 }
 
+Test(persona, voice_tags_compare_without_case_and_with_underscores)
+{
+    struct tenant t = make_tenant();
+
+    cr_assert_str_eq(persona_voice(&t, "ES_mx"), "Polly.Andres");
+    cr_assert_str_eq(persona_voice(&t, "es_419"), "Polly.Conchita");
+    cr_assert_str_eq(persona_voice(&t, "EN-us"), "Polly.Matthew");
+    cr_assert_str_eq(persona_voice(NULL, "EN-us"), "Polly.Joanna");
+    cr_assert_str_eq(persona_voice(NULL, "es_MX"), "Polly.Mia");
+}
+
+Test(persona, voice_bare_base_language_wins_over_another_region)
+{
+    struct tenant t;
+
+    /* The regional entry comes first; "es" alone still serves "es-AR" better. */
+    memset(&t, 0, sizeof(t));
+    snprintf(t.name, sizeof(t.name), "Acme");
+    lang_set(&t, "es-MX", "Polly.Andres", "");
+    lang_set(&t, "es", "Polly.Conchita", "");
+    lang_set(&t, "en-GB", "Polly.Amy", "");
+    lang_set(&t, "en-US", "Polly.Matthew", "");
+    cr_assert_str_eq(persona_voice(&t, "es-AR"), "Polly.Conchita");
+    cr_assert_str_eq(persona_voice(&t, "es_419"), "Polly.Conchita");
+    cr_assert_str_eq(persona_voice(&t, "es-MX"), "Polly.Andres");
+    /* No bare "en": the first English entry. */
+    cr_assert_str_eq(persona_voice(&t, "en-AU"), "Polly.Amy");
+    cr_assert_str_eq(persona_voice(&t, "EN-us"), "Polly.Matthew");
+}
+
 Test(persona, voice_built_in_defaults)
 {
     cr_assert_str_eq(persona_voice(NULL, "en-US"), "Polly.Joanna");
@@ -111,6 +141,18 @@ Test(persona, greeting_exact_then_base_language)
     cr_assert_str_eq(persona_greeting(&t, "es", out, sizeof(out)), "Hola, Acme.");
     cr_assert_str_eq(persona_greeting(&t, "es-CO", out, sizeof(out)), "Hola, Acme.");
     cr_assert_str_eq(persona_greeting(&t, "en-GB", out, sizeof(out)), "Welcome to Acme.");
+}
+
+Test(persona, greeting_for_tags_with_regions_and_case)
+{
+    struct tenant t = make_tenant();
+    char out[GREETING_SIZE];
+
+    cr_assert_str_eq(persona_greeting(&t, "es_MX", out, sizeof(out)), "Bienvenido a Acme México.");
+    cr_assert_str_eq(persona_greeting(&t, "ES-419", out, sizeof(out)), "Hola, Acme.");
+    cr_assert_str_eq(persona_greeting(&t, "EN-us", out, sizeof(out)), "Welcome to Acme.");
+    cr_assert_str_eq(persona_greeting(NULL, "EN-us", out, sizeof(out)),
+                     "Thank you for calling us. How can I help you today?");
 }
 
 Test(persona, greeting_built_in_names_the_tenant)
@@ -296,4 +338,6 @@ Test(call_context, speech_language_for_the_recogniser)
     cr_assert_str_eq(call_context_speech_lang("es-MX"), "es-MX");
     cr_assert_str_eq(call_context_speech_lang("en-US"), "en-US");
     cr_assert_str_eq(call_context_speech_lang("es-ES"), "es-ES");
+    cr_assert_str_eq(call_context_speech_lang("ES"), "es-US");
+    cr_assert_str_eq(call_context_speech_lang("EN"), "en-US");
 }
