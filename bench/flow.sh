@@ -35,15 +35,7 @@ command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null
 bin=$(sb_build "${SB_BUILD_DIR:-$repo/build-bench}" --buildtype=release)
 export SWITCHBOARD_DB=$tmp/bench.db
 "$bin" tenants add bench --lang en-US --transfer +15557654321 >/dev/null
-cat > "$tmp/menu.json" <<'JSON'
-{"name": "menu", "start": "welcome", "nodes": {
-  "welcome": {"type": "say", "text": "Welcome.", "next": "menu"},
-  "menu": {"type": "menu", "prompt": "For sales press 1. For support press 2.",
-           "options": [{"digit": "1", "next": "bye"}, {"digit": "2", "next": "bye"},
-                       {"digit": "9", "next": "menu"}],
-           "fallback": "bye"},
-  "bye": {"type": "hangup", "text": "Goodbye."}}}
-JSON
+sb_menu_flow "$tmp/menu.json"
 "$bin" flows import "$tmp/menu.json" --tenant bench >/dev/null
 "$bin" numbers add +15005550006 --tenant bench --plan starter --flow menu >/dev/null
 

@@ -1,5 +1,5 @@
 # shellcheck shell=bash disable=SC2154  # repo and tmp come from the caller
-# Shared by bench/run.sh and bench/profile.sh; sourced, not run.
+# Shared by the bench/ scripts; sourced, not run.
 #
 # Expects: repo (the repository root) and tmp (a scratch directory the
 # caller removes). Honours SB_REV: when set, the binary is built from that
@@ -56,4 +56,44 @@ sb_wait_healthz() {
 # sb_port_free PORT : true when nothing listens on 127.0.0.1:PORT.
 sb_port_free() {
   ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# sb_scratch NAME : sets tmp to a fresh scratch directory and srv to ""; at
+# exit the server whose PID the caller put in srv is stopped and tmp removed.
+sb_scratch() {
+  tmp=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-$1.XXXXXX")
+  srv=""
+  trap sb_scratch_cleanup EXIT
+  trap 'exit 130' INT TERM
+}
+
+sb_scratch_cleanup() {
+  # Only what this script started, by PID.
+  if [ -n "${srv:-}" ]; then
+    kill -TERM "$srv" 2>/dev/null || true
+    wait "$srv" 2>/dev/null || true
+  fi
+  rm -rf "$tmp"
+}
+
+# sb_rev : the revision a run measures, marked when the tree has edits.
+sb_rev() {
+  local rev=${SB_REV:-$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?')}
+  [ -n "${SB_REV:-}" ] ||
+    [ -z "$(git --no-optional-locks -C "$repo" status --porcelain -- src meson.build 2>/dev/null)" ] ||
+    rev="$rev + uncommitted src changes"
+  echo "$rev"
+}
+
+# sb_menu_flow FILE : writes the small IVR flow the flow benchmarks call.
+sb_menu_flow() {
+  cat >"$1" <<'JSON'
+{"name": "menu", "start": "welcome", "nodes": {
+  "welcome": {"type": "say", "text": "Welcome.", "next": "menu"},
+  "menu": {"type": "menu", "prompt": "For sales press 1. For support press 2.",
+           "options": [{"digit": "1", "next": "bye"}, {"digit": "2", "next": "bye"},
+                       {"digit": "9", "next": "menu"}],
+           "fallback": "bye"},
+  "bye": {"type": "hangup", "text": "Goodbye."}}}
+JSON
 }

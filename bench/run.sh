@@ -42,23 +42,11 @@ command -v taskset >/dev/null || die "taskset (util-linux) is needed"
 [ "$(nproc --all)" -ge 2 ] || die "needs 2 CPUs: servers on CPU 0, wrk on CPU 1"
 sb_port_free "$port" || die "port $port is already in use (set SB_PORT)"
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-bench.XXXXXX")
-srv=""
-cleanup() {
-  # Only what this script started, by PID.
-  if [ -n "$srv" ]; then
-    kill -TERM "$srv" 2>/dev/null || true
-    wait "$srv" 2>/dev/null || true
-  fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+sb_scratch bench
 
 # --- build: release, in its own directory -------------------------------
 bin=$(sb_build "${SB_BUILD_DIR:-$repo/build-bench}" --buildtype=release) || exit 1
-rev=${SB_REV:-$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?')}
-[ -n "${SB_REV:-}" ] || { [ -z "$(git --no-optional-locks -C "$repo" status --porcelain -- src meson.build 2>/dev/null)" ] || rev="$rev + uncommitted src changes"; }
+rev=$(sb_rev)
 
 # --- a fresh store with one pro number; switchboard pinned to CPU 0 ------
 export SWITCHBOARD_DB=$tmp/bench.db

@@ -44,36 +44,16 @@ die() { echo "soak: $*" >&2; exit 1; }
 sb_port_free "$port" || die "port $port is already in use (set SB_PORT)"
 ulimit -n 4096 2>/dev/null || true
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-soak.XXXXXX")
+sb_scratch soak
 out=${SB_OUT:-$tmp/out}
 mkdir -p "$out"
-srv=""
-cleanup() {
-  # Only what this script started, by PID.
-  if [ -n "$srv" ]; then
-    kill -TERM "$srv" 2>/dev/null || true
-    wait "$srv" 2>/dev/null || true
-  fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 bin=$(sb_build "${SB_BUILD_DIR:-$repo/build-bench}" --buildtype=release) || exit 1
-rev=${SB_REV:-$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?')}
-[ -n "${SB_REV:-}" ] || { [ -z "$(git --no-optional-locks -C "$repo" status --porcelain -- src meson.build 2>/dev/null)" ] || rev="$rev + uncommitted src changes"; }
+rev=$(sb_rev)
 
 # --- a fresh store: pro (rule agent), echo, a starter number and an IVR flow ---
 export SWITCHBOARD_DB=$tmp/soak.db
-cat >"$tmp/menu.json" <<'JSON'
-{"name": "menu", "start": "welcome", "nodes": {
-  "welcome": {"type": "say", "text": "Welcome.", "next": "menu"},
-  "menu": {"type": "menu", "prompt": "For sales press 1. For support press 2.",
-           "options": [{"digit": "1", "next": "bye"}, {"digit": "2", "next": "bye"},
-                       {"digit": "9", "next": "menu"}],
-           "fallback": "bye"},
-  "bye": {"type": "hangup", "text": "Goodbye."}}}
-JSON
+sb_menu_flow "$tmp/menu.json"
 {
   "$bin" tenants add soak --lang en-US --transfer +15557654321 \
     --greeting "es-MX=¿En qué podemos ayudarle? Gracias por llamar, señor Núñez." &&
