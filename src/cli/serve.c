@@ -1,4 +1,5 @@
 #include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,40 @@ static const char serve_usage[] =
     "  SWITCHBOARD_STREAM_SECRET  key of the tokens that bind a media stream to its call\n"
     "                      (default: derived from TWILIO_AUTH_TOKEN; set the same value on\n"
     "                      every instance)\n";
+
+/* The limit flags: each a whole number within bounds, stored in struct config. */
+static const struct limit_flag {
+    int key; /* getopt's value */
+    const char *name;
+    int lo, hi;
+    size_t offset; /* of the int in struct config */
+} limit_flags[] = {
+    {'M', "--max-connections", 1, 1000000, offsetof(struct config, max_connections)},
+    {'P', "--max-connections-per-ip", 1, 1000000, offsetof(struct config, max_connections_per_ip)},
+    {'H', "--header-timeout", 1, 3600, offsetof(struct config, header_timeout_s)},
+    {'B', "--body-timeout", 1, 3600, offsetof(struct config, body_timeout_s)},
+    {'S', "--stream-start-timeout", 1, 3600, offsetof(struct config, stream_start_timeout_s)},
+    {'I', "--stream-idle-timeout", 1, 86400, offsetof(struct config, stream_idle_timeout_s)},
+};
+
+/*
+ * Sets the limit flag `key` from `value`. Returns 0; or -1 with `err` set
+ * when the value is bad, or with `err` empty when `key` is no limit flag.
+ */
+static int set_limit(struct config *cfg, int key, const char *value, char *err, size_t errsize)
+{
+    err[0] = '\0';
+    for (size_t i = 0; i < sizeof(limit_flags) / sizeof(limit_flags[0]); i++) {
+        const struct limit_flag *f = &limit_flags[i];
+
+        if (f->key == key)
+            return config_parse_int(value, f->lo, f->hi, f->name, (int *)((char *)cfg + f->offset),
+                                    err, errsize)
+                       ? -1
+                       : 0;
+    }
+    return -1;
+}
 
 static const char *env_or(const char *name, const char *fallback)
 {
@@ -103,40 +138,14 @@ int cli_serve(int argc, char **argv)
         case 'c':
             clock = optarg;
             break;
-        case 'M':
-            if (config_parse_int(optarg, 1, 1000000, "--max-connections", &cfg.max_connections,
-                                 err, sizeof(err)))
-                goto bad_flag;
-            break;
-        case 'P':
-            if (config_parse_int(optarg, 1, 1000000, "--max-connections-per-ip",
-                                 &cfg.max_connections_per_ip, err, sizeof(err)))
-                goto bad_flag;
-            break;
-        case 'H':
-            if (config_parse_int(optarg, 1, 3600, "--header-timeout", &cfg.header_timeout_s, err,
-                                 sizeof(err)))
-                goto bad_flag;
-            break;
-        case 'B':
-            if (config_parse_int(optarg, 1, 3600, "--body-timeout", &cfg.body_timeout_s, err,
-                                 sizeof(err)))
-                goto bad_flag;
-            break;
-        case 'S':
-            if (config_parse_int(optarg, 1, 3600, "--stream-start-timeout",
-                                 &cfg.stream_start_timeout_s, err, sizeof(err)))
-                goto bad_flag;
-            break;
-        case 'I':
-            if (config_parse_int(optarg, 1, 86400, "--stream-idle-timeout",
-                                 &cfg.stream_idle_timeout_s, err, sizeof(err)))
-                goto bad_flag;
-            break;
         case 'h':
             fputs(serve_usage, stdout);
             return 0;
         default:
+            if (set_limit(&cfg, c, optarg, err, sizeof(err)) == 0)
+                break;
+            if (err[0])
+                goto bad_flag;
             fputs(serve_usage, stderr);
             return 2;
         }
