@@ -430,19 +430,26 @@ int sig_validate(const char *token, const char *url, const struct form *params, 
     return sig_check(token, url, url_len_without_fragment(url), params, header);
 }
 
-/* Writes the lower-case hex SHA-256 of body[0..len) and a NUL to `hex`. */
-static void sha256_hex(const void *body, size_t len, char hex[SHA256_HEX_LEN + 1])
+/*
+ * Writes the lower-case hex SHA-256 of body[0..len) and a NUL to `hex`.
+ * Returns 0, or SB_ENOMEM when OpenSSL failed (it allocates a context).
+ */
+static int sha256_hex(const void *body, size_t len, char hex[SHA256_HEX_LEN + 1])
 {
     static const char digits[] = "0123456789abcdef";
     unsigned char md[SHA256_DIGEST_LENGTH];
     size_t i;
 
-    SHA256(body, len, md);
+    if (!SHA256(body, len, md)) {
+        ERR_clear_error();
+        return SB_ENOMEM;
+    }
     for (i = 0; i < sizeof(md); i++) {
         hex[2 * i] = digits[md[i] >> 4];
         hex[2 * i + 1] = digits[md[i] & 0x0f];
     }
     hex[SHA256_HEX_LEN] = '\0';
+    return 0;
 }
 
 int sig_validate_body(const char *token, const char *url, const void *body, size_t len,
@@ -474,7 +481,11 @@ int sig_validate_body(const char *token, const char *url, const void *body, size
         }
     }
     claimed = form_get(&query, "bodySHA256");
-    sha256_hex(body ? body : "", len, hex);
+    /* Without the hash the body is unchecked: an error, not a mismatch. */
+    if (sha256_hex(body ? body : "", len, hex)) {
+        rc = SB_ENOMEM;
+        goto out;
+    }
     hash_ok = claimed && strlen(claimed) == SHA256_HEX_LEN &&
               CRYPTO_memcmp(claimed, hex, SHA256_HEX_LEN) == 0;
     if (!hash_ok)

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -30,6 +31,8 @@ int stream_token_key_init(struct stream_token_key *key, const char *secret,
     if (!HMAC(EVP_sha256(), from, (int)strlen(from), (const unsigned char *)KEY_LABEL,
               sizeof(KEY_LABEL) - 1, key->bytes, &n) ||
         n != STREAM_TOKEN_KEY_BYTES) {
+        /* OpenSSL's error stays queued otherwise, for this thread's next TLS call to misread. */
+        ERR_clear_error();
         stream_token_key_clear(key);
         return SB_EIO;
     }
@@ -61,8 +64,10 @@ int stream_token_for(const struct stream_token_key *key, const char *call_sid,
     memcpy(msg + sizeof(TOKEN_LABEL) - 1, call_sid, sid_len);
     if (!HMAC(EVP_sha256(), key->bytes, STREAM_TOKEN_KEY_BYTES, msg,
               sizeof(TOKEN_LABEL) - 1 + sid_len, mac, &n) ||
-        n != 32)
+        n != 32) {
+        ERR_clear_error();
         return SB_EIO;
+    }
     /* 32 bytes encode to 44 characters plus the NUL EVP_EncodeBlock writes. */
     if (EVP_EncodeBlock((unsigned char *)out, mac, (int)n) != STREAM_TOKEN_SIZE - 1) {
         out[0] = '\0';
