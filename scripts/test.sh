@@ -15,7 +15,7 @@ root=$(pwd)
 scripts/deps.sh --test || exit 1
 
 passed=0 failed=0
-units="unit-core unit-store unit-agent unit-voice unit-server unit-sim unit-media unit-speech unit-flow"
+units="unit-core unit-store unit-agent unit-voice unit-server unit-sim unit-media unit-speech unit-flow unit-net"
 log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT
 
@@ -124,7 +124,7 @@ else
 fi
 
 step "fuzz targets (${FUZZ_SECONDS:-10} s each)"
-fuzzers="fuzz/fuzz_doc fuzz/fuzz_flow fuzz/fuzz_form fuzz/fuzz_media fuzz/fuzz_script fuzz/fuzz_sig fuzz/fuzz_tz fuzz/fuzz_twiml"
+fuzzers="fuzz/fuzz_doc fuzz/fuzz_flow fuzz/fuzz_form fuzz/fuzz_media fuzz/fuzz_script fuzz/fuzz_sig fuzz/fuzz_sse fuzz/fuzz_tz fuzz/fuzz_twiml"
 if CC=clang build build-fuzz "$fuzzers" -Dfuzz=true; then
   for f in build-fuzz/fuzz/fuzz_*; do
     [ -f "$f" ] && [ -x "$f" ] || continue
