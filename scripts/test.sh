@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: installs what the tests need, builds, and runs every suite:
+#   0. checks of the code's rules: includes follow the layers, every header
+#      compiles on its own, clang-format changes nothing (scripts/check-*),
+#      and each check fails on a tree that breaks its rule (tests/checks)
 #   1. unit tests (Criterion), plain build
 #   2. the same unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   3. oracle tests (python3-twilio decides what is correct)
@@ -67,8 +70,23 @@ pyunit() { # pyunit LABEL DIR|MODULE... (pyunit_build: the build whose binary ru
   count "$((ran - bad < 0 ? 0 : ran - bad))" "$bad"
 }
 
+step "checks"
+check() { # check LABEL COMMAND...: one test, its output shown when it fails
+  local label=$1; shift
+  if "$@" >"$log/check-$label.out" 2>&1; then
+    printf '%s: 1 passed, 0 failed (%s)\n' "$label" "$(tail -1 "$log/check-$label.out")"
+    count 1 0
+  else
+    head -80 "$log/check-$label.out"; printf '%s: 0 passed, 1 failed\n' "$label"; count 0 1
+  fi
+}
+check layers scripts/check-layers.py
+check headers scripts/check-headers.py
+check format scripts/check-format.sh
+pyunit checks-can-fail tests/checks
+
 step "build"
-if build build ""; then count 1 0; else count 0 1; echo "0 passed, 1 failed"; exit 1; fi
+if build build ""; then count 1 0; else count 0 1; echo "$passed passed, $failed failed"; exit 1; fi
 
 step "unit tests"
 for t in $units; do criterion "$t" "build/$t"; done
@@ -98,7 +116,7 @@ tsan_env="halt_on_error=1 second_deadlock_stack=1 suppressions=$root/tests/tsan.
 # at addresses TSan reserves for its shadow memory), so the unit tests that start
 # threads are compiled against tests/tsan/criterion/criterion.h, a stand-in for
 # the part of Criterion they use, and run by tests/tsan/runner.c.
-tsan_units="store/test_writer:libsb_store.a server/test_workers:libsb_app.a"
+tsan_units="store/test_writer:libsb_store.a server/test_workers:libsb_server.a"
 if build build-tsan "switchboard" -Db_sanitize=thread; then
   for u in $tsan_units; do
     src=${u%%:*} lib=${u##*:} name=tsan-$(basename "${u%%:*}")
