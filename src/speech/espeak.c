@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/lang.h"
 
 /* espeak-ng's language names and voice identifiers are short ("es-419", "roa/es-419"). */
 #define LANG_MAX 32
@@ -149,7 +150,7 @@ static int espeak_ready(char *err, size_t errsize)
     return 0;
 }
 
-/* The best voice for exactly `lang`, or NULL. */
+/* The best voice for exactly `lang` (core/lang's rules: any case, '_' as '-'), or NULL. */
 static const struct espeak_lang *find_lang(const char *lang)
 {
     const struct espeak_lang *best = NULL;
@@ -157,60 +158,51 @@ static const struct espeak_lang *find_lang(const char *lang)
     for (size_t i = 0; i < espeak_nlangs; i++) {
         const struct espeak_lang *l = &espeak_langs[i];
 
-        if (strcmp(l->lang, lang) == 0 && (!best || l->priority < best->priority))
+        if (lang_same(l->lang, lang) && (!best || l->priority < best->priority))
             best = l;
     }
     return best;
 }
 
 /*
- * Picks the voice for `norm`, a lower-case tag with '-' separators. Twilio's
- * default English is American, while espeak-ng's plain "en" is British.
+ * Picks the voice for `tag`. Twilio's default English is American, while
+ * espeak-ng's plain "en" is British.
  */
-static const struct espeak_lang *pick(const char *norm)
+static const struct espeak_lang *pick(const char *tag)
 {
     const struct espeak_lang *l = NULL;
 
-    if (strcmp(norm, "en") == 0)
+    if (lang_same(tag, "en"))
         return find_lang("en-us");
     /* Spanish of any region but Spain is Latin American Spanish. */
-    if (strncmp(norm, "es-", 3) == 0 && strcmp(norm, "es-es") != 0) {
+    if (lang_match("es", tag) == LANG_MATCH_REGION && !lang_same(tag, "es-es")) {
         l = find_lang("es-419");
         return l ? l : find_lang("es");
     }
-    return find_lang(norm);
+    return find_lang(tag);
 }
 
 /* Maps a BCP-47 tag to an espeak-ng voice (see tts.h); NULL when there is none. */
 static const struct espeak_lang *resolve(const char *tag)
 {
     const struct espeak_lang *l;
-    char norm[LANG_MAX];
-    size_t i;
+    char base[LANG_MAX];
+    size_t n;
 
     if (!tag || !*tag)
         tag = "en-us";
-    for (i = 0; tag[i]; i++) {
-        char c = tag[i];
-
-        if (i + 1 >= sizeof(norm))
-            return NULL;
-        if (c >= 'A' && c <= 'Z')
-            c = (char)(c - 'A' + 'a');
-        else if (c == '_')
-            c = '-';
-        norm[i] = c;
-    }
-    norm[i] = '\0';
-    l = pick(norm);
+    if (strlen(tag) >= LANG_MAX)
+        return NULL;
+    l = pick(tag);
     if (l)
         return l;
     /* A region espeak-ng does not know speaks as the base language. */
-    i = strcspn(norm, "-");
-    if (!norm[i] || i == 0)
+    n = lang_base_len(tag);
+    if (n == 0 || !tag[n])
         return NULL;
-    norm[i] = '\0';
-    return pick(norm);
+    memcpy(base, tag, n);
+    base[n] = '\0';
+    return pick(base);
 }
 
 int tts_espeak_language(const char *tag, char *out, size_t outsize)
@@ -339,7 +331,7 @@ static int espeak_synth(void *engine, const char *text, const char *lang, const 
         goto out;
     }
     sink.max = (size_t)TTS_MAX_SECONDS * (size_t)espeak_rate;
-    if (strncmp(l->lang, "es", 2) == 0) {
+    if (lang_same_base(l->lang, "es")) {
         guarded = guard_final_s(text);
         if (!guarded) {
             sb_set_error(err, errsize, "out of memory while preparing the text");

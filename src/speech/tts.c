@@ -11,6 +11,7 @@
 
 #include "core/err.h"
 #include "core/mulaw.h"
+#include "core/phone.h"
 #include "speech/resample.h"
 
 int tts_synth(const struct tts *t, const char *text, const char *lang, const char *voice,
@@ -83,10 +84,10 @@ int tts_synth_mulaw(const struct tts *t, const char *text, const char *lang, con
         goto out;
     if (n == 0)
         goto out;
-    rc = speech_resample(pcm, n, rate, TTS_PHONE_RATE, &phone, &phone_n);
+    rc = speech_resample(pcm, n, rate, PHONE_RATE, &phone, &phone_n);
     if (rc) {
-        sb_set_error(err, errsize, "cannot resample speech from %d to %d Hz: %s", rate,
-                     TTS_PHONE_RATE, sb_strerror(rc));
+        sb_set_error(err, errsize, "cannot resample speech from %d to %d Hz: %s", rate, PHONE_RATE,
+                     sb_strerror(rc));
         goto out;
     }
     if (phone_n == 0)

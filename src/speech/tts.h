@@ -13,8 +13,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The phone network's rate: what tts_synth_mulaw produces. */
-#define TTS_PHONE_RATE 8000
 /* Longest speech one call may produce, in seconds; longer is SB_ETOOBIG. */
 #define TTS_MAX_SECONDS 900
 
@@ -64,7 +62,7 @@ int tts_synth(const struct tts *t, const char *text, const char *lang, const cha
               int16_t **pcm, size_t *n, int *rate, char *err, size_t errsize);
 
 /**
- * Synthesises as tts_synth does, resamples to TTS_PHONE_RATE and encodes to
+ * Synthesises as tts_synth does, resamples to PHONE_RATE (core/phone.h) and encodes to
  * G.711 µ-law, ready for a Media Streams payload: one byte per sample.
  * On success the caller owns *out (free with free(); NULL when *len is 0,
  * which happens only when the engine renders the text as nothing). Returns
@@ -87,8 +85,9 @@ void tts_release(struct tts *t);
  * Languages: "en" and "en-US" speak as espeak-ng's "en-us"; "es-MX" (and
  * other Latin American Spanish: "es-US", "es-419") as "es-419" when
  * espeak-ng has it, else "es"; any other tag as the espeak-ng language of
- * the same name, else its base language ("fr-CA" -> "fr"). Voice names are
- * ignored: the language chooses the voice.
+ * the same name, else its base language ("fr-CA" -> "fr"). Tags compare by
+ * core/lang's rules ("EN_us" is "en-US"). Voice names are ignored: the
+ * language chooses the voice.
  */
 extern const struct tts_ops tts_espeak_ops;
 

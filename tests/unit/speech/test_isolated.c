@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "core/err.h"
+#include "core/phone.h"
 #include "speech/tts.h"
 
 #define FAULTY_COMMAND "__tts-worker-faulty"
@@ -144,7 +145,7 @@ Test(isolated, speaks_english_and_spanish_from_children)
     cr_assert_eq(tts_synth_mulaw(&t, "Gracias por llamar a Acme.", "es-MX", NULL, &mulaw, &len, err,
                                  sizeof(err)),
                  0, "%s", err);
-    cr_assert_gt(len, TTS_PHONE_RATE / 2);
+    cr_assert_gt(len, PHONE_RATE / 2);
     free(mulaw);
     /* What the engine itself refuses comes back with its reason, and the child lives on. */
     cr_assert_eq(tts_synth_mulaw(&t, "hello", "xx-nope", NULL, &mulaw, &len, err, sizeof(err)),

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/phone.h"
 #include "core/mulaw.h"
 #include "speech/tts.h"
 
@@ -49,7 +50,7 @@ static void check_phrase(const char *text, const char *lang, const char *voice)
     cr_assert_eq(tts_synth_mulaw(&t, text, lang, voice, &out, &len, err, sizeof(err)), 0, "%s: %s",
                  text, err);
     cr_assert_not_null(out);
-    seconds = (double)len / TTS_PHONE_RATE;
+    seconds = (double)len / PHONE_RATE;
     cr_assert(seconds >= 0.5 && seconds <= 3.0, "%s: %.2f s", text, seconds);
     cr_assert(mulaw_rms(out, len) > 300, "%s: rms %.0f", text, mulaw_rms(out, len));
     /* Speech, not a click: a good share of the samples are well above silence. */
@@ -204,6 +205,13 @@ Test(tts, languages_map_to_espeak_voices)
     check_language("pt-BR", "pt-br");
     check_language("de-DE", "de");
     check_language("en-AU", "en-us");
+    check_language("EN-us", "en-us");
+    check_language("es_MX", "es-419");
+    check_language("es_419", "es-419");
+    check_language("ES-es", "es");
+    check_language("es_XX", "es-419");
+    check_language("PT_br", "pt-br");
+    check_language("fr_CA", "fr");
     cr_assert_eq(tts_espeak_language("zz-qq", small, sizeof(small)), SB_EINVAL);
     cr_assert_eq(tts_espeak_language("-us", small, sizeof(small)), SB_EINVAL);
     cr_assert_eq(tts_espeak_language("es-MX", small, sizeof(small)), SB_ETOOBIG);
@@ -259,7 +267,7 @@ Test(tts, any_engine_is_resampled_to_8k_with_its_pitch)
     size_t crossings = 0;
 
     cr_assert_eq(tts_synth_mulaw(&t, "anything", NULL, NULL, &out, &len, NULL, 0), 0);
-    cr_assert(len >= TTS_PHONE_RATE - 8 && len <= TTS_PHONE_RATE + 8, "%zu bytes", len);
+    cr_assert(len >= PHONE_RATE - 8 && len <= PHONE_RATE + 8, "%zu bytes", len);
     for (size_t i = 1; i < len; i++) {
         if (mulaw_decode(out[i - 1]) < 0 && mulaw_decode(out[i]) >= 0)
             crossings++;
@@ -337,7 +345,7 @@ Test(tts, threads_synthesise_at_once)
         cr_assert_eq(tts_synth_mulaw(&shared, phrases[i].text, phrases[i].lang, NULL,
                                      &phrases[i].want, &phrases[i].want_len, NULL, 0),
                      0);
-        cr_assert(phrases[i].want_len > TTS_PHONE_RATE / 2);
+        cr_assert(phrases[i].want_len > PHONE_RATE / 2);
     }
     for (int i = 0; i < THREADS; i++)
         cr_assert_eq(pthread_create(&th[i], NULL, speak_thread, &phrases[i]), 0);
