@@ -9,11 +9,10 @@
 #include <stddef.h>
 
 #include "core/buf.h"
+#include "core/phone.h"
 
 /* Messages larger than this are refused (a media frame is about 300 bytes). */
 #define MEDIA_EVENT_MAX_SIZE 16384
-/* 20 ms of 8 kHz mu-law; Twilio's frames are this size, ours too. */
-#define MEDIA_FRAME_BYTES 160
 #define MEDIA_MAX_PAYLOAD 4096 /* decoded bytes accepted in one inbound media message */
 #define MEDIA_MAX_PARAMS 16
 
@@ -37,10 +36,10 @@ struct media_event {
     enum media_event_kind kind;
     char event[32]; /* the "event" string as sent */
     long sequence;  /* sequenceNumber, -1 when absent (connected) */
-    char stream_sid[40];
+    char stream_sid[SID_SIZE];
     /* start */
-    char call_sid[40];
-    char account_sid[40];
+    char call_sid[SID_SIZE];
+    char account_sid[SID_SIZE];
     int nparams;
     int sample_rate;   /* mediaFormat.sampleRate */
     char encoding[32]; /* mediaFormat.encoding */

@@ -5,12 +5,11 @@
 
 #include "core/err.h"
 #include "core/mulaw.h"
-#include "media/event.h"
+#include "core/phone.h"
 
-#define FRAME_US 20000LL
-#define FRAME_MS 20
-/* Two minutes of 8 kHz mu-law: far more than one reply, small enough per call. */
-#define PACER_MAX_BYTES (120 * 8000)
+#define FRAME_US (PHONE_FRAME_MS * 1000LL)
+/* Two minutes of phone audio: far more than one reply, small enough per call. */
+#define PACER_MAX_BYTES (120 * PHONE_RATE)
 #define PACER_MIN_CAP 4096
 
 void pacer_init(struct pacer *p, int lead_ms)
@@ -115,7 +114,7 @@ static int pacer_clock_stale(const struct pacer *p, long long now_us)
 static long long pacer_allowed(const struct pacer *p, long long now_us)
 {
     long long due = floor_div(now_us - p->start_us, FRAME_US) + 1;
-    long long allowed = due + p->lead_ms / FRAME_MS - p->sent_frames;
+    long long allowed = due + p->lead_ms / PHONE_FRAME_MS - p->sent_frames;
 
     return allowed > 0 ? allowed : 0;
 }
@@ -149,17 +148,17 @@ size_t pacer_take(struct pacer *p, long long now_us, unsigned char *out, size_t 
         p->sent_frames = 0;
     }
     allowed = pacer_allowed(p, now_us);
-    avail = (p->len + MEDIA_FRAME_BYTES - 1) / MEDIA_FRAME_BYTES;
+    avail = (p->len + PHONE_FRAME_BYTES - 1) / PHONE_FRAME_BYTES;
     n = avail < max_frames ? avail : max_frames;
     if ((unsigned long long)allowed < n)
         n = (size_t)allowed;
     for (taken = 0; taken < n; taken++) {
-        unsigned char *frame = out + taken * MEDIA_FRAME_BYTES;
-        size_t chunk = p->len < MEDIA_FRAME_BYTES ? p->len : MEDIA_FRAME_BYTES;
+        unsigned char *frame = out + taken * PHONE_FRAME_BYTES;
+        size_t chunk = p->len < PHONE_FRAME_BYTES ? p->len : PHONE_FRAME_BYTES;
 
         memcpy(frame, p->audio + p->head, chunk);
-        if (chunk < MEDIA_FRAME_BYTES)
-            memset(frame + chunk, MULAW_SILENCE, MEDIA_FRAME_BYTES - chunk);
+        if (chunk < PHONE_FRAME_BYTES)
+            memset(frame + chunk, MULAW_SILENCE, PHONE_FRAME_BYTES - chunk);
         pacer_consume(p, chunk);
     }
     p->sent_frames += (long long)taken;
@@ -182,7 +181,7 @@ long long pacer_next_due(const struct pacer *p, long long now_us)
     if (pacer_clock_stale(p, now_us))
         goto out;
     /* allowed >= 1 once floor((t - start) / 20 ms) reaches sent - lead frames. */
-    at = p->start_us + (p->sent_frames - p->lead_ms / FRAME_MS) * FRAME_US;
+    at = p->start_us + (p->sent_frames - p->lead_ms / PHONE_FRAME_MS) * FRAME_US;
     if (at > now_us)
         due = at - now_us;
 out:

@@ -33,7 +33,7 @@ int pacer_queue(struct pacer *p, unsigned utterance, const unsigned char *audio,
 
 /**
  * How many frames may be sent at `now_us`, given the absolute clock and the
- * lead; takes up to that many frames into `out` (MEDIA_FRAME_BYTES each, the
+ * lead; takes up to that many frames into `out` (PHONE_FRAME_BYTES each, the
  * last one padded with silence 0xFF) and returns the number taken. Sets
  * *mark to 1 when the utterance's last byte went out with these frames.
  */

@@ -9,19 +9,9 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mulaw.h"
+#include "core/phone.h"
 
 enum { S_OPENED, S_CONNECTED, S_ACTIVE, S_CLOSING };
-
-/* The SIDs are copied whole from a parsed start message. */
-_Static_assert(sizeof(((struct session *)0)->stream_sid) ==
-                   sizeof(((struct media_event *)0)->stream_sid),
-               "stream_sid sizes differ");
-_Static_assert(sizeof(((struct session *)0)->call_sid) ==
-                   sizeof(((struct media_event *)0)->call_sid),
-               "call_sid sizes differ");
-_Static_assert(sizeof(((struct session *)0)->account_sid) ==
-                   sizeof(((struct media_event *)0)->account_sid),
-               "account_sid sizes differ");
 
 /* Frames sent per tick at most: a tick after a stall must not burst the whole lead at once. */
 #define TICK_MAX_FRAMES 16
@@ -47,6 +37,7 @@ void session_init(struct session *s, const struct session_io *io, const struct s
     s->lead_ms = cfg && cfg->lead_ms > 0 ? cfg->lead_ms : PACER_DEFAULT_LEAD_MS;
     pacer_init(&s->pacer, (int)s->lead_ms);
     buf_init(&s->tx, SESSION_MESSAGE_MAX);
+    s->parsed = cfg ? cfg->scratch : NULL;
     vad_init(&s->vad);
     s->first_audio_ms = -1;
     s->last_turn_gap_ms = -1;
@@ -231,18 +222,23 @@ static void on_mark(struct session *s, const char *name)
 
 int session_message(struct session *s, const char *text, size_t len, long long now_us)
 {
-    /*
-     * One parse buffer for every session: they all run on the event loop,
-     * one message at a time, and it is 9 KiB that no call needs to keep.
-     */
-    static struct media_event parsed;
-    struct media_event *ev = &parsed;
+    struct media_event *ev;
     char err[128];
     char digits[2];
     int rc = 0;
 
     if (s->state == S_CLOSING)
         return 0;
+    if (!s->parsed) {
+        /* No loop scratch was given: one buffer for this session, for all its messages. */
+        s->parsed = malloc(sizeof(*s->parsed));
+        if (!s->parsed) {
+            finish(s, SESSION_FAILED, 1011, "out of memory");
+            return SB_ENOMEM;
+        }
+        s->owns_parsed = 1;
+    }
+    ev = s->parsed;
     rc = media_event_parse(text, len, ev, err, sizeof(err));
     if (rc) {
         rc = fail(s, "malformed message: %s", err);
@@ -268,7 +264,7 @@ int session_message(struct session *s, const char *text, size_t len, long long n
             rc = fail(s, "%s", "second start on one stream");
             goto out;
         }
-        /* Same sizes, and the parser NUL-terminates them. */
+        /* Both SID_SIZE, and the parser NUL-terminates them. */
         memcpy(s->stream_sid, ev->stream_sid, sizeof(s->stream_sid));
         memcpy(s->call_sid, ev->call_sid, sizeof(s->call_sid));
         memcpy(s->account_sid, ev->account_sid, sizeof(s->account_sid));
@@ -319,7 +315,7 @@ void session_audio(struct session *s, unsigned id, const unsigned char *mulaw, s
 
 long long session_tick(struct session *s, long long now_us)
 {
-    unsigned char frames[TICK_MAX_FRAMES * MEDIA_FRAME_BYTES];
+    unsigned char frames[TICK_MAX_FRAMES * PHONE_FRAME_BYTES];
     int mark = 0;
     size_t n;
 
@@ -327,8 +323,8 @@ long long session_tick(struct session *s, long long now_us)
         return -1;
     n = pacer_take(&s->pacer, now_us, frames, TICK_MAX_FRAMES, &mark);
     for (size_t i = 0; i < n; i++) {
-        if (send_tx(s, media_event_write_media(tx(s), s->stream_sid, frames + i * MEDIA_FRAME_BYTES,
-                                               MEDIA_FRAME_BYTES)))
+        if (send_tx(s, media_event_write_media(tx(s), s->stream_sid, frames + i * PHONE_FRAME_BYTES,
+                                               PHONE_FRAME_BYTES)))
             return -1;
         s->frames_out++;
         if (!s->utterance_first_us) {
@@ -358,4 +354,8 @@ void session_release(struct session *s)
     s->agent_started = 0;
     pacer_release(&s->pacer);
     buf_release(&s->tx);
+    if (s->owns_parsed)
+        free(s->parsed);
+    s->parsed = NULL;
+    s->owns_parsed = 0;
 }

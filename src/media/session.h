@@ -17,6 +17,7 @@
 
 #include "agent/agent.h"
 #include "core/buf.h"
+#include "core/phone.h"
 #include "media/event.h"
 #include "media/pacer.h"
 #include "media/vad.h"
@@ -53,15 +54,17 @@ struct session_io {
 struct session {
     struct session_io io;
     int state; /* see session.c */
-    char stream_sid[40];
-    char call_sid[40];
-    char account_sid[40];
+    char stream_sid[SID_SIZE];
+    char call_sid[SID_SIZE];
+    char account_sid[SID_SIZE];
     char lang[16];
     char voice[64];
     long long opened_us, started_us;
     long frames_in, frames_out;
     struct pacer pacer;
-    struct buf tx; /* the message being written, kept for the next one */
+    struct buf tx;              /* the message being written, kept for the next one */
+    struct media_event *parsed; /* where messages are parsed: see session_config */
+    int owns_parsed;            /* parsed was allocated by the session */
     struct vad vad;
     const struct agent_ops *agent;
     union {
@@ -88,6 +91,13 @@ struct session {
 
 struct session_config {
     int lead_ms; /* pacing lead (0: PACER_DEFAULT_LEAD_MS) */
+    /*
+     * Where the session parses each message (9 KiB, nothing kept between
+     * messages): one per event loop, shared by every session that loop
+     * drives, since a loop handles one message at a time. Must outlive the
+     * sessions. NULL: the session allocates its own at its first message.
+     */
+    struct media_event *scratch;
 };
 
 /** Starts a session for a newly opened socket. Allocates nothing. */
@@ -102,9 +112,9 @@ void session_begin(struct session *s, const struct agent_ops *agent, const struc
                    const char *voice, long long now_us);
 
 /**
- * Handles one text message from Twilio. Returns 0, or a negative SB_E* code
- * when the session must close (the reason is in s->reason and the close was
- * already asked of io).
+ * Handles one text message from Twilio, parsed into the config's scratch.
+ * Returns 0, or a negative SB_E* code when the session must close (the
+ * reason is in s->reason and the close was already asked of io).
  */
 int session_message(struct session *s, const char *text, size_t len, long long now_us);
 

@@ -29,7 +29,7 @@ enum vad_change { VAD_NONE, VAD_SPEECH_START, VAD_SPEECH_END };
 void vad_init(struct vad *v);
 
 /**
- * Feeds one frame of 16-bit samples (normally 160). Returns whether speech
+ * Feeds one frame of 16-bit samples (normally PHONE_FRAME_BYTES). Returns whether speech
  * started or ended with this frame. The noise floor adapts only outside speech.
  */
 enum vad_change vad_feed(struct vad *v, const int16_t *samples, size_t n);

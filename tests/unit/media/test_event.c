@@ -745,7 +745,7 @@ Test(event, writers_refuse_bad_utf8_and_leave_the_buf_alone)
 
 Test(event, writers_append_and_respect_the_maximum)
 {
-    unsigned char frame[MEDIA_FRAME_BYTES];
+    unsigned char frame[PHONE_FRAME_BYTES];
     struct buf b = BUF_INIT(100);
 
     memset(frame, 0xFF, sizeof(frame));
@@ -799,11 +799,11 @@ Test(event, base64_round_trips)
 
 Test(event, base64_round_trip_of_160_byte_frames)
 {
-    unsigned char frame[MEDIA_FRAME_BYTES];
+    unsigned char frame[PHONE_FRAME_BYTES];
 
     /* All 256 byte values pass through, including 0x00 and mu-law silence 0xFF. */
     for (int start = 0; start < 256; start += 32) {
-        for (int i = 0; i < MEDIA_FRAME_BYTES; i++)
+        for (int i = 0; i < PHONE_FRAME_BYTES; i++)
             frame[i] = (unsigned char)(start + i);
         round_trip(frame, sizeof(frame));
     }

@@ -8,11 +8,11 @@
 #include <string.h>
 
 #include "core/err.h"
-#include "media/event.h"
+#include "core/phone.h"
 #include "media/pacer.h"
 
 #define MS 1000LL
-#define F MEDIA_FRAME_BYTES
+#define F PHONE_FRAME_BYTES
 #define MAXF 4000
 
 static unsigned char out[MAXF * F];
@@ -324,7 +324,7 @@ Test(pacer, queue_limits_and_arguments)
 {
     struct pacer p;
     unsigned char *big;
-    size_t max = 120 * 8000;
+    size_t max = 120 * PHONE_RATE;
     int mark = -1;
 
     pacer_init(&p, 0);

@@ -18,13 +18,14 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mulaw.h"
+#include "core/phone.h"
 #include "media/event.h"
 #include "media/pacer.h"
 #include "media/session.h"
 
 #define MS 1000LL
 #define FRAME_US (20 * MS)
-#define F MEDIA_FRAME_BYTES
+#define F PHONE_FRAME_BYTES
 #define LEAD_FRAMES (PACER_DEFAULT_LEAD_MS / 20)
 
 #define STREAM "MZ18ad3ab5a668481ce02b83e7395059f0"
@@ -84,8 +85,8 @@ struct fake {
     int nsynth;
     const char *synth_fail_text; /* synthesize refuses this text */
     int started;
-    char started_call[40];
-    char started_stream[40];
+    char started_call[SID_SIZE];
+    char started_stream[SID_SIZE];
     char first_name[64];
     int nparams;
     const struct agent_ops *agent; /* NULL: agent_for("receptionist") */
@@ -535,7 +536,7 @@ Test(session, start_calls_started_and_greeting_is_paced_with_a_mark)
 
 Test(session, configured_lead_bounds_the_first_burst)
 {
-    struct session_config cfg = {100};
+    struct session_config cfg = {.lead_ms = 100};
     long long t0 = T_START + 50 * MS;
 
     open_session(&cfg);
@@ -1075,6 +1076,58 @@ Test(session, release_calls_no_io_and_frees_the_pacer)
     cr_assert_eq(fk.hangups, 1, "a second release told the agent again");
     cr_assert_eq(fk.nsent, sent);
     cr_assert_eq(fk.closes, closes);
+}
+
+Test(session, sessions_of_one_loop_parse_into_the_scratch_they_share)
+{
+    struct media_event *scratch = calloc(1, sizeof(*scratch));
+    struct session_config cfg = {.scratch = scratch};
+    struct session other;
+
+    cr_assert_not_null(scratch);
+    open_session(&cfg);
+    session_init(&other, &fake_io, &cfg, 0);
+    cr_assert_eq(feed(START_MSG, T_START), 0);
+    cr_assert_eq(scratch->kind, MEDIA_EV_START, "the session parsed elsewhere");
+    cr_assert_str_eq(scratch->stream_sid, STREAM);
+    fk.now = T_START;
+    cr_assert_eq(session_message(&other, START_MSG_FOR(OTHER_STREAM),
+                                 strlen(START_MSG_FOR(OTHER_STREAM)), T_START),
+                 0);
+    cr_assert_str_eq(scratch->stream_sid, OTHER_STREAM);
+    /* Each keeps its own stream; a DTMF for the first still finds it. */
+    cr_assert_str_eq(s.stream_sid, STREAM);
+    cr_assert_str_eq(other.stream_sid, OTHER_STREAM);
+    cr_assert_eq(feed_dtmf('1', T_START + 20 * MS), 0);
+    cr_assert_eq(scratch->kind, MEDIA_EV_DTMF);
+    cr_assert_eq(fk.closes, 0);
+    cr_assert_eq(fk.nsynth, 3, "two greetings and the hours: %d", fk.nsynth);
+    cr_assert_str_eq(fk.synth[2].text, HOURS_TEXT);
+    /* Releasing a session leaves the loop's scratch alone. */
+    session_release(&other);
+    session_release(&s);
+    cr_assert_eq(scratch->kind, MEDIA_EV_DTMF);
+    free(scratch);
+}
+
+Test(session, a_session_without_scratch_parses_into_its_own)
+{
+    struct session other;
+
+    open_and_start();
+    cr_assert_not_null(s.parsed);
+    session_init(&other, &fake_io, NULL, 0);
+    cr_assert_null(other.parsed, "session_init allocates nothing");
+    fk.now = T_START;
+    cr_assert_eq(session_message(&other, START_MSG_FOR(OTHER_STREAM),
+                                 strlen(START_MSG_FOR(OTHER_STREAM)), T_START),
+                 0);
+    cr_assert_not_null(other.parsed);
+    cr_assert_neq(other.parsed, s.parsed);
+    cr_assert_str_eq(s.parsed->stream_sid, STREAM);
+    cr_assert_str_eq(other.parsed->stream_sid, OTHER_STREAM);
+    session_release(&other);
+    cr_assert_null(other.parsed);
 }
 
 Test(session, outcome_names)

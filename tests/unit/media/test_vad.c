@@ -7,9 +7,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "core/phone.h"
 #include "media/vad.h"
 
-#define N 160 /* 20 ms at 8 kHz */
+#define N PHONE_FRAME_BYTES /* one frame: a sample a byte */
 
 /* 32767 * 10^(dB/20), worked out by hand to keep the tests free of libm. */
 #define DB_M60 33.0
