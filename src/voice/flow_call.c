@@ -11,6 +11,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "core/phone.h"
 #include "core/twiml.h"
 #include "voice/call_context.h"
 #include "voice/flow_cache.h"
@@ -25,7 +26,7 @@ struct flow_commit {
     void *arg;
     char *twiml; /* owned until handed to `done` */
     size_t len;
-    char call_sid[40]; /* whose state is being committed */
+    char call_sid[SID_SIZE]; /* whose state is being committed */
 };
 
 static void reply_xml(struct reply *out, char *doc, size_t len)

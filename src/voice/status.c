@@ -6,6 +6,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "core/phone.h"
 #include "voice/voice.h"
 
 static const char *const known_statuses[] = {"queued",    "initiated", "ringing", "in-progress",
@@ -16,7 +17,7 @@ static const char *const known_statuses[] = {"queued",    "initiated", "ringing"
 struct status_job {
     voice_status_done_fn done;
     void *arg;
-    char call_sid[CALL_SID_SIZE];
+    char call_sid[SID_SIZE];
     char status[STATUS_SIZE];
     long sequence;
 };
@@ -136,7 +137,7 @@ int voice_status(const struct voice_ctx *ctx, const struct form *params, voice_s
 
     if (!sid || !*sid)
         return bad_request(out, "missing CallSid", NULL);
-    if (strlen(sid) >= CALL_SID_SIZE)
+    if (strlen(sid) >= SID_SIZE)
         return bad_request(out, "CallSid is too long", NULL);
     if (!status || !*status)
         return bad_request(out, "missing CallStatus", NULL);

@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "core/form.h"
+#include "core/phone.h"
 #include "core/stream_token.h"
 #include "store/routes.h"
 #include "store/writer.h"
@@ -28,7 +29,7 @@ struct reply {
      * drops this call's state from its memory (flow_states_forget), so that
      * nothing is ever answered from a state the store does not have.
      */
-    char uncommitted_call[40];
+    char uncommitted_call[SID_SIZE];
 };
 
 #define REPLY_INIT                                                                                 \
@@ -64,7 +65,7 @@ struct voice_ctx {
      * start (core/stream_token.h). Not ready (tests): no token is written.
      */
     struct stream_token_key stream_key;
-    long long (*now)(void);      /* unix seconds; NULL means time(NULL) */
+    long long (*now)(void); /* unix seconds; NULL means time(NULL) */
     /* How a call's stream ended; NULL when streams are not served (tests). */
     int (*stream_outcome)(void *arg, const char *call_sid, struct voice_stream_end *out);
     void *stream_outcome_arg;

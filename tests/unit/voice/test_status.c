@@ -161,7 +161,7 @@ Test(status, empty_call_sid_is_400)
 Test(status, too_long_call_sid_is_400)
 {
     struct form f;
-    char sid[CALL_SID_SIZE + 1];
+    char sid[SID_SIZE + 1];
 
     memset(sid, 'A', sizeof(sid) - 1);
     sid[sizeof(sid) - 1] = '\0';
