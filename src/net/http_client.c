@@ -567,6 +567,8 @@ static void finish(struct http_client *c, struct transfer *t, CURLcode code)
 /* Moves a queued transfer into the multi handle; called with the lock held. */
 static int start(struct http_client *c, struct transfer *t)
 {
+    /* The share is the client thread's alone: attached here, not at submit. */
+    curl_easy_setopt(t->easy, CURLOPT_SHARE, c->share);
     if (curl_multi_add_handle(c->multi, t->easy) != CURLM_OK)
         return -1;
     t->state = ACTIVE;

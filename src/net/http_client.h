@@ -27,6 +27,9 @@
  * still queued or running (on_done reports HTTP_ECANCELLED) and joins the
  * thread.
  *
+ * Redirects are not followed (a 3xx is a response like any other), and only
+ * http and https are spoken.
+ *
  * Secrets: the client never logs header values (Authorization included),
  * bodies, or URLs beyond their host.
  */
@@ -82,7 +85,7 @@ struct http_response {
     long status;                 /* the HTTP status, 0 when no response came */
     struct http_header *headers; /* the final response's headers, in order */
     size_t nheaders;
-    char *body; /* never NULL, NUL-terminated; see below */
+    char *body; /* never NULL, NUL-terminated; see above */
     size_t body_len;
     long retry_after_s;          /* Retry-After (seconds or a date) in seconds, -1 when absent */
     char error[HTTP_ERROR_SIZE]; /* "" for HTTP_OK; else plain words, then libcurl's detail */
@@ -106,15 +109,16 @@ struct http_inbox;
 struct http_request {
     const char *method; /* "GET", "POST", "PUT", "DELETE", ...; NULL: GET, or POST with a body */
     const char *url;    /* http:// or https:// only */
-    const char *const *headers; /* "Name: value" lines (copied) */
+    const char *const
+        *headers; /* "Name: value" lines (copied); "Name:" drops a header libcurl adds */
     size_t nheaders;
     const void *body; /* copied; NULL with body_len 0: no body */
     size_t body_len;
     long connect_timeout_ms;    /* TCP and TLS handshake; 0: HTTP_DEFAULT_CONNECT_TIMEOUT_MS */
-    long first_byte_timeout_ms; /* from the start to the response's first byte; 0: none */
+    long first_byte_timeout_ms; /* from leaving the queue to the response's first byte; 0: none */
     long idle_timeout_ms;       /* longest silence once the response started; 0: none */
     long total_timeout_ms;      /* the whole exchange; 0: none */
-    size_t max_response;        /* body bytes accepted; 0: HTTP_DEFAULT_MAX_RESPONSE */
+    size_t max_response; /* body bytes accepted, streamed or not; 0: HTTP_DEFAULT_MAX_RESPONSE */
     enum http_stream stream;
     /*
      * Called on the client thread. on_chunk (streaming only; NULL ignores
@@ -145,9 +149,11 @@ int http_client_new(struct http_client **out, const struct http_client_config *c
 /**
  * Queues a request; `*id` (may be NULL) receives its id (never 0), for
  * http_client_cancel. On success on_done (or the inbox) will be called
- * exactly once for it; on error nothing is. Returns 0, SB_EINVAL (no URL, no
- * on_done nor inbox, a header line with CR or LF), SB_ENOMEM, SB_EBUSY
- * (max_queued requests already wait) or SB_ECLOSED (http_client_free began).
+ * exactly once for it; on error nothing is. Returns 0, SB_EINVAL (a URL
+ * libcurl cannot parse or not http/https, a method that is not upper-case
+ * letters, a header line with CR or LF, no on_done nor inbox), SB_ENOMEM,
+ * SB_EBUSY (max_queued requests already wait) or SB_ECLOSED
+ * (http_client_free began).
  */
 int http_client_submit(struct http_client *c, const struct http_request *req, uint64_t *id);
 
