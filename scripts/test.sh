@@ -142,7 +142,7 @@ else
 fi
 
 step "fuzz targets (${FUZZ_SECONDS:-10} s each)"
-fuzzers="fuzz/fuzz_doc fuzz/fuzz_flow fuzz/fuzz_form fuzz/fuzz_media fuzz/fuzz_script fuzz/fuzz_sig fuzz/fuzz_sse fuzz/fuzz_tz fuzz/fuzz_twiml"
+fuzzers="fuzz/fuzz_doc fuzz/fuzz_flow fuzz/fuzz_form fuzz/fuzz_media fuzz/fuzz_script fuzz/fuzz_sig fuzz/fuzz_sse fuzz/fuzz_tz fuzz/fuzz_twiml fuzz/fuzz_words"
 if CC=clang build build-fuzz "$fuzzers" -Dfuzz=true; then
   for f in build-fuzz/fuzz/fuzz_*; do
     [ -f "$f" ] && [ -x "$f" ] || continue
