@@ -411,7 +411,8 @@ static int parse_media(struct media_event *ev, json_t *media, char *err, size_t 
         rc = SB_EPARSE;
         goto out;
     }
-    rc = media_decode_payload(ev, json_string_value(payload), json_string_length(payload), err, errlen);
+    rc = media_decode_payload(ev, json_string_value(payload), json_string_length(payload), err,
+                              errlen);
 out:
     return rc;
 }

@@ -13,7 +13,10 @@
 /** A string of decimal digits (not empty) as a long: 0, SB_EPARSE, or SB_ETOOBIG when too big. */
 int media_decimal(const char *s, size_t n, long *out);
 
-/** Decodes a base64 media payload strictly into ev->payload. 0, or SB_EPARSE/SB_ETOOBIG with `err`. */
+/**
+ * Decodes a base64 media payload strictly into ev->payload. Returns 0, or
+ * SB_EPARSE / SB_ETOOBIG with a reason in `err`.
+ */
 int media_decode_payload(struct media_event *ev, const char *s, size_t n, char *err, size_t errlen);
 
 /**
