@@ -5,6 +5,8 @@
 
 #include "cli/cli.h"
 #include "core/e164.h"
+#include "core/err.h"
+#include "core/status_events.h"
 #include "sim/call.h"
 
 static const char sim_usage[] =
@@ -37,28 +39,6 @@ static const char sim_usage[] =
     "\n"
     "'switchboard sim api --help': a fake Twilio REST API that places such calls.\n";
 
-static unsigned parse_events(const char *list)
-{
-    unsigned bits = 0;
-    char buf[128];
-    char *save = NULL;
-
-    snprintf(buf, sizeof(buf), "%s", list);
-    for (char *w = strtok_r(buf, ", ", &save); w; w = strtok_r(NULL, ", ", &save)) {
-        if (strcmp(w, "initiated") == 0)
-            bits |= SIM_EVENT_INITIATED;
-        else if (strcmp(w, "ringing") == 0)
-            bits |= SIM_EVENT_RINGING;
-        else if (strcmp(w, "answered") == 0)
-            bits |= SIM_EVENT_ANSWERED;
-        else if (strcmp(w, "completed") == 0)
-            bits |= SIM_EVENT_COMPLETED;
-        else
-            return 0;
-    }
-    return bits;
-}
-
 static int sim_call(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -86,7 +66,7 @@ static int sim_call(int argc, char **argv)
     struct sim_call_opts o;
     struct sim_call_result res;
     struct sim_script script = SIM_SCRIPT_INIT;
-    struct sim_params extra = SIM_PARAMS_INIT;
+    struct form extra = FORM_INIT;
     const char *script_path = NULL;
     int as_json = 0, c, rc = 2;
     /* Usage errors exit 2, like getopt's; a failed call exits 1. */
@@ -132,8 +112,9 @@ static int sim_call(int argc, char **argv)
             o.status_callback = optarg;
             break;
         case 'e':
-            o.status_events = parse_events(optarg);
-            if (!o.status_events) {
+            o.status_events = 0;
+            if (status_events_parse(optarg, strlen(optarg), &o.status_events, NULL, 0) != 0 ||
+                !o.status_events) {
                 rc = cli_usage("status events '%s' are not from initiated, ringing, answered, "
                                "completed",
                                optarg);
@@ -160,8 +141,12 @@ static int sim_call(int argc, char **argv)
                 goto out;
             }
             *eq = '\0';
-            sim_params_add(&extra, optarg, eq + 1);
+            rc = form_add(&extra, optarg, eq + 1);
             *eq = '=';
+            if (rc) {
+                rc = cli_fail("cannot keep --param '%s': %s", optarg, sb_strerror(rc));
+                goto out;
+            }
             break;
         }
         case 'P':
@@ -216,7 +201,7 @@ static int sim_call(int argc, char **argv)
     sim_call_result_release(&res);
 out:
     sim_script_release(&script);
-    sim_params_release(&extra);
+    form_release(&extra);
     return rc;
 }
 

@@ -265,6 +265,33 @@ int form_add(struct form *f, const char *key, const char *value)
     return 0;
 }
 
+int form_add_pairs(struct form *f, const char *const pairs[][2], size_t n)
+{
+    struct form_store *store;
+    size_t before, i;
+    int rc = 0;
+
+    if (!f || (!pairs && n))
+        return SB_EINVAL;
+    before = f->count;
+    for (i = 0; i < n && !rc; i++) {
+        if (!pairs[i][0])
+            rc = SB_EINVAL;
+        else if (pairs[i][1])
+            rc = form_add(f, pairs[i][0], pairs[i][1]);
+    }
+    if (rc) {
+        /* All or nothing: a request with some parameters missing must not go out. */
+        store = f->storage;
+        while (f->count > before) {
+            f->count--;
+            free(store->copies[f->count]);
+            store->copies[f->count] = NULL;
+        }
+    }
+    return rc;
+}
+
 int form_set(struct form *f, const char *key, const char *value)
 {
     struct form_store *store;

@@ -54,6 +54,13 @@ const char *form_get(const struct form *f, const char *key);
 int form_add(struct form *f, const char *key, const char *value);
 
 /**
+ * Appends a copy of each of the `n` pairs {key, value} in order, skipping
+ * pairs whose value is NULL (optional parameters). Returns 0, SB_EINVAL (a
+ * NULL key) or SB_ENOMEM; on error the form is as it was before the call.
+ */
+int form_add_pairs(struct form *f, const char *const pairs[][2], size_t n);
+
+/**
  * Gives `key` the one value `value`: the first field of `key` keeps its
  * place with a copy of `value`, later ones go; appends when absent. Returns
  * 0, SB_EINVAL or SB_ENOMEM (the form unchanged). Pointers from form_get for

@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-enum status_event {
+enum status_event_bit {
     STATUS_EVENT_INITIATED = 1,
     STATUS_EVENT_RINGING = 2,
     STATUS_EVENT_ANSWERED = 4,

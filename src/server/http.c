@@ -12,6 +12,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "net/http_method.h"
+#include "net/http_reply.h"
 #include "net/socket_bytes.h"
 #include "server/conn_limits.h"
 #include "server/server_internal.h"
@@ -19,9 +20,6 @@
 
 /* Longest request path answered; longer ones get 414 (lws holds at most HTTP_MAX_HEADERS). */
 #define HTTP_MAX_PATH 2048
-
-/* Replies are written from one loop-thread buffer with room for lws's prefix. */
-static unsigned char out_buf[LWS_PRE + 2048 + HTTP_MAX_BODY + 1024];
 
 /* Ends the request's accounting: metrics and the in-flight count. */
 static void session_finish(struct http_session *sess, int status)
@@ -33,7 +31,7 @@ static void session_finish(struct http_session *sess, int status)
     sess->active = 0;
     srv->inflight--;
     metrics_request(&srv->metrics, sess->endpoint ? sess->endpoint->name : "other", status,
-                    (double)(server_now_us() - sess->started_us) / 1e6);
+                    (double)(clock_mono_us() - sess->started_us) / 1e6);
 }
 
 /* Notes how much the socket had delivered when an answer went out (see on_request). */
@@ -52,36 +50,23 @@ static void note_answer(struct lws *wsi)
 static int write_reply(struct lws *wsi, struct http_session *sess, const struct reply *r,
                        const char *allow)
 {
-    unsigned char *start = out_buf + LWS_PRE, *p = start;
-    unsigned char *end = out_buf + sizeof(out_buf) - 1;
+    unsigned char *out = sess->srv->out_buf;
+    unsigned char *start = out + LWS_PRE, *p = start;
+    /* The head may use what the body leaves; the body is capped at HTTP_MAX_BODY. */
+    unsigned char *end = out + sizeof(sess->srv->out_buf);
     size_t body_len = r->body ? r->len : 0;
     int close_after = sess->close_after || sess->srv->draining;
+    struct net_http_head head;
 
     if (body_len > HTTP_MAX_BODY)
         body_len = 0;
-    if (r->status == 204) {
-        /* lws's status table has no reason phrase for 204. */
-        static const char line[] = "HTTP/1.1 204 No Content\r\n";
-
-        memcpy(p, line, sizeof(line) - 1);
-        p += sizeof(line) - 1;
-    } else if (lws_add_http_header_status(wsi, (unsigned int)r->status, &p, end)) {
-        return -1;
-    }
-    if (r->content_type && lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
-                                                        (const unsigned char *)r->content_type,
-                                                        (int)strlen(r->content_type), &p, end))
-        return -1;
-    if (r->status != 204 && lws_add_http_header_content_length(wsi, body_len, &p, end))
-        return -1;
-    if (allow && lws_add_http_header_by_name(
-                     wsi, (const unsigned char *)"allow:", (const unsigned char *)allow,
-                     (int)strlen(allow), &p, end))
-        return -1;
-    if (close_after && lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
-                                                    (const unsigned char *)"close", 5, &p, end))
-        return -1;
-    if (lws_finalize_http_header(wsi, &p, end))
+    memset(&head, 0, sizeof(head));
+    head.status = r->status;
+    head.content_type = r->content_type;
+    head.content_length = body_len;
+    head.allow = allow;
+    head.close = close_after;
+    if (net_http_write_head(wsi, &head, &p, end - body_len - 1))
         return -1;
     if (body_len) {
         memcpy(p, r->body, body_len);
@@ -109,9 +94,8 @@ void http_answer_detached(int fd, const struct reply *r)
     if (r->status != 204)
         snprintf(clen, sizeof(clen), "Content-Length: %zu\r\n", body_len);
     n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n%s%s%s%sConnection: close\r\n\r\n",
-                 r->status, r->status == 204 ? "No Content" : r->status < 300 ? "OK" : "Error",
-                 r->content_type ? "Content-Type: " : "", r->content_type ? r->content_type : "",
-                 r->content_type ? "\r\n" : "", clen);
+                 r->status, net_http_reason(r->status), r->content_type ? "Content-Type: " : "",
+                 r->content_type ? r->content_type : "", r->content_type ? "\r\n" : "", clen);
     /* A short answer on a socket that has sent nothing back yet: the kernel takes it whole. */
     if (n > 0 && (size_t)n < sizeof(head) && write(fd, head, (size_t)n) == n && body_len)
         (void)!write(fd, r->body, body_len);
@@ -242,20 +226,19 @@ static int on_request(struct lws *wsi, struct http_session *sess, const char *pa
     const char *method;
     const struct endpoint *ep;
     char msg[384];
-    char clen[32] = "";
+    enum net_http_body body;
     int rc = 0;
 
     session_reset(sess, srv, wsi);
-    sess->started_us = server_now_us();
+    sess->started_us = clock_mono_us();
     sess->active = 1;
     srv->inflight++;
     snprintf(sess->path, sizeof(sess->path), "%s", path);
     method = net_http_method(wsi);
     ep = endpoint_find(path);
     sess->endpoint = ep;
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
-        lws_hdr_copy(wsi, clen, sizeof(clen), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
-        strtoull(clen, NULL, 10) > 0 && pipelined_with_body(wsi)) {
+    body = net_http_body_check(wsi, HTTP_MAX_BODY);
+    if (body != NET_HTTP_BODY_NONE && pipelined_with_body(wsi)) {
         log_event(LOG_INFO, "http.pipeline_closed",
                   "path=%.200s reason=\"a request with a body was pipelined behind an answer\"",
                   path);
@@ -269,8 +252,7 @@ static int on_request(struct lws *wsi, struct http_session *sess, const char *pa
         return reply_error(wsi, sess, 503, "error: server is shutting down\n", NULL);
     }
     if (strlen(path) > HTTP_MAX_PATH) {
-        snprintf(msg, sizeof(msg), "error: request path is longer than %d bytes\n",
-                 HTTP_MAX_PATH);
+        snprintf(msg, sizeof(msg), "error: request path is longer than %d bytes\n", HTTP_MAX_PATH);
         sess->close_after = 1;
         return reply_error(wsi, sess, 414, msg, NULL);
     }
@@ -287,14 +269,13 @@ static int on_request(struct lws *wsi, struct http_session *sess, const char *pa
         dispatch_request(sess, wsi);
         return send_session_reply(wsi, sess);
     }
-    if (clen[0] && strtoull(clen, NULL, 10) > HTTP_MAX_BODY) {
+    if (body == NET_HTTP_BODY_TOO_BIG) {
         /* Refuse before reading: the client learns at once, and we hold nothing. */
         sess->close_after = 1;
         snprintf(msg, sizeof(msg), "error: request body exceeds %d bytes\n", HTTP_MAX_BODY);
         return reply_error(wsi, sess, 413, msg, NULL);
     }
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0 ||
-        strtoull(clen, NULL, 10) == 0) {
+    if (body == NET_HTTP_BODY_NONE) {
         /* No body is coming: lws will not call BODY_COMPLETION. */
         dispatch_request(sess, wsi);
         return send_session_reply(wsi, sess);
@@ -448,8 +429,8 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
  * lws's own HTML 403: it gets a plain-text 501 or 400 and the connection
  * closes. Only the method token is looked at; nothing else is parsed.
  */
-int http_fallback_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-                           void *in, size_t len)
+int http_fallback_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                           size_t len)
 {
     unsigned char out[LWS_PRE + 512];
     char method[17], body[160];

@@ -1,13 +1,14 @@
 #include "server/server.h"
 
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "net/listen.h"
 #include "server/conn_limits.h"
 #include "server/loop_clock.h"
 #include "server/server_internal.h"
@@ -19,33 +20,16 @@
 /* How long in-flight requests get to finish after SIGTERM. */
 #define DRAIN_US (10 * LWS_USEC_PER_SEC)
 
-static volatile sig_atomic_t stop_requested;
-static struct lws_context *signal_context;
-
-long long server_now_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
-}
-
-/* Seconds the server's clock runs ahead of the system's (--clock); one server per process. */
-static long long clock_offset;
+/*
+ * The voice layer's clock hook takes no argument, so the running server
+ * (one per process) is found here; its offset lives in struct server.
+ */
+static const struct server *clock_server;
 
 /* The voice layer's clock: the system's, moved by --clock. */
 static long long voice_now(void)
 {
-    return (long long)time(NULL) + clock_offset;
-}
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-    /* Wakes the loop; it only writes to lws's event pipe. */
-    if (signal_context)
-        lws_cancel_service(signal_context);
+    return (long long)time(NULL) + (clock_server ? clock_server->clock_offset : 0);
 }
 
 static void refresh_routes(struct server *srv)
@@ -88,12 +72,7 @@ static int context_create(struct server *srv)
     struct lws_context_creation_info info;
     const struct config *cfg = srv->cfg;
 
-    memset(&info, 0, sizeof(info));
-    info.port = cfg->listen_port;
-    info.iface = cfg->listen_host;
-    info.protocols = protocols;
-    info.user = srv;
-    info.timeout_secs = 30;
+    net_listen_info(&info, cfg->listen_host, cfg->listen_port, protocols, srv);
     /* Connect, or the end of the previous answer, to the end of the next request's headers. */
     info.timeout_secs_ah_idle = (unsigned int)cfg->header_timeout_s;
     info.keepalive_timeout = cfg->header_timeout_s;
@@ -103,9 +82,6 @@ static int context_create(struct server *srv)
     info.options |= LWS_SERVER_OPTION_FALLBACK_TO_APPLY_LISTEN_ACCEPT_CONFIG;
     info.listen_accept_role = "raw-skt";
     info.listen_accept_protocol = HTTP_FALLBACK_PROTOCOL;
-    /* Without DISABLE_IPV6 lws binds the dual-stack wildcard even for 127.0.0.1. */
-    if (!strchr(cfg->listen_host, ':'))
-        info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
     info.options |= LWS_SERVER_OPTION_VALIDATE_UTF8;
     srv->lws = lws_create_context(&info);
     return srv->lws ? 0 : SB_EIO;
@@ -114,12 +90,12 @@ static int context_create(struct server *srv)
 /* Keeps serving until every accepted request is answered or the deadline passes. */
 static void drain(struct server *srv)
 {
-    long long deadline = server_now_us() + DRAIN_US;
+    long long deadline = clock_mono_us() + DRAIN_US;
 
     srv->draining = 1;
     log_event(LOG_INFO, "server.draining", "inflight=%d streams=%zu", srv->inflight, srv->nstreams);
     stream_close_all(srv);
-    while ((srv->inflight > 0 || srv->nstreams > 0) && server_now_us() < deadline) {
+    while ((srv->inflight > 0 || srv->nstreams > 0) && clock_mono_us() < deadline) {
         if (lws_service(srv->lws, 0) < 0)
             break;
     }
@@ -130,7 +106,6 @@ static void drain(struct server *srv)
 int server_run(const struct config *cfg)
 {
     struct server *srv = NULL;
-    struct sigaction sa;
     char errbuf[128];
     int rc;
 
@@ -200,13 +175,14 @@ int server_run(const struct config *cfg)
                   sb_strerror(rc));
         goto out;
     }
-    clock_offset = cfg->clock_offset;
-    if (clock_offset) {
+    srv->clock_offset = cfg->clock_offset;
+    if (srv->clock_offset) {
+        clock_server = srv;
         srv->voice.now = voice_now;
         log_event(LOG_WARN, "server.clock",
                   "offset_s=%lld reason=\"--clock: flows and the call log see a time that is "
                   "not the system's\"",
-                  clock_offset);
+                  srv->clock_offset);
     }
 
     rc = conn_limits_init(srv);
@@ -221,12 +197,7 @@ int server_run(const struct config *cfg)
     rc = loop_clock_start(srv);
     if (rc)
         goto out;
-    signal_context = srv->lws;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    net_stop_on_signals(srv->lws);
     lws_sul_schedule(srv->lws, 0, &srv->tick, on_tick, TICK_US);
     log_event(LOG_INFO, "server.listening",
               "addr=%s port=%d db=%s public_base_url=%s signatures=%s numbers=%zu",
@@ -236,8 +207,8 @@ int server_run(const struct config *cfg)
         log_event(LOG_WARN, "security.dev_mode",
                   "reason=\"--dev: X-Twilio-Signature is NOT checked; never expose this\"");
 
-    while (!stop_requested) {
-        long long pass_started_us = server_now_us();
+    while (!net_stop_requested()) {
+        long long pass_started_us = clock_mono_us();
 
         if (lws_service(srv->lws, 0) < 0)
             break;
@@ -255,7 +226,7 @@ out:
     srv->writer = NULL;
     if (srv->lws) {
         server_drain_completions(srv);
-        signal_context = NULL;
+        net_stop_forget();
         lws_sul_cancel(&srv->tick);
         lws_context_destroy(srv->lws);
     }
@@ -285,6 +256,8 @@ out:
     stream_token_key_clear(&srv->voice.stream_key);
     pthread_mutex_destroy(&srv->done_lock);
     log_event(LOG_INFO, "server.stopped", "clean=%s", rc == 0 ? "yes" : "no");
+    if (clock_server == srv)
+        clock_server = NULL;
     free(srv);
     return rc;
 }

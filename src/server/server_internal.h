@@ -6,6 +6,7 @@
 #include <pthread.h>
 
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/conn_count.h"
 #include "core/sig.h"
 #include "speech/tts.h"
@@ -21,6 +22,8 @@
 #define HTTP_MAX_BODY 65536
 /* What lws may hold of one request's headers; past it lws drops the connection. */
 #define HTTP_MAX_HEADERS 8192
+/* Room for a reply's status line and headers in front of its body. */
+#define HTTP_REPLY_HEAD_ROOM 3072
 
 /*
  * A request waiting for the writer (a status callback). The writer thread
@@ -65,9 +68,13 @@ struct server {
     struct metrics metrics;
     struct voice_ctx voice;
     lws_sorted_usec_list_t tick;
-    int clock_fd;              /* the loop clock's timerfd (loop_clock.c) */
-    long long clock_armed_us;  /* when it fires next; 0: not armed */
-    int inflight; /* requests accepted and not yet answered */
+    int clock_fd;             /* the loop clock's timerfd (loop_clock.c) */
+    long long clock_armed_us; /* when it fires next; 0: not armed */
+    int inflight;             /* requests accepted and not yet answered */
+    long long clock_offset;   /* seconds the voice layer's clock runs ahead (--clock) */
+
+    /* Replies are written from this buffer in one send, with room for lws's prefix. */
+    unsigned char out_buf[LWS_PRE + HTTP_REPLY_HEAD_ROOM + HTTP_MAX_BODY];
 
     /* Connection limits (conn_limits.c) */
     struct conn_count conns;
@@ -144,8 +151,8 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 #define HTTP_FALLBACK_PROTOCOL "sb-not-http"
 
 /** The lws protocol callback for those connections: a plain 501 or 400, then close. */
-int http_fallback_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-                           void *in, size_t len);
+int http_fallback_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                           size_t len);
 
 /**
  * Handles a complete request whose body is in sess->body: parses, checks the
@@ -163,7 +170,10 @@ void http_answer_detached(int fd, const struct reply *r);
 /** Delivers writer completions to their connections (called on the loop). */
 void server_drain_completions(struct server *srv);
 
-/** Monotonic microseconds. */
-long long server_now_us(void);
+/* The loop's clock is core/clock's; this name stays for loop_clock.c and conn_limits.c. */
+static inline long long server_now_us(void)
+{
+    return clock_mono_us();
+}
 
 #endif

@@ -20,9 +20,11 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "core/phone.h"
 #include "core/redact.h"
 #include "core/stream_token.h"
 #include "media/session.h"
+#include "net/ws_queue.h"
 #include "server/loop_clock.h"
 #include "server/server_internal.h"
 #include "server/workers.h"
@@ -31,19 +33,11 @@
 
 /* Outbound messages queued on one socket at most: a reader that stops reading is cut off. */
 #define STREAM_MAX_QUEUED 1024
-/* Messages up to this size (a media frame is about 300 bytes) may skip the queue. */
-#define SEND_NOW_MAX 1024
 /* A stream asked to close is killed if its closing handshake has not ended by then. */
 #define CLOSE_GRACE_S 10
 /* Outcomes remembered for the <Connect action> request (it follows within seconds). */
 #define OUTCOME_SLOTS 4096
 #define OUTCOME_TTL_MS (10 * 60 * 1000)
-
-struct outmsg {
-    struct outmsg *next;
-    size_t len;
-    unsigned char data[]; /* LWS_PRE bytes of room, then the message */
-};
 
 struct stream_conn {
     struct stream_conn *next;
@@ -52,15 +46,14 @@ struct stream_conn {
     struct server *srv;
     struct session session;
     struct buf rx;
-    struct outmsg *out_head, *out_tail;
-    size_t out_count;
+    struct ws_queue out;
     int closing;
     int dead; /* a direct write failed: the socket is being killed */
     int close_code;
     char close_reason[96];
-    long long due_us; /* when pacing sends next (server_now_us clock); 0: nothing queued */
+    long long due_us; /* when pacing sends next (clock_mono_us); 0: nothing queued */
     long long opened_wall_ms;
-    long long opened_us;  /* server_now_us at the upgrade: the start deadline counts from it */
+    long long opened_us;  /* clock_mono_us at the upgrade: the start deadline counts from it */
     long long last_rx_us; /* the last whole message from the caller: the idle deadline */
     int started;          /* the start message was accepted */
     char transfer[E164_SIZE];
@@ -97,18 +90,10 @@ struct tts_cache_slot {
 };
 
 struct outcome_slot {
-    char call_sid[40];
+    char call_sid[SID_SIZE];
     enum voice_stream_outcome outcome;
     long long at_ms;
 };
-
-static long long wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static struct stream_conn *conn_by_id(struct server *srv, unsigned long long id)
 {
@@ -143,14 +128,14 @@ static void outcome_remember(struct server *srv, const char *call_sid,
         i = oldest;
     snprintf(slots[i].call_sid, sizeof(slots[i].call_sid), "%s", call_sid);
     slots[i].outcome = outcome;
-    slots[i].at_ms = wall_ms();
+    slots[i].at_ms = clock_wall_ms();
 }
 
 int stream_outcome_lookup(void *arg, const char *call_sid, struct voice_stream_end *out)
 {
     struct server *srv = arg;
     struct outcome_slot *slots = srv->outcomes;
-    long long now = wall_ms();
+    long long now = clock_wall_ms();
 
     out->outcome = VOICE_STREAM_UNKNOWN;
     if (!slots || !call_sid)
@@ -196,44 +181,32 @@ static enum voice_stream_outcome outcome_for_voice(enum session_outcome o)
  */
 static int send_now(struct stream_conn *c, const char *text, size_t len)
 {
-    unsigned char frame[LWS_PRE + SEND_NOW_MAX];
+    int rc;
 
     /* After a failed write nothing more goes out: lws is closing the socket. */
     if (c->dead)
         return 1;
-    if (c->out_head || c->closing || len > SEND_NOW_MAX || lws_partial_buffered(c->wsi))
+    if (c->closing)
         return 0;
-    memcpy(frame + LWS_PRE, text, len);
-    /* lws keeps what the kernel did not take and sends it before anything else. */
-    if (lws_write(c->wsi, frame + LWS_PRE, len, LWS_WRITE_TEXT) < (int)len) {
+    rc = ws_queue_send_now(&c->out, c->wsi, text, len);
+    if (rc < 0) {
         /* The caller hung up: lws closes the socket soon, and on_closed records it. */
         c->dead = 1;
         lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
     }
-    return 1;
+    return rc != 0;
 }
 
 static int io_send(void *arg, const char *text, size_t len)
 {
     struct stream_conn *c = arg;
-    struct outmsg *m;
+    int rc;
 
     if (send_now(c, text, len))
         return 0;
-    if (c->out_count >= STREAM_MAX_QUEUED)
-        return SB_EBUSY;
-    m = malloc(sizeof(*m) + LWS_PRE + len);
-    if (!m)
-        return SB_ENOMEM;
-    m->next = NULL;
-    m->len = len;
-    memcpy(m->data + LWS_PRE, text, len);
-    if (c->out_tail)
-        c->out_tail->next = m;
-    else
-        c->out_head = m;
-    c->out_tail = m;
-    c->out_count++;
+    rc = ws_queue_push(&c->out, text, len);
+    if (rc)
+        return rc;
     lws_callback_on_writable(c->wsi);
     return 0;
 }
@@ -358,7 +331,7 @@ static int io_synthesize(void *arg, unsigned id, const char *text, const char *l
     int rc;
 
     if (hit) {
-        session_audio(&c->session, id, hit->audio, hit->len, server_now_us());
+        session_audio(&c->session, id, hit->audio, hit->len, clock_mono_us());
         return 0;
     }
     j = calloc(1, sizeof(*j));
@@ -467,7 +440,7 @@ static void io_started(void *arg, struct session *s, const struct media_event *s
     if (!admit(c, s, start))
         return;
     c->started = 1;
-    c->last_rx_us = server_now_us();
+    c->last_rx_us = clock_mono_us();
     loop_clock_arm(srv, c->last_rx_us + (long long)srv->cfg->stream_idle_timeout_s * 1000000);
     /* A newer stream for the same call takes over; the older one is closed cleanly. */
     for (struct stream_conn *o = srv->streams; o; o = o->next) {
@@ -487,7 +460,7 @@ static void io_started(void *arg, struct session *s, const struct media_event *s
     log_event(LOG_INFO, "stream.started", "call_sid=%s stream_sid=%s tenant=%s lang=%s",
               s->call_sid, s->stream_sid, tenant ? tenant->name : "-", lang);
     session_begin(s, agent_for(agent_type ? agent_type : (route ? route->number.agent : "")), &call,
-                  persona_voice(tenant, lang), server_now_us());
+                  persona_voice(tenant, lang), clock_mono_us());
 }
 
 /* --- pacing ------------------------------------------------------------------ */
@@ -503,7 +476,7 @@ static void serve(struct stream_conn *c, long long now_us)
 /* After anything that may queue audio: send what is due now and arm the clock. */
 static void pump(struct stream_conn *c)
 {
-    long long now = server_now_us();
+    long long now = clock_mono_us();
 
     serve(c, now);
     if (c->due_us)
@@ -578,7 +551,7 @@ void stream_drain_tts(struct server *srv)
             log_event(LOG_ERROR, "stream.tts_failed", "call_sid=%s error=\"%s\"",
                       c->session.call_sid, j->err);
         } else if (c) {
-            session_audio(&c->session, j->utterance, j->audio, j->len, server_now_us());
+            session_audio(&c->session, j->utterance, j->audio, j->len, clock_mono_us());
             pump(c);
         }
         if (!j->rc && j->len)
@@ -641,9 +614,10 @@ static int on_established(struct server *srv, struct lws *wsi, struct stream_con
     c->id = ++srv->next_stream_id;
     c->wsi = wsi;
     c->srv = srv;
-    c->opened_wall_ms = wall_ms();
-    c->opened_us = server_now_us();
+    c->opened_wall_ms = clock_wall_ms();
+    c->opened_us = clock_mono_us();
     buf_init(&c->rx, MEDIA_EVENT_MAX_SIZE);
+    c->out = (struct ws_queue)WS_QUEUE_INIT(STREAM_MAX_QUEUED);
     io.arg = c;
     session_init(&c->session, &io, &cfg, c->opened_us);
     c->next = srv->streams;
@@ -677,7 +651,7 @@ static int on_receive(struct stream_conn *c, struct lws *wsi, const void *in, si
         len = c->rx.len;
     }
     /* Only a whole message counts as the caller being there (not a fragment, not a ping). */
-    now = server_now_us();
+    now = clock_mono_us();
     c->last_rx_us = now;
     session_message(&c->session, in, len, now);
     buf_reset(&c->rx);
@@ -687,19 +661,12 @@ static int on_receive(struct stream_conn *c, struct lws *wsi, const void *in, si
 
 static int on_writable(struct stream_conn *c, struct lws *wsi)
 {
-    struct outmsg *m = c->out_head;
+    int rc = ws_queue_write_one(&c->out, wsi);
 
-    if (m) {
-        c->out_head = m->next;
-        if (!c->out_head)
-            c->out_tail = NULL;
-        c->out_count--;
-        if (lws_write(wsi, m->data + LWS_PRE, m->len, LWS_WRITE_TEXT) < (int)m->len) {
-            free(m);
-            return -1;
-        }
-        free(m);
-        if (c->out_head || c->closing)
+    if (rc < 0)
+        return -1;
+    if (rc > 0) {
+        if (c->out.count || c->closing)
             lws_callback_on_writable(wsi);
         return 0;
     }
@@ -729,7 +696,7 @@ static void on_closed(struct server *srv, struct stream_conn *c)
         snprintf(rec.reason, sizeof(rec.reason), "%s",
                  s->outcome == SESSION_OPEN ? "disconnect" : session_outcome_name(s->outcome));
         rec.started_at = c->opened_wall_ms;
-        rec.stopped_at = wall_ms();
+        rec.stopped_at = clock_wall_ms();
         rec.duration_ms = (long)(rec.stopped_at - rec.started_at);
         rec.frames_in = s->frames_in;
         rec.frames_out = s->frames_out;
@@ -750,12 +717,7 @@ static void on_closed(struct server *srv, struct stream_conn *c)
         }
     }
     srv->nstreams--;
-    while (c->out_head) {
-        struct outmsg *m = c->out_head;
-
-        c->out_head = m->next;
-        free(m);
-    }
+    ws_queue_release(&c->out);
     buf_release(&c->rx);
     free(c);
 }

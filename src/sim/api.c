@@ -7,12 +7,10 @@
 #include "sim/api.h"
 
 #include <libwebsockets.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "core/buf.h"
@@ -20,6 +18,8 @@
 #include "core/form.h"
 #include "core/log.h"
 #include "net/http_method.h"
+#include "net/http_reply.h"
+#include "net/listen.h"
 #include "sim/api_internal.h"
 
 /* Request bodies: Twilio caps TwiML at 4000 characters; 64 KiB is far beyond any form. */
@@ -33,16 +33,14 @@ static const char accounts_prefix[] = "/" API_VERSION "/Accounts/";
 static const char twiml_prefix[] = "/_sim/twiml/";
 static const char basic_realm[] = "Basic realm=\"Twilio API\"";
 
-static volatile sig_atomic_t stop_requested;
-static struct lws_context *signal_context;
-
 struct api_session {
     struct buf body;
     char method[8];
     char path[1024];
     char auth[1024];
-    struct sim_params query;
+    struct form query;
     int body_error;
+    int query_error; /* the query string could not be kept: answer 500 */
     int active;
     double started;
     /* The reply: headers (after LWS_PRE), then the body in chunks. */
@@ -55,38 +53,6 @@ struct api_session {
 };
 
 /* --- helpers for the handlers -------------------------------------------------------------- */
-
-double api_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-void api_new_sid(const char *prefix, char *out, size_t size)
-{
-    static const char hex[] = "0123456789abcdef";
-    unsigned char raw[16];
-    size_t n = strlen(prefix);
-
-    if (size < n + 33)
-        return;
-    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
-        /* No entropy: still unique within this process, which is all a fake needs. */
-        static unsigned long counter;
-        unsigned long v = ++counter ^ (unsigned long)time(NULL);
-
-        for (size_t i = 0; i < sizeof(raw); i++)
-            raw[i] = (unsigned char)(v >> (8 * (i % sizeof(v))));
-    }
-    memcpy(out, prefix, n);
-    for (size_t i = 0; i < 16; i++) {
-        out[n + 2 * i] = hex[raw[i] >> 4];
-        out[n + 2 * i + 1] = hex[raw[i] & 15];
-    }
-    out[n + 32] = '\0';
-}
 
 json_t *api_time_json(time_t t)
 {
@@ -324,7 +290,7 @@ static int authorized(const struct sim_api *api, const char *header, const char 
 static int rate_limited(struct sim_api *api)
 {
     size_t n = (size_t)api->o->rate_limit;
-    double now = api_now();
+    double now = clock_mono_s();
 
     if (!api->rate_times)
         return 0;
@@ -339,11 +305,10 @@ static int rate_limited(struct sim_api *api)
 static void handle(struct sim_api *api, struct api_session *s, struct api_reply *r)
 {
     struct api_request req;
-    struct sim_params form_params = SIM_PARAMS_INIT;
     struct form form = FORM_INIT;
     const struct route *route = NULL;
     const char *rest, *slash;
-    char account[API_SID_SIZE];
+    char account[SID_SIZE];
     void (*fn)(struct sim_api *, const struct api_request *, struct api_reply *) = NULL;
 
     reap_threads(api);
@@ -403,48 +368,19 @@ static void handle(struct sim_api *api, struct api_session *s, struct api_reply 
             api_reply_error(r, 400, 20001, "Request body is not application/x-www-form-urlencoded");
             goto out;
         }
-        for (size_t i = 0; i < form.count; i++)
-            sim_params_add(&form_params, form.fields[i].key, form.fields[i].value);
-        req.params = &form_params;
+        req.params = &form;
     }
     fn(api, &req, r);
 out:
     form_release(&form);
-    sim_params_release(&form_params);
 }
 
 /* --- HTTP on libwebsockets ----------------------------------------------------------------- */
 
-static const char *reason_phrase(int status)
-{
-    switch (status) {
-    case 200:
-        return "OK";
-    case 201:
-        return "Created";
-    case 204:
-        return "No Content";
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 413:
-        return "Payload Too Large";
-    case 429:
-        return "Too Many Requests";
-    default:
-        return status < 500 ? "Client Error" : "Internal Server Error";
-    }
-}
-
 static void session_release(struct api_session *s)
 {
     buf_release(&s->body);
-    sim_params_release(&s->query);
+    form_release(&s->query);
     free(s->head);
     free(s->body_out);
     s->head = NULL;
@@ -465,44 +401,35 @@ static void read_query(struct lws *wsi, struct api_session *s)
         eq = strchr(frag, '=');
         if (eq)
             *eq = '\0';
-        sim_params_add(&s->query, frag, eq ? eq + 1 : "");
+        if (form_add(&s->query, frag, eq ? eq + 1 : "") != 0) {
+            s->query_error = 1;
+            return;
+        }
     }
 }
 
 /* Formats the reply's headers and queues it for sending when the socket is writable. */
 static int queue_reply(struct lws *wsi, struct api_session *s, struct api_reply *r)
 {
+    struct net_http_head head;
     unsigned char *start, *p, *end;
     size_t cap = LWS_PRE + 1024;
-    int n, rc = -1;
+    int rc = -1;
 
     s->head = malloc(cap);
     if (!s->head)
         goto out;
     start = s->head + LWS_PRE;
+    p = start;
     end = s->head + cap - 1;
-    n = snprintf((char *)start, (size_t)(end - start), "HTTP/1.1 %d %s\r\n", r->status,
-                 reason_phrase(r->status));
-    p = start + n;
-    if (r->content_type && lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
-                                                        (const unsigned char *)r->content_type,
-                                                        (int)strlen(r->content_type), &p, end))
-        goto out;
-    if (r->status != 204 && lws_add_http_header_content_length(wsi, r->len, &p, end))
-        goto out;
-    if (r->allow && lws_add_http_header_by_name(
-                        wsi, (const unsigned char *)"allow:", (const unsigned char *)r->allow,
-                        (int)strlen(r->allow), &p, end))
-        goto out;
-    if (r->authenticate &&
-        lws_add_http_header_by_name(
-            wsi, (const unsigned char *)"www-authenticate:", (const unsigned char *)basic_realm,
-            (int)strlen(basic_realm), &p, end))
-        goto out;
-    if (s->close_after && lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
-                                                       (const unsigned char *)"close", 5, &p, end))
-        goto out;
-    if (lws_finalize_http_header(wsi, &p, end))
+    memset(&head, 0, sizeof(head));
+    head.status = r->status;
+    head.content_type = r->content_type;
+    head.content_length = r->len;
+    head.allow = r->allow;
+    head.authenticate = r->authenticate ? basic_realm : NULL;
+    head.close = s->close_after;
+    if (net_http_write_head(wsi, &head, &p, end))
         goto out;
     s->head_len = (size_t)(p - start);
     if (r->status != 204 && r->len) {
@@ -531,6 +458,8 @@ static int respond(struct lws *wsi, struct api_session *s)
     if (s->body_error) {
         s->close_after = 1;
         api_reply_error(&r, 413, 20001, "Request body exceeds %d bytes", API_MAX_BODY);
+    } else if (s->query_error) {
+        api_reply_error(&r, 500, 20500, "Internal Server Error: out of memory");
     } else {
         handle(api, s, &r);
     }
@@ -538,7 +467,7 @@ static int respond(struct lws *wsi, struct api_session *s)
         api_reply_error(&r, 500, 20500, "Internal Server Error");
     log_event(r.status >= 500 ? LOG_ERROR : LOG_INFO, "api.request",
               "method=%s path=%s status=%d code=%d ms=%.1f%s%s", s->method, s->path, r.status,
-              r.code, (api_now() - s->started) * 1000, r.call_sid[0] ? " call_sid=" : "",
+              r.code, (clock_mono_s() - s->started) * 1000, r.call_sid[0] ? " call_sid=" : "",
               r.call_sid);
     rc = queue_reply(wsi, s, &r);
     free(r.body);
@@ -548,25 +477,24 @@ static int respond(struct lws *wsi, struct api_session *s)
 
 static int on_request(struct lws *wsi, struct api_session *s, const char *path)
 {
-    char clen[32];
+    enum net_http_body body;
 
     session_release(s);
     memset(s, 0, sizeof(*s));
     buf_init(&s->body, API_MAX_BODY);
     s->active = 1;
-    s->started = api_now();
+    s->started = clock_mono_s();
     snprintf(s->method, sizeof(s->method), "%s", net_http_method(wsi));
     snprintf(s->path, sizeof(s->path), "%s", path);
     if (lws_hdr_copy(wsi, s->auth, (int)sizeof(s->auth), WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
         s->auth[0] = '\0';
     read_query(wsi, s);
-    if (lws_hdr_copy(wsi, clen, (int)sizeof(clen), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
-        strtoull(clen, NULL, 10) > API_MAX_BODY) {
+    body = net_http_body_check(wsi, API_MAX_BODY);
+    if (body == NET_HTTP_BODY_TOO_BIG) {
         s->body_error = 1;
         return respond(wsi, s);
     }
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0 ||
-        strtoull(clen, NULL, 10) == 0)
+    if (body == NET_HTTP_BODY_NONE)
         return respond(wsi, s); /* no body is coming: lws will not call BODY_COMPLETION */
     return 0;
 }
@@ -643,15 +571,6 @@ static const struct lws_protocols protocols[] = {
 
 /* --- the server ---------------------------------------------------------------------------- */
 
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-    /* Wakes the loop; it only writes to lws's event pipe. */
-    if (signal_context)
-        lws_cancel_service(signal_context);
-}
-
 int sim_api_outcome_valid(const char *status)
 {
     return strcmp(status, "busy") == 0 || strcmp(status, "no-answer") == 0 ||
@@ -708,7 +627,7 @@ static int api_init(struct sim_api *api, const struct sim_api_opts *o)
 /* Lets calls end (they hang up when asked) while still serving their TwiML fetches. */
 static void drain(struct sim_api *api)
 {
-    double deadline = api_now() + API_DRAIN_S;
+    double deadline = clock_mono_s() + API_DRAIN_S;
     int threads;
 
     api_calls_stop(api);
@@ -716,7 +635,7 @@ static void drain(struct sim_api *api)
         pthread_mutex_lock(&api->lock);
         threads = api->threads;
         pthread_mutex_unlock(&api->lock);
-        if (threads == 0 || api_now() > deadline)
+        if (threads == 0 || clock_mono_s() > deadline)
             break;
         if (lws_service(api->lws, 0) < 0)
             break;
@@ -729,7 +648,6 @@ int sim_api_run(const struct sim_api_opts *o)
 {
     struct lws_context_creation_info info;
     struct sim_api *api = NULL;
-    struct sigaction sa;
     int rc, leaked = 0;
 
     if (!o || !o->host || !o->token || !*o->token || o->port <= 0 || o->port > 65535 ||
@@ -742,16 +660,8 @@ int sim_api_run(const struct sim_api_opts *o)
     rc = api_init(api, o);
     if (rc)
         goto out;
-    memset(&info, 0, sizeof(info));
-    info.port = o->port;
-    info.iface = o->host;
-    info.protocols = protocols;
-    info.user = api;
+    net_listen_info(&info, o->host, o->port, protocols, api);
     info.keepalive_timeout = 60;
-    info.timeout_secs = 30;
-    /* Without DISABLE_IPV6 lws binds the dual-stack wildcard even for 127.0.0.1. */
-    if (!strchr(o->host, ':'))
-        info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
     api->lws = lws_create_context(&info);
     if (!api->lws) {
         log_event(LOG_ERROR, "api.start_failed", "error=\"cannot listen on %s:%d\"", o->host,
@@ -759,16 +669,11 @@ int sim_api_run(const struct sim_api_opts *o)
         rc = SB_EIO;
         goto out;
     }
-    signal_context = api->lws;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    net_stop_on_signals(api->lws);
     log_event(LOG_INFO, "api.listening",
               "addr=%s port=%d account_sid=%s base_url=%s speed=%g rate_limit=%d", o->host, o->port,
               api->account_sid, api->base_url, api->speed, o->rate_limit);
-    while (!stop_requested) {
+    while (!net_stop_requested()) {
         if (lws_service(api->lws, 0) < 0)
             break;
     }
@@ -781,7 +686,7 @@ int sim_api_run(const struct sim_api_opts *o)
     rc = 0;
 out:
     if (api->lws) {
-        signal_context = NULL;
+        net_stop_forget();
         lws_context_destroy(api->lws);
         api->lws = NULL;
     }

@@ -226,7 +226,11 @@ static void participant_join(struct sim_api *api, struct api_call *c, const char
             free(conf);
             return;
         }
-        api_new_sid("CF", conf->sid, sizeof(conf->sid));
+        if (sid_new("CF", conf->sid, sizeof(conf->sid)) != 0) {
+            free(conf->name);
+            free(conf);
+            return;
+        }
         conf->created = time(NULL);
         conf->next = api->conferences;
         api->conferences = conf;
@@ -348,7 +352,7 @@ static double ring_seconds(const struct api_call *c)
 /* Posts the asynchronous AMD result (AsyncAmdStatusCallback), signed like any webhook. */
 static void send_async_amd(struct sim_api *api, struct api_call *c)
 {
-    struct sim_params p = SIM_PARAMS_INIT;
+    struct form p = FORM_INIT;
     struct sim_fetcher *f = NULL;
     struct sim_fetch_request req;
     struct sim_fetch_result res;
@@ -358,10 +362,20 @@ static void send_async_amd(struct sim_api *api, struct api_call *c)
     if (!c->async_amd_url || sim_fetcher_new(&f) != 0)
         goto out;
     snprintf(ms, sizeof(ms), "%ld", c->amd_ms);
-    sim_params_add(&p, "CallSid", c->sid);
-    sim_params_add(&p, "AccountSid", api->account_sid);
-    sim_params_add(&p, "AnsweredBy", c->answered_by);
-    sim_params_add(&p, "MachineDetectionDuration", ms);
+    {
+        const char *const pairs[][2] = {
+            {"CallSid", c->sid},
+            {"AccountSid", api->account_sid},
+            {"AnsweredBy", c->answered_by},
+            {"MachineDetectionDuration", ms},
+        };
+
+        if (form_add_pairs(&p, pairs, sizeof(pairs) / sizeof(pairs[0])) != 0) {
+            log_event(LOG_ERROR, "api.amd_callback_failed", "call_sid=%s error=\"out of memory\"",
+                      c->sid);
+            goto out;
+        }
+    }
     memset(&req, 0, sizeof(req));
     req.url = c->async_amd_url;
     req.method = c->async_amd_method;
@@ -373,7 +387,7 @@ static void send_async_amd(struct sim_api *api, struct api_call *c)
 out:
     sim_fetch_result_release(&res);
     sim_fetcher_free(f);
-    sim_params_release(&p);
+    form_release(&p);
 }
 
 /*
@@ -390,7 +404,7 @@ static int call_control(void *arg, struct sim_control *ctl)
 
     pthread_mutex_lock(&api->lock);
     was_in_conference = !scan_events(api, c, ctl->events) && c->participant;
-    now = api_now();
+    now = clock_mono_s();
     if (!ctl->answered) {
         set_status(c, "ringing");
         deadline = now + ring_seconds(c) / api->speed;
@@ -411,7 +425,7 @@ static int call_control(void *arg, struct sim_control *ctl)
         amd_due = c->answered_mono + (double)c->amd_ms / 1000.0 / api->speed;
         if (api->stopping || c->cmd)
             break;
-        now = api_now();
+        now = clock_mono_s();
         if (amd_pending && now >= amd_due) {
             c->amd_sent = 1;
             pthread_mutex_unlock(&api->lock);
@@ -423,7 +437,7 @@ static int call_control(void *arg, struct sim_control *ctl)
             break;
         wait_until(api, amd_pending && amd_due < deadline ? amd_due : deadline);
     }
-    now = api_now();
+    now = clock_mono_s();
     if (c->cmd) {
         action = c->cmd;
         c->cmd = 0;
@@ -558,39 +572,22 @@ static void *call_thread(void *arg)
 /* A parameter's value, NULL when absent or empty (Twilio treats both alike). */
 static const char *param(const struct api_request *req, const char *name)
 {
-    const char *v = sim_params_get(req->params, name);
+    const char *v = form_get(req->params, name);
 
     return v && *v ? v : NULL;
 }
 
-/* Parses StatusCallbackEvent: repeated keys, each possibly space-separated. 0 on a bad value. */
+/* Parses StatusCallbackEvent: repeated keys, each a list. 0 on a bad value, named in `bad`. */
 static int parse_events(const struct api_request *req, unsigned *out, char *bad, size_t badsize)
 {
     unsigned bits = 0;
 
     for (size_t i = 0; i < req->params->count; i++) {
-        const char *v = req->params->items[i].value;
+        const char *v = req->params->fields[i].value;
 
-        if (strcmp(req->params->items[i].name, "StatusCallbackEvent") != 0)
-            continue;
-        while (*v) {
-            size_t n = strcspn(v, " ,");
-
-            if (n == 9 && strncmp(v, "initiated", n) == 0)
-                bits |= SIM_EVENT_INITIATED;
-            else if (n == 7 && strncmp(v, "ringing", n) == 0)
-                bits |= SIM_EVENT_RINGING;
-            else if (n == 8 && strncmp(v, "answered", n) == 0)
-                bits |= SIM_EVENT_ANSWERED;
-            else if (n == 9 && strncmp(v, "completed", n) == 0)
-                bits |= SIM_EVENT_COMPLETED;
-            else if (n > 0) {
-                snprintf(bad, badsize, "%.*s", (int)n, v);
-                return 0;
-            }
-            v += n;
-            v += strspn(v, " ,");
-        }
+        if (strcmp(req->params->fields[i].key, "StatusCallbackEvent") == 0 &&
+            status_events_parse(v, strlen(v), &bits, bad, badsize) != 0)
+            return 0;
     }
     *out = bits;
     return 1;
@@ -651,7 +648,7 @@ static void call_free(struct api_call *c)
     free(c->status_callback);
     free(c->async_amd_url);
     free(c->twiml);
-    sim_params_release(&c->extra);
+    form_release(&c->extra);
     free(c);
 }
 
@@ -747,7 +744,10 @@ void api_calls_create(struct sim_api *api, const struct api_request *req, struct
                         "range");
         goto out;
     }
-    api_new_sid("CA", c->sid, sizeof(c->sid));
+    if (sid_new("CA", c->sid, sizeof(c->sid)) != 0) {
+        api_reply_error(r, 500, 20500, "Internal Server Error: no random bytes for a SID");
+        goto out;
+    }
     c->from = strdup(param(req, "From"));
     c->to = strdup(param(req, "To"));
     c->url = dup_or_null(param(req, "Url"));
@@ -773,8 +773,8 @@ void api_calls_create(struct sim_api *api, const struct api_request *req, struct
         c->async_amd = param(req, "AsyncAmd") && strcasecmp(param(req, "AsyncAmd"), "true") == 0;
         snprintf(ms, sizeof(ms), "%ld", c->amd_ms);
         /* Synchronous detection: the TwiML request says who answered. */
-        if (!c->async_amd && (sim_params_add(&c->extra, "AnsweredBy", c->answered_by) ||
-                              sim_params_add(&c->extra, "MachineDetectionDuration", ms)))
+        if (!c->async_amd && (form_add(&c->extra, "AnsweredBy", c->answered_by) ||
+                              form_add(&c->extra, "MachineDetectionDuration", ms)))
             goto oom;
     }
     for (size_t i = 0; i < api->o->noutcomes; i++) {
@@ -1019,8 +1019,8 @@ void api_participant_fetch(struct sim_api *api, const struct api_request *req, s
 
 void api_participant_update(struct sim_api *api, const struct api_request *req, struct api_reply *r)
 {
-    const char *muted = sim_params_get(req->params, "Muted");
-    const char *hold = sim_params_get(req->params, "Hold");
+    const char *muted = form_get(req->params, "Muted");
+    const char *hold = form_get(req->params, "Hold");
     struct api_participant *p;
 
     pthread_mutex_lock(&api->lock);

@@ -6,10 +6,12 @@
 #include <pthread.h>
 #include <time.h>
 
+#include "core/clock.h"
+#include "core/form.h"
+#include "core/phone.h"
+#include "core/sid.h"
 #include "sim/api.h"
-#include "sim/params.h"
 
-#define API_SID_SIZE 40
 #define API_URL_SIZE 2048
 #define API_VERSION "2010-04-01"
 
@@ -27,13 +29,13 @@ struct api_call {
     struct api_call *next;
     struct sim_api *api;
     struct api_thread *thread;
-    char sid[API_SID_SIZE];
+    char sid[SID_SIZE];
     /* Request settings, fixed once the thread starts (owned). */
     char *from, *to, *url, *fallback_url, *status_callback, *async_amd_url;
     char method[8], async_amd_method[8];
     unsigned status_events;
-    struct sim_params extra; /* AnsweredBy and MachineDetectionDuration (synchronous AMD) */
-    long amd_ms;             /* detection time; 0 when AMD was not asked for */
+    struct form extra; /* AnsweredBy and MachineDetectionDuration (synchronous AMD) */
+    long amd_ms;       /* detection time; 0 when AMD was not asked for */
     int async_amd;
     long time_limit_s;
     long timeout_s;
@@ -60,7 +62,7 @@ struct api_call {
 
 struct api_conference {
     struct api_conference *next;
-    char sid[API_SID_SIZE];
+    char sid[SID_SIZE];
     char *name;
     time_t created, updated;
     int participants; /* connected now */
@@ -69,15 +71,15 @@ struct api_conference {
 struct api_participant {
     struct api_participant *next;
     struct api_conference *conference;
-    char call_sid[API_SID_SIZE];
+    char call_sid[SID_SIZE];
     int muted, hold, left;
     time_t created, updated;
 };
 
 struct api_recording {
     struct api_recording *next;
-    char sid[API_SID_SIZE];
-    char call_sid[API_SID_SIZE];
+    char sid[SID_SIZE];
+    char call_sid[SID_SIZE];
     double seconds;
     time_t created;
     int deleted;
@@ -87,7 +89,7 @@ struct api_message {
     struct api_message *next;
     struct sim_api *api;
     struct api_thread *thread;
-    char sid[API_SID_SIZE];
+    char sid[SID_SIZE];
     json_t *resource; /* the Message resource as served (owned) */
     char *status_callback;
     int deleted;
@@ -95,7 +97,7 @@ struct api_message {
 
 struct sim_api {
     const struct sim_api_opts *o;
-    char account_sid[API_SID_SIZE];
+    char account_sid[SID_SIZE];
     char base_url[128]; /* http://host:port: internal TwiML URLs and media URLs */
     double speed;
     struct lws_context *lws;
@@ -118,9 +120,9 @@ struct sim_api {
 /* A request as the handlers see it. */
 struct api_request {
     const char *method;
-    const char *path;                /* the full path, for messages */
-    char args[2][API_SID_SIZE + 8];  /* the path's '*' segments */
-    const struct sim_params *params; /* form body (POST) or query string (GET) */
+    const char *path;           /* the full path, for messages */
+    char args[2][SID_SIZE + 8]; /* the path's '*' segments */
+    const struct form *params;  /* form body (POST) or query string (GET) */
 };
 
 /* A reply being built. */
@@ -129,19 +131,13 @@ struct api_reply {
     const char *content_type;
     char *body; /* owned */
     size_t len;
-    const char *allow;           /* Allow header (405) */
-    int authenticate;            /* add WWW-Authenticate (401) */
-    int code;                    /* Twilio error code, for the log line */
-    char call_sid[API_SID_SIZE]; /* for the log line */
+    const char *allow;       /* Allow header (405) */
+    int authenticate;        /* add WWW-Authenticate (401) */
+    int code;                /* Twilio error code, for the log line */
+    char call_sid[SID_SIZE]; /* for the log line */
 };
 
 /* --- api.c ------------------------------------------------------------------------------ */
-
-/** Monotonic seconds. */
-double api_now(void);
-
-/** Writes prefix + 32 random hex digits. */
-void api_new_sid(const char *prefix, char *out, size_t size);
 
 /** RFC 2822 time as JSON ("Tue, 31 Aug 2010 20:36:28 +0000"), null for 0. */
 json_t *api_time_json(time_t t);

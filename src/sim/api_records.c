@@ -13,6 +13,7 @@
 
 #include "core/e164.h"
 #include "core/log.h"
+#include "core/phone.h"
 #include "core/redact.h"
 #include "sim/api_internal.h"
 #include "sim/fetch.h"
@@ -23,12 +24,12 @@
 #define SENT_AFTER_S 0.5
 #define DELIVERED_AFTER_S 1.5
 /* Recording media: 8 kHz 16-bit mono, at most this long. */
-#define MEDIA_RATE 8000
+#define MEDIA_RATE PHONE_RATE
 #define MEDIA_MAX_S 60
 
 static const char *param(const struct api_request *req, const char *name)
 {
-    const char *v = sim_params_get(req->params, name);
+    const char *v = form_get(req->params, name);
 
     return v && *v ? v : NULL;
 }
@@ -133,10 +134,11 @@ static json_t *message_json(const struct sim_api *api, const char *sid,
 static void message_status(struct sim_api *api, struct api_message *m, const char *status,
                            struct sim_fetcher *f)
 {
-    struct sim_params p = SIM_PARAMS_INIT;
+    struct form p = FORM_INIT;
     struct sim_fetch_request req;
     struct sim_fetch_result res;
     const char *from, *to, *service;
+    int rc;
 
     memset(&res, 0, sizeof(res));
     pthread_mutex_lock(&api->lock);
@@ -147,19 +149,27 @@ static void message_status(struct sim_api *api, struct api_message *m, const cha
     from = json_string_value(json_object_get(m->resource, "from"));
     to = json_string_value(json_object_get(m->resource, "to"));
     service = json_string_value(json_object_get(m->resource, "messaging_service_sid"));
-    sim_params_add(&p, "MessageSid", m->sid);
-    sim_params_add(&p, "SmsSid", m->sid);
-    sim_params_add(&p, "SmsMessageSid", m->sid);
-    sim_params_add(&p, "AccountSid", api->account_sid);
-    if (service)
-        sim_params_add(&p, "MessagingServiceSid", service);
-    sim_params_add(&p, "From", from ? from : "");
-    sim_params_add(&p, "To", to ? to : "");
-    sim_params_add(&p, "MessageStatus", status);
-    sim_params_add(&p, "SmsStatus", status);
-    sim_params_add(&p, "ApiVersion", API_VERSION);
+    {
+        const char *const pairs[][2] = {
+            {"MessageSid", m->sid},
+            {"SmsSid", m->sid},
+            {"SmsMessageSid", m->sid},
+            {"AccountSid", api->account_sid},
+            {"MessagingServiceSid", service},
+            {"From", from ? from : ""},
+            {"To", to ? to : ""},
+            {"MessageStatus", status},
+            {"SmsStatus", status},
+            {"ApiVersion", API_VERSION},
+        };
+
+        rc = form_add_pairs(&p, pairs, sizeof(pairs) / sizeof(pairs[0]));
+    }
     pthread_mutex_unlock(&api->lock);
-    if (m->status_callback && f) {
+    if (rc)
+        log_event(LOG_ERROR, "api.message_callback_failed",
+                  "message_sid=%s message_status=%s error=\"out of memory\"", m->sid, status);
+    else if (m->status_callback && f) {
         memset(&req, 0, sizeof(req));
         req.url = m->status_callback;
         req.params = &p;
@@ -169,7 +179,7 @@ static void message_status(struct sim_api *api, struct api_message *m, const cha
                   m->sid, status, res.status);
     }
     sim_fetch_result_release(&res);
-    sim_params_release(&p);
+    form_release(&p);
 }
 
 /* Waits until `until` (monotonic seconds); returns 0 when the server is stopping. */
@@ -185,7 +195,7 @@ static int message_wait(struct sim_api *api, double until)
         ts.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&api->lock);
-    while (!api->stopping && api_now() < until)
+    while (!api->stopping && clock_mono_s() < until)
         pthread_cond_timedwait(&api->cond, &api->lock, &ts);
     go_on = !api->stopping;
     pthread_mutex_unlock(&api->lock);
@@ -197,7 +207,7 @@ static void *message_thread(void *arg)
     struct api_message *m = arg;
     struct sim_api *api = m->api;
     struct sim_fetcher *f = NULL;
-    double start = api_now();
+    double start = clock_mono_s();
 
     if (m->status_callback)
         sim_fetcher_new(&f);
@@ -221,7 +231,7 @@ void api_messages_create(struct sim_api *api, const struct api_request *req, str
     json_t *doc;
 
     for (size_t i = 0; i < req->params->count; i++)
-        nmedia += strcmp(req->params->items[i].name, "MediaUrl") == 0;
+        nmedia += strcmp(req->params->fields[i].key, "MediaUrl") == 0;
     if (!to) {
         api_reply_error(r, 400, 21604, "A 'To' phone number is required.");
         goto out;
@@ -258,7 +268,10 @@ void api_messages_create(struct sim_api *api, const struct api_request *req, str
     m = calloc(1, sizeof(*m));
     if (!m)
         goto oom;
-    api_new_sid("SM", m->sid, sizeof(m->sid));
+    if (sid_new("SM", m->sid, sizeof(m->sid)) != 0) {
+        api_reply_error(r, 500, 20500, "Internal Server Error: no random bytes for a SID");
+        goto out;
+    }
     m->resource = message_json(api, m->sid, req, nmedia);
     m->status_callback = callback ? strdup(callback) : NULL;
     m->api = api;
@@ -489,7 +502,7 @@ static unsigned char *tone_wav(double seconds, size_t *len)
 
 void api_recording_media(struct sim_api *api, const struct api_request *req, struct api_reply *r)
 {
-    char sid[API_SID_SIZE + 8];
+    char sid[SID_SIZE + 8];
     char *dot;
     struct api_recording *rec;
     double seconds = 0;

@@ -9,8 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/phone.h"
+
 /* The phone network's rate, the rate of every Media Streams payload. */
-#define SIM_AUDIO_RATE 8000
+#define SIM_AUDIO_RATE PHONE_RATE
 /* Largest WAV file accepted (about 35 minutes of 16 kHz stereo). */
 #define SIM_AUDIO_MAX_FILE (64u * 1024u * 1024u)
 /* Longest audio held in one sim_audio, in seconds at any rate up to 48 kHz. */

@@ -8,6 +8,8 @@
 #include <time.h>
 
 #include "core/err.h"
+#include "core/phone.h"
+#include "core/sid.h"
 #include "sim/call_internal.h"
 #include "sim/doc.h"
 #include "sim/fetch.h"
@@ -23,14 +25,14 @@ enum step { STEP_NEXT, STEP_GOTO, STEP_END };
 struct jump {
     char *url;
     char method[8];
-    struct sim_params params;
+    struct form params;
 };
 
 static void jump_release(struct jump *j)
 {
     free(j->url);
     j->url = NULL;
-    sim_params_release(&j->params);
+    form_release(&j->params);
 }
 
 /* Small deterministic generator for SIDs and --chaos, so runs repeat with --seed. */
@@ -42,15 +44,15 @@ unsigned call_random(struct call *c)
 
 void call_new_sid(struct call *c, const char *prefix, char *out, size_t size)
 {
-    static const char hex[] = "0123456789abcdef";
-    size_t i, n = strlen(prefix);
+    unsigned char raw[SID_RAW_BYTES];
 
-    if (size < n + 33)
-        return;
-    memcpy(out, prefix, n);
-    for (i = 0; i < 32; i++)
-        out[n + i] = hex[call_random(c) & 15];
-    out[n + 32] = '\0';
+    /* One generator draw per hex digit, high digit first: --seed repeats the SIDs it always did. */
+    for (size_t i = 0; i < sizeof(raw); i++) {
+        unsigned hi = call_random(c) & 15;
+
+        raw[i] = (unsigned char)(hi << 4 | (call_random(c) & 15));
+    }
+    sid_format(prefix, raw, out, size);
 }
 
 json_t *call_event(struct call *c, const char *kind)
@@ -109,28 +111,31 @@ void call_heard(struct call *c, const char *text)
 /* --- requests ---------------------------------------------------------------- */
 
 /* The parameters Twilio sends on every request of this call. */
-static int base_params(struct call *c, struct sim_params *p)
+static int base_params(struct call *c, struct form *p)
 {
     const struct sim_call_opts *o = c->o;
-    int rc = 0;
+    const char *const pairs[][2] = {
+        {"CallSid", c->call_sid},
+        {"AccountSid", c->account_sid},
+        {"From", o->from},
+        {"To", o->to},
+        {"CallStatus", c->answered ? "in-progress" : "ringing"},
+        {"ApiVersion", "2010-04-01"},
+        {"Direction", o->direction ? o->direction : "inbound"},
+        {"Caller", o->from},
+        {"Called", o->to},
+        {"FromCountry", strncmp(o->from, "+1", 2) == 0 ? "US" : ""},
+        {"ToCountry", strncmp(o->to, "+1", 2) == 0 ? "US" : ""},
+    };
+    int rc = form_add_pairs(p, pairs, sizeof(pairs) / sizeof(pairs[0]));
 
-    rc |= sim_params_add(p, "CallSid", c->call_sid);
-    rc |= sim_params_add(p, "AccountSid", c->account_sid);
-    rc |= sim_params_add(p, "From", o->from);
-    rc |= sim_params_add(p, "To", o->to);
-    rc |= sim_params_add(p, "CallStatus", c->answered ? "in-progress" : "ringing");
-    rc |= sim_params_add(p, "ApiVersion", "2010-04-01");
-    rc |= sim_params_add(p, "Direction", o->direction ? o->direction : "inbound");
-    rc |= sim_params_add(p, "Caller", o->from);
-    rc |= sim_params_add(p, "Called", o->to);
-    rc |= sim_params_add(p, "FromCountry", strncmp(o->from, "+1", 2) == 0 ? "US" : "");
-    rc |= sim_params_add(p, "ToCountry", strncmp(o->to, "+1", 2) == 0 ? "US" : "");
-    if (o->extra)
-        rc |= sim_params_extend(p, o->extra);
-    return rc ? SB_ENOMEM : 0;
+    /* The first error stands: OR-ing two error codes makes a third that neither returned. */
+    if (!rc && o->extra)
+        rc = form_extend(p, o->extra);
+    return rc;
 }
 
-int call_post(struct call *c, const char *url, const char *method, const struct sim_params *params,
+int call_post(struct call *c, const char *url, const char *method, const struct form *params,
               int twiml, struct sim_fetch_result *res)
 {
     struct sim_fetch_request req;
@@ -164,9 +169,9 @@ int call_post(struct call *c, const char *url, const char *method, const struct 
  * ready, or a failure recorded on the call.
  */
 static int fetch_document(struct call *c, const char *url, const char *method,
-                          const struct sim_params *extra, struct sim_doc *doc)
+                          const struct form *extra, struct sim_doc *doc)
 {
-    struct sim_params params = SIM_PARAMS_INIT;
+    struct form params = FORM_INIT;
     struct sim_fetch_result res;
     int code = 0, rc;
     char message[512];
@@ -181,9 +186,11 @@ static int fetch_document(struct call *c, const char *url, const char *method,
                SB_EINVAL;
     rc = base_params(c, &params);
     if (!rc && extra)
-        rc = sim_params_extend(&params, extra);
-    if (rc)
+        rc = form_extend(&params, extra);
+    if (rc) {
+        call_fail(c, 0, "cannot build the request to %s: %s", url, sb_strerror(rc));
         goto out;
+    }
     rc = call_post(c, url, method, &params, 1, &res);
     if (rc == 0) {
         rc = sim_doc_parse(doc, res.body, res.len);
@@ -210,7 +217,7 @@ static int fetch_document(struct call *c, const char *url, const char *method,
     }
     if (rc && code && c->o->fallback_url && !c->in_fallback) {
         char codebuf[16];
-        struct sim_params fb = SIM_PARAMS_INIT;
+        struct form fb = FORM_INIT;
         json_t *fev;
 
         snprintf(codebuf, sizeof(codebuf), "%d", code);
@@ -218,11 +225,12 @@ static int fetch_document(struct call *c, const char *url, const char *method,
         json_object_set_new(fev, "code", json_integer(code));
         json_object_set_new(fev, "message", json_string(message));
         c->in_fallback = 1;
-        rc = sim_params_add(&fb, "ErrorCode", codebuf);
-        rc |= sim_params_add(&fb, "ErrorUrl", url);
+        rc = form_add(&fb, "ErrorCode", codebuf);
+        if (!rc)
+            rc = form_add(&fb, "ErrorUrl", url);
         if (!rc)
             rc = fetch_document(c, c->o->fallback_url, "POST", &fb, doc);
-        sim_params_release(&fb);
+        form_release(&fb);
         c->in_fallback = 0;
         if (rc == 0) {
             free(c->doc_url);
@@ -237,7 +245,7 @@ static int fetch_document(struct call *c, const char *url, const char *method,
     free(c->doc_url);
     c->doc_url = strdup(url);
 out:
-    sim_params_release(&params);
+    form_release(&params);
     sim_fetch_result_release(&res);
     return rc;
 }
@@ -264,6 +272,19 @@ static double attr_seconds(const struct sim_node *n, const char *name, double fa
 }
 
 /* Sets j to go to `ref` (resolved against the document URL, or the document itself). */
+/*
+ * Adds an action's parameters to a jump. Out of memory the call fails
+ * rather than asking the app with parameters missing.
+ */
+static int jump_add(struct call *c, struct jump *j, const char *const pairs[][2], size_t n)
+{
+    if (form_add_pairs(&j->params, pairs, n) != 0)
+        return call_fail(c, 0, "out of memory building the request to %s", j->url);
+    return STEP_GOTO;
+}
+
+#define JUMP_ADD(c, j, pairs) jump_add((c), (j), (pairs), sizeof(pairs) / sizeof((pairs)[0]))
+
 static int jump_to(struct call *c, struct jump *j, const char *ref, const char *method)
 {
     j->url = sim_url_resolve(c->doc_url, ref && *ref ? ref : c->doc_url);
@@ -334,7 +355,11 @@ static void say(struct call *c, const struct sim_node *n)
     json_t *ev = call_event(c, "say");
     double loops = attr_seconds(n, "loop", 1);
     size_t words = 1;
+    char speaker[256];
 
+    /* The app that answered speaks: switchboard, another IVR, a stand-in. */
+    sim_url_speaker(c->doc_url, speaker, sizeof(speaker));
+    json_object_set_new(ev, "speaker", json_string(speaker));
     json_object_set_new(ev, "text", json_string(n->text));
     if (sim_node_attr(n, "voice"))
         json_object_set_new(ev, "voice", json_string(sim_node_attr(n, "voice")));
@@ -440,17 +465,21 @@ static int gather(struct call *c, const struct sim_node *n, struct jump *j)
         a = NULL; /* the script is over: silence */
     }
     if (a && a->kind == SIM_PRESS && wants_dtmf) {
+        const char *const pairs[][2] = {{"Digits", digits}, {"FinishedOnKey", finished}};
+
         gather_keys(n, a->text, digits, sizeof(digits), finished);
         json_object_set_new(ev, "digits", json_string(digits));
         rc = jump_to(c, j, sim_node_attr(n, "action"), sim_node_attr(n, "method"));
-        sim_params_add(&j->params, "Digits", digits);
-        sim_params_add(&j->params, "FinishedOnKey", finished);
+        if (rc == STEP_GOTO)
+            rc = JUMP_ADD(c, j, pairs);
         got = 1;
     } else if (a && a->kind == SIM_SAY && wants_speech) {
+        const char *const pairs[][2] = {{"SpeechResult", a->text}, {"Confidence", "0.92"}};
+
         json_object_set_new(ev, "speech", json_string(a->text));
         rc = jump_to(c, j, sim_node_attr(n, "action"), sim_node_attr(n, "method"));
-        sim_params_add(&j->params, "SpeechResult", a->text);
-        sim_params_add(&j->params, "Confidence", "0.92");
+        if (rc == STEP_GOTO)
+            rc = JUMP_ADD(c, j, pairs);
         got = 1;
     }
     if (got) {
@@ -463,8 +492,8 @@ static int gather(struct call *c, const struct sim_node *n, struct jump *j)
     c->clock_ms += attr_seconds(n, "timeout", 5) * 1000;
     if (strcmp(attr_or(n, "actionOnEmptyResult", "false"), "true") == 0) {
         rc = jump_to(c, j, sim_node_attr(n, "action"), sim_node_attr(n, "method"));
-        if (rc == STEP_GOTO && wants_dtmf)
-            sim_params_add(&j->params, "Digits", "");
+        if (rc == STEP_GOTO && wants_dtmf && form_add(&j->params, "Digits", "") != 0)
+            return call_fail(c, 0, "out of memory building the request to %s", j->url);
         return rc;
     }
     return STEP_NEXT;
@@ -478,7 +507,7 @@ static int dial(struct call *c, const struct sim_node *n, struct jump *j)
     int conference = 0;
     enum sim_dial_outcome outcome = SIM_DIAL_ANSWER;
     double talk = 5;
-    char child_sid[40];
+    char child_sid[SID_SIZE];
     static const char *const statuses[] = {"completed", "busy", "no-answer", "failed"};
     const char *status;
     int rc = STEP_NEXT;
@@ -534,17 +563,21 @@ static int dial(struct call *c, const struct sim_node *n, struct jump *j)
     rc = jump_to(c, j, sim_node_attr(n, "action"), sim_node_attr(n, "method"));
     if (rc != STEP_GOTO)
         return rc;
-    sim_params_add(&j->params, "DialCallStatus", status);
-    sim_params_add(&j->params, "DialBridged", outcome == SIM_DIAL_ANSWER ? "true" : "false");
-    if (!conference) {
+    {
         char secs[32];
+        const char *const pairs[][2] = {
+            {"DialCallStatus", status},
+            {"DialBridged", outcome == SIM_DIAL_ANSWER ? "true" : "false"},
+            {"DialCallSid", conference ? NULL : child_sid},
+            {"DialCallDuration", conference ? NULL : secs},
+        };
 
-        call_new_sid(c, "CA", child_sid, sizeof(child_sid));
-        sim_params_add(&j->params, "DialCallSid", child_sid);
-        snprintf(secs, sizeof(secs), "%.0f", outcome == SIM_DIAL_ANSWER ? talk : 0.0);
-        sim_params_add(&j->params, "DialCallDuration", secs);
+        if (!conference) {
+            call_new_sid(c, "CA", child_sid, sizeof(child_sid));
+            snprintf(secs, sizeof(secs), "%.0f", outcome == SIM_DIAL_ANSWER ? talk : 0.0);
+        }
+        return JUMP_ADD(c, j, pairs);
     }
-    return rc;
 }
 
 static int record(struct call *c, const struct sim_node *n, struct jump *j)
@@ -552,7 +585,7 @@ static int record(struct call *c, const struct sim_node *n, struct jump *j)
     const struct sim_action *a = caller_action(c, "record");
     double max = attr_seconds(n, "maxLength", 3600), secs;
     const char *ending = "";
-    char rec_sid[40], url[512], dur[32];
+    char rec_sid[SID_SIZE], url[512], dur[32];
     json_t *ev;
     int rc;
 
@@ -595,11 +628,16 @@ static int record(struct call *c, const struct sim_node *n, struct jump *j)
     rc = jump_to(c, j, sim_node_attr(n, "action"), sim_node_attr(n, "method"));
     if (rc != STEP_GOTO)
         return rc;
-    sim_params_add(&j->params, "RecordingUrl", url);
-    sim_params_add(&j->params, "RecordingDuration", dur);
-    sim_params_add(&j->params, "RecordingSid", rec_sid);
-    sim_params_add(&j->params, "Digits", ending);
-    return rc;
+    {
+        const char *const pairs[][2] = {
+            {"RecordingUrl", url},
+            {"RecordingDuration", dur},
+            {"RecordingSid", rec_sid},
+            {"Digits", ending},
+        };
+
+        return JUMP_ADD(c, j, pairs);
+    }
 }
 
 static int enqueue(struct call *c, const struct sim_node *n, struct jump *j)
@@ -643,12 +681,15 @@ static int enqueue(struct call *c, const struct sim_node *n, struct jump *j)
         return STEP_NEXT;
     rc = jump_to(c, j, sim_node_attr(n, "action"), sim_node_attr(n, "method"));
     if (rc == STEP_GOTO) {
-        char qsid[40];
+        char qsid[SID_SIZE];
+        const char *const pairs[][2] = {
+            {"QueueResult", result},
+            {"QueueSid", qsid},
+            {"QueueTime", "5"},
+        };
 
         call_new_sid(c, "QU", qsid, sizeof(qsid));
-        sim_params_add(&j->params, "QueueResult", result);
-        sim_params_add(&j->params, "QueueSid", qsid);
-        sim_params_add(&j->params, "QueueTime", "5");
+        rc = JUMP_ADD(c, j, pairs);
     }
     return rc;
 }
@@ -708,8 +749,14 @@ static int run_verb(struct call *c, const struct sim_node *n, struct jump *j)
     } else if (strcmp(v, "Record") == 0) {
         return record(c, n, j);
     } else if (strcmp(v, "Redirect") == 0) {
-        call_event(c, "redirect");
-        return jump_to(c, j, n->text, attr_or(n, "method", "POST"));
+        json_t *ev = call_event(c, "redirect");
+        int rc = jump_to(c, j, n->text, attr_or(n, "method", "POST"));
+
+        if (rc == STEP_GOTO) {
+            json_object_set_new(ev, "url", json_string(j->url));
+            json_object_set_new(ev, "method", json_string(j->method));
+        }
+        return rc;
     } else if (strcmp(v, "Hangup") == 0) {
         call_event(c, "hangup");
         return STEP_END;

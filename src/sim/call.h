@@ -10,15 +10,17 @@
 #include <jansson.h>
 #include <stdio.h>
 
-#include "sim/params.h"
+#include "core/form.h"
+#include "core/phone.h"
+#include "core/status_events.h"
 #include "sim/script.h"
 
-/* StatusCallbackEvent bits. */
+/* StatusCallbackEvent bits (core/status_events parses the lists). */
 enum {
-    SIM_EVENT_INITIATED = 1,
-    SIM_EVENT_RINGING = 2,
-    SIM_EVENT_ANSWERED = 4,
-    SIM_EVENT_COMPLETED = 8,
+    SIM_EVENT_INITIATED = STATUS_EVENT_INITIATED,
+    SIM_EVENT_RINGING = STATUS_EVENT_RINGING,
+    SIM_EVENT_ANSWERED = STATUS_EVENT_ANSWERED,
+    SIM_EVENT_COMPLETED = STATUS_EVENT_COMPLETED,
 };
 
 /* What a control hook answers (see sim_call_opts.control). */
@@ -45,17 +47,17 @@ struct sim_call_opts {
     const char *fallback_url; /* requested when the voice URL fails; may be NULL */
     const char *from;
     const char *to;
-    const char *token;              /* auth token to sign with; NULL sends unsigned requests */
-    const char *account_sid;        /* NULL: a fixed test account */
-    const char *call_sid;           /* NULL: a random one */
-    const char *direction;          /* NULL: "inbound" */
-    const struct sim_params *extra; /* added to every request (e.g. AnsweredBy); may be NULL */
-    const char *status_callback;    /* may be NULL */
-    unsigned status_events;         /* SIM_EVENT_* bits; 0 means completed only */
-    int chaos;                      /* deliver status callbacks duplicated and out of order */
-    unsigned seed;                  /* for --chaos and generated SIDs */
-    struct sim_script *script;      /* the caller's side; may be NULL (silence) */
-    int interactive;                /* ask on `in`/`out` instead of the script */
+    const char *token;           /* auth token to sign with; NULL sends unsigned requests */
+    const char *account_sid;     /* NULL: a fixed test account */
+    const char *call_sid;        /* NULL: a random one */
+    const char *direction;       /* NULL: "inbound" */
+    const struct form *extra;    /* added to every request (e.g. AnsweredBy); may be NULL */
+    const char *status_callback; /* may be NULL */
+    unsigned status_events;      /* SIM_EVENT_* bits; 0 means completed only */
+    int chaos;                   /* deliver status callbacks duplicated and out of order */
+    unsigned seed;               /* for --chaos and generated SIDs */
+    struct sim_script *script;   /* the caller's side; may be NULL (silence) */
+    int interactive;             /* ask on `in`/`out` instead of the script */
     FILE *in;
     FILE *out;
     int max_documents;        /* redirect-loop bound; 0 means 50 */
@@ -79,7 +81,7 @@ struct sim_call_result {
     int ok;          /* 1: completed without protocol errors or failed expectations */
     int error_code;  /* the Twilio error code of the failure, 0 when none */
     char error[512]; /* lower-case description of the failure */
-    char call_sid[40];
+    char call_sid[SID_SIZE];
     char status[16];   /* the call's final status: completed, busy, no-answer, failed,
                           canceled (by a control hook before the answer) */
     double duration_s; /* CallDuration as Twilio would report it */

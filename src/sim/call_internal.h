@@ -13,8 +13,8 @@ struct call {
     const struct sim_call_opts *o;
     struct sim_call_result *res;
     struct sim_fetcher *fetcher;
-    char call_sid[40];
-    char account_sid[40];
+    char call_sid[SID_SIZE];
+    char account_sid[SID_SIZE];
     char *doc_url;   /* URL of the document being executed (relative URLs resolve here) */
     double clock_ms; /* simulated time since the call started */
     time_t started_wall;
@@ -40,14 +40,14 @@ int call_fail(struct call *c, int code, const char *fmt, ...) __attribute__((for
 /** The next number of the call's deterministic generator (--seed repeats a run). */
 unsigned call_random(struct call *c);
 
-/** Writes a new SID: prefix + 32 hex digits. */
+/** Writes a new SID (prefix + 32 hex digits) from the call's seeded generator. */
 void call_new_sid(struct call *c, const char *prefix, char *out, size_t size);
 
 /** Satisfies a pending `expect say` when `text` contains it. */
 void call_heard(struct call *c, const char *text);
 
 /** Performs a signed request and logs it in the transcript. Same returns as sim_fetch. */
-int call_post(struct call *c, const char *url, const char *method, const struct sim_params *params,
+int call_post(struct call *c, const char *url, const char *method, const struct form *params,
               int twiml, struct sim_fetch_result *res);
 
 /** Sends (or, with --chaos, holds back) a status callback for `event` with CallStatus `status`. */

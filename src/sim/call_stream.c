@@ -24,7 +24,7 @@ struct background_stream {
     atomic_int hangup;
     struct sim_stream_opts opts;
     struct sim_stream_result res;
-    struct sim_params custom;
+    struct form custom;
     char *url;
 };
 
@@ -49,9 +49,9 @@ static void on_stream_event(void *arg, long ms, const char *event, const char *d
 }
 
 /* espeak's voice for the call's language ("es-MX" -> "es"), from the stream's lang parameter. */
-static const char *speech_lang(const struct sim_params *custom)
+static const char *speech_lang(const struct form *custom)
 {
-    const char *lang = sim_params_get(custom, "lang");
+    const char *lang = form_get(custom, "lang");
 
     if (lang && strncmp(lang, "es", 2) == 0)
         return "es";
@@ -118,7 +118,7 @@ static size_t script_steps(struct call *c, const char *lang, struct sim_stream_s
 }
 
 /* Fills the options shared by both kinds of stream. */
-static int stream_opts(struct call *c, const struct sim_node *stream, struct sim_params *custom,
+static int stream_opts(struct call *c, const struct sim_node *stream, struct form *custom,
                        char **url, struct sim_stream_opts *o)
 {
     const char *ref = sim_node_attr(stream, "url");
@@ -133,9 +133,10 @@ static int stream_opts(struct call *c, const struct sim_node *stream, struct sim
     for (size_t i = 0; i < stream->nchildren; i++) {
         const struct sim_node *p = &stream->children[i];
 
-        if (strcmp(p->name, "Parameter") == 0 && sim_node_attr(p, "name"))
-            sim_params_add(custom, sim_node_attr(p, "name"),
-                           sim_node_attr(p, "value") ? sim_node_attr(p, "value") : "");
+        if (strcmp(p->name, "Parameter") == 0 && sim_node_attr(p, "name") &&
+            form_add(custom, sim_node_attr(p, "name"),
+                     sim_node_attr(p, "value") ? sim_node_attr(p, "value") : "") != 0)
+            return call_fail(c, 0, "out of memory reading the <Stream> parameters"), SB_ENOMEM;
     }
     o->url = *url;
     o->token = c->o->token;
@@ -178,7 +179,7 @@ static void stream_summary(struct call *c, const char *url, const struct sim_str
 static void run_bidirectional(struct call *c, const struct sim_node *stream)
 {
     struct sim_stream_step steps[MAX_STEPS + 2];
-    struct sim_params custom = SIM_PARAMS_INIT;
+    struct form custom = FORM_INIT;
     struct sim_stream_opts o;
     struct sim_stream_result r;
     struct event_sink sink = {c, c->clock_ms};
@@ -214,7 +215,7 @@ static void run_bidirectional(struct call *c, const struct sim_node *stream)
     if (r.hung_up || (hangs_up && !r.closed_by_server))
         c->hung_up = 1;
 out:
-    sim_params_release(&custom);
+    form_release(&custom);
     free(url);
 }
 
@@ -235,7 +236,7 @@ static void start_background(struct call *c, const struct sim_node *stream)
         return;
     }
     if (stream_opts(c, stream, &b->custom, &b->url, &b->opts)) {
-        sim_params_release(&b->custom);
+        form_release(&b->custom);
         free(b);
         return;
     }
@@ -244,7 +245,7 @@ static void start_background(struct call *c, const struct sim_node *stream)
     b->opts.hangup = &b->hangup;
     if (pthread_create(&b->thread, NULL, background_main, b) != 0) {
         call_fail(c, 0, "cannot start a thread for the stream");
-        sim_params_release(&b->custom);
+        form_release(&b->custom);
         free(b->url);
         free(b);
         return;
@@ -273,7 +274,7 @@ void call_streams_finish(struct call *c)
         stream_summary(c, b->url, &b->res);
         if (!b->res.ok && !b->res.hung_up)
             call_fail(c, b->res.error_code, "media stream %s: %s", b->url, b->res.error);
-        sim_params_release(&b->custom);
+        form_release(&b->custom);
         free(b->url);
         free(b);
         b = next;

@@ -17,7 +17,7 @@ static void event_timestamp(const struct call *c, char *out, size_t size)
 }
 
 /* Posts one callback and logs the outcome; a failure is Twilio's warning 15003, not an error. */
-static void deliver(struct call *c, const char *event, const struct sim_params *params)
+static void deliver(struct call *c, const char *event, const struct form *params)
 {
     struct sim_fetch_result res;
     json_t *ev;
@@ -26,7 +26,7 @@ static void deliver(struct call *c, const char *event, const struct sim_params *
     call_post(c, c->o->status_callback, "POST", params, 0, &res);
     ev = call_event(c, "callback");
     json_object_set_new(ev, "event", json_string(event));
-    json_object_set_new(ev, "sequence", json_string(sim_params_get(params, "SequenceNumber")));
+    json_object_set_new(ev, "sequence", json_string(form_get(params, "SequenceNumber")));
     json_object_set_new(ev, "status", json_integer(res.status));
     if (res.status < 200 || res.status > 299) {
         json_t *w = call_event(c, "warning");
@@ -55,7 +55,7 @@ void call_status_event(struct call *c, unsigned event, const char *status)
 {
     const struct sim_call_opts *o = c->o;
     unsigned wanted = o->status_events ? o->status_events : SIM_EVENT_COMPLETED;
-    struct sim_params p = SIM_PARAMS_INIT;
+    struct form p = FORM_INIT;
     char seq[16], ts[64], secs[32], mins[32];
     json_t *held;
 
@@ -63,29 +63,40 @@ void call_status_event(struct call *c, unsigned event, const char *status)
         return;
     snprintf(seq, sizeof(seq), "%d", c->sequence++);
     event_timestamp(c, ts, sizeof(ts));
-    sim_params_add(&p, "CallSid", c->call_sid);
-    sim_params_add(&p, "AccountSid", c->account_sid);
-    sim_params_add(&p, "From", o->from);
-    sim_params_add(&p, "To", o->to);
-    sim_params_add(&p, "Caller", o->from);
-    sim_params_add(&p, "Called", o->to);
-    sim_params_add(&p, "CallStatus", status);
-    sim_params_add(&p, "ApiVersion", "2010-04-01");
-    sim_params_add(&p, "Direction", o->direction ? o->direction : "inbound");
-    sim_params_add(&p, "CallbackSource", "call-progress-events");
-    sim_params_add(&p, "SequenceNumber", seq);
-    sim_params_add(&p, "Timestamp", ts);
     if (event == SIM_EVENT_COMPLETED) {
         double secs_total = c->answered ? (double)(long)((c->clock_ms + 999) / 1000) : 0;
 
         snprintf(secs, sizeof(secs), "%.0f", secs_total);
         snprintf(mins, sizeof(mins), "%.0f", secs_total > 0 ? (secs_total + 59) / 60 : 0);
-        sim_params_add(&p, "CallDuration", secs);
-        sim_params_add(&p, "Duration", mins);
+    }
+    {
+        const int done = event == SIM_EVENT_COMPLETED;
+        const char *const pairs[][2] = {
+            {"CallSid", c->call_sid},
+            {"AccountSid", c->account_sid},
+            {"From", o->from},
+            {"To", o->to},
+            {"Caller", o->from},
+            {"Called", o->to},
+            {"CallStatus", status},
+            {"ApiVersion", "2010-04-01"},
+            {"Direction", o->direction ? o->direction : "inbound"},
+            {"CallbackSource", "call-progress-events"},
+            {"SequenceNumber", seq},
+            {"Timestamp", ts},
+            {"CallDuration", done ? secs : NULL},
+            {"Duration", done ? mins : NULL},
+        };
+
+        if (form_add_pairs(&p, pairs, sizeof(pairs) / sizeof(pairs[0])) != 0) {
+            /* A callback with parameters missing would mislead the app: none is sent. */
+            call_fail(c, 0, "out of memory building the %s status callback", event_name(event));
+            return;
+        }
     }
     if (!o->chaos) {
         deliver(c, event_name(event), &p);
-        sim_params_release(&p);
+        form_release(&p);
         return;
     }
     /* Held back: remember the parameters as JSON pairs to replay them later. */
@@ -94,9 +105,9 @@ void call_status_event(struct call *c, unsigned event, const char *status)
     held = json_pack("{s:s, s:[]}", "event", event_name(event), "params");
     for (size_t i = 0; i < p.count; i++)
         json_array_append_new(json_object_get(held, "params"),
-                              json_pack("[s, s]", p.items[i].name, p.items[i].value));
+                              json_pack("[s, s]", p.fields[i].key, p.fields[i].value));
     json_array_append_new(c->callbacks, held);
-    sim_params_release(&p);
+    form_release(&p);
 }
 
 void call_status_flush(struct call *c)
@@ -127,15 +138,22 @@ void call_status_flush(struct call *c)
     for (size_t i = 0; i < total; i++) {
         json_t *held = json_array_get(c->callbacks, order[i]);
         json_t *pairs = json_object_get(held, "params");
-        struct sim_params p = SIM_PARAMS_INIT;
+        struct form p = FORM_INIT;
         size_t k;
         json_t *pair;
+        int rc = 0;
 
         json_array_foreach(pairs, k, pair)
-            sim_params_add(&p, json_string_value(json_array_get(pair, 0)),
-                           json_string_value(json_array_get(pair, 1)));
-        deliver(c, json_string_value(json_object_get(held, "event")), &p);
-        sim_params_release(&p);
+        {
+            if (!rc)
+                rc = form_add(&p, json_string_value(json_array_get(pair, 0)),
+                              json_string_value(json_array_get(pair, 1)));
+        }
+        if (rc)
+            call_fail(c, 0, "out of memory replaying a status callback");
+        else
+            deliver(c, json_string_value(json_object_get(held, "event")), &p);
+        form_release(&p);
     }
     free(order);
 out:
@@ -149,7 +167,7 @@ void call_recording_callback(struct call *c, const struct sim_node *record, cons
     const char *target = sim_node_attr(record, "recordingStatusCallback");
     const char *method = sim_node_attr(record, "recordingStatusCallbackMethod");
     char *resolved = sim_url_resolve(c->doc_url, target);
-    struct sim_params p = SIM_PARAMS_INIT;
+    struct form p = FORM_INIT;
     struct sim_fetch_result res;
     char ts[64];
     json_t *ev;
@@ -158,21 +176,31 @@ void call_recording_callback(struct call *c, const struct sim_node *record, cons
         return;
     memset(&res, 0, sizeof(res));
     event_timestamp(c, ts, sizeof(ts));
-    sim_params_add(&p, "AccountSid", c->account_sid);
-    sim_params_add(&p, "CallSid", c->call_sid);
-    sim_params_add(&p, "RecordingSid", sid);
-    sim_params_add(&p, "RecordingUrl", url);
-    sim_params_add(&p, "RecordingStatus", "completed");
-    sim_params_add(&p, "RecordingDuration", duration);
-    sim_params_add(&p, "RecordingChannels", "1");
-    sim_params_add(&p, "RecordingStartTime", ts);
-    sim_params_add(&p, "RecordingSource", "RecordVerb");
-    sim_params_add(&p, "RecordingTrack", "inbound");
+    {
+        const char *const pairs[][2] = {
+            {"AccountSid", c->account_sid},
+            {"CallSid", c->call_sid},
+            {"RecordingSid", sid},
+            {"RecordingUrl", url},
+            {"RecordingStatus", "completed"},
+            {"RecordingDuration", duration},
+            {"RecordingChannels", "1"},
+            {"RecordingStartTime", ts},
+            {"RecordingSource", "RecordVerb"},
+            {"RecordingTrack", "inbound"},
+        };
+
+        if (form_add_pairs(&p, pairs, sizeof(pairs) / sizeof(pairs[0])) != 0) {
+            call_fail(c, 0, "out of memory building the recording status callback");
+            free(resolved);
+            return;
+        }
+    }
     call_post(c, resolved, method && strcasecmp(method, "GET") == 0 ? "GET" : "POST", &p, 0, &res);
     ev = call_event(c, "callback");
     json_object_set_new(ev, "event", json_string("recording-completed"));
     json_object_set_new(ev, "status", json_integer(res.status));
     sim_fetch_result_release(&res);
-    sim_params_release(&p);
+    form_release(&p);
     free(resolved);
 }

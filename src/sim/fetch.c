@@ -7,11 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <curl/curl.h>
 
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/form.h"
 #include "core/sig.h"
@@ -142,14 +142,6 @@ void sim_fetch_result_release(struct sim_fetch_result *res)
     res->len = 0;
 }
 
-static double now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
-
 /* Records the Twilio error for the result; the first one recorded stands. */
 static void set_error(struct sim_fetch_result *res, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -219,37 +211,11 @@ static char *get_url(const char *url, const char *query)
     return out;
 }
 
-/*
- * A form view of the parameters for sig_compute. The fields point into the
- * params, so the form must not outlive them and is freed with free() on
- * its fields alone (form_release would free storage it does not own).
- */
-static int params_form(const struct sim_params *p, struct form *f)
-{
-    size_t i;
-
-    f->fields = NULL;
-    f->count = 0;
-    f->storage = NULL;
-    if (!p || p->count == 0)
-        return 0;
-    f->fields = calloc(p->count, sizeof(*f->fields));
-    if (!f->fields)
-        return SB_ENOMEM;
-    for (i = 0; i < p->count; i++) {
-        f->fields[i].key = p->items[i].name;
-        f->fields[i].value = p->items[i].value;
-    }
-    f->count = p->count;
-    return 0;
-}
-
 /* The request line and headers of one hop, as Twilio's proxy sends them. */
-static int build_headers(const char *token, const char *url, const struct sim_params *params,
-                         int post, struct curl_slist **out)
+static int build_headers(const char *token, const char *url, const struct form *params, int post,
+                         struct curl_slist **out)
 {
     struct curl_slist *list = NULL, *next;
-    struct form form = FORM_INIT;
     char sig[SIG_B64_SIZE];
     char line[sizeof("X-Twilio-Signature: ") + SIG_B64_SIZE];
     int rc = 0;
@@ -274,9 +240,7 @@ static int build_headers(const char *token, const char *url, const struct sim_pa
     }
     if (token) {
         /* A GET carries its parameters in the URL, which is signed as is. */
-        rc = params_form(post ? params : NULL, &form);
-        if (!rc)
-            rc = sig_compute(token, url, &form, sig);
+        rc = sig_compute(token, url, post ? params : NULL, sig);
         if (rc)
             goto out;
         snprintf(line, sizeof(line), "X-Twilio-Signature: %s", sig);
@@ -290,7 +254,6 @@ static int build_headers(const char *token, const char *url, const struct sim_pa
     *out = list;
     list = NULL;
 out:
-    free(form.fields);
     curl_slist_free_all(list);
     return rc;
 }
@@ -301,8 +264,7 @@ out:
  * own URL, which curl's automatic following could not do.
  */
 static int perform(struct sim_fetcher *f, const char *url, int post, const char *form_body,
-                   const struct sim_params *params, const char *token, long remaining_ms,
-                   struct hop *h)
+                   const struct form *params, const char *token, long remaining_ms, struct hop *h)
 {
     CURL *c = f->curl;
     struct curl_slist *headers = NULL;
@@ -496,8 +458,8 @@ int sim_fetch(struct sim_fetcher *f, const struct sim_fetch_request *req,
 {
     struct hop h;
     char *url = NULL, *next = NULL, *form_body = NULL;
-    const struct sim_params *params;
-    double start = now_ms();
+    const struct form *params;
+    long long start_us = clock_mono_us();
     long budget_ms, remaining_ms;
     int post, hops, rc = 0;
 
@@ -519,8 +481,8 @@ int sim_fetch(struct sim_fetcher *f, const struct sim_fetch_request *req,
     post = !req->method || strcmp(req->method, "POST") == 0;
     params = req->params;
     budget_ms = req->budget_ms > 0 ? req->budget_ms : SIM_FETCH_BUDGET_MS;
-    /* Without parameters the body is empty (sim_params_encode wants a list). */
-    form_body = params ? sim_params_encode(params) : strdup("");
+    /* Without parameters the body is empty (form_encode wants a form). */
+    form_body = params ? form_encode(params) : strdup("");
     if (!form_body) {
         rc = SB_ENOMEM;
         goto out;
@@ -533,7 +495,7 @@ int sim_fetch(struct sim_fetcher *f, const struct sim_fetch_request *req,
     h.keep_reading = !req->expect_twiml;
 
     for (hops = 0;; hops++) {
-        remaining_ms = budget_ms - (long)(now_ms() - start);
+        remaining_ms = budget_ms - (long)((clock_mono_us() - start_us) / 1000);
         if (remaining_ms <= 0) {
             set_error(res, ERR_RETRIEVAL, "no complete response: timed out after %ld ms",
                       budget_ms);
@@ -596,7 +558,7 @@ out:
         set_error(res, ERR_RETRIEVAL, "could not make the request: %s", sb_strerror(rc));
     if (!rc && res->error_code)
         rc = SB_EIO;
-    res->elapsed_ms = now_ms() - start;
+    res->elapsed_ms = (double)(clock_mono_us() - start_us) / 1000.0;
     hop_release(&h);
     free(url);
     free(form_body);
@@ -640,4 +602,20 @@ out:
     curl_free(resolved);
     curl_url_cleanup(u);
     return out;
+}
+
+void sim_url_speaker(const char *url, char *out, size_t size)
+{
+    CURLU *u = url ? curl_url() : NULL;
+    char *host = NULL;
+
+    if (!size)
+        return;
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host && *host)
+        snprintf(out, size, "%s", host);
+    else
+        snprintf(out, size, "app");
+    curl_free(host);
+    curl_url_cleanup(u);
 }

@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 
-#include "sim/params.h"
+#include "core/form.h"
 
 /* Twilio's limits. */
 #define SIM_FETCH_MAX_BODY 65536
@@ -19,7 +19,7 @@
 struct sim_fetch_request {
     const char *url;    /* absolute http(s) URL */
     const char *method; /* "POST" (default when NULL) or "GET" */
-    const struct sim_params *params;
+    const struct form *params;
     const char *token; /* auth token to sign with; NULL sends no signature */
     long budget_ms;    /* total time allowed; 0 means SIM_FETCH_BUDGET_MS */
     int expect_twiml;  /* 1: check Content-Type and size as for TwiML; 0: any 2xx is fine */
@@ -66,5 +66,12 @@ void sim_fetch_result_release(struct sim_fetch_result *res);
  * Writes into a new string (free() it); NULL on error.
  */
 char *sim_url_resolve(const char *base, const char *ref);
+
+/**
+ * Writes the host of `url` (lower-case as curl gives it; an IPv6 address
+ * in brackets) to `out`, or "app" when `url` is NULL or has none: who
+ * speaks in a transcript. Cut to fit `size`.
+ */
+void sim_url_speaker(const char *url, char *out, size_t size);
 
 #endif

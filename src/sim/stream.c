@@ -3,7 +3,6 @@
 #include <jansson.h>
 #include <libwebsockets.h>
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,9 +10,12 @@
 #include <time.h>
 
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/mulaw.h"
+#include "core/sid.h"
 #include "core/sig.h"
+#include "net/ws_queue.h"
 
 #define FRAME_US (SIM_STREAM_FRAME_MS * 1000LL)
 /* Each DTMF key takes this many frames of the caller's time. */
@@ -24,12 +26,6 @@
 #define CLOSE_GRACE_US (2000 * 1000LL)
 /* Bytes of an offending message quoted in an error. */
 #define QUOTE_MAX 48
-
-struct out_msg {
-    struct out_msg *next;
-    size_t len;
-    unsigned char buf[]; /* LWS_PRE bytes of room, then the message */
-};
 
 /* The server's audio waiting to play, with its marks in between. */
 struct play_item {
@@ -63,8 +59,8 @@ struct run {
     int tls;
     char sig[SIG_B64_SIZE];
     int have_sig;
-    char account_sid[40];
-    char call_sid[40];
+    char account_sid[SID_SIZE];
+    char call_sid[SID_SIZE];
     struct clip *clips; /* one per step; empty for steps without audio */
 
     /* Lifecycle. */
@@ -81,9 +77,7 @@ struct run {
     int destroying; /* lws_context_destroy may still call back: ignore it */
 
     /* Sending. */
-    struct out_msg *out_head;
-    struct out_msg *out_tail;
-    size_t out_count;
+    struct ws_queue out;
     long seq;
     long chunk;
     long long next_tick_us;
@@ -110,14 +104,6 @@ struct run {
     struct sim_audio rec;
 };
 
-static long long now_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
-}
-
 static void emit(struct run *r, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -131,12 +117,12 @@ static void emit(struct run *r, const char *event, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(detail, sizeof(detail), fmt, ap);
     va_end(ap);
-    r->o->on_event(r->o->event_arg, (long)((now_us() - r->t_run_us) / 1000), event, detail);
+    r->o->on_event(r->o->event_arg, (long)((clock_mono_us() - r->t_run_us) / 1000), event, detail);
 }
 
 static void shorten_deadline(struct run *r, long long us)
 {
-    long long when = now_us() + us;
+    long long when = clock_mono_us() + us;
 
     if (when < r->deadline_us)
         r->deadline_us = when;
@@ -194,27 +180,16 @@ static void quote(char *out, size_t size, const unsigned char *data, size_t len)
 
 static int queue_text(struct run *r, const char *text)
 {
-    size_t len = strlen(text);
-    struct out_msg *m;
+    int rc = ws_queue_push(&r->out, text, strlen(text));
 
-    if (r->out_count >= MAX_OUT_QUEUE) {
+    if (rc == SB_EBUSY) {
         fail(r, 0, "the server stopped reading: %d messages are waiting to be sent", MAX_OUT_QUEUE);
         return SB_EIO;
     }
-    m = malloc(sizeof(*m) + LWS_PRE + len);
-    if (!m) {
+    if (rc) {
         fail(r, 0, "out of memory");
         return SB_ENOMEM;
     }
-    m->next = NULL;
-    m->len = len;
-    memcpy(m->buf + LWS_PRE, text, len);
-    if (r->out_tail)
-        r->out_tail->next = m;
-    else
-        r->out_head = m;
-    r->out_tail = m;
-    r->out_count++;
     r->res->messages_sent++;
     if (r->wsi)
         lws_callback_on_writable(r->wsi);
@@ -258,7 +233,7 @@ static int send_connected(struct run *r)
 static int send_start(struct run *r)
 {
     json_t *custom = json_object();
-    const struct sim_params *p = r->o->custom;
+    const struct form *p = r->o->custom;
     char seq[24];
 
     if (!custom) {
@@ -266,9 +241,9 @@ static int send_start(struct run *r)
         return SB_ENOMEM;
     }
     for (size_t i = 0; p && i < p->count; i++) {
-        if (json_object_set_new(custom, p->items[i].name, json_string(p->items[i].value))) {
+        if (json_object_set_new(custom, p->fields[i].key, json_string(p->fields[i].value))) {
             json_decref(custom);
-            fail(r, 0, "custom parameter '%s' is not valid UTF-8", p->items[i].name);
+            fail(r, 0, "custom parameter '%s' is not valid UTF-8", p->fields[i].key);
             return SB_EINVAL;
         }
     }
@@ -486,7 +461,7 @@ static void utterance_ended(struct run *r)
 {
     struct sim_stream_result *res = r->res;
 
-    r->utt_end_us = now_us();
+    r->utt_end_us = clock_mono_us();
     r->reply_since_utt = 0;
     r->gap_turn = -1;
     if (res->nturns < SIM_STREAM_MAX_TURNS) {
@@ -498,7 +473,7 @@ static void utterance_ended(struct run *r)
 
 static int reply_done(struct run *r, const struct sim_stream_step *st)
 {
-    long long now = now_us();
+    long long now = clock_mono_us();
     int quiet = st->ms > 0 ? st->ms : SIM_STREAM_DEFAULT_QUIET_MS;
     int limit = st->timeout_ms > 0 ? st->timeout_ms : SIM_STREAM_DEFAULT_WAIT_MS;
 
@@ -599,7 +574,7 @@ static void check_hangup_flag(struct run *r)
 static void on_tick(lws_sorted_usec_list_t *sul)
 {
     struct run *r = lws_container_of(sul, struct run, tick_sul);
-    long long now = now_us();
+    long long now = clock_mono_us();
 
     check_hangup_flag(r);
     if (r->established && !r->stopping && !r->done) {
@@ -621,7 +596,7 @@ static void on_tick(lws_sorted_usec_list_t *sul)
         }
     }
     if (!r->done) {
-        long long delay = r->next_tick_us - now_us();
+        long long delay = r->next_tick_us - clock_mono_us();
 
         if (!r->established || r->pumping || delay < 0)
             delay = FRAME_US;
@@ -634,14 +609,14 @@ static void on_tick(lws_sorted_usec_list_t *sul)
 /* Fast mode: a frame is produced each time the queue has been written. */
 static void pump(struct run *r)
 {
-    if (!r->pumping || r->stopping || r->out_head)
+    if (!r->pumping || r->stopping || r->out.count)
         return;
     if (!step_is_fast(r)) {
         r->pumping = 0;
-        r->next_tick_us = now_us() + FRAME_US;
+        r->next_tick_us = clock_mono_us() + FRAME_US;
         return;
     }
-    r->tick_us = now_us();
+    r->tick_us = clock_mono_us();
     caller_tick(r);
 }
 
@@ -681,7 +656,7 @@ static int on_media(struct run *r, json_t *msg)
     json_t *media = json_object_get(msg, "media");
     const char *payload = json_string_value(json_object_get(media, "payload"));
     unsigned char *audio = NULL;
-    long long now = now_us();
+    long long now = clock_mono_us();
     size_t plen;
     size_t pad;
     int n;
@@ -742,7 +717,7 @@ static int on_media(struct run *r, json_t *msg)
         goto out;
     if (r->play_bytes + (size_t)n > SIM_STREAM_MAX_QUEUED_BYTES) {
         fail(r, 0, "server queued more than %d s of audio ahead of playback",
-             SIM_STREAM_MAX_QUEUED_BYTES / 8000);
+             SIM_STREAM_MAX_QUEUED_BYTES / PHONE_RATE);
         rc = SB_ETOOBIG;
         goto out;
     }
@@ -768,7 +743,7 @@ static int on_mark(struct run *r, json_t *msg)
     }
     r->res->marks_received++;
     /* Pending audio, or a frame still playing: the mark waits its turn. */
-    if (r->play_head || (r->o->realtime && now_us() < r->playing_until_us))
+    if (r->play_head || (r->o->realtime && clock_mono_us() < r->playing_until_us))
         return play_push(r, NULL, 0, name);
     return send_mark(r, name);
 }
@@ -857,24 +832,18 @@ static void connection_error(struct run *r, struct lws *wsi, const char *why)
 
 static int write_one(struct run *r, struct lws *wsi)
 {
-    struct out_msg *m = r->out_head;
+    int written = ws_queue_write_one(&r->out, wsi);
 
-    if (m) {
-        r->out_head = m->next;
-        if (!r->out_head)
-            r->out_tail = NULL;
-        r->out_count--;
-        if (lws_write(wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT) < (int)m->len) {
-            free(m);
-            fail(r, 0, "cannot write to the stream's WebSocket");
-            return -1;
-        }
-        free(m);
-        if (r->out_head)
+    if (written < 0) {
+        fail(r, 0, "cannot write to the stream's WebSocket");
+        return -1;
+    }
+    if (written) {
+        if (r->out.count)
             lws_callback_on_writable(wsi);
         else
             pump(r);
-        if (!r->out_head && r->close_code)
+        if (!r->out.count && r->close_code)
             lws_callback_on_writable(wsi);
         return 0;
     }
@@ -959,7 +928,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_CLIENT_ESTABLISHED:
         r->wsi = wsi;
         r->established = 1;
-        r->t_open_us = now_us();
+        r->t_open_us = clock_mono_us();
         emit(r, "connected", "%s", r->o->url);
         if (send_connected(r) || send_start(r))
             return 0;
@@ -975,7 +944,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return 0;
     case LWS_CALLBACK_CLIENT_CLOSED:
         if (r->established && !r->res->duration_ms)
-            r->res->duration_ms = (long)((now_us() - r->t_open_us) / 1000);
+            r->res->duration_ms = (long)((clock_mono_us() - r->t_open_us) / 1000);
         if (!r->res->closed_by_server && !r->close_sent && !r->failed)
             fail(r, 0, "the server dropped the connection without a close frame");
         r->wsi = NULL;
@@ -993,26 +962,6 @@ static const struct lws_protocols protocols[] = {
 };
 
 /* ---- setup ---- */
-
-static void random_sid(char *out, size_t size, const char *prefix)
-{
-    static const char hex[] = "0123456789abcdef";
-    unsigned char raw[16];
-
-    if (RAND_bytes(raw, sizeof(raw)) != 1) {
-        /* Uniqueness matters here, not secrecy; the clock is a fine fallback. */
-        long long t = now_us();
-
-        for (size_t i = 0; i < sizeof(raw); i++)
-            raw[i] = (unsigned char)(t >> (8 * (i % 8))) ^ (unsigned char)i;
-    }
-    snprintf(out, size, "%s", prefix);
-    for (size_t i = 0; i < sizeof(raw) && 2 + 2 * i + 2 < size; i++) {
-        out[2 + 2 * i] = hex[raw[i] >> 4];
-        out[2 + 2 * i + 1] = hex[raw[i] & 15];
-        out[2 + 2 * i + 2] = '\0';
-    }
-}
 
 static void copy_str(char *out, size_t size, const char *in)
 {
@@ -1183,15 +1132,17 @@ static int setup(struct run *r)
     if (o->account_sid)
         copy_str(r->account_sid, sizeof(r->account_sid), o->account_sid);
     else
-        random_sid(r->account_sid, sizeof(r->account_sid), "AC");
+        rc = sid_new("AC", r->account_sid, sizeof(r->account_sid));
     if (o->call_sid)
         copy_str(r->call_sid, sizeof(r->call_sid), o->call_sid);
-    else
-        random_sid(r->call_sid, sizeof(r->call_sid), "CA");
+    else if (!rc)
+        rc = sid_new("CA", r->call_sid, sizeof(r->call_sid));
     if (o->stream_sid)
         copy_str(res->stream_sid, sizeof(res->stream_sid), o->stream_sid);
-    else
-        random_sid(res->stream_sid, sizeof(res->stream_sid), "MZ");
+    else if (!rc)
+        rc = sid_new("MZ", res->stream_sid, sizeof(res->stream_sid));
+    if (rc)
+        return invalid(res, "cannot make a SID: %s", sb_strerror(rc));
     return prepare_clips(r);
 }
 
@@ -1244,12 +1195,7 @@ static int connect_ws(struct run *r)
 
 static void run_release(struct run *r)
 {
-    while (r->out_head) {
-        struct out_msg *m = r->out_head;
-
-        r->out_head = m->next;
-        free(m);
-    }
+    ws_queue_release(&r->out);
     while (r->play_head)
         play_pop(r);
     if (r->clips) {
@@ -1278,8 +1224,9 @@ int sim_stream_run(const struct sim_stream_opts *opts, struct sim_stream_result 
     r.o = opts;
     r.res = res;
     r.gap_turn = -1;
-    r.t_run_us = now_us();
+    r.t_run_us = clock_mono_us();
     buf_init(&r.rx, SIM_STREAM_MAX_MESSAGE);
+    r.out = (struct ws_queue)WS_QUEUE_INIT(MAX_OUT_QUEUE);
     sim_audio_init(&r.rec, SIM_AUDIO_RATE);
     if (!opts)
         return invalid(res, "no stream options");
@@ -1291,12 +1238,12 @@ int sim_stream_run(const struct sim_stream_opts *opts, struct sim_stream_result 
             invalid(res, "out of memory");
         goto out;
     }
-    r.t_run_us = now_us();
+    r.t_run_us = clock_mono_us();
     r.deadline_us = r.t_run_us + (long long)r.max_ms * 1000 + CLOSE_GRACE_US;
     rc = connect_ws(&r);
     if (rc)
         goto out;
-    while (!r.done && now_us() < r.deadline_us) {
+    while (!r.done && clock_mono_us() < r.deadline_us) {
         if (lws_service(r.ctx, 0) < 0)
             break;
     }
@@ -1304,7 +1251,7 @@ int sim_stream_run(const struct sim_stream_opts *opts, struct sim_stream_result 
         fail(&r, 0, "the stream did not close in time");
     res->played_ms = (long)(r.bytes_played / 8);
     if (r.established && !res->duration_ms)
-        res->duration_ms = (long)((now_us() - r.t_open_us) / 1000);
+        res->duration_ms = (long)((clock_mono_us() - r.t_open_us) / 1000);
     if (opts->record_path && r.established) {
         int wrc = sim_audio_write_wav(&r.rec, opts->record_path);
 

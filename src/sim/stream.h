@@ -18,16 +18,17 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
+#include "core/form.h"
+#include "core/phone.h"
 #include "sim/audio.h"
-#include "sim/params.h"
 
 /* A Media Streams frame: 20 ms of 8 kHz µ-law. */
-#define SIM_STREAM_FRAME_MS 20
-#define SIM_STREAM_FRAME_BYTES 160
+#define SIM_STREAM_FRAME_MS PHONE_FRAME_MS
+#define SIM_STREAM_FRAME_BYTES PHONE_FRAME_BYTES
 /* Largest message accepted from the server. */
 #define SIM_STREAM_MAX_MESSAGE (1024 * 1024)
 /* Server audio waiting to play beyond this is an error (10 minutes). */
-#define SIM_STREAM_MAX_QUEUED_BYTES (600 * 8000)
+#define SIM_STREAM_MAX_QUEUED_BYTES (600 * PHONE_RATE)
 /* Utterances whose reply gap is measured. */
 #define SIM_STREAM_MAX_TURNS 64
 /* Defaults for zero fields. */
@@ -66,16 +67,16 @@ struct sim_stream_step {
  * for the duration of sim_stream_run.
  */
 struct sim_stream_opts {
-    const char *url;                 /* ws:// or wss:// URL of the application's stream endpoint */
-    const char *sign_url;            /* URL the signature covers; NULL means `url` */
-    const char *token;               /* auth token to sign with; NULL sends no X-Twilio-Signature */
-    int plain;                       /* connect to a wss:// URL without TLS (loopback servers) */
-    int insecure;                    /* wss: accept self-signed and mismatched certificates */
-    const char *account_sid;         /* NULL: a random AC... */
-    const char *call_sid;            /* NULL: a random CA... */
-    const char *stream_sid;          /* NULL: a random MZ... */
-    const struct sim_params *custom; /* <Parameter> pairs for start.customParameters; may be NULL */
-    int bidirectional;               /* 1: <Connect><Stream>; 0: <Start><Stream> */
+    const char *url;           /* ws:// or wss:// URL of the application's stream endpoint */
+    const char *sign_url;      /* URL the signature covers; NULL means `url` */
+    const char *token;         /* auth token to sign with; NULL sends no X-Twilio-Signature */
+    int plain;                 /* connect to a wss:// URL without TLS (loopback servers) */
+    int insecure;              /* wss: accept self-signed and mismatched certificates */
+    const char *account_sid;   /* NULL: a random AC... */
+    const char *call_sid;      /* NULL: a random CA... */
+    const char *stream_sid;    /* NULL: a random MZ... */
+    const struct form *custom; /* <Parameter> pairs for start.customParameters; may be NULL */
+    int bidirectional;         /* 1: <Connect><Stream>; 0: <Start><Stream> */
     const struct sim_stream_step *steps;
     size_t nsteps;
     const char *record_path; /* WAV (8 kHz mono) of what the caller heard on a bidirectional
@@ -109,7 +110,7 @@ struct sim_stream_result {
      */
     int error_code;
     char error[256]; /* lower-case reason when !ok */
-    char stream_sid[40];
+    char stream_sid[SID_SIZE];
     int close_code; /* code of the close frame received or sent; 0 when none */
     char close_reason[124];
     int closed_by_server; /* 1: the server closed the WebSocket */

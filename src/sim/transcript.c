@@ -27,7 +27,7 @@ static void print_event(json_t *ev, FILE *out)
             fprintf(out, "  error %lld: %s", json_integer_value(json_object_get(ev, "error_code")),
                     str(ev, "error"));
     } else if (strcmp(kind, "say") == 0) {
-        fprintf(out, "switchboard says");
+        fprintf(out, "%s says", *str(ev, "speaker") ? str(ev, "speaker") : "app");
         if (*str(ev, "voice") || *str(ev, "language"))
             fprintf(out, " (%s%s%s)", str(ev, "voice"),
                     *str(ev, "voice") && *str(ev, "language") ? ", " : "", str(ev, "language"));
@@ -79,6 +79,8 @@ static void print_event(json_t *ev, FILE *out)
         if (json_integer_value(json_object_get(ev, "line")))
             fprintf(out, " (line %lld)", json_integer_value(json_object_get(ev, "line")));
         fprintf(out, ": %s", *str(ev, "message") ? str(ev, "message") : str(ev, "verb"));
+    } else if (strcmp(kind, "redirect") == 0 && *str(ev, "url")) {
+        fprintf(out, "redirect %s %s", str(ev, "method"), str(ev, "url"));
     } else if (strcmp(kind, "end") == 0) {
         fprintf(out, "call ends (%s)",
                 strcmp(str(ev, "by"), "caller") == 0 ? "caller hung up" : "end of TwiML");

@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "core/e164.h"
+#include "core/phone.h"
 
 enum plan { PLAN_STARTER, PLAN_PRO, PLAN_ENTERPRISE };
 
@@ -26,7 +27,7 @@ int plan_parse(const char *s, enum plan *out);
 #define TIMEZONE_SIZE 64
 #define AGENT_SIZE 32
 #define TENANT_MAX_LANGS 8
-#define CALL_SID_SIZE 40
+#define CALL_SID_SIZE SID_SIZE
 #define PARTY_SIZE 128 /* From/To as Twilio sends them: E.164, client:x, sip:... */
 #define STATUS_SIZE 16
 #define DIRECTION_SIZE 24

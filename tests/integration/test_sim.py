@@ -1,9 +1,10 @@
 """switchboard sim against a stand-in Twilio app whose TwiML comes from python3-twilio."""
+import subprocess
 import unittest
 
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
-from tests.integration.twilio_app import App, events, sim
+from tests.integration.twilio_app import BINARY, TOKEN, App, events, sim
 
 FROM, TO = "+15551234567", "+15005550006"
 
@@ -215,6 +216,26 @@ class SimVerbTest(unittest.TestCase):
                          [("/flow/a", "POST"), ("/flow/b", "GET"), ("/flow/c", "POST")])
         self.assertTrue(all(r["valid"] for r in self.app.requests))
         self.assertEqual(self.app.requests[1]["params"]["CallStatus"], "in-progress")
+
+    def test_transcript_names_the_app_and_the_redirect_target(self):
+        a = VoiceResponse()
+        a.say("Welcome")
+        a.redirect("b", method="GET")
+        b = VoiceResponse()
+        b.say("Goodbye")
+        self.app.routes["/flow/a"] = xml(a)
+        self.app.routes["/flow/b"] = xml(b)
+        rc, doc, err = self.call(path="/flow/a")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual([e["speaker"] for e in events(doc, "say")], ["127.0.0.1", "127.0.0.1"])
+        self.assertEqual([(e["method"], e["url"]) for e in events(doc, "redirect")],
+                         [("GET", self.app.url("/flow/b"))])
+        res = subprocess.run([BINARY, "sim", "call", "--url", self.app.url("/flow/a"), "--from", FROM,
+                              "--to", TO, "--token", TOKEN], capture_output=True, text=True, timeout=60)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn('127.0.0.1 says: "Welcome"', res.stdout)
+        self.assertIn("redirect GET %s" % self.app.url("/flow/b"), res.stdout)
+        self.assertNotIn("switchboard says", res.stdout)
 
     def test_redirect_loop_ends_with_a_clear_error(self):
         r = VoiceResponse()

@@ -588,3 +588,43 @@ Test(form_build, reuse_after_release)
     assert_field(&f, 0, "D", "4");
     form_release(&f);
 }
+
+Test(form_build, add_pairs_in_order_skipping_null_values)
+{
+    struct form f = FORM_INIT;
+    const char *const pairs[][2] = {
+        {"CallSid", "CA1"},
+        {"Optional", NULL},
+        {"From", "+1415"},
+    };
+
+    cr_assert_eq(form_add(&f, "First", "0"), 0);
+    cr_assert_eq(form_add_pairs(&f, pairs, 3), 0);
+    cr_assert_eq(f.count, 3);
+    assert_field(&f, 0, "First", "0");
+    assert_field(&f, 1, "CallSid", "CA1");
+    assert_field(&f, 2, "From", "+1415");
+    cr_assert_null(form_get(&f, "Optional"));
+    form_release(&f);
+}
+
+/* A failed call leaves the form as it was, not with part of the pairs. */
+Test(form_build, add_pairs_is_all_or_nothing)
+{
+    struct form f = FORM_INIT;
+    const char *const pairs[][2] = {
+        {"A", "1"},
+        {"B", "2"},
+        {NULL, "3"},
+    };
+
+    cr_assert_eq(form_add(&f, "First", "0"), 0);
+    cr_assert_eq(form_add_pairs(&f, pairs, 3), SB_EINVAL);
+    cr_assert_eq(f.count, 1);
+    cr_assert_null(form_get(&f, "A"));
+    cr_assert_eq(form_add(&f, "C", "4"), 0);
+    assert_field(&f, 1, "C", "4");
+    form_release(&f);
+    cr_assert_eq(form_add_pairs(&f, NULL, 0), 0);
+    cr_assert_eq(form_add_pairs(NULL, pairs, 1), SB_EINVAL);
+}

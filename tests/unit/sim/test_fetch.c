@@ -13,7 +13,7 @@
 #include "core/form.h"
 #include "core/sig.h"
 #include "sim/fetch.h"
-#include "sim/params.h"
+#include "core/form.h"
 
 /*
  * A throwaway HTTP server for these tests: it listens on 127.0.0.1 with a
@@ -182,21 +182,21 @@ static const char *body_of(const char *req)
     "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nConnection: close\r\nContent-Length: 62\r\n"     \
     "\r\n<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Hangup/></Response>"
 
-static void standard_params(struct sim_params *p)
+static void standard_params(struct form *p)
 {
-    sim_params_add(p, "CallSid", "CA1234567890ABCDE");
-    sim_params_add(p, "From", "+14158675309");
-    sim_params_add(p, "To", "+18005551212");
-    sim_params_add(p, "SpeechResult", "yes & no = maybe");
-    sim_params_add(p, "Digits", "5678");
-    sim_params_add(p, "Digits", "1234");
+    form_add(p, "CallSid", "CA1234567890ABCDE");
+    form_add(p, "From", "+14158675309");
+    form_add(p, "To", "+18005551212");
+    form_add(p, "SpeechResult", "yes & no = maybe");
+    form_add(p, "Digits", "5678");
+    form_add(p, "Digits", "1234");
 }
 
 Test(sim_fetch, post_is_signed_over_url_and_params)
 {
     struct server *s = server_new();
     struct sim_fetcher *f = NULL;
-    struct sim_params p = SIM_PARAMS_INIT;
+    struct form p = FORM_INIT;
     struct sim_fetch_result res;
     struct form form = FORM_INIT;
     char *url, *body;
@@ -232,7 +232,7 @@ Test(sim_fetch, post_is_signed_over_url_and_params)
     cr_assert_null(header(req, "Expect", v, sizeof(v)));
 
     /* The body is the parameters, in order, form-encoded. */
-    body = sim_params_encode(&p);
+    body = form_encode(&p);
     cr_assert_str_eq(body_of(req), body);
 
     /* The signature is the one a receiver computes from what it got. */
@@ -247,7 +247,7 @@ Test(sim_fetch, post_is_signed_over_url_and_params)
     free(url);
     sim_fetch_result_release(&res);
     cr_assert_null(res.body);
-    sim_params_release(&p);
+    form_release(&p);
     sim_fetcher_free(f);
     free(s);
 }
@@ -256,7 +256,7 @@ Test(sim_fetch, get_puts_params_in_query_and_signs_the_url)
 {
     struct server *s = server_new();
     struct sim_fetcher *f = NULL;
-    struct sim_params p = SIM_PARAMS_INIT;
+    struct form p = FORM_INIT;
     struct sim_fetch_result res;
     char *url, *full;
     char v[256], want[SIG_B64_SIZE], line[512];
@@ -265,8 +265,8 @@ Test(sim_fetch, get_puts_params_in_query_and_signs_the_url)
     server_add(s, OK_TWIML);
     server_add(s, OK_TWIML);
     server_start(s);
-    sim_params_add(&p, "CallSid", "CA1");
-    sim_params_add(&p, "From", "+1 415");
+    form_add(&p, "CallSid", "CA1");
+    form_add(&p, "From", "+1 415");
     cr_assert_eq(sim_fetcher_new(&f), 0);
 
     url = url_for(s, "/voice");
@@ -312,7 +312,7 @@ Test(sim_fetch, get_puts_params_in_query_and_signs_the_url)
     cr_assert_str_eq(header(req, "X-Twilio-Signature", v, sizeof(v)), want);
     free(full);
 
-    sim_params_release(&p);
+    form_release(&p);
     sim_fetcher_free(f);
     free(s);
 }
@@ -626,7 +626,7 @@ Test(sim_fetch, redirects_are_followed_and_each_hop_signed)
 {
     struct server *s = server_new();
     struct sim_fetcher *f = NULL;
-    struct sim_params p = SIM_PARAMS_INIT;
+    struct form p = FORM_INIT;
     struct sim_fetch_result res;
     struct form form = FORM_INIT;
     char *url, *hop;
@@ -639,7 +639,7 @@ Test(sim_fetch, redirects_are_followed_and_each_hop_signed)
     server_add(s, OK_TWIML);
     server_start(s);
     url = url_for(s, "/a");
-    sim_params_add(&p, "CallSid", "CA1");
+    form_add(&p, "CallSid", "CA1");
     cr_assert_eq(sim_fetcher_new(&f), 0);
     cr_assert_eq(sim_fetch(f,
                            &(struct sim_fetch_request){
@@ -668,7 +668,7 @@ Test(sim_fetch, redirects_are_followed_and_each_hop_signed)
 
     form_release(&form);
     sim_fetch_result_release(&res);
-    sim_params_release(&p);
+    form_release(&p);
     free(url);
     sim_fetcher_free(f);
     free(s);

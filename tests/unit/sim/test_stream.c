@@ -452,8 +452,8 @@ Test(stream, messages_are_exactly_twilios)
     struct sim_stream_result res;
     char url[128];
     char n1[] = "FirstName", v1[] = "Jane", n2[] = "RemoteParty", v2[] = "Bob";
-    struct sim_param items[2] = {{n1, v1}, {n2, v2}};
-    struct sim_params custom = {items, 2, 2};
+    struct form_field items[2] = {{n1, v1}, {n2, v2}};
+    struct form custom = {items, 2, NULL};
     struct sim_stream_step steps[] = {
         {.kind = SIM_STEP_SILENCE, .ms = 100},
         {.kind = SIM_STEP_DTMF, .text = "5"},
