@@ -77,14 +77,27 @@ int config_set_base_url(struct config *c, const char *value, char *err, size_t e
     }
     while (len > 0 && value[len - 1] == '/')
         len--;
-    memcpy(c->public_base_url, value, len);
-    c->public_base_url[len] = '\0';
-    config_stream_url(c->public_base_url + (rest - value), c->stream_url, sizeof(c->stream_url));
+    {
+        char base[sizeof(c->public_base_url)], stream[sizeof(c->stream_url)];
+
+        memcpy(base, value, len);
+        base[len] = '\0';
+        config_stream_url(base + (rest - value), stream, sizeof(stream));
+        /* The stream URL is longer than the base: it must fit too, or streams would break. */
+        if (!stream[0]) {
+            snprintf(err, errlen,
+                     "error: PUBLIC_BASE_URL is too long: its stream URL "
+                     "(wss://HOST/voice/stream) must fit in %zu characters",
+                     sizeof(c->stream_url) - 1);
+            return SB_EINVAL;
+        }
+        memcpy(c->public_base_url, base, len + 1);
+        memcpy(c->stream_url, stream, strlen(stream) + 1);
+    }
     return 0;
 }
 
-int config_set_clock(struct config *c, const char *value, long long now, char *err,
-                     size_t errlen)
+int config_set_clock(struct config *c, const char *value, long long now, char *err, size_t errlen)
 {
     struct tm tm;
     const char *end;
@@ -104,8 +117,8 @@ int config_set_clock(struct config *c, const char *value, long long now, char *e
             return 0;
         }
     }
-    snprintf(err, errlen,
-             "error: clock '%s' is not a UTC time like 2026-11-23T21:30:00Z", value ? value : "");
+    snprintf(err, errlen, "error: clock '%s' is not a UTC time like 2026-11-23T21:30:00Z",
+             value ? value : "");
     return SB_EINVAL;
 }
 

@@ -258,13 +258,12 @@ Test(config, base_url_longest_whose_stream_url_fits)
     cr_assert_eq(strlen(cfg.stream_url), CONFIG_URL_SIZE - 1);
     cr_assert_eq(strncmp(cfg.stream_url, "wss://aaa", 9), 0);
     cr_assert_str_eq(cfg.stream_url + CONFIG_URL_SIZE - 1 - 13, "/voice/stream");
-    /*
-     * Not tested: a base URL 1 to 11 bytes longer than this one is accepted
-     * (it fits public_base_url) while its stream URL does not fit stream_url,
-     * which config_stream_url leaves empty: config_set_base_url returns 0 with
-     * an empty stream URL (src/server/config.c:82) where it should refuse the
-     * value.
-     */
+    /* One byte more and the stream URL would not fit: refused, not cut. */
+    memcpy(value, "https://", 8);
+    memset(value + 8, 'a', len + 1 - 8);
+    value[len + 1] = '\0';
+    assert_base_url_refused(value);
+    cr_assert(strstr(err, "stream URL"), "%s", err);
 }
 
 /* --- config_set_clock --- */
