@@ -1226,7 +1226,8 @@ int flow_load(struct flow **out, const char *json, size_t len, char *err, size_t
     /* Duplicate keys are refused: a second node of the same name would hide the first. */
     f->doc = json_loadb(ld->src, ld->len, JSON_REJECT_DUPLICATES, &jerr);
     if (!f->doc) {
-        if (json_error_code(&jerr) == json_error_out_of_memory) {
+        /* jansson says nothing at all when it cannot set up its lexer: that is memory too. */
+        if (json_error_code(&jerr) == json_error_out_of_memory || jerr.text[0] == '\0') {
             rc = SB_ENOMEM;
             goto out;
         }
