@@ -511,6 +511,9 @@ static int read_leave(struct sqlite_store *ss, int own, int rc, const char *op)
 
     if (!own)
         return rc;
+    /* A statement that failed (out of memory) may have ended the transaction already. */
+    if (rc < 0 && sqlite3_get_autocommit(ss->db))
+        return rc;
     crc = run(ss, ST_COMMIT, op);
     if (crc < 0 && !sqlite3_get_autocommit(ss->db))
         step_done(ss->st[ST_ROLLBACK], SQLITE_OK);
