@@ -34,6 +34,13 @@ void oom_arm(long n, enum oom_mode mode);
 /** Stops failing and counting; tracking of live allocations continues until the next arm. */
 void oom_disarm(void);
 
+/**
+ * Pauses an armed run: nothing fails and nothing is tracked until oom_resume
+ * (for a run that checks its result with code that allocates).
+ */
+void oom_pause(void);
+void oom_resume(void);
+
 /** Allocations attempted since the last arm. */
 long oom_calls(void);
 
@@ -54,6 +61,7 @@ void oom_route_jansson(void);
  * Routes SQLite's allocations through the countdown (before sqlite3_initialize).
  * With `track` 0 they can fail but are not counted as live: for runs on a
  * connection opened outside the run, whose page cache may keep what it read.
+ * May be called again (after the first call only `track` changes).
  */
 void oom_route_sqlite(int track);
 
@@ -82,6 +90,9 @@ struct oom_report {
  * and still produces the right result passes. Prints one line of counts.
  */
 void oom_drive(const char *name, int (*run)(void *ctx), void *ctx, struct oom_report *report);
+
+/** oom_drive in OOM_ONE mode only: for long operations whose cleanup allocates nothing. */
+void oom_drive_one(const char *name, int (*run)(void *ctx), void *ctx, struct oom_report *report);
 
 /** Reads a whole file into a new NUL-terminated buffer (the test fails when it cannot). */
 char *oom_read_file(const char *path, size_t *len);
