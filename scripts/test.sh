@@ -18,7 +18,7 @@ root=$(pwd)
 scripts/deps.sh --test || exit 1
 
 passed=0 failed=0
-units="unit-core unit-store unit-agent unit-voice unit-server unit-sim unit-media unit-speech unit-flow unit-net"
+units="unit-core unit-store unit-agent unit-voice unit-server unit-sim unit-media unit-speech unit-flow unit-net unit-oom"
 log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT
 
