@@ -170,6 +170,16 @@ size_t oom_live(void)
     return live;
 }
 
+/* This executable's path (Criterion's workers run it under another name). */
+static const char *self_path(void)
+{
+    static char path[512];
+    ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+
+    path[n > 0 ? n : 0] = '\0';
+    return path;
+}
+
 /* Prints where the allocations still live were made (addr2line -f -e EXE OFFSET for ours). */
 static void print_live(void)
 {
@@ -185,10 +195,15 @@ static void print_live(void)
             fprintf(stderr, "oom:   leaked %p, allocated at %s:%d\n", slot[i], site[i].file,
                     site[i].line);
         } else if (dladdr(site[i].caller, &info) && info.dli_fname) {
-            fprintf(stderr, "oom:   leaked %p, allocated from %s+%#lx (%s)\n", slot[i],
-                    info.dli_fname,
-                    (unsigned long)((const char *)site[i].caller - (const char *)info.dli_fbase),
-                    info.dli_sname ? info.dli_sname : "?");
+            unsigned long off =
+                (unsigned long)((const char *)site[i].caller - (const char *)info.dli_fbase);
+
+            if (info.dli_sname)
+                fprintf(stderr, "oom:   leaked %p, allocated from %s+%#lx (%s)\n", slot[i],
+                        info.dli_fname, off, info.dli_sname);
+            else
+                fprintf(stderr, "oom:   leaked %p, allocated from %#lx (addr2line -f -e %s %#lx)\n",
+                        slot[i], off, self_path(), off);
         } else {
             fprintf(stderr, "oom:   leaked %p, allocated from %p\n", slot[i], site[i].caller);
         }
