@@ -243,6 +243,17 @@ static char *pair_copy(const char *key, const char *value)
     return copy;
 }
 
+/* Room for one more field and a copy of key=value, or an error with the form unchanged. */
+static int form_prepare(struct form *f, const char *key, const char *value, char **copy)
+{
+    int rc = form_grow(f);
+
+    if (rc)
+        return rc;
+    *copy = pair_copy(key, value);
+    return *copy ? 0 : SB_ENOMEM;
+}
+
 int form_add(struct form *f, const char *key, const char *value)
 {
     struct form_store *store;
@@ -251,12 +262,9 @@ int form_add(struct form *f, const char *key, const char *value)
 
     if (!f || !key || !value)
         return SB_EINVAL;
-    rc = form_grow(f);
+    rc = form_prepare(f, key, value, &copy);
     if (rc)
         return rc;
-    copy = pair_copy(key, value);
-    if (!copy)
-        return SB_ENOMEM;
     store = f->storage;
     store->copies[f->count] = copy;
     f->fields[f->count].key = copy;
@@ -304,12 +312,9 @@ int form_set(struct form *f, const char *key, const char *value)
     if (!form_get(f, key))
         return form_add(f, key, value);
     /* Room and copy first, so that a failed allocation leaves the form untouched. */
-    rc = form_grow(f);
+    rc = form_prepare(f, key, value, &copy);
     if (rc)
         return rc;
-    copy = pair_copy(key, value);
-    if (!copy)
-        return SB_ENOMEM;
     store = f->storage;
     for (i = 0; i < f->count; i++) {
         if (strcmp(f->fields[i].key, key) != 0) {
