@@ -47,12 +47,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                  a->kind == SIM_EXPECT_SAY || a->kind == SIM_EXPECT_DIAL) &&
                 a->text[0] == '\0')
                 abort();
-            /*
-             * `seconds < 0 || seconds > 86400` rather than the negation: a
-             * NaN ("wait nan") is accepted by the parser today and would stop
-             * every run here.
-             */
-            if (a->seconds < 0 || a->seconds > 86400)
+            /* Written so that a NaN, which fails every comparison, stops the run too. */
+            if (!(a->seconds >= 0 && a->seconds <= 86400))
                 abort();
         }
         for (size_t i = 0; i < s.count; i++) {

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "server/server_internal.h"
@@ -59,7 +60,7 @@ static size_t peer_key(const struct sockaddr_storage *ss, unsigned char *key)
 
 static void log_refusal(struct server *srv, enum conn_refusal why)
 {
-    long long now = server_now_us();
+    long long now = clock_mono_us();
 
     srv->refused_since_log++;
     if (now - srv->refused_logged_us < REFUSAL_LOG_US)

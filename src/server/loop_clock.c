@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "server/server_internal.h"
@@ -59,7 +60,7 @@ int loop_clock_start(struct server *srv)
 void loop_clock_arm(struct server *srv, long long due_us)
 {
     struct itimerspec at = {{0, 0}, {0, 0}};
-    long long soonest = server_now_us() + LOOP_CLOCK_MIN_GAP_US;
+    long long soonest = clock_mono_us() + LOOP_CLOCK_MIN_GAP_US;
 
     if (due_us < soonest)
         due_us = soonest;
@@ -87,7 +88,7 @@ void loop_clock_end_pass(struct server *srv, long long pass_started_us)
 
     if (!pass_us || srv->draining)
         return;
-    left = pass_started_us + pass_us - server_now_us();
+    left = pass_started_us + pass_us - clock_mono_us();
     if (left <= 0)
         return;
     nap.tv_sec = 0;
@@ -130,7 +131,7 @@ int loop_clock_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
     if (read(srv->clock_fd, &expirations, sizeof(expirations)) < 0)
         return 0;
     srv->clock_armed_us = 0;
-    next = stream_clock_fired(srv, server_now_us());
+    next = stream_clock_fired(srv, clock_mono_us());
     if (next > 0)
         loop_clock_arm(srv, next);
     return 0;

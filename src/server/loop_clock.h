@@ -1,6 +1,6 @@
 /*
  * A precise timer for the event loop: one timerfd, adopted into lws, that
- * wakes the loop at an absolute time (server_now_us's clock) and then calls
+ * wakes the loop at an absolute time (clock_mono_us's clock) and then calls
  * stream_clock_fired. Used instead of lws_sul for the pacing of speaking
  * calls: lws 4.1 waits in poll() for its next timer's delay truncated to
  * whole milliseconds, so a timer under 1 ms away makes poll() return at once,

@@ -20,16 +20,12 @@
 /* How long in-flight requests get to finish after SIGTERM. */
 #define DRAIN_US (10 * LWS_USEC_PER_SEC)
 
-/*
- * The voice layer's clock hook takes no argument, so the running server
- * (one per process) is found here; its offset lives in struct server.
- */
-static const struct server *clock_server;
-
 /* The voice layer's clock: the system's, moved by --clock. */
-static long long voice_now(void)
+static long long server_voice_now(void *arg)
 {
-    return (long long)time(NULL) + (clock_server ? clock_server->clock_offset : 0);
+    const struct server *srv = arg;
+
+    return (long long)time(NULL) + srv->clock_offset;
 }
 
 static void refresh_routes(struct server *srv)
@@ -177,8 +173,8 @@ int server_run(const struct config *cfg)
     }
     srv->clock_offset = cfg->clock_offset;
     if (srv->clock_offset) {
-        clock_server = srv;
-        srv->voice.now = voice_now;
+        srv->voice.now = server_voice_now;
+        srv->voice.now_arg = srv;
         log_event(LOG_WARN, "server.clock",
                   "offset_s=%lld reason=\"--clock: flows and the call log see a time that is "
                   "not the system's\"",
@@ -256,8 +252,6 @@ out:
     stream_token_key_clear(&srv->voice.stream_key);
     pthread_mutex_destroy(&srv->done_lock);
     log_event(LOG_INFO, "server.stopped", "clean=%s", rc == 0 ? "yes" : "no");
-    if (clock_server == srv)
-        clock_server = NULL;
     free(srv);
     return rc;
 }

@@ -9,6 +9,7 @@
 #include "core/clock.h"
 #include "core/conn_count.h"
 #include "core/sig.h"
+#include "media/event.h"
 #include "speech/tts.h"
 #include "server/config.h"
 #include "server/metrics.h"
@@ -97,6 +98,8 @@ struct server {
     struct outcome_slot *outcomes;
     struct tts_cache_slot *tts_cache;
     unsigned long long tts_cache_clock;
+    /* Where this loop's sessions parse their messages, one at a time (session_config). */
+    struct media_event stream_scratch;
 };
 
 /* Per-connection state (lws per_session_data), reset for each request on the connection. */
@@ -169,11 +172,5 @@ void http_answer_detached(int fd, const struct reply *r);
 
 /** Delivers writer completions to their connections (called on the loop). */
 void server_drain_completions(struct server *srv);
-
-/* The loop's clock is core/clock's; this name stays for loop_clock.c and conn_limits.c. */
-static inline long long server_now_us(void)
-{
-    return clock_mono_us();
-}
 
 #endif

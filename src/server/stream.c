@@ -619,6 +619,7 @@ static int on_established(struct server *srv, struct lws *wsi, struct stream_con
     buf_init(&c->rx, MEDIA_EVENT_MAX_SIZE);
     c->out = (struct ws_queue)WS_QUEUE_INIT(STREAM_MAX_QUEUED);
     io.arg = c;
+    cfg.scratch = &srv->stream_scratch;
     session_init(&c->session, &io, &cfg, c->opened_us);
     c->next = srv->streams;
     srv->streams = c;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/lang.h"
 #include "sim/call_internal.h"
 #include "sim/stream.h"
 
@@ -53,7 +54,7 @@ static const char *speech_lang(const struct form *custom)
 {
     const char *lang = form_get(custom, "lang");
 
-    if (lang && strncmp(lang, "es", 2) == 0)
+    if (lang_same_base(lang, "es"))
         return "es";
     return "en-us";
 }

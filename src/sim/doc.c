@@ -376,6 +376,8 @@ int sim_doc_parse(struct sim_doc *doc, const char *xml, size_t len)
         goto out;
     }
     pthread_once(&xml_once, xml_init_once);
+    /* libxml2 2.9 often carries on after running out of memory: its last error tells. */
+    xmlResetLastError();
     ctxt = xmlNewParserCtxt();
     if (!ctxt) {
         rc = SB_ENOMEM;
@@ -417,6 +419,8 @@ int sim_doc_parse(struct sim_doc *doc, const char *xml, size_t len)
         goto out;
     }
     rc = build(&p, root, NULL, &doc->root);
+    if (rc == 0 && xmlGetLastError() && xmlGetLastError()->code == XML_ERR_NO_MEMORY)
+        rc = SB_ENOMEM;
 out:
     if (p.xdoc)
         xmlFreeDoc(p.xdoc);

@@ -30,7 +30,8 @@ static int parse_seconds(const char *s, double *out)
 
     errno = 0;
     v = strtod(s, &end);
-    if (errno || end == s || v < 0 || v > 86400)
+    /* Written so that NaN, which fails every comparison, is refused too. */
+    if (errno || end == s || !(v >= 0 && v <= 86400))
         return SB_EINVAL;
     while (isspace((unsigned char)*end))
         end++;
@@ -198,10 +199,11 @@ int sim_script_parse(struct sim_script *s, const char *text, char *err, size_t e
             goto out;
         }
         s->actions = grown;
+        msg[0] = '\0';
         rc = parse_line(&s->actions[s->count], start, msg, sizeof(msg));
         free(line);
         if (rc) {
-            snprintf(err, errlen, "line %d: %s", lineno, msg);
+            snprintf(err, errlen, "line %d: %s", lineno, msg[0] ? msg : sb_strerror(rc));
             goto out;
         }
         s->actions[s->count].line = lineno;

@@ -19,7 +19,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/err.h"
+#include "core/lang.h"
 #include "core/log.h"
 #include "speech/resample.h"
 #include "speech/tts.h"
@@ -198,7 +200,7 @@ static int start_child(struct iso *e, struct slot *s)
     s->pid = pid;
     s->fd = fd;
     pthread_mutex_unlock(&e->lock);
-    rc = tts_proto_recv(fd, &hello, sizeof(hello), tts_proto_now_ms() + START_DEADLINE_MS);
+    rc = tts_proto_recv(fd, &hello, sizeof(hello), clock_mono_ms() + START_DEADLINE_MS);
     if (rc || hello != TTS_PROTO_HELLO) {
         end_child(e, s, 1, "start");
         return SB_EIO;
@@ -250,7 +252,7 @@ static int exchange(struct iso *e, struct slot *s, const char *text, const char 
                     const char *voice, int16_t **pcm, size_t *n, int *rate, int *answer, char *err,
                     size_t errsize)
 {
-    long long deadline = tts_proto_now_ms() + e->deadline_ms;
+    long long deadline = clock_mono_ms() + e->deadline_ms;
     struct tts_proto_request req = {TTS_PROTO_REQUEST, 0, 0, 0};
     struct tts_proto_reply rep;
     char reason[TTS_PROTO_REASON_MAX + 1];
@@ -302,17 +304,11 @@ static int exchange(struct iso *e, struct slot *s, const char *text, const char 
     return 0;
 }
 
-static int is_spanish(const char *lang)
-{
-    return lang && (lang[0] == 'e' || lang[0] == 'E') && (lang[1] == 's' || lang[1] == 'S') &&
-           (lang[2] == '\0' || lang[2] == '-' || lang[2] == '_');
-}
-
 /* A copy of the apology for `lang`. */
 static int apologize(const struct iso *e, const char *lang, int16_t **pcm, size_t *n, int *rate,
                      char *err, size_t errsize)
 {
-    const struct apology *a = is_spanish(lang) ? &e->sorry_es : &e->sorry_en;
+    const struct apology *a = lang_same_base(lang, "es") ? &e->sorry_es : &e->sorry_en;
 
     if (!a->pcm || a->n == 0) {
         sb_set_error(err, errsize, "the speech synthesizer failed twice");
@@ -404,7 +400,7 @@ static int iso_synth(void *engine, const char *text, const char *lang, const cha
 static void iso_release(void *engine)
 {
     struct iso *e = engine;
-    long long deadline = tts_proto_now_ms() + EXIT_GRACE_MS;
+    long long deadline = clock_mono_ms() + EXIT_GRACE_MS;
 
     if (!e)
         return;
@@ -420,7 +416,7 @@ static void iso_release(void *engine)
         if (pid <= 0)
             continue;
         while (waitpid(pid, NULL, WNOHANG) == 0) {
-            if (tts_proto_now_ms() >= deadline) {
+            if (clock_mono_ms() >= deadline) {
                 kill(pid, SIGKILL);
                 waitpid(pid, NULL, 0);
                 break;

@@ -54,7 +54,4 @@ int tts_proto_send(int fd, const void *buf, size_t len, long long deadline_ms);
  */
 int tts_proto_recv(int fd, void *buf, size_t len, long long deadline_ms);
 
-/* CLOCK_MONOTONIC in milliseconds. */
-long long tts_proto_now_ms(void);
-
 #endif

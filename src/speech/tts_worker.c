@@ -20,11 +20,6 @@
 #include "speech/tts.h"
 #include "speech/tts_proto.h"
 
-long long tts_proto_now_ms(void)
-{
-    return clock_mono_ms();
-}
-
 /* Waits until `fd` is ready for `events`. Returns 0, SB_EBUSY (deadline) or SB_EIO. */
 static int wait_ready(int fd, short events, long long deadline_ms)
 {
@@ -33,7 +28,7 @@ static int wait_ready(int fd, short events, long long deadline_ms)
     int rc;
 
     for (;;) {
-        left = deadline_ms < 0 ? -1 : deadline_ms - tts_proto_now_ms();
+        left = deadline_ms < 0 ? -1 : deadline_ms - clock_mono_ms();
         if (deadline_ms >= 0 && left <= 0)
             return SB_EBUSY;
         rc = poll(&p, 1, left > 1000000 ? 1000000 : (int)left);

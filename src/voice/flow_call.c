@@ -116,7 +116,7 @@ static void log_recording(const struct voice_ctx *ctx, const char *call_sid,
     snprintf(r.url, sizeof(r.url), "%s", url);
     snprintf(r.status, sizeof(r.status), "%s", status);
     r.duration = dur ? strtol(dur, NULL, 10) : 0;
-    r.at = ctx->now ? ctx->now() : (long long)time(NULL);
+    r.at = voice_now(ctx);
     writer_submit_recording(ctx->writer, &r, NULL, NULL);
     log_event(LOG_INFO, "flow.recording", "call_sid=%s recording_sid=%s duration=%ld", call_sid,
               r.recording_sid, r.duration);
@@ -151,7 +151,7 @@ static void env_of(const struct voice_ctx *ctx, const struct call_context *cc, i
     const struct tenant *t = cc->route->tenant;
 
     memset(env, 0, sizeof(*env));
-    env->now = ctx->now ? (time_t)ctx->now() : time(NULL);
+    env->now = (time_t)voice_now(ctx);
     if (tz_offset_minutes(t->timezone, env->now, &env->utc_offset_min))
         log_event(LOG_WARN, "flow.timezone", "tenant=%s reason=\"unknown time zone, using UTC\"",
                   t->name);
@@ -337,7 +337,7 @@ int voice_flow_recording(const struct voice_ctx *ctx, const struct form *params,
     snprintf(r.url, sizeof(r.url), "%s", url);
     snprintf(r.status, sizeof(r.status), "%s", status ? status : "completed");
     r.duration = dur ? strtol(dur, NULL, 10) : 0;
-    r.at = ctx->now ? ctx->now() : (long long)time(NULL);
+    r.at = voice_now(ctx);
     fc = calloc(1, sizeof(*fc));
     if (fc) {
         fc->done = done;

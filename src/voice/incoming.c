@@ -10,9 +10,9 @@
 #include "voice/persona.h"
 #include "voice/voice.h"
 
-static long long ctx_now(const struct voice_ctx *ctx)
+long long voice_now(const struct voice_ctx *ctx)
 {
-    return ctx->now ? ctx->now() : (long long)time(NULL);
+    return ctx->now ? ctx->now(ctx->now_arg) : (long long)time(NULL);
 }
 
 /* Copies a C string into a fixed field, truncating; cheaper than snprintf on the hot path. */
@@ -44,7 +44,7 @@ static void log_call(const struct voice_ctx *ctx, const struct call_context *cc,
     copy_field(c.lang, sizeof(c.lang), cc->lang ? cc->lang : "");
     c.duration = -1;
     c.ended_at = 0;
-    c.started_at = ctx_now(ctx);
+    c.started_at = voice_now(ctx);
     rc = writer_submit_call(ctx->writer, &c, NULL, NULL);
     if (rc)
         log_event(LOG_ERROR, "call.log_failed", "call_sid=%s error=\"writer: %s\"", cc->call_sid,

@@ -65,7 +65,9 @@ struct voice_ctx {
      * start (core/stream_token.h). Not ready (tests): no token is written.
      */
     struct stream_token_key stream_key;
-    long long (*now)(void); /* unix seconds; NULL means time(NULL) */
+    /* Unix seconds (NULL: time(NULL)); the server moves it with --clock. Read with voice_now. */
+    long long (*now)(void *arg);
+    void *now_arg;
     /* How a call's stream ended; NULL when streams are not served (tests). */
     int (*stream_outcome)(void *arg, const char *call_sid, struct voice_stream_end *out);
     void *stream_outcome_arg;
@@ -74,6 +76,9 @@ struct voice_ctx {
     struct flow_states *flow_states;
     struct store *store; /* the loop's read connection: flow state after a restart */
 };
+
+/** The handlers' clock: ctx->now, or the system's time. */
+long long voice_now(const struct voice_ctx *ctx);
 
 /* A deferred answer: the callee owns `reply` (its body) and runs on the writer thread. */
 typedef void (*voice_reply_fn)(void *arg, struct reply *reply);

@@ -62,7 +62,7 @@ class InteractiveTest(unittest.TestCase):
         self.tmux("send-keys", "-t", self.session, "busy", "Enter")
         out = self.wait_for("EXIT=")
         self.assertIn("EXIT=0", out)
-        self.assertIn('switchboard says: "Press 1 for sales"', out)
+        self.assertIn('127.0.0.1 says: "Press 1 for sales"', out)
         self.assertIn("caller presses 1", out)
         self.assertIn("dial Number +15557654321: busy", out)
         self.assertEqual(self.app.requests[1]["params"]["Digits"], "1")

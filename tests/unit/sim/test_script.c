@@ -390,11 +390,9 @@ Test(sim_script, numbers_out_of_range)
     assert_refused("dial answer -3", "line 1: dial answer takes seconds, got '-3'");
     assert_refused("record 90000 #", "line 1: record needs seconds, got '90000'");
     assert_refused("record -1", "line 1: record needs seconds, got '-1'");
-    /*
-     * Not tested: "wait nan" (and "dial answer nan", "record nan") is
-     * accepted with seconds = NaN, since parse_seconds (src/sim/script.c:33)
-     * bounds the value with `v < 0 || v > 86400`, which NaN passes.
-     */
+    assert_refused("wait nan", "line 1: wait needs seconds, got 'nan'");
+    assert_refused("dial answer nan", "line 1: dial answer takes seconds, got 'nan'");
+    assert_refused("record nan", "line 1: record needs seconds, got 'nan'");
 }
 
 Test(sim_script, long_lines)

@@ -27,7 +27,7 @@ static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *
     return remove(p);
 }
 
-long long fixture_now(void)
+long long fixture_now(void *arg)
 {
     return FIXED_NOW;
 }

@@ -54,7 +54,7 @@ void fixture_setup(void);
 void fixture_teardown(void);
 
 /** Returns FIXED_NOW (the clock of fx_ctx). */
-long long fixture_now(void);
+long long fixture_now(void *arg);
 
 /**
  * Parses a NULL-terminated list of key, value pairs into `f` (form_release
