@@ -4,6 +4,7 @@
 
 #include "cli/cli.h"
 #include "speech/tts.h"
+#include "core/banned.h"
 
 static const char usage[] =
     "usage: switchboard <command> [options]\n"

@@ -4,6 +4,7 @@
 #include "agent/agent.h"
 #include "core/lang.h"
 #include "core/words.h"
+#include "core/banned.h"
 
 /* The lines the rule agent speaks, in English and Spanish. */
 struct phrases {

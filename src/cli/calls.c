@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "core/err.h"
+#include "core/banned.h"
 
 static const char calls_usage[] = "usage: switchboard calls list [--json] [--limit N]\n"
                                   "\n"

@@ -6,6 +6,7 @@
 
 #include "cli/cli.h"
 #include "core/err.h"
+#include "core/banned.h"
 
 static void report(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 

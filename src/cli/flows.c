@@ -8,6 +8,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "flow/flow.h"
+#include "core/banned.h"
 
 static const char flows_usage[] =
     "usage: switchboard flows validate FILE\n"
@@ -30,8 +31,12 @@ static int read_file(const char *path, struct buf *out)
     size_t n;
     int rc = 0;
 
-    if (!f)
-        return cli_fail("cannot read flow file '%s': %s", path, strerror(errno));
+    if (!f) {
+        char why[128];
+
+        return cli_fail("cannot read flow file '%s': %s", path,
+                        strerror_r(errno, why, sizeof(why)));
+    }
     for (n = fread(chunk, 1, sizeof(chunk), f); n > 0 && rc == 0;
          n = fread(chunk, 1, sizeof(chunk), f))
         rc = buf_append(out, chunk, n);

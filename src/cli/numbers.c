@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 #include "core/e164.h"
 #include "core/err.h"
+#include "core/banned.h"
 
 static const char numbers_usage[] =
     "usage: switchboard numbers add E164 --tenant NAME [--plan starter|pro|enterprise]\n"

@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "core/log.h"
 #include "server/server.h"
+#include "core/banned.h"
 
 static const char serve_usage[] =
     "usage: switchboard serve [--listen ADDR:PORT] [--db PATH] [--dev] [--trust-proxy]\n"

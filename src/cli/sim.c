@@ -8,6 +8,7 @@
 #include "core/err.h"
 #include "core/status_events.h"
 #include "sim/call.h"
+#include "core/banned.h"
 
 static const char sim_usage[] =
     "usage: switchboard sim call --url URL --from NUMBER --to NUMBER [options]\n"

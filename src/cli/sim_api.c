@@ -11,6 +11,7 @@
 #include "server/config.h"
 #include "sim/api.h"
 #include "sim/script.h"
+#include "core/banned.h"
 
 /* Largest script file read for --script. */
 #define MAX_SCRIPT 65536

@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 #include "core/e164.h"
 #include "core/err.h"
+#include "core/banned.h"
 
 static const char tenants_usage[] =
     "usage: switchboard tenants add NAME [--lang TAG] [--transfer E164] [--timezone TZ]\n"

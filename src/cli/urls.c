@@ -5,6 +5,7 @@
 
 #include "cli/cli.h"
 #include "server/config.h"
+#include "core/banned.h"
 
 static const char urls_usage[] =
     "usage: switchboard urls [--base-url URL]\n"

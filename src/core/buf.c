@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/banned.h"
 
 void buf_init(struct buf *b, size_t max)
 {

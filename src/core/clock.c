@@ -1,6 +1,7 @@
 #include "core/clock.h"
 
 #include <time.h>
+#include "core/banned.h"
 
 long long clock_mono_us(void)
 {

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/banned.h"
 
 /* The key that stands for a peer whose address is unknown. */
 static const unsigned char unknown_peer = 0xff;

@@ -1,6 +1,7 @@
 #include "core/e164.h"
 
 #include <stddef.h>
+#include "core/banned.h"
 
 bool e164_valid(const char *s)
 {

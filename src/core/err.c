@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include "core/banned.h"
 
 const char *sb_strerror(int code)
 {

@@ -6,6 +6,7 @@
 
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/banned.h"
 
 /* The encoded form is capped so that a runaway caller fails instead of eating memory. */
 #define FORM_MAX_ENCODED (1024 * 1024)

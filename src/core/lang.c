@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/e164.h"
+#include "core/banned.h"
 
 /*
  * Country calling codes of Spanish-speaking countries other than Mexico.

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/err.h"
+#include "core/banned.h"
 
 #define LOG_LINE_SIZE 4096
 /* Room kept at the end of a line for a closing quote and the newline. */

@@ -1,4 +1,5 @@
 #include "core/mulaw.h"
+#include "core/banned.h"
 
 /* Added to the magnitude so that every segment starts on a power of two. */
 #define MULAW_BIAS 0x84

@@ -1,6 +1,7 @@
 #include "core/redact.h"
 
 #include <string.h>
+#include "core/banned.h"
 
 const char *redact_number(const char *number, char out[REDACT_SIZE])
 {

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/banned.h"
 
 int sid_format(const char *prefix, const unsigned char raw[SID_RAW_BYTES], char *out, size_t size)
 {

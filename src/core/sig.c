@@ -12,6 +12,7 @@
 #include <openssl/sha.h>
 
 #include "core/err.h"
+#include "core/banned.h"
 
 /* Length of the base64 text of a 20-byte digest, without the NUL. */
 #define SIG_B64_LEN (SIG_B64_SIZE - 1)

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/banned.h"
 
 static const struct {
     const char *name;

@@ -8,6 +8,7 @@
 #include <openssl/hmac.h>
 
 #include "core/err.h"
+#include "core/banned.h"
 
 /* Domain separation: neither HMAC can be mistaken for another use of the same secret. */
 static const char KEY_LABEL[] = "switchboard stream-token key v1";

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/banned.h"
 
 /*
  * The grammar: one descriptor per element, indexed by an enum so that the

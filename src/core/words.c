@@ -1,6 +1,7 @@
 #include "core/words.h"
 
 #include <stddef.h>
+#include "core/banned.h"
 
 enum kind { SEPARATOR, LETTER, DIGIT };
 

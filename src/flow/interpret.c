@@ -20,6 +20,7 @@
 #include "core/stream_token.h"
 #include "core/words.h"
 #include "flow/model.h"
+#include "core/banned.h"
 
 /*
  * What the flow says when the document does not: the same words as the rule

@@ -16,6 +16,7 @@
 #include "core/err.h"
 #include "core/words.h"
 #include "flow/model.h"
+#include "core/banned.h"
 
 static const char *const type_names[NODE_TYPE_COUNT] = {
     [NODE_SAY] = "say",

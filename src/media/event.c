@@ -11,6 +11,7 @@
 
 #include "core/err.h"
 #include "media/event_internal.h"
+#include "core/banned.h"
 
 /*
  * Base64 is encoded in chunks through a small stack buffer so that the

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "media/event_internal.h"
+#include "core/banned.h"
 
 enum fast_field { F_EVENT, F_SEQ, F_SID, F_MEDIA, F_TRACK, F_CHUNK, F_TS, F_PAYLOAD, F_COUNT };
 

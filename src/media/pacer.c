@@ -6,6 +6,7 @@
 #include "core/err.h"
 #include "core/mulaw.h"
 #include "core/phone.h"
+#include "core/banned.h"
 
 #define FRAME_US (PHONE_FRAME_MS * 1000LL)
 /* Two minutes of phone audio: far more than one reply, small enough per call. */

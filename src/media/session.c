@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "core/mulaw.h"
 #include "core/phone.h"
+#include "core/banned.h"
 
 enum { S_OPENED, S_CONNECTED, S_ACTIVE, S_CLOSING };
 

@@ -1,6 +1,7 @@
 #include "media/vad.h"
 
 #include <stdint.h>
+#include "core/banned.h"
 
 /*
  * Energies are mean squares of 16-bit samples: full scale is 32768^2, so

@@ -28,6 +28,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/banned.h"
 
 #define DEFAULT_MAX_TRANSFERS 16
 #define DEFAULT_MAX_QUEUED 1024

@@ -1,4 +1,5 @@
 #include "net/http_method.h"
+#include "core/banned.h"
 
 /* Methods lws records a URI token for, with their names. */
 static const struct {

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "core/banned.h"
 
 /* Room for any Content-Length lws lets through; a longer one is far past every limit. */
 #define CLEN_SIZE 32

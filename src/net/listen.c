@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <string.h>
+#include "core/banned.h"
 
 /* Loop thread and signal handler only. */
 static volatile sig_atomic_t stop_requested;

@@ -12,6 +12,7 @@
 #include <linux/tcp.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include "core/banned.h"
 
 long long net_socket_bytes_read(int fd)
 {

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/banned.h"
 
 void sse_init(struct sse *s, size_t max)
 {

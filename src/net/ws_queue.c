@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/banned.h"
 
 struct ws_msg {
     struct ws_msg *next;

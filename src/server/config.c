@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "core/err.h"
+#include "core/banned.h"
 
 int config_set_listen(struct config *c, const char *value, const char *setting, char *err,
                       size_t errlen)

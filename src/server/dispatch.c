@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/sig.h"
 #include "server/server_internal.h"
+#include "core/banned.h"
 
 static const struct endpoint endpoints[] = {
     {"/voice/incoming", "incoming", EP_INCOMING, 1},

@@ -17,6 +17,7 @@
 #include "server/conn_limits.h"
 #include "server/server_internal.h"
 #include "server/stream.h"
+#include "core/banned.h"
 
 /* Longest request path answered; longer ones get 414 (lws holds at most HTTP_MAX_HEADERS). */
 #define HTTP_MAX_PATH 2048

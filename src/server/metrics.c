@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include "core/banned.h"
 
 static const double bucket_bounds[METRICS_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
                                                       0.01,   0.025,   0.05,   0.1,   0.5,    1.0};

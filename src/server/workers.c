@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "core/err.h"
+#include "core/banned.h"
 
 struct workers_job {
     void (*run)(void *arg);

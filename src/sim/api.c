@@ -21,6 +21,7 @@
 #include "net/http_reply.h"
 #include "net/listen.h"
 #include "sim/api_internal.h"
+#include "core/banned.h"
 
 /* Request bodies: Twilio caps TwiML at 4000 characters; 64 KiB is far beyond any form. */
 #define API_MAX_BODY 65536

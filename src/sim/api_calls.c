@@ -18,6 +18,7 @@
 #include "sim/call.h"
 #include "sim/fetch.h"
 #include "sim/script.h"
+#include "core/banned.h"
 
 /* How long an outbound call rings before the callee answers (simulated seconds). */
 #define RING_S 2.0

@@ -17,6 +17,7 @@
 #include "core/redact.h"
 #include "sim/api_internal.h"
 #include "sim/fetch.h"
+#include "core/banned.h"
 
 /* Twilio's limit on a message body, in characters. */
 #define MAX_BODY_CHARS 1600

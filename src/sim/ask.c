@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "sim/call_internal.h"
+#include "core/banned.h"
 
 const char *sim_action_name(enum sim_action_kind kind)
 {

@@ -10,6 +10,7 @@
 #include "core/mulaw.h"
 #include "speech/resample.h"
 #include "speech/tts.h"
+#include "core/banned.h"
 
 #define MAX_SAMPLES ((size_t)SIM_AUDIO_MAX_SECONDS * 48000u)
 #define WAVE_FORMAT_PCM 0x0001
@@ -225,7 +226,10 @@ int sim_audio_read_wav(struct sim_audio *a, const char *path, char *err, size_t 
     sim_audio_init(a, 0);
     fp = fopen(path, "rb");
     if (!fp) {
-        sb_set_error(err, errsize, "cannot open '%s': %s", path, strerror(errno));
+        char why[128];
+
+        sb_set_error(err, errsize, "cannot open '%s': %s", path,
+                     strerror_r(errno, why, sizeof(why)));
         rc = SB_EIO;
         goto out;
     }

@@ -13,6 +13,7 @@
 #include "sim/call_internal.h"
 #include "sim/doc.h"
 #include "sim/fetch.h"
+#include "core/banned.h"
 
 #define DEFAULT_MAX_DOCUMENTS 50
 /* c->hung_up when the REST API ended the call (1 means the caller hung up). */

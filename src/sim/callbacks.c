@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "sim/call_internal.h"
+#include "core/banned.h"
 
 /* RFC 2822 time of an event: the call's start plus the simulated clock. */
 static void event_timestamp(const struct call *c, char *out, size_t size)

@@ -15,6 +15,7 @@
 #include "core/err.h"
 #include "core/form.h"
 #include "core/sig.h"
+#include "core/banned.h"
 
 /*
  * Twilio's error codes as this module reports them. Besides the four that

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "sim/call.h"
+#include "core/banned.h"
 
 static const char *str(json_t *ev, const char *key)
 {

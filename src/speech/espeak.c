@@ -15,6 +15,7 @@
 
 #include "core/err.h"
 #include "core/lang.h"
+#include "core/banned.h"
 
 /* espeak-ng's language names and voice identifiers are short ("es-419", "roa/es-419"). */
 #define LANG_MAX 32

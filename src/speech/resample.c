@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/banned.h"
 
 /* Room past the scaled length for the filter's rounding at either end. */
 #define RESAMPLE_SLACK 64

@@ -13,6 +13,7 @@
 #include "core/mulaw.h"
 #include "core/phone.h"
 #include "speech/resample.h"
+#include "core/banned.h"
 
 int tts_synth(const struct tts *t, const char *text, const char *lang, const char *voice,
               int16_t **pcm, size_t *n, int *rate, char *err, size_t errsize)

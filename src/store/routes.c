@@ -9,6 +9,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "core/banned.h"
 
 /*
  * Loads are retried when the routing version moved during one, so that

@@ -22,6 +22,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "core/banned.h"
 
 #define BUSY_TIMEOUT_MS 5000
 

@@ -9,6 +9,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "core/banned.h"
 
 static const char *const plan_names[] = {"starter", "pro", "enterprise"};
 

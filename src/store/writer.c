@@ -17,6 +17,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "core/banned.h"
 
 /* Jobs waiting at most; past it submitters get SB_EBUSY instead of memory growth. */
 #define WRITER_QUEUE_MAX 65536

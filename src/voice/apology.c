@@ -3,6 +3,7 @@
 
 #include "core/twiml.h"
 #include "voice/voice.h"
+#include "core/banned.h"
 
 #define APOLOGY_TEXT                                                                               \
     "Lo sentimos, este número no está configurado. Sorry, this number is not configured."

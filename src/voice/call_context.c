@@ -5,6 +5,7 @@
 #include "core/e164.h"
 #include "core/err.h"
 #include "core/lang.h"
+#include "core/banned.h"
 
 int call_context_init(struct call_context *cc, const struct routes *routes,
                       const struct form *params, const char **missing)

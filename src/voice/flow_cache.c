@@ -5,6 +5,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "core/banned.h"
 
 void flow_cache_release(struct flow_cache *c)
 {

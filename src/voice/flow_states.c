@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/banned.h"
 
 /* FNV-1a over the SID: SIDs are random hex, any decent mix spreads them. */
 static size_t bucket_of(const char *sid)

@@ -8,6 +8,7 @@
 #include "voice/call_context.h"
 #include "voice/listen.h"
 #include "voice/voice.h"
+#include "core/banned.h"
 
 void voice_gather(const struct voice_ctx *ctx, const struct form *params, struct reply *out)
 {

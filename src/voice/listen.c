@@ -4,6 +4,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "voice/persona.h"
+#include "core/banned.h"
 
 void listen_say(struct twiml *t, const struct call_context *cc, const char *text)
 {

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/lang.h"
+#include "core/banned.h"
 
 static const char *entry_tag(const void *items, size_t i)
 {

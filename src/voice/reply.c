@@ -3,6 +3,7 @@
 
 #include "core/err.h"
 #include "voice/voice.h"
+#include "core/banned.h"
 
 void reply_release(struct reply *r)
 {

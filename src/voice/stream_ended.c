@@ -6,6 +6,7 @@
 #include "voice/call_context.h"
 #include "voice/listen.h"
 #include "voice/voice.h"
+#include "core/banned.h"
 
 static const char *const outcome_names[] = {"unknown", "transfer", "hangup", "stopped"};
 

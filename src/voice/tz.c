@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/err.h"
+#include "core/banned.h"
 
 #define TZ_DIR "/usr/share/zoneinfo/"
 #define TZ_NAME_MAX 128
