@@ -16,6 +16,7 @@
 #include "core/sid.h"
 #include "core/sig.h"
 #include "net/ws_queue.h"
+#include "core/banned.h"
 
 #define FRAME_US (SIM_STREAM_FRAME_MS * 1000LL)
 /* Each DTMF key takes this many frames of the caller's time. */
