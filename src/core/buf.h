@@ -5,6 +5,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 
+#include "core/err.h"
+
 /*
  * The contents are always NUL-terminated after a successful append, so
  * `data` can be used as a C string when no NUL was appended. `data` is NULL
@@ -26,19 +28,21 @@ struct buf {
 void buf_init(struct buf *b, size_t max);
 
 /** Appends `len` bytes. Returns 0, SB_ETOOBIG past the maximum, or SB_ENOMEM. */
-int buf_append(struct buf *b, const void *data, size_t len);
+SB_MUST_CHECK int buf_append(struct buf *b, const void *data, size_t len);
 
 /** Appends a NUL-terminated string. Same returns as buf_append. */
-int buf_puts(struct buf *b, const char *s);
+SB_MUST_CHECK int buf_puts(struct buf *b, const char *s);
 
 /** Appends one byte. Same returns as buf_append. */
-int buf_putc(struct buf *b, char c);
+SB_MUST_CHECK int buf_putc(struct buf *b, char c);
 
 /** Appends printf-formatted text. Same returns as buf_append. */
-int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+SB_MUST_CHECK int buf_printf(struct buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /** Appends vprintf-formatted text. Same returns as buf_append. */
-int buf_vprintf(struct buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+SB_MUST_CHECK int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 
 /** Returns the contents as a C string ("" when empty); never NULL. */
 const char *buf_cstr(const struct buf *b);
@@ -54,6 +58,6 @@ void buf_release(struct buf *b);
  * buffer. Returns an allocated "" when empty, NULL only on allocation failure.
  * `len` may be NULL.
  */
-char *buf_detach(struct buf *b, size_t *len);
+SB_MUST_CHECK char *buf_detach(struct buf *b, size_t *len);
 
 #endif

@@ -2,6 +2,13 @@
 #ifndef SB_CORE_ERR_H
 #define SB_CORE_ERR_H
 
+/*
+ * On the declaration of a function whose result must be looked at: an error
+ * code, or an owned pointer. With -Werror a call that drops it fails the
+ * build, and a (void) cast does not silence it (GCC): handle the result.
+ */
+#define SB_MUST_CHECK __attribute__((warn_unused_result))
+
 /* X-macro map: name, message (lower-case, as shown to users). */
 #define SB_ERRNO_MAP(X)                                                                            \
     X(NOMEM, -1, "out of memory")                                                                  \

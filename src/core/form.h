@@ -8,6 +8,8 @@
 
 #include <stddef.h>
 
+#include "core/err.h"
+
 /* Twilio sends a few dozen parameters; anything far beyond is hostile. */
 #define FORM_MAX_FIELDS 1000
 
@@ -41,7 +43,7 @@ struct form {
  * SB_ETOOBIG past FORM_MAX_FIELDS; SB_ENOMEM. On error the form is empty.
  * The form owns its memory: release with form_release.
  */
-int form_parse(struct form *f, const char *text, size_t len);
+SB_MUST_CHECK int form_parse(struct form *f, const char *text, size_t len);
 
 /** Returns the first value for `key`, or NULL. The pointer lives as long as the form. */
 const char *form_get(const struct form *f, const char *key);
@@ -51,14 +53,14 @@ const char *form_get(const struct form *f, const char *key);
  * form and on a parsed one. Returns 0, SB_EINVAL (a NULL argument) or
  * SB_ENOMEM; on error the form is unchanged.
  */
-int form_add(struct form *f, const char *key, const char *value);
+SB_MUST_CHECK int form_add(struct form *f, const char *key, const char *value);
 
 /**
  * Appends a copy of each of the `n` pairs {key, value} in order, skipping
  * pairs whose value is NULL (optional parameters). Returns 0, SB_EINVAL (a
  * NULL key) or SB_ENOMEM; on error the form is as it was before the call.
  */
-int form_add_pairs(struct form *f, const char *const pairs[][2], size_t n);
+SB_MUST_CHECK int form_add_pairs(struct form *f, const char *const pairs[][2], size_t n);
 
 /**
  * Gives `key` the one value `value`: the first field of `key` keeps its
@@ -66,14 +68,14 @@ int form_add_pairs(struct form *f, const char *const pairs[][2], size_t n);
  * 0, SB_EINVAL or SB_ENOMEM (the form unchanged). Pointers from form_get for
  * `key` are invalid afterwards.
  */
-int form_set(struct form *f, const char *key, const char *value);
+SB_MUST_CHECK int form_set(struct form *f, const char *key, const char *value);
 
 /**
  * Appends a copy of every field of `from` (which may be `f` itself: it is
  * then copied once). Returns 0, SB_EINVAL or SB_ENOMEM (the fields copied
  * so far stay).
  */
-int form_extend(struct form *f, const struct form *from);
+SB_MUST_CHECK int form_extend(struct form *f, const struct form *from);
 
 /**
  * Encodes the fields as browsers and Python's urlencode do (key=value&...,
@@ -81,7 +83,7 @@ int form_extend(struct form *f, const struct form *from);
  * upper-case hex) into a new string the caller frees with free(). An empty
  * form gives "". Returns NULL out of memory or past 1 MiB.
  */
-char *form_encode(const struct form *f);
+SB_MUST_CHECK char *form_encode(const struct form *f);
 
 /** Frees everything the form owns and empties it; the form may be used again. */
 void form_release(struct form *f);

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 
+#include "core/err.h"
 #include "core/form.h"
 
 /* 20-byte digest in standard base64 with padding, plus NUL. */
@@ -15,8 +16,8 @@
  * distinct value of that key in byte order. Writes the base64 text to `out`.
  * Returns 0, SB_EINVAL on NULL token/url, or SB_ENOMEM.
  */
-int sig_compute(const char *token, const char *url, const struct form *params,
-                char out[SIG_B64_SIZE]);
+SB_MUST_CHECK int sig_compute(const char *token, const char *url, const struct form *params,
+                              char out[SIG_B64_SIZE]);
 
 /**
  * Checks `header` against the signature of `url` with its explicit port
@@ -26,7 +27,8 @@ int sig_compute(const char *token, const char *url, const struct form *params,
  * Returns 0 when valid, SB_EBADSIG when not (also when header is NULL or
  * empty), SB_EINVAL on a malformed url, SB_ENOMEM.
  */
-int sig_validate(const char *token, const char *url, const struct form *params, const char *header);
+SB_MUST_CHECK int sig_validate(const char *token, const char *url, const struct form *params,
+                               const char *header);
 
 /**
  * Validates a JSON-bodied request: the url must carry a bodySHA256 query
@@ -35,8 +37,8 @@ int sig_validate(const char *token, const char *url, const struct form *params, 
  * SB_EBADSIG otherwise (missing or wrong hash, wrong signature), SB_EINVAL,
  * SB_ENOMEM.
  */
-int sig_validate_body(const char *token, const char *url, const void *body, size_t len,
-                      const char *header);
+SB_MUST_CHECK int sig_validate_body(const char *token, const char *url, const void *body,
+                                    size_t len, const char *header);
 
 /*
  * An auth token keyed once. Setting up an HMAC in OpenSSL costs more than
@@ -46,13 +48,13 @@ int sig_validate_body(const char *token, const char *url, const void *body, size
 struct sig_key;
 
 /** Keys `token`. Returns 0 with *out set (free with sig_key_free), SB_EINVAL or SB_ENOMEM. */
-int sig_key_new(struct sig_key **out, const char *token);
+SB_MUST_CHECK int sig_key_new(struct sig_key **out, const char *token);
 
 /** Frees a key. NULL is allowed. */
 void sig_key_free(struct sig_key *k);
 
 /** sig_validate with a keyed token: same checks, same returns. */
-int sig_key_validate(struct sig_key *k, const char *url, const struct form *params,
-                     const char *header);
+SB_MUST_CHECK int sig_key_validate(struct sig_key *k, const char *url, const struct form *params,
+                                   const char *header);
 
 #endif

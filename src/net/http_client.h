@@ -39,6 +39,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/err.h"
 #include "net/sse.h"
 
 /* The outcome of a transfer, in plain words by http_result_str. */
@@ -144,7 +145,8 @@ struct http_client;
  * with *out set, SB_EINVAL (negative limits), or SB_ENOMEM (memory, libcurl
  * or the thread could not be had); *out is NULL on failure.
  */
-int http_client_new(struct http_client **out, const struct http_client_config *config);
+SB_MUST_CHECK int http_client_new(struct http_client **out,
+                                  const struct http_client_config *config);
 
 /**
  * Queues a request; `*id` (may be NULL) receives its id (never 0), for
@@ -155,7 +157,8 @@ int http_client_new(struct http_client **out, const struct http_client_config *c
  * SB_EBUSY (max_queued requests already wait) or SB_ECLOSED
  * (http_client_free began).
  */
-int http_client_submit(struct http_client *c, const struct http_request *req, uint64_t *id);
+SB_MUST_CHECK int http_client_submit(struct http_client *c, const struct http_request *req,
+                                     uint64_t *id);
 
 /**
  * Cancels a request, queued or running, from any thread: the client thread
@@ -208,7 +211,8 @@ struct http_delivery {
  * Creates an inbox. `wake` (may be NULL) is called on the client thread
  * after each delivery is queued. Returns 0, or SB_ENOMEM; *out is NULL then.
  */
-int http_inbox_new(struct http_inbox **out, void (*wake)(void *wake_arg), void *wake_arg);
+SB_MUST_CHECK int http_inbox_new(struct http_inbox **out, void (*wake)(void *wake_arg),
+                                 void *wake_arg);
 
 /** Takes every queued delivery, oldest first (NULL when none). Any thread. */
 struct http_delivery *http_inbox_take(struct http_inbox *q);

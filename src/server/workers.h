@@ -11,6 +11,8 @@
 
 #include <stddef.h>
 
+#include "core/err.h"
+
 /* Most threads and queued jobs one pool accepts. */
 #define WORKERS_MAX_THREADS 256
 #define WORKERS_MAX_QUEUE (1u << 20)
@@ -24,7 +26,7 @@ struct workers;
  * frees it with workers_stop), SB_EINVAL for counts out of range, or
  * SB_ENOMEM (memory or a thread could not be had); *out is NULL on failure.
  */
-int workers_start(struct workers **out, int nthreads, size_t queue_max);
+SB_MUST_CHECK int workers_start(struct workers **out, int nthreads, size_t queue_max);
 
 /**
  * Queues a job: a worker thread calls run(arg), then done(arg) (`done` may
@@ -36,7 +38,8 @@ int workers_start(struct workers **out, int nthreads, size_t queue_max);
  * already wait, or SB_ECLOSED once workers_stop has begun (also from inside
  * a job that runs while the pool drains).
  */
-int workers_submit(struct workers *w, void (*run)(void *arg), void (*done)(void *arg), void *arg);
+SB_MUST_CHECK int workers_submit(struct workers *w, void (*run)(void *arg), void (*done)(void *arg),
+                                 void *arg);
 
 /**
  * Refuses new jobs, runs every job already queued (run and done, as usual),

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/err.h"
+
 /* Longest speech one call may produce, in seconds; longer is SB_ETOOBIG. */
 #define TTS_MAX_SECONDS 900
 
@@ -58,8 +60,9 @@ struct tts {
  * (the engine failed), with a lower-case reason in `err` (may be NULL). On
  * failure *pcm is NULL and *n, *rate are 0.
  */
-int tts_synth(const struct tts *t, const char *text, const char *lang, const char *voice,
-              int16_t **pcm, size_t *n, int *rate, char *err, size_t errsize);
+SB_MUST_CHECK int tts_synth(const struct tts *t, const char *text, const char *lang,
+                            const char *voice, int16_t **pcm, size_t *n, int *rate, char *err,
+                            size_t errsize);
 
 /**
  * Synthesises as tts_synth does, resamples to PHONE_RATE (core/phone.h) and encodes to
@@ -70,8 +73,9 @@ int tts_synth(const struct tts *t, const char *text, const char *lang, const cha
  * lower-case reason in `err` (may be NULL). On failure *out is NULL and
  * *len 0.
  */
-int tts_synth_mulaw(const struct tts *t, const char *text, const char *lang, const char *voice,
-                    unsigned char **out, size_t *len, char *err, size_t errsize);
+SB_MUST_CHECK int tts_synth_mulaw(const struct tts *t, const char *text, const char *lang,
+                                  const char *voice, unsigned char **out, size_t *len, char *err,
+                                  size_t errsize);
 
 /** Releases the engine's state and empties `t`. An empty or zeroed `t` is allowed. */
 void tts_release(struct tts *t);
@@ -97,7 +101,7 @@ extern const struct tts_ops tts_espeak_ops;
  * Returns 0, or SB_EIO when espeak-ng cannot start (its data is missing),
  * with a lower-case reason in `err` (may be NULL); `t` is then empty.
  */
-int tts_espeak_init(struct tts *t, char *err, size_t errsize);
+SB_MUST_CHECK int tts_espeak_init(struct tts *t, char *err, size_t errsize);
 
 /**
  * Writes to `out` the espeak-ng language that `tag` speaks as (see above;
@@ -105,7 +109,7 @@ int tts_espeak_init(struct tts *t, char *err, size_t errsize);
  * SB_EINVAL when espeak-ng has no voice for it, SB_ETOOBIG when `out` is too
  * small, or SB_EIO when espeak-ng cannot start.
  */
-int tts_espeak_language(const char *tag, char *out, size_t outsize);
+SB_MUST_CHECK int tts_espeak_language(const char *tag, char *out, size_t outsize);
 
 /*
  * The isolated engine: espeak-ng in a small pool of child processes, so that
@@ -150,8 +154,8 @@ extern const struct tts_ops tts_isolated_ops;
  * or speak), with a lower-case reason in `err` (may be NULL); `t` is then
  * empty and no child is left.
  */
-int tts_isolated_init(struct tts *t, const char *const *argv, unsigned workers, int deadline_ms,
-                      char *err, size_t errsize);
+SB_MUST_CHECK int tts_isolated_init(struct tts *t, const char *const *argv, unsigned workers,
+                                    int deadline_ms, char *err, size_t errsize);
 
 /**
  * Writes the pid of each slot's child to `pids` (0 for a slot whose child is

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 
+#include "core/err.h"
 #include "store/store.h"
 
 struct route {
@@ -33,7 +34,7 @@ struct routes {
  * the last load (always on the first call). On failure the old table stays.
  * Returns 0 (also when nothing changed) or the store's error.
  */
-int routes_refresh(struct routes *r, struct store *s);
+SB_MUST_CHECK int routes_refresh(struct routes *r, struct store *s);
 
 /** Finds the route of a number, or NULL. The pointer lives until the next refresh. */
 const struct route *routes_find(const struct routes *r, const char *e164);

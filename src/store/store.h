@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "core/e164.h"
+#include "core/err.h"
 #include "core/phone.h"
 
 enum plan { PLAN_STARTER, PLAN_PRO, PLAN_ENTERPRISE };
@@ -18,7 +19,7 @@ enum plan { PLAN_STARTER, PLAN_PRO, PLAN_ENTERPRISE };
 const char *plan_name(enum plan p);
 
 /** Parses a plan name. Returns 0 or SB_EINVAL. */
-int plan_parse(const char *s, enum plan *out);
+SB_MUST_CHECK int plan_parse(const char *s, enum plan *out);
 
 #define TENANT_NAME_SIZE 64
 #define LANG_SIZE 16
@@ -185,15 +186,15 @@ extern const struct store_ops store_sqlite_ops;
  * Returns 0, SB_EIO when the file cannot be opened, SB_ESTORE on a failed
  * migration.
  */
-int store_open(struct store **out, const char *path);
+SB_MUST_CHECK int store_open(struct store **out, const char *path);
 
 /** Closes the store and frees it. NULL is allowed. */
 void store_close(struct store *s);
 
 /** Starts a transaction (used by the writer for group commit). */
-int store_begin(struct store *s);
+SB_MUST_CHECK int store_begin(struct store *s);
 /** Commits the open transaction. */
-int store_commit(struct store *s);
+SB_MUST_CHECK int store_commit(struct store *s);
 /** Rolls back the open transaction. */
 int store_rollback(struct store *s);
 
@@ -201,38 +202,38 @@ int store_rollback(struct store *s);
  * Adds a tenant with its languages. Returns 0, SB_EEXISTS when the name is
  * taken, SB_EINVAL on an empty name.
  */
-int store_tenant_add(struct store *s, const struct tenant *t);
+SB_MUST_CHECK int store_tenant_add(struct store *s, const struct tenant *t);
 
 /** Removes a tenant. SB_ENOTFOUND when absent; SB_EBUSY while numbers point at it. */
-int store_tenant_remove(struct store *s, const char *name);
+SB_MUST_CHECK int store_tenant_remove(struct store *s, const char *name);
 
 /** Reads one tenant into *out. SB_ENOTFOUND when absent. */
-int store_tenant_get(struct store *s, const char *name, struct tenant *out);
+SB_MUST_CHECK int store_tenant_get(struct store *s, const char *name, struct tenant *out);
 
 /** Lists tenants by name. *out is an array the caller free()s (NULL when n is 0). */
-int store_tenant_list(struct store *s, struct tenant **out, size_t *n);
+SB_MUST_CHECK int store_tenant_list(struct store *s, struct tenant **out, size_t *n);
 
 /** Adds a number. SB_EEXISTS when present, SB_ENOTFOUND when its tenant is absent. */
-int store_number_add(struct store *s, const struct number *n);
+SB_MUST_CHECK int store_number_add(struct store *s, const struct number *n);
 
 /** Removes a number. SB_ENOTFOUND when absent. */
-int store_number_remove(struct store *s, const char *e164);
+SB_MUST_CHECK int store_number_remove(struct store *s, const char *e164);
 
 /** Lists numbers by e164. *out is an array the caller free()s. */
-int store_number_list(struct store *s, struct number **out, size_t *n);
+SB_MUST_CHECK int store_number_list(struct store *s, struct number **out, size_t *n);
 
 /**
  * Reads the routing version: a counter that every change to tenants or
  * numbers bumps, from any process, so the routing cache knows when to reload.
  */
-int store_routes_version(struct store *s, long long *version);
+SB_MUST_CHECK int store_routes_version(struct store *s, long long *version);
 
 /**
  * Logs a new call. A call_sid already logged keeps its status and duration;
  * only an empty tenant or language is filled in and the earlier start kept
  * (a status callback can arrive before the webhook's row). Returns 0.
  */
-int store_call_insert(struct store *s, const struct call_record *c);
+SB_MUST_CHECK int store_call_insert(struct store *s, const struct call_record *c);
 
 /**
  * Applies a status callback exactly once: dedupes by (call_sid, sequence) or
@@ -241,45 +242,52 @@ int store_call_insert(struct store *s, const struct call_record *c);
  * terminal status is final); records duration and ended_at on terminal
  * events; creates the call row when the call is unknown. *out says which.
  */
-int store_status_apply(struct store *s, const struct status_event *e, enum status_outcome *out);
+SB_MUST_CHECK int store_status_apply(struct store *s, const struct status_event *e,
+                                     enum status_outcome *out);
 
 /** Lists the newest `limit` calls, newest first. *out is free()d by the caller. */
-int store_call_list(struct store *s, size_t limit, struct call_record **out, size_t *n);
+SB_MUST_CHECK int store_call_list(struct store *s, size_t limit, struct call_record **out,
+                                  size_t *n);
 
 /** Reads one call. SB_ENOTFOUND when absent. */
-int store_call_get(struct store *s, const char *call_sid, struct call_record *out);
+SB_MUST_CHECK int store_call_get(struct store *s, const char *call_sid, struct call_record *out);
 
 /** Checks that the store answers (for /healthz). */
-int store_ping(struct store *s);
+SB_MUST_CHECK int store_ping(struct store *s);
 
 /** Records (or updates) a stream's lifecycle, keyed by stream_sid. */
-int store_stream_record(struct store *s, const struct stream_record *r);
+SB_MUST_CHECK int store_stream_record(struct store *s, const struct stream_record *r);
 
 /** Stores a flow's JSON for a tenant (replacing one of the same name). SB_ENOTFOUND: no tenant. */
-int store_flow_put(struct store *s, const char *tenant, const char *name, const char *json);
+SB_MUST_CHECK int store_flow_put(struct store *s, const char *tenant, const char *name,
+                                 const char *json);
 
 /** Reads a flow's JSON into a new string (free() it). SB_ENOTFOUND when absent. */
-int store_flow_get(struct store *s, const char *tenant, const char *name, char **json);
+SB_MUST_CHECK int store_flow_get(struct store *s, const char *tenant, const char *name,
+                                 char **json);
 
 /** Lists flows (of one tenant, or all when tenant is NULL). *out is free()d by the caller. */
-int store_flow_list(struct store *s, const char *tenant, struct flow_ref **out, size_t *n);
+SB_MUST_CHECK int store_flow_list(struct store *s, const char *tenant, struct flow_ref **out,
+                                  size_t *n);
 
 /** Points a number at a flow ("" for none). SB_ENOTFOUND when the number is absent. */
-int store_number_set_flow(struct store *s, const char *e164, const char *flow);
+SB_MUST_CHECK int store_number_set_flow(struct store *s, const char *e164, const char *flow);
 
 /** Reads a call's flow state; out->last_twiml is owned by the caller. SB_ENOTFOUND. */
-int store_flow_call_get(struct store *s, const char *call_sid, struct flow_call *out);
+SB_MUST_CHECK int store_flow_call_get(struct store *s, const char *call_sid, struct flow_call *out);
 
 /** Writes a call's flow state. */
-int store_flow_call_put(struct store *s, const struct flow_call *c);
+SB_MUST_CHECK int store_flow_call_put(struct store *s, const struct flow_call *c);
 
 /** Logs a recording (upsert by recording_sid). */
-int store_recording_put(struct store *s, const struct recording *r);
+SB_MUST_CHECK int store_recording_put(struct store *s, const struct recording *r);
 
 /** The recordings of a call. *out is free()d by the caller. */
-int store_recording_list(struct store *s, const char *call_sid, struct recording **out, size_t *n);
+SB_MUST_CHECK int store_recording_list(struct store *s, const char *call_sid,
+                                       struct recording **out, size_t *n);
 
 /** The streams of a call, oldest first. *out is free()d by the caller. */
-int store_stream_list(struct store *s, const char *call_sid, struct stream_record **out, size_t *n);
+SB_MUST_CHECK int store_stream_list(struct store *s, const char *call_sid,
+                                    struct stream_record **out, size_t *n);
 
 #endif

@@ -8,6 +8,7 @@
 #ifndef SB_STORE_WRITER_H
 #define SB_STORE_WRITER_H
 
+#include "core/err.h"
 #include "store/store.h"
 
 /* Runs on the writer thread after the job's batch committed (rc 0) or failed. */
@@ -19,7 +20,7 @@ struct writer;
  * Opens its own connection to the store at `path` and starts the thread.
  * Returns 0 with *out set (free with writer_stop), or the store_open error.
  */
-int writer_start(struct writer **out, const char *path);
+SB_MUST_CHECK int writer_start(struct writer **out, const char *path);
 
 /**
  * Queues the logging of a new call (copied). `done` may be NULL when the
@@ -27,20 +28,20 @@ int writer_start(struct writer **out, const char *path);
  * SB_EBUSY when the queue is full, SB_ENOMEM. When it fails, `done` is never
  * called.
  */
-int writer_submit_call(struct writer *w, const struct call_record *c, writer_done_fn done,
-                       void *arg);
+SB_MUST_CHECK int writer_submit_call(struct writer *w, const struct call_record *c,
+                                     writer_done_fn done, void *arg);
 
 /** Queues a status event (copied); same contract as writer_submit_call. */
-int writer_submit_status(struct writer *w, const struct status_event *e, writer_done_fn done,
-                         void *arg);
+SB_MUST_CHECK int writer_submit_status(struct writer *w, const struct status_event *e,
+                                       writer_done_fn done, void *arg);
 
 /** Queues a stream's lifecycle record (copied); same contract as writer_submit_call. */
 int writer_submit_stream(struct writer *w, const struct stream_record *r, writer_done_fn done,
                          void *arg);
 
 /** Queues a call's flow state (copied, last_twiml too); same contract as writer_submit_call. */
-int writer_submit_flow_call(struct writer *w, const struct flow_call *c, writer_done_fn done,
-                            void *arg);
+SB_MUST_CHECK int writer_submit_flow_call(struct writer *w, const struct flow_call *c,
+                                          writer_done_fn done, void *arg);
 
 /** Queues a recording (copied); same contract as writer_submit_call. */
 int writer_submit_recording(struct writer *w, const struct recording *r, writer_done_fn done,

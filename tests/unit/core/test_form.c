@@ -393,10 +393,10 @@ Test(form_build, set_replaces_every_value_in_place)
 {
     struct form p = FORM_INIT;
 
-    form_add(&p, "A", "1");
-    form_add(&p, "Digits", "1");
-    form_add(&p, "B", "2");
-    form_add(&p, "Digits", "2");
+    cr_assert_eq(form_add(&p, "A", "1"), 0);
+    cr_assert_eq(form_add(&p, "Digits", "1"), 0);
+    cr_assert_eq(form_add(&p, "B", "2"), 0);
+    cr_assert_eq(form_add(&p, "Digits", "2"), 0);
     cr_assert_eq(form_set(&p, "Digits", "9"), 0);
     cr_assert_eq(p.count, 3);
     cr_assert_str_eq(p.fields[0].key, "A");
@@ -410,7 +410,7 @@ Test(form_build, set_appends_when_absent)
 {
     struct form p = FORM_INIT;
 
-    form_add(&p, "A", "1");
+    cr_assert_eq(form_add(&p, "A", "1"), 0);
     cr_assert_eq(form_set(&p, "CallStatus", "ringing"), 0);
     cr_assert_eq(p.count, 2);
     cr_assert_str_eq(form_get(&p, "CallStatus"), "ringing");
@@ -424,9 +424,9 @@ Test(form_build, extend_copies_all)
 {
     struct form a = FORM_INIT, b = FORM_INIT;
 
-    form_add(&a, "CallSid", "CA1");
-    form_add(&b, "Digits", "1");
-    form_add(&b, "Digits", "2");
+    cr_assert_eq(form_add(&a, "CallSid", "CA1"), 0);
+    cr_assert_eq(form_add(&b, "Digits", "1"), 0);
+    cr_assert_eq(form_add(&b, "Digits", "2"), 0);
     cr_assert_eq(form_extend(&a, &b), 0);
     cr_assert_eq(a.count, 3);
     cr_assert_str_eq(a.fields[2].value, "2");
@@ -441,7 +441,7 @@ Test(form_build, extend_with_itself_doubles_once)
     int i;
 
     for (i = 0; i < 16; i++)
-        form_add(&p, "K", i % 2 ? "odd" : "even");
+        cr_assert_eq(form_add(&p, "K", i % 2 ? "odd" : "even"), 0);
     cr_assert_eq(form_extend(&p, &p), 0);
     cr_assert_eq(p.count, 32);
     cr_assert_str_eq(p.fields[31].value, "odd");
@@ -453,11 +453,11 @@ Test(form_build, encode_form)
     struct form p = FORM_INIT;
     char *s;
 
-    form_add(&p, "CallSid", "CA123");
-    form_add(&p, "From", "+1 415 555-0100");
-    form_add(&p, "SpeechResult", "a&b=c/d?e%f~g_h.i");
-    form_add(&p, "Caf\xc3\xa9", "\xc3\xb1");
-    form_add(&p, "Empty", "");
+    cr_assert_eq(form_add(&p, "CallSid", "CA123"), 0);
+    cr_assert_eq(form_add(&p, "From", "+1 415 555-0100"), 0);
+    cr_assert_eq(form_add(&p, "SpeechResult", "a&b=c/d?e%f~g_h.i"), 0);
+    cr_assert_eq(form_add(&p, "Caf\xc3\xa9", "\xc3\xb1"), 0);
+    cr_assert_eq(form_add(&p, "Empty", ""), 0);
     s = form_encode(&p);
     cr_assert_not_null(s);
     cr_assert_str_eq(s, "CallSid=CA123&From=%2B1+415+555-0100"
@@ -484,9 +484,9 @@ Test(form_build, encode_round_trips_through_form_parse)
     char *s;
     size_t i;
 
-    form_add(&p, "Digits", "1234#");
-    form_add(&p, "Body", "It's amazing + \"quoted\" \t\n\x7f");
-    form_add(&p, "Digits", "5");
+    cr_assert_eq(form_add(&p, "Digits", "1234#"), 0);
+    cr_assert_eq(form_add(&p, "Body", "It's amazing + \"quoted\" \t\n\x7f"), 0);
+    cr_assert_eq(form_add(&p, "Digits", "5"), 0);
     s = form_encode(&p);
     cr_assert_not_null(s);
     cr_assert_eq(form_parse(&f, s, strlen(s)), 0);
@@ -504,7 +504,7 @@ Test(form_build, release_twice_and_null_are_safe)
 {
     struct form p = FORM_INIT;
 
-    form_add(&p, "A", "1");
+    cr_assert_eq(form_add(&p, "A", "1"), 0);
     form_release(&p);
     form_release(&p);
     form_release(NULL);

@@ -79,10 +79,10 @@ static void gen_text(struct rng *r, struct buf *b, const char *field, int i)
     int n, k, used = 0;
 
     if (below(r, 3) == 0) {
-        buf_printf(b, "\"%s\": \"text %d & <more>\", ", field, i);
+        cr_assert_eq(buf_printf(b, "\"%s\": \"text %d & <more>\", ", field, i), 0);
         return;
     }
-    buf_printf(b, "\"%s\": {", field);
+    cr_assert_eq(buf_printf(b, "\"%s\": {", field), 0);
     n = 1 + below(r, 3);
     for (k = 0; k < n; k++) {
         int l = below(r, COUNT(langs));
@@ -90,9 +90,11 @@ static void gen_text(struct rng *r, struct buf *b, const char *field, int i)
         if (used & (1 << l))
             continue;
         used |= 1 << l;
-        buf_printf(b, "%s\"%s\": \"%s %d\"", used != (1 << l) ? ", " : "", langs[l], field, i);
+        cr_assert_eq(
+            buf_printf(b, "%s\"%s\": \"%s %d\"", used != (1 << l) ? ", " : "", langs[l], field, i),
+            0);
     }
-    buf_puts(b, "}, ");
+    cr_assert_eq(buf_puts(b, "}, "), 0);
 }
 
 /* A node that may be jumped to without waiting: later in the list, so chains end. */
@@ -107,10 +109,10 @@ static void gen_keywords(struct rng *r, struct buf *b)
 {
     int k, n = 1 + below(r, 2);
 
-    buf_puts(b, "\"keywords\": [");
+    cr_assert_eq(buf_puts(b, "\"keywords\": ["), 0);
     for (k = 0; k < n; k++)
-        buf_printf(b, "%s\"%s\"", k ? ", " : "", words[below(r, COUNT(words))]);
-    buf_puts(b, "]");
+        cr_assert_eq(buf_printf(b, "%s\"%s\"", k ? ", " : "", words[below(r, COUNT(words))]), 0);
+    cr_assert_eq(buf_puts(b, "]"), 0);
 }
 
 static void gen_menu(struct rng *r, struct buf *b, int n)
@@ -122,28 +124,30 @@ static void gen_menu(struct rng *r, struct buf *b, int n)
     if (below(r, 2))
         gen_text(r, b, "invalid_prompt", 1);
     if (below(r, 2))
-        buf_printf(b, "\"input\": \"%s\", ", inputs[below(r, 3)]);
-    buf_printf(b, "\"timeout\": %d, \"max_attempts\": %d, ", 1 + below(r, 10), 1 + below(r, 4));
+        cr_assert_eq(buf_printf(b, "\"input\": \"%s\", ", inputs[below(r, 3)]), 0);
+    cr_assert_eq(
+        buf_printf(b, "\"timeout\": %d, \"max_attempts\": %d, ", 1 + below(r, 10), 1 + below(r, 4)),
+        0);
     if (below(r, 2))
-        buf_printf(b, "\"fallback\": \"n%d\", ", below(r, n));
-    buf_puts(b, "\"options\": [");
+        cr_assert_eq(buf_printf(b, "\"fallback\": \"n%d\", ", below(r, n)), 0);
+    cr_assert_eq(buf_puts(b, "\"options\": ["), 0);
     for (k = 0; k < count; k++) {
         int d = below(r, COUNT(keys)), kw = below(r, 3);
 
-        buf_puts(b, k ? ", {" : "{");
+        cr_assert_eq(buf_puts(b, k ? ", {" : "{"), 0);
         if ((used & (1 << d)) == 0 && kw != 2) {
             used |= 1 << d;
-            buf_printf(b, "\"digit\": \"%s\", ", keys[d]);
+            cr_assert_eq(buf_printf(b, "\"digit\": \"%s\", ", keys[d]), 0);
         } else {
             kw = 1;
         }
         if (kw) {
             gen_keywords(r, b);
-            buf_puts(b, ", ");
+            cr_assert_eq(buf_puts(b, ", "), 0);
         }
-        buf_printf(b, "\"next\": \"n%d\"}", below(r, n));
+        cr_assert_eq(buf_printf(b, "\"next\": \"n%d\"}", below(r, n)), 0);
     }
-    buf_puts(b, "]");
+    cr_assert_eq(buf_puts(b, "]"), 0);
 }
 
 static void gen_language(struct rng *r, struct buf *b, int n)
@@ -151,22 +155,25 @@ static void gen_language(struct rng *r, struct buf *b, int n)
     int k, count = 1 + below(r, 3);
 
     gen_text(r, b, "prompt", 0);
-    buf_printf(b, "\"next\": \"n%d\", \"max_attempts\": %d, ", below(r, n), 1 + below(r, 3));
+    cr_assert_eq(
+        buf_printf(b, "\"next\": \"n%d\", \"max_attempts\": %d, ", below(r, n), 1 + below(r, 3)),
+        0);
     if (below(r, 2))
-        buf_printf(b, "\"fallback\": \"n%d\", ", below(r, n));
-    buf_puts(b, "\"options\": {");
+        cr_assert_eq(buf_printf(b, "\"fallback\": \"n%d\", ", below(r, n)), 0);
+    cr_assert_eq(buf_puts(b, "\"options\": {"), 0);
     for (k = 0; k < count; k++) {
         const char *lang = langs[below(r, COUNT(langs))];
 
         if (below(r, 2)) {
-            buf_printf(b, "%s\"%d\": \"%s\"", k ? ", " : "", k + 1, lang);
+            cr_assert_eq(buf_printf(b, "%s\"%d\": \"%s\"", k ? ", " : "", k + 1, lang), 0);
         } else {
-            buf_printf(b, "%s\"%d\": {\"lang\": \"%s\", ", k ? ", " : "", k + 1, lang);
+            cr_assert_eq(buf_printf(b, "%s\"%d\": {\"lang\": \"%s\", ", k ? ", " : "", k + 1, lang),
+                         0);
             gen_keywords(r, b);
-            buf_puts(b, "}");
+            cr_assert_eq(buf_puts(b, "}"), 0);
         }
     }
-    buf_puts(b, "}");
+    cr_assert_eq(buf_puts(b, "}"), 0);
 }
 
 static void gen_hours(struct rng *r, struct buf *b, int i, int n, int chaos)
@@ -174,17 +181,20 @@ static void gen_hours(struct rng *r, struct buf *b, int i, int n, int chaos)
     static const char *const days[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
     int d;
 
-    buf_puts(b, "\"weekly\": {");
+    cr_assert_eq(buf_puts(b, "\"weekly\": {"), 0);
     for (d = 0; d < 7; d++) {
         int start = below(r, 24), end = start + 1 + below(r, 24 - start);
 
-        buf_printf(b, "%s\"%s\": [\"%02d:00-%02d:00\"]", d ? ", " : "", days[d], start, end);
+        cr_assert_eq(
+            buf_printf(b, "%s\"%s\": [\"%02d:00-%02d:00\"]", d ? ", " : "", days[d], start, end),
+            0);
     }
-    buf_puts(b, "}, ");
+    cr_assert_eq(buf_puts(b, "}, "), 0);
     if (below(r, 2))
-        buf_puts(b, "\"holidays\": [\"2026-12-25\", \"01-01\", \"07-04\"], ");
-    buf_printf(b, "\"open\": \"n%d\", \"closed\": \"n%d\"", forward(r, i, n, chaos),
-               forward(r, i, n, chaos));
+        cr_assert_eq(buf_puts(b, "\"holidays\": [\"2026-12-25\", \"01-01\", \"07-04\"], "), 0);
+    cr_assert_eq(buf_printf(b, "\"open\": \"n%d\", \"closed\": \"n%d\"", forward(r, i, n, chaos),
+                            forward(r, i, n, chaos)),
+                 0);
 }
 
 static void gen_transfer(struct rng *r, struct buf *b, int n)
@@ -193,16 +203,18 @@ static void gen_transfer(struct rng *r, struct buf *b, int n)
     int k, first = 1;
 
     if (below(r, 2))
-        buf_puts(b, "\"number\": \"+15557654321\", ");
-    buf_printf(b, "\"timeout\": %d, \"record\": %s, \"on\": {", 5 + below(r, 30),
-               below(r, 2) ? "true" : "false");
+        cr_assert_eq(buf_puts(b, "\"number\": \"+15557654321\", "), 0);
+    cr_assert_eq(buf_printf(b, "\"timeout\": %d, \"record\": %s, \"on\": {", 5 + below(r, 30),
+                            below(r, 2) ? "true" : "false"),
+                 0);
     for (k = 0; k < COUNT(branches); k++) {
         if (below(r, 2))
             continue;
-        buf_printf(b, "%s\"%s\": \"n%d\"", first ? "" : ", ", branches[k], below(r, n));
+        cr_assert_eq(
+            buf_printf(b, "%s\"%s\": \"n%d\"", first ? "" : ", ", branches[k], below(r, n)), 0);
         first = 0;
     }
-    buf_puts(b, "}");
+    cr_assert_eq(buf_puts(b, "}"), 0);
 }
 
 /*
@@ -214,22 +226,26 @@ static char *gen_flow(struct rng *r, int chaos)
     struct buf b = BUF_INIT(1 << 20);
     int n = 1 + below(r, 12), i;
 
-    buf_printf(&b, "{\"name\": \"main\", \"start\": \"n%d\", \"nodes\": {\n", below(r, n));
+    cr_assert_eq(
+        buf_printf(&b, "{\"name\": \"main\", \"start\": \"n%d\", \"nodes\": {\n", below(r, n)), 0);
     for (i = 0; i < n; i++) {
         int t = below(r, COUNT(types));
 
         /* The last node cannot chain forward: make it one that waits or ends. */
         if (i == n - 1 && !chaos && (t == 0 || t == 1 || t == 3))
             t = 9;
-        buf_printf(&b, "%s\"n%d\": {\"type\": \"%s\", ", i ? ",\n" : "", i, types[t]);
+        cr_assert_eq(buf_printf(&b, "%s\"n%d\": {\"type\": \"%s\", ", i ? ",\n" : "", i, types[t]),
+                     0);
         switch (t) {
         case 0:
             gen_text(r, &b, "text", i);
-            buf_printf(&b, "\"next\": \"n%d\"", forward(r, i, n, chaos));
+            cr_assert_eq(buf_printf(&b, "\"next\": \"n%d\"", forward(r, i, n, chaos)), 0);
             break;
         case 1:
-            buf_printf(&b, "\"url\": \"https://cdn.example.com/%d.mp3\", \"next\": \"n%d\"", i,
-                       forward(r, i, n, chaos));
+            cr_assert_eq(
+                buf_printf(&b, "\"url\": \"https://cdn.example.com/%d.mp3\", \"next\": \"n%d\"", i,
+                           forward(r, i, n, chaos)),
+                0);
             break;
         case 2:
             gen_menu(r, &b, n);
@@ -246,25 +262,30 @@ static char *gen_flow(struct rng *r, int chaos)
         case 6:
             if (below(r, 2))
                 gen_text(r, &b, "prompt", i);
-            buf_printf(&b, "\"max_length\": %d, \"next\": \"n%d\"", 1 + below(r, 300), below(r, n));
+            cr_assert_eq(buf_printf(&b, "\"max_length\": %d, \"next\": \"n%d\"", 1 + below(r, 300),
+                                    below(r, n)),
+                         0);
             break;
         case 7:
             if (below(r, 2))
                 gen_text(r, &b, "prompt", i);
-            buf_puts(&b, below(r, 2) ? "\"agent\": \"sales\"" : "\"description\": \"agent\"");
+            cr_assert_eq(
+                buf_puts(&b, below(r, 2) ? "\"agent\": \"sales\"" : "\"description\": \"agent\""),
+                0);
             break;
         case 8:
-            buf_puts(&b, below(r, 2) ? "\"flow\": \"main\"" : "\"flow\": \"other\"");
+            cr_assert_eq(buf_puts(&b, below(r, 2) ? "\"flow\": \"main\"" : "\"flow\": \"other\""),
+                         0);
             break;
         default:
             if (below(r, 2))
                 gen_text(r, &b, "text", i);
-            buf_puts(&b, "\"description\": \"end\"");
+            cr_assert_eq(buf_puts(&b, "\"description\": \"end\""), 0);
             break;
         }
-        buf_puts(&b, "}");
+        cr_assert_eq(buf_puts(&b, "}"), 0);
     }
-    buf_puts(&b, "}}\n");
+    cr_assert_eq(buf_puts(&b, "}}\n"), 0);
     cr_assert_not_null(b.data);
     return buf_detach(&b, NULL);
 }

@@ -12,16 +12,16 @@ static int record(void *arg, const struct sse_event *ev)
 {
     struct buf *out = arg;
 
-    buf_printf(out, "%s|%s|%ld|", ev->type, ev->id, ev->retry_ms);
+    cr_assert_eq(buf_printf(out, "%s|%s|%ld|", ev->type, ev->id, ev->retry_ms), 0);
     for (size_t i = 0; i < ev->data_len; i++) {
         if (ev->data[i] == '\n')
-            buf_puts(out, "\\n");
+            cr_assert_eq(buf_puts(out, "\\n"), 0);
         else if (ev->data[i] == '\0')
-            buf_puts(out, "\\0");
+            cr_assert_eq(buf_puts(out, "\\0"), 0);
         else
-            buf_putc(out, ev->data[i]);
+            cr_assert_eq(buf_putc(out, ev->data[i]), 0);
     }
-    buf_putc(out, '\n');
+    cr_assert_eq(buf_putc(out, '\n'), 0);
     return 0;
 }
 

@@ -184,12 +184,12 @@ static const char *body_of(const char *req)
 
 static void standard_params(struct form *p)
 {
-    form_add(p, "CallSid", "CA1234567890ABCDE");
-    form_add(p, "From", "+14158675309");
-    form_add(p, "To", "+18005551212");
-    form_add(p, "SpeechResult", "yes & no = maybe");
-    form_add(p, "Digits", "5678");
-    form_add(p, "Digits", "1234");
+    cr_assert_eq(form_add(p, "CallSid", "CA1234567890ABCDE"), 0);
+    cr_assert_eq(form_add(p, "From", "+14158675309"), 0);
+    cr_assert_eq(form_add(p, "To", "+18005551212"), 0);
+    cr_assert_eq(form_add(p, "SpeechResult", "yes & no = maybe"), 0);
+    cr_assert_eq(form_add(p, "Digits", "5678"), 0);
+    cr_assert_eq(form_add(p, "Digits", "1234"), 0);
 }
 
 Test(sim_fetch, post_is_signed_over_url_and_params)
@@ -265,8 +265,8 @@ Test(sim_fetch, get_puts_params_in_query_and_signs_the_url)
     server_add(s, OK_TWIML);
     server_add(s, OK_TWIML);
     server_start(s);
-    form_add(&p, "CallSid", "CA1");
-    form_add(&p, "From", "+1 415");
+    cr_assert_eq(form_add(&p, "CallSid", "CA1"), 0);
+    cr_assert_eq(form_add(&p, "From", "+1 415"), 0);
     cr_assert_eq(sim_fetcher_new(&f), 0);
 
     url = url_for(s, "/voice");
@@ -639,7 +639,7 @@ Test(sim_fetch, redirects_are_followed_and_each_hop_signed)
     server_add(s, OK_TWIML);
     server_start(s);
     url = url_for(s, "/a");
-    form_add(&p, "CallSid", "CA1");
+    cr_assert_eq(form_add(&p, "CallSid", "CA1"), 0);
     cr_assert_eq(sim_fetcher_new(&f), 0);
     cr_assert_eq(sim_fetch(f,
                            &(struct sim_fetch_request){
