@@ -26,6 +26,8 @@
 #ifndef SB_CORE_LOG_H
 #define SB_CORE_LOG_H
 
+#include "core/err.h"
+
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 
 /** Sets the lowest level written (LOG_INFO by default). Call before threads start. */
@@ -38,7 +40,7 @@ void log_set_level(enum log_level level);
 void log_set_fd(int fd);
 
 /** Parses "debug", "info", "warn" or "error". Returns 0 or SB_EINVAL. */
-int log_level_parse(const char *s, enum log_level *out);
+SB_MUST_CHECK int log_level_parse(const char *s, enum log_level *out);
 
 /**
  * Writes one event line. `fmt` formats the key=value tail, e.g.

@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#include "core/err.h"
+
 /* The random part: 16 bytes, written as 32 hex digits. */
 #define SID_RAW_BYTES 16
 
@@ -13,7 +15,7 @@
  * (SID_SIZE has room for a two-letter prefix); SB_EIO when no random bytes
  * could be had (then `out` is the empty string).
  */
-int sid_new(const char *prefix, char *out, size_t size);
+SB_MUST_CHECK int sid_new(const char *prefix, char *out, size_t size);
 
 /**
  * Writes `prefix` and `raw` as 32 hex digits: the deterministic form, for

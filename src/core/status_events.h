@@ -8,6 +8,8 @@
 
 #include <stddef.h>
 
+#include "core/err.h"
+
 enum status_event_bit {
     STATUS_EVENT_INITIATED = 1,
     STATUS_EVENT_RINGING = 2,
@@ -22,6 +24,7 @@ enum status_event_bit {
  * unknown name, which is copied (cut to fit) into `bad` when `bad` is not
  * NULL; `*bits` is then left as it was.
  */
-int status_events_parse(const char *text, size_t len, unsigned *bits, char *bad, size_t badsize);
+SB_MUST_CHECK int status_events_parse(const char *text, size_t len, unsigned *bits, char *bad,
+                                      size_t badsize);
 
 #endif

@@ -16,6 +16,8 @@
 
 #include <stddef.h>
 
+#include "core/err.h"
+
 #define STREAM_TOKEN_KEY_BYTES 32
 /* Standard base64 of a SHA-256 digest (44 characters) plus NUL. */
 #define STREAM_TOKEN_SIZE 45
@@ -34,8 +36,8 @@ struct stream_token_key {
  * `auth_token` (which may be empty, as in --dev). Returns 0, or SB_EINVAL
  * (NULL arguments) or SB_EIO (OpenSSL failed); the key is then not ready.
  */
-int stream_token_key_init(struct stream_token_key *key, const char *secret,
-                          const char *auth_token);
+SB_MUST_CHECK int stream_token_key_init(struct stream_token_key *key, const char *secret,
+                                        const char *auth_token);
 
 /** Wipes the key. */
 void stream_token_key_clear(struct stream_token_key *key);
@@ -44,15 +46,14 @@ void stream_token_key_clear(struct stream_token_key *key);
  * Writes the token for `call_sid` to `out`. Returns 0, or SB_EINVAL when the
  * key is not ready or call_sid is NULL or empty (out is then ""), or SB_EIO.
  */
-int stream_token_for(const struct stream_token_key *key, const char *call_sid,
-                     char out[STREAM_TOKEN_SIZE]);
+SB_MUST_CHECK int stream_token_for(const struct stream_token_key *key, const char *call_sid,
+                                   char out[STREAM_TOKEN_SIZE]);
 
 /**
  * Checks `token` against the token of `call_sid`, in constant time. Returns
  * 0 when it matches, SB_EBADSIG when it does not (also for a NULL or empty
  * token or call_sid), SB_EINVAL when the key is not ready.
  */
-int stream_token_check(const struct stream_token_key *key, const char *call_sid,
-                       const char *token);
+int stream_token_check(const struct stream_token_key *key, const char *call_sid, const char *token);
 
 #endif

@@ -16,6 +16,7 @@
 #include <stddef.h>
 
 #include "core/buf.h"
+#include "core/err.h"
 
 /* Twilio rejects documents over 64 KiB (error 11750). */
 #define TWIML_MAX_SIZE 65536
@@ -42,7 +43,9 @@ void twiml_init(struct twiml *t);
  * skipped (as the helper libraries drop None). Attributes are written sorted
  * by name and escaped. Returns 0, SB_EINVAL for an unknown element, an
  * attribute the element does not take, or a child its parent does not allow;
- * SB_ETOOBIG past TWIML_MAX_SIZE or TWIML_MAX_DEPTH; SB_ENOMEM.
+ * SB_ETOOBIG past TWIML_MAX_SIZE or TWIML_MAX_DEPTH; SB_ENOMEM. The first
+ * error is also kept and returned by twiml_finish, so a caller may build a
+ * whole document and check once there (twiml_finish must be checked).
  */
 int twiml_open(struct twiml *t, const char *name, const char *const *attrs);
 
@@ -60,16 +63,16 @@ int twiml_leaf(struct twiml *t, const char *name, const char *const *attrs, cons
  * the caller (free() it). Returns 0 with *out and *len set, or the first error
  * (nothing is handed out). The builder is released either way.
  */
-int twiml_finish(struct twiml *t, char **out, size_t *len);
+SB_MUST_CHECK int twiml_finish(struct twiml *t, char **out, size_t *len);
 
 /** Frees the builder's memory without producing a document. */
 void twiml_release(struct twiml *t);
 
 /** Appends `text` XML-escaped for element content (& < >) to `b`. */
-int twiml_escape_text(struct buf *b, const char *text);
+SB_MUST_CHECK int twiml_escape_text(struct buf *b, const char *text);
 
 /** Appends `text` XML-escaped for a double-quoted attribute (& < > " \n \r \t). */
-int twiml_escape_attr(struct buf *b, const char *text);
+SB_MUST_CHECK int twiml_escape_attr(struct buf *b, const char *text);
 
 /*
  * Read-only queries on the grammar above, for code that checks documents

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "core/err.h"
 #include "core/twiml.h"
 
 #define FLOW_NAME_SIZE 64
@@ -27,7 +28,8 @@ struct flow; /* opaque: built by flow_load, freed by flow_free */
  * caller (menu, language, transfer, voicemail, agent). *out is owned by the
  * caller (flow_free).
  */
-int flow_load(struct flow **out, const char *json, size_t len, char *err, size_t errlen);
+SB_MUST_CHECK int flow_load(struct flow **out, const char *json, size_t len, char *err,
+                            size_t errlen);
 
 /** Frees a flow. NULL is allowed. */
 void flow_free(struct flow *f);
@@ -39,7 +41,7 @@ const char *flow_name(const struct flow *f);
  * Writes a readable outline of the flow (one line per node with its
  * branches) to a new string the caller frees. NULL on allocation failure.
  */
-char *flow_outline(const struct flow *f);
+SB_MUST_CHECK char *flow_outline(const struct flow *f);
 
 /* Where a call is in its flow; persisted by CallSid between webhooks. */
 struct flow_state {

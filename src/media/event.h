@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "core/buf.h"
+#include "core/err.h"
 #include "core/phone.h"
 
 /* Messages larger than this are refused (a media frame is about 300 bytes). */
@@ -67,18 +68,18 @@ struct media_event {
  * ("media.payload is not valid base64", "sequenceNumber is not a string of
  * digits"), or SB_ETOOBIG for a message or payload over the limits.
  */
-int media_event_parse(const char *text, size_t len, struct media_event *ev, char *err,
-                      size_t errlen);
+SB_MUST_CHECK int media_event_parse(const char *text, size_t len, struct media_event *ev, char *err,
+                                    size_t errlen);
 
 /** Writes {"event":"media","streamSid":...,"media":{"payload":<base64 of audio>}}. */
-int media_event_write_media(struct buf *out, const char *stream_sid, const unsigned char *audio,
-                            size_t len);
+SB_MUST_CHECK int media_event_write_media(struct buf *out, const char *stream_sid,
+                                          const unsigned char *audio, size_t len);
 
 /** Writes {"event":"mark","streamSid":...,"mark":{"name":...}}. */
-int media_event_write_mark(struct buf *out, const char *stream_sid, const char *name);
+SB_MUST_CHECK int media_event_write_mark(struct buf *out, const char *stream_sid, const char *name);
 
 /** Writes {"event":"clear","streamSid":...}. */
-int media_event_write_clear(struct buf *out, const char *stream_sid);
+SB_MUST_CHECK int media_event_write_clear(struct buf *out, const char *stream_sid);
 
 /** The customParameters value for `name`, or NULL. */
 const char *media_event_param(const struct media_event *ev, const char *name);

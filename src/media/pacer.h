@@ -10,6 +10,8 @@
 
 #include <stddef.h>
 
+#include "core/err.h"
+
 #define PACER_DEFAULT_LEAD_MS 200
 
 struct pacer {
@@ -29,7 +31,8 @@ struct pacer {
 void pacer_init(struct pacer *p, int lead_ms);
 
 /** Queues an utterance's audio (copied). Returns 0 or SB_ENOMEM / SB_ETOOBIG. */
-int pacer_queue(struct pacer *p, unsigned utterance, const unsigned char *audio, size_t len);
+SB_MUST_CHECK int pacer_queue(struct pacer *p, unsigned utterance, const unsigned char *audio,
+                              size_t len);
 
 /**
  * How many frames may be sent at `now_us`, given the absolute clock and the

@@ -9,6 +9,8 @@
 #include <libwebsockets.h>
 #include <stddef.h>
 
+#include "core/err.h"
+
 struct ws_msg;
 
 /* Loop thread only. The queue owns its messages: ws_queue_release frees them. */
@@ -24,7 +26,7 @@ struct ws_queue {
     }
 
 /** Appends a copy of `len` bytes of text. Returns 0, SB_EBUSY (full) or SB_ENOMEM. */
-int ws_queue_push(struct ws_queue *q, const char *text, size_t len);
+SB_MUST_CHECK int ws_queue_push(struct ws_queue *q, const char *text, size_t len);
 
 /**
  * Writes the oldest message as one text frame and frees it. Returns 1 when

@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#include "core/err.h"
+
 #define CONFIG_URL_SIZE 512
 
 struct config {
@@ -13,8 +15,8 @@ struct config {
     char public_base_url[CONFIG_URL_SIZE]; /* no trailing slash */
     char stream_url[CONFIG_URL_SIZE];      /* wss://host[/prefix]/voice/stream */
     char auth_token[256];
-    int dev;         /* signature checks off */
-    int trust_proxy; /* sign over X-Forwarded-Proto/Host */
+    int dev;                /* signature checks off */
+    int trust_proxy;        /* sign over X-Forwarded-Proto/Host */
     long long clock_offset; /* seconds added to the system clock (--clock); 0 normally */
 
     /* Resource limits (see the README's "Limits"): what one client may hold. */
@@ -42,29 +44,30 @@ void config_set_default_limits(struct config *c);
  * Parses a whole number from `lo` to `hi` for the flag `setting` into *out.
  * Returns 0 or SB_EINVAL with a message naming the flag in `err`.
  */
-int config_parse_int(const char *value, int lo, int hi, const char *setting, int *out, char *err,
-                     size_t errlen);
+SB_MUST_CHECK int config_parse_int(const char *value, int lo, int hi, const char *setting, int *out,
+                                   char *err, size_t errlen);
 
 /**
  * Parses "ADDR:PORT" ("127.0.0.1:8080", "[::1]:8080") into the config.
  * Returns 0 or SB_EINVAL with a message naming the setting in `err`.
  */
-int config_set_listen(struct config *c, const char *value, const char *setting, char *err,
-                      size_t errlen);
+SB_MUST_CHECK int config_set_listen(struct config *c, const char *value, const char *setting,
+                                    char *err, size_t errlen);
 
 /**
  * Sets PUBLIC_BASE_URL (http or https, a host, an optional path prefix) and
  * derives the stream URL. Returns 0 or SB_EINVAL with a message in `err`.
  */
-int config_set_base_url(struct config *c, const char *value, char *err, size_t errlen);
+SB_MUST_CHECK int config_set_base_url(struct config *c, const char *value, char *err,
+                                      size_t errlen);
 
 /**
  * Sets the clock to start at `value` ("2026-11-23T21:30:00Z", UTC), given the
  * system clock's `now` in unix seconds: clock_offset becomes the difference.
  * Returns 0 or SB_EINVAL with a message naming the setting in `err`.
  */
-int config_set_clock(struct config *c, const char *value, long long now, char *err,
-                     size_t errlen);
+SB_MUST_CHECK int config_set_clock(struct config *c, const char *value, long long now, char *err,
+                                   size_t errlen);
 
 /**
  * Builds the stream URL for a public scheme and host (used for each request

@@ -3,6 +3,7 @@
 #define SB_SERVER_METRICS_H
 
 #include "core/buf.h"
+#include "core/err.h"
 
 #define METRICS_MAX_SERIES 128
 #define METRICS_BUCKETS 12
@@ -42,6 +43,6 @@ void metrics_request(struct metrics *m, const char *route, int status, double se
 void metrics_call_status(struct metrics *m, const char *status, const char *outcome);
 
 /** Appends the Prometheus text exposition of everything counted. */
-int metrics_render(const struct metrics *m, struct buf *out);
+SB_MUST_CHECK int metrics_render(const struct metrics *m, struct buf *out);
 
 #endif

@@ -210,8 +210,9 @@ static void *message_thread(void *arg)
     struct sim_fetcher *f = NULL;
     double start = clock_mono_s();
 
-    if (m->status_callback)
-        sim_fetcher_new(&f);
+    if (m->status_callback && sim_fetcher_new(&f) != 0)
+        log_event(LOG_ERROR, "api.message_callback_failed",
+                  "message_sid=%s error=\"out of memory\"", m->sid);
     if (message_wait(api, start + SENT_AFTER_S / api->speed))
         message_status(api, m, "sent", f);
     if (message_wait(api, start + DELIVERED_AFTER_S / api->speed))

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/err.h"
 #include "core/phone.h"
 
 /* The phone network's rate, the rate of every Media Streams payload. */
@@ -37,7 +38,7 @@ void sim_audio_init(struct sim_audio *a, int rate);
  * Appends `n` samples (copied). Returns 0, SB_ETOOBIG when the clip would
  * exceed SIM_AUDIO_MAX_SECONDS at 48 kHz, or SB_ENOMEM.
  */
-int sim_audio_append(struct sim_audio *a, const int16_t *samples, size_t n);
+SB_MUST_CHECK int sim_audio_append(struct sim_audio *a, const int16_t *samples, size_t n);
 
 /**
  * Decodes a WAV file held in memory into `a` (which must be empty or
@@ -46,21 +47,22 @@ int sim_audio_append(struct sim_audio *a, const int16_t *samples, size_t n);
  * On failure writes a lower-case reason to `err` (may be NULL) and returns
  * SB_EPARSE (not a WAV file, unsupported encoding) or SB_ENOMEM.
  */
-int sim_audio_parse_wav(struct sim_audio *a, const void *data, size_t len, char *err,
-                        size_t errsize);
+SB_MUST_CHECK int sim_audio_parse_wav(struct sim_audio *a, const void *data, size_t len, char *err,
+                                      size_t errsize);
 
 /**
  * Reads and decodes the WAV file at `path` as sim_audio_parse_wav does.
  * Returns 0, SB_EIO (cannot read), SB_ETOOBIG (over SIM_AUDIO_MAX_FILE),
  * SB_EPARSE or SB_ENOMEM, with a reason naming the file in `err` (may be NULL).
  */
-int sim_audio_read_wav(struct sim_audio *a, const char *path, char *err, size_t errsize);
+SB_MUST_CHECK int sim_audio_read_wav(struct sim_audio *a, const char *path, char *err,
+                                     size_t errsize);
 
 /**
  * Writes `a` to `path` as a 16-bit mono PCM WAV file at `a->rate`
  * (8 kHz for what a caller heard). Returns 0, SB_EINVAL or SB_EIO.
  */
-int sim_audio_write_wav(const struct sim_audio *a, const char *path);
+SB_MUST_CHECK int sim_audio_write_wav(const struct sim_audio *a, const char *path);
 
 /**
  * Resamples `a` in place to `rate` Hz with libsoxr (high quality); a clip
@@ -68,7 +70,7 @@ int sim_audio_write_wav(const struct sim_audio *a, const char *path);
  * Returns 0, SB_EINVAL (rate outside 1000..192000), SB_ENOMEM or SB_EIO
  * (libsoxr failed); `a` is unchanged on failure.
  */
-int sim_audio_resample(struct sim_audio *a, int rate);
+SB_MUST_CHECK int sim_audio_resample(struct sim_audio *a, int rate);
 
 /**
  * Speaks UTF-8 `text` with espeak-ng in the voice for `lang` (a BCP-47 tag
@@ -78,8 +80,8 @@ int sim_audio_resample(struct sim_audio *a, int rate);
  * SB_EIO (espeak-ng failed to start or synthesise; reason in `err`, may be
  * NULL) or SB_ENOMEM.
  */
-int sim_audio_tts(struct sim_audio *a, const char *text, const char *lang, char *err,
-                  size_t errsize);
+SB_MUST_CHECK int sim_audio_tts(struct sim_audio *a, const char *text, const char *lang, char *err,
+                                size_t errsize);
 
 /** Frees the samples; the clip is empty (same rate) and reusable. */
 void sim_audio_release(struct sim_audio *a);

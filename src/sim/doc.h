@@ -9,6 +9,8 @@
 
 #include <stddef.h>
 
+#include "core/err.h"
+
 struct sim_attr {
     const char *name;
     const char *value;
@@ -46,7 +48,7 @@ struct sim_doc {
  * before the XML declaration, root is not <Response>). Release with
  * sim_doc_release in both cases.
  */
-int sim_doc_parse(struct sim_doc *doc, const char *xml, size_t len);
+SB_MUST_CHECK int sim_doc_parse(struct sim_doc *doc, const char *xml, size_t len);
 
 /** The value of attribute `name`, or NULL. */
 const char *sim_node_attr(const struct sim_node *n, const char *name);

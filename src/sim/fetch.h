@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 
+#include "core/err.h"
 #include "core/form.h"
 
 /* Twilio's limits. */
@@ -44,7 +45,7 @@ struct sim_fetch_result {
 struct sim_fetcher; /* one per simulated call: holds the curl handle and cookies */
 
 /** Creates a fetcher. Returns 0 or SB_ENOMEM. Free with sim_fetcher_free. */
-int sim_fetcher_new(struct sim_fetcher **out);
+SB_MUST_CHECK int sim_fetcher_new(struct sim_fetcher **out);
 
 /** Frees a fetcher. NULL is allowed. */
 void sim_fetcher_free(struct sim_fetcher *f);
@@ -65,7 +66,7 @@ void sim_fetch_result_release(struct sim_fetch_result *res);
  * against `base`, the URL of the current document, as Twilio does (RFC 3986).
  * Writes into a new string (free() it); NULL on error.
  */
-char *sim_url_resolve(const char *base, const char *ref);
+SB_MUST_CHECK char *sim_url_resolve(const char *base, const char *ref);
 
 /**
  * Writes the host of `url` (lower-case as curl gives it; an IPv6 address

@@ -21,6 +21,8 @@
 
 #include <stddef.h>
 
+#include "core/err.h"
+
 enum sim_action_kind {
     SIM_PRESS,
     SIM_SAY,
@@ -61,10 +63,11 @@ struct sim_script {
  * Parses script text. Blank lines and '#' comments (at the start of a line)
  * are skipped. On error returns SB_EPARSE and writes "line N: ..." to `err`.
  */
-int sim_script_parse(struct sim_script *s, const char *text, char *err, size_t errlen);
+SB_MUST_CHECK int sim_script_parse(struct sim_script *s, const char *text, char *err,
+                                   size_t errlen);
 
 /** Reads and parses a script file. Errors name the file and line. */
-int sim_script_load(struct sim_script *s, const char *path, char *err, size_t errlen);
+SB_MUST_CHECK int sim_script_load(struct sim_script *s, const char *path, char *err, size_t errlen);
 
 /** The next action without consuming it, or NULL at the end. */
 const struct sim_action *sim_script_peek(const struct sim_script *s);

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/err.h"
+
 /* Lowest and highest rates accepted, in Hz. */
 #define SPEECH_RATE_MIN 1000
 #define SPEECH_RATE_MAX 192000
@@ -25,6 +27,7 @@
  * (result over SPEECH_RESAMPLE_MAX_SAMPLES), SB_ENOMEM or SB_EIO (libsoxr
  * failed). On failure *out is NULL and *outn 0.
  */
-int speech_resample(const int16_t *in, size_t n, int from, int to, int16_t **out, size_t *outn);
+SB_MUST_CHECK int speech_resample(const int16_t *in, size_t n, int from, int to, int16_t **out,
+                                  size_t *outn);
 
 #endif

@@ -2,6 +2,7 @@
 #ifndef SB_VOICE_CALL_CONTEXT_H
 #define SB_VOICE_CALL_CONTEXT_H
 
+#include "core/err.h"
 #include "core/form.h"
 #include "core/redact.h"
 #include "store/routes.h"
@@ -21,8 +22,8 @@ struct call_context {
  * parameters are present (route may still be NULL), or SB_EINVAL naming the
  * first missing one in *missing.
  */
-int call_context_init(struct call_context *cc, const struct routes *routes,
-                      const struct form *params, const char **missing);
+SB_MUST_CHECK int call_context_init(struct call_context *cc, const struct routes *routes,
+                                    const struct form *params, const char **missing);
 
 /** The language tag to give Twilio's speech recogniser for `lang` ("es" -> "es-US"). */
 const char *call_context_speech_lang(const char *lang);

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 
+#include "core/err.h"
 #include "flow/flow.h"
 #include "store/store.h"
 
@@ -31,7 +32,7 @@ struct flow_cache {
  * longer validates is skipped and logged (it was valid when imported).
  * On failure the old cache stays. Returns 0 or the store's error.
  */
-int flow_cache_load(struct flow_cache *c, struct store *s);
+SB_MUST_CHECK int flow_cache_load(struct flow_cache *c, struct store *s);
 
 /** The compiled flow `name` of `tenant`, or NULL. */
 const struct flow *flow_cache_find(const struct flow_cache *c, const char *tenant,

@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "core/err.h"
+
 /**
  * Writes the offset of `zone` ("America/New_York") from UTC at `when`, in
  * minutes, daylight saving included. NULL, "" and "UTC" are UTC. Returns 0,
@@ -44,7 +46,7 @@ struct tz_zone;
  * Parses a POSIX TZ rule of `len` bytes (not NUL-terminated). Returns 0 or
  * SB_EINVAL. A rule with a daylight name and no dates uses M3.2.0,M11.1.0.
  */
-int tz_rule_parse(const char *s, size_t len, struct tz_rule *out);
+SB_MUST_CHECK int tz_rule_parse(const char *s, size_t len, struct tz_rule *out);
 
 /** The offset in seconds east of UTC that `rule` gives at `when`. */
 int32_t tz_rule_offset(const struct tz_rule *rule, int64_t when);
@@ -54,7 +56,7 @@ int32_t tz_rule_offset(const struct tz_rule *rule, int64_t when);
  * footer rule when present). Returns 0 and a zone in *out, or SB_EINVAL for
  * malformed data, or SB_ENOMEM.
  */
-int tz_zone_parse(const unsigned char *data, size_t len, struct tz_zone **out);
+SB_MUST_CHECK int tz_zone_parse(const unsigned char *data, size_t len, struct tz_zone **out);
 
 /** The offset in seconds east of UTC that `zone` gives at `when`. */
 int32_t tz_zone_offset(const struct tz_zone *zone, int64_t when);
