@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: installs what the tests need, builds, and runs every suite:
 #   0. checks of the code's rules: includes follow the layers, every header
-#      compiles on its own, clang-format changes nothing (scripts/check-*),
+#      compiles on its own, every .c file of src/ includes core/banned.h last,
+#      clang-format changes nothing (scripts/check-*),
 #      and each check fails on a tree that breaks its rule (tests/checks)
 #   1. unit tests (Criterion), plain build
 #   2. the same unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
@@ -82,6 +83,7 @@ check() { # check LABEL COMMAND...: one test, its output shown when it fails
 }
 check layers scripts/check-layers.py
 check headers scripts/check-headers.py
+check banned scripts/check-banned.py
 check format scripts/check-format.sh
 pyunit checks-can-fail tests/checks
 

@@ -19,6 +19,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "server/server_internal.h"
+#include "core/banned.h"
 
 /* A refusal is logged at most once a second, with the count since the last line. */
 #define REFUSAL_LOG_US 1000000LL

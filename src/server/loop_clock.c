@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "server/server_internal.h"
 #include "server/stream.h"
+#include "core/banned.h"
 
 /*
  * The clock does not wake the loop more often than this: a wake-up serves
@@ -42,12 +43,15 @@ int loop_clock_start(struct server *srv)
 
     srv->clock_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     if (srv->clock_fd < 0) {
-        log_event(LOG_ERROR, "server.clock", "error=\"timerfd: %s\"", strerror(errno));
+        char why[128];
+
+        log_event(LOG_ERROR, "server.clock", "error=\"timerfd: %s\"",
+                  strerror_r(errno, why, sizeof(why)));
         return SB_EIO;
     }
     fd.filefd = srv->clock_fd;
-    if (!vh || !lws_adopt_descriptor_vhost(vh, LWS_ADOPT_RAW_FILE_DESC, fd, LOOP_CLOCK_PROTOCOL,
-                                           NULL)) {
+    if (!vh ||
+        !lws_adopt_descriptor_vhost(vh, LWS_ADOPT_RAW_FILE_DESC, fd, LOOP_CLOCK_PROTOCOL, NULL)) {
         log_event(LOG_ERROR, "server.clock", "error=\"cannot add the timer to the loop\"");
         close(srv->clock_fd);
         srv->clock_fd = -1;

@@ -14,6 +14,7 @@
 #include "server/server_internal.h"
 #include "server/stream.h"
 #include "server/workers.h"
+#include "core/banned.h"
 
 /* How often the loop checks for a signal and for routing changes. */
 #define TICK_US (250 * LWS_US_PER_MS)

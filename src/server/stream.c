@@ -30,6 +30,7 @@
 #include "server/workers.h"
 #include "speech/tts.h"
 #include "voice/persona.h"
+#include "core/banned.h"
 
 /* Outbound messages queued on one socket at most: a reader that stops reading is cut off. */
 #define STREAM_MAX_QUEUED 1024
@@ -701,8 +702,14 @@ static void on_closed(struct server *srv, struct stream_conn *c)
         rec.duration_ms = (long)(rec.stopped_at - rec.started_at);
         rec.frames_in = s->frames_in;
         rec.frames_out = s->frames_out;
-        if (srv->writer)
-            writer_submit_stream(srv->writer, &rec, NULL, NULL);
+        if (srv->writer) {
+            int rc = writer_submit_stream(srv->writer, &rec, NULL, NULL);
+
+            if (rc)
+                log_event(LOG_ERROR, "stream.log_failed",
+                          "call_sid=%s stream_sid=%s error=\"writer: %s\"", s->call_sid,
+                          s->stream_sid, sb_strerror(rc));
+        }
         log_event(LOG_INFO, "stream.stopped",
                   "call_sid=%s stream_sid=%s outcome=%s reason=\"%s\" duration_ms=%ld "
                   "frames_in=%ld frames_out=%ld first_audio_ms=%ld turn_gap_ms=%ld clears=%ld",

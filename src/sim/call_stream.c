@@ -15,6 +15,7 @@
 #include "core/lang.h"
 #include "sim/call_internal.h"
 #include "sim/stream.h"
+#include "core/banned.h"
 
 #define MAX_STEPS 256
 

@@ -14,6 +14,7 @@
 
 #include "core/err.h"
 #include "core/twiml.h"
+#include "core/banned.h"
 
 #define PROBLEM_PARSE 12100
 #define PROBLEM_SCHEMA 12200

@@ -8,6 +8,7 @@
 
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/banned.h"
 
 #define SCRIPT_MAX_SIZE (1024 * 1024)
 
@@ -225,7 +226,10 @@ int sim_script_load(struct sim_script *s, const char *path, char *err, size_t er
 
     memset(s, 0, sizeof(*s));
     if (!f) {
-        snprintf(err, errlen, "cannot read script '%s': %s", path, strerror(errno));
+        char why[128];
+
+        snprintf(err, errlen, "cannot read script '%s': %s", path,
+                 strerror_r(errno, why, sizeof(why)));
         return SB_EIO;
     }
     for (n = fread(chunk, 1, sizeof(chunk), f); n > 0 && !rc; n = fread(chunk, 1, sizeof(chunk), f))

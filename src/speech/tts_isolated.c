@@ -26,6 +26,7 @@
 #include "speech/resample.h"
 #include "speech/tts.h"
 #include "speech/tts_proto.h"
+#include "core/banned.h"
 
 extern char **environ;
 

@@ -19,6 +19,7 @@
 #include "core/err.h"
 #include "speech/tts.h"
 #include "speech/tts_proto.h"
+#include "core/banned.h"
 
 /* Waits until `fd` is ready for `events`. Returns 0, SB_EBUSY (deadline) or SB_EIO. */
 static int wait_ready(int fd, short events, long long deadline_ms)

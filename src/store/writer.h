@@ -36,16 +36,16 @@ SB_MUST_CHECK int writer_submit_status(struct writer *w, const struct status_eve
                                        writer_done_fn done, void *arg);
 
 /** Queues a stream's lifecycle record (copied); same contract as writer_submit_call. */
-int writer_submit_stream(struct writer *w, const struct stream_record *r, writer_done_fn done,
-                         void *arg);
+SB_MUST_CHECK int writer_submit_stream(struct writer *w, const struct stream_record *r,
+                                       writer_done_fn done, void *arg);
 
 /** Queues a call's flow state (copied, last_twiml too); same contract as writer_submit_call. */
 SB_MUST_CHECK int writer_submit_flow_call(struct writer *w, const struct flow_call *c,
                                           writer_done_fn done, void *arg);
 
 /** Queues a recording (copied); same contract as writer_submit_call. */
-int writer_submit_recording(struct writer *w, const struct recording *r, writer_done_fn done,
-                            void *arg);
+SB_MUST_CHECK int writer_submit_recording(struct writer *w, const struct recording *r,
+                                          writer_done_fn done, void *arg);
 
 /**
  * Commits everything queued, calls every pending callback, stops the thread

@@ -19,6 +19,7 @@
 #include "voice/persona.h"
 #include "voice/tz.h"
 #include "voice/voice.h"
+#include "core/banned.h"
 
 /* What travels to the writer thread and back with a committed step. */
 struct flow_commit {
@@ -107,6 +108,7 @@ static void log_recording(const struct voice_ctx *ctx, const char *call_sid,
     const char *sid = form_get(params, "RecordingSid");
     const char *url = form_get(params, "RecordingUrl");
     const char *dur = form_get(params, "RecordingDuration");
+    int rc;
 
     if (!ctx->writer || !sid || !*sid || !url)
         return;
@@ -117,7 +119,11 @@ static void log_recording(const struct voice_ctx *ctx, const char *call_sid,
     snprintf(r.status, sizeof(r.status), "%s", status);
     r.duration = dur ? strtol(dur, NULL, 10) : 0;
     r.at = voice_now(ctx);
-    writer_submit_recording(ctx->writer, &r, NULL, NULL);
+    rc = writer_submit_recording(ctx->writer, &r, NULL, NULL);
+    if (rc)
+        log_event(LOG_ERROR, "flow.recording_log_failed",
+                  "call_sid=%s recording_sid=%s error=\"writer: %s\"", call_sid, r.recording_sid,
+                  sb_strerror(rc));
     log_event(LOG_INFO, "flow.recording", "call_sid=%s recording_sid=%s duration=%ld", call_sid,
               r.recording_sid, r.duration);
 }
@@ -277,8 +283,11 @@ int voice_flow(const struct voice_ctx *ctx, const struct form *params, const cha
     call.last_twiml = doc;
     log_event(LOG_INFO, "flow.step", "call_sid=%s flow=%s node=%s step=%d attempts=%d done=%d",
               cc.call_sid, call.flow, call.node, call.step_no, call.attempts, call.done);
-    if (ctx->flow_states)
-        flow_states_put(ctx->flow_states, &call);
+    /* A state that could not be held must not leave the previous step's in
+     * memory: the next step would be answered from it. Forgotten, it is read
+     * from the store. */
+    if (ctx->flow_states && flow_states_put(ctx->flow_states, &call) != 0)
+        flow_states_forget(ctx->flow_states, call.call_sid);
     fc = calloc(1, sizeof(*fc));
     if (fc) {
         fc->done = done;

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 
+#include "core/err.h"
 #include "store/store.h"
 
 #define FLOW_STATES_MAX 100000 /* past this the least recently written are forgotten */
@@ -30,7 +31,7 @@ struct flow_states {
 const struct flow_call *flow_states_get(const struct flow_states *m, const char *call_sid);
 
 /** Stores a copy of `c` (last_twiml copied). Returns 0 or SB_ENOMEM. */
-int flow_states_put(struct flow_states *m, const struct flow_call *c);
+SB_MUST_CHECK int flow_states_put(struct flow_states *m, const struct flow_call *c);
 
 /**
  * Drops a call's state, if held: the next step reads it from the store. For

@@ -9,6 +9,7 @@
 #include "voice/listen.h"
 #include "voice/persona.h"
 #include "voice/voice.h"
+#include "core/banned.h"
 
 long long voice_now(const struct voice_ctx *ctx)
 {

@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "core/phone.h"
 #include "voice/voice.h"
+#include "core/banned.h"
 
 static const char *const known_statuses[] = {"queued",    "initiated", "ringing", "in-progress",
                                              "answered",  "completed", "busy",    "failed",

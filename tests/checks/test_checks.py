@@ -51,6 +51,18 @@ class HeadersTest(unittest.TestCase):
         self.assertIn("4 headers, 2 do not compile", out)
 
 
+class BannedTest(unittest.TestCase):
+    def test_files_without_banned_h_last_are_named(self):
+        rc, errors, out = run("check-banned.py", "banned")
+        self.assertEqual(rc, 1, out)
+        self.assertEqual(errors, [
+            "error: src/core/late.c includes string.h after core/banned.h "
+            "(it must be the last include)",
+            "error: src/core/missing.c does not include core/banned.h",
+        ], out)
+        self.assertIn("3 files, 2 do not include core/banned.h last", out)
+
+
 class FormatTest(unittest.TestCase):
     def test_unformatted_file_is_named(self):
         rc, errors, out = run("check-format.sh", "format")

@@ -1,0 +1,6 @@
+#include <string.h>
+
+int missing(void)
+{
+    return 0;
+}
