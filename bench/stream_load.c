@@ -70,22 +70,22 @@ enum phase { PH_CONNECT, PH_MEDIA, PH_STOP, PH_DONE };
 struct conn {
     struct lws *wsi;
     int idx;
-    int failed;     /* the connection could not be made */
-    int open;       /* established and not closed */
-    int closed;     /* was open, is now closed */
+    int failed;       /* the connection could not be made */
+    int open;         /* established and not closed */
+    int closed;       /* was open, is now closed */
     int closed_early; /* closed before we sent stop */
-    int hello;      /* 0 nothing sent, 1 connected sent, 2 start sent */
+    int hello;        /* 0 nothing sent, 1 connected sent, 2 start sent */
     int stop_sent;
-    int error;      /* a write failed outside the writable callback */
-    int seq;        /* next sequenceNumber */
-    long long t0;   /* due time of frame 0 */
-    int next;       /* next frame to send */
+    int error;    /* a write failed outside the writable callback */
+    int seq;      /* next sequenceNumber */
+    long long t0; /* due time of frame 0 */
+    int next;     /* next frame to send */
     int received;
     int dups, misrouted, other;
-    int agent_frames;            /* media that is not an echo: the agent's own audio */
+    int agent_frames; /* media that is not an echo: the agent's own audio */
     long long agent_first_us, agent_last_us;
-    int32_t *arr;   /* arrival - due, us, per frame; NO_ARRIVAL when none */
-    int32_t *sent;  /* send - due, us, per frame */
+    int32_t *arr;    /* arrival - due, us, per frame; NO_ARRIVAL when none */
+    int32_t *sent;   /* send - due, us, per frame */
     int first_frame; /* the first echoed frame to arrive, -1 before */
     long long t_start_sent;
     long long t_first_media;
@@ -99,8 +99,27 @@ static struct {
     const char *host, *path, *token, *url, *to, *agent, *from, *tenant, *lang;
     int port, n, secs, inflight_max, server_pid, first_audio, drain_ms, quiet, use_poll;
     int via_writable, silence, spin;
-} opt = {"127.0.0.1", "/voice/stream", NULL, NULL, "+15005550007", "echo", "+15551234567",
-         "bench", "en-US", 0, 100, 10, 64, 0, 0, 1000, 0, 0, 0, 0, 0};
+} opt = {"127.0.0.1",
+         "/voice/stream",
+         NULL,
+         NULL,
+         "+15005550007",
+         "echo",
+         "+15551234567",
+         "bench",
+         "en-US",
+         0,
+         100,
+         10,
+         64,
+         0,
+         0,
+         1000,
+         0,
+         0,
+         0,
+         0,
+         0};
 
 static struct lws_context *ctx;
 static struct conn *conns;
@@ -108,7 +127,7 @@ static int nframes;
 static char sig[SIG_B64_SIZE];
 static struct stream_token_key stream_key;
 static char host_hdr[300];
-static char tail_b64[256]; /* base64 of payload bytes 6..159 */
+static char tail_b64[256];    /* base64 of payload bytes 6..159 */
 static char silence_b64[256]; /* base64 of 160 bytes of mu-law silence (--silence) */
 static enum phase phase = PH_CONNECT;
 static int launched, inflight, established, failed_n, closed_n;
@@ -162,7 +181,8 @@ static long read_rss_kb(int pid)
     return kb;
 }
 
-/* Time the task spent waiting for a CPU while runnable (ns), from schedstat: other processes' share. */
+/* Time the task spent waiting for a CPU while runnable (ns), from schedstat: other processes'
+ * share. */
 static long long read_wait_ns(int pid)
 {
     char path[64];
@@ -316,8 +336,11 @@ static int send_silence(struct conn *c, int k)
 static int send_media(struct conn *c, int k)
 {
     unsigned char buf[LWS_PRE + MSG_MAX];
-    unsigned char head[6] = {TAG, (unsigned char)(k >> 16), (unsigned char)(k >> 8),
-                             (unsigned char)k, (unsigned char)(c->idx >> 8),
+    unsigned char head[6] = {TAG,
+                             (unsigned char)(k >> 16),
+                             (unsigned char)(k >> 8),
+                             (unsigned char)k,
+                             (unsigned char)(c->idx >> 8),
                              (unsigned char)c->idx};
     char head_b64[12];
     int n;
@@ -325,10 +348,11 @@ static int send_media(struct conn *c, int k)
     if (opt.silence)
         return send_silence(c, k);
     b64_encode(head, sizeof(head), head_b64);
-    n = snprintf((char *)buf + LWS_PRE, MSG_MAX,
-                 "{\"event\":\"media\",\"sequenceNumber\":\"%d\",\"media\":{\"track\":\"inbound\","
-                 "\"chunk\":\"%d\",\"timestamp\":\"%d\",\"payload\":\"%s%s\"},\"streamSid\":\"%s\"}",
-                 c->seq++, k + 1, k * 20, head_b64, tail_b64, c->stream_sid);
+    n = snprintf(
+        (char *)buf + LWS_PRE, MSG_MAX,
+        "{\"event\":\"media\",\"sequenceNumber\":\"%d\",\"media\":{\"track\":\"inbound\","
+        "\"chunk\":\"%d\",\"timestamp\":\"%d\",\"payload\":\"%s%s\"},\"streamSid\":\"%s\"}",
+        c->seq++, k + 1, k * 20, head_b64, tail_b64, c->stream_sid);
     return send_text(c->wsi, buf, n);
 }
 
@@ -580,7 +604,8 @@ static void start_media(long long t)
     gen_wait0 = read_wait_ns(0);
     srv_wait0 = read_wait_ns(opt.server_pid);
     if (!opt.quiet)
-        fprintf(stderr, "stream_load: %d of %d streams open (%d failed) in %.2f s; media for %d s\n",
+        fprintf(stderr,
+                "stream_load: %d of %d streams open (%d failed) in %.2f s; media for %d s\n",
                 established, opt.n, failed_n, (t - t_begin) / 1e6, opt.secs);
 }
 
@@ -613,8 +638,7 @@ static void on_tick(void)
             }
             break;
         }
-        for (int burst = 0; launched < opt.n && inflight < opt.inflight_max && burst < 32;
-             burst++)
+        for (int burst = 0; launched < opt.n && inflight < opt.inflight_max && burst < 32; burst++)
             launch(&conns[launched]);
         if (launched == opt.n && established + failed_n == opt.n) {
             int ready = 1;
@@ -672,9 +696,8 @@ static void on_tick(void)
          * is echoed, no echo came for 2 s, or 60 s passed, so that an
          * overloaded server's late echoes count as late, not as lost.
          */
-        if (t >= phase_deadline &&
-            (frames_echoed_total >= frames_sent_total || t - last_echo_us > 2000000 ||
-             t >= media_end + 60000000LL)) {
+        if (t >= phase_deadline && (frames_echoed_total >= frames_sent_total ||
+                                    t - last_echo_us > 2000000 || t >= media_end + 60000000LL)) {
             phase = PH_STOP;
             phase_deadline = t + 5000000;
             for (int i = 0; i < opt.n; i++)
@@ -829,8 +852,8 @@ static void report_first_audio(void)
     printf("RESULT mode=first-audio calls=%d no_audio=%d first_ms=%.2f rest_median_ms=%.2f "
            "rest_min_ms=%.2f rest_max_ms=%.2f\n",
            opt.first_audio, bad, fa_lat[0] / 1000.0,
-           nrest ? (nrest % 2 ? rest[nrest / 2]
-                              : (rest[nrest / 2 - 1] + rest[nrest / 2]) / 2) / 1000.0
+           nrest ? (nrest % 2 ? rest[nrest / 2] : (rest[nrest / 2 - 1] + rest[nrest / 2]) / 2) /
+                       1000.0
                  : -1.0,
            nrest ? rest[0] / 1000.0 : -1.0, nrest ? rest[nrest - 1] / 1000.0 : -1.0);
 }
@@ -843,10 +866,11 @@ static void report_load(void)
     long closed_early = 0, streams_late = 0, streams_lossy = 0;
     double hz = (double)sysconf(_SC_CLK_TCK);
     double wall = (wall_media1 - wall_media0) / 1e6;
-    double gen_cpu = (ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec -
-                      ru0.ru_stime.tv_sec) +
-                     (ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec + ru1.ru_stime.tv_usec -
-                      ru0.ru_stime.tv_usec) / 1e6;
+    double gen_cpu =
+        (ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
+        (ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec + ru1.ru_stime.tv_usec -
+         ru0.ru_stime.tv_usec) /
+            1e6;
     double srv_cpu = srv_cpu0 >= 0 && srv_cpu1 >= 0 ? (srv_cpu1 - srv_cpu0) / hz : -1;
     double pct_first, pct_min;
 
@@ -944,7 +968,8 @@ static void report_load(void)
            ru1.ru_nivcsw - ru0.ru_nivcsw);
     if (opt.server_pid > 0)
         printf("server: RSS idle %ld KiB, all open %ld KiB, mid-run %ld KiB, max %ld KiB, end %ld "
-               "KiB; CPU %.0f%% of one core during media; its loop thread waited %.0f ms for its CPU\n",
+               "KiB; CPU %.0f%% of one core during media; its loop thread waited %.0f ms for its "
+               "CPU\n",
                rss_idle, rss_conn, rss_mid, rss_max, rss_end,
                wall > 0 && srv_cpu >= 0 ? 100 * srv_cpu / wall : -1.0,
                srv_wait0 >= 0 && srv_wait1 >= 0 ? (srv_wait1 - srv_wait0) / 1e6 : -1.0);
@@ -954,13 +979,12 @@ static void report_load(void)
            "send_late_over5=%ld send_late_max_ms=%.2f gen_cpu=%.0f rss_idle_kb=%ld "
            "rss_conn_kb=%ld rss_mid_kb=%ld rss_max_kb=%ld srv_cpu=%.0f gen_wait_ms=%.0f "
            "srv_wait_ms=%.0f send_late_over20=%ld rtt_within20=%.3f\n",
-           opt.n, opt.secs, established, failed_n, closed_early, sent, got, lost, unsent, dups,
-           mis, pct_first, pct_min, hist_q(h_first, measured, 0.999),
-           hist_q(h_first, measured, 1.0), hist_q(h_rtt, measured, 0.5),
-           hist_q(h_rtt, measured, 0.99), hist_q(h_rtt, measured, 0.999), send_late_over5,
-           send_late_max / 1000.0, wall > 0 ? 100 * gen_cpu / wall : 0, rss_idle, rss_conn,
-           rss_mid, rss_max, wall > 0 && srv_cpu >= 0 ? 100 * srv_cpu / wall : -1.0,
-           (gen_wait1 - gen_wait0) / 1e6,
+           opt.n, opt.secs, established, failed_n, closed_early, sent, got, lost, unsent, dups, mis,
+           pct_first, pct_min, hist_q(h_first, measured, 0.999), hist_q(h_first, measured, 1.0),
+           hist_q(h_rtt, measured, 0.5), hist_q(h_rtt, measured, 0.99),
+           hist_q(h_rtt, measured, 0.999), send_late_over5, send_late_max / 1000.0,
+           wall > 0 ? 100 * gen_cpu / wall : 0, rss_idle, rss_conn, rss_mid, rss_max,
+           wall > 0 && srv_cpu >= 0 ? 100 * srv_cpu / wall : -1.0, (gen_wait1 - gen_wait0) / 1e6,
            srv_wait0 >= 0 && srv_wait1 >= 0 ? (srv_wait1 - srv_wait0) / 1e6 : -1.0,
            send_late_over20, hist_share_upto(h_rtt, measured, 20.0));
     free(h_first);
@@ -1005,17 +1029,24 @@ static void usage(void)
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"host", required_argument, NULL, 'H'},   {"port", required_argument, NULL, 'p'},
-        {"path", required_argument, NULL, 'P'},   {"token", required_argument, NULL, 't'},
-        {"url", required_argument, NULL, 'u'},    {"to", required_argument, NULL, 'T'},
-        {"agent", required_argument, NULL, 'a'},  {"server-pid", required_argument, NULL, 's'},
-        {"inflight", required_argument, NULL, 'i'}, {"first-audio", required_argument, NULL, 'f'},
-        {"drain-ms", required_argument, NULL, 'D'}, {"quiet", no_argument, NULL, 'q'},
+        {"host", required_argument, NULL, 'H'},
+        {"port", required_argument, NULL, 'p'},
+        {"path", required_argument, NULL, 'P'},
+        {"token", required_argument, NULL, 't'},
+        {"url", required_argument, NULL, 'u'},
+        {"to", required_argument, NULL, 'T'},
+        {"agent", required_argument, NULL, 'a'},
+        {"server-pid", required_argument, NULL, 's'},
+        {"inflight", required_argument, NULL, 'i'},
+        {"first-audio", required_argument, NULL, 'f'},
+        {"drain-ms", required_argument, NULL, 'D'},
+        {"quiet", no_argument, NULL, 'q'},
         {"poll", no_argument, NULL, 'L'},
         {"spin", no_argument, NULL, 'Y'},
         {"via-writable", no_argument, NULL, 'W'},
         {"silence", no_argument, NULL, 'S'},
-        {"streams", required_argument, NULL, 'n'}, {"seconds", required_argument, NULL, 'd'},
+        {"streams", required_argument, NULL, 'n'},
+        {"seconds", required_argument, NULL, 'd'},
         {NULL, 0, NULL, 0},
     };
     struct lws_context_creation_info info;
@@ -1027,25 +1058,62 @@ int main(int argc, char **argv)
 
     while ((ch = getopt_long(argc, argv, "n:d:q", longopts, NULL)) != -1) {
         switch (ch) {
-        case 'H': opt.host = optarg; break;
-        case 'p': opt.port = atoi(optarg); break;
-        case 'P': opt.path = optarg; break;
-        case 't': opt.token = optarg; break;
-        case 'u': opt.url = optarg; break;
-        case 'T': opt.to = optarg; break;
-        case 'a': opt.agent = optarg; break;
-        case 's': opt.server_pid = atoi(optarg); break;
-        case 'i': opt.inflight_max = atoi(optarg); break;
-        case 'f': opt.first_audio = atoi(optarg); break;
-        case 'D': opt.drain_ms = atoi(optarg); break;
-        case 'q': opt.quiet = 1; break;
-        case 'L': opt.use_poll = 1; break;
-        case 'Y': opt.spin = 1; break;
-        case 'W': opt.via_writable = 1; break;
-        case 'S': opt.silence = 1; break;
-        case 'n': opt.n = atoi(optarg); break;
-        case 'd': opt.secs = atoi(optarg); break;
-        default: usage();
+        case 'H':
+            opt.host = optarg;
+            break;
+        case 'p':
+            opt.port = atoi(optarg);
+            break;
+        case 'P':
+            opt.path = optarg;
+            break;
+        case 't':
+            opt.token = optarg;
+            break;
+        case 'u':
+            opt.url = optarg;
+            break;
+        case 'T':
+            opt.to = optarg;
+            break;
+        case 'a':
+            opt.agent = optarg;
+            break;
+        case 's':
+            opt.server_pid = atoi(optarg);
+            break;
+        case 'i':
+            opt.inflight_max = atoi(optarg);
+            break;
+        case 'f':
+            opt.first_audio = atoi(optarg);
+            break;
+        case 'D':
+            opt.drain_ms = atoi(optarg);
+            break;
+        case 'q':
+            opt.quiet = 1;
+            break;
+        case 'L':
+            opt.use_poll = 1;
+            break;
+        case 'Y':
+            opt.spin = 1;
+            break;
+        case 'W':
+            opt.via_writable = 1;
+            break;
+        case 'S':
+            opt.silence = 1;
+            break;
+        case 'n':
+            opt.n = atoi(optarg);
+            break;
+        case 'd':
+            opt.secs = atoi(optarg);
+            break;
+        default:
+            usage();
         }
     }
     if (opt.port <= 0 || opt.n <= 0 || opt.n > 65535 || opt.secs <= 0 || opt.inflight_max <= 0 ||
@@ -1067,8 +1135,8 @@ int main(int argc, char **argv)
     {
         const char *secret = getenv("SWITCHBOARD_STREAM_SECRET");
 
-        if (stream_token_key_init(&stream_key, secret ? secret : "",
-                                  opt.token ? opt.token : "") != 0) {
+        if (stream_token_key_init(&stream_key, secret ? secret : "", opt.token ? opt.token : "") !=
+            0) {
             fprintf(stderr, "stream_load: cannot key the stream tokens\n");
             return 2;
         }

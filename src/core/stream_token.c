@@ -17,8 +17,7 @@ static const char TOKEN_LABEL[] = "switchboard stream-token v1:";
 /* A CallSid is 34 characters; anything much longer is not one. */
 #define CALL_SID_MAX 64
 
-int stream_token_key_init(struct stream_token_key *key, const char *secret,
-                          const char *auth_token)
+int stream_token_key_init(struct stream_token_key *key, const char *secret, const char *auth_token)
 {
     const char *from;
     unsigned int n = 0;
@@ -77,8 +76,7 @@ int stream_token_for(const struct stream_token_key *key, const char *call_sid,
     return 0;
 }
 
-int stream_token_check(const struct stream_token_key *key, const char *call_sid,
-                       const char *token)
+int stream_token_check(const struct stream_token_key *key, const char *call_sid, const char *token)
 {
     char want[STREAM_TOKEN_SIZE];
     int rc;

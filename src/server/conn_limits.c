@@ -90,8 +90,7 @@ static void answer_refusal(int fd, enum conn_refusal why)
         return; /* the peer is gone already: nothing to tell */
 }
 
-int conn_limits_filter(struct server *srv, const struct lws_filter_network_conn_args *filt,
-                       int fd)
+int conn_limits_filter(struct server *srv, const struct lws_filter_network_conn_args *filt, int fd)
 {
     struct conn_info *ref;
     enum conn_refusal why;

@@ -38,10 +38,10 @@ void conn_limits_release(struct server *srv);
  * LWS_CALLBACK_FILTER_NETWORK_CONNECTION: returns 0 to admit the socket
  * `fd` from filt->cli_addr, or -1 after answering it 503 (lws closes it).
  */
-int conn_limits_filter(struct server *srv, const struct lws_filter_network_conn_args *filt,
-                       int fd);
+int conn_limits_filter(struct server *srv, const struct lws_filter_network_conn_args *filt, int fd);
 
-/** LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED: ties the peer just admitted to its new connection. */
+/** LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED: ties the peer just admitted to its new connection.
+ */
 void conn_limits_created(struct server *srv, struct lws *wsi);
 
 /** LWS_CALLBACK_WSI_DESTROY: releases what the connection counted. */

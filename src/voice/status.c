@@ -151,8 +151,7 @@ int voice_status(const struct voice_ctx *ctx, const struct form *params, voice_s
         return bad_request(out, "SequenceNumber is not a number:", seq);
     if (duration && *duration && parse_count(duration, &ev.duration))
         return bad_request(out, "CallDuration is not a number:", duration);
-    ev.at = event_time(sid, form_get(params, "Timestamp"),
-                       voice_now(ctx));
+    ev.at = event_time(sid, form_get(params, "Timestamp"), voice_now(ctx));
     snprintf(ev.call_sid, sizeof(ev.call_sid), "%s", sid);
     snprintf(ev.status, sizeof(ev.status), "%s", status);
     snprintf(ev.direction, sizeof(ev.direction), "%s", direction ? direction : "");

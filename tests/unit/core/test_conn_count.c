@@ -91,7 +91,7 @@ Test(conn_count, matches_a_model_under_churn)
         peer = (int)((seed >> 8) % PEERS);
         memcpy(key, &peer, sizeof(key));
         if ((seed >> 20) & 1) {
-            enum conn_refusal want = total >= MAX_TOTAL        ? CONN_TOO_MANY_TOTAL
+            enum conn_refusal want = total >= MAX_TOTAL       ? CONN_TOO_MANY_TOTAL
                                      : model[peer] >= MAX_PER ? CONN_TOO_MANY_FROM_PEER
                                                               : CONN_OK;
 
