@@ -13,10 +13,10 @@ those functions (docs/internals/conventions.md):
 Names each file that breaks the rule and exits 1 if any did.
 """
 
-import argparse
-import pathlib
 import re
 import sys
+
+from checklib import source_tree
 
 BANNED = "core/banned.h"
 INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]')
@@ -32,16 +32,7 @@ def problem(path):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--root", default=pathlib.Path(__file__).resolve().parent.parent,
-                    type=pathlib.Path, help="the tree whose src/ is checked")
-    args = ap.parse_args()
-
-    root = args.root.resolve()
-    src = root / "src"
-    if not src.is_dir():
-        print(f"error: {src} is not a directory")
-        return 1
+    root, src = source_tree(__doc__)
     files = sorted(src.rglob("*.c"))
     bad = 0
     for path in files:

@@ -14,13 +14,13 @@ Prints the compiler's first lines for each header that fails and exits 1 if
 any did. The compiler is $CC (default cc); headers compile in parallel.
 """
 
-import argparse
 import concurrent.futures
 import os
-import pathlib
 import shlex
 import subprocess
 import sys
+
+from checklib import source_tree
 
 # The libraries whose headers src/ includes; their -I flags come from pkg-config.
 PKG_CONFIG = ["libwebsockets", "jansson", "sqlite3", "libcrypto", "libcurl", "libxml-2.0", "soxr"]
@@ -48,16 +48,7 @@ def compile_alone(cc, flags, root, header):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--root", default=pathlib.Path(__file__).resolve().parent.parent,
-                    type=pathlib.Path, help="the tree whose src/ is checked")
-    args = ap.parse_args()
-
-    root = args.root.resolve()
-    src = root / "src"
-    if not src.is_dir():
-        print(f"error: {src} is not a directory")
-        return 1
+    root, src = source_tree(__doc__)
     headers = sorted(p.relative_to(src).as_posix() for p in src.rglob("*.h"))
     cc = shlex.split(os.environ.get("CC", "cc"))
     flags = CFLAGS + pkg_cflags()
