@@ -669,8 +669,20 @@ static int configure(sqlite3 *db, const char *path)
     sqlite3_extended_result_codes(db, 1);
     sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
     src = sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
-    if (src == SQLITE_OK)
+    /*
+     * Switching a new file to WAL needs an exclusive lock; with several
+     * processes opening it at once SQLite can answer BUSY without waiting
+     * for the busy timeout (a lock upgrade it will not wait for): retry.
+     */
+    for (int tries = 0; src == SQLITE_OK || ((src & 0xff) == SQLITE_BUSY && tries < 100); tries++) {
+        if (src != SQLITE_OK) {
+            sqlite3_reset(st);
+            sqlite3_sleep(10);
+        }
         src = sqlite3_step(st);
+        if ((src & 0xff) != SQLITE_BUSY)
+            break;
+    }
     if (src != SQLITE_ROW) {
         rc = fail(db, "open", src);
         goto out;
