@@ -5,7 +5,9 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/core_names.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 
 #include "core/err.h"
 #include "core/banned.h"
@@ -16,6 +18,26 @@ static const char TOKEN_LABEL[] = "switchboard stream-token v1:";
 
 /* A CallSid is 34 characters; anything much longer is not one. */
 #define CALL_SID_MAX 64
+
+/* An HMAC-SHA256 keyed with the derived key, for stream_token_for to copy. */
+static EVP_MAC_CTX *keyed_mac(const unsigned char *bytes)
+{
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+    OSSL_PARAM params[2];
+
+    /* The context holds its own reference to the algorithm. */
+    EVP_MAC_free(mac);
+    if (!ctx)
+        return NULL;
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
+    params[1] = OSSL_PARAM_construct_end();
+    if (!EVP_MAC_init(ctx, bytes, STREAM_TOKEN_KEY_BYTES, params)) {
+        EVP_MAC_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
 
 int stream_token_key_init(struct stream_token_key *key, const char *secret, const char *auth_token)
 {
@@ -30,7 +52,7 @@ int stream_token_key_init(struct stream_token_key *key, const char *secret, cons
     from = *secret ? secret : auth_token;
     if (!HMAC(EVP_sha256(), from, (int)strlen(from), (const unsigned char *)KEY_LABEL,
               sizeof(KEY_LABEL) - 1, key->bytes, &n) ||
-        n != STREAM_TOKEN_KEY_BYTES) {
+        n != STREAM_TOKEN_KEY_BYTES || !(key->keyed = keyed_mac(key->bytes))) {
         /* OpenSSL's error stays queued otherwise, for this thread's next TLS call to misread. */
         ERR_clear_error();
         stream_token_key_clear(key);
@@ -42,8 +64,10 @@ int stream_token_key_init(struct stream_token_key *key, const char *secret, cons
 
 void stream_token_key_clear(struct stream_token_key *key)
 {
-    if (key)
-        OPENSSL_cleanse(key, sizeof(*key));
+    if (!key)
+        return;
+    EVP_MAC_CTX_free(key->keyed);
+    OPENSSL_cleanse(key, sizeof(*key));
 }
 
 int stream_token_for(const struct stream_token_key *key, const char *call_sid,
@@ -51,8 +75,9 @@ int stream_token_for(const struct stream_token_key *key, const char *call_sid,
 {
     unsigned char msg[sizeof(TOKEN_LABEL) - 1 + CALL_SID_MAX];
     unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    size_t sid_len;
+    size_t n = 0, sid_len;
+    EVP_MAC_CTX *ctx;
+    int ok;
 
     out[0] = '\0';
     if (!key || !key->ready || !call_sid || !*call_sid)
@@ -62,9 +87,11 @@ int stream_token_for(const struct stream_token_key *key, const char *call_sid,
         return SB_EINVAL;
     memcpy(msg, TOKEN_LABEL, sizeof(TOKEN_LABEL) - 1);
     memcpy(msg + sizeof(TOKEN_LABEL) - 1, call_sid, sid_len);
-    if (!HMAC(EVP_sha256(), key->bytes, STREAM_TOKEN_KEY_BYTES, msg,
-              sizeof(TOKEN_LABEL) - 1 + sid_len, mac, &n) ||
-        n != 32) {
+    ctx = EVP_MAC_CTX_dup(key->keyed);
+    ok = ctx && EVP_MAC_update(ctx, msg, sizeof(TOKEN_LABEL) - 1 + sid_len) &&
+         EVP_MAC_final(ctx, mac, &n, sizeof(mac)) && n == 32;
+    EVP_MAC_CTX_free(ctx);
+    if (!ok) {
         ERR_clear_error();
         return SB_EIO;
     }

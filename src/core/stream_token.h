@@ -25,21 +25,30 @@
 /* The name of the <Parameter> (and of the start message's customParameter). */
 #define STREAM_TOKEN_PARAM "token"
 
-/* A derived key, held by value by its owner; `ready` is 0 until stream_token_key_init. */
+struct evp_mac_ctx_st;
+
+/*
+ * A derived key, owned by whoever called stream_token_key_init and released
+ * with stream_token_key_clear; `ready` is 0 until init. `keyed` is an HMAC
+ * already keyed with `bytes` (OpenSSL's key setup costs more than the token),
+ * copied for each token, so one key serves one thread at a time.
+ */
 struct stream_token_key {
     unsigned char bytes[STREAM_TOKEN_KEY_BYTES];
+    struct evp_mac_ctx_st *keyed;
     int ready;
 };
 
 /**
  * Derives the key from `secret` when it is non-empty, else from
- * `auth_token` (which may be empty, as in --dev). Returns 0, or SB_EINVAL
- * (NULL arguments) or SB_EIO (OpenSSL failed); the key is then not ready.
+ * `auth_token` (which may be empty, as in --dev). `key` must be zeroed or
+ * cleared. Returns 0, or SB_EINVAL (NULL arguments) or SB_EIO (OpenSSL
+ * failed or out of memory); the key is then not ready.
  */
 SB_MUST_CHECK int stream_token_key_init(struct stream_token_key *key, const char *secret,
                                         const char *auth_token);
 
-/** Wipes the key. */
+/** Wipes the key and frees what it holds. A zeroed or cleared key is allowed. */
 void stream_token_key_clear(struct stream_token_key *key);
 
 /**

@@ -105,7 +105,6 @@ int conn_limits_filter(struct server *srv, const struct lws_filter_network_conn_
     if (!ref)
         return -1;
     ref->len = filt ? peer_key(&filt->cli_addr, ref->key) : 0;
-    ref->read_at_answer = -1;
     why = conn_count_admit(&srv->conns, ref->key, ref->len);
     if (why != CONN_OK) {
         free(ref);

@@ -22,7 +22,6 @@ struct server;
 struct conn_info {
     unsigned char key[CONN_COUNT_KEY_MAX]; /* the peer address it counts under */
     size_t len;
-    long long read_at_answer; /* socket bytes read when the last answer went out; -1: none */
 };
 
 /** The connection's info, or NULL for sockets the server did not accept itself. */

@@ -13,7 +13,6 @@
 #include "core/log.h"
 #include "net/http_method.h"
 #include "net/http_reply.h"
-#include "net/socket_bytes.h"
 #include "server/conn_limits.h"
 #include "server/server_internal.h"
 #include "server/stream.h"
@@ -33,15 +32,6 @@ static void session_finish(struct http_session *sess, int status)
     srv->inflight--;
     metrics_request(&srv->metrics, sess->endpoint ? sess->endpoint->name : "other", status,
                     (double)(clock_mono_us() - sess->started_us) / 1e6);
-}
-
-/* Notes how much the socket had delivered when an answer went out (see on_request). */
-static void note_answer(struct lws *wsi)
-{
-    struct conn_info *ci = conn_info_of(wsi);
-
-    if (ci)
-        ci->read_at_answer = net_socket_bytes_read(lws_get_socket_fd(wsi));
 }
 
 /*
@@ -78,7 +68,6 @@ static int write_reply(struct lws *wsi, struct http_session *sess, const struct 
         return -1;
     if (close_after)
         return -1;
-    note_answer(wsi);
     /* From here on `sess` may be freed: lws re-creates it for the next request. */
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
@@ -135,8 +124,7 @@ static int send_session_reply(struct lws *wsi, struct http_session *sess)
 
 static void body_deadline_cancel(struct http_session *sess)
 {
-    if (sess->wsi)
-        lws_sul_cancel(&sess->body_deadline);
+    deadline_queue_remove(&sess->body_deadline);
 }
 
 static void session_reset(struct http_session *sess, struct server *srv, struct lws *wsi)
@@ -151,9 +139,9 @@ static void session_reset(struct http_session *sess, struct server *srv, struct 
 }
 
 /* The body did not arrive in time: answer 408 and drop the connection. */
-static void on_body_deadline(lws_sorted_usec_list_t *sul)
+void http_body_deadline_expired(struct deadline_entry *e)
 {
-    struct http_session *sess = lws_container_of(sul, struct http_session, body_deadline);
+    struct http_session *sess = lws_container_of(e, struct http_session, body_deadline);
     struct lws *wsi = sess->wsi;
     char msg[128];
 
@@ -174,21 +162,20 @@ static void on_body_deadline(lws_sorted_usec_list_t *sul)
 /*
  * lws 4.1 mishandles a request with a body that was already in its buffer
  * when the previous answer went out (a pipelined request): it feeds the
- * request's own header bytes to the body callback and then spins on the
- * rest. Such a request is recognised by the socket having delivered nothing
- * new since that answer, and the connection is closed after the answers
- * already sent, as HTTP/1.1 allows (RFC 9112, 9.3.2). Requests without a
- * body are not affected and are answered in order.
+ * request's own bytes, from its request line on, to the body callback and
+ * then spins on the rest. So a first body chunk that starts with a request
+ * line ("POST ", which no form or JSON body can start with) closes the
+ * connection after the answers already sent, as HTTP/1.1 allows (RFC 9112,
+ * 9.3.2). Requests without a body are not affected and are answered in
+ * order; an error answered before a body is read closes the connection
+ * (see on_request), so only this path reads bodies.
  */
-static int pipelined_with_body(struct lws *wsi)
+static int pipelined_with_body(const struct http_session *sess, const void *in, size_t len)
 {
-    struct conn_info *ci = conn_info_of(wsi);
-    long long now;
+    static const char line[] = "POST ";
 
-    if (!ci || ci->read_at_answer < 0)
-        return 0;
-    now = net_socket_bytes_read(lws_get_socket_fd(wsi));
-    return now >= 0 && now == ci->read_at_answer;
+    return sess->body.len == 0 && len >= sizeof(line) - 1 &&
+           memcmp(in, line, sizeof(line) - 1) == 0;
 }
 
 /* Checks framing headers lws does not: returns 0, or answers and returns its result. */
@@ -239,13 +226,10 @@ static int on_request(struct lws *wsi, struct http_session *sess, const char *pa
     ep = endpoint_find(path);
     sess->endpoint = ep;
     body = net_http_body_check(wsi, HTTP_MAX_BODY);
-    if (body != NET_HTTP_BODY_NONE && pipelined_with_body(wsi)) {
-        log_event(LOG_INFO, "http.pipeline_closed",
-                  "path=%.200s reason=\"a request with a body was pipelined behind an answer\"",
-                  path);
+    /* An answer before the body is read ends the connection: its bytes would be taken for a
+     * request. */
+    if (body != NET_HTTP_BODY_NONE)
         sess->close_after = 1;
-        return -1;
-    }
     if (check_framing(wsi, sess, &rc))
         return rc;
     if (srv->draining) {
@@ -281,8 +265,8 @@ static int on_request(struct lws *wsi, struct http_session *sess, const char *pa
         dispatch_request(sess, wsi);
         return send_session_reply(wsi, sess);
     }
-    lws_sul_schedule(lws_get_context(wsi), 0, &sess->body_deadline, on_body_deadline,
-                     (lws_usec_t)srv->cfg->body_timeout_s * LWS_US_PER_SEC);
+    sess->close_after = 0; /* the body is read: the connection may carry the next request */
+    deadline_queue_add(&srv->body_deadlines, &sess->body_deadline);
     return 0;
 }
 
@@ -293,6 +277,13 @@ static int on_body(struct lws *wsi, struct http_session *sess, const void *in, s
         return -1;
     if (sess->body_error)
         return 0;
+    if (pipelined_with_body(sess, in, len)) {
+        log_event(LOG_INFO, "http.pipeline_closed",
+                  "path=%.200s reason=\"a request with a body was pipelined behind an answer\"",
+                  sess->path);
+        sess->close_after = 1;
+        return -1;
+    }
     if (buf_append(&sess->body, in, len) == SB_ETOOBIG)
         sess->body_error = 1;
     return 0;

@@ -81,7 +81,12 @@ static int context_create(struct server *srv)
     info.listen_accept_protocol = HTTP_FALLBACK_PROTOCOL;
     info.options |= LWS_SERVER_OPTION_VALIDATE_UTF8;
     srv->lws = lws_create_context(&info);
-    return srv->lws ? 0 : SB_EIO;
+    if (!srv->lws)
+        return SB_EIO;
+    deadline_queue_init(&srv->body_deadlines, srv->lws,
+                        (lws_usec_t)cfg->body_timeout_s * LWS_US_PER_SEC,
+                        http_body_deadline_expired);
+    return 0;
 }
 
 /* Keeps serving until every accepted request is answered or the deadline passes. */
@@ -225,6 +230,7 @@ out:
         server_drain_completions(srv);
         net_stop_forget();
         lws_sul_cancel(&srv->tick);
+        deadline_queue_release(&srv->body_deadlines);
         lws_context_destroy(srv->lws);
     }
     loop_clock_stop(srv);

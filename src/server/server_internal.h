@@ -10,6 +10,7 @@
 #include "core/conn_count.h"
 #include "core/sig.h"
 #include "media/event.h"
+#include "net/deadline_queue.h"
 #include "speech/tts.h"
 #include "server/config.h"
 #include "server/metrics.h"
@@ -69,10 +70,11 @@ struct server {
     struct metrics metrics;
     struct voice_ctx voice;
     lws_sorted_usec_list_t tick;
-    int clock_fd;             /* the loop clock's timerfd (loop_clock.c) */
-    long long clock_armed_us; /* when it fires next; 0: not armed */
-    int inflight;             /* requests accepted and not yet answered */
-    long long clock_offset;   /* seconds the voice layer's clock runs ahead (--clock) */
+    struct deadline_queue body_deadlines; /* --body-timeout of each request reading its body */
+    int clock_fd;                         /* the loop clock's timerfd (loop_clock.c) */
+    long long clock_armed_us;             /* when it fires next; 0: not armed */
+    int inflight;                         /* requests accepted and not yet answered */
+    long long clock_offset;               /* seconds the voice layer's clock runs ahead (--clock) */
 
     /* Replies are written from this buffer in one send, with room for lws's prefix. */
     unsigned char out_buf[LWS_PRE + HTTP_REPLY_HEAD_ROOM + HTTP_MAX_BODY];
@@ -119,7 +121,7 @@ struct http_session {
     struct stream_conn *stream; /* set once the connection is a media stream */
 
     /* The whole body must arrive within --body-timeout of the headers. */
-    lws_sorted_usec_list_t body_deadline;
+    struct deadline_entry body_deadline;
     struct lws *wsi;
 };
 
@@ -149,6 +151,9 @@ const struct endpoint *endpoint_find(const char *path);
 /** The lws protocol callback for HTTP. */
 int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                   size_t len);
+
+/** A request's body missed --body-timeout (srv->body_deadlines): answers 408 and closes. */
+void http_body_deadline_expired(struct deadline_entry *e);
 
 /* lws hands connections whose first bytes are not an HTTP method to this protocol. */
 #define HTTP_FALLBACK_PROTOCOL "sb-not-http"

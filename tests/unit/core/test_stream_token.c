@@ -31,6 +31,7 @@ Test(stream_token, derived_from_the_auth_token)
 
     cr_assert_eq(stream_token_for(&k, SID_1, out), 0);
     cr_assert_str_eq(out, TOKEN_12345_SID_1);
+    stream_token_key_clear(&k);
 }
 
 Test(stream_token, the_secret_wins_over_the_auth_token)
@@ -40,6 +41,7 @@ Test(stream_token, the_secret_wins_over_the_auth_token)
 
     cr_assert_eq(stream_token_for(&k, SID_1, out), 0);
     cr_assert_str_eq(out, TOKEN_SECRET_SID_1);
+    stream_token_key_clear(&k);
 }
 
 Test(stream_token, an_empty_auth_token_still_keys)
@@ -49,6 +51,7 @@ Test(stream_token, an_empty_auth_token_still_keys)
 
     cr_assert_eq(stream_token_for(&k, SID_1, out), 0);
     cr_assert_str_eq(out, TOKEN_EMPTY_SID_1);
+    stream_token_key_clear(&k);
 }
 
 Test(stream_token, differs_per_call)
@@ -60,6 +63,7 @@ Test(stream_token, differs_per_call)
     cr_assert_eq(stream_token_for(&k, SID_2, b), 0);
     cr_assert_str_neq(a, b);
     cr_assert_eq(strlen(a), STREAM_TOKEN_SIZE - 1);
+    stream_token_key_clear(&k);
 }
 
 Test(stream_token, check_accepts_only_the_calls_token)
@@ -71,6 +75,7 @@ Test(stream_token, check_accepts_only_the_calls_token)
     cr_assert_eq(stream_token_for(&k, SID_2, other), 0);
     cr_assert_eq(stream_token_check(&k, SID_1, other), SB_EBADSIG);
     cr_assert_eq(stream_token_check(&k, SID_2, TOKEN_12345_SID_1), SB_EBADSIG);
+    stream_token_key_clear(&k);
 }
 
 Test(stream_token, check_refuses_missing_truncated_and_extended_tokens)
@@ -86,6 +91,7 @@ Test(stream_token, check_refuses_missing_truncated_and_extended_tokens)
     cr_assert_eq(stream_token_check(&k, SID_1, longer), SB_EBADSIG);
     cr_assert_eq(stream_token_check(&k, "", TOKEN_12345_SID_1), SB_EBADSIG);
     cr_assert_eq(stream_token_check(&k, NULL, TOKEN_12345_SID_1), SB_EBADSIG);
+    stream_token_key_clear(&k);
 }
 
 Test(stream_token, another_key_does_not_match)
@@ -93,6 +99,7 @@ Test(stream_token, another_key_does_not_match)
     struct stream_token_key k = key_of("another-secret", "12345");
 
     cr_assert_eq(stream_token_check(&k, SID_1, TOKEN_12345_SID_1), SB_EBADSIG);
+    stream_token_key_clear(&k);
 }
 
 Test(stream_token, an_unready_key_refuses_everything)
@@ -127,4 +134,5 @@ Test(stream_token, overlong_call_sids_are_refused)
     sid[sizeof(sid) - 1] = '\0';
     cr_assert_eq(stream_token_for(&k, sid, out), SB_EINVAL);
     cr_assert_eq(stream_token_check(&k, sid, TOKEN_12345_SID_1), SB_EBADSIG);
+    stream_token_key_clear(&k);
 }

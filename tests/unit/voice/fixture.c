@@ -105,6 +105,7 @@ void fixture_teardown(void)
 {
     if (saved_stderr >= 0)
         free(capture_stop());
+    stream_token_key_clear(&fx_ctx.stream_key);
     routes_release(&fx_routes);
     store_close(fx_store);
     fx_store = NULL;

@@ -190,6 +190,7 @@ Test(voice, the_stream_token_depends_on_the_key_and_the_call)
     cr_assert_not_null(strstr(b.body, "name=\"token\""), "%s", b.body);
     cr_assert_null(strstr(b.body, TOKEN_P001), "%s", b.body);
     /* SWITCHBOARD_STREAM_SECRET keys it instead of the auth token. */
+    stream_token_key_clear(&fx_ctx.stream_key);
     cr_assert_eq(stream_token_key_init(&fx_ctx.stream_key, "shared", "test-auth-token"), 0);
     incoming(&c, "CA0000000000000000000000000000p001", CALLER_US, NUM_PRO);
     cr_assert_not_null(strstr(c.body, "name=\"token\""), "%s", c.body);
