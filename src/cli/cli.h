@@ -13,6 +13,10 @@ int cli_flows(int argc, char **argv);
 int cli_sim(int argc, char **argv);
 /** switchboard sim api: the fake Twilio REST API (src/cli/sim_api.c). */
 int cli_sim_api(int argc, char **argv);
+/** switchboard sim llm: a local OpenAI-compatible chat server (src/cli/sim_llm.c). */
+int cli_sim_llm(int argc, char **argv);
+/** switchboard agents: the tenants' LLM agents (src/cli/agents.c). */
+int cli_agents(int argc, char **argv);
 
 /** Prints "error: ..." to stderr (lower-case, naming the thing) and returns 1. */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
