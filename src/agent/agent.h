@@ -1,8 +1,9 @@
 /*
- * The dialog brain behind a call. For now one engine, the rule agent: it
- * recognises a few intents by keyword (greeting, hours, a person, goodbye)
- * in English and Spanish. Replies are text plus an action for the transport
- * (webhook gather loop or media stream) to carry out.
+ * The dialog brain behind a call, behind one asynchronous interface
+ * (struct agent_ops): the rule agent (a few intents by keyword, English and
+ * Spanish), the echo agent, and engines that wait on the network. A turn's
+ * reply comes as a stream of events: pieces of text for the transport
+ * (webhook gather loop, media stream) to say, then what to do next.
  */
 #ifndef SB_AGENT_AGENT_H
 #define SB_AGENT_AGENT_H
@@ -41,24 +42,77 @@ struct agent_call {
     int can_transfer;
 };
 
-#define AGENT_STATE_SIZE 256
+/*
+ * What a turn produces, in order: TEXT pieces as soon as they exist (cut for
+ * speech), maybe a FILLER or a LANG switch, then exactly one END.
+ */
+enum agent_event_kind {
+    AGENT_EV_TEXT,   /* say `text` now (a sentence or clause of the reply) */
+    AGENT_EV_FILLER, /* the reply is slow: say `text` (a short filler) meanwhile */
+    AGENT_EV_LANG,   /* from now on the caller's language is `text` ("es-MX") */
+    AGENT_EV_END,    /* the turn is over: `action` says what follows */
+};
+
+struct agent_event {
+    enum agent_event_kind kind;
+    const char *text;         /* TEXT, FILLER, LANG; NULL for END */
+    enum agent_action action; /* END */
+    const char *reason;       /* END with AGENT_TRANSFER: why (handoff data), may be NULL */
+};
+
+/* Where an agent's events go: called on the thread that owns the call. */
+struct agent_sink {
+    void (*emit)(void *arg, const struct agent_event *ev);
+    void *arg;
+};
+
+struct http_client;
+struct http_inbox;
+struct http_delivery;
 
 /*
- * An agent engine: a table of callbacks over per-call state the caller
- * allocates (state_size bytes, at most AGENT_STATE_SIZE, zeroed). Every
- * callback runs on the thread that owns the call; none may block.
+ * What engines that talk to the network are given; owned by the server and
+ * outliving every agent. Engines without network needs ignore it (it may be
+ * NULL for them).
+ */
+struct agent_env {
+    struct http_client *http; /* the shared client */
+    struct http_inbox *inbox; /* its deliveries reach the agent through ops->deliver */
+};
+
+/*
+ * An agent engine: a table of callbacks over one call's agent, created by
+ * `open` and freed by `close`. Every callback runs on the thread that owns
+ * the call (the event loop) and none blocks: an engine that needs the
+ * network submits a request and returns; the loop hands it the results with
+ * `deliver` and the passing of time with `tick`.
+ *
+ * Events go to the sink given to `open`, synchronously from inside
+ * start/turn (the rule agent) or later from deliver/tick (an LLM). After
+ * `interrupt` no further event of the interrupted turn arrives; after
+ * `close` none at all. A turn asked while another runs cancels it first.
  */
 struct agent_ops {
     const char *name;
-    size_t state_size;
-    /** The call starts: what to say first. */
-    void (*start)(void *state, const struct agent_call *call, struct agent_reply *out);
+    /** Creates the call's agent in *out. Returns 0, SB_ENOMEM or SB_EINVAL. */
+    int (*open)(void **out, const struct agent_call *call, const struct agent_sink *sink,
+                const struct agent_env *env);
+    /** The call starts: the greeting (TEXT..., END). */
+    void (*start)(void *agent);
     /** The caller said something or pressed keys. */
-    void (*turn)(void *state, const struct agent_turn *turn, struct agent_reply *out);
-    /** The caller talked over the agent after `heard_ms` of its last reply. */
-    void (*interrupted)(void *state, long heard_ms);
-    /** The call is over. */
-    void (*hangup)(void *state);
+    void (*turn)(void *agent, const struct agent_turn *turn);
+    /**
+     * The caller talked over the reply after `heard_ms` of it; `heard` is the
+     * text they heard when the transport knows it (else NULL). The running
+     * turn, if any, is cancelled and the agent keeps only what was heard.
+     */
+    void (*interrupt)(void *agent, long heard_ms, const char *heard);
+    /** A network result for this agent (the delivery's arg is the agent). NULL: none expected. */
+    void (*deliver)(void *agent, struct http_delivery *d);
+    /** Time passed (loop clock, ms): timeouts. NULL: the engine keeps no timers. */
+    void (*tick)(void *agent, long long now_ms);
+    /** The call is over: cancels what runs and frees the agent. NULL is allowed. */
+    void (*close)(void *agent);
 };
 
 /** The rule agent: keywords and keys, English and Spanish. */
@@ -76,6 +130,16 @@ extern const struct agent_ops agent_echo_ops;
  * engines land. Never NULL.
  */
 const struct agent_ops *agent_for(const char *agent_type);
+
+/**
+ * Runs one turn of an engine that answers at once (the rule and echo
+ * agents): open, `turn` (or the greeting when NULL), close; the TEXT pieces
+ * are joined into out->text (cut at AGENT_TEXT_SIZE) and END's action is
+ * out->action. Returns 0, SB_ENOMEM, or SB_EBUSY when the engine did not
+ * finish the turn at once (it waits on the network: not for this path).
+ */
+int agent_answer_now(const struct agent_ops *ops, const struct agent_call *call,
+                     const struct agent_turn *turn, struct agent_reply *out);
 
 /** Answers one caller turn with the rule agent, without per-call state. Never fails. */
 void agent_rules_turn(const struct agent_turn *turn, struct agent_reply *out);

@@ -1,7 +1,9 @@
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "agent/agent.h"
+#include "core/err.h"
 #include "core/lang.h"
 #include "core/words.h"
 #include "core/banned.h"
@@ -89,69 +91,157 @@ const char *agent_goodbye(const char *lang)
     return phrases_for(lang)->goodbye;
 }
 
-/* Per-call state of the rule agent on a media stream. */
-struct rules_state {
+/* One call's rule agent: it answers every turn at once, from inside turn(). */
+struct rules_agent {
+    struct agent_sink sink;
     char lang[16];
+    char greeting[AGENT_TEXT_SIZE];
     int can_transfer;
+    int echo; /* the echo agent: says nothing at all */
 };
 
-static void rules_start(void *state, const struct agent_call *call, struct agent_reply *out)
+/* Emits a whole reply: its text (when there is any), then the end of the turn. */
+static void emit_reply(const struct rules_agent *a, const struct agent_reply *r)
 {
-    struct rules_state *st = state;
+    struct agent_event ev = {AGENT_EV_TEXT, r->text, AGENT_CONTINUE, NULL};
 
-    snprintf(st->lang, sizeof(st->lang), "%s", call->lang ? call->lang : "es");
-    st->can_transfer = call->can_transfer;
-    reply_set(out, AGENT_CONTINUE, call->greeting ? call->greeting : phrases_for(st->lang)->hello);
+    if (r->text[0])
+        a->sink.emit(a->sink.arg, &ev);
+    ev.kind = AGENT_EV_END;
+    ev.text = NULL;
+    ev.action = r->action;
+    a->sink.emit(a->sink.arg, &ev);
 }
 
-static void rules_turn(void *state, const struct agent_turn *turn, struct agent_reply *out)
+static int rules_open_as(void **out, const struct agent_call *call, const struct agent_sink *sink,
+                         int echo)
 {
-    struct rules_state *st = state;
+    struct rules_agent *a;
+
+    *out = NULL;
+    if (!call || !sink || !sink->emit)
+        return SB_EINVAL;
+    a = calloc(1, sizeof(*a));
+    if (!a)
+        return SB_ENOMEM;
+    a->sink = *sink;
+    a->echo = echo;
+    snprintf(a->lang, sizeof(a->lang), "%s", call->lang ? call->lang : "es");
+    snprintf(a->greeting, sizeof(a->greeting), "%s",
+             call->greeting ? call->greeting : phrases_for(a->lang)->hello);
+    a->can_transfer = call->can_transfer;
+    *out = a;
+    return 0;
+}
+
+static int rules_open(void **out, const struct agent_call *call, const struct agent_sink *sink,
+                      const struct agent_env *env)
+{
+    (void)env;
+    return rules_open_as(out, call, sink, 0);
+}
+
+static void rules_start(void *agent)
+{
+    const struct rules_agent *a = agent;
+    struct agent_reply r = {AGENT_CONTINUE, ""};
+
+    if (!a->echo)
+        reply_set(&r, AGENT_CONTINUE, a->greeting);
+    emit_reply(a, &r);
+}
+
+static void rules_turn(void *agent, const struct agent_turn *turn)
+{
+    const struct rules_agent *a = agent;
     struct agent_turn t = *turn;
+    struct agent_reply r = {AGENT_CONTINUE, ""};
 
-    t.lang = st->lang;
-    t.can_transfer = st->can_transfer;
-    /* Speech without a transcript (no recogniser yet): offer the keys instead. */
-    if (t.unrecognised_speech && (!t.speech || !*t.speech) && (!t.digits || !*t.digits)) {
-        reply_set(out, AGENT_CONTINUE, phrases_for(st->lang)->speech_unheard);
-        return;
-    }
-    agent_rules_turn(&t, out);
+    t.lang = a->lang;
+    t.can_transfer = a->can_transfer;
+    if (a->echo)
+        ; /* the echo agent says nothing: a media session sends the caller's audio back */
+    else if (t.unrecognised_speech && (!t.speech || !*t.speech) && (!t.digits || !*t.digits))
+        /* Speech without a transcript (no recogniser): offer the keys instead. */
+        reply_set(&r, AGENT_CONTINUE, phrases_for(a->lang)->speech_unheard);
+    else
+        agent_rules_turn(&t, &r);
+    emit_reply(a, &r);
 }
 
-static void rules_interrupted(void *state, long heard_ms)
+static void rules_interrupt(void *agent, long heard_ms, const char *heard)
 {
-    (void)state;
+    /* Nothing runs between turns, and the rule agent keeps no memory. */
+    (void)agent;
     (void)heard_ms;
+    (void)heard;
 }
 
-static void rules_hangup(void *state)
+static void rules_close(void *agent)
 {
-    (void)state;
+    free(agent);
 }
 
 const struct agent_ops agent_rules_ops = {
-    "rules", sizeof(struct rules_state), rules_start, rules_turn, rules_interrupted, rules_hangup,
+    "rules", rules_open, rules_start, rules_turn, rules_interrupt, NULL, NULL, rules_close,
 };
 
-/* The echo agent says nothing: a media session in echo mode sends the caller's audio back. */
-static void echo_start(void *state, const struct agent_call *call, struct agent_reply *out)
+static int echo_open(void **out, const struct agent_call *call, const struct agent_sink *sink,
+                     const struct agent_env *env)
 {
-    (void)state;
-    (void)call;
-    reply_set(out, AGENT_CONTINUE, "");
-}
-
-static void echo_turn(void *state, const struct agent_turn *turn, struct agent_reply *out)
-{
-    (void)state;
-    (void)turn;
-    reply_set(out, AGENT_CONTINUE, "");
+    (void)env;
+    return rules_open_as(out, call, sink, 1);
 }
 
 const struct agent_ops agent_echo_ops = {
-    "echo", 0, echo_start, echo_turn, rules_interrupted, rules_hangup,
+    "echo", echo_open, rules_start, rules_turn, rules_interrupt, NULL, NULL, rules_close,
 };
+
+/* Joins a turn's pieces for agent_answer_now. */
+struct collected {
+    struct agent_reply *out;
+    size_t len;
+    int ended;
+};
+
+static void collect(void *arg, const struct agent_event *ev)
+{
+    struct collected *c = arg;
+    int n;
+
+    if (ev->kind == AGENT_EV_END) {
+        c->out->action = ev->action;
+        c->ended = 1;
+    } else if (ev->kind == AGENT_EV_TEXT && ev->text && c->len < sizeof(c->out->text) - 1) {
+        n = snprintf(c->out->text + c->len, sizeof(c->out->text) - c->len, "%s%s",
+                     c->len ? " " : "", ev->text);
+        if (n > 0)
+            c->len += (size_t)n < sizeof(c->out->text) - c->len ? (size_t)n
+                                                                : sizeof(c->out->text) - 1 - c->len;
+    }
+}
+
+int agent_answer_now(const struct agent_ops *ops, const struct agent_call *call,
+                     const struct agent_turn *turn, struct agent_reply *out)
+{
+    struct collected c = {out, 0, 0};
+    struct agent_sink sink = {collect, &c};
+    void *a = NULL;
+    int rc;
+
+    out->action = AGENT_CONTINUE;
+    out->text[0] = '\0';
+    rc = ops->open(&a, call, &sink, NULL);
+    if (rc)
+        return rc;
+    if (turn)
+        ops->turn(a, turn);
+    else
+        ops->start(a);
+    if (ops->close)
+        ops->close(a);
+    return c.ended ? 0 : SB_EBUSY;
+}
 
 const struct agent_ops *agent_for(const char *agent_type)
 {

@@ -99,27 +99,56 @@ static int send_tx(struct session *s, int rc)
     return rc;
 }
 
-/* Asks for a reply to be spoken; its action takes effect once it has been heard. */
-static void speak(struct session *s, const struct agent_reply *r)
+/* Asks for a piece of a reply to be spoken. */
+static void speak(struct session *s, const char *text)
 {
     unsigned id = ++s->utterance;
 
-    if (r->action != AGENT_CONTINUE) {
-        s->after_utterance = r->action;
-        s->action_utterance = id;
+    if (text[0] && s->io.synthesize(s->io.arg, id, text, s->lang, s->voice) == 0)
+        s->turn_last = id;
+}
+
+/* The end of the agent's turn: its action takes effect once the turn's words have been heard. */
+static void turn_end(struct session *s, enum agent_action action)
+{
+    if (action == AGENT_CONTINUE)
+        return;
+    if (s->turn_last) {
+        s->after_utterance = action;
+        s->action_utterance = s->turn_last;
+    } else if (action == AGENT_TRANSFER) {
+        finish(s, SESSION_TRANSFER, 1000, "agent transfers the call");
+    } else {
+        finish(s, SESSION_HANGUP, 1000, "agent hangs up");
     }
-    if (!r->text[0] || s->io.synthesize(s->io.arg, id, r->text, s->lang, s->voice) != 0) {
-        if (r->action == AGENT_TRANSFER)
-            finish(s, SESSION_TRANSFER, 1000, "agent transfers the call");
-        else if (r->action == AGENT_HANGUP)
-            finish(s, SESSION_HANGUP, 1000, "agent hangs up");
+}
+
+/* The agent's events (agent_sink): said in order as they come. */
+static void on_agent_event(void *arg, const struct agent_event *ev)
+{
+    struct session *s = arg;
+
+    if (s->state != S_ACTIVE)
+        return;
+    switch (ev->kind) {
+    case AGENT_EV_TEXT:
+    case AGENT_EV_FILLER:
+        speak(s, ev->text ? ev->text : "");
+        break;
+    case AGENT_EV_LANG:
+        if (ev->text && *ev->text)
+            snprintf(s->lang, sizeof(s->lang), "%s", ev->text);
+        break;
+    case AGENT_EV_END:
+        turn_end(s, ev->action);
+        break;
     }
 }
 
 void session_begin(struct session *s, const struct agent_ops *agent, const struct agent_call *call,
                    const char *voice, long long now_us)
 {
-    struct agent_reply r;
+    struct agent_sink sink = {on_agent_event, s};
 
     (void)now_us;
     if (s->state != S_ACTIVE || s->agent_started)
@@ -128,10 +157,13 @@ void session_begin(struct session *s, const struct agent_ops *agent, const struc
     snprintf(s->voice, sizeof(s->voice), "%s", voice ? voice : "");
     s->agent = agent;
     s->echo = agent == &agent_echo_ops;
-    memset(&s->agent_state, 0, sizeof(s->agent_state));
-    agent->start(&s->agent_state, call, &r);
+    if (agent->open(&s->agent_obj, call, &sink, NULL) != 0) {
+        finish(s, SESSION_FAILED, 1011, "cannot start the agent");
+        return;
+    }
     s->agent_started = 1;
-    speak(s, &r);
+    s->turn_last = 0;
+    agent->start(s->agent_obj);
 }
 
 /* What has the caller heard of the utterance being played, in ms. */
@@ -158,7 +190,7 @@ static void barge_in(struct session *s, long long now_us)
     s->playing = 0;
     s->utterance_first_us = 0;
     if (s->agent_started)
-        s->agent->interrupted(&s->agent_state, heard);
+        s->agent->interrupt(s->agent_obj, heard, NULL);
     if (cut && cut == s->action_utterance) {
         /* The parting words were cut short: the action still stands. */
         finish(s, s->after_utterance == AGENT_TRANSFER ? SESSION_TRANSFER : SESSION_HANGUP, 1000,
@@ -169,7 +201,6 @@ static void barge_in(struct session *s, long long now_us)
 static void caller_turn(struct session *s, const char *digits, long long now_us)
 {
     struct agent_turn t;
-    struct agent_reply r;
 
     if (!s->agent_started)
         return;
@@ -177,9 +208,9 @@ static void caller_turn(struct session *s, const char *digits, long long now_us)
     t.lang = s->lang;
     t.digits = digits;
     t.unrecognised_speech = digits == NULL;
-    s->agent->turn(&s->agent_state, &t, &r);
     s->speech_end_us = now_us;
-    speak(s, &r);
+    s->turn_last = 0;
+    s->agent->turn(s->agent_obj, &t);
 }
 
 static void on_media(struct session *s, const struct media_event *ev, long long now_us)
@@ -350,8 +381,9 @@ long long session_tick(struct session *s, long long now_us)
 
 void session_release(struct session *s)
 {
-    if (s->agent_started)
-        s->agent->hangup(&s->agent_state);
+    if (s->agent_started && s->agent->close)
+        s->agent->close(s->agent_obj);
+    s->agent_obj = NULL;
     s->agent_started = 0;
     pacer_release(&s->pacer);
     buf_release(&s->tx);

@@ -67,11 +67,9 @@ struct session {
     int owns_parsed;            /* parsed was allocated by the session */
     struct vad vad;
     const struct agent_ops *agent;
-    union {
-        max_align_t align;
-        unsigned char bytes[AGENT_STATE_SIZE];
-    } agent_state;
+    void *agent_obj; /* the call's agent (agent->open), NULL until session_begin */
     int agent_started;
+    unsigned turn_last;           /* the newest utterance of the agent's current turn, 0: none */
     int echo;                     /* the echo agent: caller frames go straight back */
     unsigned utterance;           /* id of the newest utterance asked of the agent */
     unsigned playing;             /* id whose audio is queued or in flight, 0 when none */

@@ -14,10 +14,6 @@ void voice_gather(const struct voice_ctx *ctx, const struct form *params, struct
 {
     struct call_context cc;
     const struct agent_ops *ops;
-    union {
-        max_align_t align;
-        unsigned char bytes[AGENT_STATE_SIZE];
-    } state;
     struct agent_call call;
     struct agent_turn turn;
     struct agent_reply reply;
@@ -37,20 +33,22 @@ void voice_gather(const struct voice_ctx *ctx, const struct form *params, struct
     }
     /* The same agent engine as on media streams; a webhook turn has no state to keep. */
     ops = agent_for(cc.route->number.agent);
-    memset(&state, 0, sizeof(state));
+    memset(&call, 0, sizeof(call));
     call.call_sid = cc.call_sid;
     call.tenant_name = cc.route->tenant->name;
     call.lang = cc.lang;
     call.greeting = NULL;
     call.can_transfer = cc.route->tenant->transfer_number[0] != '\0';
-    ops->start(&state, &call, &reply);
     memset(&turn, 0, sizeof(turn));
     turn.lang = cc.lang;
     turn.speech = form_get(params, "SpeechResult");
     turn.digits = form_get(params, "Digits");
     turn.tenant_name = cc.route->tenant->name;
     turn.can_transfer = call.can_transfer;
-    ops->turn(&state, &turn, &reply);
+    if (agent_answer_now(ops, &call, &turn, &reply) != 0) {
+        log_event(LOG_WARN, "gather.agent_failed", "call_sid=%s agent=%s", cc.call_sid, ops->name);
+        agent_rules_turn(&turn, &reply);
+    }
     log_event(LOG_INFO, "gather.turn", "call_sid=%s action=%s", cc.call_sid,
               reply.action == AGENT_TRANSFER ? "transfer"
               : reply.action == AGENT_HANGUP ? "hangup"

@@ -2,9 +2,11 @@
 #include <criterion/criterion.h>
 
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "agent/agent.h"
+#include "core/err.h"
 
 #define EN_TRANSFER "Please hold while I connect you with a person."
 #define EN_NO_TRANSFER                                                                             \
@@ -182,35 +184,114 @@ Test(rules, spanish_opening_punctuation_does_not_hide_a_keyword)
     assert_reply(turn("es-MX", "¡Hola!", NULL, 1), AGENT_CONTINUE, ES_HELLO);
 }
 
+/* Collects what an agent emits, for the engine-table tests. */
+struct heard {
+    char text[8][AGENT_TEXT_SIZE];
+    int ntext;
+    int ends;
+    enum agent_action action;
+};
+
+static void collect(void *arg, const struct agent_event *ev)
+{
+    struct heard *h = arg;
+
+    cr_assert_eq(h->ends, 0, "an event after the end of the turn");
+    if (ev->kind == AGENT_EV_END) {
+        h->ends++;
+        h->action = ev->action;
+    } else if (ev->kind == AGENT_EV_TEXT && h->ntext < 8) {
+        snprintf(h->text[h->ntext++], AGENT_TEXT_SIZE, "%s", ev->text);
+    }
+}
+
 /* The engine table: a stream call starts with the greeting and offers keys for unheard speech. */
 Test(rules, engine_greets_then_offers_keys_for_speech_without_transcript)
 {
     const struct agent_ops *ops = agent_for("receptionist");
-    union {
-        max_align_t align;
-        unsigned char bytes[AGENT_STATE_SIZE];
-    } state;
     struct agent_call call = {"CA1", "Acme", "en-US", "Welcome to Acme.", 1};
+    struct heard h = {0};
+    struct agent_sink sink = {collect, &h};
     struct agent_turn t;
-    struct agent_reply r;
+    void *a = NULL;
 
-    cr_assert_leq(ops->state_size, AGENT_STATE_SIZE);
-    memset(&state, 0, sizeof(state));
-    ops->start(&state, &call, &r);
-    cr_assert_eq(r.action, AGENT_CONTINUE);
-    cr_assert_str_eq(r.text, "Welcome to Acme.");
+    cr_assert_eq(ops->open(&a, &call, &sink, NULL), 0);
+    ops->start(a);
+    cr_assert_eq(h.ends, 1);
+    cr_assert_eq(h.action, AGENT_CONTINUE);
+    cr_assert_eq(h.ntext, 1);
+    cr_assert_str_eq(h.text[0], "Welcome to Acme.");
+    memset(&h, 0, sizeof(h));
     memset(&t, 0, sizeof(t));
     t.unrecognised_speech = 1;
-    ops->turn(&state, &t, &r);
-    cr_assert_eq(r.action, AGENT_CONTINUE);
-    cr_assert(strstr(r.text, "Press 1") != NULL, "got '%s'", r.text);
+    ops->turn(a, &t);
+    cr_assert_eq(h.action, AGENT_CONTINUE);
+    cr_assert(strstr(h.text[0], "Press 1") != NULL, "got '%s'", h.text[0]);
+    memset(&h, 0, sizeof(h));
     memset(&t, 0, sizeof(t));
     t.digits = "0";
-    ops->turn(&state, &t, &r);
-    cr_assert_eq(r.action, AGENT_TRANSFER);
+    ops->turn(a, &t);
+    cr_assert_eq(h.action, AGENT_TRANSFER);
+    memset(&h, 0, sizeof(h));
     t.digits = "#";
-    ops->turn(&state, &t, &r);
-    cr_assert_eq(r.action, AGENT_HANGUP);
-    ops->interrupted(&state, 400);
-    ops->hangup(&state);
+    ops->turn(a, &t);
+    cr_assert_eq(h.action, AGENT_HANGUP);
+    cr_assert_eq(h.ends, 1);
+    ops->interrupt(a, 400, NULL);
+    ops->close(a);
+}
+
+/* A Spanish caller on the engine table: the greeting and replies stay in Spanish, accents intact.
+ */
+Test(rules, engine_speaks_spanish_to_a_spanish_caller)
+{
+    const struct agent_ops *ops = agent_for("");
+    struct agent_call call = {"CA2", "Acme", "es-MX", NULL, 0};
+    struct heard h = {0};
+    struct agent_sink sink = {collect, &h};
+    struct agent_turn t;
+    void *a = NULL;
+
+    cr_assert_eq(ops->open(&a, &call, &sink, NULL), 0);
+    ops->start(a);
+    cr_assert_str_eq(h.text[0], ES_HELLO);
+    memset(&h, 0, sizeof(h));
+    memset(&t, 0, sizeof(t));
+    t.speech = "¿Cuál es el horario?";
+    ops->turn(a, &t);
+    cr_assert_str_eq(h.text[0], ES_HOURS);
+    cr_assert_eq(h.action, AGENT_CONTINUE);
+    ops->close(a);
+}
+
+/* The echo agent ends every turn without a word. */
+Test(rules, echo_engine_says_nothing)
+{
+    const struct agent_ops *ops = agent_for("echo");
+    struct agent_call call = {"CA3", "Acme", "en-US", "Welcome.", 1};
+    struct heard h = {0};
+    struct agent_sink sink = {collect, &h};
+    struct agent_turn t = {0};
+    void *a = NULL;
+
+    cr_assert_eq(ops, &agent_echo_ops);
+    cr_assert_eq(ops->open(&a, &call, &sink, NULL), 0);
+    ops->start(a);
+    cr_assert_eq(h.ntext, 0);
+    cr_assert_eq(h.ends, 1);
+    memset(&h, 0, sizeof(h));
+    t.speech = "hello";
+    ops->turn(a, &t);
+    cr_assert_eq(h.ntext, 0);
+    cr_assert_eq(h.ends, 1);
+    ops->close(a);
+}
+
+Test(rules, open_refuses_a_missing_sink)
+{
+    struct agent_call call = {"CA4", "Acme", "en-US", NULL, 0};
+    void *a = (void *)1;
+
+    cr_assert_eq(agent_rules_ops.open(&a, &call, NULL, NULL), SB_EINVAL);
+    cr_assert_null(a);
 }

@@ -174,31 +174,38 @@ static const struct session_io fake_io = {
 
 /* -- a spy agent: the rule agent's words, counting interruptions and hangups -- */
 
-static void spy_start(void *state, const struct agent_call *call, struct agent_reply *out)
+static int spy_open(void **out, const struct agent_call *call, const struct agent_sink *sink,
+                    const struct agent_env *env)
 {
-    agent_rules_ops.start(state, call, out);
+    return agent_rules_ops.open(out, call, sink, env);
 }
 
-static void spy_turn(void *state, const struct agent_turn *turn, struct agent_reply *out)
+static void spy_start(void *agent)
 {
-    agent_rules_ops.turn(state, turn, out);
+    agent_rules_ops.start(agent);
 }
 
-static void spy_interrupted(void *state, long heard_ms)
+static void spy_turn(void *agent, const struct agent_turn *turn)
 {
-    (void)state;
+    agent_rules_ops.turn(agent, turn);
+}
+
+static void spy_interrupt(void *agent, long heard_ms, const char *heard)
+{
+    (void)agent;
+    (void)heard;
     fk.interrupted++;
     fk.heard_ms = heard_ms;
 }
 
-static void spy_hangup(void *state)
+static void spy_close(void *agent)
 {
-    (void)state;
     fk.hangups++;
+    agent_rules_ops.close(agent);
 }
 
 static const struct agent_ops spy_ops = {
-    "spy", 0, spy_start, spy_turn, spy_interrupted, spy_hangup,
+    "spy", spy_open, spy_start, spy_turn, spy_interrupt, NULL, NULL, spy_close,
 };
 
 /* -- fixture -- */
