@@ -23,6 +23,8 @@
 #   SB_PORT       switchboard's port (default 8091); NODE_PORT (default 8084)
 #   SB_BUILD_DIR  release build directory (default build-bench-stream/)
 #   SB_REV        build this commit (git archive) instead of the working tree
+#   SB_GEN        a load generator built before (build-bench-stream/stream_load), for
+#                 a commit older than the generator's own needs (stream tokens)
 #   SB_PEERS_DIR  the shared peers (default ../shared/bench/peers)
 #   SB_PERF=1     perf record -g the server for 5 s in the middle of each load run
 #                 (reports kept in $SB_OUT)
@@ -86,8 +88,10 @@ bin=$(sb_build "$builddir" --buildtype=release) || exit 1
 builddir=$(dirname "$bin")
 srcdir=$repo/src
 [ -z "${SB_REV:-}" ] || srcdir=$tmp/src/src
-gen=$builddir/stream_load
-if [ ! -x "$gen" ] || [ "$here/stream_load.c" -nt "$gen" ] || [ "$builddir/libsb_core.a" -nt "$gen" ]; then
+gen=${SB_GEN:-$builddir/stream_load}
+if [ -n "${SB_GEN:-}" ]; then
+  [ -x "$gen" ] || die "SB_GEN=$gen is not an executable load generator"
+elif [ ! -x "$gen" ] || [ "$here/stream_load.c" -nt "$gen" ] || [ "$builddir/libsb_core.a" -nt "$gen" ]; then
   # shellcheck disable=SC2046
   cc -std=c11 -O2 -g -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -I"$srcdir" \
     "$here/stream_load.c" -o "$gen" "$builddir/libsb_core.a" \

@@ -9,6 +9,7 @@
 #define SB_AGENT_AGENT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define AGENT_TEXT_SIZE 512
 
@@ -33,6 +34,8 @@ struct agent_turn {
     int unrecognised_speech; /* the caller spoke but there is no transcript (no recogniser) */
 };
 
+struct llm_settings;
+
 /* What an agent is told when a call starts. */
 struct agent_call {
     const char *call_sid;
@@ -40,6 +43,7 @@ struct agent_call {
     const char *lang;
     const char *greeting; /* the tenant's greeting in the caller's language */
     int can_transfer;
+    const struct llm_settings *llm; /* the LLM engine's settings (agent/llm.h), else NULL */
 };
 
 /*
@@ -66,18 +70,31 @@ struct agent_sink {
     void *arg;
 };
 
-struct http_client;
-struct http_inbox;
+struct http_request;
 struct http_delivery;
+struct http_inbox;
 
 /*
  * What engines that talk to the network are given; owned by the server and
  * outliving every agent. Engines without network needs ignore it (it may be
- * NULL for them).
+ * NULL for them). The server passes net/http_client's submit and cancel
+ * with its client as `net`, and requests name its inbox; tests pass fakes.
  */
 struct agent_env {
-    struct http_client *http; /* the shared client */
-    struct http_inbox *inbox; /* its deliveries reach the agent through ops->deliver */
+    long long (*now_ms)(void); /* the loop's clock, the one tick() is given */
+    int (*submit)(void *net, const struct http_request *req, uint64_t *id);
+    int (*cancel)(void *net, uint64_t id);
+    void *net;
+    struct http_inbox *inbox; /* where requests deliver; the loop hands them to agent_deliver */
+};
+
+/*
+ * An engine that submits requests puts this first in its agent and passes
+ * the agent as each request's arg, so the loop can hand a delivery to the
+ * right engine without knowing it (agent_deliver).
+ */
+struct agent_base {
+    const struct agent_ops *ops;
 };
 
 /*
@@ -130,6 +147,12 @@ extern const struct agent_ops agent_echo_ops;
  * engines land. Never NULL.
  */
 const struct agent_ops *agent_for(const char *agent_type);
+
+/**
+ * Hands a delivery taken from the env's inbox to the agent named by its arg
+ * (a struct agent_base), and frees it. Loop thread only.
+ */
+void agent_deliver(struct http_delivery *d);
 
 /**
  * Runs one turn of an engine that answers at once (the rule and echo

@@ -209,7 +209,7 @@ static void collect(void *arg, const struct agent_event *ev)
 Test(rules, engine_greets_then_offers_keys_for_speech_without_transcript)
 {
     const struct agent_ops *ops = agent_for("receptionist");
-    struct agent_call call = {"CA1", "Acme", "en-US", "Welcome to Acme.", 1};
+    struct agent_call call = {"CA1", "Acme", "en-US", "Welcome to Acme.", 1, NULL};
     struct heard h = {0};
     struct agent_sink sink = {collect, &h};
     struct agent_turn t;
@@ -246,7 +246,7 @@ Test(rules, engine_greets_then_offers_keys_for_speech_without_transcript)
 Test(rules, engine_speaks_spanish_to_a_spanish_caller)
 {
     const struct agent_ops *ops = agent_for("");
-    struct agent_call call = {"CA2", "Acme", "es-MX", NULL, 0};
+    struct agent_call call = {"CA2", "Acme", "es-MX", NULL, 0, NULL};
     struct heard h = {0};
     struct agent_sink sink = {collect, &h};
     struct agent_turn t;
@@ -268,7 +268,7 @@ Test(rules, engine_speaks_spanish_to_a_spanish_caller)
 Test(rules, echo_engine_says_nothing)
 {
     const struct agent_ops *ops = agent_for("echo");
-    struct agent_call call = {"CA3", "Acme", "en-US", "Welcome.", 1};
+    struct agent_call call = {"CA3", "Acme", "en-US", "Welcome.", 1, NULL};
     struct heard h = {0};
     struct agent_sink sink = {collect, &h};
     struct agent_turn t = {0};
@@ -289,7 +289,7 @@ Test(rules, echo_engine_says_nothing)
 
 Test(rules, open_refuses_a_missing_sink)
 {
-    struct agent_call call = {"CA4", "Acme", "en-US", NULL, 0};
+    struct agent_call call = {"CA4", "Acme", "en-US", NULL, 0, NULL};
     void *a = (void *)1;
 
     cr_assert_eq(agent_rules_ops.open(&a, &call, NULL, NULL), SB_EINVAL);

@@ -558,7 +558,7 @@ Test(session, configured_lead_bounds_the_first_burst)
 
 Test(session, begin_happens_once)
 {
-    struct agent_call call = {CALL, "Acme Dental", LANG, "Another greeting", 1};
+    struct agent_call call = {CALL, "Acme Dental", LANG, "Another greeting", 1, NULL};
 
     open_and_start();
     cr_assert_eq(fk.nsynth, 1);
