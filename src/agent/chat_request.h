@@ -1,6 +1,6 @@
 /*
  * The request side of an OpenAI-compatible Chat Completions dialog (see
- * /work/shared/providers.md section 3): the conversation a call holds
+ * docs/agents.md, "Providers"): the conversation a call holds
  * (struct chat_history), the system prompt, the five tools the model may
  * call, and the JSON body of `POST {base_url}/chat/completions` with
  * "stream": true. Pure code: no I/O, no threads, no global mutable state.

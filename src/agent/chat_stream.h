@@ -1,6 +1,6 @@
 /*
- * The response side of a streamed Chat Completions request (providers.md
- * 3.3-3.5): an incremental parser fed the `data` of one Server-Sent Event
+ * The response side of a streamed Chat Completions request (OpenAI's
+ * chat.completion.chunk stream): an incremental parser fed the `data` of one Server-Sent Event
  * at a time (net/sse frames the lines; this reads the JSON, with jansson).
  * It gives the text deltas of choice 0 as they come, assembles the tool
  * calls from their deltas, and keeps the finish reason and the usage.
