@@ -3,7 +3,7 @@
 # As root it runs apt-get; otherwise it prints the exact command to run.
 #   scripts/deps.sh          build + run
 #   scripts/deps.sh --test   also the test tools (Criterion, clang, clang-format, python3-twilio,
-#                            valgrind)
+#                            valgrind, nodejs and npm)
 set -euo pipefail
 
 run_pkgs=(gcc meson ninja-build pkg-config libwebsockets-dev libjansson-dev libsqlite3-dev
@@ -19,6 +19,12 @@ missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js and npm run the openai client oracle (tests/oracle/node); a node from elsewhere
+# (nodesource bundles npm) counts, so these are checked as commands, not packages.
+if [ "${1:-}" = "--test" ]; then
+  command -v node >/dev/null || missing+=(nodejs)
+  command -v npm >/dev/null || missing+=(npm)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
