@@ -15,6 +15,7 @@ static const char usage[] =
     "  numbers    add, list and remove phone numbers and their routing\n"
     "  flows      validate, import and show IVR flows\n"
     "  calls      list the call log\n"
+    "  agents     add, change, show and remove the tenants' LLM agents\n"
     "  urls       print the webhook URLs to paste into the Twilio console\n"
     "  sim        play Twilio's part: call a webhook without a phone\n"
     "  version    print the version\n"
@@ -29,7 +30,7 @@ int main(int argc, char **argv)
     } commands[] = {
         {"serve", cli_serve}, {"tenants", cli_tenants}, {"numbers", cli_numbers},
         {"calls", cli_calls}, {"urls", cli_urls},       {"sim", cli_sim},
-        {"flows", cli_flows},
+        {"flows", cli_flows}, {"agents", cli_agents},
     };
 
     /* A speech synthesizer child of the server (speech/tts.h); not a command for people. */

@@ -22,6 +22,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "store/agents.h"
 #include "core/banned.h"
 
 #define BUSY_TIMEOUT_MS 5000
@@ -149,6 +150,99 @@ static const char *const migrations[] = {
     "  status TEXT NOT NULL,"
     "  at INTEGER NOT NULL);"
     "CREATE INDEX recordings_by_call ON recordings(call_sid);",
+    /*
+     * 4: the tenants' LLM agents, their knowledge (passages searched with
+     * FTS5), and call transcripts: the turns of each conversation and the
+     * messages taken. API keys are not here: an agent names the environment
+     * variable that holds its key.
+     */
+    "CREATE TABLE agents("
+    "  tenant TEXT NOT NULL REFERENCES tenants(name) ON DELETE CASCADE,"
+    "  name TEXT NOT NULL,"
+    "  base_url TEXT NOT NULL,"
+    "  model TEXT NOT NULL,"
+    "  api_key_env TEXT NOT NULL DEFAULT '',"
+    "  prompt TEXT NOT NULL DEFAULT '',"
+    /* NULL: the provider's default. */
+    "  temperature REAL CHECK(temperature IS NULL OR (temperature >= 0 AND temperature <= 2)),"
+    "  max_tokens INTEGER NOT NULL DEFAULT 0 CHECK(max_tokens >= 0),"
+    /* Language tags separated by commas, in order of preference. */
+    "  langs TEXT NOT NULL DEFAULT '',"
+    "  first_token_timeout_ms INTEGER NOT NULL DEFAULT 2500 CHECK(first_token_timeout_ms > 0),"
+    "  fallback TEXT NOT NULL DEFAULT 'rules' CHECK(fallback IN ('rules', 'transfer')),"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  PRIMARY KEY(tenant, name));"
+    /* The server's caches reload when an agent changes, as for numbers and flows. */
+    "CREATE TRIGGER agents_ai AFTER INSERT ON agents"
+    "  BEGIN UPDATE routes_version SET version = version + 1 WHERE id = 1; END;"
+    "CREATE TRIGGER agents_au AFTER UPDATE ON agents"
+    "  BEGIN UPDATE routes_version SET version = version + 1 WHERE id = 1; END;"
+    "CREATE TRIGGER agents_ad AFTER DELETE ON agents"
+    "  BEGIN UPDATE routes_version SET version = version + 1 WHERE id = 1; END;"
+    "CREATE TABLE knowledge_files("
+    "  tenant TEXT NOT NULL,"
+    "  agent TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  bytes INTEGER NOT NULL,"
+    "  passages INTEGER NOT NULL,"
+    "  imported_at INTEGER NOT NULL,"
+    "  PRIMARY KEY(tenant, agent, name),"
+    "  FOREIGN KEY(tenant, agent) REFERENCES agents(tenant, name) ON DELETE CASCADE);"
+    "CREATE TABLE knowledge_passages("
+    "  id INTEGER PRIMARY KEY,"
+    "  tenant TEXT NOT NULL,"
+    "  agent TEXT NOT NULL,"
+    "  file TEXT NOT NULL,"
+    "  seq INTEGER NOT NULL,"
+    "  heading TEXT NOT NULL,"
+    "  body TEXT NOT NULL,"
+    "  FOREIGN KEY(tenant, agent, file) REFERENCES knowledge_files(tenant, agent, name)"
+    "    ON DELETE CASCADE);"
+    "CREATE INDEX knowledge_passages_by_file ON knowledge_passages(tenant, agent, file, seq);"
+    /*
+     * The full-text index over the passages (external content: the text is
+     * stored once, in knowledge_passages, and the triggers keep the index in
+     * step, cascaded deletes included). Case and accents fold away and
+     * English suffixes are stemmed, in the text and in queries alike.
+     */
+    "CREATE VIRTUAL TABLE knowledge_fts USING fts5(heading, body,"
+    "  content = 'knowledge_passages', content_rowid = 'id',"
+    "  tokenize = 'porter unicode61 remove_diacritics 2');"
+    "CREATE TRIGGER knowledge_passages_ai AFTER INSERT ON knowledge_passages BEGIN"
+    "  INSERT INTO knowledge_fts(rowid, heading, body) VALUES(new.id, new.heading, new.body);"
+    "  END;"
+    "CREATE TRIGGER knowledge_passages_ad AFTER DELETE ON knowledge_passages BEGIN"
+    "  INSERT INTO knowledge_fts(knowledge_fts, rowid, heading, body)"
+    "    VALUES('delete', old.id, old.heading, old.body);"
+    "  END;"
+    "CREATE TRIGGER knowledge_passages_au AFTER UPDATE ON knowledge_passages BEGIN"
+    "  INSERT INTO knowledge_fts(knowledge_fts, rowid, heading, body)"
+    "    VALUES('delete', old.id, old.heading, old.body);"
+    "  INSERT INTO knowledge_fts(rowid, heading, body) VALUES(new.id, new.heading, new.body);"
+    "  END;"
+    /* Like the call log, transcripts keep no foreign key: history outlives its tenant. */
+    "CREATE TABLE call_turns("
+    "  call_sid TEXT NOT NULL,"
+    "  seq INTEGER NOT NULL,"
+    "  role TEXT NOT NULL CHECK(role IN ('caller', 'agent', 'tool', 'event')),"
+    "  text TEXT NOT NULL DEFAULT '',"
+    "  tool TEXT NOT NULL DEFAULT '',"
+    "  tool_args TEXT NOT NULL DEFAULT '',"
+    "  tool_result TEXT NOT NULL DEFAULT '',"
+    "  interrupted INTEGER NOT NULL DEFAULT 0 CHECK(interrupted IN (0, 1)),"
+    "  heard TEXT NOT NULL DEFAULT '',"
+    "  latency_ms INTEGER NOT NULL DEFAULT -1,"
+    "  at INTEGER NOT NULL,"
+    "  PRIMARY KEY(call_sid, seq));"
+    "CREATE TABLE call_messages("
+    "  id INTEGER PRIMARY KEY,"
+    "  call_sid TEXT NOT NULL,"
+    "  caller_name TEXT NOT NULL DEFAULT '',"
+    "  callback_number TEXT NOT NULL DEFAULT '',"
+    "  message TEXT NOT NULL DEFAULT '',"
+    "  at INTEGER NOT NULL);"
+    "CREATE INDEX call_messages_by_call ON call_messages(call_sid, at);",
 };
 
 #define MIGRATION_COUNT ((long long)(sizeof(migrations) / sizeof(migrations[0])))
@@ -190,8 +284,26 @@ enum stmt_id {
     ST_FLOW_CALL_PUT,
     ST_RECORDING_PUT,
     ST_RECORDING_LIST,
+    ST_AGENT_INSERT,
+    ST_AGENT_UPDATE,
+    ST_AGENT_GET,
+    ST_AGENT_LIST,
+    ST_AGENT_DELETE,
+    ST_KNOWLEDGE_FILE_PUT,
+    ST_KNOWLEDGE_CLEAR,
+    ST_PASSAGE_INSERT,
+    ST_KNOWLEDGE_FILES,
+    ST_KNOWLEDGE_SEARCH,
+    ST_TURN_APPEND,
+    ST_TURN_LIST,
+    ST_MESSAGE_INSERT,
+    ST_MESSAGE_LIST,
     ST_COUNT
 };
+
+#define AGENT_COLUMNS                                                                              \
+    "tenant, name, base_url, model, api_key_env, prompt, temperature, max_tokens, langs, "         \
+    "first_token_timeout_ms, fallback, created_at, updated_at"
 
 #define CALL_COLUMNS                                                                               \
     "call_sid, tenant, direction, from_number, to_number, status, duration, lang, started_at, "    \
@@ -287,6 +399,57 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_STREAM_LIST] = "SELECT stream_sid, call_sid, started_at, stopped_at, reason, duration_ms, "
                        "frames_in, frames_out FROM call_streams WHERE call_sid = ?1 "
                        "ORDER BY started_at, rowid",
+    [ST_AGENT_INSERT] = "INSERT INTO agents(" AGENT_COLUMNS ") "
+                        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+    /* ?3 says which fields to write (enum agent_field bits); the others stay. */
+    [ST_AGENT_UPDATE] =
+        "UPDATE agents SET "
+        "base_url = CASE WHEN ?3 & 1 THEN ?4 ELSE base_url END, "
+        "model = CASE WHEN ?3 & 2 THEN ?5 ELSE model END, "
+        "api_key_env = CASE WHEN ?3 & 4 THEN ?6 ELSE api_key_env END, "
+        "prompt = CASE WHEN ?3 & 8 THEN ?7 ELSE prompt END, "
+        "temperature = CASE WHEN ?3 & 16 THEN ?8 ELSE temperature END, "
+        "max_tokens = CASE WHEN ?3 & 32 THEN ?9 ELSE max_tokens END, "
+        "langs = CASE WHEN ?3 & 64 THEN ?10 ELSE langs END, "
+        "first_token_timeout_ms = CASE WHEN ?3 & 128 THEN ?11 ELSE first_token_timeout_ms END, "
+        "fallback = CASE WHEN ?3 & 256 THEN ?12 ELSE fallback END, "
+        "updated_at = ?13 WHERE tenant = ?1 AND name = ?2",
+    [ST_AGENT_GET] = "SELECT " AGENT_COLUMNS " FROM agents WHERE tenant = ?1 AND name = ?2",
+    [ST_AGENT_LIST] = "SELECT " AGENT_COLUMNS " FROM agents WHERE ?1 = '' OR tenant = ?1 "
+                      "ORDER BY tenant, name",
+    [ST_AGENT_DELETE] = "DELETE FROM agents WHERE tenant = ?1 AND name = ?2",
+    [ST_KNOWLEDGE_FILE_PUT] =
+        "INSERT INTO knowledge_files(tenant, agent, name, bytes, passages, imported_at) "
+        "VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(tenant, agent, name) DO UPDATE SET "
+        "bytes = excluded.bytes, passages = excluded.passages, imported_at = excluded.imported_at",
+    [ST_KNOWLEDGE_CLEAR] = "DELETE FROM knowledge_passages "
+                           "WHERE tenant = ?1 AND agent = ?2 AND file = ?3",
+    [ST_PASSAGE_INSERT] = "INSERT INTO knowledge_passages(tenant, agent, file, seq, heading, body) "
+                          "VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_KNOWLEDGE_FILES] = "SELECT name, bytes, passages, imported_at FROM knowledge_files "
+                           "WHERE tenant = ?1 AND agent = ?2 ORDER BY name",
+    /*
+     * ?1 is built by the store from plain words, each a quoted term, never
+     * from what a caller said as such. bm25() is lower for a better match;
+     * a word in the heading counts twice.
+     */
+    [ST_KNOWLEDGE_SEARCH] =
+        "SELECT p.file, p.seq, p.heading, p.body, bm25(knowledge_fts, 2.0, 1.0) AS score "
+        "FROM knowledge_fts JOIN knowledge_passages p ON p.id = knowledge_fts.rowid "
+        "WHERE knowledge_fts MATCH ?1 AND p.tenant = ?2 AND p.agent = ?3 "
+        "ORDER BY score, p.id LIMIT ?4",
+    [ST_TURN_APPEND] =
+        "INSERT INTO call_turns(call_sid, seq, role, text, tool, tool_args, tool_result, "
+        "interrupted, heard, latency_ms, at) "
+        "SELECT ?1, coalesce(max(seq), 0) + 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 "
+        "FROM call_turns WHERE call_sid = ?1 RETURNING seq",
+    [ST_TURN_LIST] = "SELECT call_sid, seq, role, text, tool, tool_args, tool_result, "
+                     "interrupted, heard, latency_ms, at FROM call_turns WHERE call_sid = ?1 "
+                     "ORDER BY seq",
+    [ST_MESSAGE_INSERT] = "INSERT INTO call_messages(call_sid, caller_name, callback_number, "
+                          "message, at) VALUES(?1, ?2, ?3, ?4, ?5)",
+    [ST_MESSAGE_LIST] = "SELECT call_sid, caller_name, callback_number, message, at "
+                        "FROM call_messages WHERE ?1 = '' OR call_sid = ?1 ORDER BY at, id",
 };
 
 struct sqlite_store {
@@ -1675,6 +1838,548 @@ static int sqlite_recording_list(struct store *s, const char *call_sid, struct r
                         n);
 }
 
+/* Agents, their knowledge and call transcripts (store/agents.h checked the arguments). */
+
+static void bind_f64_or_null(sqlite3_stmt *st, int i, double v, int is_null, int *src)
+{
+    if (*src == SQLITE_OK)
+        *src = is_null ? sqlite3_bind_null(st, i) : sqlite3_bind_double(st, i, v);
+}
+
+/* The language tags as stored: separated by commas. */
+#define LANGS_TEXT_SIZE (AGENT_MAX_LANGS * LANG_SIZE)
+
+static void langs_join(const struct agent_config *c, char out[LANGS_TEXT_SIZE])
+{
+    size_t len = 0;
+
+    out[0] = '\0';
+    for (int i = 0; i < c->nlangs && i < AGENT_MAX_LANGS; i++) {
+        int w = snprintf(out + len, LANGS_TEXT_SIZE - len, "%s%s", i ? "," : "", c->langs[i]);
+
+        if (w < 0 || (size_t)w >= LANGS_TEXT_SIZE - len)
+            break;
+        len += (size_t)w;
+    }
+}
+
+static void langs_split(const char *text, struct agent_config *c)
+{
+    const char *p = text;
+
+    c->nlangs = 0;
+    while (p && *p && c->nlangs < AGENT_MAX_LANGS) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+
+        if (len > 0 && len < LANG_SIZE) {
+            memcpy(c->langs[c->nlangs], p, len);
+            c->langs[c->nlangs][len] = '\0';
+            c->nlangs++;
+        }
+        p = comma ? comma + 1 : NULL;
+    }
+}
+
+/* Reads a row of AGENT_COLUMNS into *c (zeroed first). Returns 0 or SB_ENOMEM (nothing owned). */
+static int agent_from_row(sqlite3_stmt *st, struct agent_config *c)
+{
+    char langs[LANGS_TEXT_SIZE];
+    char fallback[16];
+
+    memset(c, 0, sizeof(*c));
+    col_str(st, 0, c->tenant, sizeof(c->tenant));
+    col_str(st, 1, c->name, sizeof(c->name));
+    col_str(st, 2, c->base_url, sizeof(c->base_url));
+    col_str(st, 3, c->model, sizeof(c->model));
+    col_str(st, 4, c->api_key_env, sizeof(c->api_key_env));
+    c->temperature =
+        sqlite3_column_type(st, 6) == SQLITE_NULL ? -1.0 : sqlite3_column_double(st, 6);
+    c->max_tokens = sqlite3_column_int(st, 7);
+    col_str(st, 8, langs, sizeof(langs));
+    langs_split(langs, c);
+    c->first_token_timeout_ms = sqlite3_column_int(st, 9);
+    col_str(st, 10, fallback, sizeof(fallback));
+    /* The CHECK constraint allows only the two names. */
+    c->fallback =
+        strcmp(fallback, "transfer") == 0 ? AGENT_FALLBACK_TRANSFER : AGENT_FALLBACK_RULES;
+    c->created_at = sqlite3_column_int64(st, 11);
+    c->updated_at = sqlite3_column_int64(st, 12);
+    c->prompt = col_dup(st, 5);
+    return c->prompt ? 0 : SB_ENOMEM;
+}
+
+/* Binds ?4.. of ST_AGENT_INSERT's or ST_AGENT_UPDATE's agent fields, from parameter `first`. */
+static void bind_agent_fields(sqlite3_stmt *st, int first, const struct agent_config *c,
+                              const char *langs, int *src)
+{
+    bind_str(st, first, c->base_url, src);
+    bind_str(st, first + 1, c->model, src);
+    bind_str(st, first + 2, c->api_key_env, src);
+    bind_str(st, first + 3, c->prompt ? c->prompt : "", src);
+    bind_f64_or_null(st, first + 4, c->temperature, c->temperature < 0, src);
+    bind_i64(st, first + 5, c->max_tokens, src);
+    bind_str(st, first + 6, langs, src);
+    bind_i64(st, first + 7,
+             c->first_token_timeout_ms > 0 ? c->first_token_timeout_ms
+                                           : AGENT_FIRST_TOKEN_TIMEOUT_DEFAULT_MS,
+             src);
+    bind_str(st, first + 8, agent_fallback_name(c->fallback), src);
+}
+
+/* Maps a failed agent write: a taken name, a missing tenant, a value the schema refuses. */
+static int agent_write_error(struct sqlite_store *ss, int src, const char *op)
+{
+    if (is_unique_violation(src))
+        return SB_EEXISTS;
+    if (src == SQLITE_CONSTRAINT_FOREIGNKEY)
+        return SB_ENOTFOUND;
+    if (src == SQLITE_CONSTRAINT_CHECK || src == SQLITE_CONSTRAINT_NOTNULL)
+        return SB_EINVAL;
+    return fail(ss->db, op, src);
+}
+
+static int sqlite_agent_add(struct store *s, const struct agent_config *c)
+{
+    struct sqlite_store *ss = to_sqlite(s);
+    sqlite3_stmt *st = ss->st[ST_AGENT_INSERT];
+    char langs[LANGS_TEXT_SIZE];
+    int src = SQLITE_OK;
+
+    langs_join(c, langs);
+    bind_str(st, 1, c->tenant, &src);
+    bind_str(st, 2, c->name, &src);
+    bind_agent_fields(st, 3, c, langs, &src);
+    bind_i64(st, 12, (long long)time(NULL), &src);
+    src = step_done(st, src);
+    return src == SQLITE_DONE ? 0 : agent_write_error(ss, src, "agent_add");
+}
+
+static int sqlite_agent_update(struct store *s, const struct agent_config *c, unsigned fields)
+{
+    struct sqlite_store *ss = to_sqlite(s);
+    sqlite3_stmt *st = ss->st[ST_AGENT_UPDATE];
+    char langs[LANGS_TEXT_SIZE];
+    int src = SQLITE_OK;
+    int rc;
+
+    langs_join(c, langs);
+    bind_str(st, 1, c->tenant, &src);
+    bind_str(st, 2, c->name, &src);
+    bind_i64(st, 3, fields, &src);
+    bind_agent_fields(st, 4, c, langs, &src);
+    bind_i64(st, 13, (long long)time(NULL), &src);
+    src = step_done(st, src);
+    if (src != SQLITE_DONE)
+        rc = agent_write_error(ss, src, "agent_update");
+    else
+        rc = sqlite3_changes(ss->db) == 0 ? SB_ENOTFOUND : 0;
+    return rc;
+}
+
+static int sqlite_agent_get(struct store *s, const char *tenant, const char *name,
+                            struct agent_config *out)
+{
+    struct sqlite_store *ss = to_sqlite(s);
+    sqlite3_stmt *st = ss->st[ST_AGENT_GET];
+    int src = SQLITE_OK;
+    int rc = 0;
+
+    bind_str(st, 1, tenant, &src);
+    bind_str(st, 2, name, &src);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    if (src == SQLITE_ROW)
+        rc = agent_from_row(st, out);
+    else if (src == SQLITE_DONE)
+        rc = SB_ENOTFOUND;
+    else
+        rc = fail(ss->db, "agent_get", src);
+    stmt_done(st);
+    return rc;
+}
+
+static int sqlite_agent_list(struct store *s, const char *tenant, struct agent_config **out,
+                             size_t *n)
+{
+    struct sqlite_store *ss = to_sqlite(s);
+    sqlite3_stmt *st = ss->st[ST_AGENT_LIST];
+    struct agent_config *arr = NULL;
+    size_t count = 0, cap = 0;
+    int src = SQLITE_OK;
+    int rc = 0;
+
+    bind_str(st, 1, tenant ? tenant : "", &src);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    while (src == SQLITE_ROW) {
+        struct agent_config *p = grow(arr, &cap, count + 1, sizeof(*arr));
+
+        if (!p) {
+            rc = SB_ENOMEM;
+            break;
+        }
+        arr = p;
+        rc = agent_from_row(st, &arr[count]);
+        if (rc < 0)
+            break;
+        count++;
+        src = sqlite3_step(st);
+    }
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = fail(ss->db, "agent_list", src);
+    stmt_done(st);
+    if (rc < 0 || count == 0) {
+        agent_config_list_free(arr, count);
+        arr = NULL;
+        count = 0;
+    }
+    if (rc == 0) {
+        *out = arr;
+        *n = count;
+    }
+    return rc;
+}
+
+static int sqlite_agent_remove(struct store *s, const char *tenant, const char *name)
+{
+    struct sqlite_store *ss = to_sqlite(s);
+    sqlite3_stmt *st = ss->st[ST_AGENT_DELETE];
+    int src = SQLITE_OK;
+    int rc = 0;
+
+    bind_str(st, 1, tenant, &src);
+    bind_str(st, 2, name, &src);
+    src = step_done(st, src);
+    if (src != SQLITE_DONE)
+        rc = fail(ss->db, "agent_remove", src);
+    else if (sqlite3_changes(ss->db) == 0)
+        rc = SB_ENOTFOUND;
+    return rc;
+}
+
+static int sqlite_knowledge_put(struct store *s, const char *tenant, const char *agent,
+                                const char *file, long long bytes,
+                                const struct knowledge_passage *p, size_t np)
+{
+    struct sqlite_store *ss = to_sqlite(s);
+    sqlite3_stmt *st;
+    enum tx_kind kind;
+    int src = SQLITE_OK;
+    int rc;
+
+    rc = tx_enter(ss, &kind, "knowledge_put");
+    if (rc < 0)
+        return rc;
+    /* The file's row first: the passages' foreign key needs it (and it needs the agent). */
+    st = ss->st[ST_KNOWLEDGE_FILE_PUT];
+    bind_str(st, 1, tenant, &src);
+    bind_str(st, 2, agent, &src);
+    bind_str(st, 3, file, &src);
+    bind_i64(st, 4, bytes, &src);
+    bind_i64(st, 5, (long long)np, &src);
+    bind_i64(st, 6, (long long)time(NULL), &src);
+    src = step_done(st, src);
+    if (src == SQLITE_CONSTRAINT_FOREIGNKEY)
+        rc = SB_ENOTFOUND;
+    else if (src != SQLITE_DONE)
+        rc = fail(ss->db, "knowledge_put", src);
+    if (rc == 0) {
+        st = ss->st[ST_KNOWLEDGE_CLEAR];
+        src = SQLITE_OK;
+        bind_str(st, 1, tenant, &src);
+        bind_str(st, 2, agent, &src);
+        bind_str(st, 3, file, &src);
+        rc = run_write(ss, st, src, "knowledge_put");
+    }
+    for (size_t i = 0; i < np && rc == 0; i++) {
+        st = ss->st[ST_PASSAGE_INSERT];
+        src = SQLITE_OK;
+        bind_str(st, 1, tenant, &src);
+        bind_str(st, 2, agent, &src);
+        bind_str(st, 3, file, &src);
+        bind_i64(st, 4, p[i].seq, &src);
+        bind_str(st, 5, p[i].heading, &src);
+        bind_str(st, 6, p[i].text, &src);
+        rc = run_write(ss, st, src, "knowledge_put");
+    }
+    return tx_leave(ss, kind, rc, "knowledge_put");
+}
+
+static void knowledge_file_row(sqlite3_stmt *st, void *elem)
+{
+    struct knowledge_file *f = elem;
+
+    col_str(st, 0, f->name, sizeof(f->name));
+    f->bytes = sqlite3_column_int64(st, 1);
+    f->passages = sqlite3_column_int(st, 2);
+    f->imported_at = sqlite3_column_int64(st, 3);
+}
+
+static int sqlite_knowledge_file_list(struct store *s, const char *tenant, const char *agent,
+                                      struct knowledge_file **out, size_t *n)
+{
+    struct sqlite_store *ss = to_sqlite(s);
+    sqlite3_stmt *st = ss->st[ST_KNOWLEDGE_FILES];
+    int src = SQLITE_OK;
+
+    bind_str(st, 1, tenant, &src);
+    bind_str(st, 2, agent, &src);
+    return collect_rows(ss, st, src, sizeof(**out), knowledge_file_row, "knowledge_file_list",
+                        (void **)out, n);
+}
+
+static void passage_row(sqlite3_stmt *st, void *elem)
+{
+    struct knowledge_passage *p = elem;
+
+    col_str(st, 0, p->file, sizeof(p->file));
+    p->seq = sqlite3_column_int(st, 1);
+    col_str(st, 2, p->heading, sizeof(p->heading));
+    col_str(st, 3, p->text, sizeof(p->text));
+    p->score = -sqlite3_column_double(st, 4);
+}
+
+/*
+ * Builds the FTS5 query `"w1" OR "w2" ...` from plain words. Inside a quoted
+ * FTS5 string only '"' means anything (written twice), so no word can add
+ * syntax (NEAR, *, ^, column filters, parentheses). Returns a new string
+ * (free() it) or NULL when out of memory.
+ */
+static char *fts_any_of(const char *const *terms, size_t nterms)
+{
+    size_t size = 1;
+    char *q, *w;
+
+    for (size_t i = 0; i < nterms; i++) {
+        size_t len = strlen(terms[i]);
+
+        if (len > (SIZE_MAX - size - 8) / 2)
+            return NULL;
+        size += 2 * len + 2 + (i ? 4 : 0);
+    }
+    q = malloc(size);
+    if (!q)
+        return NULL;
+    w = q;
+    for (size_t i = 0; i < nterms; i++) {
+        if (i) {
+            memcpy(w, " OR ", 4);
+            w += 4;
+        }
+        *w++ = '"';
+        for (const char *c = terms[i]; *c; c++) {
+            if (*c == '"')
+                *w++ = '"';
+            *w++ = *c;
+        }
+        *w++ = '"';
+    }
+    *w = '\0';
+    return q;
+}
+
+static int sqlite_knowledge_search(struct store *s, const char *tenant, const char *agent,
+                                   const char *const *terms, size_t nterms, size_t k,
+                                   struct knowledge_passage **out, size_t *n)
+{
+    struct sqlite_store *ss = to_sqlite(s);
+    sqlite3_stmt *st = ss->st[ST_KNOWLEDGE_SEARCH];
+    char *match = fts_any_of(terms, nterms);
+    int src = SQLITE_OK;
+    int rc;
+
+    if (!match)
+        return SB_ENOMEM;
+    bind_str(st, 1, match, &src);
+    bind_str(st, 2, tenant, &src);
+    bind_str(st, 3, agent, &src);
+    bind_i64(st, 4, (long long)k, &src);
+    rc = collect_rows(ss, st, src, sizeof(**out), passage_row, "knowledge_search", (void **)out, n);
+    free(match);
+    return rc;
+}
+
+static int sqlite_turn_append(struct store *s, const struct call_turn *t, int *seq)
+{
+    struct sqlite_store *ss = to_sqlite(s);
+    sqlite3_stmt *st = ss->st[ST_TURN_APPEND];
+    struct timespec now;
+    long long at = t->at;
+    int got = 0;
+    int src = SQLITE_OK;
+    int rc = 0;
+
+    if (at <= 0) {
+        clock_gettime(CLOCK_REALTIME, &now);
+        at = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    }
+    bind_str(st, 1, t->call_sid, &src);
+    bind_str(st, 2, turn_role_name(t->role), &src);
+    bind_str(st, 3, t->text ? t->text : "", &src);
+    bind_str(st, 4, t->tool, &src);
+    bind_str(st, 5, t->tool_args ? t->tool_args : "", &src);
+    bind_str(st, 6, t->tool_result ? t->tool_result : "", &src);
+    bind_i64(st, 7, t->interrupted ? 1 : 0, &src);
+    bind_str(st, 8, t->heard ? t->heard : "", &src);
+    bind_i64(st, 9, t->latency_ms < 0 ? -1 : t->latency_ms, &src);
+    bind_i64(st, 10, at, &src);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        got = sqlite3_column_int(st, 0);
+        src = sqlite3_step(st);
+    }
+    if (src != SQLITE_DONE)
+        rc = src == SQLITE_CONSTRAINT_CHECK ? SB_EINVAL : fail(ss->db, "turn_append", src);
+    stmt_done(st);
+    if (rc == 0 && seq)
+        *seq = got;
+    return rc;
+}
+
+/* Reads a row of ST_TURN_LIST into *t (zeroed first). Returns 0 or SB_ENOMEM (nothing owned). */
+static int turn_from_row(sqlite3_stmt *st, struct call_turn *t)
+{
+    char role[16];
+
+    memset(t, 0, sizeof(*t));
+    col_str(st, 0, t->call_sid, sizeof(t->call_sid));
+    t->seq = sqlite3_column_int(st, 1);
+    col_str(st, 2, role, sizeof(role));
+    if (turn_role_parse(role, &t->role) < 0)
+        t->role = TURN_EVENT;
+    col_str(st, 4, t->tool, sizeof(t->tool));
+    t->interrupted = sqlite3_column_int(st, 7) != 0;
+    t->latency_ms = (long)sqlite3_column_int64(st, 9);
+    t->at = sqlite3_column_int64(st, 10);
+    t->text = col_dup(st, 3);
+    t->tool_args = col_dup(st, 5);
+    t->tool_result = col_dup(st, 6);
+    t->heard = col_dup(st, 8);
+    if (t->text && t->tool_args && t->tool_result && t->heard)
+        return 0;
+    free(t->text);
+    free(t->tool_args);
+    free(t->tool_result);
+    free(t->heard);
+    memset(t, 0, sizeof(*t));
+    return SB_ENOMEM;
+}
+
+static int sqlite_turn_list(struct store *s, const char *call_sid, struct call_turn **out,
+                            size_t *n)
+{
+    struct sqlite_store *ss = to_sqlite(s);
+    sqlite3_stmt *st = ss->st[ST_TURN_LIST];
+    struct call_turn *arr = NULL;
+    size_t count = 0, cap = 0;
+    int src = SQLITE_OK;
+    int rc = 0;
+
+    bind_str(st, 1, call_sid, &src);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    while (src == SQLITE_ROW) {
+        struct call_turn *p = grow(arr, &cap, count + 1, sizeof(*arr));
+
+        if (!p) {
+            rc = SB_ENOMEM;
+            break;
+        }
+        arr = p;
+        rc = turn_from_row(st, &arr[count]);
+        if (rc < 0)
+            break;
+        count++;
+        src = sqlite3_step(st);
+    }
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = fail(ss->db, "turn_list", src);
+    stmt_done(st);
+    if (rc < 0 || count == 0) {
+        call_turns_free(arr, count);
+        arr = NULL;
+        count = 0;
+    }
+    if (rc == 0) {
+        *out = arr;
+        *n = count;
+    }
+    return rc;
+}
+
+static int sqlite_message_add(struct store *s, const struct call_message *m)
+{
+    struct sqlite_store *ss = to_sqlite(s);
+    sqlite3_stmt *st = ss->st[ST_MESSAGE_INSERT];
+    struct timespec now;
+    long long at = m->at;
+    int src = SQLITE_OK;
+
+    if (at <= 0) {
+        clock_gettime(CLOCK_REALTIME, &now);
+        at = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    }
+    bind_str(st, 1, m->call_sid, &src);
+    bind_str(st, 2, m->caller_name, &src);
+    bind_str(st, 3, m->callback_number, &src);
+    bind_str(st, 4, m->message ? m->message : "", &src);
+    bind_i64(st, 5, at, &src);
+    return run_write(ss, st, src, "message_add");
+}
+
+static int sqlite_message_list(struct store *s, const char *call_sid, struct call_message **out,
+                               size_t *n)
+{
+    struct sqlite_store *ss = to_sqlite(s);
+    sqlite3_stmt *st = ss->st[ST_MESSAGE_LIST];
+    struct call_message *arr = NULL;
+    size_t count = 0, cap = 0;
+    int src = SQLITE_OK;
+    int rc = 0;
+
+    bind_str(st, 1, call_sid ? call_sid : "", &src);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    while (src == SQLITE_ROW) {
+        struct call_message *p = grow(arr, &cap, count + 1, sizeof(*arr));
+        struct call_message *m;
+
+        if (!p) {
+            rc = SB_ENOMEM;
+            break;
+        }
+        arr = p;
+        m = &arr[count];
+        memset(m, 0, sizeof(*m));
+        col_str(st, 0, m->call_sid, sizeof(m->call_sid));
+        col_str(st, 1, m->caller_name, sizeof(m->caller_name));
+        col_str(st, 2, m->callback_number, sizeof(m->callback_number));
+        m->at = sqlite3_column_int64(st, 4);
+        m->message = col_dup(st, 3);
+        if (!m->message) {
+            rc = SB_ENOMEM;
+            break;
+        }
+        count++;
+        src = sqlite3_step(st);
+    }
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = fail(ss->db, "message_list", src);
+    stmt_done(st);
+    if (rc < 0 || count == 0) {
+        call_messages_free(arr, count);
+        arr = NULL;
+        count = 0;
+    }
+    if (rc == 0) {
+        *out = arr;
+        *n = count;
+    }
+    return rc;
+}
+
 const struct store_ops store_sqlite_ops = {
     .name = "sqlite",
     .open = sqlite_open,
@@ -1705,4 +2410,16 @@ const struct store_ops store_sqlite_ops = {
     .flow_call_put = sqlite_flow_call_put,
     .recording_put = sqlite_recording_put,
     .recording_list = sqlite_recording_list,
+    .agent_add = sqlite_agent_add,
+    .agent_update = sqlite_agent_update,
+    .agent_get = sqlite_agent_get,
+    .agent_list = sqlite_agent_list,
+    .agent_remove = sqlite_agent_remove,
+    .knowledge_put = sqlite_knowledge_put,
+    .knowledge_file_list = sqlite_knowledge_file_list,
+    .knowledge_search = sqlite_knowledge_search,
+    .turn_append = sqlite_turn_append,
+    .turn_list = sqlite_turn_list,
+    .message_add = sqlite_message_add,
+    .message_list = sqlite_message_list,
 };

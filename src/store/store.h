@@ -1,5 +1,6 @@
 /*
- * The store: tenants, numbers and the call log. Nothing above this interface
+ * The store: tenants, numbers and the call log (agents, their knowledge and
+ * call transcripts: store/agents.h). Nothing above this interface
  * writes SQL. A store is one connection, used by one thread at a time; the
  * server opens one for the loop (reads) and the writer thread opens its own.
  * Backends plug in through struct store_ops (SQLite now, PostgreSQL later).
@@ -143,6 +144,13 @@ struct store {
     const struct store_ops *ops;
 };
 
+/* The types of store/agents.h, which the backend table names. */
+struct agent_config;
+struct knowledge_passage;
+struct knowledge_file;
+struct call_turn;
+struct call_message;
+
 /* A backend. Every function returns 0 or a negative SB_E* code. */
 struct store_ops {
     const char *name;
@@ -175,6 +183,27 @@ struct store_ops {
     int (*flow_call_put)(struct store *s, const struct flow_call *c);
     int (*recording_put)(struct store *s, const struct recording *r);
     int (*recording_list)(struct store *s, const char *call_sid, struct recording **out, size_t *n);
+    /* Agents, knowledge and transcripts (store/agents.h checks the arguments first). */
+    int (*agent_add)(struct store *s, const struct agent_config *c);
+    int (*agent_update)(struct store *s, const struct agent_config *c, unsigned fields);
+    int (*agent_get)(struct store *s, const char *tenant, const char *name,
+                     struct agent_config *out);
+    int (*agent_list)(struct store *s, const char *tenant, struct agent_config **out, size_t *n);
+    int (*agent_remove)(struct store *s, const char *tenant, const char *name);
+    /* Replaces the passages of one file (an agent's) with `p`, in one transaction. */
+    int (*knowledge_put)(struct store *s, const char *tenant, const char *agent, const char *file,
+                         long long bytes, const struct knowledge_passage *p, size_t np);
+    int (*knowledge_file_list)(struct store *s, const char *tenant, const char *agent,
+                               struct knowledge_file **out, size_t *n);
+    /* `terms` are words without syntax; any of them matches, best (bm25) first. */
+    int (*knowledge_search)(struct store *s, const char *tenant, const char *agent,
+                            const char *const *terms, size_t nterms, size_t k,
+                            struct knowledge_passage **out, size_t *n);
+    int (*turn_append)(struct store *s, const struct call_turn *t, int *seq);
+    int (*turn_list)(struct store *s, const char *call_sid, struct call_turn **out, size_t *n);
+    int (*message_add)(struct store *s, const struct call_message *m);
+    int (*message_list)(struct store *s, const char *call_sid, struct call_message **out,
+                        size_t *n);
 };
 
 /** The embedded SQLite backend (WAL). */
