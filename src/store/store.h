@@ -14,7 +14,12 @@
 #include "core/err.h"
 #include "core/phone.h"
 
-enum plan { PLAN_STARTER, PLAN_PRO, PLAN_ENTERPRISE };
+/*
+ * starter: the speech <Gather> loop; pro and enterprise: Media Streams;
+ * relay: Twilio's ConversationRelay (Twilio hears and speaks, the agent
+ * talks over a WebSocket).
+ */
+enum plan { PLAN_STARTER, PLAN_PRO, PLAN_ENTERPRISE, PLAN_RELAY };
 
 /** Returns "starter", "pro" or "enterprise". */
 const char *plan_name(enum plan p);
@@ -41,6 +46,19 @@ struct tenant_lang {
     char greeting[GREETING_SIZE];
 };
 
+/*
+ * The ConversationRelay speech of one language: ConversationRelay voices are
+ * the providers' own ("ElevenLabs" + a voice ID, "Google" + "es-US-Neural2-A"),
+ * not <Say> voices. "" leaves a field to Twilio's default.
+ */
+#define RELAY_PROVIDER_SIZE 32
+struct tenant_relay_voice {
+    char lang[LANG_SIZE];
+    char tts_provider[RELAY_PROVIDER_SIZE];           /* "ElevenLabs", "Google", "Amazon" */
+    char voice[VOICE_SIZE];                           /* the provider's voice name or ID */
+    char transcription_provider[RELAY_PROVIDER_SIZE]; /* "Deepgram", "Google" */
+};
+
 struct tenant {
     char name[TENANT_NAME_SIZE];
     char default_lang[LANG_SIZE];
@@ -48,6 +66,8 @@ struct tenant {
     char timezone[TIMEZONE_SIZE];    /* IANA name, "UTC" by default */
     struct tenant_lang langs[TENANT_MAX_LANGS];
     int nlangs;
+    struct tenant_relay_voice relay[TENANT_MAX_LANGS]; /* per language; none: Twilio's defaults */
+    int nrelay;
 };
 
 #define FLOW_REF_SIZE 64
