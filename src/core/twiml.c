@@ -49,6 +49,8 @@ enum twiml_el_id {
     EL_SIPREC,
     EL_ROOM,
     EL_VIRTUAL_AGENT,
+    EL_CONVERSATION_RELAY,
+    EL_LANGUAGE,
     EL_PARAMETER,
     EL_REFER_SIP,
     /* SSML inside <Say>. */
@@ -72,7 +74,7 @@ enum twiml_el_id {
  * element without a search.
  */
 struct twiml_el {
-    char name[16];
+    char name[24];
     int text;                 /* character content is allowed */
     const char *const *attrs; /* NULL-terminated, or NULL for none */
     uint64_t children;        /* bit (1 << enum twiml_el_id) per allowed child */
@@ -218,6 +220,36 @@ static const char *const siprec_attrs[] = {"connectorName", "name", "track", NUL
 static const char *const room_attrs[] = {"participantIdentity", NULL};
 static const char *const virtual_agent_attrs[] = {"connectorName", "language", "sentimentAnalysis",
                                                   "statusCallback", NULL};
+/* ConversationRelay's attributes: Twilio's noun reference and its helper libraries. */
+static const char *const conversation_relay_attrs[] = {"backgroundNoiseReduction",
+                                                       "debug",
+                                                       "deepgramSmartFormat",
+                                                       "dtmfDetection",
+                                                       "elevenlabsTextNormalization",
+                                                       "events",
+                                                       "hints",
+                                                       "ignoreBackchannel",
+                                                       "intelligenceService",
+                                                       "interruptSensitivity",
+                                                       "interruptible",
+                                                       "language",
+                                                       "partialPrompts",
+                                                       "preemptible",
+                                                       "profanityFilter",
+                                                       "reportInputDuringAgentSpeech",
+                                                       "speechModel",
+                                                       "speechTimeout",
+                                                       "transcriptionLanguage",
+                                                       "transcriptionProvider",
+                                                       "ttsLanguage",
+                                                       "ttsProvider",
+                                                       "url",
+                                                       "voice",
+                                                       "welcomeGreeting",
+                                                       "welcomeGreetingInterruptible",
+                                                       NULL};
+static const char *const language_attrs[] = {"code",        "speechModel", "transcriptionProvider",
+                                             "ttsProvider", "voice",       NULL};
 static const char *const parameter_attrs[] = {"name", "value", NULL};
 static const char *const break_attrs[] = {"strength", "time", NULL};
 static const char *const emphasis_attrs[] = {"level", NULL};
@@ -244,7 +276,8 @@ static const struct twiml_el elements[EL_COUNT] = {
     [EL_ENQUEUE] = {"Enqueue", 1, enqueue_attrs, BIT(EL_TASK)},
     [EL_LEAVE] = {"Leave", 0, NULL, 0},
     [EL_CONNECT] = {"Connect", 0, action_attrs,
-                    BIT(EL_STREAM) | BIT(EL_ROOM) | BIT(EL_VIRTUAL_AGENT)},
+                    BIT(EL_STREAM) | BIT(EL_ROOM) | BIT(EL_VIRTUAL_AGENT) |
+                        BIT(EL_CONVERSATION_RELAY)},
     [EL_START] = {"Start", 0, action_attrs, BIT(EL_STREAM) | BIT(EL_SIPREC)},
     [EL_STOP] = {"Stop", 0, NULL, BIT(EL_STREAM) | BIT(EL_SIPREC)},
     [EL_REFER] = {"Refer", 0, action_attrs, BIT(EL_REFER_SIP)},
@@ -261,6 +294,9 @@ static const struct twiml_el elements[EL_COUNT] = {
     [EL_SIPREC] = {"Siprec", 0, siprec_attrs, BIT(EL_PARAMETER)},
     [EL_ROOM] = {"Room", 1, room_attrs, 0},
     [EL_VIRTUAL_AGENT] = {"VirtualAgent", 0, virtual_agent_attrs, 0},
+    [EL_CONVERSATION_RELAY] = {"ConversationRelay", 0, conversation_relay_attrs,
+                               BIT(EL_LANGUAGE) | BIT(EL_PARAMETER)},
+    [EL_LANGUAGE] = {"Language", 0, language_attrs, 0},
     [EL_PARAMETER] = {"Parameter", 0, parameter_attrs, 0},
     /* <Refer><Sip> is a different noun from <Dial><Sip>: a bare URI. */
     [EL_REFER_SIP] = {"Sip", 1, NULL, 0},

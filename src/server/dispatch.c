@@ -12,17 +12,21 @@
 #include "core/form.h"
 #include "core/log.h"
 #include "core/sig.h"
+#include "server/conversations.h"
 #include "server/server_internal.h"
 #include "core/banned.h"
 
 static const struct endpoint endpoints[] = {
     {"/voice/incoming", "incoming", EP_INCOMING, 1},
     {"/voice/gather", "gather", EP_GATHER, 1},
+    {"/voice/gather/continue", "gather_continue", EP_GATHER_CONTINUE, 1},
     {"/voice/status", "status", EP_STATUS, 1},
     {"/voice/stream-ended", "stream_ended", EP_STREAM_ENDED, 1},
     {"/voice/flow", "flow", EP_FLOW, 1},
     {"/voice/flow/recording", "flow_recording", EP_FLOW_RECORDING, 1},
     {"/voice/stream", "stream", EP_STREAM, 0},
+    {"/voice/relay", "relay", EP_RELAY, 0},
+    {"/voice/relay-ended", "relay_ended", EP_RELAY_ENDED, 1},
     {"/healthz", "healthz", EP_HEALTHZ, 0},
     {"/metrics", "metrics", EP_METRICS, 0},
 };
@@ -167,7 +171,11 @@ static void status_done(void *arg, int status_code, enum status_outcome outcome,
 /* A deferred answer is ready (a flow step or recording committed): hand it to the loop. */
 static void reply_done(void *arg, struct reply *reply)
 {
-    struct pending *p = arg;
+    server_complete(arg, reply);
+}
+
+void server_complete(struct pending *p, struct reply *reply)
+{
     struct server *srv = p->srv;
 
     p->reply = *reply;
@@ -245,6 +253,12 @@ static void dispatch_get(struct http_session *sess)
         reply_plain(sess, 426,
                     "error: /voice/stream is a WebSocket endpoint (Twilio Media "
                     "Streams); send an Upgrade: websocket request\n");
+        return;
+    }
+    if (sess->endpoint->kind == EP_RELAY) {
+        reply_plain(sess, 426,
+                    "error: /voice/relay is a WebSocket endpoint (Twilio "
+                    "ConversationRelay); send an Upgrade: websocket request\n");
         return;
     }
     if (sess->endpoint->kind == EP_HEALTHZ) {
@@ -329,6 +343,18 @@ static void deferred_flow(struct http_session *sess, struct lws *wsi, const stru
     }
 }
 
+/* A final call status: the call's conversation can go. */
+static int call_is_over(const char *status)
+{
+    static const char *const over[] = {"completed", "busy", "failed", "no-answer", "canceled"};
+
+    for (size_t i = 0; status && i < sizeof(over) / sizeof(over[0]); i++) {
+        if (strcmp(status, over[i]) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 static void dispatch_post(struct http_session *sess, struct lws *wsi)
 {
     struct server *srv = sess->srv;
@@ -383,6 +409,10 @@ static void dispatch_post(struct http_session *sess, struct lws *wsi)
         deferred_flow(sess, wsi, &ctx, &form, "recording");
         break;
     case EP_GATHER:
+    case EP_GATHER_CONTINUE:
+        if (conversations_gather(sess, wsi, &form, sess->endpoint->kind == EP_GATHER_CONTINUE))
+            break;
+        /* No LLM agent on this number: the rule agent answers (a continuation too). */
         voice_gather(&ctx, &form, &sess->reply);
         sess->reply_ready = 1;
         break;
@@ -390,7 +420,13 @@ static void dispatch_post(struct http_session *sess, struct lws *wsi)
         voice_stream_ended(&ctx, &form, &sess->reply);
         sess->reply_ready = 1;
         break;
+    case EP_RELAY_ENDED:
+        voice_relay_ended(&ctx, &form, &sess->reply);
+        sess->reply_ready = 1;
+        break;
     case EP_STATUS:
+        if (call_is_over(form_get(&form, "CallStatus")))
+            conversations_forget(srv, form_get(&form, "CallSid"));
         p = calloc(1, sizeof(*p));
         if (!p) {
             reply_plain(sess, 503, "error: out of memory\n");

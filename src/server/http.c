@@ -14,6 +14,8 @@
 #include "net/http_method.h"
 #include "net/http_reply.h"
 #include "server/conn_limits.h"
+#include "server/conversations.h"
+#include "server/relay.h"
 #include "server/server_internal.h"
 #include "server/stream.h"
 #include "core/banned.h"
@@ -383,8 +385,16 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     case LWS_CALLBACK_SERVER_WRITEABLE:
     case LWS_CALLBACK_CLOSED:
         srv = lws_context_user(lws_get_context(wsi));
-        if (reason == LWS_CALLBACK_ESTABLISHED)
+        if (reason == LWS_CALLBACK_ESTABLISHED) {
+            char path[32];
+
             memset(sess, 0, sizeof(*sess));
+            /* The upgrade was checked for one of the two paths (stream_confirm_upgrade). */
+            sess->is_relay = lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) > 0 &&
+                             strcmp(path, "/voice/relay") == 0;
+        }
+        if (sess->is_relay)
+            return relay_callback(srv, wsi, reason, &sess->relay, in, len);
         return stream_callback(srv, wsi, reason, &sess->stream, in, len);
     case LWS_CALLBACK_HTTP:
         return on_request(wsi, sess, in ? (const char *)in : "/");
@@ -405,6 +415,7 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         srv = lws_context_user(lws_get_context(wsi));
         if (srv) {
             server_drain_completions(srv);
+            conversations_drain(srv);
             stream_drain_tts(srv);
         }
         return 0;

@@ -62,6 +62,25 @@ void metrics_call_status(struct metrics *m, const char *status, const char *outc
     m->statuses[i].count++;
 }
 
+void metrics_agent_event(struct metrics *m, const char *event)
+{
+    int i;
+
+    if (!event)
+        return;
+    for (i = 0; i < m->nagent_events; i++) {
+        if (strcmp(m->agent_events[i].event, event) == 0)
+            break;
+    }
+    if (i == m->nagent_events) {
+        if (m->nagent_events == (int)(sizeof(m->agent_events) / sizeof(m->agent_events[0])))
+            return;
+        snprintf(m->agent_events[i].event, sizeof(m->agent_events[i].event), "%s", event);
+        m->nagent_events++;
+    }
+    m->agent_events[i].count++;
+}
+
 int metrics_render(const struct metrics *m, struct buf *out)
 {
     int rc = 0;
@@ -101,5 +120,12 @@ int metrics_render(const struct metrics *m, struct buf *out)
         rc |= buf_printf(
             out, "switchboard_call_status_events_total{status=\"%s\",outcome=\"%s\"} %llu\n",
             m->statuses[i].status, m->statuses[i].outcome, m->statuses[i].count);
+
+    rc |= buf_puts(out, "# HELP switchboard_agent_events_total What the LLM agents met: fillers "
+                        "said, retries, fallbacks, providers rested, messages taken.\n# TYPE "
+                        "switchboard_agent_events_total counter\n");
+    for (int i = 0; i < m->nagent_events; i++)
+        rc |= buf_printf(out, "switchboard_agent_events_total{event=\"%s\"} %llu\n",
+                         m->agent_events[i].event, m->agent_events[i].count);
     return rc ? -3 : 0;
 }

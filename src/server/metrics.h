@@ -27,6 +27,11 @@ struct metrics_status {
     unsigned long long count;
 };
 
+struct metrics_agent {
+    char event[24]; /* "filler", "retry", "fallback", "breaker_open", "message_taken" */
+    unsigned long long count;
+};
+
 struct metrics {
     struct metrics_request requests[METRICS_MAX_SERIES];
     int nrequests;
@@ -34,6 +39,8 @@ struct metrics {
     int nlatency;
     struct metrics_status statuses[64];
     int nstatuses;
+    struct metrics_agent agent_events[16];
+    int nagent_events;
 };
 
 /** Counts one answered request and its latency in seconds. */
@@ -41,6 +48,9 @@ void metrics_request(struct metrics *m, const char *route, int status, double se
 
 /** Counts one committed status callback by call status and outcome. */
 void metrics_call_status(struct metrics *m, const char *status, const char *outcome);
+
+/** Counts one event of the LLM agents (a filler said, a retry, a fallback, ...). */
+void metrics_agent_event(struct metrics *m, const char *event);
 
 /** Appends the Prometheus text exposition of everything counted. */
 SB_MUST_CHECK int metrics_render(const struct metrics *m, struct buf *out);

@@ -11,6 +11,8 @@
 #include "net/listen.h"
 #include "server/conn_limits.h"
 #include "server/loop_clock.h"
+#include "server/conversations.h"
+#include "server/relay.h"
 #include "server/server_internal.h"
 #include "server/stream.h"
 #include "server/workers.h"
@@ -44,6 +46,7 @@ static void refresh_routes(struct server *srv)
     rc = flow_cache_load(&srv->flows, srv->store);
     if (rc)
         log_event(LOG_ERROR, "flows.load_failed", "error=\"%s\"", sb_strerror(rc));
+    conversations_reload(srv);
     log_event(LOG_INFO, "routes.loaded", "numbers=%zu tenants=%zu flows=%zu version=%lld",
               srv->routes.count, srv->routes.ntenants, srv->flows.count, srv->routes.version);
 }
@@ -54,6 +57,8 @@ static void on_tick(lws_sorted_usec_list_t *sul)
 
     if (!srv->draining)
         refresh_routes(srv);
+    conversations_tick(srv);
+    relay_tick(srv);
     lws_sul_schedule(srv->lws, 0, &srv->tick, on_tick, TICK_US);
 }
 
@@ -97,7 +102,9 @@ static void drain(struct server *srv)
     srv->draining = 1;
     log_event(LOG_INFO, "server.draining", "inflight=%d streams=%zu", srv->inflight, srv->nstreams);
     stream_close_all(srv);
-    while ((srv->inflight > 0 || srv->nstreams > 0) && clock_mono_us() < deadline) {
+    relay_close_all(srv);
+    while ((srv->inflight > 0 || srv->nstreams > 0 || srv->nrelays > 0) &&
+           clock_mono_us() < deadline) {
         if (lws_service(srv->lws, 0) < 0)
             break;
     }
@@ -199,6 +206,12 @@ int server_run(const struct config *cfg)
     rc = loop_clock_start(srv);
     if (rc)
         goto out;
+    rc = conversations_init(srv);
+    if (rc) {
+        log_event(LOG_ERROR, "server.start_failed",
+                  "error=\"cannot start the agents' HTTP client: %s\"", sb_strerror(rc));
+        goto out;
+    }
     net_stop_on_signals(srv->lws);
     lws_sul_schedule(srv->lws, 0, &srv->tick, on_tick, TICK_US);
     log_event(LOG_INFO, "server.listening",
@@ -227,6 +240,7 @@ out:
     writer_stop(srv->writer);
     srv->writer = NULL;
     if (srv->lws) {
+        conversations_release(srv);
         server_drain_completions(srv);
         net_stop_forget();
         lws_sul_cancel(&srv->tick);

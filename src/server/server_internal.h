@@ -52,9 +52,11 @@ struct pending {
 };
 
 struct tts_job;
+struct conversations;
 struct outcome_slot;
 struct tts_cache_slot;
 struct stream_conn;
+struct relay_conn;
 struct workers;
 struct conn_info;
 
@@ -71,6 +73,7 @@ struct server {
     struct voice_ctx voice;
     lws_sorted_usec_list_t tick;
     struct deadline_queue body_deadlines; /* --body-timeout of each request reading its body */
+    struct conversations *convs;          /* LLM agents on the Gather loop (conversations.c) */
     int clock_fd;                         /* the loop clock's timerfd (loop_clock.c) */
     long long clock_armed_us;             /* when it fires next; 0: not armed */
     int inflight;                         /* requests accepted and not yet answered */
@@ -96,6 +99,8 @@ struct server {
     struct tts tts;
     struct stream_conn *streams;
     size_t nstreams;
+    struct relay_conn *relays; /* ConversationRelay sessions (relay.c) */
+    size_t nrelays;
     unsigned long long next_stream_id;
     struct outcome_slot *outcomes;
     struct tts_cache_slot *tts_cache;
@@ -119,6 +124,8 @@ struct http_session {
     int close_after;
     char path[256];
     struct stream_conn *stream; /* set once the connection is a media stream */
+    struct relay_conn *relay;   /* set once the connection is a ConversationRelay session */
+    int is_relay;               /* the WebSocket was opened on /voice/relay */
 
     /* The whole body must arrive within --body-timeout of the headers. */
     struct deadline_entry body_deadline;
@@ -129,11 +136,14 @@ struct http_session {
 enum endpoint_kind {
     EP_INCOMING,
     EP_GATHER,
+    EP_GATHER_CONTINUE,
     EP_STATUS,
     EP_STREAM_ENDED,
+    EP_RELAY_ENDED,
     EP_FLOW,
     EP_FLOW_RECORDING,
     EP_STREAM,
+    EP_RELAY,
     EP_HEALTHZ,
     EP_METRICS
 };
@@ -151,6 +161,9 @@ const struct endpoint *endpoint_find(const char *path);
 /** The lws protocol callback for HTTP. */
 int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                   size_t len);
+
+/** A deferred answer is ready: queues it for the loop (any thread) and wakes the loop. */
+void server_complete(struct pending *p, struct reply *reply);
 
 /** A request's body missed --body-timeout (srv->body_deadlines): answers 408 and closes. */
 void http_body_deadline_expired(struct deadline_entry *e);

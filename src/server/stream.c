@@ -563,14 +563,31 @@ void stream_drain_tts(struct server *srv)
 
 /* --- lws callbacks ---------------------------------------------------------------- */
 
+/* The wss URL Twilio signs for `path`: the TwiML's, the stream URL with its path swapped. */
+static int signed_ws_url(const struct server *srv, struct lws *wsi, const char *path,
+                         struct buf *url)
+{
+    static const char stream_path[] = "/voice/stream";
+    const char *stream = srv->cfg->stream_url;
+    size_t n = strlen(stream), tail = sizeof(stream_path) - 1;
+    char host[256];
+
+    if (srv->cfg->trust_proxy &&
+        lws_hdr_custom_copy(wsi, host, sizeof(host), "x-forwarded-host:", 17) > 0)
+        return buf_printf(url, "wss://%s%s", host, path);
+    if (n >= tail && strcmp(stream + n - tail, stream_path) == 0)
+        n -= tail;
+    return buf_printf(url, "%.*s%s", (int)n, stream, path);
+}
+
 int stream_confirm_upgrade(struct server *srv, struct lws *wsi)
 {
-    char path[64], header[128], host[256];
+    char path[64], header[128];
     struct buf url = BUF_INIT(1024);
     int rc = 0, n;
 
     n = lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI);
-    if (n <= 0 || strcmp(path, "/voice/stream") != 0) {
+    if (n <= 0 || (strcmp(path, "/voice/stream") != 0 && strcmp(path, "/voice/relay") != 0)) {
         lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, "error: no WebSocket endpoint here");
         return -1;
     }
@@ -580,15 +597,10 @@ int stream_confirm_upgrade(struct server *srv, struct lws *wsi)
     }
     if (srv->cfg->dev) {
         log_event(LOG_WARN, "security.unsigned",
-                  "path=/voice/stream reason=\"--dev: X-Twilio-Signature is not checked\"");
+                  "path=%s reason=\"--dev: X-Twilio-Signature is not checked\"", path);
         return 0;
     }
-    if (srv->cfg->trust_proxy &&
-        lws_hdr_custom_copy(wsi, host, sizeof(host), "x-forwarded-host:", 17) > 0) {
-        rc = buf_printf(&url, "wss://%s/voice/stream", host);
-    } else {
-        rc = buf_puts(&url, srv->cfg->stream_url);
-    }
+    rc = signed_ws_url(srv, wsi, path, &url);
     if (lws_hdr_custom_copy(wsi, header, sizeof(header), "x-twilio-signature:", 19) <= 0)
         header[0] = '\0';
     /* Twilio signs the wss URL as written in the TwiML, with no parameters appended. */
@@ -596,7 +608,7 @@ int stream_confirm_upgrade(struct server *srv, struct lws *wsi)
         rc = sig_key_validate(srv->sig_key, buf_cstr(&url), NULL, header);
     buf_release(&url);
     if (rc) {
-        log_event(LOG_WARN, "security.bad_signature", "path=/voice/stream upgrade=refused");
+        log_event(LOG_WARN, "security.bad_signature", "path=%s upgrade=refused", path);
         lws_return_http_status(wsi, HTTP_STATUS_FORBIDDEN,
                                "error: X-Twilio-Signature is missing or does not match");
         return -1;

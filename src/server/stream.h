@@ -21,7 +21,11 @@
 struct server;
 struct stream_conn;
 
-/** Decides whether an upgrade to /voice/stream may proceed; writes the 403 itself. */
+/**
+ * Decides whether an upgrade to /voice/stream or /voice/relay may proceed
+ * (path, draining, X-Twilio-Signature over the wss URL); writes the 404,
+ * 503 or 403 itself.
+ */
 int stream_confirm_upgrade(struct server *srv, struct lws *wsi);
 
 /** The lws WebSocket callbacks of a stream connection. */

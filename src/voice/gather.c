@@ -17,7 +17,6 @@ void voice_gather(const struct voice_ctx *ctx, const struct form *params, struct
     struct agent_call call;
     struct agent_turn turn;
     struct agent_reply reply;
-    struct twiml t;
     const char *missing = NULL;
 
     if (call_context_init(&cc, ctx->routes, params, &missing)) {
@@ -49,23 +48,44 @@ void voice_gather(const struct voice_ctx *ctx, const struct form *params, struct
         log_event(LOG_WARN, "gather.agent_failed", "call_sid=%s agent=%s", cc.call_sid, ops->name);
         agent_rules_turn(&turn, &reply);
     }
-    log_event(LOG_INFO, "gather.turn", "call_sid=%s action=%s", cc.call_sid,
-              reply.action == AGENT_TRANSFER ? "transfer"
-              : reply.action == AGENT_HANGUP ? "hangup"
-                                             : "continue");
+    voice_gather_answer(&cc, reply.action, reply.text, out);
+}
+
+void voice_gather_answer(const struct call_context *cc, enum agent_action action, const char *text,
+                         struct reply *out)
+{
+    struct twiml t;
+
+    log_event(LOG_INFO, "gather.turn", "call_sid=%s action=%s", cc->call_sid,
+              action == AGENT_TRANSFER ? "transfer"
+              : action == AGENT_HANGUP ? "hangup"
+                                       : "continue");
     twiml_init(&t);
-    switch (reply.action) {
+    switch (action) {
     case AGENT_TRANSFER:
-        listen_say(&t, &cc, reply.text);
-        listen_transfer(&t, &cc);
+        listen_say(&t, cc, text);
+        listen_transfer(&t, cc);
         break;
     case AGENT_HANGUP:
-        listen_say(&t, &cc, reply.text);
+        listen_say(&t, cc, text);
         twiml_leaf(&t, "Hangup", NULL, NULL);
         break;
     case AGENT_CONTINUE:
-        listen_write(&t, &cc, reply.text);
+        listen_write(&t, cc, text);
         break;
     }
-    listen_finish(&t, &cc, "gather.turn", out);
+    listen_finish(&t, cc, "gather.turn", out);
+}
+
+void voice_gather_hold(const struct call_context *cc, const char *filler, const char *path,
+                       struct reply *out)
+{
+    static const char *const post[] = {"method", "POST", NULL};
+    struct twiml t;
+
+    twiml_init(&t);
+    if (filler && *filler)
+        listen_say(&t, cc, filler);
+    twiml_leaf(&t, "Redirect", post, path);
+    listen_finish(&t, cc, "gather.hold", out);
 }

@@ -83,6 +83,103 @@ static void write_stream(const struct voice_ctx *ctx, const struct call_context 
     twiml_close(t);
 }
 
+/* The relay endpoint next to the stream endpoint: wss://host[/prefix]/voice/relay. */
+static void relay_url(const char *stream_url, char *out, size_t size)
+{
+    static const char stream_path[] = "/voice/stream";
+    size_t n = strlen(stream_url), tail = sizeof(stream_path) - 1;
+
+    if (n >= tail && strcmp(stream_url + n - tail, stream_path) == 0)
+        n -= tail;
+    snprintf(out, size, "%.*s/voice/relay", (int)n, stream_url);
+}
+
+/* The tenant's ConversationRelay speech for `lang`, or NULL (Twilio's defaults). */
+static const struct tenant_relay_voice *relay_voice(const struct tenant *t, const char *lang)
+{
+    for (int i = 0; i < t->nrelay; i++) {
+        if (strcmp(t->relay[i].lang, lang) == 0)
+            return &t->relay[i];
+    }
+    return NULL;
+}
+
+/* Appends the provider attributes a relay voice sets (empty ones left to Twilio). */
+static size_t voice_attrs(const struct tenant_relay_voice *v, const char **attrs, size_t n)
+{
+    if (!v)
+        return n;
+    if (v->tts_provider[0]) {
+        attrs[n++] = "ttsProvider";
+        attrs[n++] = v->tts_provider;
+    }
+    if (v->voice[0]) {
+        attrs[n++] = "voice";
+        attrs[n++] = v->voice;
+    }
+    if (v->transcription_provider[0]) {
+        attrs[n++] = "transcriptionProvider";
+        attrs[n++] = v->transcription_provider;
+    }
+    return n;
+}
+
+/*
+ * relay: Twilio's ConversationRelay hears and speaks; the agent talks to it
+ * over /voice/relay. Twilio says the greeting itself (welcomeGreeting).
+ */
+#define CONFIG_URL_MAX 1100
+
+static void write_relay(const struct voice_ctx *ctx, const struct call_context *cc, struct twiml *t)
+{
+    const struct route *r = cc->route;
+    const struct tenant_relay_voice *mine = relay_voice(r->tenant, cc->lang);
+    const char *connect[] = {"action", "/voice/relay-ended", NULL};
+    const char *relay[24];
+    const char *const params[][2] = {
+        {"tenant", r->tenant->name}, {"agent", r->number.agent}, {"lang", cc->lang}};
+    char url[CONFIG_URL_MAX], greeting[GREETING_SIZE], token[STREAM_TOKEN_SIZE];
+    size_t n = 0;
+
+    relay_url(ctx->stream_url ? ctx->stream_url : "", url, sizeof(url));
+    relay[n++] = "url";
+    relay[n++] = url;
+    relay[n++] = "language";
+    relay[n++] = cc->lang;
+    relay[n++] = "welcomeGreeting";
+    relay[n++] = persona_greeting(r->tenant, cc->lang, greeting, sizeof(greeting));
+    relay[n++] = "interruptible";
+    relay[n++] = "any";
+    relay[n++] = "dtmfDetection";
+    relay[n++] = "true";
+    n = voice_attrs(mine, relay, n);
+    relay[n] = NULL;
+    twiml_open(t, "Connect", connect);
+    twiml_open(t, "ConversationRelay", relay);
+    /* The tenant's other languages, for a switch mid-call (declaring one does not activate it). */
+    for (int i = 0; i < r->tenant->nrelay; i++) {
+        const char *lang[12] = {"code", r->tenant->relay[i].lang};
+
+        if (&r->tenant->relay[i] == mine)
+            continue;
+        lang[voice_attrs(&r->tenant->relay[i], lang, 2)] = NULL;
+        twiml_leaf(t, "Language", lang, NULL);
+    }
+    for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++) {
+        const char *attrs[] = {"name", params[i][0], "value", params[i][1], NULL};
+
+        twiml_leaf(t, "Parameter", attrs, NULL);
+    }
+    /* Binds the session to this call, as for Media Streams: setup must echo it. */
+    if (stream_token_for(&ctx->stream_key, cc->call_sid, token) == 0) {
+        const char *attrs[] = {"name", STREAM_TOKEN_PARAM, "value", token, NULL};
+
+        twiml_leaf(t, "Parameter", attrs, NULL);
+    }
+    twiml_close(t);
+    twiml_close(t);
+}
+
 enum voice_incoming_result voice_incoming(const struct voice_ctx *ctx, const struct form *params,
                                           struct reply *out)
 {
@@ -113,6 +210,8 @@ enum voice_incoming_result voice_incoming(const struct voice_ctx *ctx, const str
     if (cc.route->number.plan == PLAN_STARTER)
         listen_write(&t, &cc,
                      persona_greeting(cc.route->tenant, cc.lang, greeting, sizeof(greeting)));
+    else if (cc.route->number.plan == PLAN_RELAY)
+        write_relay(ctx, &cc, &t);
     else
         write_stream(ctx, &cc, &t);
     listen_finish(&t, &cc, "call.incoming", out);

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 
+#include "agent/agent.h"
 #include "core/form.h"
 #include "core/phone.h"
 #include "core/stream_token.h"
@@ -105,6 +106,31 @@ enum voice_incoming_result voice_incoming(const struct voice_ctx *ctx, const str
  * transferred, or said goodbye to. Always fills `out` with 200 TwiML.
  */
 void voice_gather(const struct voice_ctx *ctx, const struct form *params, struct reply *out);
+
+/**
+ * POST /voice/relay-ended: a ConversationRelay session ended. Its
+ * HandoffData says why: a transfer gets <Dial> to the tenant's number, the
+ * end of the call a <Hangup>; a failed session a person or an apology; a
+ * caller who hung up an empty answer. Always fills `out` with 200 TwiML.
+ */
+void voice_relay_ended(const struct voice_ctx *ctx, const struct form *params, struct reply *out);
+
+struct call_context;
+
+/**
+ * The answer to a Gather turn an agent finished: `text` in the caller's
+ * language (cc->lang), then the caller is gathered again, transferred or
+ * said goodbye to, as `action` says. Always fills `out` with 200 TwiML.
+ */
+void voice_gather_answer(const struct call_context *cc, enum agent_action action, const char *text,
+                         struct reply *out);
+
+/**
+ * The agent is still thinking: `filler` (may be NULL) and a <Redirect> (POST)
+ * to `path`, where the rest of the turn is answered. Fills `out` with 200 TwiML.
+ */
+void voice_gather_hold(const struct call_context *cc, const char *filler, const char *path,
+                       struct reply *out);
 
 /*
  * A status callback is answered only after its event is committed: the

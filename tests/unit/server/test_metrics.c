@@ -70,6 +70,11 @@ static int count_prefix(const char *text, const char *prefix)
     return n;
 }
 
+#define AGENT_HEAD                                                                                 \
+    "# HELP switchboard_agent_events_total What the LLM agents met: fillers said, retries, "       \
+    "fallbacks, providers rested, messages taken.\n"                                               \
+    "# TYPE switchboard_agent_events_total counter\n"
+
 static const char empty_page[] =
     "# HELP switchboard_http_requests_total HTTP requests answered, by route and status.\n"
     "# TYPE switchboard_http_requests_total counter\n"
@@ -77,7 +82,7 @@ static const char empty_page[] =
     "# TYPE switchboard_http_request_duration_seconds histogram\n"
     "# HELP switchboard_call_status_events_total Status callbacks committed, by call status and "
     "outcome.\n"
-    "# TYPE switchboard_call_status_events_total counter\n";
+    "# TYPE switchboard_call_status_events_total counter\n" AGENT_HEAD;
 
 Test(metrics, nothing_counted_renders_the_headers_only)
 {
@@ -241,7 +246,8 @@ Test(metrics, whole_page)
         "# HELP switchboard_call_status_events_total Status callbacks committed, by call status "
         "and outcome.\n"
         "# TYPE switchboard_call_status_events_total counter\n"
-        "switchboard_call_status_events_total{status=\"no-answer\",outcome=\"applied\"} 1\n",
+        "switchboard_call_status_events_total{status=\"no-answer\",outcome=\"applied\"} "
+        "1\n" AGENT_HEAD,
         "switchboard_http_request_duration_seconds_bucket{route=\"status\",le=\"0.0001\"} 0\n"
         "switchboard_http_request_duration_seconds_bucket{route=\"status\",le=\"0.00025\"} 0\n"
         "switchboard_http_request_duration_seconds_bucket{route=\"status\",le=\"0.0005\"} 0\n"
@@ -358,4 +364,26 @@ Test(metrics, status_series_are_bounded)
     metrics_call_status(m, "s0", applied);
     cr_assert_eq(m->statuses[0].count, 2);
     cr_assert_eq(count_prefix(render(), "switchboard_call_status_events_total{"), max);
+}
+
+Test(metrics, agent_events_are_counted_by_name)
+{
+    metrics_agent_event(m, "filler");
+    metrics_agent_event(m, "fallback");
+    metrics_agent_event(m, "filler");
+    metrics_agent_event(m, NULL);
+    cr_assert_not_null(strstr(render(), "switchboard_agent_events_total{event=\"filler\"} 2\n"));
+    cr_assert_not_null(strstr(render(), "switchboard_agent_events_total{event=\"fallback\"} 1\n"));
+}
+
+Test(metrics, agent_event_names_beyond_the_table_are_dropped_not_overflowed)
+{
+    char name[24];
+
+    for (int i = 0; i < 40; i++) {
+        snprintf(name, sizeof(name), "event%d", i);
+        metrics_agent_event(m, name);
+    }
+    cr_assert_eq(m->nagent_events, 16);
+    cr_assert_null(strstr(render(), "event16"));
 }

@@ -1,0 +1,535 @@
+#include "server/conversations.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "agent/llm.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "net/http_client.h"
+#include "server/server_internal.h"
+#include "core/lang.h"
+#include "store/agents.h"
+#include "voice/call_context.h"
+#include "core/banned.h"
+
+/* Reload the agents' settings at least this often (the CLI changes them in another process). */
+#define RELOAD_MS 5000
+#define TURN_TEXT_MAX (16 * 1024)
+
+/* An agent's settings as loaded, with its key read from the environment. */
+struct agent_entry {
+    struct agent_config cfg;
+    char *api_key; /* "" when the agent names no variable */
+    int usable;    /* 0: the variable it names is not set */
+};
+
+/* One call's LLM conversation on the Gather loop. */
+struct conversation {
+    struct conversation *next;
+    struct server *srv;
+    struct agent_link link; /* the hooks' argument */
+    char call_sid[SID_SIZE];
+    char from[PARTY_SIZE], to[PARTY_SIZE]; /* to rebuild the call's context when answering */
+    char lang[36];
+    void *agent;
+    struct buf text; /* the turn's words not yet answered */
+    int ended;       /* the turn is over: answer with `text` and `action` */
+    enum agent_action action;
+    struct pending *waiting; /* the webhook waiting for the turn, or NULL */
+    long long turn_ms;       /* when the waiting webhook came */
+    long long used_ms;
+};
+
+struct conversations {
+    struct http_client *http;
+    struct http_inbox *inbox;
+    struct agent_env env;
+    struct agent_entry *agents;
+    size_t nagents;
+    long long loaded_ms;
+    struct conversation *list;
+};
+
+static long long loop_ms(void)
+{
+    return clock_mono_ms();
+}
+
+static int net_submit(void *net, const struct http_request *req, uint64_t *id)
+{
+    return http_client_submit(net, req, id);
+}
+
+static int net_cancel(void *net, uint64_t id)
+{
+    return http_client_cancel(net, id);
+}
+
+/* Called on the client's thread after a delivery is queued. */
+static void wake_loop(void *arg)
+{
+    struct server *srv = arg;
+
+    lws_cancel_service(srv->lws);
+}
+
+/* ---- the agents' settings ---- */
+
+static void agents_free(struct agent_entry *a, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        agent_config_release(&a[i].cfg);
+        if (a[i].api_key) {
+            OPENSSL_cleanse(a[i].api_key, strlen(a[i].api_key));
+            free(a[i].api_key);
+        }
+    }
+    free(a);
+}
+
+void conversations_reload(struct server *srv)
+{
+    struct conversations *cv = srv->convs;
+    struct agent_config *list = NULL;
+    struct agent_entry *next;
+    size_t n = 0;
+    int rc;
+
+    if (!cv)
+        return;
+    cv->loaded_ms = loop_ms();
+    rc = agent_config_list(srv->store, NULL, &list, &n);
+    if (rc) {
+        log_event(LOG_ERROR, "agents.load_failed", "error=\"%s\"", sb_strerror(rc));
+        return;
+    }
+    next = calloc(n ? n : 1, sizeof(*next));
+    if (!next) {
+        agent_config_list_free(list, n);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *key = list[i].api_key_env[0] ? getenv(list[i].api_key_env) : "";
+        int known = 0;
+
+        next[i].cfg = list[i];
+        list[i].prompt = NULL; /* moved */
+        next[i].usable = key != NULL;
+        next[i].api_key = strdup(key ? key : "");
+        for (size_t j = 0; j < cv->nagents; j++)
+            known |= strcmp(cv->agents[j].cfg.tenant, next[i].cfg.tenant) == 0 &&
+                     strcmp(cv->agents[j].cfg.name, next[i].cfg.name) == 0 &&
+                     cv->agents[j].usable == next[i].usable;
+        /* Said once per change, naming the variable, never its value. */
+        if (!key && !known)
+            log_event(LOG_ERROR, "agents.key_missing",
+                      "tenant=%s agent=%s variable=%s reason=\"the environment variable is not "
+                      "set; calls to this agent get the rule agent\"",
+                      next[i].cfg.tenant, next[i].cfg.name, next[i].cfg.api_key_env);
+        if (!next[i].api_key)
+            next[i].usable = 0;
+    }
+    agent_config_list_free(list, n);
+    agents_free(cv->agents, cv->nagents);
+    cv->agents = next;
+    cv->nagents = n;
+}
+
+static const struct agent_entry *agent_find(const struct conversations *cv, const char *tenant,
+                                            const char *name)
+{
+    for (size_t i = 0; i < cv->nagents; i++) {
+        if (strcmp(cv->agents[i].cfg.tenant, tenant) == 0 &&
+            strcmp(cv->agents[i].cfg.name, name) == 0)
+            return &cv->agents[i];
+    }
+    return NULL;
+}
+
+/* ---- hooks the engine calls ---- */
+
+static size_t hook_knowledge(void *arg, const char *query, char **out, size_t max)
+{
+    struct agent_link *l = arg;
+    struct knowledge_passage *found = NULL;
+    size_t n = 0, got = 0;
+
+    if (knowledge_search(l->srv->store, l->tenant, l->agent, query, max, &found, &n) != 0)
+        return 0;
+    for (size_t i = 0; i < n && got < max; i++) {
+        size_t len = strlen(found[i].heading) + strlen(found[i].text) + 4;
+        char *p = malloc(len);
+
+        if (!p)
+            break;
+        snprintf(p, len, "%s%s%s", found[i].heading, found[i].heading[0] ? ": " : "",
+                 found[i].text);
+        out[got++] = p;
+    }
+    free(found);
+    return got;
+}
+
+static void hook_message(void *arg, const char *call_sid, const struct chat_tool_args *m)
+{
+    struct agent_link *l = arg;
+
+    /* The message is in the call's transcript; the log line names no number. */
+    log_event(LOG_INFO, "agent.message_taken", "call_sid=%s tenant=%s name_len=%zu", call_sid,
+              l->tenant, strlen(m->caller_name));
+    metrics_agent_event(&l->srv->metrics, "message_taken");
+}
+
+static void hook_record(void *arg, const struct llm_record *r)
+{
+    struct agent_link *l = arg;
+
+    if (r->kind == LLM_REC_EVENT)
+        metrics_agent_event(&l->srv->metrics, r->event);
+}
+
+int conversations_llm(struct server *srv, const char *tenant, const char *name,
+                      struct agent_link *link, struct llm_settings *s)
+{
+    const struct agent_entry *a = srv->convs ? agent_find(srv->convs, tenant, name) : NULL;
+
+    if (!a || !a->usable)
+        return SB_ENOTFOUND;
+    link->srv = srv;
+    snprintf(link->tenant, sizeof(link->tenant), "%s", a->cfg.tenant);
+    snprintf(link->agent, sizeof(link->agent), "%s", a->cfg.name);
+    memset(s, 0, sizeof(*s));
+    s->base_url = a->cfg.base_url;
+    s->model = a->cfg.model;
+    s->api_key = a->api_key;
+    s->persona = a->cfg.prompt;
+    s->temperature = a->cfg.temperature;
+    s->max_tokens = a->cfg.max_tokens > 0 ? (unsigned)a->cfg.max_tokens : 0;
+    s->first_token_timeout_ms = a->cfg.first_token_timeout_ms;
+    s->fallback =
+        a->cfg.fallback == AGENT_FALLBACK_TRANSFER ? LLM_FALLBACK_TRANSFER : LLM_FALLBACK_RULES;
+    s->hooks.knowledge = hook_knowledge;
+    s->hooks.take_message = hook_message;
+    s->hooks.record = hook_record;
+    s->hooks.arg = link;
+    return 0;
+}
+
+const struct agent_env *conversations_env(struct server *srv)
+{
+    return srv->convs ? &srv->convs->env : NULL;
+}
+
+/* ---- answering the waiting webhook ---- */
+
+/* The call's context for its TwiML, rebuilt from what the first webhook said. */
+static int context_of(struct conversation *c, struct call_context *cc)
+{
+    struct form f = FORM_INIT;
+    const char *missing = NULL;
+    int rc = form_add(&f, "CallSid", c->call_sid);
+
+    if (rc == 0)
+        rc = form_add(&f, "From", c->from);
+    if (rc == 0)
+        rc = form_add(&f, "To", c->to);
+    if (rc == 0)
+        rc = call_context_init(cc, &c->srv->routes, &f, &missing);
+    form_release(&f);
+    if (rc == 0 && !cc->route)
+        rc = SB_ENOTFOUND;
+    /* The form is gone: point at the conversation's own copies. */
+    cc->call_sid = c->call_sid;
+    cc->from = c->from;
+    cc->to = c->to;
+    cc->lang = c->lang;
+    return rc;
+}
+
+/* Answers the waiting webhook: the turn's end, or (`hold`) what is ready and a redirect. */
+static void answer(struct conversation *c, int hold, const char *filler)
+{
+    struct call_context cc;
+    struct reply r = REPLY_INIT;
+    struct pending *p = c->waiting;
+
+    if (!p)
+        return;
+    c->waiting = NULL;
+    if (context_of(c, &cc) != 0) {
+        voice_apology(&r);
+    } else if (hold) {
+        voice_gather_hold(&cc, c->text.len ? c->text.data : filler, GATHER_CONTINUE_PATH, &r);
+        buf_reset(&c->text);
+    } else {
+        voice_gather_answer(&cc, c->action, c->text.len ? c->text.data : "", &r);
+        buf_reset(&c->text);
+        c->ended = 0;
+    }
+    server_complete(p, &r);
+}
+
+static void on_event(void *arg, const struct agent_event *ev)
+{
+    struct conversation *c = arg;
+
+    switch (ev->kind) {
+    case AGENT_EV_TEXT:
+        if ((c->text.len && buf_putc(&c->text, ' ') != 0) || buf_puts(&c->text, ev->text) != 0)
+            log_event(LOG_WARN, "agent.reply_cut", "call_sid=%s", c->call_sid);
+        break;
+    case AGENT_EV_FILLER:
+        /* Nothing to say yet and Twilio waiting: the filler, then come back for the rest. */
+        if (c->waiting && !c->text.len)
+            answer(c, 1, ev->text);
+        break;
+    case AGENT_EV_LANG:
+        snprintf(c->lang, sizeof(c->lang), "%s", ev->text ? ev->text : c->lang);
+        break;
+    case AGENT_EV_END:
+        c->ended = 1;
+        c->action = ev->action;
+        answer(c, 0, NULL);
+        break;
+    }
+}
+
+/* ---- conversations ---- */
+
+static struct conversation *find(struct conversations *cv, const char *call_sid)
+{
+    for (struct conversation *c = cv->list; c; c = c->next) {
+        if (strcmp(c->call_sid, call_sid) == 0)
+            return c;
+    }
+    return NULL;
+}
+
+static void conversation_free(struct conversations *cv, struct conversation *c)
+{
+    struct conversation **pp = &cv->list;
+
+    while (*pp && *pp != c)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = c->next;
+    if (c->waiting) {
+        struct reply r = REPLY_INIT;
+
+        voice_apology(&r);
+        server_complete(c->waiting, &r);
+        c->waiting = NULL;
+    }
+    if (c->agent)
+        agent_llm_ops.close(c->agent);
+    buf_release(&c->text);
+    free(c);
+}
+
+static struct conversation *conversation_new(struct server *srv, const struct call_context *cc)
+{
+    struct conversations *cv = srv->convs;
+    struct conversation *c = calloc(1, sizeof(*c));
+    struct llm_settings s;
+    struct agent_call call;
+    struct agent_sink sink;
+
+    if (!c)
+        return NULL;
+    c->srv = srv;
+    snprintf(c->call_sid, sizeof(c->call_sid), "%s", cc->call_sid);
+    snprintf(c->from, sizeof(c->from), "%s", cc->from ? cc->from : "");
+    snprintf(c->to, sizeof(c->to), "%s", cc->to ? cc->to : "");
+    snprintf(c->lang, sizeof(c->lang), "%s", cc->lang ? cc->lang : "en-US");
+    buf_init(&c->text, TURN_TEXT_MAX);
+    if (conversations_llm(srv, cc->route->tenant->name, cc->route->number.agent, &c->link, &s)) {
+        buf_release(&c->text);
+        free(c);
+        return NULL;
+    }
+    memset(&call, 0, sizeof(call));
+    call.call_sid = c->call_sid;
+    call.tenant_name = cc->route->tenant->name;
+    call.lang = c->lang;
+    call.can_transfer = cc->route->tenant->transfer_number[0] != '\0';
+    call.llm = &s;
+    sink.emit = on_event;
+    sink.arg = c;
+    if (agent_llm_ops.open(&c->agent, &call, &sink, &cv->env) != 0) {
+        buf_release(&c->text);
+        free(c);
+        return NULL;
+    }
+    c->next = cv->list;
+    cv->list = c;
+    return c;
+}
+
+int conversations_gather(struct http_session *sess, struct lws *wsi, const struct form *params,
+                         int continuation)
+{
+    struct server *srv = sess->srv;
+    struct conversations *cv = srv->convs;
+    const struct agent_entry *a;
+    struct call_context cc;
+    struct conversation *c;
+    struct agent_turn turn;
+    struct pending *p;
+    const char *missing = NULL;
+
+    if (!cv || call_context_init(&cc, &srv->routes, params, &missing) != 0 || !cc.route)
+        return 0;
+    a = agent_find(cv, cc.route->tenant->name, cc.route->number.agent);
+    c = find(cv, cc.call_sid);
+    if (!a || !a->usable) {
+        if (!c)
+            return 0;
+        /* The agent went away mid-call: the rule agent goes on. */
+        conversation_free(cv, c);
+        return 0;
+    }
+    if (!c && !(c = conversation_new(srv, &cc))) {
+        voice_apology(&sess->reply);
+        sess->reply_ready = 1;
+        return 1;
+    }
+    c->used_ms = loop_ms();
+    p = calloc(1, sizeof(*p));
+    if (!p) {
+        voice_apology(&sess->reply);
+        sess->reply_ready = 1;
+        return 1;
+    }
+    p->wsi = wsi;
+    p->srv = srv;
+    if (c->waiting) {
+        /* A retried webhook while the first still waits: the newest gets the answer. */
+        struct reply r = REPLY_INIT;
+
+        voice_apology(&r);
+        server_complete(c->waiting, &r);
+    }
+    c->waiting = p;
+    c->turn_ms = c->used_ms;
+    sess->pending = p;
+    if (continuation) {
+        /* The rest of a held turn: answered now if it is over, else when it ends. */
+        if (c->ended)
+            answer(c, 0, NULL);
+        return 1;
+    }
+    buf_reset(&c->text);
+    c->ended = 0;
+    memset(&turn, 0, sizeof(turn));
+    turn.lang = c->lang;
+    turn.speech = form_get(params, "SpeechResult");
+    turn.digits = form_get(params, "Digits");
+    turn.tenant_name = cc.route->tenant->name;
+    turn.can_transfer = cc.route->tenant->transfer_number[0] != '\0';
+    agent_llm_ops.turn(c->agent, &turn);
+    return 1;
+}
+
+void conversations_forget(struct server *srv, const char *call_sid)
+{
+    struct conversations *cv = srv->convs;
+    struct conversation *c = cv && call_sid ? find(cv, call_sid) : NULL;
+
+    if (c)
+        conversation_free(cv, c);
+}
+
+void conversations_drain(struct server *srv)
+{
+    struct conversations *cv = srv->convs;
+    struct http_delivery *d;
+
+    if (!cv)
+        return;
+    d = http_inbox_take(cv->inbox);
+    while (d) {
+        struct http_delivery *next = d->next;
+
+        agent_deliver(d);
+        d = next;
+    }
+}
+
+void conversations_tick(struct server *srv)
+{
+    struct conversations *cv = srv->convs;
+    long long now = loop_ms();
+    struct conversation *c, *next;
+
+    if (!cv)
+        return;
+    if (now - cv->loaded_ms >= RELOAD_MS)
+        conversations_reload(srv);
+    for (c = cv->list; c; c = next) {
+        next = c->next;
+        agent_llm_ops.tick(c->agent, now);
+        /* Twilio gives a webhook 15 s: hold the turn well before that. */
+        if (c->waiting && now - c->turn_ms >= CONVERSATION_HOLD_MS)
+            answer(c, 1,
+                   lang_base(c->lang)[0] == 'e' && lang_base(c->lang)[1] == 's'
+                       ? "Un momento, por favor."
+                       : "One moment, please.");
+        else if (!c->waiting && now - c->used_ms >= CONVERSATION_IDLE_MS)
+            conversation_free(cv, c);
+    }
+}
+
+int conversations_init(struct server *srv)
+{
+    struct conversations *cv = calloc(1, sizeof(*cv));
+    int rc;
+
+    if (!cv)
+        return SB_ENOMEM;
+    rc = http_inbox_new(&cv->inbox, wake_loop, srv);
+    if (rc == 0)
+        rc = http_client_new(&cv->http, NULL);
+    if (rc) {
+        http_inbox_free(cv->inbox);
+        free(cv);
+        return rc;
+    }
+    cv->env.now_ms = loop_ms;
+    cv->env.submit = net_submit;
+    cv->env.cancel = net_cancel;
+    cv->env.net = cv->http;
+    cv->env.inbox = cv->inbox;
+    srv->convs = cv;
+    conversations_reload(srv);
+    return 0;
+}
+
+void conversations_release(struct server *srv)
+{
+    struct conversations *cv = srv->convs;
+    struct http_delivery *d;
+
+    if (!cv)
+        return;
+    while (cv->list)
+        conversation_free(cv, cv->list);
+    /* Every request is cancelled and reported; the agents waiting for that are freed here. */
+    http_client_free(cv->http);
+    while ((d = http_inbox_take(cv->inbox))) {
+        while (d) {
+            struct http_delivery *next = d->next;
+
+            agent_deliver(d);
+            d = next;
+        }
+    }
+    http_inbox_free(cv->inbox);
+    agents_free(cv->agents, cv->nagents);
+    free(cv);
+    srv->convs = NULL;
+}

@@ -1,0 +1,82 @@
+/*
+ * LLM agents on the speech <Gather> loop. A number whose `agent` names one
+ * of its tenant's configured agents (store/agents.h) is answered by the LLM
+ * engine (agent/llm.h): each /voice/gather turn is handed to the call's
+ * conversation, and the webhook's answer waits (without blocking the loop)
+ * until the turn ends. When the model is slow, the waiting webhook is
+ * answered with what is ready (or a filler) and a <Redirect> to
+ * /voice/gather/continue, which waits for the rest: Twilio never times out.
+ *
+ * Owns: the shared HTTP client and its inbox (the agents' network), the
+ * agent settings loaded from the store (API keys read from the environment
+ * variables the settings name, never stored or logged), and one
+ * conversation per call, forgotten when the call ends or after
+ * CONVERSATION_IDLE_MS without a turn. Loop thread only, except the
+ * client's own thread, which only queues deliveries and wakes the loop.
+ */
+#ifndef SB_SERVER_CONVERSATIONS_H
+#define SB_SERVER_CONVERSATIONS_H
+
+#include <libwebsockets.h>
+
+#include "core/err.h"
+#include "core/form.h"
+
+#define CONVERSATION_IDLE_MS (15L * 60 * 1000)
+/* The longest a Gather webhook waits for a turn before it is held (Twilio waits 15 s). */
+#define CONVERSATION_HOLD_MS 9000L
+#define GATHER_CONTINUE_PATH "/voice/gather/continue"
+
+struct server;
+struct http_session;
+struct llm_settings;
+struct agent_env;
+
+/* What an LLM agent's hooks (knowledge, messages, events) need: embedded by its owner. */
+struct agent_link {
+    struct server *srv;
+    char tenant[64];
+    char agent[32];
+};
+
+/**
+ * The settings of the tenant's LLM agent `name`, with hooks pointing at
+ * `link` (filled here; it must outlive the agent). The strings are borrowed
+ * until the next reload: open the agent at once (it copies them). Returns 0,
+ * or SB_ENOTFOUND when the tenant has no usable agent of that name (the rule
+ * agent answers then).
+ */
+int conversations_llm(struct server *srv, const char *tenant, const char *name,
+                      struct agent_link *link, struct llm_settings *out);
+
+/** The agents' network (the shared HTTP client and its inbox). */
+const struct agent_env *conversations_env(struct server *srv);
+
+/** Starts the HTTP client and loads the agents. Returns 0 or SB_ENOMEM. */
+SB_MUST_CHECK int conversations_init(struct server *srv);
+
+/** Closes every conversation and stops the client (its pending answers are dropped). */
+void conversations_release(struct server *srv);
+
+/** Reloads the agents' settings from the store (after a routes change, and now and then). */
+void conversations_reload(struct server *srv);
+
+/** Hands the network's deliveries to their agents (the loop woke up). */
+void conversations_drain(struct server *srv);
+
+/** Time passed: agents' timeouts, held webhooks, idle conversations. */
+void conversations_tick(struct server *srv);
+
+/**
+ * A signed /voice/gather (or /voice/gather/continue when `continuation`) for
+ * a call: when its number has an LLM agent, takes the turn and returns 1
+ * (the answer is in sess->reply now, or later through sess->pending);
+ * returns 0 when the number has none (the rule agent answers as before).
+ */
+int conversations_gather(struct http_session *sess, struct lws *wsi, const struct form *params,
+                         int continuation);
+
+/** The call ended (status callback): its conversation goes. */
+void conversations_forget(struct server *srv, const char *call_sid);
+
+#endif
