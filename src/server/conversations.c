@@ -14,6 +14,7 @@
 #include "server/server_internal.h"
 #include "core/lang.h"
 #include "store/agents.h"
+#include "store/writer.h"
 #include "voice/call_context.h"
 #include "core/banned.h"
 
@@ -178,19 +179,70 @@ static size_t hook_knowledge(void *arg, const char *query, char **out, size_t ma
 static void hook_message(void *arg, const char *call_sid, const struct chat_tool_args *m)
 {
     struct agent_link *l = arg;
+    struct call_message msg;
+    int rc = SB_ECLOSED;
+    size_t n;
 
-    /* The message is in the call's transcript; the log line names no number. */
-    log_event(LOG_INFO, "agent.message_taken", "call_sid=%s tenant=%s name_len=%zu", call_sid,
-              l->tenant, strlen(m->caller_name));
+    memset(&msg, 0, sizeof(msg));
+    snprintf(msg.call_sid, sizeof(msg.call_sid), "%s", call_sid);
+    /* Names longer than the column are cut (CALLER_NAME_SIZE), never inside a character. */
+    n = strlen(m->caller_name);
+    if (n >= sizeof(msg.caller_name)) {
+        n = sizeof(msg.caller_name) - 1;
+        while (n > 0 && ((unsigned char)m->caller_name[n] & 0xC0) == 0x80)
+            n--;
+    }
+    memcpy(msg.caller_name, m->caller_name, n);
+    msg.caller_name[n] = '\0';
+    snprintf(msg.callback_number, sizeof(msg.callback_number), "%s", m->callback_number);
+    msg.message = (char *)m->message;
+    if (l->srv->writer)
+        rc = writer_submit_message(l->srv->writer, &msg, NULL, NULL);
+    /* The log line names no number and no message: they are the caller's. */
+    log_event(rc ? LOG_ERROR : LOG_INFO, "agent.message_taken", "call_sid=%s tenant=%s stored=%s",
+              call_sid, l->tenant, rc ? sb_strerror(rc) : "queued");
     metrics_agent_event(&l->srv->metrics, "message_taken");
 }
 
+/* The transcript: each caller turn, reply, tool call and event, through the writer. */
 static void hook_record(void *arg, const struct llm_record *r)
 {
+    static const enum turn_role roles[] = {
+        [LLM_REC_CALLER] = TURN_CALLER,
+        [LLM_REC_AGENT] = TURN_AGENT,
+        [LLM_REC_TOOL] = TURN_TOOL,
+        [LLM_REC_EVENT] = TURN_EVENT,
+    };
     struct agent_link *l = arg;
+    struct call_turn t;
+    char event[512];
+    int rc;
 
     if (r->kind == LLM_REC_EVENT)
         metrics_agent_event(&l->srv->metrics, r->event);
+    if (!l->srv->writer || !r->call_sid)
+        return;
+    memset(&t, 0, sizeof(t));
+    snprintf(t.call_sid, sizeof(t.call_sid), "%s", r->call_sid);
+    t.role = roles[r->kind];
+    t.latency_ms = r->latency_ms;
+    if (r->kind == LLM_REC_TOOL) {
+        snprintf(t.tool, sizeof(t.tool), "%s", r->tool ? r->tool : "");
+        t.tool_args = (char *)r->arguments;
+        t.tool_result = (char *)r->text;
+    } else if (r->kind == LLM_REC_EVENT) {
+        snprintf(event, sizeof(event), "%s: %s", r->event ? r->event : "event",
+                 r->text ? r->text : "");
+        t.text = event;
+    } else {
+        t.text = (char *)r->text;
+        t.interrupted = r->interrupted;
+        t.heard = (char *)r->heard;
+    }
+    rc = writer_submit_turn(l->srv->writer, &t, NULL, NULL);
+    if (rc)
+        log_event(LOG_ERROR, "agent.transcript_failed", "call_sid=%s error=\"writer: %s\"",
+                  r->call_sid, sb_strerror(rc));
 }
 
 int conversations_llm(struct server *srv, const char *tenant, const char *name,

@@ -6,6 +6,8 @@
  */
 #include "store/writer.h"
 
+#include "store/agents.h"
+
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -31,7 +33,15 @@
 #define WRITER_LINGER_NS (2 * 1000 * 1000)
 #define WRITER_NICE 5
 
-enum job_kind { JOB_CALL, JOB_STATUS, JOB_STREAM, JOB_FLOW_CALL, JOB_RECORDING };
+enum job_kind {
+    JOB_CALL,
+    JOB_STATUS,
+    JOB_STREAM,
+    JOB_FLOW_CALL,
+    JOB_RECORDING,
+    JOB_TURN,
+    JOB_MESSAGE
+};
 
 struct writer_job {
     enum job_kind kind;
@@ -41,6 +51,8 @@ struct writer_job {
         struct stream_record stream;
         struct flow_call flow_call; /* last_twiml owned by the job */
         struct recording recording;
+        struct call_turn turn;       /* text, tool_args, tool_result, heard owned by the job */
+        struct call_message message; /* message owned by the job */
     } u;
     writer_done_fn done;
     void *arg;
@@ -65,6 +77,22 @@ struct writer {
     struct writer_job *batch[WRITER_BATCH_MAX];
 };
 
+/* Frees a job and the strings it owns. */
+static void job_free(struct writer_job *j)
+{
+    if (j->kind == JOB_FLOW_CALL) {
+        free(j->u.flow_call.last_twiml);
+    } else if (j->kind == JOB_TURN) {
+        free(j->u.turn.text);
+        free(j->u.turn.tool_args);
+        free(j->u.turn.tool_result);
+        free(j->u.turn.heard);
+    } else if (j->kind == JOB_MESSAGE) {
+        free(j->u.message.message);
+    }
+    free(j);
+}
+
 /*
  * Applies a batch in one transaction and records each job's result. A job
  * refused for its own input (SB_EINVAL) fails alone, since the backend undid
@@ -88,6 +116,10 @@ static void writer_apply(struct writer *w, struct writer_job **jobs, size_t n)
             j->rc = store_flow_call_put(w->store, &j->u.flow_call);
         else if (j->kind == JOB_RECORDING)
             j->rc = store_recording_put(w->store, &j->u.recording);
+        else if (j->kind == JOB_TURN)
+            j->rc = call_turn_append(w->store, &j->u.turn, NULL);
+        else if (j->kind == JOB_MESSAGE)
+            j->rc = call_message_add(w->store, &j->u.message);
         else
             j->rc = store_status_apply(w->store, &j->u.status, &j->outcome);
         if (j->rc < 0 && j->rc != SB_EINVAL)
@@ -106,9 +138,7 @@ static void writer_apply(struct writer *w, struct writer_job **jobs, size_t n)
 
         if (j->done)
             j->done(j->arg, j->rc, j->outcome);
-        if (j->kind == JOB_FLOW_CALL)
-            free(j->u.flow_call.last_twiml);
-        free(j);
+        job_free(j);
     }
 }
 
@@ -261,11 +291,8 @@ static int writer_submit(struct writer *w, struct writer_job *j)
             pthread_cond_signal(&w->nonempty);
     }
     pthread_mutex_unlock(&w->lock);
-    if (rc < 0) {
-        if (j->kind == JOB_FLOW_CALL)
-            free(j->u.flow_call.last_twiml);
-        free(j);
-    }
+    if (rc < 0)
+        job_free(j);
     return rc;
 }
 
@@ -356,6 +383,51 @@ int writer_submit_recording(struct writer *w, const struct recording *r, writer_
     if (!j)
         return SB_ENOMEM;
     j->u.recording = *r;
+    return writer_submit(w, j);
+}
+
+/* A copy of `s` for a job (NULL stays NULL). Returns 0, or SB_ENOMEM. */
+static int own(char **dst, const char *s)
+{
+    *dst = s ? strdup(s) : NULL;
+    return s && !*dst ? SB_ENOMEM : 0;
+}
+
+int writer_submit_turn(struct writer *w, const struct call_turn *t, writer_done_fn done, void *arg)
+{
+    struct writer_job *j;
+
+    if (!w || !t)
+        return SB_EINVAL;
+    j = job_new(JOB_TURN, done, arg);
+    if (!j)
+        return SB_ENOMEM;
+    j->u.turn = *t;
+    j->u.turn.text = j->u.turn.tool_args = j->u.turn.tool_result = j->u.turn.heard = NULL;
+    if (own(&j->u.turn.text, t->text) || own(&j->u.turn.tool_args, t->tool_args) ||
+        own(&j->u.turn.tool_result, t->tool_result) || own(&j->u.turn.heard, t->heard)) {
+        job_free(j);
+        return SB_ENOMEM;
+    }
+    return writer_submit(w, j);
+}
+
+int writer_submit_message(struct writer *w, const struct call_message *m, writer_done_fn done,
+                          void *arg)
+{
+    struct writer_job *j;
+
+    if (!w || !m)
+        return SB_EINVAL;
+    j = job_new(JOB_MESSAGE, done, arg);
+    if (!j)
+        return SB_ENOMEM;
+    j->u.message = *m;
+    if (own(&j->u.message.message, m->message)) {
+        j->u.message.message = NULL;
+        job_free(j);
+        return SB_ENOMEM;
+    }
     return writer_submit(w, j);
 }
 

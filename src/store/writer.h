@@ -47,6 +47,17 @@ SB_MUST_CHECK int writer_submit_flow_call(struct writer *w, const struct flow_ca
 SB_MUST_CHECK int writer_submit_recording(struct writer *w, const struct recording *r,
                                           writer_done_fn done, void *arg);
 
+struct call_turn;
+struct call_message;
+
+/** Queues a transcript turn (copied, strings too); same contract as writer_submit_call. */
+SB_MUST_CHECK int writer_submit_turn(struct writer *w, const struct call_turn *t,
+                                     writer_done_fn done, void *arg);
+
+/** Queues a message taken for the business (copied); same contract as writer_submit_call. */
+SB_MUST_CHECK int writer_submit_message(struct writer *w, const struct call_message *m,
+                                        writer_done_fn done, void *arg);
+
 /**
  * Commits everything queued, calls every pending callback, stops the thread
  * and frees the writer. NULL is allowed.

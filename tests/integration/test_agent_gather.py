@@ -25,6 +25,10 @@ SCRIPT = {
         {"match": "person", "tool_call": {"name": "transfer_to_human", "arguments": {"reason": "the caller asked"}}},
         {"match": "precio", "reply": "Una limpieza cuesta cincuenta dólares. ¿Quiere una cita?"},
         {"match": "cleaning", "reply": "A cleaning costs fifty dollars. Would you like to book one?"},
+        {"match": "mensaje", "tool_call": {"name": "take_message", "arguments": {
+            "caller_name": "José Núñez", "callback_number": "+5215512345678",
+            "message": "¿Pueden llamarme mañana?"}}},
+        {"match": "tool:take_message", "reply": "Listo, le pasaré su mensaje."},
     ],
     "default": "I can help with that.",
 }
@@ -132,6 +136,36 @@ class AgentGatherTest(unittest.TestCase):
         status, _, _ = self.sb.request("GET", "/healthz")
         self.assertEqual(status, 200)
         self.assertNotIn("sk-sim-secret-value", self.sb.logs(), "the API key reached the log")
+
+    def test_the_conversation_and_a_message_taken_are_in_calls_show(self):
+        self.start()
+        sid = call_sid(0x61)
+        status, _, body = self.sb.signed_post("/voice/gather", gather(sid, "How much is a cleaning?"))
+        self.assertEqual(status, 200, body)
+        status, _, body = self.sb.signed_post("/voice/gather",
+                                              gather(sid, "Quiero dejar un mensaje", frm="+5215512345678"))
+        self.assertEqual(status, 200, body)
+        self.assertIn("Listo, le pasaré su mensaje.", " ".join(says(body.decode())))
+        deadline = time.time() + 5
+        while True:
+            shown = json.loads(self.sb.cli("calls", "show", sid, "--json").stdout)
+            if len(shown["messages"]) == 1 or time.time() > deadline:
+                break
+            time.sleep(0.1)
+        roles = [t["role"] for t in shown["turns"]]
+        self.assertEqual(roles[:2], ["caller", "agent"], shown["turns"])
+        self.assertIn("tool", roles)
+        self.assertEqual(shown["turns"][0]["text"], "How much is a cleaning?")
+        self.assertIn("A cleaning costs fifty dollars.", shown["turns"][1]["text"])
+        tool = [t for t in shown["turns"] if t["role"] == "tool"][0]
+        self.assertEqual(tool["tool"], "take_message")
+        self.assertIn("José Núñez", tool["arguments"])
+        self.assertEqual(shown["messages"][0]["caller_name"], "José Núñez")
+        self.assertEqual(shown["messages"][0]["message"], "¿Pueden llamarme mañana?")
+        # The human-readable form shows the same conversation.
+        text = self.sb.cli("calls", "show", sid).stdout
+        self.assertIn("How much is a cleaning?", text)
+        self.assertIn("¿Pueden llamarme mañana?", text)
 
     def test_a_slow_model_is_held_with_a_filler_and_a_redirect(self):
         self.start("--first-token-ms", "3500", agent_flags=("--first-token-timeout", "500"))
