@@ -14,6 +14,8 @@
 #include "server/server_internal.h"
 #include "core/lang.h"
 #include "store/agents.h"
+#include "store/routes.h"
+#include "flow/model.h"
 #include "store/writer.h"
 #include "voice/call_context.h"
 #include "core/banned.h"
@@ -245,10 +247,46 @@ static void hook_record(void *arg, const struct llm_record *r)
                   r->call_sid, sb_strerror(rc));
 }
 
-int conversations_llm(struct server *srv, const char *tenant, const char *name,
-                      struct agent_link *link, struct llm_settings *s)
+/*
+ * What the business_hours tool answers: the opening hours of the number's
+ * IVR flow (its first hours node), in words the model can read out; "" when
+ * the number has no flow with hours.
+ */
+static void hours_text(const struct server *srv, const struct route *r, char *out, size_t size)
 {
-    const struct agent_entry *a = srv->convs ? agent_find(srv->convs, tenant, name) : NULL;
+    static const char *const days[7] = {"Monday", "Tuesday",  "Wednesday", "Thursday",
+                                        "Friday", "Saturday", "Sunday"};
+    const struct flow *f =
+        r->number.flow[0] ? flow_cache_find(&srv->flows, r->tenant->name, r->number.flow) : NULL;
+    const struct flow_node *h = NULL;
+    size_t pos;
+
+    out[0] = '\0';
+    for (int i = 0; f && i < f->nnodes && !h; i++) {
+        if (f->nodes[i].type == NODE_HOURS)
+            h = &f->nodes[i];
+    }
+    if (!h)
+        return;
+    pos = (size_t)snprintf(out, size, "Times are in %s.", r->tenant->timezone);
+    for (int d = 0; d < 7 && pos < size; d++) {
+        pos += (size_t)snprintf(out + pos, size - pos, " %s: %s", days[d],
+                                h->nranges[d] ? "" : "closed.");
+        for (int k = 0; k < h->nranges[d] && pos < size; k++)
+            pos += (size_t)snprintf(out + pos, size - pos, "%s%02d:%02d to %02d:%02d%s",
+                                    k ? ", " : "", h->week[d][k].start / 60,
+                                    h->week[d][k].start % 60, h->week[d][k].end / 60,
+                                    h->week[d][k].end % 60, k + 1 == h->nranges[d] ? "." : "");
+    }
+    if (h->nholidays && pos < size)
+        snprintf(out + pos, size - pos, " Closed on %d holidays a year.", h->nholidays);
+}
+
+int conversations_llm(struct server *srv, const struct route *route, struct agent_link *link,
+                      struct llm_settings *s)
+{
+    const struct agent_entry *a =
+        srv->convs ? agent_find(srv->convs, route->tenant->name, route->number.agent) : NULL;
 
     if (!a || !a->usable)
         return SB_ENOTFOUND;
@@ -269,6 +307,8 @@ int conversations_llm(struct server *srv, const char *tenant, const char *name,
     s->hooks.take_message = hook_message;
     s->hooks.record = hook_record;
     s->hooks.arg = link;
+    hours_text(srv, route, link->hours, sizeof(link->hours));
+    s->business_hours = link->hours;
     return 0;
 }
 
@@ -399,7 +439,7 @@ static struct conversation *conversation_new(struct server *srv, const struct ca
     snprintf(c->to, sizeof(c->to), "%s", cc->to ? cc->to : "");
     snprintf(c->lang, sizeof(c->lang), "%s", cc->lang ? cc->lang : "en-US");
     buf_init(&c->text, TURN_TEXT_MAX);
-    if (conversations_llm(srv, cc->route->tenant->name, cc->route->number.agent, &c->link, &s)) {
+    if (conversations_llm(srv, cc->route, &c->link, &s)) {
         buf_release(&c->text);
         free(c);
         return NULL;

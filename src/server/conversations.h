@@ -37,17 +37,20 @@ struct agent_link {
     struct server *srv;
     char tenant[64];
     char agent[32];
+    char hours[1024]; /* the business_hours tool's answer */
 };
 
+struct route;
+
 /**
- * The settings of the tenant's LLM agent `name`, with hooks pointing at
+ * The settings of the LLM agent the route's number names, with hooks pointing at
  * `link` (filled here; it must outlive the agent). The strings are borrowed
  * until the next reload: open the agent at once (it copies them). Returns 0,
  * or SB_ENOTFOUND when the tenant has no usable agent of that name (the rule
  * agent answers then).
  */
-int conversations_llm(struct server *srv, const char *tenant, const char *name,
-                      struct agent_link *link, struct llm_settings *out);
+int conversations_llm(struct server *srv, const struct route *route, struct agent_link *link,
+                      struct llm_settings *out);
 
 /** The agents' network (the shared HTTP client and its inbox). */
 const struct agent_env *conversations_env(struct server *srv);

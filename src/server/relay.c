@@ -92,7 +92,7 @@ static void io_started(void *arg, struct relay_session *s, const struct relay_se
     call.tenant_name = route->tenant->name;
     call.lang = greeting_lang;
     call.can_transfer = route->tenant->transfer_number[0] != '\0';
-    if (conversations_llm(srv, route->tenant->name, route->number.agent, &c->link, &llm) == 0) {
+    if (conversations_llm(srv, route, &c->link, &llm) == 0) {
         call.llm = &llm;
         ops = &agent_llm_ops;
     }
