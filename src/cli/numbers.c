@@ -10,15 +10,15 @@
 #include "core/banned.h"
 
 static const char numbers_usage[] =
-    "usage: switchboard numbers add E164 --tenant NAME [--plan starter|pro|enterprise]\n"
+    "usage: switchboard numbers add E164 --tenant NAME [--plan starter|pro|enterprise|relay]\n"
     "                               [--agent TYPE] [--inactive]\n"
     "       switchboard numbers list [--json]\n"
     "       switchboard numbers set-flow E164 FLOW   (FLOW '-' goes back to the plan's default)\n"
     "       switchboard numbers remove E164\n"
     "\n"
     "  --tenant NAME   the business this number belongs to (required)\n"
-    "  --plan PLAN     starter: speech gather loop; pro, enterprise: media stream (default "
-    "starter)\n"
+    "  --plan PLAN     starter: speech gather loop; pro, enterprise: media stream;\n"
+    "                  relay: Twilio ConversationRelay (default starter)\n"
     "  --agent TYPE    the agent that answers, e.g. receptionist (default receptionist)\n"
     "  --inactive      keep the number but answer it with the 'not configured' apology\n"
     "  --flow FLOW     answer with the tenant's IVR flow FLOW (see 'switchboard flows')\n"
@@ -54,7 +54,7 @@ static int numbers_add(int argc, char **argv)
             break;
         case 'p':
             if (plan_parse(optarg, &n.plan))
-                return cli_fail("plan '%s' is not one of starter, pro, enterprise", optarg);
+                return cli_fail("plan '%s' is not one of starter, pro, enterprise, relay", optarg);
             break;
         case 'a':
             if (strlen(optarg) == 0 || strlen(optarg) >= AGENT_SIZE)

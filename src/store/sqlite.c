@@ -243,6 +243,51 @@ static const char *const migrations[] = {
     "  message TEXT NOT NULL DEFAULT '',"
     "  at INTEGER NOT NULL);"
     "CREATE INDEX call_messages_by_call ON call_messages(call_sid, at);",
+    /*
+     * 5: the relay plan (Twilio's ConversationRelay) and each tenant's relay
+     * voices per language. SQLite cannot change a CHECK, so numbers is
+     * rebuilt with the columns of migrations 1 and 3; nothing references
+     * numbers, so dropping it with foreign keys on deletes nothing else.
+     * Dropping a table drops its index and triggers: they are made again as
+     * migration 1 made them. The copy fires no trigger (numbers_new has
+     * none): the routes are the same after it.
+     */
+    "CREATE TABLE numbers_new("
+    "  e164 TEXT PRIMARY KEY NOT NULL,"
+    "  tenant TEXT NOT NULL REFERENCES tenants(name),"
+    "  plan TEXT NOT NULL CHECK(plan IN ('starter', 'pro', 'enterprise', 'relay')),"
+    "  agent TEXT NOT NULL DEFAULT '',"
+    "  active INTEGER NOT NULL DEFAULT 1 CHECK(active IN (0, 1)),"
+    "  flow TEXT NOT NULL DEFAULT '');"
+    "INSERT INTO numbers_new(e164, tenant, plan, agent, active, flow)"
+    "  SELECT e164, tenant, plan, agent, active, flow FROM numbers;"
+    "DROP TABLE numbers;"
+    "ALTER TABLE numbers_new RENAME TO numbers;"
+    "CREATE INDEX numbers_by_tenant ON numbers(tenant);"
+    "CREATE TRIGGER numbers_ai AFTER INSERT ON numbers"
+    "  BEGIN UPDATE routes_version SET version = version + 1 WHERE id = 1; END;"
+    "CREATE TRIGGER numbers_au AFTER UPDATE ON numbers"
+    "  BEGIN UPDATE routes_version SET version = version + 1 WHERE id = 1; END;"
+    "CREATE TRIGGER numbers_ad AFTER DELETE ON numbers"
+    "  BEGIN UPDATE routes_version SET version = version + 1 WHERE id = 1; END;"
+    /*
+     * Providers are checked by the store, not by CHECK constraints, so that
+     * a new provider needs no rebuild like the one above. '' leaves a field
+     * to Twilio's default.
+     */
+    "CREATE TABLE tenant_relay_voices("
+    "  tenant TEXT NOT NULL REFERENCES tenants(name) ON DELETE CASCADE,"
+    "  lang TEXT NOT NULL,"
+    "  tts_provider TEXT NOT NULL DEFAULT '',"
+    "  voice TEXT NOT NULL DEFAULT '',"
+    "  transcription_provider TEXT NOT NULL DEFAULT '',"
+    "  PRIMARY KEY(tenant, lang));"
+    "CREATE TRIGGER tenant_relay_voices_ai AFTER INSERT ON tenant_relay_voices"
+    "  BEGIN UPDATE routes_version SET version = version + 1 WHERE id = 1; END;"
+    "CREATE TRIGGER tenant_relay_voices_au AFTER UPDATE ON tenant_relay_voices"
+    "  BEGIN UPDATE routes_version SET version = version + 1 WHERE id = 1; END;"
+    "CREATE TRIGGER tenant_relay_voices_ad AFTER DELETE ON tenant_relay_voices"
+    "  BEGIN UPDATE routes_version SET version = version + 1 WHERE id = 1; END;",
 };
 
 #define MIGRATION_COUNT ((long long)(sizeof(migrations) / sizeof(migrations[0])))
@@ -262,6 +307,13 @@ enum stmt_id {
     ST_LANGS_GET,
     ST_TENANT_LIST,
     ST_LANGS_ALL,
+    ST_TENANT_UPDATE,
+    ST_LANG_UPSERT,
+    ST_RELAY_INSERT,
+    ST_RELAY_UPSERT,
+    ST_RELAY_GET,
+    ST_RELAY_ALL,
+    ST_TENANT_COUNTS,
     ST_NUMBER_INSERT,
     ST_NUMBER_DELETE,
     ST_NUMBER_LIST,
@@ -336,6 +388,28 @@ static const char *const stmt_sql[ST_COUNT] = {
                        "ORDER BY name",
     [ST_LANGS_ALL] = "SELECT tenant, lang, voice, greeting FROM tenant_langs "
                      "ORDER BY tenant, rowid",
+    /* ?2 says which fields to write (enum tenant_field bits); the others stay. */
+    [ST_TENANT_UPDATE] = "UPDATE tenants SET "
+                         "default_lang = CASE WHEN ?2 & 1 THEN ?3 ELSE default_lang END, "
+                         "transfer_number = CASE WHEN ?2 & 2 THEN ?4 ELSE transfer_number END, "
+                         "timezone = CASE WHEN ?2 & 4 THEN ?5 ELSE timezone END WHERE name = ?1",
+    [ST_LANG_UPSERT] = "INSERT INTO tenant_langs(tenant, lang, voice, greeting) "
+                       "VALUES(?1, ?2, ?3, ?4) ON CONFLICT(tenant, lang) DO UPDATE SET "
+                       "voice = excluded.voice, greeting = excluded.greeting",
+    [ST_RELAY_INSERT] = "INSERT INTO tenant_relay_voices(tenant, lang, tts_provider, voice, "
+                        "transcription_provider) VALUES(?1, ?2, ?3, ?4, ?5)",
+    [ST_RELAY_UPSERT] = "INSERT INTO tenant_relay_voices(tenant, lang, tts_provider, voice, "
+                        "transcription_provider) VALUES(?1, ?2, ?3, ?4, ?5) "
+                        "ON CONFLICT(tenant, lang) DO UPDATE SET "
+                        "tts_provider = excluded.tts_provider, voice = excluded.voice, "
+                        "transcription_provider = excluded.transcription_provider",
+    /* Relay voices, like languages, come back in the order they were added. */
+    [ST_RELAY_GET] = "SELECT lang, tts_provider, voice, transcription_provider "
+                     "FROM tenant_relay_voices WHERE tenant = ?1 ORDER BY rowid",
+    [ST_RELAY_ALL] = "SELECT tenant, lang, tts_provider, voice, transcription_provider "
+                     "FROM tenant_relay_voices ORDER BY tenant, rowid",
+    [ST_TENANT_COUNTS] = "SELECT (SELECT count(*) FROM tenant_langs WHERE tenant = ?1), "
+                         "(SELECT count(*) FROM tenant_relay_voices WHERE tenant = ?1)",
     [ST_NUMBER_INSERT] = "INSERT INTO numbers(e164, tenant, plan, agent, active, flow) "
                          "VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
     [ST_NUMBER_DELETE] = "DELETE FROM numbers WHERE e164 = ?1",
@@ -993,23 +1067,100 @@ static int sqlite_rollback(struct store *s)
     return run(ss, ST_ROLLBACK, "rollback");
 }
 
-static int tenant_valid(const struct tenant *t)
+/* True when `v` is "" or the canonical spelling that `canon` gives it. */
+static int provider_valid(const char *v, size_t size, const char *(*canon)(const char *))
 {
-    if (!terminated(t->name, sizeof(t->name)) || !t->name[0] ||
-        !terminated(t->default_lang, sizeof(t->default_lang)) ||
-        !terminated(t->transfer_number, sizeof(t->transfer_number)) ||
-        !terminated(t->timezone, sizeof(t->timezone)) || t->nlangs < 0 ||
-        t->nlangs > TENANT_MAX_LANGS)
-        return 0;
-    for (int i = 0; i < t->nlangs; i++) {
-        const struct tenant_lang *l = &t->langs[i];
+    const char *c;
 
-        if (!terminated(l->lang, sizeof(l->lang)) || !l->lang[0] ||
-            !terminated(l->voice, sizeof(l->voice)) ||
-            !terminated(l->greeting, sizeof(l->greeting)))
+    if (!terminated(v, size))
+        return 0;
+    if (!v[0])
+        return 1;
+    c = canon(v);
+    return c && strcmp(c, v) == 0;
+}
+
+static int relay_voice_valid(const struct tenant_relay_voice *r)
+{
+    return terminated(r->lang, sizeof(r->lang)) && r->lang[0] &&
+           provider_valid(r->tts_provider, sizeof(r->tts_provider), relay_tts_provider_canonical) &&
+           terminated(r->voice, sizeof(r->voice)) &&
+           /* A provider's voice means nothing without the provider. */
+           (!r->voice[0] || r->tts_provider[0]) &&
+           provider_valid(r->transcription_provider, sizeof(r->transcription_provider),
+                          relay_transcription_provider_canonical);
+}
+
+/* Checks the name and the fields of `t` that `fields` names. */
+static int tenant_valid(const struct tenant *t, unsigned fields)
+{
+    if (!terminated(t->name, sizeof(t->name)) || !t->name[0])
+        return 0;
+    if ((fields & TENANT_FIELD_DEFAULT_LANG) &&
+        !terminated(t->default_lang, sizeof(t->default_lang)))
+        return 0;
+    if ((fields & TENANT_FIELD_TRANSFER) &&
+        !terminated(t->transfer_number, sizeof(t->transfer_number)))
+        return 0;
+    if ((fields & TENANT_FIELD_TIMEZONE) && !terminated(t->timezone, sizeof(t->timezone)))
+        return 0;
+    if (fields & TENANT_FIELD_LANGS) {
+        if (t->nlangs < 0 || t->nlangs > TENANT_MAX_LANGS)
             return 0;
+        for (int i = 0; i < t->nlangs; i++) {
+            const struct tenant_lang *l = &t->langs[i];
+
+            if (!terminated(l->lang, sizeof(l->lang)) || !l->lang[0] ||
+                !terminated(l->voice, sizeof(l->voice)) ||
+                !terminated(l->greeting, sizeof(l->greeting)))
+                return 0;
+        }
+    }
+    if (fields & TENANT_FIELD_RELAY) {
+        if (t->nrelay < 0 || t->nrelay > TENANT_MAX_LANGS)
+            return 0;
+        for (int i = 0; i < t->nrelay; i++) {
+            if (!relay_voice_valid(&t->relay[i]))
+                return 0;
+        }
     }
     return 1;
+}
+
+/* Runs ST_LANG_INSERT or ST_LANG_UPSERT for one language. */
+static int lang_write(struct sqlite_store *ss, enum stmt_id id, const char *tenant,
+                      const struct tenant_lang *l, const char *op)
+{
+    sqlite3_stmt *st = ss->st[id];
+    int src = SQLITE_OK;
+
+    bind_str(st, 1, tenant, &src);
+    bind_str(st, 2, l->lang, &src);
+    bind_str(st, 3, l->voice, &src);
+    bind_str(st, 4, l->greeting, &src);
+    src = step_done(st, src);
+    /* The same language twice is a mistake in the input, not a taken name. */
+    if (is_unique_violation(src))
+        return SB_EINVAL;
+    return src == SQLITE_DONE ? 0 : fail(ss->db, op, src);
+}
+
+/* Runs ST_RELAY_INSERT or ST_RELAY_UPSERT for one relay voice. */
+static int relay_write(struct sqlite_store *ss, enum stmt_id id, const char *tenant,
+                       const struct tenant_relay_voice *r, const char *op)
+{
+    sqlite3_stmt *st = ss->st[id];
+    int src = SQLITE_OK;
+
+    bind_str(st, 1, tenant, &src);
+    bind_str(st, 2, r->lang, &src);
+    bind_str(st, 3, r->tts_provider, &src);
+    bind_str(st, 4, r->voice, &src);
+    bind_str(st, 5, r->transcription_provider, &src);
+    src = step_done(st, src);
+    if (is_unique_violation(src))
+        return SB_EINVAL;
+    return src == SQLITE_DONE ? 0 : fail(ss->db, op, src);
 }
 
 static int sqlite_tenant_add(struct store *s, const struct tenant *t)
@@ -1020,7 +1171,7 @@ static int sqlite_tenant_add(struct store *s, const struct tenant *t)
     int src = SQLITE_OK;
     int rc;
 
-    if (!tenant_valid(t)) {
+    if (!tenant_valid(t, TENANT_FIELDS_ALL)) {
         rc = SB_EINVAL;
         goto out;
     }
@@ -1037,21 +1188,70 @@ static int sqlite_tenant_add(struct store *s, const struct tenant *t)
         rc = SB_EEXISTS;
     else if (src != SQLITE_DONE)
         rc = fail(ss->db, "tenant_add", src);
-    for (int i = 0; i < t->nlangs && rc == 0; i++) {
-        st = ss->st[ST_LANG_INSERT];
-        src = SQLITE_OK;
-        bind_str(st, 1, t->name, &src);
-        bind_str(st, 2, t->langs[i].lang, &src);
-        bind_str(st, 3, t->langs[i].voice, &src);
-        bind_str(st, 4, t->langs[i].greeting, &src);
-        src = step_done(st, src);
-        /* The same language twice is a mistake in the input, not a taken name. */
-        if (is_unique_violation(src))
-            rc = SB_EINVAL;
-        else if (src != SQLITE_DONE)
-            rc = fail(ss->db, "tenant_add", src);
-    }
+    for (int i = 0; i < t->nlangs && rc == 0; i++)
+        rc = lang_write(ss, ST_LANG_INSERT, t->name, &t->langs[i], "tenant_add");
+    for (int i = 0; i < t->nrelay && rc == 0; i++)
+        rc = relay_write(ss, ST_RELAY_INSERT, t->name, &t->relay[i], "tenant_add");
     rc = tx_leave(ss, kind, rc, "tenant_add");
+out:
+    return rc;
+}
+
+/* Checks that the tenant's languages and relay voices still fit a struct tenant. */
+static int tenant_counts_fit(struct sqlite_store *ss, const char *name)
+{
+    sqlite3_stmt *st = ss->st[ST_TENANT_COUNTS];
+    int src = SQLITE_OK;
+    int rc = 0;
+
+    bind_str(st, 1, name, &src);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        if (sqlite3_column_int64(st, 0) > TENANT_MAX_LANGS ||
+            sqlite3_column_int64(st, 1) > TENANT_MAX_LANGS)
+            rc = SB_EINVAL;
+    } else {
+        rc = fail(ss->db, "tenant_update", src == SQLITE_DONE ? SQLITE_ERROR : src);
+    }
+    stmt_done(st);
+    return rc;
+}
+
+static int sqlite_tenant_update(struct store *s, const struct tenant *t, unsigned fields)
+{
+    struct sqlite_store *ss = to_sqlite(s);
+    sqlite3_stmt *st;
+    enum tx_kind kind;
+    int src = SQLITE_OK;
+    int rc;
+
+    if (!tenant_valid(t, fields)) {
+        rc = SB_EINVAL;
+        goto out;
+    }
+    rc = tx_enter(ss, &kind, "tenant_update");
+    if (rc < 0)
+        goto out;
+    /* Always run: it finds the tenant, and bumps the routing version once. */
+    st = ss->st[ST_TENANT_UPDATE];
+    bind_str(st, 1, t->name, &src);
+    bind_i64(st, 2, fields, &src);
+    bind_str(st, 3, (fields & TENANT_FIELD_DEFAULT_LANG) ? t->default_lang : "", &src);
+    bind_str(st, 4, (fields & TENANT_FIELD_TRANSFER) ? t->transfer_number : "", &src);
+    bind_str(st, 5, (fields & TENANT_FIELD_TIMEZONE) && t->timezone[0] ? t->timezone : "UTC", &src);
+    src = step_done(st, src);
+    if (src != SQLITE_DONE)
+        rc = fail(ss->db, "tenant_update", src);
+    else if (sqlite3_changes(ss->db) == 0)
+        rc = SB_ENOTFOUND;
+    for (int i = 0; (fields & TENANT_FIELD_LANGS) && i < t->nlangs && rc == 0; i++)
+        rc = lang_write(ss, ST_LANG_UPSERT, t->name, &t->langs[i], "tenant_update");
+    for (int i = 0; (fields & TENANT_FIELD_RELAY) && i < t->nrelay && rc == 0; i++)
+        rc = relay_write(ss, ST_RELAY_UPSERT, t->name, &t->relay[i], "tenant_update");
+    if (rc == 0 && (fields & (TENANT_FIELD_LANGS | TENANT_FIELD_RELAY)))
+        rc = tenant_counts_fit(ss, t->name);
+    rc = tx_leave(ss, kind, rc, "tenant_update");
 out:
     return rc;
 }
@@ -1098,6 +1298,20 @@ static void tenant_lang_from_row(sqlite3_stmt *st, int col, struct tenant *t)
     col_str(st, col + 2, l->greeting, sizeof(l->greeting));
 }
 
+/* Appends the relay voice in columns lang, tts_provider, voice, transcription_provider. */
+static void tenant_relay_from_row(sqlite3_stmt *st, int col, struct tenant *t)
+{
+    struct tenant_relay_voice *r;
+
+    if (t->nrelay >= TENANT_MAX_LANGS)
+        return;
+    r = &t->relay[t->nrelay++];
+    col_str(st, col, r->lang, sizeof(r->lang));
+    col_str(st, col + 1, r->tts_provider, sizeof(r->tts_provider));
+    col_str(st, col + 2, r->voice, sizeof(r->voice));
+    col_str(st, col + 3, r->transcription_provider, sizeof(r->transcription_provider));
+}
+
 static int sqlite_tenant_get(struct store *s, const char *name, struct tenant *out)
 {
     struct sqlite_store *ss = to_sqlite(s);
@@ -1130,6 +1344,20 @@ static int sqlite_tenant_get(struct store *s, const char *name, struct tenant *o
         src = sqlite3_step(st);
     while (src == SQLITE_ROW) {
         tenant_lang_from_row(st, 0, &t);
+        src = sqlite3_step(st);
+    }
+    if (src != SQLITE_DONE)
+        rc = fail(ss->db, "tenant_get", src);
+    stmt_done(st);
+    if (rc < 0)
+        goto leave;
+    st = ss->st[ST_RELAY_GET];
+    src = SQLITE_OK;
+    bind_str(st, 1, name, &src);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    while (src == SQLITE_ROW) {
+        tenant_relay_from_row(st, 0, &t);
         src = sqlite3_step(st);
     }
     if (src != SQLITE_DONE)
@@ -1200,6 +1428,22 @@ static int sqlite_tenant_list(struct store *s, struct tenant **out, size_t *n)
     if (src != SQLITE_DONE)
         rc = fail(ss->db, "tenant_list", src);
     stmt_done(st);
+    if (rc < 0)
+        goto leave;
+    st = ss->st[ST_RELAY_ALL];
+    src = sqlite3_step(st);
+    while (src == SQLITE_ROW) {
+        struct tenant *t;
+
+        col_str(st, 0, key.name, sizeof(key.name));
+        t = bsearch(&key, arr, count, sizeof(*arr), tenant_cmp);
+        if (t)
+            tenant_relay_from_row(st, 1, t);
+        src = sqlite3_step(st);
+    }
+    if (src != SQLITE_DONE)
+        rc = fail(ss->db, "tenant_list", src);
+    stmt_done(st);
 leave:
     rc = read_leave(ss, own, rc, "tenant_list");
 out:
@@ -1224,7 +1468,7 @@ static int sqlite_number_add(struct store *s, const struct number *n)
 
     if (!terminated(n->e164, sizeof(n->e164)) || !n->e164[0] ||
         !terminated(n->tenant, sizeof(n->tenant)) || !n->tenant[0] ||
-        !terminated(n->agent, sizeof(n->agent)) || (unsigned)n->plan > PLAN_ENTERPRISE) {
+        !terminated(n->agent, sizeof(n->agent)) || (unsigned)n->plan > PLAN_RELAY) {
         rc = SB_EINVAL;
         goto out;
     }
@@ -2391,6 +2635,7 @@ const struct store_ops store_sqlite_ops = {
     .tenant_remove = sqlite_tenant_remove,
     .tenant_get = sqlite_tenant_get,
     .tenant_list = sqlite_tenant_list,
+    .tenant_update = sqlite_tenant_update,
     .number_add = sqlite_number_add,
     .number_remove = sqlite_number_remove,
     .number_list = sqlite_number_list,

@@ -6,12 +6,17 @@
 #include "store/store.h"
 
 #include <string.h>
+#include <strings.h>
 
 #include "core/err.h"
 #include "core/log.h"
 #include "core/banned.h"
 
-static const char *const plan_names[] = {"starter", "pro", "enterprise"};
+static const char *const plan_names[] = {"starter", "pro", "enterprise", "relay"};
+
+/* ConversationRelay's providers, spelt as its TwiML attributes take them. */
+static const char *const relay_tts_providers[] = {"ElevenLabs", "Google", "Amazon"};
+static const char *const relay_transcription_providers[] = {"Deepgram", "Google"};
 
 const char *plan_name(enum plan p)
 {
@@ -35,6 +40,31 @@ int plan_parse(const char *s, enum plan *out)
     }
 out:
     return rc;
+}
+
+/* Finds `s` in `names` ignoring case; returns the canonical spelling or NULL. */
+static const char *canonical(const char *const *names, size_t n, const char *s)
+{
+    if (!s)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (strcasecmp(s, names[i]) == 0)
+            return names[i];
+    }
+    return NULL;
+}
+
+const char *relay_tts_provider_canonical(const char *s)
+{
+    return canonical(relay_tts_providers,
+                     sizeof(relay_tts_providers) / sizeof(relay_tts_providers[0]), s);
+}
+
+const char *relay_transcription_provider_canonical(const char *s)
+{
+    return canonical(
+        relay_transcription_providers,
+        sizeof(relay_transcription_providers) / sizeof(relay_transcription_providers[0]), s);
 }
 
 /*
@@ -109,6 +139,13 @@ int store_tenant_get(struct store *s, const char *name, struct tenant *out)
 int store_tenant_list(struct store *s, struct tenant **out, size_t *n)
 {
     return s && out && n ? s->ops->tenant_list(s, out, n) : SB_EINVAL;
+}
+
+int store_tenant_update(struct store *s, const struct tenant *t, unsigned fields)
+{
+    if (!s || !t || fields == 0 || (fields & ~TENANT_FIELDS_ALL))
+        return SB_EINVAL;
+    return s->ops->tenant_update(s, t, fields);
 }
 
 int store_number_add(struct store *s, const struct number *n)

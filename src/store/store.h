@@ -21,7 +21,7 @@
  */
 enum plan { PLAN_STARTER, PLAN_PRO, PLAN_ENTERPRISE, PLAN_RELAY };
 
-/** Returns "starter", "pro" or "enterprise". */
+/** Returns "starter", "pro", "enterprise" or "relay". */
 const char *plan_name(enum plan p);
 
 /** Parses a plan name. Returns 0 or SB_EINVAL. */
@@ -69,6 +69,28 @@ struct tenant {
     struct tenant_relay_voice relay[TENANT_MAX_LANGS]; /* per language; none: Twilio's defaults */
     int nrelay;
 };
+
+/*
+ * The canonical spelling of a ConversationRelay text-to-speech provider
+ * ("ElevenLabs", "Google", "Amazon") for `s` in any case, or of a
+ * transcription provider ("Deepgram", "Google"). Returns a static string, or
+ * NULL when `s` names none (NULL and "" included).
+ */
+const char *relay_tts_provider_canonical(const char *s);
+const char *relay_transcription_provider_canonical(const char *s);
+
+/* Which fields store_tenant_update writes; the others keep their stored values. */
+enum tenant_field {
+    TENANT_FIELD_DEFAULT_LANG = 1u << 0,
+    TENANT_FIELD_TRANSFER = 1u << 1,
+    TENANT_FIELD_TIMEZONE = 1u << 2,
+    /* Each entry of langs[] replaces that language's voice and greeting, or adds it. */
+    TENANT_FIELD_LANGS = 1u << 3,
+    /* Each entry of relay[] replaces that language's relay voice, or adds it. */
+    TENANT_FIELD_RELAY = 1u << 4,
+};
+
+#define TENANT_FIELDS_ALL 0x1fu
 
 #define FLOW_REF_SIZE 64
 
@@ -183,6 +205,7 @@ struct store_ops {
     int (*tenant_remove)(struct store *s, const char *name);
     int (*tenant_get)(struct store *s, const char *name, struct tenant *out);
     int (*tenant_list)(struct store *s, struct tenant **out, size_t *n);
+    int (*tenant_update)(struct store *s, const struct tenant *t, unsigned fields);
     int (*number_add)(struct store *s, const struct number *n);
     int (*number_remove)(struct store *s, const char *e164);
     int (*number_list)(struct store *s, struct number **out, size_t *n);
@@ -248,8 +271,9 @@ SB_MUST_CHECK int store_commit(struct store *s);
 int store_rollback(struct store *s);
 
 /**
- * Adds a tenant with its languages. Returns 0, SB_EEXISTS when the name is
- * taken, SB_EINVAL on an empty name.
+ * Adds a tenant with its languages and relay voices. Returns 0, SB_EEXISTS
+ * when the name is taken, SB_EINVAL on an empty name, a language given twice
+ * or a relay provider that is not spelt as relay_*_provider_canonical spells it.
  */
 SB_MUST_CHECK int store_tenant_add(struct store *s, const struct tenant *t);
 
@@ -261,6 +285,17 @@ SB_MUST_CHECK int store_tenant_get(struct store *s, const char *name, struct ten
 
 /** Lists tenants by name. *out is an array the caller free()s (NULL when n is 0). */
 SB_MUST_CHECK int store_tenant_list(struct store *s, struct tenant **out, size_t *n);
+
+/**
+ * Writes the fields of `t` named by `fields` (enum tenant_field bits) to the
+ * tenant t->name, in one transaction (a savepoint inside the caller's); the
+ * routing version moves. Languages and relay voices not in `t` stay as they
+ * are. Returns 0; SB_ENOTFOUND when the tenant is absent; SB_EINVAL on no or
+ * unknown bits, a field that tenant_add would refuse, or when the tenant
+ * would end up with more than TENANT_MAX_LANGS languages or relay voices (then
+ * nothing is written).
+ */
+SB_MUST_CHECK int store_tenant_update(struct store *s, const struct tenant *t, unsigned fields);
 
 /** Adds a number. SB_EEXISTS when present, SB_ENOTFOUND when its tenant is absent. */
 SB_MUST_CHECK int store_number_add(struct store *s, const struct number *n);
