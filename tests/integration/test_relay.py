@@ -39,7 +39,9 @@ class RelayTest(unittest.TestCase):
         env = cls.sb.env(SB_TEST_LLM_KEY="sk-relay-secret")
         cls.sb.cli("agents", "add", "front-desk", "--tenant", "acme", "--base-url", cls.llm.base_url,
                    "--model", "sim-llm", "--api-key-env", "SB_TEST_LLM_KEY", env=env)
-        cls.sb.cli("numbers", "add", LLM_NUMBER, "--tenant", "acme", "--plan", "pro", "--agent", "front-desk")
+        cls.sb.cli("numbers", "add", LLM_NUMBER, "--tenant", "acme", "--plan", "relay", "--agent", "front-desk")
+        cls.sb.cli("tenants", "set", "acme", "--relay-voice", "es-MX=Google:es-US-Neural2-A",
+                   "--relay-transcription", "es-MX=Deepgram", "--relay-voice", "en-US=ElevenLabs:UgBBYS2sOqTuMpoF3BR0")
         saved = cls.sb.env
         cls.sb.env = lambda **extra: dict(env, **extra)
         cls.sb.start()
@@ -89,6 +91,38 @@ class RelayTest(unittest.TestCase):
             op, data = ws.recv_data(control_frame=True)
             if op == websocket.ABNF.OPCODE_CLOSE:
                 return int.from_bytes(data[:2], "big")
+
+    def test_a_relay_number_answers_with_conversation_relay_twiml(self):
+        sid = call_sid(0x100)
+        status, _, body = self.sb.signed_post("/voice/incoming",
+                                              incoming_params(sid, frm="+5215512345678", to=LLM_NUMBER))
+        self.assertEqual(status, 200, body)
+        root = ET.fromstring(body)
+        connect = root.find("Connect")
+        self.assertIsNotNone(connect, body)
+        self.assertEqual(connect.get("action"), "/voice/relay-ended")
+        relay = connect.find("ConversationRelay")
+        self.assertIsNotNone(relay, body)
+        self.assertEqual(relay.get("url"), "wss://127.0.0.1:%d/voice/relay" % self.sb.port)
+        self.assertEqual(relay.get("language"), "es-MX")
+        self.assertEqual(relay.get("welcomeGreeting"), "Gracias por llamar a Acme.")
+        self.assertEqual(relay.get("ttsProvider"), "Google")
+        self.assertEqual(relay.get("voice"), "es-US-Neural2-A")
+        self.assertEqual(relay.get("transcriptionProvider"), "Deepgram")
+        self.assertEqual(relay.get("dtmfDetection"), "true")
+        self.assertNotIn("Polly", body.decode(), "a <Say> voice in ConversationRelay")
+        langs = relay.findall("Language")
+        self.assertEqual([(l.get("code"), l.get("ttsProvider")) for l in langs], [("en-US", "ElevenLabs")])
+        params = {p.get("name"): p.get("value") for p in relay.findall("Parameter")}
+        self.assertEqual(params["token"], stream_token(sid))
+        self.assertEqual(params["agent"], "front-desk")
+        self.assertEqual(params["lang"], "es-MX")
+        # An English caller gets English and the English voice; no voice set means Twilio's default.
+        status, _, body = self.sb.signed_post("/voice/incoming", incoming_params(call_sid(0x1001), to=LLM_NUMBER))
+        relay = ET.fromstring(body).find("Connect").find("ConversationRelay")
+        self.assertEqual(relay.get("language"), "en-US")
+        self.assertEqual(relay.get("ttsProvider"), "ElevenLabs")
+        self.assertIsNone(relay.get("transcriptionProvider"))
 
     def test_a_rule_agent_call_transfers_through_end_and_the_action_dials(self):
         sid = call_sid(0x101)
