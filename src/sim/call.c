@@ -83,6 +83,26 @@ int call_fail(struct call *c, int code, const char *fmt, ...)
     return STEP_END;
 }
 
+void call_fail_later(struct call *c, int code, const char *fmt, ...)
+{
+    char message[sizeof(c->res->error)];
+    va_list ap;
+    json_t *ev;
+
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof(message), fmt, ap);
+    va_end(ap);
+    if (c->res->error[0] == '\0') {
+        snprintf(c->res->error, sizeof(c->res->error), "%s", message);
+        c->res->error_code = code;
+    }
+    ev = call_event(c, "error");
+    json_object_set_new(ev, "message", json_string(message));
+    if (code)
+        json_object_set_new(ev, "code", json_integer(code));
+    c->soft_failed = 1;
+}
+
 /* --- expectations ----------------------------------------------------------- */
 
 /* Fails the call if an `expect say` is still waiting at a point where the caller acts. */
@@ -120,7 +140,9 @@ static int base_params(struct call *c, struct form *p)
         {"AccountSid", c->account_sid},
         {"From", o->from},
         {"To", o->to},
-        {"CallStatus", c->answered ? "in-progress" : "ringing"},
+        {"CallStatus", c->call_over  ? "completed"
+                       : c->answered ? "in-progress"
+                                     : "ringing"},
         {"ApiVersion", "2010-04-01"},
         {"Direction", o->direction ? o->direction : "inbound"},
         {"Caller", o->from},
@@ -695,12 +717,56 @@ static int enqueue(struct call *c, const struct sim_node *n, struct jump *j)
     return rc;
 }
 
+/*
+ * <Connect><ConversationRelay>: the session, then <Connect action> with how
+ * it ended. After `end` or a failure the call follows the action's TwiML;
+ * when the caller hung up the action is requested and its answer ignored.
+ * Without an action the next verb runs (or the call is over).
+ */
+static int relay_verb(struct call *c, const struct sim_node *connect, const struct sim_node *relay,
+                      struct jump *j)
+{
+    struct form params = FORM_INIT;
+    enum call_relay_status status = call_relay(c, relay, &params);
+    int rc;
+
+    if (c->failed) {
+        rc = STEP_END;
+    } else if (!sim_node_attr(connect, "action")) {
+        rc = status == CALL_RELAY_COMPLETED ? STEP_END : STEP_NEXT;
+    } else {
+        rc = jump_to(c, j, sim_node_attr(connect, "action"), sim_node_attr(connect, "method"));
+        if (rc == STEP_GOTO && form_extend(&j->params, &params) != 0)
+            rc = call_fail(c, 0, "out of memory building the request to %s", j->url);
+    }
+    if (rc == STEP_GOTO && status == CALL_RELAY_COMPLETED) {
+        struct form all = FORM_INIT;
+        struct sim_fetch_result res;
+
+        memset(&res, 0, sizeof(res));
+        c->call_over = 1;
+        if (base_params(c, &all) != 0 || form_extend(&all, &j->params) != 0)
+            rc = call_fail(c, 0, "out of memory building the request to %s", j->url);
+        else {
+            /* Its answer (or its failure, in the transcript) changes nothing: nobody is left. */
+            call_post(c, j->url, j->method, &all, 1, &res);
+            rc = STEP_END;
+        }
+        sim_fetch_result_release(&res);
+        form_release(&all);
+    }
+    form_release(&params);
+    return rc;
+}
+
 static int connect_verb(struct call *c, const struct sim_node *n, struct jump *j)
 {
     for (size_t i = 0; i < n->nchildren; i++) {
         const struct sim_node *noun = &n->children[i];
 
-        if (strcmp(noun->name, "Stream") == 0) {
+        if (strcmp(noun->name, "ConversationRelay") == 0) {
+            return relay_verb(c, n, noun, j);
+        } else if (strcmp(noun->name, "Stream") == 0) {
             call_stream(c, noun, 1);
         } else {
             json_t *ev = call_event(c, "warning");
@@ -891,7 +957,7 @@ done:
     call_status_flush(&c);
     sim_fetcher_free(c.fetcher);
     free(c.doc_url);
-    res->ok = !c.failed;
+    res->ok = !c.failed && !c.soft_failed;
     return res->ok ? 0 : SB_EIO;
 }
 

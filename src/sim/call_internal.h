@@ -1,4 +1,7 @@
-/* State of one simulated call, shared by call.c, callbacks.c, ask.c and call_stream.c. */
+/*
+ * State of one simulated call, shared by call.c, callbacks.c, ask.c, call_stream.c and
+ * call_relay.c. The call owns everything here; one thread runs it.
+ */
 #ifndef SB_SIM_CALL_INTERNAL_H
 #define SB_SIM_CALL_INTERNAL_H
 
@@ -21,6 +24,8 @@ struct call {
     int max_documents;
     int answered;
     int failed;
+    int soft_failed; /* failed, but the call went on as Twilio's does (a relay session) */
+    int call_over;   /* requests say CallStatus=completed (the caller hung up in a session) */
     int hung_up;
     int in_fallback;
     unsigned rng;
@@ -36,6 +41,13 @@ json_t *call_event(struct call *c, const char *kind);
 
 /** Records the first failure (code 0 when not a Twilio error) and marks the call failed. */
 int call_fail(struct call *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/**
+ * Records a failure that Twilio lets the call survive (a relay session that
+ * failed): the call goes on, the run still fails (exit 1).
+ */
+void call_fail_later(struct call *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /** The next number of the call's deterministic generator (--seed repeats a run). */
 unsigned call_random(struct call *c);
@@ -75,5 +87,22 @@ void call_stream(struct call *c, const struct sim_node *stream, int bidirectiona
 
 /** Stops the background streams at the end of the call. */
 void call_streams_finish(struct call *c);
+
+/* How a ConversationRelay session ended (Twilio's SessionStatus). */
+enum call_relay_status {
+    CALL_RELAY_ENDED,     /* the app sent `end` */
+    CALL_RELAY_COMPLETED, /* the caller hung up (or the script ran out) */
+    CALL_RELAY_FAILED,    /* the socket failed (39001), or the call failed (c->failed) */
+};
+
+/**
+ * Runs a <ConversationRelay> session (call_relay.c), blocking until it ends,
+ * and adds the session's <Connect action> parameters (SessionId,
+ * SessionStatus, SessionDuration, HandoffData, ErrorCode, ErrorMessage) to
+ * `params` (the caller's form; it owns it). Sets c->hung_up when the caller
+ * hung up; records a failed session with call_fail_later.
+ */
+enum call_relay_status call_relay(struct call *c, const struct sim_node *relay,
+                                  struct form *params);
 
 #endif

@@ -73,6 +73,27 @@ static void print_event(json_t *ev, FILE *out)
                 json_integer_value(json_object_get(ev, "status")));
     } else if (strcmp(kind, "stream") == 0) {
         fprintf(out, "stream %s: %s", str(ev, "url"), str(ev, "summary"));
+    } else if (strcmp(kind, "relay") == 0) {
+        if (strcmp(str(ev, "event"), "session") == 0)
+            fprintf(out, "relay %s: %s", str(ev, "url"), str(ev, "detail"));
+        else if (strcmp(str(ev, "event"), "connected") == 0)
+            fprintf(out, "relay connected to %s", str(ev, "detail"));
+        else if (strcmp(str(ev, "event"), "end") == 0)
+            fprintf(out, "relay: the app ends the session, handoffData %s",
+                    *str(ev, "detail") ? str(ev, "detail") : "(none)");
+        else
+            fprintf(out, "relay %s: %s", str(ev, "event"), str(ev, "detail"));
+    } else if (strcmp(kind, "caller") == 0) {
+        if (json_object_get(ev, "presses"))
+            fprintf(out, "caller presses %s", str(ev, "presses"));
+        else
+            fprintf(out, "caller says \"%s\" (%s)", str(ev, "says"), str(ev, "language"));
+    } else if (strcmp(kind, "interrupt") == 0) {
+        fprintf(out, "caller interrupts after %.1f s, having heard \"%s\"",
+                json_number_value(json_object_get(ev, "ms")) / 1000.0, str(ev, "heard"));
+    } else if (strcmp(kind, "language") == 0) {
+        fprintf(out, "language: speech %s, transcription %s", str(ev, "tts"),
+                str(ev, "transcription"));
     } else if (strcmp(kind, "error") == 0 || strcmp(kind, "warning") == 0) {
         fprintf(out, "%s", kind);
         if (json_object_get(ev, "code"))
