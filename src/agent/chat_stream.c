@@ -10,6 +10,7 @@
 #include "agent/chat_request.h"
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/utf8.h"
 #include "core/lang.h"
 #include "core/banned.h"
 
@@ -36,35 +37,10 @@ static void quote(char *dst, const char *s, size_t n, int ascii)
     dst[k] = '\0';
 }
 
-/* The length of the well-formed UTF-8 character at p, 0 when there is none. */
+/* The length of the well-formed UTF-8 character at p (NUL-terminated), 0 when there is none. */
 static size_t utf8_char(const unsigned char *p)
 {
-    size_t len;
-    unsigned cp;
-
-    if (p[0] < 0x80)
-        return 1;
-    if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-        len = 2;
-        cp = p[0] & 0x1f;
-    } else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-        len = 3;
-        cp = p[0] & 0x0f;
-    } else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-        len = 4;
-        cp = p[0] & 0x07;
-    } else {
-        return 0;
-    }
-    for (size_t k = 1; k < len; k++) {
-        if ((p[k] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[k] & 0x3f);
-    }
-    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-        (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-        return 0;
-    return len;
+    return utf8_decode(p, 4, NULL);
 }
 
 /*

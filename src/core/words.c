@@ -1,6 +1,7 @@
 #include "core/words.h"
 
 #include <stddef.h>
+#include "core/utf8.h"
 #include "core/banned.h"
 
 enum kind { SEPARATOR, LETTER, DIGIT };
@@ -12,25 +13,11 @@ enum kind { SEPARATOR, LETTER, DIGIT };
  */
 static unsigned decode(const unsigned char *p, size_t *len)
 {
-    unsigned cp, min;
-    size_t n, i;
+    unsigned cp = 0;
+    size_t n = utf8_decode(p, 4, &cp);
 
-    if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-        n = 2, cp = p[0] & 0x1fu, min = 0x80;
-    } else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-        n = 3, cp = p[0] & 0x0fu, min = 0x800;
-    } else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-        n = 4, cp = p[0] & 0x07u, min = 0x10000;
-    } else {
-        return 0;
-    }
-    /* A NUL is no continuation byte, so this never reads past the end. */
-    for (i = 1; i < n; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3fu);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+    /* ASCII is the caller's: only sequences of two bytes or more count here. */
+    if (n < 2)
         return 0;
     *len = n;
     return cp;
