@@ -206,11 +206,11 @@ static void measure_end(long long t)
 
 static double gen_cpu_pct(void)
 {
-    double s = (ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec -
-                ru0.ru_stime.tv_sec) +
-               (ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec + ru1.ru_stime.tv_usec -
-                ru0.ru_stime.tv_usec) /
-                   1e6;
+    double s =
+        (ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
+        (ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec + ru1.ru_stime.tv_usec -
+         ru0.ru_stime.tv_usec) /
+            1e6;
     double wall = (t_meas1 - t_meas0) / 1e6;
 
     return wall > 0 ? 100 * s / wall : 0;
@@ -233,12 +233,12 @@ struct rconn {
     int idx;
     int open, failed, closed, ended;
     enum rstate state;
-    int want_send;      /* a prompt is due: send it from the writable callback */
-    long long next_at;  /* not before (think time) */
-    long long t_sent;   /* the prompt went out */
-    long long t_first;  /* the first text token came, 0 before */
-    int turns;          /* answered turns */
-    int measured;       /* this turn's prompt went out in the measured window */
+    int want_send;     /* a prompt is due: send it from the writable callback */
+    long long next_at; /* not before (think time) */
+    long long t_sent;  /* the prompt went out */
+    long long t_first; /* the first text token came, 0 before */
+    int turns;         /* answered turns */
+    int measured;      /* this turn's prompt went out in the measured window */
     size_t rxlen;
     char rx[RX_MAX];
     char call_sid[40];
@@ -616,8 +616,8 @@ static int run_relay(void)
     {
         const char *secret = getenv("SWITCHBOARD_STREAM_SECRET");
 
-        if (stream_token_key_init(&stream_key, secret ? secret : "",
-                                  opt.token ? opt.token : "") != 0) {
+        if (stream_token_key_init(&stream_key, secret ? secret : "", opt.token ? opt.token : "") !=
+            0) {
             fprintf(stderr, "agent_load: cannot key the stream tokens\n");
             return 2;
         }
@@ -627,8 +627,8 @@ static int run_relay(void)
         return 2;
     for (int i = 0; i < opt.n; i++) {
         rconns[i].idx = i;
-        snprintf(rconns[i].call_sid, sizeof(rconns[i].call_sid), "CA%08x%024x",
-                 (unsigned)getpid(), i + 1);
+        snprintf(rconns[i].call_sid, sizeof(rconns[i].call_sid), "CA%08x%024x", (unsigned)getpid(),
+                 i + 1);
     }
     hist_init(&h_first);
     hist_init(&h_last);
@@ -675,8 +675,8 @@ struct hconn {
     int idx;
     char *req; /* the request being written (owned) */
     size_t req_len, req_off;
-    int timed;          /* a turn (timed), not a status callback */
-    long long t_sent;   /* the whole request was written */
+    int timed;        /* a turn (timed), not a status callback */
+    long long t_sent; /* the whole request was written */
     size_t rlen;
     char *rbuf;
     int call_serial, turn; /* gather: the call and its turn */
@@ -755,11 +755,16 @@ static char *signed_post(const char *path, struct form *f, size_t *len)
 static int call_params(struct form *f, const char *sid, const char *status)
 {
     const char *const pairs[][2] = {
-        {"CallSid", sid},        {"AccountSid", "AC00000000000000000000000000000001"},
-        {"From", opt.from},      {"To", opt.to},
-        {"CallStatus", status},  {"Direction", "inbound"},
-        {"ApiVersion", "2010-04-01"}, {"Caller", opt.from},
-        {"Called", opt.to},      {"FromCountry", "US"},
+        {"CallSid", sid},
+        {"AccountSid", "AC00000000000000000000000000000001"},
+        {"From", opt.from},
+        {"To", opt.to},
+        {"CallStatus", status},
+        {"Direction", "inbound"},
+        {"ApiVersion", "2010-04-01"},
+        {"Caller", opt.from},
+        {"Called", opt.to},
+        {"FromCountry", "US"},
         {"ToCountry", "US"},
     };
 
@@ -1152,16 +1157,21 @@ static void usage(void)
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"host", required_argument, NULL, 'H'},   {"port", required_argument, NULL, 'p'},
-        {"token", required_argument, NULL, 't'},  {"url", required_argument, NULL, 'u'},
-        {"to", required_argument, NULL, 'T'},     {"prompt", required_argument, NULL, 'P'},
+        {"host", required_argument, NULL, 'H'},
+        {"port", required_argument, NULL, 'p'},
+        {"token", required_argument, NULL, 't'},
+        {"url", required_argument, NULL, 'u'},
+        {"to", required_argument, NULL, 'T'},
+        {"prompt", required_argument, NULL, 'P'},
         {"server-pid", required_argument, NULL, 's'},
         {"think-ms", required_argument, NULL, 'k'},
         {"warm-turns", required_argument, NULL, 'w'},
         {"warm-secs", required_argument, NULL, 'W'},
         {"turns-per-call", required_argument, NULL, 'r'},
-        {"expect", required_argument, NULL, 'e'}, {"gather", no_argument, NULL, 'g'},
-        {"bodies", no_argument, NULL, 'b'},       {NULL, 0, NULL, 0},
+        {"expect", required_argument, NULL, 'e'},
+        {"gather", no_argument, NULL, 'g'},
+        {"bodies", no_argument, NULL, 'b'},
+        {NULL, 0, NULL, 0},
     };
     const char *mode;
     int ch, bodies = 0;
@@ -1172,24 +1182,57 @@ int main(int argc, char **argv)
     optind = 2;
     while ((ch = getopt_long(argc, argv, "n:c:d:", longopts, NULL)) != -1) {
         switch (ch) {
-        case 'H': opt.host = optarg; break;
-        case 'p': opt.port = atoi(optarg); break;
-        case 't': opt.token = optarg; break;
-        case 'u': opt.url = optarg; break;
-        case 'T': opt.to = optarg; break;
-        case 'P': opt.prompt = optarg; break;
-        case 's': opt.server_pid = atoi(optarg); break;
-        case 'k': opt.think_ms = atoi(optarg); break;
-        case 'w': opt.warm_turns = atoi(optarg); break;
-        case 'W': opt.warm_secs = atoi(optarg); break;
-        case 'r': opt.turns_per_call = atoi(optarg); break;
-        case 'e': opt.expect = optarg; break;
-        case 'g': opt.gather = 1; break;
-        case 'b': bodies = 1; break;
+        case 'H':
+            opt.host = optarg;
+            break;
+        case 'p':
+            opt.port = atoi(optarg);
+            break;
+        case 't':
+            opt.token = optarg;
+            break;
+        case 'u':
+            opt.url = optarg;
+            break;
+        case 'T':
+            opt.to = optarg;
+            break;
+        case 'P':
+            opt.prompt = optarg;
+            break;
+        case 's':
+            opt.server_pid = atoi(optarg);
+            break;
+        case 'k':
+            opt.think_ms = atoi(optarg);
+            break;
+        case 'w':
+            opt.warm_turns = atoi(optarg);
+            break;
+        case 'W':
+            opt.warm_secs = atoi(optarg);
+            break;
+        case 'r':
+            opt.turns_per_call = atoi(optarg);
+            break;
+        case 'e':
+            opt.expect = optarg;
+            break;
+        case 'g':
+            opt.gather = 1;
+            break;
+        case 'b':
+            bodies = 1;
+            break;
         case 'n':
-        case 'c': opt.n = atoi(optarg); break;
-        case 'd': opt.secs = atoi(optarg); break;
-        default: usage();
+        case 'c':
+            opt.n = atoi(optarg);
+            break;
+        case 'd':
+            opt.secs = atoi(optarg);
+            break;
+        default:
+            usage();
         }
     }
     if (bodies) {

@@ -167,14 +167,22 @@ int http_inbox_new(struct http_inbox **out, void (*wake)(void *wake_arg), void *
 
 static void inbox_push(struct http_inbox *q, struct http_delivery *d)
 {
+    int was_empty;
+
     pthread_mutex_lock(&q->lock);
+    was_empty = q->head == NULL;
     if (q->tail)
         q->tail->next = d;
     else
         q->head = d;
     q->tail = d;
     pthread_mutex_unlock(&q->lock);
-    if (q->wake)
+    /*
+     * Only the first delivery of a batch wakes the taker: until it takes the
+     * list, the wake already sent stands for the rest (each wake costs a
+     * system call on both sides, and a stream brings a delivery per event).
+     */
+    if (q->wake && was_empty)
         q->wake(q->wake_arg);
 }
 

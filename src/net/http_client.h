@@ -189,9 +189,10 @@ void http_response_free(struct http_response *res);
 /*
  * The inbox: the common "queue this for the loop" pattern, free of any
  * server type. The client thread appends each chunk (copied) and each
- * response to a mutex-guarded list and calls wake(wake_arg) (the server
- * passes a function calling lws_cancel_service); the loop takes the whole
- * list with http_inbox_take. Deliveries of one request keep their order and
+ * response to a mutex-guarded list and, when the list was empty, calls
+ * wake(wake_arg) (the server passes a function calling lws_cancel_service);
+ * the loop takes the whole list with http_inbox_take, so one wake stands
+ * for every delivery queued until then. Deliveries of one request keep their order and
  * its response is its last.
  */
 struct http_delivery {
@@ -209,7 +210,7 @@ struct http_delivery {
 
 /**
  * Creates an inbox. `wake` (may be NULL) is called on the client thread
- * after each delivery is queued. Returns 0, or SB_ENOMEM; *out is NULL then.
+ * after a delivery is queued on an empty list. Returns 0, or SB_ENOMEM; *out is NULL then.
  */
 SB_MUST_CHECK int http_inbox_new(struct http_inbox **out, void (*wake)(void *wake_arg),
                                  void *wake_arg);

@@ -578,6 +578,8 @@ void conversations_tick(struct server *srv)
 
 int conversations_init(struct server *srv)
 {
+    /* Every call can be waiting on its model at once; more wait in the queue. */
+    struct http_client_config net = {CONVERSATION_MAX_REQUESTS, 4096};
     struct conversations *cv = calloc(1, sizeof(*cv));
     int rc;
 
@@ -585,7 +587,7 @@ int conversations_init(struct server *srv)
         return SB_ENOMEM;
     rc = http_inbox_new(&cv->inbox, wake_loop, srv);
     if (rc == 0)
-        rc = http_client_new(&cv->http, NULL);
+        rc = http_client_new(&cv->http, &net);
     if (rc) {
         http_inbox_free(cv->inbox);
         free(cv);

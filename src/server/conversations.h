@@ -26,6 +26,8 @@
 /* The longest a Gather webhook waits for a turn before it is held (Twilio waits 15 s). */
 #define CONVERSATION_HOLD_MS 9000L
 #define GATHER_CONTINUE_PATH "/voice/gather/continue"
+/* Model requests running at once (each holds a connection to its provider). */
+#define CONVERSATION_MAX_REQUESTS 256
 
 struct server;
 struct http_session;
