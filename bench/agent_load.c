@@ -361,7 +361,11 @@ static void relay_message(struct rconn *c, char *msg, size_t len, long long t)
         }
         c->turns++;
         c->state = RS_IDLE;
-        c->next_at = t + (long long)opt.think_ms * 1000;
+        /*
+         * Callers pause for different times: a pause drawn between half and one
+         * and a half times --think-ms keeps the sessions from asking in step.
+         */
+        c->next_at = t + (long long)opt.think_ms * (500 + rand() % 1001);
         if (!opt.think_ms && may_ask(c)) {
             c->want_send = 1;
             lws_callback_on_writable(c->wsi);
@@ -1146,7 +1150,8 @@ static void usage(void)
             "  --to E164            the called number (+15005550007)\n"
             "  --prompt TEXT        what the caller says (How much is a cleaning?)\n"
             "  --server-pid PID     sample the server's VmRSS and CPU time\n"
-            "  relay: --think-ms MS pause after each answer (0: ask again at once)\n"
+            "  relay: --think-ms MS pause after each answer, drawn between MS/2 and 3*MS/2\n"
+            "         (0: ask again at once)\n"
             "         --warm-turns K turns per session before the measured window (3)\n"
             "  http:  --warm-secs S unmeasured seconds first (1)\n"
             "         --turns-per-call R  gather turns per call (10)\n"

@@ -153,13 +153,19 @@ static void say_rest(struct llm_agent *a)
         speakable_reset(&a->sp);
 }
 
-/* Ends the turn: nothing more is emitted for it. */
+/*
+ * Ends the turn: nothing more is emitted for it. A call spends most of its
+ * time between turns, so the turn's buffers go back now, not at the next turn.
+ */
 static void end_turn(struct llm_agent *a, enum agent_action action, const char *reason)
 {
     a->active = 0;
     a->retry_at_ms = 0;
     free(a->caller);
     a->caller = NULL;
+    chat_stream_release(&a->cs);
+    speakable_release(&a->sp);
+    buf_release(&a->said);
     emit(a, AGENT_EV_END, NULL, action, reason);
 }
 
