@@ -74,3 +74,23 @@ void ws_queue_release(struct ws_queue *q)
     q->tail = NULL;
     q->count = 0;
 }
+
+int ws_queue_on_writable(struct ws_queue *q, struct lws *wsi, int close_code,
+                         const char *close_reason)
+{
+    int rc = ws_queue_write_one(q, wsi);
+
+    if (rc < 0)
+        return -1;
+    if (rc > 0) {
+        if (q->count || close_code)
+            lws_callback_on_writable(wsi);
+        return 0;
+    }
+    if (close_code) {
+        lws_close_reason(wsi, (enum lws_close_status)close_code, (unsigned char *)close_reason,
+                         strlen(close_reason));
+        return -1;
+    }
+    return 0;
+}

@@ -35,6 +35,16 @@ SB_MUST_CHECK int ws_queue_push(struct ws_queue *q, const char *text, size_t len
  */
 int ws_queue_write_one(struct ws_queue *q, struct lws *wsi);
 
+/**
+ * A server socket's LWS_CALLBACK_SERVER_WRITEABLE: writes one queued
+ * message and asks for the next writable callback while more are queued or
+ * a close waits; once the queue is empty and `close_code` is nonzero, sends
+ * the close frame with `close_reason`. Returns what the callback returns
+ * (-1: close the socket).
+ */
+int ws_queue_on_writable(struct ws_queue *q, struct lws *wsi, int close_code,
+                         const char *close_reason);
+
 /* Messages up to this size can be sent at once from the stack (a media frame is ~300 bytes). */
 #define WS_SEND_NOW_MAX 1024
 

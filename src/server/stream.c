@@ -675,21 +675,7 @@ static int on_receive(struct stream_conn *c, struct lws *wsi, const void *in, si
 
 static int on_writable(struct stream_conn *c, struct lws *wsi)
 {
-    int rc = ws_queue_write_one(&c->out, wsi);
-
-    if (rc < 0)
-        return -1;
-    if (rc > 0) {
-        if (c->out.count || c->closing)
-            lws_callback_on_writable(wsi);
-        return 0;
-    }
-    if (c->closing) {
-        lws_close_reason(wsi, (enum lws_close_status)c->close_code,
-                         (unsigned char *)c->close_reason, strlen(c->close_reason));
-        return -1;
-    }
-    return 0;
+    return ws_queue_on_writable(&c->out, wsi, c->closing ? c->close_code : 0, c->close_reason);
 }
 
 /* The socket is gone: record the stream and forget the connection. */

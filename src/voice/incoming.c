@@ -53,6 +53,28 @@ static void log_call(const struct voice_ctx *ctx, const struct call_context *cc,
 }
 
 /* pro and enterprise: hand the call's audio to the Media Streams endpoint. */
+/*
+ * The <Parameter>s of a <Stream> or <ConversationRelay>, then the token that
+ * binds the socket to this call (the server refuses a start or setup
+ * without it).
+ */
+static void write_params(const struct voice_ctx *ctx, const struct call_context *cc,
+                         struct twiml *t, const char *const (*params)[2], size_t n)
+{
+    char token[STREAM_TOKEN_SIZE];
+
+    for (size_t i = 0; i < n; i++) {
+        const char *attrs[] = {"name", params[i][0], "value", params[i][1], NULL};
+
+        twiml_leaf(t, "Parameter", attrs, NULL);
+    }
+    if (stream_token_for(&ctx->stream_key, cc->call_sid, token) == 0) {
+        const char *attrs[] = {"name", STREAM_TOKEN_PARAM, "value", token, NULL};
+
+        twiml_leaf(t, "Parameter", attrs, NULL);
+    }
+}
+
 static void write_stream(const struct voice_ctx *ctx, const struct call_context *cc,
                          struct twiml *t)
 {
@@ -63,22 +85,11 @@ static void write_stream(const struct voice_ctx *ctx, const struct call_context 
         {"CallSid", cc->call_sid},   {"From", cc->from},         {"To", cc->to},
         {"tenant", r->tenant->name}, {"agent", r->number.agent}, {"lang", cc->lang},
     };
-    char token[STREAM_TOKEN_SIZE];
 
     /* Twilio requests the action when the stream closes: transfer or goodbye. */
     twiml_open(t, "Connect", connect);
     twiml_open(t, "Stream", stream);
-    for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++) {
-        const char *attrs[] = {"name", params[i][0], "value", params[i][1], NULL};
-
-        twiml_leaf(t, "Parameter", attrs, NULL);
-    }
-    /* Binds the stream to this call: the server refuses a start without it. */
-    if (stream_token_for(&ctx->stream_key, cc->call_sid, token) == 0) {
-        const char *attrs[] = {"name", STREAM_TOKEN_PARAM, "value", token, NULL};
-
-        twiml_leaf(t, "Parameter", attrs, NULL);
-    }
+    write_params(ctx, cc, t, params, sizeof(params) / sizeof(params[0]));
     twiml_close(t);
     twiml_close(t);
 }
@@ -138,7 +149,7 @@ static void write_relay(const struct voice_ctx *ctx, const struct call_context *
     const char *relay[24];
     const char *const params[][2] = {
         {"tenant", r->tenant->name}, {"agent", r->number.agent}, {"lang", cc->lang}};
-    char url[CONFIG_URL_MAX], greeting[GREETING_SIZE], token[STREAM_TOKEN_SIZE];
+    char url[CONFIG_URL_MAX], greeting[GREETING_SIZE];
     size_t n = 0;
 
     relay_url(ctx->stream_url ? ctx->stream_url : "", url, sizeof(url));
@@ -165,17 +176,7 @@ static void write_relay(const struct voice_ctx *ctx, const struct call_context *
         lang[voice_attrs(&r->tenant->relay[i], lang, 2)] = NULL;
         twiml_leaf(t, "Language", lang, NULL);
     }
-    for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++) {
-        const char *attrs[] = {"name", params[i][0], "value", params[i][1], NULL};
-
-        twiml_leaf(t, "Parameter", attrs, NULL);
-    }
-    /* Binds the session to this call, as for Media Streams: setup must echo it. */
-    if (stream_token_for(&ctx->stream_key, cc->call_sid, token) == 0) {
-        const char *attrs[] = {"name", STREAM_TOKEN_PARAM, "value", token, NULL};
-
-        twiml_leaf(t, "Parameter", attrs, NULL);
-    }
+    write_params(ctx, cc, t, params, sizeof(params) / sizeof(params[0]));
     twiml_close(t);
     twiml_close(t);
 }
