@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli/cli.h"
 #include "core/buf.h"
@@ -464,23 +463,11 @@ static int agents_set(int argc, char **argv)
     return rc;
 }
 
-/* ISO 8601 UTC, or "" for 0. */
-static const char *iso_time(long long t, char *out, size_t size)
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-
-    out[0] = '\0';
-    if (t > 0 && gmtime_r(&tt, &tm))
-        strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return out;
-}
-
 static json_t *time_json(long long t)
 {
     char when[32];
 
-    return t > 0 ? json_string(iso_time(t, when, sizeof(when))) : json_null();
+    return t > 0 ? json_string(cli_iso_time(t, when, sizeof(when))) : json_null();
 }
 
 static json_t *agent_json(const struct agent_config *c, const struct knowledge_file *files,
@@ -555,13 +542,13 @@ static void print_agent(const struct agent_config *c, const struct knowledge_fil
     printf("%s\n", c->nlangs ? "" : " the tenant's");
     printf("first token timeout   %d ms\n", c->first_token_timeout_ms);
     printf("fallback              %s\n", agent_fallback_name(c->fallback));
-    printf("created               %s\n", iso_time(c->created_at, when, sizeof(when)));
-    printf("updated               %s\n", iso_time(c->updated_at, when, sizeof(when)));
+    printf("created               %s\n", cli_iso_time(c->created_at, when, sizeof(when)));
+    printf("updated               %s\n", cli_iso_time(c->updated_at, when, sizeof(when)));
     printf("knowledge             %s\n", nfiles ? "(files below)" : "none");
     for (size_t i = 0; i < nfiles; i++)
         printf("  %s: %d passage%s, %lld bytes, imported %s\n", files[i].name, files[i].passages,
                files[i].passages == 1 ? "" : "s", files[i].bytes,
-               iso_time(files[i].imported_at, when, sizeof(when)));
+               cli_iso_time(files[i].imported_at, when, sizeof(when)));
     printf("prompt                %s\n", c->prompt && *c->prompt ? "(below)" : "none");
     if (c->prompt && *c->prompt) {
         const char *line = c->prompt;

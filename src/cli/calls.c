@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli/cli.h"
 #include "core/err.h"
@@ -20,18 +19,6 @@ static const char calls_usage[] =
     "  --limit N   at most N calls (default 50)\n"
     "  --db PATH   the store (env SWITCHBOARD_DB)\n";
 
-/* ISO 8601 UTC, or "" for 0. */
-static const char *iso_time(long long t, char *out, size_t size)
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-
-    out[0] = '\0';
-    if (t > 0 && gmtime_r(&tt, &tm))
-        strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return out;
-}
-
 static json_t *call_json(const struct call_record *c)
 {
     char started[32], ended[32];
@@ -42,10 +29,10 @@ static json_t *call_json(const struct call_record *c)
     json_object_set_new(o, "duration", c->duration >= 0 ? json_integer(c->duration) : json_null());
     json_object_set_new(o, "started_at",
                         c->started_at
-                            ? json_string(iso_time(c->started_at, started, sizeof(started)))
+                            ? json_string(cli_iso_time(c->started_at, started, sizeof(started)))
                             : json_null());
     json_object_set_new(o, "ended_at",
-                        c->ended_at ? json_string(iso_time(c->ended_at, ended, sizeof(ended)))
+                        c->ended_at ? json_string(cli_iso_time(c->ended_at, ended, sizeof(ended)))
                                     : json_null());
     return o;
 }
@@ -73,8 +60,8 @@ static void print_calls(const struct call_record *calls, size_t n, int as_json)
         snprintf(secs, sizeof(secs), c->duration >= 0 ? "%ld" : "-", c->duration);
         printf("%-34s %-12s %-9s %-16s %-16s %-11s %5s %-6s %-20s %s\n", c->call_sid,
                c->tenant[0] ? c->tenant : "-", c->direction, c->from, c->to, c->status, secs,
-               c->lang[0] ? c->lang : "-", iso_time(c->started_at, started, sizeof(started)),
-               c->ended_at ? iso_time(c->ended_at, ended, sizeof(ended)) : "-");
+               c->lang[0] ? c->lang : "-", cli_iso_time(c->started_at, started, sizeof(started)),
+               c->ended_at ? cli_iso_time(c->ended_at, ended, sizeof(ended)) : "-");
     }
 }
 
@@ -84,7 +71,7 @@ static const char *iso_time_ms(long long ms, char *out, size_t size)
     char secs[32];
 
     out[0] = '\0';
-    if (ms > 0 && iso_time(ms / 1000, secs, sizeof(secs))[0])
+    if (ms > 0 && cli_iso_time(ms / 1000, secs, sizeof(secs))[0])
         snprintf(out, size, "%.19s.%03lldZ", secs, ms % 1000);
     return out;
 }
@@ -180,8 +167,9 @@ static void print_call_show(const struct call_record *c, int have_call,
         if (c->duration >= 0)
             printf("duration    %ld s\n", c->duration);
         printf("language    %s\n", c->lang[0] ? c->lang : "-");
-        printf("started     %s\n", iso_time(c->started_at, started, sizeof(started)));
-        printf("ended       %s\n", c->ended_at ? iso_time(c->ended_at, ended, sizeof(ended)) : "-");
+        printf("started     %s\n", cli_iso_time(c->started_at, started, sizeof(started)));
+        printf("ended       %s\n",
+               c->ended_at ? cli_iso_time(c->ended_at, ended, sizeof(ended)) : "-");
     } else {
         printf("call        %s (not in the call log)\n", c->call_sid);
     }
@@ -204,28 +192,16 @@ static void print_call_show(const struct call_record *c, int have_call,
 
 static int calls_show(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"json", no_argument, NULL, 'j'},
-        {"db", required_argument, NULL, 'd'},
-        {NULL, 0, NULL, 0},
-    };
     struct call_record call;
     struct call_turn *turns = NULL;
     struct call_message *msgs = NULL;
     struct store *s = NULL;
     const char *db = NULL, *sid;
     size_t nturns = 0, nmsgs = 0;
-    int as_json = 0, have_call = 0, c, rc;
+    int as_json = 0, have_call = 0, rc;
 
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c == 'j')
-            as_json = 1;
-        else if (c == 'd')
-            db = optarg;
-        else
-            return 2;
-    }
+    if (cli_json_db_options(argc, argv, &as_json, &db) < 0)
+        return 2;
     if (optind != argc - 1)
         return cli_usage("calls show needs exactly one CALLSID");
     sid = argv[optind];

@@ -48,4 +48,15 @@ int cli_open_store(struct store **out, const char *flag);
 /** True when argv[i] is --help or -h anywhere in argv. */
 int cli_wants_help(int argc, char **argv);
 
+/**
+ * Reads the options --json (sets *as_json to 1) and --db PATH (sets *db,
+ * borrowed from argv) with getopt_long from optind = 1. Returns 0 when every
+ * option was one of them, or -1 at the first other option or a missing value
+ * (optind is past it; getopt prints its message unless opterr is 0).
+ */
+int cli_json_db_options(int argc, char **argv, int *as_json, const char **db);
+
+/** Writes unix time `t` as ISO 8601 UTC into out, or "" for 0. Returns out. */
+const char *cli_iso_time(long long t, char *out, size_t size);
+
 #endif

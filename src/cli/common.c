@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/cli.h"
 #include "core/err.h"
@@ -39,24 +40,12 @@ int cli_usage(const char *fmt, ...)
 
 int cli_collection(const struct cli_collection *col, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"json", no_argument, NULL, 'j'},
-        {"db", required_argument, NULL, 'd'},
-        {NULL, 0, NULL, 0},
-    };
     struct store *s = NULL;
     const char *db = NULL;
-    int as_json = 0, c, rc;
+    int as_json = 0, rc;
 
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c == 'j')
-            as_json = 1;
-        else if (c == 'd')
-            db = optarg;
-        else
-            return 2;
-    }
+    if (cli_json_db_options(argc, argv, &as_json, &db) < 0)
+        return 2;
     if (strcmp(argv[0], "list") == 0) {
         if (optind != argc)
             return cli_fail("%ss list takes no arguments", col->noun);
@@ -111,4 +100,36 @@ int cli_wants_help(int argc, char **argv)
             return 1;
     }
     return 0;
+}
+
+int cli_json_db_options(int argc, char **argv, int *as_json, const char **db)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"db", required_argument, NULL, 'd'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 'j')
+            *as_json = 1;
+        else if (c == 'd')
+            *db = optarg;
+        else
+            return -1;
+    }
+    return 0;
+}
+
+const char *cli_iso_time(long long t, char *out, size_t size)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+
+    out[0] = '\0';
+    if (t > 0 && gmtime_r(&tt, &tm))
+        strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return out;
 }

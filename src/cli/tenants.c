@@ -473,27 +473,15 @@ static json_t *tenant_json(const struct tenant *t)
 
 static int tenants_show(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"json", no_argument, NULL, 'j'},
-        {"db", required_argument, NULL, 'd'},
-        {NULL, 0, NULL, 0},
-    };
     struct store *s = NULL;
     struct tenant t;
     const char *db = NULL;
-    int as_json = 0, c, rc;
+    int as_json = 0, rc;
 
-    optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c == 'j')
-            as_json = 1;
-        else if (c == 'd')
-            db = optarg;
-        else
-            return cli_usage("tenants show: unknown option or missing value in '%s' (see --help)",
-                             argv[optind - 1]);
-    }
+    if (cli_json_db_options(argc, argv, &as_json, &db) < 0)
+        return cli_usage("tenants show: unknown option or missing value in '%s' (see --help)",
+                         argv[optind - 1]);
     if (optind != argc - 1)
         return cli_usage("tenants show needs exactly one NAME");
     if (cli_open_store(&s, db))

@@ -655,6 +655,32 @@ static int run(struct sqlite_store *ss, enum stmt_id id, const char *op)
     return src == SQLITE_DONE ? 0 : fail(ss->db, op, src);
 }
 
+/*
+ * Runs a bound write that must change a row. Returns 0, SB_ENOTFOUND when no
+ * row matched, or the failure logged under `op`.
+ */
+static int run_change(struct sqlite_store *ss, sqlite3_stmt *st, int src, const char *op)
+{
+    src = step_done(st, src);
+    if (src != SQLITE_DONE)
+        return fail(ss->db, op, src);
+    return sqlite3_changes(ss->db) == 0 ? SB_ENOTFOUND : 0;
+}
+
+/*
+ * Runs a bound SELECT (`src` carries a binding error) to its first row.
+ * Returns 0 with that row ready to read, SB_ENOTFOUND when there is none, or
+ * the failure logged under `op`. The caller resets the statement (stmt_done).
+ */
+static int step_row(struct sqlite_store *ss, sqlite3_stmt *st, int src, const char *op)
+{
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    if (src == SQLITE_ROW)
+        return 0;
+    return src == SQLITE_DONE ? SB_ENOTFOUND : fail(ss->db, op, src);
+}
+
 /* Copies a text column into a fixed buffer, truncating what does not fit. */
 static void col_str(sqlite3_stmt *st, int col, char *dst, size_t size)
 {
@@ -690,6 +716,73 @@ static void *grow(void *arr, size_t *cap, size_t need, size_t elem)
     if (p)
         *cap = ncap;
     return p;
+}
+
+/* Reads one row into a zeroed element of a list: 0, or a negative code with nothing owned. */
+typedef int (*row_reader)(sqlite3_stmt *st, void *elem);
+
+/* Frees a list of `n` elements and what they own. */
+typedef void (*list_release)(void *arr, size_t n);
+
+/*
+ * Runs a bound SELECT (`src` carries a binding error) and collects its rows
+ * into a new array of `size`-byte elements; NULL and 0 when there are none.
+ * On failure what was read is freed with `release` (free() when NULL) and
+ * *out, *n are untouched. Resets the statement.
+ */
+static int collect_rows(struct sqlite_store *ss, sqlite3_stmt *st, int src, size_t size,
+                        row_reader read, list_release release, const char *op, void **out,
+                        size_t *n)
+{
+    char *arr = NULL;
+    size_t count = 0, cap = 0;
+    int rc = 0;
+
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    while (src == SQLITE_ROW) {
+        char *p = grow(arr, &cap, count + 1, size);
+
+        if (!p) {
+            rc = SB_ENOMEM;
+            break;
+        }
+        arr = p;
+        memset(arr + count * size, 0, size);
+        rc = read(st, arr + count * size);
+        if (rc < 0)
+            break;
+        count++;
+        src = sqlite3_step(st);
+    }
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = fail(ss->db, op, src);
+    stmt_done(st);
+    if (rc < 0 || count == 0) {
+        if (release)
+            release(arr, count);
+        else
+            free(arr);
+        arr = NULL;
+        count = 0;
+    }
+    if (rc == 0) {
+        *out = arr;
+        *n = count;
+    }
+    return rc;
+}
+
+/* collect_rows for statement `id`, whose one parameter is the text `key`. */
+static int collect_rows_by(struct sqlite_store *ss, enum stmt_id id, const char *key, size_t size,
+                           row_reader read, list_release release, const char *op, void **out,
+                           size_t *n)
+{
+    sqlite3_stmt *st = ss->st[id];
+    int src = SQLITE_OK;
+
+    bind_str(st, 1, key, &src);
+    return collect_rows(ss, st, src, size, read, release, op, out, n);
 }
 
 /*
@@ -1127,6 +1220,18 @@ static int tenant_valid(const struct tenant *t, unsigned fields)
     return 1;
 }
 
+/*
+ * Runs a bound write of one of a tenant's languages or relay voices. The
+ * same language twice is a mistake in the input, not a taken name.
+ */
+static int run_tenant_row_write(struct sqlite_store *ss, sqlite3_stmt *st, int src, const char *op)
+{
+    src = step_done(st, src);
+    if (is_unique_violation(src))
+        return SB_EINVAL;
+    return src == SQLITE_DONE ? 0 : fail(ss->db, op, src);
+}
+
 /* Runs ST_LANG_INSERT or ST_LANG_UPSERT for one language. */
 static int lang_write(struct sqlite_store *ss, enum stmt_id id, const char *tenant,
                       const struct tenant_lang *l, const char *op)
@@ -1138,11 +1243,7 @@ static int lang_write(struct sqlite_store *ss, enum stmt_id id, const char *tena
     bind_str(st, 2, l->lang, &src);
     bind_str(st, 3, l->voice, &src);
     bind_str(st, 4, l->greeting, &src);
-    src = step_done(st, src);
-    /* The same language twice is a mistake in the input, not a taken name. */
-    if (is_unique_violation(src))
-        return SB_EINVAL;
-    return src == SQLITE_DONE ? 0 : fail(ss->db, op, src);
+    return run_tenant_row_write(ss, st, src, op);
 }
 
 /* Runs ST_RELAY_INSERT or ST_RELAY_UPSERT for one relay voice. */
@@ -1157,10 +1258,32 @@ static int relay_write(struct sqlite_store *ss, enum stmt_id id, const char *ten
     bind_str(st, 3, r->tts_provider, &src);
     bind_str(st, 4, r->voice, &src);
     bind_str(st, 5, r->transcription_provider, &src);
-    src = step_done(st, src);
-    if (is_unique_violation(src))
+    return run_tenant_row_write(ss, st, src, op);
+}
+
+/* Checks the fields of `t` that `fields` names, then opens the write's protection (tx_enter). */
+static int tenant_write_enter(struct sqlite_store *ss, const struct tenant *t, unsigned fields,
+                              enum tx_kind *kind, const char *op)
+{
+    if (!tenant_valid(t, fields))
         return SB_EINVAL;
-    return src == SQLITE_DONE ? 0 : fail(ss->db, op, src);
+    return tx_enter(ss, kind, op);
+}
+
+/*
+ * Writes the languages and relay voices of `t` that `fields` names, with
+ * statements `lang_id` and `relay_id` (the inserts or the upserts).
+ */
+static int tenant_rows_write(struct sqlite_store *ss, const struct tenant *t, unsigned fields,
+                             enum stmt_id lang_id, enum stmt_id relay_id, const char *op)
+{
+    int rc = 0;
+
+    for (int i = 0; (fields & TENANT_FIELD_LANGS) && i < t->nlangs && rc == 0; i++)
+        rc = lang_write(ss, lang_id, t->name, &t->langs[i], op);
+    for (int i = 0; (fields & TENANT_FIELD_RELAY) && i < t->nrelay && rc == 0; i++)
+        rc = relay_write(ss, relay_id, t->name, &t->relay[i], op);
+    return rc;
 }
 
 static int sqlite_tenant_add(struct store *s, const struct tenant *t)
@@ -1171,13 +1294,9 @@ static int sqlite_tenant_add(struct store *s, const struct tenant *t)
     int src = SQLITE_OK;
     int rc;
 
-    if (!tenant_valid(t, TENANT_FIELDS_ALL)) {
-        rc = SB_EINVAL;
-        goto out;
-    }
-    rc = tx_enter(ss, &kind, "tenant_add");
+    rc = tenant_write_enter(ss, t, TENANT_FIELDS_ALL, &kind, "tenant_add");
     if (rc < 0)
-        goto out;
+        return rc;
     st = ss->st[ST_TENANT_INSERT];
     bind_str(st, 1, t->name, &src);
     bind_str(st, 2, t->default_lang, &src);
@@ -1188,13 +1307,10 @@ static int sqlite_tenant_add(struct store *s, const struct tenant *t)
         rc = SB_EEXISTS;
     else if (src != SQLITE_DONE)
         rc = fail(ss->db, "tenant_add", src);
-    for (int i = 0; i < t->nlangs && rc == 0; i++)
-        rc = lang_write(ss, ST_LANG_INSERT, t->name, &t->langs[i], "tenant_add");
-    for (int i = 0; i < t->nrelay && rc == 0; i++)
-        rc = relay_write(ss, ST_RELAY_INSERT, t->name, &t->relay[i], "tenant_add");
-    rc = tx_leave(ss, kind, rc, "tenant_add");
-out:
-    return rc;
+    if (rc == 0)
+        rc = tenant_rows_write(ss, t, TENANT_FIELDS_ALL, ST_LANG_INSERT, ST_RELAY_INSERT,
+                               "tenant_add");
+    return tx_leave(ss, kind, rc, "tenant_add");
 }
 
 /* Checks that the tenant's languages and relay voices still fit a struct tenant. */
@@ -1226,13 +1342,9 @@ static int sqlite_tenant_update(struct store *s, const struct tenant *t, unsigne
     int src = SQLITE_OK;
     int rc;
 
-    if (!tenant_valid(t, fields)) {
-        rc = SB_EINVAL;
-        goto out;
-    }
-    rc = tx_enter(ss, &kind, "tenant_update");
+    rc = tenant_write_enter(ss, t, fields, &kind, "tenant_update");
     if (rc < 0)
-        goto out;
+        return rc;
     /* Always run: it finds the tenant, and bumps the routing version once. */
     st = ss->st[ST_TENANT_UPDATE];
     bind_str(st, 1, t->name, &src);
@@ -1240,20 +1352,12 @@ static int sqlite_tenant_update(struct store *s, const struct tenant *t, unsigne
     bind_str(st, 3, (fields & TENANT_FIELD_DEFAULT_LANG) ? t->default_lang : "", &src);
     bind_str(st, 4, (fields & TENANT_FIELD_TRANSFER) ? t->transfer_number : "", &src);
     bind_str(st, 5, (fields & TENANT_FIELD_TIMEZONE) && t->timezone[0] ? t->timezone : "UTC", &src);
-    src = step_done(st, src);
-    if (src != SQLITE_DONE)
-        rc = fail(ss->db, "tenant_update", src);
-    else if (sqlite3_changes(ss->db) == 0)
-        rc = SB_ENOTFOUND;
-    for (int i = 0; (fields & TENANT_FIELD_LANGS) && i < t->nlangs && rc == 0; i++)
-        rc = lang_write(ss, ST_LANG_UPSERT, t->name, &t->langs[i], "tenant_update");
-    for (int i = 0; (fields & TENANT_FIELD_RELAY) && i < t->nrelay && rc == 0; i++)
-        rc = relay_write(ss, ST_RELAY_UPSERT, t->name, &t->relay[i], "tenant_update");
+    rc = run_change(ss, st, src, "tenant_update");
+    if (rc == 0)
+        rc = tenant_rows_write(ss, t, fields, ST_LANG_UPSERT, ST_RELAY_UPSERT, "tenant_update");
     if (rc == 0 && (fields & (TENANT_FIELD_LANGS | TENANT_FIELD_RELAY)))
         rc = tenant_counts_fit(ss, t->name);
-    rc = tx_leave(ss, kind, rc, "tenant_update");
-out:
-    return rc;
+    return tx_leave(ss, kind, rc, "tenant_update");
 }
 
 static int sqlite_tenant_remove(struct store *s, const char *name)
@@ -1312,6 +1416,50 @@ static void tenant_relay_from_row(sqlite3_stmt *st, int col, struct tenant *t)
     col_str(st, col + 3, r->transcription_provider, sizeof(r->transcription_provider));
 }
 
+static int tenant_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct tenant *)a)->name, ((const struct tenant *)b)->name);
+}
+
+/*
+ * Adds the languages or relay voices that statement `id` reads to tenants,
+ * with `add`. With a `name`, the statement takes it and its rows (columns
+ * from 0) belong to the one tenant *arr; without, each row names its tenant
+ * in column 0 (the rest from 1), found in `arr`, `count` tenants sorted by
+ * name (BINARY collation is strcmp order). Returns 0 or the failure.
+ */
+static int tenant_rows_add(struct sqlite_store *ss, enum stmt_id id, const char *name,
+                           struct tenant *arr, size_t count,
+                           void (*add)(sqlite3_stmt *st, int col, struct tenant *t), const char *op)
+{
+    sqlite3_stmt *st = ss->st[id];
+    struct tenant key;
+    int src = SQLITE_OK;
+    int rc = 0;
+
+    if (name)
+        bind_str(st, 1, name, &src);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    while (src == SQLITE_ROW) {
+        if (name) {
+            add(st, 0, arr);
+        } else {
+            struct tenant *t;
+
+            col_str(st, 0, key.name, sizeof(key.name));
+            t = bsearch(&key, arr, count, sizeof(*arr), tenant_cmp);
+            if (t)
+                add(st, 1, t);
+        }
+        src = sqlite3_step(st);
+    }
+    if (src != SQLITE_DONE)
+        rc = fail(ss->db, op, src);
+    stmt_done(st);
+    return rc;
+}
+
 static int sqlite_tenant_get(struct store *s, const char *name, struct tenant *out)
 {
     struct sqlite_store *ss = to_sqlite(s);
@@ -1326,44 +1474,14 @@ static int sqlite_tenant_get(struct store *s, const char *name, struct tenant *o
         goto out;
     st = ss->st[ST_TENANT_GET];
     bind_str(st, 1, name, &src);
-    if (src == SQLITE_OK)
-        src = sqlite3_step(st);
-    if (src == SQLITE_ROW)
+    rc = step_row(ss, st, src, "tenant_get");
+    if (rc == 0)
         tenant_from_row(st, 0, &t);
-    else if (src == SQLITE_DONE)
-        rc = SB_ENOTFOUND;
-    else
-        rc = fail(ss->db, "tenant_get", src);
     stmt_done(st);
-    if (rc < 0)
-        goto leave;
-    st = ss->st[ST_LANGS_GET];
-    src = SQLITE_OK;
-    bind_str(st, 1, name, &src);
-    if (src == SQLITE_OK)
-        src = sqlite3_step(st);
-    while (src == SQLITE_ROW) {
-        tenant_lang_from_row(st, 0, &t);
-        src = sqlite3_step(st);
-    }
-    if (src != SQLITE_DONE)
-        rc = fail(ss->db, "tenant_get", src);
-    stmt_done(st);
-    if (rc < 0)
-        goto leave;
-    st = ss->st[ST_RELAY_GET];
-    src = SQLITE_OK;
-    bind_str(st, 1, name, &src);
-    if (src == SQLITE_OK)
-        src = sqlite3_step(st);
-    while (src == SQLITE_ROW) {
-        tenant_relay_from_row(st, 0, &t);
-        src = sqlite3_step(st);
-    }
-    if (src != SQLITE_DONE)
-        rc = fail(ss->db, "tenant_get", src);
-    stmt_done(st);
-leave:
+    if (rc == 0)
+        rc = tenant_rows_add(ss, ST_LANGS_GET, name, &t, 1, tenant_lang_from_row, "tenant_get");
+    if (rc == 0)
+        rc = tenant_rows_add(ss, ST_RELAY_GET, name, &t, 1, tenant_relay_from_row, "tenant_get");
     rc = read_leave(ss, own, rc, "tenant_get");
     if (rc == 0)
         *out = t;
@@ -1371,80 +1489,32 @@ out:
     return rc;
 }
 
-static int tenant_cmp(const void *a, const void *b)
+static int tenant_row(sqlite3_stmt *st, void *elem)
 {
-    return strcmp(((const struct tenant *)a)->name, ((const struct tenant *)b)->name);
+    tenant_from_row(st, 0, elem);
+    return 0;
 }
 
 static int sqlite_tenant_list(struct store *s, struct tenant **out, size_t *n)
 {
     struct sqlite_store *ss = to_sqlite(s);
     struct tenant *arr = NULL;
-    struct tenant key;
     size_t count = 0;
-    size_t cap = 0;
-    sqlite3_stmt *st;
-    int src;
     int own = 0;
     int rc;
 
     rc = read_enter(ss, &own, "tenant_list");
     if (rc < 0)
         goto out;
-    st = ss->st[ST_TENANT_LIST];
-    src = sqlite3_step(st);
-    while (src == SQLITE_ROW) {
-        struct tenant *p = grow(arr, &cap, count + 1, sizeof(*arr));
-
-        if (!p) {
-            rc = SB_ENOMEM;
-            break;
-        }
-        arr = p;
-        tenant_from_row(st, 0, &arr[count++]);
-        src = sqlite3_step(st);
-    }
-    if (rc == 0 && src != SQLITE_DONE)
-        rc = fail(ss->db, "tenant_list", src);
-    stmt_done(st);
-    if (rc < 0 || count == 0)
-        goto leave;
-    /*
-     * One query for every language instead of one per tenant; the tenants
-     * are sorted by name (BINARY collation is strcmp order), so each
-     * language finds its tenant by binary search.
-     */
-    st = ss->st[ST_LANGS_ALL];
-    src = sqlite3_step(st);
-    while (src == SQLITE_ROW) {
-        struct tenant *t;
-
-        col_str(st, 0, key.name, sizeof(key.name));
-        t = bsearch(&key, arr, count, sizeof(*arr), tenant_cmp);
-        if (t)
-            tenant_lang_from_row(st, 1, t);
-        src = sqlite3_step(st);
-    }
-    if (src != SQLITE_DONE)
-        rc = fail(ss->db, "tenant_list", src);
-    stmt_done(st);
-    if (rc < 0)
-        goto leave;
-    st = ss->st[ST_RELAY_ALL];
-    src = sqlite3_step(st);
-    while (src == SQLITE_ROW) {
-        struct tenant *t;
-
-        col_str(st, 0, key.name, sizeof(key.name));
-        t = bsearch(&key, arr, count, sizeof(*arr), tenant_cmp);
-        if (t)
-            tenant_relay_from_row(st, 1, t);
-        src = sqlite3_step(st);
-    }
-    if (src != SQLITE_DONE)
-        rc = fail(ss->db, "tenant_list", src);
-    stmt_done(st);
-leave:
+    rc = collect_rows(ss, ss->st[ST_TENANT_LIST], SQLITE_OK, sizeof(*arr), tenant_row, NULL,
+                      "tenant_list", (void **)&arr, &count);
+    /* One query for every language instead of one per tenant. */
+    if (rc == 0 && count > 0)
+        rc = tenant_rows_add(ss, ST_LANGS_ALL, NULL, arr, count, tenant_lang_from_row,
+                             "tenant_list");
+    if (rc == 0 && count > 0)
+        rc = tenant_rows_add(ss, ST_RELAY_ALL, NULL, arr, count, tenant_relay_from_row,
+                             "tenant_list");
     rc = read_leave(ss, own, rc, "tenant_list");
 out:
     if (rc < 0 || count == 0) {
@@ -1494,67 +1564,36 @@ static int sqlite_number_remove(struct store *s, const char *e164)
     struct sqlite_store *ss = to_sqlite(s);
     sqlite3_stmt *st = ss->st[ST_NUMBER_DELETE];
     int src = SQLITE_OK;
-    int rc = 0;
 
     bind_str(st, 1, e164, &src);
-    src = step_done(st, src);
-    if (src != SQLITE_DONE)
-        rc = fail(ss->db, "number_remove", src);
-    else if (sqlite3_changes(ss->db) == 0)
-        rc = SB_ENOTFOUND;
-    return rc;
+    return run_change(ss, st, src, "number_remove");
+}
+
+static int number_row(sqlite3_stmt *st, void *elem)
+{
+    struct number *num = elem;
+    char plan[16];
+
+    col_str(st, 0, num->e164, sizeof(num->e164));
+    col_str(st, 1, num->tenant, sizeof(num->tenant));
+    col_str(st, 2, plan, sizeof(plan));
+    col_str(st, 3, num->agent, sizeof(num->agent));
+    num->active = sqlite3_column_int(st, 4) != 0;
+    col_str(st, 5, num->flow, sizeof(num->flow));
+    /* The CHECK constraint makes an unknown plan a damaged file. */
+    if (plan_parse(plan, &num->plan) < 0) {
+        log_event(LOG_ERROR, "store.sqlite", "op=number_list reason=\"unknown plan\"");
+        return SB_ESTORE;
+    }
+    return 0;
 }
 
 static int sqlite_number_list(struct store *s, struct number **out, size_t *n)
 {
     struct sqlite_store *ss = to_sqlite(s);
-    sqlite3_stmt *st = ss->st[ST_NUMBER_LIST];
-    struct number *arr = NULL;
-    size_t count = 0;
-    size_t cap = 0;
-    char plan[16];
-    int src;
-    int rc = 0;
 
-    src = sqlite3_step(st);
-    while (src == SQLITE_ROW) {
-        struct number *p = grow(arr, &cap, count + 1, sizeof(*arr));
-        struct number *num;
-
-        if (!p) {
-            rc = SB_ENOMEM;
-            break;
-        }
-        arr = p;
-        num = &arr[count++];
-        memset(num, 0, sizeof(*num));
-        col_str(st, 0, num->e164, sizeof(num->e164));
-        col_str(st, 1, num->tenant, sizeof(num->tenant));
-        col_str(st, 2, plan, sizeof(plan));
-        col_str(st, 3, num->agent, sizeof(num->agent));
-        num->active = sqlite3_column_int(st, 4) != 0;
-        col_str(st, 5, num->flow, sizeof(num->flow));
-        /* The CHECK constraint makes an unknown plan a damaged file. */
-        if (plan_parse(plan, &num->plan) < 0) {
-            log_event(LOG_ERROR, "store.sqlite", "op=number_list reason=\"unknown plan\"");
-            rc = SB_ESTORE;
-            break;
-        }
-        src = sqlite3_step(st);
-    }
-    if (rc == 0 && src != SQLITE_DONE)
-        rc = fail(ss->db, "number_list", src);
-    stmt_done(st);
-    if (rc < 0 || count == 0) {
-        free(arr);
-        arr = NULL;
-        count = 0;
-    }
-    if (rc == 0) {
-        *out = arr;
-        *n = count;
-    }
-    return rc;
+    return collect_rows(ss, ss->st[ST_NUMBER_LIST], SQLITE_OK, sizeof(**out), number_row, NULL,
+                        "number_list", (void **)out, n);
 }
 
 static int sqlite_routes_version(struct store *s, long long *version)
@@ -1757,54 +1796,10 @@ static void call_from_row(sqlite3_stmt *st, struct call_record *c)
     c->ended_at = sqlite3_column_int64(st, 9);
 }
 
-/* Reads one row into an element of a list. */
-typedef void (*row_reader)(sqlite3_stmt *st, void *elem);
-
-/*
- * Runs a bound SELECT (`src` carries a binding error) and collects its rows
- * into a new array of `size`-byte elements; NULL and 0 when there are none.
- * Resets the statement.
- */
-static int collect_rows(struct sqlite_store *ss, sqlite3_stmt *st, int src, size_t size,
-                        row_reader read, const char *op, void **out, size_t *n)
-{
-    char *arr = NULL;
-    size_t count = 0, cap = 0;
-    int rc = 0;
-
-    if (src == SQLITE_OK)
-        src = sqlite3_step(st);
-    while (src == SQLITE_ROW) {
-        char *p = grow(arr, &cap, count + 1, size);
-
-        if (!p) {
-            rc = SB_ENOMEM;
-            break;
-        }
-        arr = p;
-        memset(arr + count * size, 0, size);
-        read(st, arr + count * size);
-        count++;
-        src = sqlite3_step(st);
-    }
-    if (rc == 0 && src != SQLITE_DONE)
-        rc = fail(ss->db, op, src);
-    stmt_done(st);
-    if (rc < 0 || count == 0) {
-        free(arr);
-        arr = NULL;
-        count = 0;
-    }
-    if (rc == 0) {
-        *out = arr;
-        *n = count;
-    }
-    return rc;
-}
-
-static void call_row(sqlite3_stmt *st, void *elem)
+static int call_row(sqlite3_stmt *st, void *elem)
 {
     call_from_row(st, elem);
+    return 0;
 }
 
 static int sqlite_call_list(struct store *s, size_t limit, struct call_record **out, size_t *n)
@@ -1819,7 +1814,7 @@ static int sqlite_call_list(struct store *s, size_t limit, struct call_record **
         return 0;
     }
     bind_i64(st, 1, limit > (size_t)INT64_MAX ? INT64_MAX : (long long)limit, &src);
-    return collect_rows(ss, st, src, sizeof(**out), call_row, "call_list", (void **)out, n);
+    return collect_rows(ss, st, src, sizeof(**out), call_row, NULL, "call_list", (void **)out, n);
 }
 
 static int sqlite_call_get(struct store *s, const char *call_sid, struct call_record *out)
@@ -1830,14 +1825,9 @@ static int sqlite_call_get(struct store *s, const char *call_sid, struct call_re
     int rc = 0;
 
     bind_str(st, 1, call_sid, &src);
-    if (src == SQLITE_OK)
-        src = sqlite3_step(st);
-    if (src == SQLITE_ROW)
+    rc = step_row(ss, st, src, "call_get");
+    if (rc == 0)
         call_from_row(st, out);
-    else if (src == SQLITE_DONE)
-        rc = SB_ENOTFOUND;
-    else
-        rc = fail(ss->db, "call_get", src);
     stmt_done(st);
     return rc;
 }
@@ -1873,7 +1863,7 @@ static int sqlite_stream_record(struct store *s, const struct stream_record *r)
     return run_write(ss, st, src, "stream_record");
 }
 
-static void stream_row(sqlite3_stmt *st, void *elem)
+static int stream_row(sqlite3_stmt *st, void *elem)
 {
     struct stream_record *r = elem;
 
@@ -1885,17 +1875,16 @@ static void stream_row(sqlite3_stmt *st, void *elem)
     r->duration_ms = (long)sqlite3_column_int64(st, 5);
     r->frames_in = (long)sqlite3_column_int64(st, 6);
     r->frames_out = (long)sqlite3_column_int64(st, 7);
+    return 0;
 }
 
 static int sqlite_stream_list(struct store *s, const char *call_sid, struct stream_record **out,
                               size_t *n)
 {
     struct sqlite_store *ss = to_sqlite(s);
-    sqlite3_stmt *st = ss->st[ST_STREAM_LIST];
-    int src = SQLITE_OK;
 
-    bind_str(st, 1, call_sid, &src);
-    return collect_rows(ss, st, src, sizeof(**out), stream_row, "stream_list", (void **)out, n);
+    return collect_rows_by(ss, ST_STREAM_LIST, call_sid, sizeof(**out), stream_row, NULL,
+                           "stream_list", (void **)out, n);
 }
 
 static int sqlite_flow_put(struct store *s, const char *tenant, const char *name, const char *json)
@@ -1942,36 +1931,30 @@ static int sqlite_flow_get(struct store *s, const char *tenant, const char *name
     *json = NULL;
     bind_str(st, 1, tenant, &src);
     bind_str(st, 2, name, &src);
-    if (src == SQLITE_OK)
-        src = sqlite3_step(st);
-    if (src == SQLITE_ROW) {
+    rc = step_row(ss, st, src, "flow_get");
+    if (rc == 0) {
         *json = col_dup(st, 0);
         rc = *json ? 0 : SB_ENOMEM;
-    } else if (src == SQLITE_DONE) {
-        rc = SB_ENOTFOUND;
-    } else {
-        rc = fail(ss->db, "flow_get", src);
     }
     stmt_done(st);
     return rc;
 }
 
-static void flow_ref_row(sqlite3_stmt *st, void *elem)
+static int flow_ref_row(sqlite3_stmt *st, void *elem)
 {
     struct flow_ref *r = elem;
 
     col_str(st, 0, r->tenant, sizeof(r->tenant));
     col_str(st, 1, r->name, sizeof(r->name));
+    return 0;
 }
 
 static int sqlite_flow_list(struct store *s, const char *tenant, struct flow_ref **out, size_t *n)
 {
     struct sqlite_store *ss = to_sqlite(s);
-    sqlite3_stmt *st = ss->st[ST_FLOW_LIST];
-    int src = SQLITE_OK;
 
-    bind_str(st, 1, tenant ? tenant : "", &src);
-    return collect_rows(ss, st, src, sizeof(**out), flow_ref_row, "flow_list", (void **)out, n);
+    return collect_rows_by(ss, ST_FLOW_LIST, tenant ? tenant : "", sizeof(**out), flow_ref_row,
+                           NULL, "flow_list", (void **)out, n);
 }
 
 static int sqlite_number_set_flow(struct store *s, const char *e164, const char *flow)
@@ -1979,16 +1962,10 @@ static int sqlite_number_set_flow(struct store *s, const char *e164, const char 
     struct sqlite_store *ss = to_sqlite(s);
     sqlite3_stmt *st = ss->st[ST_NUMBER_SET_FLOW];
     int src = SQLITE_OK;
-    int rc = 0;
 
     bind_str(st, 1, e164, &src);
     bind_str(st, 2, flow, &src);
-    src = step_done(st, src);
-    if (src != SQLITE_DONE)
-        rc = fail(ss->db, "number_set_flow", src);
-    else if (sqlite3_changes(ss->db) == 0)
-        rc = SB_ENOTFOUND;
-    return rc;
+    return run_change(ss, st, src, "number_set_flow");
 }
 
 static int sqlite_flow_call_get(struct store *s, const char *call_sid, struct flow_call *out)
@@ -2000,9 +1977,8 @@ static int sqlite_flow_call_get(struct store *s, const char *call_sid, struct fl
 
     memset(out, 0, sizeof(*out));
     bind_str(st, 1, call_sid, &src);
-    if (src == SQLITE_OK)
-        src = sqlite3_step(st);
-    if (src == SQLITE_ROW) {
+    rc = step_row(ss, st, src, "flow_call_get");
+    if (rc == 0) {
         col_str(st, 0, out->call_sid, sizeof(out->call_sid));
         col_str(st, 1, out->tenant, sizeof(out->tenant));
         col_str(st, 2, out->flow, sizeof(out->flow));
@@ -2014,10 +1990,6 @@ static int sqlite_flow_call_get(struct store *s, const char *call_sid, struct fl
         out->step_no = sqlite3_column_int(st, 8);
         out->last_twiml = col_dup(st, 9);
         rc = out->last_twiml ? 0 : SB_ENOMEM;
-    } else if (src == SQLITE_DONE) {
-        rc = SB_ENOTFOUND;
-    } else {
-        rc = fail(ss->db, "flow_call_get", src);
     }
     stmt_done(st);
     return rc;
@@ -2058,7 +2030,7 @@ static int sqlite_recording_put(struct store *s, const struct recording *r)
     return run_write(ss, st, src, "recording_put");
 }
 
-static void recording_row(sqlite3_stmt *st, void *elem)
+static int recording_row(sqlite3_stmt *st, void *elem)
 {
     struct recording *r = elem;
 
@@ -2068,18 +2040,16 @@ static void recording_row(sqlite3_stmt *st, void *elem)
     r->duration = (long)sqlite3_column_int64(st, 3);
     col_str(st, 4, r->status, sizeof(r->status));
     r->at = sqlite3_column_int64(st, 5);
+    return 0;
 }
 
 static int sqlite_recording_list(struct store *s, const char *call_sid, struct recording **out,
                                  size_t *n)
 {
     struct sqlite_store *ss = to_sqlite(s);
-    sqlite3_stmt *st = ss->st[ST_RECORDING_LIST];
-    int src = SQLITE_OK;
 
-    bind_str(st, 1, call_sid, &src);
-    return collect_rows(ss, st, src, sizeof(**out), recording_row, "recording_list", (void **)out,
-                        n);
+    return collect_rows_by(ss, ST_RECORDING_LIST, call_sid, sizeof(**out), recording_row, NULL,
+                           "recording_list", (void **)out, n);
 }
 
 /* Agents, their knowledge and call transcripts (store/agents.h checked the arguments). */
@@ -2126,8 +2096,9 @@ static void langs_split(const char *text, struct agent_config *c)
 }
 
 /* Reads a row of AGENT_COLUMNS into *c (zeroed first). Returns 0 or SB_ENOMEM (nothing owned). */
-static int agent_from_row(sqlite3_stmt *st, struct agent_config *c)
+static int agent_from_row(sqlite3_stmt *st, void *elem)
 {
+    struct agent_config *c = elem;
     char langs[LANGS_TEXT_SIZE];
     char fallback[16];
 
@@ -2231,58 +2202,25 @@ static int sqlite_agent_get(struct store *s, const char *tenant, const char *nam
 
     bind_str(st, 1, tenant, &src);
     bind_str(st, 2, name, &src);
-    if (src == SQLITE_OK)
-        src = sqlite3_step(st);
-    if (src == SQLITE_ROW)
+    rc = step_row(ss, st, src, "agent_get");
+    if (rc == 0)
         rc = agent_from_row(st, out);
-    else if (src == SQLITE_DONE)
-        rc = SB_ENOTFOUND;
-    else
-        rc = fail(ss->db, "agent_get", src);
     stmt_done(st);
     return rc;
+}
+
+static void agent_list_release(void *arr, size_t n)
+{
+    agent_config_list_free(arr, n);
 }
 
 static int sqlite_agent_list(struct store *s, const char *tenant, struct agent_config **out,
                              size_t *n)
 {
     struct sqlite_store *ss = to_sqlite(s);
-    sqlite3_stmt *st = ss->st[ST_AGENT_LIST];
-    struct agent_config *arr = NULL;
-    size_t count = 0, cap = 0;
-    int src = SQLITE_OK;
-    int rc = 0;
 
-    bind_str(st, 1, tenant ? tenant : "", &src);
-    if (src == SQLITE_OK)
-        src = sqlite3_step(st);
-    while (src == SQLITE_ROW) {
-        struct agent_config *p = grow(arr, &cap, count + 1, sizeof(*arr));
-
-        if (!p) {
-            rc = SB_ENOMEM;
-            break;
-        }
-        arr = p;
-        rc = agent_from_row(st, &arr[count]);
-        if (rc < 0)
-            break;
-        count++;
-        src = sqlite3_step(st);
-    }
-    if (rc == 0 && src != SQLITE_DONE)
-        rc = fail(ss->db, "agent_list", src);
-    stmt_done(st);
-    if (rc < 0 || count == 0) {
-        agent_config_list_free(arr, count);
-        arr = NULL;
-        count = 0;
-    }
-    if (rc == 0) {
-        *out = arr;
-        *n = count;
-    }
-    return rc;
+    return collect_rows_by(ss, ST_AGENT_LIST, tenant ? tenant : "", sizeof(**out), agent_from_row,
+                           agent_list_release, "agent_list", (void **)out, n);
 }
 
 static int sqlite_agent_remove(struct store *s, const char *tenant, const char *name)
@@ -2290,16 +2228,19 @@ static int sqlite_agent_remove(struct store *s, const char *tenant, const char *
     struct sqlite_store *ss = to_sqlite(s);
     sqlite3_stmt *st = ss->st[ST_AGENT_DELETE];
     int src = SQLITE_OK;
-    int rc = 0;
 
     bind_str(st, 1, tenant, &src);
     bind_str(st, 2, name, &src);
-    src = step_done(st, src);
-    if (src != SQLITE_DONE)
-        rc = fail(ss->db, "agent_remove", src);
-    else if (sqlite3_changes(ss->db) == 0)
-        rc = SB_ENOTFOUND;
-    return rc;
+    return run_change(ss, st, src, "agent_remove");
+}
+
+/* Binds ?1 to ?3 of a knowledge file's statements: the tenant, the agent and the file. */
+static void bind_knowledge_file(sqlite3_stmt *st, const char *tenant, const char *agent,
+                                const char *file, int *src)
+{
+    bind_str(st, 1, tenant, src);
+    bind_str(st, 2, agent, src);
+    bind_str(st, 3, file, src);
 }
 
 static int sqlite_knowledge_put(struct store *s, const char *tenant, const char *agent,
@@ -2317,9 +2258,7 @@ static int sqlite_knowledge_put(struct store *s, const char *tenant, const char 
         return rc;
     /* The file's row first: the passages' foreign key needs it (and it needs the agent). */
     st = ss->st[ST_KNOWLEDGE_FILE_PUT];
-    bind_str(st, 1, tenant, &src);
-    bind_str(st, 2, agent, &src);
-    bind_str(st, 3, file, &src);
+    bind_knowledge_file(st, tenant, agent, file, &src);
     bind_i64(st, 4, bytes, &src);
     bind_i64(st, 5, (long long)np, &src);
     bind_i64(st, 6, (long long)time(NULL), &src);
@@ -2331,17 +2270,13 @@ static int sqlite_knowledge_put(struct store *s, const char *tenant, const char 
     if (rc == 0) {
         st = ss->st[ST_KNOWLEDGE_CLEAR];
         src = SQLITE_OK;
-        bind_str(st, 1, tenant, &src);
-        bind_str(st, 2, agent, &src);
-        bind_str(st, 3, file, &src);
+        bind_knowledge_file(st, tenant, agent, file, &src);
         rc = run_write(ss, st, src, "knowledge_put");
     }
     for (size_t i = 0; i < np && rc == 0; i++) {
         st = ss->st[ST_PASSAGE_INSERT];
         src = SQLITE_OK;
-        bind_str(st, 1, tenant, &src);
-        bind_str(st, 2, agent, &src);
-        bind_str(st, 3, file, &src);
+        bind_knowledge_file(st, tenant, agent, file, &src);
         bind_i64(st, 4, p[i].seq, &src);
         bind_str(st, 5, p[i].heading, &src);
         bind_str(st, 6, p[i].text, &src);
@@ -2350,7 +2285,7 @@ static int sqlite_knowledge_put(struct store *s, const char *tenant, const char 
     return tx_leave(ss, kind, rc, "knowledge_put");
 }
 
-static void knowledge_file_row(sqlite3_stmt *st, void *elem)
+static int knowledge_file_row(sqlite3_stmt *st, void *elem)
 {
     struct knowledge_file *f = elem;
 
@@ -2358,6 +2293,7 @@ static void knowledge_file_row(sqlite3_stmt *st, void *elem)
     f->bytes = sqlite3_column_int64(st, 1);
     f->passages = sqlite3_column_int(st, 2);
     f->imported_at = sqlite3_column_int64(st, 3);
+    return 0;
 }
 
 static int sqlite_knowledge_file_list(struct store *s, const char *tenant, const char *agent,
@@ -2369,11 +2305,11 @@ static int sqlite_knowledge_file_list(struct store *s, const char *tenant, const
 
     bind_str(st, 1, tenant, &src);
     bind_str(st, 2, agent, &src);
-    return collect_rows(ss, st, src, sizeof(**out), knowledge_file_row, "knowledge_file_list",
+    return collect_rows(ss, st, src, sizeof(**out), knowledge_file_row, NULL, "knowledge_file_list",
                         (void **)out, n);
 }
 
-static void passage_row(sqlite3_stmt *st, void *elem)
+static int passage_row(sqlite3_stmt *st, void *elem)
 {
     struct knowledge_passage *p = elem;
 
@@ -2382,6 +2318,7 @@ static void passage_row(sqlite3_stmt *st, void *elem)
     col_str(st, 2, p->heading, sizeof(p->heading));
     col_str(st, 3, p->text, sizeof(p->text));
     p->score = -sqlite3_column_double(st, 4);
+    return 0;
 }
 
 /*
@@ -2439,25 +2376,32 @@ static int sqlite_knowledge_search(struct store *s, const char *tenant, const ch
     bind_str(st, 2, tenant, &src);
     bind_str(st, 3, agent, &src);
     bind_i64(st, 4, (long long)k, &src);
-    rc = collect_rows(ss, st, src, sizeof(**out), passage_row, "knowledge_search", (void **)out, n);
+    rc = collect_rows(ss, st, src, sizeof(**out), passage_row, NULL, "knowledge_search",
+                      (void **)out, n);
     free(match);
     return rc;
+}
+
+/* `at` when it is set, else the time now; in unix milliseconds. */
+static long long at_or_now_ms(long long at)
+{
+    struct timespec now;
+
+    if (at > 0)
+        return at;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
 
 static int sqlite_turn_append(struct store *s, const struct call_turn *t, int *seq)
 {
     struct sqlite_store *ss = to_sqlite(s);
     sqlite3_stmt *st = ss->st[ST_TURN_APPEND];
-    struct timespec now;
-    long long at = t->at;
+    long long at = at_or_now_ms(t->at);
     int got = 0;
     int src = SQLITE_OK;
     int rc = 0;
 
-    if (at <= 0) {
-        clock_gettime(CLOCK_REALTIME, &now);
-        at = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-    }
     bind_str(st, 1, t->call_sid, &src);
     bind_str(st, 2, turn_role_name(t->role), &src);
     bind_str(st, 3, t->text ? t->text : "", &src);
@@ -2483,8 +2427,9 @@ static int sqlite_turn_append(struct store *s, const struct call_turn *t, int *s
 }
 
 /* Reads a row of ST_TURN_LIST into *t (zeroed first). Returns 0 or SB_ENOMEM (nothing owned). */
-static int turn_from_row(sqlite3_stmt *st, struct call_turn *t)
+static int turn_from_row(sqlite3_stmt *st, void *elem)
 {
+    struct call_turn *t = elem;
     char role[16];
 
     memset(t, 0, sizeof(*t));
@@ -2511,60 +2456,27 @@ static int turn_from_row(sqlite3_stmt *st, struct call_turn *t)
     return SB_ENOMEM;
 }
 
+static void turn_list_release(void *arr, size_t n)
+{
+    call_turns_free(arr, n);
+}
+
 static int sqlite_turn_list(struct store *s, const char *call_sid, struct call_turn **out,
                             size_t *n)
 {
     struct sqlite_store *ss = to_sqlite(s);
-    sqlite3_stmt *st = ss->st[ST_TURN_LIST];
-    struct call_turn *arr = NULL;
-    size_t count = 0, cap = 0;
-    int src = SQLITE_OK;
-    int rc = 0;
 
-    bind_str(st, 1, call_sid, &src);
-    if (src == SQLITE_OK)
-        src = sqlite3_step(st);
-    while (src == SQLITE_ROW) {
-        struct call_turn *p = grow(arr, &cap, count + 1, sizeof(*arr));
-
-        if (!p) {
-            rc = SB_ENOMEM;
-            break;
-        }
-        arr = p;
-        rc = turn_from_row(st, &arr[count]);
-        if (rc < 0)
-            break;
-        count++;
-        src = sqlite3_step(st);
-    }
-    if (rc == 0 && src != SQLITE_DONE)
-        rc = fail(ss->db, "turn_list", src);
-    stmt_done(st);
-    if (rc < 0 || count == 0) {
-        call_turns_free(arr, count);
-        arr = NULL;
-        count = 0;
-    }
-    if (rc == 0) {
-        *out = arr;
-        *n = count;
-    }
-    return rc;
+    return collect_rows_by(ss, ST_TURN_LIST, call_sid, sizeof(**out), turn_from_row,
+                           turn_list_release, "turn_list", (void **)out, n);
 }
 
 static int sqlite_message_add(struct store *s, const struct call_message *m)
 {
     struct sqlite_store *ss = to_sqlite(s);
     sqlite3_stmt *st = ss->st[ST_MESSAGE_INSERT];
-    struct timespec now;
-    long long at = m->at;
+    long long at = at_or_now_ms(m->at);
     int src = SQLITE_OK;
 
-    if (at <= 0) {
-        clock_gettime(CLOCK_REALTIME, &now);
-        at = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-    }
     bind_str(st, 1, m->call_sid, &src);
     bind_str(st, 2, m->caller_name, &src);
     bind_str(st, 3, m->callback_number, &src);
@@ -2573,55 +2485,31 @@ static int sqlite_message_add(struct store *s, const struct call_message *m)
     return run_write(ss, st, src, "message_add");
 }
 
+/* Reads a row of ST_MESSAGE_LIST into *elem (zeroed). Returns 0 or SB_ENOMEM (nothing owned). */
+static int message_row(sqlite3_stmt *st, void *elem)
+{
+    struct call_message *m = elem;
+
+    col_str(st, 0, m->call_sid, sizeof(m->call_sid));
+    col_str(st, 1, m->caller_name, sizeof(m->caller_name));
+    col_str(st, 2, m->callback_number, sizeof(m->callback_number));
+    m->at = sqlite3_column_int64(st, 4);
+    m->message = col_dup(st, 3);
+    return m->message ? 0 : SB_ENOMEM;
+}
+
+static void message_list_release(void *arr, size_t n)
+{
+    call_messages_free(arr, n);
+}
+
 static int sqlite_message_list(struct store *s, const char *call_sid, struct call_message **out,
                                size_t *n)
 {
     struct sqlite_store *ss = to_sqlite(s);
-    sqlite3_stmt *st = ss->st[ST_MESSAGE_LIST];
-    struct call_message *arr = NULL;
-    size_t count = 0, cap = 0;
-    int src = SQLITE_OK;
-    int rc = 0;
 
-    bind_str(st, 1, call_sid ? call_sid : "", &src);
-    if (src == SQLITE_OK)
-        src = sqlite3_step(st);
-    while (src == SQLITE_ROW) {
-        struct call_message *p = grow(arr, &cap, count + 1, sizeof(*arr));
-        struct call_message *m;
-
-        if (!p) {
-            rc = SB_ENOMEM;
-            break;
-        }
-        arr = p;
-        m = &arr[count];
-        memset(m, 0, sizeof(*m));
-        col_str(st, 0, m->call_sid, sizeof(m->call_sid));
-        col_str(st, 1, m->caller_name, sizeof(m->caller_name));
-        col_str(st, 2, m->callback_number, sizeof(m->callback_number));
-        m->at = sqlite3_column_int64(st, 4);
-        m->message = col_dup(st, 3);
-        if (!m->message) {
-            rc = SB_ENOMEM;
-            break;
-        }
-        count++;
-        src = sqlite3_step(st);
-    }
-    if (rc == 0 && src != SQLITE_DONE)
-        rc = fail(ss->db, "message_list", src);
-    stmt_done(st);
-    if (rc < 0 || count == 0) {
-        call_messages_free(arr, count);
-        arr = NULL;
-        count = 0;
-    }
-    if (rc == 0) {
-        *out = arr;
-        *n = count;
-    }
-    return rc;
+    return collect_rows_by(ss, ST_MESSAGE_LIST, call_sid ? call_sid : "", sizeof(**out),
+                           message_row, message_list_release, "message_list", (void **)out, n);
 }
 
 const struct store_ops store_sqlite_ops = {
