@@ -445,8 +445,13 @@ int chat_stream_feed(struct chat_stream *cs, const char *type, const char *data,
     }
     rc = chunk(cs, root, data, len);
     json_decref(root);
-    if (rc)
+    if (rc) {
+        /* A refused event gives nothing: its text, read before the fault, is taken back. */
+        cs->content.len = before;
+        if (cs->content.data)
+            cs->content.data[before] = '\0';
         return rc;
+    }
     if (cs->content.len > before) {
         out->text = cs->content.data + before;
         out->len = cs->content.len - before;

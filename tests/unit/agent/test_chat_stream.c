@@ -535,3 +535,23 @@ Test(chat_tool_check, refusals)
                     "error: \"callback_number\" of take_message is longer than 64 bytes");
     }
 }
+
+/* An event refused after its text was read gives nothing: the text is taken back. */
+Test(chat_stream, a_refused_event_leaves_no_text_behind)
+{
+    const char *ev[] = {
+        OAI("{\"index\":0,\"delta\":{\"content\":\"Le paso \"},\"finish_reason\":null}"),
+        OAI("{\"index\":0,\"delta\":{\"content\":\"el recado.\",\"tool_calls\":[{\"index\":999,"
+            "\"id\":\"call_1\"}]},\"finish_reason\":null}"),
+    };
+    struct chat_stream cs;
+    struct buf text = BUF_INIT(4096);
+
+    chat_stream_init(&cs, 0, 0);
+    cr_assert_eq(feed_all(&cs, ev, N(ev), &text), SB_EPARSE);
+    cr_assert_str_eq(text.data, "Le paso ");
+    cr_assert_str_eq(cs.content.data, "Le paso ", "got '%s'", cs.content.data);
+    cr_assert_eq(cs.content.len, strlen("Le paso "));
+    buf_release(&text);
+    chat_stream_release(&cs);
+}
