@@ -11,7 +11,7 @@
 #   5. under ThreadSanitizer: the unit tests that start threads (the writer, the
 #      worker pool) and the integration tests that drive every thread of the
 #      server (loop, writer, workers)
-#   6. fuzz targets for a bounded time (FUZZ_SECONDS each, default 6)
+#   6. fuzz targets for a bounded time (FUZZ_SECONDS each, default 4)
 # and ends with one line "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +24,13 @@ log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT
 
 count() { passed=$((passed + $1)); failed=$((failed + $2)); }
-step() { printf '\n== %s\n' "$*"; }
+# Each step says how long the one before it took, to keep the suite well under 20 minutes.
+step_started=$SECONDS
+step() {
+  [ "$SECONDS" -gt "$step_started" ] && printf '(%d s)\n' "$((SECONDS - step_started))"
+  step_started=$SECONDS
+  printf '\n== %s\n' "$*"
+}
 
 build() { # build DIR "TARGETS" [meson options...]  (empty TARGETS: everything)
   local dir=$1 targets=$2; shift 2
@@ -146,7 +152,7 @@ else
   count 0 1
 fi
 
-step "fuzz targets (${FUZZ_SECONDS:-6} s each)"
+step "fuzz targets (${FUZZ_SECONDS:-4} s each)"
 fuzzers="fuzz/fuzz_chat_stream fuzz/fuzz_doc fuzz/fuzz_flow fuzz/fuzz_form fuzz/fuzz_knowledge fuzz/fuzz_llm_script fuzz/fuzz_media fuzz/fuzz_relay fuzz/fuzz_script fuzz/fuzz_sig fuzz/fuzz_sse fuzz/fuzz_status_events fuzz/fuzz_tz fuzz/fuzz_twiml fuzz/fuzz_words"
 if CC=clang build build-fuzz "$fuzzers" -Dfuzz=true; then
   for f in build-fuzz/fuzz/fuzz_*; do
@@ -154,7 +160,7 @@ if CC=clang build build-fuzz "$fuzzers" -Dfuzz=true; then
     name=$(basename "$f"); corpus="$log/corpus-$name"
     mkdir -p "$corpus"
     [ -d "fuzz/corpus/${name#fuzz_}" ] && cp fuzz/corpus/"${name#fuzz_}"/* "$corpus"/ 2>/dev/null
-    if "$f" -max_total_time="${FUZZ_SECONDS:-6}" -rss_limit_mb=1024 "$corpus" >"$log/$name.out" 2>&1; then
+    if "$f" -max_total_time="${FUZZ_SECONDS:-4}" -rss_limit_mb=1024 "$corpus" >"$log/$name.out" 2>&1; then
       printf '%s: 1 passed, 0 failed (%s)\n' "$name" "$(grep -a -oE 'Done [0-9]+ runs in [0-9]+ second' "$log/$name.out" | head -1)"
       count 1 0
     else
@@ -165,6 +171,6 @@ else
   count 0 1
 fi
 
-echo
+printf '(%d s)\n\nthe whole suite: %d s\n' "$((SECONDS - step_started))" "$SECONDS"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
