@@ -29,13 +29,27 @@ static struct lws_context *context(void)
     return cx;
 }
 
-/* Services the loop until `n` entries fired or `ms` passed. */
+static lws_sorted_usec_list_t tick;
+
+static void on_tick(lws_sorted_usec_list_t *sul)
+{
+    (void)sul;
+}
+
+/*
+ * Services the loop until `n` entries fired or `ms` passed. lws 4.1 ignores
+ * lws_service's timeout and waits for the next timer or event (30 s when
+ * there is none), so a 5 ms tick keeps each pass short.
+ */
 static void run_until(struct lws_context *cx, int n, int ms)
 {
     lws_usec_t end = lws_now_usecs() + (lws_usec_t)ms * 1000;
 
-    while (nfired < n && lws_now_usecs() < end)
+    while (nfired < n && lws_now_usecs() < end) {
+        lws_sul_schedule(cx, 0, &tick, on_tick, 5 * LWS_US_PER_MS);
         lws_service(cx, 0);
+    }
+    lws_sul_cancel(&tick);
 }
 
 Test(deadline_queue, expires_in_the_order_added_and_skips_removed_entries)

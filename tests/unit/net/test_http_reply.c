@@ -120,6 +120,13 @@ static void *client(void *arg)
     return NULL;
 }
 
+static lws_sorted_usec_list_t tick;
+
+static void on_tick(lws_sorted_usec_list_t *sul)
+{
+    (void)sul;
+}
+
 /* Sends `request` to a fresh server and returns its whole answer in x->reply. */
 static void exchange(struct exchange *x, const char *request)
 {
@@ -140,8 +147,15 @@ static void exchange(struct exchange *x, const char *request)
     cr_assert_gt(x->port, 0);
     x->request = request;
     cr_assert_eq(pthread_create(&t, NULL, client, x), 0);
-    while (!x->done)
-        lws_service(ctx, 50);
+    /*
+     * lws 4.1 ignores lws_service's timeout and waits for the next event: a
+     * 10 ms tick ends the wait once the client thread is done.
+     */
+    while (!x->done) {
+        lws_sul_schedule(ctx, 0, &tick, on_tick, 10 * LWS_US_PER_MS);
+        lws_service(ctx, 0);
+    }
+    lws_sul_cancel(&tick);
     pthread_join(t, NULL);
     lws_context_destroy(ctx);
 }
