@@ -20,8 +20,6 @@
 #include "voice/call_context.h"
 #include "core/banned.h"
 
-/* Reload the agents' settings at least this often (the CLI changes them in another process). */
-#define RELOAD_MS 5000
 #define TURN_TEXT_MAX (16 * 1024)
 
 /* An agent's settings as loaded, with its key read from the environment. */
@@ -54,7 +52,6 @@ struct conversations {
     struct agent_env env;
     struct agent_entry *agents;
     size_t nagents;
-    long long loaded_ms;
     struct conversation *list;
 };
 
@@ -105,7 +102,6 @@ void conversations_reload(struct server *srv)
 
     if (!cv)
         return;
-    cv->loaded_ms = loop_ms();
     rc = agent_config_list(srv->store, NULL, &list, &n);
     if (rc) {
         log_event(LOG_ERROR, "agents.load_failed", "error=\"%s\"", sb_strerror(rc));
@@ -560,8 +556,6 @@ void conversations_tick(struct server *srv)
 
     if (!cv)
         return;
-    if (now - cv->loaded_ms >= RELOAD_MS)
-        conversations_reload(srv);
     for (c = cv->list; c; c = next) {
         next = c->next;
         agent_llm_ops.tick(c->agent, now);
