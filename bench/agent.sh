@@ -16,8 +16,7 @@
 #    llm on as many connections. Server time = gather - model.
 # 3. Memory: switchboard's VmRSS idle and with CALLS relay sessions open
 #    after WARM_TURNS turns each (and at the end of the run), per session.
-# 4. partialResultCallback: not implemented by switchboard (shown by asking
-#    /voice/gather/partial); nothing to measure.
+# (What partialResultCallback saves is measured by bench/partial.sh.)
 #
 # switchboard runs pinned to CPU 0 (a fresh process for each part); sim llm,
 # the recording proxy and the load generator (bench/agent_load.c: one lws
@@ -217,8 +216,6 @@ for c in 1 "$gconns"; do
     --to "$number" --prompt "$prompt" --turns-per-call "$turns" --expect "$expect" \
     --server-pid "$srv"
 done
-# --- 4: partialResultCallback --------------------------------------------------------
-partial=$(curl -s -o /dev/null -w '%{http_code}' -X POST -d 'CallSid=CA1' "$url/voice/gather/partial" || echo "?")
 stop_switchboard
 for c in 1 "$gconns"; do
   run "model-c$c" http --port "$llm_port" -c "$c" -d "$gsecs" --server-pid "$llm" \
@@ -229,7 +226,7 @@ done
 echo
 echo "switchboard $rev; $(date -u '+%Y-%m-%d %H:%M UTC'); CPU 0: switchboard; CPU 1: sim llm + generator"
 echo
-awk -v calls="$calls" -v gconns="$gconns" -v partial="$partial" -v turns="$turns" '
+awk -v calls="$calls" -v gconns="$gconns" -v turns="$turns" '
   function v(k,   i) { for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) return substr($i, length(k) + 2); return "" }
   function thousands(x,   s, r) {
     s = sprintf("%.0f", x); r = ""
@@ -267,8 +264,6 @@ awk -v calls="$calls" -v gconns="$gconns" -v partial="$partial" -v turns="$turns
     if (open > 0)
       printf "Memory: switchboard VmRSS idle %.1f MiB; with %d relay sessions open after %d turns each %.1f MiB: %.1f KiB a session; at the end of the run %.1f MiB: %.1f KiB a session.\n",
         idle / 1024, open, wt, warm / 1024, (warm - idle) / open, end / 1024, (end - idle) / open
-    print ""
-    printf "partialResultCallback: not implemented; switchboard answers POST /voice/gather/partial with %s, so there is nothing to measure.\n", partial
   }
 ' "$results"
 echo

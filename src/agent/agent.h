@@ -32,6 +32,13 @@ struct agent_turn {
     const char *tenant_name; /* for the reply wording */
     int can_transfer;        /* the tenant has a transfer number */
     int unrecognised_speech; /* the caller spoke but there is no transcript (no recogniser) */
+    /*
+     * The words are a recogniser's stable partial result, not its final one:
+     * the engine may start thinking but holds every event and every effect
+     * (transcript, tools) until `confirm`; `withdraw` forgets the turn. Only
+     * for engines with confirm and withdraw.
+     */
+    int speculative;
 };
 
 struct llm_settings;
@@ -130,6 +137,20 @@ struct agent_ops {
     void (*tick)(void *agent, long long now_ms);
     /** The call is over: cancels what runs and frees the agent. NULL is allowed. */
     void (*close)(void *agent);
+    /**
+     * The caller's final words are those of the speculative turn running:
+     * it becomes the real turn. Its held events are emitted now, in order
+     * (maybe the whole reply and END, from inside this call), and the rest
+     * follow as they come. No-op when no speculative turn runs. NULL: the
+     * engine never speculates (the rule and echo agents).
+     */
+    void (*confirm)(void *agent);
+    /**
+     * The caller's final words differ: the speculative turn is cancelled and
+     * forgotten as if never asked (no event, no transcript, no memory of
+     * it). No-op when no speculative turn runs. NULL as for confirm.
+     */
+    void (*withdraw)(void *agent);
 };
 
 /** The rule agent: keywords and keys, English and Spanish. */

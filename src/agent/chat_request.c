@@ -181,6 +181,18 @@ int chat_history_add_user(struct chat_history *h, const char *text)
     return history_push(h, &m);
 }
 
+int chat_history_pop_user(struct chat_history *h)
+{
+    struct chat_message *m = h->n ? &h->msgs[h->n - 1] : NULL;
+
+    if (!m || m->role != CHAT_ROLE_USER)
+        return SB_ENOTFOUND;
+    h->bytes -= m->bytes;
+    message_free(m);
+    h->n--;
+    return 0;
+}
+
 int chat_history_add_assistant(struct chat_history *h, const char *text,
                                const struct chat_call *calls, size_t ncalls)
 {

@@ -153,6 +153,14 @@ void chat_history_release(struct chat_history *h);
 SB_MUST_CHECK int chat_history_add_user(struct chat_history *h, const char *text);
 
 /**
+ * Removes the newest message when it is the caller's (a speculative turn
+ * withdrawn before the model's answer joined the history). Turns dropped
+ * for the budget when it was added stay dropped. Returns 0, or
+ * SB_ENOTFOUND when the newest message is not a user message.
+ */
+int chat_history_pop_user(struct chat_history *h);
+
+/**
  * Appends an assistant message: `text` (may be NULL or "" when `ncalls` > 0)
  * and `ncalls` tool calls, each with a non-empty id and name and arguments
  * (NULL taken as ""). Copies everything. Same returns as

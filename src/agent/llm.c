@@ -50,6 +50,12 @@ struct llm_agent {
     struct chat_stream cs;
     struct speakable sp;
     struct buf said; /* the reply's text emitted this turn */
+
+    /* A speculative turn (agent_turn.speculative) until confirm or withdraw. */
+    int speculative;
+    int parked;      /* its model round is complete: round_done waits for confirm */
+    int spec_failed; /* it failed quietly: confirm asks again */
+    struct buf held; /* its pieces not yet emitted, each ended by '\0' */
 };
 
 /* ---- the breaker: one per base URL, loop thread only ---- */
@@ -129,6 +135,13 @@ static void say(struct llm_agent *a, const char *text)
     /* The record of what was said is bounded (SAID_MAX); what does not fit is still said. */
     if ((a->said.len == 0 || buf_putc(&a->said, ' ') == 0) && buf_puts(&a->said, text) != 0)
         log_event(LOG_INFO, "agent.llm", "call_sid=%s event=reply_record_full", a->call_sid);
+    if (a->speculative) {
+        /* Nobody listens yet: kept for confirm (a piece that does not fit fails the speculation).
+         */
+        if (buf_append(&a->held, text, strlen(text) + 1) != 0)
+            a->spec_failed = 1;
+        return;
+    }
     a->spoke = 1;
     emit(a, AGENT_EV_TEXT, text, AGENT_CONTINUE, NULL);
 }
@@ -166,6 +179,7 @@ static void end_turn(struct llm_agent *a, enum agent_action action, const char *
     chat_stream_release(&a->cs);
     speakable_release(&a->sp);
     buf_release(&a->said);
+    buf_release(&a->held);
     emit(a, AGENT_EV_END, NULL, action, reason);
 }
 
@@ -200,6 +214,13 @@ static void fall_back(struct llm_agent *a, const char *why)
     if (b && ++b->failures >= LLM_BREAKER_FAILURES && !b->open_until) {
         b->open_until = now_ms(a) + LLM_BREAKER_OPEN_MS;
         record_event(a, "breaker_open", a->set.base_url);
+    }
+    if (a->speculative) {
+        /* Nobody waits on it yet: if it is confirmed, the turn is asked again then. */
+        a->spec_failed = 1;
+        log_event(LOG_INFO, "agent.llm", "call_sid=%s event=speculation_failed reason=\"%s\"",
+                  a->call_sid, why);
+        return;
     }
     record_event(a, "fallback", why);
     if (a->spoke) {
@@ -382,6 +403,11 @@ static void round_done(struct llm_agent *a)
 
     if (b)
         b->failures = 0;
+    if (a->speculative) {
+        /* Tools have effects and the caller may yet say something else: wait for confirm. */
+        a->parked = 1;
+        return;
+    }
     say_rest(a);
     if (chat_history_add_assistant(&a->hist, content, calls, n) != 0) {
         fall_back(a, "the reply does not fit the conversation");
@@ -489,6 +515,7 @@ static int llm_open(void **out, const struct agent_call *call, const struct agen
     chat_stream_init(&a->cs, 0, 0);
     speakable_init(&a->sp, 0, 0);
     buf_init(&a->said, SAID_MAX);
+    buf_init(&a->held, SAID_MAX + SAID_MAX / 8);
     if (call->greeting && *call->greeting) {
         /* The greeting is said by the transport's first words: the model knows it was. */
         if (chat_history_add_assistant(&a->hist, call->greeting, NULL, 0) != 0)
@@ -504,6 +531,7 @@ static void free_agent(struct llm_agent *a)
     chat_stream_release(&a->cs);
     speakable_release(&a->sp);
     buf_release(&a->said);
+    buf_release(&a->held);
     free(a->caller);
     if (a->api_key)
         OPENSSL_cleanse(a->api_key, strlen(a->api_key));
@@ -525,8 +553,86 @@ static void begin_turn(struct llm_agent *a)
     a->first_ms = 0;
     a->retry_at_ms = 0;
     a->started_ms = now_ms(a);
+    a->speculative = 0;
+    a->parked = 0;
+    a->spec_failed = 0;
     buf_reset(&a->said);
+    buf_reset(&a->held);
     speakable_reset(&a->sp);
+}
+
+static void llm_withdraw(void *agent)
+{
+    struct llm_agent *a = agent;
+
+    if (!a->speculative)
+        return;
+    drop_request(a);
+    a->active = 0;
+    a->speculative = 0;
+    a->parked = 0;
+    a->spec_failed = 0;
+    a->retry_at_ms = 0;
+    /* Nothing else joined the history while it ran (round_done parks first). */
+    if (chat_history_pop_user(&a->hist) != 0)
+        log_event(LOG_WARN, "agent.llm", "call_sid=%s event=withdraw_without_turn", a->call_sid);
+    free(a->caller);
+    a->caller = NULL;
+    chat_stream_release(&a->cs);
+    speakable_release(&a->sp);
+    buf_release(&a->said);
+    buf_release(&a->held);
+}
+
+static void record_caller(const struct llm_agent *a, const char *words)
+{
+    struct llm_record r = {LLM_REC_CALLER, a->call_sid, words, NULL, NULL, NULL, 0, NULL, -1};
+
+    record(a, &r);
+}
+
+static void llm_confirm(void *agent)
+{
+    struct llm_agent *a = agent;
+    long long now = now_ms(a);
+
+    if (!a->speculative)
+        return;
+    a->speculative = 0;
+    /* The caller waits from now: the filler and the hard limit count from here. */
+    a->started_ms = now;
+    if (a->first_ms && a->first_ms < now)
+        a->first_ms = now;
+    record_caller(a, a->caller);
+    log_event(LOG_INFO, "agent.llm", "call_sid=%s event=speculation_used ready=%s", a->call_sid,
+              a->spec_failed ? "failed"
+              : a->parked    ? "whole"
+              : a->held.len  ? "part"
+                             : "none");
+    if (a->spec_failed) {
+        /* Asked again for real: the failure policy (retry, fallback) applies now. */
+        a->spec_failed = 0;
+        a->parked = 0;
+        a->first_ms = 0;
+        drop_request(a);
+        buf_reset(&a->said);
+        buf_reset(&a->held);
+        speakable_reset(&a->sp);
+        ask(a);
+        return;
+    }
+    for (size_t at = 0; at < a->held.len;) {
+        const char *piece = a->held.data + at;
+
+        at += strlen(piece) + 1;
+        a->spoke = 1;
+        emit(a, AGENT_EV_TEXT, piece, AGENT_CONTINUE, NULL);
+    }
+    buf_reset(&a->held);
+    if (a->parked) {
+        a->parked = 0;
+        round_done(a);
+    }
 }
 
 static void llm_start(void *agent)
@@ -548,11 +654,17 @@ static void llm_turn(void *agent, const struct agent_turn *turn)
     char keys[128];
     struct llm_record r = {LLM_REC_CALLER, a->call_sid, NULL, NULL, NULL, NULL, 0, NULL, -1};
 
+    if (a->speculative)
+        llm_withdraw(a);
     if (a->active) {
         drop_request(a);
         a->active = 0;
     }
     begin_turn(a);
+    if (turn->speculative && !words) {
+        a->active = 0; /* nothing to think about early */
+        return;
+    }
     if (!words && turn->digits && *turn->digits) {
         snprintf(keys, sizeof(keys), "(the caller pressed %.64s on the keypad)", turn->digits);
         words = keys;
@@ -570,9 +682,20 @@ static void llm_turn(void *agent, const struct agent_turn *turn)
         return;
     }
     a->caller = strdup(words);
-    r.text = words;
-    record(a, &r);
+    a->speculative = turn->speculative;
+    if (!a->speculative) {
+        r.text = words;
+        record(a, &r);
+    }
     if (!a->caller || chat_history_add_user(&a->hist, words) != 0) {
+        if (a->speculative) {
+            /* Not in the history: nothing to withdraw; a confirm would find no turn. */
+            a->speculative = 0;
+            a->active = 0;
+            free(a->caller);
+            a->caller = NULL;
+            return;
+        }
         fall_back(a, "the caller's words could not be kept");
         return;
     }
@@ -601,6 +724,8 @@ static void llm_interrupt(void *agent, long heard_ms, const char *heard)
     const char *text;
     size_t keep;
 
+    /* Nothing of a speculative turn was said: it is forgotten, the last reply is cut. */
+    llm_withdraw(a);
     if (a->active) {
         /* Cut mid-turn: what was said so far becomes the turn's reply, as heard. */
         drop_request(a);
@@ -659,7 +784,7 @@ static int retry_later(struct llm_agent *a, const struct http_response *res)
 {
     long wait;
 
-    if (a->retried || a->spoke)
+    if (a->retried || a->spoke || a->speculative)
         return 0;
     a->retried = 1;
     wait = 250 + rand() % 500;
@@ -735,6 +860,11 @@ static void llm_tick(void *agent, long long now)
         }
         return;
     }
+    if (a->speculative) {
+        if (!a->spec_failed && !a->parked && now - a->started_ms >= a->set.hard_timeout_ms)
+            fall_back(a, "the model did not answer in time");
+        return;
+    }
     if (a->first_ms || a->spoke)
         return;
     if (!a->filler && now - a->started_ms >= a->set.first_token_timeout_ms) {
@@ -764,5 +894,6 @@ static void llm_close(void *agent)
 }
 
 const struct agent_ops agent_llm_ops = {
-    "llm", llm_open, llm_start, llm_turn, llm_interrupt, llm_deliver, llm_tick, llm_close,
+    "llm",       llm_open, llm_start, llm_turn,    llm_interrupt,
+    llm_deliver, llm_tick, llm_close, llm_confirm, llm_withdraw,
 };

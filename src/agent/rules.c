@@ -183,7 +183,8 @@ static void rules_close(void *agent)
 }
 
 const struct agent_ops agent_rules_ops = {
-    "rules", rules_open, rules_start, rules_turn, rules_interrupt, NULL, NULL, rules_close,
+    "rules", rules_open, rules_start, rules_turn, rules_interrupt,
+    NULL,    NULL,       rules_close, NULL,       NULL,
 };
 
 static int echo_open(void **out, const struct agent_call *call, const struct agent_sink *sink,
@@ -194,7 +195,8 @@ static int echo_open(void **out, const struct agent_call *call, const struct age
 }
 
 const struct agent_ops agent_echo_ops = {
-    "echo", echo_open, rules_start, rules_turn, rules_interrupt, NULL, NULL, rules_close,
+    "echo", echo_open, rules_start, rules_turn, rules_interrupt,
+    NULL,   NULL,      rules_close, NULL,       NULL,
 };
 
 /* Joins a turn's pieces for agent_answer_now. */

@@ -34,6 +34,9 @@ static const char sim_usage[] =
     "  --stream-plain         open wss:// media streams without TLS (local servers)\n"
     "  --record-audio FILE    write what the caller heard in media streams (WAV)\n"
     "  --max-documents N      bound on TwiML documents per call (default 50)\n"
+    "  --speech-end-ms MS     real wait between a Gather's last partial result and its\n"
+    "                         final one (default 0)\n"
+    "  --no-partial-results   never post to a Gather's partialResultCallback\n"
     "\n"
     "Exit status: 0 when the call completed without protocol errors or failed\n"
     "expectations, 1 otherwise, 2 on bad usage.\n"
@@ -63,6 +66,8 @@ static int sim_call(int argc, char **argv)
         {"stream-plain", no_argument, NULL, 'P'},
         {"record-audio", required_argument, NULL, 'r'},
         {"max-documents", required_argument, NULL, 'x'},
+        {"speech-end-ms", required_argument, NULL, 'E'},
+        {"no-partial-results", no_argument, NULL, 'N'},
         {NULL, 0, NULL, 0},
     };
     struct sim_call_opts o;
@@ -164,6 +169,19 @@ static int sim_call(int argc, char **argv)
                 goto out;
             }
             break;
+        case 'N':
+            o.no_partial_results = 1;
+            break;
+        case 'E': {
+            char *end = NULL;
+
+            o.speech_end_ms = strtol(optarg, &end, 10);
+            if (!*optarg || *end || o.speech_end_ms < 0 || o.speech_end_ms > 10000) {
+                rc = cli_usage("speech end '%s' is not a number of ms from 0 to 10000", optarg);
+                goto out;
+            }
+            break;
+        }
         default:
             fputs(sim_usage, stderr);
             goto out;

@@ -149,3 +149,19 @@ int words_match_any(const char *text, const char *const *keywords)
     }
     return 0;
 }
+
+int words_same(const char *a, const char *b)
+{
+    const char *wa, *wb;
+    size_t la, lb;
+
+    for (;;) {
+        int more_a = words_next(&a, &wa, &la);
+        int more_b = words_next(&b, &wb, &lb);
+
+        if (!more_a || !more_b)
+            return more_a == more_b;
+        if (!words_equal(wa, la, wb, lb))
+            return 0;
+    }
+}

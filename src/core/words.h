@@ -46,6 +46,13 @@ void words_fold(const char *word, size_t len, char *out);
  */
 int words_match_keyword(const char *text, const char *keyword);
 
+/**
+ * True when two texts have the same words in the same order, whatever
+ * their punctuation, spacing and case: "¿Abren el sábado?" and "abren el
+ * Sábado" are the same. Either may be NULL (no words).
+ */
+int words_same(const char *a, const char *b);
+
 /** True when any keyword of the NULL-terminated `keywords` matches `text`. */
 int words_match_any(const char *text, const char *const *keywords);
 

@@ -10,6 +10,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/words.h"
 #include "net/http_client.h"
 #include "server/server_internal.h"
 #include "core/lang.h"
@@ -21,6 +22,10 @@
 #include "core/banned.h"
 
 #define TURN_TEXT_MAX (16 * 1024)
+/* Partial results longer than this are not speculated on (Twilio's are a sentence or two). */
+#define PARTIAL_TEXT_MAX 2048
+/* Speculative turns started per Gather at most: each one is a model request. */
+#define SPECULATIONS_MAX 4
 
 /* An agent's settings as loaded, with its key read from the environment. */
 struct agent_entry {
@@ -44,6 +49,12 @@ struct conversation {
     struct pending *waiting; /* the webhook waiting for the turn, or NULL */
     long long turn_ms;       /* when the waiting webhook came */
     long long used_ms;
+
+    /* Partial results of the Gather in progress (reset by its final result). */
+    char *spec;         /* the words the speculative turn runs on, or NULL */
+    char *last_partial; /* the previous partial's words, or NULL */
+    long last_seq;      /* its SequenceNumber (later ones only are taken) */
+    int speculations;   /* speculative turns started for this Gather */
 };
 
 struct conversations {
@@ -355,6 +366,7 @@ static void answer(struct conversation *c, int hold, const char *filler)
         voice_gather_hold(&cc, c->text.len ? c->text.data : filler, GATHER_CONTINUE_PATH, &r);
         buf_reset(&c->text);
     } else {
+        cc.partial_results = 1;
         voice_gather_answer(&cc, c->action, c->text.len ? c->text.data : "", &r);
         buf_reset(&c->text);
         c->ended = 0;
@@ -416,7 +428,43 @@ static void conversation_free(struct conversations *cv, struct conversation *c)
     if (c->agent)
         agent_llm_ops.close(c->agent);
     buf_release(&c->text);
+    free(c->spec);
+    free(c->last_partial);
     free(c);
+}
+
+/* The Gather is over (its final result came): the next one starts afresh. */
+static void partials_reset(struct conversation *c)
+{
+    free(c->spec);
+    free(c->last_partial);
+    c->spec = NULL;
+    c->last_partial = NULL;
+    c->last_seq = 0;
+    c->speculations = 0;
+}
+
+/*
+ * The final result of a Gather on which a speculative turn runs: the turn
+ * becomes the real one when the words are the same, else it is withdrawn.
+ * Returns 1 when it was confirmed (its events are flowing to `c`).
+ */
+static int speculation_settle(struct conversation *c, const char *speech, const char *digits)
+{
+    struct metrics *m = &c->srv->metrics;
+    int same = c->spec && !(digits && *digits) && words_same(c->spec, speech);
+
+    if (!c->spec)
+        return 0;
+    if (same) {
+        metrics_agent_event(m, "speculation_used");
+        agent_llm_ops.confirm(c->agent);
+    } else {
+        metrics_agent_event(m, "speculation_withdrawn");
+        agent_llm_ops.withdraw(c->agent);
+    }
+    partials_reset(c);
+    return same;
 }
 
 static struct conversation *conversation_new(struct server *srv, const struct call_context *cc)
@@ -513,6 +561,8 @@ int conversations_gather(struct http_session *sess, struct lws *wsi, const struc
     }
     buf_reset(&c->text);
     c->ended = 0;
+    if (speculation_settle(c, form_get(params, "SpeechResult"), form_get(params, "Digits")))
+        return 1; /* answered now, or when the rest of the reply comes */
     memset(&turn, 0, sizeof(turn));
     turn.lang = c->lang;
     turn.speech = form_get(params, "SpeechResult");
@@ -521,6 +571,100 @@ int conversations_gather(struct http_session *sess, struct lws *wsi, const struc
     turn.can_transfer = cc.route->tenant->transfer_number[0] != '\0';
     agent_llm_ops.turn(c->agent, &turn);
     return 1;
+}
+
+/* A partial's words: StableSpeechResult then UnstableSpeechResult, trimmed. NULL: none or too long.
+ */
+static char *partial_words(const struct form *params, int *settled)
+{
+    const char *stable = form_get(params, "StableSpeechResult");
+    const char *unstable = form_get(params, "UnstableSpeechResult");
+    struct buf b;
+
+    stable = stable ? stable : "";
+    unstable = unstable ? unstable : "";
+    while (*unstable == ' ')
+        unstable++;
+    *settled = *unstable == '\0';
+    buf_init(&b, PARTIAL_TEXT_MAX);
+    if (buf_puts(&b, stable) != 0 || (*unstable && b.len && buf_putc(&b, ' ') != 0) ||
+        buf_puts(&b, unstable) != 0 || words_same(buf_cstr(&b), NULL)) {
+        buf_release(&b);
+        return NULL;
+    }
+    return buf_detach(&b, NULL);
+}
+
+int conversations_speculates(void *arg, const struct route *route)
+{
+    struct server *srv = arg;
+    const struct agent_entry *a =
+        srv->convs ? agent_find(srv->convs, route->tenant->name, route->number.agent) : NULL;
+
+    return a && a->usable;
+}
+
+void conversations_partial(struct server *srv, const struct form *params)
+{
+    struct conversations *cv = srv->convs;
+    const char *seq_text = form_get(params, "SequenceNumber");
+    const struct agent_entry *a;
+    struct call_context cc;
+    struct conversation *c;
+    struct agent_turn turn;
+    const char *missing = NULL;
+    char *words, *end = NULL;
+    long seq = 0;
+    int settled = 0, again;
+
+    if (!cv || call_context_init(&cc, &srv->routes, params, &missing) != 0 || !cc.route)
+        return;
+    a = agent_find(cv, cc.route->tenant->name, cc.route->number.agent);
+    if (!a || !a->usable)
+        return;
+    if (seq_text && *seq_text) {
+        seq = strtol(seq_text, &end, 10);
+        if (*end || seq <= 0)
+            return;
+    }
+    c = find(cv, cc.call_sid);
+    if (!c && !(c = conversation_new(srv, &cc)))
+        return;
+    c->used_ms = loop_ms();
+    /* A turn being answered, or a partial overtaken by a later one: nothing to start. */
+    if (c->waiting || (seq && seq <= c->last_seq))
+        return;
+    if (seq)
+        c->last_seq = seq;
+    words = partial_words(params, &settled);
+    if (!words)
+        return;
+    /* Stable: nothing unstable is left, or the caller paused (the same words twice). */
+    again = c->last_partial && words_same(c->last_partial, words);
+    free(c->last_partial);
+    c->last_partial = words;
+    if ((!settled && !again) || (c->spec && words_same(c->spec, words)) ||
+        c->speculations >= SPECULATIONS_MAX)
+        return;
+    if (c->spec) {
+        agent_llm_ops.withdraw(c->agent);
+        metrics_agent_event(&srv->metrics, "speculation_withdrawn");
+        free(c->spec);
+    }
+    c->spec = strdup(words);
+    if (!c->spec)
+        return;
+    c->speculations++;
+    buf_reset(&c->text);
+    c->ended = 0;
+    metrics_agent_event(&srv->metrics, "speculation_started");
+    memset(&turn, 0, sizeof(turn));
+    turn.lang = c->lang;
+    turn.speech = c->spec;
+    turn.tenant_name = cc.route->tenant->name;
+    turn.can_transfer = cc.route->tenant->transfer_number[0] != '\0';
+    turn.speculative = 1;
+    agent_llm_ops.turn(c->agent, &turn);
 }
 
 void conversations_forget(struct server *srv, const char *call_sid)

@@ -84,6 +84,19 @@ void conversations_tick(struct server *srv);
 int conversations_gather(struct http_session *sess, struct lws *wsi, const struct form *params,
                          int continuation);
 
+/**
+ * A signed partial result of a call's Gather (/voice/gather/partial:
+ * StableSpeechResult, UnstableSpeechResult, SequenceNumber). When the
+ * caller's words look settled (nothing unstable is left, or the same words
+ * came twice) the LLM agent starts a speculative turn on them; the Gather's
+ * final result confirms it (the same words) or withdraws it. Out-of-order,
+ * repeated and unknown-call partials are ignored. Twilio ignores the answer.
+ */
+void conversations_partial(struct server *srv, const struct form *params);
+
+/** voice_ctx.speculates: the route's number is answered by a usable LLM agent. */
+int conversations_speculates(void *arg, const struct route *route);
+
 /** The call ended (status callback): its conversation goes. */
 void conversations_forget(struct server *srv, const char *call_sid);
 

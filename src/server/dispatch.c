@@ -20,6 +20,7 @@ static const struct endpoint endpoints[] = {
     {"/voice/incoming", "incoming", EP_INCOMING, 1},
     {"/voice/gather", "gather", EP_GATHER, 1},
     {"/voice/gather/continue", "gather_continue", EP_GATHER_CONTINUE, 1},
+    {GATHER_PARTIAL_PATH, "gather_partial", EP_GATHER_PARTIAL, 1},
     {"/voice/status", "status", EP_STATUS, 1},
     {"/voice/stream-ended", "stream_ended", EP_STREAM_ENDED, 1},
     {"/voice/flow", "flow", EP_FLOW, 1},
@@ -414,6 +415,13 @@ static void dispatch_post(struct http_session *sess, struct lws *wsi)
             break;
         /* No LLM agent on this number: the rule agent answers (a continuation too). */
         voice_gather(&ctx, &form, &sess->reply);
+        sess->reply_ready = 1;
+        break;
+    case EP_GATHER_PARTIAL:
+        /* Twilio ignores the answer: 204, like the other callbacks. */
+        conversations_partial(srv, &form);
+        reply_release(&sess->reply);
+        sess->reply.status = 204;
         sess->reply_ready = 1;
         break;
     case EP_STREAM_ENDED:

@@ -172,6 +172,8 @@ int server_run(const struct config *cfg)
     }
     srv->voice.stream_outcome = stream_outcome_lookup;
     srv->voice.stream_outcome_arg = srv;
+    srv->voice.speculates = conversations_speculates;
+    srv->voice.speculates_arg = srv;
     srv->voice.routes = &srv->routes;
     srv->voice.flows = &srv->flows;
     srv->voice.flow_states = srv->flow_states;

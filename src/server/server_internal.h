@@ -137,6 +137,7 @@ enum endpoint_kind {
     EP_INCOMING,
     EP_GATHER,
     EP_GATHER_CONTINUE,
+    EP_GATHER_PARTIAL,
     EP_STATUS,
     EP_STREAM_ENDED,
     EP_RELAY_ENDED,

@@ -447,6 +447,93 @@ static void gather_keys(const struct sim_node *n, const char *keys, char *digits
     digits[len] = '\0';
 }
 
+/*
+ * What Twilio posts to a Gather's partialResultCallback while the caller
+ * speaks: one partial a word, the words heard so far split into a stable
+ * part and an unstable last word, then one with nothing unstable left
+ * (the caller stopped). Their answers are logged, never followed.
+ */
+static void gather_partials(struct call *c, const struct sim_node *n, const char *speech)
+{
+    const char *ref = sim_node_attr(n, "partialResultCallback");
+    char *url, words[1024];
+    size_t len = 0, stable = 0;
+    int seq = 0;
+
+    if (!ref || !*ref || c->o->no_partial_results)
+        return;
+    url = sim_url_resolve(c->doc_url, ref);
+    if (!url) {
+        call_fail(c, 0, "cannot resolve URL '%s' against '%s'", ref, c->doc_url);
+        return;
+    }
+    snprintf(words, sizeof(words), "%s", speech);
+    len = strlen(words);
+    for (size_t at = 0; at <= len && !c->failed; at++) {
+        char unstable[1024];
+        struct form p = FORM_INIT;
+        struct sim_fetch_result res;
+        char number[16];
+        int last = at == len;
+
+        if (!last && words[at] != ' ')
+            continue;
+        if (at == 0)
+            continue;
+        /* Everything before the newest word is stable; at the end, all of it. */
+        snprintf(unstable, sizeof(unstable), "%.*s", (int)(at - stable), words + stable);
+        snprintf(number, sizeof(number), "%d", ++seq);
+        memset(&res, 0, sizeof(res));
+        {
+            char stable_text[1024];
+            const char *const pairs[][2] = {
+                {"StableSpeechResult", stable_text},
+                {"UnstableSpeechResult", unstable[0] == ' ' ? unstable + 1 : unstable},
+                {"SequenceNumber", number},
+                {"Stability", "0.9"},
+            };
+
+            snprintf(stable_text, sizeof(stable_text), "%.*s", (int)stable, words);
+            if (base_params(c, &p) != 0 || form_add_pairs(&p, pairs, 4) != 0) {
+                form_release(&p);
+                call_fail(c, 0, "out of memory building the request to %s", url);
+                break;
+            }
+            call_post(c, url, "POST", &p, 0, &res);
+        }
+        form_release(&p);
+        sim_fetch_result_release(&res);
+        stable = at;
+    }
+    if (!c->failed) {
+        /* The caller is done: everything is stable now. */
+        struct form p = FORM_INIT;
+        struct sim_fetch_result res;
+        char number[16];
+        const char *const pairs[][2] = {
+            {"StableSpeechResult", words},
+            {"UnstableSpeechResult", ""},
+            {"SequenceNumber", number},
+            {"Stability", "0.9"},
+        };
+
+        snprintf(number, sizeof(number), "%d", ++seq);
+        memset(&res, 0, sizeof(res));
+        if (base_params(c, &p) == 0 && form_add_pairs(&p, pairs, 4) == 0)
+            call_post(c, url, "POST", &p, 0, &res);
+        form_release(&p);
+        sim_fetch_result_release(&res);
+        if (c->o->speech_end_ms > 0) {
+            /* Twilio's end of speech: the silence it waits before the final result. */
+            struct timespec ts = {c->o->speech_end_ms / 1000,
+                                  (c->o->speech_end_ms % 1000) * 1000000L};
+
+            nanosleep(&ts, NULL);
+        }
+    }
+    free(url);
+}
+
 static int gather(struct call *c, const struct sim_node *n, struct jump *j)
 {
     const char *input = attr_or(n, "input", "dtmf");
@@ -500,6 +587,9 @@ static int gather(struct call *c, const struct sim_node *n, struct jump *j)
         const char *const pairs[][2] = {{"SpeechResult", a->text}, {"Confidence", "0.92"}};
 
         json_object_set_new(ev, "speech", json_string(a->text));
+        gather_partials(c, n, a->text);
+        if (c->failed)
+            return STEP_END;
         rc = jump_to(c, j, sim_node_attr(n, "action"), sim_node_attr(n, "method"));
         if (rc == STEP_GOTO)
             rc = JUMP_ADD(c, j, pairs);

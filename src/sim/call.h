@@ -65,6 +65,12 @@ struct sim_call_opts {
     const char *record_audio; /* WAV of what the caller heard in streams; may be NULL */
     int stream_max_ms;        /* bound on one stream; 0 means 60000 */
     /*
+     * Real milliseconds between a speech Gather's last partial result and its
+     * final one (Twilio's end-of-speech silence); 0: none.
+     */
+    long speech_end_ms;
+    int no_partial_results; /* ignore partialResultCallback (as if no Gather asked) */
+    /*
      * Lets a REST API (switchboard sim api) hang up or redirect the live
      * call. Polled in the call's thread once while ringing, before each verb,
      * after the last verb of a document, and where the caller's input starts

@@ -15,6 +15,8 @@ struct call_context {
     const char *lang;           /* caller's language, set when route is set */
     char from_log[REDACT_SIZE]; /* redacted for log lines */
     char to_log[REDACT_SIZE];
+    /* Its Gathers ask Twilio for partial results (an LLM agent starts thinking early). */
+    int partial_results;
 };
 
 /**

@@ -208,6 +208,7 @@ enum voice_incoming_result voice_incoming(const struct voice_ctx *ctx, const str
               cc.call_sid, cc.from_log, cc.to_log, cc.route->tenant->name,
               plan_name(cc.route->number.plan), cc.lang);
     twiml_init(&t);
+    cc.partial_results = ctx->speculates && ctx->speculates(ctx->speculates_arg, cc.route);
     if (cc.route->number.plan == PLAN_STARTER)
         listen_write(&t, &cc,
                      persona_greeting(cc.route->tenant, cc.lang, greeting, sizeof(greeting)));

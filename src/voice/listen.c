@@ -15,15 +15,13 @@ void listen_say(struct twiml *t, const struct call_context *cc, const char *text
 
 void listen_write(struct twiml *t, const struct call_context *cc, const char *text)
 {
-    const char *gather[] = {"input",
-                            "speech",
-                            "action",
-                            "/voice/gather",
-                            "speechTimeout",
-                            "auto",
-                            "language",
-                            call_context_speech_lang(cc->lang),
-                            NULL};
+    const char *gather[] = {"input", "speech", "action", "/voice/gather", "speechTimeout", "auto",
+                            "language", call_context_speech_lang(cc->lang),
+                            /* Last: cut off when the call's agent does not use them. */
+                            "partialResultCallback", GATHER_PARTIAL_PATH, NULL};
+
+    if (!cc->partial_results)
+        gather[8] = NULL;
 
     twiml_open(t, "Gather", gather);
     listen_say(t, cc, text);

@@ -76,6 +76,12 @@ struct voice_ctx {
     const struct flow_cache *flows;
     struct flow_states *flow_states;
     struct store *store; /* the loop's read connection: flow state after a restart */
+    /*
+     * True when the route's number is answered by an LLM agent, whose
+     * Gathers ask for partial results (/voice/gather/partial). NULL: never.
+     */
+    int (*speculates)(void *arg, const struct route *route);
+    void *speculates_arg;
 };
 
 /** The handlers' clock: ctx->now, or the system's time. */
@@ -106,6 +112,9 @@ enum voice_incoming_result voice_incoming(const struct voice_ctx *ctx, const str
  * transferred, or said goodbye to. Always fills `out` with 200 TwiML.
  */
 void voice_gather(const struct voice_ctx *ctx, const struct form *params, struct reply *out);
+
+/* Where Twilio posts a Gather's partial speech results (LLM agents' numbers only). */
+#define GATHER_PARTIAL_PATH "/voice/gather/partial"
 
 /**
  * POST /voice/relay-ended: a ConversationRelay session ended. Its

@@ -518,3 +518,135 @@ Test(llm, keys_pressed_become_words_for_the_model)
     agent_llm_ops.close(a);
     done_with(a, HTTP_ECANCELLED, 0, -1);
 }
+
+/* ---- speculative turns (a Gather's partial results) ---- */
+
+static void guess(void *a, const char *words)
+{
+    struct agent_turn t;
+
+    memset(&t, 0, sizeof(t));
+    t.speech = words;
+    t.speculative = 1;
+    agent_llm_ops.turn(a, &t);
+}
+
+Test(llm, a_confirmed_speculation_says_its_held_reply_at_once)
+{
+    struct llm_settings s = settings();
+    void *a = open_agent(&s, "es-MX", 1);
+
+    guess(a, "¿Abren el sábado?");
+    cr_assert_eq(net.submits, 1, "the model is asked before the caller's final words");
+    cr_assert(strstr(net.body, "sábado") != NULL, "%s", net.body);
+    chunk(a, CONTENT("Sí, abrimos el sábado de nueve a una. ¿Algo más?"));
+    chunk(a, FINISH("stop"));
+    done_ok(a);
+    cr_assert_eq(ev.n, 0, "nothing is said before the turn is confirmed");
+    cr_assert_eq(hooks_seen.records[LLM_REC_CALLER] + hooks_seen.records[LLM_REC_AGENT], 0,
+                 "nothing is in the transcript before the turn is confirmed");
+    agent_llm_ops.confirm(a);
+    cr_assert_eq(net.submits, 1, "a confirmed speculation is not asked again");
+    cr_assert_geq(count(AGENT_EV_TEXT), 1);
+    cr_assert_str_eq(ev.text[0], "Sí, abrimos el sábado de nueve a una.");
+    cr_assert_eq(ev.kind[ev.n - 1], AGENT_EV_END);
+    cr_assert_eq(hooks_seen.records[LLM_REC_CALLER], 1);
+    cr_assert_eq(hooks_seen.records[LLM_REC_AGENT], 1);
+    /* The next turn's history holds the confirmed exchange once. */
+    say_to(a, "No, gracias");
+    cr_assert(strstr(net.body, "¿Abren el sábado?") != NULL, "%s", net.body);
+    cr_assert(strstr(net.body, "nueve a una") != NULL, "%s", net.body);
+    agent_llm_ops.close(a);
+    done_with(a, HTTP_ECANCELLED, 0, -1);
+}
+
+Test(llm, a_withdrawn_speculation_leaves_no_trace)
+{
+    struct llm_settings s = settings();
+    void *a = open_agent(&s, "en-US", 1);
+
+    guess(a, "I want to book");
+    chunk(a, CONTENT("Sure, when would you like to come in?"));
+    agent_llm_ops.withdraw(a);
+    cr_assert_eq(net.cancels, 1, "the speculative request is cancelled");
+    chunk(a, FINISH("stop"));
+    done_with(a, HTTP_ECANCELLED, 0, -1);
+    cr_assert_eq(ev.n, 0);
+    cr_assert_eq(hooks_seen.records[LLM_REC_CALLER], 0);
+    say_to(a, "I want to cancel my booking");
+    cr_assert_eq(net.submits, 2);
+    cr_assert_null(strstr(net.body, "I want to book\""), "withdrawn words are forgotten: %s",
+                   net.body);
+    cr_assert_null(strstr(net.body, "when would you like"), "%s", net.body);
+    cr_assert(strstr(net.body, "I want to cancel my booking") != NULL, "%s", net.body);
+    chunk(a, CONTENT("I can help with that."));
+    chunk(a, FINISH("stop"));
+    done_ok(a);
+    cr_assert_str_eq(ev.text[0], "I can help with that.");
+    cr_assert_eq(ev.kind[ev.n - 1], AGENT_EV_END);
+    agent_llm_ops.close(a);
+}
+
+Test(llm, a_speculation_runs_no_tool_before_it_is_confirmed)
+{
+    struct llm_settings s = settings();
+    void *a = open_agent(&s, "es-MX", 1);
+
+    guess(a, "Soy José Núñez, llámeme al 555 0100");
+    chunk(a,
+          TOOL("call_9", "take_message",
+               "{\\\"caller_name\\\":\\\"José Núñez\\\",\\\"callback_number\\\":\\\"+15550100\\\","
+               "\\\"message\\\":\\\"¿Pueden llamarme?\\\"}"));
+    chunk(a, FINISH("tool_calls"));
+    done_ok(a);
+    cr_assert_eq(hooks_seen.messages, 0, "a tool with effects waits for the caller's final words");
+    cr_assert_eq(net.submits, 1);
+    agent_llm_ops.confirm(a);
+    cr_assert_eq(hooks_seen.messages, 1);
+    cr_assert_eq(net.submits, 2, "the model gets the tool's result after the confirmation");
+    chunk(a, CONTENT("Listo, le llamaremos pronto."));
+    chunk(a, FINISH("stop"));
+    done_ok(a);
+    cr_assert_str_eq(ev.text[0], "Listo, le llamaremos pronto.");
+    agent_llm_ops.close(a);
+}
+
+Test(llm, a_failed_speculation_is_asked_again_when_confirmed)
+{
+    struct llm_settings s = settings();
+    void *a = open_agent(&s, "en-US", 1);
+
+    guess(a, "What are your hours?");
+    done_with(a, HTTP_OK, 503, -1);
+    cr_assert_eq(ev.n, 0, "a failed speculation is silent: nobody waits on it");
+    cr_assert_str_eq(hooks_seen.last_event, "");
+    /* Long after: no filler, no fallback while nobody waits. */
+    clock_now += 20000;
+    agent_llm_ops.tick(a, clock_now);
+    cr_assert_eq(ev.n, 0);
+    agent_llm_ops.confirm(a);
+    cr_assert_eq(net.submits, 2, "the confirmed turn is asked for real");
+    chunk(a, CONTENT("We open at nine."));
+    chunk(a, FINISH("stop"));
+    done_ok(a);
+    cr_assert_str_eq(ev.text[0], "We open at nine.");
+    cr_assert_eq(ev.kind[ev.n - 1], AGENT_EV_END);
+    agent_llm_ops.close(a);
+}
+
+Test(llm, confirm_and_withdraw_without_a_speculation_do_nothing)
+{
+    struct llm_settings s = settings();
+    void *a = open_agent(&s, "en-US", 1);
+
+    agent_llm_ops.confirm(a);
+    agent_llm_ops.withdraw(a);
+    say_to(a, "Hello");
+    agent_llm_ops.withdraw(a);
+    cr_assert_eq(net.cancels, 0, "a real turn is never withdrawn");
+    chunk(a, CONTENT("Hi there."));
+    chunk(a, FINISH("stop"));
+    done_ok(a);
+    cr_assert_str_eq(ev.text[0], "Hi there.");
+    agent_llm_ops.close(a);
+}

@@ -32,7 +32,7 @@
 static struct agent_reply turn(const char *lang, const char *speech, const char *digits,
                                int can_transfer)
 {
-    struct agent_turn t = {lang, speech, digits, "Acme", can_transfer, 0};
+    struct agent_turn t = {lang, speech, digits, "Acme", can_transfer, 0, 0};
     struct agent_reply r;
 
     memset(&r, 0x5a, sizeof(r));

@@ -160,3 +160,14 @@ Test(words, any_of_a_list)
     cr_assert_not(words_match_any("the agent", person));
     cr_assert_not(words_match_any("human", NULL));
 }
+
+Test(words, same_ignores_punctuation_spacing_and_case)
+{
+    cr_assert(words_same("¿Abren el SÁBADO?", "abren el sábado"));
+    cr_assert(words_same("I'd like  a cleaning.", "i d like a cleaning"));
+    cr_assert(words_same(NULL, "  ¿? "));
+    cr_assert_not(words_same("abren el sábado", "abren el sabado"));
+    cr_assert_not(words_same("book a cleaning", "book a cleaning tomorrow"));
+    cr_assert_not(words_same("book a cleaning tomorrow", "book a cleaning"));
+    cr_assert_not(words_same("uno dos", NULL));
+}

@@ -104,7 +104,7 @@ static void spy_close(void *a)
 }
 
 static const struct agent_ops spy_ops = {
-    "spy", spy_open, spy_start, spy_turn, spy_interrupt, NULL, NULL, spy_close,
+    "spy", spy_open, spy_start, spy_turn, spy_interrupt, NULL, NULL, spy_close, NULL, NULL,
 };
 
 static const struct agent_ops *agent_in_use;
