@@ -483,6 +483,7 @@ static void relay_tick(void)
 {
     long long t = now_us();
     int busy = 0, warm_done = 1;
+    static long long settle_at;
 
     if (interrupted && rphase < R_CLOSE) {
         rphase = R_CLOSE;
@@ -511,6 +512,17 @@ static void relay_tick(void)
         if (warm_done) {
             /* Every conversation open, each after its warm-up turns: RSS with N of them. */
             rphase = R_MEASURE;
+            /*
+             * The sessions that finished warming early have waited past their
+             * pause: spread their next turns over one pause again, or they would
+             * all ask at once and measure a burst no caller makes.
+             */
+            for (int i = 0; i < opt.n; i++) {
+                struct rconn *c = &rconns[i];
+
+                if (opt.think_ms && c->state == RS_IDLE)
+                    c->next_at = t + (long long)opt.think_ms * (rand() % 1001);
+            }
             measure_begin(t);
             phase_deadline = t + (long long)opt.secs * 1000000;
         }
@@ -526,7 +538,10 @@ static void relay_tick(void)
         for (int i = 0; i < opt.n; i++)
             if (rconns[i].open && rconns[i].state == RS_ASKED)
                 busy = 1;
-        if (!busy || t > phase_deadline) {
+        /* Quiet: the server gets a second to settle (give memory back) before its RSS is read. */
+        if (!busy && !settle_at)
+            settle_at = t + 1000000;
+        if ((settle_at && t >= settle_at) || t > phase_deadline + 1000000) {
             rss_end = read_rss_kb(opt.server_pid);
             rphase = R_CLOSE;
             phase_deadline = t + 3000000;

@@ -341,9 +341,16 @@ static void agent(struct run *r, const struct flow_node *n)
         twiml_close(r->t);
     } else {
         const struct flow_text_item *item = pick(&n->prompt, r->st.lang);
-        const char *gather[] = {"action",   AGENT_GATHER_ACTION,  "input",         "speech",
+        char action[sizeof(AGENT_GATHER_ACTION) + 8 + FLOW_NAME_SIZE];
+        const char *gather[] = {"action",   action,  "input",         "speech",
                                 "language", gather_lang(r, item), "speechTimeout", "auto",
                                 NULL};
+
+        /* The node's own agent (names are [A-Za-z0-9_.-]: nothing to escape) rides on the URL. */
+        if (n->agent)
+            snprintf(action, sizeof(action), "%s?agent=%s", AGENT_GATHER_ACTION, n->agent);
+        else
+            snprintf(action, sizeof(action), "%s", AGENT_GATHER_ACTION);
 
         twiml_open(r->t, "Gather", gather);
         if (item)

@@ -13,6 +13,7 @@
 #include "net/http_client.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -94,6 +95,7 @@ struct http_client {
     /* The client thread's own. */
     struct transfer *active;
     int nactive;
+    int peak_active; /* the most transfers at once since memory was last given back */
 };
 
 struct http_inbox {
@@ -590,6 +592,8 @@ static int start(struct http_client *c, struct transfer *t)
         c->active->act_prev = t;
     c->active = t;
     c->nactive++;
+    if (c->nactive > c->peak_active)
+        c->peak_active = c->nactive;
     return 0;
 }
 
@@ -655,6 +659,9 @@ static long check_deadlines(struct http_client *c)
     return (long)wait;
 }
 
+/* Transfers at once after which the end of the burst gives memory back (malloc_trim). */
+#define TRIM_AFTER_PEAK 32
+
 static void *client_main(void *arg)
 {
     struct http_client *c = arg;
@@ -687,6 +694,15 @@ static void *client_main(void *arg)
             curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
             if (priv)
                 finish(c, (struct transfer *)priv, msg->data.result);
+        }
+        if (c->nactive == 0 && c->peak_active >= TRIM_AFTER_PEAK) {
+            /*
+             * A burst is over: each transfer's buffers (about 20 KiB in libcurl)
+             * went back to the allocator, which keeps them; give them back to the
+             * system, or the process stays at the burst's size.
+             */
+            malloc_trim(0);
+            c->peak_active = 0;
         }
         wait = check_deadlines(c);
         /* A slot came free: queued transfers may start at once. */

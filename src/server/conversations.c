@@ -292,8 +292,14 @@ static void hours_text(const struct server *srv, const struct route *r, char *ou
 int conversations_llm(struct server *srv, const struct route *route, struct agent_link *link,
                       struct llm_settings *s)
 {
+    return conversations_llm_named(srv, route, route->number.agent, link, s);
+}
+
+int conversations_llm_named(struct server *srv, const struct route *route, const char *agent,
+                            struct agent_link *link, struct llm_settings *s)
+{
     const struct agent_entry *a =
-        srv->convs ? agent_find(srv->convs, route->tenant->name, route->number.agent) : NULL;
+        srv->convs ? agent_find(srv->convs, route->tenant->name, agent) : NULL;
 
     if (!a || !a->usable)
         return SB_ENOTFOUND;
@@ -401,6 +407,23 @@ static void on_event(void *arg, const struct agent_event *ev)
 
 /* ---- conversations ---- */
 
+/*
+ * Which agent answers the call: the one a flow's agent node named on the
+ * Gather's URL (?agent=NAME), else the one its conversation already has,
+ * else the number's.
+ */
+static const char *agent_of_call(const struct call_context *cc, const struct conversation *c,
+                                 struct lws *wsi, char *arg, size_t size)
+{
+    const char *named = wsi ? lws_get_urlarg_by_name(wsi, "agent=", arg, (int)size) : NULL;
+
+    if (named && *named)
+        return named;
+    if (c)
+        return c->link.agent;
+    return cc->route->number.agent;
+}
+
 static struct conversation *find(struct conversations *cv, const char *call_sid)
 {
     for (struct conversation *c = cv->list; c; c = c->next) {
@@ -467,7 +490,8 @@ static int speculation_settle(struct conversation *c, const char *speech, const 
     return same;
 }
 
-static struct conversation *conversation_new(struct server *srv, const struct call_context *cc)
+static struct conversation *conversation_new(struct server *srv, const struct call_context *cc,
+                                             const char *agent)
 {
     struct conversations *cv = srv->convs;
     struct conversation *c = calloc(1, sizeof(*c));
@@ -483,7 +507,7 @@ static struct conversation *conversation_new(struct server *srv, const struct ca
     snprintf(c->to, sizeof(c->to), "%s", cc->to ? cc->to : "");
     snprintf(c->lang, sizeof(c->lang), "%s", cc->lang ? cc->lang : "en-US");
     buf_init(&c->text, TURN_TEXT_MAX);
-    if (conversations_llm(srv, cc->route, &c->link, &s)) {
+    if (conversations_llm_named(srv, cc->route, agent, &c->link, &s)) {
         buf_release(&c->text);
         free(c);
         return NULL;
@@ -516,12 +540,14 @@ int conversations_gather(struct http_session *sess, struct lws *wsi, const struc
     struct conversation *c;
     struct agent_turn turn;
     struct pending *p;
-    const char *missing = NULL;
+    const char *missing = NULL, *name;
+    char arg[64];
 
     if (!cv || call_context_init(&cc, &srv->routes, params, &missing) != 0 || !cc.route)
         return 0;
-    a = agent_find(cv, cc.route->tenant->name, cc.route->number.agent);
     c = find(cv, cc.call_sid);
+    name = agent_of_call(&cc, c, wsi, arg, sizeof(arg));
+    a = agent_find(cv, cc.route->tenant->name, name);
     if (!a || !a->usable) {
         if (!c)
             return 0;
@@ -529,7 +555,7 @@ int conversations_gather(struct http_session *sess, struct lws *wsi, const struc
         conversation_free(cv, c);
         return 0;
     }
-    if (!c && !(c = conversation_new(srv, &cc))) {
+    if (!c && !(c = conversation_new(srv, &cc, name))) {
         voice_apology(&sess->reply);
         sess->reply_ready = 1;
         return 1;
@@ -604,9 +630,11 @@ int conversations_speculates(void *arg, const struct route *route)
     return a && a->usable;
 }
 
-void conversations_partial(struct server *srv, const struct form *params)
+void conversations_partial(struct server *srv, struct lws *wsi, const struct form *params)
 {
     struct conversations *cv = srv->convs;
+    char arg[64];
+    const char *name;
     const char *seq_text = form_get(params, "SequenceNumber");
     const struct agent_entry *a;
     struct call_context cc;
@@ -619,7 +647,9 @@ void conversations_partial(struct server *srv, const struct form *params)
 
     if (!cv || call_context_init(&cc, &srv->routes, params, &missing) != 0 || !cc.route)
         return;
-    a = agent_find(cv, cc.route->tenant->name, cc.route->number.agent);
+    c = find(cv, cc.call_sid);
+    name = agent_of_call(&cc, c, wsi, arg, sizeof(arg));
+    a = agent_find(cv, cc.route->tenant->name, name);
     if (!a || !a->usable)
         return;
     if (seq_text && *seq_text) {
@@ -627,8 +657,7 @@ void conversations_partial(struct server *srv, const struct form *params)
         if (*end || seq <= 0)
             return;
     }
-    c = find(cv, cc.call_sid);
-    if (!c && !(c = conversation_new(srv, &cc)))
+    if (!c && !(c = conversation_new(srv, &cc, name)))
         return;
     c->used_ms = loop_ms();
     /* A turn being answered, or a partial overtaken by a later one: nothing to start. */

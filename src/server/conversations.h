@@ -54,6 +54,10 @@ struct route;
 int conversations_llm(struct server *srv, const struct route *route, struct agent_link *link,
                       struct llm_settings *out);
 
+/** The same for the tenant's agent `agent` (a flow's agent node names its own). */
+int conversations_llm_named(struct server *srv, const struct route *route, const char *agent,
+                            struct agent_link *link, struct llm_settings *out);
+
 /** The agents' network (the shared HTTP client and its inbox). */
 const struct agent_env *conversations_env(struct server *srv);
 
@@ -92,7 +96,7 @@ int conversations_gather(struct http_session *sess, struct lws *wsi, const struc
  * final result confirms it (the same words) or withdraws it. Out-of-order,
  * repeated and unknown-call partials are ignored. Twilio ignores the answer.
  */
-void conversations_partial(struct server *srv, const struct form *params);
+void conversations_partial(struct server *srv, struct lws *wsi, const struct form *params);
 
 /** voice_ctx.speculates: the route's number is answered by a usable LLM agent. */
 int conversations_speculates(void *arg, const struct route *route);

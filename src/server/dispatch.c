@@ -419,7 +419,7 @@ static void dispatch_post(struct http_session *sess, struct lws *wsi)
         break;
     case EP_GATHER_PARTIAL:
         /* Twilio ignores the answer: 204, like the other callbacks. */
-        conversations_partial(srv, &form);
+        conversations_partial(srv, wsi, &form);
         reply_release(&sess->reply);
         sess->reply.status = 204;
         sess->reply_ready = 1;

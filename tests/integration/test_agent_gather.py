@@ -208,6 +208,39 @@ class AgentGatherTest(unittest.TestCase):
         self.assertEqual(status, 200, body)
         self.assertIn("Monday to Friday", " ".join(says(body.decode())))
 
+    def test_a_flow_agent_node_naming_an_llm_agent_hands_the_call_to_it(self):
+        self.start()
+        flow = {"name": "desk-llm", "start": "ask",
+                "nodes": {"ask": {"type": "agent", "agent": "front-desk",
+                                  "prompt": {"en": "How can I help?", "es": "¿En qué puedo ayudarle?"}}}}
+        path = os.path.join(self.sb.dir, "desk-llm.json")
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(flow, f)
+        self.sb.cli("flows", "import", path, "--tenant", "acme")
+        # The number's own agent is the rule agent; the flow's node names the LLM agent.
+        number = "+15005550017"
+        self.sb.cli("numbers", "add", number, "--tenant", "acme", "--plan", "starter", "--flow", "desk-llm")
+        sid = call_sid(0x81)
+        deadline = time.time() + 10
+        while True:
+            status, _, body = self.sb.signed_post("/voice/incoming", incoming_params(sid, to=number,
+                                                                                     frm="+5215512345678"))
+            if b"<Gather" in body or time.time() > deadline:
+                break
+            time.sleep(0.1)  # the server picks the new number up within a second
+        gather_el = ET.fromstring(body).find("Gather")
+        self.assertIsNotNone(gather_el, body)
+        action = gather_el.get("action")
+        self.assertEqual(action, "/voice/gather?agent=front-desk")
+        status, _, body = self.sb.signed_post(action, gather(sid, "¿Cuál es el precio?", to=number,
+                                                             frm="+5215512345678"))
+        self.assertEqual(status, 200, body)
+        self.assertIn("Una limpieza cuesta cincuenta dólares.", " ".join(says(body.decode())))
+        # The next turn's Gather has the bare action: the call keeps its agent.
+        next_action = ET.fromstring(body).find("Gather").get("action")
+        status, _, body = self.sb.signed_post(next_action, gather(sid, "How much is a cleaning?", to=number))
+        self.assertIn("A cleaning costs fifty dollars.", " ".join(says(body.decode())))
+
     def test_numbers_without_an_llm_agent_keep_the_rule_agent(self):
         self.start()
         status, _, body = self.sb.signed_post("/voice/gather", gather(call_sid(0x51), "What are your hours?",
