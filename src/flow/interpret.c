@@ -342,9 +342,9 @@ static void agent(struct run *r, const struct flow_node *n)
     } else {
         const struct flow_text_item *item = pick(&n->prompt, r->st.lang);
         char action[sizeof(AGENT_GATHER_ACTION) + 8 + FLOW_NAME_SIZE];
-        const char *gather[] = {"action",   action,  "input",         "speech",
-                                "language", gather_lang(r, item), "speechTimeout", "auto",
-                                NULL};
+        const char *gather[] = {"action",        action,     "input",
+                                "speech",        "language", gather_lang(r, item),
+                                "speechTimeout", "auto",     NULL};
 
         /* The node's own agent (names are [A-Za-z0-9_.-]: nothing to escape) rides on the URL. */
         if (n->agent)
