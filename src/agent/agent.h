@@ -141,10 +141,11 @@ struct agent_ops {
      * The caller's final words are those of the speculative turn running:
      * it becomes the real turn. Its held events are emitted now, in order
      * (maybe the whole reply and END, from inside this call), and the rest
-     * follow as they come. No-op when no speculative turn runs. NULL: the
-     * engine never speculates (the rule and echo agents).
+     * follow as they come. Returns 1, or 0 when no speculative turn runs (it
+     * was withdrawn, or could not start): the caller then asks a normal
+     * turn. NULL: the engine never speculates (the rule and echo agents).
      */
-    void (*confirm)(void *agent);
+    int (*confirm)(void *agent);
     /**
      * The caller's final words differ: the speculative turn is cancelled and
      * forgotten as if never asked (no event, no transcript, no memory of

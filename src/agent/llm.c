@@ -211,16 +211,19 @@ static void fall_back(struct llm_agent *a, const char *why)
     struct breaker *b = breaker_for(a->set.base_url, 1);
 
     drop_request(a);
-    if (b && ++b->failures >= LLM_BREAKER_FAILURES && !b->open_until) {
-        b->open_until = now_ms(a) + LLM_BREAKER_OPEN_MS;
-        record_event(a, "breaker_open", a->set.base_url);
-    }
     if (a->speculative) {
-        /* Nobody waits on it yet: if it is confirmed, the turn is asked again then. */
+        /*
+         * Nobody waits on it yet: if it is confirmed, the turn is asked again
+         * then (and counts for the breaker then, once).
+         */
         a->spec_failed = 1;
         log_event(LOG_INFO, "agent.llm", "call_sid=%s event=speculation_failed reason=\"%s\"",
                   a->call_sid, why);
         return;
+    }
+    if (b && ++b->failures >= LLM_BREAKER_FAILURES && !b->open_until) {
+        b->open_until = now_ms(a) + LLM_BREAKER_OPEN_MS;
+        record_event(a, "breaker_open", a->set.base_url);
     }
     record_event(a, "fallback", why);
     if (a->spoke) {
@@ -591,13 +594,13 @@ static void record_caller(const struct llm_agent *a, const char *words)
     record(a, &r);
 }
 
-static void llm_confirm(void *agent)
+static int llm_confirm(void *agent)
 {
     struct llm_agent *a = agent;
     long long now = now_ms(a);
 
     if (!a->speculative)
-        return;
+        return 0;
     a->speculative = 0;
     /* The caller waits from now: the filler and the hard limit count from here. */
     a->started_ms = now;
@@ -614,12 +617,13 @@ static void llm_confirm(void *agent)
         a->spec_failed = 0;
         a->parked = 0;
         a->first_ms = 0;
+        a->rounds = 0;
         drop_request(a);
         buf_reset(&a->said);
         buf_reset(&a->held);
         speakable_reset(&a->sp);
         ask(a);
-        return;
+        return 1;
     }
     for (size_t at = 0; at < a->held.len;) {
         const char *piece = a->held.data + at;
@@ -633,6 +637,7 @@ static void llm_confirm(void *agent)
         a->parked = 0;
         round_done(a);
     }
+    return 1;
 }
 
 static void llm_start(void *agent)
@@ -861,7 +866,9 @@ static void llm_tick(void *agent, long long now)
         return;
     }
     if (a->speculative) {
-        if (!a->spec_failed && !a->parked && now - a->started_ms >= a->set.hard_timeout_ms)
+        /* As for a real turn: the hard limit is for the first words, not a long reply. */
+        if (!a->spec_failed && !a->parked && !a->first_ms &&
+            now - a->started_ms >= a->set.hard_timeout_ms)
             fall_back(a, "the model did not answer in time");
         return;
     }

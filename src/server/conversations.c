@@ -55,6 +55,7 @@ struct conversation {
     char *last_partial; /* the previous partial's words, or NULL */
     long last_seq;      /* its SequenceNumber (later ones only are taken) */
     int speculations;   /* speculative turns started for this Gather */
+    int listening;      /* a Gather that asked for partials is listening (no turn runs) */
 };
 
 struct conversations {
@@ -376,6 +377,8 @@ static void answer(struct conversation *c, int hold, const char *filler)
         voice_gather_answer(&cc, c->action, c->text.len ? c->text.data : "", &r);
         buf_reset(&c->text);
         c->ended = 0;
+        /* Its partials may come now (a Gather follows only when the call goes on). */
+        c->listening = c->action == AGENT_CONTINUE;
     }
     server_complete(p, &r);
 }
@@ -477,11 +480,16 @@ static int speculation_settle(struct conversation *c, const char *speech, const 
     struct metrics *m = &c->srv->metrics;
     int same = c->spec && !(digits && *digits) && words_same(c->spec, speech);
 
-    if (!c->spec)
+    c->listening = 0;
+    if (!c->spec) {
+        partials_reset(c);
         return 0;
+    }
     if (same) {
-        metrics_agent_event(m, "speculation_used");
-        agent_llm_ops.confirm(c->agent);
+        /* Not running after all (it could not start): a normal turn then. */
+        same = agent_llm_ops.confirm(c->agent);
+        if (same)
+            metrics_agent_event(m, "speculation_used");
     } else {
         metrics_agent_event(m, "speculation_withdrawn");
         agent_llm_ops.withdraw(c->agent);
@@ -657,11 +665,19 @@ void conversations_partial(struct server *srv, struct lws *wsi, const struct for
         if (*end || seq <= 0)
             return;
     }
-    if (!c && !(c = conversation_new(srv, &cc, name)))
-        return;
+    if (!c) {
+        /* The call's first Gather (the answer to /voice/incoming) is listening. */
+        c = conversation_new(srv, &cc, name);
+        if (!c)
+            return;
+        c->listening = 1;
+    }
     c->used_ms = loop_ms();
-    /* A turn being answered, or a partial overtaken by a later one: nothing to start. */
-    if (c->waiting || (seq && seq <= c->last_seq))
+    /*
+     * A turn being answered or held (a late partial of its Gather must not
+     * start another), or a partial overtaken by a later one: nothing to start.
+     */
+    if (!c->listening || c->waiting || (seq && seq <= c->last_seq))
         return;
     if (seq)
         c->last_seq = seq;

@@ -84,6 +84,33 @@ class AgentPartialTest(unittest.TestCase):
         self.assertEqual([t["role"] for t in turns], ["caller", "agent"], turns)
         self.assertIn("fifty dollars", turns[1]["text"])
 
+    def test_each_gather_numbers_its_partials_afresh(self):
+        self.start()
+        sid = call_sid(0x79)
+        # A Gather whose partials never settled: no speculation, but its numbering ends with it.
+        self.post_partial(sid, "what are", "your", seq=9)
+        status, _, body = self.sb.signed_post("/voice/gather", gather(sid, "What are your hours?"))
+        self.assertEqual(status, 200, body)
+        self.assertEqual(self.counter("speculation_started"), 0)
+        # The next Gather counts from 1 again.
+        self.post_partial(sid, "how much is a cleaning", "", seq=1)
+        self.assertEqual(self.counter("speculation_started"), 1)
+        status, _, body = self.sb.signed_post("/voice/gather", gather(sid, "How much is a cleaning?"))
+        self.assertIn("A cleaning costs fifty dollars.", " ".join(says(body.decode())))
+        self.assertEqual(self.counter("speculation_used"), 1)
+
+    def test_a_late_partial_does_not_disturb_a_held_turn(self):
+        self.start("--first-token-ms", "1500", agent_flags=("--first-token-timeout", "300"))
+        sid = call_sid(0x7a)
+        status, _, body = self.sb.signed_post("/voice/gather", gather(sid, "How much is a cleaning?"))
+        self.assertIn("/voice/gather/continue", body.decode())
+        # A partial of the finished Gather arrives late, while the turn is held.
+        self.post_partial(sid, "something else entirely", "", seq=1)
+        self.assertEqual(self.counter("speculation_started"), 0)
+        status, _, body = self.sb.signed_post("/voice/gather/continue", gather(sid, ""))
+        self.assertEqual(status, 200, body)
+        self.assertIn("A cleaning costs fifty dollars.", " ".join(says(body.decode())))
+
     def test_other_final_words_withdraw_the_early_turn(self):
         self.start("--first-token-ms", "200")
         sid = call_sid(0x74)

@@ -650,3 +650,16 @@ Test(llm, confirm_and_withdraw_without_a_speculation_do_nothing)
     cr_assert_str_eq(ev.text[0], "Hi there.");
     agent_llm_ops.close(a);
 }
+
+Test(llm, a_speculation_that_could_not_start_is_not_confirmed)
+{
+    struct llm_settings s = settings();
+    void *a = open_agent(&s, "en-US", 1);
+
+    /* Not UTF-8: the history refuses the words, so nothing speculative runs. */
+    guess(a, "caf\xe9 hours");
+    cr_assert_eq(net.submits, 0);
+    cr_assert_eq(agent_llm_ops.confirm(a), 0, "the caller must ask a normal turn");
+    cr_assert_eq(ev.n, 0);
+    agent_llm_ops.close(a);
+}
