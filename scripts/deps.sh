@@ -8,7 +8,7 @@ set -euo pipefail
 
 run_pkgs=(gcc meson ninja-build pkg-config libwebsockets-dev libjansson-dev libsqlite3-dev
           libssl-dev openssl libcurl4-openssl-dev libxml2-dev libsoxr-dev libespeak-ng-dev
-          espeak-ng-data tzdata)
+          espeak-ng-data tzdata libpocketsphinx-dev pocketsphinx-en-us flite1-dev)
 test_pkgs=(libcriterion-dev python3 python3-twilio python3-websocket clang libclang-rt-14-dev
            clang-format tmux espeak-ng valgrind)
 

@@ -95,6 +95,13 @@ void tts_release(struct tts *t);
  */
 extern const struct tts_ops tts_espeak_ops;
 
+/*
+ * flite with its 8 kHz "kal" voice: English only (other languages are
+ * SB_EINVAL), clearer than espeak-ng and recognised better by pocketsphinx.
+ * Global state; `engine` is NULL.
+ */
+extern const struct tts_ops tts_flite_ops;
+
 /**
  * Starts espeak-ng (once per process; later calls only fill `t`) and makes
  * `t` use it; `t` owns nothing, but release it with tts_release all the same.
