@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/lang.h"
 #include "core/mulaw.h"
 #include "speech/resample.h"
 #include "speech/tts.h"
@@ -371,8 +372,12 @@ int sim_audio_resample(struct sim_audio *a, int rate)
 }
 
 /*
- * The speech layer's espeak-ng engine speaks; it serialises its own calls,
- * so the simulator shares the one engine with everything else in the process.
+ * English goes to the speech layer's flite engine (its 8 kHz "kal" voice),
+ * which the server's recogniser, pocketsphinx, hears far more reliably than
+ * espeak-ng; every other language, and English that flite cannot render
+ * (SB_EIO: no words, or flite failed), goes to its espeak-ng engine. Both keep
+ * global state and serialise their own calls, so the simulator shares them
+ * with everything else in the process.
  */
 int sim_audio_tts(struct sim_audio *a, const char *text, const char *lang, char *err,
                   size_t errsize)
@@ -381,15 +386,24 @@ int sim_audio_tts(struct sim_audio *a, const char *text, const char *lang, char 
     int16_t *pcm = NULL;
     size_t n = 0;
     int rate = 0;
-    int rc;
+    int english;
+    int rc = 0;
 
     sim_audio_init(a, 0);
     if (!lang || !*lang)
         lang = "en-us";
-    rc = tts_espeak_init(&t, err, errsize);
-    if (rc)
-        goto out;
-    rc = tts_synth(&t, text, lang, NULL, &pcm, &n, &rate, err, errsize);
+    english = lang_same_base(lang, "en");
+    if (english) {
+        t.ops = &tts_flite_ops; /* nothing to start or own */
+        rc = tts_synth(&t, text, lang, NULL, &pcm, &n, &rate, err, errsize);
+    }
+    /* flite makes no wave for text without words ("..."): espeak-ng's near-silence instead. */
+    if (!english || rc == SB_EIO) {
+        tts_release(&t);
+        rc = tts_espeak_init(&t, err, errsize);
+        if (rc == 0)
+            rc = tts_synth(&t, text, lang, NULL, &pcm, &n, &rate, err, errsize);
+    }
     if (rc)
         goto out;
     /* The clip takes the engine's samples as they are. */

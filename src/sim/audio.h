@@ -1,7 +1,8 @@
 /*
  * Audio for the simulated caller: WAV files in and out, resampling to and
- * from the 8 kHz of the phone network (libsoxr), and speech synthesis with
- * espeak-ng. Samples are always 16-bit signed mono PCM in memory.
+ * from the 8 kHz of the phone network (libsoxr), and speech synthesis (flite
+ * for English, espeak-ng for other languages). Samples are always 16-bit
+ * signed mono PCM in memory.
  */
 #ifndef SB_SIM_AUDIO_H
 #define SB_SIM_AUDIO_H
@@ -73,12 +74,15 @@ SB_MUST_CHECK int sim_audio_write_wav(const struct sim_audio *a, const char *pat
 SB_MUST_CHECK int sim_audio_resample(struct sim_audio *a, int rate);
 
 /**
- * Speaks UTF-8 `text` with espeak-ng in the voice for `lang` (a BCP-47 tag
- * such as "en-US", "es" or "es-MX"; NULL means "en-us") into `a` (empty or
- * released) at SIM_AUDIO_RATE. Calls are serialised inside: espeak-ng keeps
- * global state. Returns 0, SB_EINVAL (empty text or no voice for lang),
- * SB_EIO (espeak-ng failed to start or synthesise; reason in `err`, may be
- * NULL) or SB_ENOMEM.
+ * Speaks UTF-8 `text` in `lang` (a BCP-47 tag such as "en-US", "es" or
+ * "es-MX"; NULL or "" means "en-us") into `a` (empty or released) at
+ * SIM_AUDIO_RATE. English (base language "en") is spoken by flite's 8 kHz
+ * "kal" voice, which pocketsphinx recognises reliably (text flite makes no
+ * sound for, such as "...", falls back to espeak-ng); any other language by
+ * espeak-ng in its voice for `lang`. Both engines keep global state and
+ * serialise their calls inside. Returns 0, SB_EINVAL (empty text or no voice
+ * for lang), SB_EIO (the engine failed to start or synthesise; reason in
+ * `err`, may be NULL) or SB_ENOMEM.
  */
 SB_MUST_CHECK int sim_audio_tts(struct sim_audio *a, const char *text, const char *lang, char *err,
                                 size_t errsize);

@@ -50,7 +50,11 @@ static void on_stream_event(void *arg, long ms, const char *event, const char *d
     json_object_set_new(ev, "detail", json_string(detail ? detail : ""));
 }
 
-/* espeak's voice for the call's language ("es-MX" -> "es"), from the stream's lang parameter. */
+/*
+ * The language the caller speaks in, from the stream's lang parameter: "es"
+ * for Spanish ("es-MX"; espeak-ng speaks it), "en-us" for anything else
+ * (flite speaks it; see sim_audio_tts).
+ */
 static const char *speech_lang(const struct form *custom)
 {
     const char *lang = form_get(custom, "lang");

@@ -8,6 +8,7 @@
 
 #include "core/err.h"
 #include "sim/audio.h"
+#include "speech/tts.h"
 
 static const double PI = 3.14159265358979323846;
 
@@ -255,6 +256,93 @@ Test(audio, tts_hello_world)
     cr_assert(seconds > 0.4 && seconds < 3.0, "%.2f s", seconds);
     cr_assert(rms(&a) > 300, "rms %.0f", rms(&a));
     sim_audio_release(&a);
+}
+
+/* `text` through one engine, straight from the speech layer, at the sim's rate. */
+static int engine_says(struct sim_audio *a, const struct tts *t, const char *text, const char *lang)
+{
+    int16_t *pcm = NULL;
+    size_t n = 0;
+    int rate = 0;
+    int rc = tts_synth(t, text, lang, NULL, &pcm, &n, &rate, NULL, 0);
+
+    sim_audio_init(a, rate);
+    if (rc)
+        return rc;
+    a->samples = pcm;
+    a->len = n;
+    a->cap = n;
+    return sim_audio_resample(a, SIM_AUDIO_RATE);
+}
+
+static int same_audio(const struct sim_audio *x, const struct sim_audio *y)
+{
+    return x->rate == y->rate && x->len == y->len &&
+           (x->len == 0 || memcmp(x->samples, y->samples, x->len * sizeof(int16_t)) == 0);
+}
+
+/* English is flite's kal voice, sample for sample (8 kHz: nothing to resample), not espeak-ng's. */
+Test(audio, tts_english_is_flite)
+{
+    static const char *const tags[] = {"en-US", "en", "EN_gb", NULL, ""};
+    const char *text = "I would like to speak to a person, please";
+    struct tts flite = {&tts_flite_ops, NULL};
+    struct tts espeak = TTS_INIT;
+    struct sim_audio want, other, got;
+    char err[256] = "";
+
+    cr_assert_eq(engine_says(&want, &flite, text, "en-US"), 0);
+    cr_assert_eq(want.rate, SIM_AUDIO_RATE);
+    cr_assert(want.len > SIM_AUDIO_RATE / 2, "%zu samples", want.len);
+    cr_assert(rms(&want) > 300, "rms %.0f", rms(&want));
+    cr_assert_eq(tts_espeak_init(&espeak, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(engine_says(&other, &espeak, text, "en-US"), 0);
+    cr_assert_not(same_audio(&want, &other), "flite and espeak-ng rendered the same audio");
+
+    for (size_t i = 0; i < sizeof(tags) / sizeof(tags[0]); i++) {
+        cr_assert_eq(sim_audio_tts(&got, text, tags[i], err, sizeof(err)), 0, "%s: %s",
+                     tags[i] ? tags[i] : "NULL", err);
+        cr_assert(same_audio(&got, &want), "%s: %zu samples at %d Hz, flite made %zu",
+                  tags[i] ? tags[i] : "NULL", got.len, got.rate, want.len);
+        sim_audio_release(&got);
+    }
+    sim_audio_release(&want);
+    sim_audio_release(&other);
+    tts_release(&espeak);
+}
+
+/* Text flite renders as nothing is still accepted, as espeak-ng's (near) silence. */
+Test(audio, tts_english_without_words)
+{
+    struct sim_audio a;
+    char err[256] = "";
+
+    cr_assert_eq(sim_audio_tts(&a, "...", "en-US", err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(a.rate, SIM_AUDIO_RATE);
+    cr_assert(a.len < SIM_AUDIO_RATE / 10, "%zu samples", a.len);
+    sim_audio_release(&a);
+}
+
+/* Spanish stays with espeak-ng (flite refuses it), accents and inverted marks included. */
+Test(audio, tts_spanish_is_espeak)
+{
+    const char *text = "¿Cuál es el precio?";
+    struct tts flite = {&tts_flite_ops, NULL};
+    struct sim_audio a;
+    char err[256] = "";
+    double seconds;
+
+    cr_assert_eq(engine_says(&a, &flite, text, "es"), SB_EINVAL);
+    for (int i = 0; i < 2; i++) {
+        const char *tag = i ? "es-MX" : "es";
+
+        cr_assert_eq(sim_audio_tts(&a, text, tag, err, sizeof(err)), 0, "%s: %s", tag, err);
+        cr_assert_eq(a.rate, SIM_AUDIO_RATE);
+        seconds = (double)a.len / a.rate;
+        cr_assert(seconds > 0.5 && seconds < 4.0, "%s: %.2f s", tag, seconds);
+        cr_assert(rms(&a) > 300, "%s: rms %.0f", tag, rms(&a));
+        sim_audio_release(&a);
+    }
 }
 
 Test(audio, tts_spanish)
