@@ -147,7 +147,8 @@ if build build-tsan "switchboard" -Db_sanitize=thread; then
   TSAN_OPTIONS=$tsan_env pyunit_build="$root/build-tsan" pyunit "tsan:integration" \
     tests.integration.test_server tests.integration.test_webhooks tests.integration.test_streams \
     tests.integration.test_flows tests.integration.test_attacks \
-    tests.integration.test_agent_gather tests.integration.test_agent_partial tests.integration.test_relay
+    tests.integration.test_agent_gather tests.integration.test_agent_partial tests.integration.test_relay \
+    tests.integration.test_speech
 else
   count 0 1
 fi

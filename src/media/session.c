@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "core/mulaw.h"
 #include "core/phone.h"
+#include "core/words.h"
 #include "core/banned.h"
 
 enum { S_OPENED, S_CONNECTED, S_ACTIVE, S_CLOSING };
@@ -40,6 +41,7 @@ void session_init(struct session *s, const struct session_io *io, const struct s
     buf_init(&s->tx, SESSION_MESSAGE_MAX);
     s->parsed = cfg ? cfg->scratch : NULL;
     vad_init(&s->vad);
+    utterance_init(&s->said);
     s->first_audio_ms = -1;
     s->last_turn_gap_ms = -1;
     s->after_utterance = AGENT_CONTINUE;
@@ -134,6 +136,8 @@ static void on_agent_event(void *arg, const struct agent_event *ev)
     case AGENT_EV_TEXT:
     case AGENT_EV_FILLER:
         speak(s, ev->text ? ev->text : "");
+        if (ev->text && *ev->text && s->io.transcript)
+            s->io.transcript(s->io.arg, 1, ev->text);
         break;
     case AGENT_EV_LANG:
         if (ev->text && *ev->text)
@@ -198,7 +202,8 @@ static void barge_in(struct session *s, long long now_us)
     }
 }
 
-static void caller_turn(struct session *s, const char *digits, long long now_us)
+/* A caller turn: keys, recognised words, or (both NULL) speech without words. */
+static void caller_turn(struct session *s, const char *digits, const char *speech, long long now_us)
 {
     struct agent_turn t;
 
@@ -207,10 +212,67 @@ static void caller_turn(struct session *s, const char *digits, long long now_us)
     memset(&t, 0, sizeof(t));
     t.lang = s->lang;
     t.digits = digits;
-    t.unrecognised_speech = digits == NULL;
-    s->speech_end_us = now_us;
+    t.speech = speech;
+    t.unrecognised_speech = digits == NULL && speech == NULL;
+    if (speech && *speech && s->io.transcript)
+        s->io.transcript(s->io.arg, 0, speech);
+    /* With a recogniser the turn's end was when the caller stopped, noted then. */
+    if (!s->io.recognize || digits)
+        s->speech_end_us = now_us;
     s->turn_last = 0;
     s->agent->turn(s->agent_obj, &t);
+}
+
+/* The agent is speaking (or has audio on its way out). */
+static int agent_talking(const struct session *s)
+{
+    return s->playing || !pacer_idle(&s->pacer);
+}
+
+/* The caller stopped talking (or talked too long): their utterance goes to the recogniser. */
+static void utterance_done(struct session *s, long long now_us)
+{
+    size_t len;
+    unsigned char *audio = utterance_take(&s->said, &len);
+    unsigned id = ++s->listen_id;
+
+    s->speech_end_us = now_us;
+    if (!audio || s->io.recognize(s->io.arg, id, audio, len, s->lang) != 0) {
+        log_event(LOG_WARN, "stream.recognize_failed", "call_sid=%s utterance=%u", s->call_sid, id);
+        session_transcript(s, id, SESSION_HEARD_NOTHING, NULL, now_us);
+    }
+}
+
+/* With a recogniser: collect the utterance; talking over the agent at length stops it. */
+static void listen_frame(struct session *s, const struct media_event *ev, enum vad_change change,
+                         long long now_us)
+{
+    int rc = 0;
+
+    if (change == VAD_SPEECH_START) {
+        rc = utterance_start(&s->said, ev->payload, ev->payload_len);
+        s->caller_from_us = now_us;
+        s->talked_over = 0;
+    } else if (change == VAD_SPEECH_END || s->vad.speech) {
+        rc = utterance_add(&s->said, ev->payload, ev->payload_len);
+        if (rc == 1) {
+            /* Talking on without a pause: what was said so far is recognised now. */
+            utterance_done(s, now_us);
+            rc = utterance_start(&s->said, ev->payload, ev->payload_len);
+        }
+    } else {
+        utterance_quiet(&s->said, ev->payload, ev->payload_len);
+    }
+    if (rc < 0)
+        log_event(LOG_WARN, "stream.listen_failed", "call_sid=%s error=\"%s\"", s->call_sid,
+                  sb_strerror(rc));
+    if (s->vad.speech && !s->talked_over && agent_talking(s) &&
+        now_us - s->caller_from_us >= (long long)SESSION_TALK_OVER_MS * 1000) {
+        s->talked_over = 1;
+        barge_in(s, now_us);
+    }
+    if (change == VAD_SPEECH_END)
+        utterance_done(s, now_us);
 }
 
 static void on_media(struct session *s, const struct media_event *ev, long long now_us)
@@ -226,10 +288,54 @@ static void on_media(struct session *s, const struct media_event *ev, long long 
     }
     mulaw_decode_buf(ev->payload, ev->payload_len, pcm);
     change = vad_feed(&s->vad, pcm, ev->payload_len);
-    if (change == VAD_SPEECH_START && (s->playing || !pacer_idle(&s->pacer)))
+    if (s->io.recognize && s->agent_started) {
+        listen_frame(s, ev, change, now_us);
+        return;
+    }
+    if (change == VAD_SPEECH_START && agent_talking(s))
         barge_in(s, now_us);
     else if (change == VAD_SPEECH_END)
-        caller_turn(s, NULL, now_us);
+        caller_turn(s, NULL, NULL, now_us);
+}
+
+static const char *const backchannels[] = {
+    "uh huh", "uh-huh", "mhm", "mm",  "mm hmm", "hmm",  "okay",  "ok", "yeah",  "right", "sure",
+    "i see",  "sí",     "si",  "ajá", "aja",    "vale", "claro", "ya", "bueno", NULL,
+};
+
+int session_is_backchannel(const char *text)
+{
+    for (size_t i = 0; backchannels[i]; i++) {
+        if (words_same(text, backchannels[i]))
+            return 1;
+    }
+    return 0;
+}
+
+void session_transcript(struct session *s, unsigned id, enum session_heard heard, const char *text,
+                        long long now_us)
+{
+    int talking = agent_talking(s);
+
+    if (s->state != S_ACTIVE || id != s->listen_id || !s->agent_started)
+        return; /* a newer utterance supersedes it, or the call is over */
+    if (heard == SESSION_HEARD_WORDS && text && *text) {
+        if (talking && session_is_backchannel(text)) {
+            log_event(LOG_INFO, "stream.backchannel", "call_sid=%s", s->call_sid);
+            return;
+        }
+        log_event(LOG_INFO, "stream.heard", "call_sid=%s words=%zu", s->call_sid, strlen(text));
+        if (talking)
+            barge_in(s, now_us);
+        if (s->state == S_ACTIVE)
+            caller_turn(s, NULL, text, now_us);
+        return;
+    }
+    /* Noise, or words it could not tell, over the agent: the agent goes on. */
+    if (talking)
+        return;
+    /* Words it could not tell: "" (the agent asks again); a language it cannot hear: NULL. */
+    caller_turn(s, NULL, heard == SESSION_HEARD_UNSUPPORTED ? NULL : "", now_us);
 }
 
 static void on_mark(struct session *s, const char *name)
@@ -311,7 +417,7 @@ int session_message(struct session *s, const char *text, size_t len, long long n
         digits[0] = ev->digit;
         digits[1] = '\0';
         log_event(LOG_INFO, "stream.dtmf", "call_sid=%s digit=%s", s->call_sid, digits);
-        caller_turn(s, digits, now_us);
+        caller_turn(s, digits, NULL, now_us);
         break;
     case MEDIA_EV_MARK:
         on_mark(s, ev->mark);
@@ -387,6 +493,7 @@ void session_release(struct session *s)
     s->agent_started = 0;
     pacer_release(&s->pacer);
     buf_release(&s->tx);
+    utterance_release(&s->said);
     if (s->owns_parsed)
         free(s->parsed);
     s->parsed = NULL;

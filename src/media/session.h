@@ -20,6 +20,7 @@
 #include "core/phone.h"
 #include "media/event.h"
 #include "media/pacer.h"
+#include "media/utterance.h"
 #include "media/vad.h"
 
 /* How the call goes on after the stream. */
@@ -49,7 +50,34 @@ struct session_io {
                       const char *voice);
     /** The start message arrived: the server looks up the call and calls session_begin. */
     void (*started)(void *arg, struct session *s, const struct media_event *start);
+    /**
+     * Recognises the caller's utterance `id` (8 kHz µ-law, `len` bytes; the
+     * callee owns `mulaw` and frees it, whatever it returns); the words come
+     * back through session_transcript. Returns 0 or an error (the utterance
+     * then counts as speech without words). NULL: no recogniser; the agent
+     * hears that the caller spoke, and talking over it stops it at once.
+     */
+    int (*recognize)(void *arg, unsigned id, unsigned char *mulaw, size_t len, const char *lang);
+    /**
+     * A line of the call's conversation: what the caller said (`agent` 0) or
+     * a piece the agent says (`agent` 1). NULL: not recorded.
+     */
+    void (*transcript)(void *arg, int agent, const char *text);
 };
+
+/* What the recogniser made of an utterance. */
+enum session_heard {
+    SESSION_HEARD_WORDS,       /* words: a turn (or a backchannel while the agent talks) */
+    SESSION_HEARD_NOTHING,     /* no words it could tell (noise, or not in its grammar) */
+    SESSION_HEARD_UNSUPPORTED, /* the call's language is not one it recognises */
+};
+
+/*
+ * Talking over the agent stops it at once without a recogniser; with one,
+ * when the words are recognised (not a backchannel such as "uh-huh"), or
+ * after this long of continuous speech, whatever it is.
+ */
+#define SESSION_TALK_OVER_MS 1200
 
 struct session {
     struct session_io io;
@@ -85,6 +113,11 @@ struct session {
     long last_turn_gap_ms;   /* caller speech end -> first reply frame */
     long clears;
     long lead_ms;
+    /* listening (with io.recognize) */
+    struct utterance said;    /* the caller's current utterance */
+    unsigned listen_id;       /* the newest utterance sent to the recogniser */
+    long long caller_from_us; /* when the caller's current speech started */
+    int talked_over;          /* that speech already stopped the agent */
 };
 
 struct session_config {
@@ -119,6 +152,20 @@ int session_message(struct session *s, const char *text, size_t len, long long n
 /** Synthesized audio for utterance `id` (mu-law 8 kHz); stale ids are dropped. */
 void session_audio(struct session *s, unsigned id, const unsigned char *mulaw, size_t len,
                    long long now_us);
+
+/**
+ * The recogniser's answer for utterance `id` (`text`: its words, lower-case,
+ * for SESSION_HEARD_WORDS). Stale ids are dropped. Words are the caller's
+ * turn, stopping the agent if it talks, except backchannels ("uh-huh",
+ * "okay", "sí"), which let it go on; nothing heard while the agent talks
+ * is ignored, and while it is silent is a turn without words (the agent
+ * asks again, or offers keys).
+ */
+void session_transcript(struct session *s, unsigned id, enum session_heard heard, const char *text,
+                        long long now_us);
+
+/** True when `text` is only a backchannel ("uh-huh", "mm", "okay", "sí", ...). */
+int session_is_backchannel(const char *text);
 
 /**
  * Sends the frames that are due. Returns microseconds until the next call is

@@ -18,6 +18,7 @@
 #include "server/relay.h"
 #include "server/server_internal.h"
 #include "server/stream.h"
+#include "server/stream_listen.h"
 #include "core/banned.h"
 
 /* Longest request path answered; longer ones get 414 (lws holds at most HTTP_MAX_HEADERS). */
@@ -417,6 +418,7 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
             server_drain_completions(srv);
             conversations_drain(srv);
             stream_drain_tts(srv);
+            stream_listen_drain(srv);
         }
         return 0;
     default:

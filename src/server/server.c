@@ -15,6 +15,7 @@
 #include "server/relay.h"
 #include "server/server_internal.h"
 #include "server/stream.h"
+#include "server/stream_listen.h"
 #include "server/workers.h"
 #include "core/banned.h"
 
@@ -164,6 +165,10 @@ int server_run(const struct config *cfg)
         log_event(LOG_ERROR, "server.start_failed", "error=\"text-to-speech: %s\"", errbuf);
         goto out;
     }
+    /* Without its model the streams keep hearing only that the caller spoke. */
+    if (stt_sphinx_open(&srv->stt, NULL) != 0)
+        log_event(LOG_WARN, "server.no_recognizer",
+                  "reason=\"the pocketsphinx model is not installed (pocketsphinx-en-us)\"");
     rc = workers_start(&srv->workers, 2, 4096);
     if (rc) {
         log_event(LOG_ERROR, "server.start_failed", "error=\"cannot start workers: %s\"",
@@ -237,8 +242,10 @@ out:
     /* Workers first (their results go nowhere now), then the writer flushes its queue. */
     workers_stop(srv->workers);
     srv->workers = NULL;
-    if (srv->lws)
+    if (srv->lws) {
         stream_drain_tts(srv); /* frees the finished syntheses nobody will play */
+        stream_listen_drain(srv);
+    }
     writer_stop(srv->writer);
     srv->writer = NULL;
     if (srv->lws) {
@@ -265,6 +272,7 @@ out:
     stream_outcomes_release(srv);
     stream_tts_cache_release(srv);
     tts_release(&srv->tts);
+    stt_release(&srv->stt);
     routes_release(&srv->routes);
     flow_cache_release(&srv->flows);
     if (srv->flow_states)

@@ -11,6 +11,7 @@
 #include "core/sig.h"
 #include "media/event.h"
 #include "net/deadline_queue.h"
+#include "speech/stt.h"
 #include "speech/tts.h"
 #include "server/config.h"
 #include "server/metrics.h"
@@ -93,10 +94,12 @@ struct server {
     pthread_mutex_t done_lock; /* guards done_head and tts_done: threads push, the loop pops */
     struct pending *done_head;
     struct tts_job *tts_done;
+    struct stt_job *stt_done; /* recognitions done (stream_listen.c), same lock */
 
     /* Media Streams */
     struct workers *workers; /* text-to-speech off the loop */
     struct tts tts;
+    struct stt stt; /* speech recognition; ops NULL when its model is missing */
     struct stream_conn *streams;
     size_t nstreams;
     struct relay_conn *relays; /* ConversationRelay sessions (relay.c) */

@@ -13,6 +13,8 @@
  * time, so a frame costs no timer update and no system call.
  */
 #include "server/stream.h"
+#include "server/stream_listen.h"
+#include "store/agents.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -357,6 +359,30 @@ static int io_synthesize(void *arg, unsigned id, const char *text, const char *l
     return rc;
 }
 
+/* The conversation of a recognised call, through the writer (as the LLM agents' transcripts). */
+static void io_transcript(void *arg, int agent, const char *text)
+{
+    struct stream_conn *c = arg;
+    struct call_turn t;
+
+    if (!c->srv->writer || !c->session.call_sid[0])
+        return;
+    memset(&t, 0, sizeof(t));
+    snprintf(t.call_sid, sizeof(t.call_sid), "%s", c->session.call_sid);
+    t.role = agent ? TURN_AGENT : TURN_CALLER;
+    t.text = (char *)text;
+    t.latency_ms = -1;
+    if (writer_submit_turn(c->srv->writer, &t, NULL, NULL) != 0)
+        log_event(LOG_ERROR, "stream.transcript_failed", "call_sid=%s", c->session.call_sid);
+}
+
+static int io_recognize(void *arg, unsigned id, unsigned char *mulaw, size_t len, const char *lang)
+{
+    struct stream_conn *c = arg;
+
+    return stream_listen_submit(c->srv, c->id, id, mulaw, len, lang);
+}
+
 /*
  * A CallSid from an unchecked message, fit for a log line: its first 10
  * characters (letters and digits only) and "..." when there were more.
@@ -619,7 +645,8 @@ int stream_confirm_upgrade(struct server *srv, struct lws *wsi)
 static int on_established(struct server *srv, struct lws *wsi, struct stream_conn **slot)
 {
     struct stream_conn *c = calloc(1, sizeof(*c));
-    struct session_io io = {NULL, io_send, io_close, io_synthesize, io_started};
+    struct session_io io = {NULL,       io_send,      io_close,     io_synthesize,
+                            io_started, io_recognize, io_transcript};
     struct session_config cfg = {0};
 
     if (!c)
@@ -752,4 +779,15 @@ void stream_close_all(struct server *srv)
 {
     for (struct stream_conn *c = srv->streams; c; c = c->next)
         session_end(&c->session, SESSION_FAILED, 1001, "server is shutting down");
+}
+
+void stream_heard(struct server *srv, unsigned long long conn_id, unsigned id,
+                  enum session_heard heard, const char *text)
+{
+    struct stream_conn *c = conn_by_id(srv, conn_id);
+
+    if (!c)
+        return;
+    session_transcript(&c->session, id, heard, text, clock_mono_us());
+    pump(c);
 }

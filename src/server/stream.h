@@ -16,6 +16,7 @@
 
 #include <libwebsockets.h>
 
+#include "media/session.h"
 #include "voice/voice.h"
 
 struct server;
@@ -31,6 +32,10 @@ int stream_confirm_upgrade(struct server *srv, struct lws *wsi);
 /** The lws WebSocket callbacks of a stream connection. */
 int stream_callback(struct server *srv, struct lws *wsi, enum lws_callback_reasons reason,
                     struct stream_conn **conn, void *in, size_t len);
+
+/** Recognised words of utterance `id` for stream `conn_id`, if it is still there. */
+void stream_heard(struct server *srv, unsigned long long conn_id, unsigned id,
+                  enum session_heard heard, const char *text);
 
 /** Delivers finished syntheses to their sessions (called on the loop). */
 void stream_drain_tts(struct server *srv);

@@ -96,6 +96,12 @@ struct fake {
     int interrupted;
     long heard_ms;
     int hangups;
+    /* the recogniser (listen_io) */
+    int listen;         /* open with listen_io */
+    int recognized;     /* utterances handed over */
+    unsigned rec_id;    /* the last one's id */
+    size_t rec_len;     /* and its bytes */
+    int recognize_fail; /* recognize refuses */
 };
 
 static struct fake fk;
@@ -169,7 +175,27 @@ static void fake_started(void *arg, struct session *ss, const struct media_event
 }
 
 static const struct session_io fake_io = {
-    &fk, fake_send, fake_close, fake_synthesize, fake_started,
+    &fk, fake_send, fake_close, fake_synthesize, fake_started, NULL, NULL,
+};
+
+static int fake_recognize(void *arg, unsigned id, unsigned char *mulaw, size_t len,
+                          const char *lang)
+{
+    struct fake *f = arg;
+
+    cr_assert_str_eq(lang, LANG);
+    free(mulaw);
+    if (f->recognize_fail)
+        return SB_EBUSY;
+    f->recognized++;
+    f->rec_id = id;
+    f->rec_len = len;
+    return 0;
+}
+
+/* The same with a recogniser: the session hands over utterances and waits for words. */
+static const struct session_io listen_io = {
+    &fk, fake_send, fake_close, fake_synthesize, fake_started, fake_recognize, NULL,
 };
 
 /* -- a spy agent: the rule agent's words, counting interruptions and hangups -- */
@@ -234,7 +260,7 @@ TestSuite(session, .init = setup, .fini = teardown);
 
 static void open_session(const struct session_config *cfg)
 {
-    session_init(&s, &fake_io, cfg, 0);
+    session_init(&s, fk.listen ? &listen_io : &fake_io, cfg, 0);
 }
 
 static int feed(const char *text, long long now)
@@ -1146,4 +1172,161 @@ Test(session, outcome_names)
     cr_assert_str_eq(session_outcome_name(SESSION_FAILED), "failed");
     cr_assert_str_eq(session_outcome_name(SESSION_REPLACED), "replaced");
     cr_assert_str_eq(session_outcome_name((enum session_outcome)42), "?");
+}
+
+/* -- with a recogniser -- */
+
+/* The caller says something for `loud` frames, then is quiet until the turn ends. */
+static long long utter(long long t, int loud_frames)
+{
+    unsigned char quiet[F], loud[F];
+
+    silence_frame(quiet);
+    tone_frame(loud);
+    for (int i = 0; i < 5; i++, t += FRAME_US)
+        step(quiet, t);
+    for (int i = 0; i < loud_frames; i++, t += FRAME_US)
+        step(loud, t);
+    for (int i = 0; i < s.vad.hangover + 2; i++, t += FRAME_US)
+        step(quiet, t);
+    return t;
+}
+
+Test(session, recognised_words_are_the_callers_turn)
+{
+    long long t;
+    int before;
+
+    fk.listen = 1;
+    t = greet(400);
+    before = fk.nsynth;
+    t = utter(t, 40);
+    cr_assert_eq(fk.recognized, 1);
+    cr_assert_eq(fk.nsynth, before, "no turn before the words are known");
+    /* The lead-in, the speech and the hangover: about 0.3 + 0.8 + 0.3 s of audio. */
+    cr_assert_geq(fk.rec_len, (size_t)(40 + s.vad.hangover) * F);
+    cr_assert_leq(fk.rec_len, (size_t)(40 + s.vad.hangover + 3) * F + UTTERANCE_PREROLL_BYTES);
+    session_transcript(&s, fk.rec_id, SESSION_HEARD_WORDS, "what are your hours", t);
+    cr_assert_eq(fk.nsynth, before + 1);
+    cr_assert_str_eq(fk.synth[before].text, HOURS_TEXT);
+    /* The turn ended when the caller stopped, not when the words came. */
+    cr_assert_lt(s.speech_end_us, t);
+}
+
+Test(session, a_backchannel_over_the_agent_lets_it_go_on_and_words_stop_it)
+{
+    long long t0 = T_START + 100 * MS, t = t0;
+    unsigned char quiet[F];
+
+    fk.listen = 1;
+    fk.agent = &spy_ops;
+    open_and_start();
+    say(1, 5000, t0);
+    t = utter(t, 8); /* a short "uh-huh" over the greeting */
+    cr_assert_eq(count_from(0, "clear"), 0, "short speech cut the agent off before its words");
+    cr_assert_eq(fk.recognized, 1);
+    session_transcript(&s, fk.rec_id, SESSION_HEARD_WORDS, "uh huh", t);
+    cr_assert_eq(count_from(0, "clear"), 0, "a backchannel stopped the agent");
+    cr_assert_eq(fk.interrupted, 0);
+    /* Noise it could not tell over the agent: it goes on too. */
+    t = utter(t, 8);
+    session_transcript(&s, fk.rec_id, SESSION_HEARD_NOTHING, NULL, t);
+    cr_assert_eq(count_from(0, "clear"), 0);
+    /* Real words: the agent stops at once and answers them. */
+    t = utter(t, 30);
+    session_transcript(&s, fk.rec_id, SESSION_HEARD_WORDS, "i want to talk to a person", t);
+    cr_assert_eq(count_from(0, "clear"), 1);
+    cr_assert_eq(fk.interrupted, 1);
+    cr_assert_str_eq(fk.synth[fk.nsynth - 1].text, TRANSFER_TEXT);
+    silence_frame(quiet);
+    step(quiet, t + FRAME_US);
+}
+
+Test(session, talking_over_the_agent_at_length_stops_it_before_the_words)
+{
+    long long t0 = T_START + 100 * MS, t = t0;
+    unsigned char loud[F];
+    int frames = 0;
+
+    fk.listen = 1;
+    open_and_start();
+    say(1, 8000, t0);
+    tone_frame(loud);
+    while (count_from(0, "clear") == 0 && frames < 200) {
+        step(loud, t);
+        t += FRAME_US;
+        frames++;
+    }
+    cr_assert_eq(count_from(0, "clear"), 1);
+    cr_assert_geq(frames * 20, SESSION_TALK_OVER_MS, "cleared after %d ms", frames * 20);
+    cr_assert_leq(frames * 20, SESSION_TALK_OVER_MS + 200, "cleared after %d ms", frames * 20);
+}
+
+Test(session, nothing_heard_asks_again_and_an_unheard_language_offers_keys)
+{
+    long long t;
+
+    fk.listen = 1;
+    t = greet(400);
+    t = utter(t, 20);
+    session_transcript(&s, fk.rec_id, SESSION_HEARD_NOTHING, NULL, t);
+    cr_assert_not_null(strstr(fk.synth[fk.nsynth - 1].text, "didn't catch that"), "%s",
+                       fk.synth[fk.nsynth - 1].text);
+    t = play_out(t);
+    cr_assert_eq(feed_mark("u2", t), 0);
+    t = utter(t, 20);
+    session_transcript(&s, fk.rec_id, SESSION_HEARD_UNSUPPORTED, NULL, t);
+    cr_assert_not_null(strstr(fk.synth[fk.nsynth - 1].text, "Press 1"), "%s",
+                       fk.synth[fk.nsynth - 1].text);
+}
+
+Test(session, stale_words_and_a_failed_recogniser)
+{
+    long long t;
+    int before;
+    unsigned first;
+
+    fk.listen = 1;
+    t = greet(400);
+    t = utter(t, 20);
+    first = fk.rec_id;
+    t = utter(t, 20);
+    before = fk.nsynth;
+    /* The first utterance's words come after the second was handed over: dropped. */
+    session_transcript(&s, first, SESSION_HEARD_WORDS, "what are your hours", t);
+    cr_assert_eq(fk.nsynth, before);
+    /* A recogniser that refuses the work: the caller is asked again, not left waiting. */
+    fk.recognize_fail = 1;
+    t = utter(t, 20);
+    cr_assert_eq(fk.nsynth, before + 1);
+    cr_assert_not_null(strstr(fk.synth[before].text, "didn't catch that"), "%s",
+                       fk.synth[before].text);
+}
+
+Test(session, a_caller_who_never_pauses_is_heard_in_pieces)
+{
+    long long t;
+    unsigned char loud[F];
+    unsigned char quiet[F];
+
+    fk.listen = 1;
+    t = greet(400);
+    tone_frame(loud);
+    silence_frame(quiet);
+    /* Speech with short dips (a steady tone would be taken for noise after 5 s). */
+    for (int i = 0; i < 2 * UTTERANCE_MAX_BYTES / F + 10; i++, t += FRAME_US)
+        step(i % 12 < 10 ? loud : quiet, t);
+    cr_assert_eq(fk.recognized, 2, "%d pieces of a 30 s monologue", fk.recognized);
+    cr_assert_leq(fk.rec_len, UTTERANCE_MAX_BYTES);
+    cr_assert_eq(fk.closes, 0);
+}
+
+Test(session, backchannels)
+{
+    cr_assert(session_is_backchannel("Uh-huh."));
+    cr_assert(session_is_backchannel("sí"));
+    cr_assert(session_is_backchannel("OKAY"));
+    cr_assert_not(session_is_backchannel("okay what are your hours"));
+    cr_assert_not(session_is_backchannel("no"));
+    cr_assert_not(session_is_backchannel(""));
 }

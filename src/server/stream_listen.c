@@ -1,0 +1,185 @@
+#include "server/stream_listen.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "server/server_internal.h"
+#include "server/stream.h"
+#include "server/workers.h"
+#include "speech/stt.h"
+#include "core/banned.h"
+
+struct stt_job {
+    struct stt_job *next;
+    struct server *srv;
+    unsigned long long conn_id;
+    unsigned id;
+    unsigned char *audio;
+    size_t len;
+    char lang[16];
+    int rc;
+    char err[128];
+    struct stt_result res;
+    long long queued_us, done_us;
+};
+
+/*
+ * What a caller can usefully say to the agents of Media Streams today (the
+ * rule agent's intents, yes/no, thanks, goodbye and backchannels), in the
+ * words of a caller. English: the one language of the offline recogniser.
+ */
+static const char *const phrases_en[] = {
+    "what are your hours",
+    "what are your opening hours",
+    "when are you open",
+    "when do you open",
+    "what time do you open",
+    "what time do you close",
+    "are you open today",
+    "are you open on saturday",
+    "your hours please",
+    "hours",
+    "opening hours",
+    "i want to talk to a person",
+    "i want to speak to a person",
+    "can i talk to a person",
+    "can i speak to someone",
+    "let me talk to a person",
+    "a person please",
+    "talk to a human",
+    "speak to an agent",
+    "representative",
+    "operator",
+    "a real person",
+    "agent",
+    "person",
+    "yes",
+    "yes please",
+    "no",
+    "no thanks",
+    "no thank you",
+    "thank you",
+    "thanks",
+    "goodbye",
+    "bye",
+    "that's all",
+    "hello",
+    "hi",
+    "help",
+    "uh huh",
+    "mm hmm",
+    "okay",
+    "yeah",
+    "right",
+    "sure",
+    "i see",
+    "repeat that",
+    "say that again",
+    "zero",
+    "one",
+    "two",
+    "three",
+};
+
+const char *const *stream_listen_phrases(const char *lang, size_t *n)
+{
+    (void)lang;
+    *n = sizeof(phrases_en) / sizeof(phrases_en[0]);
+    return phrases_en;
+}
+
+static void job_free(struct stt_job *j)
+{
+    free(j->audio);
+    free(j);
+}
+
+static void stt_run(void *arg)
+{
+    struct stt_job *j = arg;
+    struct stt_request req;
+
+    memset(&req, 0, sizeof(req));
+    req.mulaw = j->audio;
+    req.len = j->len;
+    req.lang = j->lang;
+    req.phrases = stream_listen_phrases(j->lang, &req.nphrases);
+    j->rc = stt_recognize(&j->srv->stt, &req, &j->res, j->err, sizeof(j->err));
+    j->done_us = clock_mono_us();
+}
+
+static void stt_done(void *arg)
+{
+    struct stt_job *j = arg;
+    struct server *srv = j->srv;
+
+    pthread_mutex_lock(&srv->done_lock);
+    j->next = srv->stt_done;
+    srv->stt_done = j;
+    pthread_mutex_unlock(&srv->done_lock);
+    lws_cancel_service(srv->lws);
+}
+
+int stream_listen_submit(struct server *srv, unsigned long long conn_id, unsigned id,
+                         unsigned char *mulaw, size_t len, const char *lang)
+{
+    struct stt_job *j;
+    int rc;
+
+    if (!srv->stt.ops) {
+        free(mulaw);
+        return SB_ENOTFOUND;
+    }
+    j = calloc(1, sizeof(*j));
+    if (!j) {
+        free(mulaw);
+        return SB_ENOMEM;
+    }
+    j->srv = srv;
+    j->conn_id = conn_id;
+    j->id = id;
+    j->audio = mulaw;
+    j->len = len;
+    j->queued_us = clock_mono_us();
+    snprintf(j->lang, sizeof(j->lang), "%s", lang ? lang : "");
+    rc = workers_submit(srv->workers, stt_run, stt_done, j);
+    if (rc)
+        job_free(j);
+    return rc;
+}
+
+void stream_listen_drain(struct server *srv)
+{
+    struct stt_job *list;
+
+    pthread_mutex_lock(&srv->done_lock);
+    list = srv->stt_done;
+    srv->stt_done = NULL;
+    pthread_mutex_unlock(&srv->done_lock);
+    while (list) {
+        struct stt_job *j = list;
+        enum session_heard heard = SESSION_HEARD_NOTHING;
+
+        list = j->next;
+        if (j->rc)
+            log_event(LOG_ERROR, "stream.stt_failed", "utterance=%u error=\"%s\"", j->id, j->err);
+        else if (j->res.outcome == STT_WORDS)
+            heard = SESSION_HEARD_WORDS;
+        else if (j->res.outcome == STT_UNSUPPORTED)
+            heard = SESSION_HEARD_UNSUPPORTED;
+        log_event(LOG_INFO, "stream.recognized",
+                  "utterance=%u outcome=%s audio_ms=%ld wait_ms=%lld score=%.1f", j->id,
+                  j->rc                               ? "error"
+                  : j->res.outcome == STT_WORDS       ? "words"
+                  : j->res.outcome == STT_REJECTED    ? "rejected"
+                  : j->res.outcome == STT_UNSUPPORTED ? "unsupported"
+                                                      : "nothing",
+                  j->res.audio_ms, (j->done_us - j->queued_us) / 1000, j->res.score);
+        stream_heard(srv, j->conn_id, j->id, heard, j->res.text);
+        job_free(j);
+    }
+}

@@ -1,0 +1,32 @@
+/*
+ * Speech recognition for Media Streams: each caller utterance a session
+ * hands over (session_io.recognize) becomes a job on the worker pool, and
+ * its words come back to the loop, where stream_listen_drain gives them to
+ * the stream that is still there (stream_heard).
+ *
+ * Owns: the jobs in flight and done (their audio and words). The engine is
+ * the server's (srv->stt), opened at start; without one (its model is
+ * missing) streams keep hearing only that the caller spoke.
+ */
+#ifndef SB_SERVER_STREAM_LISTEN_H
+#define SB_SERVER_STREAM_LISTEN_H
+
+#include <stddef.h>
+
+struct server;
+
+/**
+ * Queues the recognition of utterance `id` of stream `conn_id` in `lang`;
+ * takes `mulaw` (frees it whatever happens). Returns 0, or an SB_E* code
+ * (no recogniser, no memory, the pool is full).
+ */
+int stream_listen_submit(struct server *srv, unsigned long long conn_id, unsigned id,
+                         unsigned char *mulaw, size_t len, const char *lang);
+
+/** Hands finished recognitions to their streams (the loop woke up). */
+void stream_listen_drain(struct server *srv);
+
+/** The phrases the grammar of a call in `lang` listens for (NULL-terminated, static). */
+const char *const *stream_listen_phrases(const char *lang, size_t *n);
+
+#endif

@@ -1,0 +1,92 @@
+"""Media Streams that hear: the real server recognising the caller with pocketsphinx.
+
+`switchboard sim call` speaks the script's `say` lines as real audio (flite for
+English, espeak-ng for Spanish) on a pro number's stream; the server recognises
+them offline and the rule agent answers. Covered: an English call that asks for
+the hours and then for a person by voice alone, with its conversation in `calls
+show`; words over the agent stopping it while an "uh-huh" does not; a Spanish
+caller (no offline Spanish recogniser) told so and offered keys; noise and
+silence, which start no turn.
+"""
+import json
+import time
+import unittest
+
+from tests.integration.harness import PRO, TRANSFER, SeededServerTest, call_sid
+from tests.integration.twilio_app import events, sim
+
+
+class SpeechTest(SeededServerTest):
+
+    sids = iter(range(9000, 9100))
+
+    def call(self, script, frm="+15551234567"):
+        sid = call_sid(next(self.sids))
+        rc, doc, err = sim("--url", self.sb.url("/voice/incoming"), "--from", frm, "--to", PRO,
+                           "--stream-plain", "--call-sid", sid, script=script, tmpdir=self.sb.dir,
+                           timeout=120)
+        return rc, doc, err, sid
+
+    def turns(self, sid, count):
+        """The call's stored conversation, once `count` lines are committed."""
+        deadline = time.time() + 10
+        while True:
+            shown = json.loads(self.sb.cli("calls", "show", sid, "--json").stdout)
+            if len(shown["turns"]) >= count or time.time() > deadline:
+                return shown["turns"]
+            time.sleep(0.1)
+
+    def stream(self, doc):
+        return events(doc, "stream")[0]
+
+    def test_hours_then_a_person_by_voice_alone(self):
+        rc, doc, err, sid = self.call("listen\nsay What are your hours?\nlisten\n"
+                                      "say I want to talk to a person.\nlisten\n")
+        self.assertEqual(rc, 0, doc or err)
+        # The second request was heard: the stream ends in a transfer to the tenant's number.
+        dials = events(doc, "dial")
+        self.assertEqual(len(dials), 1, doc)
+        self.assertEqual(dials[0]["targets"][0]["to"], TRANSFER)
+        turns = self.turns(sid, 5)
+        lines = [(t["role"], t["text"]) for t in turns]
+        self.assertIn(("caller", "what are your hours"), lines)
+        self.assertIn(("caller", "i want to talk to a person"), lines)
+        agent = [t["text"] for t in turns if t["role"] == "agent"]
+        self.assertTrue(any("Monday to Friday" in a for a in agent), agent)
+        self.assertTrue(any("connect you with a person" in a for a in agent), agent)
+        # The caller's words come before their answers.
+        roles = [r for r, _ in lines]
+        self.assertLess(roles.index("caller"), len(roles) - 1)
+        self.assertIn("outcome=words", self.sb.logs())
+
+    def test_words_stop_the_agent_and_an_uh_huh_does_not(self):
+        # The hours (about 6 s) are playing when the caller says "uh-huh": it goes on.
+        rc, doc, err, sid = self.call("listen\npress 1\nwait 1\nsay uh-huh\nlisten\nhangup\n")
+        self.assertEqual(rc, 0, doc or err)
+        self.assertEqual(self.stream(doc)["clears"], 0, "a backchannel cut the agent off")
+        # Words over the hours: the agent stops and answers them.
+        rc, doc, err, sid = self.call("listen\npress 1\nwait 1\nsay I want to talk to a person.\nlisten\n")
+        self.assertEqual(rc, 0, doc or err)
+        self.assertGreaterEqual(self.stream(doc)["clears"], 1, "the agent kept talking over the caller")
+        self.assertEqual(events(doc, "dial")[0]["targets"][0]["to"], TRANSFER)
+
+    def test_a_spanish_caller_is_told_and_offered_keys(self):
+        rc, doc, err, sid = self.call("listen\nsay ¿Cuál es su horario? Quería saberlo.\nlisten\nhangup\n",
+                                      frm="+5215512345678")
+        self.assertEqual(rc, 0, doc or err)
+        turns = self.turns(sid, 2)
+        agent = [t["text"] for t in turns if t["role"] == "agent"]
+        self.assertTrue(any("Pulse 1" in a for a in agent), agent)
+        self.assertFalse(any(t["role"] == "caller" for t in turns), turns)
+        self.assertIn("outcome=unsupported", self.sb.logs())
+
+    def test_silence_starts_no_turn(self):
+        rc, doc, err, sid = self.call("listen\nwait 3\nhangup\n")
+        self.assertEqual(rc, 0, doc or err)
+        turns = self.turns(sid, 1)
+        # The greeting only: nobody spoke, so nothing was recognised or answered.
+        self.assertEqual([t["role"] for t in turns], ["agent"], turns)
+
+
+if __name__ == "__main__":
+    unittest.main()
