@@ -37,9 +37,9 @@ enum stt_outcome {
 struct stt_request {
     const unsigned char *mulaw; /* 8 kHz µ-law, `len` bytes (at most STT_MAX_BYTES) */
     size_t len;
-    const char *lang;             /* BCP-47 ("en-US") */
-    const char *const *phrases;   /* what the caller may say here; engines with a */
-    size_t nphrases;              /* grammar listen for these, others may ignore them */
+    const char *lang;           /* BCP-47 ("en-US") */
+    const char *const *phrases; /* what the caller may say here; engines with a */
+    size_t nphrases;            /* grammar listen for these, others may ignore them */
 };
 
 struct stt_result {
@@ -56,8 +56,8 @@ struct stt_ops {
      * or a negative SB_E* code with a lower-case reason in `err`: SB_EINVAL
      * (empty or oversized audio), SB_ENOMEM, SB_EIO (the engine failed).
      */
-    int (*recognize)(void *engine, const struct stt_request *req, struct stt_result *out,
-                     char *err, size_t errsize);
+    int (*recognize)(void *engine, const struct stt_request *req, struct stt_result *out, char *err,
+                     size_t errsize);
     void (*release)(void *engine);
 };
 
@@ -102,7 +102,7 @@ void stt_release(struct stt *s);
  * Returns how many phrases were kept (0: no grammar, `out` untouched),
  * or a negative SB_ENOMEM / SB_ETOOBIG from the buffer.
  */
-int stt_grammar_jsgf(const char *const *phrases, size_t n, int (*known)(void *arg, const char *word),
-                     void *arg, struct buf *out);
+int stt_grammar_jsgf(const char *const *phrases, size_t n,
+                     int (*known)(void *arg, const char *word), void *arg, struct buf *out);
 
 #endif

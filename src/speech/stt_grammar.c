@@ -64,8 +64,8 @@ static int all_known(char *words, int (*known)(void *, const char *), void *arg)
     return 1;
 }
 
-int stt_grammar_jsgf(const char *const *phrases, size_t n, int (*known)(void *arg, const char *word),
-                     void *arg, struct buf *out)
+int stt_grammar_jsgf(const char *const *phrases, size_t n,
+                     int (*known)(void *arg, const char *word), void *arg, struct buf *out)
 {
     struct buf body = BUF_INIT(64 * 1024);
     char words[PHRASE_MAX];

@@ -13,8 +13,16 @@
 #include "speech/tts.h"
 
 static const char *const call_phrases[] = {
-    "What are your hours?", "When do you open", "I want to talk to a person",
-    "Can I speak to someone", "yes", "no", "thank you", "goodbye", "uh huh", "okay",
+    "What are your hours?",
+    "When do you open",
+    "I want to talk to a person",
+    "Can I speak to someone",
+    "yes",
+    "no",
+    "thank you",
+    "goodbye",
+    "uh huh",
+    "okay",
 };
 #define NPHRASES (sizeof(call_phrases) / sizeof(call_phrases[0]))
 
@@ -26,8 +34,8 @@ static int known_but_zorp(void *arg, const char *word)
 
 Test(stt_grammar, phrases_become_lower_case_words_once_each)
 {
-    const char *const phrases[] = {"What are your HOURS?", "what are your hours", "I'm here",
-                                   "  ", NULL,          "zorp now",            "hours"};
+    const char *const phrases[] = {
+        "What are your HOURS?", "what are your hours", "I'm here", "  ", NULL, "zorp now", "hours"};
     struct buf out = BUF_INIT(4096);
     int kept = stt_grammar_jsgf(phrases, 7, known_but_zorp, NULL, &out);
 
