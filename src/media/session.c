@@ -150,7 +150,7 @@ static void on_agent_event(void *arg, const struct agent_event *ev)
 }
 
 void session_begin(struct session *s, const struct agent_ops *agent, const struct agent_call *call,
-                   const char *voice, long long now_us)
+                   const char *voice, const struct agent_env *env, long long now_us)
 {
     struct agent_sink sink = {on_agent_event, s};
 
@@ -161,13 +161,19 @@ void session_begin(struct session *s, const struct agent_ops *agent, const struc
     snprintf(s->voice, sizeof(s->voice), "%s", voice ? voice : "");
     s->agent = agent;
     s->echo = agent == &agent_echo_ops;
-    if (agent->open(&s->agent_obj, call, &sink, NULL) != 0) {
+    if (agent->open(&s->agent_obj, call, &sink, env) != 0) {
         finish(s, SESSION_FAILED, 1011, "cannot start the agent");
         return;
     }
     s->agent_started = 1;
     s->turn_last = 0;
     agent->start(s->agent_obj);
+}
+
+void session_agent_tick(struct session *s, long long now_ms)
+{
+    if (s->state == S_ACTIVE && s->agent_started && s->agent->tick)
+        s->agent->tick(s->agent_obj, now_ms);
 }
 
 /* What has the caller heard of the utterance being played, in ms. */

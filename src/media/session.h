@@ -137,10 +137,14 @@ void session_init(struct session *s, const struct session_io *io, const struct s
 
 /**
  * The server found the call (tenant, agent, language, greeting): the agent
- * starts and its first words are synthesized.
+ * starts and its first words are synthesized. `env` is the network of
+ * engines that need one (the LLM agent; agent_env), NULL for the others.
  */
 void session_begin(struct session *s, const struct agent_ops *agent, const struct agent_call *call,
-                   const char *voice, long long now_us);
+                   const char *voice, const struct agent_env *env, long long now_us);
+
+/** Time passed: the agent's timeouts (an LLM's filler and limits). */
+void session_agent_tick(struct session *s, long long now_ms);
 
 /**
  * Handles one text message from Twilio, parsed into the config's scratch.

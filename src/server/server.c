@@ -60,6 +60,7 @@ static void on_tick(lws_sorted_usec_list_t *sul)
         refresh_routes(srv);
     conversations_tick(srv);
     relay_tick(srv);
+    stream_agents_tick(srv);
     lws_sul_schedule(srv->lws, 0, &srv->tick, on_tick, TICK_US);
 }
 

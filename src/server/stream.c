@@ -25,7 +25,9 @@
 #include "core/phone.h"
 #include "core/redact.h"
 #include "core/stream_token.h"
+#include "agent/llm.h"
 #include "media/session.h"
+#include "server/conversations.h"
 #include "net/ws_queue.h"
 #include "server/loop_clock.h"
 #include "server/server_internal.h"
@@ -60,6 +62,8 @@ struct stream_conn {
     long long last_rx_us; /* the last whole message from the caller: the idle deadline */
     int started;          /* the start message was accepted */
     char transfer[E164_SIZE];
+    int llm;                /* the agent is an LLM agent: it records its own transcript */
+    struct agent_link link; /* its hooks' argument */
 };
 
 /* A synthesis job: runs on a worker, comes back to the loop by connection id. */
@@ -365,7 +369,7 @@ static void io_transcript(void *arg, int agent, const char *text)
     struct stream_conn *c = arg;
     struct call_turn t;
 
-    if (!c->srv->writer || !c->session.call_sid[0])
+    if (!c->srv->writer || !c->session.call_sid[0] || c->llm)
         return;
     memset(&t, 0, sizeof(t));
     snprintf(t.call_sid, sizeof(t.call_sid), "%s", c->session.call_sid);
@@ -462,6 +466,8 @@ static void io_started(void *arg, struct session *s, const struct media_event *s
     const struct route *route = to ? routes_find(&srv->routes, to) : NULL;
     const struct tenant *tenant = route ? route->tenant : NULL;
     struct agent_call call;
+    struct llm_settings llm;
+    const char *agent_name;
     char greeting[GREETING_SIZE];
 
     if (!admit(c, s, start))
@@ -486,8 +492,13 @@ static void io_started(void *arg, struct session *s, const struct media_event *s
     call.can_transfer = c->transfer[0] != '\0';
     log_event(LOG_INFO, "stream.started", "call_sid=%s stream_sid=%s tenant=%s lang=%s",
               s->call_sid, s->stream_sid, tenant ? tenant->name : "-", lang);
-    session_begin(s, agent_for(agent_type ? agent_type : (route ? route->number.agent : "")), &call,
-                  persona_voice(tenant, lang), clock_mono_us());
+    agent_name = agent_type && *agent_type ? agent_type : (route ? route->number.agent : "");
+    if (route && conversations_llm_named(srv, route, agent_name, &c->link, &llm) == 0) {
+        call.llm = &llm;
+        c->llm = 1;
+    }
+    session_begin(s, c->llm ? &agent_llm_ops : agent_for(agent_name), &call,
+                  persona_voice(tenant, lang), conversations_env(srv), clock_mono_us());
 }
 
 /* --- pacing ------------------------------------------------------------------ */
@@ -790,4 +801,14 @@ void stream_heard(struct server *srv, unsigned long long conn_id, unsigned id,
         return;
     session_transcript(&c->session, id, heard, text, clock_mono_us());
     pump(c);
+}
+
+void stream_agents_tick(struct server *srv)
+{
+    long long now = clock_mono_ms();
+
+    for (struct stream_conn *c = srv->streams; c; c = c->next) {
+        if (!c->closing)
+            session_agent_tick(&c->session, now);
+    }
 }

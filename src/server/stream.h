@@ -46,6 +46,9 @@ void stream_drain_tts(struct server *srv);
  */
 long long stream_clock_fired(struct server *srv, long long now_us);
 
+/** Time passed: the streams' agents' timeouts (the LLM agent's filler and limits). */
+void stream_agents_tick(struct server *srv);
+
 /** Closes every stream (server shutdown). */
 void stream_close_all(struct server *srv);
 

@@ -29,8 +29,9 @@ struct stt_job {
 
 /*
  * What a caller can usefully say to the agents of Media Streams today (the
- * rule agent's intents, yes/no, thanks, goodbye and backchannels), in the
- * words of a caller. English: the one language of the offline recogniser.
+ * rule agent's intents, yes/no, thanks, goodbye, backchannels, and what
+ * callers ask LLM agents most), in the words of a caller. English: the one
+ * language of the offline recogniser.
  */
 static const char *const phrases_en[] = {
     "what are your hours",
@@ -83,6 +84,21 @@ static const char *const phrases_en[] = {
     "one",
     "two",
     "three",
+    /* What callers ask the LLM agents' tools and knowledge most. */
+    "i want to leave a message",
+    "can i leave a message",
+    "take a message",
+    "call me back",
+    "i want to book an appointment",
+    "book an appointment",
+    "cancel my appointment",
+    "what are your prices",
+    "how much does it cost",
+    "where are you located",
+    "what is your address",
+    "do you take insurance",
+    "speak spanish",
+    "in spanish please",
 };
 
 const char *const *stream_listen_phrases(const char *lang, size_t *n)

@@ -12,7 +12,8 @@ import json
 import time
 import unittest
 
-from tests.integration.harness import PRO, TRANSFER, SeededServerTest, call_sid
+from tests.integration import test_agent_gather as agent_gather
+from tests.integration.harness import PRO, TRANSFER, SeededServerTest, Switchboard, call_sid
 from tests.integration.twilio_app import events, sim
 
 
@@ -86,6 +87,48 @@ class SpeechTest(SeededServerTest):
         turns = self.turns(sid, 1)
         # The greeting only: nobody spoke, so nothing was recognised or answered.
         self.assertEqual([t["role"] for t in turns], ["agent"], turns)
+
+
+class LLMOnStreamTest(unittest.TestCase):
+    """An LLM agent (sim llm as the model) answering a pro number's stream by voice."""
+
+    NUMBER = "+15005550027"
+
+    def setUp(self):
+        self.llm = agent_gather.SimLLM()
+        self.addCleanup(self.llm.stop)
+        self.sb = Switchboard()
+        self.addCleanup(self.sb.close)
+        self.sb.seed()
+        self.sb.cli("agents", "add", "front-desk", "--tenant", "acme", "--base-url", self.llm.base_url,
+                    "--model", "sim-llm", "--api-key-env", "SB_TEST_LLM_KEY",
+                    env=self.sb.env(SB_TEST_LLM_KEY="set"))
+        self.sb.cli("numbers", "add", self.NUMBER, "--tenant", "acme", "--plan", "pro", "--agent", "front-desk")
+        saved = self.sb.env
+        self.sb.env = lambda **extra: dict(saved(SB_TEST_LLM_KEY="sk-sim"), **extra)
+        self.sb.start()
+        self.sb.env = saved
+
+    def test_the_llm_agent_hears_the_caller_and_transfers_by_tool(self):
+        sid = call_sid(0x9201)
+        rc, doc, err = sim("--url", self.sb.url("/voice/incoming"), "--from", "+15551234567", "--to",
+                           self.NUMBER, "--stream-plain", "--call-sid", sid,
+                           script="listen\nsay What are your prices?\nlisten\n"
+                                  "say I want to talk to a person.\nlisten\n",
+                           tmpdir=self.sb.dir, timeout=120)
+        self.assertEqual(rc, 0, doc or err)
+        # "person" is a transfer_to_human tool call in sim llm's script: the stream ends in a dial.
+        self.assertEqual(events(doc, "dial")[0]["targets"][0]["to"], TRANSFER)
+        deadline = time.time() + 10
+        while True:
+            turns = json.loads(self.sb.cli("calls", "show", sid, "--json").stdout)["turns"]
+            if any(t["role"] == "tool" for t in turns) or time.time() > deadline:
+                break
+            time.sleep(0.1)
+        lines = [(t["role"], t["text"]) for t in turns]
+        self.assertIn(("caller", "what are your prices"), lines)
+        self.assertIn(("agent", "I can help with that."), lines)
+        self.assertEqual([t["tool"] for t in turns if t["role"] == "tool"], ["transfer_to_human"])
 
 
 if __name__ == "__main__":

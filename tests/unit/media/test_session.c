@@ -171,7 +171,7 @@ static void fake_started(void *arg, struct session *ss, const struct media_event
     call.lang = LANG;
     call.greeting = GREETING;
     call.can_transfer = 1;
-    session_begin(ss, f->agent ? f->agent : agent_for("receptionist"), &call, VOICE, f->now);
+    session_begin(ss, f->agent ? f->agent : agent_for("receptionist"), &call, VOICE, NULL, f->now);
 }
 
 static const struct session_io fake_io = {
@@ -588,7 +588,7 @@ Test(session, begin_happens_once)
 
     open_and_start();
     cr_assert_eq(fk.nsynth, 1);
-    session_begin(&s, agent_for("receptionist"), &call, VOICE, T_START);
+    session_begin(&s, agent_for("receptionist"), &call, VOICE, NULL, T_START);
     cr_assert_eq(fk.nsynth, 1, "a second begin spoke again");
 }
 
