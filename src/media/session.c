@@ -249,7 +249,26 @@ static void utterance_done(struct session *s, long long now_us)
     }
 }
 
-/* With a recogniser: collect the utterance; talking over the agent at length stops it. */
+/*
+ * The caller has talked over the agent for a while: what they said so far is
+ * recognised now (a copy; the utterance goes on), so that words stop the
+ * agent before the caller stops and noise does not.
+ */
+static void probe(struct session *s)
+{
+    size_t len = s->said.audio.len;
+    unsigned char *copy = len ? malloc(len) : NULL;
+    unsigned id = ++s->listen_id;
+
+    s->probed = 1;
+    if (!copy)
+        return;
+    memcpy(copy, s->said.audio.data, len);
+    if (s->io.recognize(s->io.arg, id, copy, len, s->lang) == 0)
+        s->probe_id = id;
+}
+
+/* With a recogniser: collect the utterance; talking over the agent at length is probed. */
 static void listen_frame(struct session *s, const struct media_event *ev, enum vad_change change,
                          long long now_us)
 {
@@ -259,6 +278,7 @@ static void listen_frame(struct session *s, const struct media_event *ev, enum v
         rc = utterance_start(&s->said, ev->payload, ev->payload_len);
         s->caller_from_us = now_us;
         s->talked_over = 0;
+        s->probed = 0;
     } else if (change == VAD_SPEECH_END || s->vad.speech) {
         rc = utterance_add(&s->said, ev->payload, ev->payload_len);
         if (rc == 1) {
@@ -272,11 +292,9 @@ static void listen_frame(struct session *s, const struct media_event *ev, enum v
     if (rc < 0)
         log_event(LOG_WARN, "stream.listen_failed", "call_sid=%s error=\"%s\"", s->call_sid,
                   sb_strerror(rc));
-    if (s->vad.speech && !s->talked_over && agent_talking(s) &&
-        now_us - s->caller_from_us >= (long long)SESSION_TALK_OVER_MS * 1000) {
-        s->talked_over = 1;
-        barge_in(s, now_us);
-    }
+    if (s->vad.speech && !s->talked_over && !s->probed && agent_talking(s) &&
+        now_us - s->caller_from_us >= (long long)SESSION_TALK_OVER_MS * 1000)
+        probe(s);
     if (change == VAD_SPEECH_END)
         utterance_done(s, now_us);
 }
@@ -323,6 +341,16 @@ void session_transcript(struct session *s, unsigned id, enum session_heard heard
 {
     int talking = agent_talking(s);
 
+    if (id && id == s->probe_id) {
+        /* A talk-over so far: words (not a backchannel) stop the agent; the turn comes later. */
+        s->probe_id = 0;
+        if (s->state == S_ACTIVE && heard == SESSION_HEARD_WORDS && text &&
+            !session_is_backchannel(text) && talking && !s->talked_over) {
+            s->talked_over = 1;
+            barge_in(s, now_us);
+        }
+        return;
+    }
     if (s->state != S_ACTIVE || id != s->listen_id || !s->agent_started)
         return; /* a newer utterance supersedes it, or the call is over */
     if (heard == SESSION_HEARD_WORDS && text && *text) {

@@ -74,8 +74,10 @@ enum session_heard {
 
 /*
  * Talking over the agent stops it at once without a recogniser; with one,
- * when the words are recognised (not a backchannel such as "uh-huh"), or
- * after this long of continuous speech, whatever it is.
+ * when the words are recognised (not a backchannel such as "uh-huh"). A
+ * caller still talking over the agent after this long has what they said so
+ * far recognised at once (a probe), without waiting for them to stop: words
+ * stop the agent, noise does not.
  */
 #define SESSION_TALK_OVER_MS 1200
 
@@ -118,6 +120,8 @@ struct session {
     unsigned listen_id;       /* the newest utterance sent to the recogniser */
     long long caller_from_us; /* when the caller's current speech started */
     int talked_over;          /* that speech already stopped the agent */
+    unsigned probe_id;        /* the recognition of a talk-over so far, 0: none */
+    int probed;               /* the current utterance was probed */
 };
 
 struct session_config {
@@ -159,7 +163,9 @@ void session_audio(struct session *s, unsigned id, const unsigned char *mulaw, s
 
 /**
  * The recogniser's answer for utterance `id` (`text`: its words, lower-case,
- * for SESSION_HEARD_WORDS). Stale ids are dropped. Words are the caller's
+ * for SESSION_HEARD_WORDS), or for a talk-over probe (words that are not a
+ * backchannel stop the agent; the caller's turn waits for the whole
+ * utterance). Stale ids are dropped. Words are the caller's
  * turn, stopping the agent if it talks, except backchannels ("uh-huh",
  * "okay", "sí"), which let it go on; nothing heard while the agent talks
  * is ignored, and while it is silent is a turn without words (the agent

@@ -1242,24 +1242,57 @@ Test(session, a_backchannel_over_the_agent_lets_it_go_on_and_words_stop_it)
     step(quiet, t + FRAME_US);
 }
 
-Test(session, talking_over_the_agent_at_length_stops_it_before_the_words)
+Test(session, talking_over_the_agent_is_probed_words_stop_it_and_noise_does_not)
 {
     long long t0 = T_START + 100 * MS, t = t0;
-    unsigned char loud[F];
+    unsigned char loud[F], quiet[F];
     int frames = 0;
 
     fk.listen = 1;
+    fk.agent = &spy_ops;
     open_and_start();
-    say(1, 8000, t0);
+    say(1, 20000, t0);
     tone_frame(loud);
-    while (count_from(0, "clear") == 0 && frames < 200) {
-        step(loud, t);
+    silence_frame(quiet);
+    /* Noise over the agent: after SESSION_TALK_OVER_MS what was heard so far is probed. */
+    while (fk.recognized == 0 && frames < 200) {
+        step(frames % 12 < 10 ? loud : quiet, t);
         t += FRAME_US;
         frames++;
     }
+    cr_assert_eq(fk.recognized, 1);
+    cr_assert_geq(frames * 20, SESSION_TALK_OVER_MS, "probed after %d ms", frames * 20);
+    cr_assert_leq(frames * 20, SESSION_TALK_OVER_MS + 100, "probed after %d ms", frames * 20);
+    cr_assert_eq(count_from(0, "clear"), 0, "cleared before anything was recognised");
+    session_transcript(&s, fk.rec_id, SESSION_HEARD_NOTHING, NULL, t);
+    cr_assert_eq(count_from(0, "clear"), 0, "noise stopped the agent");
+    /* One probe per utterance; its end is recognised as usual (noise again: no turn). */
+    for (int i = 0; i < 100; i++, t += FRAME_US)
+        step(i % 12 < 10 ? loud : quiet, t);
+    cr_assert_eq(fk.recognized, 1);
+    for (int i = 0; i < s.vad.hangover + 2; i++, t += FRAME_US)
+        step(quiet, t);
+    cr_assert_eq(fk.recognized, 2);
+    session_transcript(&s, fk.rec_id, SESSION_HEARD_NOTHING, NULL, t);
+    cr_assert_eq(count_from(0, "clear"), 0);
+    cr_assert_eq(fk.interrupted, 0);
+
+    /* Words over the agent: the probe stops it before the caller has finished. */
+    frames = 0;
+    while (fk.recognized == 2 && frames < 200) {
+        step(frames % 12 < 10 ? loud : quiet, t);
+        t += FRAME_US;
+        frames++;
+    }
+    session_transcript(&s, fk.rec_id, SESSION_HEARD_WORDS, "i want to talk to a person", t);
     cr_assert_eq(count_from(0, "clear"), 1);
-    cr_assert_geq(frames * 20, SESSION_TALK_OVER_MS, "cleared after %d ms", frames * 20);
-    cr_assert_leq(frames * 20, SESSION_TALK_OVER_MS + 200, "cleared after %d ms", frames * 20);
+    cr_assert_eq(fk.interrupted, 1);
+    /* The turn is the whole utterance, when the caller stops. */
+    for (int i = 0; i < s.vad.hangover + 2; i++, t += FRAME_US)
+        step(quiet, t);
+    cr_assert_eq(fk.recognized, 4);
+    session_transcript(&s, fk.rec_id, SESSION_HEARD_WORDS, "i want to talk to a person please", t);
+    cr_assert_str_eq(fk.synth[fk.nsynth - 1].text, TRANSFER_TEXT);
 }
 
 Test(session, nothing_heard_asks_again_and_an_unheard_language_offers_keys)
