@@ -79,3 +79,30 @@ static int flite_synth(void *engine, const char *text, const char *lang, const c
 }
 
 const struct tts_ops tts_flite_ops = {"flite", flite_synth, NULL};
+
+/* ---- the offline voice: flite for English, espeak-ng for the rest ---- */
+
+static int offline_synth(void *engine, const char *text, const char *lang, const char *voice,
+                         int16_t **pcm, size_t *n, int *rate, char *err, size_t errsize)
+{
+    (void)engine;
+    if (!lang || lang_same_base(lang, "en")) {
+        int rc = flite_synth(NULL, text, "en", voice, pcm, n, rate, err, errsize);
+
+        /* flite says nothing for text without words ("..."): espeak-ng's near-silence then. */
+        if (rc != SB_EIO && (rc != 0 || *n > 0))
+            return rc;
+    }
+    return tts_espeak_ops.synth(NULL, text, lang, voice, pcm, n, rate, err, errsize);
+}
+
+const struct tts_ops tts_offline_ops = {"flite+espeak-ng", offline_synth, NULL};
+
+int tts_offline_init(struct tts *t, char *err, size_t errsize)
+{
+    int rc = tts_espeak_init(t, err, errsize);
+
+    if (rc == 0)
+        t->ops = &tts_offline_ops;
+    return rc;
+}

@@ -102,6 +102,16 @@ extern const struct tts_ops tts_espeak_ops;
  */
 extern const struct tts_ops tts_flite_ops;
 
+/*
+ * The offline voice the server speaks with: flite for English (clearer, and
+ * recognised better), espeak-ng for every other language and for text flite
+ * renders as nothing. Global state; `engine` is NULL.
+ */
+extern const struct tts_ops tts_offline_ops;
+
+/** Starts espeak-ng (flite starts at its first use) and makes `t` use tts_offline_ops. */
+SB_MUST_CHECK int tts_offline_init(struct tts *t, char *err, size_t errsize);
+
 /**
  * Starts espeak-ng (once per process; later calls only fill `t`) and makes
  * `t` use it; `t` owns nothing, but release it with tts_release all the same.

@@ -448,7 +448,7 @@ static void iso_release(void *engine)
 }
 
 const struct tts_ops tts_isolated_ops = {
-    .name = "espeak-ng (isolated)",
+    .name = "flite+espeak-ng (isolated)",
     .synth = iso_synth,
     .release = iso_release,
 };

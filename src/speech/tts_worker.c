@@ -1,7 +1,7 @@
 /*
  * A synthesizer child of the isolated engine, and the socket I/O both ends
  * share. The child is single-threaded: one request at a time, answered with
- * the in-process engine (espeak-ng), so a crash inside the library ends this
+ * the in-process engine (flite for English, espeak-ng otherwise), so a crash in either ends this
  * process only.
  */
 #include <errno.h>
@@ -173,7 +173,7 @@ int tts_worker_main(const struct tts *engine)
         char err[256] = "";
 
         /* Without a hello the parent's start fails; the reason goes to the shared stderr. */
-        if (tts_espeak_init(&own, err, sizeof(err))) {
+        if (tts_offline_init(&own, err, sizeof(err))) {
             fprintf(stderr, "error: text-to-speech: %s\n", err);
             close(fd);
             return 1;
