@@ -160,15 +160,22 @@ static void stream_summary(struct call *c, const char *url, const struct sim_str
 {
     json_t *ev = call_event(c, "stream");
     json_t *gaps = json_array();
+    json_t *v2v = json_array();
 
-    for (size_t i = 0; i < r->nturns; i++)
+    for (size_t i = 0; i < r->nturns && i < SIM_STREAM_MAX_TURNS; i++) {
         json_array_append_new(gaps, json_integer(r->turn_gap_ms[i]));
+        /* A turn the server never answered with voice has no latency. */
+        json_array_append_new(v2v, r->voice_to_voice_ms[i] >= 0
+                                       ? json_integer(r->voice_to_voice_ms[i])
+                                       : json_null());
+    }
     json_object_set_new(ev, "url", json_string(url));
     json_object_set_new(ev, "stream_sid", json_string(r->stream_sid));
     json_object_set_new(ev, "frames_sent", json_integer(r->frames_sent));
     json_object_set_new(ev, "frames_received", json_integer(r->frames_received));
     json_object_set_new(ev, "first_audio_ms", json_integer(r->first_audio_ms));
     json_object_set_new(ev, "turn_gaps_ms", gaps);
+    json_object_set_new(ev, "voice_to_voice_ms", v2v);
     json_object_set_new(ev, "marks_echoed", json_integer(r->marks_echoed));
     json_object_set_new(ev, "clears", json_integer(r->clears));
     json_object_set_new(ev, "closed_by", json_string(r->closed_by_server ? "server" : "caller"));

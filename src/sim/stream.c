@@ -101,6 +101,7 @@ struct run {
     int reply_active;
     int reply_since_utt;
     long gap_turn; /* turn whose reply gap is still open, or -1 */
+    long v2v_turn; /* turn still waiting for a voiced reply, or -1 */
     long long utt_end_us;
     struct sim_audio rec;
 };
@@ -465,9 +466,12 @@ static void utterance_ended(struct run *r)
     r->utt_end_us = clock_mono_us();
     r->reply_since_utt = 0;
     r->gap_turn = -1;
+    r->v2v_turn = -1;
     if (res->nturns < SIM_STREAM_MAX_TURNS) {
         res->turn_gap_ms[res->nturns] = -1;
+        res->voice_to_voice_ms[res->nturns] = -1;
         r->gap_turn = (long)res->nturns;
+        r->v2v_turn = (long)res->nturns;
     }
     res->nturns++;
 }
@@ -652,6 +656,43 @@ static int check_sid(struct run *r, json_t *msg, const char *event)
     return 0;
 }
 
+long sim_stream_first_voiced(const unsigned char *mulaw, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        int v = mulaw_decode(mulaw[i]);
+
+        if (v > SIM_STREAM_VOICED_LEVEL || v < -SIM_STREAM_VOICED_LEVEL)
+            return (long)(i - i % SIM_STREAM_FRAME_BYTES);
+    }
+    return -1;
+}
+
+/*
+ * Closes the open turn's voice to voice when `audio`, arrived at `now`, has
+ * a voiced frame: the caller hears that frame once the audio queued ahead of
+ * it has played (the server sends up to a few hundred ms ahead), at once in
+ * fast mode.
+ */
+static void voice_to_voice(struct run *r, const unsigned char *audio, size_t n, long long now)
+{
+    long at = sim_stream_first_voiced(audio, n);
+    long long heard_us = now;
+    long ms;
+
+    if (at < 0)
+        return;
+    if (r->o->realtime) {
+        if (r->playing_until_us > heard_us)
+            heard_us = r->playing_until_us;
+        /* 8 kHz µ-law: 125 µs a byte. */
+        heard_us += ((long long)r->play_bytes + at) * 125;
+    }
+    ms = (long)((heard_us - r->utt_end_us) / 1000);
+    r->res->voice_to_voice_ms[r->v2v_turn] = ms;
+    emit(r, "turn", "turn=%ld voice_to_voice_ms=%ld", r->v2v_turn + 1, ms);
+    r->v2v_turn = -1;
+}
+
 static int on_media(struct run *r, json_t *msg)
 {
     json_t *media = json_object_get(msg, "media");
@@ -714,6 +755,8 @@ static int on_media(struct run *r, json_t *msg)
         r->reply_active = 1;
         emit(r, "reply-start", "bytes=%d", n);
     }
+    if (r->v2v_turn >= 0)
+        voice_to_voice(r, audio, (size_t)n, now);
     if (n == 0)
         goto out;
     if (r->play_bytes + (size_t)n > SIM_STREAM_MAX_QUEUED_BYTES) {
@@ -1225,6 +1268,7 @@ int sim_stream_run(const struct sim_stream_opts *opts, struct sim_stream_result 
     r.o = opts;
     r.res = res;
     r.gap_turn = -1;
+    r.v2v_turn = -1;
     r.t_run_us = clock_mono_us();
     buf_init(&r.rx, SIM_STREAM_MAX_MESSAGE);
     r.out = (struct ws_queue)WS_QUEUE_INIT(MAX_OUT_QUEUE);

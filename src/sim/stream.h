@@ -31,6 +31,12 @@
 #define SIM_STREAM_MAX_QUEUED_BYTES (600 * PHONE_RATE)
 /* Utterances whose reply gap is measured. */
 #define SIM_STREAM_MAX_TURNS 64
+/*
+ * A frame of the server's audio is voiced (the agent is heard) when one of
+ * its samples, decoded to 16 bits, is louder than this (about -36 dBFS):
+ * µ-law silence (0xFF, 0x7F) and the quietest steps around zero are not.
+ */
+#define SIM_STREAM_VOICED_LEVEL 500
 /* Defaults for zero fields. */
 #define SIM_STREAM_DEFAULT_MAX_MS 60000
 #define SIM_STREAM_DEFAULT_QUIET_MS 700
@@ -93,9 +99,11 @@ struct sim_stream_opts {
     atomic_int *hangup;
     /*
      * Called on the running thread for notable events ("connected",
-     * "reply-start", "reply-end", "mark", "clear", "dtmf", "stop", "close",
-     * "wait-timeout", "error") with the milliseconds since sim_stream_run
-     * started and a short detail. May be NULL.
+     * "reply-start", "reply-end", "turn", "mark", "clear", "dtmf", "stop",
+     * "close", "wait-timeout", "error") with the milliseconds since
+     * sim_stream_run started and a short detail ("turn": "turn=N
+     * voice_to_voice_ms=MS", when a turn's voice to voice is known). May be
+     * NULL.
      */
     void (*on_event)(void *arg, long ms, const char *event, const char *detail);
     void *event_arg;
@@ -130,7 +138,22 @@ struct sim_stream_result {
     size_t nturns;                          /* caller utterances (SAY_* steps) finished */
     long turn_gap_ms[SIM_STREAM_MAX_TURNS]; /* end of utterance -> first reply media; -1 none */
     long duration_ms;                       /* WebSocket open -> closed */
+    /*
+     * Voice to voice, per utterance: from the end of its audio (its last
+     * frame sent; the silence sent after it does not count) to when the
+     * first voiced frame of the server's audio after it starts playing (its
+     * arrival, later by the audio still queued ahead of it); -1 when no
+     * voiced audio came before the next utterance ended or the stream did.
+     */
+    long voice_to_voice_ms[SIM_STREAM_MAX_TURNS];
 };
+
+/**
+ * The offset in `mulaw` of the first whole or partial 160-byte frame (from
+ * the start) holding a sample louder than SIM_STREAM_VOICED_LEVEL, or -1
+ * when every sample is near zero.
+ */
+long sim_stream_first_voiced(const unsigned char *mulaw, size_t len);
 
 /**
  * Runs one stream on its own libwebsockets context in the calling thread and

@@ -12,6 +12,25 @@ static const char *str(json_t *ev, const char *key)
     return v ? v : "";
 }
 
+/* A stream's voice to voice per caller turn: "; voice to voice 812, -, 640 ms". */
+static void print_voice_to_voice(json_t *v2v, FILE *out)
+{
+    size_t i;
+    json_t *ms;
+
+    if (!json_array_size(v2v))
+        return;
+    fprintf(out, "; voice to voice");
+    json_array_foreach(v2v, i, ms)
+    {
+        if (json_is_integer(ms))
+            fprintf(out, "%s%lld", i ? ", " : " ", json_integer_value(ms));
+        else
+            fprintf(out, "%s-", i ? ", " : " ");
+    }
+    fprintf(out, " ms");
+}
+
 static void print_event(json_t *ev, FILE *out)
 {
     const char *kind = str(ev, "kind");
@@ -73,6 +92,11 @@ static void print_event(json_t *ev, FILE *out)
                 json_integer_value(json_object_get(ev, "status")));
     } else if (strcmp(kind, "stream") == 0) {
         fprintf(out, "stream %s: %s", str(ev, "url"), str(ev, "summary"));
+        print_voice_to_voice(json_object_get(ev, "voice_to_voice_ms"), out);
+    } else if (strcmp(kind, "stream-event") == 0) {
+        fprintf(out, "stream %s", str(ev, "event"));
+        if (*str(ev, "detail"))
+            fprintf(out, ": %s", str(ev, "detail"));
     } else if (strcmp(kind, "relay") == 0) {
         if (strcmp(str(ev, "event"), "session") == 0)
             fprintf(out, "relay %s: %s", str(ev, "url"), str(ev, "detail"));

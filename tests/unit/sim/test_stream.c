@@ -40,6 +40,8 @@ enum mode {
     M_BAD,    /* on start: send `bad` (MZSID replaced by the stream sid) */
     M_BINARY, /* on start: send a binary frame */
     M_CLOSE,  /* after 3 frames in: close 1000 "bye" */
+    M_LATE,   /* once the caller is quiet again: 5 quiet frames then 5 of tone, one message */
+    M_QUIET,  /* once the caller is quiet again: 10 quiet frames (never above the voiced level) */
 };
 
 struct out {
@@ -69,6 +71,7 @@ struct srv {
     long media_at_echo_a;
     long media_at_echo_b;
     int close_now;
+    int heard_loud; /* M_LATE, M_QUIET: 1 while the caller speaks, 2 once answered */
     int invalid_json;
     struct out *out_head;
     struct out *out_tail;
@@ -110,21 +113,31 @@ static void b64(const unsigned char *in, size_t n, char *out)
     EVP_EncodeBlock((unsigned char *)out, in, (int)n);
 }
 
-/* `frames` frames of a 500 Hz tone as one outbound media message. */
-static void srv_send_tone(struct srv *s, int frames)
+/*
+ * `quiet` frames of a 500 Hz tone at amplitude 300 (under the voiced level),
+ * then `frames` frames of it at 8000, as one outbound media message.
+ */
+static void srv_send_audio(struct srv *s, int quiet, int frames)
 {
-    size_t n = (size_t)frames * 160;
+    size_t n = (size_t)(quiet + frames) * 160;
     unsigned char *mu = malloc(n);
     char *text = malloc(4 * (n / 3 + 1) + 1);
 
     cr_assert(mu && text);
     for (size_t i = 0; i < n; i++)
-        mu[i] = mulaw_encode((int16_t)(8000 * sin(2 * M_PI * 500 * (double)i / 8000)));
+        mu[i] = mulaw_encode((int16_t)((i < (size_t)quiet * 160 ? 300 : 8000) *
+                                       sin(2 * M_PI * 500 * (double)i / 8000)));
     b64(mu, n, text);
     srv_queue_json(s, json_pack("{s:s, s:s, s:{s:s}}", "event", "media", "streamSid", s->stream_sid,
                                 "media", "payload", text));
     free(mu);
     free(text);
+}
+
+/* `frames` frames of a 500 Hz tone as one outbound media message. */
+static void srv_send_tone(struct srv *s, int frames)
+{
+    srv_send_audio(s, 0, frames);
 }
 
 static void srv_send_mark(struct srv *s, const char *name)
@@ -212,6 +225,15 @@ static void srv_on_message(struct srv *s, const char *data, size_t len)
             srv_queue_json(s,
                            json_pack("{s:s, s:s}", "event", "clear", "streamSid", s->stream_sid));
             s->media_at_clear = s->media_in;
+        }
+        /* The caller's first silent frame after speech: the utterance has ended. */
+        if ((s->mode == M_LATE || s->mode == M_QUIET) && payload && s->heard_loud < 2) {
+            if (!is_silence(payload)) {
+                s->heard_loud = 1;
+            } else if (s->heard_loud) {
+                s->heard_loud = 2;
+                srv_send_audio(s, s->mode == M_LATE ? 5 : 10, s->mode == M_LATE ? 5 : 0);
+            }
         }
         if (s->mode == M_CLOSE && s->media_in == 3) {
             s->close_now = 1;
@@ -715,6 +737,7 @@ Test(stream, echo_reply_is_played_recorded_and_timed)
     cr_assert_eq(res.played_ms, 400);
     cr_assert_eq(res.nturns, 1);
     cr_assert_geq(res.turn_gap_ms[0], 0);
+    cr_assert_geq(res.voice_to_voice_ms[0], res.turn_gap_ms[0]);
     cr_assert_geq(res.first_audio_ms, 0);
     cr_assert_gt(wav_rms(wav), 500);
     sim_audio_release(&tone);
@@ -742,8 +765,81 @@ Test(stream, no_reply_leaves_the_gap_at_minus_one)
     srv_stop();
     cr_assert_eq(res.nturns, 1);
     cr_assert_eq(res.turn_gap_ms[0], -1);
+    cr_assert_eq(res.voice_to_voice_ms[0], -1);
     cr_assert_eq(res.steps_done, 3);
     sim_audio_release(&tone);
+}
+
+Test(stream, voiced_frames_are_found_by_level)
+{
+    unsigned char mu[4 * SIM_STREAM_FRAME_BYTES];
+
+    /* µ-law silence (both zeros) and the steps around it are not voiced. */
+    memset(mu, MULAW_SILENCE, sizeof(mu));
+    cr_assert_eq(sim_stream_first_voiced(mu, sizeof(mu)), -1);
+    memset(mu, 0x7F, sizeof(mu));
+    cr_assert_eq(sim_stream_first_voiced(mu, sizeof(mu)), -1);
+    cr_assert_eq(sim_stream_first_voiced(mu, 0), -1);
+    for (size_t i = 0; i < sizeof(mu); i++)
+        mu[i] = mulaw_encode((int16_t)(i % 2 ? 480 : -480));
+    cr_assert_eq(sim_stream_first_voiced(mu, sizeof(mu)), -1, "480 is under the level");
+    /* One loud sample, of either sign, makes its frame voiced. */
+    mu[2 * SIM_STREAM_FRAME_BYTES + 37] = mulaw_encode(600);
+    cr_assert_eq(sim_stream_first_voiced(mu, sizeof(mu)), 2 * SIM_STREAM_FRAME_BYTES);
+    mu[SIM_STREAM_FRAME_BYTES + 159] = mulaw_encode(-2000);
+    cr_assert_eq(sim_stream_first_voiced(mu, sizeof(mu)), SIM_STREAM_FRAME_BYTES);
+    mu[0] = mulaw_encode(32000);
+    cr_assert_eq(sim_stream_first_voiced(mu, sizeof(mu)), 0);
+    /* A partial frame counts from its start. */
+    memset(mu, MULAW_SILENCE, sizeof(mu));
+    mu[SIM_STREAM_FRAME_BYTES + 10] = mulaw_encode(1000);
+    cr_assert_eq(sim_stream_first_voiced(mu, SIM_STREAM_FRAME_BYTES + 20), SIM_STREAM_FRAME_BYTES);
+    cr_assert_eq(sim_stream_first_voiced(mu, SIM_STREAM_FRAME_BYTES + 10), -1);
+}
+
+/* Runs a 0.1 s tone, a wait for the reply and a hang-up against `mode`. */
+static void run_one_turn(enum mode mode, struct sim_stream_result *res)
+{
+    struct sim_stream_opts o;
+    struct sim_audio tone;
+    char url[128];
+    struct sim_stream_step steps[] = {
+        {.kind = SIM_STEP_SAY_AUDIO, .audio = &tone},
+        {.kind = SIM_STEP_WAIT_REPLY, .ms = 200, .timeout_ms = 3000},
+        {.kind = SIM_STEP_HANGUP},
+    };
+
+    make_tone(&tone, 0.1);
+    srv_start(mode, NULL);
+    opts_init(&o, url, sizeof(url));
+    o.steps = steps;
+    o.nsteps = 3;
+    cr_assert_eq(sim_stream_run(&o, res), 0, "%s", res->error);
+    srv_stop();
+    sim_audio_release(&tone);
+    cr_assert_eq(res->nturns, 1);
+}
+
+Test(stream, voice_to_voice_counts_the_quiet_audio_ahead_of_the_voice)
+{
+    struct sim_stream_result res;
+
+    run_one_turn(M_LATE, &res);
+    cr_assert_eq(res.frames_received, 1);
+    cr_assert_geq(res.turn_gap_ms[0], 0);
+    /* The voice starts playing after the 5 quiet frames (100 ms) that came with it. */
+    cr_assert_eq(res.voice_to_voice_ms[0], res.turn_gap_ms[0] + 100, "gap %ld, voice to voice %ld",
+                 res.turn_gap_ms[0], res.voice_to_voice_ms[0]);
+}
+
+Test(stream, a_reply_without_voice_has_no_voice_to_voice)
+{
+    struct sim_stream_result res;
+
+    run_one_turn(M_QUIET, &res);
+    cr_assert_eq(res.frames_received, 1);
+    cr_assert_geq(res.turn_gap_ms[0], 0, "the reply came");
+    cr_assert_eq(res.voice_to_voice_ms[0], -1);
 }
 
 Test(stream, spoken_text_is_sent_as_audio)
