@@ -65,7 +65,7 @@ static struct decoder *decoder_new(struct sphinx *e)
         return NULL;
     /* -logfn /dev/null: pocketsphinx writes its progress to stderr otherwise. */
     cfg = cmd_ln_init(NULL, ps_args(), TRUE, "-hmm", e->hmm, "-dict", e->dict, "-logfn",
-                      "/dev/null", "-samprate", "16000", NULL);
+                      "/dev/null", "-samprate", "16000", "-dither", "no", "-seed", "1", NULL);
     if (cfg)
         d->ps = ps_init(cfg);
     if (cfg)
