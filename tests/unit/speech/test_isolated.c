@@ -328,17 +328,21 @@ Test(isolated, many_threads_while_children_are_killed, .timeout = 240)
         s[i] = (struct stress){&t, i, (unsigned)i + 1, 0, 0};
         cr_assert_eq(pthread_create(&th[i], NULL, stress_thread, &s[i]), 0);
     }
-    /* Kill a child every 150 ms while the threads speak. */
+    /*
+     * Kill a child at once, then every 150 ms while the threads speak (the first kill
+     * comes before any wait: on a fast machine the threads can finish within 150 ms).
+     */
     while (running) {
         int pids[TTS_ISOLATED_MAX_WORKERS] = {0};
 
-        usleep(150 * 1000);
         running = 0;
         for (int i = 0; i < THREADS; i++)
             running |= !__atomic_load_n(&s[i].done, __ATOMIC_ACQUIRE);
-        if (running && kills < 6 && tts_isolated_pids(&t, pids, 2) == 2 && pids[kills % 2] > 0 &&
-            kill(pids[kills % 2], SIGKILL) == 0)
+        if ((running || kills == 0) && kills < 6 && tts_isolated_pids(&t, pids, 2) == 2 &&
+            pids[kills % 2] > 0 && kill(pids[kills % 2], SIGKILL) == 0)
             kills++;
+        if (running)
+            usleep(150 * 1000);
     }
     for (int i = 0; i < THREADS; i++) {
         pthread_join(th[i], NULL);
