@@ -92,11 +92,12 @@ for script in "$tmp/a.script" "$tmp/b.script"; do
 done
 
 # --- the figures --------------------------------------------------------------------
-/usr/bin/python3 - "$vad_hangover_ms" "$out/server.log" "$out"/call*.json <<'PY'
+/usr/bin/python3 - "$vad_hangover_ms" "$out/server.log" \
+  "$out/call1.json" "$tmp/a.script" "$out/call2.json" "$tmp/b.script" <<'PY'
 import json, math, re, sys
 
 hangover = int(sys.argv[1])
-log, docs = sys.argv[2], sys.argv[3:]
+log, pairs = sys.argv[2], list(zip(sys.argv[3::2], sys.argv[4::2]))
 
 def pct(xs, p):
     """Nearest rank: the smallest value with at least p% of the values at or under it."""
@@ -105,19 +106,28 @@ def pct(xs, p):
 
 def line(name, xs):
     if not xs:
-        return "%-34s none" % name
-    return "%-34s p50 %5d   p95 %5d   max %5d ms   (%d)" % (
+        return "%-44s none" % name
+    return "%-44s p50 %5d   p95 %5d   max %5d ms   (%d)" % (
         name, pct(xs, 50), pct(xs, 95), max(xs), len(xs))
 
-v2v, turns = [], 0
-for path in docs:
+v2v, gaps, lead, turns, by_phrase = [], [], [], 0, {}
+for path, script in pairs:
     with open(path) as f:
         doc = json.load(f)
+    with open(script) as f:
+        said = [l[4:].strip() for l in f if l.startswith("say ")]
     for ev in doc["events"]:
-        if ev.get("kind") == "stream":
-            ms = ev.get("voice_to_voice_ms", [])
-            turns += len(ms)
-            v2v += [x for x in ms if x is not None]
+        if ev.get("kind") != "stream":
+            continue
+        ms = ev.get("voice_to_voice_ms", [])
+        turns += len(ms)
+        for v, g, phrase in zip(ms, ev.get("turn_gaps_ms", []), said):
+            if v is None:
+                continue
+            v2v.append(v)
+            gaps.append(g)
+            lead.append(v - g)
+            by_phrase.setdefault(phrase, []).append(v)
 waits, outcomes = [], {}
 with open(log) as f:
     for l in f:
@@ -132,15 +142,17 @@ with open(log) as f:
 print()
 print("caller turns: %d; answered with voice: %d" % (turns, len(v2v)))
 print(line("voice to voice", v2v))
-print("%-34s %5d ms (constant: src/media/vad.h hangover, 15 frames x 20 ms)"
-      % ("  end-of-turn silence", hangover))
-print(line("  recognition (server wait_ms)", waits))
-if v2v and waits:
-    print("%-34s p50 %5d ms   (voice to voice - silence - recognition, at the p50s)"
-          % ("  the rest", pct(v2v, 50) - hangover - pct(waits, 50)))
+print(line("  first reply audio arrives", gaps))
+print("%-44s %5d ms (constant: src/media/vad.h hangover, 15 frames x 20 ms)"
+      % ("    end-of-turn silence", hangover))
+print(line("    recognition (server wait_ms)", waits))
+print(line("  quiet start of the reply's audio", lead))
+for phrase, xs in sorted(by_phrase.items()):
+    print(line("voice to voice after \"%s\"" % phrase, xs))
 print("recognised: " + ", ".join("%s %d" % kv for kv in sorted(outcomes.items())))
-print("The 300 ms of quiet count from the caller's last loud frame; flite ends each clip")
-print("with a little near-silence, which the sim sends as part of the caller's audio.")
+print("The 300 ms of quiet count from the caller's last loud frame: flite ends each clip")
+print("with near-silence (about 115 ms), sent as part of the caller's audio, so that part")
+print("of the 300 ms is before the end of the audio the latency starts from.")
 if len(v2v) < turns:
     sys.exit("bench: %d turns got no voiced reply" % (turns - len(v2v)))
 PY
