@@ -48,8 +48,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (const char *c = body + strlen(HEAD); c < body + out.len - 2; c++) {
             unsigned char ch = (unsigned char)*c;
 
-            if (!((ch >= 'a' && ch <= 'z') || ch == '\'' || ch == ' ' || ch == '|' ||
-                  ch >= 0x80 || (ch >= '0' && ch <= '9')))
+            if (!((ch >= 'a' && ch <= 'z') || ch == '\'' || ch == ' ' || ch == '|' || ch >= 0x80 ||
+                  (ch >= '0' && ch <= '9')))
                 abort();
         }
     } else if (out.len) {

@@ -67,6 +67,17 @@ out:
     return 0;
 }
 
+size_t speech_lead_in(const int16_t *pcm, size_t n)
+{
+    size_t first = 0;
+
+    while (first < n && pcm[first] < TTS_SOUND_LEVEL && pcm[first] > -TTS_SOUND_LEVEL)
+        first++;
+    if (first == n)
+        return 0; /* nothing but quiet: left as it is */
+    return first > TTS_LEAD_IN_KEEP ? first - TTS_LEAD_IN_KEEP : 0;
+}
+
 int tts_synth_mulaw(const struct tts *t, const char *text, const char *lang, const char *voice,
                     unsigned char **out, size_t *len, char *err, size_t errsize)
 {
@@ -75,6 +86,7 @@ int tts_synth_mulaw(const struct tts *t, const char *text, const char *lang, con
     unsigned char *bytes = NULL;
     size_t n = 0;
     size_t phone_n = 0;
+    size_t lead;
     int rate = 0;
     int rc;
 
@@ -99,9 +111,11 @@ int tts_synth_mulaw(const struct tts *t, const char *text, const char *lang, con
         sb_set_error(err, errsize, "out of memory for %zu bytes of speech", phone_n);
         goto out;
     }
-    mulaw_encode_buf(phone, phone_n, bytes);
+    /* The caller hears the reply from its first sound: the engine's lead-in silence goes. */
+    lead = speech_lead_in(phone, phone_n);
+    mulaw_encode_buf(phone + lead, phone_n - lead, bytes);
     *out = bytes;
-    *len = phone_n;
+    *len = phone_n - lead;
 out:
     free(pcm);
     free(phone);

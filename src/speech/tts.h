@@ -65,14 +65,26 @@ SB_MUST_CHECK int tts_synth(const struct tts *t, const char *text, const char *l
                             size_t errsize);
 
 /**
- * Synthesises as tts_synth does, resamples to PHONE_RATE (core/phone.h) and encodes to
- * G.711 µ-law, ready for a Media Streams payload: one byte per sample.
+ * Synthesises as tts_synth does, resamples to PHONE_RATE (core/phone.h), drops the
+ * engine's lead-in silence but 20 ms (speech_lead_in: flite starts some phrases with a
+ * quarter of a second of it) and encodes to G.711 µ-law, ready for a Media Streams
+ * payload: one byte per sample.
  * On success the caller owns *out (free with free(); NULL when *len is 0,
  * which happens only when the engine renders the text as nothing). Returns
  * what tts_synth returns, or SB_ENOMEM / SB_EIO from resampling, with a
  * lower-case reason in `err` (may be NULL). On failure *out is NULL and
  * *len 0.
  */
+/* A sample this loud (about -40 dBFS) is sound; the 20 ms before the first one are kept. */
+#define TTS_SOUND_LEVEL 330
+#define TTS_LEAD_IN_KEEP 160
+
+/**
+ * How many samples of quiet lead `pcm` (8 kHz) in, less TTS_LEAD_IN_KEEP:
+ * what to skip so the first sound comes 20 ms in. 0 when it is all quiet.
+ */
+size_t speech_lead_in(const int16_t *pcm, size_t n);
+
 SB_MUST_CHECK int tts_synth_mulaw(const struct tts *t, const char *text, const char *lang,
                                   const char *voice, unsigned char **out, size_t *len, char *err,
                                   size_t errsize);

@@ -359,3 +359,33 @@ Test(tts, threads_synthesise_at_once)
         free(phrases[i].want);
     tts_release(&shared);
 }
+
+Test(tts_lead_in, quiet_before_the_first_sound_goes_but_20_ms)
+{
+    int16_t pcm[4000] = {0};
+
+    cr_assert_eq(speech_lead_in(pcm, 4000), 0, "all quiet: nothing to skip");
+    pcm[2000] = 5000;
+    cr_assert_eq(speech_lead_in(pcm, 4000), 2000 - TTS_LEAD_IN_KEEP);
+    pcm[100] = -400;
+    cr_assert_eq(speech_lead_in(pcm, 4000), 0, "sound within the first 20 ms");
+    pcm[100] = 200; /* below the sound level */
+    cr_assert_eq(speech_lead_in(pcm, 4000), 2000 - TTS_LEAD_IN_KEEP);
+}
+
+Test(tts_lead_in, a_reply_reaches_the_phone_from_its_first_sound)
+{
+    struct tts t = {&tts_offline_ops, NULL};
+    unsigned char *mulaw = NULL;
+    size_t len = 0, first = 0;
+    char err[128] = "";
+
+    cr_assert_eq(tts_synth_mulaw(&t, "Hello! How can I help you today?", "en-US", NULL, &mulaw,
+                                 &len, err, sizeof(err)),
+                 0, "%s", err);
+    while (first < len && abs(mulaw_decode(mulaw[first])) < TTS_SOUND_LEVEL)
+        first++;
+    cr_assert_lt(first, len);
+    cr_assert_leq(first, TTS_LEAD_IN_KEEP, "%zu quiet samples lead the reply in", first);
+    free(mulaw);
+}
