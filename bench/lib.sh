@@ -58,21 +58,28 @@ sb_port_free() {
   ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-# sb_scratch NAME : sets tmp to a fresh scratch directory and srv to ""; at
-# exit the server whose PID the caller put in srv is stopped and tmp removed.
+# sb_stop PID : stops a process this script started (by its PID; "" does nothing).
+sb_stop() {
+  [ -n "${1:-}" ] || return 0
+  kill -TERM "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
+# sb_scratch NAME : sets tmp to a fresh scratch directory and srv and llm to "";
+# at exit the server and the sim llm whose PIDs the caller put in srv and llm
+# are stopped and tmp removed.
 sb_scratch() {
   tmp=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-$1.XXXXXX")
   srv=""
+  llm=""
   trap sb_scratch_cleanup EXIT
   trap 'exit 130' INT TERM
 }
 
 sb_scratch_cleanup() {
   # Only what this script started, by PID.
-  if [ -n "${srv:-}" ]; then
-    kill -TERM "$srv" 2>/dev/null || true
-    wait "$srv" 2>/dev/null || true
-  fi
+  sb_stop "${srv:-}"
+  sb_stop "${llm:-}"
   rm -rf "$tmp"
 }
 

@@ -38,20 +38,7 @@ number=+15005550007
 . "$here/lib.sh"
 
 die() { echo "bench: $*" >&2; exit 1; }
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-partial.XXXXXX")
-srv="" llm=""
-stop() { # stop PID: only what this script started
-  [ -n "$1" ] || return 0
-  kill -TERM "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-}
-cleanup() {
-  stop "$srv"
-  stop "$llm"
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+sb_scratch partial
 
 builddir=${SB_BUILD_DIR:-$repo/build-bench-agent}
 bin=$(sb_build "$builddir" --buildtype=release) || exit 1
@@ -123,10 +110,10 @@ a, b = finals(sys.argv[1]), finals(sys.argv[2])
 pa, pb = statistics.median(a), statistics.median(b)
 print("| %s ms | %.1f / %.1f | %.1f / %.1f | %.1f | %s of %d |" % (sys.argv[3], pa, max(a), pb, max(b), pa - pb, sys.argv[4], len(b)))
 PY
-  stop "$llm"
+  sb_stop "$llm"
   llm=""
   # The counter is the server's total: a fresh server for each model delay.
-  stop "$srv"
+  sb_stop "$srv"
   PUBLIC_BASE_URL=$url TWILIO_AUTH_TOKEN=$token \
     "$bin" serve --listen "127.0.0.1:$port" --log-level warn 2>>"$tmp/server.log" &
   srv=$!

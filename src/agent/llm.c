@@ -167,10 +167,10 @@ static void say_rest(struct llm_agent *a)
 }
 
 /*
- * Ends the turn: nothing more is emitted for it. A call spends most of its
- * time between turns, so the turn's buffers go back now, not at the next turn.
+ * The turn's state and buffers go: a call spends most of its time between
+ * turns, so they go back now, not at the next turn.
  */
-static void end_turn(struct llm_agent *a, enum agent_action action, const char *reason)
+static void turn_release(struct llm_agent *a)
 {
     a->active = 0;
     a->retry_at_ms = 0;
@@ -180,6 +180,12 @@ static void end_turn(struct llm_agent *a, enum agent_action action, const char *
     speakable_release(&a->sp);
     buf_release(&a->said);
     buf_release(&a->held);
+}
+
+/* Ends the turn: nothing more is emitted for it. */
+static void end_turn(struct llm_agent *a, enum agent_action action, const char *reason)
+{
+    turn_release(a);
     emit(a, AGENT_EV_END, NULL, action, reason);
 }
 
@@ -571,20 +577,13 @@ static void llm_withdraw(void *agent)
     if (!a->speculative)
         return;
     drop_request(a);
-    a->active = 0;
     a->speculative = 0;
     a->parked = 0;
     a->spec_failed = 0;
-    a->retry_at_ms = 0;
     /* Nothing else joined the history while it ran (round_done parks first). */
     if (chat_history_pop_user(&a->hist) != 0)
         log_event(LOG_WARN, "agent.llm", "call_sid=%s event=withdraw_without_turn", a->call_sid);
-    free(a->caller);
-    a->caller = NULL;
-    chat_stream_release(&a->cs);
-    speakable_release(&a->sp);
-    buf_release(&a->said);
-    buf_release(&a->held);
+    turn_release(a);
 }
 
 static void record_caller(const struct llm_agent *a, const char *words)

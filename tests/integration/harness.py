@@ -163,6 +163,17 @@ class Switchboard:
         h.update(headers or {})
         return self.request("POST", path, body.encode(), h, conn=conn)
 
+    def shown_call(self, sid, ready, timeout=10):
+        """`calls show SID --json`, once ready(shown) is true or `timeout` seconds passed
+        (transcript lines are committed by the writer a moment after the call's events)."""
+        import json
+        deadline = time.time() + timeout
+        while True:
+            shown = json.loads(self.cli("calls", "show", sid, "--json").stdout)
+            if ready(shown) or time.time() > deadline:
+                return shown
+            time.sleep(0.1)
+
     def calls(self):
         import json
         return json.loads(self.cli("calls", "list", "--json", "--limit", "100000").stdout)

@@ -146,12 +146,7 @@ class AgentGatherTest(unittest.TestCase):
                                               gather(sid, "Quiero dejar un mensaje", frm="+5215512345678"))
         self.assertEqual(status, 200, body)
         self.assertIn("Listo, le pasaré su mensaje.", " ".join(says(body.decode())))
-        deadline = time.time() + 5
-        while True:
-            shown = json.loads(self.sb.cli("calls", "show", sid, "--json").stdout)
-            if len(shown["messages"]) == 1 or time.time() > deadline:
-                break
-            time.sleep(0.1)
+        shown = self.sb.shown_call(sid, lambda c: len(c["messages"]) == 1)
         roles = [t["role"] for t in shown["turns"]]
         self.assertEqual(roles[:2], ["caller", "agent"], shown["turns"])
         self.assertIn("tool", roles)

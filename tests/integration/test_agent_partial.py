@@ -75,12 +75,7 @@ class AgentPartialTest(unittest.TestCase):
         self.assertEqual(self.counter("speculation_used"), 1)
         self.assertEqual(self.counter("speculation_withdrawn"), 0)
         # The transcript has the turn once, as the caller's final words were recognised early.
-        deadline = time.time() + 5
-        while True:
-            turns = json.loads(self.sb.cli("calls", "show", sid, "--json").stdout)["turns"]
-            if len(turns) >= 2 or time.time() > deadline:
-                break
-            time.sleep(0.1)
+        turns = self.sb.shown_call(sid, lambda c: len(c["turns"]) >= 2)["turns"]
         self.assertEqual([t["role"] for t in turns], ["caller", "agent"], turns)
         self.assertIn("fifty dollars", turns[1]["text"])
 
@@ -124,12 +119,7 @@ class AgentPartialTest(unittest.TestCase):
         # The final words were answered; the withdrawn ones (a transfer) left no trace.
         root = ET.fromstring(body)
         self.assertIsNotNone(root.find("Dial"), body)  # "person" still matches the final words
-        deadline = time.time() + 5
-        while True:
-            turns = json.loads(self.sb.cli("calls", "show", sid, "--json").stdout)["turns"]
-            if any(t["role"] == "tool" for t in turns) or time.time() > deadline:
-                break
-            time.sleep(0.1)
+        turns = self.sb.shown_call(sid, lambda c: any(t["role"] == "tool" for t in c["turns"]))["turns"]
         callers = [t["text"] for t in turns if t["role"] == "caller"]
         self.assertEqual(callers, ["I want to talk to a person about a cleaning"], turns)
         self.assertEqual(len([t for t in turns if t["role"] == "tool"]), 1, turns)

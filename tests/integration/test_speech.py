@@ -8,8 +8,6 @@ show`; words over the agent stopping it while an "uh-huh" does not; a Spanish
 caller (no offline Spanish recogniser) told so and offered keys; noise and
 silence, which start no turn.
 """
-import json
-import time
 import unittest
 
 from tests.integration import test_agent_gather as agent_gather
@@ -30,12 +28,7 @@ class SpeechTest(SeededServerTest):
 
     def turns(self, sid, count):
         """The call's stored conversation, once `count` lines are committed."""
-        deadline = time.time() + 10
-        while True:
-            shown = json.loads(self.sb.cli("calls", "show", sid, "--json").stdout)
-            if len(shown["turns"]) >= count or time.time() > deadline:
-                return shown["turns"]
-            time.sleep(0.1)
+        return self.sb.shown_call(sid, lambda c: len(c["turns"]) >= count)["turns"]
 
     def stream(self, doc):
         return events(doc, "stream")[0]
@@ -119,12 +112,7 @@ class LLMOnStreamTest(unittest.TestCase):
         self.assertEqual(rc, 0, doc or err)
         # "person" is a transfer_to_human tool call in sim llm's script: the stream ends in a dial.
         self.assertEqual(events(doc, "dial")[0]["targets"][0]["to"], TRANSFER)
-        deadline = time.time() + 10
-        while True:
-            turns = json.loads(self.sb.cli("calls", "show", sid, "--json").stdout)["turns"]
-            if any(t["role"] == "tool" for t in turns) or time.time() > deadline:
-                break
-            time.sleep(0.1)
+        turns = self.sb.shown_call(sid, lambda c: any(t["role"] == "tool" for t in c["turns"]))["turns"]
         lines = [(t["role"], t["text"]) for t in turns]
         self.assertIn(("caller", "what are your prices"), lines)
         self.assertIn(("agent", "I can help with that."), lines)
