@@ -205,6 +205,17 @@ static void done_ok(void *a)
     "\"tool_calls\":[{\"index\":0,\"id\":\"" id "\",\"type\":\"function\",\"function\":{"          \
     "\"name\":\"" name "\",\"arguments\":\"" args "\"}}]},\"finish_reason\":null}]}"
 
+/* The model's answer to José's words: a take_message call, streamed and complete. */
+static void model_takes_a_message(void *a)
+{
+    chunk(a,
+          TOOL("call_9", "take_message",
+               "{\\\"caller_name\\\":\\\"José Núñez\\\",\\\"callback_number\\\":\\\"+15550100\\\","
+               "\\\"message\\\":\\\"¿Pueden llamarme?\\\"}"));
+    chunk(a, FINISH("tool_calls"));
+    done_ok(a);
+}
+
 static int count(enum agent_event_kind kind)
 {
     int n = 0;
@@ -311,12 +322,7 @@ Test(llm, take_message_is_stored_and_the_model_answers_after_it)
     void *a = open_agent(&s, "es-MX", 1);
 
     say_to(a, "Soy José Núñez, llámeme al 555 0100");
-    chunk(a,
-          TOOL("call_9", "take_message",
-               "{\\\"caller_name\\\":\\\"José Núñez\\\",\\\"callback_number\\\":\\\"+15550100\\\","
-               "\\\"message\\\":\\\"¿Pueden llamarme?\\\"}"));
-    chunk(a, FINISH("tool_calls"));
-    done_ok(a);
+    model_takes_a_message(a);
     cr_assert_eq(hooks_seen.messages, 1);
     cr_assert_str_eq(hooks_seen.name, "José Núñez");
     cr_assert_str_eq(hooks_seen.message, "¿Pueden llamarme?");
@@ -593,12 +599,7 @@ Test(llm, a_speculation_runs_no_tool_before_it_is_confirmed)
     void *a = open_agent(&s, "es-MX", 1);
 
     guess(a, "Soy José Núñez, llámeme al 555 0100");
-    chunk(a,
-          TOOL("call_9", "take_message",
-               "{\\\"caller_name\\\":\\\"José Núñez\\\",\\\"callback_number\\\":\\\"+15550100\\\","
-               "\\\"message\\\":\\\"¿Pueden llamarme?\\\"}"));
-    chunk(a, FINISH("tool_calls"));
-    done_ok(a);
+    model_takes_a_message(a);
     cr_assert_eq(hooks_seen.messages, 0, "a tool with effects waits for the caller's final words");
     cr_assert_eq(net.submits, 1);
     agent_llm_ops.confirm(a);
