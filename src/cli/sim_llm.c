@@ -6,6 +6,7 @@
 
 #include "cli/cli.h"
 #include "core/err.h"
+#include "core/utf8.h"
 #include "sim/llm.h"
 #include "core/banned.h"
 
@@ -14,7 +15,8 @@ static const char llm_usage[] =
     "\n"
     "A local OpenAI-compatible Chat Completions server for trying and testing LLM\n"
     "agents offline: POST /v1/chat/completions (streamed or not, with tool calls),\n"
-    "GET /v1/models, GET /healthz. Replies come from a script, or echo the last user\n"
+    "POST /v1/audio/transcriptions (a recogniser's stand-in), GET /v1/models,\n"
+    "GET /healthz. Replies come from a script, or echo the last user\n"
     "message. Prints 'listening on http://HOST:PORT' first; runs until SIGINT or\n"
     "SIGTERM.\n"
     "\n"
@@ -32,6 +34,8 @@ static const char llm_usage[] =
     "  --retry-after S         the Retry-After of a 429, in seconds (default 1)\n"
     "  --stall-ms N            stop sending for N ms after the first token of a stream\n"
     "  --cut-after N           close streams after N tokens, without [DONE]\n"
+    "  --transcripts FILE      what /v1/audio/transcriptions hears, a line a request,\n"
+    "                          in turn (UTF-8); without it: \"\" (nothing heard)\n"
     "\n"
     "Exit status: 0 after a clean stop, 1 when it cannot start, 2 on bad usage.\n";
 
@@ -83,6 +87,64 @@ bad:
     return -1;
 }
 
+/* The non-empty lines of a UTF-8 text file (at most 1 MiB, 10,000 lines). Returns 0 or -1. */
+static int load_lines(const char *path, char **text, const char ***lines, size_t *n, char *err,
+                      size_t errsize)
+{
+    FILE *f = fopen(path, "rb");
+    size_t len = 0, cap = 0;
+    char *p;
+
+    *text = NULL;
+    *lines = NULL;
+    *n = 0;
+    if (!f) {
+        snprintf(err, errsize, "--transcripts '%s' cannot be read", path);
+        return -1;
+    }
+    *text = malloc(1024 * 1024 + 1);
+    if (*text)
+        len = fread(*text, 1, 1024 * 1024 + 1, f);
+    fclose(f);
+    if (!*text || len > 1024 * 1024) {
+        snprintf(err, errsize, "--transcripts '%s' is larger than 1 MiB", path);
+        return -1;
+    }
+    (*text)[len] = '\0';
+    if (strlen(*text) != len || !utf8_valid(*text, len)) {
+        snprintf(err, errsize, "--transcripts '%s' is not UTF-8 text", path);
+        return -1;
+    }
+    for (p = *text; *p && *n < 10000;) {
+        char *nl = strchr(p, '\n');
+
+        if (nl)
+            *nl = '\0';
+        if (nl && nl > p && nl[-1] == '\r')
+            nl[-1] = '\0';
+        if (*p) {
+            if (*n == cap) {
+                const char **grown = realloc(*lines, (cap = cap ? cap * 2 : 16) * sizeof(**lines));
+
+                if (!grown) {
+                    snprintf(err, errsize, "out of memory");
+                    return -1;
+                }
+                *lines = grown;
+            }
+            (*lines)[(*n)++] = p;
+        }
+        if (!nl)
+            break;
+        p = nl + 1;
+    }
+    if (*n == 0) {
+        snprintf(err, errsize, "--transcripts '%s' has no line", path);
+        return -1;
+    }
+    return 0;
+}
+
 int cli_sim_llm(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -97,6 +159,7 @@ int cli_sim_llm(int argc, char **argv)
         {"retry-after", required_argument, NULL, 'r'},
         {"stall-ms", required_argument, NULL, 'w'},
         {"cut-after", required_argument, NULL, 'c'},
+        {"transcripts", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -104,7 +167,10 @@ int cli_sim_llm(int argc, char **argv)
     struct sim_llm_opts o;
     char host[64] = "127.0.0.1";
     char err[700];
-    const char *script_path = NULL;
+    const char *script_path = NULL, *transcripts_path = NULL;
+    char *transcripts_text = NULL;
+    const char **lines = NULL;
+    size_t nlines = 0;
     int c, rc = 2;
 
     memset(&o, 0, sizeof(o));
@@ -163,6 +229,9 @@ int cli_sim_llm(int argc, char **argv)
             if (parse_num("--cut-after", optarg, 0, 1000000, &o.cut_after))
                 goto out;
             break;
+        case 'T':
+            transcripts_path = optarg;
+            break;
         case 'h':
             fputs(llm_usage, stdout);
             rc = 0;
@@ -180,6 +249,13 @@ int cli_sim_llm(int argc, char **argv)
         rc = cli_usage("%s", err);
         goto out;
     }
+    if (transcripts_path &&
+        load_lines(transcripts_path, &transcripts_text, &lines, &nlines, err, sizeof(err)) != 0) {
+        rc = cli_usage("%s", err);
+        goto out;
+    }
+    o.transcripts = lines;
+    o.ntranscripts = nlines;
     o.host = host;
     o.script = script_path ? &script : NULL;
     o.ready = stdout;
@@ -188,5 +264,7 @@ int cli_sim_llm(int argc, char **argv)
         fprintf(stderr, "error: cannot serve on %s:%d\n", host, o.port);
 out:
     sim_llm_script_release(&script);
+    free(lines);
+    free(transcripts_text);
     return rc;
 }

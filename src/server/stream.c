@@ -20,6 +20,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
+
 #include "core/err.h"
 #include "core/log.h"
 #include "core/phone.h"
@@ -63,6 +65,7 @@ struct stream_conn {
     int started;          /* the start message was accepted */
     char transfer[E164_SIZE];
     int llm;                /* the agent is an LLM agent: it records its own transcript */
+    struct stream_stt stt;  /* the agent's own recogniser (url "": the server's) */
     struct agent_link link; /* its hooks' argument */
 };
 
@@ -384,7 +387,7 @@ static int io_recognize(void *arg, unsigned id, unsigned char *mulaw, size_t len
 {
     struct stream_conn *c = arg;
 
-    return stream_listen_submit(c->srv, c->id, id, mulaw, len, lang);
+    return stream_listen_submit(c->srv, c->id, id, mulaw, len, lang, &c->stt);
 }
 
 /*
@@ -763,6 +766,7 @@ static void on_closed(struct server *srv, struct stream_conn *c)
     srv->nstreams--;
     ws_queue_release(&c->out);
     buf_release(&c->rx);
+    OPENSSL_cleanse(c->stt.key, sizeof(c->stt.key));
     free(c);
 }
 

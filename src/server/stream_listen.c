@@ -1,6 +1,8 @@
 #include "server/stream_listen.h"
 
 #include <pthread.h>
+
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +23,7 @@ struct stt_job {
     unsigned char *audio;
     size_t len;
     char lang[16];
+    struct stream_stt stt; /* url "" : the server's engine */
     int rc;
     char err[128];
     struct stt_result res;
@@ -110,6 +113,7 @@ const char *const *stream_listen_phrases(const char *lang, size_t *n)
 
 static void job_free(struct stt_job *j)
 {
+    OPENSSL_cleanse(j->stt.key, sizeof(j->stt.key));
     free(j->audio);
     free(j);
 }
@@ -124,7 +128,19 @@ static void stt_run(void *arg)
     req.len = j->len;
     req.lang = j->lang;
     req.phrases = stream_listen_phrases(j->lang, &req.nphrases);
-    j->rc = stt_recognize(&j->srv->stt, &req, &j->res, j->err, sizeof(j->err));
+    if (j->stt.url[0]) {
+        /* An agent's own recogniser: a request of its own, nothing kept between them. */
+        struct stt whisper;
+
+        j->rc = stt_whisper_open(&whisper, j->stt.url, j->stt.model, j->stt.key);
+        if (j->rc == 0)
+            j->rc = stt_recognize(&whisper, &req, &j->res, j->err, sizeof(j->err));
+        else
+            snprintf(j->err, sizeof(j->err), "the recogniser's URL is not usable");
+        stt_release(&whisper);
+    } else {
+        j->rc = stt_recognize(&j->srv->stt, &req, &j->res, j->err, sizeof(j->err));
+    }
     j->done_us = clock_mono_us();
 }
 
@@ -141,12 +157,13 @@ static void stt_done(void *arg)
 }
 
 int stream_listen_submit(struct server *srv, unsigned long long conn_id, unsigned id,
-                         unsigned char *mulaw, size_t len, const char *lang)
+                         unsigned char *mulaw, size_t len, const char *lang,
+                         const struct stream_stt *stt)
 {
     struct stt_job *j;
     int rc;
 
-    if (!srv->stt.ops) {
+    if (!srv->stt.ops && !(stt && stt->url[0])) {
         free(mulaw);
         return SB_ENOTFOUND;
     }
@@ -162,6 +179,8 @@ int stream_listen_submit(struct server *srv, unsigned long long conn_id, unsigne
     j->len = len;
     j->queued_us = clock_mono_us();
     snprintf(j->lang, sizeof(j->lang), "%s", lang ? lang : "");
+    if (stt)
+        j->stt = *stt;
     rc = workers_submit(srv->workers, stt_run, stt_done, j);
     if (rc)
         job_free(j);

@@ -15,13 +15,25 @@
 
 struct server;
 
+/*
+ * A call's recogniser when it is not the server's own (an agent's --stt
+ * whisper-api): where and how to ask. The strings are copied per job.
+ */
+struct stream_stt {
+    char url[512];   /* "" : the server's pocketsphinx */
+    char model[128]; /* "" : the engine's default */
+    char key[512];   /* the secret itself, "" for none; never logged */
+};
+
 /**
- * Queues the recognition of utterance `id` of stream `conn_id` in `lang`;
- * takes `mulaw` (frees it whatever happens). Returns 0, or an SB_E* code
- * (no recogniser, no memory, the pool is full).
+ * Queues the recognition of utterance `id` of stream `conn_id` in `lang`,
+ * by `stt` (NULL or an empty url: the server's engine); takes `mulaw`
+ * (frees it whatever happens). Returns 0, or an SB_E* code (no
+ * recogniser, no memory, the pool is full).
  */
 int stream_listen_submit(struct server *srv, unsigned long long conn_id, unsigned id,
-                         unsigned char *mulaw, size_t len, const char *lang);
+                         unsigned char *mulaw, size_t len, const char *lang,
+                         const struct stream_stt *stt);
 
 /** Hands finished recognitions to their streams (the loop woke up). */
 void stream_listen_drain(struct server *srv);

@@ -1061,9 +1061,10 @@ struct sim_llm {
     const struct sim_llm_opts *o;
     const char *model;
     struct lws_context *lws;
-    unsigned long chat_requests; /* counted for --fail-every */
-    unsigned long completions;   /* for ids */
-    long long started;           /* unix seconds, for ids and /v1/models */
+    unsigned long chat_requests;  /* counted for --fail-every */
+    unsigned long completions;    /* for ids */
+    unsigned long transcriptions; /* the next transcript is this one (cycling) */
+    long long started;            /* unix seconds, for ids and /v1/models */
 };
 
 struct llm_session {
@@ -1332,6 +1333,93 @@ static int models(struct llm_session *s, const char *one)
     return queue_reply(s, 200, "application/json", text, 0, 0);
 }
 
+/* A multipart upload's file field: only its size matters to the stand-in. */
+struct upload {
+    size_t file_bytes;
+    int has_file;
+};
+
+static int upload_part(void *data, const char *name, const char *filename, char *buf, int len,
+                       enum lws_spa_fileupload_states state)
+{
+    struct upload *u = data;
+
+    (void)filename;
+    if (strcmp(name, "file") != 0)
+        return 0;
+    if (state == LWS_UFS_OPEN)
+        u->has_file = 1;
+    if ((state == LWS_UFS_CONTENT || state == LWS_UFS_FINAL_CONTENT) && len > 0)
+        u->file_bytes += (size_t)len;
+    return 0;
+}
+
+/*
+ * POST /v1/audio/transcriptions (OpenAI's multipart form: file, model,
+ * language, response_format): answers the next of --transcripts, as JSON
+ * {"text": ...} or, with response_format=text, plain text.
+ */
+static int transcription(struct llm_session *s)
+{
+    static const char *const names[] = {"model", "language", "response_format", "prompt"};
+    struct upload u = {0, 0};
+    struct lws_spa *spa;
+    const struct sim_llm_opts *o = s->llm->o;
+    const char *model, *format, *text = "";
+    char ctype[128] = "", extra[96];
+    json_t *doc;
+    char *out;
+
+    if (lws_hdr_copy(s->wsi, ctype, (int)sizeof(ctype), WSI_TOKEN_HTTP_CONTENT_TYPE) <= 0 ||
+        !strcasestr(ctype, "multipart/form-data"))
+        return reply_error(s, 400, "invalid_request_error", NULL, NULL,
+                           "the request must be multipart/form-data with a 'file'");
+    spa = lws_spa_create(s->wsi, names, 4, 1024, upload_part, &u);
+    if (!spa)
+        return reply_error(s, 400, "invalid_request_error", NULL, NULL,
+                           "the multipart body cannot be read (no boundary)");
+    if ((s->body.len && lws_spa_process(spa, s->body.data, (int)s->body.len) != 0) ||
+        lws_spa_finalize(spa) != 0) {
+        lws_spa_destroy(spa);
+        return reply_error(s, 400, "invalid_request_error", NULL, NULL,
+                           "the multipart body is malformed");
+    }
+    model = lws_spa_get_string(spa, 0);
+    format = lws_spa_get_string(spa, 2);
+    if (!u.has_file || u.file_bytes == 0) {
+        lws_spa_destroy(spa);
+        return reply_error(s, 400, "invalid_request_error", "file", NULL,
+                           "a 'file' with the audio is required");
+    }
+    if (!model || !*model) {
+        lws_spa_destroy(spa);
+        return reply_error(s, 400, "invalid_request_error", "model", NULL,
+                           "you must provide a model parameter");
+    }
+    if (format && *format && strcmp(format, "json") != 0 && strcmp(format, "text") != 0) {
+        lws_spa_destroy(spa);
+        return reply_error(s, 400, "invalid_request_error", "response_format", NULL,
+                           "sim llm answers response_format json or text");
+    }
+    if (o->ntranscripts)
+        text = o->transcripts[s->llm->transcriptions++ % o->ntranscripts];
+    s->status = 200;
+    /* The words are the caller's: only sizes in the log. */
+    snprintf(extra, sizeof(extra), " audio_bytes=%zu words_bytes=%zu", u.file_bytes, strlen(text));
+    log_request(s, extra);
+    if (format && strcmp(format, "text") == 0) {
+        lws_spa_destroy(spa);
+        return queue_reply(s, 200, "text/plain; charset=utf-8", dup_str(text), 0, 0);
+    }
+    lws_spa_destroy(spa);
+    doc = json_pack("{s:s}", "text", text);
+    out = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    if (!out)
+        return reply_error(s, 500, "server_error", NULL, NULL, "out of memory");
+    return queue_reply(s, 200, "application/json", out, 0, 0);
+}
+
 /* Decides what to answer to a complete request. */
 static int handle(struct llm_session *s)
 {
@@ -1360,7 +1448,7 @@ static int handle(struct llm_session *s)
         return queue_reply(s, 200, "text/plain", dup_str("ok\n"), 0, 0);
     }
     if (strcmp(path, "/chat/completions") != 0 && strcmp(path, "/models") != 0 &&
-        strncmp(path, "/models/", 8) != 0) {
+        strcmp(path, "/audio/transcriptions") != 0 && strncmp(path, "/models/", 8) != 0) {
         snprintf(message, sizeof(message), "unknown request URL: %s %.200s", s->method, s->path);
         return reply_error(s, 404, "invalid_request_error", NULL, "unknown_url", message);
     }
@@ -1375,11 +1463,18 @@ static int handle(struct llm_session *s)
             goto not_allowed;
         return chat_completion(s);
     }
+    if (strcmp(path, "/audio/transcriptions") == 0) {
+        if (!post)
+            goto not_allowed;
+        return transcription(s);
+    }
     if (!get)
         goto not_allowed;
     return models(s, path[7] == '/' && path[8] ? path + 8 : NULL);
 not_allowed:
-    s->allow = strcmp(path, "/chat/completions") == 0 ? "POST" : "GET";
+    s->allow = strcmp(path, "/chat/completions") == 0 || strcmp(path, "/audio/transcriptions") == 0
+                   ? "POST"
+                   : "GET";
     snprintf(message, sizeof(message), "method %s is not allowed on %.200s", s->method, s->path);
     return reply_error(s, 405, "invalid_request_error", NULL, "method_not_allowed", message);
 }

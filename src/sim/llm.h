@@ -204,6 +204,12 @@ struct sim_llm_opts {
     int stall_ms;                        /* pause after the first token of each stream */
     int cut_after;                       /* close streams after N tokens; -1: never */
     int retry_after_s;                   /* Retry-After of a 429 */
+    /*
+     * What POST /v1/audio/transcriptions answers, in turn (cycling): a
+     * recogniser's stand-in that "hears" these lines; none: "" (nothing heard).
+     */
+    const char *const *transcripts;
+    size_t ntranscripts;
     FILE *ready; /* gets "listening on http://HOST:PORT\n" once bound; may be NULL */
 };
 

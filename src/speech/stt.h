@@ -89,6 +89,15 @@ SB_MUST_CHECK int stt_sphinx_open(struct stt *out, const char *model_dir);
  */
 #define STT_SPHINX_MIN_FRAME_SCORE (-68.0)
 
+/**
+ * An OpenAI-compatible `POST {base_url}/audio/transcriptions` engine (OpenAI,
+ * Groq, self-hosted Whisper servers): every language the server knows.
+ * `model` NULL or "": whisper-1; `api_key` NULL or "": no Authorization.
+ * Copies the strings. Returns 0, SB_EINVAL (not an http(s) URL) or SB_ENOMEM.
+ */
+SB_MUST_CHECK int stt_whisper_open(struct stt *out, const char *base_url, const char *model,
+                                   const char *api_key);
+
 /** Recognises through `s`'s engine (struct stt_ops.recognize). */
 SB_MUST_CHECK int stt_recognize(const struct stt *s, const struct stt_request *req,
                                 struct stt_result *out, char *err, size_t errsize);
