@@ -100,5 +100,23 @@ class OpenAINodeOracleTest(unittest.TestCase):
         self.assertIsNotNone(cut["error"], "a cut stream must not look complete")
 
 
+    def test_openai_node_client_transcribes(self):
+        path = os.path.join(self.llm.dir, "transcripts.txt")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("¿Cuál es su horario?\nQuiero hablar con una persona\n")
+        stt = LlmServer("--transcripts", path)
+        self.addCleanup(stt.close)
+        res = subprocess.run(["node", "transcribe.mjs", stt.base], cwd=NODE_DIR,
+                             capture_output=True, text=True, timeout=120)
+        self.assertEqual(res.returncode, 0, "node failed: %s\n%s\nserver log:\n%s"
+                         % (res.stdout, res.stderr, stt.logs()[-3000:]))
+        out = json.loads(res.stdout.strip().splitlines()[-1])
+        # The client's own multipart form, read back: the lines in turn, accents intact.
+        self.assertEqual(out["json"], "¿Cuál es su horario?")
+        self.assertEqual(out["text"].strip(), "Quiero hablar con una persona")
+        self.assertEqual(out["no_model"], {"status": 400, "param": "model"})
+        self.assertNotIn("Cuál", stt.logs(), "the caller's words reached the log")
+
+
 if __name__ == "__main__":
     unittest.main()
