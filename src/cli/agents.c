@@ -3,7 +3,8 @@
  * is checked before the store is touched, and an agent with its knowledge
  * files is written in one transaction, so a refused command changes nothing.
  * API keys are never read from the command line, stored or printed: an
- * agent names the environment variable that holds its key.
+ * agent names the environment variable that holds its key, for its LLM and
+ * for its speech engines alike.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cli/cli.h"
 #include "core/buf.h"
@@ -40,11 +42,36 @@ static const char agents_usage[] =
     "  --lang TAG                 a language the agent speaks, e.g. es-MX; repeatable\n"
     "  --first-token-timeout MS   how long to wait for the reply's first words (default 2500)\n"
     "  --fallback rules|transfer  what takes the call when the provider fails (default rules)\n"
+    "  --stt ENGINE               speech recognition: pocketsphinx, deepgram or whisper-api\n"
+    "                             (default pocketsphinx)\n"
+    "  --stt-model M              the recognition model (default: the engine's)\n"
+    "  --stt-url URL              the recognition service, http:// or https://\n"
+    "  --stt-key-env VAR          the environment variable holding its key (must be set)\n"
+    "  --tts ENGINE               speech synthesis: espeak, flite, elevenlabs, cartesia or\n"
+    "                             openai (default flite for English, espeak-ng otherwise)\n"
+    "  --tts-url URL              the synthesis service, http:// or https://\n"
+    "  --tts-key-env VAR          the environment variable holding its key (must be set)\n"
+    "  --voice LANG=VOICE         the voice for a language, e.g. es-MX=Jimena; repeatable,\n"
+    "                             at most 8; on set the voices given replace the old ones\n"
     "  --json                     show and list as JSON\n"
-    "  --db PATH                  the store (env SWITCHBOARD_DB, default ./switchboard.db)\n";
+    "  --db PATH                  the store (env SWITCHBOARD_DB, default ./switchboard.db)\n"
+    "Giving '' to a speech flag other than --voice (e.g. --stt '') puts that setting\n"
+    "back to its default.\n";
 
 #define MAX_KNOWLEDGE_FLAGS 32
 #define TOKENS_MAX 1000000
+
+/* The long options without a one-letter code. */
+enum {
+    OPT_STT = 256,
+    OPT_STT_MODEL,
+    OPT_STT_URL,
+    OPT_STT_KEY_ENV,
+    OPT_TTS,
+    OPT_TTS_URL,
+    OPT_TTS_KEY_ENV,
+    OPT_VOICE,
+};
 
 /* A knowledge file read and checked, waiting to be imported. */
 struct knowledge_input {
@@ -183,6 +210,71 @@ static int lang_tag_valid(const char *tag)
            tag[0] != '-';
 }
 
+/*
+ * A flag naming the environment variable that holds a key: a variable's
+ * name ("" for none) that is set now; its value is never read here.
+ */
+static int key_env_flag(struct agent_flags *f, const char *flag, const char *arg, char *dst,
+                        size_t size, unsigned field)
+{
+    if (!agent_key_env_valid(arg))
+        return cli_fail("%s '%s' is not an environment variable name", flag, arg);
+    /* The key must be there when calls come. */
+    if (*arg && (!getenv(arg) || !*getenv(arg)))
+        return cli_fail("environment variable '%s' (%s) is not set", arg, flag);
+    snprintf(dst, size, "%s", arg);
+    f->fields |= field;
+    return 0;
+}
+
+/* --stt-url, --tts-url: "" for the engine's own, else an http:// or https:// URL. */
+static int speech_url_flag(struct agent_flags *f, const char *flag, const char *arg, char *dst,
+                           size_t size, unsigned field)
+{
+    if (*arg && !agent_base_url_valid(arg))
+        return cli_fail("%s '%s' is not an http:// or https:// URL", flag, arg);
+    snprintf(dst, size, "%s", arg);
+    f->fields |= field;
+    return 0;
+}
+
+/* --voice LANG=VOICE: the first of a command replaces the list; a LANG again replaces its voice. */
+static int voice_flag(struct agent_flags *f, const char *arg)
+{
+    struct agent_config *c = &f->c;
+    const char *eq = strchr(arg, '=');
+    char lang[LANG_SIZE];
+    size_t taglen;
+    int i;
+
+    if (!eq)
+        return cli_fail("--voice '%s' is not LANG=VOICE (e.g. es-MX=Jimena)", arg);
+    taglen = (size_t)(eq - arg);
+    if (taglen >= sizeof(lang))
+        return cli_fail("--voice '%s': '%.*s' is not a language tag (e.g. es-MX)", arg, (int)taglen,
+                        arg);
+    memcpy(lang, arg, taglen);
+    lang[taglen] = '\0';
+    if (!lang_tag_valid(lang))
+        return cli_fail("--voice '%s': '%s' is not a language tag (e.g. es-MX)", arg, lang);
+    if (!agent_voice_name_valid(eq + 1))
+        return cli_fail("--voice '%s': the voice name must be 1 to %d bytes of printable text", arg,
+                        AGENT_VOICE_SIZE - 1);
+    if (!(f->fields & AGENT_FIELD_VOICES))
+        c->nvoices = 0;
+    f->fields |= AGENT_FIELD_VOICES;
+    for (i = 0; i < c->nvoices && strcasecmp(c->voices[i].lang, lang) != 0; i++)
+        ;
+    if (i == AGENT_MAX_VOICES)
+        return cli_fail("--voice '%s' is one too many (at most %d languages)", arg,
+                        AGENT_MAX_VOICES);
+    if (i == c->nvoices)
+        c->nvoices++;
+    snprintf(c->voices[i].lang, sizeof(c->voices[i].lang), "%s", lang);
+    snprintf(c->voices[i].voice, sizeof(c->voices[i].voice), "%s", eq + 1);
+    return 0;
+}
+
 /* Applies one flag of add or set. Returns 0, or the exit status after printing the error. */
 static int apply_flag(struct agent_flags *f, int opt, const char *arg)
 {
@@ -212,14 +304,8 @@ static int apply_flag(struct agent_flags *f, int opt, const char *arg)
         f->fields |= AGENT_FIELD_MODEL;
         return 0;
     case 'k':
-        if (!agent_key_env_valid(arg))
-            return cli_fail("--api-key-env '%s' is not an environment variable name", arg);
-        /* The key must be there when calls come; its value is never read here. */
-        if (*arg && (!getenv(arg) || !*getenv(arg)))
-            return cli_fail("environment variable '%s' (--api-key-env) is not set", arg);
-        snprintf(c->api_key_env, sizeof(c->api_key_env), "%s", arg);
-        f->fields |= AGENT_FIELD_API_KEY_ENV;
-        return 0;
+        return key_env_flag(f, "--api-key-env", arg, c->api_key_env, sizeof(c->api_key_env),
+                            AGENT_FIELD_API_KEY_ENV);
     case 'p':
         if (read_prompt(c, arg))
             return 1;
@@ -281,6 +367,39 @@ static int apply_flag(struct agent_flags *f, int opt, const char *arg)
             return cli_fail("fallback '%s' is not rules or transfer", arg);
         f->fields |= AGENT_FIELD_FALLBACK;
         return 0;
+    case OPT_STT:
+        if (!agent_stt_engine_valid(arg))
+            return cli_fail("--stt '%s' is not %s", arg, AGENT_STT_ENGINES);
+        snprintf(c->stt, sizeof(c->stt), "%s", arg);
+        f->fields |= AGENT_FIELD_STT;
+        return 0;
+    case OPT_STT_MODEL:
+        if (strlen(arg) >= sizeof(c->stt_model))
+            return cli_fail("--stt-model '%s' is longer than %zu characters", arg,
+                            sizeof(c->stt_model) - 1);
+        snprintf(c->stt_model, sizeof(c->stt_model), "%s", arg);
+        f->fields |= AGENT_FIELD_STT_MODEL;
+        return 0;
+    case OPT_STT_URL:
+        return speech_url_flag(f, "--stt-url", arg, c->stt_url, sizeof(c->stt_url),
+                               AGENT_FIELD_STT_URL);
+    case OPT_STT_KEY_ENV:
+        return key_env_flag(f, "--stt-key-env", arg, c->stt_key_env, sizeof(c->stt_key_env),
+                            AGENT_FIELD_STT_KEY_ENV);
+    case OPT_TTS:
+        if (!agent_tts_engine_valid(arg))
+            return cli_fail("--tts '%s' is not %s", arg, AGENT_TTS_ENGINES);
+        snprintf(c->tts, sizeof(c->tts), "%s", arg);
+        f->fields |= AGENT_FIELD_TTS;
+        return 0;
+    case OPT_TTS_URL:
+        return speech_url_flag(f, "--tts-url", arg, c->tts_url, sizeof(c->tts_url),
+                               AGENT_FIELD_TTS_URL);
+    case OPT_TTS_KEY_ENV:
+        return key_env_flag(f, "--tts-key-env", arg, c->tts_key_env, sizeof(c->tts_key_env),
+                            AGENT_FIELD_TTS_KEY_ENV);
+    case OPT_VOICE:
+        return voice_flag(f, arg);
     default:
         return 2;
     }
@@ -307,6 +426,14 @@ static int parse_flags(int argc, char **argv, struct agent_flags *f, const char 
         {"lang", required_argument, NULL, 'l'},
         {"first-token-timeout", required_argument, NULL, 'o'},
         {"fallback", required_argument, NULL, 'f'},
+        {"stt", required_argument, NULL, OPT_STT},
+        {"stt-model", required_argument, NULL, OPT_STT_MODEL},
+        {"stt-url", required_argument, NULL, OPT_STT_URL},
+        {"stt-key-env", required_argument, NULL, OPT_STT_KEY_ENV},
+        {"tts", required_argument, NULL, OPT_TTS},
+        {"tts-url", required_argument, NULL, OPT_TTS_URL},
+        {"tts-key-env", required_argument, NULL, OPT_TTS_KEY_ENV},
+        {"voice", required_argument, NULL, OPT_VOICE},
         {NULL, 0, NULL, 0},
     };
     int c, rc;
@@ -470,14 +597,23 @@ static json_t *time_json(long long t)
     return t > 0 ? json_string(cli_iso_time(t, when, sizeof(when))) : json_null();
 }
 
+/* A string, or null when it is "". */
+static json_t *or_null(const char *s)
+{
+    return s[0] ? json_string(s) : json_null();
+}
+
 static json_t *agent_json(const struct agent_config *c, const struct knowledge_file *files,
                           size_t nfiles, int with_knowledge)
 {
     json_t *o = json_object();
     json_t *langs = json_array();
+    json_t *voices = json_object();
 
     for (int i = 0; i < c->nlangs; i++)
         json_array_append_new(langs, json_string(c->langs[i]));
+    for (int i = 0; i < c->nvoices; i++)
+        json_object_set_new(voices, c->voices[i].lang, json_string(c->voices[i].voice));
     json_object_set_new(o, "tenant", json_string(c->tenant));
     json_object_set_new(o, "name", json_string(c->name));
     json_object_set_new(o, "base_url", json_string(c->base_url));
@@ -492,6 +628,15 @@ static json_t *agent_json(const struct agent_config *c, const struct knowledge_f
     json_object_set_new(o, "languages", langs);
     json_object_set_new(o, "first_token_timeout_ms", json_integer(c->first_token_timeout_ms));
     json_object_set_new(o, "fallback", json_string(agent_fallback_name(c->fallback)));
+    /* Speech: null is unset (the default engine, or the engine's own setting). */
+    json_object_set_new(o, "stt", or_null(c->stt));
+    json_object_set_new(o, "stt_model", or_null(c->stt_model));
+    json_object_set_new(o, "stt_url", or_null(c->stt_url));
+    json_object_set_new(o, "stt_key_env", or_null(c->stt_key_env));
+    json_object_set_new(o, "tts", or_null(c->tts));
+    json_object_set_new(o, "tts_url", or_null(c->tts_url));
+    json_object_set_new(o, "tts_key_env", or_null(c->tts_key_env));
+    json_object_set_new(o, "voices", voices);
     json_object_set_new(o, "created_at", time_json(c->created_at));
     json_object_set_new(o, "updated_at", time_json(c->updated_at));
     if (with_knowledge) {
@@ -514,6 +659,36 @@ static void print_json(json_t *v)
     json_decref(v);
 }
 
+/* A key's line: the variable it is read from, and whether it is set here (never its value). */
+static void print_key(const char *label, const char *var)
+{
+    if (var[0])
+        printf("%-22sfrom $%s (%s here)\n", label, var,
+               getenv(var) && *getenv(var) ? "set" : "not set");
+    else
+        printf("%-22snone\n", label);
+}
+
+static void print_speech(const struct agent_config *c)
+{
+    if (c->stt[0])
+        printf("stt                   %s\n", c->stt);
+    else
+        printf("stt                   default (pocketsphinx)\n");
+    printf("stt model             %s\n", c->stt_model[0] ? c->stt_model : "the engine's default");
+    printf("stt url               %s\n", c->stt_url[0] ? c->stt_url : "the engine's default");
+    print_key("stt key", c->stt_key_env);
+    if (c->tts[0])
+        printf("tts                   %s\n", c->tts);
+    else
+        printf("tts                   default (flite for English, espeak-ng otherwise)\n");
+    printf("tts url               %s\n", c->tts_url[0] ? c->tts_url : "the engine's default");
+    print_key("tts key", c->tts_key_env);
+    printf("voices                %s\n", c->nvoices ? "(below)" : "the engine's default");
+    for (int i = 0; i < c->nvoices; i++)
+        printf("  %s: %s\n", c->voices[i].lang, c->voices[i].voice);
+}
+
 static void print_agent(const struct agent_config *c, const struct knowledge_file *files,
                         size_t nfiles)
 {
@@ -523,11 +698,7 @@ static void print_agent(const struct agent_config *c, const struct knowledge_fil
     printf("tenant                %s\n", c->tenant);
     printf("base url              %s\n", c->base_url);
     printf("model                 %s\n", c->model);
-    if (c->api_key_env[0])
-        printf("api key               from $%s (%s here)\n", c->api_key_env,
-               getenv(c->api_key_env) && *getenv(c->api_key_env) ? "set" : "not set");
-    else
-        printf("api key               none\n");
+    print_key("api key", c->api_key_env);
     if (c->temperature >= 0)
         printf("temperature           %g\n", c->temperature);
     else
@@ -542,6 +713,7 @@ static void print_agent(const struct agent_config *c, const struct knowledge_fil
     printf("%s\n", c->nlangs ? "" : " the tenant's");
     printf("first token timeout   %d ms\n", c->first_token_timeout_ms);
     printf("fallback              %s\n", agent_fallback_name(c->fallback));
+    print_speech(c);
     printf("created               %s\n", cli_iso_time(c->created_at, when, sizeof(when)));
     printf("updated               %s\n", cli_iso_time(c->updated_at, when, sizeof(when)));
     printf("knowledge             %s\n", nfiles ? "(files below)" : "none");

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/err.h"
 #include "core/utf8.h"
@@ -18,6 +19,9 @@ static const char *const fallback_names[] = {"rules", "transfer"};
 static const char *const role_names[] = {"caller", "agent", "tool", "event"};
 /* The agents built into the program (agent/rules.c); a configured agent may not shadow one. */
 static const char *const reserved_names[] = {"rules", "echo"};
+/* The speech engines an agent may name (AGENT_STT_ENGINES, AGENT_TTS_ENGINES). */
+static const char *const stt_engines[] = {"pocketsphinx", "deepgram", "whisper-api"};
+static const char *const tts_engines[] = {"espeak", "flite", "elevenlabs", "cartesia", "openai"};
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -115,10 +119,81 @@ int agent_text_valid(const char *s, size_t len)
     return utf8_valid(s, len);
 }
 
+/* True when `name` is "" or one of the `n` names. */
+static int engine_valid(const char *name, const char *const *names, size_t n)
+{
+    if (!name)
+        return 0;
+    if (!name[0])
+        return 1;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(name, names[i]) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int agent_stt_engine_valid(const char *name)
+{
+    return engine_valid(name, stt_engines, COUNT(stt_engines));
+}
+
+int agent_tts_engine_valid(const char *name)
+{
+    return engine_valid(name, tts_engines, COUNT(tts_engines));
+}
+
+int agent_voice_name_valid(const char *voice)
+{
+    size_t len = voice ? strnlen(voice, AGENT_VOICE_SIZE) : 0;
+    size_t i = 0;
+
+    if (len == 0 || len >= AGENT_VOICE_SIZE)
+        return 0;
+    while (i < len) {
+        unsigned cp = 0;
+        size_t n = utf8_decode((const unsigned char *)voice + i, len - i, &cp);
+
+        if (n == 0 || cp < 0x20 || (cp >= 0x7f && cp < 0xa0))
+            return 0;
+        i += n;
+    }
+    return 1;
+}
+
 /* True when `s` is NUL-terminated within its `size` bytes. */
 static int terminated(const char *s, size_t size)
 {
     return memchr(s, '\0', size) != NULL;
+}
+
+/* A speech URL: "" (the engine's own) or as a base URL. */
+static int speech_url_valid(const char *url, size_t size)
+{
+    return terminated(url, size) && (!url[0] || agent_base_url_valid(url));
+}
+
+/* The voices: at most AGENT_MAX_VOICES, each a tag and a name, no language twice. */
+static int voices_valid(const struct agent_config *c)
+{
+    if (c->nvoices < 0 || c->nvoices > AGENT_MAX_VOICES)
+        return 0;
+    for (int i = 0; i < c->nvoices; i++) {
+        const struct agent_voice *v = &c->voices[i];
+        size_t len = strnlen(v->lang, LANG_SIZE);
+
+        if (len == 0 || len >= LANG_SIZE ||
+            strspn(v->lang, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") !=
+                len ||
+            v->lang[0] == '-' || !terminated(v->voice, sizeof(v->voice)) ||
+            !agent_voice_name_valid(v->voice))
+            return 0;
+        for (int j = 0; j < i; j++) {
+            if (strcasecmp(c->voices[j].lang, v->lang) == 0)
+                return 0;
+        }
+    }
+    return 1;
 }
 
 /* Checks the key and the fields named by `fields`. */
@@ -161,6 +236,28 @@ static int agent_valid(const struct agent_config *c, unsigned fields, int adding
          c->first_token_timeout_ms > AGENT_FIRST_TOKEN_TIMEOUT_MAX_MS))
         return 0;
     if ((fields & AGENT_FIELD_FALLBACK) && (unsigned)c->fallback >= COUNT(fallback_names))
+        return 0;
+    if ((fields & AGENT_FIELD_STT) &&
+        (!terminated(c->stt, sizeof(c->stt)) || !agent_stt_engine_valid(c->stt)))
+        return 0;
+    if ((fields & AGENT_FIELD_STT_MODEL) && !terminated(c->stt_model, sizeof(c->stt_model)))
+        return 0;
+    if ((fields & AGENT_FIELD_STT_URL) && !speech_url_valid(c->stt_url, sizeof(c->stt_url)))
+        return 0;
+    if ((fields & AGENT_FIELD_STT_KEY_ENV) &&
+        (!terminated(c->stt_key_env, sizeof(c->stt_key_env)) ||
+         !agent_key_env_valid(c->stt_key_env)))
+        return 0;
+    if ((fields & AGENT_FIELD_TTS) &&
+        (!terminated(c->tts, sizeof(c->tts)) || !agent_tts_engine_valid(c->tts)))
+        return 0;
+    if ((fields & AGENT_FIELD_TTS_URL) && !speech_url_valid(c->tts_url, sizeof(c->tts_url)))
+        return 0;
+    if ((fields & AGENT_FIELD_TTS_KEY_ENV) &&
+        (!terminated(c->tts_key_env, sizeof(c->tts_key_env)) ||
+         !agent_key_env_valid(c->tts_key_env)))
+        return 0;
+    if ((fields & AGENT_FIELD_VOICES) && !voices_valid(c))
         return 0;
     return 1;
 }

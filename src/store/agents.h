@@ -20,7 +20,8 @@
  *   - Every argument is copied or only read; nothing is kept after return.
  *
  * API keys are never stored: an agent names the environment variable that
- * holds its key (`api_key_env`), and the engine reads it when it calls.
+ * holds its key (`api_key_env`, and `stt_key_env` / `tts_key_env` for its
+ * speech engines), and the engine reads it when it calls.
  */
 #ifndef SB_STORE_AGENTS_H
 #define SB_STORE_AGENTS_H
@@ -41,6 +42,19 @@
 #define AGENT_TEMPERATURE_MAX 2.0
 #define AGENT_FIRST_TOKEN_TIMEOUT_DEFAULT_MS 2500
 #define AGENT_FIRST_TOKEN_TIMEOUT_MAX_MS 60000
+/* Speech: an engine's name, the voices an agent names (one per language). */
+#define AGENT_ENGINE_SIZE 16
+#define AGENT_VOICE_SIZE VOICE_SIZE
+#define AGENT_MAX_VOICES 8
+
+/*
+ * The speech engines an agent may name, for messages. "" names none: the
+ * default, pocketsphinx for recognition; flite for English and espeak-ng
+ * for other languages for synthesis. In this version the server runs those
+ * defaults whatever is named; the other names are kept for their clients.
+ */
+#define AGENT_STT_ENGINES "pocketsphinx, deepgram or whisper-api"
+#define AGENT_TTS_ENGINES "espeak, flite, elevenlabs, cartesia or openai"
 
 /* What a call falls back to when the agent's provider fails or is too slow. */
 enum agent_fallback {
@@ -75,6 +89,25 @@ int agent_key_env_valid(const char *name);
 /** True when the `len` bytes at `s` are well-formed UTF-8 without a NUL byte. */
 int agent_text_valid(const char *s, size_t len);
 
+/** True when `name` is "" or one of AGENT_STT_ENGINES ("pocketsphinx", "deepgram", ...). */
+int agent_stt_engine_valid(const char *name);
+
+/** True when `name` is "" or one of AGENT_TTS_ENGINES ("espeak", "flite", "elevenlabs", ...). */
+int agent_tts_engine_valid(const char *name);
+
+/**
+ * True when `voice` can name a voice: 1 to AGENT_VOICE_SIZE-1 bytes of
+ * well-formed UTF-8 with no control character (C0, DEL or C1); spaces and
+ * accents are fine ("Jimena Núñez").
+ */
+int agent_voice_name_valid(const char *voice);
+
+/* The voice an agent speaks a language with. */
+struct agent_voice {
+    char lang[LANG_SIZE];         /* a language tag ("es-MX"), one per agent */
+    char voice[AGENT_VOICE_SIZE]; /* the engine's voice name or ID */
+};
+
 struct agent_config {
     char tenant[TENANT_NAME_SIZE];
     char name[AGENT_NAME_SIZE];
@@ -90,6 +123,16 @@ struct agent_config {
     enum agent_fallback fallback;
     long long created_at; /* unix seconds; set by the store, ignored on add and update */
     long long updated_at;
+    /* Speech. "" in each means unset: the engine's default (see AGENT_STT_ENGINES). */
+    char stt[AGENT_ENGINE_SIZE];          /* "", "pocketsphinx", "deepgram", "whisper-api" */
+    char stt_model[AGENT_MODEL_SIZE];     /* the recognition model, "" for the engine's */
+    char stt_url[AGENT_BASE_URL_SIZE];    /* "" or http:// or https:// */
+    char stt_key_env[AGENT_KEY_ENV_SIZE]; /* the variable holding the engine's key, "" for none */
+    char tts[AGENT_ENGINE_SIZE];          /* "", "espeak", "flite", "elevenlabs", "cartesia", ... */
+    char tts_url[AGENT_BASE_URL_SIZE];    /* "" or http:// or https:// */
+    char tts_key_env[AGENT_KEY_ENV_SIZE]; /* the variable holding the engine's key, "" for none */
+    struct agent_voice voices[AGENT_MAX_VOICES]; /* distinct languages, in the order given */
+    int nvoices;
 };
 
 /* Which fields agent_config_update writes (the others keep their stored values). */
@@ -103,7 +146,15 @@ enum agent_field {
     AGENT_FIELD_LANGS = 1 << 6,
     AGENT_FIELD_FIRST_TOKEN_TIMEOUT = 1 << 7,
     AGENT_FIELD_FALLBACK = 1 << 8,
-    AGENT_FIELD_ALL = (1 << 9) - 1,
+    AGENT_FIELD_STT = 1 << 9,
+    AGENT_FIELD_STT_MODEL = 1 << 10,
+    AGENT_FIELD_STT_URL = 1 << 11,
+    AGENT_FIELD_STT_KEY_ENV = 1 << 12,
+    AGENT_FIELD_TTS = 1 << 13,
+    AGENT_FIELD_TTS_URL = 1 << 14,
+    AGENT_FIELD_TTS_KEY_ENV = 1 << 15,
+    AGENT_FIELD_VOICES = 1 << 16, /* the whole list: the voices given replace the stored ones */
+    AGENT_FIELD_ALL = (1 << 17) - 1,
 };
 
 /** Frees c->prompt and sets it to NULL; the rest stays. NULL and a zeroed struct are allowed. */
@@ -115,9 +166,11 @@ void agent_config_list_free(struct agent_config *list, size_t n);
 /**
  * Adds an agent. Returns 0; SB_EINVAL when a field is empty where it may not
  * be, not NUL-terminated, out of range, the name is reserved, the base URL
- * is not http(s), or the prompt is longer than AGENT_PROMPT_MAX or not
- * UTF-8; SB_ENOTFOUND when the tenant does not exist; SB_EEXISTS when the
- * tenant already has an agent of that name.
+ * (or a speech URL that is not "") is not http(s), the prompt is longer than
+ * AGENT_PROMPT_MAX or not UTF-8, a speech engine is not one of its names, a
+ * key variable's name is not one, or a voice has an empty or bad language
+ * tag, a language twice or a bad name; SB_ENOTFOUND when the tenant does
+ * not exist; SB_EEXISTS when the tenant already has an agent of that name.
  */
 SB_MUST_CHECK int agent_config_add(struct store *s, const struct agent_config *c);
 

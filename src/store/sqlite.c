@@ -288,6 +288,21 @@ static const char *const migrations[] = {
     "  BEGIN UPDATE routes_version SET version = version + 1 WHERE id = 1; END;"
     "CREATE TRIGGER tenant_relay_voices_ad AFTER DELETE ON tenant_relay_voices"
     "  BEGIN UPDATE routes_version SET version = version + 1 WHERE id = 1; END;",
+    /*
+     * 6: each agent's speech: the recognition and synthesis engines, their
+     * model, URL and key variable (never a key), and a voice per language as
+     * "lang=voice" lines. '' is the default everywhere, so the agents of an
+     * older file keep the speech they had. Engines are checked by the store,
+     * like the relay providers, so that a new one needs no rebuild.
+     */
+    "ALTER TABLE agents ADD COLUMN stt TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE agents ADD COLUMN stt_model TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE agents ADD COLUMN stt_url TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE agents ADD COLUMN stt_key_env TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE agents ADD COLUMN tts TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE agents ADD COLUMN tts_url TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE agents ADD COLUMN tts_key_env TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE agents ADD COLUMN voices TEXT NOT NULL DEFAULT '';",
 };
 
 #define MIGRATION_COUNT ((long long)(sizeof(migrations) / sizeof(migrations[0])))
@@ -355,7 +370,8 @@ enum stmt_id {
 
 #define AGENT_COLUMNS                                                                              \
     "tenant, name, base_url, model, api_key_env, prompt, temperature, max_tokens, langs, "         \
-    "first_token_timeout_ms, fallback, created_at, updated_at"
+    "first_token_timeout_ms, fallback, created_at, updated_at, stt, stt_model, stt_url, "          \
+    "stt_key_env, tts, tts_url, tts_key_env, voices"
 
 #define CALL_COLUMNS                                                                               \
     "call_sid, tenant, direction, from_number, to_number, status, duration, lang, started_at, "    \
@@ -474,7 +490,8 @@ static const char *const stmt_sql[ST_COUNT] = {
                        "frames_in, frames_out FROM call_streams WHERE call_sid = ?1 "
                        "ORDER BY started_at, rowid",
     [ST_AGENT_INSERT] = "INSERT INTO agents(" AGENT_COLUMNS ") "
-                        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+                        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, "
+                        "?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
     /* ?3 says which fields to write (enum agent_field bits); the others stay. */
     [ST_AGENT_UPDATE] =
         "UPDATE agents SET "
@@ -487,6 +504,14 @@ static const char *const stmt_sql[ST_COUNT] = {
         "langs = CASE WHEN ?3 & 64 THEN ?10 ELSE langs END, "
         "first_token_timeout_ms = CASE WHEN ?3 & 128 THEN ?11 ELSE first_token_timeout_ms END, "
         "fallback = CASE WHEN ?3 & 256 THEN ?12 ELSE fallback END, "
+        "stt = CASE WHEN ?3 & 512 THEN ?14 ELSE stt END, "
+        "stt_model = CASE WHEN ?3 & 1024 THEN ?15 ELSE stt_model END, "
+        "stt_url = CASE WHEN ?3 & 2048 THEN ?16 ELSE stt_url END, "
+        "stt_key_env = CASE WHEN ?3 & 4096 THEN ?17 ELSE stt_key_env END, "
+        "tts = CASE WHEN ?3 & 8192 THEN ?18 ELSE tts END, "
+        "tts_url = CASE WHEN ?3 & 16384 THEN ?19 ELSE tts_url END, "
+        "tts_key_env = CASE WHEN ?3 & 32768 THEN ?20 ELSE tts_key_env END, "
+        "voices = CASE WHEN ?3 & 65536 THEN ?21 ELSE voices END, "
         "updated_at = ?13 WHERE tenant = ?1 AND name = ?2",
     [ST_AGENT_GET] = "SELECT " AGENT_COLUMNS " FROM agents WHERE tenant = ?1 AND name = ?2",
     [ST_AGENT_LIST] = "SELECT " AGENT_COLUMNS " FROM agents WHERE ?1 = '' OR tenant = ?1 "
@@ -2095,11 +2120,54 @@ static void langs_split(const char *text, struct agent_config *c)
     }
 }
 
+/* The voices as stored: "lang=voice" lines (a tag has no '=', a voice no control character). */
+#define VOICES_TEXT_SIZE (AGENT_MAX_VOICES * (LANG_SIZE + AGENT_VOICE_SIZE + 1))
+
+static void voices_join(const struct agent_config *c, char out[VOICES_TEXT_SIZE])
+{
+    size_t len = 0;
+
+    out[0] = '\0';
+    for (int i = 0; i < c->nvoices && i < AGENT_MAX_VOICES; i++) {
+        int w = snprintf(out + len, VOICES_TEXT_SIZE - len, "%s%s=%s", i ? "\n" : "",
+                         c->voices[i].lang, c->voices[i].voice);
+
+        if (w < 0 || (size_t)w >= VOICES_TEXT_SIZE - len)
+            break;
+        len += (size_t)w;
+    }
+}
+
+/* Reads the voices column; a line that does not fit is skipped. */
+static void voices_split(const char *text, struct agent_config *c)
+{
+    const char *p = text;
+
+    c->nvoices = 0;
+    while (p && *p && c->nvoices < AGENT_MAX_VOICES) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        const char *eq = memchr(p, '=', len);
+        struct agent_voice *v = &c->voices[c->nvoices];
+
+        if (eq && eq > p && (size_t)(eq - p) < sizeof(v->lang) &&
+            len - (size_t)(eq - p) - 1 < sizeof(v->voice) && eq + 1 < p + len) {
+            memcpy(v->lang, p, (size_t)(eq - p));
+            v->lang[eq - p] = '\0';
+            memcpy(v->voice, eq + 1, len - (size_t)(eq - p) - 1);
+            v->voice[len - (size_t)(eq - p) - 1] = '\0';
+            c->nvoices++;
+        }
+        p = nl ? nl + 1 : NULL;
+    }
+}
+
 /* Reads a row of AGENT_COLUMNS into *c (zeroed first). Returns 0 or SB_ENOMEM (nothing owned). */
 static int agent_from_row(sqlite3_stmt *st, void *elem)
 {
     struct agent_config *c = elem;
     char langs[LANGS_TEXT_SIZE];
+    char voices[VOICES_TEXT_SIZE];
     char fallback[16];
 
     memset(c, 0, sizeof(*c));
@@ -2120,6 +2188,15 @@ static int agent_from_row(sqlite3_stmt *st, void *elem)
         strcmp(fallback, "transfer") == 0 ? AGENT_FALLBACK_TRANSFER : AGENT_FALLBACK_RULES;
     c->created_at = sqlite3_column_int64(st, 11);
     c->updated_at = sqlite3_column_int64(st, 12);
+    col_str(st, 13, c->stt, sizeof(c->stt));
+    col_str(st, 14, c->stt_model, sizeof(c->stt_model));
+    col_str(st, 15, c->stt_url, sizeof(c->stt_url));
+    col_str(st, 16, c->stt_key_env, sizeof(c->stt_key_env));
+    col_str(st, 17, c->tts, sizeof(c->tts));
+    col_str(st, 18, c->tts_url, sizeof(c->tts_url));
+    col_str(st, 19, c->tts_key_env, sizeof(c->tts_key_env));
+    col_str(st, 20, voices, sizeof(voices));
+    voices_split(voices, c);
     c->prompt = col_dup(st, 5);
     return c->prompt ? 0 : SB_ENOMEM;
 }
@@ -2142,6 +2219,20 @@ static void bind_agent_fields(sqlite3_stmt *st, int first, const struct agent_co
     bind_str(st, first + 8, agent_fallback_name(c->fallback), src);
 }
 
+/* Binds the speech fields (AGENT_FIELD_STT to AGENT_FIELD_VOICES) from parameter `first`. */
+static void bind_speech_fields(sqlite3_stmt *st, int first, const struct agent_config *c,
+                               const char *voices, int *src)
+{
+    bind_str(st, first, c->stt, src);
+    bind_str(st, first + 1, c->stt_model, src);
+    bind_str(st, first + 2, c->stt_url, src);
+    bind_str(st, first + 3, c->stt_key_env, src);
+    bind_str(st, first + 4, c->tts, src);
+    bind_str(st, first + 5, c->tts_url, src);
+    bind_str(st, first + 6, c->tts_key_env, src);
+    bind_str(st, first + 7, voices, src);
+}
+
 /* Maps a failed agent write: a taken name, a missing tenant, a value the schema refuses. */
 static int agent_write_error(struct sqlite_store *ss, int src, const char *op)
 {
@@ -2159,13 +2250,16 @@ static int sqlite_agent_add(struct store *s, const struct agent_config *c)
     struct sqlite_store *ss = to_sqlite(s);
     sqlite3_stmt *st = ss->st[ST_AGENT_INSERT];
     char langs[LANGS_TEXT_SIZE];
+    char voices[VOICES_TEXT_SIZE];
     int src = SQLITE_OK;
 
     langs_join(c, langs);
+    voices_join(c, voices);
     bind_str(st, 1, c->tenant, &src);
     bind_str(st, 2, c->name, &src);
     bind_agent_fields(st, 3, c, langs, &src);
     bind_i64(st, 12, (long long)time(NULL), &src);
+    bind_speech_fields(st, 13, c, voices, &src);
     src = step_done(st, src);
     return src == SQLITE_DONE ? 0 : agent_write_error(ss, src, "agent_add");
 }
@@ -2175,15 +2269,18 @@ static int sqlite_agent_update(struct store *s, const struct agent_config *c, un
     struct sqlite_store *ss = to_sqlite(s);
     sqlite3_stmt *st = ss->st[ST_AGENT_UPDATE];
     char langs[LANGS_TEXT_SIZE];
+    char voices[VOICES_TEXT_SIZE];
     int src = SQLITE_OK;
     int rc;
 
     langs_join(c, langs);
+    voices_join(c, voices);
     bind_str(st, 1, c->tenant, &src);
     bind_str(st, 2, c->name, &src);
     bind_i64(st, 3, fields, &src);
     bind_agent_fields(st, 4, c, langs, &src);
     bind_i64(st, 13, (long long)time(NULL), &src);
+    bind_speech_fields(st, 14, c, voices, &src);
     src = step_done(st, src);
     if (src != SQLITE_DONE)
         rc = agent_write_error(ss, src, "agent_update");

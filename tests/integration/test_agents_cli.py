@@ -7,6 +7,9 @@ import unittest
 from tests.integration.harness import Switchboard
 
 SECRET = "sk-test-0123456789-never-printed"
+STT_SECRET = "dg-test-stt-key-never-printed"
+TTS_SECRET = "el-test-tts-key-never-printed"
+SECRETS = (SECRET, STT_SECRET, TTS_SECRET)
 PERSONA = ("Eres Lucía, la recepcionista de la Peluquería Ñandú en Querétaro.\n"
            "Habla de «usted», sé breve y amable. ¿Dudas? Ofrece tomar un recado.\n")
 KNOWLEDGE = ("# Peluquería Ñandú\n\n"
@@ -36,11 +39,13 @@ class AgentsCliTest(unittest.TestCase):
         return path
 
     def env(self, **extra):
-        return self.sb.env(SB_TEST_LLM_KEY=SECRET, **extra)
+        return self.sb.env(SB_TEST_LLM_KEY=SECRET, SB_TEST_STT_KEY=STT_SECRET,
+                           SB_TEST_TTS_KEY=TTS_SECRET, **extra)
 
     def run_cli(self, *args, check=True):
         res = self.sb.cli(*args, check=check, env=self.env())
-        self.assertNotIn(SECRET, res.stdout + res.stderr)
+        for secret in SECRETS:
+            self.assertNotIn(secret, res.stdout + res.stderr)
         return res
 
     def refuse(self, code, *args):
@@ -261,6 +266,151 @@ class AgentsCliTest(unittest.TestCase):
                      "--max-tokens", "--lang", "--first-token-timeout", "--fallback", "--db"):
             self.assertIn(flag, res.stdout)
         self.assertIn("agents", self.run_cli("--help").stdout)
+
+    SPEECH = ("--stt", "deepgram", "--stt-model", "nova-2", "--stt-url", "https://api.deepgram.example/v1",
+              "--stt-key-env", "SB_TEST_STT_KEY", "--tts", "elevenlabs",
+              "--tts-url", "http://127.0.0.1:9/v1/text-to-speech", "--tts-key-env", "SB_TEST_TTS_KEY",
+              "--voice", "es-MX=Jimena Núñez", "--voice", "en-US=Rachel")
+    SPEECH_JSON = {"stt": "deepgram", "stt_model": "nova-2", "stt_url": "https://api.deepgram.example/v1",
+                   "stt_key_env": "SB_TEST_STT_KEY", "tts": "elevenlabs",
+                   "tts_url": "http://127.0.0.1:9/v1/text-to-speech", "tts_key_env": "SB_TEST_TTS_KEY",
+                   "voices": {"es-MX": "Jimena Núñez", "en-US": "Rachel"}}
+
+    def speech(self, a):
+        return {k: a[k] for k in self.SPEECH_JSON}
+
+    def test_speech_settings_add_show_and_list(self):
+        self.add("recepcion", *self.SPEECH)
+        a = self.show()
+        self.assertEqual(self.speech(a), self.SPEECH_JSON)
+        self.assertEqual(list(a["voices"]), ["es-MX", "en-US"])
+        self.assertEqual((a["model"], a["fallback"]), ("gpt-4o-mini", "rules"))
+        listed = json.loads(self.run_cli("agents", "list", "--json").stdout)
+        self.assertEqual(self.speech(listed[0]), self.SPEECH_JSON)
+        text = self.run_cli("agents", "show", "recepcion", "--tenant", "peluqueria").stdout
+        for line in ("stt                   deepgram", "stt model             nova-2",
+                     "stt url               https://api.deepgram.example/v1",
+                     "stt key               from $SB_TEST_STT_KEY (set here)",
+                     "tts                   elevenlabs",
+                     "tts url               http://127.0.0.1:9/v1/text-to-speech",
+                     "tts key               from $SB_TEST_TTS_KEY (set here)",
+                     "voices                (below)", "  es-MX: Jimena Núñez", "  en-US: Rachel"):
+            self.assertIn(line + "\n", text)
+        # Only the variables' names are kept: no key is in the store's files.
+        db = sqlite3.connect(self.sb.db)
+        row = db.execute("SELECT stt, stt_key_env, tts_key_env, voices FROM agents").fetchone()
+        db.close()
+        self.assertEqual(row, ("deepgram", "SB_TEST_STT_KEY", "SB_TEST_TTS_KEY",
+                               "es-MX=Jimena Núñez\nen-US=Rachel"))
+        for name in os.listdir(self.sb.dir):
+            if name.startswith("sb.db"):
+                with open(os.path.join(self.sb.dir, name), "rb") as f:
+                    data = f.read()
+                for secret in SECRETS:
+                    self.assertNotIn(secret.encode(), data)
+
+    def test_speech_defaults(self):
+        self.add("bare", tenant="acme")
+        a = self.show("bare", "acme")
+        self.assertEqual(self.speech(a), {"stt": None, "stt_model": None, "stt_url": None,
+                                          "stt_key_env": None, "tts": None, "tts_url": None,
+                                          "tts_key_env": None, "voices": {}})
+        text = self.run_cli("agents", "show", "bare", "--tenant", "acme").stdout
+        self.assertIn("stt                   default (pocketsphinx)\n", text)
+        self.assertIn("tts                   default (flite for English, espeak-ng otherwise)\n", text)
+        self.assertIn("stt key               none\n", text)
+        self.assertIn("voices                the engine's default\n", text)
+
+    def test_a_spanish_voice_with_accents_and_a_repeated_language(self):
+        self.add("recepcion", "--tts", "espeak", "--voice", "es-MX=Paulina", "--voice", "en-US=Alex",
+                 "--voice", "es-MX=Mónica Ibáñez (México)")
+        a = self.show()
+        self.assertEqual(a["tts"], "espeak")
+        self.assertEqual(a["voices"], {"es-MX": "Mónica Ibáñez (México)", "en-US": "Alex"})
+        self.assertEqual(list(a["voices"]), ["es-MX", "en-US"])
+        text = self.run_cli("agents", "show", "recepcion", "--tenant", "peluqueria").stdout
+        self.assertIn("  es-MX: Mónica Ibáñez (México)\n", text)
+        # Eight languages fit; the ninth is refused by name.
+        voices = [x for i in range(8) for x in ("--voice", "es-%d=Voz %d" % (419 + i, i))]
+        self.run_cli("agents", "set", "recepcion", "--tenant", "peluqueria", *voices)
+        self.assertEqual(len(self.show()["voices"]), 8)
+        self.assertIn("--voice 'fr=Amélie' is one too many (at most 8 languages)",
+                      self.refuse(1, "agents", "set", "recepcion", "--tenant", "peluqueria", *voices,
+                                  "--voice", "fr=Amélie"))
+
+    def test_set_changes_one_speech_flag(self):
+        self.add("recepcion", *self.SPEECH)
+        before = self.show()
+        self.run_cli("agents", "set", "recepcion", "--tenant", "peluqueria", "--tts", "cartesia")
+        after = self.show()
+        self.assertEqual(after["tts"], "cartesia")
+        for key in list(self.SPEECH_JSON) + ["base_url", "model", "languages", "fallback", "created_at"]:
+            if key != "tts":
+                self.assertEqual(after[key], before[key], key)
+        # The voices given replace the list; an LLM flag alone leaves the speech settings.
+        self.run_cli("agents", "set", "recepcion", "--tenant", "peluqueria", "--voice", "es=Lucía")
+        self.assertEqual(self.show()["voices"], {"es": "Lucía"})
+        self.run_cli("agents", "set", "recepcion", "--tenant", "peluqueria", "--model", "llama3.1")
+        after = self.show()
+        self.assertEqual((after["model"], after["stt"], after["voices"]), ("llama3.1", "deepgram", {"es": "Lucía"}))
+        # An empty value puts a setting back to its default.
+        self.run_cli("agents", "set", "recepcion", "--tenant", "peluqueria", "--stt", "", "--stt-url", "",
+                     "--stt-key-env", "", "--stt-model", "")
+        after = self.show()
+        self.assertEqual((after["stt"], after["stt_url"], after["stt_key_env"], after["stt_model"]),
+                         (None, None, None, None))
+        self.assertEqual((after["tts"], after["tts_key_env"]), ("cartesia", "SB_TEST_TTS_KEY"))
+        text = self.run_cli("agents", "show", "recepcion", "--tenant", "peluqueria").stdout
+        self.assertIn("stt                   default (pocketsphinx)\n", text)
+
+    def test_speech_refusals_name_the_thing(self):
+        self.add("recepcion", *self.SPEECH)
+        cases = [
+            (("--stt", "google"), "--stt 'google' is not pocketsphinx, deepgram or whisper-api"),
+            (("--stt", "flite"), "--stt 'flite' is not pocketsphinx, deepgram or whisper-api"),
+            (("--tts", "polly"), "--tts 'polly' is not espeak, flite, elevenlabs, cartesia or openai"),
+            (("--tts", "espeak-ng"), "--tts 'espeak-ng' is not espeak, flite, elevenlabs, cartesia or openai"),
+            (("--stt-url", "ftp://dg.example"), "--stt-url 'ftp://dg.example' is not an http:// or https:// URL"),
+            (("--tts-url", "api.elevenlabs.io"),
+             "--tts-url 'api.elevenlabs.io' is not an http:// or https:// URL"),
+            (("--stt-key-env", "SB_TEST_NOT_SET_ANYWHERE"),
+             "environment variable 'SB_TEST_NOT_SET_ANYWHERE' (--stt-key-env) is not set"),
+            (("--tts-key-env", "SB_TEST_NOT_SET_ANYWHERE"),
+             "environment variable 'SB_TEST_NOT_SET_ANYWHERE' (--tts-key-env) is not set"),
+            (("--stt-key-env", "1BAD"), "--stt-key-env '1BAD' is not an environment variable name"),
+            (("--tts-key-env", "BAD-NAME"), "--tts-key-env 'BAD-NAME' is not an environment variable name"),
+            (("--stt-model", "m" * 128), "--stt-model '%s' is longer than 127 characters" % ("m" * 128)),
+            (("--voice", "Jimena"), "--voice 'Jimena' is not LANG=VOICE"),
+            (("--voice", "es MX=Jimena"), "--voice 'es MX=Jimena': 'es MX' is not a language tag"),
+            (("--voice", "=Jimena"), "--voice '=Jimena': '' is not a language tag"),
+            (("--voice", "es-MX="), "--voice 'es-MX=': the voice name must be 1 to 63 bytes of printable text"),
+            (("--voice", "es-MX=Jimena\tNúñez"),
+             "--voice 'es-MX=Jimena\tNúñez': the voice name must be 1 to 63 bytes of printable text"),
+            (("--voice", "es-MX=" + "v" * 64),
+             "the voice name must be 1 to 63 bytes of printable text"),
+        ]
+        for extra, message in cases:
+            err = self.refuse(1, "agents", "add", "otro", "--tenant", "peluqueria", "--base-url",
+                              "https://api.example.com/v1", "--model", "m", *extra)
+            self.assertIn(message, err, extra)
+            self.assertEqual(len(err.splitlines()), 1, err)
+            # set checks the same way, and a refused set changes nothing.
+            err = self.refuse(1, "agents", "set", "recepcion", "--tenant", "peluqueria", "--tts", "openai",
+                              *extra)
+            self.assertIn(message, err, extra)
+        self.assertEqual(self.speech(self.show()), self.SPEECH_JSON)
+        self.assertEqual([a["name"] for a in json.loads(self.run_cli("agents", "list", "--json").stdout)],
+                         ["recepcion"])
+        # The variables' values are never in a message, even when set.
+        err = self.refuse(1, "agents", "set", "recepcion", "--tenant", "peluqueria",
+                          "--stt-key-env", "SB_TEST_STT_KEY", "--stt", "nope")
+        self.assertNotIn(STT_SECRET, err)
+        res = self.run_cli("agents", "--help")
+        for flag in ("--stt ", "--stt-model", "--stt-url", "--stt-key-env", "--tts ", "--tts-url",
+                     "--tts-key-env", "--voice LANG=VOICE"):
+            self.assertIn(flag, res.stdout)
+        self.assertIn("takes no agent settings", self.refuse(2, "agents", "show", "recepcion", "--tenant",
+                                                             "peluqueria", "--stt", "deepgram"))
 
     def test_db_flag(self):
         other = os.path.join(self.sb.dir, "other.db")

@@ -321,6 +321,255 @@ Test(agents, an_agent_change_moves_the_routing_version)
     cr_assert_gt(v2, v1);
 }
 
+/* Speech settings. */
+
+static void set_voice(struct agent_config *c, int i, const char *lang, const char *voice)
+{
+    snprintf(c->voices[i].lang, sizeof(c->voices[i].lang), "%s", lang);
+    snprintf(c->voices[i].voice, sizeof(c->voices[i].voice), "%s", voice);
+}
+
+/* Every speech field of `c` set. */
+static void set_speech(struct agent_config *c)
+{
+    snprintf(c->stt, sizeof(c->stt), "deepgram");
+    snprintf(c->stt_model, sizeof(c->stt_model), "nova-2");
+    snprintf(c->stt_url, sizeof(c->stt_url), "https://api.deepgram.example/v1/listen");
+    snprintf(c->stt_key_env, sizeof(c->stt_key_env), "DEEPGRAM_KEY");
+    snprintf(c->tts, sizeof(c->tts), "elevenlabs");
+    snprintf(c->tts_url, sizeof(c->tts_url), "http://127.0.0.1:9000/tts");
+    snprintf(c->tts_key_env, sizeof(c->tts_key_env), "ELEVEN_KEY");
+    set_voice(c, 0, "es-MX", "Jimena Núñez");
+    set_voice(c, 1, "en-US", "Rachel");
+    c->nvoices = 2;
+}
+
+static void assert_speech_unset(const struct agent_config *got)
+{
+    cr_assert_str_eq(got->stt, "");
+    cr_assert_str_eq(got->stt_model, "");
+    cr_assert_str_eq(got->stt_url, "");
+    cr_assert_str_eq(got->stt_key_env, "");
+    cr_assert_str_eq(got->tts, "");
+    cr_assert_str_eq(got->tts_url, "");
+    cr_assert_str_eq(got->tts_key_env, "");
+    cr_assert_eq(got->nvoices, 0);
+}
+
+Test(agents, speech_engine_and_voice_names)
+{
+    cr_assert(agent_stt_engine_valid(""));
+    cr_assert(agent_stt_engine_valid("pocketsphinx"));
+    cr_assert(agent_stt_engine_valid("deepgram"));
+    cr_assert(agent_stt_engine_valid("whisper-api"));
+    cr_assert_not(agent_stt_engine_valid("whisper"));
+    cr_assert_not(agent_stt_engine_valid("Deepgram"));
+    cr_assert_not(agent_stt_engine_valid("flite"));
+    cr_assert_not(agent_stt_engine_valid(NULL));
+    cr_assert(agent_tts_engine_valid(""));
+    cr_assert(agent_tts_engine_valid("espeak"));
+    cr_assert(agent_tts_engine_valid("flite"));
+    cr_assert(agent_tts_engine_valid("elevenlabs"));
+    cr_assert(agent_tts_engine_valid("cartesia"));
+    cr_assert(agent_tts_engine_valid("openai"));
+    cr_assert_not(agent_tts_engine_valid("espeak-ng"));
+    cr_assert_not(agent_tts_engine_valid("pocketsphinx"));
+    cr_assert(agent_voice_name_valid("Jimena Núñez"));
+    cr_assert(agent_voice_name_valid("21m00Tcm4TlvDq8ikWAM"));
+    cr_assert(agent_voice_name_valid("a"));
+    cr_assert_not(agent_voice_name_valid(""));
+    cr_assert_not(agent_voice_name_valid(NULL));
+    cr_assert_not(agent_voice_name_valid("two\nlines"));
+    cr_assert_not(agent_voice_name_valid("tab\there"));
+    cr_assert_not(agent_voice_name_valid("esc\x1b[2J"));
+    cr_assert_not(agent_voice_name_valid("c1 \xc2\x85"));
+    cr_assert_not(agent_voice_name_valid("latin1 N\xfa\xf1"
+                                         "ez"));
+    {
+        char longest[AGENT_VOICE_SIZE + 1];
+
+        memset(longest, 'v', sizeof(longest));
+        longest[AGENT_VOICE_SIZE - 1] = '\0';
+        cr_assert(agent_voice_name_valid(longest));
+        longest[AGENT_VOICE_SIZE - 1] = 'v';
+        longest[AGENT_VOICE_SIZE] = '\0';
+        cr_assert_not(agent_voice_name_valid(longest));
+    }
+}
+
+Test(agents, speech_settings_round_trip_and_default_to_empty)
+{
+    struct agent_config c = make_agent("peluqueria", "recepcion", NULL);
+    struct agent_config bare = make_agent("acme", "bare", NULL);
+    struct agent_config got;
+    struct agent_config *list = NULL;
+    size_t n = 0;
+
+    set_speech(&c);
+    cr_assert_eq(agent_config_add(st, &c), 0);
+    cr_assert_eq(agent_config_add(st, &bare), 0);
+    cr_assert_eq(agent_config_get(st, "peluqueria", "recepcion", &got), 0);
+    cr_assert_str_eq(got.stt, "deepgram");
+    cr_assert_str_eq(got.stt_model, "nova-2");
+    cr_assert_str_eq(got.stt_url, "https://api.deepgram.example/v1/listen");
+    cr_assert_str_eq(got.stt_key_env, "DEEPGRAM_KEY");
+    cr_assert_str_eq(got.tts, "elevenlabs");
+    cr_assert_str_eq(got.tts_url, "http://127.0.0.1:9000/tts");
+    cr_assert_str_eq(got.tts_key_env, "ELEVEN_KEY");
+    cr_assert_eq(got.nvoices, 2);
+    cr_assert_str_eq(got.voices[0].lang, "es-MX");
+    cr_assert_str_eq(got.voices[0].voice, "Jimena Núñez");
+    cr_assert_str_eq(got.voices[1].lang, "en-US");
+    cr_assert_str_eq(got.voices[1].voice, "Rachel");
+    /* The rest is as before. */
+    cr_assert_str_eq(got.model, "gpt-4o-mini");
+    cr_assert_eq(got.fallback, AGENT_FALLBACK_TRANSFER);
+    agent_config_release(&got);
+    cr_assert_eq(raw_query("SELECT count(*) FROM agents WHERE voices = "
+                           "'es-MX=Jimena Núñez' || char(10) || 'en-US=Rachel'"),
+                 1);
+
+    cr_assert_eq(agent_config_get(st, "acme", "bare", &got), 0);
+    assert_speech_unset(&got);
+    agent_config_release(&got);
+
+    /* A full voice list with long names fits. */
+    memset(c.voices, 0, sizeof(c.voices));
+    for (int i = 0; i < AGENT_MAX_VOICES; i++) {
+        char lang[LANG_SIZE];
+        char voice[AGENT_VOICE_SIZE];
+
+        snprintf(lang, sizeof(lang), "zh-Hant-TW%d", i);
+        memset(voice, 'a' + i, sizeof(voice) - 1);
+        voice[sizeof(voice) - 1] = '\0';
+        set_voice(&c, i, lang, voice);
+    }
+    c.nvoices = AGENT_MAX_VOICES;
+    cr_assert_eq(agent_config_update(st, &c, AGENT_FIELD_VOICES), 0);
+    cr_assert_eq(agent_config_list(st, "peluqueria", &list, &n), 0);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(list[0].nvoices, AGENT_MAX_VOICES);
+    for (int i = 0; i < AGENT_MAX_VOICES; i++) {
+        cr_assert_str_eq(list[0].voices[i].lang, c.voices[i].lang);
+        cr_assert_str_eq(list[0].voices[i].voice, c.voices[i].voice);
+    }
+    cr_assert_str_eq(list[0].stt, "deepgram");
+    agent_config_list_free(list, n);
+}
+
+Test(agents, speech_update_changes_only_the_fields_named)
+{
+    struct agent_config c = make_agent("acme", "ventas", NULL);
+    struct agent_config change;
+    struct agent_config got;
+
+    set_speech(&c);
+    cr_assert_eq(agent_config_add(st, &c), 0);
+    /* Everything in `change` differs; only the recognition engine is named. */
+    change = make_agent("acme", "ventas", NULL);
+    snprintf(change.stt, sizeof(change.stt), "whisper-api");
+    snprintf(change.model, sizeof(change.model), "otro");
+    cr_assert_eq(agent_config_update(st, &change, AGENT_FIELD_STT), 0);
+    cr_assert_eq(agent_config_get(st, "acme", "ventas", &got), 0);
+    cr_assert_str_eq(got.stt, "whisper-api");
+    cr_assert_str_eq(got.stt_model, "nova-2");
+    cr_assert_str_eq(got.stt_url, "https://api.deepgram.example/v1/listen");
+    cr_assert_str_eq(got.stt_key_env, "DEEPGRAM_KEY");
+    cr_assert_str_eq(got.tts, "elevenlabs");
+    cr_assert_str_eq(got.tts_url, "http://127.0.0.1:9000/tts");
+    cr_assert_str_eq(got.tts_key_env, "ELEVEN_KEY");
+    cr_assert_eq(got.nvoices, 2);
+    cr_assert_str_eq(got.model, "gpt-4o-mini");
+    agent_config_release(&got);
+
+    /* "" puts a setting back to the default; the voices given replace the list. */
+    set_voice(&change, 0, "es", "Lucía");
+    change.nvoices = 1;
+    cr_assert_eq(agent_config_update(st, &change,
+                                     AGENT_FIELD_TTS | AGENT_FIELD_TTS_URL |
+                                         AGENT_FIELD_TTS_KEY_ENV | AGENT_FIELD_STT_MODEL |
+                                         AGENT_FIELD_VOICES),
+                 0);
+    cr_assert_eq(agent_config_get(st, "acme", "ventas", &got), 0);
+    cr_assert_str_eq(got.tts, "");
+    cr_assert_str_eq(got.tts_url, "");
+    cr_assert_str_eq(got.tts_key_env, "");
+    cr_assert_str_eq(got.stt_model, "");
+    cr_assert_str_eq(got.stt, "whisper-api");
+    cr_assert_str_eq(got.stt_url, "https://api.deepgram.example/v1/listen");
+    cr_assert_eq(got.nvoices, 1);
+    cr_assert_str_eq(got.voices[0].lang, "es");
+    cr_assert_str_eq(got.voices[0].voice, "Lucía");
+    agent_config_release(&got);
+
+    /* An LLM field alone leaves the speech fields. */
+    cr_assert_eq(agent_config_update(st, &change, AGENT_FIELD_MODEL), 0);
+    cr_assert_eq(agent_config_get(st, "acme", "ventas", &got), 0);
+    cr_assert_str_eq(got.model, "otro");
+    cr_assert_str_eq(got.stt, "whisper-api");
+    cr_assert_eq(got.nvoices, 1);
+    agent_config_release(&got);
+
+    /* No voices at all. */
+    change.nvoices = 0;
+    cr_assert_eq(agent_config_update(st, &change, AGENT_FIELD_VOICES), 0);
+    cr_assert_eq(raw_query("SELECT count(*) FROM agents WHERE voices = ''"), 1);
+}
+
+Test(agents, bad_speech_settings_are_refused_when_named)
+{
+    struct agent_config c = make_agent("acme", "ventas", NULL);
+    struct agent_config bad;
+    struct agent_config got;
+
+    set_speech(&c);
+    cr_assert_eq(agent_config_add(st, &c), 0);
+#define REFUSED(field, change)                                                                     \
+    do {                                                                                           \
+        bad = make_agent("acme", "ventas", NULL);                                                  \
+        set_speech(&bad);                                                                          \
+        change;                                                                                    \
+        cr_assert_eq(agent_config_update(st, &bad, field), SB_EINVAL, #change);                    \
+        cr_assert_eq(agent_config_update(st, &bad, AGENT_FIELD_MODEL), 0, #change);                \
+        bad = make_agent("acme", "otro", NULL);                                                    \
+        set_speech(&bad);                                                                          \
+        change;                                                                                    \
+        cr_assert_eq(agent_config_add(st, &bad), SB_EINVAL, #change);                              \
+    } while (0)
+    REFUSED(AGENT_FIELD_STT, snprintf(bad.stt, sizeof(bad.stt), "google"));
+    REFUSED(AGENT_FIELD_STT, snprintf(bad.stt, sizeof(bad.stt), "flite"));
+    REFUSED(AGENT_FIELD_TTS, snprintf(bad.tts, sizeof(bad.tts), "polly"));
+    REFUSED(AGENT_FIELD_TTS, memset(bad.tts, 'x', sizeof(bad.tts)));
+    REFUSED(AGENT_FIELD_STT_MODEL, memset(bad.stt_model, 'm', sizeof(bad.stt_model)));
+    REFUSED(AGENT_FIELD_STT_URL, snprintf(bad.stt_url, sizeof(bad.stt_url), "ftp://x"));
+    REFUSED(AGENT_FIELD_TTS_URL, snprintf(bad.tts_url, sizeof(bad.tts_url), "https://a b"));
+    REFUSED(AGENT_FIELD_STT_KEY_ENV, snprintf(bad.stt_key_env, sizeof(bad.stt_key_env), "1KEY"));
+    REFUSED(AGENT_FIELD_TTS_KEY_ENV,
+            snprintf(bad.tts_key_env, sizeof(bad.tts_key_env), "KEY=value"));
+    REFUSED(AGENT_FIELD_VOICES, bad.nvoices = AGENT_MAX_VOICES + 1);
+    REFUSED(AGENT_FIELD_VOICES, bad.nvoices = -1);
+    REFUSED(AGENT_FIELD_VOICES, set_voice(&bad, 1, "es-mx", "Otra"));
+    REFUSED(AGENT_FIELD_VOICES, set_voice(&bad, 1, "", "Otra"));
+    REFUSED(AGENT_FIELD_VOICES, set_voice(&bad, 1, "es=MX", "Otra"));
+    REFUSED(AGENT_FIELD_VOICES, set_voice(&bad, 1, "-es", "Otra"));
+    REFUSED(AGENT_FIELD_VOICES, set_voice(&bad, 1, "en-US", ""));
+    REFUSED(AGENT_FIELD_VOICES, set_voice(&bad, 1, "en-US", "a\nen-GB=b"));
+    REFUSED(AGENT_FIELD_VOICES, set_voice(&bad, 1, "en-US",
+                                          "N\xfa\xf1"
+                                          "ez"));
+    REFUSED(AGENT_FIELD_VOICES, memset(bad.voices[1].voice, 'v', sizeof(bad.voices[1].voice)));
+#undef REFUSED
+    /* Nothing refused was written. */
+    cr_assert_eq(agent_config_get(st, "acme", "ventas", &got), 0);
+    cr_assert_str_eq(got.stt, "deepgram");
+    cr_assert_str_eq(got.tts, "elevenlabs");
+    cr_assert_str_eq(got.stt_url, "https://api.deepgram.example/v1/listen");
+    cr_assert_eq(got.nvoices, 2);
+    cr_assert_str_eq(got.voices[1].voice, "Rachel");
+    agent_config_release(&got);
+    cr_assert_eq(raw_query("SELECT count(*) FROM agents"), 1);
+}
+
 /* Knowledge. */
 
 static const char salon_md[] =
@@ -788,4 +1037,77 @@ Test(agents, an_older_database_migrates_and_keeps_its_data)
     cr_assert_geq(raw_query("SELECT max(version) FROM schema_migrations"), 4);
     cr_assert_eq(store_tenant_get(st, "peluqueria", &t), 0);
     cr_assert_eq(agent_config_add(st, &a), 0);
+}
+
+/* Puts the file back to migration 5: agents without the speech columns of migration 6. */
+static void back_to_migration_5(void)
+{
+    sqlite3 *db = NULL;
+
+    cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(db,
+                              "BEGIN;"
+                              "ALTER TABLE agents DROP COLUMN stt;"
+                              "ALTER TABLE agents DROP COLUMN stt_model;"
+                              "ALTER TABLE agents DROP COLUMN stt_url;"
+                              "ALTER TABLE agents DROP COLUMN stt_key_env;"
+                              "ALTER TABLE agents DROP COLUMN tts;"
+                              "ALTER TABLE agents DROP COLUMN tts_url;"
+                              "ALTER TABLE agents DROP COLUMN tts_key_env;"
+                              "ALTER TABLE agents DROP COLUMN voices;"
+                              "DELETE FROM schema_migrations WHERE version >= 6;"
+                              "COMMIT;",
+                              NULL, NULL, NULL),
+                 SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+}
+
+Test(agents, a_database_at_migration_5_gains_the_speech_columns_and_keeps_its_agents)
+{
+    struct agent_config a = make_agent("acme", "ventas", NULL);
+    struct agent_config got;
+    size_t n = 0;
+
+    cr_assert_eq(agent_config_add(st, &a), 0);
+    cr_assert_eq(knowledge_import(st, "acme", "ventas", "faq.md", "## Precios\n\nUn corte, 250.\n",
+                                  strlen("## Precios\n\nUn corte, 250.\n"), &n),
+                 0);
+    store_close(st);
+    st = NULL;
+    back_to_migration_5();
+    cr_assert_eq(raw_query("SELECT max(version) FROM schema_migrations"), 5);
+    cr_assert_eq(raw_query("SELECT count(*) FROM pragma_table_info('agents') WHERE name = 'stt'"),
+                 0);
+
+    cr_assert_eq(store_open(&st, path), 0);
+    cr_assert_eq(raw_query("SELECT max(version) FROM schema_migrations"), 6);
+    cr_assert_eq(raw_query("SELECT count(*) FROM schema_migrations"), 6);
+    cr_assert_eq(raw_query("SELECT count(*) FROM pragma_table_info('agents') WHERE name IN "
+                           "('stt', 'stt_model', 'stt_url', 'stt_key_env', 'tts', 'tts_url', "
+                           "'tts_key_env', 'voices')"),
+                 8);
+    /* The agent, its knowledge and its settings are there; its speech is the default. */
+    cr_assert_eq(agent_config_get(st, "acme", "ventas", &got), 0);
+    cr_assert_str_eq(got.model, "gpt-4o-mini");
+    cr_assert_str_eq(got.api_key_env, "EXAMPLE_API_KEY");
+    cr_assert_eq(got.nlangs, 2);
+    cr_assert_eq(got.fallback, AGENT_FALLBACK_TRANSFER);
+    assert_speech_unset(&got);
+    agent_config_release(&got);
+    cr_assert_eq(raw_query("SELECT count(*) FROM knowledge_passages"), 1);
+    /* The triggers still move the routing version, and the new fields can be written. */
+    {
+        long long v1 = 0, v2 = 0;
+
+        set_speech(&a);
+        cr_assert_eq(store_routes_version(st, &v1), 0);
+        cr_assert_eq(agent_config_update(st, &a, AGENT_FIELD_STT | AGENT_FIELD_VOICES), 0);
+        cr_assert_eq(store_routes_version(st, &v2), 0);
+        cr_assert_gt(v2, v1);
+    }
+    cr_assert_eq(agent_config_get(st, "acme", "ventas", &got), 0);
+    cr_assert_str_eq(got.stt, "deepgram");
+    cr_assert_str_eq(got.tts, "");
+    cr_assert_eq(got.nvoices, 2);
+    agent_config_release(&got);
 }

@@ -387,8 +387,8 @@ Test(relay, relay_voice_changes_move_the_routing_version)
 /*
  * Puts the file back to the schema of migration 4, as that program left it:
  * numbers as migration 1 made it plus migration 3's flow column (the CHECK
- * without 'relay'), its index and triggers, and no tenant_relay_voices.
- * The rows are kept.
+ * without 'relay'), its index and triggers, no tenant_relay_voices, and
+ * agents without the speech columns of migration 6. The rows are kept.
  */
 static void back_to_migration_4(void)
 {
@@ -411,6 +411,14 @@ static void back_to_migration_4(void)
              "  BEGIN UPDATE routes_version SET version = version + 1 WHERE id = 1; END;"
              "CREATE TRIGGER numbers_ad AFTER DELETE ON numbers"
              "  BEGIN UPDATE routes_version SET version = version + 1 WHERE id = 1; END;"
+             "ALTER TABLE agents DROP COLUMN stt;"
+             "ALTER TABLE agents DROP COLUMN stt_model;"
+             "ALTER TABLE agents DROP COLUMN stt_url;"
+             "ALTER TABLE agents DROP COLUMN stt_key_env;"
+             "ALTER TABLE agents DROP COLUMN tts;"
+             "ALTER TABLE agents DROP COLUMN tts_url;"
+             "ALTER TABLE agents DROP COLUMN tts_key_env;"
+             "ALTER TABLE agents DROP COLUMN voices;"
              "DELETE FROM schema_migrations WHERE version >= 5;"
              "COMMIT;");
 }
@@ -448,7 +456,7 @@ static void seed_at_migration_4(void)
     }
 }
 
-/* What migration 5 must leave: the rows, the index, the triggers, the new table. */
+/* What migrations 5 and 6 must leave: the rows, the index, the triggers, the new table. */
 static void check_migrated(void)
 {
     struct number relay = make_number("+15005550009", "acme", PLAN_RELAY);
@@ -457,8 +465,8 @@ static void check_migrated(void)
     size_t count = 0;
     long long before;
 
-    cr_assert_eq(raw_query("SELECT max(version) FROM schema_migrations"), 5);
-    cr_assert_eq(raw_query("SELECT count(*) FROM schema_migrations"), 5);
+    cr_assert_eq(raw_query("SELECT max(version) FROM schema_migrations"), 6);
+    cr_assert_eq(raw_query("SELECT count(*) FROM schema_migrations"), 6);
     cr_assert_eq(store_number_list(st, &list, &count), 0);
     cr_assert_eq(count, 2);
     cr_assert_str_eq(list[0].e164, "+15005550001");
