@@ -13,6 +13,7 @@
 #include "core/words.h"
 #include "net/http_client.h"
 #include "server/server_internal.h"
+#include "server/stream_listen.h"
 #include "core/lang.h"
 #include "store/agents.h"
 #include "store/routes.h"
@@ -324,6 +325,39 @@ int conversations_llm_named(struct server *srv, const struct route *route, const
     hours_text(srv, route, link->hours, sizeof(link->hours));
     s->business_hours = link->hours;
     return 0;
+}
+
+int conversations_stt(struct server *srv, const struct route *route, const char *agent,
+                      struct stream_stt *out)
+{
+    const struct agent_entry *a =
+        srv->convs ? agent_find(srv->convs, route->tenant->name, agent) : NULL;
+    const char *key;
+
+    memset(out, 0, sizeof(*out));
+    if (!a || !a->cfg.stt[0] || strcmp(a->cfg.stt, "pocketsphinx") == 0)
+        return 0;
+    if (strcmp(a->cfg.stt, "whisper-api") != 0) {
+        /* Stored for when its client lands; said at each call, never silently. */
+        log_event(LOG_WARN, "agents.stt_not_built",
+                  "tenant=%s agent=%s stt=%s using=pocketsphinx reason=\"this build has no %s "
+                  "client\"",
+                  a->cfg.tenant, a->cfg.name, a->cfg.stt, a->cfg.stt);
+        return 0;
+    }
+    key = a->cfg.stt_key_env[0] ? getenv(a->cfg.stt_key_env) : "";
+    if (!key) {
+        log_event(LOG_ERROR, "agents.key_missing",
+                  "tenant=%s agent=%s variable=%s reason=\"the environment variable is not set; "
+                  "the call is recognised by pocketsphinx\"",
+                  a->cfg.tenant, a->cfg.name, a->cfg.stt_key_env);
+        return 0;
+    }
+    snprintf(out->url, sizeof(out->url), "%s",
+             a->cfg.stt_url[0] ? a->cfg.stt_url : "https://api.openai.com/v1");
+    snprintf(out->model, sizeof(out->model), "%s", a->cfg.stt_model);
+    snprintf(out->key, sizeof(out->key), "%s", key);
+    return 1;
 }
 
 const struct agent_env *conversations_env(struct server *srv)

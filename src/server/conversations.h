@@ -58,6 +58,18 @@ int conversations_llm(struct server *srv, const struct route *route, struct agen
 int conversations_llm_named(struct server *srv, const struct route *route, const char *agent,
                             struct agent_link *link, struct llm_settings *out);
 
+struct stream_stt;
+
+/**
+ * The recogniser the tenant's agent `agent` names for its Media Streams:
+ * fills `out` and returns 1 for a whisper-api agent (its key read from the
+ * variable it names); returns 0 (out emptied: the server's pocketsphinx)
+ * for the default, for pocketsphinx, and, with a log line saying so, for an
+ * engine this build has no client for (deepgram) or a missing key.
+ */
+int conversations_stt(struct server *srv, const struct route *route, const char *agent,
+                      struct stream_stt *out);
+
 /** The agents' network (the shared HTTP client and its inbox). */
 const struct agent_env *conversations_env(struct server *srv);
 

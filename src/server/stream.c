@@ -500,6 +500,8 @@ static void io_started(void *arg, struct session *s, const struct media_event *s
         call.llm = &llm;
         c->llm = 1;
     }
+    if (route && conversations_stt(srv, route, agent_name, &c->stt))
+        log_event(LOG_INFO, "stream.recognizer", "call_sid=%s stt=whisper-api", s->call_sid);
     session_begin(s, c->llm ? &agent_llm_ops : agent_for(agent_name), &call,
                   persona_voice(tenant, lang), conversations_env(srv), clock_mono_us());
 }

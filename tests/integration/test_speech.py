@@ -8,6 +8,8 @@ show`; words over the agent stopping it while an "uh-huh" does not; a Spanish
 caller (no offline Spanish recogniser) told so and offered keys; noise and
 silence, which start no turn.
 """
+import os
+import tempfile
 import unittest
 
 from tests.integration import test_agent_gather as agent_gather
@@ -117,6 +119,85 @@ class LLMOnStreamTest(unittest.TestCase):
         self.assertIn(("caller", "what are your prices"), lines)
         self.assertIn(("agent", "I can help with that."), lines)
         self.assertEqual([t["tool"] for t in turns if t["role"] == "tool"], ["transfer_to_human"])
+
+
+class SpanishThroughTranscriptionTest(unittest.TestCase):
+    """A Spanish caller heard through an OpenAI-compatible /audio/transcriptions (sim llm's
+    stand-in answering from a transcript list), answered by the LLM agent in Spanish."""
+
+    NUMBER = "+15005550028"
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="sb-stt-")
+        path = os.path.join(self.dir, "transcripts.txt")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("¿Cuál es el precio?\nQuiero hablar con una persona.\n")
+        self.llm = agent_gather.SimLLM("--transcripts", path, "--api-key", "sk-sim")
+        self.addCleanup(self.llm.stop)
+        self.sb = Switchboard()
+        self.addCleanup(self.sb.close)
+        self.sb.seed()
+        keys = dict(SB_TEST_LLM_KEY="sk-sim", SB_TEST_STT_KEY="sk-sim")
+        self.sb.cli("agents", "add", "recepcion", "--tenant", "acme", "--base-url", self.llm.base_url,
+                    "--model", "sim-llm", "--api-key-env", "SB_TEST_LLM_KEY", "--stt", "whisper-api",
+                    "--stt-url", self.llm.base_url, "--stt-key-env", "SB_TEST_STT_KEY",
+                    "--stt-model", "whisper-1", env=self.sb.env(**keys))
+        self.sb.cli("numbers", "add", self.NUMBER, "--tenant", "acme", "--plan", "pro", "--agent", "recepcion")
+        saved = self.sb.env
+        self.sb.env = lambda **extra: dict(saved(**keys), **extra)
+        self.sb.start()
+        self.sb.env = saved
+
+    def test_a_spanish_caller_is_heard_and_answered_in_spanish(self):
+        sid = call_sid(0x9301)
+        rc, doc, err = sim("--url", self.sb.url("/voice/incoming"), "--from", "+5215512345678", "--to",
+                           self.NUMBER, "--stream-plain", "--call-sid", sid,
+                           script="listen\nsay ¿Cuál es el precio?\nlisten\n"
+                                  "say Quiero hablar con una persona.\nlisten\n",
+                           tmpdir=self.sb.dir, timeout=120)
+        self.assertEqual(rc, 0, doc or err)
+        self.assertEqual(events(doc, "dial")[0]["targets"][0]["to"], TRANSFER)
+        turns = self.sb.shown_call(sid, lambda c: any(t["role"] == "tool" for t in c["turns"]))["turns"]
+        lines = [(t["role"], t["text"]) for t in turns]
+        self.assertIn(("caller", "¿Cuál es el precio?"), lines)
+        agent = [t["text"] for t in turns if t["role"] == "agent"]
+        self.assertTrue(any("Una limpieza cuesta cincuenta dólares." in a for a in agent), agent)
+        self.assertIn("stt=whisper-api", self.sb.logs())
+        self.assertIn("outcome=words", self.sb.logs())
+        # The caller's words never reached the server's log.
+        self.assertNotIn("precio", self.sb.logs())
+
+
+class TranscriptionRefusedTest(SpanishThroughTranscriptionTest):
+    """The transcription server refuses the agent's key: the call goes on."""
+
+    def setUp(self):
+        super().setUp()
+        self.sb.cli("agents", "set", "recepcion", "--tenant", "acme", "--stt-key-env", "SB_TEST_WRONG_KEY",
+                    env=self.sb.env(SB_TEST_WRONG_KEY="sk-wrong"))
+        self.sb.stop()
+        saved = self.sb.env
+        self.sb.env = lambda **extra: dict(saved(SB_TEST_LLM_KEY="sk-sim", SB_TEST_WRONG_KEY="sk-wrong"),
+                                           **extra)
+        self.sb.start()
+        self.sb.env = saved
+
+    test_a_spanish_caller_is_heard_and_answered_in_spanish = None  # the parent's, not run here
+
+    def test_the_call_goes_on_and_the_caller_is_asked_again(self):
+        sid = call_sid(0x9302)
+        rc, doc, err = sim("--url", self.sb.url("/voice/incoming"), "--from", "+5215512345678", "--to",
+                           self.NUMBER, "--stream-plain", "--call-sid", sid,
+                           script="listen\nsay ¿Cuál es el precio?\nlisten\nhangup\n",
+                           tmpdir=self.sb.dir, timeout=120)
+        self.assertEqual(rc, 0, doc or err)
+        logs = self.sb.logs()
+        self.assertIn("the transcription server answered 401", logs)
+        self.assertNotIn("sk-wrong", logs)
+        # Asked again (a reply after the caller's turn), not left in silence; no transfer.
+        starts = [e for e in events(doc, "stream-event") if e["event"] == "reply-start"]
+        self.assertGreaterEqual(len(starts), 2, doc)
+        self.assertEqual(events(doc, "dial"), [])
 
 
 if __name__ == "__main__":
