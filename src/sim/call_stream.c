@@ -3,7 +3,7 @@
  * stream runs in the calling thread until the server closes it (the call
  * then goes on with <Connect action>) or the caller hangs up; the caller's
  * side comes from the script's stream actions (say, play, press, wait,
- * listen, hangup). A unidirectional stream runs in a background thread,
+ * noise, listen, hangup). A unidirectional stream runs in a background thread,
  * sending the caller's silence, until the call ends.
  */
 #include <pthread.h>
@@ -100,6 +100,13 @@ static size_t script_steps(struct call *c, const char *lang, struct sim_stream_s
         case SIM_WAIT:
             s->kind = SIM_STEP_SILENCE;
             s->ms = (int)(a->seconds * 1000);
+            if (a->noise) {
+                /* From the call's generator: --seed repeats the noise too. */
+                s->kind = SIM_STEP_NOISE;
+                s->ms = s->ms > 0 ? s->ms : 1;
+                s->level_dbfs = a->level;
+                s->seed = call_random(c);
+            }
             break;
         case SIM_SILENCE:
             s->kind = SIM_STEP_SILENCE;

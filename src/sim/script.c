@@ -42,6 +42,24 @@ static int parse_seconds(const char *s, double *out)
     return 0;
 }
 
+/* Parses a noise level in dBFS (SIM_NOISE_MIN_DBFS to SIM_NOISE_MAX_DBFS). */
+static int parse_level(const char *s, double *out)
+{
+    char *end = NULL;
+    double v;
+
+    errno = 0;
+    v = strtod(s, &end);
+    if (errno || end == s || !(v >= SIM_NOISE_MIN_DBFS && v <= SIM_NOISE_MAX_DBFS))
+        return SB_EINVAL;
+    while (isspace((unsigned char)*end))
+        end++;
+    if (*end)
+        return SB_EINVAL;
+    *out = v;
+    return 0;
+}
+
 /* Splits "word rest" into the first word and the rest (trimmed). */
 static const char *split_word(const char *line, size_t *wordlen)
 {
@@ -75,10 +93,12 @@ static int parse_line(struct sim_action *a, const char *line, char *err, size_t 
             return SB_EPARSE;
         }
         a->text = dup_range(rest, strlen(rest));
-    } else if (IS("say") || IS("play")) {
-        a->kind = IS("say") ? SIM_SAY : SIM_PLAY;
+    } else if (IS("say") || IS("say-over") || IS("play")) {
+        /* say-over is say: in a stream, say never waits for the agent to finish. */
+        a->kind = IS("play") ? SIM_PLAY : SIM_SAY;
         if (!*rest) {
-            snprintf(err, errlen, "%.*s needs %s", (int)n, line, IS("say") ? "text" : "a WAV file");
+            snprintf(err, errlen, "%.*s needs %s", (int)n, line,
+                     IS("play") ? "a WAV file" : "text");
             return SB_EPARSE;
         }
         a->text = dup_range(rest, strlen(rest));
@@ -92,6 +112,31 @@ static int parse_line(struct sim_action *a, const char *line, char *err, size_t 
         a->kind = SIM_WAIT;
         if (parse_seconds(rest, &a->seconds)) {
             snprintf(err, errlen, "wait needs seconds, got '%s'", rest);
+            return SB_EPARSE;
+        }
+    } else if (IS("noise")) {
+        const char *arg = split_word(rest, &m);
+        char secs[32];
+
+        a->kind = SIM_WAIT;
+        a->noise = 1;
+        a->level = SIM_NOISE_DEFAULT_DBFS;
+        if (m == 0 || m >= sizeof(secs)) {
+            snprintf(err, errlen, "noise needs seconds (at most %d), got '%.*s'",
+                     SIM_NOISE_MAX_SECONDS, (int)m, rest);
+            return SB_EPARSE;
+        }
+        memcpy(secs, rest, m);
+        secs[m] = '\0';
+        if (parse_seconds(secs, &a->seconds) || !(a->seconds > 0) ||
+            a->seconds > SIM_NOISE_MAX_SECONDS) {
+            snprintf(err, errlen, "noise needs seconds (at most %d), got '%s'",
+                     SIM_NOISE_MAX_SECONDS, secs);
+            return SB_EPARSE;
+        }
+        if (*arg && parse_level(arg, &a->level)) {
+            snprintf(err, errlen, "noise level is dBFS from %d to %d, got '%s'",
+                     (int)SIM_NOISE_MIN_DBFS, (int)SIM_NOISE_MAX_DBFS, arg);
             return SB_EPARSE;
         }
     } else if (IS("dial")) {

@@ -2,8 +2,10 @@
 
 #include <jansson.h>
 #include <libwebsockets.h>
+#include <math.h>
 #include <openssl/evp.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -500,6 +502,12 @@ static int is_say(const struct sim_stream_step *st)
            st->kind == SIM_STEP_SAY_AUDIO;
 }
 
+/* Steps whose frames come from a clip prepared before connecting. */
+static int has_clip(const struct sim_stream_step *st)
+{
+    return is_say(st) || st->kind == SIM_STEP_NOISE;
+}
+
 /* How many frames of the caller's time a step takes (waits are open-ended). */
 static size_t step_frames(const struct run *r, const struct sim_stream_step *st)
 {
@@ -507,7 +515,7 @@ static size_t step_frames(const struct run *r, const struct sim_stream_step *st)
         return (size_t)((st->ms + SIM_STREAM_FRAME_MS - 1) / SIM_STREAM_FRAME_MS);
     if (st->kind == SIM_STEP_DTMF)
         return strlen(st->text) * DTMF_FRAMES;
-    if (is_say(st))
+    if (has_clip(st))
         return r->clips[r->step].frames;
     return 0;
 }
@@ -545,7 +553,9 @@ static void caller_tick(struct run *r)
             next_step(r);
             continue;
         }
-        if (is_say(st))
+        if (st->kind == SIM_STEP_NOISE && r->pos == 0)
+            emit(r, "noise", "ms=%d dbfs=%g", st->ms, st->level_dbfs);
+        if (has_clip(st))
             memcpy(frame, r->clips[r->step].mulaw + r->pos * SIM_STREAM_FRAME_BYTES, sizeof(frame));
         /* Twilio reports keys only on bidirectional streams. */
         if (st->kind == SIM_STEP_DTMF && r->pos % DTMF_FRAMES == 0 && r->o->bidirectional)
@@ -554,6 +564,8 @@ static void caller_tick(struct run *r)
         if (r->pos == n) {
             if (is_say(st))
                 utterance_ended(r);
+            else if (st->kind == SIM_STEP_NOISE)
+                r->reply_since_utt = 0; /* a following wait is for what answers the noise */
             next_step(r);
         }
         break;
@@ -1089,6 +1101,16 @@ static int check_steps(struct run *r)
                 return invalid(r->res, "stream step %zu: keys '%s' are not DTMF (0-9 * # A-D)",
                                i + 1, st->text ? st->text : "");
             break;
+        case SIM_STEP_NOISE:
+            if (st->ms <= 0 || st->ms > SIM_STREAM_MAX_NOISE_MS)
+                return invalid(r->res, "stream step %zu: noise lasts 1 to %d ms, not %d", i + 1,
+                               SIM_STREAM_MAX_NOISE_MS, st->ms);
+            if (!(st->level_dbfs >= SIM_STREAM_NOISE_MIN_DBFS &&
+                  st->level_dbfs <= SIM_STREAM_NOISE_MAX_DBFS))
+                return invalid(
+                    r->res, "stream step %zu: noise level %g dBFS is not within %g to %g", i + 1,
+                    st->level_dbfs, SIM_STREAM_NOISE_MIN_DBFS, SIM_STREAM_NOISE_MAX_DBFS);
+            break;
         case SIM_STEP_SILENCE:
         case SIM_STEP_WAIT_REPLY:
             if (st->ms < 0 || st->timeout_ms < 0)
@@ -1103,7 +1125,68 @@ static int check_steps(struct run *r)
     return 0;
 }
 
-/* Prepares the audio of every SAY step as whole µ-law frames before connecting. */
+/* splitmix64: a small generator that any seed (0 included) starts well. */
+static uint64_t noise_next(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ULL);
+
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+/* A uniform number in (0, 1]: never 0, so that its logarithm is finite. */
+static double noise_uniform(uint64_t *state)
+{
+    return (double)((noise_next(state) >> 11) + 1) * (1.0 / 9007199254740992.0);
+}
+
+static int16_t noise_clip(double v)
+{
+    if (v > 32767.0)
+        return 32767;
+    if (v < -32768.0)
+        return -32768;
+    return (int16_t)lrint(v);
+}
+
+int sim_stream_noise(struct sim_audio *a, int ms, double level_dbfs, unsigned seed)
+{
+    int16_t chunk[2 * SIM_STREAM_FRAME_BYTES];
+    uint64_t state = seed;
+    double rms;
+    size_t total, done = 0;
+    int rc = 0;
+
+    if (ms <= 0 || ms > SIM_STREAM_MAX_NOISE_MS ||
+        !(level_dbfs >= SIM_STREAM_NOISE_MIN_DBFS && level_dbfs <= SIM_STREAM_NOISE_MAX_DBFS))
+        return SB_EINVAL;
+    rms = 32768.0 * pow(10.0, level_dbfs / 20.0);
+    total = (size_t)ms * SIM_AUDIO_RATE / 1000;
+    sim_audio_init(a, SIM_AUDIO_RATE);
+    while (done < total && rc == 0) {
+        size_t n = total - done < sizeof(chunk) / sizeof(chunk[0])
+                       ? total - done
+                       : sizeof(chunk) / sizeof(chunk[0]);
+
+        /* Box-Muller: two independent normal samples from two uniform ones. */
+        for (size_t i = 0; i < n; i += 2) {
+            double radius = rms * sqrt(-2.0 * log(noise_uniform(&state)));
+            double angle = 2.0 * M_PI * noise_uniform(&state);
+
+            chunk[i] = noise_clip(radius * cos(angle));
+            if (i + 1 < n)
+                chunk[i + 1] = noise_clip(radius * sin(angle));
+        }
+        rc = sim_audio_append(a, chunk, n);
+        done += n;
+    }
+    if (rc)
+        sim_audio_release(a);
+    return rc;
+}
+
+/* Prepares the audio of every SAY and NOISE step as whole µ-law frames before connecting. */
 static int prepare_clips(struct run *r)
 {
     const struct sim_stream_opts *o = r->o;
@@ -1126,6 +1209,8 @@ static int prepare_clips(struct run *r)
         } else if (st->kind == SIM_STEP_SAY_AUDIO) {
             sim_audio_init(&a, st->audio->rate);
             rc = sim_audio_append(&a, st->audio->samples, st->audio->len);
+        } else if (st->kind == SIM_STEP_NOISE) {
+            rc = sim_stream_noise(&a, st->ms, st->level_dbfs, st->seed);
         } else {
             continue;
         }

@@ -41,12 +41,17 @@
 #define SIM_STREAM_DEFAULT_MAX_MS 60000
 #define SIM_STREAM_DEFAULT_QUIET_MS 700
 #define SIM_STREAM_DEFAULT_WAIT_MS 15000
+/* NOISE steps: at most 2 minutes, at -90 to 0 dBFS. */
+#define SIM_STREAM_MAX_NOISE_MS 120000
+#define SIM_STREAM_NOISE_MIN_DBFS (-90.0)
+#define SIM_STREAM_NOISE_MAX_DBFS 0.0
 
 enum sim_stream_step_kind {
     SIM_STEP_SAY_TEXT,   /* speak `text` with espeak-ng in `lang` */
     SIM_STEP_SAY_WAV,    /* speak the WAV file at `text` */
     SIM_STEP_SAY_AUDIO,  /* speak `audio` (any rate) */
     SIM_STEP_SILENCE,    /* stay silent for `ms` */
+    SIM_STEP_NOISE,      /* white noise for `ms` at `level_dbfs`, from `seed` (not speech) */
     SIM_STEP_DTMF,       /* press the keys in `text` (0-9, *, #, A-D), 100 ms each */
     SIM_STEP_WAIT_REPLY, /* wait for the server's reply to play out, see below */
     SIM_STEP_HANGUP,     /* send stop and close the WebSocket */
@@ -54,18 +59,22 @@ enum sim_stream_step_kind {
 
 /*
  * One action of the caller. WAIT_REPLY waits until audio from the server
- * that arrived after the caller last spoke (or since the start) has played
- * and nothing more has come for `ms` (0: SIM_STREAM_DEFAULT_QUIET_MS), or
- * until `timeout_ms` (0: SIM_STREAM_DEFAULT_WAIT_MS) have passed; a timeout
- * is not an error (the turn's gap stays -1). Silence is sent meanwhile.
+ * that arrived after the caller last spoke or made noise (or since the
+ * start) has played and nothing more has come for `ms` (0:
+ * SIM_STREAM_DEFAULT_QUIET_MS), or until `timeout_ms` (0:
+ * SIM_STREAM_DEFAULT_WAIT_MS) have passed; a timeout is not an error (the
+ * turn's gap stays -1). Silence is sent meanwhile. NOISE is sound but no
+ * utterance: it starts no turn (no gap, no voice to voice).
  */
 struct sim_stream_step {
     enum sim_stream_step_kind kind;
     const char *text;              /* SAY_TEXT words, SAY_WAV path, DTMF keys */
     const char *lang;              /* SAY_TEXT voice language; NULL means "en-us" */
     const struct sim_audio *audio; /* SAY_AUDIO clip (borrowed) */
-    int ms;                        /* SILENCE length, WAIT_REPLY quiet period */
+    int ms;                        /* SILENCE and NOISE length, WAIT_REPLY quiet period */
     int timeout_ms;                /* WAIT_REPLY limit */
+    double level_dbfs;             /* NOISE level: RMS in dBFS */
+    unsigned seed;                 /* NOISE generator seed: the same seed, the same noise */
 };
 
 /*
@@ -99,11 +108,11 @@ struct sim_stream_opts {
     atomic_int *hangup;
     /*
      * Called on the running thread for notable events ("connected",
-     * "reply-start", "reply-end", "turn", "mark", "clear", "dtmf", "stop",
-     * "close", "wait-timeout", "error") with the milliseconds since
+     * "reply-start", "reply-end", "turn", "mark", "clear", "dtmf", "noise",
+     * "stop", "close", "wait-timeout", "error") with the milliseconds since
      * sim_stream_run started and a short detail ("turn": "turn=N
-     * voice_to_voice_ms=MS", when a turn's voice to voice is known). May be
-     * NULL.
+     * voice_to_voice_ms=MS", when a turn's voice to voice is known; "noise":
+     * "ms=MS dbfs=LEVEL", when a NOISE step starts). May be NULL.
      */
     void (*on_event)(void *arg, long ms, const char *event, const char *detail);
     void *event_arg;
@@ -154,6 +163,16 @@ struct sim_stream_result {
  * when every sample is near zero.
  */
 long sim_stream_first_voiced(const unsigned char *mulaw, size_t len);
+
+/**
+ * Fills `a` (empty or released) with `ms` of white Gaussian noise at
+ * SIM_AUDIO_RATE whose RMS is `level_dbfs` relative to full scale (32768;
+ * samples are clipped there), from a generator seeded with `seed`: the same
+ * arguments always give the same samples. Returns 0, SB_EINVAL (ms outside
+ * 1..SIM_STREAM_MAX_NOISE_MS, level outside SIM_STREAM_NOISE_MIN_DBFS..
+ * SIM_STREAM_NOISE_MAX_DBFS) or SB_ENOMEM.
+ */
+SB_MUST_CHECK int sim_stream_noise(struct sim_audio *a, int ms, double level_dbfs, unsigned seed);
 
 /**
  * Runs one stream on its own libwebsockets context in the calling thread and

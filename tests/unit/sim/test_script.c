@@ -130,6 +130,61 @@ Test(sim_script, wait)
     assert_refused("wait 2s", "line 1: wait needs seconds, got '2s'");
 }
 
+Test(sim_script, wait_is_not_noise)
+{
+    cr_assert_eq(one("wait 2")->noise, 0);
+}
+
+Test(sim_script, noise)
+{
+    const struct sim_action *a = one("noise 3");
+
+    /* A wait whose line carries noise: the call treats it as a wait outside streams. */
+    cr_assert_eq(a->kind, SIM_WAIT);
+    cr_assert_eq(a->noise, 1);
+    cr_assert_eq(a->seconds, 3.0);
+    cr_assert_eq(a->level, SIM_NOISE_DEFAULT_DBFS);
+    cr_assert_eq(a->level, -20.0);
+    cr_assert_null(a->text);
+
+    a = one("noise 2.5 -35");
+    cr_assert_eq(a->seconds, 2.5);
+    cr_assert_eq(a->level, -35.0);
+    cr_assert_eq(one("noise 120 0")->seconds, 120.0);
+    cr_assert_eq(one("noise 120 0")->level, 0.0);
+    cr_assert_eq(one("noise 0.02 -90")->level, -90.0);
+    cr_assert_eq(one("noise   1    -12.5  ")->level, -12.5);
+}
+
+Test(sim_script, noise_needs_seconds_up_to_120_and_a_level_in_dbfs)
+{
+    assert_refused("noise", "line 1: noise needs seconds (at most 120), got ''");
+    assert_refused("noise 0", "line 1: noise needs seconds (at most 120), got '0'");
+    assert_refused("noise 120.5", "line 1: noise needs seconds (at most 120), got '120.5'");
+    assert_refused("noise -3", "line 1: noise needs seconds (at most 120), got '-3'");
+    assert_refused("noise loud", "line 1: noise needs seconds (at most 120), got 'loud'");
+    assert_refused("noise 3s", "line 1: noise needs seconds (at most 120), got '3s'");
+    assert_refused("noise nan", "line 1: noise needs seconds (at most 120), got 'nan'");
+    assert_refused("noise 3 loud", "line 1: noise level is dBFS from -90 to 0, got 'loud'");
+    assert_refused("noise 3 1", "line 1: noise level is dBFS from -90 to 0, got '1'");
+    assert_refused("noise 3 -90.5", "line 1: noise level is dBFS from -90 to 0, got '-90.5'");
+    assert_refused("noise 3 -20dB", "line 1: noise level is dBFS from -90 to 0, got '-20dB'");
+    assert_refused("noise 3 -20 -30", "line 1: noise level is dBFS from -90 to 0, got '-20 -30'");
+    assert_refused("noise 3 nan", "line 1: noise level is dBFS from -90 to 0, got 'nan'");
+}
+
+Test(sim_script, say_over_is_say)
+{
+    const struct sim_action *a = one("say-over No, wait, I need a person");
+
+    cr_assert_eq(a->kind, SIM_SAY);
+    cr_assert_str_eq(a->text, "No, wait, I need a person");
+    assert_refused("say-over", "line 1: say-over needs text");
+    assert_refused("say-over  ", "line 1: say-over needs text");
+    assert_refused("say-overt hello", "line 1: unknown action 'say-overt'");
+    assert_refused("say-", "line 1: unknown action 'say-'");
+}
+
 Test(sim_script, dial)
 {
     const struct sim_action *a = one("dial answer 30");

@@ -1347,3 +1347,173 @@ Test(stream, bad_options_are_explained)
     cr_assert_eq(sim_stream_run(&o, &res), SB_EINVAL);
     cr_assert(strstr(res.error, "12x"), "%s", res.error);
 }
+
+/* --- noise --- */
+
+static double rms_of(const int16_t *v, size_t n)
+{
+    double sum = 0;
+
+    for (size_t i = 0; i < n; i++)
+        sum += (double)v[i] * v[i];
+    return sqrt(sum / (double)n);
+}
+
+Test(stream, noise_is_white_at_its_level_and_repeats_with_its_seed)
+{
+    struct sim_audio a = SIM_AUDIO_INIT, b = SIM_AUDIO_INIT, c = SIM_AUDIO_INIT;
+    double dbfs, mean = 0, lag1 = 0, power = 0;
+
+    cr_assert_eq(sim_stream_noise(&a, 2000, -20, 42), 0);
+    cr_assert_eq(a.rate, 8000);
+    cr_assert_eq(a.len, 16000);
+    dbfs = 20 * log10(rms_of(a.samples, a.len) / 32768.0);
+    cr_assert(fabs(dbfs + 20) < 0.3, "level %.2f dBFS", dbfs);
+    /* White: no offset, and a sample says nothing about the next one. */
+    for (size_t i = 0; i < a.len; i++) {
+        mean += a.samples[i];
+        power += (double)a.samples[i] * a.samples[i];
+        if (i)
+            lag1 += (double)a.samples[i] * a.samples[i - 1];
+    }
+    mean /= (double)a.len;
+    cr_assert(fabs(mean) < 100, "mean %.1f", mean);
+    cr_assert(fabs(lag1 / power) < 0.05, "correlation %.3f", lag1 / power);
+    /* The same seed, the same samples; another seed, others. */
+    cr_assert_eq(sim_stream_noise(&b, 2000, -20, 42), 0);
+    cr_assert_eq(memcmp(a.samples, b.samples, a.len * sizeof(int16_t)), 0);
+    cr_assert_eq(sim_stream_noise(&c, 2000, -20, 43), 0);
+    cr_assert_neq(memcmp(a.samples, c.samples, a.len * sizeof(int16_t)), 0);
+    sim_audio_release(&a);
+    sim_audio_release(&b);
+    sim_audio_release(&c);
+
+    /* Other levels; at 0 dBFS the peaks are clipped at full scale. */
+    cr_assert_eq(sim_stream_noise(&a, 1000, -40, 0), 0);
+    dbfs = 20 * log10(rms_of(a.samples, a.len) / 32768.0);
+    cr_assert(fabs(dbfs + 40) < 0.3, "level %.2f dBFS", dbfs);
+    sim_audio_release(&a);
+    cr_assert_eq(sim_stream_noise(&a, 1000, 0, 7), 0);
+    dbfs = 20 * log10(rms_of(a.samples, a.len) / 32768.0);
+    cr_assert(dbfs < 0 && dbfs > -3, "level %.2f dBFS", dbfs);
+    sim_audio_release(&a);
+    cr_assert_eq(sim_stream_noise(&a, 1, -90, 7), 0);
+    cr_assert_eq(a.len, 8);
+    sim_audio_release(&a);
+    cr_assert_eq(sim_stream_noise(&a, SIM_STREAM_MAX_NOISE_MS, -20, 7), 0);
+    cr_assert_eq(a.len, 960000);
+    sim_audio_release(&a);
+}
+
+Test(stream, noise_needs_a_length_and_a_level_in_range)
+{
+    struct sim_audio a = SIM_AUDIO_INIT;
+
+    cr_assert_eq(sim_stream_noise(&a, 0, -20, 1), SB_EINVAL);
+    cr_assert_eq(sim_stream_noise(&a, -5, -20, 1), SB_EINVAL);
+    cr_assert_eq(sim_stream_noise(&a, SIM_STREAM_MAX_NOISE_MS + 1, -20, 1), SB_EINVAL);
+    cr_assert_eq(sim_stream_noise(&a, 100, 0.5, 1), SB_EINVAL);
+    cr_assert_eq(sim_stream_noise(&a, 100, -90.5, 1), SB_EINVAL);
+    cr_assert_eq(sim_stream_noise(&a, 100, NAN, 1), SB_EINVAL);
+    cr_assert_null(a.samples);
+}
+
+static void noise_events(void *arg, long ms, const char *event, const char *detail)
+{
+    char *out = arg;
+    size_t n = strlen(out);
+
+    (void)ms;
+    if (strcmp(event, "noise") == 0 || strcmp(event, "wait-timeout") == 0 ||
+        strcmp(event, "turn") == 0)
+        snprintf(out + n, 512 - n, "%s:%s;", event, strcmp(event, "noise") == 0 ? detail : "");
+}
+
+Test(stream, noise_is_sent_as_audio_and_is_no_utterance)
+{
+    struct sim_stream_opts o;
+    struct sim_stream_result res;
+    struct sim_audio want = SIM_AUDIO_INIT;
+    unsigned char mu[SIM_STREAM_FRAME_BYTES];
+    char url[128], seen[512] = "";
+    struct sim_stream_step steps[] = {
+        {.kind = SIM_STEP_NOISE, .ms = 400, .level_dbfs = -20, .seed = 9},
+        {.kind = SIM_STEP_HANGUP},
+    };
+    size_t frame = 0;
+
+    cr_assert_eq(sim_stream_noise(&want, 400, -20, 9), 0);
+    srv_start(M_RECORD, NULL);
+    opts_init(&o, url, sizeof(url));
+    o.steps = steps;
+    o.nsteps = 2;
+    o.realtime = 0;
+    o.on_event = noise_events;
+    o.event_arg = seen;
+    cr_assert_eq(sim_stream_run(&o, &res), 0, "%s", res.error);
+    srv_stop();
+    cr_assert_eq(res.frames_sent, 20);
+    cr_assert_eq(res.nturns, 0, "noise is not an utterance");
+    cr_assert_str_eq(seen, "noise:ms=400 dbfs=-20;");
+    /* Every frame is the seeded noise, in µ-law, in order. */
+    for (size_t i = 0; i < json_array_size(S.msgs); i++) {
+        const char *p = json_string_value(
+            json_object_get(json_object_get(json_array_get(S.msgs, i), "media"), "payload"));
+        char expect[220];
+
+        if (!p)
+            continue;
+        cr_assert_lt(frame, 20);
+        mulaw_encode_buf(want.samples + frame * SIM_STREAM_FRAME_BYTES, SIM_STREAM_FRAME_BYTES, mu);
+        b64(mu, sizeof(mu), expect);
+        cr_assert_str_eq(p, expect, "frame %zu", frame);
+        frame++;
+    }
+    cr_assert_eq(frame, 20);
+    sim_audio_release(&want);
+}
+
+Test(stream, a_wait_after_noise_waits_for_audio_that_comes_after_it)
+{
+    struct sim_stream_opts o;
+    struct sim_stream_result res;
+    char url[128], seen[512] = "";
+    struct sim_stream_step steps[] = {
+        /* The greeting (25 frames of tone) is heard out... */
+        {.kind = SIM_STEP_WAIT_REPLY, .ms = 200, .timeout_ms = 3000},
+        {.kind = SIM_STEP_NOISE, .ms = 100, .level_dbfs = -30, .seed = 1},
+        /* ...and nothing answers the noise: this wait runs out. */
+        {.kind = SIM_STEP_WAIT_REPLY, .ms = 200, .timeout_ms = 500},
+        {.kind = SIM_STEP_HANGUP},
+    };
+
+    srv_start(M_MARK, NULL);
+    opts_init(&o, url, sizeof(url));
+    o.steps = steps;
+    o.nsteps = 4;
+    o.on_event = noise_events;
+    o.event_arg = seen;
+    cr_assert_eq(sim_stream_run(&o, &res), 0, "%s", res.error);
+    srv_stop();
+    cr_assert_str_eq(seen, "noise:ms=100 dbfs=-30;wait-timeout:;");
+    cr_assert_eq(res.nturns, 0);
+    cr_assert_eq(res.steps_done, 4);
+}
+
+Test(stream, bad_noise_steps_are_explained)
+{
+    struct sim_stream_opts o;
+    struct sim_stream_result res;
+    struct sim_stream_step none[] = {{.kind = SIM_STEP_NOISE, .ms = 0, .level_dbfs = -20}};
+    struct sim_stream_step loud[] = {{.kind = SIM_STEP_NOISE, .ms = 100, .level_dbfs = 3}};
+
+    memset(&o, 0, sizeof(o));
+    o.url = "ws://127.0.0.1:1/x";
+    o.steps = none;
+    o.nsteps = 1;
+    cr_assert_eq(sim_stream_run(&o, &res), SB_EINVAL);
+    cr_assert_str_eq(res.error, "stream step 1: noise lasts 1 to 120000 ms, not 0");
+    o.steps = loud;
+    cr_assert_eq(sim_stream_run(&o, &res), SB_EINVAL);
+    cr_assert_str_eq(res.error, "stream step 1: noise level 3 dBFS is not within -90 to 0");
+}
