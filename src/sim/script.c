@@ -23,16 +23,15 @@ static char *dup_range(const char *s, size_t n)
     return p;
 }
 
-/* Parses a non-negative number of seconds. */
-static int parse_seconds(const char *s, double *out)
+/* Parses a number from lo to hi (NaN refused: it fails every comparison), spaces after it. */
+static int parse_number(const char *s, double lo, double hi, double *out)
 {
     char *end = NULL;
     double v;
 
     errno = 0;
     v = strtod(s, &end);
-    /* Written so that NaN, which fails every comparison, is refused too. */
-    if (errno || end == s || !(v >= 0 && v <= 86400))
+    if (errno || end == s || !(v >= lo && v <= hi))
         return SB_EINVAL;
     while (isspace((unsigned char)*end))
         end++;
@@ -42,22 +41,16 @@ static int parse_seconds(const char *s, double *out)
     return 0;
 }
 
+/* Parses a non-negative number of seconds (at most a day). */
+static int parse_seconds(const char *s, double *out)
+{
+    return parse_number(s, 0, 86400, out);
+}
+
 /* Parses a noise level in dBFS (SIM_NOISE_MIN_DBFS to SIM_NOISE_MAX_DBFS). */
 static int parse_level(const char *s, double *out)
 {
-    char *end = NULL;
-    double v;
-
-    errno = 0;
-    v = strtod(s, &end);
-    if (errno || end == s || !(v >= SIM_NOISE_MIN_DBFS && v <= SIM_NOISE_MAX_DBFS))
-        return SB_EINVAL;
-    while (isspace((unsigned char)*end))
-        end++;
-    if (*end)
-        return SB_EINVAL;
-    *out = v;
-    return 0;
+    return parse_number(s, SIM_NOISE_MIN_DBFS, SIM_NOISE_MAX_DBFS, out);
 }
 
 /* Splits "word rest" into the first word and the rest (trimmed). */
