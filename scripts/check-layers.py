@@ -27,7 +27,7 @@ LAYERS = {
     "net": {"core"},
     "store": {"core"},
     "agent": {"core", "net"},
-    "speech": {"core"},
+    "speech": {"core", "net"},
     "flow": {"core"},
     "media": {"core", "net", "agent"},
     "voice": {"core", "net", "store", "agent", "flow"},
