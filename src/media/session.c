@@ -268,6 +268,13 @@ static void probe(struct session *s)
         s->probe_id = id;
 }
 
+/* A streaming recogniser hears the utterance as it grows (session_io.hear). */
+static void hear(struct session *s, const unsigned char *audio, size_t len, int start)
+{
+    if (s->io.hear && len)
+        s->io.hear(s->io.arg, audio, len, start);
+}
+
 /* With a recogniser: collect the utterance; talking over the agent at length is probed. */
 static void listen_frame(struct session *s, const struct media_event *ev, enum vad_change change,
                          long long now_us)
@@ -276,15 +283,22 @@ static void listen_frame(struct session *s, const struct media_event *ev, enum v
 
     if (change == VAD_SPEECH_START) {
         rc = utterance_start(&s->said, ev->payload, ev->payload_len);
+        if (rc == 0)
+            hear(s, (const unsigned char *)s->said.audio.data, s->said.audio.len, 1);
         s->caller_from_us = now_us;
         s->talked_over = 0;
         s->probed = 0;
+        s->held_until_us = 0; /* the caller goes on: their next words join the held ones */
     } else if (change == VAD_SPEECH_END || s->vad.speech) {
         rc = utterance_add(&s->said, ev->payload, ev->payload_len);
+        if (rc == 0)
+            hear(s, ev->payload, ev->payload_len, 0);
         if (rc == 1) {
             /* Talking on without a pause: what was said so far is recognised now. */
             utterance_done(s, now_us);
             rc = utterance_start(&s->said, ev->payload, ev->payload_len);
+            if (rc == 0)
+                hear(s, (const unsigned char *)s->said.audio.data, s->said.audio.len, 1);
         }
     } else {
         utterance_quiet(&s->said, ev->payload, ev->payload_len);
@@ -297,6 +311,37 @@ static void listen_frame(struct session *s, const struct media_event *ev, enum v
         probe(s);
     if (change == VAD_SPEECH_END)
         utterance_done(s, now_us);
+}
+
+/* The held words become the caller's turn (they did not go on, or only made noise). */
+static void take_held(struct session *s, long long now_us)
+{
+    char words[SESSION_HELD_MAX];
+
+    memcpy(words, s->held, sizeof(words));
+    s->held[0] = '\0';
+    s->held_until_us = 0;
+    caller_turn(s, NULL, words, now_us);
+}
+
+/*
+ * Recognised words end the caller's turn, unless they trail off ("and",
+ * "um"): then they wait SESSION_CONTINUE_MS for more, and what follows joins them.
+ */
+static void words_heard(struct session *s, const char *text, long long now_us)
+{
+    size_t had = strlen(s->held);
+    int n;
+
+    n = snprintf(s->held + had, sizeof(s->held) - had, "%s%s", had ? " " : "", text);
+    if (n < 0 || (size_t)n >= sizeof(s->held) - had || !session_trails_off(s->held)) {
+        if (n < 0 || (size_t)n >= sizeof(s->held) - had)
+            snprintf(s->held, sizeof(s->held), "%s", text); /* too long to join: the newest */
+        take_held(s, now_us);
+        return;
+    }
+    log_event(LOG_INFO, "stream.turn_held", "call_sid=%s", s->call_sid);
+    s->held_until_us = s->vad.speech ? 0 : now_us + (long long)SESSION_CONTINUE_MS * 1000;
 }
 
 static void on_media(struct session *s, const struct media_event *ev, long long now_us)
@@ -314,6 +359,9 @@ static void on_media(struct session *s, const struct media_event *ev, long long 
     change = vad_feed(&s->vad, pcm, ev->payload_len);
     if (s->io.recognize && s->agent_started) {
         listen_frame(s, ev, change, now_us);
+        if (s->held_until_us && !s->vad.speech && now_us >= s->held_until_us &&
+            s->state == S_ACTIVE)
+            take_held(s, now_us);
         return;
     }
     if (change == VAD_SPEECH_START && agent_talking(s))
@@ -331,6 +379,30 @@ int session_is_backchannel(const char *text)
 {
     for (size_t i = 0; backchannels[i]; i++) {
         if (words_same(text, backchannels[i]))
+            return 1;
+    }
+    return 0;
+}
+
+/* Words a sentence does not end on: the caller has more to say. */
+static const char *const trailing[] = {
+    "and", "so",   "um",  "uh",    "but",    "or",       "because", "then", "er",
+    "y",   "pero", "o",   "este",  "eh",     "porque",   "entonces", "pues", "que", NULL,
+};
+
+int session_trails_off(const char *text)
+{
+    const char *pos = text, *word, *last = NULL;
+    size_t len, last_len = 0;
+
+    while (words_next(&pos, &word, &len)) {
+        last = word;
+        last_len = len;
+    }
+    if (!last)
+        return 0;
+    for (size_t i = 0; trailing[i]; i++) {
+        if (words_equal(last, last_len, trailing[i], strlen(trailing[i])))
             return 1;
     }
     return 0;
@@ -362,12 +434,17 @@ void session_transcript(struct session *s, unsigned id, enum session_heard heard
         if (talking)
             barge_in(s, now_us);
         if (s->state == S_ACTIVE)
-            caller_turn(s, NULL, text, now_us);
+            words_heard(s, text, now_us);
         return;
     }
     /* Noise, or words it could not tell, over the agent: the agent goes on. */
     if (talking)
         return;
+    /* Noise after words that trailed off: those words are the turn. */
+    if (s->held[0]) {
+        take_held(s, now_us);
+        return;
+    }
     /* Words it could not tell: "" (the agent asks again); a language it cannot hear: NULL. */
     caller_turn(s, NULL, heard == SESSION_HEARD_UNSUPPORTED ? NULL : "", now_us);
 }

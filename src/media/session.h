@@ -63,6 +63,14 @@ struct session_io {
      * a piece the agent says (`agent` 1). NULL: not recorded.
      */
     void (*transcript)(void *arg, int agent, const char *text);
+    /**
+     * A streaming recogniser hears the caller as they speak: each piece of
+     * the current utterance as it is collected (`start` 1 for its first
+     * piece: the lead-in and the first speech frame). `recognize` then asks
+     * for the words of what was heard so far (the engine finalizes). NULL:
+     * the recogniser gets only whole utterances.
+     */
+    void (*hear)(void *arg, const unsigned char *mulaw, size_t len, int start);
 };
 
 /* What the recogniser made of an utterance. */
@@ -80,6 +88,16 @@ enum session_heard {
  * stop the agent, noise does not.
  */
 #define SESSION_TALK_OVER_MS 1200
+
+/*
+ * End of the caller's turn: the detector's hangover (300 ms of quiet, see
+ * vad.h) after words that end a sentence; when the words end on a word that
+ * promises more ("and", "so", "um"; "y", "pero", "este" in Spanish), the
+ * session waits this much longer for the caller to go on before it takes
+ * the turn, and joins what they add to it.
+ */
+#define SESSION_CONTINUE_MS 900
+#define SESSION_HELD_MAX 512
 
 struct session {
     struct session_io io;
@@ -122,6 +140,9 @@ struct session {
     int talked_over;          /* that speech already stopped the agent */
     unsigned probe_id;        /* the recognition of a talk-over so far, 0: none */
     int probed;               /* the current utterance was probed */
+    /* words that ended on "and", "um", ...: the turn waits for more (SESSION_CONTINUE_MS) */
+    char held[SESSION_HELD_MAX];
+    long long held_until_us; /* when the held words become the turn; 0 while the caller talks */
 };
 
 struct session_config {
@@ -176,6 +197,9 @@ void session_transcript(struct session *s, unsigned id, enum session_heard heard
 
 /** True when `text` is only a backchannel ("uh-huh", "mm", "okay", "sí", ...). */
 int session_is_backchannel(const char *text);
+
+/** True when the last word of `text` promises more ("and", "so", "um", "y", "pero", ...). */
+int session_trails_off(const char *text);
 
 /**
  * Sends the frames that are due. Returns microseconds until the next call is

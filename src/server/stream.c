@@ -662,7 +662,7 @@ static int on_established(struct server *srv, struct lws *wsi, struct stream_con
 {
     struct stream_conn *c = calloc(1, sizeof(*c));
     struct session_io io = {NULL,       io_send,      io_close,     io_synthesize,
-                            io_started, io_recognize, io_transcript};
+                            io_started, io_recognize, io_transcript, NULL};
     struct session_config cfg = {0};
 
     if (!c)

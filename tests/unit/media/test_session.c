@@ -102,6 +102,9 @@ struct fake {
     unsigned rec_id;    /* the last one's id */
     size_t rec_len;     /* and its bytes */
     int recognize_fail; /* recognize refuses */
+    size_t heard_bytes; /* audio streamed through hear */
+    int hear_starts;    /* utterances begun there */
+    char said[256];     /* the caller's last transcript line */
 };
 
 static struct fake fk;
@@ -175,7 +178,7 @@ static void fake_started(void *arg, struct session *ss, const struct media_event
 }
 
 static const struct session_io fake_io = {
-    &fk, fake_send, fake_close, fake_synthesize, fake_started, NULL, NULL,
+    &fk, fake_send, fake_close, fake_synthesize, fake_started, NULL, NULL, NULL,
 };
 
 static int fake_recognize(void *arg, unsigned id, unsigned char *mulaw, size_t len,
@@ -193,9 +196,30 @@ static int fake_recognize(void *arg, unsigned id, unsigned char *mulaw, size_t l
     return 0;
 }
 
+static void fake_hear(void *arg, const unsigned char *mulaw, size_t len, int start)
+{
+    struct fake *f = arg;
+
+    cr_assert(mulaw && len);
+    if (start) {
+        f->hear_starts++;
+        f->heard_bytes = 0;
+    }
+    f->heard_bytes += len;
+}
+
+static void fake_transcript(void *arg, int agent, const char *text)
+{
+    struct fake *f = arg;
+
+    if (!agent)
+        snprintf(f->said, sizeof(f->said), "%s", text);
+}
+
 /* The same with a recogniser: the session hands over utterances and waits for words. */
 static const struct session_io listen_io = {
-    &fk, fake_send, fake_close, fake_synthesize, fake_started, fake_recognize, NULL,
+    &fk, fake_send, fake_close, fake_synthesize, fake_started, fake_recognize, fake_transcript,
+    fake_hear,
 };
 
 /* -- a spy agent: the rule agent's words, counting interruptions and hangups -- */
@@ -1362,4 +1386,80 @@ Test(session, backchannels)
     cr_assert_not(session_is_backchannel("okay what are your hours"));
     cr_assert_not(session_is_backchannel("no"));
     cr_assert_not(session_is_backchannel(""));
+}
+
+Test(session, a_streaming_recogniser_hears_each_utterance_as_it_grows)
+{
+    long long t;
+
+    fk.listen = 1;
+    t = greet(400);
+    t = utter(t, 40);
+    cr_assert_eq(fk.hear_starts, 1);
+    cr_assert_eq(fk.recognized, 1);
+    cr_assert_eq(fk.heard_bytes, fk.rec_len, "streamed %zu bytes, the utterance has %zu",
+                 fk.heard_bytes, fk.rec_len);
+    (void)t;
+}
+
+Test(session, words_that_trail_off_wait_for_the_rest_of_the_turn)
+{
+    long long t;
+    int before;
+    unsigned char quiet[F];
+
+    fk.listen = 1;
+    silence_frame(quiet);
+    t = greet(400);
+    before = fk.nsynth;
+    t = utter(t, 30);
+    session_transcript(&s, fk.rec_id, SESSION_HEARD_WORDS, "what are your hours and", t);
+    cr_assert_eq(fk.nsynth, before, "a turn ending on 'and' was taken at once");
+    /* A pause shorter than SESSION_CONTINUE_MS, then the caller goes on. */
+    for (int i = 0; i < SESSION_CONTINUE_MS / 40; i++, t += FRAME_US)
+        step(quiet, t);
+    cr_assert_eq(fk.nsynth, before);
+    t = utter(t, 30);
+    session_transcript(&s, fk.rec_id, SESSION_HEARD_WORDS, "where are you", t);
+    cr_assert_eq(fk.nsynth, before + 1, "the joined turn was not taken");
+    cr_assert_str_eq(fk.said, "what are your hours and where are you");
+}
+
+Test(session, trailing_words_become_the_turn_when_the_caller_stops)
+{
+    long long t;
+    int before;
+    unsigned char quiet[F];
+
+    fk.listen = 1;
+    silence_frame(quiet);
+    t = greet(400);
+    before = fk.nsynth;
+    t = utter(t, 30);
+    session_transcript(&s, fk.rec_id, SESSION_HEARD_WORDS, "¿cuál es el horario? y", t);
+    for (int i = 0; i < SESSION_CONTINUE_MS / 20 - 2; i++, t += FRAME_US)
+        step(quiet, t);
+    cr_assert_eq(fk.nsynth, before, "taken before SESSION_CONTINUE_MS");
+    for (int i = 0; i < 4; i++, t += FRAME_US)
+        step(quiet, t);
+    cr_assert_eq(fk.nsynth, before + 1, "held words never became the turn");
+    cr_assert_str_eq(fk.said, "¿cuál es el horario? y");
+    /* Noise after trailing words: the held words are the turn at once. */
+    t = utter(t, 30);
+    session_transcript(&s, fk.rec_id, SESSION_HEARD_WORDS, "um", t);
+    t = utter(t, 10);
+    session_transcript(&s, fk.rec_id, SESSION_HEARD_NOTHING, NULL, t);
+    cr_assert_eq(fk.nsynth, before + 2);
+    cr_assert_str_eq(fk.said, "um");
+}
+
+Test(session, trailing_words)
+{
+    cr_assert(session_trails_off("I want to book, um"));
+    cr_assert(session_trails_off("what are your hours AND"));
+    cr_assert(session_trails_off("quiero una cita pero"));
+    cr_assert_not(session_trails_off("what are your hours"));
+    cr_assert_not(session_trails_off("and what are your hours"));
+    cr_assert_not(session_trails_off(""));
+    cr_assert_not(session_trails_off("sandy"));
 }
