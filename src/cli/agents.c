@@ -45,11 +45,11 @@ static const char agents_usage[] =
     "  --stt ENGINE               speech recognition: pocketsphinx, deepgram or whisper-api\n"
     "                             (default pocketsphinx)\n"
     "  --stt-model M              the recognition model (default: the engine's)\n"
-    "  --stt-url URL              the recognition service, http:// or https://\n"
+    "  --stt-url URL              the recognition service, http(s):// or ws(s)://\n"
     "  --stt-key-env VAR          the environment variable holding its key (must be set)\n"
     "  --tts ENGINE               speech synthesis: espeak, flite, elevenlabs, cartesia or\n"
     "                             openai (default flite for English, espeak-ng otherwise)\n"
-    "  --tts-url URL              the synthesis service, http:// or https://\n"
+    "  --tts-url URL              the synthesis service, http(s):// or ws(s)://\n"
     "  --tts-key-env VAR          the environment variable holding its key (must be set)\n"
     "  --voice LANG=VOICE         the voice for a language, e.g. es-MX=Jimena; repeatable,\n"
     "                             at most 8; on set the voices given replace the old ones\n"
@@ -227,12 +227,12 @@ static int key_env_flag(struct agent_flags *f, const char *flag, const char *arg
     return 0;
 }
 
-/* --stt-url, --tts-url: "" for the engine's own, else an http:// or https:// URL. */
+/* --stt-url, --tts-url: "" for the engine's own, else an http(s):// or ws(s):// URL. */
 static int speech_url_flag(struct agent_flags *f, const char *flag, const char *arg, char *dst,
                            size_t size, unsigned field)
 {
-    if (*arg && !agent_base_url_valid(arg))
-        return cli_fail("%s '%s' is not an http:// or https:// URL", flag, arg);
+    if (*arg && !agent_speech_url_valid(arg))
+        return cli_fail("%s '%s' is not an http://, https://, ws:// or wss:// URL", flag, arg);
     snprintf(dst, size, "%s", arg);
     f->fields |= field;
     return 0;

@@ -38,6 +38,13 @@ void flow_free(struct flow *f);
 const char *flow_name(const struct flow *f);
 
 /**
+ * Calls `each` with every keyword of every menu and language option of the
+ * flow, in document order (borrowed: valid while the flow is). Returns how
+ * many there were. What a recogniser's grammar listens for.
+ */
+size_t flow_keywords(const struct flow *f, void (*each)(void *arg, const char *keyword), void *arg);
+
+/**
  * Writes a readable outline of the flow (one line per node with its
  * branches) to a new string the caller frees. NULL on allocation failure.
  */

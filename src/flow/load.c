@@ -118,6 +118,28 @@ const char *flow_name(const struct flow *f)
     return f->name;
 }
 
+size_t flow_keywords(const struct flow *f, void (*each)(void *arg, const char *keyword), void *arg)
+{
+    size_t count = 0;
+
+    for (int i = 0; f && i < f->nnodes; i++) {
+        for (int o = 0; o < f->nodes[i].noptions; o++) {
+            const json_t *kws = f->nodes[i].options[o].keywords;
+            size_t k;
+            const json_t *kw;
+
+            json_array_foreach(kws, k, kw)
+            {
+                if (json_is_string(kw)) {
+                    each(arg, json_string_value(kw));
+                    count++;
+                }
+            }
+        }
+    }
+    return count;
+}
+
 void flow_free(struct flow *f)
 {
     int i;

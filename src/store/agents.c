@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -168,9 +169,22 @@ static int terminated(const char *s, size_t size)
 }
 
 /* A speech URL: "" (the engine's own) or as a base URL. */
+int agent_speech_url_valid(const char *url)
+{
+    char twin[AGENT_BASE_URL_SIZE + 2];
+
+    if (strncmp(url, "ws://", 5) == 0 || strncmp(url, "wss://", 6) == 0) {
+        if (strlen(url) >= AGENT_BASE_URL_SIZE)
+            return 0;
+        snprintf(twin, sizeof(twin), "http%s", url + 2);
+        return agent_base_url_valid(twin);
+    }
+    return agent_base_url_valid(url);
+}
+
 static int speech_url_valid(const char *url, size_t size)
 {
-    return terminated(url, size) && (!url[0] || agent_base_url_valid(url));
+    return terminated(url, size) && (!url[0] || agent_speech_url_valid(url));
 }
 
 /* The voices: at most AGENT_MAX_VOICES, each a tag and a name, no language twice. */

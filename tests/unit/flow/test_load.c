@@ -482,3 +482,26 @@ Test(load, control_characters_in_messages_are_masked)
            "line 3: node 'a': unknown type 's?[2Jy' (say, play, menu, hours, language, transfer, "
            "voicemail, agent, redirect, hangup)");
 }
+
+static void gather_keyword(void *arg, const char *keyword)
+{
+    char *all = arg;
+
+    strcat(all, keyword);
+    strcat(all, "|");
+}
+
+Test(load, keywords_are_walked_in_document_order)
+{
+    char all[512] = "";
+    struct flow *f = fx_load(
+        ONE("{\"type\": \"menu\", \"prompt\": \"Hi.\", \"options\": [{\"digit\": \"1\", "
+            "\"keywords\": [\"horario\", \"hours\"], \"next\": \"b\"}, {\"digit\": \"2\", "
+            "\"next\": \"b\"}, {\"keywords\": [\"facturación\"], \"next\": \"b\"}]}"));
+
+    cr_assert_eq(flow_keywords(f, gather_keyword, all), 3);
+    cr_assert_str_eq(all, "horario|hours|facturación|");
+    all[0] = '\0';
+    cr_assert_eq(flow_keywords(NULL, gather_keyword, all), 0);
+    flow_free(f);
+}
