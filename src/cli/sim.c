@@ -42,7 +42,8 @@ static const char sim_usage[] =
     "expectations, 1 otherwise, 2 on bad usage.\n"
     "\n"
     "'switchboard sim api --help': a fake Twilio REST API that places such calls.\n"
-    "'switchboard sim llm --help': a local OpenAI-compatible chat server for agents.\n";
+    "'switchboard sim llm --help': a local OpenAI-compatible chat server for agents.\n"
+    "'switchboard sim providers --help': stand-ins for Deepgram, ElevenLabs and Cartesia.\n";
 
 static int sim_call(int argc, char **argv)
 {
@@ -225,12 +226,17 @@ out:
     return rc;
 }
 
+/* switchboard sim providers: stand-ins for Deepgram, ElevenLabs, Cartesia (cli/sim_providers.c). */
+int cli_sim_providers(int argc, char **argv);
+
 int cli_sim(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "api") == 0)
         return cli_sim_api(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "llm") == 0)
         return cli_sim_llm(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "providers") == 0)
+        return cli_sim_providers(argc - 1, argv + 1);
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         fputs(sim_usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
@@ -241,5 +247,5 @@ int cli_sim(int argc, char **argv)
     }
     if (strcmp(argv[1], "call") == 0)
         return sim_call(argc - 1, argv + 1);
-    return cli_fail("unknown sim command '%s' (call, api, llm)", argv[1]);
+    return cli_fail("unknown sim command '%s' (call, api, llm, providers)", argv[1]);
 }

@@ -1,0 +1,269 @@
+/*
+ * switchboard sim providers: the command line of the local stand-ins for
+ * Deepgram, ElevenLabs and Cartesia (src/sim/providers.h).
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "core/err.h"
+#include "core/utf8.h"
+#include "sim/providers.h"
+#include "core/banned.h"
+
+static const char providers_usage[] =
+    "usage: switchboard sim providers [--listen [HOST:]PORT] [options]\n"
+    "\n"
+    "Local stand-ins for the streaming speech providers, on one port, for trying\n"
+    "and testing their clients offline (WebSocket upgrades, by path):\n"
+    "  /v1/listen                                  Deepgram streaming recognition\n"
+    "  /v1/text-to-speech/{voice_id}/stream-input  ElevenLabs streaming synthesis\n"
+    "  /tts/websocket                              Cartesia streaming synthesis\n"
+    "Recognition hears --transcripts, or English through pocketsphinx; synthesis\n"
+    "speaks with espeak-ng as 8 kHz mu-law. Prints 'listening on http://HOST:PORT'\n"
+    "first; runs until SIGINT or SIGTERM.\n"
+    "\n"
+    "  --listen [HOST:]PORT    where to listen (default 127.0.0.1:8098; port 0: any free\n"
+    "                          port, shown on the first line)\n"
+    "  --api-key KEY           require KEY, each provider's way (401 otherwise)\n"
+    "  --transcripts FILE      what Deepgram's stand-in hears: a line per utterance, in\n"
+    "                          turn, per stream (UTF-8); without it: pocketsphinx\n"
+    "  --phrases FILE          what pocketsphinx listens for, a phrase a line (default:\n"
+    "                          a short list of what callers say to voice agents)\n"
+    "  --idle-ms N             close a Deepgram stream without audio or KeepAlive for\n"
+    "                          N ms with 1011 NET-0001 (default 10000)\n"
+    "  --first-byte-ms N       hold each Results, and the first audio of each synthesis,\n"
+    "                          N ms (default 0)\n"
+    "  --slow-ms N             at least N ms between two messages of a socket\n"
+    "  --cut-after N           close with 1011 after N audio messages (received by\n"
+    "                          Deepgram's stand-in, sent by the synthesis stand-ins)\n"
+    "  --fail-every N          refuse every Nth WebSocket upgrade with 503\n"
+    "  --garbage-audio         synthesis answers carry audio that is not base64\n"
+    "\n"
+    "Exit status: 0 after a clean stop, 1 when it cannot start, 2 on bad usage.\n";
+
+/* Parses a whole number from lo to hi; returns 0 or -1 after printing the usage error. */
+static int parse_num(const char *flag, const char *value, long lo, long hi, int *out)
+{
+    char *end = NULL;
+    long v = strtol(value, &end, 10);
+
+    if (end == value || *end || v < lo || v > hi) {
+        cli_usage("%s '%s' is not a whole number from %ld to %ld", flag, value, lo, hi);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+/* Splits "[HOST:]PORT", "[::1]:PORT" into host (in `host`) and port. Returns 0 or -1. */
+static int parse_listen(const char *value, char *host, size_t hostsize, int *port)
+{
+    const char *colon, *h = value;
+    size_t hlen;
+
+    if (value[0] == '[') {
+        const char *close = strchr(value, ']');
+
+        if (!close || close[1] != ':')
+            goto bad;
+        h = value + 1;
+        hlen = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(value, ':');
+        hlen = colon ? (size_t)(colon - value) : 0;
+    }
+    if (hlen >= hostsize)
+        goto bad;
+    if (hlen) {
+        memcpy(host, h, hlen);
+        host[hlen] = '\0';
+    } else {
+        snprintf(host, hostsize, "127.0.0.1");
+    }
+    return parse_num("--listen port", colon ? colon + 1 : value, 0, 65535, port);
+bad:
+    cli_usage("--listen '%s' is not [HOST:]PORT (e.g. 127.0.0.1:8098)", value);
+    return -1;
+}
+
+/* A loaded text file and its non-empty lines (borrowed from `text`). */
+struct lines {
+    char *text;
+    const char **line;
+    size_t n;
+};
+
+static void lines_release(struct lines *l)
+{
+    free(l->text);
+    free(l->line);
+    memset(l, 0, sizeof(*l));
+}
+
+/* The non-empty lines of a UTF-8 text file (at most 1 MiB, 10,000 lines). Returns 0 or -1. */
+static int load_lines(const char *flag, const char *path, struct lines *l, char *err,
+                      size_t errsize)
+{
+    FILE *f = fopen(path, "rb");
+    size_t len = 0, cap = 0;
+    char *p;
+
+    memset(l, 0, sizeof(*l));
+    if (!f) {
+        snprintf(err, errsize, "%s '%s' cannot be read", flag, path);
+        return -1;
+    }
+    l->text = malloc(1024 * 1024 + 1);
+    if (l->text)
+        len = fread(l->text, 1, 1024 * 1024 + 1, f);
+    fclose(f);
+    if (!l->text || len > 1024 * 1024) {
+        snprintf(err, errsize, "%s '%s' is larger than 1 MiB", flag, path);
+        return -1;
+    }
+    l->text[len] = '\0';
+    if (strlen(l->text) != len || !utf8_valid(l->text, len)) {
+        snprintf(err, errsize, "%s '%s' is not UTF-8 text", flag, path);
+        return -1;
+    }
+    for (p = l->text; *p && l->n < 10000;) {
+        char *nl = strchr(p, '\n');
+
+        if (nl)
+            *nl = '\0';
+        if (nl && nl > p && nl[-1] == '\r')
+            nl[-1] = '\0';
+        if (*p) {
+            if (l->n == cap) {
+                const char **grown = realloc(l->line, (cap = cap ? cap * 2 : 16) * sizeof(*grown));
+
+                if (!grown) {
+                    snprintf(err, errsize, "out of memory");
+                    return -1;
+                }
+                l->line = grown;
+            }
+            l->line[l->n++] = p;
+        }
+        if (!nl)
+            break;
+        p = nl + 1;
+    }
+    if (l->n == 0) {
+        snprintf(err, errsize, "%s '%s' has no line", flag, path);
+        return -1;
+    }
+    return 0;
+}
+
+int cli_sim_providers(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"listen", required_argument, NULL, 'l'},
+        {"api-key", required_argument, NULL, 'k'},
+        {"transcripts", required_argument, NULL, 'T'},
+        {"phrases", required_argument, NULL, 'P'},
+        {"idle-ms", required_argument, NULL, 'i'},
+        {"first-byte-ms", required_argument, NULL, 'f'},
+        {"slow-ms", required_argument, NULL, 's'},
+        {"cut-after", required_argument, NULL, 'c'},
+        {"fail-every", required_argument, NULL, 'e'},
+        {"garbage-audio", no_argument, NULL, 'g'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct sim_providers_opts o;
+    struct lines transcripts, phrases;
+    char host[64] = "127.0.0.1";
+    char err[700];
+    const char *transcripts_path = NULL, *phrases_path = NULL;
+    int c, rc = 2;
+
+    memset(&o, 0, sizeof(o));
+    memset(&transcripts, 0, sizeof(transcripts));
+    memset(&phrases, 0, sizeof(phrases));
+    o.port = 8098;
+    o.idle_ms = SIM_PROVIDERS_IDLE_MS;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'l':
+            if (parse_listen(optarg, host, sizeof(host), &o.port))
+                goto out;
+            break;
+        case 'k':
+            if (!*optarg) {
+                rc = cli_usage("--api-key must not be empty");
+                goto out;
+            }
+            o.api_key = optarg;
+            break;
+        case 'T':
+            transcripts_path = optarg;
+            break;
+        case 'P':
+            phrases_path = optarg;
+            break;
+        case 'i':
+            if (parse_num("--idle-ms", optarg, 1, 3600000, &o.idle_ms))
+                goto out;
+            break;
+        case 'f':
+            if (parse_num("--first-byte-ms", optarg, 0, 600000, &o.first_byte_ms))
+                goto out;
+            break;
+        case 's':
+            if (parse_num("--slow-ms", optarg, 0, 600000, &o.slow_ms))
+                goto out;
+            break;
+        case 'c':
+            if (parse_num("--cut-after", optarg, 1, 1000000, &o.cut_after))
+                goto out;
+            break;
+        case 'e':
+            if (parse_num("--fail-every", optarg, 1, 1000000, &o.fail_every))
+                goto out;
+            break;
+        case 'g':
+            o.garbage_audio = 1;
+            break;
+        case 'h':
+            fputs(providers_usage, stdout);
+            rc = 0;
+            goto out;
+        default:
+            fputs(providers_usage, stderr);
+            goto out;
+        }
+    }
+    if (optind < argc) {
+        rc = cli_usage("sim providers takes no arguments, got '%s'", argv[optind]);
+        goto out;
+    }
+    if (transcripts_path &&
+        load_lines("--transcripts", transcripts_path, &transcripts, err, sizeof(err)) != 0) {
+        rc = cli_usage("%s", err);
+        goto out;
+    }
+    if (phrases_path && load_lines("--phrases", phrases_path, &phrases, err, sizeof(err)) != 0) {
+        rc = cli_usage("%s", err);
+        goto out;
+    }
+    o.host = host;
+    o.transcripts = transcripts.line;
+    o.ntranscripts = transcripts.n;
+    o.phrases = phrases.line;
+    o.nphrases = phrases.n;
+    o.ready = stdout;
+    rc = sim_providers_run(&o) == 0 ? 0 : 1;
+    if (rc)
+        fprintf(stderr, "error: cannot serve on %s:%d\n", host, o.port);
+out:
+    lines_release(&transcripts);
+    lines_release(&phrases);
+    return rc;
+}
