@@ -17,7 +17,9 @@
 
 #define FRAME ((size_t)PHONE_FRAME_BYTES) /* samples (and µ-law bytes) in 20 ms */
 #define MS(ms) ((unsigned long long)(ms) * (PHONE_RATE / 1000))
-#define PREROLL_BYTES ((size_t)MS(SIM_PROVIDERS_PREROLL_MS))
+/* The pre-roll, and the speech frames that start an utterance. */
+#define PREROLL_BYTES                                                                              \
+    ((size_t)MS(SIM_PROVIDERS_PREROLL_MS) + SIM_PROVIDERS_VAD_START_FRAMES * FRAME)
 /* Quiet kept at the end of an utterance's audio, however long the pause. */
 #define TAIL_MS 500
 #define AUDIO_MAX (PREROLL_BYTES + MS(SIM_PROVIDERS_MAX_UTTERANCE_MS + TAIL_MS) + FRAME)
