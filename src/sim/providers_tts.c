@@ -313,8 +313,16 @@ struct ca_context {
     char lang[36];
 };
 
+/* A context whose input ended: its messages may still wait, and a cancel still stops them. */
+struct ca_ended {
+    char id[SIM_PROVIDERS_CONTEXT_MAX + 1];
+    unsigned serial;
+};
+
 struct prov_ca {
     struct ca_context ctx[CA_MAX_CONTEXTS];
+    struct ca_ended ended[CA_MAX_CONTEXTS]; /* a ring of the latest */
+    size_t next_ended;
     unsigned next_serial;
     struct tts_queue work;
     /* the context of the chunks being sent: its id and flush_id */
@@ -401,12 +409,22 @@ static void ca_cancel(struct prov_conn *c, const char *id)
     struct prov_ca *a = c->ca;
     struct ca_context *x = ctx_find(a, id);
     struct tts_work **pp = &a->work.head, *w;
-    unsigned tag;
+    unsigned tag = 0;
 
-    if (!x)
-        return;
-    tag = x->serial;
-    ctx_end(x);
+    if (x) {
+        tag = x->serial;
+        ctx_end(x);
+    } else {
+        /* The latest context of that id whose input ended. */
+        for (size_t i = 1; i <= CA_MAX_CONTEXTS && !tag; i++) {
+            struct ca_ended *e = &a->ended[(a->next_ended + CA_MAX_CONTEXTS - i) % CA_MAX_CONTEXTS];
+
+            if (e->serial && strcmp(e->id, id) == 0)
+                tag = e->serial;
+        }
+        if (!tag)
+            return;
+    }
     a->work.tail = NULL;
     while ((w = *pp) != NULL) {
         if (w->tag == tag) {
@@ -486,7 +504,12 @@ void prov_ca_text(struct prov_conn *c, const char *text, size_t len)
         rc = enqueue(c, &a->work, NULL, 0, x->serial, x->id, x->lang, x->flushes, MARK_FLUSH_DONE);
     }
     if (rc == 0 && !r.cont) {
+        struct ca_ended *e = &a->ended[a->next_ended++ % CA_MAX_CONTEXTS];
+
         rc = enqueue(c, &a->work, NULL, 0, x->serial, x->id, x->lang, x->flushes, MARK_DONE);
+        snprintf(e->id, sizeof(e->id), "%s", x->id);
+        e->serial = x->serial;
+        a->next_ended %= CA_MAX_CONTEXTS;
         ctx_end(x);
     }
     sim_providers_ca_request_release(&r);
