@@ -474,6 +474,12 @@ void prov_ca_text(struct prov_conn *c, const char *text, size_t len)
         sim_providers_ca_request_release(&r);
         return;
     }
+    if (r.language[0] && tts_espeak_language(r.language, err, sizeof(err)) != 0) {
+        snprintf(err, sizeof(err), "language '%s' is not supported", r.language);
+        ca_error(c, r.context_id, 400, err);
+        sim_providers_ca_request_release(&r);
+        return;
+    }
     x = ctx_find(a, r.context_id);
     for (int i = 0; !x && i < CA_MAX_CONTEXTS; i++) {
         if (!a->ctx[i].used) {

@@ -582,6 +582,10 @@ class CartesiaTest(ProvidersTest):
         self.assertEqual((error["type"], error["context_id"], error["status_code"]),
                          ("error", "c1", 400))
         self.assertIn("pcm_mulaw", error["message"])
+        ws.send(ca_request("c1", "Hi.", False, language="zz-nothing"))
+        error = until(ws, lambda m: True)[0]
+        self.assertEqual((error["type"], error["context_id"]), ("error", "c1"))
+        self.assertIn("'zz-nothing' is not supported", error["message"])
         ws.send("not json at all")
         error = until(ws, lambda m: True)[0]
         self.assertEqual(error["type"], "error")
