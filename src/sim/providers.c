@@ -21,6 +21,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/utf8.h"
 #include "net/http_reply.h"
 #include "net/listen.h"
 #include "sim/providers_internal.h"
@@ -282,13 +283,15 @@ static void queue(struct prov_conn *c, struct prov_msg *m, long long not_before)
 void prov_close(struct prov_conn *c, int code, const char *reason)
 {
     struct prov_msg *m;
+    char shown[128];
 
     if (c->closing)
         return;
     c->closing = 1;
     c->close_code = code;
     log_event(code == 1000 ? LOG_INFO : LOG_WARN, "providers.closing",
-              "conn=%llu code=%d reason=\"%s\"", c->id, code, reason);
+              "conn=%llu code=%d reason=\"%s\"", c->id, code,
+              prov_loggable(reason, shown, sizeof(shown)));
     m = calloc(1, sizeof(*m) + LWS_PRE);
     if (!m) {
         /* Without memory for the close frame, the socket just goes. */
@@ -297,7 +300,21 @@ void prov_close(struct prov_conn *c, int code, const char *reason)
     }
     m->close_code = code;
     snprintf(m->reason, sizeof(m->reason), "%s", reason);
+    /* A close frame's reason is UTF-8: a character cut by the limit goes whole. */
+    for (size_t n = strlen(m->reason); n > 0 && !utf8_valid(m->reason, n); n--)
+        m->reason[n - 1] = '\0';
     queue(c, m, 0);
+}
+
+const char *prov_loggable(const char *reason, char *out, size_t size)
+{
+    const char *near = strstr(reason, " near ");
+    size_t n = strcspn(reason, "'");
+
+    if (near && (size_t)(near - reason) < n)
+        n = (size_t)(near - reason);
+    snprintf(out, size, "%.*s", (int)n, reason);
+    return out;
 }
 
 int prov_send(struct prov_conn *c, char *json, long long not_before, unsigned tag, int audio)
@@ -709,7 +726,7 @@ static int on_receive(struct prov_conn *c, struct lws *wsi, const void *in, size
         return 0;
     }
     /* A whole message in one piece is read where lws holds it. */
-    if (c->rx.len || !last) {
+    if (c->rx.len || !last || len > c->rx.max) {
         if (buf_append(&c->rx, in, len) != 0) {
             prov_close(c, 1009, "message larger than 65536 bytes");
             return 0;

@@ -355,7 +355,10 @@ void prov_dg_text(struct prov_conn *c, const char *text, size_t len)
     if (d->ended)
         return;
     if (sim_providers_dg_control_parse(text, len, &ctl, err, sizeof(err)) != 0) {
-        log_event(LOG_WARN, "providers.bad_message", "conn=%llu error=\"%s\"", c->id, err);
+        char shown[200];
+
+        log_event(LOG_WARN, "providers.bad_message", "conn=%llu error=\"%s\"", c->id,
+                  prov_loggable(err, shown, sizeof(shown)));
         ready(c, sim_providers_dg_error_json(err, text, len), 0);
         return;
     }

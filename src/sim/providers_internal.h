@@ -123,8 +123,18 @@ struct prov_server {
  */
 int prov_send(struct prov_conn *c, char *json, long long not_before, unsigned tag, int audio);
 
-/** Queues the close frame after what is queued; nothing is queued or read afterwards. */
+/**
+ * Queues the close frame after what is queued; nothing is queued or read
+ * afterwards. The reason is cut to what a close frame holds, at a character.
+ */
 void prov_close(struct prov_conn *c, int code, const char *reason);
+
+/**
+ * The part of a refusal's reason fit for the log: up to the first quote of
+ * the client's own text (a value, or the parser's "near '...'"), which could
+ * hold a key or words. Writes to `out` and returns it.
+ */
+const char *prov_loggable(const char *reason, char *out, size_t size);
 
 /** Drops the queued messages tagged `tag` (a cancelled Cartesia context). */
 void prov_drop_tag(struct prov_conn *c, unsigned tag);

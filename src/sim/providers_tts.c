@@ -249,7 +249,10 @@ void prov_el_text(struct prov_conn *c, const char *text, size_t len)
     rc = sim_providers_el_message_parse(&m, text, len, !e->started, err, sizeof(err));
     if (rc) {
         /* ElevenLabs refuses what it cannot take by closing with 1008 and the reason. */
-        log_event(LOG_WARN, "providers.bad_message", "conn=%llu error=\"%s\"", c->id, err);
+        char shown[200];
+
+        log_event(LOG_WARN, "providers.bad_message", "conn=%llu error=\"%s\"", c->id,
+                  prov_loggable(err, shown, sizeof(shown)));
         prov_close(c, rc == SB_ENOMEM ? 1011 : 1008, err);
         return;
     }
@@ -395,8 +398,10 @@ static struct ca_context *ctx_find(struct prov_ca *a, const char *id)
 
 static void ca_error(struct prov_conn *c, const char *ctx, int status, const char *message)
 {
+    char shown[200];
+
     log_event(LOG_WARN, "providers.bad_message", "conn=%llu status=%d error=\"%s\"", c->id, status,
-              message);
+              prov_loggable(message, shown, sizeof(shown)));
     (void)prov_send(c,
                     sim_providers_ca_error_json(
                         ctx, status, status == 400 ? "Invalid request" : "Error", message),

@@ -354,11 +354,16 @@ class DeepgramTranscriptsTest(ProvidersTest):
         ws.send(json.dumps({"type": "Shout"}))
         error = until(ws, lambda m: True)[0]
         self.assertIn("unknown control message type 'Shout'", error["description"])
+        # The client's text goes back to it, never into the log (jansson quotes short tokens).
+        ws.send("{\"type\" \"tok-1234\"}")
+        error = until(ws, lambda m: True)[0]
+        self.assertIn("near '\"tok-1234\"'", error["description"])
         send_audio(ws, tone(400))
         ws.send(json.dumps({"type": "CloseStream"}))
         messages, code, _ = drain(ws)
         self.assertEqual(code, 1000)
         self.server_still_serves()
+        self.assertNotIn("tok-1234", self.sim.logs())
 
 
 class DeepgramIdleTest(ProvidersTest):
@@ -508,7 +513,8 @@ class ElevenLabsTest(ProvidersTest):
         self.assertEqual(code, 1008)
         self.assertIn("single space", reason)
         ws = el_connect(self.sim)
-        ws.send("{\"text\": ")
+        ws.send("{\"text\" \"%s and more words to fill a close frame's reason up to its end\"}"
+                % KEY)
         _, code, reason = drain(ws)
         self.assertEqual(code, 1008)
         self.assertIn("not JSON", reason)
@@ -586,6 +592,8 @@ class CartesiaTest(ProvidersTest):
         error = until(ws, lambda m: True)[0]
         self.assertEqual((error["type"], error["context_id"]), ("error", "c1"))
         self.assertIn("'zz-nothing' is not supported", error["message"])
+        ws.send("{\"context_id\" \"%s\"}" % KEY)
+        self.assertEqual(until(ws, lambda m: True)[0]["type"], "error")
         ws.send("not json at all")
         error = until(ws, lambda m: True)[0]
         self.assertEqual(error["type"], "error")
