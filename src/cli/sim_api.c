@@ -10,12 +10,13 @@
 #include "core/err.h"
 #include "server/config.h"
 #include "sim/api.h"
+#include "sim/api_params.h"
 #include "sim/script.h"
 #include "core/banned.h"
 
 /* Largest script file read for --script. */
 #define MAX_SCRIPT 65536
-/* At most this many --outcome numbers. */
+/* At most this many --outcome numbers, and as many --answered-by ones. */
 #define MAX_OUTCOMES 64
 
 static const char api_usage[] =
@@ -32,8 +33,17 @@ static const char api_usage[] =
     "  --account-sid SID       the account (default: AC followed by 32 zeros)\n"
     "  --answered-by VALUE     what answering machine detection reports: human (default),\n"
     "                          machine_start, machine_end_beep, machine_end_silence,\n"
-    "                          machine_end_other, fax, unknown\n"
+    "                          machine_end_other, fax, unknown, or random (one per call,\n"
+    "                          from --seed)\n"
+    "  --answered-by NUMBER=VALUE  the same for the calls to NUMBER only (repeatable)\n"
+    "  --seed N                the seed of random answers (default: a random one, logged)\n"
     "  --rate-limit N          answer 429 (code 20429) past N requests a second\n"
+    "  --fail-every N          answer every Nth request 500 or 503 (code 20500) instead\n"
+    "  --garbage-every N       answer every Nth request 200 with a body that is not JSON\n"
+    "  --create-timeout-every N  place every Nth call created but hold its 201 back\n"
+    "  --create-timeout-ms MS  how long it is held back (default 30000)\n"
+    "  --slow-ms MS            hold every answer back MS milliseconds\n"
+    "  --record FILE           append every request to FILE as a JSON line (created 0600)\n"
     "  --speed X               run calls X times faster than real time (default 1)\n"
     "  --script FILE           the callee's side of every call (see docs/sim.md)\n"
     "  --outcome NUMBER=STATUS calls to NUMBER end unanswered: busy, no-answer or failed\n"
@@ -55,6 +65,20 @@ static int usage_error(const char *fmt, ...)
     va_end(ap);
     fputc('\n', stderr);
     return 2;
+}
+
+/* Reads a decimal number in [min, max] for option `name`. Returns 0, or 2 (bad usage) after
+ * saying why. */
+static int number_arg(const char *name, const char *text, long min, long max, long *out)
+{
+    char *end = NULL;
+    long n;
+
+    n = strtol(text, &end, 10);
+    if (end == text || *end || n < min || n > max)
+        return usage_error("--%s '%s' is not a number from %ld to %ld", name, text, min, max);
+    *out = n;
+    return 0;
 }
 
 /* Reads a whole script file and checks it parses. Returns the text (free()) or NULL. */
@@ -102,22 +126,32 @@ int cli_sim_api(int argc, char **argv)
         {"speed", required_argument, NULL, 's'},
         {"script", required_argument, NULL, 'S'},
         {"outcome", required_argument, NULL, 'o'},
+        {"seed", required_argument, NULL, 'e'},
+        {"fail-every", required_argument, NULL, 'F'},
+        {"garbage-every", required_argument, NULL, 'G'},
+        {"create-timeout-every", required_argument, NULL, 'T'},
+        {"create-timeout-ms", required_argument, NULL, 'M'},
+        {"slow-ms", required_argument, NULL, 'W'},
+        {"record", required_argument, NULL, 'R'},
         {"stream-plain", no_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct sim_api_outcome outcomes[MAX_OUTCOMES];
+    struct sim_api_answer answers[MAX_OUTCOMES];
     struct sim_api_opts o;
     struct config cfg;
     const char *listen = NULL;
     char *script = NULL, *end = NULL;
     char err[600];
+    long n;
     int c, rc = 2;
 
     memset(&o, 0, sizeof(o));
     memset(&cfg, 0, sizeof(cfg));
     o.token = getenv("TWILIO_AUTH_TOKEN");
     o.outcomes = outcomes;
+    o.answers = answers;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -134,14 +168,62 @@ int cli_sim_api(int argc, char **argv)
             }
             o.account_sid = optarg;
             break;
-        case 'b':
-            if (!sim_api_answered_by_valid(optarg)) {
-                rc = usage_error("answered-by '%s' is not human, machine_start, machine_end_beep, "
-                                 "machine_end_silence, machine_end_other, fax or unknown",
+        case 'b': {
+            struct api_params_answer answer;
+
+            if (api_params_answer_parse(optarg, &answer) != 0) {
+                rc = usage_error("answered-by '%s' is not [NUMBER=]VALUE with VALUE human, "
+                                 "machine_start, machine_end_beep, machine_end_silence, "
+                                 "machine_end_other, fax, unknown or random",
                                  optarg);
                 goto out;
             }
-            o.answered_by = optarg;
+            if (!answer.number) {
+                o.answered_by = answer.answered_by;
+                break;
+            }
+            if (o.nanswers == MAX_OUTCOMES) {
+                rc = usage_error("more than %d --answered-by numbers", MAX_OUTCOMES);
+                goto out;
+            }
+            answers[o.nanswers].number = answer.number;
+            answers[o.nanswers].answered_by = answer.answered_by;
+            o.nanswers++;
+            break;
+        }
+        case 'e':
+            o.seed = strtoull(optarg, &end, 10);
+            if (optarg[0] < '0' || optarg[0] > '9' || *end || strlen(optarg) > 19) {
+                rc = usage_error("--seed '%s' is not a number of at most 19 digits", optarg);
+                goto out;
+            }
+            o.seed_set = 1;
+            break;
+        case 'F':
+            if (number_arg("fail-every", optarg, 1, 1000000, &n) != 0)
+                goto out;
+            o.fail_every = (int)n;
+            break;
+        case 'G':
+            if (number_arg("garbage-every", optarg, 1, 1000000, &n) != 0)
+                goto out;
+            o.garbage_every = (int)n;
+            break;
+        case 'T':
+            if (number_arg("create-timeout-every", optarg, 1, 1000000, &n) != 0)
+                goto out;
+            o.create_timeout_every = (int)n;
+            break;
+        case 'M':
+            if (number_arg("create-timeout-ms", optarg, 1, 600000, &o.create_timeout_ms) != 0)
+                goto out;
+            break;
+        case 'W':
+            if (number_arg("slow-ms", optarg, 0, 600000, &o.slow_ms) != 0)
+                goto out;
+            break;
+        case 'R':
+            o.record_path = optarg;
             break;
         case 'r':
             o.rate_limit = (int)strtol(optarg, &end, 10);
@@ -214,7 +296,10 @@ int cli_sim_api(int argc, char **argv)
     o.port = cfg.listen_port;
     o.script_text = script;
     rc = sim_api_run(&o) == 0 ? 0 : 1;
-    if (rc)
+    if (rc && o.record_path)
+        fprintf(stderr, "error: cannot serve the api on %s or record to '%s'\n", listen,
+                o.record_path);
+    else if (rc)
         fprintf(stderr, "error: cannot serve the api on %s\n", listen);
 out:
     free(script);

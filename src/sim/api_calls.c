@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/redact.h"
 #include "sim/api_internal.h"
+#include "sim/api_params.h"
 #include "sim/call.h"
 #include "sim/fetch.h"
 #include "sim/script.h"
@@ -606,18 +607,58 @@ static const char *detected(const char *configured, const char *mode)
     return configured;
 }
 
-/* MachineDetectionDuration in ms: how long detection took for this answer. */
+/*
+ * MachineDetectionDuration in ms: how long detection took for this answer.
+ * A person is heard at once; a machine's start after a little of its
+ * greeting; the end of its message (DetectMessageEnd) only after the whole
+ * greeting, then the beep, the silence or neither.
+ */
 static long detection_ms(const char *answered_by, long timeout_s)
 {
-    if (strcmp(answered_by, "human") == 0)
-        return 2000;
-    if (strcmp(answered_by, "machine_start") == 0)
-        return 3500;
-    if (strcmp(answered_by, "fax") == 0)
-        return 3000;
-    if (strncmp(answered_by, "machine_end", 11) == 0)
-        return 9000;
+    static const struct {
+        const char *answered_by;
+        long ms;
+    } times[] = {
+        {"human", 2000},
+        {"machine_start", 3500},
+        {"fax", 3000},
+        {"machine_end_beep", 9000},
+        {"machine_end_silence", 10500},
+        {"machine_end_other", 12000},
+    };
+
+    for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+        if (strcmp(answered_by, times[i].answered_by) == 0)
+            return times[i].ms;
+    }
     return timeout_s * 1000; /* unknown: detection ran until MachineDetectionTimeout */
+}
+
+/*
+ * What detection reports for a new call to `to`: the number's own
+ * --answered-by, else the global one, else human; "random" picks from the
+ * seed and how many calls to `to` came before. Loop thread (the call list
+ * only grows there).
+ */
+static const char *amd_answer(struct sim_api *api, const char *to, const char *mode)
+{
+    const struct sim_api_opts *o = api->o;
+    const char *answer = o->answered_by ? o->answered_by : "human";
+    unsigned long nth = 0;
+
+    for (size_t i = 0; i < o->nanswers; i++) {
+        if (strcmp(o->answers[i].number, to) == 0)
+            answer = o->answers[i].answered_by;
+    }
+    if (strcmp(answer, "random") != 0)
+        return detected(answer, mode);
+    pthread_mutex_lock(&api->lock);
+    for (const struct api_call *c = api->calls; c; c = c->next) {
+        if (strcmp(c->to, to) == 0)
+            nth++;
+    }
+    pthread_mutex_unlock(&api->lock);
+    return api_params_amd_pick(api->seed, to, nth, strcmp(mode, "DetectMessageEnd") == 0);
 }
 
 /* Reads an integer parameter in [min, max]; absent gives `fallback`. Returns 0 when invalid. */
@@ -768,9 +809,13 @@ void api_calls_create(struct sim_api *api, const struct api_request *req, struct
     if (amd) {
         char ms[32];
 
-        snprintf(c->answered_by, sizeof(c->answered_by), "%s",
-                 detected(api->o->answered_by ? api->o->answered_by : "human", amd));
+        snprintf(c->answered_by, sizeof(c->answered_by), "%s", amd_answer(api, c->to, amd));
         c->amd_ms = detection_ms(c->answered_by, amd_timeout);
+        if (c->amd_ms > amd_timeout * 1000) {
+            /* MachineDetectionTimeout came first: Twilio gives up with unknown. */
+            snprintf(c->answered_by, sizeof(c->answered_by), "unknown");
+            c->amd_ms = amd_timeout * 1000;
+        }
         c->async_amd = param(req, "AsyncAmd") && strcasecmp(param(req, "AsyncAmd"), "true") == 0;
         snprintf(ms, sizeof(ms), "%ld", c->amd_ms);
         /* Synchronous detection: the TwiML request says who answered. */
@@ -805,9 +850,18 @@ void api_calls_create(struct sim_api *api, const struct api_request *req, struct
         goto out;
     }
     snprintf(r->call_sid, sizeof(r->call_sid), "%s", c->sid);
-    log_event(LOG_INFO, "api.call_created", "call_sid=%s to=%s from=%s inline_twiml=%s amd=%s",
-              c->sid, redact_number(c->to, red_to), redact_number(c->from, red_from),
-              twiml ? "yes" : "no", amd ? amd : "-");
+    r->created = 1;
+    api->creates++;
+    if (api->o->create_timeout_every > 0 &&
+        api->creates % (unsigned long)api->o->create_timeout_every == 0) {
+        /* Placed, but the client hears nothing until long after it has given up. */
+        r->delay_ms = api->o->create_timeout_ms > 0 ? api->o->create_timeout_ms : 30000;
+        r->fault = "timeout";
+    }
+    log_event(LOG_INFO, "api.call_created",
+              "call_sid=%s to=%s from=%s inline_twiml=%s amd=%s answered_by=%s", c->sid,
+              redact_number(c->to, red_to), redact_number(c->from, red_from), twiml ? "yes" : "no",
+              amd ? amd : "-", amd ? c->answered_by : "-");
     c = NULL; /* owned by the list and the thread */
     api_reply_json(r, 201, doc);
     goto out;
@@ -817,16 +871,42 @@ out:
     call_free(c);
 }
 
+/*
+ * Whether the call passes the StartTime and EndTime filters. A call not
+ * started yet (queued, ringing, or never answered) is dated by its
+ * creation; a call not ended matches no EndTime filter. The caller holds
+ * the lock.
+ */
+static int dates_match(const struct api_call *c, const struct api_params_days *start,
+                       const struct api_params_days *end)
+{
+    time_t started = c->started ? c->started : c->created;
+
+    if (!api_params_days_match(start, api_params_day_of(started)))
+        return 0;
+    if (!api_params_days_active(end))
+        return 1;
+    return c->ended && api_params_days_match(end, api_params_day_of(c->ended));
+}
+
 void api_calls_list(struct sim_api *api, const struct api_request *req, struct api_reply *r)
 {
     const char *to = param(req, "To"), *from = param(req, "From");
     const char *status = param(req, "Status");
-    json_t *items = json_array();
+    struct api_params_days start, end;
+    char bad[32];
+    json_t *items;
 
+    if (api_params_days_parse(req->params, "StartTime", &start, bad, sizeof(bad)) != 0 ||
+        api_params_days_parse(req->params, "EndTime", &end, bad, sizeof(bad)) != 0) {
+        api_reply_error(r, 400, 20001, "Invalid %s: a date is expected (YYYY-MM-DD, UTC)", bad);
+        return;
+    }
+    items = json_array();
     pthread_mutex_lock(&api->lock);
     for (struct api_call *c = api->calls; c; c = c->next) {
         if (c->deleted || (to && strcmp(c->to, to) != 0) || (from && strcmp(c->from, from) != 0) ||
-            (status && strcmp(c->status, status) != 0))
+            (status && strcmp(c->status, status) != 0) || !dates_match(c, &start, &end))
             continue;
         /* Newest first, as Twilio lists. */
         json_array_insert_new(items, 0, call_json(api, c));

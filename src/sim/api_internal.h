@@ -1,4 +1,4 @@
-/* State of switchboard sim api, shared by api.c, api_calls.c and api_records.c. */
+/* State of switchboard sim api, shared by api.c, api_calls.c, api_records.c and api_requests.c. */
 #ifndef SB_SIM_API_INTERNAL_H
 #define SB_SIM_API_INTERNAL_H
 
@@ -16,6 +16,7 @@
 #define API_VERSION "2010-04-01"
 
 struct api_participant;
+struct api_record;
 
 /* A call or message thread, joined by the loop thread once it has finished. */
 struct api_thread {
@@ -115,6 +116,18 @@ struct sim_api {
     /* Loop thread only: the last rate_limit request times (monotonic seconds). */
     double *rate_times;
     size_t rate_next;
+    /* Loop thread only: what the faults count (requests to the REST API, fail faults given,
+     * calls created) and the seed of random AMD answers. */
+    unsigned long requests;
+    unsigned long fails;
+    unsigned long creates;
+    unsigned long long seed;
+    /* Loop thread only: the record of requests (api_requests.c). */
+    struct api_record *record, **record_tail;
+    size_t record_bytes;
+    unsigned long record_dropped;
+    int record_fd; /* -1: no --record file */
+    int record_write_failed;
 };
 
 /* A request as the handlers see it. */
@@ -131,10 +144,24 @@ struct api_reply {
     const char *content_type;
     char *body; /* owned */
     size_t len;
-    const char *allow;       /* Allow header (405) */
-    int authenticate;        /* add WWW-Authenticate (401) */
-    int code;                /* Twilio error code, for the log line */
-    char call_sid[SID_SIZE]; /* for the log line */
+    const char *allow;          /* Allow header (405) */
+    int authenticate;           /* add WWW-Authenticate (401) */
+    int code;                   /* Twilio error code, for the log line */
+    char call_sid[SID_SIZE];    /* for the log line */
+    int created;                /* call_sid is a call this request created */
+    char message_sid[SID_SIZE]; /* a message this request created */
+    long delay_ms;              /* hold the answer this long before sending it */
+    const char *fault;          /* "fail", "garbage", "timeout" or NULL (static) */
+};
+
+/* What the record keeps of one request (api_requests.c). */
+struct api_record_info {
+    unsigned long seq; /* the request's number among those to the REST API */
+    const char *method;
+    const char *path;
+    const char *action;        /* "calls.create", ...; NULL off the routes */
+    const struct form *params; /* form body or query string; may be NULL */
+    const struct api_reply *reply;
 };
 
 /* --- api.c ------------------------------------------------------------------------------ */
@@ -240,5 +267,25 @@ void api_recording_add(struct sim_api *api, const char *sid, const char *call_si
 
 /** Frees messages and recordings. Message threads must have ended. */
 void api_records_free(struct sim_api *api);
+
+/* --- api_requests.c --------------------------------------------------------------------- */
+
+/*
+ * The record of requests: one JSON object per request to the REST API, kept
+ * in memory (the oldest dropped past API_RECORD_MAX_BYTES) and appended as a
+ * line to the --record file. Loop thread only.
+ */
+
+/** Opens opts->record_path (append, created 0600) when set. Returns 0 or SB_EIO. */
+int api_requests_open(struct sim_api *api);
+
+/** Adds one request to the record and to the file. Out of memory, it is only logged. */
+void api_requests_add(struct sim_api *api, const struct api_record_info *info);
+
+/** Replies with the record as a JSON list, oldest first (GET /_sim/requests). */
+void api_requests_serve(struct sim_api *api, struct api_reply *r);
+
+/** Frees the record and closes the file. */
+void api_requests_free(struct sim_api *api);
 
 #endif

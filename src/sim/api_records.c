@@ -289,6 +289,7 @@ void api_messages_create(struct sim_api *api, const struct api_request *req, str
     log_event(LOG_INFO, "api.message_created", "message_sid=%s to=%s segments=%s media=%zu", m->sid,
               redact_number(to, red_to), json_string_value(json_object_get(doc, "num_segments")),
               nmedia);
+    snprintf(r->message_sid, sizeof(r->message_sid), "%s", m->sid);
     m = NULL;
     api_reply_json(r, 201, doc);
     goto out;
