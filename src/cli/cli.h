@@ -15,6 +15,7 @@ int cli_sim(int argc, char **argv);
 int cli_sim_api(int argc, char **argv);
 /** switchboard sim llm: a local OpenAI-compatible chat server (src/cli/sim_llm.c). */
 int cli_sim_llm(int argc, char **argv);
+int cli_sim_providers(int argc, char **argv);
 /** switchboard agents: the tenants' LLM agents (src/cli/agents.c). */
 int cli_agents(int argc, char **argv);
 

@@ -227,7 +227,6 @@ out:
 }
 
 /* switchboard sim providers: stand-ins for Deepgram, ElevenLabs, Cartesia (cli/sim_providers.c). */
-int cli_sim_providers(int argc, char **argv);
 
 int cli_sim(int argc, char **argv)
 {

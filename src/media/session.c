@@ -386,8 +386,8 @@ int session_is_backchannel(const char *text)
 
 /* Words a sentence does not end on: the caller has more to say. */
 static const char *const trailing[] = {
-    "and", "so",   "um",  "uh",    "but",    "or",       "because", "then", "er",
-    "y",   "pero", "o",   "este",  "eh",     "porque",   "entonces", "pues", "que", NULL,
+    "and",  "so", "um",   "uh", "but",    "or",       "because", "then", "er", "y",
+    "pero", "o",  "este", "eh", "porque", "entonces", "pues",    "que",  NULL,
 };
 
 int session_trails_off(const char *text)

@@ -13,6 +13,7 @@
 #include "core/words.h"
 #include "net/http_client.h"
 #include "server/server_internal.h"
+#include "server/stream_cloud.h"
 #include "server/stream_listen.h"
 #include "core/lang.h"
 #include "store/agents.h"
@@ -327,37 +328,87 @@ int conversations_llm_named(struct server *srv, const struct route *route, const
     return 0;
 }
 
-int conversations_stt(struct server *srv, const struct route *route, const char *agent,
-                      struct stream_stt *out)
+/* The key an agent's engine reads from `var` ("" for none); NULL with a log line when unset. */
+static const char *engine_key(const struct agent_entry *a, const char *var, const char *what)
+{
+    const char *key = var[0] ? getenv(var) : "";
+
+    if (!key)
+        log_event(LOG_ERROR, "agents.key_missing",
+                  "tenant=%s agent=%s variable=%s reason=\"the environment variable is not set; "
+                  "the call uses the offline %s\"",
+                  a->cfg.tenant, a->cfg.name, var, what);
+    return key;
+}
+
+/* The recogniser of an agent (whisper-api or deepgram): 1 when it has one of its own. */
+static int speech_stt(const struct agent_entry *a, struct stream_speech *out)
+{
+    int deepgram = strcmp(a->cfg.stt, "deepgram") == 0;
+    const char *key;
+
+    if (!deepgram && strcmp(a->cfg.stt, "whisper-api") != 0)
+        return 0;
+    key = engine_key(a, a->cfg.stt_key_env, "recogniser");
+    if (!key)
+        return 0;
+    out->stt_deepgram = deepgram;
+    snprintf(out->stt.url, sizeof(out->stt.url), "%s",
+             a->cfg.stt_url[0] ? a->cfg.stt_url
+             : deepgram        ? "wss://api.deepgram.com"
+                               : "https://api.openai.com/v1");
+    snprintf(out->stt.model, sizeof(out->stt.model), "%s", a->cfg.stt_model);
+    snprintf(out->stt.key, sizeof(out->stt.key), "%s", key);
+    return 1;
+}
+
+/* The cloud voice of an agent (elevenlabs, cartesia, openai): 1 when it has one. */
+static int speech_tts(const struct agent_entry *a, const char *lang, struct stream_speech *out)
+{
+    const char *key;
+    int best = -1;
+
+    if (strcmp(a->cfg.tts, "elevenlabs") != 0 && strcmp(a->cfg.tts, "cartesia") != 0 &&
+        strcmp(a->cfg.tts, "openai") != 0)
+        return 0; /* "", espeak, flite: the offline voice */
+    key = engine_key(a, a->cfg.tts_key_env, "voice");
+    if (!key)
+        return 0;
+    snprintf(out->tts, sizeof(out->tts), "%s", a->cfg.tts);
+    snprintf(out->tts_url, sizeof(out->tts_url), "%s", a->cfg.tts_url);
+    snprintf(out->tts_key, sizeof(out->tts_key), "%s", key);
+    /* The voice of the call's language, else of its base language ("es" for "es-MX"). */
+    for (int i = 0; i < a->cfg.nvoices; i++) {
+        if (lang_same(a->cfg.voices[i].lang, lang)) {
+            best = i;
+            break;
+        }
+        if (best < 0 && lang_same_base(a->cfg.voices[i].lang, lang))
+            best = i;
+    }
+    if (best >= 0)
+        snprintf(out->tts_voice, sizeof(out->tts_voice), "%s", a->cfg.voices[best].voice);
+    return 1;
+}
+
+int conversations_speech(struct server *srv, const struct route *route, const char *agent,
+                         const char *lang, struct stream_speech *out)
 {
     const struct agent_entry *a =
         srv->convs ? agent_find(srv->convs, route->tenant->name, agent) : NULL;
-    const char *key;
+    int own;
 
     memset(out, 0, sizeof(*out));
-    if (!a || !a->cfg.stt[0] || strcmp(a->cfg.stt, "pocketsphinx") == 0)
+    if (!a)
         return 0;
-    if (strcmp(a->cfg.stt, "whisper-api") != 0) {
-        /* Stored for when its client lands; said at each call, never silently. */
-        log_event(LOG_WARN, "agents.stt_not_built",
-                  "tenant=%s agent=%s stt=%s using=pocketsphinx reason=\"this build has no %s "
-                  "client\"",
-                  a->cfg.tenant, a->cfg.name, a->cfg.stt, a->cfg.stt);
-        return 0;
-    }
-    key = a->cfg.stt_key_env[0] ? getenv(a->cfg.stt_key_env) : "";
-    if (!key) {
-        log_event(LOG_ERROR, "agents.key_missing",
-                  "tenant=%s agent=%s variable=%s reason=\"the environment variable is not set; "
-                  "the call is recognised by pocketsphinx\"",
-                  a->cfg.tenant, a->cfg.name, a->cfg.stt_key_env);
-        return 0;
-    }
-    snprintf(out->url, sizeof(out->url), "%s",
-             a->cfg.stt_url[0] ? a->cfg.stt_url : "https://api.openai.com/v1");
-    snprintf(out->model, sizeof(out->model), "%s", a->cfg.stt_model);
-    snprintf(out->key, sizeof(out->key), "%s", key);
-    return 1;
+    own = speech_stt(a, out);
+    own |= speech_tts(a, lang ? lang : "", out);
+    return own;
+}
+
+struct http_client *conversations_http(struct server *srv)
+{
+    return srv->convs ? srv->convs->http : NULL;
 }
 
 const struct agent_env *conversations_env(struct server *srv)

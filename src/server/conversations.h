@@ -33,6 +33,8 @@ struct server;
 struct http_session;
 struct llm_settings;
 struct agent_env;
+struct stream_speech;
+struct http_client;
 
 /* What an LLM agent's hooks (knowledge, messages, events) need: embedded by its owner. */
 struct agent_link {
@@ -58,17 +60,22 @@ int conversations_llm(struct server *srv, const struct route *route, struct agen
 int conversations_llm_named(struct server *srv, const struct route *route, const char *agent,
                             struct agent_link *link, struct llm_settings *out);
 
-struct stream_stt;
+struct stream_speech;
 
 /**
- * The recogniser the tenant's agent `agent` names for its Media Streams:
- * fills `out` and returns 1 for a whisper-api agent (its key read from the
- * variable it names); returns 0 (out emptied: the server's pocketsphinx)
- * for the default, for pocketsphinx, and, with a log line saying so, for an
- * engine this build has no client for (deepgram) or a missing key.
+ * The speech engines the tenant's agent `agent` names for its Media Streams
+ * in `lang`: its recogniser (whisper-api, deepgram) and its cloud voice
+ * (elevenlabs, cartesia, openai, with the voice it names for the language),
+ * each key read from the variable it names. Returns 1 when it names one of
+ * them, 0 (out emptied: pocketsphinx and the offline voice) for the
+ * defaults, for pocketsphinx, espeak and flite, and, with a log line
+ * saying so, for a key whose variable is not set.
  */
-int conversations_stt(struct server *srv, const struct route *route, const char *agent,
-                      struct stream_stt *out);
+int conversations_speech(struct server *srv, const struct route *route, const char *agent,
+                         const char *lang, struct stream_speech *out);
+
+/** The server's HTTP client (the LLM agents' and the cloud voices'), NULL before it starts. */
+struct http_client *conversations_http(struct server *srv);
 
 /** The agents' network (the shared HTTP client and its inbox). */
 const struct agent_env *conversations_env(struct server *srv);

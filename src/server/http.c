@@ -18,6 +18,7 @@
 #include "server/relay.h"
 #include "server/server_internal.h"
 #include "server/stream.h"
+#include "server/stream_cloud.h"
 #include "server/stream_listen.h"
 #include "core/banned.h"
 
@@ -419,6 +420,7 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
             conversations_drain(srv);
             stream_drain_tts(srv);
             stream_listen_drain(srv);
+            stream_cloud_drain(srv);
         }
         return 0;
     default:

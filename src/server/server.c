@@ -15,6 +15,7 @@
 #include "server/relay.h"
 #include "server/server_internal.h"
 #include "server/stream.h"
+#include "server/stream_cloud.h"
 #include "server/stream_listen.h"
 #include "server/workers.h"
 #include "core/banned.h"
@@ -257,6 +258,8 @@ out:
         deadline_queue_release(&srv->body_deadlines);
         lws_context_destroy(srv->lws);
     }
+    /* The streams are closed, so their cloud engines are silent: the client can go. */
+    stream_cloud_shutdown(srv);
     loop_clock_stop(srv);
     /* Completions that arrived after the loop stopped belong to closed connections. */
     while (srv->done_head) {

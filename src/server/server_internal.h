@@ -59,6 +59,8 @@ struct tts_cache_slot;
 struct stream_conn;
 struct relay_conn;
 struct workers;
+struct ws_client;
+struct cloud_queue;
 struct conn_info;
 
 struct server {
@@ -99,7 +101,9 @@ struct server {
     /* Media Streams */
     struct workers *workers; /* text-to-speech off the loop */
     struct tts tts;
-    struct stt stt; /* speech recognition; ops NULL when its model is missing */
+    struct stt stt;                  /* speech recognition; ops NULL when its model is missing */
+    struct ws_client *ws;            /* cloud speech sockets, from the first call that needs one */
+    struct cloud_queue *cloud_queue; /* what they produced, for the loop (stream_cloud.c) */
     struct stream_conn *streams;
     size_t nstreams;
     struct relay_conn *relays; /* ConversationRelay sessions (relay.c) */

@@ -13,6 +13,7 @@
  * time, so a frame costs no timer update and no system call.
  */
 #include "server/stream.h"
+#include "server/stream_cloud.h"
 #include "server/stream_listen.h"
 #include "store/agents.h"
 
@@ -64,9 +65,11 @@ struct stream_conn {
     long long last_rx_us; /* the last whole message from the caller: the idle deadline */
     int started;          /* the start message was accepted */
     char transfer[E164_SIZE];
-    int llm;                /* the agent is an LLM agent: it records its own transcript */
-    struct stream_stt stt;  /* the agent's own recogniser (url "": the server's) */
-    struct agent_link link; /* its hooks' argument */
+    int llm;                       /* the agent is an LLM agent: it records its own transcript */
+    struct stream_speech speech;   /* the agent's own engines (stream_cloud.h); keys inside */
+    struct stream_cloud *cloud;    /* its cloud engines, NULL for none */
+    struct stream_phrases phrases; /* its tenant's flow keywords, for the grammar */
+    struct agent_link link;        /* its hooks' argument */
 };
 
 /* A synthesis job: runs on a worker, comes back to the loop by connection id. */
@@ -332,14 +335,16 @@ void stream_tts_cache_release(struct server *srv)
     srv->tts_cache = NULL;
 }
 
-static int io_synthesize(void *arg, unsigned id, const char *text, const char *lang,
-                         const char *voice)
+int stream_synthesize_offline(struct server *srv, unsigned long long conn_id, unsigned id,
+                              const char *text, const char *lang, const char *voice)
 {
-    struct stream_conn *c = arg;
-    struct tts_cache_slot *hit = cache_find(c->srv, text, lang);
+    struct stream_conn *c = conn_by_id(srv, conn_id);
+    struct tts_cache_slot *hit = cache_find(srv, text, lang);
     struct tts_job *j;
     int rc;
 
+    if (!c)
+        return SB_ENOTFOUND;
     if (hit) {
         session_audio(&c->session, id, hit->audio, hit->len, clock_mono_us());
         return 0;
@@ -347,8 +352,8 @@ static int io_synthesize(void *arg, unsigned id, const char *text, const char *l
     j = calloc(1, sizeof(*j));
     if (!j)
         return SB_ENOMEM;
-    j->srv = c->srv;
-    j->conn_id = c->id;
+    j->srv = srv;
+    j->conn_id = conn_id;
     j->utterance = id;
     j->text = strdup(text);
     snprintf(j->lang, sizeof(j->lang), "%s", lang);
@@ -357,13 +362,23 @@ static int io_synthesize(void *arg, unsigned id, const char *text, const char *l
         tts_job_free(j);
         return SB_ENOMEM;
     }
-    rc = workers_submit(c->srv->workers, tts_run, tts_done, j);
+    rc = workers_submit(srv->workers, tts_run, tts_done, j);
     if (rc) {
         log_event(LOG_ERROR, "stream.tts_failed", "call_sid=%s error=\"workers: %s\"",
                   c->session.call_sid, sb_strerror(rc));
         tts_job_free(j);
     }
     return rc;
+}
+
+static int io_synthesize(void *arg, unsigned id, const char *text, const char *lang,
+                         const char *voice)
+{
+    struct stream_conn *c = arg;
+
+    if (stream_cloud_speaks(c->cloud))
+        return stream_cloud_say(c->cloud, id, text, lang, voice);
+    return stream_synthesize_offline(c->srv, c->id, id, text, lang, voice);
 }
 
 /* The conversation of a recognised call, through the writer (as the LLM agents' transcripts). */
@@ -387,7 +402,16 @@ static int io_recognize(void *arg, unsigned id, unsigned char *mulaw, size_t len
 {
     struct stream_conn *c = arg;
 
-    return stream_listen_submit(c->srv, c->id, id, mulaw, len, lang, &c->stt);
+    if (stream_cloud_listens(c->cloud))
+        return stream_cloud_recognize(c->cloud, id, mulaw, len, lang);
+    return stream_listen_submit(c->srv, c->id, id, mulaw, len, lang, &c->speech.stt, &c->phrases);
+}
+
+static void io_hear(void *arg, const unsigned char *mulaw, size_t len, int start)
+{
+    struct stream_conn *c = arg;
+
+    stream_cloud_hear(c->cloud, mulaw, len, start);
 }
 
 /*
@@ -500,8 +524,19 @@ static void io_started(void *arg, struct session *s, const struct media_event *s
         call.llm = &llm;
         c->llm = 1;
     }
-    if (route && conversations_stt(srv, route, agent_name, &c->stt))
-        log_event(LOG_INFO, "stream.recognizer", "call_sid=%s stt=whisper-api", s->call_sid);
+    if (tenant && stream_phrases_of_tenant(srv, tenant->name, &c->phrases) != 0)
+        log_event(LOG_WARN, "stream.phrases_failed", "call_sid=%s", s->call_sid);
+    if (route && conversations_speech(srv, route, agent_name, lang, &c->speech)) {
+        int rc = stream_cloud_open(srv, c->id, &c->speech, lang, &c->cloud);
+
+        log_event(rc ? LOG_ERROR : LOG_INFO, "stream.engines", "call_sid=%s stt=%s tts=%s%s%s",
+                  s->call_sid,
+                  c->speech.stt_deepgram ? "deepgram"
+                  : c->speech.stt.url[0] ? "whisper-api"
+                                         : "pocketsphinx",
+                  c->speech.tts[0] ? c->speech.tts : "offline", rc ? " error=" : "",
+                  rc ? sb_strerror(rc) : "");
+    }
     session_begin(s, c->llm ? &agent_llm_ops : agent_for(agent_name), &call,
                   persona_voice(tenant, lang), conversations_env(srv), clock_mono_us());
 }
@@ -661,8 +696,8 @@ int stream_confirm_upgrade(struct server *srv, struct lws *wsi)
 static int on_established(struct server *srv, struct lws *wsi, struct stream_conn **slot)
 {
     struct stream_conn *c = calloc(1, sizeof(*c));
-    struct session_io io = {NULL,       io_send,      io_close,     io_synthesize,
-                            io_started, io_recognize, io_transcript, NULL};
+    struct session_io io = {NULL,       io_send,      io_close,      io_synthesize,
+                            io_started, io_recognize, io_transcript, io_hear};
     struct session_config cfg = {0};
 
     if (!c)
@@ -768,7 +803,9 @@ static void on_closed(struct server *srv, struct stream_conn *c)
     srv->nstreams--;
     ws_queue_release(&c->out);
     buf_release(&c->rx);
-    OPENSSL_cleanse(c->stt.key, sizeof(c->stt.key));
+    stream_cloud_free(c->cloud);
+    stream_phrases_release(&c->phrases);
+    OPENSSL_cleanse(&c->speech, sizeof(c->speech));
     free(c);
 }
 
@@ -798,6 +835,29 @@ void stream_close_all(struct server *srv)
         session_end(&c->session, SESSION_FAILED, 1001, "server is shutting down");
 }
 
+void stream_audio(struct server *srv, unsigned long long conn_id, unsigned id,
+                  const unsigned char *mulaw, size_t len)
+{
+    struct stream_conn *c = conn_by_id(srv, conn_id);
+
+    if (!c)
+        return;
+    if (id <= c->session.cut_upto) {
+        /* Barge-in cut this reply: its synthesis stops now, its audio is dropped. */
+        stream_cloud_cut(c->cloud, c->session.cut_upto);
+        return;
+    }
+    session_audio(&c->session, id, mulaw, len, clock_mono_us());
+    pump(c);
+}
+
+struct stream_cloud *stream_cloud_of(struct server *srv, unsigned long long conn_id)
+{
+    struct stream_conn *c = conn_by_id(srv, conn_id);
+
+    return c ? c->cloud : NULL;
+}
+
 void stream_heard(struct server *srv, unsigned long long conn_id, unsigned id,
                   enum session_heard heard, const char *text)
 {
@@ -814,7 +874,9 @@ void stream_agents_tick(struct server *srv)
     long long now = clock_mono_ms();
 
     for (struct stream_conn *c = srv->streams; c; c = c->next) {
-        if (!c->closing)
+        if (!c->closing) {
             session_agent_tick(&c->session, now);
+            stream_cloud_tick(c->cloud, now);
+        }
     }
 }

@@ -37,6 +37,17 @@ int stream_callback(struct server *srv, struct lws *wsi, enum lws_callback_reaso
 void stream_heard(struct server *srv, unsigned long long conn_id, unsigned id,
                   enum session_heard heard, const char *text);
 
+/** A piece of reply audio for utterance `id` of stream `conn_id`, if it is still there. */
+void stream_audio(struct server *srv, unsigned long long conn_id, unsigned id,
+                  const unsigned char *mulaw, size_t len);
+
+/** Says utterance `id` of stream `conn_id` with the offline voice (the worker pool). */
+int stream_synthesize_offline(struct server *srv, unsigned long long conn_id, unsigned id,
+                              const char *text, const char *lang, const char *voice);
+
+/** The cloud engines of stream `conn_id` (NULL: none, or the stream is gone). */
+struct stream_cloud *stream_cloud_of(struct server *srv, unsigned long long conn_id);
+
 /** Delivers finished syntheses to their sessions (called on the loop). */
 void stream_drain_tts(struct server *srv);
 

@@ -7,11 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/buf.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "server/server_internal.h"
 #include "server/stream.h"
 #include "server/workers.h"
+#include "flow/flow.h"
 #include "speech/stt.h"
 #include "core/banned.h"
 
@@ -24,6 +26,8 @@ struct stt_job {
     size_t len;
     char lang[16];
     struct stream_stt stt; /* url "" : the server's engine */
+    char *phrases;         /* the call's own, NUL-separated (a copy), NULL for none */
+    size_t nphrases;
     int rc;
     char err[128];
     struct stt_result res;
@@ -102,6 +106,20 @@ static const char *const phrases_en[] = {
     "do you take insurance",
     "speak spanish",
     "in spanish please",
+    /* Numbers a caller gives: digits, then the tens. */
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "fifteen",
+    "twenty",
+    "thirty",
+    "hundred",
 };
 
 const char *const *stream_listen_phrases(const char *lang, size_t *n)
@@ -114,20 +132,85 @@ const char *const *stream_listen_phrases(const char *lang, size_t *n)
 static void job_free(struct stt_job *j)
 {
     OPENSSL_cleanse(j->stt.key, sizeof(j->stt.key));
+    free(j->phrases);
     free(j->audio);
     free(j);
+}
+
+/* The collector of stream_phrases_of_tenant: each keyword once, within the limits. */
+struct phrase_collect {
+    struct buf b;
+    size_t n;
+    int rc;
+};
+
+static void collect_keyword(void *arg, const char *keyword)
+{
+    struct phrase_collect *pc = arg;
+    size_t len = strlen(keyword);
+
+    if (pc->rc || !len || pc->n >= STREAM_PHRASES_MAX || pc->b.len + len + 1 > pc->b.max)
+        return;
+    for (const char *p = pc->b.data; p && p < pc->b.data + pc->b.len; p += strlen(p) + 1) {
+        if (strcmp(p, keyword) == 0)
+            return;
+    }
+    pc->rc = buf_append(&pc->b, keyword, len + 1);
+    if (pc->rc == 0)
+        pc->n++;
+}
+
+int stream_phrases_of_tenant(struct server *srv, const char *tenant, struct stream_phrases *out)
+{
+    struct phrase_collect pc = {BUF_INIT(STREAM_PHRASES_BYTES), 0, 0};
+
+    memset(out, 0, sizeof(*out));
+    for (size_t i = 0; tenant && i < srv->flows.count; i++) {
+        if (strcmp(srv->flows.items[i].ref.tenant, tenant) == 0)
+            flow_keywords(srv->flows.items[i].flow, collect_keyword, &pc);
+    }
+    if (pc.rc == SB_ENOMEM) {
+        buf_release(&pc.b);
+        return SB_ENOMEM;
+    }
+    out->len = pc.b.len;
+    out->n = pc.n;
+    out->text = pc.n ? buf_detach(&pc.b, NULL) : NULL;
+    buf_release(&pc.b);
+    if (pc.n && !out->text) {
+        memset(out, 0, sizeof(*out));
+        return SB_ENOMEM;
+    }
+    return 0;
+}
+
+void stream_phrases_release(struct stream_phrases *p)
+{
+    free(p->text);
+    memset(p, 0, sizeof(*p));
 }
 
 static void stt_run(void *arg)
 {
     struct stt_job *j = arg;
     struct stt_request req;
+    const char *both[sizeof(phrases_en) / sizeof(phrases_en[0]) + STREAM_PHRASES_MAX];
+    size_t n = 0;
 
     memset(&req, 0, sizeof(req));
     req.mulaw = j->audio;
     req.len = j->len;
     req.lang = j->lang;
     req.phrases = stream_listen_phrases(j->lang, &req.nphrases);
+    if (j->nphrases) {
+        /* The common phrases and the call's own, in one list. */
+        memcpy(both, req.phrases, req.nphrases * sizeof(both[0]));
+        n = req.nphrases;
+        for (const char *p = j->phrases; n < req.nphrases + j->nphrases; p += strlen(p) + 1)
+            both[n++] = p;
+        req.phrases = both;
+        req.nphrases = n;
+    }
     if (j->stt.url[0]) {
         /* An agent's own recogniser: a request of its own, nothing kept between them. */
         struct stt whisper;
@@ -158,7 +241,7 @@ static void stt_done(void *arg)
 
 int stream_listen_submit(struct server *srv, unsigned long long conn_id, unsigned id,
                          unsigned char *mulaw, size_t len, const char *lang,
-                         const struct stream_stt *stt)
+                         const struct stream_stt *stt, const struct stream_phrases *extra)
 {
     struct stt_job *j;
     int rc;
@@ -181,6 +264,15 @@ int stream_listen_submit(struct server *srv, unsigned long long conn_id, unsigne
     snprintf(j->lang, sizeof(j->lang), "%s", lang ? lang : "");
     if (stt)
         j->stt = *stt;
+    if (extra && extra->n && extra->n <= STREAM_PHRASES_MAX) {
+        j->phrases = malloc(extra->len);
+        if (!j->phrases) {
+            job_free(j);
+            return SB_ENOMEM;
+        }
+        memcpy(j->phrases, extra->text, extra->len);
+        j->nphrases = extra->n;
+    }
     rc = workers_submit(srv->workers, stt_run, stt_done, j);
     if (rc)
         job_free(j);

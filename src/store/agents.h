@@ -83,7 +83,8 @@ int agent_name_valid(const char *name);
 /** True when `url` is an http:// or https:// URL with a host, of visible ASCII, that fits. */
 int agent_base_url_valid(const char *url);
 
-/** The same for a speech engine's URL, which may also be ws:// or wss:// (the streaming engines). */
+/** The same for a speech engine's URL, which may also be ws:// or wss:// (the streaming engines).
+ */
 int agent_speech_url_valid(const char *url);
 
 /** True when `name` is "" or could name an environment variable ([A-Za-z_][A-Za-z0-9_]*). */

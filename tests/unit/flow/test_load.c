@@ -494,10 +494,10 @@ static void gather_keyword(void *arg, const char *keyword)
 Test(load, keywords_are_walked_in_document_order)
 {
     char all[512] = "";
-    struct flow *f = fx_load(
-        ONE("{\"type\": \"menu\", \"prompt\": \"Hi.\", \"options\": [{\"digit\": \"1\", "
-            "\"keywords\": [\"horario\", \"hours\"], \"next\": \"b\"}, {\"digit\": \"2\", "
-            "\"next\": \"b\"}, {\"keywords\": [\"facturación\"], \"next\": \"b\"}]}"));
+    struct flow *f =
+        fx_load(ONE("{\"type\": \"menu\", \"prompt\": \"Hi.\", \"options\": [{\"digit\": \"1\", "
+                    "\"keywords\": [\"horario\", \"hours\"], \"next\": \"b\"}, {\"digit\": \"2\", "
+                    "\"next\": \"b\"}, {\"keywords\": [\"facturación\"], \"next\": \"b\"}]}"));
 
     cr_assert_eq(flow_keywords(f, gather_keyword, all), 3);
     cr_assert_str_eq(all, "horario|hours|facturación|");

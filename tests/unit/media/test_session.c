@@ -218,8 +218,8 @@ static void fake_transcript(void *arg, int agent, const char *text)
 
 /* The same with a recogniser: the session hands over utterances and waits for words. */
 static const struct session_io listen_io = {
-    &fk, fake_send, fake_close, fake_synthesize, fake_started, fake_recognize, fake_transcript,
-    fake_hear,
+    &fk,          fake_send,      fake_close,      fake_synthesize,
+    fake_started, fake_recognize, fake_transcript, fake_hear,
 };
 
 /* -- a spy agent: the rule agent's words, counting interruptions and hangups -- */
