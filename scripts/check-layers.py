@@ -25,15 +25,17 @@ import sys
 LAYERS = {
     "core": set(),
     "net": {"core"},
+    "twilio": {"core", "net"},
     "store": {"core"},
     "agent": {"core", "net"},
     "speech": {"core", "net"},
     "flow": {"core"},
     "media": {"core", "net", "agent"},
     "voice": {"core", "net", "store", "agent", "flow"},
-    "server": {"core", "net", "store", "agent", "speech", "flow", "media", "voice"},
+    "server": {"core", "net", "store", "agent", "speech", "flow", "media", "voice", "twilio"},
     "sim": {"core", "net", "speech"},
-    "cli": {"core", "net", "store", "agent", "speech", "flow", "media", "voice", "server", "sim"},
+    "cli": {"core", "net", "store", "agent", "speech", "flow", "media", "voice", "server", "sim",
+            "twilio"},
 }
 PROGRAM = ""  # the layer of files directly in src/
 
