@@ -71,7 +71,7 @@ struct twilio_rest_config {
     const char *account_sid; /* AC...: in every path; required */
     const char *username;    /* Basic auth user: NULL for account_sid, or an API key SID (SK...) */
     const char *password;    /* the auth token, or the API key's secret; required */
-    const char *base_url;    /* NULL: TWILIO_API_BASE_DEFAULT; http:// or https://, no path */
+    const char *base_url;    /* NULL: TWILIO_API_BASE_DEFAULT; http:// or https://, no query */
     long connect_timeout_ms; /* 0: TWILIO_CONNECT_TIMEOUT_MS */
     long timeout_ms;         /* the whole exchange; 0: TWILIO_TIMEOUT_MS */
 };
@@ -300,7 +300,7 @@ struct twilio_rest_send {
  * client's credentials and timeouts. `*id` (may be NULL) receives the
  * transport's id. Returns what the transport's submit returns (0, or
  * SB_EINVAL, SB_ENOMEM, SB_EBUSY, SB_ECLOSED: then no answer will come),
- * SB_EINVAL for a missing transport or a request not built, SB_ENOMEM.
+ * or SB_EINVAL for a missing transport or a request not built.
  */
 SB_MUST_CHECK int twilio_rest_submit(const struct twilio_rest *r,
                                      const struct twilio_rest_request *req,
