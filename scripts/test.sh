@@ -125,7 +125,7 @@ tsan_env="halt_on_error=1 second_deadlock_stack=1 suppressions=$root/tests/tsan.
 # threads are compiled against tests/tsan/criterion/criterion.h, a stand-in for
 # the part of Criterion they use, and run by tests/tsan/runner.c.
 tsan_units="store/test_writer:libsb_store.a server/test_workers:libsb_server.a
-            net/test_http_client:libsb_net.a"
+            net/test_http_client:libsb_net.a net/test_ws_client:libsb_net.a"
 if build build-tsan "switchboard" -Db_sanitize=thread; then
   for u in $tsan_units; do
     src=${u%%:*} lib=${u##*:} name=tsan-$(basename "${u%%:*}")
@@ -133,7 +133,7 @@ if build build-tsan "switchboard" -Db_sanitize=thread; then
     if gcc -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=thread -Wall -Wextra -Wno-unused-parameter \
          -Wno-format-zero-length -Itests/tsan -Isrc tests/tsan/runner.c "tests/unit/$src.c" \
          -o "build-tsan/$name" "build-tsan/$lib" build-tsan/libsb_store.a build-tsan/libsb_core.a \
-         $(pkg-config --libs sqlite3 libcrypto libcurl) -lpthread >"$log/$name.cc" 2>&1; then
+         $(pkg-config --libs sqlite3 libcrypto libcurl libwebsockets) -lpthread >"$log/$name.cc" 2>&1; then
       TSAN_OPTIONS=$tsan_env criterion "tsan:unit-$(basename "$src")" "build-tsan/$name"
     else
       cat "$log/$name.cc"; printf 'tsan:%s: 0 passed, 1 failed\n' "$name"; count 0 1
@@ -148,7 +148,7 @@ if build build-tsan "switchboard" -Db_sanitize=thread; then
     tests.integration.test_server tests.integration.test_webhooks tests.integration.test_streams \
     tests.integration.test_flows tests.integration.test_attacks \
     tests.integration.test_agent_gather tests.integration.test_agent_partial tests.integration.test_relay \
-    tests.integration.test_speech
+    tests.integration.test_speech tests.integration.test_speech_cloud
 else
   count 0 1
 fi

@@ -53,6 +53,7 @@ struct cloud_queue {
 
 struct kept_utterance {
     unsigned id;
+    long long asked_ms; /* when its words were asked for: the provider's time counts from it */
     unsigned char *audio;
     size_t len;
 };
@@ -296,6 +297,7 @@ int stream_cloud_recognize(struct stream_cloud *cl, unsigned id, unsigned char *
         free(slot->audio);
     }
     slot->id = id;
+    slot->asked_ms = clock_mono_ms();
     slot->audio = mulaw;
     slot->len = len;
     if (stt_deepgram_finalize(cl->dg, id, clock_mono_ms()) != 0) {
@@ -415,6 +417,7 @@ static void heard(struct stream_cloud *cl, const struct cloud_event *e)
     struct kept_utterance *u = kept_utterance(cl, e->id);
     unsigned char *audio = u ? u->audio : NULL;
     size_t len = u ? u->len : 0;
+    long long wait_ms = u ? clock_mono_ms() - u->asked_ms : -1;
 
     if (u)
         memset(u, 0, sizeof(*u));
@@ -426,8 +429,8 @@ static void heard(struct stream_cloud *cl, const struct cloud_event *e)
         return;
     }
     free(audio);
-    log_event(LOG_INFO, "stream.recognized", "utterance=%u outcome=%s stt=deepgram", e->id,
-              e->res.outcome == STT_WORDS ? "words" : "nothing");
+    log_event(LOG_INFO, "stream.recognized", "utterance=%u outcome=%s stt=deepgram wait_ms=%lld",
+              e->id, e->res.outcome == STT_WORDS ? "words" : "nothing", wait_ms);
     stream_heard(cl->srv, cl->conn_id, e->id,
                  e->res.outcome == STT_WORDS ? SESSION_HEARD_WORDS : SESSION_HEARD_NOTHING,
                  e->res.text);
@@ -474,6 +477,9 @@ void stream_cloud_drain(struct server *srv)
 
                 /* A piece no longer kept was cut off or said offline: its audio goes nowhere. */
                 if (p) {
+                    if (!p->heard)
+                        log_event(LOG_INFO, "stream.tts_first_audio", "utterance=%u wait_ms=%lld",
+                                  e->id, clock_mono_ms() - p->asked_ms);
                     p->heard = 1;
                     stream_audio(srv, e->conn_id, e->id, e->data, e->len);
                 }

@@ -182,5 +182,34 @@ class CutMidUtteranceTest(CloudSpeechTest):
         self.assertIn("deepgram.reconnected", self.sb.logs())
 
 
+class SlowProvidersTest(CloudSpeechTest):
+    """Both providers hold every answer 4 s: the caller is not left in silence."""
+    PROVIDER_FLAGS = ("--api-key", KEY, "--first-byte-ms", "4000")
+
+    def test_the_offline_voice_answers_and_the_turn_is_not_waited_for_forever(self):
+        doc, sid = self.call("listen\nsay ¿Cuál es el precio?\nlisten\nhangup\n")
+        logs = self.sb.logs()
+        self.assertIn("stream.tts_slow", logs)
+        self.assertIn("stream.tts_fallback", logs)
+        self.assertIn("deepgram.final_late", logs)
+        # The greeting and an answer to the caller's turn were heard.
+        starts = [e for e in events(doc, "stream-event") if e["event"] == "reply-start"]
+        self.assertGreaterEqual(len(starts), 2, doc)
+
+
+class NothingHeardTest(CloudSpeechTest):
+    """Deepgram hears nothing in the caller's audio (its stand-in hears no Spanish): asked again."""
+    TRANSCRIPTS = None
+
+    def test_the_caller_is_asked_again(self):
+        doc, sid = self.call("listen\nsay ¿Cuál es el precio?\nlisten\nhangup\n")
+        logs = self.sb.logs()
+        self.assertIn("outcome=nothing stt=deepgram", logs)
+        self.assertNotIn("stt_fallback", logs)
+        starts = [e for e in events(doc, "stream-event") if e["event"] == "reply-start"]
+        self.assertGreaterEqual(len(starts), 2, doc)
+        self.assertEqual(events(doc, "dial"), [])
+
+
 if __name__ == "__main__":
     unittest.main()
