@@ -2,6 +2,8 @@
 #ifndef SB_CLI_CLI_H
 #define SB_CLI_CLI_H
 
+#include <stddef.h>
+
 #include "store/store.h"
 
 int cli_serve(int argc, char **argv);
@@ -16,6 +18,33 @@ int cli_sim_api(int argc, char **argv);
 /** switchboard sim llm: a local OpenAI-compatible chat server (src/cli/sim_llm.c). */
 int cli_sim_llm(int argc, char **argv);
 int cli_sim_providers(int argc, char **argv);
+
+/** Parses a whole number from lo to hi into *out. Returns 0, or -1 after printing the usage error.
+ */
+int cli_parse_num(const char *flag, const char *value, long lo, long hi, int *out);
+
+/**
+ * Splits --listen's "[HOST:]PORT" or "[::1]:PORT" into `host` (127.0.0.1 when
+ * there is none) and *port. Returns 0, or -1 after printing the usage error.
+ */
+int cli_parse_listen(const char *value, char *host, size_t hostsize, int *port);
+
+/* A loaded text file and its non-empty lines (borrowed from `text`); cli_lines_release frees. */
+struct cli_lines {
+    char *text;
+    const char **line;
+    size_t n;
+};
+
+/**
+ * Loads the non-empty lines of a UTF-8 text file (at most 1 MiB, 10,000
+ * lines; CRLF allowed) named by `flag`. Returns 0, or -1 with the reason
+ * ("--transcripts 'F' has no line") in `err`.
+ */
+int cli_lines_load(const char *flag, const char *path, struct cli_lines *l, char *err,
+                   size_t errsize);
+
+void cli_lines_release(struct cli_lines *l);
 /** switchboard agents: the tenants' LLM agents (src/cli/agents.c). */
 int cli_agents(int argc, char **argv);
 

@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "core/err.h"
+#include "core/utf8.h"
 #include "core/banned.h"
 
 static void report(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
@@ -132,4 +133,112 @@ const char *cli_iso_time(long long t, char *out, size_t size)
     if (t > 0 && gmtime_r(&tt, &tm))
         strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
     return out;
+}
+
+/* ---- flags and files the sim's servers share ---- */
+
+int cli_parse_num(const char *flag, const char *value, long lo, long hi, int *out)
+{
+    char *end = NULL;
+    long v = strtol(value, &end, 10);
+
+    if (end == value || *end || v < lo || v > hi) {
+        cli_usage("%s '%s' is not a whole number from %ld to %ld", flag, value, lo, hi);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+int cli_parse_listen(const char *value, char *host, size_t hostsize, int *port)
+{
+    const char *colon, *h = value;
+    size_t hlen;
+
+    if (value[0] == '[') {
+        const char *close = strchr(value, ']');
+
+        if (!close || close[1] != ':')
+            goto bad;
+        h = value + 1;
+        hlen = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(value, ':');
+        hlen = colon ? (size_t)(colon - value) : 0;
+    }
+    if (hlen >= hostsize)
+        goto bad;
+    if (hlen) {
+        memcpy(host, h, hlen);
+        host[hlen] = '\0';
+    } else {
+        snprintf(host, hostsize, "127.0.0.1");
+    }
+    return cli_parse_num("--listen port", colon ? colon + 1 : value, 0, 65535, port);
+bad:
+    cli_usage("--listen '%s' is not [HOST:]PORT (e.g. 127.0.0.1:8080)", value);
+    return -1;
+}
+
+void cli_lines_release(struct cli_lines *l)
+{
+    free(l->text);
+    free(l->line);
+    memset(l, 0, sizeof(*l));
+}
+
+int cli_lines_load(const char *flag, const char *path, struct cli_lines *l, char *err,
+                   size_t errsize)
+{
+    FILE *f = fopen(path, "rb");
+    size_t len = 0, cap = 0;
+    char *p;
+
+    memset(l, 0, sizeof(*l));
+    if (!f) {
+        snprintf(err, errsize, "%s '%s' cannot be read", flag, path);
+        return -1;
+    }
+    l->text = malloc(1024 * 1024 + 1);
+    if (l->text)
+        len = fread(l->text, 1, 1024 * 1024 + 1, f);
+    fclose(f);
+    if (!l->text || len > 1024 * 1024) {
+        snprintf(err, errsize, "%s '%s' is larger than 1 MiB", flag, path);
+        return -1;
+    }
+    l->text[len] = '\0';
+    if (strlen(l->text) != len || !utf8_valid(l->text, len)) {
+        snprintf(err, errsize, "%s '%s' is not UTF-8 text", flag, path);
+        return -1;
+    }
+    for (p = l->text; *p && l->n < 10000;) {
+        char *nl = strchr(p, '\n');
+
+        if (nl)
+            *nl = '\0';
+        if (nl && nl > p && nl[-1] == '\r')
+            nl[-1] = '\0';
+        if (*p) {
+            if (l->n == cap) {
+                const char **grown = realloc(l->line, (cap = cap ? cap * 2 : 16) * sizeof(*grown));
+
+                if (!grown) {
+                    snprintf(err, errsize, "out of memory");
+                    return -1;
+                }
+                l->line = grown;
+            }
+            l->line[l->n++] = p;
+        }
+        if (!nl)
+            break;
+        p = nl + 1;
+    }
+    if (l->n == 0) {
+        snprintf(err, errsize, "%s '%s' has no line", flag, path);
+        return -1;
+    }
+    return 0;
 }

@@ -39,112 +39,6 @@ static const char llm_usage[] =
     "\n"
     "Exit status: 0 after a clean stop, 1 when it cannot start, 2 on bad usage.\n";
 
-/* Parses a whole number from lo to hi; returns 0 or -1 after printing the usage error. */
-static int parse_num(const char *flag, const char *value, long lo, long hi, int *out)
-{
-    char *end = NULL;
-    long v = strtol(value, &end, 10);
-
-    if (end == value || *end || v < lo || v > hi) {
-        cli_usage("%s '%s' is not a whole number from %ld to %ld", flag, value, lo, hi);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
-}
-
-/* Splits "[HOST:]PORT", "[::1]:PORT" into host (in `host`) and port. Returns 0 or -1. */
-static int parse_listen(const char *value, char *host, size_t hostsize, int *port)
-{
-    const char *colon, *h = value;
-    size_t hlen;
-
-    if (value[0] == '[') {
-        const char *close = strchr(value, ']');
-
-        if (!close || close[1] != ':')
-            goto bad;
-        h = value + 1;
-        hlen = (size_t)(close - h);
-        colon = close + 1;
-    } else {
-        colon = strrchr(value, ':');
-        hlen = colon ? (size_t)(colon - value) : 0;
-    }
-    if (hlen >= hostsize)
-        goto bad;
-    if (hlen)
-        memcpy(host, h, hlen);
-    else
-        snprintf(host, hostsize, "127.0.0.1");
-    if (hlen)
-        host[hlen] = '\0';
-    if (parse_num("--listen port", colon ? colon + 1 : value, 0, 65535, port))
-        return -1;
-    return 0;
-bad:
-    cli_usage("--listen '%s' is not [HOST:]PORT (e.g. 127.0.0.1:8099)", value);
-    return -1;
-}
-
-/* The non-empty lines of a UTF-8 text file (at most 1 MiB, 10,000 lines). Returns 0 or -1. */
-static int load_lines(const char *path, char **text, const char ***lines, size_t *n, char *err,
-                      size_t errsize)
-{
-    FILE *f = fopen(path, "rb");
-    size_t len = 0, cap = 0;
-    char *p;
-
-    *text = NULL;
-    *lines = NULL;
-    *n = 0;
-    if (!f) {
-        snprintf(err, errsize, "--transcripts '%s' cannot be read", path);
-        return -1;
-    }
-    *text = malloc(1024 * 1024 + 1);
-    if (*text)
-        len = fread(*text, 1, 1024 * 1024 + 1, f);
-    fclose(f);
-    if (!*text || len > 1024 * 1024) {
-        snprintf(err, errsize, "--transcripts '%s' is larger than 1 MiB", path);
-        return -1;
-    }
-    (*text)[len] = '\0';
-    if (strlen(*text) != len || !utf8_valid(*text, len)) {
-        snprintf(err, errsize, "--transcripts '%s' is not UTF-8 text", path);
-        return -1;
-    }
-    for (p = *text; *p && *n < 10000;) {
-        char *nl = strchr(p, '\n');
-
-        if (nl)
-            *nl = '\0';
-        if (nl && nl > p && nl[-1] == '\r')
-            nl[-1] = '\0';
-        if (*p) {
-            if (*n == cap) {
-                const char **grown = realloc(*lines, (cap = cap ? cap * 2 : 16) * sizeof(**lines));
-
-                if (!grown) {
-                    snprintf(err, errsize, "out of memory");
-                    return -1;
-                }
-                *lines = grown;
-            }
-            (*lines)[(*n)++] = p;
-        }
-        if (!nl)
-            break;
-        p = nl + 1;
-    }
-    if (*n == 0) {
-        snprintf(err, errsize, "--transcripts '%s' has no line", path);
-        return -1;
-    }
-    return 0;
-}
-
 int cli_sim_llm(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -168,9 +62,7 @@ int cli_sim_llm(int argc, char **argv)
     char host[64] = "127.0.0.1";
     char err[700];
     const char *script_path = NULL, *transcripts_path = NULL;
-    char *transcripts_text = NULL;
-    const char **lines = NULL;
-    size_t nlines = 0;
+    struct cli_lines transcripts = {NULL, NULL, 0};
     int c, rc = 2;
 
     memset(&o, 0, sizeof(o));
@@ -182,7 +74,7 @@ int cli_sim_llm(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'l':
-            if (parse_listen(optarg, host, sizeof(host), &o.port))
+            if (cli_parse_listen(optarg, host, sizeof(host), &o.port))
                 goto out;
             break;
         case 's':
@@ -199,15 +91,15 @@ int cli_sim_llm(int argc, char **argv)
             o.api_key = optarg;
             break;
         case 'f':
-            if (parse_num("--first-token-ms", optarg, 0, 600000, &o.first_token_ms))
+            if (cli_parse_num("--first-token-ms", optarg, 0, 600000, &o.first_token_ms))
                 goto out;
             break;
         case 't':
-            if (parse_num("--tokens-per-second", optarg, 0, 1000000, &o.tokens_per_second))
+            if (cli_parse_num("--tokens-per-second", optarg, 0, 1000000, &o.tokens_per_second))
                 goto out;
             break;
         case 'e':
-            if (parse_num("--fail-every", optarg, 1, 1000000, &o.fail_every))
+            if (cli_parse_num("--fail-every", optarg, 1, 1000000, &o.fail_every))
                 goto out;
             break;
         case 'S':
@@ -218,15 +110,15 @@ int cli_sim_llm(int argc, char **argv)
             o.fail_status = (int)strtol(optarg, NULL, 10);
             break;
         case 'r':
-            if (parse_num("--retry-after", optarg, 1, 3600, &o.retry_after_s))
+            if (cli_parse_num("--retry-after", optarg, 1, 3600, &o.retry_after_s))
                 goto out;
             break;
         case 'w':
-            if (parse_num("--stall-ms", optarg, 0, 600000, &o.stall_ms))
+            if (cli_parse_num("--stall-ms", optarg, 0, 600000, &o.stall_ms))
                 goto out;
             break;
         case 'c':
-            if (parse_num("--cut-after", optarg, 0, 1000000, &o.cut_after))
+            if (cli_parse_num("--cut-after", optarg, 0, 1000000, &o.cut_after))
                 goto out;
             break;
         case 'T':
@@ -250,12 +142,12 @@ int cli_sim_llm(int argc, char **argv)
         goto out;
     }
     if (transcripts_path &&
-        load_lines(transcripts_path, &transcripts_text, &lines, &nlines, err, sizeof(err)) != 0) {
+        cli_lines_load("--transcripts", transcripts_path, &transcripts, err, sizeof(err)) != 0) {
         rc = cli_usage("%s", err);
         goto out;
     }
-    o.transcripts = lines;
-    o.ntranscripts = nlines;
+    o.transcripts = transcripts.line;
+    o.ntranscripts = transcripts.n;
     o.host = host;
     o.script = script_path ? &script : NULL;
     o.ready = stdout;
@@ -264,7 +156,6 @@ int cli_sim_llm(int argc, char **argv)
         fprintf(stderr, "error: cannot serve on %s:%d\n", host, o.port);
 out:
     sim_llm_script_release(&script);
-    free(lines);
-    free(transcripts_text);
+    cli_lines_release(&transcripts);
     return rc;
 }

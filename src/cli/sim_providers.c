@@ -44,122 +44,6 @@ static const char providers_usage[] =
     "\n"
     "Exit status: 0 after a clean stop, 1 when it cannot start, 2 on bad usage.\n";
 
-/* Parses a whole number from lo to hi; returns 0 or -1 after printing the usage error. */
-static int parse_num(const char *flag, const char *value, long lo, long hi, int *out)
-{
-    char *end = NULL;
-    long v = strtol(value, &end, 10);
-
-    if (end == value || *end || v < lo || v > hi) {
-        cli_usage("%s '%s' is not a whole number from %ld to %ld", flag, value, lo, hi);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
-}
-
-/* Splits "[HOST:]PORT", "[::1]:PORT" into host (in `host`) and port. Returns 0 or -1. */
-static int parse_listen(const char *value, char *host, size_t hostsize, int *port)
-{
-    const char *colon, *h = value;
-    size_t hlen;
-
-    if (value[0] == '[') {
-        const char *close = strchr(value, ']');
-
-        if (!close || close[1] != ':')
-            goto bad;
-        h = value + 1;
-        hlen = (size_t)(close - h);
-        colon = close + 1;
-    } else {
-        colon = strrchr(value, ':');
-        hlen = colon ? (size_t)(colon - value) : 0;
-    }
-    if (hlen >= hostsize)
-        goto bad;
-    if (hlen) {
-        memcpy(host, h, hlen);
-        host[hlen] = '\0';
-    } else {
-        snprintf(host, hostsize, "127.0.0.1");
-    }
-    return parse_num("--listen port", colon ? colon + 1 : value, 0, 65535, port);
-bad:
-    cli_usage("--listen '%s' is not [HOST:]PORT (e.g. 127.0.0.1:8098)", value);
-    return -1;
-}
-
-/* A loaded text file and its non-empty lines (borrowed from `text`). */
-struct lines {
-    char *text;
-    const char **line;
-    size_t n;
-};
-
-static void lines_release(struct lines *l)
-{
-    free(l->text);
-    free(l->line);
-    memset(l, 0, sizeof(*l));
-}
-
-/* The non-empty lines of a UTF-8 text file (at most 1 MiB, 10,000 lines). Returns 0 or -1. */
-static int load_lines(const char *flag, const char *path, struct lines *l, char *err,
-                      size_t errsize)
-{
-    FILE *f = fopen(path, "rb");
-    size_t len = 0, cap = 0;
-    char *p;
-
-    memset(l, 0, sizeof(*l));
-    if (!f) {
-        snprintf(err, errsize, "%s '%s' cannot be read", flag, path);
-        return -1;
-    }
-    l->text = malloc(1024 * 1024 + 1);
-    if (l->text)
-        len = fread(l->text, 1, 1024 * 1024 + 1, f);
-    fclose(f);
-    if (!l->text || len > 1024 * 1024) {
-        snprintf(err, errsize, "%s '%s' is larger than 1 MiB", flag, path);
-        return -1;
-    }
-    l->text[len] = '\0';
-    if (strlen(l->text) != len || !utf8_valid(l->text, len)) {
-        snprintf(err, errsize, "%s '%s' is not UTF-8 text", flag, path);
-        return -1;
-    }
-    for (p = l->text; *p && l->n < 10000;) {
-        char *nl = strchr(p, '\n');
-
-        if (nl)
-            *nl = '\0';
-        if (nl && nl > p && nl[-1] == '\r')
-            nl[-1] = '\0';
-        if (*p) {
-            if (l->n == cap) {
-                const char **grown = realloc(l->line, (cap = cap ? cap * 2 : 16) * sizeof(*grown));
-
-                if (!grown) {
-                    snprintf(err, errsize, "out of memory");
-                    return -1;
-                }
-                l->line = grown;
-            }
-            l->line[l->n++] = p;
-        }
-        if (!nl)
-            break;
-        p = nl + 1;
-    }
-    if (l->n == 0) {
-        snprintf(err, errsize, "%s '%s' has no line", flag, path);
-        return -1;
-    }
-    return 0;
-}
-
 int cli_sim_providers(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -177,7 +61,7 @@ int cli_sim_providers(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     struct sim_providers_opts o;
-    struct lines transcripts, phrases;
+    struct cli_lines transcripts, phrases;
     char host[64] = "127.0.0.1";
     char err[700];
     const char *transcripts_path = NULL, *phrases_path = NULL;
@@ -192,7 +76,7 @@ int cli_sim_providers(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'l':
-            if (parse_listen(optarg, host, sizeof(host), &o.port))
+            if (cli_parse_listen(optarg, host, sizeof(host), &o.port))
                 goto out;
             break;
         case 'k':
@@ -209,23 +93,23 @@ int cli_sim_providers(int argc, char **argv)
             phrases_path = optarg;
             break;
         case 'i':
-            if (parse_num("--idle-ms", optarg, 1, 3600000, &o.idle_ms))
+            if (cli_parse_num("--idle-ms", optarg, 1, 3600000, &o.idle_ms))
                 goto out;
             break;
         case 'f':
-            if (parse_num("--first-byte-ms", optarg, 0, 600000, &o.first_byte_ms))
+            if (cli_parse_num("--first-byte-ms", optarg, 0, 600000, &o.first_byte_ms))
                 goto out;
             break;
         case 's':
-            if (parse_num("--slow-ms", optarg, 0, 600000, &o.slow_ms))
+            if (cli_parse_num("--slow-ms", optarg, 0, 600000, &o.slow_ms))
                 goto out;
             break;
         case 'c':
-            if (parse_num("--cut-after", optarg, 1, 1000000, &o.cut_after))
+            if (cli_parse_num("--cut-after", optarg, 1, 1000000, &o.cut_after))
                 goto out;
             break;
         case 'e':
-            if (parse_num("--fail-every", optarg, 1, 1000000, &o.fail_every))
+            if (cli_parse_num("--fail-every", optarg, 1, 1000000, &o.fail_every))
                 goto out;
             break;
         case 'g':
@@ -245,11 +129,12 @@ int cli_sim_providers(int argc, char **argv)
         goto out;
     }
     if (transcripts_path &&
-        load_lines("--transcripts", transcripts_path, &transcripts, err, sizeof(err)) != 0) {
+        cli_lines_load("--transcripts", transcripts_path, &transcripts, err, sizeof(err)) != 0) {
         rc = cli_usage("%s", err);
         goto out;
     }
-    if (phrases_path && load_lines("--phrases", phrases_path, &phrases, err, sizeof(err)) != 0) {
+    if (phrases_path &&
+        cli_lines_load("--phrases", phrases_path, &phrases, err, sizeof(err)) != 0) {
         rc = cli_usage("%s", err);
         goto out;
     }
@@ -263,7 +148,7 @@ int cli_sim_providers(int argc, char **argv)
     if (rc)
         fprintf(stderr, "error: cannot serve on %s:%d\n", host, o.port);
 out:
-    lines_release(&transcripts);
-    lines_release(&phrases);
+    cli_lines_release(&transcripts);
+    cli_lines_release(&phrases);
     return rc;
 }
