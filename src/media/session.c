@@ -28,6 +28,8 @@ const char *session_outcome_name(enum session_outcome o)
 
 /* Twilio-bound messages are a few hundred bytes; a media message is the largest. */
 #define SESSION_MESSAGE_MAX 1024
+/* The lines of one reply held until its first audio (a reply is a few sentences). */
+#define SESSION_REPLY_LINES_MAX (16 * 1024)
 
 void session_init(struct session *s, const struct session_io *io, const struct session_config *cfg,
                   long long now_us)
@@ -39,6 +41,7 @@ void session_init(struct session *s, const struct session_io *io, const struct s
     s->lead_ms = cfg && cfg->lead_ms > 0 ? cfg->lead_ms : PACER_DEFAULT_LEAD_MS;
     pacer_init(&s->pacer, (int)s->lead_ms);
     buf_init(&s->tx, SESSION_MESSAGE_MAX);
+    buf_init(&s->reply_lines, SESSION_REPLY_LINES_MAX);
     s->parsed = cfg ? cfg->scratch : NULL;
     vad_init(&s->vad);
     utterance_init(&s->said);
@@ -101,6 +104,32 @@ static int send_tx(struct session *s, int rc)
     return rc;
 }
 
+/* Writes the held lines of a reply, the first with `latency_ms`. */
+static void reply_lines_flush(struct session *s, long latency_ms)
+{
+    const char *p = s->reply_lines.data;
+    const char *end = p ? p + s->reply_lines.len : NULL;
+
+    s->reply_awaited = 0;
+    for (; p && p < end; p += strlen(p) + 1) {
+        s->io.transcript(s->io.arg, 1, p, latency_ms);
+        latency_ms = -1;
+    }
+    buf_reset(&s->reply_lines);
+}
+
+/* A piece the agent says: held while its reply's first audio is awaited, else written now. */
+static void reply_line(struct session *s, const char *text)
+{
+    if (!s->io.transcript)
+        return;
+    if (s->reply_awaited && buf_append(&s->reply_lines, text, strlen(text) + 1) == 0)
+        return;
+    if (s->reply_awaited)
+        reply_lines_flush(s, -1); /* too much held: written without a latency */
+    s->io.transcript(s->io.arg, 1, text, -1);
+}
+
 /* Asks for a piece of a reply to be spoken. */
 static void speak(struct session *s, const char *text)
 {
@@ -136,8 +165,8 @@ static void on_agent_event(void *arg, const struct agent_event *ev)
     case AGENT_EV_TEXT:
     case AGENT_EV_FILLER:
         speak(s, ev->text ? ev->text : "");
-        if (ev->text && *ev->text && s->io.transcript)
-            s->io.transcript(s->io.arg, 1, ev->text);
+        if (ev->text && *ev->text)
+            reply_line(s, ev->text);
         break;
     case AGENT_EV_LANG:
         if (ev->text && *ev->text)
@@ -220,8 +249,10 @@ static void caller_turn(struct session *s, const char *digits, const char *speec
     t.digits = digits;
     t.speech = speech;
     t.unrecognised_speech = digits == NULL && speech == NULL;
+    reply_lines_flush(s, -1); /* the previous reply, if its audio never went out */
     if (speech && *speech && s->io.transcript)
-        s->io.transcript(s->io.arg, 0, speech);
+        s->io.transcript(s->io.arg, 0, speech, -1);
+    s->reply_awaited = s->io.transcript != NULL;
     /* With a recogniser the turn's end was when the caller stopped, noted then. */
     if (!s->io.recognize || digits)
         s->speech_end_us = now_us;
@@ -583,6 +614,8 @@ long long session_tick(struct session *s, long long now_us)
             if (s->speech_end_us) {
                 s->last_turn_gap_ms = (long)((now_us - s->speech_end_us) / 1000);
                 s->speech_end_us = 0;
+                if (s->reply_awaited)
+                    reply_lines_flush(s, s->last_turn_gap_ms);
             }
         }
     }
@@ -602,8 +635,11 @@ void session_release(struct session *s)
         s->agent->close(s->agent_obj);
     s->agent_obj = NULL;
     s->agent_started = 0;
+    if (s->reply_lines.len)
+        reply_lines_flush(s, -1);
     pacer_release(&s->pacer);
     buf_release(&s->tx);
+    buf_release(&s->reply_lines);
     utterance_release(&s->said);
     if (s->owns_parsed)
         free(s->parsed);

@@ -60,9 +60,13 @@ struct session_io {
     int (*recognize)(void *arg, unsigned id, unsigned char *mulaw, size_t len, const char *lang);
     /**
      * A line of the call's conversation: what the caller said (`agent` 0) or
-     * a piece the agent says (`agent` 1). NULL: not recorded.
+     * a piece the agent says (`agent` 1), with `latency_ms` for the first
+     * piece of a reply to the caller's words or keys (from the end of their
+     * turn to the reply's first audio; -1 otherwise). The pieces of such a
+     * reply are held until its first audio goes out, so that the first
+     * carries its latency; they keep their order. NULL: not recorded.
      */
-    void (*transcript)(void *arg, int agent, const char *text);
+    void (*transcript)(void *arg, int agent, const char *text, long latency_ms);
     /**
      * A streaming recogniser hears the caller as they speak: each piece of
      * the current utterance as it is collected (`start` 1 for its first
@@ -143,6 +147,9 @@ struct session {
     /* words that ended on "and", "um", ...: the turn waits for more (SESSION_CONTINUE_MS) */
     char held[SESSION_HELD_MAX];
     long long held_until_us; /* when the held words become the turn; 0 while the caller talks */
+    /* the reply to a caller turn, as transcript lines held until its first audio (NUL-separated) */
+    struct buf reply_lines;
+    int reply_awaited; /* a caller turn was taken and its reply's first audio has not gone out */
 };
 
 struct session_config {

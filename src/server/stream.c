@@ -382,7 +382,7 @@ static int io_synthesize(void *arg, unsigned id, const char *text, const char *l
 }
 
 /* The conversation of a recognised call, through the writer (as the LLM agents' transcripts). */
-static void io_transcript(void *arg, int agent, const char *text)
+static void io_transcript(void *arg, int agent, const char *text, long latency_ms)
 {
     struct stream_conn *c = arg;
     struct call_turn t;
@@ -393,7 +393,7 @@ static void io_transcript(void *arg, int agent, const char *text)
     snprintf(t.call_sid, sizeof(t.call_sid), "%s", c->session.call_sid);
     t.role = agent ? TURN_AGENT : TURN_CALLER;
     t.text = (char *)text;
-    t.latency_ms = -1;
+    t.latency_ms = latency_ms;
     if (writer_submit_turn(c->srv->writer, &t, NULL, NULL) != 0)
         log_event(LOG_ERROR, "stream.transcript_failed", "call_sid=%s", c->session.call_sid);
 }

@@ -53,6 +53,12 @@ class SpeechTest(SeededServerTest):
         # The caller's words come before their answers.
         roles = [r for r, _ in lines]
         self.assertLess(roles.index("caller"), len(roles) - 1)
+        # Each reply to the caller's words carries its voice-to-voice latency; the greeting none.
+        first_reply = turns[roles.index("caller") + 1]
+        self.assertEqual(first_reply["role"], "agent")
+        self.assertIsNotNone(first_reply["latency_ms"], turns)
+        self.assertGreater(first_reply["latency_ms"], 0)
+        self.assertIsNone(turns[0]["latency_ms"])
         self.assertIn("outcome=words", self.sb.logs())
 
     def test_words_stop_the_agent_and_an_uh_huh_does_not(self):

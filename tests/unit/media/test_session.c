@@ -71,6 +71,8 @@ struct synth_req {
     char voice[64];
 };
 
+#define MAX_LINES 16
+
 struct fake {
     char *sent[MAX_SENT];
     json_t *json[MAX_SENT];
@@ -97,14 +99,17 @@ struct fake {
     long heard_ms;
     int hangups;
     /* the recogniser (listen_io) */
-    int listen;         /* open with listen_io */
-    int recognized;     /* utterances handed over */
-    unsigned rec_id;    /* the last one's id */
-    size_t rec_len;     /* and its bytes */
-    int recognize_fail; /* recognize refuses */
-    size_t heard_bytes; /* audio streamed through hear */
-    int hear_starts;    /* utterances begun there */
-    char said[256];     /* the caller's last transcript line */
+    int listen;                 /* open with listen_io */
+    int recognized;             /* utterances handed over */
+    unsigned rec_id;            /* the last one's id */
+    size_t rec_len;             /* and its bytes */
+    int recognize_fail;         /* recognize refuses */
+    size_t heard_bytes;         /* audio streamed through hear */
+    int hear_starts;            /* utterances begun there */
+    char said[256];             /* the caller's last transcript line */
+    char lines[MAX_LINES][256]; /* the agent's transcript lines, in the order written */
+    long line_latency[MAX_LINES];
+    int nlines;
 };
 
 static struct fake fk;
@@ -208,12 +213,18 @@ static void fake_hear(void *arg, const unsigned char *mulaw, size_t len, int sta
     f->heard_bytes += len;
 }
 
-static void fake_transcript(void *arg, int agent, const char *text)
+static void fake_transcript(void *arg, int agent, const char *text, long latency_ms)
 {
     struct fake *f = arg;
 
-    if (!agent)
+    if (!agent) {
         snprintf(f->said, sizeof(f->said), "%s", text);
+        return;
+    }
+    if (f->nlines < MAX_LINES) {
+        snprintf(f->lines[f->nlines], sizeof(f->lines[0]), "%s", text);
+        f->line_latency[f->nlines++] = latency_ms;
+    }
 }
 
 /* The same with a recogniser: the session hands over utterances and waits for words. */
@@ -1462,4 +1473,27 @@ Test(session, trailing_words)
     cr_assert_not(session_trails_off("and what are your hours"));
     cr_assert_not(session_trails_off(""));
     cr_assert_not(session_trails_off("sandy"));
+}
+
+Test(session, a_reply_is_recorded_with_its_latency_once_its_audio_goes_out)
+{
+    long long t;
+    int before;
+
+    fk.listen = 1;
+    t = greet(400);
+    cr_assert_eq(fk.nlines, 1, "the greeting is written at once");
+    cr_assert_eq(fk.line_latency[0], -1);
+    t = utter(t, 30);
+    before = fk.nsynth;
+    session_transcript(&s, fk.rec_id, SESSION_HEARD_WORDS, "what are your hours", t);
+    cr_assert_eq(fk.nsynth, before + 1);
+    cr_assert_eq(fk.nlines, 1, "the reply was written before its audio went out");
+    /* Its audio comes 150 ms later and goes out: the line is written with the latency. */
+    t += 150 * MS;
+    say(fk.synth[before].id, 400, t);
+    session_tick(&s, t);
+    cr_assert_eq(fk.nlines, 2);
+    cr_assert_str_eq(fk.lines[1], HOURS_TEXT);
+    cr_assert_geq(fk.line_latency[1], 150, "latency %ld", fk.line_latency[1]);
 }
