@@ -439,6 +439,16 @@ int session_trails_off(const char *text)
     return 0;
 }
 
+void session_partial(struct session *s, const char *text, long long now_us)
+{
+    if (s->state != S_ACTIVE || !s->vad.speech || s->talked_over || !agent_talking(s) || !text ||
+        !*text || session_is_backchannel(text))
+        return;
+    log_event(LOG_INFO, "stream.barge_in", "call_sid=%s by=partial", s->call_sid);
+    s->talked_over = 1;
+    barge_in(s, now_us);
+}
+
 void session_transcript(struct session *s, unsigned id, enum session_heard heard, const char *text,
                         long long now_us)
 {

@@ -202,6 +202,14 @@ void session_audio(struct session *s, unsigned id, const unsigned char *mulaw, s
 void session_transcript(struct session *s, unsigned id, enum session_heard heard, const char *text,
                         long long now_us);
 
+/**
+ * Words heard so far of the caller's current utterance, from a streaming
+ * recogniser while they still speak: words that are not a backchannel stop
+ * the agent at once if it talks over them (the turn itself still waits for
+ * the whole utterance). Ignored when the caller is not speaking.
+ */
+void session_partial(struct session *s, const char *text, long long now_us);
+
 /** True when `text` is only a backchannel ("uh-huh", "mm", "okay", "sí", ...). */
 int session_is_backchannel(const char *text);
 

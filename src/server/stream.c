@@ -851,6 +851,16 @@ void stream_audio(struct server *srv, unsigned long long conn_id, unsigned id,
     pump(c);
 }
 
+void stream_partial(struct server *srv, unsigned long long conn_id, const char *text)
+{
+    struct stream_conn *c = conn_by_id(srv, conn_id);
+
+    if (!c)
+        return;
+    session_partial(&c->session, text, clock_mono_us());
+    pump(c);
+}
+
 struct stream_cloud *stream_cloud_of(struct server *srv, unsigned long long conn_id)
 {
     struct stream_conn *c = conn_by_id(srv, conn_id);

@@ -37,6 +37,9 @@ int stream_callback(struct server *srv, struct lws *wsi, enum lws_callback_reaso
 void stream_heard(struct server *srv, unsigned long long conn_id, unsigned id,
                   enum session_heard heard, const char *text);
 
+/** Words heard so far of the caller's current utterance (a streaming recogniser's). */
+void stream_partial(struct server *srv, unsigned long long conn_id, const char *text);
+
 /** A piece of reply audio for utterance `id` of stream `conn_id`, if it is still there. */
 void stream_audio(struct server *srv, unsigned long long conn_id, unsigned id,
                   const unsigned char *mulaw, size_t len);

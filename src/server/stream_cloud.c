@@ -29,7 +29,7 @@
 #define CLOUD_FIRST_AUDIO_MS 2500
 #define CLOUD_TTS_REST_MS 30000
 
-enum cloud_event_kind { EV_HEARD, EV_AUDIO, EV_SAID };
+enum cloud_event_kind { EV_HEARD, EV_AUDIO, EV_SAID, EV_PARTIAL };
 
 /* What an engine produced, on its client's thread, for the loop. */
 struct cloud_event {
@@ -39,7 +39,7 @@ struct cloud_event {
     unsigned id;
     int rc;
     size_t sent;           /* EV_SAID: audio bytes that went out */
-    struct stt_result res; /* EV_HEARD */
+    struct stt_result res; /* EV_HEARD; EV_PARTIAL: res.text */
     char err[128];
     size_t len; /* EV_AUDIO: the bytes in data */
     unsigned char data[];
@@ -143,6 +143,17 @@ static void on_result(void *arg, unsigned id, int rc, const struct stt_result *r
     push(t->q, e);
 }
 
+static void on_partial(void *arg, const char *text)
+{
+    struct cloud_tag *t = arg;
+    struct cloud_event *e = event_new(t, EV_PARTIAL, 0, 0);
+
+    if (!e)
+        return;
+    snprintf(e->res.text, sizeof(e->res.text), "%s", text);
+    push(t->q, e);
+}
+
 static void on_audio(void *arg, unsigned id, const unsigned char *mulaw, size_t len)
 {
     struct cloud_tag *t = arg;
@@ -216,7 +227,7 @@ int stream_cloud_open(struct server *srv, unsigned long long conn_id,
     snprintf(cl->lang, sizeof(cl->lang), "%s", lang ? lang : "");
     if (sp->stt_deepgram) {
         struct stt_deepgram_config dc = {sp->stt.url, sp->stt.model, cl->lang, sp->stt.key};
-        struct stt_deepgram_sink sink = {on_result, tag};
+        struct stt_deepgram_sink sink = {on_result, on_partial, tag};
 
         rc = stt_deepgram_open(&cl->dg, srv->ws, &dc, &sink);
         if (rc)
@@ -487,6 +498,9 @@ void stream_cloud_drain(struct server *srv)
             }
             case EV_SAID:
                 said(cl, e);
+                break;
+            case EV_PARTIAL:
+                stream_partial(srv, e->conn_id, e->res.text);
                 break;
             }
         }

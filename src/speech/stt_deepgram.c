@@ -310,7 +310,12 @@ static void on_message(void *arg, uint64_t id, const void *data, size_t len, int
     d->last_msg_ms = clock_mono_ms();
     if (m.kind == DEEPGRAM_ERROR) {
         log_event(LOG_WARN, "deepgram.error", "code=\"%s\" error=\"%s\"", m.error_code, m.error);
+    } else if (m.kind == DEEPGRAM_RESULTS && !m.is_final) {
+        if (m.transcript[0] && d->sink.on_partial && !d->closing)
+            d->sink.on_partial(d->sink.arg, m.transcript);
     } else if (m.kind == DEEPGRAM_RESULTS && m.is_final) {
+        if (m.transcript[0] && !m.from_finalize && d->sink.on_partial && !d->closing)
+            d->sink.on_partial(d->sink.arg, m.transcript);
         if (m.transcript[0] && d->npieces < DG_PIECES) {
             d->pieces[d->npieces].start_s = m.start;
             snprintf(d->pieces[d->npieces].text, sizeof(d->pieces[0].text), "%s", m.transcript);

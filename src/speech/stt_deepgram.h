@@ -62,6 +62,13 @@ struct stt_deepgram_sink {
      */
     void (*on_result)(void *arg, unsigned id, int rc, const struct stt_result *res,
                       const char *err);
+    /*
+     * Words heard so far of the utterance being spoken (an interim result, or
+     * a settled piece before its finalize), as soon as Deepgram sends them:
+     * what lets a caller's words stop the agent while they still talk. May
+     * be NULL.
+     */
+    void (*on_partial)(void *arg, const char *text);
     void *arg;
 };
 

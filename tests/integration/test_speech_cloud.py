@@ -101,6 +101,15 @@ class SpanishThroughTheStandInsTest(CloudSpeechTest):
         self.assert_no_secrets()
 
 
+    def test_words_heard_so_far_stop_the_agent_while_the_caller_talks(self):
+        # The caller talks over the greeting: Deepgram's interim results stop it before they finish.
+        doc, sid = self.call("wait 0.8\nsay ¿Cuál es el precio? Me gustaría saberlo.\nlisten\nhangup\n")
+        stream = events(doc, "stream")[0]
+        self.assertGreaterEqual(stream["clears"], 1, doc)
+        self.assertIn("event=stream.barge_in", self.sb.logs())
+        self.assertIn("by=partial", self.sb.logs())
+
+
 class EnglishThroughPocketsphinxAndCartesiaTest(CloudSpeechTest):
     TTS = "cartesia"
     TRANSCRIPTS = None  # the stand-in hears with pocketsphinx

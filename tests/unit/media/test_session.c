@@ -1497,3 +1497,38 @@ Test(session, a_reply_is_recorded_with_its_latency_once_its_audio_goes_out)
     cr_assert_str_eq(fk.lines[1], HOURS_TEXT);
     cr_assert_geq(fk.line_latency[1], 150, "latency %ld", fk.line_latency[1]);
 }
+
+Test(session, a_streaming_partial_stops_the_agent_while_the_caller_still_talks)
+{
+    long long t = T_START + 100 * MS;
+    unsigned char loud[F];
+
+    fk.listen = 1;
+    fk.agent = &spy_ops;
+    open_and_start();
+    say(1, 5000, t);
+    tone_frame(loud);
+    for (int i = 0; i < 10; i++, t += FRAME_US)
+        step(loud, t);
+    cr_assert(s.vad.speech);
+    session_partial(&s, "uh huh", t);
+    cr_assert_eq(count_from(0, "clear"), 0, "a backchannel stopped the agent");
+    session_partial(&s, "I want to", t);
+    cr_assert_eq(count_from(0, "clear"), 1, "words heard so far did not stop the agent");
+    cr_assert_eq(fk.interrupted, 1);
+    /* Later partials of the same utterance change nothing. */
+    session_partial(&s, "I want to talk", t);
+    cr_assert_eq(count_from(0, "clear"), 1);
+}
+
+Test(session, a_partial_while_the_caller_is_quiet_is_ignored)
+{
+    long long t = T_START + 100 * MS;
+
+    fk.listen = 1;
+    fk.agent = &spy_ops;
+    open_and_start();
+    say(1, 5000, t);
+    session_partial(&s, "I want to talk to a person", t);
+    cr_assert_eq(count_from(0, "clear"), 0);
+}
