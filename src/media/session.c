@@ -478,9 +478,15 @@ void session_transcript(struct session *s, unsigned id, enum session_heard heard
             words_heard(s, text, now_us);
         return;
     }
-    /* Noise, or words it could not tell, over the agent: the agent goes on. */
+    /* Noise, or words it could not tell (or only guess at), over the agent: the agent goes on. */
     if (talking)
         return;
+    if (heard == SESSION_HEARD_GUESS && text && *text) {
+        log_event(LOG_INFO, "stream.heard", "call_sid=%s words=%zu guess=yes", s->call_sid,
+                  strlen(text));
+        words_heard(s, text, now_us);
+        return;
+    }
     /* Noise after words that trailed off: those words are the turn. */
     if (s->held[0]) {
         take_held(s, now_us);

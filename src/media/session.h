@@ -82,6 +82,9 @@ enum session_heard {
     SESSION_HEARD_WORDS,       /* words: a turn (or a backchannel while the agent talks) */
     SESSION_HEARD_NOTHING,     /* no words it could tell (noise, or not in its grammar) */
     SESSION_HEARD_UNSUPPORTED, /* the call's language is not one it recognises */
+    SESSION_HEARD_GUESS,       /* words it is not sure of (pocketsphinx's free-form guess at speech
+                                  outside its grammar): the caller's turn when the agent is
+                                  silent, never a reason to stop it */
 };
 
 /*

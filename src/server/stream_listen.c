@@ -298,6 +298,8 @@ void stream_listen_drain(struct server *srv)
             heard = SESSION_HEARD_WORDS;
         else if (j->res.outcome == STT_UNSUPPORTED)
             heard = SESSION_HEARD_UNSUPPORTED;
+        else if (j->res.outcome == STT_REJECTED && j->res.text[0])
+            heard = SESSION_HEARD_GUESS;
         log_event(LOG_INFO, "stream.recognized",
                   "utterance=%u outcome=%s audio_ms=%ld wait_ms=%lld score=%.1f", j->id,
                   j->rc                               ? "error"

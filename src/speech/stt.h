@@ -30,7 +30,8 @@
 enum stt_outcome {
     STT_WORDS,       /* `text` is what the caller said */
     STT_NOTHING,     /* no words in the audio (noise, a cough, silence) */
-    STT_REJECTED,    /* words the engine cannot tell apart (out of its grammar) */
+    STT_REJECTED,    /* words the engine cannot tell apart (out of its grammar); `text` may
+                        hold a low-confidence guess (pocketsphinx: its free-form model's) */
     STT_UNSUPPORTED, /* the engine does not recognise this language */
 };
 
@@ -44,7 +45,8 @@ struct stt_request {
 
 struct stt_result {
     enum stt_outcome outcome;
-    char text[STT_TEXT_MAX]; /* lower-case words, "" unless STT_WORDS */
+    char text[STT_TEXT_MAX]; /* STT_WORDS: the words (pocketsphinx: lower case; cloud engines:
+                                as the provider writes them); STT_REJECTED: a guess or "" */
     double score;            /* engine-specific confidence (pocketsphinx: per-frame score) */
     long audio_ms;           /* the utterance's length */
 };

@@ -5,6 +5,11 @@
  * STT_SPHINX_MIN_FRAME_SCORE is STT_REJECTED (pocketsphinx forces any
  * speech onto the nearest phrase of a grammar).
  *
+ * A rejected utterance is decoded again with the free-form language model
+ * (en-us.lm.bin, loaded into a decoder at its first rejection; the binary
+ * model is mapped, so decoders share its pages): its words are a
+ * low-confidence guess in `text`, for an agent that can use one.
+ *
  * A decoder (ps_decoder_t) is not thread-safe and loads the model (0.3 s,
  * about 20 MiB), so the engine keeps a pool: a request takes a free decoder
  * or makes one (at most STT_SPHINX_DECODERS), and gives it back. A decoder
@@ -31,10 +36,11 @@
 struct decoder {
     ps_decoder_t *ps;
     uint64_t grammar_hash; /* of the grammar set on it, 0: none */
+    int lm;                /* the free-form model: 0 not loaded, 1 loaded, -1 cannot be */
 };
 
 struct sphinx {
-    char hmm[512], dict[512];
+    char hmm[512], dict[512], lm[512];
     pthread_mutex_t lock;
     pthread_cond_t freed;
     struct decoder *idle[STT_SPHINX_DECODERS];
@@ -147,6 +153,41 @@ static int use_grammar(struct decoder *d, const struct stt_request *req)
     return rc;
 }
 
+/* Runs the decoder's current search over 16 kHz PCM. Returns 0 or SB_EIO. */
+static int run(struct decoder *d, const int16_t *pcm, size_t n)
+{
+    if (ps_start_utt(d->ps) < 0)
+        return SB_EIO;
+    if (ps_process_raw(d->ps, pcm, n, FALSE, TRUE) < 0) {
+        ps_end_utt(d->ps);
+        return SB_EIO;
+    }
+    return ps_end_utt(d->ps) < 0 ? SB_EIO : 0;
+}
+
+/*
+ * The free-form model's guess at a rejected utterance, into out->text ("" when
+ * it has none). The grammar's search is set again after.
+ */
+static void guess(struct sphinx *e, struct decoder *d, const int16_t *pcm, size_t n,
+                  struct stt_result *out)
+{
+    int32 score = 0;
+    const char *hyp = NULL;
+
+    out->text[0] = '\0';
+    if (d->lm == 0)
+        d->lm = ps_set_lm_file(d->ps, "free", e->lm) == 0 ? 1 : -1;
+    if (d->lm < 0 || ps_set_search(d->ps, "free") != 0)
+        return;
+    if (run(d, pcm, n) == 0)
+        hyp = ps_get_hyp(d->ps, &score);
+    if (hyp)
+        snprintf(out->text, sizeof(out->text), "%s", hyp);
+    if (d->grammar_hash && ps_set_search(d->ps, "call") != 0)
+        d->grammar_hash = 0; /* set again at the next request */
+}
+
 /* Decodes 16 kHz PCM; fills out->text and the score over the words' frames. */
 static int decode(struct decoder *d, const int16_t *pcm, size_t n, struct stt_result *out)
 {
@@ -155,13 +196,7 @@ static int decode(struct decoder *d, const int16_t *pcm, size_t n, struct stt_re
     int frames = 0, first = -1, last = -1;
     ps_seg_t *seg;
 
-    if (ps_start_utt(d->ps) < 0)
-        return SB_EIO;
-    if (ps_process_raw(d->ps, pcm, n, FALSE, TRUE) < 0) {
-        ps_end_utt(d->ps);
-        return SB_EIO;
-    }
-    if (ps_end_utt(d->ps) < 0)
+    if (run(d, pcm, n) != 0)
         return SB_EIO;
     hyp = ps_get_hyp(d->ps, &score);
     for (seg = ps_seg_iter(d->ps); seg; seg = ps_seg_next(seg)) {
@@ -235,10 +270,13 @@ static int sphinx_recognize(void *engine, const struct stt_request *req, struct 
         /* Nothing the caller could say is in the dictionary: nothing can be recognised. */
         out->outcome = STT_REJECTED;
         rc = 0;
+        guess(e, d, pcm16, n16, out);
     } else if (rc == 0) {
         rc = decode(d, pcm16, n16, out);
         if (rc)
             fail(err, errsize, "pocketsphinx failed to decode");
+        else if (out->outcome == STT_REJECTED)
+            guess(e, d, pcm16, n16, out);
     } else {
         fail(err, errsize, "pocketsphinx refused the grammar");
     }
@@ -273,6 +311,7 @@ int stt_sphinx_open(struct stt *out, const char *model_dir)
         return SB_ENOMEM;
     snprintf(e->hmm, sizeof(e->hmm), "%s/en-us", dir);
     snprintf(e->dict, sizeof(e->dict), "%s/cmudict-en-us.dict", dir);
+    snprintf(e->lm, sizeof(e->lm), "%s/en-us.lm.bin", dir);
     if (access(e->hmm, R_OK) != 0 || access(e->dict, R_OK) != 0) {
         free(e);
         return SB_EINVAL;

@@ -1532,3 +1532,28 @@ Test(session, a_partial_while_the_caller_is_quiet_is_ignored)
     session_partial(&s, "I want to talk to a person", t);
     cr_assert_eq(count_from(0, "clear"), 0);
 }
+
+Test(session, a_guess_is_a_turn_when_the_agent_is_silent_and_never_stops_it)
+{
+    long long t = T_START + 100 * MS;
+    int before;
+
+    fk.listen = 1;
+    fk.agent = &spy_ops;
+    open_and_start();
+    say(1, 5000, t);
+    t = utter(t, 30);
+    session_transcript(&s, fk.rec_id, SESSION_HEARD_GUESS, "where is the nearest patient", t);
+    cr_assert_eq(count_from(0, "clear"), 0, "a guess stopped the agent");
+    cr_assert_eq(fk.interrupted, 0);
+    session_release(&s);
+    memset(&fk, 0, sizeof(fk));
+    fk.seq = 1;
+    fk.listen = 1;
+    t = greet(400);
+    before = fk.nsynth;
+    t = utter(t, 30);
+    session_transcript(&s, fk.rec_id, SESSION_HEARD_GUESS, "where is the nearest patient", t);
+    cr_assert_eq(fk.nsynth, before + 1, "a guess while the agent is silent was no turn");
+    cr_assert_str_eq(fk.said, "where is the nearest patient");
+}

@@ -131,6 +131,32 @@ Test(stt_sphinx, other_sentences_are_rejected_not_forced_onto_a_phrase)
     stt_release(&s);
 }
 
+Test(stt_sphinx, a_rejected_sentence_comes_with_the_free_form_guess)
+{
+    struct stt s;
+    struct stt_result r;
+
+    cr_assert_eq(stt_sphinx_open(&s, NULL), 0);
+    const char *far[] = {"Where is the nearest station"};
+    int guessed = 0;
+
+    /* Far from every phrase: rejected (or nothing heard), and a rejection carries a guess. */
+    for (size_t i = 0; i < sizeof(far) / sizeof(far[0]); i++) {
+        r = hear(&s, far[i], "en-US");
+        cr_assert_neq(r.outcome, STT_WORDS, "heard '%s' (score %.1f)", r.text, r.score);
+        if (r.outcome == STT_REJECTED) {
+            cr_assert_gt(strlen(r.text), 0, "a rejection without a guess (score %.1f)", r.score);
+            guessed++;
+        }
+    }
+    cr_assert_gt(guessed, 0, "no far sentence was rejected with a guess");
+    /* The grammar is back for the next utterance. */
+    r = hear(&s, "What are your hours?", "en-US");
+    cr_assert_eq(r.outcome, STT_WORDS, "score %.1f", r.score);
+    cr_assert_str_eq(r.text, "what are your hours");
+    stt_release(&s);
+}
+
 Test(stt_sphinx, silence_is_nothing_and_spanish_is_not_its_language)
 {
     struct stt s;
