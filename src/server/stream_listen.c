@@ -304,7 +304,7 @@ void stream_listen_drain(struct server *srv)
                   "utterance=%u outcome=%s audio_ms=%ld wait_ms=%lld score=%.1f", j->id,
                   j->rc                               ? "error"
                   : j->res.outcome == STT_WORDS       ? "words"
-                  : j->res.outcome == STT_REJECTED    ? "rejected"
+                  : j->res.outcome == STT_REJECTED    ? (j->res.text[0] ? "guessed" : "rejected")
                   : j->res.outcome == STT_UNSUPPORTED ? "unsupported"
                                                       : "nothing",
                   j->res.audio_ms, (j->done_us - j->queued_us) / 1000, j->res.score);
