@@ -31,11 +31,31 @@
  * time both processes waited for their CPU (/proc/PID/schedstat: what other
  * processes took), to tell a slow server from a busy machine.
  *
+ * Talk mode (--talk FILE): each stream is a caller who talks. The frames go
+ * out on the same schedule, but they carry a recorded utterance (8 kHz
+ * mu-law, or a 16-bit 8 kHz mono WAV) every --talk-every ms and silence in
+ * between; the first utterances are spread over --talk-spread ms from
+ * --talk-first ms (after the greeting), as independent callers would talk.
+ * An utterance is said only when a whole --talk-every is left after its
+ * start, for its answer. What comes back is the agent's speech: a reply is
+ * the media from its first frame to the server's mark after it (or a
+ * `clear`), and frame m of a reply is due m * 20 ms after the reply's first
+ * frame; it is late more than 20 ms after that (and, stricter, off pace more
+ * than 20 ms behind the reply's median offset: see reply_close). Marks are
+ * echoed as Twilio echoes them, once the audio before them has played (a
+ * playout clock that plays each frame 20 ms from its arrival or from the end
+ * of the previous one), and at once on a `clear`. A reply that starts after
+ * an utterance ended and before the next one is that utterance's answer:
+ * counted, with the time from the utterance's last frame to the reply's
+ * first.
+ *
  *   stream_load --port P -n N -d SECS [options]      load mode
+ *   stream_load --port P -n N -d SECS --talk FILE    talk mode
  *   stream_load --port P --first-audio CALLS [...]   time start -> first media
  *
  * Build: see bench/stream.sh (it links the project's libsb_core.a for
- * sig_compute and stream_token_for, libwebsockets, libcrypto and libev).
+ * sig_compute, stream_token_for and mulaw_encode, libwebsockets, libcrypto
+ * and libev).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -53,6 +73,7 @@
 #include <ev.h>
 #include <libwebsockets.h>
 
+#include "core/mulaw.h"
 #include "core/sig.h"
 #include "core/stream_token.h"
 
@@ -89,6 +110,20 @@ struct conn {
     int first_frame; /* the first echoed frame to arrive, -1 before */
     long long t_start_sent;
     long long t_first_media;
+    /* talk mode */
+    int talk_f0;           /* frame at which the first utterance starts */
+    int talk_count;        /* utterances this stream says */
+    int said;              /* utterances sent to their last frame */
+    int answered_of;       /* the last utterance a reply answered (1-based; 0 none) */
+    long long said_end_us; /* when the last frame of the latest utterance was sent */
+    int reply_open;        /* frames are arriving for a reply */
+    int reply_len, reply_cap;
+    int32_t *reply_arr; /* the open reply's arrivals, us after its first frame */
+    long long reply_first_us;
+    long long play_end_us; /* the playout clock: when what arrived so far has played */
+    int marks;             /* marks waiting to be echoed */
+    long long mark_due[4];
+    char mark_name[4][24];
     size_t rxlen;
     char rx[RX_MAX];
     char stream_sid[40];
@@ -99,6 +134,8 @@ static struct {
     const char *host, *path, *token, *url, *to, *agent, *from, *tenant, *lang;
     int port, n, secs, inflight_max, server_pid, first_audio, drain_ms, quiet, use_poll;
     int via_writable, silence, spin;
+    const char *talk;
+    int talk_every_ms, talk_first_ms, talk_spread_ms;
 } opt = {"127.0.0.1",
          "/voice/stream",
          NULL,
@@ -119,7 +156,11 @@ static struct {
          0,
          0,
          0,
-         0};
+         0,
+         NULL,
+         10000,
+         3000,
+         -1};
 
 static struct lws_context *ctx;
 static struct conn *conns;
@@ -150,6 +191,18 @@ static long long send_late_max;
 static long send_late_over5, send_late_over20;
 /* echoes still on their way: the run waits for them (see on_tick) */
 static long long frames_sent_total, frames_echoed_total, last_echo_us;
+/* talk mode: the utterance, one base64 payload per frame */
+static char (*talk_b64)[256];
+static int talk_len;   /* frames of speech */
+static int talk_every; /* frames from one utterance's start to the next */
+static uint32_t *h_reply_first, *h_reply_pace, *h_reply_len;
+static unsigned long long reply_frames, reply_late_first, reply_late_pace;
+static long replies_total, replies_late, replies_cut, greetings, answers, extra_replies;
+static long marks_echoed, clears_in, unknown_in;
+static long long *gaps;
+static long ngaps;
+static long long srv_cpu_steady0 = -1, srv_cpu_steady1 = -1, steady_t0, steady_t1;
+static long long steady_from, steady_to;
 
 static long long now_us(void)
 {
@@ -333,6 +386,59 @@ static int send_silence(struct conn *c, int k)
     return send_text(c->wsi, buf, n);
 }
 
+/* Talk mode: where frame k falls in the stream's talk (-1: silence), the utterance in *u. */
+static int talk_frame(const struct conn *c, int k, int *u)
+{
+    int r = k - c->talk_f0;
+
+    if (r < 0 || r / talk_every >= c->talk_count || r % talk_every >= talk_len)
+        return -1;
+    *u = r / talk_every;
+    return r % talk_every;
+}
+
+/* Talk mode: frame k is the utterance's or silence. */
+static int send_talk(struct conn *c, int k)
+{
+    unsigned char buf[LWS_PRE + MSG_MAX];
+    int u = 0, f = talk_frame(c, k, &u);
+    int n = snprintf((char *)buf + LWS_PRE, MSG_MAX,
+                     "{\"event\":\"media\",\"sequenceNumber\":\"%d\",\"media\":{\"track\":"
+                     "\"inbound\",\"chunk\":\"%d\",\"timestamp\":\"%d\",\"payload\":\"%s\"},"
+                     "\"streamSid\":\"%s\"}",
+                     c->seq++, k + 1, k * 20, f < 0 ? silence_b64 : talk_b64[f], c->stream_sid);
+
+    return send_text(c->wsi, buf, n);
+}
+
+/* Talk mode: echoes a mark, as Twilio does once the audio before it has played. */
+static int send_mark(struct conn *c, const char *name)
+{
+    unsigned char buf[LWS_PRE + MSG_MAX];
+    int n = snprintf((char *)buf + LWS_PRE, MSG_MAX,
+                     "{\"event\":\"mark\",\"sequenceNumber\":\"%d\",\"streamSid\":\"%s\","
+                     "\"mark\":{\"name\":\"%s\"}}",
+                     c->seq++, c->stream_sid, name);
+
+    if (send_text(c->wsi, buf, n))
+        return -1;
+    marks_echoed++;
+    return 0;
+}
+
+/* Echoes the marks that are due at t (all of them after a clear). Returns 0 or -1. */
+static int send_due_marks(struct conn *c, long long t)
+{
+    while (c->marks > 0 && t >= c->mark_due[0]) {
+        if (send_mark(c, c->mark_name[0]))
+            return -1;
+        c->marks--;
+        memmove(c->mark_due, c->mark_due + 1, (size_t)c->marks * sizeof(c->mark_due[0]));
+        memmove(c->mark_name, c->mark_name + 1, (size_t)c->marks * sizeof(c->mark_name[0]));
+    }
+    return 0;
+}
+
 static int send_media(struct conn *c, int k)
 {
     unsigned char buf[LWS_PRE + MSG_MAX];
@@ -345,6 +451,8 @@ static int send_media(struct conn *c, int k)
     char head_b64[12];
     int n;
 
+    if (opt.talk)
+        return send_talk(c, k);
     if (opt.silence)
         return send_silence(c, k);
     b64_encode(head, sizeof(head), head_b64);
@@ -382,9 +490,149 @@ static int send_due(struct conn *c, long long t)
         send_late_over5++;
     if (late > 20000)
         send_late_over20++;
+    if (opt.talk) {
+        int u = 0, f = talk_frame(c, c->next, &u);
+
+        if (f == talk_len - 1) {
+            c->said = u + 1;
+            c->said_end_us = t;
+        }
+    }
     c->next++;
     frames_sent_total++;
     return 0;
+}
+
+static void hist_add(uint32_t *h, long long us);
+
+static int cmp_i32(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/*
+ * Talk mode: closes the open reply, its frames measured against its own 20 ms
+ * schedule from its first frame, and against its steady pace: the server sends
+ * a reply's first frames ahead (its pacer's lead, 200 ms), so most frames of a
+ * reply arrive that much before the first frame's schedule, and a stall shorter
+ * than the lead is not late by that schedule. The pace is the reply's median
+ * offset from the first frame's schedule (minus the lead): frame m is due at
+ * max(0, m * 20 ms + pace) after the first, and off pace more than 20 ms
+ * after that.
+ */
+static void reply_close(struct conn *c, int cut)
+{
+    long long pace;
+    long late = 0;
+    int32_t *offs;
+
+    if (!c->reply_open)
+        return;
+    offs = malloc((size_t)c->reply_len * sizeof(*offs));
+    if (!offs) {
+        perror("malloc");
+        exit(2);
+    }
+    for (int m = 0; m < c->reply_len; m++)
+        offs[m] = (int32_t)(c->reply_arr[m] - (long long)m * FRAME_US);
+    qsort(offs, (size_t)c->reply_len, sizeof(*offs), cmp_i32);
+    pace = offs[c->reply_len / 2];
+    free(offs);
+    for (int m = 0; m < c->reply_len; m++) {
+        long long off = c->reply_arr[m] - (long long)m * FRAME_US;
+        /* On pace: m frames of 20 ms after the first, less the lead; the lead's own at once. */
+        long long paced = (long long)m * FRAME_US + pace;
+
+        hist_add(h_reply_first, off);
+        hist_add(h_reply_pace, c->reply_arr[m] - (paced > 0 ? paced : 0));
+        if (off > FRAME_US) {
+            reply_late_first++;
+            late++;
+        }
+        if (c->reply_arr[m] - (paced > 0 ? paced : 0) > FRAME_US)
+            reply_late_pace++;
+    }
+    hist_add(h_reply_len, (long long)c->reply_len * FRAME_US);
+    reply_frames += (unsigned long long)c->reply_len;
+    replies_total++;
+    if (late)
+        replies_late++;
+    if (cut)
+        replies_cut++;
+    c->reply_open = 0;
+    c->reply_len = 0;
+}
+
+/* Talk mode: one message from the server (the agent's media, marks, clears). */
+static void on_talk_message(struct conn *c, const char *msg, long long t)
+{
+    const char *ev = strstr(msg, "\"event\":\"");
+
+    if (!ev) {
+        unknown_in++;
+        return;
+    }
+    ev += 9;
+    if (strncmp(ev, "media\"", 6) == 0) {
+        if (!c->reply_open) {
+            c->reply_open = 1;
+            c->reply_len = 0;
+            c->reply_first_us = t;
+            if (c->said > c->answered_of) {
+                answers++;
+                c->answered_of = c->said;
+                gaps[ngaps++] = t - c->said_end_us;
+            } else if (c->said == 0) {
+                greetings++;
+            } else {
+                extra_replies++;
+            }
+        }
+        if (c->reply_len == c->reply_cap) {
+            int cap = c->reply_cap ? c->reply_cap * 2 : 512;
+            int32_t *a = realloc(c->reply_arr, (size_t)cap * sizeof(*a));
+
+            if (!a) {
+                perror("realloc");
+                exit(2);
+            }
+            c->reply_arr = a;
+            c->reply_cap = cap;
+        }
+        c->reply_arr[c->reply_len++] =
+            (int32_t)(t - c->reply_first_us > INT32_MAX ? INT32_MAX : t - c->reply_first_us);
+        c->play_end_us = (c->play_end_us > t ? c->play_end_us : t) + FRAME_US;
+        c->agent_frames++;
+        return;
+    }
+    if (strncmp(ev, "mark\"", 5) == 0) {
+        const char *name = strstr(msg, "\"name\":\"");
+
+        reply_close(c, 0);
+        if (name && c->marks < 4) {
+            size_t l = strcspn(name + 8, "\"");
+
+            if (l >= sizeof(c->mark_name[0]))
+                l = sizeof(c->mark_name[0]) - 1;
+            memcpy(c->mark_name[c->marks], name + 8, l);
+            c->mark_name[c->marks][l] = '\0';
+            c->mark_due[c->marks] = c->play_end_us > t ? c->play_end_us : t;
+            c->marks++;
+        }
+        return;
+    }
+    if (strncmp(ev, "clear\"", 6) == 0) {
+        /* Twilio drops what it holds and gives the pending marks back at once. */
+        clears_in++;
+        reply_close(c, 1);
+        c->play_end_us = t;
+        for (int i = 0; i < c->marks; i++)
+            c->mark_due[i] = t;
+        return;
+    }
+    unknown_in++;
 }
 
 /* One complete message from the server. */
@@ -395,6 +643,10 @@ static void on_message(struct conn *c, char *msg, size_t len, long long t)
     int k, idx;
 
     msg[len] = '\0';
+    if (opt.talk) {
+        on_talk_message(c, msg, t);
+        return;
+    }
     ev = strstr(msg, "\"event\":\"");
     if (!ev || strncmp(ev + 9, "media\"", 6) != 0) {
         c->other++; /* marks, clears */
@@ -528,6 +780,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         }
         if (c->error)
             return -1;
+        if (c->marks && send_due_marks(c, now_us()))
+            return -1;
         if (phase == PH_MEDIA && c->t0 && c->next < nframes) {
             t = now_us();
             if (t >= c->t0 + c->next * FRAME_US) {
@@ -595,6 +849,11 @@ static void start_media(long long t)
             c->t0 = epoch + (long long)i * FRAME_US / opt.n;
     }
     media_end = epoch + (long long)nframes * FRAME_US;
+    if (opt.talk) {
+        /* From the last stream's first utterance to the last start with a whole cycle left. */
+        steady_from = epoch + (long long)(opt.talk_first_ms + opt.talk_spread_ms) * 1000;
+        steady_to = media_end - (long long)talk_every * FRAME_US;
+    }
     phase_deadline = media_end + (long long)opt.drain_ms * 1000;
     phase = PH_MEDIA;
     rss_conn = read_rss_kb(opt.server_pid);
@@ -658,6 +917,12 @@ static void on_tick(void)
         for (int i = 0; i < opt.n; i++) {
             struct conn *c = &conns[i];
 
+            if (c->marks && c->open && t >= c->mark_due[0]) {
+                if (lws_partial_buffered(c->wsi))
+                    lws_callback_on_writable(c->wsi);
+                else if (send_due_marks(c, t))
+                    c->error = 1;
+            }
             if (!c->open || !c->t0 || c->next >= nframes || t < c->t0 + c->next * FRAME_US)
                 continue;
             /*
@@ -682,6 +947,16 @@ static void on_tick(void)
                 rss_max = rss;
             if (rss_mid < 0 && t >= epoch + (media_end - epoch) / 2)
                 rss_mid = rss;
+        }
+        /* Talk mode: the server's CPU while every stream is in its steady cycle. */
+        if (steady_to > steady_from && srv_cpu_steady0 < 0 && t >= steady_from) {
+            srv_cpu_steady0 = read_cpu_ticks(opt.server_pid);
+            steady_t0 = t;
+        }
+        if (steady_to > steady_from && srv_cpu_steady0 >= 0 && srv_cpu_steady1 < 0 &&
+            t >= steady_to) {
+            srv_cpu_steady1 = read_cpu_ticks(opt.server_pid);
+            steady_t1 = t;
         }
         if (t >= media_end && srv_cpu1 < 0) {
             srv_cpu1 = read_cpu_ticks(opt.server_pid);
@@ -992,6 +1267,194 @@ static void report_load(void)
     free(h_rtt);
 }
 
+static void report_talk(void)
+{
+    unsigned long long planned = 0, said = 0;
+    long closed_early = 0;
+    double hz = (double)sysconf(_SC_CLK_TCK);
+    double wall = (wall_media1 - wall_media0) / 1e6;
+    double steady_wall = (steady_t1 - steady_t0) / 1e6;
+    double gen_cpu =
+        (ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
+        (ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec + ru1.ru_stime.tv_usec -
+         ru0.ru_stime.tv_usec) /
+            1e6;
+    double srv_cpu = srv_cpu0 >= 0 && srv_cpu1 >= 0 ? (srv_cpu1 - srv_cpu0) / hz : -1;
+    double cpu_pct = wall > 0 && srv_cpu >= 0 ? 100 * srv_cpu / wall : -1.0;
+    double steady_pct = srv_cpu_steady0 >= 0 && srv_cpu_steady1 >= 0 && steady_wall > 0
+                            ? 100 * (srv_cpu_steady1 - srv_cpu_steady0) / hz / steady_wall
+                            : -1.0;
+    double pct_first, pct_pace, per_utt;
+
+    for (int i = 0; i < opt.n; i++) {
+        struct conn *c = &conns[i];
+
+        if (c->closed_early)
+            closed_early++;
+        reply_close(c, 0); /* a reply still playing when the run ended */
+        if (!c->t0)
+            continue;
+        planned += (unsigned long long)c->talk_count;
+        said += (unsigned long long)c->said;
+    }
+    qsort(gaps, (size_t)ngaps, sizeof(gaps[0]), cmp_ll);
+    pct_first =
+        reply_frames ? 100.0 * (double)(reply_frames - reply_late_first) / (double)reply_frames : 0;
+    pct_pace =
+        reply_frames ? 100.0 * (double)(reply_frames - reply_late_pace) / (double)reply_frames : 0;
+    per_utt = said ? (double)answers / (double)said : 0;
+#define GAP_Q(q) (ngaps ? gaps[(long)((q) * (double)(ngaps - 1) + 0.5)] / 1000.0 : -1.0)
+    printf("streams: %d asked, %d open, %d failed to connect, %ld closed early\n", opt.n,
+           established, failed_n, closed_early);
+    printf("caller: %s, %.2f s of speech every %d ms from %d ms, spread over %d ms; %llu "
+           "utterances planned, %llu said\n",
+           opt.talk, talk_len * FRAME_US / 1e6, opt.talk_every_ms, opt.talk_first_ms,
+           opt.talk_spread_ms, planned, said);
+    printf("replies: %ld in all: %ld greetings, %ld answers (%.3f per utterance), %ld more; %ld "
+           "cut by a clear (%ld clears); %ld marks echoed; %ld other messages\n",
+           replies_total, greetings, answers, per_utt, extra_replies, replies_cut, clears_in,
+           marks_echoed, unknown_in);
+    printf("answer gap (utterance's last frame sent -> the reply's first frame) ms: p50 %.1f p95 "
+           "%.1f p99 %.1f max %.1f\n",
+           GAP_Q(0.5), GAP_Q(0.95), GAP_Q(0.99), GAP_Q(1.0));
+    printf("reply length s: p50 %.2f max %.2f\n", hist_q(h_reply_len, replies_total, 0.5) / 1000,
+           hist_q(h_reply_len, replies_total, 1.0) / 1000);
+    printf("reply frames: %llu; on time (<= 20 ms behind the reply's schedule from its first "
+           "frame): %.3f%% (%llu late, %ld replies with a late frame)\n",
+           reply_frames, pct_first, reply_late_first, replies_late);
+    printf("on pace (<= 20 ms behind the reply's median pace, lead aside):     %.3f%% (%llu "
+           "off pace)\n",
+           pct_pace, reply_late_pace);
+    printf("lateness vs first-frame schedule ms: p50 %.2f p99 %.2f p99.9 %.2f max %.2f\n",
+           hist_q(h_reply_first, reply_frames, 0.5), hist_q(h_reply_first, reply_frames, 0.99),
+           hist_q(h_reply_first, reply_frames, 0.999), hist_q(h_reply_first, reply_frames, 1.0));
+    printf("lateness vs the reply's pace ms:      p50 %.2f p99 %.2f p99.9 %.2f max %.2f\n",
+           hist_q(h_reply_pace, reply_frames, 0.5), hist_q(h_reply_pace, reply_frames, 0.99),
+           hist_q(h_reply_pace, reply_frames, 0.999), hist_q(h_reply_pace, reply_frames, 1.0));
+    printf("generator: sends > 5 ms late %ld, > 20 ms late %ld, worst %.2f ms; CPU %.0f%% of "
+           "one core; waited %.0f ms for its CPU (%ld involuntary switches)\n",
+           send_late_over5, send_late_over20, send_late_max / 1000.0,
+           wall > 0 ? 100 * gen_cpu / wall : 0, (gen_wait1 - gen_wait0) / 1e6,
+           ru1.ru_nivcsw - ru0.ru_nivcsw);
+    if (opt.server_pid > 0)
+        printf("server: RSS idle %ld KiB, all open %ld KiB, mid-run %ld KiB, max %ld KiB, end %ld "
+               "KiB; CPU %.0f%% of one core during media, %.0f%% in the steady part (%.1f s); "
+               "its loop thread waited %.0f ms for its CPU\n",
+               rss_idle, rss_conn, rss_mid, rss_max, rss_end, cpu_pct, steady_pct, steady_wall,
+               srv_wait0 >= 0 && srv_wait1 >= 0 ? (srv_wait1 - srv_wait0) / 1e6 : -1.0);
+    printf("RESULT mode=talk n=%d secs=%d open=%d failed=%d closed_early=%ld planned=%llu "
+           "said=%llu replies=%ld greetings=%ld answers=%ld extra=%ld cut=%ld clears=%ld "
+           "marks=%ld reply_frames=%llu late_first=%llu ontime_first=%.3f onpace=%.3f "
+           "late_p99_ms=%.2f late_p999_ms=%.2f late_max_ms=%.2f pace_p99_ms=%.2f pace_max_ms=%.2f "
+           "gap_p50_ms=%.1f gap_p95_ms=%.1f gap_p99_ms=%.1f gap_max_ms=%.1f send_late_over5=%ld "
+           "send_late_over20=%ld gen_cpu=%.0f rss_idle_kb=%ld rss_conn_kb=%ld rss_mid_kb=%ld "
+           "rss_max_kb=%ld rss_end_kb=%ld srv_cpu=%.0f srv_cpu_steady=%.0f gen_wait_ms=%.0f "
+           "srv_wait_ms=%.0f\n",
+           opt.n, opt.secs, established, failed_n, closed_early, planned, said, replies_total,
+           greetings, answers, extra_replies, replies_cut, clears_in, marks_echoed, reply_frames,
+           reply_late_first, pct_first, pct_pace, hist_q(h_reply_first, reply_frames, 0.99),
+           hist_q(h_reply_first, reply_frames, 0.999), hist_q(h_reply_first, reply_frames, 1.0),
+           hist_q(h_reply_pace, reply_frames, 0.99), hist_q(h_reply_pace, reply_frames, 1.0),
+           GAP_Q(0.5), GAP_Q(0.95), GAP_Q(0.99), GAP_Q(1.0), send_late_over5, send_late_over20,
+           wall > 0 ? 100 * gen_cpu / wall : 0, rss_idle, rss_conn, rss_mid, rss_max, rss_end,
+           cpu_pct, steady_pct, (gen_wait1 - gen_wait0) / 1e6,
+           srv_wait0 >= 0 && srv_wait1 >= 0 ? (srv_wait1 - srv_wait0) / 1e6 : -1.0);
+#undef GAP_Q
+}
+
+/*
+ * Talk mode: reads the caller's utterance, raw 8 kHz mu-law or a WAV file
+ * (8 kHz mono, 16-bit PCM or mu-law), into one base64 payload per frame.
+ */
+static int load_talk(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    unsigned char *buf, *mu = NULL;
+    size_t len = 0, n = 0;
+    long size;
+
+    if (!f || fseek(f, 0, SEEK_END) || (size = ftell(f)) <= 0 || size > 16 * 1024 * 1024 ||
+        fseek(f, 0, SEEK_SET)) {
+        fprintf(stderr, "stream_load: cannot read %s\n", path);
+        if (f)
+            fclose(f);
+        return -1;
+    }
+    buf = malloc((size_t)size);
+    if (!buf || fread(buf, 1, (size_t)size, f) != (size_t)size) {
+        fprintf(stderr, "stream_load: cannot read %s\n", path);
+        fclose(f);
+        free(buf);
+        return -1;
+    }
+    fclose(f);
+    len = (size_t)size;
+    if (len >= 12 && memcmp(buf, "RIFF", 4) == 0 && memcmp(buf + 8, "WAVE", 4) == 0) {
+        unsigned fmt = 0, ch = 0, rate = 0, bits = 0;
+        size_t at = 12;
+
+        while (at + 8 <= len) {
+            size_t sz = (size_t)buf[at + 4] | (size_t)buf[at + 5] << 8 | (size_t)buf[at + 6] << 16 |
+                        (size_t)buf[at + 7] << 24;
+            const unsigned char *d = buf + at + 8;
+
+            if (sz > len - at - 8)
+                sz = len - at - 8;
+            if (memcmp(buf + at, "fmt ", 4) == 0 && sz >= 16) {
+                fmt = d[0] | d[1] << 8;
+                ch = d[2] | d[3] << 8;
+                rate = d[4] | d[5] << 8 | (unsigned)d[6] << 16 | (unsigned)d[7] << 24;
+                bits = d[14] | d[15] << 8;
+            } else if (memcmp(buf + at, "data", 4) == 0) {
+                if (ch != 1 || rate != 8000 ||
+                    !((fmt == 1 && bits == 16) || (fmt == 7 && bits == 8)))
+                    break;
+                n = fmt == 1 ? sz / 2 : sz;
+                mu = malloc(n ? n : 1);
+                if (!mu)
+                    break;
+                if (fmt == 7) {
+                    memcpy(mu, d, n);
+                } else {
+                    for (size_t i = 0; i < n; i++)
+                        mu[i] = mulaw_encode((int16_t)(d[2 * i] | d[2 * i + 1] << 8));
+                }
+                break;
+            }
+            at += 8 + sz + (sz & 1);
+        }
+        free(buf);
+        if (!mu) {
+            fprintf(stderr,
+                    "stream_load: %s: a WAV file must be 8 kHz mono, 16-bit PCM or "
+                    "mu-law\n",
+                    path);
+            return -1;
+        }
+    } else {
+        mu = buf; /* raw mu-law */
+        n = len;
+    }
+    talk_len = (int)((n + FRAME_BYTES - 1) / FRAME_BYTES);
+    talk_b64 = calloc((size_t)talk_len, sizeof(*talk_b64));
+    if (!talk_len || !talk_b64) {
+        fprintf(stderr, "stream_load: %s holds no audio\n", path);
+        free(mu);
+        return -1;
+    }
+    for (int k = 0; k < talk_len; k++) {
+        unsigned char frame[FRAME_BYTES];
+        size_t from = (size_t)k * FRAME_BYTES,
+               take = n - from < FRAME_BYTES ? n - from : FRAME_BYTES;
+
+        memset(frame, MULAW_SILENCE, sizeof(frame));
+        memcpy(frame, mu + from, take);
+        b64_encode(frame, sizeof(frame), talk_b64[k]);
+    }
+    free(mu);
+    return 0;
+}
+
 /* --- main ------------------------------------------------------------------------ */
 
 static void on_signal(int s)
@@ -1022,6 +1485,12 @@ static void usage(void)
             "  --via-writable     send each frame from a writable callback, not at once\n"
             "  --silence          send untagged silence (nothing is matched as an echo; for\n"
             "                     agents that listen, e.g. to let a greeting play out)\n"
+            "  --talk FILE        a caller who talks: FILE's utterance (raw 8 kHz mu-law, or a\n"
+            "                     WAV of 8 kHz mono 16-bit PCM or mu-law), silence between;\n"
+            "                     measures the agent's replies (see the top of the source)\n"
+            "  --talk-every MS    one utterance every MS per stream (10000)\n"
+            "  --talk-first MS    the first utterance MS after the media starts (3000)\n"
+            "  --talk-spread MS   first utterances spread over MS across streams (--talk-every)\n"
             "  --quiet\n");
     exit(2);
 }
@@ -1045,6 +1514,10 @@ int main(int argc, char **argv)
         {"spin", no_argument, NULL, 'Y'},
         {"via-writable", no_argument, NULL, 'W'},
         {"silence", no_argument, NULL, 'S'},
+        {"talk", required_argument, NULL, 'K'},
+        {"talk-every", required_argument, NULL, 'E'},
+        {"talk-first", required_argument, NULL, 'F'},
+        {"talk-spread", required_argument, NULL, 'R'},
         {"streams", required_argument, NULL, 'n'},
         {"seconds", required_argument, NULL, 'd'},
         {NULL, 0, NULL, 0},
@@ -1106,6 +1579,18 @@ int main(int argc, char **argv)
         case 'S':
             opt.silence = 1;
             break;
+        case 'K':
+            opt.talk = optarg;
+            break;
+        case 'E':
+            opt.talk_every_ms = atoi(optarg);
+            break;
+        case 'F':
+            opt.talk_first_ms = atoi(optarg);
+            break;
+        case 'R':
+            opt.talk_spread_ms = atoi(optarg);
+            break;
         case 'n':
             opt.n = atoi(optarg);
             break;
@@ -1121,6 +1606,20 @@ int main(int argc, char **argv)
         usage();
     if (opt.first_audio)
         opt.n = opt.first_audio; /* one connection slot per call, used one after another */
+    if (opt.talk) {
+        if (opt.first_audio || load_talk(opt.talk))
+            usage();
+        if (opt.talk_spread_ms < 0)
+            opt.talk_spread_ms = opt.talk_every_ms;
+        talk_every = opt.talk_every_ms / (int)(FRAME_US / 1000);
+        if (talk_every <= talk_len || opt.talk_first_ms < 0) {
+            fprintf(stderr,
+                    "stream_load: --talk-every %d ms is not longer than the utterance "
+                    "(%d ms)\n",
+                    opt.talk_every_ms, talk_len * 20);
+            usage();
+        }
+    }
     snprintf(host_hdr, sizeof(host_hdr), "%s:%d", opt.host, opt.port);
     if (opt.token) {
         if (!opt.url) {
@@ -1166,6 +1665,15 @@ int main(int argc, char **argv)
         c->idx = i;
         c->first_frame = -1;
         new_ids(c, i + 1);
+        if (opt.talk) {
+            /* Each stream's talk, spread over --talk-spread; a whole cycle left for each answer. */
+            c->talk_f0 =
+                (int)(((long long)opt.talk_first_ms + (long long)i * opt.talk_spread_ms / opt.n) /
+                      (FRAME_US / 1000));
+            c->talk_count =
+                nframes >= c->talk_f0 + talk_every ? (nframes - c->talk_f0) / talk_every : 0;
+            ngaps += c->talk_count;
+        }
         if (!opt.first_audio) {
             c->arr = malloc((size_t)nframes * sizeof(*c->arr));
             c->sent = calloc((size_t)nframes, sizeof(*c->sent));
@@ -1174,6 +1682,15 @@ int main(int argc, char **argv)
             for (int k = 0; k < nframes; k++)
                 c->arr[k] = NO_ARRIVAL;
         }
+    }
+    if (opt.talk) {
+        gaps = calloc((size_t)ngaps + 1, sizeof(*gaps));
+        h_reply_first = hist_new();
+        h_reply_pace = hist_new();
+        h_reply_len = hist_new();
+        if (!gaps)
+            return 2;
+        ngaps = 0;
     }
     if (opt.first_audio) {
         fa_lat = calloc((size_t)opt.first_audio, sizeof(*fa_lat));
@@ -1232,6 +1749,8 @@ int main(int argc, char **argv)
     ev_io_stop(loop, &tick_watcher);
     if (opt.first_audio)
         report_first_audio();
+    else if (opt.talk)
+        report_talk();
     else
         report_load();
     fflush(stdout);
