@@ -144,7 +144,7 @@ int cli_sim_api(int argc, char **argv)
     const char *listen = NULL;
     char *script = NULL, *end = NULL;
     char err[600];
-    long n;
+    long n = 0;
     int c, rc = 2;
 
     memset(&o, 0, sizeof(o));
