@@ -98,6 +98,17 @@ class SpeechNoiseTest(SeededServerTest):
         self.assertTrue(any("event=stream.recognized" in line for line in log), log)
         self.assert_still_serving()
 
+    def test_clipped_audio_starts_no_turn_that_ends_the_call(self):
+        # White noise at 0 dBFS: most samples at full scale, as a line that clips.
+        rc, doc, err, sid, log = self.call("listen\nnoise 2 0\nlisten\nsay What are your hours?\n"
+                                           "listen\nhangup\n")
+        self.assertEqual(rc, 0, doc or err)
+        self.assert_ended_by_the_caller(doc)
+        turns = self.assert_answered_hours(sid)
+        agent = [text for r, text in turns if r == "agent"]
+        self.assertFalse(any("connect you" in a or "Goodbye" in a for a in agent), turns)
+        self.assert_still_serving()
+
     def test_a_caller_who_talks_on_is_cut_at_15_s_and_the_call_goes_on(self):
         # Long talk (cut into 15 s utterances), then noise longer than the detector's 5 s
         # run (it becomes the background), then a question.
