@@ -22,8 +22,8 @@ static const char providers_usage[] =
     "  /v1/text-to-speech/{voice_id}/stream-input  ElevenLabs streaming synthesis\n"
     "  /tts/websocket                              Cartesia streaming synthesis\n"
     "Recognition hears --transcripts, or English through pocketsphinx; synthesis\n"
-    "speaks with espeak-ng as 8 kHz mu-law. Prints 'listening on http://HOST:PORT'\n"
-    "first; runs until SIGINT or SIGTERM.\n"
+    "speaks with espeak-ng as 8 kHz mu-law (or replays --replay-audio). Prints\n"
+    "'listening on http://HOST:PORT' first; runs until SIGINT or SIGTERM.\n"
     "\n"
     "  --listen [HOST:]PORT    where to listen (default 127.0.0.1:8098; port 0: any free\n"
     "                          port, shown on the first line)\n"
@@ -41,6 +41,9 @@ static const char providers_usage[] =
     "                          Deepgram's stand-in, sent by the synthesis stand-ins)\n"
     "  --fail-every N          refuse every Nth WebSocket upgrade with 503\n"
     "  --garbage-audio         synthesis answers carry audio that is not base64\n"
+    "  --replay-audio FILE     every synthesis answers with FILE's audio instead of\n"
+    "                          espeak-ng's: raw 8 kHz mu-law, or an 8 kHz WAV (16-bit\n"
+    "                          PCM or mu-law)\n"
     "\n"
     "Exit status: 0 after a clean stop, 1 when it cannot start, 2 on bad usage.\n";
 
@@ -57,6 +60,7 @@ int cli_sim_providers(int argc, char **argv)
         {"cut-after", required_argument, NULL, 'c'},
         {"fail-every", required_argument, NULL, 'e'},
         {"garbage-audio", no_argument, NULL, 'g'},
+        {"replay-audio", required_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -64,7 +68,9 @@ int cli_sim_providers(int argc, char **argv)
     struct cli_lines transcripts, phrases;
     char host[64] = "127.0.0.1";
     char err[700];
-    const char *transcripts_path = NULL, *phrases_path = NULL;
+    const char *transcripts_path = NULL, *phrases_path = NULL, *replay_path = NULL;
+    unsigned char *replay = NULL;
+    size_t replay_len = 0;
     int c, rc = 2;
 
     memset(&o, 0, sizeof(o));
@@ -115,6 +121,9 @@ int cli_sim_providers(int argc, char **argv)
         case 'g':
             o.garbage_audio = 1;
             break;
+        case 'r':
+            replay_path = optarg;
+            break;
         case 'h':
             fputs(providers_usage, stdout);
             rc = 0;
@@ -138,7 +147,14 @@ int cli_sim_providers(int argc, char **argv)
         rc = cli_usage("%s", err);
         goto out;
     }
+    if (replay_path &&
+        sim_providers_replay_load(replay_path, &replay, &replay_len, err, sizeof(err)) != 0) {
+        rc = cli_usage("--replay-audio: %s", err);
+        goto out;
+    }
     o.host = host;
+    o.replay_audio = replay;
+    o.replay_len = replay_len;
     o.transcripts = transcripts.line;
     o.ntranscripts = transcripts.n;
     o.phrases = phrases.line;
@@ -150,5 +166,6 @@ int cli_sim_providers(int argc, char **argv)
 out:
     cli_lines_release(&transcripts);
     cli_lines_release(&phrases);
+    free(replay);
     return rc;
 }

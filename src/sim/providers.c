@@ -120,6 +120,14 @@ static void run_job(struct prov_server *s, struct prov_job *j)
         req.phrases = s->phrases;
         req.nphrases = s->nphrases;
         j->rc = s->have_stt ? stt_recognize(&s->stt, &req, &j->heard, err, sizeof(err)) : SB_EIO;
+    } else if (s->o->replay_audio) {
+        /* --replay-audio: the same clip for any text, a copy the job owns. */
+        j->mulaw = malloc(s->o->replay_len);
+        j->rc = j->mulaw ? 0 : SB_ENOMEM;
+        if (j->mulaw) {
+            memcpy(j->mulaw, s->o->replay_audio, s->o->replay_len);
+            j->mulaw_len = s->o->replay_len;
+        }
     } else {
         j->rc = tts_synth_mulaw(&s->tts, j->text, j->lang, NULL, &j->mulaw, &j->mulaw_len, err,
                                 sizeof(err));
@@ -862,6 +870,8 @@ static int engines_open(struct prov_server *s)
         }
         s->have_stt = 1;
     }
+    if (s->o->replay_audio)
+        return 0; /* every synthesis is the clip: no voice to start */
     rc = tts_espeak_init(&s->tts, err, sizeof(err));
     if (rc) {
         log_event(LOG_ERROR, "providers.start_failed", "error=\"%s\"", err);
@@ -878,7 +888,8 @@ int sim_providers_run(const struct sim_providers_opts *o)
     int port, rc;
 
     if (!o || !o->host || o->port < 0 || o->port > 65535 || o->idle_ms < 0 ||
-        o->first_byte_ms < 0 || o->slow_ms < 0 || o->cut_after < 0 || o->fail_every < 0)
+        o->first_byte_ms < 0 || o->slow_ms < 0 || o->cut_after < 0 || o->fail_every < 0 ||
+        (o->replay_audio && !o->replay_len))
         return SB_EINVAL;
     memset(&s, 0, sizeof(s));
     s.o = o;
@@ -919,10 +930,11 @@ int sim_providers_run(const struct sim_providers_opts *o)
     }
     log_event(LOG_INFO, "providers.listening",
               "addr=%s port=%d recogniser=%s key=%s first_byte_ms=%d slow_ms=%d cut_after=%d "
-              "fail_every=%d garbage_audio=%s",
+              "fail_every=%d garbage_audio=%s voice=%s",
               o->host, port, o->ntranscripts ? "transcripts" : "pocketsphinx",
               o->api_key && *o->api_key ? "required" : "none", o->first_byte_ms, o->slow_ms,
-              o->cut_after, o->fail_every, o->garbage_audio ? "yes" : "no");
+              o->cut_after, o->fail_every, o->garbage_audio ? "yes" : "no",
+              o->replay_audio ? "replay" : "espeak-ng");
     while (!net_stop_requested()) {
         if (lws_service(s.lws, 0) < 0)
             break;

@@ -9,8 +9,8 @@
  * each a WebSocket upgrade checked as the provider checks it (key, query,
  * headers), answering in the provider's wire format: recognition from a
  * list of transcripts or pocketsphinx behind an energy detector,
- * synthesis with espeak-ng as 8 kHz µ-law. Delays and faults are injected
- * by options. Documented in docs/sim.md, "sim providers".
+ * synthesis with espeak-ng (or one replayed clip) as 8 kHz µ-law.
+ * Delays and faults are injected by options. Documented in docs/sim.md, "sim providers".
  *
  * The pure parts (routes, query checks, client message parsers, message
  * builders, sentence cuts, the recogniser's utterance segmenter) are
@@ -377,8 +377,30 @@ struct sim_providers_opts {
     int cut_after;     /* close 1011 after N audio messages; 0: never */
     int fail_every;    /* every Nth upgrade is refused 503; 0: none */
     int garbage_audio; /* synthesis answers carry audio that is not base64 */
-    FILE *ready;       /* gets "listening on http://HOST:PORT\n" once bound; may be NULL */
+    /*
+     * Every synthesis answers with this audio (8 kHz µ-law) instead of
+     * espeak-ng's, whatever the text and language: a voice that costs next
+     * to nothing. NULL: espeak-ng speaks.
+     */
+    const unsigned char *replay_audio;
+    size_t replay_len;
+    FILE *ready; /* gets "listening on http://HOST:PORT\n" once bound; may be NULL */
 };
+
+/* Largest --replay-audio file read (about 35 minutes of 8 kHz µ-law). */
+#define SIM_PROVIDERS_MAX_REPLAY (16u * 1024u * 1024u)
+
+/**
+ * Reads the audio for --replay-audio from `path` into `*out` (the caller
+ * frees it) and its length into `*len`: a WAV file (RIFF/WAVE, 8 kHz,
+ * 16-bit PCM or µ-law; channels averaged to mono) is decoded and encoded
+ * as µ-law; any other file is raw 8 kHz µ-law, taken byte for byte.
+ * Returns 0, or SB_EIO (cannot read), SB_ETOOBIG (over
+ * SIM_PROVIDERS_MAX_REPLAY), SB_EPARSE (empty, or a WAV not at 8 kHz or
+ * not readable) or SB_ENOMEM, with a reason naming the file in `err`.
+ */
+SB_MUST_CHECK int sim_providers_replay_load(const char *path, unsigned char **out, size_t *len,
+                                            char *err, size_t errsize);
 
 /**
  * Serves on opts->host:opts->port until SIGINT or SIGTERM, in the calling

@@ -2,15 +2,19 @@
  * switchboard sim providers: the streaming synthesis stand-ins, ElevenLabs'
  * stream-input and Cartesia's /tts/websocket. Text is gathered until a
  * sentence is complete (or flushed, or the input ends), then spoken by
- * espeak-ng on a worker thread, one synthesis at a time per socket, and
- * sent back as base64 µ-law in 100 ms messages, in order.
+ * espeak-ng (or answered with the --replay-audio clip) on a worker thread,
+ * one synthesis at a time per socket, and sent back as base64 µ-law in
+ * 100 ms messages, in order.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/mulaw.h"
+#include "sim/audio.h"
 #include "sim/providers.h"
 #include "sim/providers_internal.h"
 #include "core/banned.h"
@@ -554,4 +558,74 @@ void prov_ca_job_done(struct prov_conn *c, struct prov_job *j)
         work_free(w);
     }
     ca_pump(c);
+}
+
+/* --- --replay-audio ------------------------------------------------------------------------- */
+
+int sim_providers_replay_load(const char *path, unsigned char **out, size_t *len, char *err,
+                              size_t errsize)
+{
+    FILE *fp = fopen(path, "rb");
+    unsigned char *data = NULL;
+    size_t n = 0;
+    int rc = 0;
+
+    *out = NULL;
+    *len = 0;
+    if (!fp) {
+        char why[128];
+
+        sb_set_error(err, errsize, "cannot open '%s': %s", path,
+                     strerror_r(errno, why, sizeof(why)));
+        return SB_EIO;
+    }
+    data = malloc(SIM_PROVIDERS_MAX_REPLAY + 1);
+    if (!data) {
+        rc = SB_ENOMEM;
+        goto out;
+    }
+    n = fread(data, 1, SIM_PROVIDERS_MAX_REPLAY + 1, fp);
+    if (ferror(fp)) {
+        sb_set_error(err, errsize, "cannot read '%s'", path);
+        rc = SB_EIO;
+    } else if (n > SIM_PROVIDERS_MAX_REPLAY) {
+        sb_set_error(err, errsize, "'%s' is larger than %u bytes", path,
+                     (unsigned)SIM_PROVIDERS_MAX_REPLAY);
+        rc = SB_ETOOBIG;
+    } else if (n >= 12 && memcmp(data, "RIFF", 4) == 0 && memcmp(data + 8, "WAVE", 4) == 0) {
+        struct sim_audio a = SIM_AUDIO_INIT;
+        char why[200] = "";
+
+        rc = sim_audio_parse_wav(&a, data, n, why, sizeof(why));
+        if (rc == 0 && a.rate != PHONE_RATE) {
+            snprintf(why, sizeof(why), "the audio is at %d Hz, not 8000", a.rate);
+            rc = SB_EPARSE;
+        } else if (rc == 0 && a.len == 0) {
+            snprintf(why, sizeof(why), "it holds no audio");
+            rc = SB_EPARSE;
+        }
+        if (rc == 0) {
+            /* The µ-law takes a byte a sample: it fits where the file was. */
+            mulaw_encode_buf(a.samples, a.len, data);
+            n = a.len;
+        } else {
+            sb_set_error(err, errsize, "'%s': %s", path, why);
+        }
+        sim_audio_release(&a);
+    } else if (n == 0) {
+        sb_set_error(err, errsize, "'%s' is empty", path);
+        rc = SB_EPARSE;
+    }
+out:
+    fclose(fp);
+    if (rc) {
+        free(data);
+        return rc;
+    }
+    /* Keep what the clip needs, not the most a file may hold. */
+    *out = realloc(data, n);
+    if (!*out)
+        *out = data;
+    *len = n;
+    return 0;
 }

@@ -632,6 +632,42 @@ class CartesiaCancelTest(ProvidersTest):
         ws.close()
 
 
+class ReplayAudioTest(ProvidersTest):
+    """--replay-audio: every synthesis is the file's audio, whatever was said."""
+
+    # 1.3 s of tone and quiet: not a whole number of 100 ms pieces.
+    CLIP = tone(700) + quiet(300) + tone(300)
+
+    def setUp(self):
+        fd, self.clip_path = tempfile.mkstemp(prefix="sb-replay-", suffix=".ulaw")
+        with os.fdopen(fd, "wb") as f:
+            f.write(self.CLIP)
+        self.addCleanup(os.unlink, self.clip_path)
+        self.flags = ("--api-key", KEY, "--replay-audio", self.clip_path)
+        super().setUp()
+
+    def test_every_synthesis_is_the_file_byte_for_byte(self):
+        for query in ("&language_code=es", ""):
+            ws = el_connect(self.sim, query)
+            ws.send(json.dumps({"text": "¿Cuál es el horario? "}))
+            ws.send(json.dumps({"text": "Abrimos a las nueve."}))
+            ws.send(json.dumps({"text": ""}))
+            messages, code, _ = drain(ws)
+            self.assertEqual(code, 1000)
+            self.assertEqual(messages[-1], {"isFinal": True})
+            # Two sentences, two syntheses: the clip twice, in 100 ms pieces.
+            self.assertEqual(el_audio(messages), self.CLIP * 2)
+            for m in messages[:-1]:
+                self.assertLessEqual(len(base64.b64decode(m["audio"])), 800)
+        ws = self.sim.connect(CARTESIA, VERSION + ["Authorization: Bearer " + KEY])
+        ws.send(ca_request("turn-1", "Hola, ¿en qué puedo ayudarle?", False, language="es"))
+        got = until(ws, lambda m: m["type"] in ("done", "error"))
+        self.assertEqual(got[-1]["type"], "done")
+        self.assertEqual(b"".join(base64.b64decode(c["data"]) for c in got[:-1]), self.CLIP)
+        ws.close()
+        self.assertIn("voice=replay", self.sim.logs())
+
+
 class FaultsTest(unittest.TestCase):
     """The injected faults, each on its own server."""
 
@@ -720,7 +756,8 @@ class FaultsTest(unittest.TestCase):
 
     def test_bad_usage_exits_2(self):
         for flags in (["--cut-after", "0"], ["--listen", "nowhere"], ["--bogus"], ["extra"],
-                      ["--transcripts", "/nonexistent/file"]):
+                      ["--transcripts", "/nonexistent/file"],
+                      ["--replay-audio", "/nonexistent/file"], ["--replay-audio", "/dev/null"]):
             proc = subprocess.run([BINARY, "sim", "providers", *flags], capture_output=True,
                                   timeout=20)
             self.assertEqual(proc.returncode, 2, flags)
