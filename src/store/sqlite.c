@@ -23,6 +23,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "store/agents.h"
+#include "store/sqlite_internal.h"
 #include "core/banned.h"
 
 #define BUSY_TIMEOUT_MS 5000
@@ -303,6 +304,80 @@ static const char *const migrations[] = {
     "ALTER TABLE agents ADD COLUMN tts_url TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE agents ADD COLUMN tts_key_env TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE agents ADD COLUMN voices TEXT NOT NULL DEFAULT '';",
+    /*
+     * 7: outbound calls as a durable job queue (store/jobs.h): campaigns,
+     * jobs, the per-tenant do-not-call list, API keys (only the SHA-256 of
+     * the secret) and idempotency keys; the call log learns which job
+     * placed a call. Ids are AUTOINCREMENT so that an id the call log
+     * names is never given to another job. A tenant's removal takes its
+     * queue along; the call log keeps its history, as always.
+     */
+    "CREATE TABLE campaigns("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  tenant TEXT NOT NULL REFERENCES tenants(name) ON DELETE CASCADE,"
+    "  name TEXT NOT NULL,"
+    "  status TEXT NOT NULL DEFAULT 'active' CHECK(status IN ('active', 'paused', 'canceled')),"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  UNIQUE(tenant, name));"
+    "CREATE TABLE jobs("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  tenant TEXT NOT NULL REFERENCES tenants(name) ON DELETE CASCADE,"
+    "  campaign_id INTEGER REFERENCES campaigns(id) ON DELETE CASCADE,"
+    "  to_number TEXT NOT NULL,"
+    /* '': the tenant's first active number. */
+    "  from_number TEXT NOT NULL DEFAULT '',"
+    "  contact_name TEXT NOT NULL DEFAULT '',"
+    "  lang TEXT NOT NULL DEFAULT '',"
+    "  kind TEXT NOT NULL CHECK(kind IN ('flow', 'agent', 'say')),"
+    "  target TEXT NOT NULL DEFAULT '',"
+    "  say_text TEXT NOT NULL DEFAULT '',"
+    "  not_before INTEGER NOT NULL DEFAULT 0,"
+    "  status TEXT NOT NULL DEFAULT 'queued' CHECK(status IN ('queued', 'placing', 'placed',"
+    "    'completed', 'busy', 'no-answer', 'failed', 'canceled', 'skipped')),"
+    "  attempts INTEGER NOT NULL DEFAULT 0 CHECK(attempts >= 0),"
+    "  max_retries INTEGER NOT NULL DEFAULT 0 CHECK(max_retries >= 0),"
+    "  retry_delay_s INTEGER NOT NULL CHECK(retry_delay_s >= 0),"
+    /* Never before not_before: the due query reads this column alone. */
+    "  next_attempt_at INTEGER NOT NULL,"
+    /* The current attempt's call; earlier attempts' are in calls.job_id. */
+    "  call_sid TEXT UNIQUE,"
+    "  answered_by TEXT NOT NULL DEFAULT '',"
+    "  amd INTEGER NOT NULL DEFAULT 0 CHECK(amd IN (0, 1)),"
+    "  sms_fallback INTEGER NOT NULL DEFAULT 0 CHECK(sms_fallback IN (0, 1)),"
+    "  sms_sent INTEGER NOT NULL DEFAULT 0 CHECK(sms_sent IN (0, 1)),"
+    "  error TEXT NOT NULL DEFAULT '',"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  placing_since INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX jobs_due ON jobs(next_attempt_at, id) WHERE status = 'queued';"
+    "CREATE INDEX jobs_active_by_tenant ON jobs(tenant) WHERE status IN ('placing', 'placed');"
+    "CREATE INDEX jobs_by_tenant ON jobs(tenant, id);"
+    "CREATE INDEX jobs_by_campaign ON jobs(campaign_id, status);"
+    "CREATE TABLE opt_outs("
+    "  tenant TEXT NOT NULL REFERENCES tenants(name) ON DELETE CASCADE,"
+    "  number TEXT NOT NULL,"
+    "  at INTEGER NOT NULL,"
+    "  PRIMARY KEY(tenant, number)) WITHOUT ROWID;"
+    "CREATE TABLE api_keys("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  tenant TEXT NOT NULL REFERENCES tenants(name) ON DELETE CASCADE,"
+    "  key_hash TEXT NOT NULL UNIQUE,"
+    "  prefix TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  revoked INTEGER NOT NULL DEFAULT 0 CHECK(revoked IN (0, 1)));"
+    "CREATE INDEX api_keys_by_tenant ON api_keys(tenant);"
+    "CREATE TABLE idempotency("
+    "  tenant TEXT NOT NULL REFERENCES tenants(name) ON DELETE CASCADE,"
+    "  key TEXT NOT NULL,"
+    "  job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,"
+    "  request_hash TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  PRIMARY KEY(tenant, key)) WITHOUT ROWID;"
+    "CREATE INDEX idempotency_by_job ON idempotency(job_id);"
+    /* NULL: not placed by a job (an inbound call, or one from before this migration). */
+    "ALTER TABLE calls ADD COLUMN job_id INTEGER;"
+    "CREATE INDEX calls_by_job ON calls(job_id) WHERE job_id IS NOT NULL;",
 };
 
 #define MIGRATION_COUNT ((long long)(sizeof(migrations) / sizeof(migrations[0])))
@@ -551,18 +626,6 @@ static const char *const stmt_sql[ST_COUNT] = {
                         "FROM call_messages WHERE ?1 = '' OR call_sid = ?1 ORDER BY at, id",
 };
 
-struct sqlite_store {
-    struct store base; /* first, so that a struct store * is a struct sqlite_store * */
-    sqlite3 *db;
-    sqlite3_stmt *st[ST_COUNT];
-};
-
-/* How an operation protects its several statements. */
-enum tx_kind {
-    TX_TOP,       /* it opened the transaction itself */
-    TX_SAVEPOINT, /* it runs inside the caller's transaction (the writer's batch) */
-};
-
 /* Twilio call statuses in the order a call moves through them. */
 #define RANK_TERMINAL 4
 
@@ -595,83 +658,6 @@ static const struct call_status *call_status_find(const char *name)
     return NULL;
 }
 
-static struct sqlite_store *to_sqlite(struct store *s)
-{
-    return (struct sqlite_store *)s;
-}
-
-/* Logs a SQLite failure and maps it to an SB_E* code. */
-static int fail(sqlite3 *db, const char *op, int src)
-{
-    log_event(LOG_ERROR, "store.sqlite", "op=%s code=%d err=\"%s\"", op, src,
-              db ? sqlite3_errmsg(db) : sqlite3_errstr(src));
-    switch (src & 0xff) {
-    case SQLITE_NOMEM:
-        return SB_ENOMEM;
-    case SQLITE_IOERR:
-    case SQLITE_FULL:
-    case SQLITE_CANTOPEN:
-        return SB_EIO;
-    default:
-        return SB_ESTORE;
-    }
-}
-
-static int is_unique_violation(int src)
-{
-    return src == SQLITE_CONSTRAINT_PRIMARYKEY || src == SQLITE_CONSTRAINT_UNIQUE;
-}
-
-/* True when `s` is NUL-terminated within its `size` bytes. */
-static int terminated(const char *s, size_t size)
-{
-    return memchr(s, '\0', size) != NULL;
-}
-
-/*
- * Binding helpers accumulate the first failure in *src so that a statement
- * with many parameters is checked once, before it runs. Bound text is
- * SQLITE_STATIC: the caller's strings outlive the statement's execution,
- * which always ends with a reset before the operation returns.
- */
-static void bind_str(sqlite3_stmt *st, int i, const char *v, int *src)
-{
-    if (*src == SQLITE_OK)
-        *src = sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
-}
-
-static void bind_i64(sqlite3_stmt *st, int i, long long v, int *src)
-{
-    if (*src == SQLITE_OK)
-        *src = sqlite3_bind_int64(st, i, (sqlite3_int64)v);
-}
-
-/* Makes a cached statement ready for its next use. */
-static void stmt_done(sqlite3_stmt *st)
-{
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-}
-
-/*
- * Runs a statement that returns no rows, unless binding already failed.
- * Returns the SQLite code (SQLITE_DONE on success); the statement is reset.
- */
-static int step_done(sqlite3_stmt *st, int src)
-{
-    if (src == SQLITE_OK)
-        src = sqlite3_step(st);
-    stmt_done(st);
-    return src;
-}
-
-/* Runs a bound write statement; returns 0 or the failure, logged under `op`. */
-static int run_write(struct sqlite_store *ss, sqlite3_stmt *st, int src, const char *op)
-{
-    src = step_done(st, src);
-    return src == SQLITE_DONE ? 0 : fail(ss->db, op, src);
-}
-
 /* Runs a cached statement without parameters and rows (BEGIN, COMMIT, ...). */
 static int run(struct sqlite_store *ss, enum stmt_id id, const char *op)
 {
@@ -681,81 +667,12 @@ static int run(struct sqlite_store *ss, enum stmt_id id, const char *op)
 }
 
 /*
- * Runs a bound write that must change a row. Returns 0, SB_ENOTFOUND when no
- * row matched, or the failure logged under `op`.
- */
-static int run_change(struct sqlite_store *ss, sqlite3_stmt *st, int src, const char *op)
-{
-    src = step_done(st, src);
-    if (src != SQLITE_DONE)
-        return fail(ss->db, op, src);
-    return sqlite3_changes(ss->db) == 0 ? SB_ENOTFOUND : 0;
-}
-
-/*
- * Runs a bound SELECT (`src` carries a binding error) to its first row.
- * Returns 0 with that row ready to read, SB_ENOTFOUND when there is none, or
- * the failure logged under `op`. The caller resets the statement (stmt_done).
- */
-static int step_row(struct sqlite_store *ss, sqlite3_stmt *st, int src, const char *op)
-{
-    if (src == SQLITE_OK)
-        src = sqlite3_step(st);
-    if (src == SQLITE_ROW)
-        return 0;
-    return src == SQLITE_DONE ? SB_ENOTFOUND : fail(ss->db, op, src);
-}
-
-/* Copies a text column into a fixed buffer, truncating what does not fit. */
-static void col_str(sqlite3_stmt *st, int col, char *dst, size_t size)
-{
-    const unsigned char *t = sqlite3_column_text(st, col);
-    size_t len = t ? (size_t)sqlite3_column_bytes(st, col) : 0;
-
-    if (len >= size)
-        len = size - 1;
-    if (len)
-        memcpy(dst, t, len);
-    dst[len] = '\0';
-}
-
-/*
- * Grows an array so that it holds at least `need` elements. Returns the
- * (possibly moved) array, or NULL with the old array untouched.
- */
-static void *grow(void *arr, size_t *cap, size_t need, size_t elem)
-{
-    size_t ncap = *cap ? *cap : 16;
-    void *p;
-
-    if (need <= *cap)
-        return arr;
-    while (ncap < need) {
-        if (ncap > SIZE_MAX / 2)
-            return NULL;
-        ncap *= 2;
-    }
-    if (ncap > SIZE_MAX / elem)
-        return NULL;
-    p = realloc(arr, ncap * elem);
-    if (p)
-        *cap = ncap;
-    return p;
-}
-
-/* Reads one row into a zeroed element of a list: 0, or a negative code with nothing owned. */
-typedef int (*row_reader)(sqlite3_stmt *st, void *elem);
-
-/* Frees a list of `n` elements and what they own. */
-typedef void (*list_release)(void *arr, size_t n);
-
-/*
  * Runs a bound SELECT (`src` carries a binding error) and collects its rows
  * into a new array of `size`-byte elements; NULL and 0 when there are none.
  * On failure what was read is freed with `release` (free() when NULL) and
  * *out, *n are untouched. Resets the statement.
  */
-static int collect_rows(struct sqlite_store *ss, sqlite3_stmt *st, int src, size_t size,
+int sqlite_collect_rows(struct sqlite_store *ss, sqlite3_stmt *st, int src, size_t size,
                         row_reader read, list_release release, const char *op, void **out,
                         size_t *n)
 {
@@ -807,7 +724,7 @@ static int collect_rows_by(struct sqlite_store *ss, enum stmt_id id, const char 
     int src = SQLITE_OK;
 
     bind_str(st, 1, key, &src);
-    return collect_rows(ss, st, src, size, read, release, op, out, n);
+    return sqlite_collect_rows(ss, st, src, size, read, release, op, out, n);
 }
 
 /*
@@ -815,7 +732,7 @@ static int collect_rows_by(struct sqlite_store *ss, enum stmt_id id, const char 
  * transaction when none is open, or a savepoint inside the caller's, so that
  * a failed operation leaves nothing behind either way.
  */
-static int tx_enter(struct sqlite_store *ss, enum tx_kind *kind, const char *op)
+int sqlite_tx_enter(struct sqlite_store *ss, enum tx_kind *kind, const char *op)
 {
     if (sqlite3_get_autocommit(ss->db)) {
         *kind = TX_TOP;
@@ -826,10 +743,10 @@ static int tx_enter(struct sqlite_store *ss, enum tx_kind *kind, const char *op)
 }
 
 /*
- * Closes what tx_enter opened: keeps the work when rc is 0, undoes it
+ * Closes what sqlite_tx_enter opened: keeps the work when rc is 0, undoes it
  * otherwise. Returns rc, or the commit's error.
  */
-static int tx_leave(struct sqlite_store *ss, enum tx_kind kind, int rc, const char *op)
+int sqlite_tx_leave(struct sqlite_store *ss, enum tx_kind kind, int rc, const char *op)
 {
     if (rc == 0) {
         rc = run(ss, kind == TX_TOP ? ST_COMMIT : ST_RELEASE, op);
@@ -855,13 +772,13 @@ static int tx_leave(struct sqlite_store *ss, enum tx_kind kind, int rc, const ch
  * Reads of several statements share one snapshot when no transaction is
  * open, so that a concurrent writer cannot be seen half way.
  */
-static int read_enter(struct sqlite_store *ss, int *own, const char *op)
+int sqlite_read_enter(struct sqlite_store *ss, int *own, const char *op)
 {
     *own = sqlite3_get_autocommit(ss->db);
     return *own ? run(ss, ST_BEGIN_READ, op) : 0;
 }
 
-static int read_leave(struct sqlite_store *ss, int own, int rc, const char *op)
+int sqlite_read_leave(struct sqlite_store *ss, int own, int rc, const char *op)
 {
     int crc;
 
@@ -1117,6 +1034,7 @@ static void sqlite_close(struct store *s)
         return;
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(ss->st[i]);
+    sqlite_jobs_finalize(ss);
     sqlite3_close_v2(ss->db);
     free(ss);
 }
@@ -1127,7 +1045,7 @@ static int sqlite_open(struct store **out, const char *target)
     int src;
     int rc = 0;
 
-    ss = calloc(1, sizeof(*ss));
+    ss = calloc(1, sizeof(*ss) + ST_COUNT * sizeof(ss->st[0]));
     if (!ss) {
         rc = SB_ENOMEM;
         goto out;
@@ -1156,6 +1074,7 @@ static int sqlite_open(struct store **out, const char *target)
             goto out;
         }
     }
+    rc = sqlite_jobs_prepare(ss);
 out:
     if (rc < 0) {
         sqlite_close(ss ? &ss->base : NULL);
@@ -1286,13 +1205,14 @@ static int relay_write(struct sqlite_store *ss, enum stmt_id id, const char *ten
     return run_tenant_row_write(ss, st, src, op);
 }
 
-/* Checks the fields of `t` that `fields` names, then opens the write's protection (tx_enter). */
+/* Checks the fields of `t` that `fields` names, then opens the write's protection
+ * (sqlite_tx_enter). */
 static int tenant_write_enter(struct sqlite_store *ss, const struct tenant *t, unsigned fields,
                               enum tx_kind *kind, const char *op)
 {
     if (!tenant_valid(t, fields))
         return SB_EINVAL;
-    return tx_enter(ss, kind, op);
+    return sqlite_tx_enter(ss, kind, op);
 }
 
 /*
@@ -1335,7 +1255,7 @@ static int sqlite_tenant_add(struct store *s, const struct tenant *t)
     if (rc == 0)
         rc = tenant_rows_write(ss, t, TENANT_FIELDS_ALL, ST_LANG_INSERT, ST_RELAY_INSERT,
                                "tenant_add");
-    return tx_leave(ss, kind, rc, "tenant_add");
+    return sqlite_tx_leave(ss, kind, rc, "tenant_add");
 }
 
 /* Checks that the tenant's languages and relay voices still fit a struct tenant. */
@@ -1382,7 +1302,7 @@ static int sqlite_tenant_update(struct store *s, const struct tenant *t, unsigne
         rc = tenant_rows_write(ss, t, fields, ST_LANG_UPSERT, ST_RELAY_UPSERT, "tenant_update");
     if (rc == 0 && (fields & (TENANT_FIELD_LANGS | TENANT_FIELD_RELAY)))
         rc = tenant_counts_fit(ss, t->name);
-    return tx_leave(ss, kind, rc, "tenant_update");
+    return sqlite_tx_leave(ss, kind, rc, "tenant_update");
 }
 
 static int sqlite_tenant_remove(struct store *s, const char *name)
@@ -1494,7 +1414,7 @@ static int sqlite_tenant_get(struct store *s, const char *name, struct tenant *o
     int own = 0;
     int rc;
 
-    rc = read_enter(ss, &own, "tenant_get");
+    rc = sqlite_read_enter(ss, &own, "tenant_get");
     if (rc < 0)
         goto out;
     st = ss->st[ST_TENANT_GET];
@@ -1507,7 +1427,7 @@ static int sqlite_tenant_get(struct store *s, const char *name, struct tenant *o
         rc = tenant_rows_add(ss, ST_LANGS_GET, name, &t, 1, tenant_lang_from_row, "tenant_get");
     if (rc == 0)
         rc = tenant_rows_add(ss, ST_RELAY_GET, name, &t, 1, tenant_relay_from_row, "tenant_get");
-    rc = read_leave(ss, own, rc, "tenant_get");
+    rc = sqlite_read_leave(ss, own, rc, "tenant_get");
     if (rc == 0)
         *out = t;
 out:
@@ -1528,11 +1448,11 @@ static int sqlite_tenant_list(struct store *s, struct tenant **out, size_t *n)
     int own = 0;
     int rc;
 
-    rc = read_enter(ss, &own, "tenant_list");
+    rc = sqlite_read_enter(ss, &own, "tenant_list");
     if (rc < 0)
         goto out;
-    rc = collect_rows(ss, ss->st[ST_TENANT_LIST], SQLITE_OK, sizeof(*arr), tenant_row, NULL,
-                      "tenant_list", (void **)&arr, &count);
+    rc = sqlite_collect_rows(ss, ss->st[ST_TENANT_LIST], SQLITE_OK, sizeof(*arr), tenant_row, NULL,
+                             "tenant_list", (void **)&arr, &count);
     /* One query for every language instead of one per tenant. */
     if (rc == 0 && count > 0)
         rc = tenant_rows_add(ss, ST_LANGS_ALL, NULL, arr, count, tenant_lang_from_row,
@@ -1540,7 +1460,7 @@ static int sqlite_tenant_list(struct store *s, struct tenant **out, size_t *n)
     if (rc == 0 && count > 0)
         rc = tenant_rows_add(ss, ST_RELAY_ALL, NULL, arr, count, tenant_relay_from_row,
                              "tenant_list");
-    rc = read_leave(ss, own, rc, "tenant_list");
+    rc = sqlite_read_leave(ss, own, rc, "tenant_list");
 out:
     if (rc < 0 || count == 0) {
         free(arr);
@@ -1617,8 +1537,8 @@ static int sqlite_number_list(struct store *s, struct number **out, size_t *n)
 {
     struct sqlite_store *ss = to_sqlite(s);
 
-    return collect_rows(ss, ss->st[ST_NUMBER_LIST], SQLITE_OK, sizeof(**out), number_row, NULL,
-                        "number_list", (void **)out, n);
+    return sqlite_collect_rows(ss, ss->st[ST_NUMBER_LIST], SQLITE_OK, sizeof(**out), number_row,
+                               NULL, "number_list", (void **)out, n);
 }
 
 static int sqlite_routes_version(struct store *s, long long *version)
@@ -1724,7 +1644,7 @@ static int sqlite_status_apply(struct store *s, const struct status_event *e,
     terminal = next->rank == RANK_TERMINAL;
     duration = terminal && e->duration >= 0 ? e->duration : -1;
 
-    rc = tx_enter(ss, &kind, "status_apply");
+    rc = sqlite_tx_enter(ss, &kind, "status_apply");
     if (rc < 0)
         goto out;
 
@@ -1799,7 +1719,7 @@ static int sqlite_status_apply(struct store *s, const struct status_event *e,
     if (src != SQLITE_DONE)
         rc = fail(ss->db, "status_apply", src);
 leave:
-    rc = tx_leave(ss, kind, rc, "status_apply");
+    rc = sqlite_tx_leave(ss, kind, rc, "status_apply");
     if (rc == 0)
         *out = outcome;
 out:
@@ -1839,7 +1759,8 @@ static int sqlite_call_list(struct store *s, size_t limit, struct call_record **
         return 0;
     }
     bind_i64(st, 1, limit > (size_t)INT64_MAX ? INT64_MAX : (long long)limit, &src);
-    return collect_rows(ss, st, src, sizeof(**out), call_row, NULL, "call_list", (void **)out, n);
+    return sqlite_collect_rows(ss, st, src, sizeof(**out), call_row, NULL, "call_list",
+                               (void **)out, n);
 }
 
 static int sqlite_call_get(struct store *s, const char *call_sid, struct call_record *out)
@@ -1929,21 +1850,6 @@ static int sqlite_flow_put(struct store *s, const char *tenant, const char *name
     else if (src != SQLITE_DONE)
         rc = fail(ss->db, "flow_put", src);
     return rc;
-}
-
-/* Copies column `col` of the current row into a new string (NULL on allocation failure). */
-static char *col_dup(sqlite3_stmt *st, int col)
-{
-    const unsigned char *v = sqlite3_column_text(st, col);
-    int n = sqlite3_column_bytes(st, col);
-    char *p = malloc((size_t)n + 1);
-
-    if (p) {
-        if (n)
-            memcpy(p, v, (size_t)n);
-        p[n] = '\0';
-    }
-    return p;
 }
 
 static int sqlite_flow_get(struct store *s, const char *tenant, const char *name, char **json)
@@ -2350,7 +2256,7 @@ static int sqlite_knowledge_put(struct store *s, const char *tenant, const char 
     int src = SQLITE_OK;
     int rc;
 
-    rc = tx_enter(ss, &kind, "knowledge_put");
+    rc = sqlite_tx_enter(ss, &kind, "knowledge_put");
     if (rc < 0)
         return rc;
     /* The file's row first: the passages' foreign key needs it (and it needs the agent). */
@@ -2379,7 +2285,7 @@ static int sqlite_knowledge_put(struct store *s, const char *tenant, const char 
         bind_str(st, 6, p[i].text, &src);
         rc = run_write(ss, st, src, "knowledge_put");
     }
-    return tx_leave(ss, kind, rc, "knowledge_put");
+    return sqlite_tx_leave(ss, kind, rc, "knowledge_put");
 }
 
 static int knowledge_file_row(sqlite3_stmt *st, void *elem)
@@ -2402,8 +2308,8 @@ static int sqlite_knowledge_file_list(struct store *s, const char *tenant, const
 
     bind_str(st, 1, tenant, &src);
     bind_str(st, 2, agent, &src);
-    return collect_rows(ss, st, src, sizeof(**out), knowledge_file_row, NULL, "knowledge_file_list",
-                        (void **)out, n);
+    return sqlite_collect_rows(ss, st, src, sizeof(**out), knowledge_file_row, NULL,
+                               "knowledge_file_list", (void **)out, n);
 }
 
 static int passage_row(sqlite3_stmt *st, void *elem)
@@ -2473,8 +2379,8 @@ static int sqlite_knowledge_search(struct store *s, const char *tenant, const ch
     bind_str(st, 2, tenant, &src);
     bind_str(st, 3, agent, &src);
     bind_i64(st, 4, (long long)k, &src);
-    rc = collect_rows(ss, st, src, sizeof(**out), passage_row, NULL, "knowledge_search",
-                      (void **)out, n);
+    rc = sqlite_collect_rows(ss, st, src, sizeof(**out), passage_row, NULL, "knowledge_search",
+                             (void **)out, n);
     free(match);
     return rc;
 }
@@ -2652,4 +2558,26 @@ const struct store_ops store_sqlite_ops = {
     .turn_list = sqlite_turn_list,
     .message_add = sqlite_message_add,
     .message_list = sqlite_message_list,
+    .job_add = sqlite_job_add,
+    .job_get = sqlite_job_get,
+    .job_list = sqlite_job_list,
+    .job_claim_due = sqlite_job_claim_due,
+    .job_placed = sqlite_job_placed,
+    .job_status_by_call = sqlite_job_status_by_call,
+    .job_release = sqlite_job_release,
+    .job_cancel = sqlite_job_cancel,
+    .job_mark_sms_sent = sqlite_job_mark_sms_sent,
+    .campaign_add = sqlite_campaign_add,
+    .campaign_get = sqlite_campaign_get,
+    .campaign_list = sqlite_campaign_list,
+    .campaign_set_status = sqlite_campaign_set_status,
+    .campaign_import = sqlite_campaign_import,
+    .optout_set = sqlite_optout_set,
+    .optout_check = sqlite_optout_check,
+    .api_key_add = sqlite_api_key_add,
+    .api_key_find = sqlite_api_key_find,
+    .api_key_revoke = sqlite_api_key_revoke,
+    .api_key_list = sqlite_api_key_list,
+    .idempotency_get = sqlite_idempotency_get,
+    .idempotency_put = sqlite_idempotency_put,
 };

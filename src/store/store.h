@@ -193,6 +193,15 @@ struct knowledge_file;
 struct call_turn;
 struct call_message;
 
+/* The types of store/jobs.h, which the backend table names. */
+struct job_request;
+struct job;
+struct job_filter;
+struct job_update;
+struct campaign;
+struct api_key;
+struct idempotency;
+
 /* A backend. Every function returns 0 or a negative SB_E* code. */
 struct store_ops {
     const char *name;
@@ -247,6 +256,46 @@ struct store_ops {
     int (*message_add)(struct store *s, const struct call_message *m);
     int (*message_list)(struct store *s, const char *call_sid, struct call_message **out,
                         size_t *n);
+    /*
+     * Outbound jobs, campaigns, opt-outs, API keys and idempotency keys
+     * (store/jobs.h checks the arguments first). `key` NULL adds a job
+     * without an idempotency key; `call_sid` NULL gets a job by id, else by
+     * its call; `final` is a final enum job_status or -1.
+     */
+    int (*job_add)(struct store *s, const struct job_request *r, const char *key,
+                   const char *request_hash, long long now, long long *id, int *replayed);
+    int (*job_get)(struct store *s, long long id, const char *call_sid, struct job *out);
+    int (*job_list)(struct store *s, const struct job_filter *f, struct job **out, size_t *n);
+    int (*job_claim_due)(struct store *s, long long now, size_t limit, int cap, struct job **out,
+                         size_t *n);
+    int (*job_placed)(struct store *s, long long id, const char *call_sid, const char *from,
+                      long long now);
+    int (*job_status_by_call)(struct store *s, long long job_id, const char *call_sid, int final,
+                              const char *answered_by, long long now, struct job_update *out);
+    int (*job_release)(struct store *s, long long id, long long retry_at, const char *reason,
+                       long long now, struct job_update *out);
+    int (*job_cancel)(struct store *s, long long id, long long now);
+    int (*job_mark_sms_sent)(struct store *s, long long id, int *already);
+    int (*campaign_add)(struct store *s, const char *tenant, const char *name, long long now,
+                        long long *id);
+    int (*campaign_get)(struct store *s, long long id, struct campaign *out);
+    int (*campaign_list)(struct store *s, const char *tenant, struct campaign **out, size_t *n);
+    int (*campaign_set_status)(struct store *s, long long id, int status, long long now);
+    int (*campaign_import)(struct store *s, long long campaign_id, const struct job_request *reqs,
+                           size_t n, long long now);
+    int (*optout_set)(struct store *s, const char *tenant, const char *number, int on,
+                      long long now);
+    int (*optout_check)(struct store *s, const char *tenant, const char *number, int *out);
+    int (*api_key_add)(struct store *s, const char *tenant, const char *key_hash,
+                       const char *prefix, long long now, long long *id);
+    int (*api_key_find)(struct store *s, const char *key_hash, char *tenant, size_t tenant_size,
+                        long long *id);
+    int (*api_key_revoke)(struct store *s, const char *tenant, long long id);
+    int (*api_key_list)(struct store *s, const char *tenant, struct api_key **out, size_t *n);
+    int (*idempotency_get)(struct store *s, const char *tenant, const char *key, long long now,
+                           struct idempotency *out);
+    int (*idempotency_put)(struct store *s, const char *tenant, const char *key,
+                           const char *request_hash, long long job_id, long long now);
 };
 
 /** The embedded SQLite backend (WAL). */

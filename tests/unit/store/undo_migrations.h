@@ -1,0 +1,16 @@
+/*
+ * SQL that takes a test database back before a migration, for the tests
+ * that open an older file and migrate it. Each undoes one migration of
+ * store/sqlite.c; a test going back to migration N runs those above N,
+ * newest first.
+ */
+#ifndef SB_TESTS_STORE_UNDO_MIGRATIONS_H
+#define SB_TESTS_STORE_UNDO_MIGRATIONS_H
+
+/* Migration 7: the outbound job queue and the call log's job_id. */
+#define UNDO_MIGRATION_7                                                                           \
+    "DROP TABLE idempotency; DROP TABLE api_keys; DROP TABLE opt_outs; DROP TABLE jobs;"           \
+    "DROP TABLE campaigns; DROP INDEX calls_by_job; ALTER TABLE calls DROP COLUMN job_id;"         \
+    "DELETE FROM schema_migrations WHERE version >= 7;"
+
+#endif
