@@ -263,7 +263,7 @@ SB_MUST_CHECK int job_status_by_call(struct store *s, long long job_id, const ch
 SB_MUST_CHECK int job_release_placing(struct store *s, long long id, long long retry_at,
                                       const char *reason, long long now, struct job_update *out);
 
-/** The jobs left placing (after a crash: resolve each before placing anything), by id. */
+/** The jobs left placing (after a crash: resolve each before placing anything), newest first. */
 SB_MUST_CHECK int job_list_placing(struct store *s, struct job **out, size_t *n);
 
 /**
