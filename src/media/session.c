@@ -30,6 +30,8 @@ const char *session_outcome_name(enum session_outcome o)
 #define SESSION_MESSAGE_MAX 1024
 /* The lines of one reply held until its first audio (a reply is a few sentences). */
 #define SESSION_REPLY_LINES_MAX (16 * 1024)
+/* Audio one piece may hold while it waits for those before it: a minute. */
+#define SESSION_PIECE_MAX (60 * 8000)
 
 void session_init(struct session *s, const struct session_io *io, const struct session_config *cfg,
                   long long now_us)
@@ -130,13 +132,55 @@ static void reply_line(struct session *s, const char *text)
     s->io.transcript(s->io.arg, 1, text, -1);
 }
 
+static struct session_piece *piece_of(struct session *s, unsigned id)
+{
+    for (size_t i = 0; i < s->npieces; i++) {
+        if (s->pieces[i].id == id)
+            return &s->pieces[i];
+    }
+    return NULL;
+}
+
+static void pieces_clear(struct session *s)
+{
+    for (size_t i = 0; i < s->npieces; i++)
+        buf_release(&s->pieces[i].audio);
+    s->npieces = 0;
+    s->mark_owed = 0;
+}
+
+/* Hands audio of the first piece to the pacer. */
+static void play(struct session *s, unsigned id, const unsigned char *mulaw, size_t len)
+{
+    if (len == 0)
+        return;
+    if (pacer_queue(&s->pacer, id, mulaw, len) != 0) {
+        finish(s, SESSION_FAILED, 1011, "cannot queue the reply audio");
+        return;
+    }
+    /* A later chunk of the same reply keeps its start: heard_ms counts from the first frame. */
+    if (s->playing != id)
+        s->utterance_first_us = 0;
+    s->playing = id;
+}
+
 /* Asks for a piece of a reply to be spoken. */
 static void speak(struct session *s, const char *text)
 {
     unsigned id = ++s->utterance;
+    struct session_piece *p;
 
-    if (text[0] && s->io.synthesize(s->io.arg, id, text, s->lang, s->voice) == 0)
+    if (!text[0] || s->npieces == SESSION_PIECES)
+        return;
+    /* Known before asking: a cached phrase comes back inside the call. */
+    p = &s->pieces[s->npieces++];
+    p->id = id;
+    p->ended = 0;
+    buf_init(&p->audio, SESSION_PIECE_MAX);
+    if (s->io.synthesize(s->io.arg, id, text, s->lang, s->voice) == 0)
         s->turn_last = id;
+    else
+        session_audio_end(s, id, 0);
 }
 
 /* The end of the agent's turn: its action takes effect once the turn's words have been heard. */
@@ -226,6 +270,7 @@ static void barge_in(struct session *s, long long now_us)
     log_event(LOG_INFO, "stream.barge_in", "call_sid=%s heard_ms=%ld", s->call_sid, heard);
     /* Audio still to come for this reply, or for one asked before, is not wanted any more. */
     s->cut_upto = s->utterance;
+    pieces_clear(s);
     s->playing = 0;
     s->utterance_first_us = 0;
     if (s->agent_started)
@@ -595,18 +640,59 @@ out:
 void session_audio(struct session *s, unsigned id, const unsigned char *mulaw, size_t len,
                    long long now_us)
 {
+    struct session_piece *p = piece_of(s, id);
+
     (void)now_us;
-    /* Only the newest reply is wanted; older ones were superseded or cut by barge-in. */
-    if (s->state != S_ACTIVE || id != s->utterance || id <= s->cut_upto || len == 0)
+    /* Pieces cut by barge-in, or already ended, are not wanted any more. */
+    if (s->state != S_ACTIVE || !p || p->ended || id <= s->cut_upto || len == 0)
         return;
-    if (pacer_queue(&s->pacer, id, mulaw, len) != 0) {
-        finish(s, SESSION_FAILED, 1011, "cannot queue the reply audio");
+    if (p == &s->pieces[0]) {
+        play(s, id, mulaw, len);
         return;
     }
-    /* A later chunk of the same reply keeps its start: heard_ms counts from the first frame. */
-    if (s->playing != id)
-        s->utterance_first_us = 0;
-    s->playing = id;
+    /* Pieces asked before it are still coming: it waits its turn. */
+    if (buf_append(&p->audio, mulaw, len) != 0)
+        log_event(LOG_WARN, "stream.piece_too_long", "call_sid=%s utterance=%u", s->call_sid, id);
+}
+
+/* Sends the mark of `id` now: its audio has all gone out. */
+static void send_mark(struct session *s, unsigned id)
+{
+    char name[24];
+
+    snprintf(name, sizeof(name), "u%u", id);
+    send_tx(s, media_event_write_mark(tx(s), s->stream_sid, name));
+}
+
+void session_audio_end(struct session *s, unsigned id, long long now_us)
+{
+    struct session_piece *p = piece_of(s, id);
+
+    (void)now_us;
+    if (s->state != S_ACTIVE || !p)
+        return;
+    p->ended = 1;
+    /* The first pieces that ended make way; the next one's waiting audio plays. */
+    while (s->npieces && s->pieces[0].ended) {
+        unsigned done = s->pieces[0].id;
+
+        buf_release(&s->pieces[0].audio);
+        memmove(s->pieces, s->pieces + 1, (s->npieces - 1) * sizeof(s->pieces[0]));
+        s->npieces--;
+        if (s->mark_owed == done && pacer_idle(&s->pacer)) {
+            s->mark_owed = 0;
+            send_mark(s, done);
+            if (s->state != S_ACTIVE)
+                return;
+        }
+        if (s->npieces) {
+            struct session_piece *next = &s->pieces[0];
+
+            play(s, next->id, (const unsigned char *)next->audio.data, next->audio.len);
+            buf_release(&next->audio);
+            buf_init(&next->audio, SESSION_PIECE_MAX);
+        }
+    }
 }
 
 long long session_tick(struct session *s, long long now_us)
@@ -636,11 +722,16 @@ long long session_tick(struct session *s, long long now_us)
         }
     }
     if (mark && s->playing) {
-        char name[24];
+        struct session_piece *p = piece_of(s, s->playing);
 
-        snprintf(name, sizeof(name), "u%u", s->playing);
-        if (send_tx(s, media_event_write_mark(tx(s), s->stream_sid, name)))
-            return -1;
+        /* A streamed piece whose next chunk has not come yet: its mark waits for its end. */
+        if (p && !p->ended) {
+            s->mark_owed = s->playing;
+        } else {
+            send_mark(s, s->playing);
+            if (s->state != S_ACTIVE)
+                return -1;
+        }
     }
     return pacer_next_due(&s->pacer, now_us);
 }
@@ -653,6 +744,7 @@ void session_release(struct session *s)
     s->agent_started = 0;
     if (s->reply_lines.len)
         reply_lines_flush(s, -1);
+    pieces_clear(s);
     pacer_release(&s->pacer);
     buf_release(&s->tx);
     buf_release(&s->reply_lines);

@@ -42,9 +42,11 @@ struct session_io {
     /** Closes the socket after what was sent (1000 normal, 1011 error, 1008 policy). */
     void (*close)(void *arg, int code, const char *reason);
     /**
-     * Starts synthesizing `text` for utterance `id`; the result comes back
-     * through session_audio. Returns 0, or an error (the utterance is then
-     * skipped).
+     * Starts synthesizing `text` for utterance `id`; its audio comes back
+     * through session_audio (whole, or in pieces as a streaming engine makes
+     * it), then session_audio_end (also when it failed). Returns 0, or an
+     * error (the utterance is then skipped). May call session_audio and
+     * session_audio_end before it returns (a cached phrase).
      */
     int (*synthesize)(void *arg, unsigned id, const char *text, const char *lang,
                       const char *voice);
@@ -104,6 +106,18 @@ enum session_heard {
  * the turn, and joins what they add to it.
  */
 #define SESSION_CONTINUE_MS 900
+
+/*
+ * The pieces of the agent's reply being synthesized at once: their audio is
+ * played in the order they were asked, whatever order it comes back in.
+ */
+#define SESSION_PIECES 16
+
+struct session_piece {
+    unsigned id;      /* 0: a free slot */
+    int ended;        /* all its audio came (session_audio_end) */
+    struct buf audio; /* audio that came before the pieces ahead of it ended */
+};
 #define SESSION_HELD_MAX 512
 
 struct session {
@@ -153,6 +167,10 @@ struct session {
     /* the reply to a caller turn, as transcript lines held until its first audio (NUL-separated) */
     struct buf reply_lines;
     int reply_awaited; /* a caller turn was taken and its reply's first audio has not gone out */
+    /* pieces being synthesized, oldest first: the first one's audio goes to the pacer */
+    struct session_piece pieces[SESSION_PIECES];
+    size_t npieces;
+    unsigned mark_owed; /* the pacer ran out of this piece's audio before it ended */
 };
 
 struct session_config {
@@ -188,9 +206,16 @@ void session_agent_tick(struct session *s, long long now_ms);
  */
 int session_message(struct session *s, const char *text, size_t len, long long now_us);
 
-/** Synthesized audio for utterance `id` (mu-law 8 kHz); stale ids are dropped. */
+/**
+ * Synthesized audio for utterance `id` (mu-law 8 kHz), whole or a piece of
+ * it; played after the utterances asked before it. Stale ids (cut off by
+ * barge-in, or already ended) are dropped.
+ */
 void session_audio(struct session *s, unsigned id, const unsigned char *mulaw, size_t len,
                    long long now_us);
+
+/** All of utterance `id`'s audio came (or none will: it failed): the next one may play. */
+void session_audio_end(struct session *s, unsigned id, long long now_us);
 
 /**
  * The recogniser's answer for utterance `id` (`text`: its words, lower-case,

@@ -347,6 +347,7 @@ int stream_synthesize_offline(struct server *srv, unsigned long long conn_id, un
         return SB_ENOTFOUND;
     if (hit) {
         session_audio(&c->session, id, hit->audio, hit->len, clock_mono_us());
+        session_audio_end(&c->session, id, clock_mono_us());
         return 0;
     }
     j = calloc(1, sizeof(*j));
@@ -625,11 +626,13 @@ void stream_drain_tts(struct server *srv)
         struct stream_conn *c = conn_by_id(srv, j->conn_id);
 
         list = j->next;
-        if (c && j->rc) {
+        if (c && j->rc)
             log_event(LOG_ERROR, "stream.tts_failed", "call_sid=%s error=\"%s\"",
                       c->session.call_sid, j->err);
-        } else if (c) {
-            session_audio(&c->session, j->utterance, j->audio, j->len, clock_mono_us());
+        if (c) {
+            if (!j->rc)
+                session_audio(&c->session, j->utterance, j->audio, j->len, clock_mono_us());
+            session_audio_end(&c->session, j->utterance, clock_mono_us());
             pump(c);
         }
         if (!j->rc && j->len)
@@ -858,6 +861,16 @@ void stream_partial(struct server *srv, unsigned long long conn_id, const char *
     if (!c)
         return;
     session_partial(&c->session, text, clock_mono_us());
+    pump(c);
+}
+
+void stream_audio_end(struct server *srv, unsigned long long conn_id, unsigned id)
+{
+    struct stream_conn *c = conn_by_id(srv, conn_id);
+
+    if (!c)
+        return;
+    session_audio_end(&c->session, id, clock_mono_us());
     pump(c);
 }
 

@@ -44,6 +44,9 @@ void stream_partial(struct server *srv, unsigned long long conn_id, const char *
 void stream_audio(struct server *srv, unsigned long long conn_id, unsigned id,
                   const unsigned char *mulaw, size_t len);
 
+/** All of utterance `id`'s audio came (or none will). */
+void stream_audio_end(struct server *srv, unsigned long long conn_id, unsigned id);
+
 /** Says utterance `id` of stream `conn_id` with the offline voice (the worker pool). */
 int stream_synthesize_offline(struct server *srv, unsigned long long conn_id, unsigned id,
                               const char *text, const char *lang, const char *voice);

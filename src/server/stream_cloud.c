@@ -386,8 +386,10 @@ static void say_offline(struct stream_cloud *cl, struct kept_piece *p, long long
 {
     log_event(LOG_WARN, "stream.tts_fallback", "utterance=%u using=offline", p->id);
     cl->tts_rest_until_ms = now_ms + CLOUD_TTS_REST_MS;
-    if (stream_synthesize_offline(cl->srv, cl->conn_id, p->id, p->text, p->lang, p->voice) != 0)
+    if (stream_synthesize_offline(cl->srv, cl->conn_id, p->id, p->text, p->lang, p->voice) != 0) {
         log_event(LOG_ERROR, "stream.tts_lost", "utterance=%u", p->id);
+        stream_audio_end(cl->srv, cl->conn_id, p->id); /* the pieces after it still play */
+    }
 }
 
 void stream_cloud_tick(struct stream_cloud *cl, long long now_ms)
@@ -452,13 +454,15 @@ static void said(struct stream_cloud *cl, const struct cloud_event *e)
     struct kept_piece *p = kept_piece(cl, e->id);
 
     if (!p)
-        return; /* cut off by barge-in */
+        return; /* cut off by barge-in, or said offline already */
     if (e->rc) {
         log_event(LOG_WARN, "stream.tts_failed", "utterance=%u sent=%zu error=\"%s\"", e->id,
                   e->sent, e->err);
-        if (e->sent == 0)
-            say_offline(cl, p, clock_mono_ms());
     }
+    if (e->rc && e->sent == 0)
+        say_offline(cl, p, clock_mono_ms()); /* the offline voice ends it */
+    else
+        stream_audio_end(cl->srv, cl->conn_id, e->id);
     piece_forget(p);
 }
 

@@ -408,6 +408,7 @@ static void say(unsigned id, long ms, long long now)
     unsigned char *a = reply_audio(n, id);
 
     session_audio(&s, id, a, n, now);
+    session_audio_end(&s, id, now);
     free(a);
 }
 
@@ -562,6 +563,7 @@ Test(session, start_calls_started_and_greeting_is_paced_with_a_mark)
     cr_assert_eq(fk.closes, 0);
 
     session_audio(&s, 1, audio, len, t0 - 10 * MS);
+    session_audio_end(&s, 1, t0 - 10 * MS);
     cr_assert_eq(fk.nsent, 0, "audio goes out on ticks only");
 
     /* At t0 the lead goes out at once: the frame due now and 200 ms ahead. */
@@ -1556,4 +1558,80 @@ Test(session, a_guess_is_a_turn_when_the_agent_is_silent_and_never_stops_it)
     session_transcript(&s, fk.rec_id, SESSION_HEARD_GUESS, "where is the nearest patient", t);
     cr_assert_eq(fk.nsynth, before + 1, "a guess while the agent is silent was no turn");
     cr_assert_str_eq(fk.said, "where is the nearest patient");
+}
+
+/* An agent whose greeting is two pieces, as an LLM agent's two sentences. */
+static struct agent_sink two_sink;
+
+static int two_open(void **out, const struct agent_call *call, const struct agent_sink *sink,
+                    const struct agent_env *env)
+{
+    (void)call;
+    (void)env;
+    two_sink = *sink;
+    *out = &two_sink;
+    return 0;
+}
+
+static void two_start(void *agent)
+{
+    struct agent_event first = {AGENT_EV_TEXT, "First sentence.", AGENT_CONTINUE, NULL};
+    struct agent_event second = {AGENT_EV_TEXT, "Second sentence.", AGENT_CONTINUE, NULL};
+    struct agent_event end = {AGENT_EV_END, NULL, AGENT_CONTINUE, NULL};
+
+    (void)agent;
+    two_sink.emit(two_sink.arg, &first);
+    two_sink.emit(two_sink.arg, &second);
+    two_sink.emit(two_sink.arg, &end);
+}
+
+static void two_turn(void *agent, const struct agent_turn *turn)
+{
+    (void)agent;
+    (void)turn;
+}
+
+static void two_interrupt(void *agent, long heard_ms, const char *heard)
+{
+    (void)agent;
+    (void)heard_ms;
+    (void)heard;
+}
+
+static void two_close(void *agent)
+{
+    (void)agent;
+}
+
+static const struct agent_ops two_ops = {
+    "two", two_open, two_start, two_turn, two_interrupt, NULL, NULL, two_close, NULL, NULL,
+};
+
+Test(session, pieces_play_in_the_order_asked_whatever_order_their_audio_comes_in)
+{
+    long long t = T_START + 100 * MS;
+    const size_t n = 10 * F;
+    unsigned char *a1 = reply_audio(n, 1), *a2 = reply_audio(n, 2);
+
+    fk.agent = &two_ops;
+    open_and_start();
+    cr_assert_eq(fk.nsynth, 2);
+    /* The second sentence's audio comes first: it waits. */
+    session_audio(&s, 2, a2, n, t);
+    session_audio_end(&s, 2, t);
+    session_tick(&s, t);
+    cr_assert_eq(count_from(0, "media"), 0, "the second piece played before the first");
+    /* The first streams in: half of it plays, and its mark waits for its end. */
+    session_audio(&s, 1, a1, n / 2, t);
+    t = play_out(t);
+    cr_assert_eq(count_from(0, "media"), 5);
+    cr_assert_eq(count_from(0, "mark"), 0, "a mark before the first piece ended");
+    session_audio(&s, 1, a1 + n / 2, n - n / 2, t);
+    session_audio_end(&s, 1, t);
+    t = play_out(t);
+    cr_assert_eq(count_from(0, "media"), 20, "both pieces, whole");
+    cr_assert_geq(count_from(0, "mark"), 1);
+    cr_assert_str_eq(event_of(fk.nsent - 1), "mark");
+    free(a1);
+    free(a2);
 }
