@@ -27,6 +27,8 @@ INACTIVE = "+15005550002"
 TRANSFER = "+15557654321"
 # ThreadSanitizer's exit code after a report (its `exitcode` option, default 66).
 SANITIZER_EXIT_CODE = 66
+# LeakSanitizer's exit code after a leak report at exit (ASan builds).
+LEAK_EXIT_CODE = 23
 
 
 def free_port():
@@ -119,16 +121,20 @@ class Switchboard:
             shutil.rmtree(self.dir, ignore_errors=True)
 
     def sanitizer_report(self, rc=None):
-        """The first ThreadSanitizer report in the server's log (or a note that it exited with
-        the sanitizers' exit code), None if there is none: a race makes the test fail."""
+        """The first sanitizer report in the server's log (a race, a memory error, a leak, undefined
+        behaviour), or a note that it exited with a sanitizer's exit code or died of a signal;
+        None if there is none: any of them makes the test fail."""
         log = self.logs()
-        at = log.find("WARNING: ThreadSanitizer")
-        if at < 0:
-            at = log.find("ERROR: ThreadSanitizer")
+        at = -1
+        for marker in ("WARNING: ThreadSanitizer", "ERROR: ThreadSanitizer", "ERROR: AddressSanitizer",
+                       "ERROR: LeakSanitizer", ": runtime error: "):
+            at = log.find(marker)
+            if at >= 0:
+                break
         if at >= 0:
             start = log.rfind("==================", 0, at)
             return log[start if start >= 0 else at:][:12000]
-        if rc == SANITIZER_EXIT_CODE:
+        if rc in (SANITIZER_EXIT_CODE, LEAK_EXIT_CODE) or (rc is not None and rc < 0 and rc != -signal.SIGKILL):
             return "the server exited with code %d (a sanitizer's); log:\n%s" % (rc, log[-4000:])
         return None
 
