@@ -254,29 +254,50 @@ static int eleven_object(const json_t *root, struct buf *audio, struct elevenlab
     return 0;
 }
 
-int elevenlabs_parse(const char *json, size_t len, struct buf *audio, struct elevenlabs_msg *out,
-                     char *err, size_t errsize)
+/*
+ * What both parsers share: the buffer check, the JSON object, and on failure
+ * the audio buffer as it was and the message zeroed. `object` reads the
+ * provider's fields into `out` (`outsize` bytes).
+ */
+static int parse_message(const char *json, size_t len, struct buf *audio, void *out, size_t outsize,
+                         const char *provider,
+                         int (*object)(const json_t *root, struct buf *audio, void *out, char *err,
+                                       size_t errsize),
+                         char *err, size_t errsize)
 {
     json_t *root;
     size_t before;
     int rc;
 
-    memset(out, 0, sizeof(*out));
+    memset(out, 0, outsize);
     if (!audio) {
-        sb_set_error(err, errsize, "elevenlabs audio needs a buffer");
+        sb_set_error(err, errsize, "%s audio needs a buffer", provider);
         return SB_EINVAL;
     }
     before = audio->len;
-    rc = provider_wire_load(json, len, TTS_WIRE_MESSAGE_MAX, "elevenlabs", &root, err, errsize);
+    rc = provider_wire_load(json, len, TTS_WIRE_MESSAGE_MAX, provider, &root, err, errsize);
     if (rc)
         return rc;
-    rc = eleven_object(root, audio, out, err, errsize);
+    rc = object(root, audio, out, err, errsize);
     json_decref(root);
     if (rc) {
         truncate_buf(audio, before);
-        memset(out, 0, sizeof(*out));
+        memset(out, 0, outsize);
     }
     return rc;
+}
+
+static int eleven_object_any(const json_t *root, struct buf *audio, void *out, char *err,
+                             size_t errsize)
+{
+    return eleven_object(root, audio, out, err, errsize);
+}
+
+int elevenlabs_parse(const char *json, size_t len, struct buf *audio, struct elevenlabs_msg *out,
+                     char *err, size_t errsize)
+{
+    return parse_message(json, len, audio, out, sizeof(*out), "elevenlabs", eleven_object_any, err,
+                         errsize);
 }
 
 /* ---- Cartesia ----------------------------------------------------------- */
@@ -447,27 +468,15 @@ static int cartesia_object(const json_t *root, struct buf *audio, struct cartesi
     return 0;
 }
 
+static int cartesia_object_any(const json_t *root, struct buf *audio, void *out, char *err,
+                               size_t errsize)
+{
+    return cartesia_object(root, audio, out, err, errsize);
+}
+
 int cartesia_parse(const char *json, size_t len, struct buf *audio, struct cartesia_msg *out,
                    char *err, size_t errsize)
 {
-    json_t *root;
-    size_t before;
-    int rc;
-
-    memset(out, 0, sizeof(*out));
-    if (!audio) {
-        sb_set_error(err, errsize, "cartesia audio needs a buffer");
-        return SB_EINVAL;
-    }
-    before = audio->len;
-    rc = provider_wire_load(json, len, TTS_WIRE_MESSAGE_MAX, "cartesia", &root, err, errsize);
-    if (rc)
-        return rc;
-    rc = cartesia_object(root, audio, out, err, errsize);
-    json_decref(root);
-    if (rc) {
-        truncate_buf(audio, before);
-        memset(out, 0, sizeof(*out));
-    }
-    return rc;
+    return parse_message(json, len, audio, out, sizeof(*out), "cartesia", cartesia_object_any, err,
+                         errsize);
 }
