@@ -303,6 +303,23 @@ static int campaign_open(struct sqlite_store *ss, long long id, const char *tena
     return 0;
 }
 
+/*
+ * How an INSERT went: an unknown tenant (or job) is SB_ENOTFOUND, a duplicate
+ * SB_EEXISTS, anything else a store error; *id (may be NULL) gets the new row.
+ */
+static int inserted(struct sqlite_store *ss, int src, const char *what, long long *id)
+{
+    if (src == SQLITE_CONSTRAINT_FOREIGNKEY)
+        return SB_ENOTFOUND;
+    if (is_unique_violation(src))
+        return SB_EEXISTS;
+    if (src != SQLITE_DONE)
+        return fail(ss->db, what, src);
+    if (id)
+        *id = sqlite3_last_insert_rowid(ss->db);
+    return 0;
+}
+
 /* Inserts one checked job (of `tenant`, in `campaign_id`, 0 for none). */
 static int job_insert(struct sqlite_store *ss, const struct job_request *r, const char *tenant,
                       long long campaign_id, long long now, long long *id)
@@ -325,14 +342,7 @@ static int job_insert(struct sqlite_store *ss, const struct job_request *r, cons
     bind_i64(st, 13, now, &src);
     bind_i64(st, 14, r->amd ? 1 : 0, &src);
     bind_i64(st, 15, r->sms_fallback ? 1 : 0, &src);
-    src = step_done(st, src);
-    if (src == SQLITE_CONSTRAINT_FOREIGNKEY)
-        return SB_ENOTFOUND;
-    if (src != SQLITE_DONE)
-        return fail(ss->db, "job_add", src);
-    if (id)
-        *id = sqlite3_last_insert_rowid(ss->db);
-    return 0;
+    return inserted(ss, step_done(st, src), "job_add", id);
 }
 
 /* Records a tenant's key; SB_EEXISTS when a live record of it exists. */
@@ -768,15 +778,7 @@ int sqlite_campaign_add(struct store *s, const char *tenant, const char *name, l
     bind_str(st, 1, tenant, &src);
     bind_str(st, 2, name, &src);
     bind_i64(st, 3, now, &src);
-    src = step_done(st, src);
-    if (src == SQLITE_CONSTRAINT_FOREIGNKEY)
-        return SB_ENOTFOUND;
-    if (is_unique_violation(src))
-        return SB_EEXISTS;
-    if (src != SQLITE_DONE)
-        return fail(ss->db, "campaign_add", src);
-    *id = sqlite3_last_insert_rowid(ss->db);
-    return 0;
+    return inserted(ss, step_done(st, src), "campaign_add", id);
 }
 
 static int campaign_row(sqlite3_stmt *st, void *elem)
@@ -954,15 +956,7 @@ int sqlite_api_key_add(struct store *s, const char *tenant, const char *key_hash
     bind_str(st, 2, key_hash, &src);
     bind_str(st, 3, prefix, &src);
     bind_i64(st, 4, now, &src);
-    src = step_done(st, src);
-    if (src == SQLITE_CONSTRAINT_FOREIGNKEY)
-        return SB_ENOTFOUND;
-    if (is_unique_violation(src))
-        return SB_EEXISTS;
-    if (src != SQLITE_DONE)
-        return fail(ss->db, "api_key_add", src);
-    *id = sqlite3_last_insert_rowid(ss->db);
-    return 0;
+    return inserted(ss, step_done(st, src), "api_key_add", id);
 }
 
 int sqlite_api_key_find(struct store *s, const char *key_hash, char *tenant, size_t tenant_size,
