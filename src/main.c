@@ -14,7 +14,8 @@ static const char usage[] =
     "  tenants    add, list and remove tenants (businesses)\n"
     "  numbers    add, list and remove phone numbers and their routing\n"
     "  flows      validate, import and show IVR flows\n"
-    "  calls      list the call log\n"
+    "  calls      list the call log; queue, list, hang up and redirect outbound calls\n"
+    "  campaigns  import outbound calls from a CSV file; list, pause, resume, cancel\n"
     "  agents     add, change, show and remove the tenants' LLM agents\n"
     "  urls       print the webhook URLs to paste into the Twilio console\n"
     "  sim        play Twilio's part: call a webhook without a phone\n"
@@ -30,7 +31,7 @@ int main(int argc, char **argv)
     } commands[] = {
         {"serve", cli_serve}, {"tenants", cli_tenants}, {"numbers", cli_numbers},
         {"calls", cli_calls}, {"urls", cli_urls},       {"sim", cli_sim},
-        {"flows", cli_flows}, {"agents", cli_agents},
+        {"flows", cli_flows}, {"agents", cli_agents},   {"campaigns", cli_campaigns},
     };
 
     /* A speech synthesizer child of the server (speech/tts.h); not a command for people. */

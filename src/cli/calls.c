@@ -12,10 +12,17 @@
 static const char calls_usage[] =
     "usage: switchboard calls list [--json] [--limit N]\n"
     "       switchboard calls show CALLSID [--json]\n"
+    "       switchboard calls create --tenant T --to E164 (--flow F | --agent A | --say TEXT) ...\n"
+    "       switchboard calls jobs [--tenant T] [--status S] [--json]\n"
+    "       switchboard calls job ID [--json]\n"
+    "       switchboard calls hangup CALLSID\n"
+    "       switchboard calls redirect CALLSID URL\n"
     "\n"
     "list: the call log, newest first. show: one call, its conversation turn by\n"
     "turn (what the caller said, what the agent said and what of it was heard,\n"
     "the tools it used, the delay before each answer) and the messages taken.\n"
+    "create: queue an outbound call; jobs, job: the queued calls; hangup, redirect:\n"
+    "change a live call through Twilio (each takes --help).\n"
     "  --limit N   at most N calls (default 50)\n"
     "  --db PATH   the store (env SWITCHBOARD_DB)\n";
 
@@ -264,6 +271,10 @@ int cli_calls(int argc, char **argv)
     int as_json = 0, c, rc;
     char *end;
 
+    if (argc >= 2 && (strcmp(argv[1], "create") == 0 || strcmp(argv[1], "jobs") == 0 ||
+                      strcmp(argv[1], "job") == 0 || strcmp(argv[1], "hangup") == 0 ||
+                      strcmp(argv[1], "redirect") == 0))
+        return cli_calls_outbound(argc - 1, argv + 1);
     if (cli_wants_help(argc, argv)) {
         fputs(calls_usage, stdout);
         return 0;

@@ -2,8 +2,10 @@
 #ifndef SB_CLI_CLI_H
 #define SB_CLI_CLI_H
 
+#include <jansson.h>
 #include <stddef.h>
 
+#include "store/jobs.h"
 #include "store/store.h"
 
 int cli_serve(int argc, char **argv);
@@ -47,6 +49,62 @@ int cli_lines_load(const char *flag, const char *path, struct cli_lines *l, char
 void cli_lines_release(struct cli_lines *l);
 /** switchboard agents: the tenants' LLM agents (src/cli/agents.c). */
 int cli_agents(int argc, char **argv);
+/** switchboard campaigns: calls imported from a CSV file together (src/cli/campaigns.c). */
+int cli_campaigns(int argc, char **argv);
+
+/*
+ * Outbound calls from the command line (src/cli/calls_create.c).
+ * cli_calls_outbound runs `calls create|jobs|job|hangup|redirect` with
+ * argv[0] naming which.
+ */
+int cli_calls_outbound(int argc, char **argv);
+
+/* What a queued call gets and from where, as calls create and campaigns import check it. */
+struct cli_outbound {
+    const char *tenant;
+    const char *from; /* NULL: the tenant's first active number */
+    enum job_kind kind;
+    const char *target; /* the flow or agent; NULL for say */
+    const char *say;
+    struct tenant t; /* filled by cli_outbound_check */
+};
+
+/**
+ * Sets o->kind, target and say from --flow, --agent and --say (NULL when not
+ * given). Returns 0, or 2 after printing the usage error when not exactly one is.
+ */
+int cli_outbound_target(struct cli_outbound *o, const char *flow, const char *agent,
+                        const char *say);
+
+/**
+ * Checks against the store that the tenant, its flow or agent, and --from
+ * (one of its numbers; without --from, that it has an active one) exist;
+ * fills o->t. Returns 0, or 1 after printing the error.
+ */
+int cli_outbound_check(struct store *s, struct cli_outbound *o);
+
+/**
+ * 0 when SWITCHBOARD_OUTBOUND_ALLOW is unset or empty or lists `to`
+ * (comma-separated E.164 numbers); else -1 with the reason in `err`.
+ */
+int cli_outbound_allowed(const char *to, char *err, size_t errsize);
+
+/**
+ * Parses an ISO 8601 time ("2026-03-01T09:30[:SS[.fff]]", 'T' or a space,
+ * then nothing, "Z" or an offset "+02:00") into unix seconds. Without an
+ * offset it is local time in `zone` (IANA; NULL or "": UTC). Returns 0; -1
+ * when it is not such a time; -2 when the zone is unknown.
+ */
+int cli_parse_at(const char *s, const char *zone, long long *out);
+
+/** Parses a positive id; returns 0, or 2 after printing the usage error naming `what`. */
+int cli_parse_id(const char *what, const char *value, long long *out);
+
+/** A job as JSON (numbers whole). The caller owns the object. */
+json_t *cli_job_json(const struct job *j);
+
+/** Prints `o` indented with a newline, and frees it. */
+void cli_print_json(json_t *o);
 
 /** Prints "error: ..." to stderr (lower-case, naming the thing) and returns 1. */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
