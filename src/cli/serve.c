@@ -16,6 +16,7 @@ static const char serve_usage[] =
     "                         [--max-connections N] [--max-connections-per-ip N]\n"
     "                         [--header-timeout S] [--body-timeout S]\n"
     "                         [--stream-start-timeout S] [--stream-idle-timeout S]\n"
+    "                         [--outbound-dry-run]\n"
     "\n"
     "Answers Twilio's voice webhooks until SIGTERM or SIGINT.\n"
     "\n"
@@ -28,6 +29,8 @@ static const char serve_usage[] =
     "  --clock TIME        start the server's clock at TIME (UTC, 2026-11-23T21:30:00Z) and\n"
     "                      let it run on: for trying business hours and holidays in\n"
     "                      flows (env SWITCHBOARD_CLOCK; see the README)\n"
+    "  --outbound-dry-run  log the queued calls that would be placed (numbers masked) and\n"
+    "                      place none: they stay queued (see docs/outbound.md)\n"
     "\n"
     "limits (a client past one is answered with an error or disconnected; see the README):\n"
     "  --max-connections N         open connections in total (default 4096)\n"
@@ -45,7 +48,13 @@ static const char serve_usage[] =
     "  TWILIO_AUTH_TOKEN   the account's auth token, used to check signatures (required)\n"
     "  SWITCHBOARD_STREAM_SECRET  key of the tokens that bind a media stream to its call\n"
     "                      (default: derived from TWILIO_AUTH_TOKEN; set the same value on\n"
-    "                      every instance)\n";
+    "                      every instance)\n"
+    "  TWILIO_ACCOUNT_SID  with TWILIO_AUTH_TOKEN (or TWILIO_API_KEY and TWILIO_API_SECRET):\n"
+    "                      place the queued outbound calls; without it none is placed\n"
+    "  SWITCHBOARD_CALLS_PER_SECOND  outbound calls created per second (default 1)\n"
+    "  SWITCHBOARD_OUTBOUND_CAP      outbound calls at once per tenant (default 10)\n"
+    "  SWITCHBOARD_OUTBOUND_ALLOW    comma-separated E.164 numbers: calls to any other\n"
+    "                      number fail and are never placed\n";
 
 /* The limit flags: each a whole number within bounds, stored in struct config. */
 static const struct limit_flag {
@@ -103,6 +112,7 @@ int cli_serve(int argc, char **argv)
         {"body-timeout", required_argument, NULL, 'B'},
         {"stream-start-timeout", required_argument, NULL, 'S'},
         {"stream-idle-timeout", required_argument, NULL, 'I'},
+        {"outbound-dry-run", no_argument, NULL, 'O'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -138,6 +148,9 @@ int cli_serve(int argc, char **argv)
             break;
         case 'c':
             clock = optarg;
+            break;
+        case 'O':
+            cfg.outbound_dry_run = 1;
             break;
         case 'h':
             fputs(serve_usage, stdout);
@@ -201,6 +214,23 @@ int cli_serve(int argc, char **argv)
     } else if (config_set_base_url(&cfg, base, err, sizeof(err))) {
         fprintf(stderr, "%s\n", err);
         return 1;
+    }
+    {
+        const char *cps = env_or("SWITCHBOARD_CALLS_PER_SECOND", "1");
+        const char *cap = env_or("SWITCHBOARD_OUTBOUND_CAP", "10");
+        const char *allow = env_or("SWITCHBOARD_OUTBOUND_ALLOW", "");
+
+        if (config_parse_int(cps, 1, 1000, "SWITCHBOARD_CALLS_PER_SECOND", &cfg.calls_per_second,
+                             err, sizeof(err)) ||
+            config_parse_int(cap, 1, 100000, "SWITCHBOARD_OUTBOUND_CAP", &cfg.outbound_cap, err,
+                             sizeof(err))) {
+            fprintf(stderr, "%s\n", err);
+            return 1;
+        }
+        if (strlen(allow) >= sizeof(cfg.outbound_allow))
+            return cli_fail("SWITCHBOARD_OUTBOUND_ALLOW is too long (at most %zu bytes)",
+                            sizeof(cfg.outbound_allow) - 1);
+        snprintf(cfg.outbound_allow, sizeof(cfg.outbound_allow), "%s", allow);
     }
     return server_run(&cfg) == 0 ? 0 : 1;
 bad_flag:

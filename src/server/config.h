@@ -28,6 +28,12 @@ struct config {
     int stream_idle_timeout_s;  /* between two messages from the caller's side */
     /* Key of the stream tokens that bind a media stream to its call (see stream_token.h). */
     char stream_secret[256];
+
+    /* The placer of outbound calls (server/outbound.h). */
+    int outbound_dry_run;      /* --outbound-dry-run: log what would be placed, place nothing */
+    int calls_per_second;      /* SWITCHBOARD_CALLS_PER_SECOND, default 1 */
+    int outbound_cap;          /* SWITCHBOARD_OUTBOUND_CAP: calls at once per tenant, default 10 */
+    char outbound_allow[2048]; /* SWITCHBOARD_OUTBOUND_ALLOW: E.164 numbers, comma-separated */
 };
 
 #define CONFIG_MAX_CONNECTIONS 4096

@@ -13,6 +13,9 @@
 #include "core/log.h"
 #include "core/sig.h"
 #include "server/conversations.h"
+#include "server/outbound.h"
+#include "store/jobs.h"
+#include "voice/outbound.h"
 #include "server/server_internal.h"
 #include "core/banned.h"
 
@@ -22,6 +25,8 @@ static const struct endpoint endpoints[] = {
     {"/voice/gather/continue", "gather_continue", EP_GATHER_CONTINUE, 1},
     {GATHER_PARTIAL_PATH, "gather_partial", EP_GATHER_PARTIAL, 1},
     {"/voice/status", "status", EP_STATUS, 1},
+    {"/voice/outbound", "outbound", EP_OUTBOUND, 1},
+    {"/voice/amd", "amd", EP_AMD, 1},
     {"/voice/stream-ended", "stream_ended", EP_STREAM_ENDED, 1},
     {"/voice/flow", "flow", EP_FLOW, 1},
     {"/voice/flow/recording", "flow_recording", EP_FLOW_RECORDING, 1},
@@ -152,7 +157,31 @@ static int public_url(struct server *srv, struct lws *wsi, const char *path, str
     return rc;
 }
 
-/* The writer committed (or failed) a status event: hand it to the loop. */
+static void push_done(struct pending *p)
+{
+    struct server *srv = p->srv;
+
+    pthread_mutex_lock(&srv->done_lock);
+    p->next = srv->done_head;
+    srv->done_head = p;
+    pthread_mutex_unlock(&srv->done_lock);
+    lws_cancel_service(srv->lws);
+}
+
+/* The placer applied an outbound job's status (or could not): answer the callback. */
+static void job_status_done(void *arg, int rc)
+{
+    struct pending *p = arg;
+
+    if (rc)
+        p->status = 503;
+    push_done(p);
+}
+
+/*
+ * The writer committed (or failed) a status event: hand it to the loop, or
+ * first to the placer when the callback names an outbound job.
+ */
 static void status_done(void *arg, int status_code, enum status_outcome outcome,
                         const char *call_status)
 {
@@ -162,6 +191,12 @@ static void status_done(void *arg, int status_code, enum status_outcome outcome,
     p->status = status_code;
     p->outcome = (int)outcome;
     snprintf(p->call_status, sizeof(p->call_status), "%s", call_status);
+    if (p->job_id > 0 && status_code == 204) {
+        if (outbound_submit_status(srv->outbound, p->job_id, p->call_sid, call_status,
+                                   p->answered_by, job_status_done, p) == 0)
+            return;
+        p->status = 503;
+    }
     pthread_mutex_lock(&srv->done_lock);
     p->next = srv->done_head;
     srv->done_head = p;
@@ -344,6 +379,105 @@ static void deferred_flow(struct http_session *sess, struct lws *wsi, const stru
     }
 }
 
+/*
+ * The job a URL names (?job=ID): 1 with *id set, 0 when the URL has none,
+ * -1 when it is not a job id (1 to 18 digits, not 0).
+ */
+static int url_job(struct lws *wsi, long long *id)
+{
+    char arg[64];
+    const char *v = lws_get_urlarg_by_name(wsi, "job=", arg, sizeof(arg));
+    long long n = 0;
+    size_t len;
+
+    *id = 0;
+    if (!v)
+        return 0;
+    len = strlen(v);
+    if (len == 0 || len > 18)
+        return -1;
+    for (const char *c = v; *c; c++) {
+        if (*c < '0' || *c > '9')
+            return -1;
+        n = n * 10 + (*c - '0');
+    }
+    if (n <= 0)
+        return -1;
+    *id = n;
+    return 1;
+}
+
+static const struct tenant *tenant_named(const struct server *srv, const char *name)
+{
+    for (size_t i = 0; i < srv->routes.ntenants; i++) {
+        if (strcmp(srv->routes.tenants[i].name, name) == 0)
+            return &srv->routes.tenants[i];
+    }
+    return NULL;
+}
+
+/*
+ * /voice/outbound?job=ID: the call placed for a job connected. The job is
+ * one indexed read on the loop's read connection (as a flow call's state
+ * after a restart); its tenant comes from the routing cache.
+ */
+static void outbound_answer(struct http_session *sess, struct lws *wsi, const struct form *form)
+{
+    struct server *srv = sess->srv;
+    const char *sid = form_get(form, "CallSid");
+    struct job job;
+    long long id;
+    int rc;
+
+    if (url_job(wsi, &id) != 1) {
+        reply_plain(sess, 400, "error: job must be a job id (?job=ID, digits)\n");
+        return;
+    }
+    if (!sid || !*sid) {
+        reply_plain(sess, 400, "error: missing CallSid\n");
+        return;
+    }
+    rc = job_get(srv->store, id, &job);
+    if (rc || (job.status != JOB_PLACING && job.status != JOB_PLACED) ||
+        (job.call_sid[0] && strcmp(job.call_sid, sid) != 0)) {
+        log_event(LOG_WARN, "outbound.unknown_job", "job=%lld call_sid=%.40s reason=\"%s\"", id,
+                  sid,
+                  rc == SB_ENOTFOUND ? "no such job"
+                  : rc               ? "the store cannot read it"
+                                     : "the job has no call in progress with this CallSid");
+        voice_apology(&sess->reply);
+        sess->reply_ready = 1;
+        return;
+    }
+    voice_outbound(&job, tenant_named(srv, job.tenant), sid, &sess->reply);
+    sess->reply_ready = 1;
+}
+
+/* /voice/amd?job=ID: the asynchronous AMD result, for the placer to store and act on. */
+static void outbound_amd(struct http_session *sess, struct lws *wsi, const struct form *form)
+{
+    const char *sid = form_get(form, "CallSid");
+    const char *by = form_get(form, "AnsweredBy");
+    long long id;
+
+    if (url_job(wsi, &id) != 1) {
+        reply_plain(sess, 400, "error: job must be a job id (?job=ID, digits)\n");
+        return;
+    }
+    if (!sid || !*sid || strlen(sid) >= 40 || !by || !*by || strlen(by) >= 32) {
+        reply_plain(sess, 400, "error: missing or oversized CallSid or AnsweredBy\n");
+        return;
+    }
+    log_event(LOG_INFO, "outbound.amd_result", "job=%lld call_sid=%s answered_by=%s", id, sid, by);
+    if (outbound_submit_amd(sess->srv->outbound, id, sid, by) != 0) {
+        reply_plain(sess, 503, "error: the placer cannot take this result now; retry\n");
+        return;
+    }
+    reply_release(&sess->reply);
+    sess->reply.status = 204;
+    sess->reply_ready = 1;
+}
+
 /* A final call status: the call's conversation can go. */
 static int call_is_over(const char *status)
 {
@@ -442,12 +576,27 @@ static void dispatch_post(struct http_session *sess, struct lws *wsi)
         }
         p->wsi = wsi;
         p->srv = srv;
+        if (url_job(wsi, &p->job_id) < 0) {
+            free(p);
+            reply_plain(sess, 400, "error: job must be a job id (?job=ID, digits)\n");
+            break;
+        }
+        snprintf(p->call_sid, sizeof(p->call_sid), "%s",
+                 form_get(&form, "CallSid") ? form_get(&form, "CallSid") : "");
+        snprintf(p->answered_by, sizeof(p->answered_by), "%s",
+                 form_get(&form, "AnsweredBy") ? form_get(&form, "AnsweredBy") : "");
         if (voice_status(&ctx, &form, status_done, p, &sess->reply) == 0) {
             sess->pending = p;
         } else {
             free(p);
             sess->reply_ready = 1;
         }
+        break;
+    case EP_OUTBOUND:
+        outbound_answer(sess, wsi, &form);
+        break;
+    case EP_AMD:
+        outbound_amd(sess, wsi, &form);
         break;
     default:
         reply_plain(sess, 500, "error: endpoint has no handler\n");

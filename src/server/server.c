@@ -12,6 +12,7 @@
 #include "server/conn_limits.h"
 #include "server/loop_clock.h"
 #include "server/conversations.h"
+#include "server/outbound.h"
 #include "server/relay.h"
 #include "server/server_internal.h"
 #include "server/stream.h"
@@ -60,6 +61,7 @@ static void on_tick(lws_sorted_usec_list_t *sul)
     if (!srv->draining)
         refresh_routes(srv);
     conversations_tick(srv);
+    outbound_kick(srv->outbound);
     relay_tick(srv);
     stream_agents_tick(srv);
     lws_sul_schedule(srv->lws, 0, &srv->tick, on_tick, TICK_US);
@@ -221,6 +223,20 @@ int server_run(const struct config *cfg)
                   "error=\"cannot start the agents' HTTP client: %s\"", sb_strerror(rc));
         goto out;
     }
+    {
+        struct outbound_settings os = {
+            cfg->db_path,          cfg->public_base_url, conversations_http(srv),
+            cfg->calls_per_second, cfg->outbound_cap,    cfg->outbound_dry_run,
+            cfg->outbound_allow,   cfg->clock_offset,
+        };
+
+        rc = outbound_start(&srv->outbound, &os);
+        if (rc) {
+            log_event(LOG_ERROR, "server.start_failed", "error=\"cannot start the placer: %s\"",
+                      sb_strerror(rc));
+            goto out;
+        }
+    }
     net_stop_on_signals(srv->lws);
     lws_sul_schedule(srv->lws, 0, &srv->tick, on_tick, TICK_US);
     log_event(LOG_INFO, "server.listening",
@@ -244,6 +260,9 @@ out:
     /* Workers first (their results go nowhere now), then the writer flushes its queue. */
     workers_stop(srv->workers);
     srv->workers = NULL;
+    /* The placer before the writer: a status callback it still holds is answered 503. */
+    outbound_stop(srv->outbound);
+    srv->outbound = NULL;
     if (srv->lws) {
         stream_drain_tts(srv); /* frees the finished syntheses nobody will play */
         stream_listen_drain(srv);

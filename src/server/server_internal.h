@@ -47,6 +47,10 @@ struct pending {
     int status;
     int outcome;
     char call_status[16];
+    /* A status callback of an outbound job (?job=ID): applied to the job once recorded. */
+    long long job_id;
+    char call_sid[40];
+    char answered_by[32];
     struct reply reply; /* a whole answer (flows), when has_reply */
     int has_reply;
     struct server *srv;
@@ -62,6 +66,7 @@ struct workers;
 struct ws_client;
 struct cloud_queue;
 struct conn_info;
+struct outbound;
 
 struct server {
     const struct config *cfg;
@@ -77,6 +82,7 @@ struct server {
     lws_sorted_usec_list_t tick;
     struct deadline_queue body_deadlines; /* --body-timeout of each request reading its body */
     struct conversations *convs;          /* LLM agents on the Gather loop (conversations.c) */
+    struct outbound *outbound;            /* the placer of queued outbound calls (outbound.c) */
     int clock_fd;                         /* the loop clock's timerfd (loop_clock.c) */
     long long clock_armed_us;             /* when it fires next; 0: not armed */
     int inflight;                         /* requests accepted and not yet answered */
@@ -146,6 +152,8 @@ enum endpoint_kind {
     EP_GATHER_CONTINUE,
     EP_GATHER_PARTIAL,
     EP_STATUS,
+    EP_OUTBOUND,
+    EP_AMD,
     EP_STREAM_ENDED,
     EP_RELAY_ENDED,
     EP_FLOW,

@@ -1,0 +1,956 @@
+/*
+ * The placer (outbound.h): one thread, its own store connection, the
+ * Twilio REST client on the shared HTTP client. Everything that moves a job
+ * happens on this thread; the HTTP client's callbacks only queue the answer
+ * and wake it.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/redact.h"
+#include "core/twiml.h"
+#include "server/outbound.h"
+#include "store/jobs.h"
+#include "store/store.h"
+#include "twilio/rest.h"
+#include "twilio/rest_result.h"
+#include "twilio/retry.h"
+#include "voice/outbound.h"
+#include "voice/tz.h"
+#include "core/banned.h"
+
+#define QUIET_START_S (8 * 3600) /* no call before 08:00 local time */
+#define QUIET_END_S (21 * 3600)  /* nor from 21:00 */
+#define LOOKUP_PAGE 50
+#define MAX_ALLOW 64
+#define DRY_SEEN_MAX 4096
+#define UPDATE_TRIES 4
+
+enum task_kind { TASK_STATUS, TASK_AMD };
+
+/* A callback handed over by a webhook. */
+struct task {
+    struct task *next;
+    enum task_kind kind;
+    long long job_id;
+    char call_sid[CALL_SID_SIZE];
+    char status[STATUS_SIZE];
+    char answered_by[ANSWERED_BY_SIZE];
+    outbound_done_fn done;
+    void *arg;
+};
+
+enum op_kind { OP_CREATE, OP_LOOKUP, OP_UPDATE };
+
+/* A request to Twilio: sent, answered, or waiting to be sent again. */
+struct op {
+    struct op *next;
+    enum op_kind kind;
+    struct job job;
+    char from[E164_SIZE];
+    char call_sid[CALL_SID_SIZE]; /* UPDATE */
+    struct twilio_rest_request req;
+    int tries;
+    int recovery;        /* a lookup of the start-up recovery */
+    long long resend_us; /* waiting: when to send it again */
+    uint64_t http_id;
+    struct http_response *res;
+    struct outbound *o;
+};
+
+struct outbound {
+    struct outbound_settings s;
+    char base[512];
+    char allow_buf[OUTBOUND_ALLOW_SIZE];
+    const char *allow[MAX_ALLOW];
+    size_t nallow;
+    struct store *store;
+    struct twilio_rest *rest; /* NULL: no credentials, nothing is placed */
+    pthread_t thread;
+    int started;
+    pthread_mutex_t lock; /* guards stop, kicked, tasks, answered */
+    pthread_cond_t cond;
+    int stop;
+    int kicked;
+    struct task *tasks, *tasks_tail;
+    struct op *answered; /* answers back from the HTTP client */
+    /* The thread's own: */
+    struct op *inflight;
+    struct op *waiting;
+    int recovering;
+    double tokens;
+    long long tokens_us;
+    long long dry_seen[DRY_SEEN_MAX];
+    size_t ndry_seen;
+};
+
+static long long now_s(const struct outbound *o)
+{
+    return (long long)time(NULL) + o->s.clock_offset;
+}
+
+static void op_free(struct op *op)
+{
+    if (!op)
+        return;
+    twilio_rest_request_release(&op->req);
+    http_response_free(op->res);
+    free(op);
+}
+
+static void list_remove(struct op **head, struct op *op)
+{
+    for (struct op **p = head; *p; p = &(*p)->next) {
+        if (*p == op) {
+            *p = op->next;
+            op->next = NULL;
+            return;
+        }
+    }
+}
+
+/* The HTTP client's thread: queue the answer for the placer. */
+static void on_answer(void *arg, struct http_response *res)
+{
+    struct op *op = arg;
+    struct outbound *o = op->o;
+
+    pthread_mutex_lock(&o->lock);
+    op->res = res;
+    op->next = o->answered;
+    o->answered = op;
+    pthread_cond_signal(&o->cond);
+    pthread_mutex_unlock(&o->lock);
+}
+
+static int op_send(struct outbound *o, struct op *op)
+{
+    struct twilio_rest_send send = {twilio_rest_http_submit, o->s.http, on_answer, op, NULL};
+    int rc;
+
+    http_response_free(op->res);
+    op->res = NULL;
+    rc = twilio_rest_submit(o->rest, &op->req, &send, &op->http_id);
+    if (rc == 0) {
+        op->next = o->inflight;
+        o->inflight = op;
+    }
+    return rc;
+}
+
+static void op_wait(struct outbound *o, struct op *op, long delay_ms)
+{
+    op->resend_us = clock_mono_us() + (long long)delay_ms * 1000;
+    op->next = o->waiting;
+    o->waiting = op;
+}
+
+static const char *redact(const char *number, char buf[REDACT_SIZE])
+{
+    return redact_number(number, buf);
+}
+
+/* ---- the allowlist ---- */
+
+static void allow_parse(struct outbound *o, const char *list)
+{
+    char *save = NULL;
+
+    if (!list || !*list)
+        return;
+    snprintf(o->allow_buf, sizeof(o->allow_buf), "%s", list);
+    for (char *tok = strtok_r(o->allow_buf, ", ", &save); tok && o->nallow < MAX_ALLOW;
+         tok = strtok_r(NULL, ", ", &save))
+        o->allow[o->nallow++] = tok;
+}
+
+static int allowed(const struct outbound *o, const char *to)
+{
+    if (o->nallow == 0 && !(o->s.allow && *o->s.allow))
+        return 1;
+    for (size_t i = 0; i < o->nallow; i++) {
+        if (strcmp(o->allow[i], to) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* ---- releasing a claimed job ---- */
+
+static void release(struct outbound *o, const struct job *job, long long retry_at,
+                    const char *reason)
+{
+    struct job_update u;
+    int rc = job_release_placing(o->store, job->id, retry_at, reason, now_s(o), &u);
+
+    if (rc)
+        log_event(LOG_ERROR, "outbound.release_failed", "job=%lld error=\"store: %s\"", job->id,
+                  sb_strerror(rc));
+    else
+        log_event(retry_at ? LOG_INFO : LOG_WARN, retry_at ? "outbound.retry" : "outbound.failed",
+                  "job=%lld retry_at=%lld reason=\"%s\"", job->id, retry_at, reason);
+}
+
+/* The number to call from: the job's, else the tenant's first active number. */
+static int job_from(struct outbound *o, const struct job *job, char from[E164_SIZE])
+{
+    struct number *nums = NULL;
+    size_t n = 0;
+
+    if (job->from[0]) {
+        snprintf(from, E164_SIZE, "%s", job->from);
+        return 0;
+    }
+    from[0] = '\0';
+    if (store_number_list(o->store, &nums, &n) != 0)
+        return SB_ESTORE;
+    for (size_t i = 0; i < n; i++) {
+        if (nums[i].active && strcmp(nums[i].tenant, job->tenant) == 0) {
+            snprintf(from, E164_SIZE, "%s", nums[i].e164);
+            break;
+        }
+    }
+    free(nums);
+    return from[0] ? 0 : SB_ENOTFOUND;
+}
+
+/*
+ * 0 when `now` is within calling hours in the tenant's zone; else the time
+ * the next 08:00 comes there.
+ */
+static long long quiet_until(struct outbound *o, const char *tenant, long long now)
+{
+    struct tenant t;
+    int minutes = 0;
+    long long local, sod;
+
+    if (store_tenant_get(o->store, tenant, &t) != 0)
+        return 0;
+    if (tz_offset_minutes(t.timezone, (time_t)now, &minutes) != 0)
+        minutes = 0;
+    local = now + (long long)minutes * 60;
+    sod = ((local % 86400) + 86400) % 86400;
+    if (sod >= QUIET_START_S && sod < QUIET_END_S)
+        return 0;
+    if (sod < QUIET_START_S)
+        return now + (QUIET_START_S - sod);
+    return now + (86400 - sod) + QUIET_START_S;
+}
+
+/* ---- lookups: what became of a create whose answer never came ---- */
+
+static int lookup_send(struct outbound *o, struct op *op)
+{
+    struct twilio_call_filter f;
+    char day[16], err[256];
+    time_t since = (time_t)(op->job.placing_since - o->s.clock_offset);
+    struct tm tm;
+    int rc;
+
+    gmtime_r(&since, &tm);
+    strftime(day, sizeof(day), "%Y-%m-%d", &tm);
+    memset(&f, 0, sizeof(f));
+    f.to = op->job.to;
+    f.from = op->from;
+    f.start_time_after = day;
+    f.page_size = LOOKUP_PAGE;
+    op->kind = OP_LOOKUP;
+    twilio_rest_request_release(&op->req);
+    rc = twilio_rest_call_list(o->rest, &f, &op->req, err, sizeof(err));
+    if (rc) {
+        log_event(LOG_ERROR, "outbound.lookup_failed", "job=%lld error=\"%s\"", op->job.id, err);
+        return rc;
+    }
+    return op_send(o, op);
+}
+
+static void lookup_later(struct outbound *o, struct op *op)
+{
+    long delay = 1000L << (op->tries < 6 ? op->tries : 6);
+
+    op->tries++;
+    op_wait(o, op, delay);
+}
+
+/* 1 when the job has left placing with `call_sid` (NULL: any call) as its call. */
+static int bound_to(struct outbound *o, long long id, const char *call_sid)
+{
+    struct job job;
+
+    if (job_get(o->store, id, &job) != 0 || job.status == JOB_PLACING || !job.call_sid[0])
+        return 0;
+    return !call_sid || strcmp(job.call_sid, call_sid) == 0;
+}
+
+static void lookup_answered(struct outbound *o, struct op *op)
+{
+    struct twilio_rest_result r;
+    const char *found = NULL;
+    char tolog[REDACT_SIZE];
+    struct job now;
+    int rc;
+
+    /* A status callback naming the job may have bound its call meanwhile: nothing to resolve. */
+    if (job_get(o->store, op->job.id, &now) == 0 && now.status != JOB_PLACING) {
+        log_event(LOG_INFO, "outbound.resolved",
+                  "job=%lld call_sid=%s result=\"bound by its status callback\"", op->job.id,
+                  now.call_sid[0] ? now.call_sid : "-");
+        if (op->recovery)
+            o->recovering--;
+        op_free(op);
+        return;
+    }
+
+    rc = twilio_rest_result_parse(&r, TWILIO_CALL_LIST, op->res);
+    if (rc || r.outcome != TWILIO_OUTCOME_OK) {
+        log_event(LOG_WARN, "outbound.lookup_failed", "job=%lld error=\"%s\" next=retry",
+                  op->job.id, r.error);
+        twilio_rest_result_release(&r);
+        lookup_later(o, op);
+        return;
+    }
+    for (size_t i = 0; i < r.ncalls && !found; i++) {
+        struct job other;
+        const struct twilio_call *c = &r.calls[i];
+
+        if (!c->sid || (c->to && strcmp(c->to, op->job.to) != 0) ||
+            (c->from && strcmp(c->from, op->from) != 0))
+            continue;
+        /* A call already recorded (another job's, or an earlier attempt) is not this one. */
+        if (job_get_by_call(o->store, c->sid, &other) == 0)
+            continue;
+        found = c->sid;
+    }
+    rc = job_resolve_placing(o->store, op->job.id, found, op->from, now_s(o));
+    log_event(rc ? LOG_ERROR : LOG_INFO, "outbound.resolved",
+              "job=%lld to=%s call_sid=%s result=%s%s%s", op->job.id, redact(op->job.to, tolog),
+              found ? found : "-", found ? "placed" : "no call: queued again", rc ? " error=" : "",
+              rc ? sb_strerror(rc) : "");
+    twilio_rest_result_release(&r);
+    if (op->recovery)
+        o->recovering--;
+    op_free(op);
+}
+
+/* ---- creates ---- */
+
+static void place(struct outbound *o, const struct job *job)
+{
+    static const char *const events[] = {"initiated", "ringing", "answered", "completed"};
+    struct twilio_call_params p;
+    char url[700], status_url[700], amd_url[700], err[256], tolog[REDACT_SIZE];
+    struct op *op = calloc(1, sizeof(*op));
+    int rc;
+
+    if (!op) {
+        release(o, job, now_s(o) + 5, "out of memory");
+        return;
+    }
+    op->o = o;
+    op->kind = OP_CREATE;
+    op->job = *job;
+    rc = job_from(o, job, op->from);
+    if (rc) {
+        release(o, job, rc == SB_ENOTFOUND ? 0 : now_s(o) + 5,
+                rc == SB_ENOTFOUND ? "the tenant has no active number to call from"
+                                   : "the store could not list the numbers");
+        op_free(op);
+        return;
+    }
+    snprintf(url, sizeof(url), "%s/voice/outbound?job=%lld", o->base, job->id);
+    snprintf(status_url, sizeof(status_url), "%s/voice/status?job=%lld", o->base, job->id);
+    snprintf(amd_url, sizeof(amd_url), "%s/voice/amd?job=%lld", o->base, job->id);
+    memset(&p, 0, sizeof(p));
+    p.to = job->to;
+    p.from = op->from;
+    p.url = url;
+    p.method = "POST";
+    p.status_callback = status_url;
+    p.status_callback_method = "POST";
+    p.status_callback_events = events;
+    p.nstatus_callback_events = sizeof(events) / sizeof(events[0]);
+    if (job->amd) {
+        p.machine_detection = "DetectMessageEnd";
+        p.async_amd = 1;
+        p.async_amd_status_callback = amd_url;
+        p.async_amd_status_callback_method = "POST";
+    }
+    rc = twilio_rest_call_create(o->rest, &p, &op->req, err, sizeof(err));
+    if (rc) {
+        release(o, job, 0, err);
+        op_free(op);
+        return;
+    }
+    rc = op_send(o, op);
+    if (rc) {
+        /* Never sent: no call can be behind it. */
+        release(o, job, now_s(o) + 1, "the HTTP client did not take the request");
+        op_free(op);
+        return;
+    }
+    log_event(LOG_INFO, "outbound.placing", "job=%lld tenant=%s to=%s kind=%s attempt=%d amd=%d",
+              job->id, job->tenant, redact(job->to, tolog), job_kind_name(job->kind), job->attempts,
+              job->amd);
+}
+
+static void create_answered(struct outbound *o, struct op *op, int stopping)
+{
+    struct twilio_rest_result r;
+    char tolog[REDACT_SIZE];
+    long delay;
+    int rc;
+
+    rc = twilio_rest_result_parse(&r, TWILIO_CALL_CREATE, op->res);
+    if (rc)
+        r.outcome = TWILIO_OUTCOME_UNKNOWN;
+    switch (r.outcome) {
+    case TWILIO_OUTCOME_OK:
+        rc = job_placed(o->store, op->job.id, r.call.sid, op->from, now_s(o));
+        if (rc == SB_EBUSY && bound_to(o, op->job.id, r.call.sid))
+            rc = 0; /* its status callback came first and bound the call (store/jobs.h) */
+        log_event(rc ? LOG_ERROR : LOG_INFO, "outbound.placed", "job=%lld to=%s call_sid=%s%s%s",
+                  op->job.id, redact(op->job.to, tolog), r.call.sid, rc ? " error=" : "",
+                  rc ? sb_strerror(rc) : "");
+        break;
+    case TWILIO_OUTCOME_RETRY:
+        delay = twilio_retry_delay_ms(NULL, op->job.attempts > 4 ? 3 : op->job.attempts - 1,
+                                      r.retry_after_s, twilio_retry_random, NULL);
+        if (delay < 0)
+            delay = r.retry_after_s > 0 ? r.retry_after_s * 1000 : 30000;
+        if (r.http_status == 429 || r.code == 20429)
+            o->tokens = 0; /* Twilio asks for less: the budget starts again */
+        release(o, &op->job, now_s(o) + 1 + delay / 1000, r.error);
+        break;
+    case TWILIO_OUTCOME_UNKNOWN:
+        log_event(LOG_WARN, "outbound.unknown", "job=%lld error=\"%s\" next=%s", op->job.id,
+                  r.error, stopping ? "left placing for the next start" : "lookup");
+        twilio_rest_result_release(&r);
+        if (stopping || lookup_send(o, op) != 0) {
+            if (!stopping)
+                lookup_later(o, op);
+            else
+                op_free(op);
+        }
+        return;
+    case TWILIO_OUTCOME_FAILED:
+    default:
+        release(o, &op->job, 0, r.error[0] ? r.error : "Twilio refused the call");
+        break;
+    }
+    twilio_rest_result_release(&r);
+    op_free(op);
+}
+
+/* ---- updates (AMD) ---- */
+
+static void update_answered(struct outbound *o, struct op *op, int stopping)
+{
+    struct twilio_rest_result r;
+    int rc = twilio_rest_result_parse(&r, TWILIO_CALL_UPDATE, op->res);
+
+    if (rc == 0 && r.outcome == TWILIO_OUTCOME_OK) {
+        log_event(LOG_INFO, "outbound.call_updated", "job=%lld call_sid=%s", op->job.id,
+                  op->call_sid);
+    } else if (!stopping && r.outcome == TWILIO_OUTCOME_RETRY && op->tries < UPDATE_TRIES) {
+        long delay =
+            twilio_retry_delay_ms(NULL, op->tries, r.retry_after_s, twilio_retry_random, NULL);
+
+        op->tries++;
+        twilio_rest_result_release(&r);
+        op_wait(o, op, delay < 0 ? 1000 : delay);
+        return;
+    } else {
+        log_event(LOG_WARN, "outbound.update_failed", "job=%lld call_sid=%s error=\"%s\"",
+                  op->job.id, op->call_sid, r.error);
+    }
+    twilio_rest_result_release(&r);
+    op_free(op);
+}
+
+static void amd_update(struct outbound *o, const struct task *t)
+{
+    struct twilio_call_update u;
+    struct job job;
+    struct tenant tenant;
+    const struct tenant *tp = NULL;
+    char err[256];
+    char *doc = NULL;
+    size_t len = 0;
+    struct op *op;
+    int machine = strncmp(t->answered_by, "machine_end_", 12) == 0;
+    int fax = strcmp(t->answered_by, "fax") == 0;
+
+    if ((!machine && !fax) || !o->rest)
+        return;
+    if (job_get(o->store, t->job_id, &job) != 0)
+        return;
+    memset(&u, 0, sizeof(u));
+    if (machine) {
+        if (store_tenant_get(o->store, job.tenant, &tenant) == 0)
+            tp = &tenant;
+        const char *lang = outbound_job_lang(&job, tp);
+
+        if (outbound_say_twiml(tp, lang, outbound_voicemail_text(lang), &doc, &len) != 0)
+            return;
+        u.twiml = doc;
+    } else {
+        u.status = "completed";
+    }
+    op = calloc(1, sizeof(*op));
+    if (!op) {
+        free(doc);
+        return;
+    }
+    op->o = o;
+    op->kind = OP_UPDATE;
+    op->job = job;
+    snprintf(op->call_sid, sizeof(op->call_sid), "%s", t->call_sid);
+    if (twilio_rest_call_update(o->rest, t->call_sid, &u, &op->req, err, sizeof(err)) != 0 ||
+        op_send(o, op) != 0) {
+        log_event(LOG_WARN, "outbound.update_failed", "job=%lld call_sid=%s error=\"%s\"", job.id,
+                  t->call_sid, err);
+        op_free(op);
+    } else {
+        log_event(LOG_INFO, "outbound.amd_action", "job=%lld call_sid=%s action=%s", job.id,
+                  t->call_sid, machine ? "voicemail" : "hangup");
+    }
+    free(doc);
+}
+
+/* ---- the callbacks ---- */
+
+static void run_task(struct outbound *o, struct task *t)
+{
+    struct job_update u;
+    int rc;
+
+    memset(&u, 0, sizeof(u));
+    if (t->kind == TASK_STATUS) {
+        rc = job_status_by_call(o->store, t->job_id, t->call_sid, t->status,
+                                t->answered_by[0] ? t->answered_by : NULL, now_s(o), &u);
+        if (rc == SB_ENOTFOUND || rc == SB_EINVAL) {
+            log_event(LOG_WARN, "outbound.status_ignored",
+                      "job=%lld call_sid=%s status=%s "
+                      "reason=\"%s\"",
+                      t->job_id, t->call_sid, t->status,
+                      rc == SB_ENOTFOUND ? "no job has this call" : "unknown status");
+            rc = 0;
+        } else if (rc == 0) {
+            static const char *const outcomes[] = {"none", "retrying", "final"};
+
+            log_event(LOG_INFO, "outbound.job_status",
+                      "job=%lld call_sid=%s status=%s outcome=%s job_status=%s", u.job_id,
+                      t->call_sid, t->status, outcomes[u.outcome], job_status_name(u.status));
+        } else {
+            log_event(LOG_ERROR, "outbound.status_failed", "job=%lld call_sid=%s error=\"%s\"",
+                      t->job_id, t->call_sid, sb_strerror(rc));
+        }
+        if (t->done)
+            t->done(t->arg, rc);
+        return;
+    }
+    rc = job_status_by_call(o->store, t->job_id, t->call_sid, "in-progress", t->answered_by,
+                            now_s(o), &u);
+    log_event(rc ? LOG_WARN : LOG_INFO, "outbound.amd", "job=%lld call_sid=%s answered_by=%s%s%s",
+              t->job_id, t->call_sid, t->answered_by, rc ? " error=" : "",
+              rc ? sb_strerror(rc) : "");
+    if (rc == 0)
+        amd_update(o, t);
+}
+
+/* ---- claiming ---- */
+
+static void claim(struct outbound *o)
+{
+    struct job *jobs = NULL;
+    size_t n = 0, want;
+    long long mono = clock_mono_us(), now = now_s(o);
+    int rc;
+
+    o->tokens += (double)(mono - o->tokens_us) * o->s.calls_per_second / 1e6;
+    o->tokens_us = mono;
+    if (o->tokens > o->s.calls_per_second)
+        o->tokens = o->s.calls_per_second;
+    if (o->tokens < 1)
+        return;
+    want = (size_t)o->tokens;
+    rc = job_claim_due(o->store, now, want, o->s.cap, &jobs, &n);
+    if (rc) {
+        log_event(LOG_WARN, "outbound.claim_failed", "error=\"store: %s\"", sb_strerror(rc));
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct job *job = &jobs[i];
+        long long until;
+
+        if (!allowed(o, job->to)) {
+            release(o, job, 0, "the number is not in SWITCHBOARD_OUTBOUND_ALLOW: never placed");
+            continue;
+        }
+        until = quiet_until(o, job->tenant, now);
+        if (until) {
+            release(o, job, until, "quiet hours (08:00 to 21:00 in the tenant's time zone)");
+            continue;
+        }
+        o->tokens -= 1;
+        place(o, job);
+    }
+    job_list_free(jobs);
+}
+
+/* A dry run: each due job is logged once, and stays queued. */
+static void dry_run(struct outbound *o)
+{
+    struct job_filter f = {NULL, 0, JOB_QUEUED, 1000};
+    struct job *jobs = NULL;
+    size_t n = 0;
+    long long now = now_s(o);
+
+    if (job_list(o->store, &f, &jobs, &n) != 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        const struct job *job = &jobs[i];
+        char tolog[REDACT_SIZE];
+        int seen = 0;
+
+        if (job->not_before > now || job->next_attempt_at > now)
+            continue;
+        for (size_t k = 0; k < o->ndry_seen && !seen; k++)
+            seen = o->dry_seen[k] == job->id;
+        if (seen || o->ndry_seen == DRY_SEEN_MAX)
+            continue;
+        o->dry_seen[o->ndry_seen++] = job->id;
+        log_event(LOG_INFO, "outbound.dry_run",
+                  "job=%lld tenant=%s to=%s kind=%s allowed=%s reason=\"--outbound-dry-run: not "
+                  "placed, left queued\"",
+                  job->id, job->tenant, redact(job->to, tolog), job_kind_name(job->kind),
+                  allowed(o, job->to) ? "yes" : "no");
+    }
+    job_list_free(jobs);
+}
+
+/* At start: every job left placing is looked up before anything new is claimed. */
+static void recover(struct outbound *o)
+{
+    struct job *jobs = NULL;
+    size_t n = 0;
+    int rc = job_list_placing(o->store, &jobs, &n);
+
+    if (rc) {
+        log_event(LOG_ERROR, "outbound.recovery_failed", "error=\"store: %s\"", sb_strerror(rc));
+        return;
+    }
+    if (n)
+        log_event(LOG_WARN, "outbound.recovery",
+                  "placing=%zu reason=\"left placing by the last run: looked up before any new "
+                  "call\"",
+                  n);
+    for (size_t i = 0; i < n; i++) {
+        struct op *op = calloc(1, sizeof(*op));
+
+        if (!op)
+            break;
+        op->o = o;
+        op->job = jobs[i];
+        op->recovery = 1;
+        o->recovering++;
+        if (job_from(o, &jobs[i], op->from) != 0 || lookup_send(o, op) != 0)
+            lookup_later(o, op);
+    }
+    job_list_free(jobs);
+}
+
+static void answered(struct outbound *o, struct op *op, int stopping)
+{
+    list_remove(&o->inflight, op);
+    switch (op->kind) {
+    case OP_CREATE:
+        create_answered(o, op, stopping);
+        break;
+    case OP_LOOKUP:
+        if (stopping) {
+            op_free(op);
+            break;
+        }
+        lookup_answered(o, op);
+        break;
+    case OP_UPDATE:
+        update_answered(o, op, stopping);
+        break;
+    }
+}
+
+static void resend_waiting(struct outbound *o)
+{
+    long long mono = clock_mono_us();
+    struct op **p = &o->waiting;
+
+    while (*p) {
+        struct op *op = *p;
+
+        if (op->resend_us > mono) {
+            p = &op->next;
+            continue;
+        }
+        *p = op->next;
+        op->next = NULL;
+        if (op->kind == OP_LOOKUP || (op->kind == OP_CREATE && op->req.url == NULL)) {
+            if (!op->from[0] && job_from(o, &op->job, op->from) != 0) {
+                lookup_later(o, op);
+                continue;
+            }
+            if (lookup_send(o, op) != 0)
+                lookup_later(o, op);
+        } else if (op_send(o, op) != 0) {
+            op_free(op);
+        }
+    }
+}
+
+static void *placer_main(void *arg)
+{
+    struct outbound *o = arg;
+
+    if (o->rest && !o->s.dry_run)
+        recover(o);
+    for (;;) {
+        struct task *tasks;
+        struct op *ans;
+        struct timespec until;
+
+        pthread_mutex_lock(&o->lock);
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 1;
+        while (!o->stop && !o->kicked && !o->tasks && !o->answered)
+            if (pthread_cond_timedwait(&o->cond, &o->lock, &until) != 0)
+                break;
+        tasks = o->tasks;
+        o->tasks = o->tasks_tail = NULL;
+        ans = o->answered;
+        o->answered = NULL;
+        o->kicked = 0;
+        pthread_mutex_unlock(&o->lock);
+
+        while (tasks) {
+            struct task *t = tasks;
+
+            tasks = t->next;
+            run_task(o, t);
+            free(t);
+        }
+        while (ans) {
+            struct op *op = ans;
+
+            ans = op->next;
+            answered(o, op, 0);
+        }
+        pthread_mutex_lock(&o->lock);
+        if (o->stop) {
+            pthread_mutex_unlock(&o->lock);
+            break;
+        }
+        pthread_mutex_unlock(&o->lock);
+        if (!o->rest)
+            continue;
+        resend_waiting(o);
+        if (o->s.dry_run)
+            dry_run(o);
+        else if (o->recovering <= 0)
+            claim(o);
+    }
+
+    /* Stopping: the requests in flight are cancelled; a create's job stays placing. */
+    for (struct op *op = o->inflight; op; op = op->next)
+        http_client_cancel(o->s.http, op->http_id);
+    pthread_mutex_lock(&o->lock);
+    while (o->inflight) {
+        struct op *ans;
+
+        while (!o->answered)
+            pthread_cond_wait(&o->cond, &o->lock);
+        ans = o->answered;
+        o->answered = NULL;
+        pthread_mutex_unlock(&o->lock);
+        while (ans) {
+            struct op *op = ans;
+
+            ans = op->next;
+            answered(o, op, 1);
+        }
+        pthread_mutex_lock(&o->lock);
+    }
+    /* Callbacks that came in meanwhile are answered as failed: Twilio sends them again. */
+    while (o->tasks) {
+        struct task *t = o->tasks;
+
+        o->tasks = t->next;
+        if (t->done)
+            t->done(t->arg, SB_ECLOSED);
+        free(t);
+    }
+    pthread_mutex_unlock(&o->lock);
+    while (o->waiting) {
+        struct op *op = o->waiting;
+
+        o->waiting = op->next;
+        op_free(op);
+    }
+    return NULL;
+}
+
+/* SWITCHBOARD_TWILIO_TIMEOUT_MS: how long a request may take (0, unset: the client's 30 s). */
+static long rest_timeout_ms(void)
+{
+    const char *v = getenv("SWITCHBOARD_TWILIO_TIMEOUT_MS");
+    long ms;
+
+    if (!v || !*v)
+        return 0;
+    ms = strtol(v, NULL, 10);
+    return ms > 0 && ms <= 600000 ? ms : 0;
+}
+
+int outbound_start(struct outbound **out, const struct outbound_settings *s)
+{
+    struct twilio_rest_config rc_cfg;
+    struct outbound *o;
+    char err[256];
+    int rc;
+
+    *out = NULL;
+    o = calloc(1, sizeof(*o));
+    if (!o)
+        return SB_ENOMEM;
+    o->s = *s;
+    if (o->s.calls_per_second < 1)
+        o->s.calls_per_second = OUTBOUND_CALLS_PER_SECOND;
+    if (o->s.cap < 1)
+        o->s.cap = OUTBOUND_CAP;
+    snprintf(o->base, sizeof(o->base), "%s", s->public_base_url ? s->public_base_url : "");
+    allow_parse(o, s->allow);
+    o->s.public_base_url = o->base;
+    o->s.allow = o->allow_buf;
+    o->tokens = 1;
+    o->tokens_us = clock_mono_us();
+    pthread_mutex_init(&o->lock, NULL);
+    pthread_cond_init(&o->cond, NULL);
+    rc = store_open(&o->store, s->db_path);
+    if (rc)
+        goto fail;
+    if (!s->http) {
+        log_event(LOG_WARN, "outbound.disabled", "reason=\"no HTTP client\"");
+    } else if (twilio_rest_config_from_env(&rc_cfg, err, sizeof(err)) != 0) {
+        log_event(LOG_WARN, "outbound.disabled",
+                  "reason=\"no Twilio credentials: %s; queued calls are not placed\"", err);
+    } else if ((rc_cfg.timeout_ms = rest_timeout_ms()) < 0 ||
+               twilio_rest_new(&o->rest, &rc_cfg, err, sizeof(err)) != 0) {
+        log_event(LOG_WARN, "outbound.disabled", "reason=\"%s; queued calls are not placed\"", err);
+        o->rest = NULL;
+    } else {
+        log_event(LOG_INFO, "outbound.started", "calls_per_second=%d cap=%d dry_run=%s allow=%zu",
+                  o->s.calls_per_second, o->s.cap, o->s.dry_run ? "yes" : "no", o->nallow);
+    }
+    rc = pthread_create(&o->thread, NULL, placer_main, o);
+    if (rc) {
+        rc = SB_ENOMEM;
+        goto fail;
+    }
+    o->started = 1;
+    *out = o;
+    return 0;
+fail:
+    twilio_rest_free(o->rest);
+    store_close(o->store);
+    pthread_cond_destroy(&o->cond);
+    pthread_mutex_destroy(&o->lock);
+    free(o);
+    return rc;
+}
+
+void outbound_kick(struct outbound *o)
+{
+    if (!o)
+        return;
+    pthread_mutex_lock(&o->lock);
+    o->kicked = 1;
+    pthread_cond_signal(&o->cond);
+    pthread_mutex_unlock(&o->lock);
+}
+
+static int submit_task(struct outbound *o, struct task *t)
+{
+    pthread_mutex_lock(&o->lock);
+    if (o->stop) {
+        pthread_mutex_unlock(&o->lock);
+        free(t);
+        return SB_ECLOSED;
+    }
+    if (o->tasks_tail)
+        o->tasks_tail->next = t;
+    else
+        o->tasks = t;
+    o->tasks_tail = t;
+    pthread_cond_signal(&o->cond);
+    pthread_mutex_unlock(&o->lock);
+    return 0;
+}
+
+int outbound_submit_status(struct outbound *o, long long job_id, const char *call_sid,
+                           const char *status, const char *answered_by, outbound_done_fn done,
+                           void *arg)
+{
+    struct task *t;
+
+    if (!o)
+        return SB_ECLOSED;
+    t = calloc(1, sizeof(*t));
+    if (!t)
+        return SB_ENOMEM;
+    t->kind = TASK_STATUS;
+    t->job_id = job_id;
+    snprintf(t->call_sid, sizeof(t->call_sid), "%s", call_sid ? call_sid : "");
+    snprintf(t->status, sizeof(t->status), "%s", status ? status : "");
+    snprintf(t->answered_by, sizeof(t->answered_by), "%s", answered_by ? answered_by : "");
+    t->done = done;
+    t->arg = arg;
+    return submit_task(o, t);
+}
+
+int outbound_submit_amd(struct outbound *o, long long job_id, const char *call_sid,
+                        const char *answered_by)
+{
+    struct task *t;
+
+    if (!o)
+        return SB_ECLOSED;
+    t = calloc(1, sizeof(*t));
+    if (!t)
+        return SB_ENOMEM;
+    t->kind = TASK_AMD;
+    t->job_id = job_id;
+    snprintf(t->call_sid, sizeof(t->call_sid), "%s", call_sid ? call_sid : "");
+    snprintf(t->answered_by, sizeof(t->answered_by), "%s", answered_by ? answered_by : "");
+    return submit_task(o, t);
+}
+
+void outbound_stop(struct outbound *o)
+{
+    if (!o)
+        return;
+    pthread_mutex_lock(&o->lock);
+    o->stop = 1;
+    pthread_cond_signal(&o->cond);
+    pthread_mutex_unlock(&o->lock);
+    if (o->started)
+        pthread_join(o->thread, NULL);
+    twilio_rest_free(o->rest);
+    store_close(o->store);
+    pthread_cond_destroy(&o->cond);
+    pthread_mutex_destroy(&o->lock);
+    free(o);
+}

@@ -1,0 +1,326 @@
+"""The running server places queued outbound calls (docs/outbound.md, "Placing calls").
+
+Jobs are queued with `switchboard calls create`; `switchboard sim api` stands in for
+Twilio's REST API (its record counts the creates) and places the calls to the
+server's webhooks, signed with the same token.
+"""
+import datetime
+import json
+import os
+import signal
+import time
+import unittest
+
+from tests.integration.harness import PRO, Switchboard, free_port
+from tests.integration.test_sim_api import ACCOUNT, ApiServer
+
+SPANISH_TEXT = "Hola {{name}}, ¿puede confirmar su cita?"
+SPANISH_SAID = "Hola José, ¿puede confirmar su cita?"
+
+
+def number(i):
+    return "+1555010%04d" % i
+
+
+def daytime_zone(hour=14):
+    """An Etc/GMT zone in which it is now about `hour` o'clock (calling hours)."""
+    utc = datetime.datetime.now(datetime.timezone.utc).hour
+    shift = hour - utc
+    if shift > 14:
+        shift -= 24
+    if shift < -12:
+        shift += 24
+    if shift == 0:
+        return "UTC"
+    # Etc/GMT-3 is three hours ahead of UTC.
+    return "Etc/GMT%+d" % -shift
+
+
+def epoch(value):
+    """A job's time as --json shows it (unix seconds, or ISO 8601 text)."""
+    if isinstance(value, (int, float)):
+        return value
+    return datetime.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def wait_for(check, timeout=20, step=0.1):
+    deadline = time.time() + timeout
+    while True:
+        value = check()
+        if value or time.time() > deadline:
+            return value
+        time.sleep(step)
+
+
+class Placer(Switchboard):
+    """A seeded store and a server whose REST calls go to the sim."""
+
+    def __init__(self, sim, **server_env):
+        super().__init__()
+        self.sim = sim
+        self.server_env = server_env
+        self.seed()
+        self.cli("tenants", "set", "acme", "--timezone", daytime_zone())
+
+    def start(self, *flags, credentials=True, base_url=None, **extra):
+        env = dict(self.server_env)
+        env.update(extra)
+        if credentials:
+            env.update(TWILIO_ACCOUNT_SID=ACCOUNT, TWILIO_API_BASE=self.sim.base_url)
+        env.setdefault("SWITCHBOARD_CALLS_PER_SECOND", "20")
+        self.extra_env = env
+        return super().start(*flags, base_url=base_url)
+
+    def env(self, **extra):
+        env = super().env(**extra)
+        if "PUBLIC_BASE_URL" in extra:  # the server's environment
+            env.update(getattr(self, "extra_env", {}))
+        return env
+
+    def queue(self, to, *args):
+        res = self.cli("calls", "create", "--tenant", "acme", "--to", to, "--from", PRO, *args)
+        return int(res.stdout.strip().split()[-1])
+
+    def job(self, job_id):
+        return json.loads(self.cli("calls", "job", str(job_id), "--json").stdout)
+
+    def wait_status(self, job_id, statuses, timeout=20):
+        job = wait_for(lambda: (lambda j: j if j["status"] in statuses else None)(self.job(job_id)),
+                       timeout)
+        if not job:
+            raise AssertionError("job %d never became %s: %s\n%s" %
+                                 (job_id, statuses, self.job(job_id), self.logs()))
+        return job
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self.log.close()
+        self.proc = None
+
+
+def sim_records(sim):
+    status, _, body = sim.raw("GET", "/_sim/requests")
+    assert status == 200, (status, body)
+    return json.loads(body)
+
+
+def creates(sim, to=None):
+    return [r for r in sim_records(sim) if r["action"] == "calls.create" and
+            (to is None or r["params"].get("To") == to)]
+
+
+class PlacerTest(unittest.TestCase):
+    sim_flags = ()
+    server_env = {}
+
+    def setUp(self):
+        self.sim = ApiServer(*self.sim_flags)
+        self.sb = Placer(self.sim, **self.server_env)
+
+    def tearDown(self):
+        try:
+            self.sb.close()
+        finally:
+            self.sim.stop()
+
+
+class SayTest(PlacerTest):
+    def test_say_job_is_placed_once_spoken_in_spanish_and_finished_by_its_callbacks(self):
+        to = number(1)
+        job_id = self.sb.queue(to, "--say", SPANISH_TEXT, "--name", "José", "--lang", "es-MX")
+        self.sb.start()
+        job = self.sb.wait_status(job_id, ("completed",))
+        self.assertTrue(job["call_sid"].startswith("CA"))
+        self.assertEqual(len(creates(self.sim, to)), 1)
+        create = creates(self.sim, to)[0]["params"]
+        self.assertEqual(create["Url"], self.sb.url("/voice/outbound?job=%d" % job_id))
+        self.assertEqual(create["StatusCallback"], self.sb.url("/voice/status?job=%d" % job_id))
+        self.assertEqual(create["From"], PRO)
+        self.assertNotIn("MachineDetection", create)
+        logs = self.sb.logs()
+        self.assertIn("outbound.answered job=%d" % job_id, logs)
+        self.assertIn("lang=es-MX", logs)
+        self.assertNotIn(to, logs)  # numbers are masked
+        # What the callee heard, as the sim ran the call's TwiML.
+        self.assertIn(SPANISH_SAID, self.sim.logs())
+        # The call is over: asked again for it, the webhook has nothing but the apology.
+        status, _, body = self.sb.signed_post("/voice/outbound?job=%d" % job_id,
+                                              {"CallSid": job["call_sid"], "From": PRO, "To": to},
+                                              url=self.sb.url("/voice/outbound?job=%d" % job_id))
+        self.assertEqual(status, 200)
+        self.assertIn(b"Sorry, this number is not configured", body)
+        # A second pass of the tick places nothing more.
+        time.sleep(1)
+        self.assertEqual(len(creates(self.sim, to)), 1)
+
+    def test_attacker_unsigned_unknown_and_malformed_jobs(self):
+        self.sb.start()
+        params = {"CallSid": "CA" + "1" * 32, "From": PRO, "To": number(9)}
+        status, _, _ = self.sb.request(
+            "POST", "/voice/outbound?job=1", b"CallSid=CA" + b"1" * 32,
+            {"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual(status, 403)
+        path = "/voice/outbound?job=424242"
+        status, _, body = self.sb.signed_post(path, params, url=self.sb.url(path))
+        self.assertEqual(status, 200)
+        self.assertIn(b"Sorry, this number is not configured", body)
+        path = "/voice/outbound?job=1x"
+        status, _, body = self.sb.signed_post(path, params, url=self.sb.url(path))
+        self.assertEqual(status, 400)
+        self.assertTrue(body.startswith(b"error:"), body)
+        path = "/voice/status?job=-3"
+        status, _, body = self.sb.signed_post(path, dict(params, CallStatus="completed"),
+                                              url=self.sb.url(path))
+        self.assertEqual(status, 400)
+        self.assertTrue(body.startswith(b"error:"), body)
+        # The signature covers the query: one signed for job=1 does not pass for job=2.
+        status, _, _ = self.sb.signed_post("/voice/outbound?job=2", params,
+                                           url=self.sb.url("/voice/outbound?job=1"))
+        self.assertEqual(status, 403)
+
+    def test_dry_run_places_nothing(self):
+        to = number(2)
+        job_id = self.sb.queue(to, "--say", "hello")
+        self.sb.start("--outbound-dry-run")
+        self.assertTrue(wait_for(lambda: "outbound.dry_run job=%d" % job_id in self.sb.logs(), 10))
+        time.sleep(1)
+        self.assertEqual(self.sb.job(job_id)["status"], "queued")
+        self.assertEqual(creates(self.sim), [])
+        self.assertNotIn(to, self.sb.logs())
+
+    def test_allowlist_refuses_other_numbers(self):
+        ok, other = number(3), number(4)
+        ok_id = self.sb.queue(ok, "--say", "hello")
+        other_id = self.sb.queue(other, "--say", "hello")
+        self.sb.start(SWITCHBOARD_OUTBOUND_ALLOW=ok)
+        self.sb.wait_status(ok_id, ("completed",))
+        job = self.sb.wait_status(other_id, ("failed",))
+        self.assertIn("SWITCHBOARD_OUTBOUND_ALLOW", job["error"])
+        self.assertEqual(len(creates(self.sim, ok)), 1)
+        self.assertEqual(creates(self.sim, other), [])
+
+    def test_without_credentials_nothing_is_placed(self):
+        job_id = self.sb.queue(number(5), "--say", "hello")
+        self.sb.start(credentials=False)
+        self.assertTrue(wait_for(lambda: "outbound.disabled" in self.sb.logs(), 5))
+        time.sleep(1)
+        self.assertEqual(self.sb.logs().count("outbound.disabled"), 1)
+        self.assertEqual(self.sb.job(job_id)["status"], "queued")
+        self.assertEqual(creates(self.sim), [])
+
+    def test_quiet_hours_leave_the_job_waiting(self):
+        self.sb.cli("tenants", "set", "acme", "--timezone", daytime_zone(hour=3))
+        job_id = self.sb.queue(number(6), "--say", "hello")
+        self.sb.start()
+        self.assertTrue(wait_for(lambda: "quiet hours" in self.sb.logs(), 5), self.sb.logs())
+        job = self.sb.job(job_id)
+        self.assertEqual(job["status"], "queued")
+        self.assertGreater(epoch(job["next_attempt_at"]), time.time() + 3600)
+        self.assertEqual(creates(self.sim), [])
+
+
+class BusyTest(PlacerTest):
+    sim_flags = ("--outcome", "%s=busy" % number(10))
+
+    def test_busy_is_retried_after_its_delay_then_fails(self):
+        to = number(10)
+        job_id = self.sb.queue(to, "--say", "hello", "--retries", "1")
+        self.sb.start()
+        job = wait_for(lambda: (lambda j: j if j["attempts"] == 1 and j["status"] == "queued"
+                                else None)(self.sb.job(job_id)))
+        self.assertTrue(job, self.sb.logs())
+        self.assertGreater(epoch(job["next_attempt_at"]), time.time() + 500)  # the retry delay
+        self.assertEqual(len(creates(self.sim, to)), 1)
+        self.sb.stop()
+        # Eleven minutes on, the retry is due: busy again, and no retry is left.
+        later = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=11)
+        self.sb.start("--clock", later.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        job = self.sb.wait_status(job_id, ("busy",))
+        self.assertEqual(job["attempts"], 2)
+        self.assertEqual(len(creates(self.sim, to)), 2)
+
+
+class TimeoutTest(PlacerTest):
+    sim_flags = ("--create-timeout-every", "1", "--create-timeout-ms", "4000")
+    server_env = {"SWITCHBOARD_TWILIO_TIMEOUT_MS": "1000"}
+
+    def test_unknown_outcome_is_resolved_by_lookup_never_a_second_create(self):
+        to = number(20)
+        job_id = self.sb.queue(to, "--say", "hello")
+        # The call's webhooks go nowhere, so no status callback binds the job first.
+        self.sb.start(base_url="http://127.0.0.1:%d" % free_port())
+        job = self.sb.wait_status(job_id, ("placed",))
+        self.assertTrue(job["call_sid"].startswith("CA"))
+        logs = self.sb.logs()
+        self.assertIn("outbound.unknown job=%d" % job_id, logs)
+        self.assertIn("outbound.resolved job=%d" % job_id, logs)
+        time.sleep(1.5)
+        self.assertEqual(self.sb.job(job_id)["status"], "placed")
+        self.assertEqual(len(creates(self.sim, to)), 1)
+        self.assertTrue(any(r["action"] == "calls.list" for r in sim_records(self.sim)))
+
+
+class CrashTest(PlacerTest):
+    sim_flags = ("--create-timeout-every", "1", "--create-timeout-ms", "6000")
+
+    def test_kill_9_while_placing_then_every_job_is_placed_exactly_once(self):
+        tos = [number(30 + i) for i in range(3)]
+        ids = [self.sb.queue(to, "--say", "hello") for to in tos]
+        # The calls' webhooks go nowhere, so the jobs stay placing until the kill.
+        self.sb.start(base_url="http://127.0.0.1:%d" % free_port())
+        placing = wait_for(lambda: all(self.sb.job(i)["status"] == "placing" for i in ids) and
+                           len(creates(self.sim)) == 3, 10)
+        self.assertTrue(placing, self.sb.logs())
+        self.sb.kill9()
+        self.sb.start()
+        calls = set()
+        for i in ids:
+            calls.add(self.sb.wait_status(i, ("placed",))["call_sid"])
+        self.assertEqual(len(calls), 3)
+        self.assertIn("outbound.recovery placing=3", self.sb.logs())
+        time.sleep(7)  # the held creates' answers would have come by now
+        for to in tos:
+            self.assertEqual(len(creates(self.sim, to)), 1, to)
+
+
+class RateLimitTest(PlacerTest):
+    sim_flags = ("--rate-limit", "1")
+
+    def test_429_is_retried_later_and_each_job_placed_once(self):
+        tos = [number(40 + i) for i in range(4)]
+        ids = [self.sb.queue(to, "--say", "hello") for to in tos]
+        self.sb.start()
+        for i in ids:
+            self.sb.wait_status(i, ("placed", "completed"), timeout=40)
+        self.assertIn("outbound.retry", self.sb.logs())
+        for to in tos:
+            accepted = [r for r in creates(self.sim, to) if r["status"] == 201]
+            self.assertEqual(len(accepted), 1, to)
+
+
+class AmdTest(PlacerTest):
+    sim_flags = ("--answered-by", "machine_end_beep", "--speed", "4")
+
+    def test_machine_end_beep_redirects_the_call_to_the_voicemail_message(self):
+        to = number(50)
+        long_text = "Hola {{name}}, le llamamos para recordarle su cita de mañana. " * 12
+        job_id = self.sb.queue(to, "--say", long_text, "--amd", "--lang", "es-MX")
+        self.sb.start()
+        job = self.sb.wait_status(job_id, ("placed", "completed"))
+        create = creates(self.sim, to)[0]["params"]
+        self.assertEqual(create["MachineDetection"], "DetectMessageEnd")
+        self.assertEqual(create["AsyncAmd"], "true")
+        self.assertEqual(create["AsyncAmdStatusCallback"],
+                         self.sb.url("/voice/amd?job=%d" % job_id))
+        updates = wait_for(lambda: [r for r in sim_records(self.sim)
+                                    if r["action"] == "call.update"], 20)
+        self.assertTrue(updates, self.sb.logs())
+        self.assertIn("Le volveremos a llamar", updates[0]["params"]["Twiml"])
+        self.assertIn(job["call_sid"] or "CA", updates[0].get("path", job["call_sid"] or "CA"))
+        self.assertTrue(wait_for(lambda: self.sb.job(job_id)["answered_by"] ==
+                                 "machine_end_beep", 10))
+
+
+if __name__ == "__main__":
+    unittest.main()
