@@ -417,11 +417,82 @@ static const struct tenant *tenant_named(const struct server *srv, const char *n
 }
 
 /*
+ * A routing table of one number for an outbound call: its To (the person
+ * called) routed as the From (the tenant's number it was placed from), so
+ * the flow engine, which routes a call by its To, runs the tenant's flow.
+ * `flow` (NULL: the number's) is the flow it starts; `lang` (NULL: the
+ * tenant's) the language it starts in.
+ */
+struct job_route {
+    struct routes routes;
+    struct route route;
+    struct tenant tenant;
+};
+
+static int job_route_init(struct job_route *jr, const struct server *srv, const char *to,
+                          const char *from, const char *flow, const char *lang)
+{
+    const struct route *r = from ? routes_find(&srv->routes, from) : NULL;
+
+    if (!to || !r || !r->tenant || !r->number.active)
+        return SB_ENOTFOUND;
+    memset(jr, 0, sizeof(*jr));
+    jr->tenant = *r->tenant;
+    if (lang && *lang)
+        snprintf(jr->tenant.default_lang, sizeof(jr->tenant.default_lang), "%s", lang);
+    jr->route.number = r->number;
+    snprintf(jr->route.number.e164, sizeof(jr->route.number.e164), "%s", to);
+    if (flow)
+        snprintf(jr->route.number.flow, sizeof(jr->route.number.flow), "%s", flow);
+    jr->route.tenant = &jr->tenant;
+    jr->routes.items = &jr->route;
+    jr->routes.count = 1;
+    jr->routes.tenants = &jr->tenant;
+    jr->routes.ntenants = 1;
+    jr->routes.version = srv->routes.version;
+    return 0;
+}
+
+/*
+ * Starts a flow job's flow: the tenant's flow named by the job, in the
+ * job's language. The start's From is hidden from the language guess
+ * (it is the tenant's own number) so that the tenant's default, here the
+ * job's language, applies.
+ */
+static void outbound_flow(struct http_session *sess, struct lws *wsi, const struct voice_ctx *ctx,
+                          const struct form *form, const struct job *job,
+                          const struct tenant *tenant)
+{
+    struct voice_ctx fctx = *ctx;
+    struct form start = FORM_INIT;
+    struct job_route jr;
+
+    if (job_route_init(&jr, sess->srv, form_get(form, "To"), form_get(form, "From"), job->target,
+                       outbound_job_lang(job, tenant)) != 0 ||
+        strcmp(jr.tenant.name, job->tenant) != 0 || form_extend(&start, form) != 0 ||
+        form_set(&start, "From", "anonymous") != 0) {
+        log_event(LOG_WARN, "outbound.unknown_job",
+                  "job=%lld reason=\"the call is not from one of the job's tenant's numbers\"",
+                  job->id);
+        form_release(&start);
+        voice_apology(&sess->reply);
+        sess->reply_ready = 1;
+        return;
+    }
+    fctx.routes = &jr.routes;
+    log_event(LOG_INFO, "outbound.answered", "job=%lld call_sid=%s kind=flow flow=%s lang=%s",
+              job->id, form_get(form, "CallSid"), job->target, jr.tenant.default_lang);
+    deferred_flow(sess, wsi, &fctx, &start, NULL);
+    form_release(&start);
+}
+
+/*
  * /voice/outbound?job=ID: the call placed for a job connected. The job is
  * one indexed read on the loop's read connection (as a flow call's state
  * after a restart); its tenant comes from the routing cache.
  */
-static void outbound_answer(struct http_session *sess, struct lws *wsi, const struct form *form)
+static void outbound_answer(struct http_session *sess, struct lws *wsi, const struct voice_ctx *ctx,
+                            const struct form *form)
 {
     struct server *srv = sess->srv;
     const char *sid = form_get(form, "CallSid");
@@ -447,6 +518,10 @@ static void outbound_answer(struct http_session *sess, struct lws *wsi, const st
                                      : "the job has no call in progress with this CallSid");
         voice_apology(&sess->reply);
         sess->reply_ready = 1;
+        return;
+    }
+    if (job.kind == JOB_KIND_FLOW) {
+        outbound_flow(sess, wsi, ctx, form, &job, tenant_named(srv, job.tenant));
         return;
     }
     voice_outbound(&job, tenant_named(srv, job.tenant), sid, &sess->reply);
@@ -536,7 +611,19 @@ static void dispatch_post(struct http_session *sess, struct lws *wsi)
         char arg[32];
         /* lws copies "step=N" into arg and points past the name. */
         const char *step = lws_get_urlarg_by_name(wsi, "step=", arg, sizeof(arg));
+        const char *direction = form_get(&form, "Direction");
+        struct job_route jr;
 
+        /*
+         * The flow of an outbound job: the person called is no number of
+         * ours, the call comes from the tenant's. Its state decides the rest
+         * (voice_flow answers an action only for a call it started).
+         */
+        if (direction && strncmp(direction, "outbound", 8) == 0 && form_get(&form, "To") &&
+            !routes_find(&srv->routes, form_get(&form, "To")) &&
+            job_route_init(&jr, srv, form_get(&form, "To"), form_get(&form, "From"), NULL, NULL) ==
+                0)
+            ctx.routes = &jr.routes;
         deferred_flow(sess, wsi, &ctx, &form, step ? step : "");
         break;
     }
@@ -593,7 +680,7 @@ static void dispatch_post(struct http_session *sess, struct lws *wsi)
         }
         break;
     case EP_OUTBOUND:
-        outbound_answer(sess, wsi, &form);
+        outbound_answer(sess, wsi, &ctx, &form);
         break;
     case EP_AMD:
         outbound_amd(sess, wsi, &form);

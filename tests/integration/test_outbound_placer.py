@@ -220,6 +220,53 @@ class SayTest(PlacerTest):
         self.assertEqual(creates(self.sim), [])
 
 
+REMIND_FLOW = {
+    "name": "remind",
+    "start": "ask",
+    "nodes": {
+        "ask": {"type": "menu",
+                "prompt": {"en": "Press 1 to confirm.", "es": "Oprima 1 para confirmar su cita."},
+                "input": "dtmf", "timeout": 1, "max_attempts": 1,
+                "options": [{"digit": "1", "next": "bye"}],
+                "no_input_prompt": {"en": "I did not hear you.", "es": "No le oí."},
+                "fallback": "later"},
+        "bye": {"type": "hangup", "text": {"en": "Thank you.", "es": "Gracias."}},
+        "later": {"type": "hangup", "text": {"en": "We will call again.",
+                                             "es": "Le llamaremos otra vez."}},
+    },
+}
+
+
+class FlowJobTest(PlacerTest):
+    def test_flow_job_runs_the_tenants_flow_in_the_jobs_language(self):
+        path = os.path.join(self.sb.dir, "remind.json")
+        with open(path, "w") as f:
+            json.dump(REMIND_FLOW, f)
+        self.sb.cli("flows", "import", path, "--tenant", "acme")
+        to = number(80)
+        job_id = self.sb.queue(to, "--flow", "remind", "--lang", "es-MX")
+        self.sb.start()
+        self.sb.wait_status(job_id, ("completed",))
+        said = self.sim.logs()
+        # The start and the step after the menu's silence (/voice/flow?step=N) both ran.
+        self.assertIn("Oprima 1 para confirmar su cita.", said)
+        self.assertIn("Le llamaremos otra vez.", said)
+        self.assertNotIn("not configured", said)
+        logs = self.sb.logs()
+        self.assertIn("kind=flow flow=remind lang=es-MX", logs)
+        self.assertEqual(len(creates(self.sim, to)), 1)
+
+    def test_agent_job_gets_the_apology(self):
+        to = number(81)
+        self.sb.cli("agents", "add", "front-desk", "--tenant", "acme", "--base-url",
+                    "http://127.0.0.1:9", "--model", "m")
+        job_id = self.sb.queue(to, "--agent", "front-desk")
+        self.sb.start()
+        self.sb.wait_status(job_id, ("completed",))
+        self.assertIn("not configured", self.sim.logs())
+        self.assertIn("outbound.unsupported job=%d" % job_id, self.sb.logs())
+
+
 class BusyTest(PlacerTest):
     sim_flags = ("--outcome", "%s=busy" % number(10))
 
@@ -317,9 +364,57 @@ class AmdTest(PlacerTest):
                                     if r["action"] == "call.update"], 20)
         self.assertTrue(updates, self.sb.logs())
         self.assertIn("Le volveremos a llamar", updates[0]["params"]["Twiml"])
-        self.assertIn(job["call_sid"] or "CA", updates[0].get("path", job["call_sid"] or "CA"))
+        self.assertIn('language="es-MX"', updates[0]["params"]["Twiml"])
+        self.assertIn("/Calls/%s.json" % job["call_sid"], updates[0]["path"])
         self.assertTrue(wait_for(lambda: self.sb.job(job_id)["answered_by"] ==
                                  "machine_end_beep", 10))
+        self.assertIn("outbound.amd_result job=%d" % job_id, self.sb.logs())
+
+
+class FaxTest(PlacerTest):
+    sim_flags = ("--answered-by", "fax", "--speed", "4")
+
+    def test_fax_is_hung_up(self):
+        to = number(51)
+        job_id = self.sb.queue(to, "--say", "hello there. " * 60, "--amd")
+        self.sb.start()
+        updates = wait_for(lambda: [r for r in sim_records(self.sim)
+                                    if r["action"] == "call.update"], 20)
+        self.assertTrue(updates, self.sb.logs())
+        self.assertEqual(updates[0]["params"].get("Status"), "completed")
+        self.assertNotIn("Twiml", updates[0]["params"])
+        self.assertTrue(wait_for(lambda: self.sb.job(job_id)["answered_by"] == "fax", 10))
+
+
+class CapTest(PlacerTest):
+    server_env = {"SWITCHBOARD_OUTBOUND_CAP": "1"}
+
+    def test_a_tenant_has_at_most_cap_calls_at_once(self):
+        tos = [number(60 + i) for i in range(3)]
+        ids = [self.sb.queue(to, "--say", "hello") for to in tos]
+        # The webhooks go nowhere: the first call stays placed, never finished.
+        self.sb.start(base_url="http://127.0.0.1:%d" % free_port())
+        self.sb.wait_status(ids[0], ("placed",))
+        time.sleep(2)
+        self.assertEqual(len(creates(self.sim)), 1)
+        self.assertEqual([self.sb.job(i)["status"] for i in ids[1:]], ["queued", "queued"])
+
+
+class CallbackOnceTest(PlacerTest):
+    def test_a_repeated_final_callback_changes_nothing(self):
+        to = number(70)
+        job_id = self.sb.queue(to, "--say", "hello", "--retries", "2")
+        self.sb.start()
+        job = self.sb.wait_status(job_id, ("completed",))
+        path = "/voice/status?job=%d" % job_id
+        params = {"CallSid": job["call_sid"], "CallStatus": "busy", "From": PRO, "To": to,
+                  "SequenceNumber": "3"}
+        status, _, _ = self.sb.signed_post(path, params, url=self.sb.url(path))
+        self.assertEqual(status, 204)
+        job = self.sb.job(job_id)
+        self.assertEqual(job["status"], "completed")
+        self.assertEqual(job["attempts"], 1)
+        self.assertEqual(len(creates(self.sim, to)), 1)
 
 
 if __name__ == "__main__":
