@@ -22,10 +22,7 @@
 # started once for all N. Counted from the server's log to show the cloud
 # path ran: `stream.recognized ... stt=deepgram` and `stream.tts_first_audio`
 # lines, and no `stream.stt_fallback`, `stream.tts_fallback`,
-# `stream.stt_failed` or `stream.tts_failed` line. The server loses the mark at
-# the end of a streamed reply (see lost_marks below), which leaves one 100 ms
-# piece per answer late by the generator's reckoning: a cloud run is judged on
-# late frames per answer (at most 5), and "on time" is shown as measured.
+# `stream.stt_failed` or `stream.tts_failed` line.
 #
 # For every N a fresh server (release build, --log-level info) pinned to
 # CPU 0; a warm-up of 8 callers talking at once loads both recognition
@@ -278,23 +275,6 @@ cloud_counts() {
 
 field() { grep '^RESULT' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 
-# cloud: the server's lost end-of-reply marks. A cloud voice's audio comes in 100 ms
-# pieces, faster than it plays: the first two drain at once within the pacer's
-# 200 ms lead, and each is followed by the reply's mark; the caller's echo of that
-# early mark ends the reply for the server (session.playing), which then sends no
-# mark at its end. The generator's reply (first frame to mark) is left open, and
-# the next answer's first piece (5 frames, sent at once) falls into it, seconds
-# behind that reply's schedule: "on time" counts them late. They cannot be told
-# apart from other late frames in the generator's figures, so a cloud run is judged
-# on late frames per answer instead: at most 5 (one piece, what the lost marks
-# explain), with every other criterion as offline. "On time" is shown as measured.
-lost_marks() {
-  awk -v n="$2" '
-    /^RESULT/ {
-      for (i = 1; i <= NF; i++) { split($i, kv, "="); r[kv[1]] = kv[2] }
-      printf "late_per_answer=%.2f\n", r["answers"] + 0 ? r["late_first"] / r["answers"] : 0
-    }' "$1"
-}
 # A run passes with >= 99.9% of reply frames on time, every stream open to the end,
 # every utterance recognised as words and answered, and the answers in time: the
 # answer gap's p95 within voice.sh's voice-to-voice target (600 ms). In cloud mode
@@ -303,10 +283,9 @@ lost_marks() {
 gap_max_p95=600
 # The awk test of a RESULT line, v(KEY) reading its fields (shared with the summary).
 pass_awk='
-  function passes(   said, t) {
+  function passes(   said) {
     said = v("said") + 0
-    t = v("cloud") == 1 ? (v("late_per_answer") + 0 <= 5 ? 100 : 0) : v("ontime_first")
-    if (!(t + 0 >= 99.9 && v("failed") + 0 == 0 && v("closed_early") + 0 == 0 &&
+    if (!(v("ontime_first") + 0 >= 99.9 && v("failed") + 0 == 0 && v("closed_early") + 0 == 0 &&
           said > 0 && v("answers") + 0 == said && v("words") + 0 == said && v("gap_p95_ms") + 0 <= gmax + 0))
       return 0
     return v("cloud") != 1 || (v("dg_words") + 0 == said && v("tts_first") + 0 >= said &&
@@ -360,7 +339,6 @@ run() {
     q0=$((($(proc_ticks "$prov") - q0) * 100000 / hz / wall))
     l0=$((($(proc_ticks "$llm") - l0) * 100000 / hz / wall))
     cl="cloud=1 $(cloud_counts "$log" "$from") cpu1_busy=$b1 prov_cpu=$q0 llm_cpu=$l0"
-    cl="$cl $(lost_marks "$last" "$n")"
   fi
   st0=$(($(steal_ms 0) - st0)) st1=$(($(steal_ms 1) - st1))
   stop_server
@@ -385,7 +363,7 @@ summary() {
     function v(k,   i) { for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) return substr($i, length(k) + 2); return "" }
     / mode=talk / {
       if (!hdr++) {
-        printf "| N | try | utterances said | recognised as words | answers per utterance | reply frames | on time%s | on pace | late p99 / max ms | answer gap p50 / p95 / p99 ms | recognition wait p50 / p99 / max ms | server CPU all / steady | RSS fresh / warm idle / end MiB | KiB per call | others on CPU 0 ms / gen CPU wait ms | steal ms srv / gen |", cloud ? " (late frames per answer)" : ""
+        printf "| N | try | utterances said | recognised as words | answers per utterance | reply frames | on time | on pace | late p99 / max ms | answer gap p50 / p95 / p99 ms | recognition wait p50 / p99 / max ms | server CPU all / steady | RSS fresh / warm idle / end MiB | KiB per call | others on CPU 0 ms / gen CPU wait ms | steal ms srv / gen |"
         if (cloud) printf " streams on deepgram + elevenlabs | Deepgram words | voice first audio | fallbacks / engine failures | CPU 1 busy / sim providers / sim llm |"
         printf "\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         print cloud ? "---:|---:|---:|---:|---:|" : ""
@@ -394,14 +372,13 @@ summary() {
       pass = passes()
       if (pass && n + 0 > best + 0) best = n
       if (!(n in first_rss)) { first_rss[n] = end - idle; ns[++nn] = n }
-      ot = cloud ? sprintf("%s%% (%s)", v("ontime_first"), v("late_per_answer")) : v("ontime_first") "%"
-      printf "| %s | %s | %s | %s | %.3f | %s | %s%s | %s%% | %s / %s | %s / %s / %s | %s / %s / %s | %s%% / %s%% | %.1f / %.1f / %.1f | %.0f | %s / %s | %s / %s |", n, v("try"), said, v("words"), (said > 0 ? v("answers") / said : 0), v("reply_frames"), ot, pass ? "" : " ✗", v("onpace"), v("late_p99_ms"), v("late_max_ms"), v("gap_p50_ms"), v("gap_p95_ms"), v("gap_p99_ms"), v("wait_p50_ms"), v("wait_p99_ms"), v("wait_max_ms"), v("srv_cpu"), v("srv_cpu_steady"), v("rss_fresh_kb") / 1024, idle / 1024, end / 1024, (n > 0 ? (end - idle) / n : 0), v("others_srv_ms"), v("gen_wait_ms"), v("steal_srv_ms"), v("steal_gen_ms")
+      printf "| %s | %s | %s | %s | %.3f | %s | %s%%%s | %s%% | %s / %s | %s / %s / %s | %s / %s / %s | %s%% / %s%% | %.1f / %.1f / %.1f | %.0f | %s / %s | %s / %s |", n, v("try"), said, v("words"), (said > 0 ? v("answers") / said : 0), v("reply_frames"), v("ontime_first"), pass ? "" : " ✗", v("onpace"), v("late_p99_ms"), v("late_max_ms"), v("gap_p50_ms"), v("gap_p95_ms"), v("gap_p99_ms"), v("wait_p50_ms"), v("wait_p99_ms"), v("wait_max_ms"), v("srv_cpu"), v("srv_cpu_steady"), v("rss_fresh_kb") / 1024, idle / 1024, end / 1024, (n > 0 ? (end - idle) / n : 0), v("others_srv_ms"), v("gen_wait_ms"), v("steal_srv_ms"), v("steal_gen_ms")
       if (cloud)
         printf " %s | %s | %s | %s / %s | %s%% / %s%% / %s%% |", v("cloud_streams"), v("dg_words"), v("tts_first"), v("fallbacks"), v("cloud_failed"), v("cpu1_busy"), v("prov_cpu"), v("llm_cpu")
       printf "\n"
     }
     END {
-      printf "\nlargest N with %s, every utterance recognised%s and answered, answer gap p95 <= %s ms%s: %s\n", cloud ? "at most 5 late reply frames per answer (the lost marks)" : ">= 99.9%% of reply frames on time", cloud ? " by Deepgram" : "", gmax, cloud ? ", no fallback" : "", best ? best : "none"
+      printf "\nlargest N with >= 99.9%% of reply frames on time, every utterance recognised%s and answered, answer gap p95 <= %s ms%s: %s\n", cloud ? " by Deepgram" : "", gmax, cloud ? ", no fallback" : "", best ? best : "none"
       if (nn >= 2) {
         lo = ns[1]; hi = ns[1]
         for (i = 2; i <= nn; i++) { if (ns[i] + 0 < lo + 0) lo = ns[i]; if (ns[i] + 0 > hi + 0) hi = ns[i] }
@@ -413,7 +390,7 @@ summary() {
   echo
   echo "(✗: under 99.9% of reply frames on time, a stream failed, an utterance went unrecognised or" \
     "unanswered, or the answer gap's p95 was over $gap_max_p95 ms$([ "$mode" != cloud ] ||
-      echo "; cloud: judged on late frames per answer (over 5), not the on-time share; or an utterance not recognised by Deepgram, an answer without the voice's" \
+      echo "; cloud: or an utterance not recognised by Deepgram, an answer without the voice's" \
         "audio, a fallback to an offline engine or an engine failure"))."
   echo "Logs and RESULT lines: $out"
   [ -n "${SB_OUT:-}" ] || echo "(set SB_OUT to keep them)"
