@@ -49,7 +49,8 @@ enum op_kind { OP_CREATE, OP_LOOKUP, OP_UPDATE };
 
 /* A request to Twilio: sent, answered, or waiting to be sent again. */
 struct op {
-    struct op *next;
+    struct op *next;          /* in inflight or waiting: the placer's thread only */
+    struct op *answered_next; /* in answered, under the lock */
     enum op_kind kind;
     struct job job;
     char from[E164_SIZE];
@@ -122,7 +123,7 @@ static void on_answer(void *arg, struct http_response *res)
 
     pthread_mutex_lock(&o->lock);
     op->res = res;
-    op->next = o->answered;
+    op->answered_next = o->answered;
     o->answered = op;
     pthread_cond_signal(&o->cond);
     pthread_mutex_unlock(&o->lock);
@@ -746,7 +747,7 @@ static void *placer_main(void *arg)
         while (ans) {
             struct op *op = ans;
 
-            ans = op->next;
+            ans = op->answered_next;
             answered(o, op, 0);
         }
         pthread_mutex_lock(&o->lock);
@@ -779,7 +780,7 @@ static void *placer_main(void *arg)
         while (ans) {
             struct op *op = ans;
 
-            ans = op->next;
+            ans = op->answered_next;
             answered(o, op, 1);
         }
         pthread_mutex_lock(&o->lock);

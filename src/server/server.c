@@ -260,15 +260,19 @@ out:
     /* Workers first (their results go nowhere now), then the writer flushes its queue. */
     workers_stop(srv->workers);
     srv->workers = NULL;
-    /* The placer before the writer: a status callback it still holds is answered 503. */
-    outbound_stop(srv->outbound);
-    srv->outbound = NULL;
+
     if (srv->lws) {
         stream_drain_tts(srv); /* frees the finished syntheses nobody will play */
         stream_listen_drain(srv);
     }
     writer_stop(srv->writer);
     srv->writer = NULL;
+    /*
+     * The placer after the writer, whose last status callbacks it applies,
+     * and before the HTTP client it sends on.
+     */
+    outbound_stop(srv->outbound);
+    srv->outbound = NULL;
     if (srv->lws) {
         conversations_release(srv);
         server_drain_completions(srv);
