@@ -54,7 +54,8 @@ static const char serve_usage[] =
     "  SWITCHBOARD_CALLS_PER_SECOND  outbound calls created per second (default 1)\n"
     "  SWITCHBOARD_OUTBOUND_CAP      outbound calls at once per tenant (default 10)\n"
     "  SWITCHBOARD_OUTBOUND_ALLOW    comma-separated E.164 numbers: calls to any other\n"
-    "                      number fail and are never placed\n";
+    "                      number fail and are never placed\n"
+    "  SWITCHBOARD_TWILIO_TIMEOUT_MS  how long one Twilio request may take (default 30000)\n";
 
 /* The limit flags: each a whole number within bounds, stored in struct config. */
 static const struct limit_flag {
