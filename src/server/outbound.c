@@ -30,6 +30,8 @@
 #define MAX_ALLOW 64
 #define DRY_SEEN_MAX 4096
 #define UPDATE_TRIES 4
+/* A claim is a write transaction: at most one per tick (250 ms), however many answers wake us. */
+#define CLAIM_EVERY_US 200000
 
 enum task_kind { TASK_STATUS, TASK_AMD };
 
@@ -86,6 +88,8 @@ struct outbound {
     int recovering;
     double tokens;
     long long tokens_us;
+    long long claimed_us; /* the last claim: one per tick, not one per answer */
+    int retry_streak;     /* creates in a row to retry (429, never sent) */
     long long dry_seen[DRY_SEEN_MAX];
     size_t ndry_seen;
 };
@@ -411,6 +415,7 @@ static void create_answered(struct outbound *o, struct op *op, int stopping)
         r.outcome = TWILIO_OUTCOME_UNKNOWN;
     switch (r.outcome) {
     case TWILIO_OUTCOME_OK:
+        o->retry_streak = 0;
         rc = job_placed(o->store, op->job.id, r.call.sid, op->from, now_s(o));
         if (rc == SB_EBUSY && bound_to(o, op->job.id, r.call.sid))
             rc = 0; /* its status callback came first and bound the call (store/jobs.h) */
@@ -418,15 +423,20 @@ static void create_answered(struct outbound *o, struct op *op, int stopping)
                   op->job.id, redact(op->job.to, tolog), r.call.sid, rc ? " error=" : "",
                   rc ? sb_strerror(rc) : "");
         break;
-    case TWILIO_OUTCOME_RETRY:
-        delay = twilio_retry_delay_ms(NULL, op->job.attempts > 4 ? 3 : op->job.attempts - 1,
+    case TWILIO_OUTCOME_RETRY: {
+        /* The attempt does not count: the backoff follows the failures in a row instead. */
+        static const struct twilio_retry_policy policy = {1000, 60000, 1000, 3600000};
+
+        delay = twilio_retry_delay_ms(&policy, o->retry_streak < 10 ? o->retry_streak : 10,
                                       r.retry_after_s, twilio_retry_random, NULL);
         if (delay < 0)
-            delay = r.retry_after_s > 0 ? r.retry_after_s * 1000 : 30000;
+            delay = 60000;
+        o->retry_streak++;
         if (r.http_status == 429 || r.code == 20429)
             o->tokens = 0; /* Twilio asks for less: the budget starts again */
         release(o, &op->job, now_s(o) + 1 + delay / 1000, r.error);
         break;
+    }
     case TWILIO_OUTCOME_UNKNOWN:
         log_event(LOG_WARN, "outbound.unknown", "job=%lld error=\"%s\" next=%s", op->job.id,
                   r.error, stopping ? "left placing for the next start" : "lookup");
@@ -573,6 +583,9 @@ static void claim(struct outbound *o)
     long long mono = clock_mono_us(), now = now_s(o);
     int rc;
 
+    if (mono - o->claimed_us < CLAIM_EVERY_US)
+        return;
+    o->claimed_us = mono;
     o->tokens += (double)(mono - o->tokens_us) * o->s.calls_per_second / 1e6;
     o->tokens_us = mono;
     if (o->tokens > o->s.calls_per_second)

@@ -64,9 +64,9 @@ class Placer(Switchboard):
 
     def start(self, *flags, credentials=True, base_url=None, **extra):
         env = dict(self.server_env)
-        env.update(extra)
         if credentials:
             env.update(TWILIO_ACCOUNT_SID=ACCOUNT, TWILIO_API_BASE=self.sim.base_url)
+        env.update(extra)
         env.setdefault("SWITCHBOARD_CALLS_PER_SECOND", "20")
         self.extra_env = env
         return super().start(*flags, base_url=base_url)
@@ -265,6 +265,23 @@ class FlowJobTest(PlacerTest):
         self.sb.wait_status(job_id, ("completed",))
         self.assertIn("not configured", self.sim.logs())
         self.assertIn("outbound.unsupported job=%d" % job_id, self.sb.logs())
+
+
+class NeverSentTest(PlacerTest):
+    def test_a_create_that_never_left_is_queued_again_then_placed_once(self):
+        to = number(90)
+        job_id = self.sb.queue(to, "--say", "hello")
+        # Nothing listens where the API should be: the request never leaves.
+        self.sb.start(TWILIO_API_BASE="http://127.0.0.1:%d" % free_port())
+        self.assertTrue(wait_for(lambda: "outbound.retry job=%d" % job_id in self.sb.logs(), 10),
+                        self.sb.logs())
+        job = self.sb.job(job_id)
+        self.assertEqual(job["status"], "queued")
+        self.assertEqual(job["attempts"], 0)  # a request that never left is no attempt
+        self.sb.stop()
+        self.sb.start()
+        self.sb.wait_status(job_id, ("completed",), timeout=40)
+        self.assertEqual(len(creates(self.sim, to)), 1)
 
 
 class BusyTest(PlacerTest):
