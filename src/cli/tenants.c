@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 #include "core/e164.h"
 #include "core/err.h"
+#include "core/utf8.h"
 #include "core/banned.h"
 
 static const char tenants_usage[] =
@@ -28,6 +29,9 @@ static const char tenants_usage[] =
     "  --relay-transcription TAG=PROVIDER\n"
     "                      ConversationRelay speech recognition for a language: Deepgram or "
     "Google\n"
+    "  --sms-fallback TEXT the SMS texted when a job queued with --sms-fallback ends busy,\n"
+    "                      no-answer or failed: at most 1600 characters; {{name}} is the\n"
+    "                      contact's name, {{tenant}} the tenant's ('' for none)\n"
     "  --db PATH           the store (env SWITCHBOARD_DB, default ./switchboard.db)\n"
     "\n"
     "The per-language options may be repeated; with set, each changes only its own\n"
@@ -58,6 +62,7 @@ struct tenant_edit {
     char default_lang[LANG_SIZE];
     char transfer_number[E164_SIZE];
     char timezone[TIMEZONE_SIZE];
+    char sms_fallback[TENANT_SMS_FALLBACK_SIZE];
     /* A language may appear for <Say> and for relay alike: room for both lists. */
     struct lang_edit langs[2 * TENANT_MAX_LANGS];
     int nlangs;
@@ -225,6 +230,18 @@ static int lang_flag(struct tenant_edit *e, int c, const char *arg)
     }
 }
 
+/* UTF-8 of at most TENANT_SMS_FALLBACK_CHARS characters ("" clears the template). */
+static int sms_fallback_valid(const char *text)
+{
+    size_t n = strlen(text), chars = 0;
+
+    if (n >= TENANT_SMS_FALLBACK_SIZE || !utf8_valid(text, n))
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+        chars += (*p & 0xc0) != 0x80;
+    return chars <= TENANT_SMS_FALLBACK_CHARS;
+}
+
 /* Reads the flags of add or set; *name is argv's NAME. Returns 0 or the exit status. */
 static int read_flags(int argc, char **argv, int is_set, struct tenant_edit *e, const char **name)
 {
@@ -236,6 +253,7 @@ static int read_flags(int argc, char **argv, int is_set, struct tenant_edit *e, 
         {"greeting", required_argument, NULL, 'g'},
         {"relay-voice", required_argument, NULL, 'r'},
         {"relay-transcription", required_argument, NULL, 's'},
+        {"sms-fallback", required_argument, NULL, 'f'},
         {"db", required_argument, NULL, 'd'},
         {NULL, 0, NULL, 0},
     };
@@ -266,6 +284,13 @@ static int read_flags(int argc, char **argv, int is_set, struct tenant_edit *e, 
                 return cli_usage("time zone '%s' is not valid", optarg);
             snprintf(e->timezone, sizeof(e->timezone), "%s", optarg);
             e->fields |= TENANT_FIELD_TIMEZONE;
+            break;
+        case 'f':
+            if (!sms_fallback_valid(optarg))
+                return cli_usage("--sms-fallback must be UTF-8 text of at most %d characters",
+                                 TENANT_SMS_FALLBACK_CHARS);
+            snprintf(e->sms_fallback, sizeof(e->sms_fallback), "%s", optarg);
+            e->fields |= TENANT_FIELD_SMS_FALLBACK;
             break;
         case 'v':
         case 'g':
@@ -327,6 +352,8 @@ static int apply_edit(const struct tenant_edit *e, struct tenant *t, unsigned *f
         memcpy(t->transfer_number, e->transfer_number, sizeof(t->transfer_number));
     if (e->fields & TENANT_FIELD_TIMEZONE)
         memcpy(t->timezone, e->timezone, sizeof(t->timezone));
+    if (e->fields & TENANT_FIELD_SMS_FALLBACK)
+        memcpy(t->sms_fallback, e->sms_fallback, sizeof(t->sms_fallback));
     for (int i = 0; i < e->nlangs; i++) {
         const struct lang_edit *le = &e->langs[i];
 
@@ -466,9 +493,10 @@ static json_t *tenant_json(const struct tenant *t)
                             json_pack("{s:s, s:s, s:s}", "tts_provider", t->relay[i].tts_provider,
                                       "voice", t->relay[i].voice, "transcription_provider",
                                       t->relay[i].transcription_provider));
-    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o}", "name", t->name, "default_lang",
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "name", t->name, "default_lang",
                      t->default_lang, "transfer_number", t->transfer_number, "timezone",
-                     t->timezone, "languages", langs, "relay", relay);
+                     t->timezone, "sms_fallback", t->sms_fallback, "languages", langs, "relay",
+                     relay);
 }
 
 static int tenants_show(int argc, char **argv)
@@ -504,6 +532,7 @@ static int tenants_show(int argc, char **argv)
     printf("default lang: %s\n", t.default_lang);
     printf("transfer:     %s\n", t.transfer_number[0] ? t.transfer_number : "-");
     printf("timezone:     %s\n", t.timezone);
+    printf("sms fallback: %s\n", t.sms_fallback[0] ? t.sms_fallback : "-");
     for (int i = 0; i < t.nlangs; i++)
         printf("language %s: voice %s, greeting \"%s\"\n", t.langs[i].lang,
                t.langs[i].voice[0] ? t.langs[i].voice : "-", t.langs[i].greeting);

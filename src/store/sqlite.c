@@ -22,6 +22,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "core/utf8.h"
 #include "store/agents.h"
 #include "store/sqlite_internal.h"
 #include "core/banned.h"
@@ -378,6 +379,8 @@ static const char *const migrations[] = {
     /* NULL: not placed by a job (an inbound call, or one from before this migration). */
     "ALTER TABLE calls ADD COLUMN job_id INTEGER;"
     "CREATE INDEX calls_by_job ON calls(job_id) WHERE job_id IS NOT NULL;",
+    /* 8: the tenant's SMS fallback template ('': none), texted to unreached jobs. */
+    "ALTER TABLE tenants ADD COLUMN sms_fallback TEXT NOT NULL DEFAULT '';",
 };
 
 #define MIGRATION_COUNT ((long long)(sizeof(migrations) / sizeof(migrations[0])))
@@ -465,17 +468,19 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_SAVEPOINT] = "SAVEPOINT sb_op",
     [ST_RELEASE] = "RELEASE sb_op",
     [ST_ROLLBACK_TO] = "ROLLBACK TO sb_op",
-    [ST_TENANT_INSERT] = "INSERT INTO tenants(name, default_lang, transfer_number, timezone) "
-                         "VALUES(?1, ?2, ?3, ?4)",
+    [ST_TENANT_INSERT] = "INSERT INTO tenants(name, default_lang, transfer_number, timezone, "
+                         "sms_fallback) VALUES(?1, ?2, ?3, ?4, ?5)",
     [ST_LANG_INSERT] = "INSERT INTO tenant_langs(tenant, lang, voice, greeting) "
                        "VALUES(?1, ?2, ?3, ?4)",
     [ST_TENANT_DELETE] = "DELETE FROM tenants WHERE name = ?1",
-    [ST_TENANT_GET] = "SELECT name, default_lang, transfer_number, timezone FROM tenants "
+    [ST_TENANT_GET] = "SELECT name, default_lang, transfer_number, timezone, sms_fallback "
+                      "FROM tenants "
                       "WHERE name = ?1",
     /* Languages come back in the order they were added. */
     [ST_LANGS_GET] = "SELECT lang, voice, greeting FROM tenant_langs WHERE tenant = ?1 "
                      "ORDER BY rowid",
-    [ST_TENANT_LIST] = "SELECT name, default_lang, transfer_number, timezone FROM tenants "
+    [ST_TENANT_LIST] = "SELECT name, default_lang, transfer_number, timezone, sms_fallback "
+                       "FROM tenants "
                        "ORDER BY name",
     [ST_LANGS_ALL] = "SELECT tenant, lang, voice, greeting FROM tenant_langs "
                      "ORDER BY tenant, rowid",
@@ -483,7 +488,9 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_TENANT_UPDATE] = "UPDATE tenants SET "
                          "default_lang = CASE WHEN ?2 & 1 THEN ?3 ELSE default_lang END, "
                          "transfer_number = CASE WHEN ?2 & 2 THEN ?4 ELSE transfer_number END, "
-                         "timezone = CASE WHEN ?2 & 4 THEN ?5 ELSE timezone END WHERE name = ?1",
+                         "timezone = CASE WHEN ?2 & 4 THEN ?5 ELSE timezone END, "
+                         "sms_fallback = CASE WHEN ?2 & 32 THEN ?6 ELSE sms_fallback END "
+                         "WHERE name = ?1",
     [ST_LANG_UPSERT] = "INSERT INTO tenant_langs(tenant, lang, voice, greeting) "
                        "VALUES(?1, ?2, ?3, ?4) ON CONFLICT(tenant, lang) DO UPDATE SET "
                        "voice = excluded.voice, greeting = excluded.greeting",
@@ -1141,6 +1148,10 @@ static int tenant_valid(const struct tenant *t, unsigned fields)
         return 0;
     if ((fields & TENANT_FIELD_TIMEZONE) && !terminated(t->timezone, sizeof(t->timezone)))
         return 0;
+    if ((fields & TENANT_FIELD_SMS_FALLBACK) &&
+        (!terminated(t->sms_fallback, sizeof(t->sms_fallback)) ||
+         !utf8_valid(t->sms_fallback, strlen(t->sms_fallback))))
+        return 0;
     if (fields & TENANT_FIELD_LANGS) {
         if (t->nlangs < 0 || t->nlangs > TENANT_MAX_LANGS)
             return 0;
@@ -1247,6 +1258,7 @@ static int sqlite_tenant_add(struct store *s, const struct tenant *t)
     bind_str(st, 2, t->default_lang, &src);
     bind_str(st, 3, t->transfer_number, &src);
     bind_str(st, 4, t->timezone[0] ? t->timezone : "UTC", &src);
+    bind_str(st, 5, t->sms_fallback, &src);
     src = step_done(st, src);
     if (is_unique_violation(src))
         rc = SB_EEXISTS;
@@ -1297,6 +1309,7 @@ static int sqlite_tenant_update(struct store *s, const struct tenant *t, unsigne
     bind_str(st, 3, (fields & TENANT_FIELD_DEFAULT_LANG) ? t->default_lang : "", &src);
     bind_str(st, 4, (fields & TENANT_FIELD_TRANSFER) ? t->transfer_number : "", &src);
     bind_str(st, 5, (fields & TENANT_FIELD_TIMEZONE) && t->timezone[0] ? t->timezone : "UTC", &src);
+    bind_str(st, 6, (fields & TENANT_FIELD_SMS_FALLBACK) ? t->sms_fallback : "", &src);
     rc = run_change(ss, st, src, "tenant_update");
     if (rc == 0)
         rc = tenant_rows_write(ss, t, fields, ST_LANG_UPSERT, ST_RELAY_UPSERT, "tenant_update");
@@ -1324,7 +1337,8 @@ static int sqlite_tenant_remove(struct store *s, const char *name)
     return rc;
 }
 
-/* Fills the tenant columns name, default_lang, transfer_number, timezone from `col`. */
+/* Fills the tenant columns name, default_lang, transfer_number, timezone, sms_fallback from `col`.
+ */
 static void tenant_from_row(sqlite3_stmt *st, int col, struct tenant *t)
 {
     memset(t, 0, sizeof(*t));
@@ -1332,6 +1346,7 @@ static void tenant_from_row(sqlite3_stmt *st, int col, struct tenant *t)
     col_str(st, col + 1, t->default_lang, sizeof(t->default_lang));
     col_str(st, col + 2, t->transfer_number, sizeof(t->transfer_number));
     col_str(st, col + 3, t->timezone, sizeof(t->timezone));
+    col_str(st, col + 4, t->sms_fallback, sizeof(t->sms_fallback));
 }
 
 /* Appends the language in columns lang, voice, greeting from `col`; extras are dropped. */

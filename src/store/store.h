@@ -32,6 +32,9 @@ SB_MUST_CHECK int plan_parse(const char *s, enum plan *out);
 #define VOICE_SIZE 64
 #define GREETING_SIZE 512
 #define TIMEZONE_SIZE 64
+/* The SMS fallback template: at most 1600 characters of UTF-8 (4 bytes each), with its NUL. */
+#define TENANT_SMS_FALLBACK_CHARS 1600
+#define TENANT_SMS_FALLBACK_SIZE (4 * TENANT_SMS_FALLBACK_CHARS + 1)
 #define AGENT_SIZE 32
 #define TENANT_MAX_LANGS 8
 #define CALL_SID_SIZE SID_SIZE
@@ -68,6 +71,8 @@ struct tenant {
     int nlangs;
     struct tenant_relay_voice relay[TENANT_MAX_LANGS]; /* per language; none: Twilio's defaults */
     int nrelay;
+    /* Texted when a job with --sms-fallback ends unreached; "" when none. */
+    char sms_fallback[TENANT_SMS_FALLBACK_SIZE];
 };
 
 /*
@@ -88,9 +93,10 @@ enum tenant_field {
     TENANT_FIELD_LANGS = 1u << 3,
     /* Each entry of relay[] replaces that language's relay voice, or adds it. */
     TENANT_FIELD_RELAY = 1u << 4,
+    TENANT_FIELD_SMS_FALLBACK = 1u << 5,
 };
 
-#define TENANT_FIELDS_ALL 0x1fu
+#define TENANT_FIELDS_ALL 0x3fu
 
 #define FLOW_REF_SIZE 64
 

@@ -934,12 +934,13 @@ Test(jobs, a_database_at_migration_6_gains_the_queue_and_keeps_its_calls)
     store_close(st);
     st = NULL;
     cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    cr_assert_eq(sqlite3_exec(db, "BEGIN;" UNDO_MIGRATION_7 "COMMIT;", NULL, NULL, NULL), SQLITE_OK,
-                 "%s", sqlite3_errmsg(db));
+    cr_assert_eq(
+        sqlite3_exec(db, "BEGIN;" UNDO_MIGRATION_8 UNDO_MIGRATION_7 "COMMIT;", NULL, NULL, NULL),
+        SQLITE_OK, "%s", sqlite3_errmsg(db));
     sqlite3_close(db);
     cr_assert_eq(raw_query("SELECT max(version) FROM schema_migrations"), 6);
     cr_assert_eq(store_open(&st, path), 0);
-    cr_assert_eq(raw_query("SELECT max(version) FROM schema_migrations"), 7);
+    cr_assert_eq(raw_query("SELECT max(version) FROM schema_migrations"), 8);
     cr_assert_eq(raw_query("SELECT count(*) FROM calls WHERE job_id IS NULL"), 1);
     cr_assert_eq(store_call_get(st, "CA0000000000000000000000000000020", &c), 0);
     id = add_job(
@@ -947,4 +948,37 @@ Test(jobs, a_database_at_migration_6_gains_the_queue_and_keeps_its_calls)
             .tenant = "acme", .to = "+5215512345678", .kind = JOB_KIND_SAY, .say_text = "hola"},
         T0);
     cr_assert_gt(id, 0);
+}
+
+Test(jobs, a_tenant_keeps_its_sms_fallback_and_a_database_at_migration_7_gains_it)
+{
+    static const char text[] = "Hola {{name}}, no pudimos comunicarnos. — {{tenant}}";
+    struct tenant t;
+    sqlite3 *db = NULL;
+
+    cr_assert_eq(store_tenant_get(st, "acme", &t), 0);
+    cr_assert_str_eq(t.sms_fallback, "");
+    snprintf(t.sms_fallback, sizeof(t.sms_fallback), "%s", text);
+    snprintf(t.timezone, sizeof(t.timezone), "Europe/Madrid");
+    cr_assert_eq(store_tenant_update(st, &t, TENANT_FIELD_SMS_FALLBACK), 0);
+    cr_assert_eq(store_tenant_get(st, "acme", &t), 0);
+    cr_assert_str_eq(t.sms_fallback, text);
+    cr_assert_str_neq(t.timezone, "Europe/Madrid", "only the fields named are written");
+    /* Not UTF-8: refused, the stored text stays. */
+    snprintf(t.sms_fallback, sizeof(t.sms_fallback), "a\xff");
+    cr_assert_eq(store_tenant_update(st, &t, TENANT_FIELD_SMS_FALLBACK), SB_EINVAL);
+    cr_assert_eq(store_tenant_get(st, "acme", &t), 0);
+    cr_assert_str_eq(t.sms_fallback, text);
+
+    store_close(st);
+    st = NULL;
+    cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(db, "BEGIN;" UNDO_MIGRATION_8 "COMMIT;", NULL, NULL, NULL), SQLITE_OK,
+                 "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+    cr_assert_eq(raw_query("SELECT max(version) FROM schema_migrations"), 7);
+    cr_assert_eq(store_open(&st, path), 0);
+    cr_assert_eq(raw_query("SELECT max(version) FROM schema_migrations"), 8);
+    cr_assert_eq(store_tenant_get(st, "acme", &t), 0, "the tenant is kept");
+    cr_assert_str_eq(t.sms_fallback, "");
 }

@@ -7,6 +7,11 @@
 #ifndef SB_TESTS_STORE_UNDO_MIGRATIONS_H
 #define SB_TESTS_STORE_UNDO_MIGRATIONS_H
 
+/* Migration 8: the tenant's SMS fallback template. */
+#define UNDO_MIGRATION_8                                                                           \
+    "ALTER TABLE tenants DROP COLUMN sms_fallback;"                                                \
+    "DELETE FROM schema_migrations WHERE version >= 8;"
+
 /* Migration 7: the outbound job queue and the call log's job_id. */
 #define UNDO_MIGRATION_7                                                                           \
     "DROP TABLE idempotency; DROP TABLE api_keys; DROP TABLE opt_outs; DROP TABLE jobs;"           \
