@@ -724,7 +724,7 @@ static size_t heard_prefix(const char *text, long heard_ms)
 static void llm_interrupt(void *agent, long heard_ms, const char *heard)
 {
     struct llm_agent *a = agent;
-    char *said = NULL;
+    char *said = NULL, *full;
     const char *text;
     size_t keep;
 
@@ -750,13 +750,15 @@ static void llm_interrupt(void *agent, long heard_ms, const char *heard)
         keep = heard_prefix(text, heard_ms);
     }
     said = strndup(text, keep);
-    if (!said)
-        return;
-    if (chat_history_interrupt(&a->hist, said) == 0) {
-        struct llm_record r = {LLM_REC_AGENT, a->call_sid, text, NULL, NULL, NULL, 1, said, -1};
+    /* The history's copy is replaced by what was heard: the whole reply is recorded from this one.
+     */
+    full = strdup(text);
+    if (said && full && chat_history_interrupt(&a->hist, said) == 0) {
+        struct llm_record r = {LLM_REC_AGENT, a->call_sid, full, NULL, NULL, NULL, 1, said, -1};
 
         record(a, &r);
     }
+    free(full);
     free(said);
 }
 

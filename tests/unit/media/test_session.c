@@ -1549,6 +1549,10 @@ Test(session, a_guess_is_a_turn_when_the_agent_is_silent_and_never_stops_it)
     cr_assert_eq(count_from(0, "clear"), 0, "a guess stopped the agent");
     cr_assert_eq(fk.interrupted, 0);
     session_release(&s);
+    for (size_t i = 0; i < fk.nsent; i++) {
+        free(fk.sent[i]);
+        json_decref(fk.json[i]);
+    }
     memset(&fk, 0, sizeof(fk));
     fk.seq = 1;
     fk.listen = 1;
