@@ -14,6 +14,7 @@
 #include "core/sig.h"
 #include "server/conversations.h"
 #include "server/outbound.h"
+#include "server/sms.h"
 #include "store/jobs.h"
 #include "voice/outbound.h"
 #include "server/server_internal.h"
@@ -33,6 +34,7 @@ static const struct endpoint endpoints[] = {
     {"/voice/stream", "stream", EP_STREAM, 0},
     {"/voice/relay", "relay", EP_RELAY, 0},
     {"/voice/relay-ended", "relay_ended", EP_RELAY_ENDED, 1},
+    {"/sms/incoming", "sms_incoming", EP_SMS_INCOMING, 1},
     {"/healthz", "healthz", EP_HEALTHZ, 0},
     {"/metrics", "metrics", EP_METRICS, 0},
 };
@@ -684,6 +686,9 @@ static void dispatch_post(struct http_session *sess, struct lws *wsi)
         break;
     case EP_AMD:
         outbound_amd(sess, wsi, &form);
+        break;
+    case EP_SMS_INCOMING:
+        sms_incoming(sess, wsi, &form);
         break;
     default:
         reply_plain(sess, 500, "error: endpoint has no handler\n");

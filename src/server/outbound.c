@@ -21,6 +21,7 @@
 #include "twilio/rest_result.h"
 #include "twilio/retry.h"
 #include "voice/outbound.h"
+#include "voice/sms.h"
 #include "voice/tz.h"
 #include "core/banned.h"
 
@@ -33,7 +34,7 @@
 /* A claim is a write transaction: at most one per tick (250 ms), however many answers wake us. */
 #define CLAIM_EVERY_US 200000
 
-enum task_kind { TASK_STATUS, TASK_AMD };
+enum task_kind { TASK_STATUS, TASK_AMD, TASK_OPTOUT };
 
 /* A callback handed over by a webhook. */
 struct task {
@@ -43,11 +44,14 @@ struct task {
     char call_sid[CALL_SID_SIZE];
     char status[STATUS_SIZE];
     char answered_by[ANSWERED_BY_SIZE];
+    char tenant[TENANT_NAME_SIZE]; /* OPTOUT */
+    char number[E164_SIZE];        /* OPTOUT */
+    int on;                        /* OPTOUT: 1 opts out, 0 back in */
     outbound_done_fn done;
     void *arg;
 };
 
-enum op_kind { OP_CREATE, OP_LOOKUP, OP_UPDATE };
+enum op_kind { OP_CREATE, OP_LOOKUP, OP_UPDATE, OP_SMS };
 
 /* A request to Twilio: sent, answered, or waiting to be sent again. */
 struct op {
@@ -185,6 +189,8 @@ static int allowed(const struct outbound *o, const char *to)
     return 0;
 }
 
+static void sms_fallback(struct outbound *o, long long job_id);
+
 /* ---- releasing a claimed job ---- */
 
 static void release(struct outbound *o, const struct job *job, long long retry_at,
@@ -199,6 +205,8 @@ static void release(struct outbound *o, const struct job *job, long long retry_a
     else
         log_event(retry_at ? LOG_INFO : LOG_WARN, retry_at ? "outbound.retry" : "outbound.failed",
                   "job=%lld retry_at=%lld reason=\"%s\"", job->id, retry_at, reason);
+    if (rc == 0 && u.sms_due)
+        sms_fallback(o, job->id);
 }
 
 /* The number to call from: the job's, else the tenant's first active number. */
@@ -533,6 +541,112 @@ static void amd_update(struct outbound *o, const struct task *t)
     free(doc);
 }
 
+/* ---- the SMS fallback ---- */
+
+static void sms_answered(struct outbound *o, struct op *op, int stopping)
+{
+    struct twilio_rest_result r;
+    char tolog[REDACT_SIZE];
+    int rc = twilio_rest_result_parse(&r, TWILIO_MESSAGE_CREATE, op->res);
+
+    if (rc == 0 && r.outcome == TWILIO_OUTCOME_OK) {
+        log_event(LOG_INFO, "outbound.sms_sent", "job=%lld to=%s message_sid=%s", op->job.id,
+                  redact(op->job.to, tolog), r.message.sid ? r.message.sid : "-");
+    } else if (rc == 0 && !stopping && r.outcome == TWILIO_OUTCOME_RETRY &&
+               op->tries < UPDATE_TRIES) {
+        long delay =
+            twilio_retry_delay_ms(NULL, op->tries, r.retry_after_s, twilio_retry_random, NULL);
+
+        op->tries++;
+        twilio_rest_result_release(&r);
+        op_wait(o, op, delay < 0 ? 1000 : delay);
+        return;
+    } else {
+        log_event(LOG_WARN, "outbound.sms_failed", "job=%lld to=%s error=\"%s\"", op->job.id,
+                  redact(op->job.to, tolog), rc ? sb_strerror(rc) : r.error);
+    }
+    twilio_rest_result_release(&r);
+    op_free(op);
+}
+
+/*
+ * A job ended unreached with --sms-fallback: the tenant's template, filled
+ * in, goes to its number from the number it was called from. Marked sent
+ * before it is sent, so a repeated callback never texts twice.
+ */
+static void sms_fallback(struct outbound *o, long long job_id)
+{
+    struct twilio_message_params p;
+    struct tenant tenant;
+    struct job job;
+    struct op *op;
+    char tolog[REDACT_SIZE], err[256];
+    char *body = NULL;
+    size_t size;
+    int out = 0, already = 0, rc;
+
+    if (job_get(o->store, job_id, &job) != 0)
+        return;
+    rc = optout_check(o->store, job.tenant, job.to, &out);
+    if (rc || out) {
+        log_event(LOG_INFO, "outbound.sms_skipped", "job=%lld to=%s reason=\"%s\"", job.id,
+                  redact(job.to, tolog),
+                  rc ? "the opt-out list cannot be read" : "the number opted out");
+        return;
+    }
+    if (store_tenant_get(o->store, job.tenant, &tenant) != 0 || !tenant.sms_fallback[0]) {
+        log_event(LOG_INFO, "outbound.sms_skipped", "job=%lld tenant=%s reason=\"%s\"", job.id,
+                  job.tenant, "the tenant has no SMS fallback text (tenants set --sms-fallback)");
+        return;
+    }
+    if (!o->rest) {
+        log_event(LOG_WARN, "outbound.sms_skipped", "job=%lld reason=\"no Twilio credentials\"",
+                  job.id);
+        return;
+    }
+    op = calloc(1, sizeof(*op));
+    /* "{{name}}" (8 bytes) becomes at most 127: sixteen times the template is room enough. */
+    size = 16 * sizeof(tenant.sms_fallback);
+    body = malloc(size);
+    if (!op || !body || sms_fill(tenant.sms_fallback, job.contact_name, tenant.name, body, size)) {
+        log_event(LOG_WARN, "outbound.sms_failed", "job=%lld error=\"%s\"", job.id,
+                  body && op ? "the filled text is too long" : "out of memory");
+        goto out;
+    }
+    op->o = o;
+    op->kind = OP_SMS;
+    op->job = job;
+    if (job_from(o, &job, op->from) != 0) {
+        log_event(LOG_WARN, "outbound.sms_failed", "job=%lld error=\"no number to text from\"",
+                  job.id);
+        goto out;
+    }
+    rc = job_mark_sms_sent(o->store, job.id, &already);
+    if (rc || already) {
+        if (rc)
+            log_event(LOG_ERROR, "outbound.sms_failed", "job=%lld error=\"store: %s\"", job.id,
+                      sb_strerror(rc));
+        goto out;
+    }
+    memset(&p, 0, sizeof(p));
+    p.to = job.to;
+    p.from = op->from;
+    p.body = body;
+    err[0] = '\0';
+    if (twilio_rest_message_create(o->rest, &p, &op->req, err, sizeof(err)) != 0 ||
+        op_send(o, op) != 0) {
+        log_event(LOG_WARN, "outbound.sms_failed", "job=%lld to=%s error=\"%s\"", job.id,
+                  redact(job.to, tolog), err[0] ? err : "the HTTP client did not take the request");
+        goto out;
+    }
+    log_event(LOG_INFO, "outbound.sms_sending", "job=%lld tenant=%s to=%s status=%s", job.id,
+              job.tenant, redact(job.to, tolog), job_status_name(job.status));
+    op = NULL;
+out:
+    free(body);
+    op_free(op);
+}
+
 /* ---- the callbacks ---- */
 
 static void run_task(struct outbound *o, struct task *t)
@@ -541,6 +655,17 @@ static void run_task(struct outbound *o, struct task *t)
     int rc;
 
     memset(&u, 0, sizeof(u));
+    if (t->kind == TASK_OPTOUT) {
+        char tolog[REDACT_SIZE];
+
+        rc = optout_set(o->store, t->tenant, t->number, t->on, now_s(o));
+        log_event(rc ? LOG_WARN : LOG_INFO, t->on ? "sms.opted_out" : "sms.opted_in",
+                  "tenant=%s from=%s%s%s", t->tenant, redact(t->number, tolog), rc ? " error=" : "",
+                  rc ? sb_strerror(rc) : "");
+        if (t->done)
+            t->done(t->arg, rc);
+        return;
+    }
     if (t->kind == TASK_STATUS) {
         rc = job_status_by_call(o->store, t->job_id, t->call_sid, t->status,
                                 t->answered_by[0] ? t->answered_by : NULL, now_s(o), &u);
@@ -557,6 +682,8 @@ static void run_task(struct outbound *o, struct task *t)
             log_event(LOG_INFO, "outbound.job_status",
                       "job=%lld call_sid=%s status=%s outcome=%s job_status=%s", u.job_id,
                       t->call_sid, t->status, outcomes[u.outcome], job_status_name(u.status));
+            if (u.sms_due)
+                sms_fallback(o, u.job_id);
         } else {
             log_event(LOG_ERROR, "outbound.status_failed", "job=%lld call_sid=%s error=\"%s\"",
                       t->job_id, t->call_sid, sb_strerror(rc));
@@ -695,6 +822,9 @@ static void answered(struct outbound *o, struct op *op, int stopping)
         break;
     case OP_UPDATE:
         update_answered(o, op, stopping);
+        break;
+    case OP_SMS:
+        sms_answered(o, op, stopping);
         break;
     }
 }
@@ -930,6 +1060,25 @@ int outbound_submit_status(struct outbound *o, long long job_id, const char *cal
     snprintf(t->call_sid, sizeof(t->call_sid), "%s", call_sid ? call_sid : "");
     snprintf(t->status, sizeof(t->status), "%s", status ? status : "");
     snprintf(t->answered_by, sizeof(t->answered_by), "%s", answered_by ? answered_by : "");
+    t->done = done;
+    t->arg = arg;
+    return submit_task(o, t);
+}
+
+int outbound_submit_optout(struct outbound *o, const char *tenant, const char *number, int on,
+                           outbound_done_fn done, void *arg)
+{
+    struct task *t;
+
+    if (!o)
+        return SB_ECLOSED;
+    t = calloc(1, sizeof(*t));
+    if (!t)
+        return SB_ENOMEM;
+    t->kind = TASK_OPTOUT;
+    snprintf(t->tenant, sizeof(t->tenant), "%s", tenant ? tenant : "");
+    snprintf(t->number, sizeof(t->number), "%s", number ? number : "");
+    t->on = on;
     t->done = done;
     t->arg = arg;
     return submit_task(o, t);

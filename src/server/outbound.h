@@ -8,6 +8,9 @@
  *   1. applies the status and AMD callbacks handed over by the webhooks
  *      (job_status_by_call), answering each through its `done`;
  *   2. reads the Twilio answers that came back (creates, lookups, updates);
+ *      A job that ended unreached with --sms-fallback (job_update.sms_due)
+ *      gets the tenant's template by SMS, once (job_mark_sms_sent), never
+ *      when its number opted out;
  *   3. claims the jobs due (job_claim_due with the per-tenant cap), within
  *      the account's calls-per-second budget, and asks Twilio to place them.
  * Requests go out on the shared HTTP client; their answers come back to this
@@ -71,6 +74,15 @@ SB_MUST_CHECK int outbound_submit_status(struct outbound *o, long long job_id, c
  */
 SB_MUST_CHECK int outbound_submit_amd(struct outbound *o, long long job_id, const char *call_sid,
                                       const char *answered_by);
+
+/**
+ * Hands an opt-out (`on` 1: STOP) or opt-in (0: START) of `number` for
+ * `tenant` to the placer, which writes it (optout_set). `done` is called
+ * exactly once when it returns 0. Returns 0, SB_ENOMEM or SB_ECLOSED. Any
+ * thread.
+ */
+SB_MUST_CHECK int outbound_submit_optout(struct outbound *o, const char *tenant, const char *number,
+                                         int on, outbound_done_fn done, void *arg);
 
 /** Stops the thread (requests in flight are cancelled: their jobs stay placing) and frees. */
 void outbound_stop(struct outbound *o);

@@ -154,6 +154,7 @@ enum endpoint_kind {
     EP_STATUS,
     EP_OUTBOUND,
     EP_AMD,
+    EP_SMS_INCOMING,
     EP_STREAM_ENDED,
     EP_RELAY_ENDED,
     EP_FLOW,
