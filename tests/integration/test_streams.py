@@ -99,7 +99,7 @@ class StreamTest(SeededServerTest):
         self.assertEqual(rc, 0, doc)
         self.assertEqual(self.stream(doc)["closed_by"], "server")
         reqs = [e["url"].rsplit("/", 1)[1] for e in events(doc, "request")]
-        self.assertEqual(reqs, ["incoming", "stream-ended"])
+        self.assertEqual(reqs, ["incoming", "stream-ended", "transfer-ended"])
         self.assertEqual(events(doc, "dial")[0]["caller_id"], PRO)
         self.assertEqual(self.streams_of(doc["call_sid"])[0][1], "transfer")
 
