@@ -412,6 +412,31 @@ static int url_job(struct lws *wsi, long long *id)
 }
 
 /*
+ * Routes a job's call as the tenant's number it was placed from (`flow`,
+ * `agent`: the job's; server/outbound_route.h), in the job's language.
+ * Returns 0, or answers the apology and returns -1 when the call is not from
+ * one of the job's tenant's numbers.
+ */
+static int job_route_or_apology(struct http_session *sess, const struct form *form,
+                                const struct job *job, const struct tenant *tenant,
+                                struct job_route *jr)
+{
+    const char *flow = job->kind == JOB_KIND_FLOW ? job->target : NULL;
+    const char *agent = job->kind == JOB_KIND_AGENT ? job->target : NULL;
+
+    if (job_route_init(jr, &sess->srv->routes, form_get(form, "To"), form_get(form, "From"), flow,
+                       agent, outbound_job_lang(job, tenant)) == 0 &&
+        strcmp(jr->tenant.name, job->tenant) == 0)
+        return 0;
+    log_event(LOG_WARN, "outbound.unknown_job",
+              "job=%lld reason=\"the call is not from one of the job's tenant's numbers\"",
+              job->id);
+    voice_apology(&sess->reply);
+    sess->reply_ready = 1;
+    return -1;
+}
+
+/*
  * Starts a flow job's flow: the tenant's flow named by the job, in the
  * job's language. The start's From is hidden from the language guess
  * (it is the tenant's own number) so that the tenant's default, here the
@@ -425,13 +450,9 @@ static void outbound_flow(struct http_session *sess, struct lws *wsi, const stru
     struct form start = FORM_INIT;
     struct job_route jr;
 
-    if (job_route_init(&jr, &sess->srv->routes, form_get(form, "To"), form_get(form, "From"),
-                       job->target, NULL, outbound_job_lang(job, tenant)) != 0 ||
-        strcmp(jr.tenant.name, job->tenant) != 0 || form_extend(&start, form) != 0 ||
-        form_set(&start, "From", "anonymous") != 0) {
-        log_event(LOG_WARN, "outbound.unknown_job",
-                  "job=%lld reason=\"the call is not from one of the job's tenant's numbers\"",
-                  job->id);
+    if (job_route_or_apology(sess, form, job, tenant, &jr) != 0)
+        return;
+    if (form_extend(&start, form) != 0 || form_set(&start, "From", "anonymous") != 0) {
         form_release(&start);
         voice_apology(&sess->reply);
         sess->reply_ready = 1;
@@ -456,16 +477,8 @@ static void outbound_agent(struct http_session *sess, const struct voice_ctx *ct
     struct voice_ctx actx = *ctx;
     struct job_route jr;
 
-    if (job_route_init(&jr, &sess->srv->routes, form_get(form, "To"), form_get(form, "From"), NULL,
-                       job->target, outbound_job_lang(job, tenant)) != 0 ||
-        strcmp(jr.tenant.name, job->tenant) != 0) {
-        log_event(LOG_WARN, "outbound.unknown_job",
-                  "job=%lld reason=\"the call is not from one of the job's tenant's numbers\"",
-                  job->id);
-        voice_apology(&sess->reply);
-        sess->reply_ready = 1;
+    if (job_route_or_apology(sess, form, job, tenant, &jr) != 0)
         return;
-    }
     actx.routes = &jr.routes;
     log_event(LOG_INFO, "outbound.answered", "job=%lld call_sid=%s kind=agent agent=%s lang=%s",
               job->id, form_get(form, "CallSid"), job->target, jr.tenant.default_lang);

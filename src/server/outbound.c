@@ -1104,20 +1104,27 @@ static int submit_task(struct outbound *o, struct task *t)
     return 0;
 }
 
+/* A new task of `kind` for `job_id` and `call_sid` (either may be 0 or NULL), or NULL. */
+static struct task *task_new(enum task_kind kind, long long job_id, const char *call_sid)
+{
+    struct task *t = calloc(1, sizeof(*t));
+
+    if (!t)
+        return NULL;
+    t->kind = kind;
+    t->job_id = job_id;
+    snprintf(t->call_sid, sizeof(t->call_sid), "%s", call_sid ? call_sid : "");
+    return t;
+}
+
 int outbound_submit_status(struct outbound *o, long long job_id, const char *call_sid,
                            const char *status, const char *answered_by, outbound_done_fn done,
                            void *arg)
 {
-    struct task *t;
+    struct task *t = o ? task_new(TASK_STATUS, job_id, call_sid) : NULL;
 
-    if (!o)
-        return SB_ECLOSED;
-    t = calloc(1, sizeof(*t));
-    if (!t)
-        return SB_ENOMEM;
-    t->kind = TASK_STATUS;
-    t->job_id = job_id;
-    snprintf(t->call_sid, sizeof(t->call_sid), "%s", call_sid ? call_sid : "");
+    if (!o || !t)
+        return o ? SB_ENOMEM : SB_ECLOSED;
     snprintf(t->status, sizeof(t->status), "%s", status ? status : "");
     snprintf(t->answered_by, sizeof(t->answered_by), "%s", answered_by ? answered_by : "");
     t->done = done;
@@ -1128,14 +1135,10 @@ int outbound_submit_status(struct outbound *o, long long job_id, const char *cal
 int outbound_submit_optout(struct outbound *o, const char *tenant, const char *number, int on,
                            outbound_done_fn done, void *arg)
 {
-    struct task *t;
+    struct task *t = o ? task_new(TASK_OPTOUT, 0, NULL) : NULL;
 
-    if (!o)
-        return SB_ECLOSED;
-    t = calloc(1, sizeof(*t));
-    if (!t)
-        return SB_ENOMEM;
-    t->kind = TASK_OPTOUT;
+    if (!o || !t)
+        return o ? SB_ENOMEM : SB_ECLOSED;
     snprintf(t->tenant, sizeof(t->tenant), "%s", tenant ? tenant : "");
     snprintf(t->number, sizeof(t->number), "%s", number ? number : "");
     t->on = on;
@@ -1147,32 +1150,21 @@ int outbound_submit_optout(struct outbound *o, const char *tenant, const char *n
 int outbound_submit_amd(struct outbound *o, long long job_id, const char *call_sid,
                         const char *answered_by)
 {
-    struct task *t;
+    struct task *t = o ? task_new(TASK_AMD, job_id, call_sid) : NULL;
 
-    if (!o)
-        return SB_ECLOSED;
-    t = calloc(1, sizeof(*t));
-    if (!t)
-        return SB_ENOMEM;
-    t->kind = TASK_AMD;
-    t->job_id = job_id;
-    snprintf(t->call_sid, sizeof(t->call_sid), "%s", call_sid ? call_sid : "");
+    if (!o || !t)
+        return o ? SB_ENOMEM : SB_ECLOSED;
     snprintf(t->answered_by, sizeof(t->answered_by), "%s", answered_by ? answered_by : "");
     return submit_task(o, t);
 }
 
 int outbound_submit_text(struct outbound *o, const struct transfer_text *text)
 {
-    struct task *t;
+    struct task *t = o ? task_new(TASK_TEXT, 0, text->call_sid) : NULL;
 
-    if (!o)
-        return SB_ECLOSED;
-    t = calloc(1, sizeof(*t));
-    if (!t)
-        return SB_ENOMEM;
-    t->kind = TASK_TEXT;
+    if (!o || !t)
+        return o ? SB_ENOMEM : SB_ECLOSED;
     snprintf(t->tenant, sizeof(t->tenant), "%s", text->tenant);
-    snprintf(t->call_sid, sizeof(t->call_sid), "%s", text->call_sid);
     snprintf(t->number, sizeof(t->number), "%s", text->to);
     snprintf(t->from, sizeof(t->from), "%s", text->from);
     return submit_task(o, t);
