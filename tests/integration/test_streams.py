@@ -277,6 +277,23 @@ class StreamBadInputTest(StreamClient, SeededServerTest):
         self.assertEqual(json.loads(data)["event"], "media")
         ws.close()
 
+    def test_a_call_we_placed_is_routed_by_from(self):
+        # An outbound agent job's stream: To is the person called, From our number.
+        sid = call_sid(905)
+        ws = self.connect()
+        ws.send(self.start_msg(sid, To="+5215512345678", From=PRO, agent="receptionist",
+                               lang="es-MX"))
+        ws.settimeout(5)
+        op, data = ws.recv_data()  # the greeting, in the job's Spanish
+        self.assertEqual(json.loads(data)["event"], "media")
+        ws.close()
+        deadline = time.time() + 5
+        while "stream.started call_sid=%s" % sid not in self.sb.logs() and time.time() < deadline:
+            time.sleep(0.05)
+        line = [l for l in self.sb.logs().splitlines() if "stream.started call_sid=%s" % sid in l]
+        self.assertTrue(line, self.sb.logs())
+        self.assertIn("tenant=acme lang=es-MX", line[0])
+
     def test_abrupt_disconnect_is_recorded_and_harmless(self):
         ws = self.connect()
         ws.send(self.start_msg(call_sid(902)))
