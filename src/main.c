@@ -17,6 +17,7 @@ static const char usage[] =
     "  calls      list the call log; queue, list, hang up and redirect outbound calls\n"
     "  campaigns  import outbound calls from a CSV file; list, pause, resume, cancel\n"
     "  agents     add, change, show and remove the tenants' LLM agents\n"
+    "  apikeys    create, list and revoke the tenants' keys to the HTTP API\n"
     "  urls       print the webhook URLs to paste into the Twilio console\n"
     "  sim        play Twilio's part: call a webhook without a phone\n"
     "  version    print the version\n"
@@ -29,9 +30,10 @@ int main(int argc, char **argv)
         const char *name;
         int (*run)(int, char **);
     } commands[] = {
-        {"serve", cli_serve}, {"tenants", cli_tenants}, {"numbers", cli_numbers},
-        {"calls", cli_calls}, {"urls", cli_urls},       {"sim", cli_sim},
-        {"flows", cli_flows}, {"agents", cli_agents},   {"campaigns", cli_campaigns},
+        {"serve", cli_serve},     {"tenants", cli_tenants}, {"numbers", cli_numbers},
+        {"calls", cli_calls},     {"urls", cli_urls},       {"sim", cli_sim},
+        {"flows", cli_flows},     {"agents", cli_agents},   {"campaigns", cli_campaigns},
+        {"apikeys", cli_apikeys},
     };
 
     /* A speech synthesizer child of the server (speech/tts.h); not a command for people. */

@@ -11,21 +11,16 @@
 #include <string.h>
 #include <time.h>
 
-#include "agent/agent.h"
 #include "cli/cli.h"
 #include "core/e164.h"
 #include "core/err.h"
 #include "core/redact.h"
-#include "store/agents.h"
 #include "store/jobs.h"
 #include "twilio/rest.h"
 #include "twilio/rest_result.h"
 #include "twilio/retry.h"
-#include "voice/tz.h"
+#include "voice/call_check.h"
 #include "core/banned.h"
-
-/* How far in the past --at may be: a time typed a moment ago still counts as now. */
-#define AT_PAST_SLACK_S 60
 
 static const char create_usage[] =
     "usage: switchboard calls create --tenant T --to E164 (--flow F | --agent A | --say TEXT)\n"
@@ -73,150 +68,23 @@ static const char live_usage[] =
 
 /* ---- shared with campaigns ---- */
 
-int cli_outbound_allowed(const char *to, char *err, size_t errsize)
-{
-    const char *list = getenv("SWITCHBOARD_OUTBOUND_ALLOW");
-    const char *p = list;
-
-    if (!list || !*list)
-        return 0;
-    while (*p) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        char one[E164_SIZE + 8];
-
-        while (len && (*p == ' ' || *p == '\t')) {
-            p++;
-            len--;
-        }
-        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
-            len--;
-        if (len >= sizeof(one)) {
-            snprintf(err, errsize, "SWITCHBOARD_OUTBOUND_ALLOW holds an entry that is not E.164");
-            return -1;
-        }
-        memcpy(one, p, len);
-        one[len] = '\0';
-        if (len && !e164_valid(one)) {
-            snprintf(err, errsize, "SWITCHBOARD_OUTBOUND_ALLOW holds '%s', not an E.164 number",
-                     one);
-            return -1;
-        }
-        if (len && strcmp(one, to) == 0)
-            return 0;
-        if (!comma)
-            break;
-        p = comma + 1;
-    }
-    snprintf(err, errsize, "'%s' is not in SWITCHBOARD_OUTBOUND_ALLOW; it is not called", to);
-    return -1;
-}
-
-int cli_outbound_check(struct store *s, struct cli_outbound *o)
-{
-    struct number *nums = NULL;
-    size_t n = 0;
-    int rc, found = 0, active = 0;
-
-    rc = store_tenant_get(s, o->tenant, &o->t);
-    if (rc == SB_ENOTFOUND)
-        return cli_fail("tenant '%s' does not exist", o->tenant);
-    if (rc)
-        return cli_fail("cannot read tenant '%s': %s", o->tenant, sb_strerror(rc));
-    if (o->kind == JOB_KIND_FLOW) {
-        char *json = NULL;
-
-        rc = store_flow_get(s, o->tenant, o->target, &json);
-        free(json);
-        if (rc == SB_ENOTFOUND)
-            return cli_fail("flow '%s' of tenant '%s' does not exist", o->target, o->tenant);
-        if (rc)
-            return cli_fail("cannot read flow '%s': %s", o->target, sb_strerror(rc));
-    } else if (o->kind == JOB_KIND_AGENT) {
-        struct agent_config a;
-
-        memset(&a, 0, sizeof(a));
-        rc = agent_config_get(s, o->tenant, o->target, &a);
-        agent_config_release(&a);
-        /* The built-in agents (a number's default "receptionist") are nobody's to store. */
-        if ((rc == SB_ENOTFOUND || rc == SB_EINVAL) && !agent_is_builtin(o->target))
-            return cli_fail("agent '%s' of tenant '%s' does not exist", o->target, o->tenant);
-        if (rc && rc != SB_ENOTFOUND && rc != SB_EINVAL)
-            return cli_fail("cannot read agent '%s': %s", o->target, sb_strerror(rc));
-    }
-    rc = store_number_list(s, &nums, &n);
-    if (rc)
-        return cli_fail("cannot list numbers: %s", sb_strerror(rc));
-    for (size_t i = 0; i < n; i++) {
-        if (strcmp(nums[i].tenant, o->tenant) != 0)
-            continue;
-        active |= nums[i].active;
-        if (o->from && *o->from && strcmp(nums[i].e164, o->from) == 0)
-            found = 1;
-    }
-    free(nums);
-    if (o->from && *o->from && !found)
-        return cli_fail("--from '%s' is not a number of tenant '%s'", o->from, o->tenant);
-    if ((!o->from || !*o->from) && !active)
-        return cli_fail("tenant '%s' has no active number to call from", o->tenant);
-    return 0;
-}
-
-int cli_outbound_target(struct cli_outbound *o, const char *flow, const char *agent,
-                        const char *say)
+int cli_call_target(const char *flow, const char *agent, const char *say, struct job_request *r)
 {
     int given = (flow != NULL) + (agent != NULL) + (say != NULL);
 
     if (given != 1)
         return cli_usage("give exactly one of --flow, --agent and --say");
-    o->kind = flow ? JOB_KIND_FLOW : agent ? JOB_KIND_AGENT : JOB_KIND_SAY;
-    o->target = flow ? flow : agent;
-    o->say = say;
+    r->kind = flow ? JOB_KIND_FLOW : agent ? JOB_KIND_AGENT : JOB_KIND_SAY;
+    r->target = flow ? flow : agent;
+    r->say_text = say;
     return 0;
 }
 
-static json_t *time_or_null(long long t)
+int cli_call_refused(const struct call_check *chk)
 {
-    char iso[32];
-
-    return t ? json_string(cli_iso_time(t, iso, sizeof(iso))) : json_null();
-}
-
-static json_t *text_or_null(const char *s)
-{
-    return s && *s ? json_string(s) : json_null();
-}
-
-json_t *cli_job_json(const struct job *j)
-{
-    json_t *o = json_object();
-
-    json_object_set_new(o, "id", json_integer(j->id));
-    json_object_set_new(o, "tenant", json_string(j->tenant));
-    json_object_set_new(o, "campaign_id",
-                        j->campaign_id ? json_integer(j->campaign_id) : json_null());
-    json_object_set_new(o, "to", json_string(j->to));
-    json_object_set_new(o, "from", text_or_null(j->from));
-    json_object_set_new(o, "name", text_or_null(j->contact_name));
-    json_object_set_new(o, "lang", text_or_null(j->lang));
-    json_object_set_new(o, "kind", json_string(job_kind_name(j->kind)));
-    json_object_set_new(o, "target", text_or_null(j->target));
-    json_object_set_new(o, "say", text_or_null(j->say_text));
-    json_object_set_new(o, "not_before", time_or_null(j->not_before));
-    json_object_set_new(o, "status", json_string(job_status_name(j->status)));
-    json_object_set_new(o, "attempts", json_integer(j->attempts));
-    json_object_set_new(o, "max_retries", json_integer(j->max_retries));
-    json_object_set_new(o, "retry_delay_s", json_integer(j->retry_delay_s));
-    json_object_set_new(o, "next_attempt_at", time_or_null(j->next_attempt_at));
-    json_object_set_new(o, "call_sid", text_or_null(j->call_sid));
-    json_object_set_new(o, "answered_by", text_or_null(j->answered_by));
-    json_object_set_new(o, "amd", json_boolean(j->amd));
-    json_object_set_new(o, "sms_fallback", json_boolean(j->sms_fallback));
-    json_object_set_new(o, "sms_sent", json_boolean(j->sms_sent));
-    json_object_set_new(o, "error", text_or_null(j->error));
-    json_object_set_new(o, "created_at", time_or_null(j->created_at));
-    json_object_set_new(o, "updated_at", time_or_null(j->updated_at));
-    return o;
+    if (chk->verdict == CALL_INVALID)
+        return cli_usage("%s", chk->message);
+    return cli_fail("%s", chk->message);
 }
 
 void cli_print_json(json_t *o)
@@ -224,100 +92,6 @@ void cli_print_json(json_t *o)
     json_dumpf(o, stdout, JSON_INDENT(2));
     fputc('\n', stdout);
     json_decref(o);
-}
-
-/* ---- --at ---- */
-
-/* Days from 1970-01-01 to y-m-d (proleptic Gregorian). */
-static long long days_from_civil(long long y, int m, int d)
-{
-    long long era, yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = y - era * 400;
-    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static int digits(const char **p, int n, int *out)
-{
-    int v = 0;
-
-    for (int i = 0; i < n; i++) {
-        if ((*p)[i] < '0' || (*p)[i] > '9')
-            return -1;
-        v = v * 10 + ((*p)[i] - '0');
-    }
-    *p += n;
-    *out = v;
-    return 0;
-}
-
-int cli_parse_at(const char *s, const char *zone, long long *out)
-{
-    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    const char *p = s;
-    int y, mo, d, h, mi, sec = 0, has_offset = 0, off_min = 0;
-    long long local;
-
-    if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' ||
-        digits(&p, 2, &d) || (*p != 'T' && *p != 't' && *p != ' '))
-        return -1;
-    p++;
-    if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi))
-        return -1;
-    if (*p == ':') {
-        p++;
-        if (digits(&p, 2, &sec))
-            return -1;
-        if (*p == '.' || *p == ',') {
-            p++;
-            if (*p < '0' || *p > '9')
-                return -1;
-            while (*p >= '0' && *p <= '9')
-                p++;
-        }
-    }
-    if (*p == 'Z' || *p == 'z') {
-        has_offset = 1;
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        int sign = *p == '-' ? -1 : 1, oh, om = 0;
-
-        p++;
-        if (digits(&p, 2, &oh))
-            return -1;
-        if (*p == ':')
-            p++;
-        if (*p && digits(&p, 2, &om))
-            return -1;
-        if (oh > 23 || om > 59)
-            return -1;
-        has_offset = 1;
-        off_min = sign * (oh * 60 + om);
-    }
-    if (*p || y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 ||
-        sec > 60)
-        return -1;
-    if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
-        return -1;
-    if (sec == 60)
-        sec = 59;
-    local = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
-    if (has_offset) {
-        *out = local - off_min * 60LL;
-        return 0;
-    }
-    /* The zone's offset at the local time read as UTC, then again at the first guess. */
-    if (tz_offset_minutes(zone, (time_t)local, &off_min) != 0)
-        return -2;
-    *out = local - off_min * 60LL;
-    if (tz_offset_minutes(zone, (time_t)*out, &off_min) != 0)
-        return -2;
-    *out = local - off_min * 60LL;
-    return 0;
 }
 
 /* ---- calls create ---- */
@@ -342,17 +116,16 @@ static int calls_create(int argc, char **argv)
         {"db", required_argument, NULL, O_DB},
         {NULL, 0, NULL, 0},
     };
-    struct cli_outbound o;
     struct job_request r;
+    struct call_check chk;
     struct job job;
     struct store *s = NULL;
-    const char *to = NULL, *flow = NULL, *agent = NULL, *say = NULL, *at = NULL, *name = NULL;
-    const char *lang = NULL, *db = NULL;
+    const char *flow = NULL, *agent = NULL, *say = NULL, *at = NULL, *db = NULL;
     char err[256];
-    long long now = (long long)time(NULL), id = 0, not_before = 0;
-    int c, rc, as_json = 0, retries = 0, amd = 0, sms = 0;
+    long long now = (long long)time(NULL), id = 0;
+    int c, rc, as_json = 0;
 
-    memset(&o, 0, sizeof(o));
+    memset(&r, 0, sizeof(r));
     if (cli_wants_help(argc, argv)) {
         fputs(create_usage, stdout);
         return 0;
@@ -361,13 +134,13 @@ static int calls_create(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 't':
-            o.tenant = optarg;
+            r.tenant = optarg;
             break;
         case 'o':
-            to = optarg;
+            r.to = optarg;
             break;
         case 'f':
-            o.from = optarg;
+            r.from = optarg;
             break;
         case 'F':
             flow = optarg;
@@ -382,20 +155,20 @@ static int calls_create(int argc, char **argv)
             at = optarg;
             break;
         case O_AMD:
-            amd = 1;
+            r.amd = 1;
             break;
         case O_RETRIES:
-            if (cli_parse_num("--retries", optarg, 0, JOB_MAX_RETRIES, &retries))
+            if (cli_parse_num("--retries", optarg, 0, JOB_MAX_RETRIES, &r.max_retries))
                 return 2;
             break;
         case O_SMS:
-            sms = 1;
+            r.sms_fallback = 1;
             break;
         case 'n':
-            name = optarg;
+            r.contact_name = optarg;
             break;
         case O_LANG:
-            lang = optarg;
+            r.lang = optarg;
             break;
         case O_JSON:
             as_json = 1;
@@ -409,60 +182,22 @@ static int calls_create(int argc, char **argv)
     }
     if (optind != argc)
         return cli_usage("calls create takes no arguments ('%s')", argv[optind]);
-    if (!o.tenant)
+    if (!r.tenant)
         return cli_usage("calls create needs --tenant");
-    if (!to)
+    if (!r.to)
         return cli_usage("calls create needs --to");
-    if (!e164_valid(to))
-        return cli_usage("--to '%s' is not an E.164 number ('+' and 7 to 15 digits)", to);
-    if (o.from && !e164_valid(o.from))
-        return cli_usage("--from '%s' is not an E.164 number ('+' and 7 to 15 digits)", o.from);
-    if (cli_outbound_target(&o, flow, agent, say))
+    if (cli_call_target(flow, agent, say, &r))
         return 2;
-    /* The shape of --at now; its zone once the tenant is read. */
-    if (at && cli_parse_at(at, NULL, &not_before) == -1)
-        return cli_usage("--at '%s' is not an ISO 8601 time like 2026-03-01T09:30 or "
-                         "2026-03-01T09:30:00+02:00",
-                         at);
-    memset(&r, 0, sizeof(r));
-    r.tenant = o.tenant;
-    r.to = to;
-    r.from = o.from;
-    r.contact_name = name;
-    r.lang = lang;
-    r.kind = o.kind;
-    r.target = o.target;
-    r.say_text = o.say;
-    r.max_retries = retries;
-    r.amd = amd;
-    r.sms_fallback = sms;
-    if (job_request_check(&r, err, sizeof(err)) != 0)
-        return cli_usage("%s", err);
-    if (cli_outbound_allowed(to, err, sizeof(err)))
-        return cli_fail("%s", err);
+    /* The fields first: a number that is not E.164 is refused before the store is opened. */
+    if (call_check_fields(&r, at, CALL_NAMES_FLAGS, &chk) != 0)
+        return cli_call_refused(&chk);
     if (cli_open_store(&s, db))
         return 1;
-    rc = cli_outbound_check(s, &o);
-    if (rc == 0 && at) {
-        int prc = cli_parse_at(at, o.t.timezone, &not_before);
-
-        if (prc)
-            rc = cli_fail("tenant '%s' has time zone '%s', which this system does not know",
-                          o.tenant, o.t.timezone);
-        else if (not_before < now - AT_PAST_SLACK_S)
-            rc = cli_fail("--at '%s' is in the past", at);
-    }
+    rc = call_check_all(s, &r, at, getenv("SWITCHBOARD_OUTBOUND_ALLOW"), now, CALL_NAMES_FLAGS,
+                        &chk);
+    if (rc)
+        rc = cli_call_refused(&chk);
     if (rc == 0) {
-        int out = 0;
-
-        rc = optout_check(s, o.tenant, to, &out);
-        if (rc)
-            rc = cli_fail("cannot read the do-not-call list: %s", sb_strerror(rc));
-        else if (out)
-            rc = cli_fail("'%s' opted out (STOP) of tenant '%s'; it is not called", to, o.tenant);
-    }
-    if (rc == 0) {
-        r.not_before = not_before;
         rc = job_add(s, &r, now, &id, err, sizeof(err));
         if (rc)
             rc = cli_fail("cannot queue the call: %s", err);
@@ -472,7 +207,7 @@ static int calls_create(int argc, char **argv)
         if (rc)
             rc = cli_fail("cannot read job %lld: %s", id, sb_strerror(rc));
         else
-            cli_print_json(cli_job_json(&job));
+            cli_print_json(call_job_json(&job));
     } else if (rc == 0) {
         printf("queued job %lld\n", id);
     }
@@ -564,7 +299,7 @@ static int calls_jobs(int argc, char **argv)
         json_t *arr = json_array();
 
         for (size_t i = 0; i < n; i++)
-            json_array_append_new(arr, cli_job_json(&jobs[i]));
+            json_array_append_new(arr, call_job_json(&jobs[i]));
         cli_print_json(arr);
     } else {
         print_jobs(jobs, n);
@@ -608,7 +343,7 @@ static int calls_job(int argc, char **argv)
     if (rc)
         return cli_fail("cannot read job %lld: %s", id, sb_strerror(rc));
     if (as_json) {
-        cli_print_json(cli_job_json(&j));
+        cli_print_json(call_job_json(&j));
         return 0;
     }
     printf("job          %lld\n", j.id);

@@ -16,6 +16,7 @@
 #include "core/err.h"
 #include "core/utf8.h"
 #include "store/jobs.h"
+#include "voice/call_check.h"
 #include "core/banned.h"
 
 static const char campaigns_usage[] =
@@ -132,7 +133,8 @@ static int campaigns_import(int argc, char **argv)
         {"db", required_argument, NULL, O_DB},
         {NULL, 0, NULL, 0},
     };
-    struct cli_outbound o;
+    struct job_request tpl;
+    struct call_check chk;
     struct columns cols;
     struct csv csv;
     struct job_request *reqs = NULL;
@@ -141,18 +143,19 @@ static int campaigns_import(int argc, char **argv)
     char *text = NULL, err[256], defname[CAMPAIGN_NAME_SIZE];
     size_t len = 0, nreqs = 0, nbad = 0, bad = 0;
     long long now = (long long)time(NULL), id = 0;
+    const char *allow = getenv("SWITCHBOARD_OUTBOUND_ALLOW");
     int c, rc, retries = 0, amd = 0, strict = 0;
 
-    memset(&o, 0, sizeof(o));
+    memset(&tpl, 0, sizeof(tpl));
     memset(&csv, 0, sizeof(csv));
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 't':
-            o.tenant = optarg;
+            tpl.tenant = optarg;
             break;
         case 'f':
-            o.from = optarg;
+            tpl.from = optarg;
             break;
         case 'F':
             flow = optarg;
@@ -186,12 +189,14 @@ static int campaigns_import(int argc, char **argv)
     if (optind != argc - 1)
         return cli_usage("campaigns import needs exactly one FILE.csv");
     path = argv[optind];
-    if (!o.tenant)
+    if (!tpl.tenant)
         return cli_usage("campaigns import needs --tenant");
-    if (o.from && !e164_valid(o.from))
-        return cli_usage("--from '%s' is not an E.164 number ('+' and 7 to 15 digits)", o.from);
-    if (cli_outbound_target(&o, flow, agent, say))
+    if (tpl.from && !e164_valid(tpl.from))
+        return cli_usage("--from '%s' is not an E.164 number ('+' and 7 to 15 digits)", tpl.from);
+    if (cli_call_target(flow, agent, say, &tpl))
         return 2;
+    tpl.max_retries = retries;
+    tpl.amd = amd;
     if (!name) {
         base_name(path, defname, sizeof(defname));
         name = defname;
@@ -222,33 +227,25 @@ static int campaigns_import(int argc, char **argv)
         csv_release(&csv);
         return 1;
     }
-    rc = cli_outbound_check(s, &o);
+    /* What every row shares is checked once; each row's own fields below. */
+    rc = call_check_tenant(s, &tpl, CALL_NAMES_FLAGS, NULL, &chk) ? cli_call_refused(&chk) : 0;
     if (rc == 0 && csv.nrecords > 1 && !(reqs = calloc(csv.nrecords - 1, sizeof(*reqs))))
         rc = cli_fail("out of memory");
     for (size_t i = 1; rc == 0 && i < csv.nrecords; i++) {
         const struct csv_record *row = &csv.records[i];
         struct job_request *r = &reqs[nreqs];
-        int out = 0;
 
-        r->tenant = o.tenant;
+        *r = tpl;
         r->to = field(row, cols.to);
-        r->from = o.from;
         r->contact_name = field(row, cols.name);
         r->lang = field(row, cols.lang);
-        r->kind = o.kind;
-        r->target = o.target;
-        r->say_text = o.say;
-        r->max_retries = retries;
-        r->amd = amd;
         if (row->nfields > csv.records[0].nfields) {
             fprintf(stderr, "error: line %zu: %zu fields, the header has %zu\n", row->line,
                     row->nfields, csv.records[0].nfields);
-        } else if (job_request_check(r, err, sizeof(err)) != 0 ||
-                   cli_outbound_allowed(r->to, err, sizeof(err)) != 0) {
-            fprintf(stderr, "error: line %zu: %s\n", row->line, err);
-        } else if (optout_check(s, o.tenant, r->to, &out) != 0 || out) {
-            fprintf(stderr, "error: line %zu: '%s' opted out (STOP) of tenant '%s'\n", row->line,
-                    r->to, o.tenant);
+        } else if (call_check_fields(r, NULL, CALL_NAMES_FIELDS, &chk) != 0 ||
+                   call_check_allowed(allow, r->to, &chk) != 0 ||
+                   call_check_optout(s, tpl.tenant, r->to, &chk) != 0) {
+            fprintf(stderr, "error: line %zu: %s\n", row->line, chk.message);
         } else {
             nreqs++;
             continue;
@@ -261,10 +258,10 @@ static int campaigns_import(int argc, char **argv)
     else if (rc == 0 && nreqs == 0)
         rc = cli_fail("'%s' has no row to queue", path);
     if (rc == 0) {
-        rc = campaign_add(s, o.tenant, name, now, &id);
+        rc = campaign_add(s, tpl.tenant, name, now, &id);
         if (rc == SB_EEXISTS)
             rc = cli_fail("campaign '%s' of tenant '%s' already exists; give another --name", name,
-                          o.tenant);
+                          tpl.tenant);
         else if (rc == SB_EINVAL)
             rc = cli_usage("campaign name '%s' is not 1 to %d bytes of text", name,
                            CAMPAIGN_NAME_SIZE - 1);

@@ -7,6 +7,7 @@
 
 #include "store/jobs.h"
 #include "store/store.h"
+#include "voice/call_check.h"
 
 int cli_serve(int argc, char **argv);
 int cli_tenants(int argc, char **argv);
@@ -20,6 +21,8 @@ int cli_sim_api(int argc, char **argv);
 /** switchboard sim llm: a local OpenAI-compatible chat server (src/cli/sim_llm.c). */
 int cli_sim_llm(int argc, char **argv);
 int cli_sim_providers(int argc, char **argv);
+/** switchboard apikeys: the tenants' keys to the HTTP API (src/cli/apikeys.c). */
+int cli_apikeys(int argc, char **argv);
 
 /** Parses a whole number from lo to hi into *out. Returns 0, or -1 after printing the usage error.
  */
@@ -59,49 +62,21 @@ int cli_campaigns(int argc, char **argv);
  */
 int cli_calls_outbound(int argc, char **argv);
 
-/* What a queued call gets and from where, as calls create and campaigns import check it. */
-struct cli_outbound {
-    const char *tenant;
-    const char *from; /* NULL: the tenant's first active number */
-    enum job_kind kind;
-    const char *target; /* the flow or agent; NULL for say */
-    const char *say;
-    struct tenant t; /* filled by cli_outbound_check */
-};
+/**
+ * Sets r->kind, target and say_text from --flow, --agent and --say (NULL
+ * when not given). Returns 0, or 2 after printing the usage error when not
+ * exactly one is.
+ */
+int cli_call_target(const char *flow, const char *agent, const char *say, struct job_request *r);
 
 /**
- * Sets o->kind, target and say from --flow, --agent and --say (NULL when not
- * given). Returns 0, or 2 after printing the usage error when not exactly one is.
+ * Prints a failed check of voice/call_check.h: returns 2 (usage) for a
+ * field that cannot be read, else 1.
  */
-int cli_outbound_target(struct cli_outbound *o, const char *flow, const char *agent,
-                        const char *say);
-
-/**
- * Checks against the store that the tenant, its flow or agent, and --from
- * (one of its numbers; without --from, that it has an active one) exist;
- * fills o->t. Returns 0, or 1 after printing the error.
- */
-int cli_outbound_check(struct store *s, struct cli_outbound *o);
-
-/**
- * 0 when SWITCHBOARD_OUTBOUND_ALLOW is unset or empty or lists `to`
- * (comma-separated E.164 numbers); else -1 with the reason in `err`.
- */
-int cli_outbound_allowed(const char *to, char *err, size_t errsize);
-
-/**
- * Parses an ISO 8601 time ("2026-03-01T09:30[:SS[.fff]]", 'T' or a space,
- * then nothing, "Z" or an offset "+02:00") into unix seconds. Without an
- * offset it is local time in `zone` (IANA; NULL or "": UTC). Returns 0; -1
- * when it is not such a time; -2 when the zone is unknown.
- */
-int cli_parse_at(const char *s, const char *zone, long long *out);
+int cli_call_refused(const struct call_check *chk);
 
 /** Parses a positive id; returns 0, or 2 after printing the usage error naming `what`. */
 int cli_parse_id(const char *what, const char *value, long long *out);
-
-/** A job as JSON (numbers whole). The caller owns the object. */
-json_t *cli_job_json(const struct job *j);
 
 /** Prints `o` indented with a newline, and frees it. */
 void cli_print_json(json_t *o);

@@ -222,53 +222,64 @@ static int target_check(const struct job_request *r, char *err, size_t errsize)
     return 0;
 }
 
-int job_request_check(const struct job_request *r, char *err, size_t errsize)
+int job_request_check_field(const struct job_request *r, const char **field, char *err,
+                            size_t errsize)
 {
-    int rc;
+    const char *f = NULL;
+    int rc = 0;
 
     if (!r) {
         sb_set_error(err, errsize, "no request");
-        return SB_EINVAL;
-    }
-    if (!r->tenant || !r->tenant[0]) {
+        rc = SB_EINVAL;
+    } else if (!r->tenant || !r->tenant[0]) {
+        f = "tenant";
         sb_set_error(err, errsize, "tenant is missing");
-        return SB_EINVAL;
-    }
-    if (strnlen(r->tenant, TENANT_NAME_SIZE) >= TENANT_NAME_SIZE) {
+        rc = SB_EINVAL;
+    } else if (strnlen(r->tenant, TENANT_NAME_SIZE) >= TENANT_NAME_SIZE) {
+        f = "tenant";
         sb_set_error(err, errsize, "tenant name is longer than %d bytes", TENANT_NAME_SIZE - 1);
-        return SB_ETOOBIG;
-    }
-    if (r->campaign_id < 0) {
+        rc = SB_ETOOBIG;
+    } else if (r->campaign_id < 0) {
+        f = "campaign_id";
         sb_set_error(err, errsize, "campaign id %lld is not valid", r->campaign_id);
-        return SB_EINVAL;
-    }
-    rc = number_check(r->to, 0, "'to'", err, errsize);
-    if (rc == 0)
-        rc = number_check(r->from, 1, "'from'", err, errsize);
-    if (rc == 0)
-        rc = text_check(r->contact_name, JOB_NAME_SIZE, 0, "contact name", err, errsize);
-    if (rc < 0)
-        return rc;
-    if (r->lang && r->lang[0] && !lang_tag_ok(r->lang)) {
+        rc = SB_EINVAL;
+    } else if ((rc = number_check(r->to, 0, "'to'", err, errsize)) < 0) {
+        f = "to";
+    } else if ((rc = number_check(r->from, 1, "'from'", err, errsize)) < 0) {
+        f = "from";
+    } else if ((rc = text_check(r->contact_name, JOB_NAME_SIZE, 0, "contact name", err, errsize)) <
+               0) {
+        f = "name";
+    } else if (r->lang && r->lang[0] && !lang_tag_ok(r->lang)) {
+        f = "lang";
         sb_set_error(err, errsize, "language is not a language tag like es-MX");
-        return SB_EINVAL;
-    }
-    rc = target_check(r, err, errsize);
-    if (rc < 0)
-        return rc;
-    if (r->not_before < 0) {
+        rc = SB_EINVAL;
+    } else if ((rc = target_check(r, err, errsize)) < 0) {
+        /* The field of the kind asked for; a text on a flow or agent call is the say's. */
+        f = r->kind == JOB_KIND_FLOW ? "flow" : r->kind == JOB_KIND_AGENT ? "agent" : "say";
+        if (r->kind != JOB_KIND_SAY && r->target && r->target[0] && r->say_text && r->say_text[0])
+            f = "say";
+    } else if (r->not_before < 0) {
+        f = "at";
         sb_set_error(err, errsize, "start time is before 1970");
-        return SB_EINVAL;
-    }
-    if (r->max_retries < 0 || r->max_retries > JOB_MAX_RETRIES) {
+        rc = SB_EINVAL;
+    } else if (r->max_retries < 0 || r->max_retries > JOB_MAX_RETRIES) {
+        f = "retries";
         sb_set_error(err, errsize, "retries must be 0 to %d", JOB_MAX_RETRIES);
-        return SB_EINVAL;
-    }
-    if (r->retry_delay_s < 0 || r->retry_delay_s > JOB_RETRY_DELAY_MAX_S) {
+        rc = SB_EINVAL;
+    } else if (r->retry_delay_s < 0 || r->retry_delay_s > JOB_RETRY_DELAY_MAX_S) {
+        f = "retry_delay_s";
         sb_set_error(err, errsize, "retry delay must be 0 to %d seconds", JOB_RETRY_DELAY_MAX_S);
-        return SB_EINVAL;
+        rc = SB_EINVAL;
     }
-    return 0;
+    if (field)
+        *field = f;
+    return rc < 0 ? rc : 0;
+}
+
+int job_request_check(const struct job_request *r, char *err, size_t errsize)
+{
+    return job_request_check_field(r, NULL, err, errsize);
 }
 
 static void hex_encode(const unsigned char *b, size_t n, char *out)
@@ -647,7 +658,7 @@ int optout_check(struct store *s, const char *tenant, const char *number, int *o
     return s->ops->optout_check(s, tenant, number, out);
 }
 
-int api_key_create(struct store *s, const char *tenant, long long now,
+int api_key_create(struct store *s, const char *tenant, const char *name, long long now,
                    char secret[API_KEY_SECRET_SIZE], long long *id)
 {
     unsigned char random[API_KEY_RANDOM_BYTES];
@@ -658,7 +669,8 @@ int api_key_create(struct store *s, const char *tenant, long long now,
 
     if (secret)
         secret[0] = '\0';
-    if (!s || !tenant_ok(tenant) || now <= 0 || !secret)
+    if (!s || !tenant_ok(tenant) || now <= 0 || !secret ||
+        text_check(name, API_KEY_NAME_SIZE, 0, "key name", NULL, 0) < 0)
         return SB_EINVAL;
     if (RAND_bytes(random, sizeof(random)) != 1)
         return SB_EIO;
@@ -669,7 +681,7 @@ int api_key_create(struct store *s, const char *tenant, long long now,
     prefix[sizeof(prefix) - 1] = '\0';
     rc = sha256_hex(secret, strlen(secret), hash);
     if (rc == 0)
-        rc = s->ops->api_key_add(s, tenant, hash, prefix, now, &got);
+        rc = s->ops->api_key_add(s, tenant, hash, prefix, name, now, &got);
     if (rc < 0) {
         OPENSSL_cleanse(secret, API_KEY_SECRET_SIZE);
         secret[0] = '\0';

@@ -53,6 +53,7 @@
 /* An API key's secret: "sb_" and 64 hex digits (32 random bytes), with its NUL. */
 #define API_KEY_SECRET_SIZE 68
 #define API_KEY_PREFIX_SIZE 12 /* its first 11 characters, for lists: "sb_1a2b3c4d" */
+#define API_KEY_NAME_SIZE 64   /* a name for people, UTF-8 */
 #define IDEMPOTENCY_KEY_SIZE 256
 #define IDEMPOTENCY_WINDOW_S 86400
 
@@ -144,6 +145,15 @@ void job_list_free(void *list);
  * SB_EINVAL or SB_ETOOBIG (an oversized text) with a reason in `err`.
  */
 SB_MUST_CHECK int job_request_check(const struct job_request *r, char *err, size_t errsize);
+
+/**
+ * job_request_check that also names the field at fault: *field (may be
+ * NULL) is a static name as the HTTP API spells it ("to", "from", "name",
+ * "lang", "flow", "agent", "say", "at", "retries", ...), or NULL when the
+ * request is valid or no field is to blame.
+ */
+SB_MUST_CHECK int job_request_check_field(const struct job_request *r, const char **field,
+                                          char *err, size_t errsize);
 
 /**
  * The SHA-256 (lower-case hex) of what a request asks for, every field
@@ -365,6 +375,7 @@ struct api_key {
     long long id;
     char tenant[TENANT_NAME_SIZE];
     char prefix[API_KEY_PREFIX_SIZE];
+    char name[API_KEY_NAME_SIZE]; /* "": none */
     long long created_at;
     int revoked;
 };
@@ -372,12 +383,14 @@ struct api_key {
 /**
  * Makes an API key for a tenant: a secret of 32 random bytes (OpenSSL's
  * RAND_bytes) written to `secret`, shown this once; the store keeps only its
- * SHA-256 and its prefix. *id (may be NULL) receives the key's id.
- * Returns 0; SB_ENOTFOUND when the tenant does not exist; SB_EIO when no
- * random bytes could be had. On failure `secret` is "".
+ * SHA-256, its prefix and its `name` (NULL or "": none; UTF-8 under
+ * API_KEY_NAME_SIZE bytes, no control characters). *id (may be NULL)
+ * receives the key's id. Returns 0; SB_EINVAL for a bad name; SB_ENOTFOUND
+ * when the tenant does not exist; SB_EIO when no random bytes could be had.
+ * On failure `secret` is "".
  */
-SB_MUST_CHECK int api_key_create(struct store *s, const char *tenant, long long now,
-                                 char secret[API_KEY_SECRET_SIZE], long long *id);
+SB_MUST_CHECK int api_key_create(struct store *s, const char *tenant, const char *name,
+                                 long long now, char secret[API_KEY_SECRET_SIZE], long long *id);
 
 /**
  * Finds the tenant of a presented secret: writes it to `tenant` and the

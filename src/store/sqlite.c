@@ -386,6 +386,8 @@ static const char *const migrations[] = {
     "  call_sid TEXT PRIMARY KEY,"
     "  tenant TEXT NOT NULL REFERENCES tenants(name) ON DELETE CASCADE,"
     "  at INTEGER NOT NULL) WITHOUT ROWID;",
+    /* 10: an API key's name, for people telling keys apart ('': none). */
+    "ALTER TABLE api_keys ADD COLUMN name TEXT NOT NULL DEFAULT '';",
 };
 
 #define MIGRATION_COUNT ((long long)(sizeof(migrations) / sizeof(migrations[0])))

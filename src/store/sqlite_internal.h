@@ -257,7 +257,7 @@ int sqlite_optout_set(struct store *s, const char *tenant, const char *number, i
                       long long now);
 int sqlite_optout_check(struct store *s, const char *tenant, const char *number, int *out);
 int sqlite_api_key_add(struct store *s, const char *tenant, const char *key_hash,
-                       const char *prefix, long long now, long long *id);
+                       const char *prefix, const char *name, long long now, long long *id);
 int sqlite_api_key_find(struct store *s, const char *key_hash, char *tenant, size_t tenant_size,
                         long long *id);
 int sqlite_api_key_revoke(struct store *s, const char *tenant, long long id);

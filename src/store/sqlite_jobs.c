@@ -151,11 +151,11 @@ static const char *const jst_sql[JST_COUNT] = {
     [JST_TRANSFER_TEXT] = "INSERT INTO transfer_texts(call_sid, tenant, at) VALUES(?1, ?2, ?3) "
                           "ON CONFLICT(call_sid) DO NOTHING",
     [JST_OPTOUT_DEL] = "DELETE FROM opt_outs WHERE tenant = ?1 AND number = ?2",
-    [JST_KEY_INSERT] = "INSERT INTO api_keys(tenant, key_hash, prefix, created_at) "
-                       "VALUES(?1, ?2, ?3, ?4)",
+    [JST_KEY_INSERT] = "INSERT INTO api_keys(tenant, key_hash, prefix, created_at, name) "
+                       "VALUES(?1, ?2, ?3, ?4, ?5)",
     [JST_KEY_FIND] = "SELECT id, tenant FROM api_keys WHERE key_hash = ?1 AND revoked = 0",
     [JST_KEY_REVOKE] = "UPDATE api_keys SET revoked = 1 WHERE id = ?1 AND tenant = ?2",
-    [JST_KEY_LIST] = "SELECT id, tenant, prefix, created_at, revoked FROM api_keys "
+    [JST_KEY_LIST] = "SELECT id, tenant, prefix, created_at, revoked, name FROM api_keys "
                      "WHERE ?1 = '' OR tenant = ?1 ORDER BY id",
     /* ?3 is the oldest time still inside the window. */
     [JST_IDEM_GET] = "SELECT tenant, key, job_id, request_hash, created_at FROM idempotency "
@@ -969,7 +969,7 @@ int sqlite_optout_check(struct store *s, const char *tenant, const char *number,
 }
 
 int sqlite_api_key_add(struct store *s, const char *tenant, const char *key_hash,
-                       const char *prefix, long long now, long long *id)
+                       const char *prefix, const char *name, long long now, long long *id)
 {
     struct sqlite_store *ss = to_sqlite(s);
     sqlite3_stmt *st = jst(ss, JST_KEY_INSERT);
@@ -979,6 +979,7 @@ int sqlite_api_key_add(struct store *s, const char *tenant, const char *key_hash
     bind_str(st, 2, key_hash, &src);
     bind_str(st, 3, prefix, &src);
     bind_i64(st, 4, now, &src);
+    bind_str(st, 5, name ? name : "", &src);
     return inserted(ss, step_done(st, src), "api_key_add", id);
 }
 
@@ -1020,6 +1021,7 @@ static int api_key_row(sqlite3_stmt *st, void *elem)
     col_str(st, 2, k->prefix, sizeof(k->prefix));
     k->created_at = sqlite3_column_int64(st, 3);
     k->revoked = sqlite3_column_int(st, 4);
+    col_str(st, 5, k->name, sizeof(k->name));
     return 0;
 }
 

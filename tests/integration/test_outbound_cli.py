@@ -203,7 +203,7 @@ class OutboundCliTest(unittest.TestCase):
         # A quoted line break is CSV, but a name may not hold one.
         self.assertEqual(lines[1], "error: line 6: contact name holds a control character")
         self.assertTrue(lines[2].startswith("error: line 8: language"), lines)
-        self.assertEqual(lines[3], "error: line 9: '+15551230005' opted out (STOP) of tenant 'acme'")
+        self.assertEqual(lines[3], "error: line 9: '+15551230005' opted out (STOP) of tenant 'acme'; it is not called")
         self.assertEqual(lines[4], "error: line 10: 5 fields, the header has 4")
         self.assertRegex(res.stdout, r"^campaign \d+ 'spring': 2 calls queued, 5 bad rows\n$")
         cid = int(res.stdout.split()[1])

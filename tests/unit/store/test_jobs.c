@@ -508,18 +508,30 @@ Test(jobs, a_failed_transfer_is_texted_once_per_call)
 {
     int already = -1;
 
-    cr_assert_eq(transfer_text_mark(st, "acme", "CA" "11111111111111111111111111111111", T0,
-                                    &already), 0);
+    cr_assert_eq(transfer_text_mark(st, "acme",
+                                    "CA"
+                                    "11111111111111111111111111111111",
+                                    T0, &already),
+                 0);
     cr_assert_eq(already, 0);
-    cr_assert_eq(transfer_text_mark(st, "acme", "CA" "11111111111111111111111111111111", T0 + 5,
-                                    &already), 0);
+    cr_assert_eq(transfer_text_mark(st, "acme",
+                                    "CA"
+                                    "11111111111111111111111111111111",
+                                    T0 + 5, &already),
+                 0);
     cr_assert_eq(already, 1);
     /* Another call of the same caller is another text. */
-    cr_assert_eq(transfer_text_mark(st, "acme", "CA" "22222222222222222222222222222222", T0,
-                                    &already), 0);
+    cr_assert_eq(transfer_text_mark(st, "acme",
+                                    "CA"
+                                    "22222222222222222222222222222222",
+                                    T0, &already),
+                 0);
     cr_assert_eq(already, 0);
-    cr_assert_eq(transfer_text_mark(st, "nobody", "CA" "33333333333333333333333333333333", T0,
-                                    &already), SB_ENOTFOUND);
+    cr_assert_eq(transfer_text_mark(st, "nobody",
+                                    "CA"
+                                    "33333333333333333333333333333333",
+                                    T0, &already),
+                 SB_ENOTFOUND);
     cr_assert_eq(transfer_text_mark(st, "acme", "", T0, &already), SB_EINVAL);
     cr_assert_eq(transfer_text_mark(st, "acme", "CA1", 0, &already), SB_EINVAL);
 }
@@ -891,10 +903,10 @@ Test(jobs, api_keys_are_stored_hashed_and_shown_once)
     long long id = 0, got = 0, id2 = 0;
     size_t n = 0;
 
-    cr_assert_eq(api_key_create(st, "acme", T0, secret, &id), 0);
+    cr_assert_eq(api_key_create(st, "acme", "billing", T0, secret, &id), 0);
     cr_assert_eq(strlen(secret), API_KEY_SECRET_SIZE - 1);
     cr_assert_eq(strncmp(secret, "sb_", 3), 0);
-    cr_assert_eq(api_key_create(st, "peluqueria", T0, other, &id2), 0);
+    cr_assert_eq(api_key_create(st, "peluqueria", NULL, T0, other, &id2), 0);
     cr_assert_str_neq(secret, other);
     cr_assert_eq(api_key_verify(st, secret, tenant, &got), 0);
     cr_assert_str_eq(tenant, "acme");
@@ -918,6 +930,7 @@ Test(jobs, api_keys_are_stored_hashed_and_shown_once)
     cr_assert_eq(strncmp(keys[0].prefix, secret, API_KEY_PREFIX_SIZE - 1), 0);
     cr_assert_eq(keys[0].created_at, T0);
     cr_assert_eq(keys[0].revoked, 0);
+    cr_assert_str_eq(keys[0].name, "billing");
     job_list_free(keys);
 
     /* Wrong, malformed, another tenant's revoke, revoked. */
@@ -935,7 +948,10 @@ Test(jobs, api_keys_are_stored_hashed_and_shown_once)
     cr_assert_eq(api_key_revoke(st, "acme", id), 0);
     cr_assert_eq(api_key_verify(st, secret, tenant, &got), SB_ENOTFOUND);
     cr_assert_eq(api_key_verify(st, other, tenant, &got), 0);
-    cr_assert_eq(api_key_create(st, "nadie", T0, secret, &id), SB_ENOTFOUND);
+    cr_assert_eq(api_key_create(st, "nadie", NULL, T0, secret, &id), SB_ENOTFOUND);
+    /* A name is one line of text. */
+    cr_assert_eq(api_key_create(st, "acme", "two\nlines", T0, secret, &id), SB_EINVAL);
+    cr_assert_str_eq(secret, "");
     cr_assert_str_eq(secret, "");
 }
 
@@ -955,7 +971,10 @@ Test(jobs, a_database_at_migration_6_gains_the_queue_and_keeps_its_calls)
     st = NULL;
     cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
     cr_assert_eq(
-        sqlite3_exec(db, "BEGIN;" UNDO_MIGRATION_9 UNDO_MIGRATION_8 UNDO_MIGRATION_7 "COMMIT;", NULL, NULL, NULL),
+        sqlite3_exec(db,
+                     "BEGIN;" UNDO_MIGRATION_10 UNDO_MIGRATION_9 UNDO_MIGRATION_8 UNDO_MIGRATION_7
+                     "COMMIT;",
+                     NULL, NULL, NULL),
         SQLITE_OK, "%s", sqlite3_errmsg(db));
     sqlite3_close(db);
     cr_assert_eq(raw_query("SELECT max(version) FROM schema_migrations"), 6);
@@ -993,8 +1012,10 @@ Test(jobs, a_tenant_keeps_its_sms_fallback_and_a_database_at_migration_7_gains_i
     store_close(st);
     st = NULL;
     cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    cr_assert_eq(sqlite3_exec(db, "BEGIN;" UNDO_MIGRATION_9 UNDO_MIGRATION_8 "COMMIT;", NULL, NULL, NULL), SQLITE_OK,
-                 "%s", sqlite3_errmsg(db));
+    cr_assert_eq(
+        sqlite3_exec(db, "BEGIN;" UNDO_MIGRATION_10 UNDO_MIGRATION_9 UNDO_MIGRATION_8 "COMMIT;",
+                     NULL, NULL, NULL),
+        SQLITE_OK, "%s", sqlite3_errmsg(db));
     sqlite3_close(db);
     cr_assert_eq(raw_query("SELECT max(version) FROM schema_migrations"), 7);
     cr_assert_eq(store_open(&st, path), 0);

@@ -8,7 +8,12 @@
 #define SB_TESTS_STORE_UNDO_MIGRATIONS_H
 
 /* The newest migration: what a migrated database's schema_migrations ends at. */
-#define LATEST_MIGRATION 9
+#define LATEST_MIGRATION 10
+
+/* Migration 10: an API key's name. */
+#define UNDO_MIGRATION_10                                                                          \
+    "ALTER TABLE api_keys DROP COLUMN name;"                                                       \
+    "DELETE FROM schema_migrations WHERE version >= 10;"
 
 /* Migration 9: the inbound calls texted after a failed transfer. */
 #define UNDO_MIGRATION_9                                                                           \
