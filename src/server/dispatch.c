@@ -12,6 +12,7 @@
 #include "core/form.h"
 #include "core/log.h"
 #include "core/sig.h"
+#include "server/api.h"
 #include "server/conversations.h"
 #include "server/outbound.h"
 #include "server/outbound_route.h"
@@ -22,30 +23,35 @@
 #include "core/banned.h"
 
 static const struct endpoint endpoints[] = {
-    {"/voice/incoming", "incoming", EP_INCOMING, 1},
-    {"/voice/gather", "gather", EP_GATHER, 1},
-    {"/voice/gather/continue", "gather_continue", EP_GATHER_CONTINUE, 1},
-    {GATHER_PARTIAL_PATH, "gather_partial", EP_GATHER_PARTIAL, 1},
-    {"/voice/status", "status", EP_STATUS, 1},
-    {"/voice/outbound", "outbound", EP_OUTBOUND, 1},
-    {"/voice/amd", "amd", EP_AMD, 1},
-    {"/voice/stream-ended", "stream_ended", EP_STREAM_ENDED, 1},
-    {"/voice/flow", "flow", EP_FLOW, 1},
-    {"/voice/flow/recording", "flow_recording", EP_FLOW_RECORDING, 1},
-    {"/voice/stream", "stream", EP_STREAM, 0},
-    {"/voice/relay", "relay", EP_RELAY, 0},
-    {"/voice/relay-ended", "relay_ended", EP_RELAY_ENDED, 1},
-    {TRANSFER_ENDED_PATH, "transfer_ended", EP_TRANSFER_ENDED, 1},
-    {"/sms/incoming", "sms_incoming", EP_SMS_INCOMING, 1},
-    {"/healthz", "healthz", EP_HEALTHZ, 0},
-    {"/metrics", "metrics", EP_METRICS, 0},
+    {"/voice/incoming", "incoming", EP_INCOMING, 1, 0},
+    {"/voice/gather", "gather", EP_GATHER, 1, 0},
+    {"/voice/gather/continue", "gather_continue", EP_GATHER_CONTINUE, 1, 0},
+    {GATHER_PARTIAL_PATH, "gather_partial", EP_GATHER_PARTIAL, 1, 0},
+    {"/voice/status", "status", EP_STATUS, 1, 0},
+    {"/voice/outbound", "outbound", EP_OUTBOUND, 1, 0},
+    {"/voice/amd", "amd", EP_AMD, 1, 0},
+    {"/voice/stream-ended", "stream_ended", EP_STREAM_ENDED, 1, 0},
+    {"/voice/flow", "flow", EP_FLOW, 1, 0},
+    {"/voice/flow/recording", "flow_recording", EP_FLOW_RECORDING, 1, 0},
+    {"/voice/stream", "stream", EP_STREAM, 0, 0},
+    {"/voice/relay", "relay", EP_RELAY, 0, 0},
+    {"/voice/relay-ended", "relay_ended", EP_RELAY_ENDED, 1, 0},
+    {TRANSFER_ENDED_PATH, "transfer_ended", EP_TRANSFER_ENDED, 1, 0},
+    {"/sms/incoming", "sms_incoming", EP_SMS_INCOMING, 1, 0},
+    {"/healthz", "healthz", EP_HEALTHZ, 0, 0},
+    {"/metrics", "metrics", EP_METRICS, 0, 0},
+    {"/api/v1/calls", "api_calls", EP_API_CALLS, 1, 0},
+    {"/api/v1/calls/", "api_call", EP_API_CALL, 0, 1},
 };
 
 const struct endpoint *endpoint_find(const char *path)
 {
     for (size_t i = 0; i < sizeof(endpoints) / sizeof(endpoints[0]); i++) {
-        if (strcmp(endpoints[i].path, path) == 0)
-            return &endpoints[i];
+        const struct endpoint *ep = &endpoints[i];
+
+        if (ep->prefix ? strncmp(ep->path, path, strlen(ep->path)) == 0
+                       : strcmp(ep->path, path) == 0)
+            return ep;
     }
     return NULL;
 }
@@ -717,7 +723,9 @@ out:
 
 void dispatch_request(struct http_session *sess, struct lws *wsi)
 {
-    if (sess->endpoint->post)
+    if (sess->endpoint->kind == EP_API_CALLS || sess->endpoint->kind == EP_API_CALL)
+        api_request(sess, wsi);
+    else if (sess->endpoint->post)
         dispatch_post(sess, wsi);
     else
         dispatch_get(sess);

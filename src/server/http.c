@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "net/http_method.h"
 #include "net/http_reply.h"
+#include "server/api.h"
 #include "server/conn_limits.h"
 #include "server/conversations.h"
 #include "server/relay.h"
@@ -60,6 +61,8 @@ static int write_reply(struct lws *wsi, struct http_session *sess, const struct 
     head.content_type = r->content_type;
     head.content_length = body_len;
     head.allow = allow;
+    /* RFC 9110 11.6.1: a 401 says which scheme it wants. */
+    head.authenticate = r->status == 401 ? "Bearer realm=\"switchboard\"" : NULL;
     head.close = close_after;
     if (net_http_write_head(wsi, &head, &p, end - body_len - 1))
         return -1;
@@ -96,17 +99,24 @@ void http_answer_detached(int fd, const struct reply *r)
     close(fd);
 }
 
-/* Answers with a plain-text error. */
+/* Answers with a plain-text error, or the API's JSON one on its paths. */
 static int reply_error(struct lws *wsi, struct http_session *sess, int status, const char *msg,
                        const char *allow)
 {
     struct reply r = REPLY_INIT;
+    int rc;
 
+    log_event(LOG_INFO, "http.error", "status=%d path=%s", status, sess->path);
+    if (api_path(sess->path)) {
+        (void)!api_error_reply(&r, status, NULL, NULL, msg);
+        rc = write_reply(wsi, sess, &r, allow);
+        reply_release(&r);
+        return rc;
+    }
     r.status = status;
     r.content_type = "text/plain; charset=utf-8";
     r.body = (char *)msg;
     r.len = strlen(msg);
-    log_event(LOG_INFO, "http.error", "status=%d path=%s", status, sess->path);
     return write_reply(wsi, sess, &r, allow);
 }
 
@@ -219,7 +229,7 @@ static int on_request(struct lws *wsi, struct http_session *sess, const char *pa
     const struct endpoint *ep;
     char msg[384];
     enum net_http_body body;
-    int rc = 0;
+    int rc = 0, max_body;
 
     session_reset(sess, srv, wsi);
     sess->started_us = clock_mono_us();
@@ -229,7 +239,8 @@ static int on_request(struct lws *wsi, struct http_session *sess, const char *pa
     method = net_http_method(wsi);
     ep = endpoint_find(path);
     sess->endpoint = ep;
-    body = net_http_body_check(wsi, HTTP_MAX_BODY);
+    max_body = api_path(path) ? API_MAX_BODY : HTTP_MAX_BODY;
+    body = net_http_body_check(wsi, (unsigned long long)max_body);
     /* An answer before the body is read ends the connection: its bytes would be taken for a
      * request. */
     if (body != NET_HTTP_BODY_NONE)
@@ -254,6 +265,9 @@ static int on_request(struct lws *wsi, struct http_session *sess, const char *pa
                  ep->path, ep->post ? "POST" : "GET");
         return reply_error(wsi, sess, 405, msg, ep->post ? "POST" : "GET");
     }
+    /* The API's key (and a POST's type and length) before a byte of its body is read. */
+    if (api_path(path) && api_precheck(sess, wsi))
+        return send_session_reply(wsi, sess);
     if (!ep->post) {
         dispatch_request(sess, wsi);
         return send_session_reply(wsi, sess);
@@ -261,7 +275,7 @@ static int on_request(struct lws *wsi, struct http_session *sess, const char *pa
     if (body == NET_HTTP_BODY_TOO_BIG) {
         /* Refuse before reading: the client learns at once, and we hold nothing. */
         sess->close_after = 1;
-        snprintf(msg, sizeof(msg), "error: request body exceeds %d bytes\n", HTTP_MAX_BODY);
+        snprintf(msg, sizeof(msg), "error: request body exceeds %d bytes\n", max_body);
         return reply_error(wsi, sess, 413, msg, NULL);
     }
     if (body == NET_HTTP_BODY_NONE) {

@@ -34,7 +34,7 @@
 /* A claim is a write transaction: at most one per tick (250 ms), however many answers wake us. */
 #define CLAIM_EVERY_US 200000
 
-enum task_kind { TASK_STATUS, TASK_AMD, TASK_OPTOUT, TASK_TEXT };
+enum task_kind { TASK_STATUS, TASK_AMD, TASK_OPTOUT, TASK_TEXT, TASK_CALL };
 
 /* A callback handed over by a webhook. */
 struct task {
@@ -50,6 +50,10 @@ struct task {
     int on;                        /* OPTOUT: 1 opts out, 0 back in */
     outbound_done_fn done;
     void *arg;
+    /* CALL: a request of the HTTP API, answered through call_done. */
+    struct call_request call;
+    char key[IDEMPOTENCY_KEY_SIZE];
+    outbound_call_fn call_done;
 };
 
 enum op_kind { OP_CREATE, OP_LOOKUP, OP_UPDATE, OP_SMS };
@@ -75,6 +79,7 @@ struct outbound {
     struct outbound_settings s;
     char base[512];
     char allow_buf[OUTBOUND_ALLOW_SIZE];
+    char allow_text[OUTBOUND_ALLOW_SIZE]; /* the list as given, for call_check_allowed */
     const char *allow[MAX_ALLOW];
     size_t nallow;
     struct store *store;
@@ -174,6 +179,7 @@ static void allow_parse(struct outbound *o, const char *list)
     if (!list || !*list)
         return;
     snprintf(o->allow_buf, sizeof(o->allow_buf), "%s", list);
+    snprintf(o->allow_text, sizeof(o->allow_text), "%s", list);
     for (char *tok = strtok_r(o->allow_buf, ", ", &save); tok && o->nallow < MAX_ALLOW;
          tok = strtok_r(NULL, ", ", &save))
         o->allow[o->nallow++] = tok;
@@ -702,6 +708,126 @@ static void transfer_text(struct outbound *o, const struct task *t)
     text_fallback(o, &q);
 }
 
+/* ---- the HTTP API's calls ---- */
+
+/*
+ * The job an Idempotency-Key already names, when the request is the same:
+ * 1 with res filled (replayed or key_reused), 0 when the key is new (or
+ * expired), a negative code when the store failed.
+ */
+static int call_replay(struct outbound *o, struct task *t, struct job_request *r, long long now,
+                       struct outbound_call_result *res)
+{
+    struct idempotency idem;
+    struct tenant tn;
+    char hash[JOB_HASH_SIZE];
+    int rc;
+
+    rc = idempotency_get(o->store, t->tenant, t->key, now, &idem);
+    if (rc == SB_ENOTFOUND)
+        return 0;
+    if (rc == 0)
+        rc = store_tenant_get(o->store, t->tenant, &tn);
+    /* The request as it was hashed the first time: its time resolved, not checked against now. */
+    if (rc == 0 && call_check_at(t->call.at, tn.timezone, 0, CALL_NAMES_FIELDS, &r->not_before,
+                                 &res->check) != 0)
+        return 0; /* not the same request: the checks that follow say what is wrong */
+    if (rc == 0)
+        rc = job_request_hash(r, hash);
+    if (rc)
+        return rc;
+    if (strcmp(hash, idem.request_hash) != 0) {
+        res->rc = SB_EEXISTS;
+        res->key_reused = 1;
+        return 1;
+    }
+    rc = job_get(o->store, idem.job_id, &res->job);
+    if (rc)
+        return rc;
+    res->rc = 0;
+    res->replayed = 1;
+    return 1;
+}
+
+/* Fills res->check for a store failure. */
+static void call_unavailable(struct outbound_call_result *res, const char *what, int rc)
+{
+    res->check.verdict = CALL_UNAVAILABLE;
+    res->check.field = NULL;
+    res->check.code = "store_unavailable";
+    snprintf(res->check.message, sizeof(res->check.message), "%s: %s", what, sb_strerror(rc));
+}
+
+/* Checks, then queues (or finds under its key) the job of one request; fills res. */
+static void call_queue(struct outbound *o, struct task *t, struct outbound_call_result *res)
+{
+    struct job_request r;
+    long long now = now_s(o), id = 0;
+    char err[256];
+    int rc;
+
+    call_request_job(&t->call, t->tenant, &r);
+    if ((res->rc = call_check_fields(&r, t->call.at, CALL_NAMES_FIELDS, &res->check)) != 0)
+        return;
+    if (t->key[0]) {
+        rc = call_replay(o, t, &r, now, res);
+        if (rc < 0) {
+            res->rc = rc;
+            call_unavailable(res, "cannot read the idempotency key", rc);
+        }
+        if (rc != 0)
+            return;
+    }
+    res->rc = call_check_all(o->store, &r, t->call.at, o->allow_text, now, CALL_NAMES_FIELDS,
+                             &res->check);
+    if (res->rc)
+        return;
+    err[0] = '\0';
+    rc = t->key[0]
+             ? job_add_idempotent(o->store, &r, t->key, now, &id, &res->replayed, err, sizeof(err))
+             : job_add(o->store, &r, now, &id, err, sizeof(err));
+    if (rc == SB_EEXISTS) {
+        res->key_reused = 1;
+    } else if (rc == SB_ENOTFOUND) {
+        res->check.verdict = CALL_REFUSED;
+        res->check.code = "unknown_tenant";
+        snprintf(res->check.message, sizeof(res->check.message), "cannot queue the call: %s", err);
+    } else if (rc) {
+        call_unavailable(res, "cannot queue the call", rc);
+    } else if ((rc = job_get(o->store, id, &res->job)) != 0) {
+        call_unavailable(res, "cannot read the job queued", rc);
+    }
+    res->rc = rc;
+}
+
+static void run_call(struct outbound *o, struct task *t)
+{
+    struct outbound_call_result *res = calloc(1, sizeof(*res));
+    struct outbound_call_result oom;
+    char tolog[REDACT_SIZE];
+
+    if (!res) {
+        /* The answer still goes back: a 503 rather than a request never answered. */
+        memset(&oom, 0, sizeof(oom));
+        oom.rc = SB_ENOMEM;
+        call_unavailable(&oom, "cannot take the request", SB_ENOMEM);
+        t->call_done(t->arg, &oom);
+        return;
+    }
+    call_queue(o, t, res);
+    if (res->rc == 0)
+        log_event(LOG_INFO, "api.call_queued", "job=%lld tenant=%s to=%s kind=%s replayed=%s",
+                  res->job.id, t->tenant, redact(t->call.to, tolog), job_kind_name(res->job.kind),
+                  res->replayed ? "yes" : "no");
+    else
+        log_event(LOG_INFO, "api.call_refused", "tenant=%s code=%s field=%s", t->tenant,
+                  res->key_reused ? "idempotency_key_reused"
+                                  : (res->check.code ? res->check.code : "-"),
+                  res->check.field ? res->check.field : "-");
+    t->call_done(t->arg, res);
+    free(res);
+}
+
 /* ---- the callbacks ---- */
 
 static void run_task(struct outbound *o, struct task *t)
@@ -712,6 +838,10 @@ static void run_task(struct outbound *o, struct task *t)
     memset(&u, 0, sizeof(u));
     if (t->kind == TASK_TEXT) {
         transfer_text(o, t);
+        return;
+    }
+    if (t->kind == TASK_CALL) {
+        run_call(o, t);
         return;
     }
     if (t->kind == TASK_OPTOUT) {
@@ -994,6 +1124,16 @@ static void *placer_main(void *arg)
         o->tasks = t->next;
         if (t->done)
             t->done(t->arg, SB_ECLOSED);
+        if (t->call_done) {
+            struct outbound_call_result res;
+
+            memset(&res, 0, sizeof(res));
+            res.rc = SB_ECLOSED;
+            res.check.verdict = CALL_UNAVAILABLE;
+            res.check.code = "shutting_down";
+            snprintf(res.check.message, sizeof(res.check.message), "the server is shutting down");
+            t->call_done(t->arg, &res);
+        }
         free(t);
     }
     pthread_mutex_unlock(&o->lock);
@@ -1143,6 +1283,21 @@ int outbound_submit_optout(struct outbound *o, const char *tenant, const char *n
     snprintf(t->number, sizeof(t->number), "%s", number ? number : "");
     t->on = on;
     t->done = done;
+    t->arg = arg;
+    return submit_task(o, t);
+}
+
+int outbound_submit_call(struct outbound *o, const char *tenant, const struct call_request *req,
+                         const char *idempotency_key, outbound_call_fn done, void *arg)
+{
+    struct task *t = o && done ? task_new(TASK_CALL, 0, NULL) : NULL;
+
+    if (!o || !done || !t)
+        return o && done ? SB_ENOMEM : SB_ECLOSED;
+    snprintf(t->tenant, sizeof(t->tenant), "%s", tenant ? tenant : "");
+    t->call = *req;
+    snprintf(t->key, sizeof(t->key), "%s", idempotency_key ? idempotency_key : "");
+    t->call_done = done;
     t->arg = arg;
     return submit_task(o, t);
 }

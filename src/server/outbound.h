@@ -27,6 +27,9 @@
 
 #include "core/err.h"
 #include "net/http_client.h"
+#include "store/jobs.h"
+#include "voice/call_check.h"
+#include "voice/call_request.h"
 
 #define OUTBOUND_CALLS_PER_SECOND 1
 #define OUTBOUND_CAP 10
@@ -93,6 +96,33 @@ SB_MUST_CHECK int outbound_submit_optout(struct outbound *o, const char *tenant,
  * Any thread.
  */
 SB_MUST_CHECK int outbound_submit_text(struct outbound *o, const struct transfer_text *text);
+
+/* What became of a call the HTTP API asked for (outbound_submit_call). */
+struct outbound_call_result {
+    int rc;                  /* 0: queued, or the job of the same request under the same key */
+    int replayed;            /* rc 0: the Idempotency-Key's first job, nothing added */
+    int key_reused;          /* the Idempotency-Key was used within 24 h for another request */
+    struct call_check check; /* rc != 0 and not key_reused: why (voice/call_check.h) */
+    struct job job;          /* rc 0: the job as stored */
+};
+
+/* Called on the placer's thread, exactly once; `res` is borrowed for the call. */
+typedef void (*outbound_call_fn)(void *arg, const struct outbound_call_result *res);
+
+/**
+ * Hands a call request of `tenant` (copied) to the placer, which checks it
+ * against the store (call_check_all, the server's allowlist) and queues it
+ * (job_add_idempotent under `idempotency_key`, NULL or "": none; job_add).
+ * The same key with the same request within the window gives the first job
+ * back, whatever changed since (a time now past, a flow removed). The queue
+ * is written on the placer's connection, never on the loop's; it works
+ * without Twilio credentials too (the job waits for a placer that has
+ * them). `done` is called exactly once when it returns 0. Returns 0,
+ * SB_ENOMEM or SB_ECLOSED. Any thread.
+ */
+SB_MUST_CHECK int outbound_submit_call(struct outbound *o, const char *tenant,
+                                       const struct call_request *req, const char *idempotency_key,
+                                       outbound_call_fn done, void *arg);
 
 /** Stops the thread (requests in flight are cancelled: their jobs stay placing) and frees. */
 void outbound_stop(struct outbound *o);

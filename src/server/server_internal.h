@@ -136,9 +136,10 @@ struct http_session {
     int body_late;  /* the body missed --body-timeout: answered 408, closing */
     int close_after;
     char path[256];
-    struct stream_conn *stream; /* set once the connection is a media stream */
-    struct relay_conn *relay;   /* set once the connection is a ConversationRelay session */
-    int is_relay;               /* the WebSocket was opened on /voice/relay */
+    char api_tenant[TENANT_NAME_SIZE]; /* the tenant of the request's API key (server/api.c) */
+    struct stream_conn *stream;        /* set once the connection is a media stream */
+    struct relay_conn *relay;          /* set once the connection is a ConversationRelay session */
+    int is_relay;                      /* the WebSocket was opened on /voice/relay */
 
     /* The whole body must arrive within --body-timeout of the headers. */
     struct deadline_entry body_deadline;
@@ -163,14 +164,17 @@ enum endpoint_kind {
     EP_STREAM,
     EP_RELAY,
     EP_HEALTHZ,
-    EP_METRICS
+    EP_METRICS,
+    EP_API_CALLS, /* POST /api/v1/calls (server/api.c) */
+    EP_API_CALL,  /* GET /api/v1/calls/{id} */
 };
 
 struct endpoint {
     const char *path;
     const char *name; /* metrics label */
     enum endpoint_kind kind;
-    int post; /* 1: POST with a Twilio form body and signature; 0: GET */
+    int post;   /* 1: POST (a Twilio form body and signature, but for the API); 0: GET */
+    int prefix; /* 1: the path and anything after it (/api/v1/calls/{id}) */
 };
 
 /** Finds the endpoint of a path, or NULL. */
