@@ -131,6 +131,8 @@ void conn_limits_destroyed(struct server *srv, struct lws *wsi)
     if (!ref)
         return;
     lws_set_opaque_user_data(wsi, NULL);
+    if (ref->pending)
+        ref->pending->orphaned = 1;
     conn_count_release(&srv->conns, ref->key, ref->len);
     free(ref);
 }

@@ -22,6 +22,13 @@ struct server;
 struct conn_info {
     unsigned char key[CONN_COUNT_KEY_MAX]; /* the peer address it counts under */
     size_t len;
+    /*
+     * The answer this connection waits for from another thread, if any
+     * (http.c sets it once a request is deferred, the loop clears it when
+     * the answer arrives); orphaned when the socket goes, even when lws let
+     * go of the session first.
+     */
+    struct pending *pending;
 };
 
 /** The connection's info, or NULL for sockets the server did not accept itself. */

@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/sig.h"
 #include "server/api.h"
+#include "server/conn_limits.h"
 #include "server/conversations.h"
 #include "server/outbound.h"
 #include "server/outbound_route.h"
@@ -269,7 +270,23 @@ void server_drain_completions(struct server *srv)
         }
         if (!p->orphaned) {
             struct http_session *sess = lws_wsi_user(p->wsi);
+            struct conn_info *ci = conn_info_of(p->wsi);
 
+            if (ci && ci->pending == p)
+                ci->pending = NULL;
+            if (!sess || sess->pending != p) {
+                /*
+                 * lws 4.1 let go of the session under a deferred answer (a
+                 * request with a body read from its buffer, pipelined behind
+                 * an answer): nothing to answer on, so the connection closes.
+                 */
+                log_event(LOG_INFO, "http.pipeline_closed",
+                          "reason=\"the session of a deferred answer is gone\"");
+                lws_set_timeout(p->wsi, PENDING_TIMEOUT_HTTP_CONTENT, LWS_TO_KILL_ASYNC);
+                reply_release(&r);
+                free(p);
+                continue;
+            }
             sess->pending = NULL;
             reply_release(&sess->reply);
             sess->reply = r;

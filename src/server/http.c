@@ -136,6 +136,19 @@ static int send_session_reply(struct lws *wsi, struct http_session *sess)
     return rc;
 }
 
+static void keep_socket_for_answer(struct lws *wsi, struct pending *p);
+
+/* Runs the request; a deferred answer is also tied to the socket (struct conn_info). */
+static void dispatch(struct http_session *sess, struct lws *wsi)
+{
+    struct conn_info *ci;
+
+    dispatch_request(sess, wsi);
+    ci = sess->pending ? conn_info_of(wsi) : NULL;
+    if (ci)
+        ci->pending = sess->pending;
+}
+
 static void body_deadline_cancel(struct http_session *sess)
 {
     deadline_queue_remove(&sess->body_deadline);
@@ -229,8 +242,27 @@ static int on_request(struct lws *wsi, struct http_session *sess, const char *pa
     const struct endpoint *ep;
     char msg[384];
     enum net_http_body body;
+    struct conn_info *ci;
     int rc = 0, max_body;
 
+    /*
+     * A request pipelined behind one whose answer is still deferred (the
+     * placer or the writer has it): lws 4.1 parses it from its buffer at
+     * once, with fresh session data, and would go on doing so. The waiting
+     * answer keeps the socket (as for a half-closed client) and is written
+     * there when it comes; this request is never read, and lws closes the
+     * connection.
+     */
+    ci = conn_info_of(wsi);
+    if (ci && ci->pending) {
+        log_event(LOG_INFO, "http.pipeline_closed",
+                  "path=%.200s reason=\"a request was pipelined behind an answer not yet sent\"",
+                  path);
+        keep_socket_for_answer(wsi, ci->pending);
+        ci->pending->orphaned = 1;
+        ci->pending = NULL;
+        return -1;
+    }
     session_reset(sess, srv, wsi);
     sess->started_us = clock_mono_us();
     sess->active = 1;
@@ -269,7 +301,7 @@ static int on_request(struct lws *wsi, struct http_session *sess, const char *pa
     if (api_path(path) && api_precheck(sess, wsi))
         return send_session_reply(wsi, sess);
     if (!ep->post) {
-        dispatch_request(sess, wsi);
+        dispatch(sess, wsi);
         return send_session_reply(wsi, sess);
     }
     if (body == NET_HTTP_BODY_TOO_BIG) {
@@ -280,7 +312,7 @@ static int on_request(struct lws *wsi, struct http_session *sess, const char *pa
     }
     if (body == NET_HTTP_BODY_NONE) {
         /* No body is coming: lws will not call BODY_COMPLETION. */
-        dispatch_request(sess, wsi);
+        dispatch(sess, wsi);
         return send_session_reply(wsi, sess);
     }
     sess->close_after = 0; /* the body is read: the connection may carry the next request */
@@ -311,13 +343,34 @@ static int on_body_complete(struct lws *wsi, struct http_session *sess)
 {
     char msg[128];
 
+    /*
+     * Called again for a request whose answer is already deferred: lws 4.1
+     * does so over and over while a pipelined request waits in its buffer.
+     * The waiting answer keeps the socket (as for a half-closed client),
+     * the pipelined request is never read, and the connection closes.
+     */
+    if (sess->pending) {
+        struct conn_info *ci = conn_info_of(wsi);
+
+        log_event(LOG_INFO, "http.pipeline_closed",
+                  "path=%.200s reason=\"a request was pipelined behind an answer not yet sent\"",
+                  sess->path);
+        if (ci && ci->pending == sess->pending)
+            ci->pending = NULL;
+        keep_socket_for_answer(wsi, sess->pending);
+        sess->pending->orphaned = 1;
+        sess->pending = NULL;
+        sess->close_after = 1;
+        return -1;
+    }
+
     body_deadline_cancel(sess);
     if (sess->body_error) {
         sess->close_after = 1;
         snprintf(msg, sizeof(msg), "error: request body exceeds %d bytes\n", HTTP_MAX_BODY);
         return reply_error(wsi, sess, 413, msg, NULL);
     }
-    dispatch_request(sess, wsi);
+    dispatch(sess, wsi);
     return send_session_reply(wsi, sess);
 }
 
@@ -359,6 +412,10 @@ static void on_close(struct lws *wsi, struct http_session *sess)
         return;
     body_deadline_cancel(sess);
     if (sess->pending) {
+        struct conn_info *ci = conn_info_of(wsi);
+
+        if (ci && ci->pending == sess->pending)
+            ci->pending = NULL;
         sess->pending->orphaned = 1;
         keep_socket_for_answer(wsi, sess->pending);
         sess->pending = NULL;
