@@ -169,7 +169,7 @@ else
 fi
 
 step "fuzz targets (${FUZZ_SECONDS:-4} s each)"
-fuzzers="fuzz/fuzz_api_params fuzz/fuzz_chat_stream fuzz/fuzz_csv fuzz/fuzz_deepgram fuzz/fuzz_doc fuzz/fuzz_flow fuzz/fuzz_form fuzz/fuzz_grammar fuzz/fuzz_knowledge fuzz/fuzz_llm_script fuzz/fuzz_media fuzz/fuzz_providers fuzz/fuzz_relay fuzz/fuzz_script fuzz/fuzz_sig fuzz/fuzz_sse fuzz/fuzz_status_events fuzz/fuzz_tz fuzz/fuzz_tts_wire fuzz/fuzz_twilio_rest fuzz/fuzz_twiml fuzz/fuzz_words"
+fuzzers="fuzz/fuzz_api_params fuzz/fuzz_call_request fuzz/fuzz_chat_stream fuzz/fuzz_csv fuzz/fuzz_deepgram fuzz/fuzz_doc fuzz/fuzz_flow fuzz/fuzz_form fuzz/fuzz_grammar fuzz/fuzz_knowledge fuzz/fuzz_llm_script fuzz/fuzz_media fuzz/fuzz_providers fuzz/fuzz_relay fuzz/fuzz_script fuzz/fuzz_sig fuzz/fuzz_sse fuzz/fuzz_status_events fuzz/fuzz_tz fuzz/fuzz_tts_wire fuzz/fuzz_twilio_rest fuzz/fuzz_twiml fuzz/fuzz_words"
 if CC=clang build build-fuzz "$fuzzers" -Dfuzz=true; then
   for f in build-fuzz/fuzz/fuzz_*; do
     [ -f "$f" ] && [ -x "$f" ] || continue

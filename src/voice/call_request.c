@@ -89,6 +89,18 @@ static int field_read(const struct field *f, json_t *v, struct call_request *out
     return SB_EINVAL;
 }
 
+/*
+ * Keeps a reason to printable ASCII: it may quote the body (jansson's token,
+ * an unknown key cut short), and goes out in a JSON string and on one line.
+ */
+static void err_ascii(char *err, size_t errsize)
+{
+    for (size_t i = 0; err && i < errsize && err[i]; i++) {
+        if ((unsigned char)err[i] < 0x20 || (unsigned char)err[i] >= 0x7f)
+            err[i] = '?';
+    }
+}
+
 int call_request_parse(const char *body, size_t len, struct call_request *out, const char **field,
                        char *err, size_t errsize)
 {
@@ -106,6 +118,7 @@ int call_request_parse(const char *body, size_t len, struct call_request *out, c
         /* jansson's text names the line and column; it never quotes the body back. */
         sb_set_error(err, errsize, "the body is not valid JSON: %s (line %d, column %d)", jerr.text,
                      jerr.line, jerr.column);
+        err_ascii(err, errsize);
         return SB_EPARSE;
     }
     if (!json_is_object(root)) {
@@ -137,7 +150,7 @@ int call_request_parse(const char *body, size_t len, struct call_request *out, c
                                                         : JOB_KIND_SAY;
         }
     }
-    if (rc == 0 && !json_is_string(json_object_get(root, "to"))) {
+    if (rc == 0 && !out->to[0]) {
         bad = "to";
         sb_set_error(err, errsize, "'to' is missing");
         rc = SB_EINVAL;
@@ -149,6 +162,7 @@ int call_request_parse(const char *body, size_t len, struct call_request *out, c
     }
     json_decref(root);
     if (rc) {
+        err_ascii(err, errsize);
         if (field)
             *field = bad;
         memset(out, 0, sizeof(*out));
