@@ -1023,3 +1023,29 @@ Test(jobs, a_tenant_keeps_its_sms_fallback_and_a_database_at_migration_7_gains_i
     cr_assert_eq(store_tenant_get(st, "acme", &t), 0, "the tenant is kept");
     cr_assert_str_eq(t.sms_fallback, "");
 }
+
+Test(jobs, a_database_at_migration_9_gains_key_names_and_keeps_its_keys)
+{
+    char secret[API_KEY_SECRET_SIZE], tenant[TENANT_NAME_SIZE];
+    struct api_key *keys = NULL;
+    sqlite3 *db = NULL;
+    long long id = 0;
+    size_t n = 0;
+
+    cr_assert_eq(api_key_create(st, "acme", NULL, T0, secret, &id), 0);
+    store_close(st);
+    st = NULL;
+    cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(db, "BEGIN;" UNDO_MIGRATION_10 "COMMIT;", NULL, NULL, NULL),
+                 SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+    cr_assert_eq(raw_query("SELECT max(version) FROM schema_migrations"), 9);
+    cr_assert_eq(store_open(&st, path), 0);
+    cr_assert_eq(raw_query("SELECT max(version) FROM schema_migrations"), LATEST_MIGRATION);
+    cr_assert_eq(api_key_verify(st, secret, tenant, NULL), 0, "the key still works");
+    cr_assert_str_eq(tenant, "acme");
+    cr_assert_eq(api_key_list(st, "acme", &keys, &n), 0);
+    cr_assert_eq(n, 1);
+    cr_assert_str_eq(keys[0].name, "");
+    job_list_free(keys);
+}
