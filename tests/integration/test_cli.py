@@ -92,6 +92,41 @@ class CliTest(unittest.TestCase):
         self.assertIn("https://h.example.org/app/voice/incoming", out)
         self.assertIn("PUBLIC_BASE_URL", self.fail_with("urls"))
 
+    def test_apikeys_create_list_revoke(self):
+        self.sb.cli("tenants", "add", "acme")
+        self.sb.cli("tenants", "add", "otra")
+        out = self.sb.cli("apikeys", "create", "--tenant", "acme", "--name", "facturación").stdout
+        self.assertRegex(out, r"^key 1 for tenant acme: sb_[0-9a-f]{64}\n")
+        secret = out.split()[5]
+        made = json.loads(self.sb.cli("apikeys", "create", "--tenant", "otra", "--json").stdout)
+        self.assertEqual((made["id"], made["tenant"], made["name"]), (2, "otra", None))
+        self.assertRegex(made["key"], r"^sb_[0-9a-f]{64}$")
+        listed = json.loads(self.sb.cli("apikeys", "list", "--json").stdout)
+        self.assertEqual([(k["id"], k["tenant"], k["name"], k["revoked"]) for k in listed],
+                         [(1, "acme", "facturación", False), (2, "otra", None, False)])
+        self.assertEqual(listed[0]["prefix"], secret[:11])
+        table = self.sb.cli("apikeys", "list", "--tenant", "acme").stdout
+        self.assertIn("facturación", table)
+        # The secret is shown once: never again, neither whole nor its random part.
+        for shown in (table, json.dumps(listed)):
+            self.assertNotIn(secret, shown)
+            self.assertNotIn(secret[11:], shown)
+        self.assertIn("key 2 of tenant 'acme' does not exist",
+                      self.fail_with("apikeys", "revoke", "2", "--tenant", "acme"))
+        self.assertEqual(self.sb.cli("apikeys", "revoke", "1", "--tenant", "acme").stdout,
+                         "revoked key 1 of tenant acme\n")
+        self.assertTrue(json.loads(self.sb.cli("apikeys", "list", "--tenant", "acme", "--json").stdout)[0]["revoked"])
+        for args, code, words in ((("apikeys", "create"), 2, "needs --tenant"),
+                                  (("apikeys", "create", "--tenant", "nadie"), 1, "tenant 'nadie' does not exist"),
+                                  (("apikeys", "create", "--tenant", "acme", "--name", "a\nb"), 2, "--name"),
+                                  (("apikeys", "revoke", "x", "--tenant", "acme"), 2, "key 'x' is not an id"),
+                                  (("apikeys", "revoke", "1"), 2, "needs --tenant"),
+                                  (("apikeys", "rotate"), 2, "unknown apikeys command")):
+            res = self.sb.cli(*args, check=False)
+            self.assertEqual(res.returncode, code, (args, res.stderr))
+            self.assertTrue(res.stderr.startswith("error: ") and words in res.stderr, (args, res.stderr))
+        self.assertIn("usage: switchboard apikeys", self.sb.cli("apikeys", "--help").stdout)
+
 
 if __name__ == "__main__":
     unittest.main()
