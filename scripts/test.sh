@@ -154,13 +154,14 @@ if build build-tsan "switchboard" -Db_sanitize=thread; then
     fi
   done
   # Every thread of the server: the loop (all of them), the writer (webhooks,
-  # status callbacks, flows, transcripts), the workers (media streams' speech),
-  # the agents' HTTP client (LLM agents on Gather and ConversationRelay), under
-  # attack too. The other integration modules (CLI, sim) start no server thread of
-  # their own and take as long again under TSan, so they run only above.
+  # status callbacks, flows, transcripts), the placer (the HTTP API's calls), the
+  # workers (media streams' speech), the agents' HTTP client (LLM agents on
+  # Gather and ConversationRelay), under attack too. The other integration
+  # modules (CLI, sim) start no server thread of their own and take as long
+  # again under TSan, so they run only above.
   TSAN_OPTIONS=$tsan_env pyunit_build="$root/build-tsan" pyunit "tsan:integration" \
     tests.integration.test_server tests.integration.test_webhooks tests.integration.test_streams \
-    tests.integration.test_flows tests.integration.test_attacks \
+    tests.integration.test_flows tests.integration.test_attacks tests.integration.test_api \
     tests.integration.test_agent_gather tests.integration.test_agent_partial tests.integration.test_relay \
     tests.integration.test_speech tests.integration.test_speech_cloud.SpanishThroughTheStandInsTest \
     tests.integration.test_speech_cloud.CutMidUtteranceTest tests.integration.test_speech_cloud.ProviderOutageTest
