@@ -6,7 +6,9 @@
  * claims, lookups of calls already recorded). The loop's 250 ms tick wakes
  * it (outbound_kick); every pass it
  *   1. applies the status and AMD callbacks handed over by the webhooks
- *      (job_status_by_call), answering each through its `done`;
+ *      (job_status_by_call), the opt-outs of /sms/incoming and the calls
+ *      the HTTP API asks for (checked and queued: outbound_submit_call),
+ *      answering each through its `done`;
  *   2. reads the Twilio answers that came back (creates, lookups, updates);
  *      A job that ended unreached with --sms-fallback (job_update.sms_due)
  *      gets the tenant's template by SMS, once (job_mark_sms_sent), never
