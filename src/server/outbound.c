@@ -28,6 +28,10 @@
 #define QUIET_START_S (8 * 3600) /* no call before 08:00 local time */
 #define QUIET_END_S (21 * 3600)  /* nor from 21:00 */
 #define LOOKUP_PAGE 50
+/* A lookup reads at most this many pages (1000 calls between the two numbers) in one go. */
+#define LOOKUP_PAGES_MAX 20
+/* Calls created this long before the claim are older than any attempt of it (clock skew). */
+#define LOOKUP_SKEW_S 300
 #define MAX_ALLOW 64
 #define DRY_SEEN_MAX 4096
 #define UPDATE_TRIES 4
@@ -63,6 +67,7 @@ struct op {
     char call_sid[CALL_SID_SIZE]; /* UPDATE */
     struct twilio_rest_request req;
     int tries;
+    int pages;           /* LOOKUP: the pages read so far of this lookup */
     int recovery;        /* a lookup of the start-up recovery */
     long long resend_us; /* waiting: when to send it again */
     uint64_t http_id;
@@ -273,6 +278,7 @@ static int lookup_send(struct outbound *o, struct op *op)
     f.start_time_after = day;
     f.page_size = LOOKUP_PAGE;
     op->kind = OP_LOOKUP;
+    op->pages = 0;
     twilio_rest_request_release(&op->req);
     rc = twilio_rest_call_list(o->rest, &f, &op->req, err, sizeof(err));
     if (rc) {
@@ -298,6 +304,45 @@ static int bound_to(struct outbound *o, long long id, const char *call_sid)
     if (job_get(o->store, id, &job) != 0 || job.status == JOB_PLACING || !job.call_sid[0])
         return 0;
     return !call_sid || strcmp(job.call_sid, call_sid) == 0;
+}
+
+/*
+ * The rest of a lookup whose page held no call of the job: 1 when the next
+ * page was asked for; 0 when there is none worth reading (the last page, or
+ * one whose oldest call was created before the claim: the list is newest
+ * first); -1 when it could not be sent, or LOOKUP_PAGES_MAX pages were read
+ * (the job stays placing and is looked up again later: never created twice).
+ */
+static int lookup_next_page(struct outbound *o, struct op *op, const struct twilio_rest_result *r)
+{
+    char next[2048], err[256];
+    long long oldest = 0;
+    int rc;
+
+    if (!r->next_page_uri || !r->next_page_uri[0])
+        return 0;
+    if (r->ncalls && r->calls[r->ncalls - 1].date_created &&
+        twilio_rest_date(r->calls[r->ncalls - 1].date_created, &oldest) == 0 &&
+        oldest < op->job.placing_since - o->s.clock_offset - LOOKUP_SKEW_S)
+        return 0;
+    if (op->pages + 1 >= LOOKUP_PAGES_MAX) {
+        log_event(LOG_WARN, "outbound.lookup_incomplete",
+                  "job=%lld pages=%d reason=\"more calls between the numbers than a lookup "
+                  "reads: left placing, looked up again later\"",
+                  op->job.id, op->pages + 1);
+        return -1;
+    }
+    if (snprintf(next, sizeof(next), "%s", r->next_page_uri) >= (int)sizeof(next))
+        return -1;
+    twilio_rest_request_release(&op->req);
+    rc = twilio_rest_next_page(o->rest, TWILIO_CALL_LIST, next, &op->req, err, sizeof(err));
+    if (rc) {
+        log_event(LOG_WARN, "outbound.lookup_failed", "job=%lld error=\"%s\" next=retry",
+                  op->job.id, err);
+        return -1;
+    }
+    op->pages++;
+    return op_send(o, op) == 0 ? 1 : -1;
 }
 
 static void lookup_answered(struct outbound *o, struct op *op)
@@ -339,10 +384,30 @@ static void lookup_answered(struct outbound *o, struct op *op)
             continue;
         found = c->sid;
     }
+    if (!found) {
+        /* Not on this page: the next one, until the pages end. */
+        rc = lookup_next_page(o, op, &r);
+        twilio_rest_result_release(&r);
+        if (rc > 0)
+            return;
+        if (rc < 0) {
+            lookup_later(o, op);
+            return;
+        }
+        rc = job_resolve_placing(o->store, op->job.id, NULL, op->from, now_s(o));
+        log_event(rc ? LOG_ERROR : LOG_INFO, "outbound.resolved",
+                  "job=%lld to=%s call_sid=- result=\"no call: queued again\" pages=%d%s%s",
+                  op->job.id, redact(op->job.to, tolog), op->pages + 1, rc ? " error=" : "",
+                  rc ? sb_strerror(rc) : "");
+        if (op->recovery)
+            o->recovering--;
+        op_free(op);
+        return;
+    }
     rc = job_resolve_placing(o->store, op->job.id, found, op->from, now_s(o));
     log_event(rc ? LOG_ERROR : LOG_INFO, "outbound.resolved",
-              "job=%lld to=%s call_sid=%s result=%s%s%s", op->job.id, redact(op->job.to, tolog),
-              found ? found : "-", found ? "placed" : "no call: queued again", rc ? " error=" : "",
+              "job=%lld to=%s call_sid=%s result=placed pages=%d%s%s", op->job.id,
+              redact(op->job.to, tolog), found, op->pages + 1, rc ? " error=" : "",
               rc ? sb_strerror(rc) : "");
     twilio_rest_result_release(&r);
     if (op->recovery)

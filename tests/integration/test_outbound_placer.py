@@ -348,6 +348,35 @@ class CrashTest(PlacerTest):
             self.assertEqual(len(creates(self.sim, to)), 1, to)
 
 
+class PagedLookupTest(PlacerTest):
+    # One call a page: the lookup of the older call has to read past the newer one.
+    sim_flags = ("--create-timeout-every", "1", "--create-timeout-ms", "6000",
+                 "--page-size-max", "1")
+
+    def test_the_lookup_after_a_restart_reads_past_its_first_page(self):
+        to = number(35)
+        ids = [self.sb.queue(to, "--say", "hello") for _ in range(2)]
+        self.sb.start(base_url="http://127.0.0.1:%d" % free_port())
+        placing = wait_for(lambda: all(self.sb.job(i)["status"] == "placing" for i in ids) and
+                           len(creates(self.sim)) == 2, 10)
+        self.assertTrue(placing, self.sb.logs())
+        self.sb.kill9()
+        self.sb.start()
+        # Both calls are between the same two numbers, newest first, one a page: the job
+        # resolved second finds the first page's call taken and must read the second page.
+        # Read the first page only, it would conclude "no call" and create a third.
+        resolved = wait_for(lambda: all(self.sb.job(i)["status"] != "placing" for i in ids), 10)
+        self.assertTrue(resolved, self.sb.logs())
+        time.sleep(1.5)
+        self.assertEqual(len(creates(self.sim, to)), 2, self.sb.logs())
+        calls = {self.sb.wait_status(i, ("placed",))["call_sid"] for i in ids}
+        self.assertEqual(len(calls), 2)
+        self.assertEqual([self.sb.job(i)["attempts"] for i in ids], [1, 1])
+        lists = [r for r in sim_records(self.sim) if r["action"] == "calls.list"]
+        self.assertTrue(any(r["params"].get("PageToken") for r in lists), lists)
+        self.assertIn("pages=2", self.sb.logs())
+
+
 class RateLimitTest(PlacerTest):
     sim_flags = ("--rate-limit", "1")
 
