@@ -35,6 +35,9 @@
 #define MAX_ALLOW 64
 #define DRY_SEEN_MAX 4096
 #define UPDATE_TRIES 4
+/* A placed job's call still live at start is fetched again after 5 s, doubling up to 60 s. */
+#define FETCH_AGAIN_MS 5000
+#define FETCH_AGAIN_MAX_MS 60000
 /* A claim is a write transaction: at most one per tick (250 ms), however many answers wake us. */
 #define CLAIM_EVERY_US 200000
 
@@ -55,7 +58,7 @@ struct task {
     void *arg;
 };
 
-enum op_kind { OP_CREATE, OP_LOOKUP, OP_UPDATE, OP_SMS };
+enum op_kind { OP_CREATE, OP_LOOKUP, OP_UPDATE, OP_SMS, OP_FETCH };
 
 /* A request to Twilio: sent, answered, or waiting to be sent again. */
 struct op {
@@ -64,7 +67,7 @@ struct op {
     enum op_kind kind;
     struct job job;
     char from[E164_SIZE];
-    char call_sid[CALL_SID_SIZE]; /* UPDATE */
+    char call_sid[CALL_SID_SIZE]; /* UPDATE, FETCH */
     struct twilio_rest_request req;
     int tries;
     int pages;           /* LOOKUP: the pages read so far of this lookup */
@@ -195,6 +198,7 @@ static int allowed(const struct outbound *o, const char *to)
 }
 
 static void sms_fallback(struct outbound *o, long long job_id);
+static void watch_call(struct outbound *o, struct op *op, const char *call_sid);
 
 /* ---- releasing a claimed job ---- */
 
@@ -409,9 +413,19 @@ static void lookup_answered(struct outbound *o, struct op *op)
               "job=%lld to=%s call_sid=%s result=placed pages=%d%s%s", op->job.id,
               redact(op->job.to, tolog), found, op->pages + 1, rc ? " error=" : "",
               rc ? sb_strerror(rc) : "");
-    twilio_rest_result_release(&r);
     if (op->recovery)
         o->recovering--;
+    if (rc == 0 && op->recovery) {
+        /* Its callbacks may have come while the server was down: watched until it ends. */
+        char sid[CALL_SID_SIZE];
+
+        snprintf(sid, sizeof(sid), "%s", found);
+        twilio_rest_result_release(&r);
+        op->recovery = 0;
+        watch_call(o, op, sid);
+        return;
+    }
+    twilio_rest_result_release(&r);
     op_free(op);
 }
 
@@ -766,6 +780,120 @@ static void run_task(struct outbound *o, struct task *t)
         amd_update(o, t);
 }
 
+/* ---- jobs left placed: their final callback may have come while the server was down ---- */
+
+static int final_status(const char *status)
+{
+    static const char *const finals[] = {"completed", "busy", "no-answer", "failed", "canceled"};
+
+    for (size_t i = 0; status && i < sizeof(finals) / sizeof(finals[0]); i++) {
+        if (strcmp(status, finals[i]) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static void fetch_later(struct outbound *o, struct op *op)
+{
+    long delay = FETCH_AGAIN_MS << (op->tries < 4 ? op->tries : 4);
+
+    op->tries++;
+    op_wait(o, op, delay < FETCH_AGAIN_MAX_MS ? delay : FETCH_AGAIN_MAX_MS);
+}
+
+/*
+ * A fetched call: a final status is applied to its job as its status
+ * callback would have been (a callback that comes after all the same
+ * changes nothing); a live call is fetched again later, until its job has
+ * left `placed` (its callbacks came) or the call ends.
+ */
+static void fetch_answered(struct outbound *o, struct op *op, int stopping)
+{
+    struct twilio_rest_result r;
+    struct job_update u;
+    struct job now;
+    int rc;
+
+    if (stopping || job_get(o->store, op->job.id, &now) != 0 || now.status != JOB_PLACED ||
+        strcmp(now.call_sid, op->call_sid) != 0) {
+        op_free(op);
+        return;
+    }
+    rc = twilio_rest_result_parse(&r, TWILIO_CALL_FETCH, op->res);
+    if (rc || r.outcome == TWILIO_OUTCOME_FAILED) {
+        log_event(LOG_WARN, "outbound.fetch_failed", "job=%lld call_sid=%s error=\"%s\"",
+                  op->job.id, op->call_sid, rc ? sb_strerror(rc) : r.error);
+        twilio_rest_result_release(&r);
+        op_free(op);
+        return;
+    }
+    if (r.outcome != TWILIO_OUTCOME_OK || !final_status(r.call.status)) {
+        twilio_rest_result_release(&r);
+        fetch_later(o, op);
+        return;
+    }
+    memset(&u, 0, sizeof(u));
+    rc = job_status_by_call(o->store, op->job.id, op->call_sid, r.call.status,
+                            r.call.answered_by && r.call.answered_by[0] ? r.call.answered_by
+                                                                        : NULL,
+                            now_s(o), &u);
+    log_event(rc ? LOG_ERROR : LOG_INFO, "outbound.reconciled",
+              "job=%lld call_sid=%s status=%s job_status=%s%s%s", op->job.id, op->call_sid,
+              r.call.status, rc ? "-" : job_status_name(u.status), rc ? " error=" : "",
+              rc ? sb_strerror(rc) : "");
+    if (rc == 0 && u.sms_due)
+        sms_fallback(o, u.job_id);
+    twilio_rest_result_release(&r);
+    op_free(op);
+}
+
+/* Fetches a placed job's call (`op` becomes the fetch) until it ends or the job leaves placed. */
+static void watch_call(struct outbound *o, struct op *op, const char *call_sid)
+{
+    char err[256];
+
+    op->kind = OP_FETCH;
+    op->tries = 0;
+    snprintf(op->call_sid, sizeof(op->call_sid), "%s", call_sid);
+    twilio_rest_request_release(&op->req);
+    if (twilio_rest_call_fetch(o->rest, op->call_sid, &op->req, err, sizeof(err)) != 0) {
+        log_event(LOG_WARN, "outbound.fetch_failed", "job=%lld call_sid=%s error=\"%s\"",
+                  op->job.id, op->call_sid, err);
+        op_free(op);
+        return;
+    }
+    if (op_send(o, op) != 0)
+        fetch_later(o, op);
+}
+
+/* At start: every job left placed has its call fetched (Calls fetch). */
+static void reconcile_placed(struct outbound *o)
+{
+    struct job_filter f = {NULL, 0, JOB_PLACED, 0};
+    struct job *jobs = NULL;
+    size_t n = 0;
+
+    if (job_list(o->store, &f, &jobs, &n) != 0) {
+        log_event(LOG_ERROR, "outbound.reconcile_failed", "error=\"the store cannot list jobs\"");
+        return;
+    }
+    if (n)
+        log_event(LOG_INFO, "outbound.reconcile",
+                  "placed=%zu reason=\"left placed by the last run: each call is fetched, in "
+                  "case its final callback came while the server was down\"",
+                  n);
+    for (size_t i = 0; i < n; i++) {
+        struct op *op = calloc(1, sizeof(*op));
+
+        if (!op)
+            break;
+        op->o = o;
+        op->job = jobs[i];
+        watch_call(o, op, jobs[i].call_sid);
+    }
+    job_list_free(jobs);
+}
+
 /* ---- claiming ---- */
 
 static void claim(struct outbound *o)
@@ -891,6 +1019,9 @@ static void answered(struct outbound *o, struct op *op, int stopping)
     case OP_SMS:
         sms_answered(o, op, stopping);
         break;
+    case OP_FETCH:
+        fetch_answered(o, op, stopping);
+        break;
     }
 }
 
@@ -925,8 +1056,10 @@ static void *placer_main(void *arg)
 {
     struct outbound *o = arg;
 
-    if (o->rest && !o->s.dry_run)
+    if (o->rest && !o->s.dry_run) {
         recover(o);
+        reconcile_placed(o);
+    }
     for (;;) {
         struct task *tasks;
         struct op *ans;
