@@ -56,6 +56,7 @@ struct task {
     int on;                        /* OPTOUT: 1 opts out, 0 back in */
     outbound_done_fn done;
     void *arg;
+    int rc; /* what run_task did, handed to `done` once the pass is committed */
 };
 
 enum op_kind { OP_CREATE, OP_LOOKUP, OP_UPDATE, OP_SMS, OP_FETCH };
@@ -98,9 +99,14 @@ struct outbound {
     struct op *inflight;
     struct op *waiting;
     int recovering;
-    double tokens;
-    long long tokens_us;
+    /* The rate limit: when the creates of the last second went (mono us), oldest first. */
+    long long *sent_us; /* a ring of calls_per_second */
+    size_t sent_head, nsent;
     long long claimed_us; /* the last claim: one per tick, not one per answer */
+    int more_due;         /* the last claim took all the budget allowed: more may be due */
+    /* A pass in one transaction: the SMS fallbacks it made due, sent once it is committed. */
+    long long *sms_later; /* NULL: no pass open, sms_fallback sends at once */
+    size_t nsms_later, sms_later_cap;
     int retry_streak;     /* creates in a row to retry (429, never sent) */
     long long dry_seen[DRY_SEEN_MAX];
     size_t ndry_seen;
@@ -199,6 +205,40 @@ static int allowed(const struct outbound *o, const char *to)
 
 static void sms_fallback(struct outbound *o, long long job_id);
 static void watch_call(struct outbound *o, struct op *op, const char *call_sid);
+
+/* ---- the rate limit: at most calls_per_second creates in any second ---- */
+
+/* Forgets the creates that went a second or more before `mono`; returns how many more may go. */
+static size_t budget(struct outbound *o, long long mono)
+{
+    size_t cap = (size_t)o->s.calls_per_second;
+
+    while (o->nsent && o->sent_us[o->sent_head] <= mono - 1000000) {
+        o->sent_head = (o->sent_head + 1) % cap;
+        o->nsent--;
+    }
+    return cap - o->nsent;
+}
+
+/* Counts a create as gone at `mono` (taken after it was handed over: never too early). */
+static void spend(struct outbound *o, long long mono)
+{
+    size_t cap = (size_t)o->s.calls_per_second;
+
+    if (o->nsent == cap)
+        return;
+    o->sent_us[(o->sent_head + o->nsent) % cap] = mono;
+    o->nsent++;
+}
+
+/* The whole second's budget spent now. */
+static void hold_creates(struct outbound *o)
+{
+    long long mono = clock_mono_us();
+
+    while (o->nsent < (size_t)o->s.calls_per_second)
+        spend(o, mono);
+}
 
 /* ---- releasing a claimed job ---- */
 
@@ -520,7 +560,7 @@ static void create_answered(struct outbound *o, struct op *op, int stopping)
             delay = 60000;
         o->retry_streak++;
         if (r.http_status == 429 || r.code == 20429)
-            o->tokens = 0; /* Twilio asks for less: the budget starts again */
+            hold_creates(o); /* Twilio asks for less: none for a second */
         release(o, &op->job, now_s(o) + 1 + delay / 1000, r.error);
         break;
     }
@@ -664,6 +704,11 @@ static void sms_fallback(struct outbound *o, long long job_id)
     size_t size;
     int out = 0, already = 0, rc;
 
+    /* Marked sent before it is sent: so the mark must be on disk first (placer_main). */
+    if (o->sms_later && o->nsms_later < o->sms_later_cap) {
+        o->sms_later[o->nsms_later++] = job_id;
+        return;
+    }
     if (job_get(o->store, job_id, &job) != 0)
         return;
     rc = optout_check(o->store, job.tenant, job.to, &out);
@@ -728,6 +773,10 @@ out:
 
 /* ---- the callbacks ---- */
 
+/*
+ * Applies a callback handed over by a webhook. Its answer (`done`) waits for
+ * the pass's commit (placer_main): it may not say "on disk" before.
+ */
 static void run_task(struct outbound *o, struct task *t)
 {
     struct job_update u;
@@ -741,8 +790,7 @@ static void run_task(struct outbound *o, struct task *t)
         log_event(rc ? LOG_WARN : LOG_INFO, t->on ? "sms.opted_out" : "sms.opted_in",
                   "tenant=%s from=%s%s%s", t->tenant, redact(t->number, tolog), rc ? " error=" : "",
                   rc ? sb_strerror(rc) : "");
-        if (t->done)
-            t->done(t->arg, rc);
+        t->rc = rc;
         return;
     }
     if (t->kind == TASK_STATUS) {
@@ -767,8 +815,7 @@ static void run_task(struct outbound *o, struct task *t)
             log_event(LOG_ERROR, "outbound.status_failed", "job=%lld call_sid=%s error=\"%s\"",
                       t->job_id, t->call_sid, sb_strerror(rc));
         }
-        if (t->done)
-            t->done(t->arg, rc);
+        t->rc = rc;
         return;
     }
     rc = job_status_by_call(o->store, t->job_id, t->call_sid, "in-progress", t->answered_by,
@@ -779,6 +826,7 @@ static void run_task(struct outbound *o, struct task *t)
     if (rc == 0)
         amd_update(o, t);
 }
+
 
 /* ---- jobs left placed: their final callback may have come while the server was down ---- */
 
@@ -906,18 +954,15 @@ static void claim(struct outbound *o)
     if (mono - o->claimed_us < CLAIM_EVERY_US)
         return;
     o->claimed_us = mono;
-    o->tokens += (double)(mono - o->tokens_us) * o->s.calls_per_second / 1e6;
-    o->tokens_us = mono;
-    if (o->tokens > o->s.calls_per_second)
-        o->tokens = o->s.calls_per_second;
-    if (o->tokens < 1)
+    want = budget(o, mono);
+    if (want == 0)
         return;
-    want = (size_t)o->tokens;
     rc = job_claim_due(o->store, now, want, o->s.cap, &jobs, &n);
     if (rc) {
         log_event(LOG_WARN, "outbound.claim_failed", "error=\"store: %s\"", sb_strerror(rc));
         return;
     }
+    o->more_due = n == want;
     for (size_t i = 0; i < n; i++) {
         const struct job *job = &jobs[i];
         long long until;
@@ -931,10 +976,32 @@ static void claim(struct outbound *o)
             release(o, job, until, "quiet hours (08:00 to 21:00 in the tenant's time zone)");
             continue;
         }
-        o->tokens -= 1;
         place(o, job);
+        spend(o, clock_mono_us());
     }
     job_list_free(jobs);
+}
+
+/*
+ * How long the placer may sleep when nothing wakes it: while jobs wait for
+ * the budget, until the next one is due (one claim per tick at most); else
+ * a second, the time a job queued by another process waits at most.
+ */
+static long long claim_wait_us(const struct outbound *o)
+{
+    long long mono = clock_mono_us(), wait, tick;
+
+    if (!o->rest || o->s.dry_run || !o->more_due)
+        return 1000000;
+    wait = 0;
+    if (o->nsent == (size_t)o->s.calls_per_second) /* when the oldest create leaves the second */
+        wait = o->sent_us[o->sent_head] + 1000000 - mono + 1000;
+    tick = CLAIM_EVERY_US - (mono - o->claimed_us);
+    if (wait < tick)
+        wait = tick;
+    if (wait < 1000)
+        wait = 1000;
+    return wait < 1000000 ? wait : 1000000;
 }
 
 /* A dry run: each due job is logged once, and stays queued. */
@@ -1052,6 +1119,69 @@ static void resend_waiting(struct outbound *o)
     }
 }
 
+/*
+ * One pass over what woke the placer: the callbacks handed over, then
+ * Twilio's answers. Their store changes share one transaction (each its own
+ * savepoint, as the store makes them), so a pass costs one commit rather
+ * than one per callback and answer; the webhooks' answers (`done`) and the
+ * SMS fallbacks it made due wait for that commit. A pass whose commit fails
+ * undoes its changes: its callbacks are answered failed (Twilio sends them
+ * again), and a create's answer lost so leaves its job placing, for the
+ * lookup of the next start.
+ */
+static void pass(struct outbound *o, struct task *tasks, struct op *ans)
+{
+    size_t items = 0, nsms;
+    long long *sms;
+    int rc = 0;
+
+    for (struct task *t = tasks; t; t = t->next)
+        items++;
+    for (struct op *op = ans; op; op = op->answered_next)
+        items++;
+    if (items > 1) {
+        o->sms_later = calloc(items, sizeof(*o->sms_later));
+        o->sms_later_cap = items;
+        o->nsms_later = 0;
+        if (o->sms_later && store_begin(o->store) != 0) {
+            free(o->sms_later);
+            o->sms_later = NULL;
+        }
+    }
+    for (struct task *t = tasks; t; t = t->next)
+        run_task(o, t);
+    while (ans) {
+        struct op *op = ans;
+
+        ans = op->answered_next;
+        answered(o, op, 0);
+    }
+    sms = o->sms_later;
+    nsms = o->nsms_later;
+    o->sms_later = NULL;
+    if (sms) {
+        rc = store_commit(o->store);
+        if (rc) {
+            (void)store_rollback(o->store);
+            log_event(LOG_ERROR, "outbound.pass_failed",
+                      "items=%zu error=\"store: %s\" result=\"callbacks answered as failed\"",
+                      items, sb_strerror(rc));
+            nsms = 0;
+        }
+    }
+    for (size_t i = 0; i < nsms; i++)
+        sms_fallback(o, sms[i]);
+    free(sms);
+    while (tasks) {
+        struct task *t = tasks;
+
+        tasks = t->next;
+        if (t->done)
+            t->done(t->arg, rc ? rc : t->rc);
+        free(t);
+    }
+}
+
 static void *placer_main(void *arg)
 {
     struct outbound *o = arg;
@@ -1065,9 +1195,16 @@ static void *placer_main(void *arg)
         struct op *ans;
         struct timespec until;
 
+        long long wait_us = claim_wait_us(o);
+
         pthread_mutex_lock(&o->lock);
         clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += 1;
+        until.tv_sec += wait_us / 1000000;
+        until.tv_nsec += (wait_us % 1000000) * 1000;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
         while (!o->stop && !o->kicked && !o->tasks && !o->answered)
             if (pthread_cond_timedwait(&o->cond, &o->lock, &until) != 0)
                 break;
@@ -1078,19 +1215,7 @@ static void *placer_main(void *arg)
         o->kicked = 0;
         pthread_mutex_unlock(&o->lock);
 
-        while (tasks) {
-            struct task *t = tasks;
-
-            tasks = t->next;
-            run_task(o, t);
-            free(t);
-        }
-        while (ans) {
-            struct op *op = ans;
-
-            ans = op->answered_next;
-            answered(o, op, 0);
-        }
+        pass(o, tasks, ans);
         pthread_mutex_lock(&o->lock);
         if (o->stop) {
             pthread_mutex_unlock(&o->lock);
@@ -1177,8 +1302,11 @@ int outbound_start(struct outbound **out, const struct outbound_settings *s)
     allow_parse(o, s->allow);
     o->s.public_base_url = o->base;
     o->s.allow = o->allow_buf;
-    o->tokens = 1;
-    o->tokens_us = clock_mono_us();
+    o->sent_us = calloc((size_t)o->s.calls_per_second, sizeof(*o->sent_us));
+    if (!o->sent_us) {
+        free(o);
+        return SB_ENOMEM;
+    }
     pthread_mutex_init(&o->lock, NULL);
     pthread_cond_init(&o->cond, NULL);
     rc = store_open(&o->store, s->db_path);
@@ -1210,6 +1338,7 @@ fail:
     store_close(o->store);
     pthread_cond_destroy(&o->cond);
     pthread_mutex_destroy(&o->lock);
+    free(o->sent_us);
     free(o);
     return rc;
 }
@@ -1313,5 +1442,6 @@ void outbound_stop(struct outbound *o)
     store_close(o->store);
     pthread_cond_destroy(&o->cond);
     pthread_mutex_destroy(&o->lock);
+    free(o->sent_us);
     free(o);
 }
