@@ -104,12 +104,12 @@ struct outbound {
     size_t sent_head, nsent;
     long long claimed_us; /* the last claim: one per tick, not one per answer */
     int more_due;         /* the last claim took all the budget allowed: more may be due */
-    /* A pass in one transaction: the SMS fallbacks it made due, sent once it is committed. */
-    long long *sms_later; /* NULL: no pass open, sms_fallback sends at once */
-    size_t nsms_later, sms_later_cap;
     int retry_streak;     /* creates in a row to retry (429, never sent) */
     long long dry_seen[DRY_SEEN_MAX];
     size_t ndry_seen;
+    /* A pass in one transaction: the SMS fallbacks it made due, sent once it is committed. */
+    long long *sms_later; /* NULL: no pass open, sms_fallback sends at once */
+    size_t nsms_later, sms_later_cap;
 };
 
 static long long now_s(const struct outbound *o)
@@ -827,7 +827,6 @@ static void run_task(struct outbound *o, struct task *t)
         amd_update(o, t);
 }
 
-
 /* ---- jobs left placed: their final callback may have come while the server was down ---- */
 
 static int final_status(const char *status)
@@ -882,8 +881,7 @@ static void fetch_answered(struct outbound *o, struct op *op, int stopping)
     }
     memset(&u, 0, sizeof(u));
     rc = job_status_by_call(o->store, op->job.id, op->call_sid, r.call.status,
-                            r.call.answered_by && r.call.answered_by[0] ? r.call.answered_by
-                                                                        : NULL,
+                            r.call.answered_by && r.call.answered_by[0] ? r.call.answered_by : NULL,
                             now_s(o), &u);
     log_event(rc ? LOG_ERROR : LOG_INFO, "outbound.reconciled",
               "job=%lld call_sid=%s status=%s job_status=%s%s%s", op->job.id, op->call_sid,
