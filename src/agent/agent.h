@@ -170,6 +170,9 @@ extern const struct agent_ops agent_echo_ops;
  */
 const struct agent_ops *agent_for(const char *agent_type);
 
+/** True for the agent types built in (no stored agent needed): "receptionist", "echo". */
+int agent_is_builtin(const char *agent_type);
+
 /**
  * Hands a delivery taken from the env's inbox to the agent named by its arg
  * (a struct agent_base), and frees it. Loop thread only.

@@ -245,6 +245,11 @@ int agent_answer_now(const struct agent_ops *ops, const struct agent_call *call,
     return c.ended ? 0 : SB_EBUSY;
 }
 
+int agent_is_builtin(const char *agent_type)
+{
+    return agent_type && (strcmp(agent_type, "receptionist") == 0 || strcmp(agent_type, "echo") == 0);
+}
+
 const struct agent_ops *agent_for(const char *agent_type)
 {
     if (agent_type && strcmp(agent_type, "echo") == 0)

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "agent/agent.h"
 #include "cli/cli.h"
 #include "core/e164.h"
 #include "core/err.h"
@@ -137,9 +138,10 @@ int cli_outbound_check(struct store *s, struct cli_outbound *o)
         memset(&a, 0, sizeof(a));
         rc = agent_config_get(s, o->tenant, o->target, &a);
         agent_config_release(&a);
-        if (rc == SB_ENOTFOUND || rc == SB_EINVAL)
+        /* The built-in agents (a number's default "receptionist") are nobody's to store. */
+        if ((rc == SB_ENOTFOUND || rc == SB_EINVAL) && !agent_is_builtin(o->target))
             return cli_fail("agent '%s' of tenant '%s' does not exist", o->target, o->tenant);
-        if (rc)
+        if (rc && rc != SB_ENOTFOUND && rc != SB_EINVAL)
             return cli_fail("cannot read agent '%s': %s", o->target, sb_strerror(rc));
     }
     rc = store_number_list(s, &nums, &n);

@@ -182,6 +182,7 @@ static int on_setup(struct relay_session *s, const json_t *msg)
     setup.direction = str_field(msg, "direction");
     if (json_is_object(custom)) {
         setup.lang = str_field(custom, "lang");
+        setup.agent = str_field(custom, "agent");
         setup.token = str_field(custom, "token");
     }
     /* A CallSid is "CA" and 32 hex digits. */

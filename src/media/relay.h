@@ -42,6 +42,7 @@ struct relay_setup {
     const char *to;
     const char *direction;
     const char *lang;  /* the customParameter "lang", when the TwiML carried it */
+    const char *agent; /* the customParameter "agent" (a job's agent on a call we placed) */
     const char *token; /* the customParameter "token" (the call's binding) */
 };
 

@@ -44,6 +44,7 @@ struct conversation {
     char call_sid[SID_SIZE];
     char from[PARTY_SIZE], to[PARTY_SIZE]; /* to rebuild the call's context when answering */
     char lang[36];
+    int outbound; /* a call we placed: routed by From when its context is rebuilt */
     void *agent;
     struct buf text; /* the turn's words not yet answered */
     int ended;       /* the turn is over: answer with `text` and `action` */
@@ -429,6 +430,8 @@ static int context_of(struct conversation *c, struct call_context *cc)
         rc = form_add(&f, "From", c->from);
     if (rc == 0)
         rc = form_add(&f, "To", c->to);
+    if (rc == 0 && c->outbound)
+        rc = form_add(&f, "Direction", "outbound-api");
     if (rc == 0)
         rc = call_context_init(cc, &c->srv->routes, &f, &missing);
     form_release(&f);
@@ -599,6 +602,7 @@ static struct conversation *conversation_new(struct server *srv, const struct ca
     snprintf(c->from, sizeof(c->from), "%s", cc->from ? cc->from : "");
     snprintf(c->to, sizeof(c->to), "%s", cc->to ? cc->to : "");
     snprintf(c->lang, sizeof(c->lang), "%s", cc->lang ? cc->lang : "en-US");
+    c->outbound = cc->outbound;
     buf_init(&c->text, TURN_TEXT_MAX);
     if (conversations_llm_named(srv, cc->route, agent, &c->link, &s)) {
         buf_release(&c->text);
@@ -623,8 +627,8 @@ static struct conversation *conversation_new(struct server *srv, const struct ca
     return c;
 }
 
-int conversations_gather(struct http_session *sess, struct lws *wsi, const struct form *params,
-                         int continuation)
+int conversations_gather(struct http_session *sess, struct lws *wsi, const struct routes *routes,
+                         const struct form *params, int continuation)
 {
     struct server *srv = sess->srv;
     struct conversations *cv = srv->convs;
@@ -636,7 +640,7 @@ int conversations_gather(struct http_session *sess, struct lws *wsi, const struc
     const char *missing = NULL, *name;
     char arg[64];
 
-    if (!cv || call_context_init(&cc, &srv->routes, params, &missing) != 0 || !cc.route)
+    if (!cv || call_context_init(&cc, routes, params, &missing) != 0 || !cc.route)
         return 0;
     c = find(cv, cc.call_sid);
     name = agent_of_call(&cc, c, wsi, arg, sizeof(arg));
@@ -723,7 +727,8 @@ int conversations_speculates(void *arg, const struct route *route)
     return a && a->usable;
 }
 
-void conversations_partial(struct server *srv, struct lws *wsi, const struct form *params)
+void conversations_partial(struct server *srv, struct lws *wsi, const struct routes *routes,
+                           const struct form *params)
 {
     struct conversations *cv = srv->convs;
     char arg[64];
@@ -738,7 +743,7 @@ void conversations_partial(struct server *srv, struct lws *wsi, const struct for
     long seq = 0;
     int settled = 0, again;
 
-    if (!cv || call_context_init(&cc, &srv->routes, params, &missing) != 0 || !cc.route)
+    if (!cv || call_context_init(&cc, routes, params, &missing) != 0 || !cc.route)
         return;
     c = find(cv, cc.call_sid);
     name = agent_of_call(&cc, c, wsi, arg, sizeof(arg));

@@ -31,6 +31,7 @@
 
 struct server;
 struct http_session;
+struct routes;
 struct llm_settings;
 struct agent_env;
 struct stream_speech;
@@ -103,9 +104,10 @@ void conversations_tick(struct server *srv);
  * a call: when its number has an LLM agent, takes the turn and returns 1
  * (the answer is in sess->reply now, or later through sess->pending);
  * returns 0 when the number has none (the rule agent answers as before).
+ * `routes` routes the call (the server's, or an outbound call's job route).
  */
-int conversations_gather(struct http_session *sess, struct lws *wsi, const struct form *params,
-                         int continuation);
+int conversations_gather(struct http_session *sess, struct lws *wsi, const struct routes *routes,
+                         const struct form *params, int continuation);
 
 /**
  * A signed partial result of a call's Gather (/voice/gather/partial:
@@ -115,7 +117,8 @@ int conversations_gather(struct http_session *sess, struct lws *wsi, const struc
  * final result confirms it (the same words) or withdraws it. Out-of-order,
  * repeated and unknown-call partials are ignored. Twilio ignores the answer.
  */
-void conversations_partial(struct server *srv, struct lws *wsi, const struct form *params);
+void conversations_partial(struct server *srv, struct lws *wsi, const struct routes *routes,
+                           const struct form *params);
 
 /** voice_ctx.speculates: the route's number is answered by a usable LLM agent. */
 int conversations_speculates(void *arg, const struct route *route);

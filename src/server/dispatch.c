@@ -14,6 +14,7 @@
 #include "core/sig.h"
 #include "server/conversations.h"
 #include "server/outbound.h"
+#include "server/outbound_route.h"
 #include "server/sms.h"
 #include "store/jobs.h"
 #include "voice/outbound.h"
@@ -34,6 +35,7 @@ static const struct endpoint endpoints[] = {
     {"/voice/stream", "stream", EP_STREAM, 0},
     {"/voice/relay", "relay", EP_RELAY, 0},
     {"/voice/relay-ended", "relay_ended", EP_RELAY_ENDED, 1},
+    {TRANSFER_ENDED_PATH, "transfer_ended", EP_TRANSFER_ENDED, 1},
     {"/sms/incoming", "sms_incoming", EP_SMS_INCOMING, 1},
     {"/healthz", "healthz", EP_HEALTHZ, 0},
     {"/metrics", "metrics", EP_METRICS, 0},
@@ -409,50 +411,29 @@ static int url_job(struct lws *wsi, long long *id)
     return 1;
 }
 
-static const struct tenant *tenant_named(const struct server *srv, const char *name)
-{
-    for (size_t i = 0; i < srv->routes.ntenants; i++) {
-        if (strcmp(srv->routes.tenants[i].name, name) == 0)
-            return &srv->routes.tenants[i];
-    }
-    return NULL;
-}
-
 /*
- * A routing table of one number for an outbound call: its To (the person
- * called) routed as the From (the tenant's number it was placed from), so
- * the flow engine, which routes a call by its To, runs the tenant's flow.
- * `flow` (NULL: the number's) is the flow it starts; `lang` (NULL: the
- * tenant's) the language it starts in.
+ * Routes a job's call as the tenant's number it was placed from (`flow`,
+ * `agent`: the job's; server/outbound_route.h), in the job's language.
+ * Returns 0, or answers the apology and returns -1 when the call is not from
+ * one of the job's tenant's numbers.
  */
-struct job_route {
-    struct routes routes;
-    struct route route;
-    struct tenant tenant;
-};
-
-static int job_route_init(struct job_route *jr, const struct server *srv, const char *to,
-                          const char *from, const char *flow, const char *lang)
+static int job_route_or_apology(struct http_session *sess, const struct form *form,
+                                const struct job *job, const struct tenant *tenant,
+                                struct job_route *jr)
 {
-    const struct route *r = from ? routes_find(&srv->routes, from) : NULL;
+    const char *flow = job->kind == JOB_KIND_FLOW ? job->target : NULL;
+    const char *agent = job->kind == JOB_KIND_AGENT ? job->target : NULL;
 
-    if (!to || !r || !r->tenant || !r->number.active)
-        return SB_ENOTFOUND;
-    memset(jr, 0, sizeof(*jr));
-    jr->tenant = *r->tenant;
-    if (lang && *lang)
-        snprintf(jr->tenant.default_lang, sizeof(jr->tenant.default_lang), "%s", lang);
-    jr->route.number = r->number;
-    snprintf(jr->route.number.e164, sizeof(jr->route.number.e164), "%s", to);
-    if (flow)
-        snprintf(jr->route.number.flow, sizeof(jr->route.number.flow), "%s", flow);
-    jr->route.tenant = &jr->tenant;
-    jr->routes.items = &jr->route;
-    jr->routes.count = 1;
-    jr->routes.tenants = &jr->tenant;
-    jr->routes.ntenants = 1;
-    jr->routes.version = srv->routes.version;
-    return 0;
+    if (job_route_init(jr, &sess->srv->routes, form_get(form, "To"), form_get(form, "From"), flow,
+                       agent, outbound_job_lang(job, tenant)) == 0 &&
+        strcmp(jr->tenant.name, job->tenant) == 0)
+        return 0;
+    log_event(LOG_WARN, "outbound.unknown_job",
+              "job=%lld reason=\"the call is not from one of the job's tenant's numbers\"",
+              job->id);
+    voice_apology(&sess->reply);
+    sess->reply_ready = 1;
+    return -1;
 }
 
 /*
@@ -469,13 +450,9 @@ static void outbound_flow(struct http_session *sess, struct lws *wsi, const stru
     struct form start = FORM_INIT;
     struct job_route jr;
 
-    if (job_route_init(&jr, sess->srv, form_get(form, "To"), form_get(form, "From"), job->target,
-                       outbound_job_lang(job, tenant)) != 0 ||
-        strcmp(jr.tenant.name, job->tenant) != 0 || form_extend(&start, form) != 0 ||
-        form_set(&start, "From", "anonymous") != 0) {
-        log_event(LOG_WARN, "outbound.unknown_job",
-                  "job=%lld reason=\"the call is not from one of the job's tenant's numbers\"",
-                  job->id);
+    if (job_route_or_apology(sess, form, job, tenant, &jr) != 0)
+        return;
+    if (form_extend(&start, form) != 0 || form_set(&start, "From", "anonymous") != 0) {
         form_release(&start);
         voice_apology(&sess->reply);
         sess->reply_ready = 1;
@@ -486,6 +463,27 @@ static void outbound_flow(struct http_session *sess, struct lws *wsi, const stru
               job->id, form_get(form, "CallSid"), job->target, jr.tenant.default_lang);
     deferred_flow(sess, wsi, &fctx, &start, NULL);
     form_release(&start);
+}
+
+/*
+ * Connects an agent job's call to its agent the way the number it was
+ * placed from answers (its plan: a Gather, a Media Stream or a
+ * ConversationRelay), in the job's language.
+ */
+static void outbound_agent(struct http_session *sess, const struct voice_ctx *ctx,
+                           const struct form *form, const struct job *job,
+                           const struct tenant *tenant)
+{
+    struct voice_ctx actx = *ctx;
+    struct job_route jr;
+
+    if (job_route_or_apology(sess, form, job, tenant, &jr) != 0)
+        return;
+    actx.routes = &jr.routes;
+    log_event(LOG_INFO, "outbound.answered", "job=%lld call_sid=%s kind=agent agent=%s lang=%s",
+              job->id, form_get(form, "CallSid"), job->target, jr.tenant.default_lang);
+    voice_connect_agent(&actx, form, &sess->reply);
+    sess->reply_ready = 1;
 }
 
 /*
@@ -523,10 +521,14 @@ static void outbound_answer(struct http_session *sess, struct lws *wsi, const st
         return;
     }
     if (job.kind == JOB_KIND_FLOW) {
-        outbound_flow(sess, wsi, ctx, form, &job, tenant_named(srv, job.tenant));
+        outbound_flow(sess, wsi, ctx, form, &job, routes_tenant_named(&srv->routes, job.tenant));
         return;
     }
-    voice_outbound(&job, tenant_named(srv, job.tenant), sid, &sess->reply);
+    if (job.kind == JOB_KIND_AGENT) {
+        outbound_agent(sess, ctx, form, &job, routes_tenant_named(&srv->routes, job.tenant));
+        return;
+    }
+    voice_outbound(&job, routes_tenant_named(&srv->routes, job.tenant), sid, &sess->reply);
     sess->reply_ready = 1;
 }
 
@@ -567,6 +569,14 @@ static int call_is_over(const char *status)
     return 0;
 }
 
+/* The webhooks that follow a call's answer, which an outbound call's job routes. */
+static int routed_by_job(enum endpoint_kind kind)
+{
+    return kind == EP_FLOW || kind == EP_FLOW_RECORDING || kind == EP_GATHER ||
+           kind == EP_GATHER_CONTINUE || kind == EP_GATHER_PARTIAL || kind == EP_STREAM_ENDED ||
+           kind == EP_RELAY_ENDED || kind == EP_TRANSFER_ENDED;
+}
+
 static void dispatch_post(struct http_session *sess, struct lws *wsi)
 {
     struct server *srv = sess->srv;
@@ -574,6 +584,7 @@ static void dispatch_post(struct http_session *sess, struct lws *wsi)
     struct voice_ctx ctx = srv->voice;
     char stream_url[CONFIG_URL_SIZE];
     struct pending *p = NULL;
+    struct job_route jr;
     int rc;
 
     if (!content_type_ok(wsi)) {
@@ -601,6 +612,12 @@ static void dispatch_post(struct http_session *sess, struct lws *wsi)
         goto out;
     }
     ctx.stream_url = stream_url;
+    /*
+     * A call we placed: routed by its job, not by To (the person called).
+     * The flow's state, the conversation or the job decide the rest.
+     */
+    if (routed_by_job(sess->endpoint->kind) && outbound_route_of_call(srv, &form, &jr))
+        ctx.routes = &jr.routes;
     switch (sess->endpoint->kind) {
     case EP_INCOMING:
         if (voice_incoming(&ctx, &form, &sess->reply) == VOICE_RUN_FLOW) {
@@ -613,19 +630,7 @@ static void dispatch_post(struct http_session *sess, struct lws *wsi)
         char arg[32];
         /* lws copies "step=N" into arg and points past the name. */
         const char *step = lws_get_urlarg_by_name(wsi, "step=", arg, sizeof(arg));
-        const char *direction = form_get(&form, "Direction");
-        struct job_route jr;
 
-        /*
-         * The flow of an outbound job: the person called is no number of
-         * ours, the call comes from the tenant's. Its state decides the rest
-         * (voice_flow answers an action only for a call it started).
-         */
-        if (direction && strncmp(direction, "outbound", 8) == 0 && form_get(&form, "To") &&
-            !routes_find(&srv->routes, form_get(&form, "To")) &&
-            job_route_init(&jr, srv, form_get(&form, "To"), form_get(&form, "From"), NULL, NULL) ==
-                0)
-            ctx.routes = &jr.routes;
         deferred_flow(sess, wsi, &ctx, &form, step ? step : "");
         break;
     }
@@ -634,7 +639,8 @@ static void dispatch_post(struct http_session *sess, struct lws *wsi)
         break;
     case EP_GATHER:
     case EP_GATHER_CONTINUE:
-        if (conversations_gather(sess, wsi, &form, sess->endpoint->kind == EP_GATHER_CONTINUE))
+        if (conversations_gather(sess, wsi, ctx.routes, &form,
+                                 sess->endpoint->kind == EP_GATHER_CONTINUE))
             break;
         /* No LLM agent on this number: the rule agent answers (a continuation too). */
         voice_gather(&ctx, &form, &sess->reply);
@@ -642,7 +648,7 @@ static void dispatch_post(struct http_session *sess, struct lws *wsi)
         break;
     case EP_GATHER_PARTIAL:
         /* Twilio ignores the answer: 204, like the other callbacks. */
-        conversations_partial(srv, wsi, &form);
+        conversations_partial(srv, wsi, ctx.routes, &form);
         reply_release(&sess->reply);
         sess->reply.status = 204;
         sess->reply_ready = 1;
@@ -681,6 +687,17 @@ static void dispatch_post(struct http_session *sess, struct lws *wsi)
             sess->reply_ready = 1;
         }
         break;
+    case EP_TRANSFER_ENDED: {
+        struct transfer_text text;
+
+        if (voice_transfer_ended(&ctx, &form, &sess->reply, &text) &&
+            outbound_submit_text(srv->outbound, &text) != 0)
+            log_event(LOG_ERROR, "transfer.sms_failed",
+                      "call_sid=%s error=\"the placer cannot take the SMS fallback\"",
+                      text.call_sid);
+        sess->reply_ready = 1;
+        break;
+    }
     case EP_OUTBOUND:
         outbound_answer(sess, wsi, &ctx, &form);
         break;

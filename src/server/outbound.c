@@ -41,7 +41,7 @@
 /* A claim is a write transaction: at most one per tick (250 ms), however many answers wake us. */
 #define CLAIM_EVERY_US 200000
 
-enum task_kind { TASK_STATUS, TASK_AMD, TASK_OPTOUT };
+enum task_kind { TASK_STATUS, TASK_AMD, TASK_OPTOUT, TASK_TEXT };
 
 /* A callback handed over by a webhook. */
 struct task {
@@ -52,7 +52,8 @@ struct task {
     char status[STATUS_SIZE];
     char answered_by[ANSWERED_BY_SIZE];
     char tenant[TENANT_NAME_SIZE]; /* OPTOUT */
-    char number[E164_SIZE];        /* OPTOUT */
+    char number[E164_SIZE];        /* OPTOUT; TEXT: the caller */
+    char from[E164_SIZE];          /* TEXT: the tenant's number called */
     int on;                        /* OPTOUT: 1 opts out, 0 back in */
     outbound_done_fn done;
     void *arg;
@@ -669,8 +670,9 @@ static void sms_answered(struct outbound *o, struct op *op, int stopping)
     int rc = twilio_rest_result_parse(&r, TWILIO_MESSAGE_CREATE, op->res);
 
     if (rc == 0 && r.outcome == TWILIO_OUTCOME_OK) {
-        log_event(LOG_INFO, "outbound.sms_sent", "job=%lld to=%s message_sid=%s", op->job.id,
-                  redact(op->job.to, tolog), r.message.sid ? r.message.sid : "-");
+        log_event(LOG_INFO, "outbound.sms_sent", "job=%lld call_sid=%s to=%s message_sid=%s",
+                  op->job.id, op->call_sid[0] ? op->call_sid : "-", redact(op->job.to, tolog),
+                  r.message.sid ? r.message.sid : "-");
     } else if (rc == 0 && !stopping && r.outcome == TWILIO_OUTCOME_RETRY &&
                op->tries < UPDATE_TRIES) {
         long delay =
@@ -681,94 +683,147 @@ static void sms_answered(struct outbound *o, struct op *op, int stopping)
         op_wait(o, op, delay < 0 ? 1000 : delay);
         return;
     } else {
-        log_event(LOG_WARN, "outbound.sms_failed", "job=%lld to=%s error=\"%s\"", op->job.id,
-                  redact(op->job.to, tolog), rc ? sb_strerror(rc) : r.error);
+        log_event(LOG_WARN, "outbound.sms_failed", "job=%lld call_sid=%s to=%s error=\"%s\"",
+                  op->job.id, op->call_sid[0] ? op->call_sid : "-", redact(op->job.to, tolog),
+                  rc ? sb_strerror(rc) : r.error);
     }
     twilio_rest_result_release(&r);
     op_free(op);
 }
 
+/* A text the SMS fallback sends: a job's (job_id) or an inbound call's failed transfer's. */
+struct text_req {
+    const char *tenant;
+    const char *to;
+    const char *from;
+    const char *name;     /* {{name}}: the contact's, or "" */
+    long long job_id;     /* 0: a transfer's, marked by call_sid */
+    const char *call_sid; /* the transfer's call */
+    char label[64];       /* "job=12" or "call_sid=CA...", for the logs */
+};
+
+/* Claims the right to text: a job's flag, or a call's row; exactly one claimer wins. */
+static int text_mark(struct outbound *o, const struct text_req *q, int *already)
+{
+    if (q->job_id)
+        return job_mark_sms_sent(o->store, q->job_id, already);
+    return transfer_text_mark(o->store, q->tenant, q->call_sid, now_s(o), already);
+}
+
 /*
- * A job ended unreached with --sms-fallback: the tenant's template, filled
- * in, goes to its number from the number it was called from. Marked sent
- * before it is sent, so a repeated callback never texts twice.
+ * Texts the tenant's template, filled in, to q->to from q->from, once:
+ * marked sent before it is sent, so a repeated callback never texts twice.
+ * An opted-out number and a tenant without a template get nothing.
  */
-static void sms_fallback(struct outbound *o, long long job_id)
+static void text_fallback(struct outbound *o, const struct text_req *q)
 {
     struct twilio_message_params p;
     struct tenant tenant;
-    struct job job;
-    struct op *op;
+    struct op *op = NULL;
     char tolog[REDACT_SIZE], err[256];
     char *body = NULL;
     size_t size;
     int out = 0, already = 0, rc;
 
-    /* Marked sent before it is sent: so the mark must be on disk first (placer_main). */
-    if (o->sms_later && o->nsms_later < o->sms_later_cap) {
-        o->sms_later[o->nsms_later++] = job_id;
-        return;
-    }
-    if (job_get(o->store, job_id, &job) != 0)
-        return;
-    rc = optout_check(o->store, job.tenant, job.to, &out);
+    rc = optout_check(o->store, q->tenant, q->to, &out);
     if (rc || out) {
-        log_event(LOG_INFO, "outbound.sms_skipped", "job=%lld to=%s reason=\"%s\"", job.id,
-                  redact(job.to, tolog),
+        log_event(LOG_INFO, "outbound.sms_skipped", "%s to=%s reason=\"%s\"", q->label,
+                  redact(q->to, tolog),
                   rc ? "the opt-out list cannot be read" : "the number opted out");
         return;
     }
-    if (store_tenant_get(o->store, job.tenant, &tenant) != 0 || !tenant.sms_fallback[0]) {
-        log_event(LOG_INFO, "outbound.sms_skipped", "job=%lld tenant=%s reason=\"%s\"", job.id,
-                  job.tenant, "the tenant has no SMS fallback text (tenants set --sms-fallback)");
+    if (store_tenant_get(o->store, q->tenant, &tenant) != 0 || !tenant.sms_fallback[0]) {
+        log_event(LOG_INFO, "outbound.sms_skipped", "%s tenant=%s reason=\"%s\"", q->label,
+                  q->tenant, "the tenant has no SMS fallback text (tenants set --sms-fallback)");
         return;
     }
     if (!o->rest) {
-        log_event(LOG_WARN, "outbound.sms_skipped", "job=%lld reason=\"no Twilio credentials\"",
-                  job.id);
+        log_event(LOG_WARN, "outbound.sms_skipped", "%s reason=\"no Twilio credentials\"",
+                  q->label);
         return;
     }
     op = calloc(1, sizeof(*op));
     /* "{{name}}" (8 bytes) becomes at most 127: sixteen times the template is room enough. */
     size = 16 * sizeof(tenant.sms_fallback);
     body = malloc(size);
-    if (!op || !body || sms_fill(tenant.sms_fallback, job.contact_name, tenant.name, body, size)) {
-        log_event(LOG_WARN, "outbound.sms_failed", "job=%lld error=\"%s\"", job.id,
+    if (!op || !body || sms_fill(tenant.sms_fallback, q->name, tenant.name, body, size)) {
+        log_event(LOG_WARN, "outbound.sms_failed", "%s error=\"%s\"", q->label,
                   body && op ? "the filled text is too long" : "out of memory");
         goto out;
     }
     op->o = o;
     op->kind = OP_SMS;
-    op->job = job;
-    if (job_from(o, &job, op->from) != 0) {
-        log_event(LOG_WARN, "outbound.sms_failed", "job=%lld error=\"no number to text from\"",
-                  job.id);
-        goto out;
-    }
-    rc = job_mark_sms_sent(o->store, job.id, &already);
+    op->job.id = q->job_id;
+    snprintf(op->job.to, sizeof(op->job.to), "%s", q->to);
+    snprintf(op->from, sizeof(op->from), "%s", q->from);
+    snprintf(op->call_sid, sizeof(op->call_sid), "%s", q->call_sid ? q->call_sid : "");
+    rc = text_mark(o, q, &already);
     if (rc || already) {
         if (rc)
-            log_event(LOG_ERROR, "outbound.sms_failed", "job=%lld error=\"store: %s\"", job.id,
+            log_event(LOG_ERROR, "outbound.sms_failed", "%s error=\"store: %s\"", q->label,
                       sb_strerror(rc));
         goto out;
     }
     memset(&p, 0, sizeof(p));
-    p.to = job.to;
-    p.from = op->from;
+    p.to = q->to;
+    p.from = q->from;
     p.body = body;
     err[0] = '\0';
     if (twilio_rest_message_create(o->rest, &p, &op->req, err, sizeof(err)) != 0 ||
         op_send(o, op) != 0) {
-        log_event(LOG_WARN, "outbound.sms_failed", "job=%lld to=%s error=\"%s\"", job.id,
-                  redact(job.to, tolog), err[0] ? err : "the HTTP client did not take the request");
+        log_event(LOG_WARN, "outbound.sms_failed", "%s to=%s error=\"%s\"", q->label,
+                  redact(q->to, tolog), err[0] ? err : "the HTTP client did not take the request");
         goto out;
     }
-    log_event(LOG_INFO, "outbound.sms_sending", "job=%lld tenant=%s to=%s status=%s", job.id,
-              job.tenant, redact(job.to, tolog), job_status_name(job.status));
+    log_event(LOG_INFO, "outbound.sms_sending", "%s tenant=%s to=%s", q->label, q->tenant,
+              redact(q->to, tolog));
     op = NULL;
 out:
     free(body);
     op_free(op);
+}
+
+/* A job ended unreached with --sms-fallback: texted from the number it was called from. */
+static void sms_fallback(struct outbound *o, long long job_id)
+{
+    struct text_req q;
+    struct job job;
+    char from[E164_SIZE];
+
+    /* Marked sent before it is sent: so the mark must be on disk first (pass). */
+    if (o->sms_later && o->nsms_later < o->sms_later_cap) {
+        o->sms_later[o->nsms_later++] = job_id;
+        return;
+    }
+    if (job_get(o->store, job_id, &job) != 0)
+        return;
+    memset(&q, 0, sizeof(q));
+    snprintf(q.label, sizeof(q.label), "job=%lld", job.id);
+    if (job_from(o, &job, from) != 0) {
+        log_event(LOG_WARN, "outbound.sms_failed", "%s error=\"no number to text from\"", q.label);
+        return;
+    }
+    q.tenant = job.tenant;
+    q.to = job.to;
+    q.from = from;
+    q.name = job.contact_name;
+    q.job_id = job.id;
+    text_fallback(o, &q);
+}
+
+/* An inbound caller nobody took on a transfer: texted from the number they called. */
+static void transfer_text(struct outbound *o, const struct task *t)
+{
+    struct text_req q;
+
+    memset(&q, 0, sizeof(q));
+    q.tenant = t->tenant;
+    q.to = t->number;
+    q.from = t->from;
+    q.name = "";
+    q.call_sid = t->call_sid;
+    snprintf(q.label, sizeof(q.label), "call_sid=%s", t->call_sid);
+    text_fallback(o, &q);
 }
 
 /* ---- the callbacks ---- */
@@ -783,6 +838,8 @@ static void run_task(struct outbound *o, struct task *t)
     int rc;
 
     memset(&u, 0, sizeof(u));
+    if (t->kind == TASK_TEXT)
+        return; /* texted by pass() after its commit: the mark goes to disk on its own first */
     if (t->kind == TASK_OPTOUT) {
         char tolog[REDACT_SIZE];
 
@@ -1174,6 +1231,8 @@ static void pass(struct outbound *o, struct task *tasks, struct op *ans)
         struct task *t = tasks;
 
         tasks = t->next;
+        if (t->kind == TASK_TEXT)
+            transfer_text(o, t);
         if (t->done)
             t->done(t->arg, rc ? rc : t->rc);
         free(t);
@@ -1313,7 +1372,8 @@ int outbound_start(struct outbound **out, const struct outbound_settings *s)
     if (!s->http) {
         log_event(LOG_WARN, "outbound.disabled", "reason=\"no HTTP client\"");
     } else if (twilio_rest_config_from_env(&rc_cfg, err, sizeof(err)) != 0) {
-        log_event(LOG_WARN, "outbound.disabled",
+        /* A server that only answers calls is a normal setup: said once, not a warning. */
+        log_event(LOG_INFO, "outbound.disabled",
                   "reason=\"no Twilio credentials: %s; queued calls are not placed\"", err);
     } else if ((rc_cfg.timeout_ms = rest_timeout_ms()) < 0 ||
                twilio_rest_new(&o->rest, &rc_cfg, err, sizeof(err)) != 0) {
@@ -1369,20 +1429,27 @@ static int submit_task(struct outbound *o, struct task *t)
     return 0;
 }
 
+/* A new task of `kind` for `job_id` and `call_sid` (either may be 0 or NULL), or NULL. */
+static struct task *task_new(enum task_kind kind, long long job_id, const char *call_sid)
+{
+    struct task *t = calloc(1, sizeof(*t));
+
+    if (!t)
+        return NULL;
+    t->kind = kind;
+    t->job_id = job_id;
+    snprintf(t->call_sid, sizeof(t->call_sid), "%s", call_sid ? call_sid : "");
+    return t;
+}
+
 int outbound_submit_status(struct outbound *o, long long job_id, const char *call_sid,
                            const char *status, const char *answered_by, outbound_done_fn done,
                            void *arg)
 {
-    struct task *t;
+    struct task *t = o ? task_new(TASK_STATUS, job_id, call_sid) : NULL;
 
-    if (!o)
-        return SB_ECLOSED;
-    t = calloc(1, sizeof(*t));
-    if (!t)
-        return SB_ENOMEM;
-    t->kind = TASK_STATUS;
-    t->job_id = job_id;
-    snprintf(t->call_sid, sizeof(t->call_sid), "%s", call_sid ? call_sid : "");
+    if (!o || !t)
+        return o ? SB_ENOMEM : SB_ECLOSED;
     snprintf(t->status, sizeof(t->status), "%s", status ? status : "");
     snprintf(t->answered_by, sizeof(t->answered_by), "%s", answered_by ? answered_by : "");
     t->done = done;
@@ -1393,14 +1460,10 @@ int outbound_submit_status(struct outbound *o, long long job_id, const char *cal
 int outbound_submit_optout(struct outbound *o, const char *tenant, const char *number, int on,
                            outbound_done_fn done, void *arg)
 {
-    struct task *t;
+    struct task *t = o ? task_new(TASK_OPTOUT, 0, NULL) : NULL;
 
-    if (!o)
-        return SB_ECLOSED;
-    t = calloc(1, sizeof(*t));
-    if (!t)
-        return SB_ENOMEM;
-    t->kind = TASK_OPTOUT;
+    if (!o || !t)
+        return o ? SB_ENOMEM : SB_ECLOSED;
     snprintf(t->tenant, sizeof(t->tenant), "%s", tenant ? tenant : "");
     snprintf(t->number, sizeof(t->number), "%s", number ? number : "");
     t->on = on;
@@ -1412,17 +1475,23 @@ int outbound_submit_optout(struct outbound *o, const char *tenant, const char *n
 int outbound_submit_amd(struct outbound *o, long long job_id, const char *call_sid,
                         const char *answered_by)
 {
-    struct task *t;
+    struct task *t = o ? task_new(TASK_AMD, job_id, call_sid) : NULL;
 
-    if (!o)
-        return SB_ECLOSED;
-    t = calloc(1, sizeof(*t));
-    if (!t)
-        return SB_ENOMEM;
-    t->kind = TASK_AMD;
-    t->job_id = job_id;
-    snprintf(t->call_sid, sizeof(t->call_sid), "%s", call_sid ? call_sid : "");
+    if (!o || !t)
+        return o ? SB_ENOMEM : SB_ECLOSED;
     snprintf(t->answered_by, sizeof(t->answered_by), "%s", answered_by ? answered_by : "");
+    return submit_task(o, t);
+}
+
+int outbound_submit_text(struct outbound *o, const struct transfer_text *text)
+{
+    struct task *t = o ? task_new(TASK_TEXT, 0, text->call_sid) : NULL;
+
+    if (!o || !t)
+        return o ? SB_ENOMEM : SB_ECLOSED;
+    snprintf(t->tenant, sizeof(t->tenant), "%s", text->tenant);
+    snprintf(t->number, sizeof(t->number), "%s", text->to);
+    snprintf(t->from, sizeof(t->from), "%s", text->from);
     return submit_task(o, t);
 }
 

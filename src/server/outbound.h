@@ -44,6 +44,7 @@ struct outbound_settings {
 };
 
 struct outbound;
+struct transfer_text;
 
 /**
  * Starts the placer's thread with its own store connection. Reads the
@@ -83,6 +84,15 @@ SB_MUST_CHECK int outbound_submit_amd(struct outbound *o, long long job_id, cons
  */
 SB_MUST_CHECK int outbound_submit_optout(struct outbound *o, const char *tenant, const char *number,
                                          int on, outbound_done_fn done, void *arg);
+
+/**
+ * Hands the SMS fallback of an inbound call whose transfer nobody took to
+ * the placer: the tenant's template (with {{tenant}}; {{name}} empty) is
+ * texted to the caller once per call (transfer_text_mark), unless they
+ * opted out or the tenant has none. Returns 0, SB_ENOMEM or SB_ECLOSED.
+ * Any thread.
+ */
+SB_MUST_CHECK int outbound_submit_text(struct outbound *o, const struct transfer_text *text);
 
 /** Stops the thread (requests in flight are cancelled: their jobs stay placing) and frees. */
 void outbound_stop(struct outbound *o);

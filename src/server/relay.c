@@ -80,6 +80,9 @@ static void io_started(void *arg, struct relay_session *s, const struct relay_se
         return;
     }
     route = setup->to ? routes_find(&srv->routes, setup->to) : NULL;
+    /* A call we placed: To is the person called, From the tenant's number. */
+    if (!route && setup->from && setup->direction && strncmp(setup->direction, "outbound", 8) == 0)
+        route = routes_find(&srv->routes, setup->from);
     if (!route || !route->number.active) {
         relay_end(s, RELAY_FAILED, 1008, "the called number is not routed");
         return;
@@ -92,7 +95,9 @@ static void io_started(void *arg, struct relay_session *s, const struct relay_se
     call.tenant_name = route->tenant->name;
     call.lang = greeting_lang;
     call.can_transfer = route->tenant->transfer_number[0] != '\0';
-    if (conversations_llm(srv, route, &c->link, &llm) == 0) {
+    if (conversations_llm_named(srv, route,
+                                setup->agent && *setup->agent ? setup->agent : route->number.agent,
+                                &c->link, &llm) == 0) {
         call.llm = &llm;
         ops = &agent_llm_ops;
     }

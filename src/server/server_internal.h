@@ -157,6 +157,7 @@ enum endpoint_kind {
     EP_SMS_INCOMING,
     EP_STREAM_ENDED,
     EP_RELAY_ENDED,
+    EP_TRANSFER_ENDED,
     EP_FLOW,
     EP_FLOW_RECORDING,
     EP_STREAM,

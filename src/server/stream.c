@@ -489,15 +489,20 @@ static void io_started(void *arg, struct session *s, const struct media_event *s
     struct stream_conn *c = arg;
     struct server *srv = c->srv;
     const char *to = media_event_param(start, "To");
+    const char *from = media_event_param(start, "From");
     const char *lang = media_event_param(start, "lang");
     const char *agent_type = media_event_param(start, "agent");
     const struct route *route = to ? routes_find(&srv->routes, to) : NULL;
-    const struct tenant *tenant = route ? route->tenant : NULL;
+    const struct tenant *tenant;
     struct agent_call call;
     struct llm_settings llm;
     const char *agent_name;
     char greeting[GREETING_SIZE];
 
+    /* A call we placed: To is the person called, From the tenant's number (our TwiML set both). */
+    if (!route && from)
+        route = routes_find(&srv->routes, from);
+    tenant = route ? route->tenant : NULL;
     if (!admit(c, s, start))
         return;
     c->started = 1;

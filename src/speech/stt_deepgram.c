@@ -46,6 +46,7 @@ struct stt_deepgram {
     uint64_t conn; /* the socket, 0 when none */
     int reconnected, down, closing;
     struct buf utterance; /* the current utterance's audio, for a reconnect */
+    int utterance_cut; /* its kept copy reached STT_MAX_BYTES (logged once) */
     double sent_s;        /* audio sent on this socket, in seconds */
     double utterance_s;   /* where the current utterance began */
     struct dg_want wants[DG_WANTS];
@@ -222,13 +223,16 @@ void stt_deepgram_audio(struct stt_deepgram *d, const unsigned char *mulaw, size
     }
     if (start) {
         buf_reset(&d->utterance);
+        d->utterance_cut = 0;
         if (!d->conn && connect_now(d) != 0)
             give_up(d, "cannot open a socket");
         d->utterance_s = d->sent_s;
     }
     /* Kept for a reconnect; an utterance past STT_MAX_BYTES keeps its beginning. */
-    if (buf_append(&d->utterance, mulaw, len) != 0) {
-        /* nothing: the resend after a reconnect is then partial */
+    if (buf_append(&d->utterance, mulaw, len) != 0 && !d->utterance_cut) {
+        d->utterance_cut = 1;
+        log_event(LOG_INFO, "stt.utterance_cut",
+                  "provider=deepgram reason=\"longer than the copy kept for a reconnect\"");
     }
     send_audio(d, mulaw, len, now);
     d->last_audio_ms = now;

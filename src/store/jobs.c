@@ -629,6 +629,15 @@ int optout_set(struct store *s, const char *tenant, const char *number, int on, 
     return s->ops->optout_set(s, tenant, number, on, now);
 }
 
+int transfer_text_mark(struct store *s, const char *tenant, const char *call_sid, long long now,
+                       int *already)
+{
+    if (!s || !tenant_ok(tenant) || !call_sid || !*call_sid || strlen(call_sid) >= CALL_SID_SIZE ||
+        now <= 0 || !already)
+        return SB_EINVAL;
+    return s->ops->transfer_text_mark(s, tenant, call_sid, now, already);
+}
+
 int optout_check(struct store *s, const char *tenant, const char *number, int *out)
 {
     if (out)

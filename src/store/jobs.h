@@ -350,6 +350,14 @@ SB_MUST_CHECK int optout_set(struct store *s, const char *tenant, const char *nu
                              long long now);
 
 /** *out = 1 when `number` opted out of the tenant, else 0. Returns 0 or SB_EINVAL. */
+/**
+ * Marks the SMS fallback of inbound call `call_sid` (its transfer to a
+ * person failed) as texted: *already is 0 for the first marker, 1 after.
+ * Returns 0, SB_EINVAL, SB_ENOTFOUND (no such tenant) or a store error.
+ */
+SB_MUST_CHECK int transfer_text_mark(struct store *s, const char *tenant, const char *call_sid,
+                                     long long now, int *already);
+
 SB_MUST_CHECK int optout_check(struct store *s, const char *tenant, const char *number, int *out);
 
 /* An API key as listed: never its secret. */

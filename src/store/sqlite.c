@@ -381,6 +381,11 @@ static const char *const migrations[] = {
     "CREATE INDEX calls_by_job ON calls(job_id) WHERE job_id IS NOT NULL;",
     /* 8: the tenant's SMS fallback template ('': none), texted to unreached jobs. */
     "ALTER TABLE tenants ADD COLUMN sms_fallback TEXT NOT NULL DEFAULT '';",
+    /* 9: the inbound calls whose failed transfer was texted the SMS fallback (once a call). */
+    "CREATE TABLE transfer_texts("
+    "  call_sid TEXT PRIMARY KEY,"
+    "  tenant TEXT NOT NULL REFERENCES tenants(name) ON DELETE CASCADE,"
+    "  at INTEGER NOT NULL) WITHOUT ROWID;",
 };
 
 #define MIGRATION_COUNT ((long long)(sizeof(migrations) / sizeof(migrations[0])))
@@ -2588,6 +2593,7 @@ const struct store_ops store_sqlite_ops = {
     .campaign_set_status = sqlite_campaign_set_status,
     .campaign_import = sqlite_campaign_import,
     .optout_set = sqlite_optout_set,
+    .transfer_text_mark = sqlite_transfer_text_mark,
     .optout_check = sqlite_optout_check,
     .api_key_add = sqlite_api_key_add,
     .api_key_find = sqlite_api_key_find,

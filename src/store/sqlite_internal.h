@@ -251,6 +251,8 @@ int sqlite_campaign_list(struct store *s, const char *tenant, struct campaign **
 int sqlite_campaign_set_status(struct store *s, long long id, int status, long long now);
 int sqlite_campaign_import(struct store *s, long long campaign_id, const struct job_request *reqs,
                            size_t n, long long now);
+int sqlite_transfer_text_mark(struct store *s, const char *tenant, const char *call_sid,
+                              long long now, int *already);
 int sqlite_optout_set(struct store *s, const char *tenant, const char *number, int on,
                       long long now);
 int sqlite_optout_check(struct store *s, const char *tenant, const char *number, int *out);

@@ -43,6 +43,7 @@ enum jst_id {
     JST_CAMPAIGN_SET,
     JST_CAMPAIGN_CANCEL_JOBS,
     JST_OPTOUT_ADD,
+    JST_TRANSFER_TEXT,
     JST_OPTOUT_DEL,
     JST_KEY_INSERT,
     JST_KEY_FIND,
@@ -147,6 +148,8 @@ static const char *const jst_sql[JST_COUNT] = {
                                  "WHERE campaign_id = ?1 AND status = 'queued'",
     [JST_OPTOUT_ADD] = "INSERT INTO opt_outs(tenant, number, at) VALUES(?1, ?2, ?3) "
                        "ON CONFLICT(tenant, number) DO NOTHING",
+    [JST_TRANSFER_TEXT] = "INSERT INTO transfer_texts(call_sid, tenant, at) VALUES(?1, ?2, ?3) "
+                          "ON CONFLICT(call_sid) DO NOTHING",
     [JST_OPTOUT_DEL] = "DELETE FROM opt_outs WHERE tenant = ?1 AND number = ?2",
     [JST_KEY_INSERT] = "INSERT INTO api_keys(tenant, key_hash, prefix, created_at) "
                        "VALUES(?1, ?2, ?3, ?4)",
@@ -933,6 +936,26 @@ int sqlite_optout_set(struct store *s, const char *tenant, const char *number, i
     if (src == SQLITE_CONSTRAINT_FOREIGNKEY)
         return SB_ENOTFOUND;
     return src == SQLITE_DONE ? 0 : fail(ss->db, "optout_set", src);
+}
+
+int sqlite_transfer_text_mark(struct store *s, const char *tenant, const char *call_sid,
+                              long long now, int *already)
+{
+    struct sqlite_store *ss = to_sqlite(s);
+    sqlite3_stmt *st = jst(ss, JST_TRANSFER_TEXT);
+    int src = SQLITE_OK;
+
+    /* One statement: of two markers of the same call exactly one inserts the row. */
+    bind_str(st, 1, call_sid, &src);
+    bind_str(st, 2, tenant, &src);
+    bind_i64(st, 3, now, &src);
+    src = step_done(st, src);
+    if (src == SQLITE_CONSTRAINT_FOREIGNKEY)
+        return SB_ENOTFOUND;
+    if (src != SQLITE_DONE)
+        return fail(ss->db, "transfer_text_mark", src);
+    *already = sqlite3_changes(ss->db) == 0;
+    return 0;
 }
 
 int sqlite_optout_check(struct store *s, const char *tenant, const char *number, int *out)

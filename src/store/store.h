@@ -289,6 +289,8 @@ struct store_ops {
     int (*campaign_set_status)(struct store *s, long long id, int status, long long now);
     int (*campaign_import)(struct store *s, long long campaign_id, const struct job_request *reqs,
                            size_t n, long long now);
+    int (*transfer_text_mark)(struct store *s, const char *tenant, const char *call_sid,
+                              long long now, int *already);
     int (*optout_set)(struct store *s, const char *tenant, const char *number, int on,
                       long long now);
     int (*optout_check)(struct store *s, const char *tenant, const char *number, int *out);

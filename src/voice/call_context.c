@@ -11,6 +11,7 @@ int call_context_init(struct call_context *cc, const struct routes *routes,
                       const struct form *params, const char **missing)
 {
     const struct route *route;
+    const char *direction = form_get(params, "Direction");
 
     memset(cc, 0, sizeof(*cc));
     cc->call_sid = form_get(params, "CallSid");
@@ -30,10 +31,15 @@ int call_context_init(struct call_context *cc, const struct routes *routes,
         *missing = "To";
         return SB_EINVAL;
     }
+    cc->outbound = direction && strncmp(direction, "outbound", 8) == 0;
     route = e164_valid(cc->to) && routes ? routes_find(routes, cc->to) : NULL;
+    if (!route && cc->outbound && routes && e164_valid(cc->from))
+        route = routes_find(routes, cc->from);
     if (route && route->number.active && route->tenant) {
         cc->route = route;
-        cc->lang = lang_for_caller(cc->from, route->tenant->default_lang);
+        /* The person called did not call us: their country code says nothing of the job's language. */
+        cc->lang = cc->outbound ? route->tenant->default_lang
+                                : lang_for_caller(cc->from, route->tenant->default_lang);
     }
     return 0;
 }

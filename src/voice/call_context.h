@@ -17,10 +17,18 @@ struct call_context {
     char to_log[REDACT_SIZE];
     /* Its Gathers ask Twilio for partial results (an LLM agent starts thinking early). */
     int partial_results;
+    /*
+     * A call switchboard placed (Direction outbound-api): `to` is the person
+     * called, `from` the tenant's number, which routes it when `to` is none
+     * of ours. Its language is the route's tenant default (a job's language,
+     * see server/outbound_route.h), not a guess from the country code.
+     */
+    int outbound;
 };
 
 /**
- * Reads CallSid, From and To and routes the call. Returns 0 when the
+ * Reads CallSid, From and To and routes the call: by To, or for an outbound
+ * call whose To is not routed, by From. Returns 0 when the
  * parameters are present (route may still be NULL), or SB_EINVAL naming the
  * first missing one in *missing.
  */

@@ -181,8 +181,8 @@ static void write_relay(const struct voice_ctx *ctx, const struct call_context *
     twiml_close(t);
 }
 
-enum voice_incoming_result voice_incoming(const struct voice_ctx *ctx, const struct form *params,
-                                          struct reply *out)
+static enum voice_incoming_result answer(const struct voice_ctx *ctx, const struct form *params,
+                                         int flows, struct reply *out)
 {
     struct call_context cc;
     struct twiml t;
@@ -202,11 +202,12 @@ enum voice_incoming_result voice_incoming(const struct voice_ctx *ctx, const str
         voice_apology(out);
         return VOICE_ANSWERED;
     }
-    if (voice_flow_answers(ctx, cc.route))
+    if (flows && voice_flow_answers(ctx, cc.route))
         return VOICE_RUN_FLOW;
-    log_event(LOG_INFO, "call.incoming", "call_sid=%s from=%s to=%s tenant=%s plan=%s lang=%s",
-              cc.call_sid, cc.from_log, cc.to_log, cc.route->tenant->name,
-              plan_name(cc.route->number.plan), cc.lang);
+    log_event(LOG_INFO, flows ? "call.incoming" : "call.outbound_agent",
+              "call_sid=%s from=%s to=%s tenant=%s plan=%s lang=%s agent=%s", cc.call_sid,
+              cc.from_log, cc.to_log, cc.route->tenant->name, plan_name(cc.route->number.plan),
+              cc.lang, cc.route->number.agent);
     twiml_init(&t);
     cc.partial_results = ctx->speculates && ctx->speculates(ctx->speculates_arg, cc.route);
     if (cc.route->number.plan == PLAN_STARTER)
@@ -219,4 +220,16 @@ enum voice_incoming_result voice_incoming(const struct voice_ctx *ctx, const str
     listen_finish(&t, &cc, "call.incoming", out);
     log_call(ctx, &cc, params);
     return VOICE_ANSWERED;
+}
+
+enum voice_incoming_result voice_incoming(const struct voice_ctx *ctx, const struct form *params,
+                                          struct reply *out)
+{
+    return answer(ctx, params, 1, out);
+}
+
+void voice_connect_agent(const struct voice_ctx *ctx, const struct form *params,
+                         struct reply *out)
+{
+    (void)answer(ctx, params, 0, out);
 }

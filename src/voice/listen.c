@@ -4,6 +4,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "voice/persona.h"
+#include "voice/voice.h"
 #include "core/banned.h"
 
 void listen_say(struct twiml *t, const struct call_context *cc, const char *text)
@@ -52,12 +53,13 @@ void listen_finish(struct twiml *t, const struct call_context *cc, const char *e
 
 void listen_transfer(struct twiml *t, const struct call_context *cc)
 {
-    const char *dial[] = {"callerId", cc->to, "timeout", "30", NULL};
+    /* The caller ID is always one of the tenant's numbers: To inbound, From on a call we placed. */
+    const char *dial[] = {"action",  TRANSFER_ENDED_PATH,
+                          "callerId", cc->outbound ? cc->from : cc->to,
+                          "timeout", "30", NULL};
 
+    /* Its action says goodbye, and texts a caller nobody took (voice_transfer_ended). */
     twiml_open(t, "Dial", dial);
     twiml_leaf(t, "Number", NULL, cc->route->tenant->transfer_number);
     twiml_close(t);
-    /* Reached when nobody answers or the person hangs up first. */
-    listen_say(t, cc, agent_goodbye(cc->lang));
-    twiml_leaf(t, "Hangup", NULL, NULL);
 }

@@ -74,8 +74,7 @@ void voice_outbound(const struct job *job, const struct tenant *tenant, const ch
 
     if (job->kind != JOB_KIND_SAY) {
         log_event(LOG_WARN, "outbound.unsupported",
-                  "job=%lld call_sid=%s kind=%s reason=\"agent jobs are not served on outbound "
-                  "calls yet: the apology is played\"",
+                  "job=%lld call_sid=%s kind=%s reason=\"not a say job: the apology is played\"",
                   job->id, call_sid, job_kind_name(job->kind));
         voice_apology(out);
         return;

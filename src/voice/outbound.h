@@ -40,9 +40,9 @@ const char *outbound_voicemail_text(const char *lang);
 /**
  * Answers /voice/outbound for `job` (status placing or placed): a say job's
  * text with the contact's name, spoken in the tenant's voice for the job's
- * language, then <Hangup/>. Agent jobs get the apology (logged): they are
- * not served on outbound calls yet (flow jobs are the flow engine's, started
- * by the server). Always fills `out` with 200 TwiML.
+ * language, then <Hangup/>. Flow and agent jobs are the server's to start
+ * (the flow engine, voice_connect_agent); given one, this answers the
+ * apology (logged). Always fills `out` with 200 TwiML.
  */
 void voice_outbound(const struct job *job, const struct tenant *tenant, const char *call_sid,
                     struct reply *out);

@@ -107,6 +107,16 @@ enum voice_incoming_result voice_incoming(const struct voice_ctx *ctx, const str
                                           struct reply *out);
 
 /**
+ * POST /voice/outbound of an agent job: the call placed for it connected.
+ * `ctx->routes` routes it (server/outbound_route.h: the person called as
+ * the number it was placed from, with the job's agent and language); the
+ * answer is that number's plan's (a Gather, a Media Stream or a
+ * ConversationRelay) as voice_incoming gives it, flows aside.
+ */
+void voice_connect_agent(const struct voice_ctx *ctx, const struct form *params,
+                         struct reply *out);
+
+/**
  * POST /voice/gather: one turn of the starter tier's speech loop: the rule
  * agent answers SpeechResult (or Digits) and the caller is gathered again,
  * transferred, or said goodbye to. Always fills `out` with 200 TwiML.
@@ -123,6 +133,26 @@ void voice_gather(const struct voice_ctx *ctx, const struct form *params, struct
  * caller who hung up an empty answer. Always fills `out` with 200 TwiML.
  */
 void voice_relay_ended(const struct voice_ctx *ctx, const struct form *params, struct reply *out);
+
+/* Where the <Dial> of a transfer to a person reports how it ended. */
+#define TRANSFER_ENDED_PATH "/voice/transfer-ended"
+
+/* The SMS fallback an inbound caller is due when nobody took their transfer. */
+struct transfer_text {
+    char tenant[TENANT_NAME_SIZE];
+    char call_sid[CALL_SID_SIZE];
+    char to[E164_SIZE];   /* the caller */
+    char from[E164_SIZE]; /* the tenant's number they called */
+};
+
+/**
+ * POST /voice/transfer-ended: the <Dial> of a transfer ended. Always fills
+ * `out` with 200 TwiML (goodbye, then <Hangup/>). Returns 1 with `text`
+ * filled when the SMS fallback is due: DialCallStatus busy, no-answer or
+ * failed on an inbound call from an E.164 number; 0 otherwise.
+ */
+int voice_transfer_ended(const struct voice_ctx *ctx, const struct form *params,
+                         struct reply *out, struct transfer_text *text);
 
 struct call_context;
 

@@ -35,7 +35,7 @@ MACHINE_ROWS = {150 + i: v for i, v in enumerate(
 BUSY_ROWS = {3, 31, 77, 120, 140, 190}
 STOP_BEFORE = 199  # refused by the import
 STOP_AFTER = 100   # queued, then skipped when its turn comes
-KILL_AFTER_CREATES = 40
+KILL_AFTER_CREATES = 20
 
 
 def number(i):
@@ -77,7 +77,7 @@ class CampaignCrashTest(unittest.TestCase):
         for row in BUSY_ROWS:
             flags += ["--outcome", "%s=busy" % number(row)]
         self.sim = ApiServer(*flags)
-        self.sb = Placer(self.sim, SWITCHBOARD_CALLS_PER_SECOND="100",
+        self.sb = Placer(self.sim, SWITCHBOARD_CALLS_PER_SECOND="50",
                          SWITCHBOARD_OUTBOUND_CAP="1000",
                          SWITCHBOARD_TWILIO_TIMEOUT_MS="3000")
         self.port = None
@@ -160,9 +160,9 @@ class CampaignCrashTest(unittest.TestCase):
             made = [r for r in sim_records(self.sim) if r["action"] == "calls.create"]
             if len(made) < KILL_AFTER_CREATES:
                 return None
-            return made
-        made = wait_for(mid_campaign, 20, step=0.05)
-        self.assertTrue(made, self.sb.logs()[-4000:])
+            states = collections.Counter(j["status"] for j in self.jobs(campaign).values())
+            return states["placing"] and states["placed"] and states["queued"]
+        self.assertTrue(wait_for(mid_campaign, 20, step=0.05), self.sb.logs()[-4000:])
         self.sb.kill9()
         at_kill = self.jobs(campaign)
         states = collections.Counter(j["status"] for j in at_kill.values())

@@ -8,10 +8,11 @@ import datetime
 import json
 import os
 import signal
+import sqlite3
 import time
 import unittest
 
-from tests.integration.harness import PRO, Switchboard, free_port
+from tests.integration.harness import PRO, STARTER, TRANSFER, Switchboard, free_port
 from tests.integration.test_sim_api import ACCOUNT, ApiServer
 
 SPANISH_TEXT = "Hola {{name}}, ¿puede confirmar su cita?"
@@ -256,15 +257,78 @@ class FlowJobTest(PlacerTest):
         self.assertIn("kind=flow flow=remind lang=es-MX", logs)
         self.assertEqual(len(creates(self.sim, to)), 1)
 
-    def test_agent_job_gets_the_apology(self):
+AGENT_SCRIPT = """\
+expect say Gracias por llamar a Acme.
+say ¿Puedo hablar con una persona, por favor?
+expect say Le comunico con una persona.
+expect dial %s
+""" % TRANSFER
+
+
+class AgentJobTest(PlacerTest):
+    """An agent job talks with the person called the way its From number answers."""
+
+    def setUp(self):
+        self.sim = ApiServer(script=AGENT_SCRIPT)
+        self.sb = Placer(self.sim)
+
+    def test_agent_job_on_a_gather_number_greets_in_spanish_and_transfers_from_our_number(self):
         to = number(81)
+        res = self.sb.cli("calls", "create", "--tenant", "acme", "--to", to, "--from", STARTER,
+                          "--agent", "receptionist", "--lang", "es-MX")
+        job_id = int(res.stdout.strip().split()[-1])
+        self.sb.start()
+        job = self.sb.wait_status(job_id, ("completed",))
+        said = self.sim.logs()
+        # The whole script ran: the greeting, the person's question heard by the agent, the Dial.
+        self.assertIn("Gracias por llamar a Acme.", said)
+        self.assertIn("Le comunico con una persona.", said)
+        self.assertNotIn("not configured", said)
+        self.assertNotIn("script line", said)  # every expectation of the script held
+        logs = self.sb.logs()
+        self.assertIn("outbound.answered job=%d call_sid=%s kind=agent agent=receptionist lang=es-MX"
+                      % (job_id, job["call_sid"]), logs)
+        self.assertEqual(len(creates(self.sim, to)), 1)
+
+    def test_gather_turn_of_an_outbound_call_dials_with_our_number_as_caller_id(self):
+        # A turn of the call above, as Twilio posts it: To is the person called.
+        to = number(82)
+        res = self.sb.cli("calls", "create", "--tenant", "acme", "--to", to, "--from", STARTER,
+                          "--agent", "receptionist", "--lang", "es-MX")
+        self.sb.start("--outbound-dry-run")
+        params = {"CallSid": "CA" + "7" * 32, "AccountSid": ACCOUNT, "From": STARTER, "To": to,
+                  "Direction": "outbound-api", "CallStatus": "in-progress",
+                  "SpeechResult": "quiero hablar con una persona"}
+        status, _, body = self.sb.signed_post("/voice/gather", params)
+        body = body.decode()
+        self.assertEqual(status, 200, body)
+        self.assertIn('callerId="%s"' % STARTER, body)
+        self.assertIn("<Number>%s</Number>" % TRANSFER, body)
+        # No job has this call: the number's own language (acme: en-US) and agent answer.
+        self.assertIn("Polly.Matthew", body)
+        self.assertTrue(res.stdout.strip())
+
+    def test_agent_job_on_a_stream_number_connects_a_stream_with_the_jobs_agent(self):
+        to = number(83)
         self.sb.cli("agents", "add", "front-desk", "--tenant", "acme", "--base-url",
                     "http://127.0.0.1:9", "--model", "m")
-        job_id = self.sb.queue(to, "--agent", "front-desk")
-        self.sb.start()
-        self.sb.wait_status(job_id, ("completed",))
-        self.assertIn("not configured", self.sim.logs())
-        self.assertIn("outbound.unsupported job=%d" % job_id, self.sb.logs())
+        job_id = self.sb.queue(to, "--agent", "front-desk", "--lang", "es-MX")
+        self.sb.start("--outbound-dry-run")
+        # Placed by hand: the job is claimed as the placer would, then its call connects.
+        sid = "CA" + "8" * 32
+        with sqlite3.connect(self.sb.db) as db:
+            db.execute("UPDATE jobs SET status='placed', call_sid=?, attempts=1 WHERE id=?",
+                       (sid, job_id))
+        params = {"CallSid": sid, "AccountSid": ACCOUNT, "From": PRO, "To": to,
+                  "Direction": "outbound-api", "CallStatus": "in-progress"}
+        status, _, body = self.sb.signed_post("/voice/outbound?job=%d" % job_id, params)
+        body = body.decode()
+        self.assertEqual(status, 200, body)
+        self.assertIn("<Connect", body)
+        self.assertIn("<Stream", body)
+        self.assertIn('name="agent" value="front-desk"', body)
+        self.assertIn('name="lang" value="es-MX"', body)
+        self.assertIn('name="To" value="%s"' % to, body)
 
 
 class NeverSentTest(PlacerTest):

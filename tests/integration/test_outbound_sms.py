@@ -7,8 +7,9 @@ tenant that owns To, START opts it back in.
 """
 import time
 import unittest
+import xml.etree.ElementTree as ET
 
-from tests.integration.harness import PRO
+from tests.integration.harness import PRO, STARTER
 from tests.integration.test_outbound_placer import Placer, number, sim_records, wait_for
 from tests.integration.test_sim_api import ApiServer
 
@@ -128,3 +129,85 @@ class SmsTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TransferTextTest(unittest.TestCase):
+    """An inbound caller whom nobody takes on a transfer to a person is texted, once."""
+
+    CALLER = "+5215512345678"  # a Mexican caller, in Spanish
+
+    def setUp(self):
+        self.sim = ApiServer()
+        self.sb = Placer(self.sim)
+        self.sb.cli("tenants", "set", "acme", "--sms-fallback",
+                    "Hola, nadie pudo atenderle. ¿Le llamamos mañana? — {{tenant}}")
+
+    def tearDown(self):
+        try:
+            self.sb.close()
+        finally:
+            self.sim.stop()
+
+    def gather_then_dial(self, sid, caller, dial_status):
+        """The caller asks for a person; the <Dial> ends with `dial_status`."""
+        base = {"CallSid": sid, "AccountSid": "AC" + "0" * 32, "From": caller, "To": STARTER,
+                "Direction": "inbound", "CallStatus": "in-progress"}
+        status, _, body = self.sb.signed_post("/voice/gather", dict(
+            base, SpeechResult="¿Puedo hablar con una persona?"))
+        self.assertEqual(status, 200, body)
+        dial = ET.fromstring(body).find("Dial")
+        self.assertIsNotNone(dial, body)
+        self.assertEqual(dial.get("action"), "/voice/transfer-ended")
+        self.assertEqual(dial.get("callerId"), STARTER)
+        ended = dict(base, DialCallStatus=dial_status, DialCallSid="CA" + "d" * 32)
+        status, _, body = self.sb.signed_post("/voice/transfer-ended", ended)
+        self.assertEqual(status, 200, body)
+        self.assertIsNotNone(ET.fromstring(body).find("Hangup"), body)
+        return ended
+
+    def test_a_busy_transfer_texts_the_caller_once_in_spanish(self):
+        self.sb.start()
+        ended = self.gather_then_dial("CA" + "1" * 32, self.CALLER, "busy")
+        self.assertTrue(wait_for(lambda: messages(self.sim, self.CALLER), 10), self.sb.logs())
+        sent = messages(self.sim, self.CALLER)
+        self.assertEqual(len(sent), 1)
+        self.assertEqual(sent[0]["params"]["Body"],
+                         "Hola, nadie pudo atenderle. ¿Le llamamos mañana? — acme")
+        self.assertEqual(sent[0]["params"]["From"], STARTER)
+        # Twilio asks the action again: no second message.
+        status, _, _ = self.sb.signed_post("/voice/transfer-ended", ended)
+        self.assertEqual(status, 200)
+        self.assertTrue(wait_for(lambda: self.sb.logs().count("transfer.ended") >= 2, 10))
+        time.sleep(1)
+        self.assertEqual(len(messages(self.sim, self.CALLER)), 1)
+        self.assertNotIn(self.CALLER, self.sb.logs())  # numbers are masked
+
+    def test_an_answered_transfer_and_an_opted_out_caller_are_not_texted(self):
+        self.sb.start()
+        self.gather_then_dial("CA" + "2" * 32, self.CALLER, "completed")
+        opted = number(43)
+        status, _, _ = self.sb.signed_post("/sms/incoming", {
+            "From": opted, "To": STARTER, "Body": "STOP", "MessageSid": "SM" + "2" * 32,
+            "AccountSid": "AC" + "0" * 32})
+        self.assertEqual(status, 200)
+        self.gather_then_dial("CA" + "3" * 32, opted, "no-answer")
+        self.assertTrue(wait_for(lambda: "reason=\"the number opted out\"" in self.sb.logs(), 10),
+                        self.sb.logs())
+        self.assertEqual(messages(self.sim), [])
+
+    def test_attacker_unsigned_and_incomplete_transfer_reports(self):
+        self.sb.start()
+        status, _, body = self.sb.request(
+            "POST", "/voice/transfer-ended", b"CallSid=CA1&DialCallStatus=busy&From=%2B15551234567",
+            {"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual(status, 403)
+        self.assertTrue(body.startswith(b"error:"), body)
+        # Signed but without To: the apology, and nothing is texted.
+        status, _, body = self.sb.signed_post("/voice/transfer-ended", {
+            "CallSid": "CA" + "4" * 32, "From": self.CALLER, "DialCallStatus": "busy"})
+        self.assertEqual(status, 200)
+        self.assertIn("configurado".encode(), body)
+        time.sleep(1)
+        self.assertEqual(messages(self.sim), [])
+        status, _, _ = self.sb.request("GET", "/healthz")
+        self.assertEqual(status, 200)

@@ -15,12 +15,16 @@ from tests.integration.harness import PRO, TOKEN, TRANSFER, Switchboard, call_si
 from tests.integration.test_agent_gather import LLM_NUMBER, SimLLM
 
 
-def setup_msg(sid, to=PRO, token=None, lang="en-US", frm="+15551234567"):
+def setup_msg(sid, to=PRO, token=None, lang="en-US", frm="+15551234567", direction="inbound",
+              agent=None):
+    custom = {"tenant": "acme", "lang": lang, "token": stream_token(sid) if token is None else token}
+    if agent:
+        custom["agent"] = agent
     return json.dumps({
         "type": "setup", "sessionId": "VX" + "0" * 32, "accountSid": "AC" + "0" * 32,
         "parentCallSid": "", "callSid": sid, "from": frm, "to": to, "forwardedFrom": "",
-        "callType": "PSTN", "callerName": "", "direction": "inbound", "callStatus": "RINGING",
-        "customParameters": {"tenant": "acme", "lang": lang, "token": stream_token(sid) if token is None else token},
+        "callType": "PSTN", "callerName": "", "direction": direction, "callStatus": "RINGING",
+        "customParameters": custom,
     })
 
 
@@ -162,6 +166,22 @@ class RelayTest(unittest.TestCase):
         ws.send(prompt("Let me talk to a person"))
         turn = self.read_turn(ws)
         self.assertEqual([m for m in turn if m["type"] == "end"][0]["type"], "end", turn)
+
+    def test_a_call_we_placed_is_routed_by_from_with_the_jobs_agent(self):
+        # An outbound agent job: To is the person called, From our number (whose own agent is the
+        # rule agent); the agent parameter names the job's LLM agent, which answers.
+        sid = call_sid(0x103)
+        ws = self.connect()
+        ws.send(setup_msg(sid, to="+5215512345678", frm=PRO, lang="es-MX",
+                          direction="outbound-api", agent="front-desk"))
+        ws.send(prompt("¿Cuál es el precio de una limpieza?", lang="es-MX"))
+        text = self.spoken(self.read_turn(ws))
+        self.assertIn("Una limpieza cuesta cincuenta dólares.", text)
+        # The same setup called inbound: the person's number is none of ours, refused.
+        sid = call_sid(0x104)
+        ws = self.connect()
+        ws.send(setup_msg(sid, to="+5215512345678", frm=PRO, lang="es-MX", agent="front-desk"))
+        self.assertEqual(self.close_code(ws), 1008)
 
     def test_the_relay_ended_action_for_every_session_status(self):
         sid = call_sid(0x103)

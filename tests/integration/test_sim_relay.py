@@ -72,7 +72,7 @@ class SimRelayTest(unittest.TestCase):
         end = [e for e in events(doc, "relay") if e["event"] == "end"]
         self.assertIn("live-agent-handoff", end[0]["detail"])
         self.assertEqual([e["url"].rsplit("/", 1)[1] for e in events(doc, "request")],
-                         ["incoming", "relay-ended"])
+                         ["incoming", "relay-ended", "transfer-ended"])
         self.assertTrue(all(e["status"] == 200 for e in events(doc, "request")))
         self.assertEqual(events(doc, "dial")[0]["targets"][0]["to"], TRANSFER)
         # The server saw a signed session and a signed action with the handoff.

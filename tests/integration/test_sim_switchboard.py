@@ -21,7 +21,7 @@ class SimAgainstSwitchboardTest(SeededServerTest):
         self.assertEqual(rc, 0, doc or err)
         self.assertEqual(events(doc, "dial")[0]["caller_id"], STARTER)
         self.assertEqual([e["url"].rsplit("/", 1)[1] for e in events(doc, "request")],
-                         ["incoming", "gather", "gather"])
+                         ["incoming", "gather", "gather", "transfer-ended"])
 
     def test_unknown_number_hears_the_apology_and_hangs_up(self):
         rc, doc, _ = self.call("+15009999999", "expect say Sorry, this number is not configured\nexpect hangup\n")

@@ -99,7 +99,7 @@ class StreamTest(SeededServerTest):
         self.assertEqual(rc, 0, doc)
         self.assertEqual(self.stream(doc)["closed_by"], "server")
         reqs = [e["url"].rsplit("/", 1)[1] for e in events(doc, "request")]
-        self.assertEqual(reqs, ["incoming", "stream-ended"])
+        self.assertEqual(reqs, ["incoming", "stream-ended", "transfer-ended"])
         self.assertEqual(events(doc, "dial")[0]["caller_id"], PRO)
         self.assertEqual(self.streams_of(doc["call_sid"])[0][1], "transfer")
 
@@ -276,6 +276,23 @@ class StreamBadInputTest(StreamClient, SeededServerTest):
         op, data = ws.recv_data()  # the greeting starts arriving: the socket stayed open
         self.assertEqual(json.loads(data)["event"], "media")
         ws.close()
+
+    def test_a_call_we_placed_is_routed_by_from(self):
+        # An outbound agent job's stream: To is the person called, From our number.
+        sid = call_sid(905)
+        ws = self.connect()
+        ws.send(self.start_msg(sid, To="+5215512345678", From=PRO, agent="receptionist",
+                               lang="es-MX"))
+        ws.settimeout(5)
+        op, data = ws.recv_data()  # the greeting, in the job's Spanish
+        self.assertEqual(json.loads(data)["event"], "media")
+        ws.close()
+        deadline = time.time() + 5
+        while "stream.started call_sid=%s" % sid not in self.sb.logs() and time.time() < deadline:
+            time.sleep(0.05)
+        line = [l for l in self.sb.logs().splitlines() if "stream.started call_sid=%s" % sid in l]
+        self.assertTrue(line, self.sb.logs())
+        self.assertIn("tenant=acme lang=es-MX", line[0])
 
     def test_abrupt_disconnect_is_recorded_and_harmless(self):
         ws = self.connect()

@@ -25,6 +25,7 @@ static struct {
     int started;
     char token[64];
     char lang[16];
+    char agent[32];
     int refuse; /* started() ends the session instead of beginning it */
 } io_seen;
 
@@ -117,6 +118,7 @@ static void fake_started(void *arg, struct relay_session *rs, const struct relay
     io_seen.started++;
     snprintf(io_seen.token, sizeof(io_seen.token), "%s", setup->token ? setup->token : "");
     snprintf(io_seen.lang, sizeof(io_seen.lang), "%s", setup->lang ? setup->lang : "");
+    snprintf(io_seen.agent, sizeof(io_seen.agent), "%s", setup->agent ? setup->agent : "");
     if (io_seen.refuse) {
         relay_end(rs, RELAY_FAILED, 1008, "stream token does not match");
         return;
@@ -188,12 +190,26 @@ static void fini(void)
 
 TestSuite(relay, .init = init, .fini = fini);
 
+Test(relay, the_agent_parameter_of_a_call_we_placed_reaches_the_start)
+{
+    cr_assert_eq(feed("{\"type\":\"setup\",\"sessionId\":\"VX00000000000000000000000000000002\","
+                      "\"accountSid\":\"AC00000000000000000000000000000000\",\"callSid\":\"" SID
+                      "\",\"from\":\"+15005550006\",\"to\":\"+5215512345678\","
+                      "\"direction\":\"outbound-api\",\"customParameters\":{\"token\":\"tok\","
+                      "\"lang\":\"es-MX\",\"agent\":\"front-desk\"}}"),
+                 0);
+    cr_assert_eq(io_seen.started, 1);
+    cr_assert_str_eq(io_seen.agent, "front-desk");
+    cr_assert_str_eq(io_seen.lang, "es-MX");
+}
+
 Test(relay, setup_starts_the_agent_without_repeating_the_welcome_greeting)
 {
     setup_msg("es-MX");
     cr_assert_eq(io_seen.started, 1);
     cr_assert_str_eq(io_seen.token, "tok");
     cr_assert_str_eq(io_seen.lang, "es-MX");
+    cr_assert_str_eq(io_seen.agent, "", "no agent parameter, none read");
     cr_assert_str_eq(s.call_sid, SID);
     /* The agent's start is Twilio's welcomeGreeting: nothing goes out. */
     cr_assert_eq(io_seen.nsent, 0, "sent: %s", io_seen.sent[0]);

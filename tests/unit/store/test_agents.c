@@ -1027,7 +1027,7 @@ Test(agents, an_older_database_migrates_and_keeps_its_data)
                          "DROP TABLE knowledge_fts; DROP TABLE knowledge_passages;"
                          "DROP TABLE knowledge_files; DROP TABLE agents;"
                          "DROP TABLE call_turns; DROP TABLE call_messages;"
-                         "DROP TABLE tenant_relay_voices;" UNDO_MIGRATION_8 UNDO_MIGRATION_7
+                         "DROP TABLE tenant_relay_voices;" UNDO_MIGRATION_9 UNDO_MIGRATION_8 UNDO_MIGRATION_7
                          "DELETE FROM schema_migrations WHERE version >= 4;",
                          NULL, NULL, NULL),
             SQLITE_OK, "%s", sqlite3_errmsg(db));
@@ -1048,7 +1048,7 @@ static void back_to_migration_5(void)
 
     cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
     cr_assert_eq(sqlite3_exec(db,
-                              "BEGIN;" UNDO_MIGRATION_8 UNDO_MIGRATION_7
+                              "BEGIN;" UNDO_MIGRATION_9 UNDO_MIGRATION_8 UNDO_MIGRATION_7
                               "ALTER TABLE agents DROP COLUMN stt;"
                               "ALTER TABLE agents DROP COLUMN stt_model;"
                               "ALTER TABLE agents DROP COLUMN stt_url;"
@@ -1082,8 +1082,8 @@ Test(agents, a_database_at_migration_5_gains_the_speech_columns_and_keeps_its_ag
                  0);
 
     cr_assert_eq(store_open(&st, path), 0);
-    cr_assert_eq(raw_query("SELECT max(version) FROM schema_migrations"), 8);
-    cr_assert_eq(raw_query("SELECT count(*) FROM schema_migrations"), 8);
+    cr_assert_eq(raw_query("SELECT max(version) FROM schema_migrations"), LATEST_MIGRATION);
+    cr_assert_eq(raw_query("SELECT count(*) FROM schema_migrations"), LATEST_MIGRATION);
     cr_assert_eq(raw_query("SELECT count(*) FROM pragma_table_info('agents') WHERE name IN "
                            "('stt', 'stt_model', 'stt_url', 'stt_key_env', 'tts', 'tts_url', "
                            "'tts_key_env', 'voices')"),

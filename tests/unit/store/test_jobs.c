@@ -504,6 +504,26 @@ Test(jobs, busy_and_no_answer_retry_after_the_delay_up_to_the_limit)
     cr_assert_eq(job_mark_sms_sent(st, 999, &already), SB_ENOTFOUND);
 }
 
+Test(jobs, a_failed_transfer_is_texted_once_per_call)
+{
+    int already = -1;
+
+    cr_assert_eq(transfer_text_mark(st, "acme", "CA" "11111111111111111111111111111111", T0,
+                                    &already), 0);
+    cr_assert_eq(already, 0);
+    cr_assert_eq(transfer_text_mark(st, "acme", "CA" "11111111111111111111111111111111", T0 + 5,
+                                    &already), 0);
+    cr_assert_eq(already, 1);
+    /* Another call of the same caller is another text. */
+    cr_assert_eq(transfer_text_mark(st, "acme", "CA" "22222222222222222222222222222222", T0,
+                                    &already), 0);
+    cr_assert_eq(already, 0);
+    cr_assert_eq(transfer_text_mark(st, "nobody", "CA" "33333333333333333333333333333333", T0,
+                                    &already), SB_ENOTFOUND);
+    cr_assert_eq(transfer_text_mark(st, "acme", "", T0, &already), SB_EINVAL);
+    cr_assert_eq(transfer_text_mark(st, "acme", "CA1", 0, &already), SB_EINVAL);
+}
+
 Test(jobs, no_sms_to_an_opted_out_number_nor_without_the_fallback)
 {
     struct job_request r = say_to("+5215512345678");
@@ -935,12 +955,12 @@ Test(jobs, a_database_at_migration_6_gains_the_queue_and_keeps_its_calls)
     st = NULL;
     cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
     cr_assert_eq(
-        sqlite3_exec(db, "BEGIN;" UNDO_MIGRATION_8 UNDO_MIGRATION_7 "COMMIT;", NULL, NULL, NULL),
+        sqlite3_exec(db, "BEGIN;" UNDO_MIGRATION_9 UNDO_MIGRATION_8 UNDO_MIGRATION_7 "COMMIT;", NULL, NULL, NULL),
         SQLITE_OK, "%s", sqlite3_errmsg(db));
     sqlite3_close(db);
     cr_assert_eq(raw_query("SELECT max(version) FROM schema_migrations"), 6);
     cr_assert_eq(store_open(&st, path), 0);
-    cr_assert_eq(raw_query("SELECT max(version) FROM schema_migrations"), 8);
+    cr_assert_eq(raw_query("SELECT max(version) FROM schema_migrations"), LATEST_MIGRATION);
     cr_assert_eq(raw_query("SELECT count(*) FROM calls WHERE job_id IS NULL"), 1);
     cr_assert_eq(store_call_get(st, "CA0000000000000000000000000000020", &c), 0);
     id = add_job(
@@ -973,12 +993,12 @@ Test(jobs, a_tenant_keeps_its_sms_fallback_and_a_database_at_migration_7_gains_i
     store_close(st);
     st = NULL;
     cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    cr_assert_eq(sqlite3_exec(db, "BEGIN;" UNDO_MIGRATION_8 "COMMIT;", NULL, NULL, NULL), SQLITE_OK,
+    cr_assert_eq(sqlite3_exec(db, "BEGIN;" UNDO_MIGRATION_9 UNDO_MIGRATION_8 "COMMIT;", NULL, NULL, NULL), SQLITE_OK,
                  "%s", sqlite3_errmsg(db));
     sqlite3_close(db);
     cr_assert_eq(raw_query("SELECT max(version) FROM schema_migrations"), 7);
     cr_assert_eq(store_open(&st, path), 0);
-    cr_assert_eq(raw_query("SELECT max(version) FROM schema_migrations"), 8);
+    cr_assert_eq(raw_query("SELECT max(version) FROM schema_migrations"), LATEST_MIGRATION);
     cr_assert_eq(store_tenant_get(st, "acme", &t), 0, "the tenant is kept");
     cr_assert_str_eq(t.sms_fallback, "");
 }

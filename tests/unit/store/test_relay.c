@@ -420,7 +420,7 @@ static void back_to_migration_4(void)
              "ALTER TABLE agents DROP COLUMN tts;"
              "ALTER TABLE agents DROP COLUMN tts_url;"
              "ALTER TABLE agents DROP COLUMN tts_key_env;"
-             "ALTER TABLE agents DROP COLUMN voices;" UNDO_MIGRATION_8 UNDO_MIGRATION_7
+             "ALTER TABLE agents DROP COLUMN voices;" UNDO_MIGRATION_9 UNDO_MIGRATION_8 UNDO_MIGRATION_7
              "DELETE FROM schema_migrations WHERE version >= 5;"
              "COMMIT;");
 }
@@ -467,8 +467,8 @@ static void check_migrated(void)
     size_t count = 0;
     long long before;
 
-    cr_assert_eq(raw_query("SELECT max(version) FROM schema_migrations"), 8);
-    cr_assert_eq(raw_query("SELECT count(*) FROM schema_migrations"), 8);
+    cr_assert_eq(raw_query("SELECT max(version) FROM schema_migrations"), LATEST_MIGRATION);
+    cr_assert_eq(raw_query("SELECT count(*) FROM schema_migrations"), LATEST_MIGRATION);
     cr_assert_eq(store_number_list(st, &list, &count), 0);
     cr_assert_eq(count, 2);
     cr_assert_str_eq(list[0].e164, "+15005550001");

@@ -7,6 +7,14 @@
 #ifndef SB_TESTS_STORE_UNDO_MIGRATIONS_H
 #define SB_TESTS_STORE_UNDO_MIGRATIONS_H
 
+/* The newest migration: what a migrated database's schema_migrations ends at. */
+#define LATEST_MIGRATION 9
+
+/* Migration 9: the inbound calls texted after a failed transfer. */
+#define UNDO_MIGRATION_9                                                                           \
+    "DROP TABLE transfer_texts;"                                                                   \
+    "DELETE FROM schema_migrations WHERE version >= 9;"
+
 /* Migration 8: the tenant's SMS fallback template. */
 #define UNDO_MIGRATION_8                                                                           \
     "ALTER TABLE tenants DROP COLUMN sms_fallback;"                                                \

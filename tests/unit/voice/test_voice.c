@@ -493,8 +493,8 @@ Test(voice, incoming_log_lines_carry_the_call_sid_but_no_full_number)
 
 #define TRANSFER_EN_DOC(to)                                                                        \
     DECL "<Response><Say voice=\"Polly.Matthew\">Please hold while I connect you with a "          \
-         "person.</Say><Dial callerId=\"" to "\" timeout=\"30\"><Number>" ACME_TRANSFER            \
-         "</Number></Dial><Say voice=\"Polly.Matthew\">" BYE_EN "</Say><Hangup /></Response>"
+         "person.</Say><Dial action=\"/voice/transfer-ended\" callerId=\"" to "\" "                \
+         "timeout=\"30\"><Number>" ACME_TRANSFER "</Number></Dial></Response>"
 
 Test(voice, gather_transfer_in_english_dials_the_transfer_number)
 {
@@ -511,9 +511,58 @@ Test(voice, gather_transfer_in_spanish_dials_the_transfer_number)
 
     gather_speech(&r, CALLER_MX, NUM_STARTER, "Quiero hablar con un agente");
     assert_doc(&r, DECL "<Response><Say voice=\"Polly.Conchita\">Un momento, por favor. Le "
-                        "comunico con una persona.</Say><Dial callerId=\"" NUM_STARTER
-                        "\" timeout=\"30\"><Number>" ACME_TRANSFER "</Number></Dial><Say "
-                        "voice=\"Polly.Conchita\">" BYE_ES "</Say><Hangup /></Response>");
+                        "comunico con una persona.</Say><Dial action=\"/voice/transfer-ended\" "
+                        "callerId=\"" NUM_STARTER "\" timeout=\"30\"><Number>" ACME_TRANSFER
+                        "</Number></Dial></Response>");
+    reply_release(&r);
+}
+
+/* The <Dial>'s action: goodbye always; the SMS fallback only for an inbound caller nobody took. */
+static int transfer_ended(struct reply *out, struct transfer_text *text, const char *direction,
+                          const char *dial_status)
+{
+    struct form f;
+    int due;
+
+    form_from(&f, "CallSid", "CA0000000000000000000000000000t001", "From", CALLER_MX, "To",
+              NUM_STARTER, "Direction", direction, "DialCallStatus", dial_status, NULL);
+    due = voice_transfer_ended(&fx_ctx, &f, out, text);
+    form_release(&f);
+    return due;
+}
+
+Test(voice, a_transfer_nobody_took_says_goodbye_and_is_due_its_text)
+{
+    static const char *const unreached[] = {"busy", "no-answer", "failed"};
+    struct transfer_text text;
+
+    for (size_t i = 0; i < 3; i++) {
+        struct reply r = REPLY_INIT;
+
+        cr_assert_eq(transfer_ended(&r, &text, "inbound", unreached[i]), 1, "%s", unreached[i]);
+        assert_doc(&r, DECL "<Response><Say voice=\"Polly.Conchita\">" BYE_ES
+                            "</Say><Hangup /></Response>");
+        cr_assert_str_eq(text.to, CALLER_MX);
+        cr_assert_str_eq(text.from, NUM_STARTER);
+        cr_assert_str_eq(text.tenant, "acme");
+        cr_assert_str_eq(text.call_sid, "CA0000000000000000000000000000t001");
+        reply_release(&r);
+    }
+}
+
+Test(voice, a_transfer_taken_or_of_a_call_we_placed_is_not_texted)
+{
+    struct transfer_text text;
+    struct reply r = REPLY_INIT;
+
+    cr_assert_eq(transfer_ended(&r, &text, "inbound", "completed"), 0);
+    cr_assert_eq(r.status, 200);
+    reply_release(&r);
+    cr_assert_eq(transfer_ended(&r, &text, "inbound", "canceled"), 0);
+    reply_release(&r);
+    cr_assert_eq(transfer_ended(&r, &text, "outbound-api", "busy"), 0);
+    cr_assert_eq(r.status, 200);
+    cr_assert_eq(text.to[0], '\0');
     reply_release(&r);
 }
 
