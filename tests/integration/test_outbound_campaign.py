@@ -2,11 +2,11 @@
 
 `campaigns import` queues a 200-row CSV (Spanish contacts among them) with --amd and
 one retry; `switchboard sim api` makes some numbers answering machines, some busy,
-holds back every ninth create's answer (4 s, past the server's 3 s timeout: an unknown
-outcome, looked up), and records every
-request. One number opted out (STOP) before the import, another after it. The server
-is killed with SIGKILL while the campaign is placing, started again, and run (its
-clock moved on past the retry delay when busy jobs wait) until every job is final.
+holds back every ninth create's answer (4 s, past the server's 3 s timeout: an
+unknown outcome, looked up), and records every request. One number opted out (STOP)
+before the import, another after it. The server is killed with SIGKILL while the
+campaign is placing, started again, and run (its clock moved on past the retry delay
+when busy jobs wait) until every job is final.
 The sim's record is then the proof: no number was created more often than its job
 was attempted, the machines were sent the voicemail message, the busy numbers were
 tried twice, the opted-out numbers never called nor texted.
