@@ -43,6 +43,7 @@ static const char api_usage[] =
     "  --create-timeout-every N  place every Nth call created but hold its 201 back\n"
     "  --create-timeout-ms MS  how long it is held back (default 30000)\n"
     "  --slow-ms MS            hold every answer back MS milliseconds\n"
+    "  --page-size-max N       serve lists N items a page at most, whatever PageSize asks\n"
     "  --record FILE           append every request to FILE as a JSON line (created 0600)\n"
     "  --speed X               run calls X times faster than real time (default 1)\n"
     "  --script FILE           the callee's side of every call (see docs/sim.md)\n"
@@ -132,6 +133,7 @@ int cli_sim_api(int argc, char **argv)
         {"create-timeout-every", required_argument, NULL, 'T'},
         {"create-timeout-ms", required_argument, NULL, 'M'},
         {"slow-ms", required_argument, NULL, 'W'},
+        {"page-size-max", required_argument, NULL, 'Z'},
         {"record", required_argument, NULL, 'R'},
         {"stream-plain", no_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},
@@ -221,6 +223,11 @@ int cli_sim_api(int argc, char **argv)
         case 'W':
             if (number_arg("slow-ms", optarg, 0, 600000, &o.slow_ms) != 0)
                 goto out;
+            break;
+        case 'Z':
+            if (number_arg("page-size-max", optarg, 1, 1000, &n) != 0)
+                goto out;
+            o.page_size_max = (int)n;
             break;
         case 'R':
             o.record_path = optarg;

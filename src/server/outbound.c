@@ -28,9 +28,16 @@
 #define QUIET_START_S (8 * 3600) /* no call before 08:00 local time */
 #define QUIET_END_S (21 * 3600)  /* nor from 21:00 */
 #define LOOKUP_PAGE 50
+/* A lookup reads at most this many pages (1000 calls between the two numbers) in one go. */
+#define LOOKUP_PAGES_MAX 20
+/* Calls created this long before the claim are older than any attempt of it (clock skew). */
+#define LOOKUP_SKEW_S 300
 #define MAX_ALLOW 64
 #define DRY_SEEN_MAX 4096
 #define UPDATE_TRIES 4
+/* A placed job's call still live at start is fetched again after 5 s, doubling up to 60 s. */
+#define FETCH_AGAIN_MS 5000
+#define FETCH_AGAIN_MAX_MS 60000
 /* A claim is a write transaction: at most one per tick (250 ms), however many answers wake us. */
 #define CLAIM_EVERY_US 200000
 
@@ -50,13 +57,15 @@ struct task {
     int on;                        /* OPTOUT: 1 opts out, 0 back in */
     outbound_done_fn done;
     void *arg;
-    /* CALL: a request of the HTTP API, answered through call_done. */
+    /* CALL: a request of the HTTP API, answered through call_done after the pass's commit. */
     struct call_request call;
     char key[IDEMPOTENCY_KEY_SIZE];
     outbound_call_fn call_done;
+    struct outbound_call_result *call_res; /* what run_call found; NULL: out of memory */
+    int rc; /* what run_task did, handed to `done` once the pass is committed */
 };
 
-enum op_kind { OP_CREATE, OP_LOOKUP, OP_UPDATE, OP_SMS };
+enum op_kind { OP_CREATE, OP_LOOKUP, OP_UPDATE, OP_SMS, OP_FETCH };
 
 /* A request to Twilio: sent, answered, or waiting to be sent again. */
 struct op {
@@ -65,9 +74,10 @@ struct op {
     enum op_kind kind;
     struct job job;
     char from[E164_SIZE];
-    char call_sid[CALL_SID_SIZE]; /* UPDATE */
+    char call_sid[CALL_SID_SIZE]; /* UPDATE, FETCH */
     struct twilio_rest_request req;
     int tries;
+    int pages;           /* LOOKUP: the pages read so far of this lookup */
     int recovery;        /* a lookup of the start-up recovery */
     long long resend_us; /* waiting: when to send it again */
     uint64_t http_id;
@@ -96,12 +106,17 @@ struct outbound {
     struct op *inflight;
     struct op *waiting;
     int recovering;
-    double tokens;
-    long long tokens_us;
+    /* The rate limit: when the creates of the last second went (mono us), oldest first. */
+    long long *sent_us; /* a ring of calls_per_second */
+    size_t sent_head, nsent;
     long long claimed_us; /* the last claim: one per tick, not one per answer */
+    int more_due;         /* the last claim took all the budget allowed: more may be due */
     int retry_streak;     /* creates in a row to retry (429, never sent) */
     long long dry_seen[DRY_SEEN_MAX];
     size_t ndry_seen;
+    /* A pass in one transaction: the SMS fallbacks it made due, sent once it is committed. */
+    long long *sms_later; /* NULL: no pass open, sms_fallback sends at once */
+    size_t nsms_later, sms_later_cap;
 };
 
 static long long now_s(const struct outbound *o)
@@ -197,6 +212,41 @@ static int allowed(const struct outbound *o, const char *to)
 }
 
 static void sms_fallback(struct outbound *o, long long job_id);
+static void watch_call(struct outbound *o, struct op *op, const char *call_sid);
+
+/* ---- the rate limit: at most calls_per_second creates in any second ---- */
+
+/* Forgets the creates that went a second or more before `mono`; returns how many more may go. */
+static size_t budget(struct outbound *o, long long mono)
+{
+    size_t cap = (size_t)o->s.calls_per_second;
+
+    while (o->nsent && o->sent_us[o->sent_head] <= mono - 1000000) {
+        o->sent_head = (o->sent_head + 1) % cap;
+        o->nsent--;
+    }
+    return cap - o->nsent;
+}
+
+/* Counts a create as gone at `mono` (taken after it was handed over: never too early). */
+static void spend(struct outbound *o, long long mono)
+{
+    size_t cap = (size_t)o->s.calls_per_second;
+
+    if (o->nsent == cap)
+        return;
+    o->sent_us[(o->sent_head + o->nsent) % cap] = mono;
+    o->nsent++;
+}
+
+/* The whole second's budget spent now. */
+static void hold_creates(struct outbound *o)
+{
+    long long mono = clock_mono_us();
+
+    while (o->nsent < (size_t)o->s.calls_per_second)
+        spend(o, mono);
+}
 
 /* ---- releasing a claimed job ---- */
 
@@ -280,6 +330,7 @@ static int lookup_send(struct outbound *o, struct op *op)
     f.start_time_after = day;
     f.page_size = LOOKUP_PAGE;
     op->kind = OP_LOOKUP;
+    op->pages = 0;
     twilio_rest_request_release(&op->req);
     rc = twilio_rest_call_list(o->rest, &f, &op->req, err, sizeof(err));
     if (rc) {
@@ -305,6 +356,45 @@ static int bound_to(struct outbound *o, long long id, const char *call_sid)
     if (job_get(o->store, id, &job) != 0 || job.status == JOB_PLACING || !job.call_sid[0])
         return 0;
     return !call_sid || strcmp(job.call_sid, call_sid) == 0;
+}
+
+/*
+ * The rest of a lookup whose page held no call of the job: 1 when the next
+ * page was asked for; 0 when there is none worth reading (the last page, or
+ * one whose oldest call was created before the claim: the list is newest
+ * first); -1 when it could not be sent, or LOOKUP_PAGES_MAX pages were read
+ * (the job stays placing and is looked up again later: never created twice).
+ */
+static int lookup_next_page(struct outbound *o, struct op *op, const struct twilio_rest_result *r)
+{
+    char next[2048], err[256];
+    long long oldest = 0;
+    int rc;
+
+    if (!r->next_page_uri || !r->next_page_uri[0])
+        return 0;
+    if (r->ncalls && r->calls[r->ncalls - 1].date_created &&
+        twilio_rest_date(r->calls[r->ncalls - 1].date_created, &oldest) == 0 &&
+        oldest < op->job.placing_since - o->s.clock_offset - LOOKUP_SKEW_S)
+        return 0;
+    if (op->pages + 1 >= LOOKUP_PAGES_MAX) {
+        log_event(LOG_WARN, "outbound.lookup_incomplete",
+                  "job=%lld pages=%d reason=\"more calls between the numbers than a lookup "
+                  "reads: left placing, looked up again later\"",
+                  op->job.id, op->pages + 1);
+        return -1;
+    }
+    if (snprintf(next, sizeof(next), "%s", r->next_page_uri) >= (int)sizeof(next))
+        return -1;
+    twilio_rest_request_release(&op->req);
+    rc = twilio_rest_next_page(o->rest, TWILIO_CALL_LIST, next, &op->req, err, sizeof(err));
+    if (rc) {
+        log_event(LOG_WARN, "outbound.lookup_failed", "job=%lld error=\"%s\" next=retry",
+                  op->job.id, err);
+        return -1;
+    }
+    op->pages++;
+    return op_send(o, op) == 0 ? 1 : -1;
 }
 
 static void lookup_answered(struct outbound *o, struct op *op)
@@ -346,14 +436,44 @@ static void lookup_answered(struct outbound *o, struct op *op)
             continue;
         found = c->sid;
     }
+    if (!found) {
+        /* Not on this page: the next one, until the pages end. */
+        rc = lookup_next_page(o, op, &r);
+        twilio_rest_result_release(&r);
+        if (rc > 0)
+            return;
+        if (rc < 0) {
+            lookup_later(o, op);
+            return;
+        }
+        rc = job_resolve_placing(o->store, op->job.id, NULL, op->from, now_s(o));
+        log_event(rc ? LOG_ERROR : LOG_INFO, "outbound.resolved",
+                  "job=%lld to=%s call_sid=- result=\"no call: queued again\" pages=%d%s%s",
+                  op->job.id, redact(op->job.to, tolog), op->pages + 1, rc ? " error=" : "",
+                  rc ? sb_strerror(rc) : "");
+        if (op->recovery)
+            o->recovering--;
+        op_free(op);
+        return;
+    }
     rc = job_resolve_placing(o->store, op->job.id, found, op->from, now_s(o));
     log_event(rc ? LOG_ERROR : LOG_INFO, "outbound.resolved",
-              "job=%lld to=%s call_sid=%s result=%s%s%s", op->job.id, redact(op->job.to, tolog),
-              found ? found : "-", found ? "placed" : "no call: queued again", rc ? " error=" : "",
+              "job=%lld to=%s call_sid=%s result=placed pages=%d%s%s", op->job.id,
+              redact(op->job.to, tolog), found, op->pages + 1, rc ? " error=" : "",
               rc ? sb_strerror(rc) : "");
-    twilio_rest_result_release(&r);
     if (op->recovery)
         o->recovering--;
+    if (rc == 0 && op->recovery) {
+        /* Its callbacks may have come while the server was down: watched until it ends. */
+        char sid[CALL_SID_SIZE];
+
+        snprintf(sid, sizeof(sid), "%s", found);
+        twilio_rest_result_release(&r);
+        op->recovery = 0;
+        watch_call(o, op, sid);
+        return;
+    }
+    twilio_rest_result_release(&r);
     op_free(op);
 }
 
@@ -448,7 +568,7 @@ static void create_answered(struct outbound *o, struct op *op, int stopping)
             delay = 60000;
         o->retry_streak++;
         if (r.http_status == 429 || r.code == 20429)
-            o->tokens = 0; /* Twilio asks for less: the budget starts again */
+            hold_creates(o); /* Twilio asks for less: none for a second */
         release(o, &op->job, now_s(o) + 1 + delay / 1000, r.error);
         break;
     }
@@ -677,6 +797,11 @@ static void sms_fallback(struct outbound *o, long long job_id)
     struct job job;
     char from[E164_SIZE];
 
+    /* Marked sent before it is sent: so the mark must be on disk first (pass). */
+    if (o->sms_later && o->nsms_later < o->sms_later_cap) {
+        o->sms_later[o->nsms_later++] = job_id;
+        return;
+    }
     if (job_get(o->store, job_id, &job) != 0)
         return;
     memset(&q, 0, sizeof(q));
@@ -802,8 +927,18 @@ static void call_queue(struct outbound *o, struct task *t, struct outbound_call_
 
 static void run_call(struct outbound *o, struct task *t)
 {
-    struct outbound_call_result *res = calloc(1, sizeof(*res));
-    struct outbound_call_result oom;
+    t->call_res = calloc(1, sizeof(*t->call_res));
+    if (t->call_res)
+        call_queue(o, t, t->call_res);
+}
+
+/*
+ * Answers an API request once the pass that queued its job is committed
+ * (`commit_rc`): a job is never reported queued before it is on disk.
+ */
+static void answer_call(struct task *t, int commit_rc)
+{
+    struct outbound_call_result oom, *res = t->call_res;
     char tolog[REDACT_SIZE];
 
     if (!res) {
@@ -814,7 +949,10 @@ static void run_call(struct outbound *o, struct task *t)
         t->call_done(t->arg, &oom);
         return;
     }
-    call_queue(o, t, res);
+    if (commit_rc && res->rc == 0) {
+        res->rc = commit_rc;
+        call_unavailable(res, "cannot commit the job", commit_rc);
+    }
     if (res->rc == 0)
         log_event(LOG_INFO, "api.call_queued", "job=%lld tenant=%s to=%s kind=%s replayed=%s",
                   res->job.id, t->tenant, redact(t->call.to, tolog), job_kind_name(res->job.kind),
@@ -826,20 +964,23 @@ static void run_call(struct outbound *o, struct task *t)
                   res->check.field ? res->check.field : "-");
     t->call_done(t->arg, res);
     free(res);
+    t->call_res = NULL;
 }
 
 /* ---- the callbacks ---- */
 
+/*
+ * Applies a callback handed over by a webhook. Its answer (`done`) waits for
+ * the pass's commit (placer_main): it may not say "on disk" before.
+ */
 static void run_task(struct outbound *o, struct task *t)
 {
     struct job_update u;
     int rc;
 
     memset(&u, 0, sizeof(u));
-    if (t->kind == TASK_TEXT) {
-        transfer_text(o, t);
-        return;
-    }
+    if (t->kind == TASK_TEXT)
+        return; /* texted by pass() after its commit: the mark goes to disk on its own first */
     if (t->kind == TASK_CALL) {
         run_call(o, t);
         return;
@@ -851,8 +992,7 @@ static void run_task(struct outbound *o, struct task *t)
         log_event(rc ? LOG_WARN : LOG_INFO, t->on ? "sms.opted_out" : "sms.opted_in",
                   "tenant=%s from=%s%s%s", t->tenant, redact(t->number, tolog), rc ? " error=" : "",
                   rc ? sb_strerror(rc) : "");
-        if (t->done)
-            t->done(t->arg, rc);
+        t->rc = rc;
         return;
     }
     if (t->kind == TASK_STATUS) {
@@ -877,8 +1017,7 @@ static void run_task(struct outbound *o, struct task *t)
             log_event(LOG_ERROR, "outbound.status_failed", "job=%lld call_sid=%s error=\"%s\"",
                       t->job_id, t->call_sid, sb_strerror(rc));
         }
-        if (t->done)
-            t->done(t->arg, rc);
+        t->rc = rc;
         return;
     }
     rc = job_status_by_call(o->store, t->job_id, t->call_sid, "in-progress", t->answered_by,
@@ -888,6 +1027,119 @@ static void run_task(struct outbound *o, struct task *t)
               rc ? sb_strerror(rc) : "");
     if (rc == 0)
         amd_update(o, t);
+}
+
+/* ---- jobs left placed: their final callback may have come while the server was down ---- */
+
+static int final_status(const char *status)
+{
+    static const char *const finals[] = {"completed", "busy", "no-answer", "failed", "canceled"};
+
+    for (size_t i = 0; status && i < sizeof(finals) / sizeof(finals[0]); i++) {
+        if (strcmp(status, finals[i]) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static void fetch_later(struct outbound *o, struct op *op)
+{
+    long delay = FETCH_AGAIN_MS << (op->tries < 4 ? op->tries : 4);
+
+    op->tries++;
+    op_wait(o, op, delay < FETCH_AGAIN_MAX_MS ? delay : FETCH_AGAIN_MAX_MS);
+}
+
+/*
+ * A fetched call: a final status is applied to its job as its status
+ * callback would have been (a callback that comes after all the same
+ * changes nothing); a live call is fetched again later, until its job has
+ * left `placed` (its callbacks came) or the call ends.
+ */
+static void fetch_answered(struct outbound *o, struct op *op, int stopping)
+{
+    struct twilio_rest_result r;
+    struct job_update u;
+    struct job now;
+    int rc;
+
+    if (stopping || job_get(o->store, op->job.id, &now) != 0 || now.status != JOB_PLACED ||
+        strcmp(now.call_sid, op->call_sid) != 0) {
+        op_free(op);
+        return;
+    }
+    rc = twilio_rest_result_parse(&r, TWILIO_CALL_FETCH, op->res);
+    if (rc || r.outcome == TWILIO_OUTCOME_FAILED) {
+        log_event(LOG_WARN, "outbound.fetch_failed", "job=%lld call_sid=%s error=\"%s\"",
+                  op->job.id, op->call_sid, rc ? sb_strerror(rc) : r.error);
+        twilio_rest_result_release(&r);
+        op_free(op);
+        return;
+    }
+    if (r.outcome != TWILIO_OUTCOME_OK || !final_status(r.call.status)) {
+        twilio_rest_result_release(&r);
+        fetch_later(o, op);
+        return;
+    }
+    memset(&u, 0, sizeof(u));
+    rc = job_status_by_call(o->store, op->job.id, op->call_sid, r.call.status,
+                            r.call.answered_by && r.call.answered_by[0] ? r.call.answered_by : NULL,
+                            now_s(o), &u);
+    log_event(rc ? LOG_ERROR : LOG_INFO, "outbound.reconciled",
+              "job=%lld call_sid=%s status=%s job_status=%s%s%s", op->job.id, op->call_sid,
+              r.call.status, rc ? "-" : job_status_name(u.status), rc ? " error=" : "",
+              rc ? sb_strerror(rc) : "");
+    if (rc == 0 && u.sms_due)
+        sms_fallback(o, u.job_id);
+    twilio_rest_result_release(&r);
+    op_free(op);
+}
+
+/* Fetches a placed job's call (`op` becomes the fetch) until it ends or the job leaves placed. */
+static void watch_call(struct outbound *o, struct op *op, const char *call_sid)
+{
+    char err[256];
+
+    op->kind = OP_FETCH;
+    op->tries = 0;
+    snprintf(op->call_sid, sizeof(op->call_sid), "%s", call_sid);
+    twilio_rest_request_release(&op->req);
+    if (twilio_rest_call_fetch(o->rest, op->call_sid, &op->req, err, sizeof(err)) != 0) {
+        log_event(LOG_WARN, "outbound.fetch_failed", "job=%lld call_sid=%s error=\"%s\"",
+                  op->job.id, op->call_sid, err);
+        op_free(op);
+        return;
+    }
+    if (op_send(o, op) != 0)
+        fetch_later(o, op);
+}
+
+/* At start: every job left placed has its call fetched (Calls fetch). */
+static void reconcile_placed(struct outbound *o)
+{
+    struct job_filter f = {NULL, 0, JOB_PLACED, 0};
+    struct job *jobs = NULL;
+    size_t n = 0;
+
+    if (job_list(o->store, &f, &jobs, &n) != 0) {
+        log_event(LOG_ERROR, "outbound.reconcile_failed", "error=\"the store cannot list jobs\"");
+        return;
+    }
+    if (n)
+        log_event(LOG_INFO, "outbound.reconcile",
+                  "placed=%zu reason=\"left placed by the last run: each call is fetched, in "
+                  "case its final callback came while the server was down\"",
+                  n);
+    for (size_t i = 0; i < n; i++) {
+        struct op *op = calloc(1, sizeof(*op));
+
+        if (!op)
+            break;
+        op->o = o;
+        op->job = jobs[i];
+        watch_call(o, op, jobs[i].call_sid);
+    }
+    job_list_free(jobs);
 }
 
 /* ---- claiming ---- */
@@ -902,18 +1154,15 @@ static void claim(struct outbound *o)
     if (mono - o->claimed_us < CLAIM_EVERY_US)
         return;
     o->claimed_us = mono;
-    o->tokens += (double)(mono - o->tokens_us) * o->s.calls_per_second / 1e6;
-    o->tokens_us = mono;
-    if (o->tokens > o->s.calls_per_second)
-        o->tokens = o->s.calls_per_second;
-    if (o->tokens < 1)
+    want = budget(o, mono);
+    if (want == 0)
         return;
-    want = (size_t)o->tokens;
     rc = job_claim_due(o->store, now, want, o->s.cap, &jobs, &n);
     if (rc) {
         log_event(LOG_WARN, "outbound.claim_failed", "error=\"store: %s\"", sb_strerror(rc));
         return;
     }
+    o->more_due = n == want;
     for (size_t i = 0; i < n; i++) {
         const struct job *job = &jobs[i];
         long long until;
@@ -927,10 +1176,32 @@ static void claim(struct outbound *o)
             release(o, job, until, "quiet hours (08:00 to 21:00 in the tenant's time zone)");
             continue;
         }
-        o->tokens -= 1;
         place(o, job);
+        spend(o, clock_mono_us());
     }
     job_list_free(jobs);
+}
+
+/*
+ * How long the placer may sleep when nothing wakes it: while jobs wait for
+ * the budget, until the next one is due (one claim per tick at most); else
+ * a second, the time a job queued by another process waits at most.
+ */
+static long long claim_wait_us(const struct outbound *o)
+{
+    long long mono = clock_mono_us(), wait, tick;
+
+    if (!o->rest || o->s.dry_run || !o->more_due)
+        return 1000000;
+    wait = 0;
+    if (o->nsent == (size_t)o->s.calls_per_second) /* when the oldest create leaves the second */
+        wait = o->sent_us[o->sent_head] + 1000000 - mono + 1000;
+    tick = CLAIM_EVERY_US - (mono - o->claimed_us);
+    if (wait < tick)
+        wait = tick;
+    if (wait < 1000)
+        wait = 1000;
+    return wait < 1000000 ? wait : 1000000;
 }
 
 /* A dry run: each due job is logged once, and stays queued. */
@@ -1015,6 +1286,9 @@ static void answered(struct outbound *o, struct op *op, int stopping)
     case OP_SMS:
         sms_answered(o, op, stopping);
         break;
+    case OP_FETCH:
+        fetch_answered(o, op, stopping);
+        break;
     }
 }
 
@@ -1045,20 +1319,96 @@ static void resend_waiting(struct outbound *o)
     }
 }
 
+/*
+ * One pass over what woke the placer: the callbacks handed over, then
+ * Twilio's answers. Their store changes share one transaction (each its own
+ * savepoint, as the store makes them), so a pass costs one commit rather
+ * than one per callback and answer; the webhooks' answers (`done`) and the
+ * SMS fallbacks it made due wait for that commit. A pass whose commit fails
+ * undoes its changes: its callbacks are answered failed (Twilio sends them
+ * again), and a create's answer lost so leaves its job placing, for the
+ * lookup of the next start.
+ */
+static void pass(struct outbound *o, struct task *tasks, struct op *ans)
+{
+    size_t items = 0, nsms;
+    long long *sms;
+    int rc = 0;
+
+    for (struct task *t = tasks; t; t = t->next)
+        items++;
+    for (struct op *op = ans; op; op = op->answered_next)
+        items++;
+    if (items > 1) {
+        o->sms_later = calloc(items, sizeof(*o->sms_later));
+        o->sms_later_cap = items;
+        o->nsms_later = 0;
+        if (o->sms_later && store_begin(o->store) != 0) {
+            free(o->sms_later);
+            o->sms_later = NULL;
+        }
+    }
+    for (struct task *t = tasks; t; t = t->next)
+        run_task(o, t);
+    while (ans) {
+        struct op *op = ans;
+
+        ans = op->answered_next;
+        answered(o, op, 0);
+    }
+    sms = o->sms_later;
+    nsms = o->nsms_later;
+    o->sms_later = NULL;
+    if (sms) {
+        rc = store_commit(o->store);
+        if (rc) {
+            (void)store_rollback(o->store);
+            log_event(LOG_ERROR, "outbound.pass_failed",
+                      "items=%zu error=\"store: %s\" result=\"callbacks answered as failed\"",
+                      items, sb_strerror(rc));
+            nsms = 0;
+        }
+    }
+    for (size_t i = 0; i < nsms; i++)
+        sms_fallback(o, sms[i]);
+    free(sms);
+    while (tasks) {
+        struct task *t = tasks;
+
+        tasks = t->next;
+        if (t->kind == TASK_TEXT)
+            transfer_text(o, t);
+        if (t->kind == TASK_CALL)
+            answer_call(t, rc);
+        if (t->done)
+            t->done(t->arg, rc ? rc : t->rc);
+        free(t);
+    }
+}
+
 static void *placer_main(void *arg)
 {
     struct outbound *o = arg;
 
-    if (o->rest && !o->s.dry_run)
+    if (o->rest && !o->s.dry_run) {
         recover(o);
+        reconcile_placed(o);
+    }
     for (;;) {
         struct task *tasks;
         struct op *ans;
         struct timespec until;
 
+        long long wait_us = claim_wait_us(o);
+
         pthread_mutex_lock(&o->lock);
         clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += 1;
+        until.tv_sec += wait_us / 1000000;
+        until.tv_nsec += (wait_us % 1000000) * 1000;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
         while (!o->stop && !o->kicked && !o->tasks && !o->answered)
             if (pthread_cond_timedwait(&o->cond, &o->lock, &until) != 0)
                 break;
@@ -1069,19 +1419,7 @@ static void *placer_main(void *arg)
         o->kicked = 0;
         pthread_mutex_unlock(&o->lock);
 
-        while (tasks) {
-            struct task *t = tasks;
-
-            tasks = t->next;
-            run_task(o, t);
-            free(t);
-        }
-        while (ans) {
-            struct op *op = ans;
-
-            ans = op->answered_next;
-            answered(o, op, 0);
-        }
+        pass(o, tasks, ans);
         pthread_mutex_lock(&o->lock);
         if (o->stop) {
             pthread_mutex_unlock(&o->lock);
@@ -1178,8 +1516,11 @@ int outbound_start(struct outbound **out, const struct outbound_settings *s)
     allow_parse(o, s->allow);
     o->s.public_base_url = o->base;
     o->s.allow = o->allow_buf;
-    o->tokens = 1;
-    o->tokens_us = clock_mono_us();
+    o->sent_us = calloc((size_t)o->s.calls_per_second, sizeof(*o->sent_us));
+    if (!o->sent_us) {
+        free(o);
+        return SB_ENOMEM;
+    }
     pthread_mutex_init(&o->lock, NULL);
     pthread_cond_init(&o->cond, NULL);
     rc = store_open(&o->store, s->db_path);
@@ -1212,6 +1553,7 @@ fail:
     store_close(o->store);
     pthread_cond_destroy(&o->cond);
     pthread_mutex_destroy(&o->lock);
+    free(o->sent_us);
     free(o);
     return rc;
 }
@@ -1339,5 +1681,6 @@ void outbound_stop(struct outbound *o)
     store_close(o->store);
     pthread_cond_destroy(&o->cond);
     pthread_mutex_destroy(&o->lock);
+    free(o->sent_us);
     free(o);
 }

@@ -162,6 +162,9 @@ void api_reply_page(struct api_reply *r, const struct api_request *req, const ch
                             strcmp(bad, "PageSize") == 0 ? API_PAGE_SIZE_MAX : API_PAGE_MAX);
         goto out;
     }
+    /* --page-size-max: a smaller page than asked for, its next_page_uri saying so. */
+    if (req->page_size_max > 0 && pg.size > req->page_size_max)
+        pg.size = req->page_size_max;
     /* The next page starts after the token's item, so calls created meanwhile shift nothing. */
     start = (size_t)pg.number * (size_t)pg.size;
     if (pg.after_sid) {
@@ -484,6 +487,7 @@ static void handle(struct sim_api *api, struct api_session *s, struct api_reply 
     req.method = s->method;
     req.path = s->path;
     req.params = &s->query;
+    req.page_size_max = api->o->page_size_max;
     h->params = &s->query;
     if (strncmp(s->path, twiml_prefix, sizeof(twiml_prefix) - 1) == 0) {
         api_twiml_serve(api, s->path + sizeof(twiml_prefix) - 1, r);

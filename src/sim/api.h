@@ -42,6 +42,7 @@ struct sim_api_opts {
     int create_timeout_every; /* every Nth call created: its 201 waits create_timeout_ms */
     long create_timeout_ms;   /* 0 means 30000 */
     long slow_ms;             /* every REST answer waits this long */
+    int page_size_max;        /* lists serve at most this many items a page; 0: PageSize */
     const char *record_path; /* JSON lines of every request, appended (created 0600); may be NULL */
     int stream_plain;        /* open wss:// media streams as ws:// */
     double speed;            /* simulated seconds per wall-clock second; 0 means 1 */

@@ -136,6 +136,7 @@ struct api_request {
     const char *path;           /* the full path, for messages */
     char args[2][SID_SIZE + 8]; /* the path's '*' segments */
     const struct form *params;  /* form body (POST) or query string (GET) */
+    int page_size_max;          /* --page-size-max; 0: none */
 };
 
 /* A reply being built. */

@@ -74,8 +74,8 @@ class Switchboard:
         self.cli("numbers", "add", INACTIVE, "--tenant", "acme", "--plan", "pro", "--inactive")
         self.cli("numbers", "add", "+15005550003", "--tenant", "latino", "--plan", "starter")
 
-    def start(self, *flags, base_url=None, token=TOKEN, wait=True):
-        self.port = free_port()
+    def start(self, *flags, base_url=None, token=TOKEN, wait=True, port=None):
+        self.port = port or free_port()
         self.base_url = base_url or "http://127.0.0.1:%d" % self.port
         env = self.env(TWILIO_AUTH_TOKEN=token, PUBLIC_BASE_URL=self.base_url)
         self.log = open(self.log_path, "ab")

@@ -63,14 +63,14 @@ class Placer(Switchboard):
         self.seed()
         self.cli("tenants", "set", "acme", "--timezone", daytime_zone())
 
-    def start(self, *flags, credentials=True, base_url=None, **extra):
+    def start(self, *flags, credentials=True, base_url=None, port=None, **extra):
         env = dict(self.server_env)
         if credentials:
             env.update(TWILIO_ACCOUNT_SID=ACCOUNT, TWILIO_API_BASE=self.sim.base_url)
         env.update(extra)
         env.setdefault("SWITCHBOARD_CALLS_PER_SECOND", "20")
         self.extra_env = env
-        return super().start(*flags, base_url=base_url)
+        return super().start(*flags, base_url=base_url, port=port)
 
     def env(self, **extra):
         env = super().env(**extra)
@@ -404,12 +404,46 @@ class CrashTest(PlacerTest):
         self.sb.start()
         calls = set()
         for i in ids:
-            calls.add(self.sb.wait_status(i, ("placed",))["call_sid"])
+            # Placed; then its call, which found no webhook, is fetched and ends the job.
+            job = self.sb.wait_status(i, ("placed", "failed", "completed"))
+            self.assertTrue(job["call_sid"], job)
+            calls.add(job["call_sid"])
         self.assertEqual(len(calls), 3)
         self.assertIn("outbound.recovery placing=3", self.sb.logs())
         time.sleep(7)  # the held creates' answers would have come by now
         for to in tos:
             self.assertEqual(len(creates(self.sim, to)), 1, to)
+
+
+class PagedLookupTest(PlacerTest):
+    # One call a page: the lookup of the older call has to read past the newer one.
+    sim_flags = ("--create-timeout-every", "1", "--create-timeout-ms", "6000",
+                 "--page-size-max", "1")
+
+    def test_the_lookup_after_a_restart_reads_past_its_first_page(self):
+        to = number(35)
+        ids = [self.sb.queue(to, "--say", "hello") for _ in range(2)]
+        self.sb.start(base_url="http://127.0.0.1:%d" % free_port())
+        placing = wait_for(lambda: all(self.sb.job(i)["status"] == "placing" for i in ids) and
+                           len(creates(self.sim)) == 2, 10)
+        self.assertTrue(placing, self.sb.logs())
+        self.sb.kill9()
+        self.sb.start()
+        # Both calls are between the same two numbers, newest first, one a page: the job
+        # resolved second finds the first page's call taken and must read the second page.
+        # Read the first page only, it would conclude "no call" and create a third.
+        resolved = wait_for(lambda: all(self.sb.job(i)["status"] != "placing" for i in ids), 10)
+        self.assertTrue(resolved, self.sb.logs())
+        time.sleep(1.5)
+        self.assertEqual(len(creates(self.sim, to)), 2, self.sb.logs())
+        calls = {self.sb.wait_status(i, ("placed", "failed", "completed"))["call_sid"]
+                 for i in ids}
+        self.assertNotIn(None, calls)
+        self.assertEqual(len(calls), 2)
+        self.assertEqual([self.sb.job(i)["attempts"] for i in ids], [1, 1])
+        lists = [r for r in sim_records(self.sim) if r["action"] == "calls.list"]
+        self.assertTrue(any(r["params"].get("PageToken") for r in lists), lists)
+        self.assertIn("pages=2", self.sb.logs())
 
 
 class RateLimitTest(PlacerTest):

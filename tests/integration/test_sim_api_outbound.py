@@ -362,6 +362,30 @@ class ListFiltersTest(SimApiTestCase):
         self.assertEqual(status, 400)
 
 
+class PageSizeMaxTest(ListFiltersTest):
+    """--page-size-max: pages smaller than asked for, which a client reads by next_page_uri."""
+    server_flags = ListFiltersTest.server_flags + ("--page-size-max", "2")
+
+    # ListFiltersTest's calls, not its tests.
+    test_start_time_filters_on_whole_utc_days = None
+    test_paging_with_the_official_client = None
+
+    def test_pages_are_cut_to_the_maximum_and_followed_to_the_end(self):
+        status, _, body = self.server.raw("GET", CALLS + "?PageSize=50&To=%2B15550000009")
+        self.assertEqual(status, 200, body)
+        page = json.loads(body)
+        self.assertEqual((len(page["calls"]), page["page_size"]), (2, 2))
+        self.assertIn("PageSize=2", page["next_page_uri"])
+        self.assertIn("To=%2B15550000009", page["next_page_uri"])
+        status, _, body = self.server.raw("GET", page["next_page_uri"])
+        rest = json.loads(body)
+        self.assertEqual(len(rest["calls"]), 1)
+        self.assertIsNone(rest["next_page_uri"])
+        self.assertEqual({c["sid"] for c in page["calls"] + rest["calls"]}, set(self.ringing))
+        # The official client asks for 50 a page and follows the pages: it gets them all.
+        self.assertEqual({c.sid for c in self.client.calls.list(page_size=50)}, self.all)
+
+
 class RequestRecordTest(SimApiTestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="sb-record-")
