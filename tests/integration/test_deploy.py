@@ -254,7 +254,7 @@ class BehindNginxTest(unittest.TestCase):
         cls.sb.log = open(cls.sb.log_path, "ab")
         cls.sb.proc = subprocess.Popen([BINARY, "serve", "--listen", "127.0.0.1:%d" % port, *cls.serve_flags],
                                        env=env, stdout=cls.sb.log, stderr=subprocess.STDOUT)
-        cls.sb.wait_ready()
+        cls.sb.wait_ready(listening_line=True)
 
     @classmethod
     def tearDownClass(cls):
@@ -399,7 +399,7 @@ class BehindNginxTrustingItTest(BehindNginxTest):
         cls.sb.log = open(cls.sb.log_path, "ab")
         cls.sb.proc = subprocess.Popen([BINARY, "serve", "--listen", "127.0.0.1:%d" % port, *cls.serve_flags],
                                        env=env, stdout=cls.sb.log, stderr=subprocess.STDOUT)
-        cls.sb.wait_ready()
+        cls.sb.wait_ready(listening_line=True)
 
 
 if __name__ == "__main__":
