@@ -7,11 +7,11 @@
 #   1. unit tests (Criterion), plain build
 #   2. the same unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   3. oracle tests (python3-twilio decides what is correct)
-#   4. integration tests (the real binary over real sockets on 127.0.0.1)
+#   4. integration tests (the real binary over real sockets on 127.0.0.1), as two processes at once
 #   5. under ThreadSanitizer: the unit tests that start threads (the writer, the
 #      worker pool) and the integration tests that drive every thread of the
 #      server (loop, writer, workers)
-#   6. fuzz targets for a bounded time (FUZZ_SECONDS each, default 4)
+#   6. fuzz targets for a bounded time (FUZZ_SECONDS each, default 4), two at a time
 # and ends with one line "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -59,21 +59,38 @@ criterion() { # criterion LABEL EXE
 }
 
 pyunit() { # pyunit LABEL DIR|MODULE... (pyunit_build: the build whose binary runs, default build/)
-  local out="$log/$1.out" label=$1
+  pyunit_start "$@"
+  wait "$!"
+  pyunit_report "$1"
+}
+
+pyunit_start() { # pyunit_start LABEL DIR|MODULE...: runs them in the background; pyunit_report LABEL then counts
+  local label=$1 file=${1//\//-}  # the label names its files, without a slash
+  local out="$log/$file.out"
   shift
-  if [ $# -eq 1 ] && [ -d "$1" ]; then
-    SB_BUILD="${pyunit_build:-$root/build}" /usr/bin/python3 -m unittest discover -s "$1" -t "$root" \
-      -p 'test_*.py' >"$out" 2>&1
-  else
-    SB_BUILD="${pyunit_build:-$root/build}" /usr/bin/python3 -m unittest "$@" >"$out" 2>&1
-  fi
-  local rc=$?
+  (
+    started=$SECONDS
+    if [ $# -eq 1 ] && [ -d "$1" ]; then
+      SB_BUILD="${pyunit_build:-$root/build}" /usr/bin/python3 -m unittest discover -s "$1" -t "$root" \
+        -p 'test_*.py' >"$out" 2>&1
+    else
+      SB_BUILD="${pyunit_build:-$root/build}" /usr/bin/python3 -m unittest "$@" >"$out" 2>&1
+    fi
+    echo "$? $((SECONDS - started))" >"$log/$file.rc"
+  ) &
+}
+
+pyunit_report() { # pyunit_report LABEL [NOTE]: the summary line of a finished pyunit_start, counted
+  local label=$1 note=${2:-} file=${1//\//-} rc secs
+  local out="$log/$file.out"
+  read -r rc secs <"$log/$file.rc" 2>/dev/null || rc=1
   local ran; ran=$(sed -n 's/^Ran \([0-9]*\) tests\?.*/\1/p' "$out" | tail -1)
   local bad; bad=$(grep -E '^FAILED \(' "$out" | grep -oE '(failures|errors)=[0-9]+' | awk -F= '{s += $2} END {print s + 0}')
   ran=${ran:-0}; bad=${bad:-0}
-  [ $rc -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
+  [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
   [ "$bad" -ne 0 ] && grep -E -A30 '^(FAIL|ERROR):' "$out" | head -80
-  printf '%s: %s passed, %s failed\n' "$label" "$((ran - bad < 0 ? 0 : ran - bad))" "$bad"
+  printf '%s: %s passed, %s failed%s\n' "$label" "$((ran - bad < 0 ? 0 : ran - bad))" "$bad" \
+    "${note:+ ($note, ${secs:-?} s)}"
   count "$((ran - bad < 0 ? 0 : ran - bad))" "$bad"
 }
 
@@ -113,12 +130,27 @@ step "integration tests under ASan + UBSan: speech on Media Streams under bad in
 # Providers that refuse, fail, stall, cut or send garbage, noise and clipped audio: nothing
 # may leak or crash (tests/lsan.supp names the third-party leaks it allows). The long-talk
 # noise test runs in the plain integration step only, for the suite's time.
+# Two processes at once, as in the plain integration step (each a call or two in real time):
+# the noise tests and three cloud cases in one, the other cloud cases in the other.
 if build build-asan "switchboard" -Db_sanitize=address,undefined -Db_lundef=false; then
-  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-    LSAN_OPTIONS="suppressions=$root/tests/lsan.supp" pyunit_build="$root/build-asan" \
-    pyunit "asan:integration" tests.integration.test_speech_cloud \
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+  export LSAN_OPTIONS="suppressions=$root/tests/lsan.supp"
+  # Every test class of test_speech_cloud but the base runs: the three named here in the first
+  # process, all the others (new ones too) in the second.
+  cloud=tests.integration.test_speech_cloud cloud_first="SpanishThroughTheStandInsTest NothingHeardTest RefusedKeyTest"
+  cloud_rest=$(sed -n 's/^class \([A-Za-z0-9_]*\)(.*/\1/p' tests/integration/test_speech_cloud.py |
+                 grep -vxF -e CloudSpeechTest $(printf -- '-e %s ' $cloud_first))
+  # shellcheck disable=SC2046,SC2086  # one test a word
+  pyunit_build="$root/build-asan" pyunit_start "asan:integration (1/2)" \
     tests.integration.test_speech_noise.SpeechNoiseTest.test_clipped_audio_starts_no_turn_that_ends_the_call \
-    tests.integration.test_speech_noise.SpeechNoiseTest.test_noise_over_the_agent_does_not_stop_it
+    tests.integration.test_speech_noise.SpeechNoiseTest.test_noise_over_the_agent_does_not_stop_it \
+    $(printf "$cloud.%s " $cloud_first)
+  # shellcheck disable=SC2046,SC2086
+  pyunit_build="$root/build-asan" pyunit_start "asan:integration (2/2)" $(printf "$cloud.%s " $cloud_rest)
+  wait
+  pyunit_report "asan:integration (1/2)" "2 noise tests, $(wc -w <<<"$cloud_first") cloud cases"
+  pyunit_report "asan:integration (2/2)" "$(wc -w <<<"$cloud_rest") cloud cases"
+  unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
 else
   count 0 1
 fi
@@ -127,7 +159,42 @@ step "oracle tests (python3-twilio)"
 pyunit oracle tests/oracle
 
 step "integration tests"
-pyunit integration tests/integration
+# Two processes at once, each with its own modules: the tests mostly wait on real time (audio
+# paced at 20 ms a frame, timeouts, retries, the sim's calls) rather than use the CPU (one
+# call takes a few per cent of a core), and every server has its own free port and temporary
+# store, so they run side by side as they do alone. The modules are dealt out longest first,
+# each to the process with fewer seconds so far, by integration_seconds: each module's
+# seconds alone on 2 CPUs (a module not listed counts as 5). Every test_*.py under
+# tests/integration runs in one of the two; each one's output is kept apart and reported
+# below as the single process's was.
+integration_seconds="test_speech_cloud=103 test_speech_noise=95 test_synthesis=94 test_speech=83
+  test_streams=37 test_outbound_placer=35 test_sim=34 test_attacks=21 test_sim_api_outbound=21
+  test_sim_api=18 test_outbound_campaign=15 test_sim_switchboard=13 test_api=10 test_sim_providers=11 test_flows=9 test_agent_gather=6
+  test_server=6 test_agent_partial=5 test_outbound_cli=5 test_outbound_sms=5 test_sim_llm=5
+  test_sim_relay=5 test_agents_cli=3 test_deploy=2 test_tenants_set=2 test_cli=1 test_files=1
+  test_logs=1 test_relay=1 test_sim_interactive=1 test_status_values=1 test_webhooks=1"
+integration_split() { # prints "1 MODULE" or "2 MODULE" for every integration test module
+  local w f load1=0 load2=0
+  while read -r w f; do
+    f=${f%.py}
+    if [ "$load1" -le "$load2" ]; then
+      load1=$((load1 + w)); echo "1 ${f//\//.}"
+    else
+      load2=$((load2 + w)); echo "2 ${f//\//.}"
+    fi
+  done < <(find tests/integration -name 'test_*.py' | while read -r f; do
+             w=$(tr ' ' '\n' <<<"$integration_seconds" | sed -n "s/^$(basename "$f" .py)=//p")
+             echo "${w:-5} $f"
+           done | sort -k1,1nr -k2)
+}
+split=$(integration_split)
+# shellcheck disable=SC2046  # one module a word
+pyunit_start "integration (1/2)" $(sed -n 's/^1 //p' <<<"$split")
+# shellcheck disable=SC2046
+pyunit_start "integration (2/2)" $(sed -n 's/^2 //p' <<<"$split")
+wait
+pyunit_report "integration (1/2)" "$(grep -c '^1 ' <<<"$split") modules"
+pyunit_report "integration (2/2)" "$(grep -c '^2 ' <<<"$split") modules"
 
 step "under ThreadSanitizer"
 # TSAN_OPTIONS: stop at the first report (the harness fails the test whose server
@@ -171,18 +238,36 @@ fi
 
 step "fuzz targets (${FUZZ_SECONDS:-4} s each)"
 fuzzers="fuzz/fuzz_api_params fuzz/fuzz_call_request fuzz/fuzz_chat_stream fuzz/fuzz_csv fuzz/fuzz_deepgram fuzz/fuzz_doc fuzz/fuzz_flow fuzz/fuzz_form fuzz/fuzz_grammar fuzz/fuzz_knowledge fuzz/fuzz_llm_script fuzz/fuzz_media fuzz/fuzz_providers fuzz/fuzz_relay fuzz/fuzz_script fuzz/fuzz_sig fuzz/fuzz_sse fuzz/fuzz_status_events fuzz/fuzz_tz fuzz/fuzz_tts_wire fuzz/fuzz_twilio_rest fuzz/fuzz_twiml fuzz/fuzz_words"
+# Two targets at a time, one for each of the 2 CPUs: each still fuzzes for FUZZ_SECONDS.
+fuzz_start() { # fuzz_start TARGET: fuzzes in the background; fuzz_report TARGET then counts
+  local name corpus
+  name=$(basename "$1") corpus="$log/corpus-$(basename "$1")"
+  mkdir -p "$corpus"
+  [ -d "fuzz/corpus/${name#fuzz_}" ] && cp fuzz/corpus/"${name#fuzz_}"/* "$corpus"/ 2>/dev/null
+  ("$1" -max_total_time="${FUZZ_SECONDS:-4}" -rss_limit_mb=1024 "$corpus" >"$log/$name.out" 2>&1
+   echo $? >"$log/$name.rc") &
+}
+fuzz_report() {
+  local name rc
+  name=$(basename "$1")
+  rc=$(cat "$log/$name.rc" 2>/dev/null || echo 1)
+  if [ "$rc" -eq 0 ]; then
+    printf '%s: 1 passed, 0 failed (%s)\n' "$name" "$(grep -a -oE 'Done [0-9]+ runs in [0-9]+ second' "$log/$name.out" | head -1)"
+    count 1 0
+  else
+    tail -30 "$log/$name.out"; printf '%s: 0 passed, 1 failed\n' "$name"; count 0 1
+  fi
+}
 if CC=clang build build-fuzz "$fuzzers" -Dfuzz=true; then
+  targets=()
   for f in build-fuzz/fuzz/fuzz_*; do
-    [ -f "$f" ] && [ -x "$f" ] || continue
-    name=$(basename "$f"); corpus="$log/corpus-$name"
-    mkdir -p "$corpus"
-    [ -d "fuzz/corpus/${name#fuzz_}" ] && cp fuzz/corpus/"${name#fuzz_}"/* "$corpus"/ 2>/dev/null
-    if "$f" -max_total_time="${FUZZ_SECONDS:-4}" -rss_limit_mb=1024 "$corpus" >"$log/$name.out" 2>&1; then
-      printf '%s: 1 passed, 0 failed (%s)\n' "$name" "$(grep -a -oE 'Done [0-9]+ runs in [0-9]+ second' "$log/$name.out" | head -1)"
-      count 1 0
-    else
-      tail -30 "$log/$name.out"; printf '%s: 0 passed, 1 failed\n' "$name"; count 0 1
-    fi
+    [ -f "$f" ] && [ -x "$f" ] && targets+=("$f")
+  done
+  for ((i = 0; i < ${#targets[@]}; i += 2)); do
+    pair=("${targets[@]:i:2}")
+    for f in "${pair[@]}"; do fuzz_start "$f"; done
+    wait
+    for f in "${pair[@]}"; do fuzz_report "$f"; done
   done
 else
   count 0 1

@@ -82,19 +82,27 @@ class Switchboard:
         self.proc = subprocess.Popen([BINARY, "serve", "--listen", "127.0.0.1:%d" % self.port, *flags],
                                      env=env, stdout=self.log, stderr=subprocess.STDOUT)
         if wait:
-            self.wait_ready()
+            # A --log-level above info does not log the listening line.
+            self.wait_ready(listening_line=not any(f.startswith("--log-level") for f in flags))
         return self
 
-    def wait_ready(self, timeout=10):
+    def wait_ready(self, timeout=10, listening_line=False):
+        """Waits until the server accepts connections and, when `listening_line`, has logged
+        `event=server.listening`: the port opens before the server has set up the rest (its
+        SIGTERM handling among it), so a test that stops it at once waits for the line."""
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError("server exited: %s" % self.logs())
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
+                    pass
             except OSError:
                 time.sleep(0.05)
+                continue
+            if not listening_line or "event=server.listening" in self.logs():
+                return
+            time.sleep(0.05)
         raise AssertionError("server did not start: %s" % self.logs())
 
     def stop(self, sig=signal.SIGTERM, timeout=15):
