@@ -637,14 +637,25 @@ out:
     return rc;
 }
 
+int session_wants_audio(const struct session *s, unsigned id)
+{
+    const struct session_piece *p = NULL;
+
+    for (size_t i = 0; i < s->npieces && !p; i++) {
+        if (s->pieces[i].id == id)
+            p = &s->pieces[i];
+    }
+    /* Pieces cut by barge-in, or already ended, are not wanted any more. */
+    return s->state == S_ACTIVE && p && !p->ended && id > s->cut_upto;
+}
+
 void session_audio(struct session *s, unsigned id, const unsigned char *mulaw, size_t len,
                    long long now_us)
 {
     struct session_piece *p = piece_of(s, id);
 
     (void)now_us;
-    /* Pieces cut by barge-in, or already ended, are not wanted any more. */
-    if (s->state != S_ACTIVE || !p || p->ended || id <= s->cut_upto || len == 0)
+    if (!session_wants_audio(s, id) || len == 0)
         return;
     if (p == &s->pieces[0]) {
         play(s, id, mulaw, len);
@@ -693,6 +704,14 @@ void session_audio_end(struct session *s, unsigned id, long long now_us)
             buf_init(&next->audio, SESSION_PIECE_MAX);
         }
     }
+}
+
+void session_synthesized(struct session *s, unsigned id, int rc, const unsigned char *mulaw,
+                         size_t len, long long now_us)
+{
+    if (rc == 0)
+        session_audio(s, id, mulaw, len, now_us);
+    session_audio_end(s, id, now_us);
 }
 
 long long session_tick(struct session *s, long long now_us)

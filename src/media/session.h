@@ -218,6 +218,23 @@ void session_audio(struct session *s, unsigned id, const unsigned char *mulaw, s
 void session_audio_end(struct session *s, unsigned id, long long now_us);
 
 /**
+ * Whether audio for utterance `id` would still be played: the session is
+ * active and a piece of its reply waits for it (not ended, not cut off by
+ * barge-in). 0 for stale ids: a reply superseded by barge-in (its synthesis
+ * may still be queued or running when its audio comes), a piece that already
+ * ended, an id never asked. session_audio drops the audio this refuses. Pure.
+ */
+int session_wants_audio(const struct session *s, unsigned id);
+
+/**
+ * A whole synthesis of utterance `id` is done: its audio (when `rc` is 0)
+ * then its end, as session_audio and session_audio_end; stale ids are
+ * dropped. How the server hands the session a job of its worker pool.
+ */
+void session_synthesized(struct session *s, unsigned id, int rc, const unsigned char *mulaw,
+                         size_t len, long long now_us);
+
+/**
  * The recogniser's answer for utterance `id` (`text`: its words, lower-case,
  * for SESSION_HEARD_WORDS), or for a talk-over probe (words that are not a
  * backchannel stop the agent; the caller's turn waits for the whole

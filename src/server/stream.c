@@ -635,9 +635,8 @@ void stream_drain_tts(struct server *srv)
             log_event(LOG_ERROR, "stream.tts_failed", "call_sid=%s error=\"%s\"",
                       c->session.call_sid, j->err);
         if (c) {
-            if (!j->rc)
-                session_audio(&c->session, j->utterance, j->audio, j->len, clock_mono_us());
-            session_audio_end(&c->session, j->utterance, clock_mono_us());
+            session_synthesized(&c->session, j->utterance, j->rc, j->audio, j->len,
+                                clock_mono_us());
             pump(c);
         }
         if (!j->rc && j->len)

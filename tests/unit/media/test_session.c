@@ -792,6 +792,57 @@ Test(session, barge_in_clears_the_greeting)
     cr_assert_eq(fk.closes, 0);
 }
 
+/*
+ * The staleness decision on its own: audio is wanted for a piece asked and
+ * not ended, and not once barge-in cut it, even while its synthesis is still
+ * out; the reply after the cut is wanted again.
+ */
+Test(session, wants_audio_only_for_pieces_neither_ended_nor_cut)
+{
+    long long t = T_START + 100 * MS;
+    unsigned char *late = reply_audio(800, 2);
+    size_t n;
+
+    open_and_start();
+    cr_assert_eq(session_wants_audio(&s, 1), 1, "the greeting, asked");
+    cr_assert_eq(session_wants_audio(&s, 0), 0);
+    cr_assert_eq(session_wants_audio(&s, 2), 0, "an utterance never asked");
+    say(1, 3000, t);
+    cr_assert_eq(session_wants_audio(&s, 1), 0, "the greeting ended");
+
+    /* Keys while the greeting plays: the hours are asked behind it. */
+    cr_assert_eq(feed_dtmf('1', t), 0);
+    cr_assert_eq(fk.nsynth, 2);
+    cr_assert_eq(session_wants_audio(&s, 2), 1, "the hours, being synthesized");
+
+    /* The caller talks over the greeting: the hours are cut while still being synthesized. */
+    talk_over(&t);
+    cr_assert_eq(s.clears, 1);
+    cr_assert_eq(session_wants_audio(&s, 2), 0, "a reply cut by barge-in");
+    n = fk.nsent;
+    session_synthesized(&s, 2, 0, late, 800, t);
+    session_tick(&s, t);
+    session_tick(&s, t + FRAME_US);
+    cr_assert_eq(fk.nsent, n, "the cut reply's audio was sent");
+    cr_assert_eq(s.playing, 0);
+
+    /* The next reply is wanted, and played. */
+    cr_assert_eq(feed_dtmf('1', t + 40 * MS), 0);
+    cr_assert_eq(fk.nsynth, 3);
+    cr_assert_eq(fk.synth[2].id, 3);
+    cr_assert_eq(session_wants_audio(&s, 3), 1);
+    session_synthesized(&s, 3, 0, late, 800, t + 40 * MS);
+    cr_assert_eq(session_wants_audio(&s, 3), 0, "it ended");
+    cr_assert_eq(s.playing, 3);
+    /* A failed synthesis ends the piece without audio. */
+    cr_assert_eq(feed_dtmf('1', t + 60 * MS), 0);
+    cr_assert_eq(fk.nsynth, 4);
+    session_synthesized(&s, 4, SB_EIO, NULL, 0, t + 60 * MS);
+    cr_assert_eq(session_wants_audio(&s, 4), 0);
+    cr_assert_eq(s.npieces, 0);
+    free(late);
+}
+
 Test(session, barge_in_tells_the_agent_how_much_was_heard)
 {
     long long t0 = T_START + 100 * MS, t = t0;
