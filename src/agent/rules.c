@@ -247,7 +247,8 @@ int agent_answer_now(const struct agent_ops *ops, const struct agent_call *call,
 
 int agent_is_builtin(const char *agent_type)
 {
-    return agent_type && (strcmp(agent_type, "receptionist") == 0 || strcmp(agent_type, "echo") == 0);
+    return agent_type &&
+           (strcmp(agent_type, "receptionist") == 0 || strcmp(agent_type, "echo") == 0);
 }
 
 const struct agent_ops *agent_for(const char *agent_type)

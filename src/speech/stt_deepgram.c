@@ -46,7 +46,7 @@ struct stt_deepgram {
     uint64_t conn; /* the socket, 0 when none */
     int reconnected, down, closing;
     struct buf utterance; /* the current utterance's audio, for a reconnect */
-    int utterance_cut; /* its kept copy reached STT_MAX_BYTES (logged once) */
+    int utterance_cut;    /* its kept copy reached STT_MAX_BYTES (logged once) */
     double sent_s;        /* audio sent on this socket, in seconds */
     double utterance_s;   /* where the current utterance began */
     struct dg_want wants[DG_WANTS];

@@ -37,7 +37,8 @@ int call_context_init(struct call_context *cc, const struct routes *routes,
         route = routes_find(routes, cc->from);
     if (route && route->number.active && route->tenant) {
         cc->route = route;
-        /* The person called did not call us: their country code says nothing of the job's language. */
+        /* The person called did not call us: their country code says nothing of the job's language.
+         */
         cc->lang = cc->outbound ? route->tenant->default_lang
                                 : lang_for_caller(cc->from, route->tenant->default_lang);
     }

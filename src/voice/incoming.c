@@ -228,8 +228,7 @@ enum voice_incoming_result voice_incoming(const struct voice_ctx *ctx, const str
     return answer(ctx, params, 1, out);
 }
 
-void voice_connect_agent(const struct voice_ctx *ctx, const struct form *params,
-                         struct reply *out)
+void voice_connect_agent(const struct voice_ctx *ctx, const struct form *params, struct reply *out)
 {
     (void)answer(ctx, params, 0, out);
 }

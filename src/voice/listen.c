@@ -54,9 +54,10 @@ void listen_finish(struct twiml *t, const struct call_context *cc, const char *e
 void listen_transfer(struct twiml *t, const struct call_context *cc)
 {
     /* The caller ID is always one of the tenant's numbers: To inbound, From on a call we placed. */
-    const char *dial[] = {"action",  TRANSFER_ENDED_PATH,
+    const char *dial[] = {"action",   TRANSFER_ENDED_PATH,
                           "callerId", cc->outbound ? cc->from : cc->to,
-                          "timeout", "30", NULL};
+                          "timeout",  "30",
+                          NULL};
 
     /* Its action says goodbye, and texts a caller nobody took (voice_transfer_ended). */
     twiml_open(t, "Dial", dial);

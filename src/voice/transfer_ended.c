@@ -22,8 +22,8 @@ static int unreached(const char *status)
                       strcmp(status, "failed") == 0);
 }
 
-int voice_transfer_ended(const struct voice_ctx *ctx, const struct form *params,
-                         struct reply *out, struct transfer_text *text)
+int voice_transfer_ended(const struct voice_ctx *ctx, const struct form *params, struct reply *out,
+                         struct transfer_text *text)
 {
     struct call_context cc;
     struct twiml t;

@@ -113,8 +113,7 @@ enum voice_incoming_result voice_incoming(const struct voice_ctx *ctx, const str
  * answer is that number's plan's (a Gather, a Media Stream or a
  * ConversationRelay) as voice_incoming gives it, flows aside.
  */
-void voice_connect_agent(const struct voice_ctx *ctx, const struct form *params,
-                         struct reply *out);
+void voice_connect_agent(const struct voice_ctx *ctx, const struct form *params, struct reply *out);
 
 /**
  * POST /voice/gather: one turn of the starter tier's speech loop: the rule
@@ -151,8 +150,8 @@ struct transfer_text {
  * filled when the SMS fallback is due: DialCallStatus busy, no-answer or
  * failed on an inbound call from an E.164 number; 0 otherwise.
  */
-int voice_transfer_ended(const struct voice_ctx *ctx, const struct form *params,
-                         struct reply *out, struct transfer_text *text);
+int voice_transfer_ended(const struct voice_ctx *ctx, const struct form *params, struct reply *out,
+                         struct transfer_text *text);
 
 struct call_context;
 
