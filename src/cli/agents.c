@@ -19,6 +19,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "store/agents.h"
+#include "voice/call_check.h"
 #include "core/banned.h"
 
 static const char agents_usage[] =
@@ -594,7 +595,7 @@ static json_t *time_json(long long t)
 {
     char when[32];
 
-    return t > 0 ? json_string(cli_iso_time(t, when, sizeof(when))) : json_null();
+    return t > 0 ? json_string(call_iso_time(t, when, sizeof(when))) : json_null();
 }
 
 /* A string, or null when it is "". */
@@ -714,13 +715,13 @@ static void print_agent(const struct agent_config *c, const struct knowledge_fil
     printf("first token timeout   %d ms\n", c->first_token_timeout_ms);
     printf("fallback              %s\n", agent_fallback_name(c->fallback));
     print_speech(c);
-    printf("created               %s\n", cli_iso_time(c->created_at, when, sizeof(when)));
-    printf("updated               %s\n", cli_iso_time(c->updated_at, when, sizeof(when)));
+    printf("created               %s\n", call_iso_time(c->created_at, when, sizeof(when)));
+    printf("updated               %s\n", call_iso_time(c->updated_at, when, sizeof(when)));
     printf("knowledge             %s\n", nfiles ? "(files below)" : "none");
     for (size_t i = 0; i < nfiles; i++)
         printf("  %s: %d passage%s, %lld bytes, imported %s\n", files[i].name, files[i].passages,
                files[i].passages == 1 ? "" : "s", files[i].bytes,
-               cli_iso_time(files[i].imported_at, when, sizeof(when)));
+               call_iso_time(files[i].imported_at, when, sizeof(when)));
     printf("prompt                %s\n", c->prompt && *c->prompt ? "(below)" : "none");
     if (c->prompt && *c->prompt) {
         const char *line = c->prompt;

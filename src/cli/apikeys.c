@@ -12,6 +12,7 @@
 #include "cli/cli.h"
 #include "core/err.h"
 #include "store/jobs.h"
+#include "voice/call_check.h"
 #include "core/banned.h"
 
 static const char apikeys_usage[] =
@@ -94,7 +95,7 @@ static int apikeys_create(const struct apikeys_opts *o)
         json_object_set_new(j, "tenant", json_string(o->tenant));
         json_object_set_new(j, "name", o->name && *o->name ? json_string(o->name) : json_null());
         json_object_set_new(j, "key", json_string(secret));
-        json_object_set_new(j, "created_at", json_string(cli_iso_time(now, iso, sizeof(iso))));
+        json_object_set_new(j, "created_at", json_string(call_iso_time(now, iso, sizeof(iso))));
         cli_print_json(j);
     } else {
         printf("key %lld for tenant %s: %s\n", id, o->tenant, secret);
@@ -129,7 +130,7 @@ static int apikeys_list(const struct apikeys_opts *o)
             json_object_set_new(j, "name",
                                 keys[i].name[0] ? json_string(keys[i].name) : json_null());
             json_object_set_new(j, "created_at",
-                                json_string(cli_iso_time(keys[i].created_at, iso, sizeof(iso))));
+                                json_string(call_iso_time(keys[i].created_at, iso, sizeof(iso))));
             json_object_set_new(j, "revoked", json_boolean(keys[i].revoked));
             json_array_append_new(arr, j);
         }
@@ -139,7 +140,7 @@ static int apikeys_list(const struct apikeys_opts *o)
                "NAME");
         for (size_t i = 0; i < n; i++)
             printf("%-6lld %-16s %-14s %-20s %-8s %s\n", keys[i].id, keys[i].tenant, keys[i].prefix,
-                   cli_iso_time(keys[i].created_at, iso, sizeof(iso)),
+                   call_iso_time(keys[i].created_at, iso, sizeof(iso)),
                    keys[i].revoked ? "revoked" : "active", keys[i].name[0] ? keys[i].name : "-");
     }
     job_list_free(keys);

@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 #include "core/err.h"
 #include "store/agents.h"
+#include "voice/call_check.h"
 #include "core/banned.h"
 
 static const char calls_usage[] =
@@ -36,10 +37,10 @@ static json_t *call_json(const struct call_record *c)
     json_object_set_new(o, "duration", c->duration >= 0 ? json_integer(c->duration) : json_null());
     json_object_set_new(o, "started_at",
                         c->started_at
-                            ? json_string(cli_iso_time(c->started_at, started, sizeof(started)))
+                            ? json_string(call_iso_time(c->started_at, started, sizeof(started)))
                             : json_null());
     json_object_set_new(o, "ended_at",
-                        c->ended_at ? json_string(cli_iso_time(c->ended_at, ended, sizeof(ended)))
+                        c->ended_at ? json_string(call_iso_time(c->ended_at, ended, sizeof(ended)))
                                     : json_null());
     return o;
 }
@@ -67,8 +68,8 @@ static void print_calls(const struct call_record *calls, size_t n, int as_json)
         snprintf(secs, sizeof(secs), c->duration >= 0 ? "%ld" : "-", c->duration);
         printf("%-34s %-12s %-9s %-16s %-16s %-11s %5s %-6s %-20s %s\n", c->call_sid,
                c->tenant[0] ? c->tenant : "-", c->direction, c->from, c->to, c->status, secs,
-               c->lang[0] ? c->lang : "-", cli_iso_time(c->started_at, started, sizeof(started)),
-               c->ended_at ? cli_iso_time(c->ended_at, ended, sizeof(ended)) : "-");
+               c->lang[0] ? c->lang : "-", call_iso_time(c->started_at, started, sizeof(started)),
+               c->ended_at ? call_iso_time(c->ended_at, ended, sizeof(ended)) : "-");
     }
 }
 
@@ -78,7 +79,7 @@ static const char *iso_time_ms(long long ms, char *out, size_t size)
     char secs[32];
 
     out[0] = '\0';
-    if (ms > 0 && cli_iso_time(ms / 1000, secs, sizeof(secs))[0])
+    if (ms > 0 && call_iso_time(ms / 1000, secs, sizeof(secs))[0])
         snprintf(out, size, "%.19s.%03lldZ", secs, ms % 1000);
     return out;
 }
@@ -174,9 +175,9 @@ static void print_call_show(const struct call_record *c, int have_call,
         if (c->duration >= 0)
             printf("duration    %ld s\n", c->duration);
         printf("language    %s\n", c->lang[0] ? c->lang : "-");
-        printf("started     %s\n", cli_iso_time(c->started_at, started, sizeof(started)));
+        printf("started     %s\n", call_iso_time(c->started_at, started, sizeof(started)));
         printf("ended       %s\n",
-               c->ended_at ? cli_iso_time(c->ended_at, ended, sizeof(ended)) : "-");
+               c->ended_at ? call_iso_time(c->ended_at, ended, sizeof(ended)) : "-");
     } else {
         printf("call        %s (not in the call log)\n", c->call_sid);
     }

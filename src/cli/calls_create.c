@@ -239,7 +239,7 @@ static void print_jobs(const struct job *jobs, size_t n)
         printf("%-6lld %-12s %-10s %-8s %-6s %-16s %3d %-34s %-14s %-20s %s\n", j->id, j->tenant,
                job_status_name(j->status), masked(j->to, to), job_kind_name(j->kind),
                j->kind == JOB_KIND_SAY ? "-" : j->target, j->attempts, or_dash(j->call_sid),
-               or_dash(j->answered_by), when ? cli_iso_time(when, due, sizeof(due)) : "now",
+               or_dash(j->answered_by), when ? call_iso_time(when, due, sizeof(due)) : "now",
                or_dash(j->error));
     }
 }
@@ -360,14 +360,14 @@ static int calls_job(int argc, char **argv)
         printf("say          %s\n", j.say_text);
     else
         printf("target       %s\n", j.target);
-    printf("not before   %s\n", j.not_before ? cli_iso_time(j.not_before, iso, sizeof(iso)) : "-");
+    printf("not before   %s\n", j.not_before ? call_iso_time(j.not_before, iso, sizeof(iso)) : "-");
     printf("attempts     %d (retries %d)\n", j.attempts, j.max_retries);
     printf("call         %s\n", or_dash(j.call_sid));
     printf("answered by  %s\n", or_dash(j.answered_by));
     printf("amd          %s\n", j.amd ? "yes" : "no");
     printf("sms fallback %s\n", j.sms_fallback ? (j.sms_sent ? "yes (sent)" : "yes") : "no");
     printf("error        %s\n", or_dash(j.error));
-    printf("created      %s\n", cli_iso_time(j.created_at, iso, sizeof(iso)));
+    printf("created      %s\n", call_iso_time(j.created_at, iso, sizeof(iso)));
     return 0;
 }
 

@@ -300,7 +300,7 @@ static json_t *campaign_json(const struct campaign *c)
     json_object_set_new(o, "total", json_integer(c->total));
     json_object_set_new(o, "counts", counts);
     json_object_set_new(o, "created_at",
-                        json_string(cli_iso_time(c->created_at, iso, sizeof(iso))));
+                        json_string(call_iso_time(c->created_at, iso, sizeof(iso))));
     return o;
 }
 
@@ -406,7 +406,7 @@ static int campaigns_one(int argc, char **argv)
             printf("tenant    %s\n", k.tenant);
             printf("name      %s\n", k.name);
             printf("status    %s\n", campaign_status_name(k.status));
-            printf("created   %s\n", cli_iso_time(k.created_at, iso, sizeof(iso)));
+            printf("created   %s\n", call_iso_time(k.created_at, iso, sizeof(iso)));
             printf("calls     %lld\n", k.total);
             for (int st = 0; st < JOB_STATUS_COUNT; st++)
                 printf("  %-10s %lld\n", job_status_name((enum job_status)st), k.counts[st]);

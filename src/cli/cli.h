@@ -119,7 +119,4 @@ int cli_wants_help(int argc, char **argv);
  */
 int cli_json_db_options(int argc, char **argv, int *as_json, const char **db);
 
-/** Writes unix time `t` as ISO 8601 UTC into out, or "" for 0. Returns out. */
-const char *cli_iso_time(long long t, char *out, size_t size);
-
 #endif

@@ -124,17 +124,6 @@ int cli_json_db_options(int argc, char **argv, int *as_json, const char **db)
     return 0;
 }
 
-const char *cli_iso_time(long long t, char *out, size_t size)
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-
-    out[0] = '\0';
-    if (t > 0 && gmtime_r(&tt, &tm))
-        strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return out;
-}
-
 /* ---- flags and files the sim's servers share ---- */
 
 int cli_parse_num(const char *flag, const char *value, long lo, long hi, int *out)

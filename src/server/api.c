@@ -325,21 +325,7 @@ static void create_call(struct http_session *sess, struct lws *wsi)
 /* The id of /api/v1/calls/{id}: 1 to 18 digits, not 0. Returns 0 or -1. */
 static int path_id(const char *path, long long *id)
 {
-    const char *v = path + sizeof(CALLS_PATH); /* past the slash */
-    size_t len = strlen(v);
-    long long n = 0;
-
-    if (len == 0 || len > 18)
-        return -1;
-    for (const char *c = v; *c; c++) {
-        if (*c < '0' || *c > '9')
-            return -1;
-        n = n * 10 + (*c - '0');
-    }
-    if (n <= 0)
-        return -1;
-    *id = n;
-    return 0;
+    return job_id_parse(path + sizeof(CALLS_PATH) /* past the slash */, id) == 0 ? 0 : -1;
 }
 
 static void get_call(struct http_session *sess)

@@ -414,24 +414,11 @@ static int url_job(struct lws *wsi, long long *id)
 {
     char arg[64];
     const char *v = lws_get_urlarg_by_name(wsi, "job=", arg, sizeof(arg));
-    long long n = 0;
-    size_t len;
 
     *id = 0;
     if (!v)
         return 0;
-    len = strlen(v);
-    if (len == 0 || len > 18)
-        return -1;
-    for (const char *c = v; *c; c++) {
-        if (*c < '0' || *c > '9')
-            return -1;
-        n = n * 10 + (*c - '0');
-    }
-    if (n <= 0)
-        return -1;
-    *id = n;
-    return 1;
+    return job_id_parse(v, id) == 0 ? 1 : -1;
 }
 
 /*

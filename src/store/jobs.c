@@ -57,6 +57,24 @@ const char *job_kind_name(enum job_kind k)
     return (unsigned)k < COUNT(kind_names) ? kind_names[k] : "unknown";
 }
 
+int job_id_parse(const char *s, long long *id)
+{
+    size_t len = s ? strlen(s) : 0;
+    long long n = 0;
+
+    if (len == 0 || len > 18)
+        return SB_EINVAL;
+    for (const char *c = s; *c; c++) {
+        if (*c < '0' || *c > '9')
+            return SB_EINVAL;
+        n = n * 10 + (*c - '0');
+    }
+    if (n <= 0)
+        return SB_EINVAL;
+    *id = n;
+    return 0;
+}
+
 int job_kind_parse(const char *s, enum job_kind *out)
 {
     int i = name_index(kind_names, COUNT(kind_names), s);

@@ -82,6 +82,9 @@ enum job_status {
 const char *job_kind_name(enum job_kind k);
 /** Parses a kind name. Returns 0 or SB_EINVAL. */
 SB_MUST_CHECK int job_kind_parse(const char *s, enum job_kind *out);
+
+/** Reads a job id as URLs carry it: 1 to 18 digits, not 0. Returns 0 or SB_EINVAL. */
+SB_MUST_CHECK int job_id_parse(const char *s, long long *id);
 /** "queued", "placing", "placed", "completed", "busy", "no-answer", "failed", "canceled",
  * "skipped". */
 const char *job_status_name(enum job_status st);

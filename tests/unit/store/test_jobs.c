@@ -504,6 +504,23 @@ Test(jobs, busy_and_no_answer_retry_after_the_delay_up_to_the_limit)
     cr_assert_eq(job_mark_sms_sent(st, 999, &already), SB_ENOTFOUND);
 }
 
+Test(jobs, job_ids_are_1_to_18_digits_not_0)
+{
+    long long id = -1;
+
+    cr_assert_eq(job_id_parse("42", &id), 0);
+    cr_assert_eq(id, 42);
+    cr_assert_eq(job_id_parse("999999999999999999", &id), 0);
+    cr_assert_eq(id, 999999999999999999LL);
+    cr_assert_eq(job_id_parse("1000000000000000000", &id), SB_EINVAL); /* 19 digits */
+    cr_assert_eq(job_id_parse("0", &id), SB_EINVAL);
+    cr_assert_eq(job_id_parse("", &id), SB_EINVAL);
+    cr_assert_eq(job_id_parse("-1", &id), SB_EINVAL);
+    cr_assert_eq(job_id_parse("12a", &id), SB_EINVAL);
+    cr_assert_eq(job_id_parse(NULL, &id), SB_EINVAL);
+    cr_assert_eq(id, 999999999999999999LL, "a refused id leaves *id alone");
+}
+
 Test(jobs, a_failed_transfer_is_texted_once_per_call)
 {
     int already = -1;
