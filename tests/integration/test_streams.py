@@ -281,8 +281,8 @@ class StreamBadInputTest(StreamClient, SeededServerTest):
         # An outbound agent job's stream: To is the person called, From our number.
         sid = call_sid(905)
         ws = self.connect()
-        ws.send(self.start_msg(sid, To="+5215512345678", From=PRO, agent="receptionist",
-                               lang="es-MX"))
+        ws.send(self.start_msg(sid, stream_sid="MZ" + "5" * 32, To="+5215512345678", From=PRO,
+                               agent="receptionist", lang="es-MX"))
         ws.settimeout(5)
         op, data = ws.recv_data()  # the greeting, in the job's Spanish
         self.assertEqual(json.loads(data)["event"], "media")
