@@ -51,7 +51,15 @@ static int write_reply(struct lws *wsi, struct http_session *sess, const struct 
     /* The head may use what the body leaves; the body is capped at HTTP_MAX_BODY. */
     unsigned char *end = out + sizeof(sess->srv->out_buf);
     size_t body_len = r->body ? r->len : 0;
-    int close_after = sess->close_after || sess->srv->draining;
+    /*
+     * An error to a request that had a body closes the connection: lws 4.1
+     * spins on a connection whose short body was followed by a pipelined
+     * request once that one is answered too, and a peer that sends bad
+     * requests gets no second one on the same socket. Twilio's signed
+     * webhooks are answered 2xx and keep their connection.
+     */
+    int close_after =
+        sess->close_after || sess->srv->draining || (r->status >= 400 && sess->body.len > 0);
     struct net_http_head head;
 
     if (body_len > HTTP_MAX_BODY)

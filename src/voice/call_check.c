@@ -239,19 +239,6 @@ int call_check_all(struct store *s, struct job_request *r, const char *at, const
 
 /* ---- times ---- */
 
-/* Days from 1970-01-01 to y-m-d (proleptic Gregorian). */
-static long long days_from_civil(long long y, int m, int d)
-{
-    long long era, yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = y - era * 400;
-    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 static int digits(const char **p, int n, int *out)
 {
     int v = 0;
@@ -316,7 +303,7 @@ int call_parse_at(const char *s, const char *zone, long long *out)
         return -1;
     if (sec == 60)
         sec = 59;
-    local = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
+    local = tz_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
     if (has_offset) {
         *out = local - off_min * 60LL;
         return 0;

@@ -197,8 +197,7 @@ static int is_leap(int64_t y)
     return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 }
 
-/* Days from 1970-01-01 to year-month-day (proleptic Gregorian; month 1..12). */
-static int64_t days_from_civil(int64_t y, int m, int d)
+int64_t tz_days_from_civil(int64_t y, int m, int d)
 {
     int64_t era, yoe, doy, doe;
 
@@ -236,13 +235,13 @@ static int64_t date_local(int64_t year, const struct tz_date *d)
     int64_t day;
 
     if (d->kind == 'J') {
-        day = days_from_civil(year, 1, 1) + d->day - 1;
+        day = tz_days_from_civil(year, 1, 1) + d->day - 1;
         if (is_leap(year) && d->day >= 60)
             day++;
     } else if (d->kind == 'D') {
-        day = days_from_civil(year, 1, 1) + d->day;
+        day = tz_days_from_civil(year, 1, 1) + d->day;
     } else {
-        int64_t first = days_from_civil(year, d->month, 1);
+        int64_t first = tz_days_from_civil(year, d->month, 1);
         /* 1970-01-01 was a Thursday (4). */
         int wday = (int)(((first % 7) + 11) % 7);
         int n = mdays[d->month - 1] + (d->month == 2 && is_leap(year));

@@ -70,4 +70,7 @@ void tz_zone_free(struct tz_zone *zone);
  */
 int tz_name_valid(const char *zone);
 
+/** Days from 1970-01-01 to year-month-day (proleptic Gregorian; month 1..12). */
+int64_t tz_days_from_civil(int64_t y, int m, int d);
+
 #endif

@@ -431,6 +431,24 @@ class AttackTest(unittest.TestCase):
                 self.assertEqual(status, 404, body)
                 self.assertTrue(body.startswith(b"error: "), body)
 
+    def test_pipelined_short_bodies_to_signed_routes_do_not_freeze_the_loop(self):
+        # A 1-byte body, then the same request in the same write: lws parses the second as a
+        # request and, once it was answered too, spun for good (nothing answered any more).
+        # An error to a request with a body now closes its connection.
+        for path in (b"/voice/incoming", b"/voice/status", b"/sms/incoming"):
+            for ctype in (b"", b"Content-Type: application/x-www-form-urlencoded\r\n"):
+                r = b"POST " + path + b" HTTP/1.1\r\nHost: h\r\n" + ctype + \
+                    b"Content-Length: 1\r\n\r\na"
+                c = self.raw()
+                try:
+                    c.send(r + r)
+                    answers = self.read_pipelined(c, 2)
+                finally:
+                    c.close()
+                self.assertEqual(len(answers), 1, "the connection went on after an error")
+                self.assertIn(answers[0][0], (403, 415), answers[0])
+                self.assertTrue(answers[0][2].startswith(b"error: "), answers[0])
+
     def read_pipelined(self, c, n):
         """Up to n responses in order; fewer only if the server then closed the connection
         (RFC 9112 9.3.2: a request with a body pipelined behind an answer is not read, see the

@@ -16,6 +16,7 @@ import subprocess
 import unittest
 
 from tests.integration.test_sim_llm import LlmServer
+from tests.oracle import npm
 
 NODE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "node")
 
@@ -31,13 +32,7 @@ SCRIPT = {
 
 def install_client():
     """Installs the pinned openai client when it is missing; returns an error text or None."""
-    if os.path.isfile(os.path.join(NODE_DIR, "node_modules", "openai", "package.json")):
-        return None
-    res = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--no-package-lock"],
-                         cwd=NODE_DIR, capture_output=True, text=True, timeout=600)
-    if res.returncode != 0:
-        return "npm install failed (%d): %s" % (res.returncode, res.stderr[-2000:])
-    return None
+    return npm.install(NODE_DIR, "openai", "package.json")
 
 
 @unittest.skipIf(shutil.which("npm") is None or shutil.which("node") is None,

@@ -14,6 +14,8 @@ import subprocess
 import tempfile
 import unittest
 
+from tests.oracle import npm
+
 NODE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "openapi")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DOC = os.path.join(ROOT, "docs", "openapi.yaml")
@@ -21,14 +23,7 @@ DOC = os.path.join(ROOT, "docs", "openapi.yaml")
 
 def install_validator():
     """Installs the validator when it is missing; returns an error text or None."""
-    if os.path.isfile(os.path.join(NODE_DIR, "node_modules", "@seriousme",
-                                   "openapi-schema-validator", "package.json")):
-        return None
-    res = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--no-package-lock"],
-                         cwd=NODE_DIR, capture_output=True, text=True, timeout=600)
-    if res.returncode != 0:
-        return "npm install failed (%d): %s" % (res.returncode, res.stderr[-2000:])
-    return None
+    return npm.install(NODE_DIR, "@seriousme", "openapi-schema-validator", "package.json")
 
 
 def validate(path):
