@@ -179,11 +179,18 @@ class Switchboard:
 
     def shown_call(self, sid, ready, timeout=10):
         """`calls show SID --json`, once ready(shown) is true or `timeout` seconds passed
-        (transcript lines are committed by the writer a moment after the call's events)."""
+        (the call's row and its transcript lines are committed by the writer a moment after
+        the call's events, so "does not exist" is waited out too)."""
         import json
         deadline = time.time() + timeout
         while True:
-            shown = json.loads(self.cli("calls", "show", sid, "--json").stdout)
+            try:
+                shown = json.loads(self.cli("calls", "show", sid, "--json").stdout)
+            except AssertionError as e:
+                if "does not exist" not in str(e) or time.time() > deadline:
+                    raise
+                time.sleep(0.1)
+                continue
             if ready(shown) or time.time() > deadline:
                 return shown
             time.sleep(0.1)
