@@ -237,7 +237,7 @@ else
 fi
 
 step "fuzz targets (${FUZZ_SECONDS:-4} s each)"
-fuzzers="fuzz/fuzz_api_params fuzz/fuzz_call_request fuzz/fuzz_chat_stream fuzz/fuzz_csv fuzz/fuzz_deepgram fuzz/fuzz_doc fuzz/fuzz_flow fuzz/fuzz_form fuzz/fuzz_grammar fuzz/fuzz_knowledge fuzz/fuzz_llm_script fuzz/fuzz_media fuzz/fuzz_providers fuzz/fuzz_relay fuzz/fuzz_script fuzz/fuzz_sig fuzz/fuzz_sse fuzz/fuzz_status_events fuzz/fuzz_tz fuzz/fuzz_tts_wire fuzz/fuzz_twilio_rest fuzz/fuzz_twiml fuzz/fuzz_words"
+fuzzers="fuzz/fuzz_api_params fuzz/fuzz_call_request fuzz/fuzz_chat_stream fuzz/fuzz_csv fuzz/fuzz_db_target fuzz/fuzz_deepgram fuzz/fuzz_doc fuzz/fuzz_flow fuzz/fuzz_form fuzz/fuzz_grammar fuzz/fuzz_knowledge fuzz/fuzz_llm_script fuzz/fuzz_media fuzz/fuzz_providers fuzz/fuzz_relay fuzz/fuzz_script fuzz/fuzz_sig fuzz/fuzz_sse fuzz/fuzz_status_events fuzz/fuzz_tz fuzz/fuzz_tts_wire fuzz/fuzz_twilio_rest fuzz/fuzz_twiml fuzz/fuzz_words"
 # Two targets at a time, one for each of the 2 CPUs: each still fuzzes for FUZZ_SECONDS.
 fuzz_start() { # fuzz_start TARGET: fuzzes in the background; fuzz_report TARGET then counts
   local name corpus

@@ -18,6 +18,7 @@ static const char usage[] =
     "  campaigns  import outbound calls from a CSV file; list, pause, resume, cancel\n"
     "  agents     add, change, show and remove the tenants' LLM agents\n"
     "  apikeys    create, list and revoke the tenants' keys to the HTTP API\n"
+    "  db         migrate the store's schema; copy a store between SQLite and PostgreSQL\n"
     "  urls       print the webhook URLs to paste into the Twilio console\n"
     "  sim        play Twilio's part: call a webhook without a phone\n"
     "  version    print the version\n"
@@ -33,7 +34,7 @@ int main(int argc, char **argv)
         {"serve", cli_serve},     {"tenants", cli_tenants}, {"numbers", cli_numbers},
         {"calls", cli_calls},     {"urls", cli_urls},       {"sim", cli_sim},
         {"flows", cli_flows},     {"agents", cli_agents},   {"campaigns", cli_campaigns},
-        {"apikeys", cli_apikeys},
+        {"apikeys", cli_apikeys}, {"db", cli_db},
     };
 
     /* A speech synthesizer child of the server (speech/tts.h); not a command for people. */

@@ -23,6 +23,7 @@ int cli_sim_llm(int argc, char **argv);
 int cli_sim_providers(int argc, char **argv);
 /** switchboard apikeys: the tenants' keys to the HTTP API (src/cli/apikeys.c). */
 int cli_apikeys(int argc, char **argv);
+int cli_db(int argc, char **argv);
 
 /** Parses a whole number from lo to hi into *out. Returns 0, or -1 after printing the usage error.
  */

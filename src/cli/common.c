@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "core/err.h"
 #include "core/utf8.h"
+#include "store/target.h"
 #include "core/banned.h"
 
 static void report(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
@@ -87,10 +88,12 @@ const char *cli_db_path(const char *flag)
 int cli_open_store(struct store **out, const char *flag)
 {
     const char *path = cli_db_path(flag);
+    char shown[STORE_TARGET_DISPLAY_MAX];
     int rc = store_open(out, path);
 
     if (rc)
-        return cli_fail("cannot open store '%s': %s", path, sb_strerror(rc));
+        return cli_fail("cannot open store '%s': %s",
+                        store_target_display(path, shown, sizeof(shown)), sb_strerror(rc));
     return 0;
 }
 

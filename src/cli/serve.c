@@ -174,6 +174,8 @@ int cli_serve(int argc, char **argv)
         fprintf(stderr, "%s\n", err);
         return 1;
     }
+    if (strlen(cli_db_path(db)) >= sizeof(cfg.db_path))
+        return cli_fail("--db is longer than %zu bytes", sizeof(cfg.db_path) - 1);
     snprintf(cfg.db_path, sizeof(cfg.db_path), "%s", cli_db_path(db));
     if (clock && config_set_clock(&cfg, clock, (long long)time(NULL), err, sizeof(err))) {
         fprintf(stderr, "%s\n", err);

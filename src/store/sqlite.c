@@ -25,6 +25,7 @@
 #include "core/utf8.h"
 #include "store/agents.h"
 #include "store/sqlite_internal.h"
+#include "store/target.h"
 #include "core/banned.h"
 
 #define BUSY_TIMEOUT_MS 5000
@@ -1053,8 +1054,9 @@ static void sqlite_close(struct store *s)
     free(ss);
 }
 
-static int sqlite_open(struct store **out, const char *target)
+static int sqlite_open(struct store **out, const char *given)
 {
+    const char *target = store_target_sqlite_path(given);
     struct sqlite_store *ss = NULL;
     int src;
     int rc = 0;
@@ -2603,4 +2605,9 @@ const struct store_ops store_sqlite_ops = {
     .api_key_list = sqlite_api_key_list,
     .idempotency_get = sqlite_idempotency_get,
     .idempotency_put = sqlite_idempotency_put,
+    .schema_version = sqlite_schema_version,
+    .rows_count = sqlite_rows_count,
+    .rows_read = sqlite_rows_read,
+    .row_insert = sqlite_row_insert,
+    .rows_inserted = sqlite_rows_inserted,
 };

@@ -267,4 +267,13 @@ int sqlite_idempotency_get(struct store *s, const char *tenant, const char *key,
 int sqlite_idempotency_put(struct store *s, const char *tenant, const char *key,
                            const char *request_hash, long long job_id, long long now);
 
+/* The copy ops (sqlite_copy.c), named by the ops table in sqlite.c. */
+int sqlite_schema_version(struct store *s, long long *version);
+int sqlite_rows_count(struct store *s, const char *table, long long *n);
+int sqlite_rows_read(struct store *s, const char *table, const char *const *cols, size_t ncols,
+                     int (*row)(void *arg, const char *const *values), void *arg);
+int sqlite_row_insert(struct store *s, const char *table, const char *const *cols, size_t ncols,
+                      const char *const *values);
+int sqlite_rows_inserted(struct store *s, const char *table, const char *id_col);
+
 #endif

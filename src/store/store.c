@@ -268,3 +268,8 @@ int store_recording_list(struct store *s, const char *call_sid, struct recording
     *n = 0;
     return s->ops->recording_list(s, call_sid, out, n);
 }
+
+int store_schema_version(struct store *s, long long *version)
+{
+    return s && version ? s->ops->schema_version(s, version) : SB_EINVAL;
+}

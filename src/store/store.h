@@ -304,6 +304,19 @@ struct store_ops {
                            struct idempotency *out);
     int (*idempotency_put)(struct store *s, const char *tenant, const char *key,
                            const char *request_hash, long long job_id, long long now);
+    /*
+     * A whole-store copy (store/copy.h). Table and column names come from
+     * copy.c's fixed list, never from input; values travel as text, NULL
+     * for SQL NULL.
+     */
+    int (*schema_version)(struct store *s, long long *version);
+    int (*rows_count)(struct store *s, const char *table, long long *n);
+    int (*rows_read)(struct store *s, const char *table, const char *const *cols, size_t ncols,
+                     int (*row)(void *arg, const char *const *values), void *arg);
+    int (*row_insert)(struct store *s, const char *table, const char *const *cols, size_t ncols,
+                      const char *const *values);
+    /* After explicit ids went in: the next generated id follows the largest copied. */
+    int (*rows_inserted)(struct store *s, const char *table, const char *id_col);
 };
 
 /** The embedded SQLite backend (WAL). */
@@ -395,6 +408,9 @@ SB_MUST_CHECK int store_call_get(struct store *s, const char *call_sid, struct c
 
 /** Checks that the store answers (for /healthz). */
 SB_MUST_CHECK int store_ping(struct store *s);
+
+/** The migration the store's schema is at (the highest applied). */
+SB_MUST_CHECK int store_schema_version(struct store *s, long long *version);
 
 /** Records (or updates) a stream's lifecycle, keyed by stream_sid. */
 SB_MUST_CHECK int store_stream_record(struct store *s, const struct stream_record *r);

@@ -31,6 +31,19 @@ SANITIZER_EXIT_CODE = 66
 LEAK_EXIT_CODE = 23
 
 
+# A PostgreSQL server for the tests that need one (scripts/test.sh starts it): a libpq URL.
+POSTGRES = os.environ.get("SB_TEST_POSTGRES", "")
+_schemas = iter(range(1, 1 << 30))
+
+
+def pg_fresh(prefix="it"):
+    """A URL naming a new, empty schema on the test PostgreSQL: a store of its own."""
+    name = "%s_%d_%d" % (prefix, os.getpid(), next(_schemas))
+    subprocess.run(["psql", POSTGRES, "-qAtc", "CREATE SCHEMA %s" % name], check=True,
+                   capture_output=True, timeout=30)
+    return POSTGRES + ("&" if "?" in POSTGRES else "?") + "options=-csearch_path%3D" + name
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
