@@ -263,6 +263,8 @@ void server_drain_completions(struct server *srv)
             if (p->reply.uncommitted_call[0] && srv->flow_states)
                 flow_states_forget(srv->flow_states, p->reply.uncommitted_call);
             r = p->reply;
+            if (r.answered_elsewhere)
+                voice_flow_replay_stored(&srv->voice, r.uncommitted_call, &r);
         } else {
             if (p->status == 204)
                 metrics_call_status(&srv->metrics, p->call_status, outcomes[p->outcome]);

@@ -567,7 +567,7 @@ static const char *const stmt_sql[ST_COUNT] = {
         "flow = excluded.flow, node = excluded.node, attempts = excluded.attempts, "
         "steps = excluded.steps, lang = excluded.lang, done = excluded.done, "
         "step_no = excluded.step_no, last_twiml = excluded.last_twiml, "
-        "updated_at = excluded.updated_at",
+        "updated_at = excluded.updated_at WHERE flow_calls.step_no < excluded.step_no",
     [ST_RECORDING_PUT] =
         "INSERT INTO recordings(recording_sid, call_sid, url, duration, status, at) "
         "VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(recording_sid) DO UPDATE SET "
@@ -1955,6 +1955,7 @@ static int sqlite_flow_call_put(struct store *s, const struct flow_call *c)
     struct sqlite_store *ss = to_sqlite(s);
     sqlite3_stmt *st = ss->st[ST_FLOW_CALL_PUT];
     int src = SQLITE_OK;
+    int rc;
 
     bind_str(st, 1, c->call_sid, &src);
     bind_str(st, 2, c->tenant, &src);
@@ -1967,7 +1968,9 @@ static int sqlite_flow_call_put(struct store *s, const struct flow_call *c)
     bind_i64(st, 9, c->step_no, &src);
     bind_str(st, 10, c->last_twiml ? c->last_twiml : "", &src);
     bind_i64(st, 11, (long long)time(NULL), &src);
-    return run_write(ss, st, src, "flow_call_put");
+    rc = run_change(ss, st, src, "flow_call_put");
+    /* The store holds this step or a later one: another process answered it first. */
+    return rc == SB_ENOTFOUND ? SB_EBUSY : rc;
 }
 
 static int sqlite_recording_put(struct store *s, const struct recording *r)

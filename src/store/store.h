@@ -433,7 +433,13 @@ SB_MUST_CHECK int store_number_set_flow(struct store *s, const char *e164, const
 /** Reads a call's flow state; out->last_twiml is owned by the caller. SB_ENOTFOUND. */
 SB_MUST_CHECK int store_flow_call_get(struct store *s, const char *call_sid, struct flow_call *out);
 
-/** Writes a call's flow state. */
+/**
+ * Writes a call's flow state, unless the store already holds step c->step_no
+ * or a later one of the call: then SB_EBUSY and nothing changes, so that two
+ * processes answering the same webhook (Twilio's retry reaching another
+ * instance) cannot both advance the call; the loser answers with the stored
+ * step's TwiML.
+ */
 SB_MUST_CHECK int store_flow_call_put(struct store *s, const struct flow_call *c);
 
 /** Logs a recording (upsert by recording_sid). */

@@ -95,9 +95,10 @@ static void job_free(struct writer_job *j)
 
 /*
  * Applies a batch in one transaction and records each job's result. A job
- * refused for its own input (SB_EINVAL) fails alone, since the backend undid
- * its partial work; any other failure means the transaction itself is in
- * doubt, so the whole batch is rolled back and every job reports the error.
+ * refused for its own input (SB_EINVAL), or a flow step that lost to another
+ * process (SB_EBUSY), fails alone, since the backend undid its partial work; any other failure
+ * means the transaction itself is in doubt, so the whole batch is rolled back and every job reports
+ * the error.
  */
 static void writer_apply(struct writer *w, struct writer_job **jobs, size_t n)
 {
@@ -122,7 +123,8 @@ static void writer_apply(struct writer *w, struct writer_job **jobs, size_t n)
             j->rc = call_message_add(w->store, &j->u.message);
         else
             j->rc = store_status_apply(w->store, &j->u.status, &j->outcome);
-        if (j->rc < 0 && j->rc != SB_EINVAL)
+        /* Refused alone: its input (SB_EINVAL), or a flow step another process committed first. */
+        if (j->rc < 0 && j->rc != SB_EINVAL && !(j->kind == JOB_FLOW_CALL && j->rc == SB_EBUSY))
             rc = j->rc;
     }
     if (rc == 0)

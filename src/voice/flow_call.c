@@ -139,6 +139,7 @@ static void commit_done(void *arg, int rc, enum status_outcome outcome)
         voice_apology(&r);
         /* The memory already holds the new state: the loop drops it when it takes the reply. */
         snprintf(r.uncommitted_call, sizeof(r.uncommitted_call), "%s", fc->call_sid);
+        r.answered_elsewhere = rc == SB_EBUSY;
     } else {
         r.status = 200;
         r.content_type = "text/xml";
@@ -207,6 +208,21 @@ int voice_flow(const struct voice_ctx *ctx, const struct form *params, const cha
     have = load_state(ctx, cc.call_sid, step != NULL, &call) == 0;
     if (step)
         k = strtol(step, NULL, 10);
+    /*
+     * Memory waits for another step than the one asked: another process
+     * sharing the store may have answered steps this one never saw. The
+     * store decides (only here, off the hot path).
+     */
+    if (have && step && k != call.step_no && ctx->store) {
+        struct flow_call stored;
+
+        if (store_flow_call_get(ctx->store, cc.call_sid, &stored) == 0) {
+            free(call.last_twiml);
+            call = stored;
+            if (ctx->flow_states)
+                flow_states_forget(ctx->flow_states, cc.call_sid);
+        }
+    }
     /* A retried request (or one whose step is not the one waiting) gets the last answer again. */
     if (have && (!step || k != call.step_no)) {
         log_event(LOG_INFO, "flow.replay", "call_sid=%s step=%ld waiting=%d", cc.call_sid, k,
@@ -360,4 +376,22 @@ int voice_flow_recording(const struct voice_ctx *ctx, const struct form *params,
     log_event(LOG_INFO, "flow.recording", "call_sid=%s recording_sid=%s status=%s duration=%ld",
               call_sid, r.recording_sid, r.status, r.duration);
     return 0;
+}
+
+void voice_flow_replay_stored(const struct voice_ctx *ctx, const char *call_sid, struct reply *r)
+{
+    struct flow_call stored;
+
+    if (!ctx->store || store_flow_call_get(ctx->store, call_sid, &stored) != 0)
+        return;
+    if (!stored.last_twiml || !*stored.last_twiml) {
+        free(stored.last_twiml);
+        return;
+    }
+    log_event(LOG_INFO, "flow.answered_elsewhere", "call_sid=%s step=%d", call_sid, stored.step_no);
+    reply_release(r);
+    r->status = 200;
+    r->content_type = "text/xml";
+    r->body = stored.last_twiml;
+    r->len = strlen(stored.last_twiml);
 }

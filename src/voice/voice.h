@@ -31,11 +31,17 @@ struct reply {
      * nothing is ever answered from a state the store does not have.
      */
     char uncommitted_call[SID_SIZE];
+    /*
+     * With uncommitted_call: the step was not committed because another
+     * process committed it first (store_flow_call_put's SB_EBUSY), so the
+     * loop answers with the stored step instead (voice_flow_replay_stored).
+     */
+    int answered_elsewhere;
 };
 
 #define REPLY_INIT                                                                                 \
     {                                                                                              \
-        0, NULL, NULL, 0, ""                                                                       \
+        0, NULL, NULL, 0, "", 0                                                                    \
     }
 
 /** Frees the body and empties the reply. */
@@ -209,6 +215,13 @@ int voice_flow_answers(const struct voice_ctx *ctx, const struct route *route);
  */
 int voice_flow(const struct voice_ctx *ctx, const struct form *params, const char *step,
                voice_reply_fn done, void *arg, struct reply *out);
+
+/**
+ * Replaces `r` (an answer marked answered_elsewhere) with the TwiML of the
+ * step the store holds for `call_sid`, which another process committed;
+ * leaves `r` (the apology) when the store cannot tell. Event loop only.
+ */
+void voice_flow_replay_stored(const struct voice_ctx *ctx, const char *call_sid, struct reply *r);
 
 /**
  * POST /voice/flow/recording: a voicemail's recordingStatusCallback. Logs the

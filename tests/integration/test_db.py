@@ -7,7 +7,7 @@ import os
 import subprocess
 import unittest
 
-from harness import BINARY, POSTGRES, PRO, TOKEN, Switchboard, call_sid, incoming_params, pg_fresh
+from tests.integration.harness import BINARY, POSTGRES, PRO, TOKEN, Switchboard, call_sid, incoming_params, pg_fresh
 
 KB = "# Horario\n\nAbrimos de lunes a sábado.\n\n# Precios\n\n¿Cuánto cuesta un corte? Veinte euros.\n"
 CAMPAIGN = "to,name,lang\n+34600000001,José Núñez,es-ES\n+34600000002,Ana,es-ES\n"

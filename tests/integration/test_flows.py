@@ -200,6 +200,47 @@ class FlowTest(unittest.TestCase):
         self.assertIn(b"step=2", retry[2])
         self.assertEqual(self.state(sid)[5], 2)
 
+    def test_two_servers_on_one_store_never_both_advance_a_call(self):
+        """Twilio's retry of a step can reach another instance: the store's step number decides,
+        and the instance that lost answers with the step the winner committed."""
+        other = Switchboard()
+        other.db = self.sb.db
+        other.start()
+        try:
+            sid = call_sid(9004)
+            first = self.post("/voice/incoming", incoming_params(sid, to=FLOW_NUMBER))
+            # The same webhook retried on the other instance: the call is not started twice.
+            status, _, again = other.signed_post("/voice/incoming", incoming_params(sid, to=FLOW_NUMBER))
+            self.assertEqual(status, 200)
+            self.assertEqual(again, first[2])
+            self.assertEqual(self.state(sid)[5], 1)
+            # Step 1 answered by the other instance, then retried on the first, which still
+            # remembers step 1 as waiting: it answers what the other committed.
+            status, _, there = other.signed_post("/voice/flow?step=1", incoming_params(sid, to=FLOW_NUMBER,
+                                                                                        Digits="2"))
+            self.assertIn("Para citas oprima 1".encode(), there)
+            here = self.post("/voice/flow", incoming_params(sid, to=FLOW_NUMBER, Digits="2"), "?step=1")
+            self.assertEqual(here[2], there)
+            self.assertEqual(self.state(sid)[3], "es-MX")
+            self.assertEqual(self.state(sid)[5], 2)
+            # Two wrong digits on the first; then a late retry of the first of them reaches the
+            # other, which remembers step 2 as waiting: it must not take the call back.
+            wrong = self.post("/voice/flow", incoming_params(sid, to=FLOW_NUMBER, Digits="7"), "?step=2")
+            self.assertIn("Esa opción no existe".encode(), wrong[2])
+            wrong2 = self.post("/voice/flow", incoming_params(sid, to=FLOW_NUMBER, Digits="8"), "?step=3")
+            self.assertEqual(self.state(sid)[1], 2)
+            self.assertEqual(self.state(sid)[5], 4)
+            status, _, late = other.signed_post("/voice/flow?step=2", incoming_params(sid, to=FLOW_NUMBER,
+                                                                                       Digits="7"))
+            self.assertEqual(status, 200)
+            self.assertEqual(late, wrong2[2])
+            self.assertEqual(self.state(sid)[1], 2)
+            self.assertEqual(self.state(sid)[5], 4)
+            self.assertIn("event=flow.answered_elsewhere", self.sb.logs() + other.logs())
+        finally:
+            other.stop()
+            other.proc = None
+
     def test_a_tampered_step_cannot_jump(self):
         sid = call_sid(9002)
         self.post("/voice/incoming", incoming_params(sid, to=FLOW_NUMBER))

@@ -720,15 +720,26 @@ Test(store, flows_numbers_and_call_state)
     fc.step_no = 3;
     fc.last_twiml = "<Response />";
     cr_assert_eq(store_flow_call_put(st, &fc), 0);
+    /* The same step again (another process answering Twilio's retry): refused, unchanged. */
     fc.attempts = 0;
     snprintf(fc.node, sizeof(fc.node), "bye");
     fc.done = 1;
+    fc.last_twiml = "<Response><Hangup/></Response>";
+    cr_assert_eq(store_flow_call_put(st, &fc), SB_EBUSY);
+    cr_assert_eq(store_flow_call_get(st, "CA1", &got), 0);
+    cr_assert_str_eq(got.node, "menu");
+    cr_assert_eq(got.attempts, 2);
+    free(got.last_twiml);
+    /* An earlier step: refused too. The next one goes in. */
+    fc.step_no = 2;
+    cr_assert_eq(store_flow_call_put(st, &fc), SB_EBUSY);
+    fc.step_no = 4;
     cr_assert_eq(store_flow_call_put(st, &fc), 0);
     cr_assert_eq(store_flow_call_get(st, "CA1", &got), 0);
     cr_assert_str_eq(got.node, "bye");
     cr_assert_eq(got.done, 1);
-    cr_assert_eq(got.step_no, 3);
-    cr_assert_str_eq(got.last_twiml, "<Response />");
+    cr_assert_eq(got.step_no, 4);
+    cr_assert_str_eq(got.last_twiml, "<Response><Hangup/></Response>");
     free(got.last_twiml);
     cr_assert_eq(store_flow_call_get(st, "CA2", &got), SB_ENOTFOUND);
 }
