@@ -54,12 +54,34 @@ def call_sid(n):
     return "CA%032x" % n
 
 
+# SB_TEST_BACKEND=postgres: every Switchboard gets a fresh schema on the test PostgreSQL
+# instead of a SQLite file (scripts/test.sh runs the store-heavy modules so).
+ON_POSTGRES = os.environ.get("SB_TEST_BACKEND", "") == "postgres"
+
+
+def _sql_literal(v):
+    if v is None:
+        return "NULL"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    return "'" + str(v).replace("'", "''") + "'"
+
+
+def _from_text(v):
+    if v == "":
+        return None
+    try:
+        return int(v)
+    except ValueError:
+        return v
+
+
 class Switchboard:
     """A switchboard data directory, CLI access to it, and an optional server."""
 
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="sb-it-")
-        self.db = os.path.join(self.dir, "sb.db")
+        self.db = pg_fresh() if ON_POSTGRES else os.path.join(self.dir, "sb.db")
         self.proc = None
         self.port = None
         self.log_path = os.path.join(self.dir, "server.log")
@@ -76,6 +98,27 @@ class Switchboard:
         if check and res.returncode != 0:
             raise AssertionError("switchboard %s failed (%d): %s" % (" ".join(args), res.returncode, res.stderr))
         return res
+
+    def sql(self, query, params=()):
+        """Runs one SQL statement on the store with `?` placeholders, on either engine;
+        returns its rows as tuples (PostgreSQL's text read back as int where it is one,
+        empty as None)."""
+        if not self.db.startswith(("postgres://", "postgresql://")):
+            import sqlite3
+            db = sqlite3.connect(self.db)
+            try:
+                with db:
+                    return db.execute(query, params).fetchall()
+            finally:
+                db.close()
+        parts = query.split("?")
+        assert len(parts) == len(params) + 1, query
+        text = parts[0] + "".join(_sql_literal(p) + rest for p, rest in zip(params, parts[1:]))
+        res = subprocess.run(["psql", self.db, "-X", "-qAt", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-c", text],
+                             capture_output=True, text=True, timeout=30)
+        if res.returncode != 0:
+            raise AssertionError("psql: %s" % res.stderr)
+        return [tuple(_from_text(v) for v in line.split("\t")) for line in res.stdout.splitlines()]
 
     def seed(self):
         self.cli("tenants", "add", "acme", "--lang", "en-US", "--transfer", TRANSFER,

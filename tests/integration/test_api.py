@@ -312,9 +312,7 @@ class AttackerTest(ApiServerMixin, unittest.TestCase):
                           "unknown_from", "from")
         self.assert_error(self.post({"to": TO, "say": "x", "at": "2020-01-01T09:00Z"}), 422,
                           "time_in_the_past", "at")
-        with __import__("sqlite3").connect(self.sb.db) as db:
-            db.execute("INSERT INTO opt_outs(tenant, number, at) VALUES('acme', ?, ?)",
-                       (TO, int(time.time())))
+        self.sb.sql("INSERT INTO opt_outs(tenant, number, at) VALUES('acme', ?, ?)", (TO, int(time.time())))
         msg = self.assert_error(self.post({"to": TO, "say": "x"}), 409, "opted_out", "to")
         self.assertIn("opted out (STOP) of tenant 'acme'", msg)
         # The other tenant's list is its own.

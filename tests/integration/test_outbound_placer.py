@@ -8,7 +8,6 @@ import datetime
 import json
 import os
 import signal
-import sqlite3
 import time
 import unittest
 
@@ -316,9 +315,7 @@ class AgentJobTest(PlacerTest):
         self.sb.start("--outbound-dry-run")
         # Placed by hand: the job is claimed as the placer would, then its call connects.
         sid = "CA" + "8" * 32
-        with sqlite3.connect(self.sb.db) as db:
-            db.execute("UPDATE jobs SET status='placed', call_sid=?, attempts=1 WHERE id=?",
-                       (sid, job_id))
+        self.sb.sql("UPDATE jobs SET status='placed', call_sid=?, attempts=1 WHERE id=?", (sid, job_id))
         params = {"CallSid": sid, "AccountSid": ACCOUNT, "From": PRO, "To": to,
                   "Direction": "outbound-api", "CallStatus": "in-progress"}
         status, _, body = self.sb.signed_post("/voice/outbound?job=%d" % job_id, params)
