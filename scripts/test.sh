@@ -205,7 +205,7 @@ tsan_env="halt_on_error=1 second_deadlock_stack=1 suppressions=$root/tests/tsan.
 # at addresses TSan reserves for its shadow memory), so the unit tests that start
 # threads are compiled against tests/tsan/criterion/criterion.h, a stand-in for
 # the part of Criterion they use, and run by tests/tsan/runner.c.
-tsan_units="store/test_writer:libsb_store.a server/test_workers:libsb_server.a
+tsan_units="store/test_writer:libsb_store.a store/test_writer_retry:libsb_store.a server/test_workers:libsb_server.a
             net/test_http_client:libsb_net.a net/test_ws_client:libsb_net.a"
 if build build-tsan "switchboard" -Db_sanitize=thread; then
   for u in $tsan_units; do

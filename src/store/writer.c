@@ -32,6 +32,17 @@
  */
 #define WRITER_LINGER_NS (2 * 1000 * 1000)
 #define WRITER_NICE 5
+/*
+ * A failed batch's jobs that nobody waits on (a call's log row, transcript
+ * turns, stream records) are put back and tried again, the store being
+ * down for a while (a PostgreSQL restart, a locked SQLite file), with a
+ * growing pause between tries; after WRITER_RETRIES tries (about two
+ * minutes) they are given up, logged. Jobs someone waits on fail at once:
+ * their webhook is answered with an error rather than acknowledged.
+ */
+#define WRITER_RETRIES 24
+#define WRITER_RETRY_FIRST_MS 50
+#define WRITER_RETRY_MAX_MS 5000
 
 enum job_kind {
     JOB_CALL,
@@ -58,6 +69,7 @@ struct writer_job {
     void *arg;
     int rc;
     enum status_outcome outcome;
+    int tries; /* failed batches it was in (jobs nobody waits on are tried again) */
 };
 
 struct writer {
@@ -73,6 +85,7 @@ struct writer {
     int idle;      /* the thread waits for a first job: submitters must wake it */
     int lingering; /* the thread waits for a fuller batch: wake it only when full */
     size_t waited; /* queued jobs someone waits on (a done callback): never linger for them */
+    int retry_ms;  /* the pause before a batch after a failed one; 0 while the store works */
     /* The batch being applied; touched by the writer thread only. */
     struct writer_job *batch[WRITER_BATCH_MAX];
 };
@@ -91,6 +104,36 @@ static void job_free(struct writer_job *j)
         free(j->u.message.message);
     }
     free(j);
+}
+
+/*
+ * Puts the jobs of a failed batch that nobody waits on back at the head of
+ * the queue, in their order, unless they were tried WRITER_RETRIES times or
+ * the queue has no room, or the writer is stopping (a store that is down
+ * must not hold the shutdown); their places in the batch become NULL.
+ */
+static void requeue_unawaited(struct writer *w, struct writer_job **jobs, size_t n)
+{
+    size_t dropped = 0;
+
+    pthread_mutex_lock(&w->lock);
+    for (size_t i = n; i-- > 0;) {
+        struct writer_job *j = jobs[i];
+
+        if (j->done)
+            continue;
+        if (++j->tries >= WRITER_RETRIES || w->count >= WRITER_QUEUE_MAX || w->stopping) {
+            dropped++;
+            continue;
+        }
+        w->head = (w->head + WRITER_QUEUE_MAX - 1) % WRITER_QUEUE_MAX;
+        w->ring[w->head] = j;
+        w->count++;
+        jobs[i] = NULL;
+    }
+    pthread_mutex_unlock(&w->lock);
+    if (dropped)
+        log_event(LOG_ERROR, "store.writer", "reason=\"writes given up\" jobs=%zu", dropped);
 }
 
 /*
@@ -134,10 +177,19 @@ static void writer_apply(struct writer *w, struct writer_job **jobs, size_t n)
         log_event(LOG_ERROR, "store.writer", "reason=\"batch failed\" jobs=%zu rc=%d", n, rc);
         for (size_t i = 0; i < n; i++)
             jobs[i]->rc = rc;
+        requeue_unawaited(w, jobs, n);
+        w->retry_ms = w->retry_ms ? w->retry_ms * 2 : WRITER_RETRY_FIRST_MS;
+        if (w->retry_ms > WRITER_RETRY_MAX_MS)
+            w->retry_ms = WRITER_RETRY_MAX_MS;
+    } else if (w->retry_ms) {
+        log_event(LOG_INFO, "store.writer", "reason=\"the store takes writes again\"");
+        w->retry_ms = 0;
     }
     for (size_t i = 0; i < n; i++) {
         struct writer_job *j = jobs[i];
 
+        if (!j)
+            continue;
         if (j->done)
             j->done(j->arg, j->rc, j->outcome);
         job_free(j);
@@ -164,6 +216,29 @@ static void linger(struct writer *w)
     w->lingering = 0;
 }
 
+/*
+ * Waits (lock held) retry_ms after a failed batch, or until stop begins;
+ * while stopping, a store that still fails gives up its retried jobs fast.
+ */
+static void pause_after_failure(struct writer *w)
+{
+    struct timespec until;
+
+    if (w->stopping)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += w->retry_ms / 1000;
+    until.tv_nsec += (long)(w->retry_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    while (!w->stopping) {
+        if (pthread_cond_timedwait(&w->nonempty, &w->lock, &until) != 0)
+            break;
+    }
+}
+
 static void *writer_main(void *arg)
 {
     struct writer *w = arg;
@@ -185,6 +260,8 @@ static void *writer_main(void *arg)
         /* Stopping still drains: every queued job is committed and answered. */
         if (w->count == 0)
             break;
+        if (w->retry_ms)
+            pause_after_failure(w);
         linger(w);
         n = w->count < WRITER_BATCH_MAX ? w->count : WRITER_BATCH_MAX;
         for (size_t i = 0; i < n; i++) {
@@ -309,6 +386,7 @@ static struct writer_job *job_new(enum job_kind kind, writer_done_fn done, void 
         j->arg = arg;
         j->rc = 0;
         j->outcome = STATUS_APPLIED;
+        j->tries = 0;
     }
     return j;
 }
