@@ -393,7 +393,7 @@ static int run_sql(struct pg_store *ps, const char *op, const char *sql, int n,
 {
     PGresult *res;
     ExecStatusType st;
-    const char *state;
+    const char *state, *primary;
     char msg[512];
 
     if (out)
@@ -419,8 +419,9 @@ static int run_sql(struct pg_store *ps, const char *op, const char *sql, int n,
             return e->rc;
         }
     }
+    primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
     log_event(LOG_ERROR, "store.postgres", "op=%s state=%s err=\"%s\"", op, state ? state : "-",
-              one_line(PQresultErrorMessage(res), msg, sizeof(msg)));
+              one_line(primary ? primary : PQresultErrorMessage(res), msg, sizeof(msg)));
     PQclear(res);
     return PQstatus(ps->conn) == CONNECTION_BAD ? SB_EIO : SB_ESTORE;
 }
