@@ -1987,8 +1987,13 @@ static int pg_agent_update(struct store *s, const struct agent_config *c, unsign
     params[0] = c->tenant;
     params[1] = c->name;
     params[2] = pg_i64_param(f, fields);
+    /*
+     * A field not written is sent as NULL: the server checks every text
+     * parameter's encoding, and what the caller left in the others is not
+     * ours to look at.
+     */
     for (int i = 0; i < 17; i++)
-        params[3 + i] = p.v[i];
+        params[3 + i] = (fields & (1u << i)) ? p.v[i] : NULL;
     params[20] = p.now;
     /* $3 says which fields to write (enum agent_field bits); the others stay. */
     rc = guarded_exec(

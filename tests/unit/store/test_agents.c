@@ -1,4 +1,7 @@
-/* Tests of store/agents.h over the SQLite backend: agents, knowledge, transcripts. */
+/*
+ * Tests of store/agents.h: agents, knowledge, transcripts; over SQLite or
+ * PostgreSQL (store_target.h).
+ */
 #include <criterion/criterion.h>
 
 #include <ftw.h>
@@ -12,16 +15,11 @@
 #include "core/err.h"
 #include "store/agents.h"
 #include "store/store.h"
+#include "store_target.h"
 #include "undo_migrations.h"
 
-static char dir[256];
-static char path[300];
+static struct store_target tgt;
 static struct store *st;
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    return remove(p);
-}
 
 static void add_tenant(const char *name)
 {
@@ -35,14 +33,8 @@ static void add_tenant(const char *name)
 
 static void setup(void)
 {
-    const char *tmp = getenv("TMPDIR");
-    int w = snprintf(dir, sizeof(dir), "%s/sb-agents-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-
-    cr_assert(w > 0 && (size_t)w < sizeof(dir));
-    cr_assert_not_null(mkdtemp(dir));
-    w = snprintf(path, sizeof(path), "%s/sb.db", dir);
-    cr_assert(w > 0 && (size_t)w < sizeof(path));
-    cr_assert_eq(store_open(&st, path), 0);
+    target_create(&tgt, "sb-agents");
+    cr_assert_eq(store_open(&st, tgt.path), 0);
     add_tenant("acme");
     add_tenant("peluqueria");
 }
@@ -51,24 +43,14 @@ static void teardown(void)
 {
     store_close(st);
     st = NULL;
-    nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    target_destroy(&tgt);
 }
 
 TestSuite(agents, .init = setup, .fini = teardown);
 
 static long long raw_query(const char *sql)
 {
-    sqlite3 *db = NULL;
-    sqlite3_stmt *q = NULL;
-    long long v;
-
-    cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
-    cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
-    v = sqlite3_column_int64(q, 0);
-    sqlite3_finalize(q);
-    sqlite3_close(db);
-    return v;
+    return target_query_i64(&tgt, sql);
 }
 
 /* An agent with every field set; `prompt` is borrowed. */
@@ -426,8 +408,12 @@ Test(agents, speech_settings_round_trip_and_default_to_empty)
     cr_assert_str_eq(got.model, "gpt-4o-mini");
     cr_assert_eq(got.fallback, AGENT_FALLBACK_TRANSFER);
     agent_config_release(&got);
-    cr_assert_eq(raw_query("SELECT count(*) FROM agents WHERE voices = "
-                           "'es-MX=Jimena Núñez' || char(10) || 'en-US=Rachel'"),
+    /* A newline is char(10) in SQLite, chr(10) in PostgreSQL. */
+    cr_assert_eq(raw_query(target_postgres()
+                               ? "SELECT count(*) FROM agents WHERE voices = "
+                                 "'es-MX=Jimena Núñez' || chr(10) || 'en-US=Rachel'"
+                               : "SELECT count(*) FROM agents WHERE voices = "
+                                 "'es-MX=Jimena Núñez' || char(10) || 'en-US=Rachel'"),
                  1);
 
     cr_assert_eq(agent_config_get(st, "acme", "bare", &got), 0);
@@ -776,8 +762,9 @@ Test(agents, reimport_replaces_the_passages_of_that_file_only)
     cr_assert_eq(agent_config_remove(st, "peluqueria", "recepcion"), 0);
     cr_assert_eq(raw_query("SELECT count(*) FROM knowledge_files"), 0);
     cr_assert_eq(raw_query("SELECT count(*) FROM knowledge_passages"), 0);
-    cr_assert_eq(raw_query("SELECT count(*) FROM knowledge_fts WHERE knowledge_fts MATCH 'martes'"),
-                 0);
+    if (!target_postgres())
+        cr_assert_eq(
+            raw_query("SELECT count(*) FROM knowledge_fts WHERE knowledge_fts MATCH 'martes'"), 0);
 }
 
 Test(agents, search_ranks_the_passage_about_prices_first)
@@ -1011,6 +998,7 @@ Test(agents, an_older_database_migrates_and_keeps_its_data)
     struct tenant t;
     struct agent_config a = make_agent("acme", "ventas", NULL);
 
+    target_sqlite_only("undoes migrations with SQLite's SQL");
     /*
      * Back to the schema before agents: drop what migration 4 made and forget
      * it, and the table of migration 5 (which then runs again; its rebuilt
@@ -1021,7 +1009,7 @@ Test(agents, an_older_database_migrates_and_keeps_its_data)
     {
         sqlite3 *db = NULL;
 
-        cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+        cr_assert_eq(sqlite3_open_v2(tgt.path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
         cr_assert_eq(
             sqlite3_exec(db,
                          "DROP TABLE knowledge_fts; DROP TABLE knowledge_passages;"
@@ -1035,7 +1023,7 @@ Test(agents, an_older_database_migrates_and_keeps_its_data)
         sqlite3_close(db);
     }
     cr_assert_eq(raw_query("SELECT max(version) FROM schema_migrations"), 3);
-    cr_assert_eq(store_open(&s, path), 0);
+    cr_assert_eq(store_open(&s, tgt.path), 0);
     st = s;
     cr_assert_geq(raw_query("SELECT max(version) FROM schema_migrations"), 4);
     cr_assert_eq(store_tenant_get(st, "peluqueria", &t), 0);
@@ -1047,7 +1035,7 @@ static void back_to_migration_5(void)
 {
     sqlite3 *db = NULL;
 
-    cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_open_v2(tgt.path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
     cr_assert_eq(
         sqlite3_exec(db,
                      "BEGIN;" UNDO_MIGRATION_10 UNDO_MIGRATION_9 UNDO_MIGRATION_8 UNDO_MIGRATION_7
@@ -1072,6 +1060,7 @@ Test(agents, a_database_at_migration_5_gains_the_speech_columns_and_keeps_its_ag
     struct agent_config got;
     size_t n = 0;
 
+    target_sqlite_only("undoes migrations with SQLite's SQL");
     cr_assert_eq(agent_config_add(st, &a), 0);
     cr_assert_eq(knowledge_import(st, "acme", "ventas", "faq.md", "## Precios\n\nUn corte, 250.\n",
                                   strlen("## Precios\n\nUn corte, 250.\n"), &n),
@@ -1083,7 +1072,7 @@ Test(agents, a_database_at_migration_5_gains_the_speech_columns_and_keeps_its_ag
     cr_assert_eq(raw_query("SELECT count(*) FROM pragma_table_info('agents') WHERE name = 'stt'"),
                  0);
 
-    cr_assert_eq(store_open(&st, path), 0);
+    cr_assert_eq(store_open(&st, tgt.path), 0);
     cr_assert_eq(raw_query("SELECT max(version) FROM schema_migrations"), LATEST_MIGRATION);
     cr_assert_eq(raw_query("SELECT count(*) FROM schema_migrations"), LATEST_MIGRATION);
     cr_assert_eq(raw_query("SELECT count(*) FROM pragma_table_info('agents') WHERE name IN "
