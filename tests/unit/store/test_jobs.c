@@ -802,6 +802,149 @@ Test(jobs, two_connections_never_claim_one_job_twice)
                  300);
 }
 
+/* Connections that claim at one moment, each with a cap of CAP calls per tenant. */
+#define CLAIMERS 3
+#define CAP 3
+
+struct round_claimer {
+    struct store *s;
+    pthread_barrier_t *go;
+    struct job *got;
+    size_t n;
+    int rc;
+};
+
+static void *claim_at_once(void *arg)
+{
+    struct round_claimer *c = arg;
+
+    pthread_barrier_wait(c->go);
+    c->rc = job_claim_due(c->s, T0, 10, CAP, &c->got, &c->n);
+    return NULL;
+}
+
+/* The calls of a tenant placing or placed, read outside the store. */
+static long long in_flight(const char *tenant)
+{
+    char sql[160];
+
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM jobs WHERE tenant = '%s' AND status IN ('placing', 'placed')",
+             tenant);
+    return raw_query(sql);
+}
+
+Test(jobs, claimers_at_one_moment_never_share_a_job_nor_pass_the_cap)
+{
+    static struct round_claimer c[CLAIMERS];
+    static unsigned char seen[121];
+    struct job_request r = say_to("+5215512345678");
+    char sid[CALL_SID_SIZE];
+
+    memset(seen, 0, sizeof(seen));
+    for (int i = 0; i < 60; i++)
+        add_job(&r, T0);
+    r.tenant = "peluqueria";
+    for (int i = 0; i < 60; i++)
+        add_job(&r, T0);
+    for (int i = 0; i < CLAIMERS; i++)
+        cr_assert_eq(store_open(&c[i].s, path), 0);
+    /* Each round fills both tenants to the cap at once; the calls then end, freeing it. */
+    for (int round = 0; round < 20; round++) {
+        pthread_barrier_t go;
+        pthread_t t[CLAIMERS];
+        size_t total = 0;
+
+        cr_assert_eq(pthread_barrier_init(&go, NULL, CLAIMERS), 0);
+        for (int i = 0; i < CLAIMERS; i++) {
+            c[i].go = &go;
+            c[i].got = NULL;
+            c[i].n = 0;
+            cr_assert_eq(pthread_create(&t[i], NULL, claim_at_once, &c[i]), 0);
+        }
+        for (int i = 0; i < CLAIMERS; i++)
+            pthread_join(t[i], NULL);
+        pthread_barrier_destroy(&go);
+        cr_assert_eq(in_flight("acme"), CAP, "round %d", round);
+        cr_assert_eq(in_flight("peluqueria"), CAP, "round %d", round);
+        for (int i = 0; i < CLAIMERS; i++) {
+            cr_assert_eq(c[i].rc, 0);
+            for (size_t k = 0; k < c[i].n; k++) {
+                long long id = c[i].got[k].id;
+
+                cr_assert(id > 0 && id <= 120);
+                cr_assert_eq(seen[id], 0, "job %lld claimed twice", id);
+                seen[id] = 1;
+                total++;
+                snprintf(sid, sizeof(sid), "CA%032lld", id);
+                cr_assert_eq(job_placed(st, id, sid, NULL, T0), 0);
+                cr_assert_eq(status(0, sid, "completed", T0).outcome, JOB_OUTCOME_FINAL);
+            }
+            job_list_free(c[i].got);
+        }
+        cr_assert_eq(total, 2 * CAP, "round %d", round);
+    }
+    for (int i = 0; i < CLAIMERS; i++)
+        store_close(c[i].s);
+    cr_assert_eq(raw_query("SELECT count(*) FROM jobs WHERE status = 'completed' AND attempts = 1"),
+                 120);
+}
+
+/* Connections that add one request under one idempotency key at one moment. */
+struct adder {
+    struct store *s;
+    pthread_barrier_t *go;
+    const char *key;
+    long long id;
+    int replayed;
+    int rc;
+};
+
+static void *add_at_once(void *arg)
+{
+    struct adder *a = arg;
+    struct job_request r = say_to("+5215512345678");
+    char err[256];
+
+    pthread_barrier_wait(a->go);
+    a->rc = job_add_idempotent(a->s, &r, a->key, T0, &a->id, &a->replayed, err, sizeof(err));
+    return NULL;
+}
+
+Test(jobs, two_adds_under_one_key_at_one_moment_make_one_job)
+{
+    static struct adder a[2];
+
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(store_open(&a[i].s, path), 0);
+    for (int round = 0; round < 10; round++) {
+        pthread_barrier_t go;
+        pthread_t t[2];
+        char key[32];
+
+        snprintf(key, sizeof(key), "pedido-%d", round);
+        cr_assert_eq(pthread_barrier_init(&go, NULL, 2), 0);
+        for (int i = 0; i < 2; i++) {
+            a[i].go = &go;
+            a[i].key = key;
+            a[i].id = 0;
+            a[i].replayed = -1;
+            cr_assert_eq(pthread_create(&t[i], NULL, add_at_once, &a[i]), 0);
+        }
+        for (int i = 0; i < 2; i++)
+            pthread_join(t[i], NULL);
+        pthread_barrier_destroy(&go);
+        cr_assert_eq(a[0].rc, 0, "round %d", round);
+        cr_assert_eq(a[1].rc, 0, "round %d", round);
+        cr_assert_gt(a[0].id, 0);
+        cr_assert_eq(a[0].id, a[1].id, "round %d", round);
+        cr_assert_eq(a[0].replayed + a[1].replayed, 1, "round %d", round);
+    }
+    for (int i = 0; i < 2; i++)
+        store_close(a[i].s);
+    cr_assert_eq(raw_query("SELECT count(*) FROM jobs"), 10);
+}
+
 Test(jobs, claim_refuses_to_run_inside_an_open_transaction)
 {
     struct job *list = NULL;
