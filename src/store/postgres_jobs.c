@@ -40,7 +40,7 @@
 
 #define JOB_OPTED_OUT(j)                                                                           \
     "EXISTS(SELECT 1 FROM opt_outs o WHERE o.tenant = " j ".tenant AND o.number = " j ".to_"       \
-                                                                                      "number)"
+    "number)"
 
 /* The claimed jobs: placing since $1, one more attempt. */
 #define CLAIM_UPDATE                                                                               \
@@ -55,6 +55,22 @@ static const char SQL_JOB_INSERT[] =
     "$9::text, $10::bigint, 'queued', 0, $11::int, "
     "$12::int, GREATEST($10::bigint, $13::bigint), $14::int, $15::int, $13::bigint, $13::bigint "
     "FROM tenants t WHERE t.name = $1 RETURNING id";
+
+/*
+ * A campaign's jobs, many rows a statement: one array per column ($4 ...),
+ * in the order given, so that their ids follow the file.
+ */
+static const char SQL_JOB_IMPORT[] =
+    "INSERT INTO jobs(tenant, campaign_id, to_number, from_number, contact_name, lang, kind, "
+    "target, say_text, not_before, status, attempts, max_retries, retry_delay_s, "
+    "next_attempt_at, amd, sms_fallback, created_at, updated_at) "
+    "SELECT $1::text, $2::bigint, u.to_number, u.from_number, u.contact_name, u.lang, u.kind, "
+    "u.target, u.say_text, u.not_before, 'queued', 0, u.max_retries, u.retry_delay_s, "
+    "GREATEST(u.not_before, $3::bigint), u.amd, u.sms_fallback, $3::bigint, $3::bigint "
+    "FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], "
+    "$10::text[], $11::bigint[], $12::bigint[], $13::bigint[], $14::int[], $15::int[]) "
+    "WITH ORDINALITY AS u(to_number, from_number, contact_name, lang, kind, target, say_text, "
+    "not_before, max_retries, retry_delay_s, amd, sms_fallback, ord) ORDER BY u.ord";
 
 static const char SQL_JOB_GET[] = "SELECT " JOB_COLUMNS " FROM jobs WHERE id = $1::bigint";
 static const char SQL_JOB_GET_LOCK[] =
@@ -967,6 +983,113 @@ int pg_campaign_set_status(struct store *s, long long id, int status, long long 
     return pg_tx_leave(ps, kind, rc, "campaign_set_status");
 }
 
+/* A PostgreSQL array literal being written, a text parameter: {"a","b"} or {1,2}. */
+struct pg_array {
+    char *p;
+    size_t len;
+    size_t cap;
+};
+
+static int arr_put(struct pg_array *a, const char *s, size_t n)
+{
+    if (a->len + n + 1 > a->cap) {
+        size_t ncap = a->cap ? a->cap : 256;
+        char *q;
+
+        while (ncap < a->len + n + 1)
+            ncap *= 2;
+        q = realloc(a->p, ncap);
+        if (!q)
+            return SB_ENOMEM;
+        a->p = q;
+        a->cap = ncap;
+    }
+    memcpy(a->p + a->len, s, n);
+    a->len += n;
+    a->p[a->len] = '\0';
+    return 0;
+}
+
+/* Appends a text element, quoted, with its '"' and '\\' escaped. */
+static int arr_text(struct pg_array *a, const char *s)
+{
+    int rc = arr_put(a, a->len ? ",\"" : "{\"", 2);
+
+    while (rc == 0 && *s) {
+        size_t run = strcspn(s, "\"\\");
+
+        rc = arr_put(a, s, run);
+        s += run;
+        if (rc == 0 && *s) {
+            char esc[2] = {'\\', *s++};
+
+            rc = arr_put(a, esc, 2);
+        }
+    }
+    return rc ? rc : arr_put(a, "\"", 1);
+}
+
+static int arr_i64(struct pg_array *a, long long v)
+{
+    char buf[PG_I64_SIZE + 1];
+    int w = snprintf(buf, sizeof(buf), "%s%lld", a->len ? "," : "{", v);
+
+    return arr_put(a, buf, (size_t)w);
+}
+
+#define IMPORT_BATCH 1000 /* jobs a statement: one round trip each, not one a job */
+#define IMPORT_TEXTS 7
+#define IMPORT_NUMBERS 5
+
+/* Inserts `n` (1 or more) checked jobs of a campaign with one statement. */
+static int import_batch(struct pg_store *ps, const struct job_request *reqs, size_t n,
+                        const char *tenant, long long campaign_id, long long now)
+{
+    struct pg_array a[IMPORT_TEXTS + IMPORT_NUMBERS] = {{0}};
+    char camp[PG_I64_SIZE], nowb[PG_I64_SIZE];
+    const char *p[3 + IMPORT_TEXTS + IMPORT_NUMBERS];
+    int rc = 0;
+
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const struct job_request *r = &reqs[i];
+        const char *texts[IMPORT_TEXTS] = {
+            r->to,
+            r->from ? r->from : "",
+            r->contact_name ? r->contact_name : "",
+            r->lang ? r->lang : "",
+            job_kind_name(r->kind),
+            r->target ? r->target : "",
+            r->say_text ? r->say_text : "",
+        };
+        long long numbers[IMPORT_NUMBERS] = {
+            r->not_before,
+            r->max_retries,
+            r->retry_delay_s > 0 ? r->retry_delay_s : JOB_RETRY_DELAY_DEFAULT_S,
+            r->amd ? 1 : 0,
+            r->sms_fallback ? 1 : 0,
+        };
+
+        for (int k = 0; rc == 0 && k < IMPORT_TEXTS; k++)
+            rc = arr_text(&a[k], texts[k]);
+        for (int k = 0; rc == 0 && k < IMPORT_NUMBERS; k++)
+            rc = arr_i64(&a[IMPORT_TEXTS + k], numbers[k]);
+    }
+    for (int k = 0; rc == 0 && k < IMPORT_TEXTS + IMPORT_NUMBERS; k++) {
+        rc = arr_put(&a[k], "}", 1);
+        p[3 + k] = a[k].p;
+    }
+    if (rc == 0) {
+        p[0] = tenant;
+        p[1] = pg_i64_param(camp, campaign_id);
+        p[2] = pg_i64_param(nowb, now);
+        rc = pg_exec(ps, "campaign_import", SQL_JOB_IMPORT, 3 + IMPORT_TEXTS + IMPORT_NUMBERS, p,
+                     NULL);
+    }
+    for (int k = 0; k < IMPORT_TEXTS + IMPORT_NUMBERS; k++)
+        free(a[k].p);
+    return rc;
+}
+
 int pg_campaign_import(struct store *s, long long campaign_id, const struct job_request *reqs,
                        size_t n, long long now)
 {
@@ -979,8 +1102,9 @@ int pg_campaign_import(struct store *s, long long campaign_id, const struct job_
     if (rc < 0)
         return rc;
     rc = campaign_open(ps, campaign_id, NULL, 0, tenant);
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        rc = job_insert(ps, &reqs[i], tenant, campaign_id, now, NULL);
+    for (size_t i = 0; rc == 0 && i < n; i += IMPORT_BATCH)
+        rc = import_batch(ps, reqs + i, n - i < IMPORT_BATCH ? n - i : IMPORT_BATCH, tenant,
+                          campaign_id, now);
     return pg_tx_leave(ps, kind, rc, "campaign_import");
 }
 
