@@ -590,7 +590,8 @@ int pg_job_claim_due(struct store *s, long long now, size_t limit, int cap, stru
     int rc;
 
     /* Claims are handed out at commit: a caller's open transaction would hold them back. */
-    if (PQtransactionStatus(ps->conn) != PQTRANS_IDLE)
+    if (PQtransactionStatus(ps->conn) == PQTRANS_INTRANS ||
+        PQtransactionStatus(ps->conn) == PQTRANS_INERROR)
         return SB_EBUSY;
     p[0] = pg_i64_param(nowb, now);
     p[1] = pg_i64_param(lim, limit > (size_t)INT64_MAX ? INT64_MAX : (long long)limit);
