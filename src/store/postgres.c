@@ -398,6 +398,18 @@ static int run_sql(struct pg_store *ps, const char *op, const char *sql, int n,
 
     if (out)
         *out = NULL;
+    /*
+     * The server refuses text that is not UTF-8, and the refusal would abort
+     * the caller's whole transaction (the writer's batch): such input is
+     * refused here, alone, as SQLite's CHECKs refuse theirs.
+     */
+    for (int i = 0; i < n; i++) {
+        if (params[i] && !utf8_valid(params[i], strlen(params[i]))) {
+            log_event(LOG_WARN, "store.postgres", "op=%s reason=\"text is not UTF-8\" param=%d", op,
+                      i + 1);
+            return SB_EINVAL;
+        }
+    }
     res = PQexecParams(ps->conn, sql, n, NULL, params, NULL, NULL, 0);
     if (!res) {
         log_event(LOG_ERROR, "store.postgres", "op=%s err=\"%s\"", op,
@@ -837,9 +849,13 @@ static void pg_close(struct store *s)
 
 static int pg_open(struct store **out, const char *target)
 {
-    /* The URL's own connect_timeout, when it has one, overrides the default (expand_dbname). */
-    const char *const keys[] = {"connect_timeout", "application_name", "dbname", NULL};
-    const char *const vals[] = {CONNECT_TIMEOUT_S, "switchboard", target, NULL};
+    /*
+     * The URL's own connect_timeout, when it has one, overrides the default
+     * (expand_dbname: what comes later wins); the store always speaks UTF-8.
+     */
+    const char *const keys[] = {"connect_timeout", "application_name", "dbname", "client_encoding",
+                                NULL};
+    const char *const vals[] = {CONNECT_TIMEOUT_S, "switchboard", target, "UTF8", NULL};
     struct pg_store *ps = NULL;
     int rc = 0;
 

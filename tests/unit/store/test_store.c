@@ -832,3 +832,77 @@ Test(store, two_openers_migrate_a_new_database_once)
     cr_assert_eq(target_query_i64(&fresh, "SELECT count(*) FROM routes_version"), 1);
     target_destroy(&fresh);
 }
+
+/*
+ * Several processes receive the same status callbacks of one call at once
+ * (Twilio retried them to other instances): each event is applied by exactly
+ * one of them, and the call ends where the events lead.
+ */
+Test(store, status_callbacks_apply_once_across_processes)
+{
+    static const char *const statuses[] = {"initiated", "ringing", "in-progress", "completed"};
+    enum { KIDS = 6, N = sizeof(statuses) / sizeof(statuses[0]) };
+    struct call_record got;
+    pid_t kids[KIDS];
+    int applied = 0;
+    int status;
+
+    for (int i = 0; i < KIDS; i++) {
+        kids[i] = fork();
+        cr_assert_neq(kids[i], -1);
+        if (kids[i] == 0) {
+            struct store *mine = NULL;
+            int count = 0;
+
+            if (store_open(&mine, tgt.path) != 0)
+                _exit(100);
+            for (int k = 0; k < N; k++) {
+                struct status_event e = make_event("CA-race", k, statuses[k], 100 + k);
+                enum status_outcome out;
+
+                if (store_status_apply(mine, &e, &out) != 0)
+                    _exit(101);
+                count += out == STATUS_APPLIED;
+            }
+            store_close(mine);
+            _exit(count);
+        }
+    }
+    for (int i = 0; i < KIDS; i++) {
+        cr_assert_eq(waitpid(kids[i], &status, 0), kids[i]);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) <= N, "process %d failed: %d", i,
+                  WEXITSTATUS(status));
+        applied += WEXITSTATUS(status);
+    }
+    cr_assert_eq(applied, N);
+    cr_assert_eq(raw_query("SELECT count(*) FROM call_events WHERE call_sid = 'CA-race'"), N);
+    cr_assert_eq(store_call_get(st, "CA-race", &got), 0);
+    cr_assert_str_eq(got.status, "completed");
+    cr_assert_eq(got.ended_at, 100 + N - 1);
+}
+
+/* Two instances answered the same call: the state of the later step stays. */
+Test(store, postgres_flow_state_never_goes_back_a_step)
+{
+    struct flow_call fc, got;
+
+    if (!target_postgres())
+        cr_skip_test("PostgreSQL only: SQLite's writes are serialised, the last one stays");
+    memset(&fc, 0, sizeof(fc));
+    snprintf(fc.call_sid, sizeof(fc.call_sid), "CA1");
+    snprintf(fc.tenant, sizeof(fc.tenant), "acme");
+    snprintf(fc.flow, sizeof(fc.flow), "main");
+    snprintf(fc.node, sizeof(fc.node), "second");
+    fc.step_no = 2;
+    fc.last_twiml = "<Response>2</Response>";
+    cr_assert_eq(store_flow_call_put(st, &fc), 0);
+    snprintf(fc.node, sizeof(fc.node), "first");
+    fc.step_no = 1;
+    fc.last_twiml = "<Response>1</Response>";
+    cr_assert_eq(store_flow_call_put(st, &fc), 0);
+    cr_assert_eq(store_flow_call_get(st, "CA1", &got), 0);
+    cr_assert_eq(got.step_no, 2);
+    cr_assert_str_eq(got.node, "second");
+    cr_assert_str_eq(got.last_twiml, "<Response>2</Response>");
+    free(got.last_twiml);
+}
