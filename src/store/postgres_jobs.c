@@ -39,8 +39,12 @@
       "campaigns c WHERE c.id = " j ".campaign_id AND c.status = 'active'))"
 
 #define JOB_OPTED_OUT(j)                                                                           \
-    "EXISTS(SELECT 1 FROM opt_outs o WHERE o.tenant = " j ".tenant AND o.number = " j ".to_"       \
-    "number)"
+    "EXISTS(SELECT 1 FROM opt_outs o "                                                             \
+    "WHERE o.tenant = " j ".tenant AND o.number = " j ".to_number)"
+
+/* The two conditions, for the jobs of a query aliased j. */
+#define DUE_J JOB_DUE("j")
+#define OPTED_OUT_J JOB_OPTED_OUT("j")
 
 /* The claimed jobs: placing since $1, one more attempt. */
 #define CLAIM_UPDATE                                                                               \
@@ -52,8 +56,8 @@ static const char SQL_JOB_INSERT[] =
     "target, say_text, not_before, status, attempts, max_retries, retry_delay_s, "
     "next_attempt_at, amd, sms_fallback, created_at, updated_at) "
     "SELECT t.name, $2::bigint, $3::text, $4::text, $5::text, $6::text, $7::text, $8::text, "
-    "$9::text, $10::bigint, 'queued', 0, $11::int, "
-    "$12::int, GREATEST($10::bigint, $13::bigint), $14::int, $15::int, $13::bigint, $13::bigint "
+    "$9::text, $10::bigint, 'queued', 0, $11::int, $12::int, GREATEST($10::bigint, $13::bigint), "
+    "$14::int, $15::int, $13::bigint, $13::bigint "
     "FROM tenants t WHERE t.name = $1 RETURNING id";
 
 /*
@@ -99,14 +103,13 @@ static const char SQL_CAMPAIGN_STATE_LOCK[] =
 /* Locked rows are another claimer's: it skips them itself. */
 static const char SQL_SKIP_OPTED_OUT[] =
     "UPDATE jobs SET status = 'skipped', error = 'the number opted out', updated_at = $1::bigint "
-    "WHERE id IN (SELECT j.id FROM jobs j WHERE " JOB_DUE("j") " AND " JOB_OPTED_OUT(
-        "j") " FOR UPDATE OF j SKIP LOCKED)";
+    "WHERE id IN (SELECT j.id FROM jobs j WHERE " DUE_J " AND " OPTED_OUT_J
+    " FOR UPDATE OF j SKIP LOCKED)";
 
 /* Without a cap: the oldest due jobs no other claimer holds, at most $2. */
 static const char SQL_CLAIM[] =
-    "WITH picked AS MATERIALIZED (SELECT j.id FROM jobs j WHERE " JOB_DUE(
-        "j") " AND NOT " JOB_OPTED_OUT("j") " ORDER BY j.next_attempt_at, j.id LIMIT $2::bigint "
-                                            "FOR UPDATE OF j SKIP LOCKED) " CLAIM_UPDATE;
+    "WITH picked AS MATERIALIZED (SELECT j.id FROM jobs j WHERE " DUE_J " AND NOT " OPTED_OUT_J
+    " ORDER BY j.next_attempt_at, j.id LIMIT $2::bigint FOR UPDATE OF j SKIP LOCKED) " CLAIM_UPDATE;
 
 /*
  * Locks the tenants that have due jobs (advisory, until the transaction
@@ -115,7 +118,7 @@ static const char SQL_CLAIM[] =
  */
 static const char SQL_CLAIM_LOCK_TENANTS[] =
     "SELECT t.k, pg_advisory_xact_lock(t.k) FROM (SELECT DISTINCT hashtext(j.tenant) AS k "
-    "FROM jobs j WHERE " JOB_DUE("j") " ORDER BY 1) t";
+    "FROM jobs j WHERE " DUE_J " ORDER BY 1) t";
 
 /*
  * With a cap ($3), among the tenants locked ($4, their keys): the due jobs,
@@ -126,15 +129,13 @@ static const char SQL_CLAIM_LOCK_TENANTS[] =
  */
 static const char SQL_CLAIM_CAPPED[] =
     "WITH due AS (SELECT j.id, j.tenant, j.next_attempt_at, row_number() OVER ("
-    "PARTITION BY j.tenant ORDER BY j.next_attempt_at, j.id) AS rn FROM jobs j WHERE " JOB_DUE(
-        "j") " AND NOT " JOB_OPTED_OUT("j") " AND hashtext(j.tenant) = ANY($4::int[])), "
-                                            "fits AS (SELECT d.id FROM due d WHERE d.rn + (SELECT "
-                                            "count(*) FROM jobs b WHERE b.tenant = d.tenant AND "
-                                            "b.status IN ('placing', 'placed')) <= $3::bigint), "
-                                            "picked AS MATERIALIZED (SELECT j.id FROM jobs j "
-                                            "WHERE j.status = 'queued' AND j.id IN (SELECT id FROM "
-                                            "fits) ORDER BY j.next_attempt_at, j.id LIMIT "
-                                            "$2::bigint FOR UPDATE OF j SKIP LOCKED) " CLAIM_UPDATE;
+    "PARTITION BY j.tenant ORDER BY j.next_attempt_at, j.id) AS rn FROM jobs j WHERE " DUE_J
+    " AND NOT " OPTED_OUT_J " AND hashtext(j.tenant) = ANY($4::int[])), "
+    "fits AS (SELECT d.id FROM due d WHERE d.rn + (SELECT count(*) FROM jobs b "
+    "WHERE b.tenant = d.tenant AND b.status IN ('placing', 'placed')) <= $3::bigint), "
+    "picked AS MATERIALIZED (SELECT j.id FROM jobs j WHERE j.status = 'queued' "
+    "AND j.id IN (SELECT id FROM fits) ORDER BY j.next_attempt_at, j.id LIMIT $2::bigint "
+    "FOR UPDATE OF j SKIP LOCKED) " CLAIM_UPDATE;
 
 static const char SQL_JOB_SET_PLACED[] =
     "UPDATE jobs SET status = 'placed', call_sid = $2, updated_at = $3::bigint "
