@@ -955,6 +955,43 @@ Test(jobs, claim_refuses_to_run_inside_an_open_transaction)
     cr_assert_eq(store_rollback(st), 0);
 }
 
+/*
+ * The writer's batch is one open transaction: an operation refused inside it
+ * undoes only its own work (a server aborts a whole transaction on a failed
+ * statement), and what the batch wrote before and after is committed.
+ */
+Test(jobs, refusals_inside_an_open_transaction_leave_it_usable)
+{
+    struct job_request r = say_to("+5215512345678");
+    char secret[API_KEY_SECRET_SIZE];
+    char err[256] = "";
+    long long a, b, c, camp = 0, other = 0, key = 0;
+    int already = -1;
+
+    a = add_job(&r, T0);
+    b = add_job(&r, T0);
+    cr_assert_eq(claim(T0, 10, 0, NULL), 2);
+    cr_assert_eq(job_placed(st, a, "CA0000000000000000000000000000030", NULL, T0), 0);
+    cr_assert_eq(store_begin(st), 0);
+    cr_assert_eq(campaign_add(st, "acme", "Enero", T0, &camp), 0);
+    r.tenant = "nadie";
+    cr_assert_eq(job_add(st, &r, T0, &c, err, sizeof(err)), SB_ENOTFOUND);
+    cr_assert_eq(campaign_add(st, "acme", "Enero", T0, &other), SB_EEXISTS);
+    cr_assert_eq(campaign_add(st, "nadie", "Enero", T0, &other), SB_ENOTFOUND);
+    cr_assert_eq(api_key_create(st, "nadie", NULL, T0, secret, &key), SB_ENOTFOUND);
+    cr_assert_eq(optout_set(st, "nadie", "+5215512345678", 1, T0), SB_ENOTFOUND);
+    cr_assert_eq(transfer_text_mark(st, "nadie", "CA0000000000000000000000000000031", T0, &already),
+                 SB_ENOTFOUND);
+    cr_assert_eq(job_placed(st, b, "CA0000000000000000000000000000030", NULL, T0), SB_EEXISTS);
+    r.tenant = "acme";
+    c = add_job(&r, T0);
+    cr_assert_eq(store_commit(st), 0);
+    cr_assert_eq(get(c).status, JOB_QUEUED);
+    cr_assert_eq(get(b).status, JOB_PLACING);
+    cr_assert_eq(raw_query("SELECT count(*) FROM campaigns"), 1);
+    cr_assert_eq(raw_query("SELECT count(*) FROM jobs"), 3);
+}
+
 Test(jobs, an_idempotency_key_holds_for_24_hours)
 {
     struct job_request r = say_to("+5215512345678");
