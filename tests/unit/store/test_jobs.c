@@ -945,6 +945,46 @@ Test(jobs, two_adds_under_one_key_at_one_moment_make_one_job)
     cr_assert_eq(raw_query("SELECT count(*) FROM jobs"), 10);
 }
 
+/* Runs `sql` on a connection of its own to the server, failing the test when it fails. */
+static void pg_run(PGconn *c, const char *sql)
+{
+    PGresult *res = PQexec(c, sql);
+    ExecStatusType rs = PQresultStatus(res);
+
+    cr_assert(rs == PGRES_COMMAND_OK || rs == PGRES_TUPLES_OK, "%s: %s", sql,
+              PQresultErrorMessage(res));
+    PQclear(res);
+}
+
+Test(jobs, a_claim_passes_over_the_jobs_another_process_holds)
+{
+    struct job_request r = say_to("+5215512345678");
+    struct job *list = NULL;
+    PGconn *other;
+    long long a, b;
+    char sql[96];
+
+    if (!target_postgres())
+        cr_skip_test("PostgreSQL only: the row locks of another server process");
+    a = add_job(&r, T0);
+    b = add_job(&r, T0);
+    /* Another process is in the middle of claiming the oldest job. */
+    other = PQconnectdb(path);
+    cr_assert_eq(PQstatus(other), CONNECTION_OK, "%s", PQerrorMessage(other));
+    pg_run(other, "BEGIN");
+    snprintf(sql, sizeof(sql), "SELECT id FROM jobs WHERE id = %lld FOR UPDATE", a);
+    pg_run(other, sql);
+    /* Neither waits for it nor takes it. */
+    cr_assert_eq(claim(T0, 10, 0, &list), 1);
+    cr_assert_eq(list[0].id, b);
+    job_list_free(list);
+    pg_run(other, "ROLLBACK");
+    PQfinish(other);
+    cr_assert_eq(claim(T0, 10, 0, &list), 1);
+    cr_assert_eq(list[0].id, a);
+    job_list_free(list);
+}
+
 Test(jobs, claim_refuses_to_run_inside_an_open_transaction)
 {
     struct job *list = NULL;
