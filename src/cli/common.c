@@ -88,9 +88,13 @@ int cli_open_store(struct store **out, const char *flag)
 {
     const char *path = cli_db_path(flag);
     int rc = store_open(out, path);
+    char shown[512];
 
-    if (rc)
-        return cli_fail("cannot open store '%s': %s", path, sb_strerror(rc));
+    if (rc) {
+        /* A PostgreSQL URL may hold a password. */
+        store_target_redact(path, shown, sizeof(shown));
+        return cli_fail("cannot open store '%s': %s", shown, sb_strerror(rc));
+    }
     return 0;
 }
 

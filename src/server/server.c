@@ -121,6 +121,7 @@ int server_run(const struct config *cfg)
 {
     struct server *srv = NULL;
     char errbuf[128];
+    char db_shown[sizeof(cfg->db_path)];
     int rc;
 
     lws_set_log_level(LLL_ERR, NULL);
@@ -139,10 +140,12 @@ int server_run(const struct config *cfg)
                   sb_strerror(rc));
         goto out;
     }
+    /* A PostgreSQL URL may hold a password: only its redacted form is logged. */
+    store_target_redact(cfg->db_path, db_shown, sizeof(db_shown));
     rc = store_open(&srv->store, cfg->db_path);
     if (rc) {
-        log_event(LOG_ERROR, "server.start_failed", "error=\"cannot open store %s: %s\"",
-                  cfg->db_path, sb_strerror(rc));
+        log_event(LOG_ERROR, "server.start_failed", "error=\"cannot open store %s: %s\"", db_shown,
+                  sb_strerror(rc));
         goto out;
     }
     rc = routes_refresh(&srv->routes, srv->store);
@@ -241,7 +244,7 @@ int server_run(const struct config *cfg)
     lws_sul_schedule(srv->lws, 0, &srv->tick, on_tick, TICK_US);
     log_event(LOG_INFO, "server.listening",
               "addr=%s port=%d db=%s public_base_url=%s signatures=%s numbers=%zu",
-              cfg->listen_host, cfg->listen_port, cfg->db_path, cfg->public_base_url,
+              cfg->listen_host, cfg->listen_port, db_shown, cfg->public_base_url,
               cfg->dev ? "off" : "on", srv->routes.count);
     if (cfg->dev)
         log_event(LOG_WARN, "security.dev_mode",

@@ -67,6 +67,12 @@ const char *relay_transcription_provider_canonical(const char *s)
         sizeof(relay_transcription_providers) / sizeof(relay_transcription_providers[0]), s);
 }
 
+/* True when `target` is a PostgreSQL URL. */
+static int is_postgres_url(const char *target)
+{
+    return strncmp(target, "postgres://", 11) == 0 || strncmp(target, "postgresql://", 13) == 0;
+}
+
 /*
  * Picks the backend for a target and the name it opens: a PostgreSQL URL as
  * it is (libpq reads it), "sqlite:FILE" as FILE, anything else as the name
@@ -75,13 +81,74 @@ const char *relay_transcription_provider_canonical(const char *s)
 static const struct store_ops *backend_for(const char *target, const char **name)
 {
     *name = target;
-    if (strncmp(target, "postgres://", 11) == 0 || strncmp(target, "postgresql://", 13) == 0)
+    if (is_postgres_url(target))
         return &store_postgres_ops;
     if (strncmp(target, "sqlite:", 7) == 0) {
         *name = target + 7;
         return *name[0] ? &store_sqlite_ops : NULL;
     }
     return &store_sqlite_ops;
+}
+
+/* Appends `n` bytes of `s` to `out` (of `size`, holding *len bytes), truncating. */
+static void append(char *out, size_t size, size_t *len, const char *s, size_t n)
+{
+    if (*len + 1 >= size)
+        return;
+    if (n > size - 1 - *len)
+        n = size - 1 - *len;
+    memcpy(out + *len, s, n);
+    *len += n;
+    out[*len] = '\0';
+}
+
+void store_target_redact(const char *target, char *out, size_t size)
+{
+    const char *p, *auth_end, *at, *colon, *q;
+    size_t len = 0;
+
+    if (!out || size == 0)
+        return;
+    out[0] = '\0';
+    if (!target)
+        return;
+    if (!is_postgres_url(target)) {
+        append(out, size, &len, target, strlen(target));
+        return;
+    }
+    /* postgresql://[user[:password]@]host[:port][/db][?k=v&...] */
+    p = strstr(target, "://") + 3;
+    auth_end = p + strcspn(p, "/?");
+    at = memchr(p, '@', (size_t)(auth_end - p));
+    colon = at ? memchr(p, ':', (size_t)(at - p)) : NULL;
+    if (colon) {
+        append(out, size, &len, target, (size_t)(colon + 1 - target));
+        append(out, size, &len, "***", 3);
+        p = at;
+    } else {
+        p = target;
+    }
+    q = strchr(auth_end, '?');
+    if (!q) {
+        append(out, size, &len, p, strlen(p));
+        return;
+    }
+    append(out, size, &len, p, (size_t)(q + 1 - p));
+    for (p = q + 1; *p;) {
+        size_t n = strcspn(p, "&");
+
+        if (strncmp(p, "password=", 9) == 0 && n >= 9) {
+            append(out, size, &len, p, 9);
+            append(out, size, &len, "***", 3);
+        } else {
+            append(out, size, &len, p, n);
+        }
+        p += n;
+        if (*p == '&') {
+            append(out, size, &len, "&", 1);
+            p++;
+        }
+    }
 }
 
 int store_open(struct store **out, const char *path)

@@ -320,6 +320,13 @@ extern const struct store_ops store_postgres_ops;
  */
 SB_MUST_CHECK int store_open(struct store **out, const char *path);
 
+/**
+ * Writes `target` as it may be shown (logs, errors): a PostgreSQL URL with
+ * its password, in the user part or as a password= parameter, written
+ * "***"; anything else as it is. Truncates to `size` bytes with the NUL.
+ */
+void store_target_redact(const char *target, char *out, size_t size);
+
 /** Closes the store and frees it. NULL is allowed. */
 void store_close(struct store *s);
 

@@ -906,3 +906,29 @@ Test(store, postgres_flow_state_never_goes_back_a_step)
     cr_assert_str_eq(got.last_twiml, "<Response>2</Response>");
     free(got.last_twiml);
 }
+
+Test(store, target_redact_hides_a_postgres_password)
+{
+    static const char *const cases[][2] = {
+        {"postgresql://sb:s3cret@db.example.com:5432/sb?sslmode=require",
+         "postgresql://sb:***@db.example.com:5432/sb?sslmode=require"},
+        {"postgres://sb@db/sb", "postgres://sb@db/sb"},
+        {"postgres://db/sb?user=sb&password=s3cret&sslmode=require",
+         "postgres://db/sb?user=sb&password=***&sslmode=require"},
+        {"postgresql:///sb?host=/run/postgresql&password=s3cret",
+         "postgresql:///sb?host=/run/postgresql&password=***"},
+        {"postgresql://u:p@w@h/d", "postgresql://u:***@w@h/d"},
+        {"/var/lib/switchboard/sb.db", "/var/lib/switchboard/sb.db"},
+        {"sqlite:/tmp/x:y@z.db", "sqlite:/tmp/x:y@z.db"},
+    };
+    char out[256];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        store_target_redact(cases[i][0], out, sizeof(out));
+        cr_assert_str_eq(out, cases[i][1]);
+    }
+    store_target_redact("postgresql://u:secret@h/d", out, 12);
+    cr_assert_str_eq(out, "postgresql:");
+    store_target_redact(NULL, out, sizeof(out));
+    cr_assert_str_eq(out, "");
+}
