@@ -370,13 +370,13 @@ const char *pg_i64_param(char *buf, long long v)
     return buf;
 }
 
-/* Copies `msg` into `buf` on one line, without quotes, for a log field. */
+/* Copies `msg` into `buf` on one line (libpq's messages end in newlines), for a log field. */
 static const char *one_line(const char *msg, char *buf, size_t size)
 {
     size_t n = 0;
 
     for (const char *p = msg ? msg : ""; *p && n + 1 < size; p++)
-        buf[n++] = (*p == '\n' || *p == '\r' || *p == '\t' || *p == '"') ? ' ' : *p;
+        buf[n++] = (*p == '\n' || *p == '\r' || *p == '\t') ? ' ' : *p;
     while (n > 0 && buf[n - 1] == ' ')
         n--;
     buf[n] = '\0';
