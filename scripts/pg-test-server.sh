@@ -4,7 +4,8 @@
 #                                         Unix socket in DIR, prints its libpq URL
 #                                         (for SB_TEST_POSTGRES)
 #   scripts/pg-test-server.sh stop DIR    stops it and removes DIR
-# The server trusts every local connection and does not fsync: tests only.
+# The server trusts every local connection and does not fsync: tests only. Keep DIR
+# short: the socket's path (DIR/.s.PGSQL.5432) must fit in 107 bytes.
 # PostgreSQL refuses to run as root; as root the server runs as the postgres user.
 set -euo pipefail
 
@@ -24,12 +25,14 @@ if command -v pg_config >/dev/null && [ -x "$(pg_config --bindir)/initdb" ]; the
 elif [ -x /usr/lib/postgresql/15/bin/initdb ]; then
   bindir=/usr/lib/postgresql/15/bin
 else
-  bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  for d in /usr/lib/postgresql/*/bin; do
+    [ -x "$d/initdb" ] && bindir=$d
+  done
 fi
-[ -n "$bindir" ] && [ -x "$bindir/initdb" ] || {
+if [ -z "$bindir" ] || [ ! -x "$bindir/initdb" ]; then
   echo "error: no PostgreSQL server found (install the postgresql package)" >&2
   exit 1
-}
+fi
 
 # Runs a server program as the user that owns the data.
 as_owner() {
