@@ -196,6 +196,15 @@ static const char *const migrations[] = {
     "  PRIMARY KEY(tenant, agent, name),"
     "  FOREIGN KEY(tenant, agent) REFERENCES agents(tenant, name) ON DELETE CASCADE);"
     /*
+     * The search's words: English suffixes stemmed as by the `english`
+     * configuration, but no word dropped as a stop word, like SQLite's
+     * porter tokenizer (a question of stop words alone still finds them).
+     */
+    "CREATE TEXT SEARCH DICTIONARY knowledge_stem (TEMPLATE = snowball, Language = english);"
+    "CREATE TEXT SEARCH CONFIGURATION knowledge (COPY = english);"
+    "ALTER TEXT SEARCH CONFIGURATION knowledge ALTER MAPPING REPLACE english_stem"
+    "  WITH knowledge_stem;"
+    /*
      * `tsv` is the passage's search index entry: the heading (weight A) and
      * the body (weight B) with accents folded by the store and English
      * suffixes stemmed, like SQLite's porter unicode61 remove_diacritics.
@@ -384,6 +393,28 @@ static const char *one_line(const char *msg, char *buf, size_t size)
 }
 
 /*
+ * Connects again when the connection was lost (the server restarted, a
+ * network path broke). The failure that found it lost was reported to its
+ * caller, and whatever transaction was open died with it, so the next
+ * statement starts afresh. Returns 0 or SB_EIO.
+ */
+static int reconnect(struct pg_store *ps, const char *op)
+{
+    char msg[512];
+
+    if (PQstatus(ps->conn) != CONNECTION_BAD)
+        return 0;
+    PQreset(ps->conn);
+    if (PQstatus(ps->conn) != CONNECTION_OK) {
+        log_event(LOG_ERROR, "store.postgres", "op=%s reason=\"connection lost\" err=\"%s\"", op,
+                  one_line(PQerrorMessage(ps->conn), msg, sizeof(msg)));
+        return SB_EIO;
+    }
+    log_event(LOG_WARN, "store.postgres", "op=%s reason=\"connection lost, connected again\"", op);
+    return 0;
+}
+
+/*
  * Runs `sql` with text parameters and maps the outcome. A failure whose
  * SQLSTATE `expect` names is returned as its code without a log line; any
  * other is logged under `op`.
@@ -410,6 +441,8 @@ static int run_sql(struct pg_store *ps, const char *op, const char *sql, int n,
             return SB_EINVAL;
         }
     }
+    if (reconnect(ps, op) < 0)
+        return SB_EIO;
     res = PQexecParams(ps->conn, sql, n, NULL, params, NULL, NULL, 0);
     if (!res) {
         log_event(LOG_ERROR, "store.postgres", "op=%s err=\"%s\"", op,
@@ -2160,8 +2193,8 @@ static int pg_knowledge_put(struct store *s, const char *tenant, const char *age
             rc = pg_exec(ps, "knowledge_put",
                          "INSERT INTO knowledge_passages(tenant, agent, file, seq, heading, "
                          "body, tsv) VALUES($1, $2, $3, $4, $5, $6, "
-                         "setweight(to_tsvector('english', $7), 'A') || "
-                         "setweight(to_tsvector('english', $8), 'B'))",
+                         "setweight(to_tsvector('knowledge', $7), 'A') || "
+                         "setweight(to_tsvector('knowledge', $8), 'B'))",
                          8, params, NULL);
         else
             rc = SB_ENOMEM;
@@ -2251,7 +2284,7 @@ static int pg_knowledge_search(struct store *s, const char *tenant, const char *
         rc = pg_collect_rows(
             to_pg(s), "knowledge_search",
             "WITH q AS (SELECT knowledge_any(plainto_tsquery('simple', w.lexeme)) AS q "
-            "FROM unnest(to_tsvector('english', $1)) AS w) "
+            "FROM unnest(to_tsvector('knowledge', $1)) AS w) "
             "SELECT p.file, p.seq, p.heading, p.body, "
             "ts_rank('{0, 0, 0.5, 1}', p.tsv, q.q) AS score "
             "FROM knowledge_passages p, q "

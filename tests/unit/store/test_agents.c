@@ -1104,3 +1104,16 @@ Test(agents, a_database_at_migration_5_gains_the_speech_columns_and_keeps_its_ag
     cr_assert_eq(got.nvoices, 2);
     agent_config_release(&got);
 }
+
+Test(agents, a_query_of_stop_words_alone_still_searches_them)
+{
+    struct knowledge_passage *p = NULL;
+    size_t n = 0;
+
+    import_salon();
+    /* "in" is a stop word; nothing else is left, so it is searched, and found. */
+    cr_assert_eq(knowledge_search(st, "peluqueria", "recepcion", "in?", 3, &p, &n), 0);
+    cr_assert_geq(n, 1);
+    cr_assert_str_eq(p[0].heading, "Precios");
+    free(p);
+}

@@ -932,3 +932,29 @@ Test(store, target_redact_hides_a_postgres_password)
     store_target_redact(NULL, out, sizeof(out));
     cr_assert_str_eq(out, "");
 }
+
+/* The server ended the store's connection (a restart): the store connects again. */
+Test(store, postgres_store_connects_again_after_losing_its_connection)
+{
+    char named[1200], sql[256];
+    struct store *s = NULL;
+    int rc;
+
+    if (!target_postgres())
+        cr_skip_test("PostgreSQL only: a SQLite file has no connection to lose");
+    /* A name of its own, so that only this test's connection is ended. */
+    snprintf(named, sizeof(named), "%s&application_name=sb_%s", tgt.path, tgt.schema);
+    cr_assert_eq(store_open(&s, named), 0);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+             "WHERE application_name = 'sb_%s'",
+             tgt.schema);
+    cr_assert_eq(raw_query(sql), 1);
+    /* The statement that finds the connection gone fails; the next one connects again. */
+    rc = store_ping(s);
+    cr_assert(rc == 0 || rc == SB_EIO, "%d", rc);
+    cr_assert_eq(store_ping(s), 0);
+    cr_assert_eq(store_begin(s), 0);
+    cr_assert_eq(store_commit(s), 0);
+    store_close(s);
+}
