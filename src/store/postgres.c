@@ -8,8 +8,9 @@
  * Where SQLite serialises writers with BEGIN IMMEDIATE, here several
  * processes write at once: what must happen exactly once is decided by a
  * unique constraint (ON CONFLICT), by a condition in the write itself, or
- * under an advisory lock on the row's key, never by a read followed by an
- * unconditional write.
+ * under the lock of the row read (SELECT ... FOR UPDATE), never by a plain
+ * read followed by an unconditional write. Statements are prepared once per
+ * connection, as the writer applies thousands of events a second.
  */
 #include "store/store.h"
 
@@ -27,17 +28,15 @@
 #include "store/postgres_internal.h"
 #include "core/banned.h"
 
-/* A server that does not answer the connection in this many seconds is down (the URL may say
- * otherwise). */
+/* A server that does not answer in this many seconds is down (unless the URL says otherwise). */
 #define CONNECT_TIMEOUT_S "10"
 
 /*
- * The keys of this backend's advisory locks (two 32-bit keys: a class, then
- * the hash of what is locked). The migration lock is per schema, so that
- * databases sharing a server (one schema each) do not wait on each other.
+ * The class of the migrations' advisory lock (two 32-bit keys: this class,
+ * then the hash of the schema's name): per schema, so that databases
+ * sharing a server (one schema each) do not wait on each other.
  */
 #define LOCK_MIGRATE 0x73620001
-#define LOCK_CALL 0x73620002
 
 /*
  * Schema migrations, applied in order, each in its own transaction, and
@@ -393,6 +392,72 @@ static const char *one_line(const char *msg, char *buf, size_t size)
 }
 
 /*
+ * The statements a connection prepares, at most: the operations' own are
+ * fewer; SQL built for one use (a long IN list) runs unprepared beyond it.
+ */
+#define PREPARED_MAX 256
+
+/* Forgets the prepared statements (the connection that held them is gone). */
+static void prepared_clear(struct pg_store *ps)
+{
+    for (size_t i = 0; i < ps->nprepared; i++)
+        free(ps->prepared[i].sql);
+    free(ps->prepared);
+    ps->prepared = NULL;
+    ps->nprepared = 0;
+}
+
+static unsigned long sql_hash(const char *sql)
+{
+    unsigned long h = 5381;
+
+    for (const unsigned char *p = (const unsigned char *)sql; *p; p++)
+        h = h * 33 + *p;
+    return h;
+}
+
+/*
+ * Finds or prepares the statement of `sql` and writes its name into `name`
+ * (16 bytes). Returns 1 with a name, 0 when it runs unprepared (the cache
+ * is full, or out of memory), or a negative code when preparing failed (the
+ * SQL is wrong, or the connection is).
+ */
+static int prepared_name(struct pg_store *ps, const char *sql, int n, char *name, PGresult **fail)
+{
+    unsigned long h = sql_hash(sql);
+    struct pg_prepared *grown;
+    PGresult *res;
+    size_t i;
+
+    for (i = 0; i < ps->nprepared; i++) {
+        if (ps->prepared[i].hash == h && strcmp(ps->prepared[i].sql, sql) == 0)
+            break;
+    }
+    snprintf(name, 16, "sb%zu", i);
+    if (i < ps->nprepared)
+        return 1;
+    if (ps->nprepared >= PREPARED_MAX)
+        return 0;
+    grown = realloc(ps->prepared, (ps->nprepared + 1) * sizeof(*grown));
+    if (!grown)
+        return 0;
+    ps->prepared = grown;
+    grown[i].sql = strdup(sql);
+    if (!grown[i].sql)
+        return 0;
+    res = PQprepare(ps->conn, name, sql, n, NULL);
+    if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
+        free(grown[i].sql);
+        *fail = res;
+        return -1;
+    }
+    PQclear(res);
+    grown[i].hash = h;
+    ps->nprepared++;
+    return 1;
+}
+
+/*
  * Connects again when the connection was lost (the server restarted, a
  * network path broke). The failure that found it lost was reported to its
  * caller, and whatever transaction was open died with it, so the next
@@ -404,6 +469,7 @@ static int reconnect(struct pg_store *ps, const char *op)
 
     if (PQstatus(ps->conn) != CONNECTION_BAD)
         return 0;
+    prepared_clear(ps);
     PQreset(ps->conn);
     if (PQstatus(ps->conn) != CONNECTION_OK) {
         log_event(LOG_ERROR, "store.postgres", "op=%s reason=\"connection lost\" err=\"%s\"", op,
@@ -425,6 +491,7 @@ static int run_sql(struct pg_store *ps, const char *op, const char *sql, int n,
     PGresult *res;
     ExecStatusType st;
     const char *state, *primary;
+    char name[16];
     char msg[512];
 
     if (out)
@@ -443,7 +510,18 @@ static int run_sql(struct pg_store *ps, const char *op, const char *sql, int n,
     }
     if (reconnect(ps, op) < 0)
         return SB_EIO;
-    res = PQexecParams(ps->conn, sql, n, NULL, params, NULL, NULL, 0);
+    /* Each operation's statement is parsed and planned once per connection. */
+    res = NULL;
+    switch (prepared_name(ps, sql, n, name, &res)) {
+    case 1:
+        res = PQexecPrepared(ps->conn, name, n, params, NULL, NULL, 0);
+        break;
+    case 0:
+        res = PQexecParams(ps->conn, sql, n, NULL, params, NULL, NULL, 0);
+        break;
+    default:
+        break; /* res holds why it could not be prepared */
+    }
     if (!res) {
         log_event(LOG_ERROR, "store.postgres", "op=%s err=\"%s\"", op,
                   one_line(PQerrorMessage(ps->conn), msg, sizeof(msg)));
@@ -657,40 +735,50 @@ int pg_read_leave(struct pg_store *ps, int own, int rc, const char *op)
  * name, a missing tenant). Inside the caller's transaction it runs under a
  * savepoint, so that the failure does not abort the caller's work as well.
  */
-static int guarded_exec(struct pg_store *ps, const char *op, const char *sql, int n,
-                        const char *const *params, long long *changed,
-                        const struct pg_expect *expect)
+static int guarded_run(struct pg_store *ps, const char *op, const char *sql, int n,
+                       const char *const *params, PGresult **out, const struct pg_expect *expect)
 {
     int saved = in_transaction(ps);
     int rc;
 
+    if (out)
+        *out = NULL;
     if (saved) {
         rc = run(ps, "SAVEPOINT sb_stmt", op);
         if (rc < 0)
             return rc;
     }
-    rc = exec_expect(ps, op, sql, n, params, changed, expect);
+    rc = run_sql(ps, op, sql, n, params, out, expect);
     if (saved) {
         if (rc < 0 && in_transaction(ps))
             exec_expect(ps, op, "ROLLBACK TO SAVEPOINT sb_stmt", 0, NULL, NULL, NULL);
         if (in_transaction(ps)) {
             int rrc = run(ps, "RELEASE sb_stmt", op);
 
-            if (rc == 0)
+            if (rc == 0 && rrc < 0) {
                 rc = rrc;
+                if (out) {
+                    PQclear(*out);
+                    *out = NULL;
+                }
+            }
         }
     }
     return rc;
 }
 
-/* Takes the advisory lock on `key` of class `cls` until the transaction ends. */
-static int lock_key(struct pg_store *ps, int cls, const char *key, const char *op)
+/* guarded_run for a write; *changed (may be NULL) gets the rows it changed. */
+static int guarded_exec(struct pg_store *ps, const char *op, const char *sql, int n,
+                        const char *const *params, long long *changed,
+                        const struct pg_expect *expect)
 {
-    char c[PG_I64_SIZE];
-    const char *params[] = {pg_i64_param(c, cls), key};
+    PGresult *res = NULL;
+    int rc = guarded_run(ps, op, sql, n, params, &res, expect);
 
-    return pg_query(ps, op, "SELECT pg_advisory_xact_lock($1::integer, hashtext($2))", 2, params,
-                    NULL);
+    if (rc == 0 && changed)
+        *changed = changes(res);
+    PQclear(res);
+    return rc;
 }
 
 /* Runs SQL text once (migrations): several statements, no parameters. */
@@ -876,6 +964,7 @@ static void pg_close(struct store *s)
 
     if (!ps)
         return;
+    prepared_clear(ps);
     PQfinish(ps->conn);
     free(ps);
 }
@@ -1431,19 +1520,73 @@ static const struct call_status *call_status_find(const char *name)
     return NULL;
 }
 
+/* Every text the event sends is checked here, so that nothing is refused half way. */
 static int event_valid(const struct status_event *e)
 {
-    return pg_terminated(e->call_sid, sizeof(e->call_sid)) && e->call_sid[0] &&
-           pg_terminated(e->status, sizeof(e->status)) &&
-           pg_terminated(e->direction, sizeof(e->direction)) &&
-           pg_terminated(e->from, sizeof(e->from)) && pg_terminated(e->to, sizeof(e->to));
+    const char *const texts[] = {e->call_sid, e->status, e->direction, e->from, e->to};
+
+    if (!pg_terminated(e->call_sid, sizeof(e->call_sid)) || !e->call_sid[0] ||
+        !pg_terminated(e->status, sizeof(e->status)) ||
+        !pg_terminated(e->direction, sizeof(e->direction)) ||
+        !pg_terminated(e->from, sizeof(e->from)) || !pg_terminated(e->to, sizeof(e->to)))
+        return 0;
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        if (!utf8_valid(texts[i], strlen(texts[i])))
+            return 0;
+    }
+    return 1;
 }
 
 /*
- * The call's events are applied one at a time across every process: the
- * advisory lock on the call's SID is held from the read of its status to the
- * end of the transaction, and the event's (call_sid, dedupe_key) row, taken
- * with ON CONFLICT DO NOTHING, decides a duplicate.
+ * Reads the status of the call, locking its row until the transaction ends,
+ * so that the call's events are applied one at a time across processes. A
+ * call not logged yet is logged here with this event's status (*created):
+ * the row is then locked as well, and a process logging it at the same time
+ * waits for it. Returns 0 with *have_call and cur (STATUS_SIZE bytes), or the
+ * failure.
+ */
+static int call_lock(struct pg_store *ps, const struct status_event *e, const char *const *create,
+                     int *have_call, int *created, char *cur)
+{
+    const char *params[] = {e->call_sid};
+    PGresult *res = NULL;
+    long long changed = 0;
+    int rc = 0;
+
+    *have_call = 0;
+    *created = 0;
+    /* Another process may log the call between the two statements: read it again then. */
+    for (int tries = 0; tries < 3; tries++) {
+        rc = pg_query(ps, "status_apply", "SELECT status FROM calls WHERE call_sid = $1 FOR UPDATE",
+                      1, params, &res);
+        if (rc < 0)
+            return rc;
+        if (PQntuples(res) > 0) {
+            *have_call = 1;
+            pg_str(res, 0, 0, cur, STATUS_SIZE);
+        }
+        PQclear(res);
+        res = NULL;
+        if (*have_call)
+            return 0;
+        rc = pg_exec(ps, "status_apply",
+                     "INSERT INTO calls(" CALL_COLUMNS ", updated_at) "
+                     "VALUES($1, '', $2, $3, $4, $5, $6, '', $7, $8, $9) "
+                     "ON CONFLICT(call_sid) DO NOTHING",
+                     9, create, &changed);
+        if (rc < 0 || changed > 0) {
+            *created = rc == 0;
+            return rc;
+        }
+    }
+    log_event(LOG_ERROR, "store.postgres", "op=status_apply reason=\"call row keeps changing\"");
+    return SB_ESTORE;
+}
+
+/*
+ * The event's (call_sid, dedupe_key) row, taken with ON CONFLICT DO
+ * NOTHING, decides a duplicate; the lock on the call's row (call_lock)
+ * orders the events of one call across processes.
  */
 static int pg_status_apply(struct store *s, const struct status_event *e, enum status_outcome *out)
 {
@@ -1455,13 +1598,13 @@ static int pg_status_apply(struct store *s, const struct status_event *e, enum s
     char cur_name[STATUS_SIZE];
     char seq[PG_I64_SIZE], dur[PG_I64_SIZE], at[PG_I64_SIZE], ended[PG_I64_SIZE], now[PG_I64_SIZE],
         edur[PG_I64_SIZE];
-    PGresult *res = NULL;
     long long changed = 0;
     long duration;
-    enum pg_tx_kind kind;
     int have_call = 0;
+    int created = 0;
     int apply = 1;
     int terminal;
+    int own;
     int rc;
     int w;
 
@@ -1492,26 +1635,26 @@ static int pg_status_apply(struct store *s, const struct status_event *e, enum s
     pg_i64_param(ended, terminal ? e->at : 0);
     pg_i64_param(now, (long long)time(NULL));
 
-    rc = pg_tx_enter(ps, &kind, "status_apply");
-    if (rc < 0)
-        goto out;
-    rc = lock_key(ps, LOCK_CALL, e->call_sid, "status_apply");
-    if (rc < 0)
-        goto leave;
+    /*
+     * Inside the caller's transaction (the writer's batch) no savepoint:
+     * every input was checked above, so whatever fails from here on is the
+     * server or the connection, which aborts the caller's transaction
+     * anyway, and the caller rolls it back.
+     */
+    own = !in_transaction(ps);
+    if (own) {
+        rc = run(ps, "BEGIN", "status_apply");
+        if (rc < 0)
+            goto out;
+    }
     {
-        const char *params[] = {e->call_sid};
+        const char *create[] = {e->call_sid, e->direction, e->from, e->to, next->canonical,
+                                dur,         at,           ended,   now};
 
-        rc = pg_query(ps, "status_apply", "SELECT status FROM calls WHERE call_sid = $1", 1, params,
-                      &res);
+        rc = call_lock(ps, e, create, &have_call, &created, cur_name);
     }
     if (rc < 0)
         goto leave;
-    if (PQntuples(res) > 0) {
-        have_call = 1;
-        pg_str(res, 0, 0, cur_name, sizeof(cur_name));
-    }
-    PQclear(res);
-    res = NULL;
     /*
      * A call only moves forward. A terminal status has the top rank, so
      * nothing replaces it; a status the log does not know (an odd value
@@ -1533,6 +1676,9 @@ static int pg_status_apply(struct store *s, const struct status_event *e, enum s
     }
     if (rc < 0)
         goto leave;
+    /* A call logged by this event has nothing to move: its row holds the event already. */
+    if (created)
+        goto leave;
     if (changed == 0) {
         outcome = STATUS_DUPLICATE;
         goto leave;
@@ -1541,7 +1687,7 @@ static int pg_status_apply(struct store *s, const struct status_event *e, enum s
         outcome = STATUS_STALE;
         goto leave;
     }
-    if (have_call) {
+    {
         const char *params[] = {e->call_sid, next->canonical, dur, terminal ? "1" : "0", at, now};
 
         rc = pg_exec(ps, "status_apply",
@@ -1550,21 +1696,10 @@ static int pg_status_apply(struct store *s, const struct status_event *e, enum s
                      "ended_at = CASE WHEN $4::integer <> 0 THEN $5::bigint ELSE ended_at END, "
                      "updated_at = $6 WHERE call_sid = $1",
                      6, params, NULL);
-    } else {
-        const char *params[] = {e->call_sid, e->direction, e->from, e->to, next->canonical,
-                                dur,         at,           ended,   now};
-
-        /* The webhook's row (call_insert takes no lock) may have come in meanwhile. */
-        rc = pg_exec(ps, "status_apply",
-                     "INSERT INTO calls(" CALL_COLUMNS ", updated_at) "
-                     "VALUES($1, '', $2, $3, $4, $5, $6, '', $7, $8, $9) "
-                     "ON CONFLICT(call_sid) DO UPDATE SET status = excluded.status, "
-                     "duration = excluded.duration, ended_at = excluded.ended_at, "
-                     "updated_at = excluded.updated_at",
-                     9, params, NULL);
     }
 leave:
-    rc = pg_tx_leave(ps, kind, rc, "status_apply");
+    if (own)
+        rc = pg_tx_leave(ps, PG_TX_TOP, rc, "status_apply");
     if (rc == 0)
         *out = outcome;
 out:
@@ -2309,12 +2444,13 @@ static long long at_or_now_ms(long long at)
 
 /*
  * The next number of a call's transcript is read and taken in one
- * statement, under the call's lock so that two processes appending to one
- * call do not take the same number.
+ * statement. Two processes appending to one call at once may pick the same
+ * number: the one that loses to the primary key tries again with the next.
  */
 static int pg_turn_append(struct store *s, const struct call_turn *t, int *seq)
 {
-    static const struct pg_expect expect[] = {{STATE_CHECK, SB_EINVAL}, {NULL, 0}};
+    static const struct pg_expect expect[] = {
+        {STATE_CHECK, SB_EINVAL}, {STATE_UNIQUE, SB_EEXISTS}, {NULL, 0}};
     struct pg_store *ps = to_pg(s);
     char latency[PG_I64_SIZE], at[PG_I64_SIZE];
     const char *params[] = {t->call_sid,
@@ -2328,25 +2464,24 @@ static int pg_turn_append(struct store *s, const struct call_turn *t, int *seq)
                             pg_i64_param(latency, t->latency_ms < 0 ? -1 : t->latency_ms),
                             pg_i64_param(at, at_or_now_ms(t->at))};
     PGresult *res = NULL;
-    enum pg_tx_kind kind;
     int got = 0;
-    int rc;
+    int rc = SB_EEXISTS;
 
-    rc = pg_tx_enter(ps, &kind, "turn_append");
-    if (rc < 0)
-        return rc;
-    rc = lock_key(ps, LOCK_CALL, t->call_sid, "turn_append");
-    if (rc == 0)
-        rc = run_sql(ps, "turn_append",
-                     "INSERT INTO call_turns(call_sid, seq, role, text, tool, tool_args, "
-                     "tool_result, interrupted, heard, latency_ms, at) "
-                     "SELECT $1, coalesce(max(seq), 0) + 1, $2, $3, $4, $5, $6, $7::integer, $8, "
-                     "$9::bigint, $10::bigint FROM call_turns WHERE call_sid = $1 RETURNING seq",
-                     10, params, &res, expect);
+    for (int tries = 0; tries < 8 && rc == SB_EEXISTS; tries++)
+        rc = guarded_run(ps, "turn_append",
+                         "INSERT INTO call_turns(call_sid, seq, role, text, tool, tool_args, "
+                         "tool_result, interrupted, heard, latency_ms, at) "
+                         "SELECT $1, coalesce(max(seq), 0) + 1, $2, $3, $4, $5, $6, "
+                         "$7::integer, $8, $9::bigint, $10::bigint FROM call_turns "
+                         "WHERE call_sid = $1 RETURNING seq",
+                         10, params, &res, expect);
+    if (rc == SB_EEXISTS) {
+        log_event(LOG_ERROR, "store.postgres", "op=turn_append reason=\"no free number\"");
+        rc = SB_ESTORE;
+    }
     if (rc == 0 && PQntuples(res) > 0)
         got = (int)pg_i64(res, 0, 0);
     PQclear(res);
-    rc = pg_tx_leave(ps, kind, rc, "turn_append");
     if (rc == 0 && seq)
         *seq = got;
     return rc;

@@ -28,9 +28,18 @@
 #include "store/jobs.h"
 #include "store/store.h"
 
+/* A statement prepared on the connection, by its text (postgres.c). */
+struct pg_prepared {
+    unsigned long hash;
+    char *sql;
+};
+
 struct pg_store {
     struct store base; /* first, so that a struct store * is a struct pg_store * */
     PGconn *conn;
+    /* The statements prepared so far; entry i is named "sb<i>" on the server. */
+    struct pg_prepared *prepared;
+    size_t nprepared;
 };
 
 /* How an operation protects its several statements. */
