@@ -522,10 +522,11 @@ static int run_sql(struct pg_store *ps, const char *op, const char *sql, int n,
     default:
         break; /* res holds why it could not be prepared */
     }
+    /* No result at all: libpq ran out of memory, or could not send. */
     if (!res) {
         log_event(LOG_ERROR, "store.postgres", "op=%s err=\"%s\"", op,
                   one_line(PQerrorMessage(ps->conn), msg, sizeof(msg)));
-        return SB_ENOMEM;
+        return PQstatus(ps->conn) == CONNECTION_BAD ? SB_EIO : SB_ENOMEM;
     }
     st = PQresultStatus(res);
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
