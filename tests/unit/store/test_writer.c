@@ -278,6 +278,40 @@ Test(writer, callbacks_carry_each_jobs_outcome)
     cr_assert_eq(atomic_load(&slots[4].outcome), STATUS_STALE);
 }
 
+/*
+ * Bytes that are not UTF-8 (a party's name as someone sent it): PostgreSQL
+ * cannot store them and refuses that job alone; SQLite stores them. Either
+ * way the jobs around it commit.
+ */
+Test(writer, a_job_the_database_cannot_store_fails_alone)
+{
+    struct writer *w = NULL;
+    struct slot slots[3];
+    struct call_record a = make_call("CA-a");
+    struct call_record bad = make_call("CA-bad");
+    struct call_record c = make_call("CA-c");
+    struct status_event e = make_event("CA-c", 1, "ringing");
+    struct store *s = NULL;
+    struct call_record got;
+
+    snprintf(bad.from, sizeof(bad.from), "caller \xff\xfe");
+    memset(slots, 0, sizeof(slots));
+    cr_assert_eq(writer_start(&w, tgt.path), 0);
+    cr_assert_eq(submit_call(w, &a, &slots[0]), 0);
+    cr_assert_eq(submit_call(w, &bad, &slots[1]), 0);
+    cr_assert_eq(submit_call(w, &c, &slots[2]), 0);
+    cr_assert_eq(writer_submit_status(w, &e, NULL, NULL), 0);
+    writer_stop(w);
+    cr_assert_eq(atomic_load(&slots[0].rc), 0);
+    cr_assert(atomic_load(&slots[1].rc) == 0 || atomic_load(&slots[1].rc) == SB_EINVAL);
+    cr_assert_eq(atomic_load(&slots[2].rc), 0);
+    cr_assert_eq(store_open(&s, tgt.path), 0);
+    cr_assert_eq(store_call_get(s, "CA-a", &got), 0);
+    cr_assert_eq(store_call_get(s, "CA-c", &got), 0);
+    cr_assert_str_eq(got.status, "ringing");
+    store_close(s);
+}
+
 Test(writer, start_fails_on_unusable_path)
 {
     struct writer *w = (struct writer *)1;
