@@ -1920,18 +1920,25 @@ static int pg_flow_call_put(struct store *s, const struct flow_call *c)
                             pg_i64_param(step_no, c->step_no),
                             c->last_twiml ? c->last_twiml : "",
                             pg_i64_param(now, (long long)time(NULL))};
+    long long changed = 0;
+    int rc;
 
-    return pg_exec(to_pg(s), "flow_call_put",
-                   "INSERT INTO flow_calls(call_sid, tenant, flow, node, attempts, steps, lang, "
-                   "done, step_no, last_twiml, updated_at) "
-                   "VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
-                   "ON CONFLICT(call_sid) DO UPDATE SET tenant = excluded.tenant, "
-                   "flow = excluded.flow, node = excluded.node, attempts = excluded.attempts, "
-                   "steps = excluded.steps, lang = excluded.lang, done = excluded.done, "
-                   "step_no = excluded.step_no, last_twiml = excluded.last_twiml, "
-                   "updated_at = excluded.updated_at "
-                   "WHERE flow_calls.step_no <= excluded.step_no",
-                   11, params, NULL);
+    rc = pg_exec(to_pg(s), "flow_call_put",
+                 "INSERT INTO flow_calls(call_sid, tenant, flow, node, attempts, steps, lang, "
+                 "done, step_no, last_twiml, updated_at) "
+                 "VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
+                 "ON CONFLICT(call_sid) DO UPDATE SET tenant = excluded.tenant, "
+                 "flow = excluded.flow, node = excluded.node, attempts = excluded.attempts, "
+                 "steps = excluded.steps, lang = excluded.lang, done = excluded.done, "
+                 "step_no = excluded.step_no, last_twiml = excluded.last_twiml, "
+                 "updated_at = excluded.updated_at "
+                 "WHERE flow_calls.step_no <= excluded.step_no",
+                 11, params, &changed);
+    if (rc == 0 && changed == 0)
+        log_event(LOG_WARN, "store.postgres",
+                  "op=flow_call_put call_sid=%s step=%d reason=\"a later step is stored\"",
+                  c->call_sid, c->step_no);
+    return rc;
 }
 
 static int pg_recording_put(struct store *s, const struct recording *r)
