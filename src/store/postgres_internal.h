@@ -66,12 +66,14 @@ static inline int pg_terminated(const char *s, size_t size)
 const char *pg_i64_param(char *buf, long long v);
 
 /*
- * Runs `sql` with `n` text parameters (a NULL entry is SQL NULL). On success
- * returns 0 and, when `out` is not NULL, the result (PQclear it); without
- * `out` the result is dropped. Returns SB_EEXISTS on a unique violation
- * (SQLSTATE 23505, not logged: the caller expects it), SB_EIO when the
- * connection is lost, SB_ESTORE on any other failure (logged under `op`).
- * *out is NULL on failure.
+ * Runs `sql` with `n` text parameters (a NULL entry is SQL NULL), prepared
+ * once per connection. On success returns 0 and, when `out` is not NULL,
+ * the result (PQclear it); without `out` the result is dropped. Returns
+ * SB_EEXISTS on a unique violation (SQLSTATE 23505, not logged: the caller
+ * expects it), SB_EINVAL when a parameter is not UTF-8 (nothing is sent),
+ * SB_EIO when the connection is lost (the next call connects again),
+ * SB_ESTORE on any other failure (logged under `op`). *out is NULL on
+ * failure.
  */
 int pg_query(struct pg_store *ps, const char *op, const char *sql, int n, const char *const *params,
              PGresult **out);
