@@ -100,11 +100,14 @@ static const char SQL_CAMPAIGN_STATE[] =
 static const char SQL_CAMPAIGN_STATE_LOCK[] =
     "SELECT tenant, status FROM campaigns WHERE id = $1::bigint FOR UPDATE";
 
-/* Locked rows are another claimer's: it skips them itself. */
+/*
+ * Driven from the opt-outs, usually few or none, rather than from the due
+ * jobs. Locked rows are another claimer's: it skips them itself.
+ */
 static const char SQL_SKIP_OPTED_OUT[] =
     "UPDATE jobs SET status = 'skipped', error = 'the number opted out', updated_at = $1::bigint "
-    "WHERE id IN (SELECT j.id FROM jobs j WHERE " DUE_J " AND " OPTED_OUT_J
-    " FOR UPDATE OF j SKIP LOCKED)";
+    "WHERE id IN (SELECT j.id FROM opt_outs o JOIN jobs j ON j.tenant = o.tenant "
+    "AND j.to_number = o.number WHERE " DUE_J " FOR UPDATE OF j SKIP LOCKED)";
 
 /* Without a cap: the oldest due jobs no other claimer holds, at most $2. */
 static const char SQL_CLAIM[] =
@@ -112,27 +115,29 @@ static const char SQL_CLAIM[] =
     " ORDER BY j.next_attempt_at, j.id LIMIT $2::bigint FOR UPDATE OF j SKIP LOCKED) " CLAIM_UPDATE;
 
 /*
- * Locks the tenants that have due jobs (advisory, until the transaction
- * ends), in the order of their keys so that two claimers cannot deadlock;
- * returns the keys.
+ * Locks the tenants that have queued jobs due at $1 (advisory, until the
+ * transaction ends), in the order of their keys so that two claimers cannot
+ * deadlock; returns their names.
  */
 static const char SQL_CLAIM_LOCK_TENANTS[] =
-    "SELECT t.k, pg_advisory_xact_lock(t.k) FROM (SELECT DISTINCT hashtext(j.tenant) AS k "
-    "FROM jobs j WHERE " DUE_J " ORDER BY 1) t";
+    "SELECT t.tenant, pg_advisory_xact_lock(t.k) FROM (SELECT DISTINCT j.tenant, "
+    "hashtext(j.tenant) AS k FROM jobs j WHERE j.status = 'queued' "
+    "AND j.next_attempt_at <= $1::bigint ORDER BY k, j.tenant) t";
 
 /*
- * With a cap ($3), among the tenants locked ($4, their keys): the due jobs,
- * numbered per tenant in the order they are claimed; a job is taken while
- * its number plus the tenant's jobs placing or placed stays within the cap,
- * oldest due first, at most $2. The status is checked again where the rows
- * are locked, since the numbering reads the statement's snapshot.
+ * With a cap ($3), for each tenant locked ($4, their names): the room left
+ * under the cap by its jobs placing or placed, filled with its oldest due
+ * jobs; of those, the oldest due first, at most $2. The status is checked
+ * again where the rows are locked, since the room reads the statement's
+ * snapshot.
  */
 static const char SQL_CLAIM_CAPPED[] =
-    "WITH due AS (SELECT j.id, j.tenant, j.next_attempt_at, row_number() OVER ("
-    "PARTITION BY j.tenant ORDER BY j.next_attempt_at, j.id) AS rn FROM jobs j WHERE " DUE_J
-    " AND NOT " OPTED_OUT_J " AND hashtext(j.tenant) = ANY($4::int[])), "
-    "fits AS (SELECT d.id FROM due d WHERE d.rn + (SELECT count(*) FROM jobs b "
-    "WHERE b.tenant = d.tenant AND b.status IN ('placing', 'placed')) <= $3::bigint), "
+    "WITH room AS (SELECT r.tenant, $3::bigint - (SELECT count(*) FROM jobs b "
+    "WHERE b.tenant = r.tenant AND b.status IN ('placing', 'placed')) AS n "
+    "FROM unnest($4::text[]) AS r(tenant)), "
+    "fits AS (SELECT f.id FROM room, LATERAL (SELECT j.id FROM jobs j "
+    "WHERE j.tenant = room.tenant AND " DUE_J " AND NOT " OPTED_OUT_J
+    " ORDER BY j.next_attempt_at, j.id LIMIT GREATEST(room.n, 0)) f), "
     "picked AS MATERIALIZED (SELECT j.id FROM jobs j WHERE j.status = 'queued' "
     "AND j.id IN (SELECT id FROM fits) ORDER BY j.next_attempt_at, j.id LIMIT $2::bigint "
     "FOR UPDATE OF j SKIP LOCKED) " CLAIM_UPDATE;
@@ -249,6 +254,66 @@ static const char SQL_IDEM_PUT[] =
     "WHERE idempotency.created_at < $6::bigint";
 static const char SQL_IDEM_REFS[] = "SELECT 1 FROM tenants WHERE name = $1 "
                                     "AND EXISTS(SELECT 1 FROM jobs WHERE id = $2::bigint)";
+
+/* A PostgreSQL array literal being written, a text parameter: {"a","b"} or {1,2}. */
+struct pg_array {
+    char *p;
+    size_t len;
+    size_t cap;
+};
+
+static int arr_put(struct pg_array *a, const char *s, size_t n)
+{
+    if (a->len + n + 1 > a->cap) {
+        size_t ncap = a->cap ? a->cap : 256;
+        char *q;
+
+        while (ncap < a->len + n + 1)
+            ncap *= 2;
+        q = realloc(a->p, ncap);
+        if (!q)
+            return SB_ENOMEM;
+        a->p = q;
+        a->cap = ncap;
+    }
+    memcpy(a->p + a->len, s, n);
+    a->len += n;
+    a->p[a->len] = '\0';
+    return 0;
+}
+
+/* Appends a text element, quoted, with its '"' and '\\' escaped. */
+static int arr_text(struct pg_array *a, const char *s)
+{
+    int rc = arr_put(a, a->len ? ",\"" : "{\"", 2);
+
+    while (rc == 0 && *s) {
+        size_t run = strcspn(s, "\"\\");
+
+        rc = arr_put(a, s, run);
+        s += run;
+        if (rc == 0 && *s) {
+            char esc[2] = {'\\', *s++};
+
+            rc = arr_put(a, esc, 2);
+        }
+    }
+    return rc ? rc : arr_put(a, "\"", 1);
+}
+
+static int arr_i64(struct pg_array *a, long long v)
+{
+    char buf[PG_I64_SIZE + 1];
+    int w = snprintf(buf, sizeof(buf), "%s%lld", a->len ? "," : "{", v);
+
+    return arr_put(a, buf, (size_t)w);
+}
+
+/* Ends the literal: the text of the parameter (an empty array when nothing was appended). */
+static int arr_end(struct pg_array *a)
+{
+    return a->len ? arr_put(a, "}", 1) : arr_put(a, "{}", 2);
+}
 
 static int job_row(const PGresult *res, int row, void *elem)
 {
@@ -541,39 +606,27 @@ static int job_id_cmp(const void *a, const void *b)
 
 /*
  * Takes the advisory locks of the tenants with jobs due at `now` (params: the
- * claim's) and writes their keys as an int[] literal to *keys (free() it);
- * NULL when no tenant has a due job.
+ * claim's) and writes their names as a text[] literal to *tenants (free()
+ * it); NULL when no tenant has a due job.
  */
-static int lock_due_tenants(struct pg_store *ps, const char *const *p, char **keys)
+static int lock_due_tenants(struct pg_store *ps, const char *const *p, char **tenants)
 {
+    struct pg_array a = {0};
     PGresult *res = NULL;
-    size_t size, len = 0;
-    char *buf;
-    int rows;
     int rc;
 
-    *keys = NULL;
+    *tenants = NULL;
     rc = pg_query(ps, "job_claim_due", SQL_CLAIM_LOCK_TENANTS, 1, p, &res);
-    if (rc < 0)
-        return rc;
-    rows = PQntuples(res);
-    if (rows == 0) {
-        PQclear(res);
-        return 0;
-    }
-    /* "{" + "-2147483648," per key + "}" and the NUL. */
-    size = (size_t)rows * 12 + 3;
-    buf = malloc(size);
-    if (!buf) {
-        PQclear(res);
-        return SB_ENOMEM;
-    }
-    buf[len++] = '{';
-    for (int i = 0; i < rows; i++)
-        len += (size_t)snprintf(buf + len, size - len, "%s%lld", i ? "," : "", pg_i64(res, i, 0));
-    snprintf(buf + len, size - len, "}");
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++)
+        rc = arr_text(&a, PQgetvalue(res, i, 0));
+    if (rc == 0 && a.len)
+        rc = arr_end(&a);
     PQclear(res);
-    *keys = buf;
+    if (rc < 0) {
+        free(a.p);
+        return rc;
+    }
+    *tenants = a.p;
     return 0;
 }
 
@@ -585,7 +638,7 @@ int pg_job_claim_due(struct store *s, long long now, size_t limit, int cap, stru
     const char *p[4];
     struct job *got = NULL;
     size_t count = 0;
-    char *keys = NULL;
+    char *tenants = NULL;
     long long skipped = 0;
     enum pg_tx_kind kind;
     int rc;
@@ -618,13 +671,13 @@ int pg_job_claim_due(struct store *s, long long now, size_t limit, int cap, stru
      * With a cap, the tenants are locked first and counted after, in a later
      * statement: its snapshot holds every claim committed before the lock.
      */
-    rc = lock_due_tenants(ps, p, &keys);
-    if (rc == 0 && keys) {
-        p[3] = keys;
+    rc = lock_due_tenants(ps, p, &tenants);
+    if (rc == 0 && tenants) {
+        p[3] = tenants;
         rc = pg_collect_rows(ps, "job_claim_due", SQL_CLAIM_CAPPED, 4, p, sizeof(*got), job_row,
                              NULL, (void **)&got, &count);
     }
-    free(keys);
+    free(tenants);
 leave:
     rc = pg_tx_leave(ps, kind, rc, "job_claim_due");
     if (rc < 0) {
@@ -985,60 +1038,6 @@ int pg_campaign_set_status(struct store *s, long long id, int status, long long 
     return pg_tx_leave(ps, kind, rc, "campaign_set_status");
 }
 
-/* A PostgreSQL array literal being written, a text parameter: {"a","b"} or {1,2}. */
-struct pg_array {
-    char *p;
-    size_t len;
-    size_t cap;
-};
-
-static int arr_put(struct pg_array *a, const char *s, size_t n)
-{
-    if (a->len + n + 1 > a->cap) {
-        size_t ncap = a->cap ? a->cap : 256;
-        char *q;
-
-        while (ncap < a->len + n + 1)
-            ncap *= 2;
-        q = realloc(a->p, ncap);
-        if (!q)
-            return SB_ENOMEM;
-        a->p = q;
-        a->cap = ncap;
-    }
-    memcpy(a->p + a->len, s, n);
-    a->len += n;
-    a->p[a->len] = '\0';
-    return 0;
-}
-
-/* Appends a text element, quoted, with its '"' and '\\' escaped. */
-static int arr_text(struct pg_array *a, const char *s)
-{
-    int rc = arr_put(a, a->len ? ",\"" : "{\"", 2);
-
-    while (rc == 0 && *s) {
-        size_t run = strcspn(s, "\"\\");
-
-        rc = arr_put(a, s, run);
-        s += run;
-        if (rc == 0 && *s) {
-            char esc[2] = {'\\', *s++};
-
-            rc = arr_put(a, esc, 2);
-        }
-    }
-    return rc ? rc : arr_put(a, "\"", 1);
-}
-
-static int arr_i64(struct pg_array *a, long long v)
-{
-    char buf[PG_I64_SIZE + 1];
-    int w = snprintf(buf, sizeof(buf), "%s%lld", a->len ? "," : "{", v);
-
-    return arr_put(a, buf, (size_t)w);
-}
-
 #define IMPORT_BATCH 1000 /* jobs a statement: one round trip each, not one a job */
 #define IMPORT_TEXTS 7
 #define IMPORT_NUMBERS 5
@@ -1077,7 +1076,7 @@ static int import_batch(struct pg_store *ps, const struct job_request *reqs, siz
             rc = arr_i64(&a[IMPORT_TEXTS + k], numbers[k]);
     }
     for (int k = 0; rc == 0 && k < IMPORT_TEXTS + IMPORT_NUMBERS; k++) {
-        rc = arr_put(&a[k], "}", 1);
+        rc = arr_end(&a[k]);
         p[3 + k] = a[k].p;
     }
     if (rc == 0) {
