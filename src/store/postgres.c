@@ -391,6 +391,14 @@ static const char *one_line(const char *msg, char *buf, size_t size)
     return buf;
 }
 
+/* True when a transaction (or a failed one) is open on the connection. */
+static int in_transaction(struct pg_store *ps)
+{
+    PGTransactionStatusType t = PQtransactionStatus(ps->conn);
+
+    return t == PQTRANS_INTRANS || t == PQTRANS_INERROR || t == PQTRANS_ACTIVE;
+}
+
 /*
  * The statements a connection prepares, at most: the operations' own are
  * fewer; SQL built for one use (a long IN list) runs unprepared beyond it.
@@ -469,6 +477,11 @@ static int reconnect(struct pg_store *ps, const char *op)
 
     if (PQstatus(ps->conn) != CONNECTION_BAD)
         return 0;
+    if (ps->lost_in_tx) {
+        log_event(LOG_ERROR, "store.postgres",
+                  "op=%s reason=\"connection lost inside a transaction, not yet rolled back\"", op);
+        return SB_EIO;
+    }
     prepared_clear(ps);
     PQreset(ps->conn);
     if (PQstatus(ps->conn) != CONNECTION_OK) {
@@ -493,6 +506,7 @@ static int run_sql(struct pg_store *ps, const char *op, const char *sql, int n,
     const char *state, *primary;
     char name[16];
     char msg[512];
+    int was_in_tx;
 
     if (out)
         *out = NULL;
@@ -510,6 +524,7 @@ static int run_sql(struct pg_store *ps, const char *op, const char *sql, int n,
     }
     if (reconnect(ps, op) < 0)
         return SB_EIO;
+    was_in_tx = in_transaction(ps);
     /* Each operation's statement is parsed and planned once per connection. */
     res = NULL;
     switch (prepared_name(ps, sql, n, name, &res)) {
@@ -522,6 +537,8 @@ static int run_sql(struct pg_store *ps, const char *op, const char *sql, int n,
     default:
         break; /* res holds why it could not be prepared */
     }
+    if (was_in_tx && PQstatus(ps->conn) == CONNECTION_BAD)
+        ps->lost_in_tx = 1;
     /* No result at all: libpq ran out of memory, or could not send. */
     if (!res) {
         log_event(LOG_ERROR, "store.postgres", "op=%s err=\"%s\"", op,
@@ -655,14 +672,6 @@ static int run(struct pg_store *ps, const char *sql, const char *op)
     return exec_expect(ps, op, sql, 0, NULL, NULL, NULL);
 }
 
-/* True when a transaction (or a failed one) is open on the connection. */
-static int in_transaction(struct pg_store *ps)
-{
-    PGTransactionStatusType t = PQtransactionStatus(ps->conn);
-
-    return t == PQTRANS_INTRANS || t == PQTRANS_INERROR || t == PQTRANS_ACTIVE;
-}
-
 /*
  * Commits. A transaction that failed earlier is rolled back by COMMIT,
  * which then reports success; that is a failure here.
@@ -701,6 +710,7 @@ int pg_tx_leave(struct pg_store *ps, enum pg_tx_kind kind, int rc, const char *o
     if (kind == PG_TX_TOP) {
         if (in_transaction(ps))
             exec_expect(ps, op, "ROLLBACK", 0, NULL, NULL, NULL);
+        ps->lost_in_tx = 0; /* the operation's own transaction is over either way */
     } else if (in_transaction(ps)) {
         exec_expect(ps, op, "ROLLBACK TO SAVEPOINT sb_op", 0, NULL, NULL, NULL);
         exec_expect(ps, op, "RELEASE sb_op", 0, NULL, NULL, NULL);
@@ -723,11 +733,13 @@ int pg_read_leave(struct pg_store *ps, int own, int rc, const char *op)
     if (rc < 0) {
         if (in_transaction(ps))
             exec_expect(ps, op, "ROLLBACK", 0, NULL, NULL, NULL);
+        ps->lost_in_tx = 0;
         return rc;
     }
     crc = commit(ps, op);
     if (crc < 0 && in_transaction(ps))
         exec_expect(ps, op, "ROLLBACK", 0, NULL, NULL, NULL);
+    ps->lost_in_tx = 0;
     return crc;
 }
 
@@ -1019,6 +1031,8 @@ static int pg_rollback(struct store *s)
 {
     struct pg_store *ps = to_pg(s);
 
+    /* A transaction lost with its connection is over: the next statement may connect again. */
+    ps->lost_in_tx = 0;
     if (!in_transaction(ps))
         return 0;
     return run(ps, "ROLLBACK", "rollback");

@@ -40,6 +40,12 @@ struct pg_store {
     /* The statements prepared so far; entry i is named "sb<i>" on the server. */
     struct pg_prepared *prepared;
     size_t nprepared;
+    /*
+     * The connection was lost inside a transaction: it is replaced only
+     * once that transaction is ended (rolled back), so that no statement of
+     * the transaction runs, alone, on a new connection.
+     */
+    int lost_in_tx;
 };
 
 /* How an operation protects its several statements. */

@@ -956,5 +956,32 @@ Test(store, postgres_store_connects_again_after_losing_its_connection)
     cr_assert_eq(store_ping(s), 0);
     cr_assert_eq(store_begin(s), 0);
     cr_assert_eq(store_commit(s), 0);
+
+    /*
+     * Lost inside a transaction (the writer's batch): nothing more of that
+     * transaction runs, on any connection, until it is rolled back.
+     */
+    cr_assert_eq(store_begin(s), 0);
+    {
+        struct call_record c = make_call("CA-before", "ringing", 100);
+
+        cr_assert_eq(store_call_insert(s, &c), 0);
+    }
+    cr_assert_eq(raw_query(sql), 1);
+    {
+        struct call_record c = make_call("CA-after", "ringing", 100);
+
+        cr_assert_eq(store_call_insert(s, &c), SB_EIO);
+        cr_assert_eq(store_call_insert(s, &c), SB_EIO);
+    }
+    cr_assert_neq(store_commit(s), 0);
+    cr_assert_eq(store_rollback(s), 0);
+    cr_assert_eq(store_ping(s), 0);
+    {
+        struct call_record got;
+
+        cr_assert_eq(store_call_get(s, "CA-before", &got), SB_ENOTFOUND);
+        cr_assert_eq(store_call_get(s, "CA-after", &got), SB_ENOTFOUND);
+    }
     store_close(s);
 }
