@@ -23,7 +23,7 @@ import sys
 from checklib import source_tree
 
 # The libraries whose headers src/ includes; their -I flags come from pkg-config.
-PKG_CONFIG = ["libwebsockets", "jansson", "sqlite3", "libcrypto", "libcurl", "libxml-2.0", "soxr"]
+PKG_CONFIG = ["libwebsockets", "jansson", "sqlite3", "libpq", "libcrypto", "libcurl", "libxml-2.0", "soxr"]
 # The warnings of the top-level meson.build (warning_level=2, werror=true, and
 # its add_project_arguments).
 CFLAGS = ["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter",

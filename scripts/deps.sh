@@ -5,14 +5,17 @@
 #   scripts/deps.sh --test   also the test tools (Criterion, clang, clang-format, python3-twilio,
 #                            python3-jsonschema and python3-yaml (the OpenAPI checks),
 #                            valgrind, nodejs and npm, nginx and systemd-analyze for the
-#                            deployment files in deploy/)
+#                            deployment files in deploy/, and a PostgreSQL server for the
+#                            store's tests on that backend: scripts/pg-test-server.sh)
 set -euo pipefail
 
 run_pkgs=(gcc meson ninja-build pkg-config libwebsockets-dev libjansson-dev libsqlite3-dev
-          libssl-dev openssl libcurl4-openssl-dev libxml2-dev libsoxr-dev libespeak-ng-dev
-          espeak-ng-data tzdata libpocketsphinx-dev pocketsphinx-en-us flite1-dev)
+          libpq-dev libssl-dev openssl libcurl4-openssl-dev libxml2-dev libsoxr-dev
+          libespeak-ng-dev espeak-ng-data tzdata libpocketsphinx-dev pocketsphinx-en-us
+          flite1-dev)
 test_pkgs=(libcriterion-dev python3 python3-twilio python3-websocket clang libclang-rt-14-dev
-           clang-format tmux espeak-ng valgrind python3-jsonschema python3-yaml nginx systemd)
+           clang-format tmux espeak-ng valgrind python3-jsonschema python3-yaml nginx systemd
+           postgresql)
 
 pkgs=("${run_pkgs[@]}")
 [ "${1:-}" = "--test" ] && pkgs+=("${test_pkgs[@]}")

@@ -25,7 +25,6 @@
 #include "core/utf8.h"
 #include "store/agents.h"
 #include "store/sqlite_internal.h"
-#include "store/target.h"
 #include "core/banned.h"
 
 #define BUSY_TIMEOUT_MS 5000
@@ -1054,9 +1053,8 @@ static void sqlite_close(struct store *s)
     free(ss);
 }
 
-static int sqlite_open(struct store **out, const char *given)
+static int sqlite_open(struct store **out, const char *target)
 {
-    const char *target = store_target_sqlite_path(given);
     struct sqlite_store *ss = NULL;
     int src;
     int rc = 0;

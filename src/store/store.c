@@ -4,6 +4,7 @@
  * callers never know which backend they talk to.
  */
 #include "store/store.h"
+#include "store/target.h"
 
 #include <string.h>
 #include <strings.h>
@@ -68,20 +69,23 @@ const char *relay_transcription_provider_canonical(const char *s)
 }
 
 /*
- * Picks the backend for a target. Only SQLite exists today; PostgreSQL
- * connection URIs are refused here so that they are never mistaken for the
- * name of a SQLite file and silently create one.
+ * Picks the backend for a target (store/target.h) and the name it opens: a
+ * PostgreSQL URL as it is (libpq reads it), "sqlite:FILE" as FILE, anything
+ * else as the name of a SQLite file.
  */
-static const struct store_ops *backend_for(const char *target)
+static const struct store_ops *backend_for(const char *target, const char **name)
 {
-    if (strncmp(target, "postgres://", 11) == 0 || strncmp(target, "postgresql://", 13) == 0)
-        return NULL;
-    return &store_sqlite_ops;
+    *name = target;
+    if (store_target_engine(target) == STORE_POSTGRES)
+        return &store_postgres_ops;
+    *name = store_target_sqlite_path(target);
+    return *name[0] ? &store_sqlite_ops : NULL;
 }
 
 int store_open(struct store **out, const char *path)
 {
     const struct store_ops *ops;
+    const char *name;
     int rc;
 
     if (!out || !path || !*path) {
@@ -89,13 +93,13 @@ int store_open(struct store **out, const char *path)
         goto out;
     }
     *out = NULL;
-    ops = backend_for(path);
+    ops = backend_for(path, &name);
     if (!ops) {
         log_event(LOG_ERROR, "store.open", "reason=\"no backend for this target\"");
         rc = SB_EINVAL;
         goto out;
     }
-    rc = ops->open(out, path);
+    rc = ops->open(out, name);
 out:
     return rc;
 }

@@ -3,7 +3,7 @@
  * call transcripts: store/agents.h). Nothing above this interface
  * writes SQL. A store is one connection, used by one thread at a time; the
  * server opens one for the loop (reads) and the writer thread opens its own.
- * Backends plug in through struct store_ops (SQLite now, PostgreSQL later).
+ * Backends plug in through struct store_ops (SQLite and PostgreSQL).
  */
 #ifndef SB_STORE_STORE_H
 #define SB_STORE_STORE_H
@@ -321,12 +321,15 @@ struct store_ops {
 
 /** The embedded SQLite backend (WAL). */
 extern const struct store_ops store_sqlite_ops;
+/** A PostgreSQL server, shared by many processes (libpq). */
+extern const struct store_ops store_postgres_ops;
 
 /**
- * Opens the store at `path` (a SQLite file; created when missing) and applies
- * pending migrations. On success *out is owned by the caller: store_close it.
- * Returns 0, SB_EIO when the file cannot be opened, SB_ESTORE on a failed
- * migration.
+ * Opens the store at `path` and applies pending migrations. `path` is a
+ * PostgreSQL URL (postgres://... or postgresql://...), "sqlite:FILE", or
+ * the name of a SQLite file (created when missing). On success *out is owned by the caller:
+ * store_close it. Returns 0, SB_EIO when the file cannot be opened or the server reached, SB_ESTORE
+ * on a failed migration.
  */
 SB_MUST_CHECK int store_open(struct store **out, const char *path);
 

@@ -1,4 +1,7 @@
-/* Tests of store/agents.h over the SQLite backend: agents, knowledge, transcripts. */
+/*
+ * Tests of store/agents.h: agents, knowledge, transcripts; over SQLite or
+ * PostgreSQL (store_target.h).
+ */
 #include <criterion/criterion.h>
 
 #include <ftw.h>
@@ -7,21 +10,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/err.h"
 #include "store/agents.h"
 #include "store/store.h"
+#include "store_target.h"
 #include "undo_migrations.h"
 
-static char dir[256];
-static char path[300];
+static struct store_target tgt;
 static struct store *st;
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    return remove(p);
-}
 
 static void add_tenant(const char *name)
 {
@@ -35,14 +34,8 @@ static void add_tenant(const char *name)
 
 static void setup(void)
 {
-    const char *tmp = getenv("TMPDIR");
-    int w = snprintf(dir, sizeof(dir), "%s/sb-agents-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-
-    cr_assert(w > 0 && (size_t)w < sizeof(dir));
-    cr_assert_not_null(mkdtemp(dir));
-    w = snprintf(path, sizeof(path), "%s/sb.db", dir);
-    cr_assert(w > 0 && (size_t)w < sizeof(path));
-    cr_assert_eq(store_open(&st, path), 0);
+    target_create(&tgt, "sb-agents");
+    cr_assert_eq(store_open(&st, tgt.path), 0);
     add_tenant("acme");
     add_tenant("peluqueria");
 }
@@ -51,24 +44,14 @@ static void teardown(void)
 {
     store_close(st);
     st = NULL;
-    nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    target_destroy(&tgt);
 }
 
 TestSuite(agents, .init = setup, .fini = teardown);
 
 static long long raw_query(const char *sql)
 {
-    sqlite3 *db = NULL;
-    sqlite3_stmt *q = NULL;
-    long long v;
-
-    cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
-    cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
-    v = sqlite3_column_int64(q, 0);
-    sqlite3_finalize(q);
-    sqlite3_close(db);
-    return v;
+    return target_query_i64(&tgt, sql);
 }
 
 /* An agent with every field set; `prompt` is borrowed. */
@@ -426,8 +409,12 @@ Test(agents, speech_settings_round_trip_and_default_to_empty)
     cr_assert_str_eq(got.model, "gpt-4o-mini");
     cr_assert_eq(got.fallback, AGENT_FALLBACK_TRANSFER);
     agent_config_release(&got);
-    cr_assert_eq(raw_query("SELECT count(*) FROM agents WHERE voices = "
-                           "'es-MX=Jimena Núñez' || char(10) || 'en-US=Rachel'"),
+    /* A newline is char(10) in SQLite, chr(10) in PostgreSQL. */
+    cr_assert_eq(raw_query(target_postgres()
+                               ? "SELECT count(*) FROM agents WHERE voices = "
+                                 "'es-MX=Jimena Núñez' || chr(10) || 'en-US=Rachel'"
+                               : "SELECT count(*) FROM agents WHERE voices = "
+                                 "'es-MX=Jimena Núñez' || char(10) || 'en-US=Rachel'"),
                  1);
 
     cr_assert_eq(agent_config_get(st, "acme", "bare", &got), 0);
@@ -776,8 +763,9 @@ Test(agents, reimport_replaces_the_passages_of_that_file_only)
     cr_assert_eq(agent_config_remove(st, "peluqueria", "recepcion"), 0);
     cr_assert_eq(raw_query("SELECT count(*) FROM knowledge_files"), 0);
     cr_assert_eq(raw_query("SELECT count(*) FROM knowledge_passages"), 0);
-    cr_assert_eq(raw_query("SELECT count(*) FROM knowledge_fts WHERE knowledge_fts MATCH 'martes'"),
-                 0);
+    if (!target_postgres())
+        cr_assert_eq(
+            raw_query("SELECT count(*) FROM knowledge_fts WHERE knowledge_fts MATCH 'martes'"), 0);
 }
 
 Test(agents, search_ranks_the_passage_about_prices_first)
@@ -1011,6 +999,7 @@ Test(agents, an_older_database_migrates_and_keeps_its_data)
     struct tenant t;
     struct agent_config a = make_agent("acme", "ventas", NULL);
 
+    target_sqlite_only("undoes migrations with SQLite's SQL");
     /*
      * Back to the schema before agents: drop what migration 4 made and forget
      * it, and the table of migration 5 (which then runs again; its rebuilt
@@ -1021,7 +1010,7 @@ Test(agents, an_older_database_migrates_and_keeps_its_data)
     {
         sqlite3 *db = NULL;
 
-        cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+        cr_assert_eq(sqlite3_open_v2(tgt.path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
         cr_assert_eq(
             sqlite3_exec(db,
                          "DROP TABLE knowledge_fts; DROP TABLE knowledge_passages;"
@@ -1035,7 +1024,7 @@ Test(agents, an_older_database_migrates_and_keeps_its_data)
         sqlite3_close(db);
     }
     cr_assert_eq(raw_query("SELECT max(version) FROM schema_migrations"), 3);
-    cr_assert_eq(store_open(&s, path), 0);
+    cr_assert_eq(store_open(&s, tgt.path), 0);
     st = s;
     cr_assert_geq(raw_query("SELECT max(version) FROM schema_migrations"), 4);
     cr_assert_eq(store_tenant_get(st, "peluqueria", &t), 0);
@@ -1047,7 +1036,7 @@ static void back_to_migration_5(void)
 {
     sqlite3 *db = NULL;
 
-    cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_open_v2(tgt.path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
     cr_assert_eq(
         sqlite3_exec(db,
                      "BEGIN;" UNDO_MIGRATION_10 UNDO_MIGRATION_9 UNDO_MIGRATION_8 UNDO_MIGRATION_7
@@ -1072,6 +1061,7 @@ Test(agents, a_database_at_migration_5_gains_the_speech_columns_and_keeps_its_ag
     struct agent_config got;
     size_t n = 0;
 
+    target_sqlite_only("undoes migrations with SQLite's SQL");
     cr_assert_eq(agent_config_add(st, &a), 0);
     cr_assert_eq(knowledge_import(st, "acme", "ventas", "faq.md", "## Precios\n\nUn corte, 250.\n",
                                   strlen("## Precios\n\nUn corte, 250.\n"), &n),
@@ -1083,7 +1073,7 @@ Test(agents, a_database_at_migration_5_gains_the_speech_columns_and_keeps_its_ag
     cr_assert_eq(raw_query("SELECT count(*) FROM pragma_table_info('agents') WHERE name = 'stt'"),
                  0);
 
-    cr_assert_eq(store_open(&st, path), 0);
+    cr_assert_eq(store_open(&st, tgt.path), 0);
     cr_assert_eq(raw_query("SELECT max(version) FROM schema_migrations"), LATEST_MIGRATION);
     cr_assert_eq(raw_query("SELECT count(*) FROM schema_migrations"), LATEST_MIGRATION);
     cr_assert_eq(raw_query("SELECT count(*) FROM pragma_table_info('agents') WHERE name IN "
@@ -1114,4 +1104,60 @@ Test(agents, a_database_at_migration_5_gains_the_speech_columns_and_keeps_its_ag
     cr_assert_str_eq(got.tts, "");
     cr_assert_eq(got.nvoices, 2);
     agent_config_release(&got);
+}
+
+Test(agents, a_query_of_stop_words_alone_still_searches_them)
+{
+    struct knowledge_passage *p = NULL;
+    size_t n = 0;
+
+    import_salon();
+    /* "in" is a stop word; nothing else is left, so it is searched, and found. */
+    cr_assert_eq(knowledge_search(st, "peluqueria", "recepcion", "in?", 3, &p, &n), 0);
+    cr_assert_geq(n, 1);
+    cr_assert_str_eq(p[0].heading, "Precios");
+    free(p);
+}
+
+/* Processes appending to one call's transcript at once never take the same number. */
+Test(agents, turns_appended_by_several_processes_get_distinct_numbers)
+{
+    enum { KIDS = 4, EACH = 10 };
+    struct call_turn *list = NULL;
+    pid_t kids[KIDS];
+    size_t n = 0;
+    int status;
+
+    for (int i = 0; i < KIDS; i++) {
+        kids[i] = fork();
+        cr_assert_neq(kids[i], -1);
+        if (kids[i] == 0) {
+            struct store *mine = NULL;
+
+            if (store_open(&mine, tgt.path) != 0)
+                _exit(1);
+            for (int k = 0; k < EACH; k++) {
+                struct call_turn t;
+
+                memset(&t, 0, sizeof(t));
+                snprintf(t.call_sid, sizeof(t.call_sid), "CA-many");
+                t.role = TURN_CALLER;
+                t.text = "hola";
+                t.latency_ms = -1;
+                if (call_turn_append(mine, &t, NULL) != 0)
+                    _exit(2);
+            }
+            store_close(mine);
+            _exit(0);
+        }
+    }
+    for (int i = 0; i < KIDS; i++) {
+        cr_assert_eq(waitpid(kids[i], &status, 0), kids[i]);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "process %d failed", i);
+    }
+    cr_assert_eq(call_turns_list(st, "CA-many", &list, &n), 0);
+    cr_assert_eq(n, KIDS * EACH);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(list[i].seq, (int)i + 1);
+    call_turns_free(list, n);
 }

@@ -16,11 +16,11 @@
 #include "store/copy.h"
 #include "store/jobs.h"
 #include "store/store.h"
-#include "undo_migrations.h"
+#include "store_target.h"
 
 static char dir[256];
 static char src_path[300];
-static char dst_path[300];
+static struct store_target tgt; /* the destination: SQLite, or PostgreSQL with SB_TEST_POSTGRES */
 static struct store *src;
 static struct store *dst;
 
@@ -36,9 +36,9 @@ static void setup(void)
     snprintf(dir, sizeof(dir), "%s/sb-copy-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     cr_assert_not_null(mkdtemp(dir));
     snprintf(src_path, sizeof(src_path), "%s/src.db", dir);
-    snprintf(dst_path, sizeof(dst_path), "sqlite:%s/dst.db", dir);
     cr_assert_eq(store_open(&src, src_path), 0);
-    cr_assert_eq(store_open(&dst, dst_path), 0);
+    target_create(&tgt, "sb-copy-dst");
+    cr_assert_eq(store_open(&dst, tgt.path), 0);
 }
 
 static void teardown(void)
@@ -46,6 +46,7 @@ static void teardown(void)
     store_close(src);
     store_close(dst);
     src = dst = NULL;
+    target_destroy(&tgt);
     nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
 }
 
@@ -230,16 +231,32 @@ Test(copy, a_destination_with_rows_is_refused_untouched)
 Test(copy, stores_at_other_schema_versions_are_refused)
 {
     const char *nonempty = NULL;
-    sqlite3 *db = NULL;
 
     fill(src);
-    /* The destination as a program one migration older left it. */
-    cr_assert_eq(sqlite3_open_v2(dst_path + strlen("sqlite:"), &db, SQLITE_OPEN_READWRITE, NULL),
-                 SQLITE_OK);
-    cr_assert_eq(sqlite3_exec(db, UNDO_MIGRATION_10, NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    /* The destination as a program one migration older sees it. */
+    target_exec(&tgt, "DELETE FROM schema_migrations WHERE version = (SELECT max(version) FROM "
+                      "schema_migrations)");
     cr_assert_eq(store_copy(src, dst, NULL, &nonempty), SB_ESTORE);
     cr_assert_eq(rows(dst, "tenants"), 0);
+}
+
+Test(copy, back_again_every_row_is_the_same)
+{
+    char back_path[400];
+    const char *nonempty = NULL;
+    const struct copy_table *t;
+    struct store *back = NULL;
+    size_t n = 0;
+
+    fill(src);
+    cr_assert_eq(store_copy(src, dst, NULL, &nonempty), 0);
+    snprintf(back_path, sizeof(back_path), "sqlite:%s/back.db", dir);
+    cr_assert_eq(store_open(&back, back_path), 0);
+    cr_assert_eq(store_copy(dst, back, NULL, &nonempty), 0);
+    t = copy_tables(&n);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(rows(back, t[i].name), rows(src, t[i].name), "%s", t[i].name);
+    store_close(back);
 }
 
 /* The copy's columns are the schema's, table for table (SQLite's schema is the reference). */

@@ -1,7 +1,9 @@
-/* Tests of store/jobs.h over the SQLite backend: the outbound job queue and what goes with it. */
+/*
+ * Tests of store/jobs.h: the outbound job queue and what goes with it, on
+ * SQLite or, with SB_TEST_POSTGRES, on PostgreSQL (store_target.h).
+ */
 #include <criterion/criterion.h>
 
-#include <ftw.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -12,18 +14,14 @@
 #include "core/err.h"
 #include "store/jobs.h"
 #include "store/store.h"
+#include "store_target.h"
 #include "undo_migrations.h"
 
 #define T0 1767225600LL /* 2026-01-01 00:00:00 UTC */
 
-static char dir[256];
-static char path[300];
+static struct store_target tgt;
+static const char *path; /* what store_open takes: tgt.path */
 static struct store *st;
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    return remove(p);
-}
 
 static void add_tenant(const char *name)
 {
@@ -37,13 +35,8 @@ static void add_tenant(const char *name)
 
 static void setup(void)
 {
-    const char *tmp = getenv("TMPDIR");
-    int w = snprintf(dir, sizeof(dir), "%s/sb-jobs-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-
-    cr_assert(w > 0 && (size_t)w < sizeof(dir));
-    cr_assert_not_null(mkdtemp(dir));
-    w = snprintf(path, sizeof(path), "%s/sb.db", dir);
-    cr_assert(w > 0 && (size_t)w < sizeof(path));
+    target_create(&tgt, "sb-jobs");
+    path = tgt.path;
     cr_assert_eq(store_open(&st, path), 0);
     add_tenant("acme");
     add_tenant("peluqueria");
@@ -53,24 +46,15 @@ static void teardown(void)
 {
     store_close(st);
     st = NULL;
-    nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    target_destroy(&tgt);
 }
 
 TestSuite(jobs, .init = setup, .fini = teardown);
 
+/* One integer from the test's database, read outside the store. */
 static long long raw_query(const char *sql)
 {
-    sqlite3 *db = NULL;
-    sqlite3_stmt *q = NULL;
-    long long v;
-
-    cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
-    cr_assert_eq(sqlite3_step(q), SQLITE_ROW, "%s", sql);
-    v = sqlite3_column_int64(q, 0);
-    sqlite3_finalize(q);
-    sqlite3_close(db);
-    return v;
+    return target_query_i64(&tgt, sql);
 }
 
 /* A say call from tenant acme to `to`. */
@@ -192,7 +176,9 @@ Test(jobs, a_spanish_contact_round_trips)
     cr_assert_eq(j.created_at, T0);
     cr_assert_eq(j.placing_since, 0);
     /* The stored bytes are the UTF-8 given, not a re-encoding. */
-    cr_assert_eq(raw_query("SELECT contact_name = 'José Núñez' AND lang = 'es-MX' FROM jobs"), 1);
+    cr_assert_eq(raw_query("SELECT count(*) FROM jobs WHERE contact_name = 'José Núñez' "
+                           "AND lang = 'es-MX'"),
+                 1);
 
     /* Defaults: the tenant's first number, the retry delay. */
     r = say_to("+15005550100");
@@ -816,6 +802,189 @@ Test(jobs, two_connections_never_claim_one_job_twice)
                  300);
 }
 
+/* Connections that claim at one moment, each with a cap of CAP calls per tenant. */
+#define CLAIMERS 3
+#define CAP 3
+
+struct round_claimer {
+    struct store *s;
+    pthread_barrier_t *go;
+    struct job *got;
+    size_t n;
+    int rc;
+};
+
+static void *claim_at_once(void *arg)
+{
+    struct round_claimer *c = arg;
+
+    pthread_barrier_wait(c->go);
+    c->rc = job_claim_due(c->s, T0, 10, CAP, &c->got, &c->n);
+    return NULL;
+}
+
+/* The calls of a tenant placing or placed, read outside the store. */
+static long long in_flight(const char *tenant)
+{
+    char sql[160];
+
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM jobs WHERE tenant = '%s' AND status IN ('placing', 'placed')",
+             tenant);
+    return raw_query(sql);
+}
+
+Test(jobs, claimers_at_one_moment_never_share_a_job_nor_pass_the_cap)
+{
+    static struct round_claimer c[CLAIMERS];
+    static unsigned char seen[121];
+    struct job_request r = say_to("+5215512345678");
+    char sid[CALL_SID_SIZE];
+
+    memset(seen, 0, sizeof(seen));
+    for (int i = 0; i < 60; i++)
+        add_job(&r, T0);
+    r.tenant = "peluqueria";
+    for (int i = 0; i < 60; i++)
+        add_job(&r, T0);
+    for (int i = 0; i < CLAIMERS; i++)
+        cr_assert_eq(store_open(&c[i].s, path), 0);
+    /* Each round fills both tenants to the cap at once; the calls then end, freeing it. */
+    for (int round = 0; round < 20; round++) {
+        pthread_barrier_t go;
+        pthread_t t[CLAIMERS];
+        size_t total = 0;
+
+        cr_assert_eq(pthread_barrier_init(&go, NULL, CLAIMERS), 0);
+        for (int i = 0; i < CLAIMERS; i++) {
+            c[i].go = &go;
+            c[i].got = NULL;
+            c[i].n = 0;
+            cr_assert_eq(pthread_create(&t[i], NULL, claim_at_once, &c[i]), 0);
+        }
+        for (int i = 0; i < CLAIMERS; i++)
+            pthread_join(t[i], NULL);
+        pthread_barrier_destroy(&go);
+        cr_assert_eq(in_flight("acme"), CAP, "round %d", round);
+        cr_assert_eq(in_flight("peluqueria"), CAP, "round %d", round);
+        for (int i = 0; i < CLAIMERS; i++) {
+            cr_assert_eq(c[i].rc, 0);
+            for (size_t k = 0; k < c[i].n; k++) {
+                long long id = c[i].got[k].id;
+
+                cr_assert(id > 0 && id <= 120);
+                cr_assert_eq(seen[id], 0, "job %lld claimed twice", id);
+                seen[id] = 1;
+                total++;
+                snprintf(sid, sizeof(sid), "CA%032lld", id);
+                cr_assert_eq(job_placed(st, id, sid, NULL, T0), 0);
+                cr_assert_eq(status(0, sid, "completed", T0).outcome, JOB_OUTCOME_FINAL);
+            }
+            job_list_free(c[i].got);
+        }
+        cr_assert_eq(total, 2 * CAP, "round %d", round);
+    }
+    for (int i = 0; i < CLAIMERS; i++)
+        store_close(c[i].s);
+    cr_assert_eq(raw_query("SELECT count(*) FROM jobs WHERE status = 'completed' AND attempts = 1"),
+                 120);
+}
+
+/* Connections that add one request under one idempotency key at one moment. */
+struct adder {
+    struct store *s;
+    pthread_barrier_t *go;
+    const char *key;
+    long long id;
+    int replayed;
+    int rc;
+};
+
+static void *add_at_once(void *arg)
+{
+    struct adder *a = arg;
+    struct job_request r = say_to("+5215512345678");
+    char err[256];
+
+    pthread_barrier_wait(a->go);
+    a->rc = job_add_idempotent(a->s, &r, a->key, T0, &a->id, &a->replayed, err, sizeof(err));
+    return NULL;
+}
+
+Test(jobs, two_adds_under_one_key_at_one_moment_make_one_job)
+{
+    static struct adder a[2];
+
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(store_open(&a[i].s, path), 0);
+    for (int round = 0; round < 10; round++) {
+        pthread_barrier_t go;
+        pthread_t t[2];
+        char key[32];
+
+        snprintf(key, sizeof(key), "pedido-%d", round);
+        cr_assert_eq(pthread_barrier_init(&go, NULL, 2), 0);
+        for (int i = 0; i < 2; i++) {
+            a[i].go = &go;
+            a[i].key = key;
+            a[i].id = 0;
+            a[i].replayed = -1;
+            cr_assert_eq(pthread_create(&t[i], NULL, add_at_once, &a[i]), 0);
+        }
+        for (int i = 0; i < 2; i++)
+            pthread_join(t[i], NULL);
+        pthread_barrier_destroy(&go);
+        cr_assert_eq(a[0].rc, 0, "round %d", round);
+        cr_assert_eq(a[1].rc, 0, "round %d", round);
+        cr_assert_gt(a[0].id, 0);
+        cr_assert_eq(a[0].id, a[1].id, "round %d", round);
+        cr_assert_eq(a[0].replayed + a[1].replayed, 1, "round %d", round);
+    }
+    for (int i = 0; i < 2; i++)
+        store_close(a[i].s);
+    cr_assert_eq(raw_query("SELECT count(*) FROM jobs"), 10);
+}
+
+/* Runs `sql` on a connection of its own to the server, failing the test when it fails. */
+static void pg_run(PGconn *c, const char *sql)
+{
+    PGresult *res = PQexec(c, sql);
+    ExecStatusType rs = PQresultStatus(res);
+
+    cr_assert(rs == PGRES_COMMAND_OK || rs == PGRES_TUPLES_OK, "%s: %s", sql,
+              PQresultErrorMessage(res));
+    PQclear(res);
+}
+
+Test(jobs, a_claim_passes_over_the_jobs_another_process_holds)
+{
+    struct job_request r = say_to("+5215512345678");
+    struct job *list = NULL;
+    PGconn *other;
+    long long a, b;
+    char sql[96];
+
+    if (!target_postgres())
+        cr_skip_test("PostgreSQL only: the row locks of another server process");
+    a = add_job(&r, T0);
+    b = add_job(&r, T0);
+    /* Another process is in the middle of claiming the oldest job. */
+    other = PQconnectdb(path);
+    cr_assert_eq(PQstatus(other), CONNECTION_OK, "%s", PQerrorMessage(other));
+    pg_run(other, "BEGIN");
+    snprintf(sql, sizeof(sql), "SELECT id FROM jobs WHERE id = %lld FOR UPDATE", a);
+    pg_run(other, sql);
+    /* Neither waits for it nor takes it. */
+    cr_assert_eq(claim(T0, 10, 0, &list), 1);
+    cr_assert_eq(list[0].id, b);
+    job_list_free(list);
+    pg_run(other, "ROLLBACK");
+    PQfinish(other);
+    cr_assert_eq(claim(T0, 10, 0, &list), 1);
+    cr_assert_eq(list[0].id, a);
+    job_list_free(list);
+}
+
 Test(jobs, claim_refuses_to_run_inside_an_open_transaction)
 {
     struct job *list = NULL;
@@ -824,6 +993,43 @@ Test(jobs, claim_refuses_to_run_inside_an_open_transaction)
     cr_assert_eq(store_begin(st), 0);
     cr_assert_eq(job_claim_due(st, T0, 1, 0, &list, &n), SB_EBUSY);
     cr_assert_eq(store_rollback(st), 0);
+}
+
+/*
+ * The writer's batch is one open transaction: an operation refused inside it
+ * undoes only its own work (a server aborts a whole transaction on a failed
+ * statement), and what the batch wrote before and after is committed.
+ */
+Test(jobs, refusals_inside_an_open_transaction_leave_it_usable)
+{
+    struct job_request r = say_to("+5215512345678");
+    char secret[API_KEY_SECRET_SIZE];
+    char err[256] = "";
+    long long a, b, c, camp = 0, other = 0, key = 0;
+    int already = -1;
+
+    a = add_job(&r, T0);
+    b = add_job(&r, T0);
+    cr_assert_eq(claim(T0, 10, 0, NULL), 2);
+    cr_assert_eq(job_placed(st, a, "CA0000000000000000000000000000030", NULL, T0), 0);
+    cr_assert_eq(store_begin(st), 0);
+    cr_assert_eq(campaign_add(st, "acme", "Enero", T0, &camp), 0);
+    r.tenant = "nadie";
+    cr_assert_eq(job_add(st, &r, T0, &c, err, sizeof(err)), SB_ENOTFOUND);
+    cr_assert_eq(campaign_add(st, "acme", "Enero", T0, &other), SB_EEXISTS);
+    cr_assert_eq(campaign_add(st, "nadie", "Enero", T0, &other), SB_ENOTFOUND);
+    cr_assert_eq(api_key_create(st, "nadie", NULL, T0, secret, &key), SB_ENOTFOUND);
+    cr_assert_eq(optout_set(st, "nadie", "+5215512345678", 1, T0), SB_ENOTFOUND);
+    cr_assert_eq(transfer_text_mark(st, "nadie", "CA0000000000000000000000000000031", T0, &already),
+                 SB_ENOTFOUND);
+    cr_assert_eq(job_placed(st, b, "CA0000000000000000000000000000030", NULL, T0), SB_EEXISTS);
+    r.tenant = "acme";
+    c = add_job(&r, T0);
+    cr_assert_eq(store_commit(st), 0);
+    cr_assert_eq(get(c).status, JOB_QUEUED);
+    cr_assert_eq(get(b).status, JOB_PLACING);
+    cr_assert_eq(raw_query("SELECT count(*) FROM campaigns"), 1);
+    cr_assert_eq(raw_query("SELECT count(*) FROM jobs"), 3);
 }
 
 Test(jobs, an_idempotency_key_holds_for_24_hours)
@@ -931,10 +1137,21 @@ Test(jobs, api_keys_are_stored_hashed_and_shown_once)
     cr_assert_eq(api_key_verify(st, other, tenant, &got), 0);
     cr_assert_str_eq(tenant, "peluqueria");
 
-    /* Neither the secret nor its random part is anywhere in the files. */
+    /*
+     * Neither the secret nor its random part is anywhere in the files, or on
+     * a server in any column of the keys' rows.
+     */
     store_close(st);
     st = NULL;
-    for (int i = 0; i < 3; i++) {
+    if (target_postgres()) {
+        char sql[256];
+
+        snprintf(sql, sizeof(sql),
+                 "SELECT count(*) FROM api_keys k WHERE position('%.16s' IN k::text) > 0",
+                 secret + 3);
+        cr_assert_eq(raw_query(sql), 0);
+    }
+    for (int i = 0; !target_postgres() && i < 3; i++) {
         snprintf(side, sizeof(side), "%s%s", path, i == 0 ? "" : i == 1 ? "-wal" : "-shm");
         cr_assert_not(file_holds(side, secret + 3, strlen(secret) - 3), "in %s", side);
         cr_assert_not(file_holds(side, secret + 3, 16), "in %s", side);
@@ -978,6 +1195,7 @@ Test(jobs, a_database_at_migration_6_gains_the_queue_and_keeps_its_calls)
     sqlite3 *db = NULL;
     long long id;
 
+    target_sqlite_only("the migrations undone are SQLite's");
     memset(&c, 0, sizeof(c));
     snprintf(c.call_sid, sizeof(c.call_sid), "CA0000000000000000000000000000020");
     snprintf(c.direction, sizeof(c.direction), "inbound");
@@ -1025,6 +1243,9 @@ Test(jobs, a_tenant_keeps_its_sms_fallback_and_a_database_at_migration_7_gains_i
     cr_assert_eq(store_tenant_update(st, &t, TENANT_FIELD_SMS_FALLBACK), SB_EINVAL);
     cr_assert_eq(store_tenant_get(st, "acme", &t), 0);
     cr_assert_str_eq(t.sms_fallback, text);
+    /* What follows undoes SQLite's migrations. */
+    if (target_postgres())
+        return;
 
     store_close(st);
     st = NULL;
@@ -1049,6 +1270,7 @@ Test(jobs, a_database_at_migration_9_gains_key_names_and_keeps_its_keys)
     long long id = 0;
     size_t n = 0;
 
+    target_sqlite_only("the migrations undone are SQLite's");
     cr_assert_eq(api_key_create(st, "acme", NULL, T0, secret, &id), 0);
     store_close(st);
     st = NULL;

@@ -1,7 +1,7 @@
 /*
  * Tests of the relay plan and the tenants' ConversationRelay voices in the
  * store: migration 5 from an older file, round trips, partial updates and
- * cascades.
+ * cascades; over SQLite or PostgreSQL (store_target.h).
  */
 #include <criterion/criterion.h>
 
@@ -16,60 +16,35 @@
 #include "core/err.h"
 #include "store/routes.h"
 #include "store/store.h"
+#include "store_target.h"
 #include "undo_migrations.h"
 
-static char dir[256];
-static char path[300];
+static struct store_target tgt;
 static struct store *st;
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    return remove(p);
-}
 
 static void setup(void)
 {
-    const char *tmp = getenv("TMPDIR");
-    int w = snprintf(dir, sizeof(dir), "%s/sb-relay-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-
-    cr_assert(w > 0 && (size_t)w < sizeof(dir));
-    cr_assert_not_null(mkdtemp(dir));
-    w = snprintf(path, sizeof(path), "%s/sb.db", dir);
-    cr_assert(w > 0 && (size_t)w < sizeof(path));
-    cr_assert_eq(store_open(&st, path), 0);
+    target_create(&tgt, "sb-relay");
+    cr_assert_eq(store_open(&st, tgt.path), 0);
 }
 
 static void teardown(void)
 {
     store_close(st);
     st = NULL;
-    nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    target_destroy(&tgt);
 }
 
 TestSuite(relay, .init = setup, .fini = teardown);
 
 static long long raw_query(const char *sql)
 {
-    sqlite3 *db = NULL;
-    sqlite3_stmt *q = NULL;
-    long long v;
-
-    cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
-    cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
-    v = sqlite3_column_int64(q, 0);
-    sqlite3_finalize(q);
-    sqlite3_close(db);
-    return v;
+    return target_query_i64(&tgt, sql);
 }
 
 static void raw_exec(const char *sql)
 {
-    sqlite3 *db = NULL;
-
-    cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
-    sqlite3_close(db);
+    target_exec(&tgt, sql);
 }
 
 static long long version(void)
@@ -449,7 +424,7 @@ static void seed_at_migration_4(void)
     {
         sqlite3 *db = NULL;
 
-        cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+        cr_assert_eq(sqlite3_open_v2(tgt.path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
         cr_assert_neq(sqlite3_exec(db,
                                    "INSERT INTO numbers(e164, tenant, plan) "
                                    "VALUES('+15005550009', 'acme', 'relay')",
@@ -520,8 +495,9 @@ static void check_migrated(void)
 
 Test(relay, a_database_at_migration_4_migrates_and_keeps_its_numbers)
 {
+    target_sqlite_only("undoes migrations with SQLite's SQL");
     seed_at_migration_4();
-    cr_assert_eq(store_open(&st, path), 0);
+    cr_assert_eq(store_open(&st, tgt.path), 0);
     check_migrated();
 }
 
@@ -530,6 +506,7 @@ Test(relay, concurrent_openers_migrate_an_older_database_once)
     pid_t kids[8];
     int status;
 
+    target_sqlite_only("undoes migrations with SQLite's SQL");
     seed_at_migration_4();
     for (int i = 0; i < 8; i++) {
         kids[i] = fork();
@@ -538,7 +515,7 @@ Test(relay, concurrent_openers_migrate_an_older_database_once)
             struct store *mine = NULL;
             struct number *list = NULL;
             size_t n = 0;
-            int rc = store_open(&mine, path);
+            int rc = store_open(&mine, tgt.path);
 
             /* Each opener sees the numbers, whoever migrated. */
             if (rc == 0)
@@ -552,6 +529,6 @@ Test(relay, concurrent_openers_migrate_an_older_database_once)
         cr_assert_eq(waitpid(kids[i], &status, 0), kids[i]);
         cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "opener %d failed", i);
     }
-    cr_assert_eq(store_open(&st, path), 0);
+    cr_assert_eq(store_open(&st, tgt.path), 0);
     check_migrated();
 }

@@ -1,35 +1,23 @@
-/* Tests of the routing cache. */
+/* Tests of the routing cache, over SQLite or PostgreSQL (store_target.h). */
 #include <criterion/criterion.h>
 
 #include <ftw.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/err.h"
 #include "store/routes.h"
+#include "store_target.h"
 
-static char dir[256];
-static char path[300];
+static struct store_target tgt;
 static struct store *st;
 static struct routes r = ROUTES_INIT;
 
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    return remove(p);
-}
-
 static void setup(void)
 {
-    const char *tmp = getenv("TMPDIR");
-    int w = snprintf(dir, sizeof(dir), "%s/sb-routes-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-
-    cr_assert(w > 0 && (size_t)w < sizeof(dir));
-    cr_assert_not_null(mkdtemp(dir));
-    w = snprintf(path, sizeof(path), "%s/sb.db", dir);
-    cr_assert(w > 0 && (size_t)w < sizeof(path));
-    cr_assert_eq(store_open(&st, path), 0);
+    target_create(&tgt, "sb-routes");
+    cr_assert_eq(store_open(&st, tgt.path), 0);
 }
 
 static void teardown(void)
@@ -37,7 +25,7 @@ static void teardown(void)
     routes_release(&r);
     store_close(st);
     st = NULL;
-    nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    target_destroy(&tgt);
 }
 
 TestSuite(routes, .init = setup, .fini = teardown);
@@ -159,7 +147,7 @@ Test(routes, change_from_another_connection_triggers_reload)
     before = r.version;
     cr_assert_null(routes_find(&r, "+15005550008"));
 
-    cr_assert_eq(store_open(&other, path), 0);
+    cr_assert_eq(store_open(&other, tgt.path), 0);
     add_tenant(other, "beta", "fr-FR");
     add_number(other, "+15005550008", "beta", PLAN_PRO);
     cr_assert_eq(store_number_remove(other, "+15005550009"), 0);
@@ -176,7 +164,6 @@ Test(routes, change_from_another_connection_triggers_reload)
 
 Test(routes, failed_reload_keeps_the_old_table)
 {
-    sqlite3 *db = NULL;
     const struct route *items;
     long long version;
 
@@ -185,13 +172,8 @@ Test(routes, failed_reload_keeps_the_old_table)
     items = r.items;
     version = r.version;
     /* Break the store behind the cache's back: the next load must fail. */
-    cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    cr_assert_eq(sqlite3_exec(db,
-                              "UPDATE routes_version SET version = version + 1;"
-                              "DROP TABLE numbers;",
-                              NULL, NULL, NULL),
-                 SQLITE_OK);
-    sqlite3_close(db);
+    target_exec(&tgt, "UPDATE routes_version SET version = version + 1;"
+                      "DROP TABLE numbers;");
 
     cr_assert_lt(routes_refresh(&r, st), 0);
     cr_assert_eq(r.items, items);

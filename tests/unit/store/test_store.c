@@ -1,8 +1,10 @@
-/* Tests of the store interface over the SQLite backend. */
+/* Tests of the store interface, over SQLite or PostgreSQL (store_target.h). */
 #include <criterion/criterion.h>
 
 #include <ftw.h>
+#include <pthread.h>
 #include <sqlite3.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,66 +12,37 @@
 #include <unistd.h>
 
 #include "core/err.h"
+#include "core/log.h"
 #include "store/store.h"
+#include "store_target.h"
 
-static char dir[256];
-static char path[300];
+static struct store_target tgt;
 static struct store *st;
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    return remove(p);
-}
-
-static void make_dir(void)
-{
-    const char *tmp = getenv("TMPDIR");
-    int w = snprintf(dir, sizeof(dir), "%s/sb-store-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-
-    cr_assert(w > 0 && (size_t)w < sizeof(dir));
-    cr_assert_not_null(mkdtemp(dir));
-    w = snprintf(path, sizeof(path), "%s/sb.db", dir);
-    cr_assert(w > 0 && (size_t)w < sizeof(path));
-}
 
 static void setup(void)
 {
-    make_dir();
-    cr_assert_eq(store_open(&st, path), 0);
+    target_create(&tgt, "sb-store");
+    cr_assert_eq(store_open(&st, tgt.path), 0);
 }
 
 static void teardown(void)
 {
     store_close(st);
     st = NULL;
-    nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    target_destroy(&tgt);
 }
 
 TestSuite(store, .init = setup, .fini = teardown);
 
-/* Runs a one-number query on the file through a connection of its own. */
+/* Runs a one-number query on the database through a connection of its own. */
 static long long raw_query(const char *sql)
 {
-    sqlite3 *db = NULL;
-    sqlite3_stmt *q = NULL;
-    long long v;
-
-    cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
-    cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
-    v = sqlite3_column_int64(q, 0);
-    sqlite3_finalize(q);
-    sqlite3_close(db);
-    return v;
+    return target_query_i64(&tgt, sql);
 }
 
 static void raw_exec(const char *sql)
 {
-    sqlite3 *db = NULL;
-
-    cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
-    sqlite3_close(db);
+    target_exec(&tgt, sql);
 }
 
 static struct tenant make_tenant(const char *name)
@@ -164,7 +137,8 @@ Test(store, opens_in_wal_mode_and_answers_ping)
     sqlite3_stmt *q = NULL;
 
     cr_assert_eq(store_ping(st), 0);
-    cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    target_sqlite_only("WAL is a SQLite journal mode");
+    cr_assert_eq(sqlite3_open_v2(tgt.path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
     cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &q, NULL), SQLITE_OK);
     cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
     cr_assert_str_eq((const char *)sqlite3_column_text(q, 0), "wal");
@@ -177,10 +151,28 @@ Test(store, open_fails_on_unusable_path)
     struct store *s = NULL;
     char bad[400];
 
-    snprintf(bad, sizeof(bad), "%s/missing/dir/sb.db", dir);
+    target_sqlite_only("a file path");
+    snprintf(bad, sizeof(bad), "%s/missing/dir/sb.db", tgt.dir);
     cr_assert_eq(store_open(&s, bad), SB_EIO);
     cr_assert_null(s);
-    cr_assert_eq(store_open(&s, "postgres://localhost/sb"), SB_EINVAL);
+    snprintf(bad, sizeof(bad), "sqlite:%s/missing/dir/sb.db", tgt.dir);
+    cr_assert_eq(store_open(&s, bad), SB_EIO);
+    cr_assert_eq(store_open(&s, "sqlite:"), SB_EINVAL);
+    cr_assert_null(s);
+}
+
+Test(store, sqlite_prefix_names_a_file)
+{
+    struct store *s = NULL;
+    char named[1100];
+
+    target_sqlite_only("a file path");
+    snprintf(named, sizeof(named), "sqlite:%s", tgt.path);
+    cr_assert_eq(store_open(&s, named), 0);
+    cr_assert_eq(store_ping(s), 0);
+    store_close(s);
+    /* The same file as without the prefix: its schema is there. */
+    cr_assert_eq(raw_query("SELECT count(*) FROM schema_migrations") > 0, 1);
 }
 
 Test(store, migrations_idempotent_on_reopen)
@@ -192,7 +184,7 @@ Test(store, migrations_idempotent_on_reopen)
     cr_assert_eq(raw_query("SELECT max(version) FROM schema_migrations"), n);
     cr_assert_eq(raw_query("SELECT min(applied_at) > 0 FROM schema_migrations"), 1);
     for (int i = 0; i < 3; i++) {
-        cr_assert_eq(store_open(&again, path), 0);
+        cr_assert_eq(store_open(&again, tgt.path), 0);
         store_close(again);
     }
     cr_assert_eq(raw_query("SELECT count(*) FROM schema_migrations"), n);
@@ -200,20 +192,18 @@ Test(store, migrations_idempotent_on_reopen)
 
 Test(store, migrations_safe_for_concurrent_openers)
 {
-    char fresh[sizeof(path)];
+    struct store_target fresh;
     pid_t kids[8];
     struct store *s = NULL;
     int status;
 
-    int w = snprintf(fresh, sizeof(fresh), "%s/fresh.db", dir);
-
-    cr_assert(w > 0 && (size_t)w < sizeof(fresh));
+    target_create(&fresh, "sb-store-fresh");
     for (int i = 0; i < 8; i++) {
         kids[i] = fork();
         cr_assert_neq(kids[i], -1);
         if (kids[i] == 0) {
             struct store *mine = NULL;
-            int rc = store_open(&mine, fresh);
+            int rc = store_open(&mine, fresh.path);
 
             store_close(mine);
             _exit(rc == 0 ? 0 : 1);
@@ -223,11 +213,11 @@ Test(store, migrations_safe_for_concurrent_openers)
         cr_assert_eq(waitpid(kids[i], &status, 0), kids[i]);
         cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "opener %d failed", i);
     }
-    cr_assert_eq(store_open(&s, fresh), 0);
+    cr_assert_eq(store_open(&s, fresh.path), 0);
     store_close(s);
-    memcpy(path, fresh, sizeof(path));
-    cr_assert_eq(raw_query("SELECT count(*) FROM schema_migrations"),
-                 raw_query("SELECT max(version) FROM schema_migrations"));
+    cr_assert_eq(target_query_i64(&fresh, "SELECT count(*) FROM schema_migrations"),
+                 target_query_i64(&fresh, "SELECT max(version) FROM schema_migrations"));
+    target_destroy(&fresh);
 }
 
 Test(store, refuses_a_newer_schema)
@@ -235,7 +225,7 @@ Test(store, refuses_a_newer_schema)
     struct store *s = NULL;
 
     raw_exec("INSERT INTO schema_migrations(version, applied_at) VALUES(9999, 0)");
-    cr_assert_eq(store_open(&s, path), SB_ESTORE);
+    cr_assert_eq(store_open(&s, tgt.path), SB_ESTORE);
     cr_assert_null(s);
 }
 
@@ -764,4 +754,194 @@ Test(store, recordings_are_logged_per_call)
     cr_assert_str_eq(list[0].status, "completed");
     cr_assert_eq(list[0].duration, 14);
     free(list);
+}
+
+/* Reads what the logger wrote to `f` since it was made. */
+static void read_log(FILE *f, char *buf, size_t size)
+{
+    size_t n;
+
+    fflush(f);
+    rewind(f);
+    n = fread(buf, 1, size - 1, f);
+    buf[n] = '\0';
+}
+
+Test(store, postgres_unreachable_server_fails_and_log_hides_the_password)
+{
+    static const char *const urls[] = {
+        "postgresql://sbuser:s3cret-pw@127.0.0.1:1/sbdb?connect_timeout=5",
+        "postgres:///sbdb?host=/nonexistent/socket/dir&user=sbuser&password=s3cret-pw",
+    };
+    static const char *const hosts[] = {"host=127.0.0.1", "host=/nonexistent/socket/dir"};
+    char log[4096];
+
+    for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+        struct store *s = NULL;
+        FILE *f = tmpfile();
+
+        cr_assert_not_null(f);
+        log_set_fd(fileno(f));
+        cr_assert_eq(store_open(&s, urls[i]), SB_EIO, "%s", urls[i]);
+        log_set_fd(2);
+        cr_assert_null(s);
+        read_log(f, log, sizeof(log));
+        fclose(f);
+        cr_assert_not_null(strstr(log, hosts[i]), "%s", log);
+        cr_assert_not_null(strstr(log, "db=sbdb"), "%s", log);
+        cr_assert_null(strstr(log, "s3cret-pw"), "%s", log);
+    }
+}
+
+Test(store, postgres_schema_newer_than_the_program_is_refused_and_logged)
+{
+    struct store *s = NULL;
+    char log[4096];
+    FILE *f;
+
+    if (!target_postgres())
+        cr_skip_test("PostgreSQL only: SB_TEST_POSTGRES is not set");
+    raw_exec("INSERT INTO schema_migrations(version, applied_at) VALUES(11, 0)");
+    f = tmpfile();
+    cr_assert_not_null(f);
+    log_set_fd(fileno(f));
+    cr_assert_eq(store_open(&s, tgt.path), SB_ESTORE);
+    log_set_fd(2);
+    cr_assert_null(s);
+    read_log(f, log, sizeof(log));
+    fclose(f);
+    cr_assert_not_null(strstr(log, "schema is newer than this program"), "%s", log);
+    /* Nothing was changed by the refused opener. */
+    cr_assert_eq(raw_query("SELECT max(version) FROM schema_migrations"), 11);
+}
+
+/* Two threads open a new database at once: one migrates, the other waits and finds it done. */
+static void *open_in_thread(void *arg)
+{
+    struct store *s = NULL;
+    intptr_t rc = store_open(&s, arg);
+
+    store_close(s);
+    return (void *)rc;
+}
+
+Test(store, two_openers_migrate_a_new_database_once)
+{
+    struct store_target fresh;
+    pthread_t t[2];
+    void *rc[2];
+
+    target_create(&fresh, "sb-store-two");
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(pthread_create(&t[i], NULL, open_in_thread, fresh.path), 0);
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(pthread_join(t[i], &rc[i]), 0);
+        cr_assert_eq((intptr_t)rc[i], 0, "opener %d", i);
+    }
+    cr_assert_eq(target_query_i64(&fresh, "SELECT count(*) FROM schema_migrations"),
+                 target_query_i64(&fresh, "SELECT max(version) FROM schema_migrations"));
+    cr_assert_eq(target_query_i64(&fresh, "SELECT count(*) FROM routes_version"), 1);
+    target_destroy(&fresh);
+}
+
+/*
+ * Several processes receive the same status callbacks of one call at once
+ * (Twilio retried them to other instances): each event is applied by exactly
+ * one of them, and the call ends where the events lead.
+ */
+Test(store, status_callbacks_apply_once_across_processes)
+{
+    static const char *const statuses[] = {"initiated", "ringing", "in-progress", "completed"};
+    enum { KIDS = 6, N = sizeof(statuses) / sizeof(statuses[0]) };
+    struct call_record got;
+    pid_t kids[KIDS];
+    int applied = 0;
+    int status;
+
+    for (int i = 0; i < KIDS; i++) {
+        kids[i] = fork();
+        cr_assert_neq(kids[i], -1);
+        if (kids[i] == 0) {
+            struct store *mine = NULL;
+            int count = 0;
+
+            if (store_open(&mine, tgt.path) != 0)
+                _exit(100);
+            for (int k = 0; k < N; k++) {
+                struct status_event e = make_event("CA-race", k, statuses[k], 100 + k);
+                enum status_outcome out;
+
+                if (store_status_apply(mine, &e, &out) != 0)
+                    _exit(101);
+                count += out == STATUS_APPLIED;
+            }
+            store_close(mine);
+            _exit(count);
+        }
+    }
+    for (int i = 0; i < KIDS; i++) {
+        cr_assert_eq(waitpid(kids[i], &status, 0), kids[i]);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) <= N, "process %d failed: %d", i,
+                  WEXITSTATUS(status));
+        applied += WEXITSTATUS(status);
+    }
+    cr_assert_eq(applied, N);
+    cr_assert_eq(raw_query("SELECT count(*) FROM call_events WHERE call_sid = 'CA-race'"), N);
+    cr_assert_eq(store_call_get(st, "CA-race", &got), 0);
+    cr_assert_str_eq(got.status, "completed");
+    cr_assert_eq(got.ended_at, 100 + N - 1);
+}
+
+/* Two instances answered the same call: the state of the later step stays. */
+/* The server ended the store's connection (a restart): the store connects again. */
+Test(store, postgres_store_connects_again_after_losing_its_connection)
+{
+    char named[1200], sql[256];
+    struct store *s = NULL;
+    int rc;
+
+    if (!target_postgres())
+        cr_skip_test("PostgreSQL only: a SQLite file has no connection to lose");
+    /* A name of its own, so that only this test's connection is ended. */
+    snprintf(named, sizeof(named), "%s&application_name=sb_%s", tgt.path, tgt.schema);
+    cr_assert_eq(store_open(&s, named), 0);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+             "WHERE application_name = 'sb_%s'",
+             tgt.schema);
+    cr_assert_eq(raw_query(sql), 1);
+    /* The statement that finds the connection gone fails; the next one connects again. */
+    rc = store_ping(s);
+    cr_assert(rc == 0 || rc == SB_EIO, "%d", rc);
+    cr_assert_eq(store_ping(s), 0);
+    cr_assert_eq(store_begin(s), 0);
+    cr_assert_eq(store_commit(s), 0);
+
+    /*
+     * Lost inside a transaction (the writer's batch): nothing more of that
+     * transaction runs, on any connection, until it is rolled back.
+     */
+    cr_assert_eq(store_begin(s), 0);
+    {
+        struct call_record c = make_call("CA-before", "ringing", 100);
+
+        cr_assert_eq(store_call_insert(s, &c), 0);
+    }
+    cr_assert_eq(raw_query(sql), 1);
+    {
+        struct call_record c = make_call("CA-after", "ringing", 100);
+
+        cr_assert_eq(store_call_insert(s, &c), SB_EIO);
+        cr_assert_eq(store_call_insert(s, &c), SB_EIO);
+    }
+    cr_assert_neq(store_commit(s), 0);
+    cr_assert_eq(store_rollback(s), 0);
+    cr_assert_eq(store_ping(s), 0);
+    {
+        struct call_record got;
+
+        cr_assert_eq(store_call_get(s, "CA-before", &got), SB_ENOTFOUND);
+        cr_assert_eq(store_call_get(s, "CA-after", &got), SB_ENOTFOUND);
+    }
+    store_close(s);
 }

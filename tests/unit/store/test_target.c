@@ -39,6 +39,13 @@ Test(target, passwords_are_masked)
                      "postgresql://sb@db/sb");
     cr_assert_str_eq(store_target_display("postgresql:///sb?host=/run/pg", buf, sizeof(buf)),
                      "postgresql:///sb?host=/run/pg");
+    cr_assert_str_eq(
+        store_target_display("postgres://db/sb?user=sb&password=s3cret&sslmode=require", buf,
+                             sizeof(buf)),
+        "postgres://db/sb?user=sb&password=***&sslmode=require");
+    cr_assert_str_eq(store_target_display("postgresql:///sb?host=/run/postgresql&password=s3cret",
+                                          buf, sizeof(buf)),
+                     "postgresql:///sb?host=/run/postgresql&password=***");
     cr_assert_str_eq(store_target_display("sqlite:/tmp/a:b@c.db", buf, sizeof(buf)),
                      "sqlite:/tmp/a:b@c.db");
 }
