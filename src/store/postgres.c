@@ -2400,8 +2400,8 @@ int pg_knowledge_index_missing(struct pg_store *ps)
     int rc;
 
     rc = pg_query(ps, "knowledge_index",
-                  "SELECT id, heading, body FROM knowledge_passages WHERE tsv = ''::tsvector", 0, NULL,
-                  &res);
+                  "SELECT id, heading, body FROM knowledge_passages WHERE tsv = ''::tsvector", 0,
+                  NULL, &res);
     for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
         char *heading = fold_accents(PQgetvalue(res, i, 1));
         char *body = fold_accents(PQgetvalue(res, i, 2));
