@@ -9,8 +9,8 @@
  *   one transaction (pg_tx_enter), or is one UPDATE carrying its condition;
  * - job_claim_due takes due jobs with FOR UPDATE SKIP LOCKED, so two
  *   claimers never share one, and with a cap holds a transaction-scoped
- *   advisory lock per tenant (hashtext of its name) while it counts that
- *   tenant's calls in flight, so the cap holds across processes;
+ *   advisory lock per tenant while it counts that tenant's calls in
+ *   flight, so the cap holds across processes;
  * - duplicates are settled by unique constraints (INSERT ... ON CONFLICT),
  *   and a missing tenant by INSERT ... SELECT from tenants, so that no
  *   expected refusal aborts the caller's transaction.
@@ -115,14 +115,21 @@ static const char SQL_CLAIM[] =
     " ORDER BY j.next_attempt_at, j.id LIMIT $2::bigint FOR UPDATE OF j SKIP LOCKED) " CLAIM_UPDATE;
 
 /*
+ * The class of a tenant's claim lock (two 32-bit keys: this class, then the
+ * hash of the schema's and the tenant's names), 0x73620002: next to
+ * postgres.c's migration lock, and per schema like it.
+ */
+#define LOCK_CLAIM_TENANT "1935802370"
+
+/*
  * Locks the tenants that have queued jobs due at $1 (advisory, until the
  * transaction ends), in the order of their keys so that two claimers cannot
  * deadlock; returns their names.
  */
 static const char SQL_CLAIM_LOCK_TENANTS[] =
-    "SELECT t.tenant, pg_advisory_xact_lock(t.k) FROM (SELECT DISTINCT j.tenant, "
-    "hashtext(j.tenant) AS k FROM jobs j WHERE j.status = 'queued' "
-    "AND j.next_attempt_at <= $1::bigint ORDER BY k, j.tenant) t";
+    "SELECT t.tenant, pg_advisory_xact_lock(" LOCK_CLAIM_TENANT ", t.k) FROM (SELECT DISTINCT "
+    "j.tenant, hashtext(current_schema() || '.' || j.tenant) AS k FROM jobs j "
+    "WHERE j.status = 'queued' AND j.next_attempt_at <= $1::bigint ORDER BY k, j.tenant) t";
 
 /*
  * With a cap ($3), for each tenant locked ($4, their names): the room left
