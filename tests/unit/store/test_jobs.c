@@ -740,6 +740,7 @@ Test(jobs, campaigns_import_pause_resume_cancel)
     cr_assert_eq(campaign_get(st, 999, &c), SB_ENOTFOUND);
 }
 
+/* More rows than a server takes in one statement, with texts that array literals escape. */
 Test(jobs, a_large_import_keeps_its_order_and_every_character)
 {
     enum { ROWS = 2500 };
@@ -796,6 +797,22 @@ Test(jobs, a_large_import_keeps_its_order_and_every_character)
     cr_assert_str_eq(jobs[0].target, "cita");
     cr_assert_str_eq(jobs[0].say_text, "");
     job_list_free(jobs);
+
+    /* A limit takes the newest; the filters hold with it. */
+    f.limit = 10;
+    f.status = JOB_QUEUED;
+    cr_assert_eq(job_list(st, &f, &jobs, &n), 0);
+    cr_assert_eq(n, 10);
+    cr_assert_str_eq(jobs[0].to, to[ROWS - 1]);
+    cr_assert_str_eq(jobs[9].to, to[ROWS - 10]);
+    job_list_free(jobs);
+    f.tenant = "peluqueria";
+    cr_assert_eq(job_list(st, &f, &jobs, &n), 0);
+    cr_assert_eq(n, 0);
+    f.tenant = "acme";
+    f.status = JOB_PLACING;
+    cr_assert_eq(job_list(st, &f, &jobs, &n), 0);
+    cr_assert_eq(n, 0);
 }
 
 /* Two connections on one file claim from two threads. */
