@@ -552,6 +552,7 @@ int pg_job_add(struct store *s, const struct job_request *r, const char *key,
     struct pg_store *ps = to_pg(s);
     struct idempotency seen;
     enum pg_tx_kind kind;
+    long long got = 0;
     int rc;
 
     *replayed = 0;
@@ -569,10 +570,12 @@ int pg_job_add(struct store *s, const struct job_request *r, const char *key,
     if (r->campaign_id > 0)
         rc = campaign_open(ps, r->campaign_id, r->tenant, 0, NULL);
     if (rc == 0)
-        rc = job_insert(ps, r, r->tenant, r->campaign_id, now, id);
+        rc = job_insert(ps, r, r->tenant, r->campaign_id, now, &got);
     if (rc == 0 && key)
-        rc = idem_put(ps, r->tenant, key, request_hash, *id, now);
+        rc = idem_put(ps, r->tenant, key, request_hash, got, now);
     rc = pg_tx_leave(ps, kind, rc, "job_add");
+    if (rc == 0)
+        *id = got;
     if (rc == SB_EEXISTS && key) {
         /*
          * Another process added a job under this key since it was read: this
