@@ -9,8 +9,8 @@
  *   one transaction (pg_tx_enter), or is one UPDATE carrying its condition;
  * - job_claim_due takes due jobs with FOR UPDATE SKIP LOCKED, so two
  *   claimers never share one, and with a cap holds a transaction-scoped
- *   advisory lock per tenant (hashtext of its name) while it counts that
- *   tenant's calls in flight, so the cap holds across processes;
+ *   advisory lock per tenant while it counts that tenant's calls in
+ *   flight, so the cap holds across processes;
  * - duplicates are settled by unique constraints (INSERT ... ON CONFLICT),
  *   and a missing tenant by INSERT ... SELECT from tenants, so that no
  *   expected refusal aborts the caller's transaction.
@@ -115,14 +115,21 @@ static const char SQL_CLAIM[] =
     " ORDER BY j.next_attempt_at, j.id LIMIT $2::bigint FOR UPDATE OF j SKIP LOCKED) " CLAIM_UPDATE;
 
 /*
+ * The class of a tenant's claim lock (two 32-bit keys: this class, then the
+ * hash of the schema's and the tenant's names), 0x73620002: next to
+ * postgres.c's migration lock, and per schema like it.
+ */
+#define LOCK_CLAIM_TENANT "1935802370"
+
+/*
  * Locks the tenants that have queued jobs due at $1 (advisory, until the
  * transaction ends), in the order of their keys so that two claimers cannot
  * deadlock; returns their names.
  */
 static const char SQL_CLAIM_LOCK_TENANTS[] =
-    "SELECT t.tenant, pg_advisory_xact_lock(t.k) FROM (SELECT DISTINCT j.tenant, "
-    "hashtext(j.tenant) AS k FROM jobs j WHERE j.status = 'queued' "
-    "AND j.next_attempt_at <= $1::bigint ORDER BY k, j.tenant) t";
+    "SELECT t.tenant, pg_advisory_xact_lock(" LOCK_CLAIM_TENANT ", t.k) FROM (SELECT DISTINCT "
+    "j.tenant, hashtext(current_schema() || '.' || j.tenant) AS k FROM jobs j "
+    "WHERE j.status = 'queued' AND j.next_attempt_at <= $1::bigint ORDER BY k, j.tenant) t";
 
 /*
  * With a cap ($3), for each tenant locked ($4, their names): the room left
@@ -545,6 +552,7 @@ int pg_job_add(struct store *s, const struct job_request *r, const char *key,
     struct pg_store *ps = to_pg(s);
     struct idempotency seen;
     enum pg_tx_kind kind;
+    long long got = 0;
     int rc;
 
     *replayed = 0;
@@ -562,10 +570,12 @@ int pg_job_add(struct store *s, const struct job_request *r, const char *key,
     if (r->campaign_id > 0)
         rc = campaign_open(ps, r->campaign_id, r->tenant, 0, NULL);
     if (rc == 0)
-        rc = job_insert(ps, r, r->tenant, r->campaign_id, now, id);
+        rc = job_insert(ps, r, r->tenant, r->campaign_id, now, &got);
     if (rc == 0 && key)
-        rc = idem_put(ps, r->tenant, key, request_hash, *id, now);
+        rc = idem_put(ps, r->tenant, key, request_hash, got, now);
     rc = pg_tx_leave(ps, kind, rc, "job_add");
+    if (rc == 0)
+        *id = got;
     if (rc == SB_EEXISTS && key) {
         /*
          * Another process added a job under this key since it was read: this

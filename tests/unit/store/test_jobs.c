@@ -740,6 +740,81 @@ Test(jobs, campaigns_import_pause_resume_cancel)
     cr_assert_eq(campaign_get(st, 999, &c), SB_ENOTFOUND);
 }
 
+/* More rows than a server takes in one statement, with texts that array literals escape. */
+Test(jobs, a_large_import_keeps_its_order_and_every_character)
+{
+    enum { ROWS = 2500 };
+    static struct job_request rows[ROWS];
+    static char to[ROWS][E164_SIZE];
+    static const char name[] = "Ana \"La Jefa\" O'Brien, {VIP} \\ ñ";
+    static const char say[] = "Hola {{name}}: \"sí\", {no}, a\\b, 'c'";
+    struct job_filter f = {.status = -1};
+    struct job *jobs = NULL;
+    long long id;
+    size_t n = 0;
+    char err[256] = "";
+
+    cr_assert_eq(campaign_add(st, "acme", "Grande", T0, &id), 0);
+    for (int i = 0; i < ROWS; i++) {
+        snprintf(to[i], sizeof(to[i]), "+1500555%04d", i);
+        rows[i] = (struct job_request){.to = to[i], .kind = JOB_KIND_SAY, .say_text = "hola"};
+    }
+    rows[0].contact_name = name;
+    rows[0].say_text = say;
+    rows[0].lang = "es-MX";
+    rows[0].from = "+15005550006";
+    rows[0].not_before = T0 + 60;
+    rows[0].max_retries = 3;
+    rows[0].retry_delay_s = 90;
+    rows[0].amd = 1;
+    rows[0].sms_fallback = 1;
+    rows[ROWS - 1].kind = JOB_KIND_FLOW;
+    rows[ROWS - 1].target = "cita";
+    rows[ROWS - 1].say_text = NULL;
+    cr_assert_eq(campaign_import(st, id, rows, ROWS, T0, NULL, err, sizeof(err)), 0, "%s", err);
+    f.campaign_id = id;
+    cr_assert_eq(job_list(st, &f, &jobs, &n), 0);
+    cr_assert_eq(n, ROWS);
+    /* Newest first: the ids follow the file. */
+    for (size_t i = 0; i < n; i++)
+        cr_assert_str_eq(jobs[i].to, to[ROWS - 1 - i]);
+    cr_assert_str_eq(jobs[ROWS - 1].contact_name, name);
+    cr_assert_str_eq(jobs[ROWS - 1].say_text, say);
+    cr_assert_str_eq(jobs[ROWS - 1].lang, "es-MX");
+    cr_assert_str_eq(jobs[ROWS - 1].from, "+15005550006");
+    cr_assert_eq(jobs[ROWS - 1].not_before, T0 + 60);
+    cr_assert_eq(jobs[ROWS - 1].next_attempt_at, T0 + 60);
+    cr_assert_eq(jobs[ROWS - 1].max_retries, 3);
+    cr_assert_eq(jobs[ROWS - 1].retry_delay_s, 90);
+    cr_assert_eq(jobs[ROWS - 1].amd, 1);
+    cr_assert_eq(jobs[ROWS - 1].sms_fallback, 1);
+    cr_assert_eq(jobs[ROWS - 1].status, JOB_QUEUED);
+    cr_assert_eq(jobs[ROWS - 1].created_at, T0);
+    cr_assert_str_eq(jobs[1].contact_name, "");
+    cr_assert_eq(jobs[1].retry_delay_s, JOB_RETRY_DELAY_DEFAULT_S);
+    cr_assert_eq(jobs[1].next_attempt_at, T0);
+    cr_assert_eq(jobs[0].kind, JOB_KIND_FLOW);
+    cr_assert_str_eq(jobs[0].target, "cita");
+    cr_assert_str_eq(jobs[0].say_text, "");
+    job_list_free(jobs);
+
+    /* A limit takes the newest; the filters hold with it. */
+    f.limit = 10;
+    f.status = JOB_QUEUED;
+    cr_assert_eq(job_list(st, &f, &jobs, &n), 0);
+    cr_assert_eq(n, 10);
+    cr_assert_str_eq(jobs[0].to, to[ROWS - 1]);
+    cr_assert_str_eq(jobs[9].to, to[ROWS - 10]);
+    job_list_free(jobs);
+    f.tenant = "peluqueria";
+    cr_assert_eq(job_list(st, &f, &jobs, &n), 0);
+    cr_assert_eq(n, 0);
+    f.tenant = "acme";
+    f.status = JOB_PLACING;
+    cr_assert_eq(job_list(st, &f, &jobs, &n), 0);
+    cr_assert_eq(n, 0);
+}
+
 /* Two connections on one file claim from two threads. */
 struct claimer {
     struct store *s;
