@@ -21,7 +21,8 @@
     X(IO, -8, "input/output error")                                                                \
     X(STORE, -9, "store failure")                                                                  \
     X(BUSY, -10, "resource busy")                                                                  \
-    X(CLOSED, -11, "already closed")
+    X(CLOSED, -11, "already closed")                                                               \
+    X(CONFLICT, -12, "conflicting transaction; try again")
 
 enum sb_err {
     SB_OK = 0,

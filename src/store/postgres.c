@@ -362,6 +362,8 @@ static const char *const migrations[] = {
 #define STATE_FOREIGN_KEY "23503"
 #define STATE_CHECK "23514"
 #define STATE_NOT_NULL "23502"
+#define STATE_DEADLOCK "40P01"
+#define STATE_SERIALIZATION "40001"
 
 /* A failure an operation expects: SQLSTATE `state` means `rc`, and is not logged. */
 struct pg_expect {
@@ -554,6 +556,17 @@ static int run_sql(struct pg_store *ps, const char *op, const char *sql, int n,
         return 0;
     }
     state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    /*
+     * Two processes' transactions locked each other out (a deadlock, or a
+     * snapshot another one changed): the server undid this one, which may
+     * run again as it was (the writer does).
+     */
+    if (state && (strcmp(state, STATE_DEADLOCK) == 0 || strcmp(state, STATE_SERIALIZATION) == 0)) {
+        log_event(LOG_WARN, "store.postgres",
+                  "op=%s state=%s reason=\"conflict with another process\"", op, state);
+        PQclear(res);
+        return SB_ECONFLICT;
+    }
     for (const struct pg_expect *e = expect; e && e->state; e++) {
         if (state && strcmp(state, e->state) == 0) {
             PQclear(res);

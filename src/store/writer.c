@@ -143,7 +143,7 @@ static void requeue_unawaited(struct writer *w, struct writer_job **jobs, size_t
  * means the transaction itself is in doubt, so the whole batch is rolled back and every job reports
  * the error.
  */
-static void writer_apply(struct writer *w, struct writer_job **jobs, size_t n)
+static int batch_run(struct writer *w, struct writer_job **jobs, size_t n)
 {
     int rc;
 
@@ -172,8 +172,66 @@ static void writer_apply(struct writer *w, struct writer_job **jobs, size_t n)
     }
     if (rc == 0)
         rc = store_commit(w->store);
-    if (rc < 0) {
+    if (rc < 0)
         store_rollback(w->store);
+    return rc;
+}
+
+/* The call a job is about ("" for none): what its statements lock. */
+static const char *job_call(const struct writer_job *j)
+{
+    switch (j->kind) {
+    case JOB_CALL:
+        return j->u.call.call_sid;
+    case JOB_STATUS:
+        return j->u.status.call_sid;
+    case JOB_STREAM:
+        return j->u.stream.call_sid;
+    case JOB_FLOW_CALL:
+        return j->u.flow_call.call_sid;
+    case JOB_RECORDING:
+        return j->u.recording.call_sid;
+    case JOB_TURN:
+        return j->u.turn.call_sid;
+    case JOB_MESSAGE:
+        return j->u.message.call_sid;
+    }
+    return "";
+}
+
+/*
+ * Orders a batch by call, keeping each call's jobs in the order they came
+ * (insertion sort: a batch is small and mostly one job a call). Every
+ * process then locks the calls' rows in one order, so two writers sharing
+ * a database (several instances on PostgreSQL) do not deadlock.
+ */
+static void batch_sort(struct writer_job **jobs, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        struct writer_job *j = jobs[i];
+        size_t k = i;
+
+        while (k > 0 && strcmp(job_call(jobs[k - 1]), job_call(j)) > 0) {
+            jobs[k] = jobs[k - 1];
+            k--;
+        }
+        jobs[k] = j;
+    }
+}
+
+/* Tries of a batch that conflicted with another process's transaction (SB_ECONFLICT). */
+#define WRITER_CONFLICT_TRIES 4
+
+static void writer_apply(struct writer *w, struct writer_job **jobs, size_t n)
+{
+    int rc;
+
+    batch_sort(jobs, n);
+    rc = batch_run(w, jobs, n);
+    /* Undone by the server because of another process: nothing was kept, so it runs again. */
+    for (int t = 1; rc == SB_ECONFLICT && t < WRITER_CONFLICT_TRIES; t++)
+        rc = batch_run(w, jobs, n);
+    if (rc < 0) {
         log_event(LOG_ERROR, "store.writer", "reason=\"batch failed\" jobs=%zu rc=%d", n, rc);
         for (size_t i = 0; i < n; i++)
             jobs[i]->rc = rc;
