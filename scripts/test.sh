@@ -12,6 +12,8 @@
 #      worker pool) and the integration tests that drive every thread of the
 #      server (loop, writer, workers)
 #   6. fuzz targets for a bounded time (FUZZ_SECONDS each, default 4), two at a time
+# Steps 1, 2 and 4 run the store's tests on PostgreSQL too: a throwaway server
+# (scripts/pg-test-server.sh) lives for the run, on a Unix socket only.
 # and ends with one line "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +23,10 @@ scripts/deps.sh --test || exit 1
 passed=0 failed=0
 units="unit-core unit-store unit-agent unit-voice unit-server unit-sim unit-media unit-speech unit-flow unit-net unit-twilio unit-oom"
 log=$(mktemp -d)
-trap 'rm -rf "$log"' EXIT
+# Short: the server's socket path must fit in 107 bytes.
+pgdir=$(mktemp -d /tmp/sbpg.XXXXXX)
+pg_url=""
+trap 'scripts/pg-test-server.sh stop "$pgdir" >/dev/null 2>&1; rm -rf "$log" "$pgdir"' EXIT
 
 count() { passed=$((passed + $1)); failed=$((failed + $2)); }
 # Each step says how long the one before it took, to keep the suite well under 20 minutes.
@@ -113,14 +118,26 @@ pyunit checks-can-fail tests/checks
 step "build"
 if build build ""; then count 1 0; else count 0 1; echo "$passed passed, $failed failed"; exit 1; fi
 
+step "PostgreSQL for the tests"
+if pg_url=$(scripts/pg-test-server.sh start "$pgdir" 2>"$log/pg-start"); then
+  echo "postgresql: 1 passed, 0 failed (a server on $pgdir)"; count 1 0
+else
+  cat "$log/pg-start"; echo "postgresql: 0 passed, 1 failed"; count 0 1; pg_url=""
+fi
+
 step "unit tests"
 for t in $units; do criterion "$t" "build/$t"; done
+# The store's own tests again, each on a fresh schema of the PostgreSQL server.
+if [ -n "$pg_url" ]; then SB_TEST_POSTGRES=$pg_url criterion "unit-store (postgres)" build/unit-store; fi
 
 step "unit tests under ASan + UBSan"
 if build build-asan "$units" -Db_sanitize=address,undefined -Db_lundef=false; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
   export LSAN_OPTIONS="suppressions=$root/tests/lsan.supp"
   for t in $units; do criterion "asan:$t" "build-asan/$t"; done
+  if [ -n "$pg_url" ]; then
+    SB_TEST_POSTGRES=$pg_url criterion "asan:unit-store (postgres)" build-asan/unit-store
+  fi
   unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
 else
   count 0 1
@@ -172,7 +189,8 @@ integration_seconds="test_speech_cloud=103 test_speech_noise=95 test_synthesis=9
   test_sim_api=18 test_outbound_campaign=15 test_sim_switchboard=13 test_api=10 test_sim_providers=11 test_flows=9 test_agent_gather=6
   test_server=6 test_agent_partial=5 test_outbound_cli=5 test_outbound_sms=5 test_sim_llm=5
   test_sim_relay=5 test_agents_cli=3 test_deploy=2 test_tenants_set=2 test_cli=1 test_files=1
-  test_logs=1 test_relay=1 test_sim_interactive=1 test_status_values=1 test_webhooks=1"
+  test_logs=1 test_relay=1 test_sim_interactive=1 test_status_values=1 test_webhooks=1
+  test_db=4 test_multi_instance=4"
 integration_split() { # prints "1 MODULE" or "2 MODULE" for every integration test module
   local w f load1=0 load2=0
   while read -r w f; do
@@ -188,6 +206,8 @@ integration_split() { # prints "1 MODULE" or "2 MODULE" for every integration te
            done | sort -k1,1nr -k2)
 }
 split=$(integration_split)
+# The tests that copy and migrate stores between engines use the PostgreSQL server.
+export SB_TEST_POSTGRES=$pg_url
 # shellcheck disable=SC2046  # one module a word
 pyunit_start "integration (1/2)" $(sed -n 's/^1 //p' <<<"$split")
 # shellcheck disable=SC2046
@@ -195,6 +215,24 @@ pyunit_start "integration (2/2)" $(sed -n 's/^2 //p' <<<"$split")
 wait
 pyunit_report "integration (1/2)" "$(grep -c '^1 ' <<<"$split") modules"
 pyunit_report "integration (2/2)" "$(grep -c '^2 ' <<<"$split") modules"
+
+step "integration tests on PostgreSQL"
+# The modules whose servers lean on the store (the call log, status callbacks, flows, the
+# job queue, several instances on one store), each server on a fresh schema: the same
+# tests, the other engine. Two processes at once.
+if [ -n "$pg_url" ]; then
+  SB_TEST_BACKEND=postgres pyunit_start "postgres:integration (1/2)" tests.integration.test_outbound_placer \
+    tests.integration.test_webhooks tests.integration.test_server
+  SB_TEST_BACKEND=postgres pyunit_start "postgres:integration (2/2)" tests.integration.test_multi_instance \
+    tests.integration.test_flows tests.integration.test_api tests.integration.test_outbound_cli \
+    tests.integration.test_status_values
+  wait
+  pyunit_report "postgres:integration (1/2)" "placer, webhooks, server"
+  pyunit_report "postgres:integration (2/2)" "several instances, flows, API, jobs"
+else
+  echo "postgres:integration: 0 passed, 1 failed (no PostgreSQL server)"; count 0 1
+fi
+unset SB_TEST_POSTGRES
 
 step "under ThreadSanitizer"
 # TSAN_OPTIONS: stop at the first report (the harness fails the test whose server
@@ -214,7 +252,7 @@ if build build-tsan "switchboard" -Db_sanitize=thread; then
     if gcc -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=thread -Wall -Wextra -Wno-unused-parameter \
          -Wno-format-zero-length -Itests/tsan -Isrc tests/tsan/runner.c "tests/unit/$src.c" \
          -o "build-tsan/$name" "build-tsan/$lib" build-tsan/libsb_store.a build-tsan/libsb_core.a \
-         $(pkg-config --libs sqlite3 libcrypto libcurl libwebsockets) -lpthread >"$log/$name.cc" 2>&1; then
+         $(pkg-config --cflags --libs sqlite3 libcrypto libcurl libwebsockets libpq) -lpthread >"$log/$name.cc" 2>&1; then
       TSAN_OPTIONS=$tsan_env criterion "tsan:unit-$(basename "$src")" "build-tsan/$name"
     else
       cat "$log/$name.cc"; printf 'tsan:%s: 0 passed, 1 failed\n' "$name"; count 0 1

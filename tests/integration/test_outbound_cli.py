@@ -6,13 +6,12 @@ hangup and redirect go to `switchboard sim api`, started on a free port of
 127.0.0.1, with calls placed by the official helper library.
 
 No command marks a number opted out yet (a STOP reply does, in the server),
-so the do-not-call test writes the row into the store's opt_outs table with
-sqlite3, as the server would.
+so the do-not-call test writes the row into the store's opt_outs table
+itself (sb.sql, on either engine), as the server would.
 """
 import datetime
 import json
 import os
-import sqlite3
 import time
 import unittest
 
@@ -169,9 +168,7 @@ class OutboundCliTest(unittest.TestCase):
         self.assertEqual(len(json.loads(self.cli("calls", "jobs", "--json").stdout)), 1)
 
     def opt_out(self, tenant, number):
-        with sqlite3.connect(self.sb.db) as db:
-            db.execute("INSERT INTO opt_outs(tenant, number, at) VALUES(?, ?, ?)",
-                       (tenant, number, int(time.time())))
+        self.sb.sql("INSERT INTO opt_outs(tenant, number, at) VALUES(?, ?, ?)", (tenant, number, int(time.time())))
 
     def test_an_opted_out_number_is_refused(self):
         self.opt_out("acme", TO)
