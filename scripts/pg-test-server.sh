@@ -4,6 +4,8 @@
 #                                         Unix socket in DIR, prints its libpq URL
 #                                         (for SB_TEST_POSTGRES)
 #   scripts/pg-test-server.sh stop DIR    stops it and removes DIR
+#   scripts/pg-test-server.sh down DIR    stops it and keeps its data (a database outage)
+#   scripts/pg-test-server.sh up DIR      starts it again after down
 # The server trusts every local connection and does not fsync: tests only. Keep DIR
 # short: the socket's path (DIR/.s.PGSQL.5432) must fit in 107 bytes.
 # PostgreSQL refuses to run as root; as root the server runs as the postgres user.
@@ -43,6 +45,16 @@ as_owner() {
   fi
 }
 
+# serve DIR: starts the server of DIR's data.
+serve() {
+  as_owner "$bindir/pg_ctl" -D "$1/data" \
+    -o "-k $1 -c listen_addresses='' -c fsync=off -c max_connections=200" \
+    -l "$1/log" -w start >/dev/null || {
+    cat "$1/log" >&2
+    exit 1
+  }
+}
+
 case "$cmd" in
 start)
   mkdir -p "$dir"
@@ -53,13 +65,14 @@ start)
     cat "$dir/initdb.log" >&2
     exit 1
   }
-  as_owner "$bindir/pg_ctl" -D "$dir/data" \
-    -o "-k $dir -c listen_addresses='' -c fsync=off -c max_connections=200" \
-    -l "$dir/log" -w start >/dev/null || {
-    cat "$dir/log" >&2
-    exit 1
-  }
+  serve "$dir"
   echo "postgresql:///postgres?host=$dir&user=postgres"
+  ;;
+down)
+  as_owner "$bindir/pg_ctl" -D "$dir/data" stop -m fast >/dev/null
+  ;;
+up)
+  serve "$(cd "$dir" && pwd)"
   ;;
 stop)
   [ -d "$dir" ] || exit 0

@@ -190,7 +190,7 @@ integration_seconds="test_speech_cloud=103 test_speech_noise=95 test_synthesis=9
   test_server=6 test_agent_partial=5 test_outbound_cli=5 test_outbound_sms=5 test_sim_llm=5
   test_sim_relay=5 test_agents_cli=3 test_deploy=2 test_tenants_set=2 test_cli=1 test_files=1
   test_logs=1 test_relay=1 test_sim_interactive=1 test_status_values=1 test_webhooks=1
-  test_db=4 test_multi_instance=4"
+  test_db=4 test_multi_instance=4 test_pg_faults=8"
 integration_split() { # prints "1 MODULE" or "2 MODULE" for every integration test module
   local w f load1=0 load2=0
   while read -r w f; do

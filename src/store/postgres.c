@@ -22,14 +22,21 @@
 #include <time.h>
 
 #include "core/err.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/utf8.h"
 #include "store/agents.h"
 #include "store/postgres_internal.h"
 #include "core/banned.h"
 
-/* A server that does not answer in this many seconds is down (unless the URL says otherwise). */
-#define CONNECT_TIMEOUT_S "10"
+/*
+ * A server that does not answer in this many seconds is down (unless the
+ * URL says otherwise): a try to connect blocks its thread that long at most.
+ */
+#define CONNECT_TIMEOUT_S "3"
+/* After a failed try to connect again, the next waits this long, doubling up to the most. */
+#define RECONNECT_FIRST_US (100LL * 1000)
+#define RECONNECT_MAX_US (5LL * 1000 * 1000)
 
 /*
  * The class of the migrations' advisory lock (two 32-bit keys: this class,
@@ -471,11 +478,13 @@ static int prepared_name(struct pg_store *ps, const char *sql, int n, char *name
  * Connects again when the connection was lost (the server restarted, a
  * network path broke). The failure that found it lost was reported to its
  * caller, and whatever transaction was open died with it, so the next
- * statement starts afresh. Returns 0 or SB_EIO.
+ * statement starts afresh. Tries are paced (RECONNECT_*_US). Returns 0 or
+ * SB_EIO.
  */
 static int reconnect(struct pg_store *ps, const char *op)
 {
     char msg[512];
+    long long now;
 
     if (PQstatus(ps->conn) != CONNECTION_BAD)
         return 0;
@@ -484,13 +493,28 @@ static int reconnect(struct pg_store *ps, const char *op)
                   "op=%s reason=\"connection lost inside a transaction, not yet rolled back\"", op);
         return SB_EIO;
     }
+    /*
+     * Not before the pause is over: each try can block its thread up to the
+     * connect timeout (an unreachable host), and the event loop's own
+     * connection is one of them.
+     */
+    now = clock_mono_us();
+    if (now < ps->retry_at_us)
+        return SB_EIO;
     prepared_clear(ps);
     PQreset(ps->conn);
     if (PQstatus(ps->conn) != CONNECTION_OK) {
-        log_event(LOG_ERROR, "store.postgres", "op=%s reason=\"connection lost\" err=\"%s\"", op,
-                  one_line(PQerrorMessage(ps->conn), msg, sizeof(msg)));
+        ps->retry_pause_us = ps->retry_pause_us ? ps->retry_pause_us * 2 : RECONNECT_FIRST_US;
+        if (ps->retry_pause_us > RECONNECT_MAX_US)
+            ps->retry_pause_us = RECONNECT_MAX_US;
+        ps->retry_at_us = clock_mono_us() + ps->retry_pause_us;
+        log_event(LOG_ERROR, "store.postgres",
+                  "op=%s reason=\"connection lost\" next_try_ms=%lld err=\"%s\"", op,
+                  ps->retry_pause_us / 1000, one_line(PQerrorMessage(ps->conn), msg, sizeof(msg)));
         return SB_EIO;
     }
+    ps->retry_pause_us = 0;
+    ps->retry_at_us = 0;
     log_event(LOG_WARN, "store.postgres", "op=%s reason=\"connection lost, connected again\"", op);
     return 0;
 }

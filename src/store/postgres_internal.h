@@ -46,6 +46,9 @@ struct pg_store {
      * the transaction runs, alone, on a new connection.
      */
     int lost_in_tx;
+    /* While the server is unreachable: when the next try to connect may be, and the pause. */
+    long long retry_at_us;
+    long long retry_pause_us;
 };
 
 /* How an operation protects its several statements. */

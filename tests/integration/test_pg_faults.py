@@ -1,0 +1,151 @@
+"""PostgreSQL going away under a running server, and PostgreSQL targets that
+cannot work: the server keeps answering calls from its cache, says so on
+/healthz, refuses to acknowledge what it cannot commit, logs the calls it
+answered once the database is back, and never shows a password.
+
+Each test runs its own throwaway server (scripts/pg-test-server.sh), since
+it stops it; they need SB_TEST_POSTGRES set (scripts/test.sh does), as the
+sign that the machine runs PostgreSQL tests."""
+import os
+import subprocess
+import tempfile
+import time
+import unittest
+
+from tests.integration.harness import (BINARY, POSTGRES, ROOT, TOKEN, Switchboard, call_sid, free_port,
+                                       incoming_params)
+
+PG = os.path.join(ROOT, "scripts", "pg-test-server.sh")
+
+
+def pg(cmd, d):
+    res = subprocess.run(["bash", PG, cmd, d], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    return res.stdout.strip()
+
+
+@unittest.skipUnless(POSTGRES, "needs SB_TEST_POSTGRES (scripts/test.sh starts a PostgreSQL)")
+class PostgresOutageTest(unittest.TestCase):
+    def setUp(self):
+        self.pgdir = tempfile.mkdtemp(prefix="sbpgf.", dir="/tmp")
+        self.url = pg("start", self.pgdir)
+        self.sb = Switchboard()
+        self.sb.db = self.url
+        self.sb.seed()
+        self.sb.start()
+
+    def tearDown(self):
+        try:
+            self.sb.close()
+        finally:
+            pg("stop", self.pgdir)
+
+    def healthz(self):
+        return self.sb.request("GET", "/healthz")
+
+    def wait_for(self, what, check, timeout=20):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if check():
+                return
+            time.sleep(0.1)
+        self.fail("%s within %d s; log:\n%s" % (what, timeout, self.sb.logs()[-3000:]))
+
+    def test_an_outage_keeps_calls_answered_and_logs_them_when_the_database_is_back(self):
+        status, _, _ = self.healthz()
+        self.assertEqual(status, 200)
+        pg("down", self.pgdir)
+        self.wait_for("/healthz says the store is down", lambda: self.healthz()[0] == 503)
+        status, _, body = self.healthz()
+        self.assertEqual(body, b"error: store is not answering\n")
+        # Calls are still answered from the routing cache, a Spanish caller's in Spanish.
+        answered = []
+        for n in range(10):
+            sid = call_sid(0x7000 + n)
+            frm = "+5215512345678" if n % 2 else "+15551234567"
+            status, _, body = self.sb.signed_post("/voice/incoming", incoming_params(sid, frm=frm))
+            self.assertEqual(status, 200, body)
+            self.assertIn(b"<Response>", body)
+            answered.append(sid)
+        # A status callback cannot be committed: it is not acknowledged.
+        status, _, body = self.sb.signed_post("/voice/status", incoming_params(
+            answered[0], CallStatus="completed", SequenceNumber="3", CallDuration="12"))
+        self.assertEqual(status, 503, body)
+        self.assertTrue(body.startswith(b"error: "), body)
+        pg("up", self.pgdir)
+        self.wait_for("/healthz is ok again", lambda: self.healthz()[0] == 200)
+        # The calls answered during the outage reach the call log.
+        self.wait_for("the outage's calls are logged", lambda: len(self.sb.sql(
+            "SELECT call_sid FROM calls WHERE call_sid IN (%s)" % ",".join("'%s'" % s for s in answered)))
+            == len(answered), timeout=30)
+        # Twilio's retry of the callback is applied now, once.
+        for _ in range(2):
+            status, _, _ = self.sb.signed_post("/voice/status", incoming_params(
+                answered[0], CallStatus="completed", SequenceNumber="3", CallDuration="12"))
+            self.assertIn(status, (200, 204))
+        self.assertEqual(self.sb.sql("SELECT status, duration FROM calls WHERE call_sid = ?", (answered[0],)),
+                         [("completed", 12)])
+        self.assertEqual(self.sb.sql("SELECT count(*) FROM call_events WHERE call_sid = ?", (answered[0],)),
+                         [(1,)])
+        self.assertIn("connected again", self.sb.logs())
+
+    def test_a_restart_under_load_loses_no_acknowledged_callback(self):
+        import threading
+        acked, stop = [], threading.Event()
+
+        def load():
+            n = 0
+            while not stop.is_set():
+                sid = call_sid(0x8000 + n)
+                status, _, _ = self.sb.signed_post("/voice/status", incoming_params(
+                    sid, CallStatus="completed", SequenceNumber="1", CallDuration="5"))
+                if status in (200, 204):
+                    acked.append(sid)
+                n += 1
+
+        t = threading.Thread(target=load)
+        t.start()
+        time.sleep(0.5)
+        pg("down", self.pgdir)
+        time.sleep(0.5)
+        pg("up", self.pgdir)
+        time.sleep(1.0)
+        stop.set()
+        t.join()
+        self.assertGreater(len(acked), 10)
+        stored = {r[0] for r in self.sb.sql("SELECT call_sid FROM calls WHERE status = 'completed'")}
+        self.assertEqual(set(acked) - stored, set(), "acknowledged callbacks lost in the restart")
+
+
+@unittest.skipUnless(POSTGRES, "needs SB_TEST_POSTGRES (scripts/test.sh starts a PostgreSQL)")
+class PostgresTargetTest(unittest.TestCase):
+    def test_an_unreachable_server_is_named_with_its_password_masked(self):
+        sb = Switchboard()
+        try:
+            sb.db = "postgresql://sb:hunter2-secret@127.0.0.1:1/llamadas?connect_timeout=2"
+            env = sb.env(TWILIO_AUTH_TOKEN=TOKEN, PUBLIC_BASE_URL="http://127.0.0.1:1")
+            res = subprocess.run([BINARY, "serve", "--listen", "127.0.0.1:%d" % free_port()], env=env,
+                                 capture_output=True, text=True, timeout=30)
+            self.assertNotEqual(res.returncode, 0)
+            out = res.stdout + res.stderr
+            self.assertNotIn("hunter2-secret", out)
+            self.assertIn("postgresql://sb:***@127.0.0.1:1/llamadas", out)
+            self.assertIn("127.0.0.1", out)
+        finally:
+            sb.close()
+
+    def test_a_schema_newer_than_the_program_is_refused(self):
+        from tests.integration.harness import pg_fresh
+        url = pg_fresh("newer")
+        res = subprocess.run([BINARY, "db", "migrate", "--db", url], capture_output=True, text=True, timeout=30)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        subprocess.run(["psql", url, "-qc", "INSERT INTO schema_migrations(version, applied_at) VALUES (999, 0)"],
+                       check=True, capture_output=True)
+        res = subprocess.run([BINARY, "db", "migrate", "--db", url], capture_output=True, text=True, timeout=30)
+        self.assertEqual(res.returncode, 1)
+        self.assertIn("schema is newer than this program", res.stderr)
+        self.assertIn("error: cannot open store", res.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
