@@ -17,6 +17,7 @@
 #include "server/conn_limits.h"
 #include "server/conversations.h"
 #include "server/relay.h"
+#include "server/routes_watch.h"
 #include "server/server_internal.h"
 #include "server/stream.h"
 #include "server/stream_cloud.h"
@@ -495,6 +496,8 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         srv = lws_context_user(lws_get_context(wsi));
         if (srv) {
+            if (routes_watch_take(srv->routes_watch) && !srv->draining)
+                server_refresh_routes(srv, "notify");
             server_drain_completions(srv);
             conversations_drain(srv);
             stream_drain_tts(srv);

@@ -14,6 +14,7 @@
 #include "server/conversations.h"
 #include "server/outbound.h"
 #include "server/relay.h"
+#include "server/routes_watch.h"
 #include "server/server_internal.h"
 #include "server/stream.h"
 #include "server/stream_cloud.h"
@@ -24,6 +25,8 @@
 
 /* How often the loop checks for a signal and for routing changes. */
 #define TICK_US (250 * LWS_US_PER_MS)
+/* With routing changes pushed (PostgreSQL), the version is still read every 5 s. */
+#define ROUTES_SAFETY_TICKS 20
 /* How long in-flight requests get to finish after SIGTERM. */
 #define DRAIN_US (10 * LWS_USEC_PER_SEC)
 
@@ -35,7 +38,7 @@ static long long server_voice_now(void *arg)
     return (long long)time(NULL) + srv->clock_offset;
 }
 
-static void refresh_routes(struct server *srv)
+void server_refresh_routes(struct server *srv, const char *source)
 {
     long long before = srv->routes.version;
     int rc = routes_refresh(&srv->routes, srv->store);
@@ -51,16 +54,21 @@ static void refresh_routes(struct server *srv)
     if (rc)
         log_event(LOG_ERROR, "flows.load_failed", "error=\"%s\"", sb_strerror(rc));
     conversations_reload(srv);
-    log_event(LOG_INFO, "routes.loaded", "numbers=%zu tenants=%zu flows=%zu version=%lld",
-              srv->routes.count, srv->routes.ntenants, srv->flows.count, srv->routes.version);
+    log_event(LOG_INFO, "routes.loaded", "numbers=%zu tenants=%zu flows=%zu version=%lld source=%s",
+              srv->routes.count, srv->routes.ntenants, srv->flows.count, srv->routes.version,
+              source);
 }
 
 static void on_tick(lws_sorted_usec_list_t *sul)
 {
     struct server *srv = lws_container_of(sul, struct server, tick);
 
-    if (!srv->draining)
-        refresh_routes(srv);
+    /* Pushed changes make the poll a safety net: every ROUTES_SAFETY_TICKS ticks. */
+    if (!srv->draining && (!routes_watch_live(srv->routes_watch) ||
+                           ++srv->routes_poll_ticks >= ROUTES_SAFETY_TICKS)) {
+        srv->routes_poll_ticks = 0;
+        server_refresh_routes(srv, "poll");
+    }
     conversations_tick(srv);
     outbound_kick(srv->outbound);
     relay_tick(srv);
@@ -220,6 +228,9 @@ int server_run(const struct config *cfg)
     rc = loop_clock_start(srv);
     if (rc)
         goto out;
+    rc = routes_watch_start(&srv->routes_watch, srv, cfg->db_path);
+    if (rc)
+        goto out;
     rc = conversations_init(srv);
     if (rc) {
         log_event(LOG_ERROR, "server.start_failed",
@@ -276,6 +287,9 @@ out:
      */
     outbound_stop(srv->outbound);
     srv->outbound = NULL;
+    /* Before the context: the thread wakes it. */
+    routes_watch_stop(srv->routes_watch);
+    srv->routes_watch = NULL;
     if (srv->lws) {
         conversations_release(srv);
         server_drain_completions(srv);

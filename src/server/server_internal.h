@@ -83,6 +83,8 @@ struct server {
     struct deadline_queue body_deadlines; /* --body-timeout of each request reading its body */
     struct conversations *convs;          /* LLM agents on the Gather loop (conversations.c) */
     struct outbound *outbound;            /* the placer of queued outbound calls (outbound.c) */
+    struct routes_watch *routes_watch;    /* routing changes pushed by the store, or NULL */
+    int routes_poll_ticks;                /* ticks since the routing version was last read */
     int clock_fd;                         /* the loop clock's timerfd (loop_clock.c) */
     long long clock_armed_us;             /* when it fires next; 0: not armed */
     int inflight;                         /* requests accepted and not yet answered */
@@ -212,5 +214,8 @@ void http_answer_detached(int fd, const struct reply *r);
 
 /** Delivers writer completions to their connections (called on the loop). */
 void server_drain_completions(struct server *srv);
+
+/* Reloads routes, flows and agents if the store's routing version moved (server.c). */
+void server_refresh_routes(struct server *srv, const char *source);
 
 #endif

@@ -16,6 +16,7 @@
 
 #include <libpq-fe.h>
 #include <stdint.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,7 +89,10 @@ static const char *const migrations[] = {
     "  version BIGINT NOT NULL);"
     "INSERT INTO routes_version(id, version) VALUES(1, 0);"
     "CREATE FUNCTION routes_version_bump() RETURNS trigger LANGUAGE plpgsql AS $$"
-    "  BEGIN UPDATE routes_version SET version = version + 1 WHERE id = 1; RETURN NULL; END"
+    /* The notification wakes every server listening on this schema's routing (pg_changes_wait). */
+    "  BEGIN UPDATE routes_version SET version = version + 1 WHERE id = 1;"
+    "  PERFORM pg_notify('switchboard_routes_' || current_schema(), '');"
+    "  RETURN NULL; END"
     "  $$;"
     "CREATE TRIGGER tenants_aiud AFTER INSERT OR UPDATE OR DELETE ON tenants"
     "  FOR EACH ROW EXECUTE FUNCTION routes_version_bump();"
@@ -1490,6 +1494,50 @@ static int pg_number_list(struct store *s, struct number **out, size_t *n)
                            0, NULL, sizeof(**out), number_row, NULL, (void **)out, n);
 }
 
+/*
+ * Waits up to timeout_ms for a change of the routing (the triggers'
+ * notification), listening first when this connection does not yet (a new
+ * or reconnected one). *changed is 1 when one came. For a thread of its own
+ * with a connection of its own: it blocks.
+ */
+static int pg_changes_wait(struct store *s, int timeout_ms, int *changed)
+{
+    struct pg_store *ps = to_pg(s);
+    struct pollfd pfd;
+    PGnotify *n;
+    int rc;
+
+    *changed = 0;
+    if (PQstatus(ps->conn) != CONNECTION_OK)
+        ps->listening = 0;
+    if (!ps->listening) {
+        rc = pg_exec(ps, "changes_listen",
+                     "DO $$ BEGIN EXECUTE 'LISTEN ' || "
+                     "quote_ident('switchboard_routes_' || current_schema()); END $$",
+                     0, NULL, NULL);
+        if (rc)
+            return rc;
+        ps->listening = 1;
+        /* Changes made before the listening began are not missed: the caller reloads now. */
+        *changed = 1;
+        return 0;
+    }
+    pfd.fd = PQsocket(ps->conn);
+    pfd.events = POLLIN;
+    pfd.revents = 0;
+    if (pfd.fd < 0 || poll(&pfd, 1, timeout_ms) < 0)
+        return SB_EIO;
+    if (pfd.revents && !PQconsumeInput(ps->conn)) {
+        ps->listening = 0;
+        return SB_EIO;
+    }
+    while ((n = PQnotifies(ps->conn)) != NULL) {
+        *changed = 1;
+        PQfreemem(n);
+    }
+    return 0;
+}
+
 static int pg_routes_version(struct store *s, long long *version)
 {
     return query_i64(to_pg(s), "SELECT version FROM routes_version WHERE id = 1", 0, NULL, version,
@@ -2733,4 +2781,5 @@ const struct store_ops store_postgres_ops = {
     .rows_read = pg_rows_read,
     .row_insert = pg_row_insert,
     .rows_inserted = pg_rows_inserted,
+    .changes_wait = pg_changes_wait,
 };

@@ -49,6 +49,7 @@ struct pg_store {
     /* While the server is unreachable: when the next try to connect may be, and the pause. */
     long long retry_at_us;
     long long retry_pause_us;
+    int listening; /* LISTEN was issued on this connection (pg_changes_wait) */
 };
 
 /* How an operation protects its several statements. */

@@ -277,3 +277,12 @@ int store_schema_version(struct store *s, long long *version)
 {
     return s && version ? s->ops->schema_version(s, version) : SB_EINVAL;
 }
+
+int store_changes_wait(struct store *s, int timeout_ms, int *changed)
+{
+    if (!s || !changed || timeout_ms < 0)
+        return SB_EINVAL;
+    if (!s->ops->changes_wait)
+        return SB_EINVAL;
+    return s->ops->changes_wait(s, timeout_ms, changed);
+}

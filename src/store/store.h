@@ -317,6 +317,8 @@ struct store_ops {
                       const char *const *values);
     /* After explicit ids went in: the next generated id follows the largest copied. */
     int (*rows_inserted)(struct store *s, const char *table, const char *id_col);
+    /* Routing changes pushed to the servers (store_changes_wait); NULL: the backend has none. */
+    int (*changes_wait)(struct store *s, int timeout_ms, int *changed);
 };
 
 /** The embedded SQLite backend (WAL). */
@@ -411,6 +413,16 @@ SB_MUST_CHECK int store_call_get(struct store *s, const char *call_sid, struct c
 
 /** Checks that the store answers (for /healthz). */
 SB_MUST_CHECK int store_ping(struct store *s);
+
+/**
+ * Blocks up to `timeout_ms` until the routing may have changed (any process
+ * changed tenants, numbers, flows or agents): *changed is 1 then, and also
+ * on the first call (changes before it are not seen). For a thread with a
+ * connection of its own. Returns 0; SB_EINVAL when the backend cannot push
+ * changes (SQLite: poll store_routes_version instead); SB_EIO while the
+ * store is unreachable (the caller waits and calls again).
+ */
+SB_MUST_CHECK int store_changes_wait(struct store *s, int timeout_ms, int *changed);
 
 /** The migration the store's schema is at (the highest applied). */
 SB_MUST_CHECK int store_schema_version(struct store *s, long long *version);

@@ -89,6 +89,26 @@ class PostgresOutageTest(unittest.TestCase):
                          [(1,)])
         self.assertIn("connected again", self.sb.logs())
 
+    def test_routing_changes_are_pushed_and_still_pushed_after_a_restart(self):
+        """The server listens for the triggers' notifications instead of waiting for its poll;
+        after the database restarts it listens again."""
+        new = "+34910000077"
+        self.sb.cli("numbers", "add", new, "--tenant", "latino", "--plan", "starter")
+        self.wait_for("the change reloaded by notification",
+                      lambda: "source=notify" in self.sb.logs())
+        status, _, body = self.sb.signed_post("/voice/incoming", incoming_params(call_sid(0x7100), to=new,
+                                                                                  frm="+34600000001"))
+        self.assertEqual(status, 200)
+        self.assertNotIn(b"this number is not configured", body)
+        pg("down", self.pgdir)
+        self.wait_for("the watch notices", lambda: "not listening for routing changes" in self.sb.logs())
+        pg("up", self.pgdir)
+        self.wait_for("the watch listens again", lambda: "listening for routing changes again" in self.sb.logs())
+        before = self.sb.logs().count("source=notify")
+        self.sb.cli("numbers", "remove", new)
+        self.wait_for("the removal reloaded by notification",
+                      lambda: self.sb.logs().count("source=notify") > before)
+
     def test_a_restart_under_load_loses_no_acknowledged_callback(self):
         import threading
         acked, stop = [], threading.Event()
