@@ -50,6 +50,8 @@ static const char serve_usage[] =
     "  SWITCHBOARD_STREAM_SECRET  key of the tokens that bind a media stream to its call\n"
     "                      (default: derived from TWILIO_AUTH_TOKEN; set the same value on\n"
     "                      every instance)\n"
+    "  SWITCHBOARD_INSTANCE  this instance's name behind a load balancer: TwiML answers\n"
+    "                      set the cookie sb_instance=NAME, which keeps a call on it\n"
     "  TWILIO_ACCOUNT_SID  with TWILIO_AUTH_TOKEN (or TWILIO_API_KEY and TWILIO_API_SECRET):\n"
     "                      place the queued outbound calls; without it none is placed\n"
     "  SWITCHBOARD_CALLS_PER_SECOND  outbound calls created per second (default 1)\n"
@@ -199,6 +201,10 @@ int cli_serve(int argc, char **argv)
         /* Empty: the stream tokens' key is derived from the auth token. */
         snprintf(cfg.stream_secret, sizeof(cfg.stream_secret), "%s",
                  secret && *secret ? secret : "");
+    }
+    if (config_set_instance(&cfg, getenv("SWITCHBOARD_INSTANCE"), err, sizeof(err))) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
     }
 
     base = getenv("PUBLIC_BASE_URL");

@@ -96,6 +96,10 @@ int net_http_write_head(struct lws *wsi, const struct net_http_head *h, unsigned
         return -1;
     if (h->authenticate && add_name(wsi, "www-authenticate:", h->authenticate, p, end))
         return -1;
+    if (h->set_cookie && lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_SET_COOKIE,
+                                                      (const unsigned char *)h->set_cookie,
+                                                      (int)strlen(h->set_cookie), p, end))
+        return -1;
     if (h->close && lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
                                                  (const unsigned char *)"close", 5, p, end))
         return -1;

@@ -32,6 +32,7 @@ struct net_http_head {
     size_t content_length;    /* not sent with a 204 (RFC 9110 8.6) */
     const char *allow;        /* Allow (405), or NULL */
     const char *authenticate; /* WWW-Authenticate (401), or NULL */
+    const char *set_cookie;   /* Set-Cookie, or NULL */
     int close;                /* Connection: close */
 };
 

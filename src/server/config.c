@@ -149,3 +149,25 @@ int config_parse_int(const char *value, int lo, int hi, const char *setting, int
     *out = (int)v;
     return 0;
 }
+
+int config_set_instance(struct config *c, const char *value, char *err, size_t errlen)
+{
+    size_t n = value ? strlen(value) : 0;
+
+    c->instance[0] = '\0';
+    c->instance_cookie[0] = '\0';
+    if (n == 0)
+        return 0;
+    if (n > CONFIG_INSTANCE_MAX ||
+        strspn(value, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                      "0123456789._-") != n) {
+        snprintf(err, errlen,
+                 "error: SWITCHBOARD_INSTANCE must be 1 to %d letters, digits, '.', '_' or '-'",
+                 CONFIG_INSTANCE_MAX);
+        return SB_EINVAL;
+    }
+    snprintf(c->instance, sizeof(c->instance), "%s", value);
+    snprintf(c->instance_cookie, sizeof(c->instance_cookie), "sb_instance=%s; Path=/; HttpOnly",
+             value);
+    return 0;
+}

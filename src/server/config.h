@@ -8,6 +8,9 @@
 
 #define CONFIG_URL_SIZE 512
 
+/* The longest SWITCHBOARD_INSTANCE: letters, digits, '.', '_' and '-'. */
+#define CONFIG_INSTANCE_MAX 64
+
 struct config {
     char listen_host[64]; /* "127.0.0.1", "::1", "0.0.0.0" */
     int listen_port;
@@ -28,6 +31,14 @@ struct config {
     int stream_idle_timeout_s;  /* between two messages from the caller's side */
     /* Key of the stream tokens that bind a media stream to its call (see stream_token.h). */
     char stream_secret[256];
+    /*
+     * SWITCHBOARD_INSTANCE: this process's name among several behind one
+     * load balancer; set, every TwiML answer carries the cookie
+     * "sb_instance=NAME", which Twilio sends back with the call's next
+     * webhooks, so that the balancer can keep a call on one process.
+     */
+    char instance[CONFIG_INSTANCE_MAX + 1];
+    char instance_cookie[CONFIG_INSTANCE_MAX + 64];
 
     /* The placer of outbound calls (server/outbound.h). */
     int outbound_dry_run;      /* --outbound-dry-run: log what would be placed, place nothing */
@@ -59,6 +70,15 @@ SB_MUST_CHECK int config_parse_int(const char *value, int lo, int hi, const char
  */
 SB_MUST_CHECK int config_set_listen(struct config *c, const char *value, const char *setting,
                                     char *err, size_t errlen);
+
+/**
+ * Sets the instance name (SWITCHBOARD_INSTANCE) and its cookie; NULL or ""
+ * leaves none. Returns 0, or SB_EINVAL with an "error: ..." in `err` when
+ * the name is longer than CONFIG_INSTANCE_MAX or holds anything but
+ * letters, digits, '.', '_' and '-' (it goes into a header).
+ */
+SB_MUST_CHECK int config_set_instance(struct config *c, const char *value, char *err,
+                                      size_t errlen);
 
 /**
  * Sets PUBLIC_BASE_URL (http or https, a host, an optional path prefix) and

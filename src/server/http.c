@@ -73,6 +73,10 @@ static int write_reply(struct lws *wsi, struct http_session *sess, const struct 
     /* RFC 9110 11.6.1: a 401 says which scheme it wants. */
     head.authenticate = r->status == 401 ? "Bearer realm=\"switchboard\"" : NULL;
     head.close = close_after;
+    /* TwiML is what a call's webhooks get: the cookie keeps the call's next ones here. */
+    if (sess->srv->cfg->instance_cookie[0] && r->content_type &&
+        strncmp(r->content_type, "text/xml", 8) == 0)
+        head.set_cookie = sess->srv->cfg->instance_cookie;
     if (net_http_write_head(wsi, &head, &p, end - body_len - 1))
         return -1;
     if (body_len) {

@@ -254,9 +254,11 @@ int server_run(const struct config *cfg)
     net_stop_on_signals(srv->lws);
     lws_sul_schedule(srv->lws, 0, &srv->tick, on_tick, TICK_US);
     log_event(LOG_INFO, "server.listening",
-              "addr=%s port=%d db=%s public_base_url=%s signatures=%s numbers=%zu",
+              "addr=%s port=%d db=%s public_base_url=%s signatures=%s numbers=%zu instance=%s "
+              "routing_changes=%s",
               cfg->listen_host, cfg->listen_port, db_shown, cfg->public_base_url,
-              cfg->dev ? "off" : "on", srv->routes.count);
+              cfg->dev ? "off" : "on", srv->routes.count, cfg->instance[0] ? cfg->instance : "-",
+              srv->routes_watch ? "pushed" : "polled");
     if (cfg->dev)
         log_event(LOG_WARN, "security.dev_mode",
                   "reason=\"--dev: X-Twilio-Signature is NOT checked; never expose this\"");

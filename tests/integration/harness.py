@@ -130,10 +130,10 @@ class Switchboard:
         self.cli("numbers", "add", INACTIVE, "--tenant", "acme", "--plan", "pro", "--inactive")
         self.cli("numbers", "add", "+15005550003", "--tenant", "latino", "--plan", "starter")
 
-    def start(self, *flags, base_url=None, token=TOKEN, wait=True, port=None):
+    def start(self, *flags, base_url=None, token=TOKEN, wait=True, port=None, extra_env=None):
         self.port = port or free_port()
         self.base_url = base_url or "http://127.0.0.1:%d" % self.port
-        env = self.env(TWILIO_AUTH_TOKEN=token, PUBLIC_BASE_URL=self.base_url)
+        env = self.env(TWILIO_AUTH_TOKEN=token, PUBLIC_BASE_URL=self.base_url, **(extra_env or {}))
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([BINARY, "serve", "--listen", "127.0.0.1:%d" % self.port, *flags],
                                      env=env, stdout=self.log, stderr=subprocess.STDOUT)

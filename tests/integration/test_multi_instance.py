@@ -12,13 +12,14 @@ import os
 import random
 import shutil
 import signal
+import subprocess
 import threading
 import unittest
 import urllib.parse
 
 from twilio.request_validator import RequestValidator
 
-from tests.integration.harness import TOKEN, Switchboard, call_sid, incoming_params
+from tests.integration.harness import BINARY, TOKEN, Switchboard, call_sid, free_port, incoming_params
 
 FLOW_NUMBER = "+15005550018"
 CALLS = 40
@@ -73,8 +74,8 @@ class MultiInstanceTest(unittest.TestCase):
         self.b = Instance(self.a)
         self.c = Instance(self.a)
         self.all = [self.a, self.b, self.c]
-        for i in self.all:
-            i.sb.start()
+        for name, i in zip("abc", self.all):
+            i.sb.start(extra_env={"SWITCHBOARD_INSTANCE": "sb-" + name})
 
     def tearDown(self):
         for i in reversed(self.all):
@@ -155,6 +156,35 @@ class MultiInstanceTest(unittest.TestCase):
         # The survivors still serve.
         for i in (self.a, self.b):
             self.assertEqual(i.sb.request("GET", "/healthz")[0], 200)
+
+    def test_each_instance_names_itself_in_a_cookie_on_twiml(self):
+        """Twilio sends a call's cookies back with its next webhooks: a balancer that routes
+        on sb_instance keeps the call's conversation on the process that holds it."""
+        sid = call_sid(0x6100)
+        for name, i in zip("abc", self.all):
+            status, headers, body = i.sb.signed_post("/voice/incoming", incoming_params(sid, frm="+34600000002"))
+            self.assertEqual(status, 200)
+            self.assertEqual(headers.get("set-cookie"), "sb_instance=sb-%s; Path=/; HttpOnly" % name)
+        # Not on what is not TwiML.
+        status, headers, _ = self.a.sb.signed_post("/voice/status", incoming_params(
+            sid, CallStatus="completed", SequenceNumber="5"))
+        self.assertIn(status, (200, 204))
+        self.assertNotIn("set-cookie", headers)
+        status, headers, _ = self.a.sb.request("GET", "/healthz")
+        self.assertNotIn("set-cookie", headers)
+
+    def test_a_name_that_cannot_go_into_a_header_is_refused(self):
+        for bad in ("sb a", "sb;Path=/", "x" * 65, "ñandú"):
+            sb = Switchboard()
+            try:
+                res = subprocess.run([BINARY, "serve", "--listen", "127.0.0.1:%d" % free_port()],
+                                     env=sb.env(TWILIO_AUTH_TOKEN=TOKEN, PUBLIC_BASE_URL="http://127.0.0.1:1",
+                                                SWITCHBOARD_INSTANCE=bad),
+                                     capture_output=True, text=True, timeout=30)
+                self.assertEqual(res.returncode, 1, bad)
+                self.assertIn("error: SWITCHBOARD_INSTANCE must be 1 to 64 letters", res.stderr)
+            finally:
+                sb.close()
 
     def test_flow_steps_and_their_retries_on_other_instances_advance_once(self):
         es = "+34600000001"
