@@ -265,16 +265,18 @@ if build build-tsan "switchboard" -Db_sanitize=thread; then
   # modules (CLI, sim) start no server thread of their own and take as long
   # again under TSan, so they run only above.
   # Two processes at once, as in the plain integration step, about even in time.
-  TSAN_OPTIONS=$tsan_env pyunit_build="$root/build-tsan" pyunit_start "tsan:integration (1/2)" \
+  # The PostgreSQL faults too: the thread that listens for routing changes runs there only.
+  SB_TEST_POSTGRES=$pg_url TSAN_OPTIONS=$tsan_env pyunit_build="$root/build-tsan" \
+    pyunit_start "tsan:integration (1/2)" \
     tests.integration.test_speech tests.integration.test_server tests.integration.test_webhooks \
     tests.integration.test_agent_partial tests.integration.test_relay \
-    tests.integration.test_speech_cloud.SpanishThroughTheStandInsTest
+    tests.integration.test_speech_cloud.SpanishThroughTheStandInsTest tests.integration.test_pg_faults
   TSAN_OPTIONS=$tsan_env pyunit_build="$root/build-tsan" pyunit_start "tsan:integration (2/2)" \
     tests.integration.test_streams tests.integration.test_attacks tests.integration.test_api \
     tests.integration.test_flows tests.integration.test_agent_gather \
     tests.integration.test_speech_cloud.CutMidUtteranceTest tests.integration.test_speech_cloud.ProviderOutageTest
   wait
-  pyunit_report "tsan:integration (1/2)" "speech, server, webhooks, relay"
+  pyunit_report "tsan:integration (1/2)" "speech, server, webhooks, relay, PostgreSQL faults"
   pyunit_report "tsan:integration (2/2)" "streams, attacks, API, flows, agents"
 else
   count 0 1
