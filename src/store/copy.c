@@ -1,6 +1,8 @@
 /* A whole store copied between backends (store/copy.h). */
 #include "store/copy.h"
 
+#include <stdio.h>
+
 #include "store/store.h"
 
 #include "core/log.h"
@@ -64,6 +66,25 @@ const struct copy_table *copy_tables(size_t *n)
 {
     *n = sizeof(tables) / sizeof(tables[0]);
     return tables;
+}
+
+int copy_column_list(char *buf, size_t size, const char *const *cols, size_t ncols, char mark)
+{
+    size_t len = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < ncols; i++) {
+        char one[32];
+        int w;
+
+        if (mark)
+            snprintf(one, sizeof(one), "%c%zu", mark, i + 1);
+        w = snprintf(buf + len, size - len, "%s%s", i ? ", " : "", mark ? one : cols[i]);
+        if (w < 0 || (size_t)w >= size - len)
+            return SB_EINVAL;
+        len += (size_t)w;
+    }
+    return 0;
 }
 
 struct row_sink {

@@ -27,6 +27,14 @@ struct copy_table {
 /** The tables a copy carries, in order. */
 const struct copy_table *copy_tables(size_t *n);
 
+/**
+ * Writes a table's column list into buf for the backends' statements:
+ * "a, b, c" when `mark` is 0, else a placeholder a column: `mark` and the
+ * column's 1-based number ("?1, ?2" for SQLite, "$1, $2" for PostgreSQL).
+ * Returns 0, or SB_EINVAL when it does not fit.
+ */
+int copy_column_list(char *buf, size_t size, const char *const *cols, size_t ncols, char mark);
+
 /* What a copy reports of each table. */
 struct copy_progress {
     void (*table_done)(void *arg, const char *table, long long src_rows, long long copied);

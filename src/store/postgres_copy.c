@@ -15,23 +15,6 @@
 /* Rows fetched at a time from a cursor, so that a big table is never held whole. */
 #define COPY_FETCH 1000
 
-/* "a, b, c" or "$1, $2, $3" into buf. */
-static int column_list(char *buf, size_t size, const char *const *cols, size_t ncols, int marks)
-{
-    size_t len = 0;
-
-    buf[0] = '\0';
-    for (size_t i = 0; i < ncols; i++) {
-        int w = marks ? snprintf(buf + len, size - len, "%s$%zu", i ? ", " : "", i + 1)
-                      : snprintf(buf + len, size - len, "%s%s", i ? ", " : "", cols[i]);
-
-        if (w < 0 || (size_t)w >= size - len)
-            return SB_EINVAL;
-        len += (size_t)w;
-    }
-    return 0;
-}
-
 int pg_schema_version(struct store *s, long long *version)
 {
     PGresult *res = NULL;
@@ -72,7 +55,7 @@ int pg_rows_read(struct store *s, const char *table, const char *const *cols, si
     int rc;
     int w;
 
-    rc = column_list(list, sizeof(list), cols, ncols, 0);
+    rc = copy_column_list(list, sizeof(list), cols, ncols, 0);
     if (rc)
         return rc;
     w = snprintf(sql, sizeof(sql), "DECLARE copy_rows NO SCROLL CURSOR FOR SELECT %s FROM %s", list,
@@ -120,9 +103,9 @@ int pg_row_insert(struct store *s, const char *table, const char *const *cols, s
     int rc;
     int w;
 
-    rc = column_list(list, sizeof(list), cols, ncols, 0);
+    rc = copy_column_list(list, sizeof(list), cols, ncols, 0);
     if (rc == 0)
-        rc = column_list(marks, sizeof(marks), cols, ncols, 1);
+        rc = copy_column_list(marks, sizeof(marks), cols, ncols, '$');
     if (rc)
         return rc;
     /* A passage's search vector is the destination's own: empty here, built by rows_inserted. */

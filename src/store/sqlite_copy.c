@@ -13,23 +13,6 @@
 
 #define COPY_SQL_MAX 2048
 
-/* "a, b, c" or "?1, ?2, ?3" into buf. Table and column names come from copy.c's list. */
-static int column_list(char *buf, size_t size, const char *const *cols, size_t ncols, int marks)
-{
-    size_t len = 0;
-
-    buf[0] = '\0';
-    for (size_t i = 0; i < ncols; i++) {
-        int w = marks ? snprintf(buf + len, size - len, "%s?%zu", i ? ", " : "", i + 1)
-                      : snprintf(buf + len, size - len, "%s%s", i ? ", " : "", cols[i]);
-
-        if (w < 0 || (size_t)w >= size - len)
-            return SB_EINVAL;
-        len += (size_t)w;
-    }
-    return 0;
-}
-
 int sqlite_schema_version(struct store *s, long long *version)
 {
     struct sqlite_store *ss = to_sqlite(s);
@@ -82,7 +65,7 @@ int sqlite_rows_read(struct store *s, const char *table, const char *const *cols
     int rc;
     int w;
 
-    rc = column_list(list, sizeof(list), cols, ncols, 0);
+    rc = copy_column_list(list, sizeof(list), cols, ncols, 0);
     if (rc)
         return rc;
     w = snprintf(sql, sizeof(sql), "SELECT %s FROM %s", list, table);
@@ -126,9 +109,9 @@ int sqlite_row_insert(struct store *s, const char *table, const char *const *col
     int rc;
     int w;
 
-    rc = column_list(list, sizeof(list), cols, ncols, 0);
+    rc = copy_column_list(list, sizeof(list), cols, ncols, 0);
     if (rc == 0)
-        rc = column_list(marks, sizeof(marks), cols, ncols, 1);
+        rc = copy_column_list(marks, sizeof(marks), cols, ncols, '?');
     if (rc)
         return rc;
     w = snprintf(sql, sizeof(sql), "INSERT INTO %s(%s) VALUES(%s)", table, list, marks);
