@@ -27,6 +27,7 @@
 #include "core/log.h"
 #include "core/utf8.h"
 #include "store/agents.h"
+#include "store/agent_text.h"
 #include "store/postgres_internal.h"
 #include "core/banned.h"
 
@@ -2080,83 +2081,6 @@ static int pg_recording_list(struct store *s, const char *call_sid, struct recor
 
 /* Agents, their knowledge and call transcripts (store/agents.h checked the arguments). */
 
-/* The language tags as stored: separated by commas. */
-#define LANGS_TEXT_SIZE (AGENT_MAX_LANGS * LANG_SIZE)
-
-static void langs_join(const struct agent_config *c, char out[LANGS_TEXT_SIZE])
-{
-    size_t len = 0;
-
-    out[0] = '\0';
-    for (int i = 0; i < c->nlangs && i < AGENT_MAX_LANGS; i++) {
-        int w = snprintf(out + len, LANGS_TEXT_SIZE - len, "%s%s", i ? "," : "", c->langs[i]);
-
-        if (w < 0 || (size_t)w >= LANGS_TEXT_SIZE - len)
-            break;
-        len += (size_t)w;
-    }
-}
-
-static void langs_split(const char *text, struct agent_config *c)
-{
-    const char *p = text;
-
-    c->nlangs = 0;
-    while (p && *p && c->nlangs < AGENT_MAX_LANGS) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-
-        if (len > 0 && len < LANG_SIZE) {
-            memcpy(c->langs[c->nlangs], p, len);
-            c->langs[c->nlangs][len] = '\0';
-            c->nlangs++;
-        }
-        p = comma ? comma + 1 : NULL;
-    }
-}
-
-/* The voices as stored: "lang=voice" lines (a tag has no '=', a voice no control character). */
-#define VOICES_TEXT_SIZE (AGENT_MAX_VOICES * (LANG_SIZE + AGENT_VOICE_SIZE + 1))
-
-static void voices_join(const struct agent_config *c, char out[VOICES_TEXT_SIZE])
-{
-    size_t len = 0;
-
-    out[0] = '\0';
-    for (int i = 0; i < c->nvoices && i < AGENT_MAX_VOICES; i++) {
-        int w = snprintf(out + len, VOICES_TEXT_SIZE - len, "%s%s=%s", i ? "\n" : "",
-                         c->voices[i].lang, c->voices[i].voice);
-
-        if (w < 0 || (size_t)w >= VOICES_TEXT_SIZE - len)
-            break;
-        len += (size_t)w;
-    }
-}
-
-/* Reads the voices column; a line that does not fit is skipped. */
-static void voices_split(const char *text, struct agent_config *c)
-{
-    const char *p = text;
-
-    c->nvoices = 0;
-    while (p && *p && c->nvoices < AGENT_MAX_VOICES) {
-        const char *nl = strchr(p, '\n');
-        size_t len = nl ? (size_t)(nl - p) : strlen(p);
-        const char *eq = memchr(p, '=', len);
-        struct agent_voice *v = &c->voices[c->nvoices];
-
-        if (eq && eq > p && (size_t)(eq - p) < sizeof(v->lang) &&
-            len - (size_t)(eq - p) - 1 < sizeof(v->voice) && eq + 1 < p + len) {
-            memcpy(v->lang, p, (size_t)(eq - p));
-            v->lang[eq - p] = '\0';
-            memcpy(v->voice, eq + 1, len - (size_t)(eq - p) - 1);
-            v->voice[len - (size_t)(eq - p) - 1] = '\0';
-            c->nvoices++;
-        }
-        p = nl ? nl + 1 : NULL;
-    }
-}
-
 #define AGENT_COLUMNS                                                                              \
     "tenant, name, base_url, model, api_key_env, prompt, temperature, max_tokens, langs, "         \
     "first_token_timeout_ms, fallback, created_at, updated_at, stt, stt_model, stt_url, "          \
@@ -2166,8 +2090,8 @@ static void voices_split(const char *text, struct agent_config *c)
 static int agent_from_row(const PGresult *res, int row, void *elem)
 {
     struct agent_config *c = elem;
-    char langs[LANGS_TEXT_SIZE];
-    char voices[VOICES_TEXT_SIZE];
+    char langs[AGENT_LANGS_TEXT_SIZE];
+    char voices[AGENT_VOICES_TEXT_SIZE];
     char fallback[16];
 
     memset(c, 0, sizeof(*c));
@@ -2179,7 +2103,7 @@ static int agent_from_row(const PGresult *res, int row, void *elem)
     c->temperature = pg_isnull(res, row, 6) ? -1.0 : strtod(PQgetvalue(res, row, 6), NULL);
     c->max_tokens = (int)pg_i64(res, row, 7);
     pg_str(res, row, 8, langs, sizeof(langs));
-    langs_split(langs, c);
+    agent_langs_split(langs, c);
     c->first_token_timeout_ms = (int)pg_i64(res, row, 9);
     pg_str(res, row, 10, fallback, sizeof(fallback));
     /* The CHECK constraint allows only the two names. */
@@ -2195,15 +2119,15 @@ static int agent_from_row(const PGresult *res, int row, void *elem)
     pg_str(res, row, 18, c->tts_url, sizeof(c->tts_url));
     pg_str(res, row, 19, c->tts_key_env, sizeof(c->tts_key_env));
     pg_str(res, row, 20, voices, sizeof(voices));
-    voices_split(voices, c);
+    agent_voices_split(voices, c);
     c->prompt = pg_dup(res, row, 5);
     return c->prompt ? 0 : SB_ENOMEM;
 }
 
 /* The text parameters of an agent's fields, in AGENT_COLUMNS order from base_url. */
 struct agent_params {
-    char langs[LANGS_TEXT_SIZE];
-    char voices[VOICES_TEXT_SIZE];
+    char langs[AGENT_LANGS_TEXT_SIZE];
+    char voices[AGENT_VOICES_TEXT_SIZE];
     char temperature[32];
     char max_tokens[PG_I64_SIZE];
     char timeout[PG_I64_SIZE];
@@ -2213,8 +2137,8 @@ struct agent_params {
 
 static void agent_params_fill(struct agent_params *p, const struct agent_config *c)
 {
-    langs_join(c, p->langs);
-    voices_join(c, p->voices);
+    agent_langs_join(c, p->langs);
+    agent_voices_join(c, p->voices);
     /* %.17g reads back as the same double. */
     snprintf(p->temperature, sizeof(p->temperature), "%.17g", c->temperature);
     pg_i64_param(p->max_tokens, c->max_tokens);

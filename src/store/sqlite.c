@@ -24,6 +24,7 @@
 #include "core/log.h"
 #include "core/utf8.h"
 #include "store/agents.h"
+#include "store/agent_text.h"
 #include "store/sqlite_internal.h"
 #include "core/banned.h"
 
@@ -2016,89 +2017,12 @@ static void bind_f64_or_null(sqlite3_stmt *st, int i, double v, int is_null, int
         *src = is_null ? sqlite3_bind_null(st, i) : sqlite3_bind_double(st, i, v);
 }
 
-/* The language tags as stored: separated by commas. */
-#define LANGS_TEXT_SIZE (AGENT_MAX_LANGS * LANG_SIZE)
-
-static void langs_join(const struct agent_config *c, char out[LANGS_TEXT_SIZE])
-{
-    size_t len = 0;
-
-    out[0] = '\0';
-    for (int i = 0; i < c->nlangs && i < AGENT_MAX_LANGS; i++) {
-        int w = snprintf(out + len, LANGS_TEXT_SIZE - len, "%s%s", i ? "," : "", c->langs[i]);
-
-        if (w < 0 || (size_t)w >= LANGS_TEXT_SIZE - len)
-            break;
-        len += (size_t)w;
-    }
-}
-
-static void langs_split(const char *text, struct agent_config *c)
-{
-    const char *p = text;
-
-    c->nlangs = 0;
-    while (p && *p && c->nlangs < AGENT_MAX_LANGS) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-
-        if (len > 0 && len < LANG_SIZE) {
-            memcpy(c->langs[c->nlangs], p, len);
-            c->langs[c->nlangs][len] = '\0';
-            c->nlangs++;
-        }
-        p = comma ? comma + 1 : NULL;
-    }
-}
-
-/* The voices as stored: "lang=voice" lines (a tag has no '=', a voice no control character). */
-#define VOICES_TEXT_SIZE (AGENT_MAX_VOICES * (LANG_SIZE + AGENT_VOICE_SIZE + 1))
-
-static void voices_join(const struct agent_config *c, char out[VOICES_TEXT_SIZE])
-{
-    size_t len = 0;
-
-    out[0] = '\0';
-    for (int i = 0; i < c->nvoices && i < AGENT_MAX_VOICES; i++) {
-        int w = snprintf(out + len, VOICES_TEXT_SIZE - len, "%s%s=%s", i ? "\n" : "",
-                         c->voices[i].lang, c->voices[i].voice);
-
-        if (w < 0 || (size_t)w >= VOICES_TEXT_SIZE - len)
-            break;
-        len += (size_t)w;
-    }
-}
-
-/* Reads the voices column; a line that does not fit is skipped. */
-static void voices_split(const char *text, struct agent_config *c)
-{
-    const char *p = text;
-
-    c->nvoices = 0;
-    while (p && *p && c->nvoices < AGENT_MAX_VOICES) {
-        const char *nl = strchr(p, '\n');
-        size_t len = nl ? (size_t)(nl - p) : strlen(p);
-        const char *eq = memchr(p, '=', len);
-        struct agent_voice *v = &c->voices[c->nvoices];
-
-        if (eq && eq > p && (size_t)(eq - p) < sizeof(v->lang) &&
-            len - (size_t)(eq - p) - 1 < sizeof(v->voice) && eq + 1 < p + len) {
-            memcpy(v->lang, p, (size_t)(eq - p));
-            v->lang[eq - p] = '\0';
-            memcpy(v->voice, eq + 1, len - (size_t)(eq - p) - 1);
-            v->voice[len - (size_t)(eq - p) - 1] = '\0';
-            c->nvoices++;
-        }
-        p = nl ? nl + 1 : NULL;
-    }
-}
-
 /* Reads a row of AGENT_COLUMNS into *c (zeroed first). Returns 0 or SB_ENOMEM (nothing owned). */
 static int agent_from_row(sqlite3_stmt *st, void *elem)
 {
     struct agent_config *c = elem;
-    char langs[LANGS_TEXT_SIZE];
-    char voices[VOICES_TEXT_SIZE];
+    char langs[AGENT_LANGS_TEXT_SIZE];
+    char voices[AGENT_VOICES_TEXT_SIZE];
     char fallback[16];
 
     memset(c, 0, sizeof(*c));
@@ -2111,7 +2035,7 @@ static int agent_from_row(sqlite3_stmt *st, void *elem)
         sqlite3_column_type(st, 6) == SQLITE_NULL ? -1.0 : sqlite3_column_double(st, 6);
     c->max_tokens = sqlite3_column_int(st, 7);
     col_str(st, 8, langs, sizeof(langs));
-    langs_split(langs, c);
+    agent_langs_split(langs, c);
     c->first_token_timeout_ms = sqlite3_column_int(st, 9);
     col_str(st, 10, fallback, sizeof(fallback));
     /* The CHECK constraint allows only the two names. */
@@ -2127,7 +2051,7 @@ static int agent_from_row(sqlite3_stmt *st, void *elem)
     col_str(st, 18, c->tts_url, sizeof(c->tts_url));
     col_str(st, 19, c->tts_key_env, sizeof(c->tts_key_env));
     col_str(st, 20, voices, sizeof(voices));
-    voices_split(voices, c);
+    agent_voices_split(voices, c);
     c->prompt = col_dup(st, 5);
     return c->prompt ? 0 : SB_ENOMEM;
 }
@@ -2180,12 +2104,12 @@ static int sqlite_agent_add(struct store *s, const struct agent_config *c)
 {
     struct sqlite_store *ss = to_sqlite(s);
     sqlite3_stmt *st = ss->st[ST_AGENT_INSERT];
-    char langs[LANGS_TEXT_SIZE];
-    char voices[VOICES_TEXT_SIZE];
+    char langs[AGENT_LANGS_TEXT_SIZE];
+    char voices[AGENT_VOICES_TEXT_SIZE];
     int src = SQLITE_OK;
 
-    langs_join(c, langs);
-    voices_join(c, voices);
+    agent_langs_join(c, langs);
+    agent_voices_join(c, voices);
     bind_str(st, 1, c->tenant, &src);
     bind_str(st, 2, c->name, &src);
     bind_agent_fields(st, 3, c, langs, &src);
@@ -2199,13 +2123,13 @@ static int sqlite_agent_update(struct store *s, const struct agent_config *c, un
 {
     struct sqlite_store *ss = to_sqlite(s);
     sqlite3_stmt *st = ss->st[ST_AGENT_UPDATE];
-    char langs[LANGS_TEXT_SIZE];
-    char voices[VOICES_TEXT_SIZE];
+    char langs[AGENT_LANGS_TEXT_SIZE];
+    char voices[AGENT_VOICES_TEXT_SIZE];
     int src = SQLITE_OK;
     int rc;
 
-    langs_join(c, langs);
-    voices_join(c, voices);
+    agent_langs_join(c, langs);
+    agent_voices_join(c, voices);
     bind_str(st, 1, c->tenant, &src);
     bind_str(st, 2, c->name, &src);
     bind_i64(st, 3, fields, &src);
