@@ -360,6 +360,11 @@ static const char *const migrations[] = {
     "  at BIGINT NOT NULL);",
     /* 10: an API key's name, for people telling keys apart ('': none). */
     "ALTER TABLE api_keys ADD COLUMN name TEXT NOT NULL DEFAULT '';",
+    /* 11: the create slots every process sharing the store takes before a call (rate_take). */
+    "CREATE TABLE rate_slots("
+    "  key TEXT NOT NULL,"
+    "  at_ms BIGINT NOT NULL);"
+    "CREATE INDEX rate_slots_by_key ON rate_slots(key, at_ms);",
 };
 
 #define MIGRATION_COUNT ((long long)(sizeof(migrations) / sizeof(migrations[0])))
@@ -2733,4 +2738,5 @@ const struct store_ops store_postgres_ops = {
     .rows_read = pg_rows_read,
     .row_insert = pg_row_insert,
     .rows_inserted = pg_rows_inserted,
+    .rate_take = pg_rate_take,
 };

@@ -317,6 +317,12 @@ struct store_ops {
                       const char *const *values);
     /* After explicit ids went in: the next generated id follows the largest copied. */
     int (*rows_inserted)(struct store *s, const char *table, const char *id_col);
+    /*
+     * One create slot of `key` (store/jobs.h, rate_take), in a short
+     * transaction of its own; *wait_ms is 0 when taken.
+     */
+    int (*rate_take)(struct store *s, const char *key, long long now_ms, int limit,
+                     long long *wait_ms);
 };
 
 /** The embedded SQLite backend (WAL). */
