@@ -450,10 +450,14 @@ SB_MUST_CHECK int idempotency_put(struct store *s, const char *tenant, const cha
  * Takes one slot of `key` when fewer than `limit` (>= 1) were taken in the
  * window (now_ms - RATE_WINDOW_MS, now_ms], counting every connection to the
  * store (every process sharing it), in one short transaction of its own:
- * two takers never both get the last slot. Returns 0 with *wait_ms = 0 when
- * the slot is taken; 0 with *wait_ms > 0, how many milliseconds until a
- * slot frees, when none is left (nothing is taken). `now_ms` is read just
- * before the call; `key` is 1 to RATE_KEY_SIZE-1 visible ASCII characters.
+ * two takers never both get the last slot. Slots up to RATE_WINDOW_MS ahead
+ * of now_ms (a clock a moment ahead) count as well; older than two windows
+ * they are deleted as others are taken. So any RATE_WINDOW_MS holds at most
+ * `limit` slots while the takers' clocks agree within RATE_WINDOW_MS.
+ * Returns 0 with *wait_ms = 0 when the slot is taken; 0 with *wait_ms > 0,
+ * how many milliseconds until a slot frees, when none is left (nothing is
+ * taken). `now_ms` is read just before the call; `key` is 1 to
+ * RATE_KEY_SIZE-1 visible ASCII characters.
  * Returns SB_EINVAL; SB_EBUSY inside an open transaction (a slot would be
  * held back until its commit); or the store's failure, with nothing taken.
  */
