@@ -40,6 +40,8 @@
 #define FETCH_AGAIN_MAX_MS 60000
 /* A claim is a write transaction: at most one per tick (250 ms), however many answers wake us. */
 #define CLAIM_EVERY_US 200000
+/* The store could not give a create slot: none is sent, and it is asked again after this. */
+#define RATE_RETRY_US 1000000
 
 enum task_kind { TASK_STATUS, TASK_AMD, TASK_OPTOUT, TASK_TEXT, TASK_CALL };
 
@@ -106,9 +108,20 @@ struct outbound {
     struct op *inflight;
     struct op *waiting;
     int recovering;
-    /* The rate limit: when the creates of the last second went (mono us), oldest first. */
+    /*
+     * The rate limit. The store's slots (rate_take under rate_key) hold it
+     * across every process sharing the store; this process's own creates of
+     * the last second (mono us, oldest first) are a first check that costs
+     * no transaction.
+     */
     long long *sent_us; /* a ring of calls_per_second */
     size_t sent_head, nsent;
+    char rate_key[RATE_KEY_SIZE];
+    long long rate_wait_us; /* mono: no slot is asked of the store before this */
+    int rate_failing;       /* the last rate_take failed (logged once until it works again) */
+    /* Claimed jobs waiting for a slot, oldest first: at most calls_per_second. */
+    struct job *ready;
+    size_t nready;
     long long claimed_us; /* the last claim: one per tick, not one per answer */
     int more_due;         /* the last claim took all the budget allowed: more may be due */
     int retry_streak;     /* creates in a row to retry (429, never sent) */
@@ -1144,6 +1157,66 @@ static void reconcile_placed(struct outbound *o)
 
 /* ---- claiming ---- */
 
+/*
+ * Takes a slot of the store's shared rate: 1 when taken, 0 when none is
+ * left or the store failed (o->rate_wait_us says when to ask again).
+ */
+static int rate_slot(struct outbound *o)
+{
+    long long wait_ms = 0;
+    int rc = rate_take(o->store, o->rate_key, clock_wall_ms(), o->s.calls_per_second, &wait_ms);
+
+    if (rc) {
+        /* Never a create without a slot: the jobs wait, claimed, until the store answers. */
+        if (!o->rate_failing)
+            log_event(LOG_ERROR, "outbound.rate_failed",
+                      "error=\"store: %s\" result=\"no call created until the store gives a "
+                      "slot\"",
+                      sb_strerror(rc));
+        o->rate_failing = 1;
+        o->rate_wait_us = clock_mono_us() + RATE_RETRY_US;
+        return 0;
+    }
+    if (o->rate_failing)
+        log_event(LOG_INFO, "outbound.rate_recovered", "result=\"creates go on\"");
+    o->rate_failing = 0;
+    if (wait_ms > 0) {
+        o->rate_wait_us = clock_mono_us() + wait_ms * 1000;
+        return 0;
+    }
+    return 1;
+}
+
+/*
+ * Places the claimed jobs waiting for the rate, oldest first, each once
+ * this process's window and then the store's shared one give it a slot.
+ */
+static void place_ready(struct outbound *o)
+{
+    size_t placed = 0;
+
+    while (placed < o->nready) {
+        long long mono = clock_mono_us();
+
+        if (mono < o->rate_wait_us || budget(o, mono) == 0 || !rate_slot(o))
+            break;
+        place(o, &o->ready[placed++]);
+        spend(o, clock_mono_us());
+    }
+    if (placed) {
+        memmove(o->ready, o->ready + placed, (o->nready - placed) * sizeof(*o->ready));
+        o->nready -= placed;
+    }
+}
+
+/* At stop: the claimed jobs never sent go back to the queue, due at once. */
+static void release_ready(struct outbound *o)
+{
+    for (size_t i = 0; i < o->nready; i++)
+        release(o, &o->ready[i], now_s(o), "not placed before the server stopped");
+    o->nready = 0;
+}
+
 static void claim(struct outbound *o)
 {
     struct job *jobs = NULL;
@@ -1151,12 +1224,15 @@ static void claim(struct outbound *o)
     long long mono = clock_mono_us(), now = now_s(o);
     int rc;
 
+    place_ready(o);
     if (mono - o->claimed_us < CLAIM_EVERY_US)
         return;
     o->claimed_us = mono;
+    /* As many as this process's window allows, less those claimed already and waiting. */
     want = budget(o, mono);
-    if (want == 0)
+    if (want <= o->nready)
         return;
+    want -= o->nready;
     rc = job_claim_due(o->store, now, want, o->s.cap, &jobs, &n);
     if (rc) {
         log_event(LOG_WARN, "outbound.claim_failed", "error=\"store: %s\"", sb_strerror(rc));
@@ -1176,29 +1252,36 @@ static void claim(struct outbound *o)
             release(o, job, until, "quiet hours (08:00 to 21:00 in the tenant's time zone)");
             continue;
         }
-        place(o, job);
-        spend(o, clock_mono_us());
+        o->ready[o->nready++] = *job;
     }
     job_list_free(jobs);
+    place_ready(o);
 }
 
 /*
- * How long the placer may sleep when nothing wakes it: while jobs wait for
- * the budget, until the next one is due (one claim per tick at most); else
- * a second, the time a job queued by another process waits at most.
+ * How long the placer may sleep when nothing wakes it: while claimed jobs
+ * wait for a slot, until this process's window and the store's next free
+ * one; while jobs wait for the budget, until the next one is due (one claim
+ * per tick at most); else a second, the time a job queued by another
+ * process waits at most.
  */
 static long long claim_wait_us(const struct outbound *o)
 {
     long long mono = clock_mono_us(), wait, tick;
 
-    if (!o->rest || o->s.dry_run || !o->more_due)
+    if (!o->rest || o->s.dry_run || (!o->more_due && !o->nready))
         return 1000000;
     wait = 0;
     if (o->nsent == (size_t)o->s.calls_per_second) /* when the oldest create leaves the second */
         wait = o->sent_us[o->sent_head] + 1000000 - mono + 1000;
-    tick = CLAIM_EVERY_US - (mono - o->claimed_us);
-    if (wait < tick)
-        wait = tick;
+    if (o->nready) {
+        if (wait < o->rate_wait_us - mono)
+            wait = o->rate_wait_us - mono;
+    } else {
+        tick = CLAIM_EVERY_US - (mono - o->claimed_us);
+        if (wait < tick)
+            wait = tick;
+    }
     if (wait < 1000)
         wait = 1000;
     return wait < 1000000 ? wait : 1000000;
@@ -1436,6 +1519,7 @@ static void *placer_main(void *arg)
     }
 
     /* Stopping: the requests in flight are cancelled; a create's job stays placing. */
+    release_ready(o);
     for (struct op *op = o->inflight; op; op = op->next)
         http_client_cancel(o->s.http, op->http_id);
     pthread_mutex_lock(&o->lock);
@@ -1517,7 +1601,10 @@ int outbound_start(struct outbound **out, const struct outbound_settings *s)
     o->s.public_base_url = o->base;
     o->s.allow = o->allow_buf;
     o->sent_us = calloc((size_t)o->s.calls_per_second, sizeof(*o->sent_us));
-    if (!o->sent_us) {
+    o->ready = calloc((size_t)o->s.calls_per_second, sizeof(*o->ready));
+    if (!o->sent_us || !o->ready) {
+        free(o->sent_us);
+        free(o->ready);
         free(o);
         return SB_ENOMEM;
     }
@@ -1537,6 +1624,8 @@ int outbound_start(struct outbound **out, const struct outbound_settings *s)
         log_event(LOG_WARN, "outbound.disabled", "reason=\"%s; queued calls are not placed\"", err);
         o->rest = NULL;
     } else {
+        /* The account's rate, shared with every server that places calls for it on this store. */
+        snprintf(o->rate_key, sizeof(o->rate_key), "calls:%s", twilio_rest_account_sid(o->rest));
         log_event(LOG_INFO, "outbound.started", "calls_per_second=%d cap=%d dry_run=%s allow=%zu",
                   o->s.calls_per_second, o->s.cap, o->s.dry_run ? "yes" : "no", o->nallow);
     }
@@ -1554,6 +1643,7 @@ fail:
     pthread_cond_destroy(&o->cond);
     pthread_mutex_destroy(&o->lock);
     free(o->sent_us);
+    free(o->ready);
     free(o);
     return rc;
 }
@@ -1682,5 +1772,6 @@ void outbound_stop(struct outbound *o)
     pthread_cond_destroy(&o->cond);
     pthread_mutex_destroy(&o->lock);
     free(o->sent_us);
+    free(o->ready);
     free(o);
 }

@@ -14,7 +14,10 @@
  *      gets the tenant's template by SMS, once (job_mark_sms_sent), never
  *      when its number opted out;
  *   3. claims the jobs due (job_claim_due with the per-tenant cap), within
- *      the account's calls-per-second budget, and asks Twilio to place them.
+ *      the account's calls-per-second budget, and asks Twilio to place them,
+ *      each once the store gives it a create slot (rate_take: the budget
+ *      holds across every server sharing the store; a claimed job waits for
+ *      its slot, and goes back to the queue if the server stops first).
  * Requests go out on the shared HTTP client; their answers come back to this
  * thread (never to the loop), which is the only one touching the queue.
  *
@@ -41,7 +44,7 @@ struct outbound_settings {
     const char *db_path;
     const char *public_base_url; /* no trailing slash */
     struct http_client *http;    /* the shared client; outlives the placer */
-    int calls_per_second;        /* creates per second for the account (>= 1) */
+    int calls_per_second;        /* creates per second for the account, all servers (>= 1) */
     int cap;                     /* jobs placing or placed at once per tenant (>= 1) */
     int dry_run;                 /* log what would be placed, place nothing */
     const char *allow;           /* comma-separated E.164 numbers, or NULL/"" for any */

@@ -20,10 +20,9 @@
     }
 
 /*
- * Parents first. schema_migrations and routes_version are not copied: the
- * destination has its own, and its triggers move its routing version as the
- * rows arrive. The knowledge index (FTS5 or tsvector) is the destination's
- * own, built from the passages.
+ * Parents first. The tables of `skipped` below are not copied. The
+ * knowledge index (FTS5 or tsvector) is the destination's own, built from
+ * the passages.
  */
 static const struct copy_table tables[] = {
     TABLE("tenants", NULL, "name", "default_lang", "transfer_number", "timezone", "sms_fallback"),
@@ -66,6 +65,21 @@ const struct copy_table *copy_tables(size_t *n)
 {
     *n = sizeof(tables) / sizeof(tables[0]);
     return tables;
+}
+
+static const char *const skipped[] = {
+    /* The destination has its own, at the same version (copy_check). */
+    "schema_migrations",
+    /* The destination has its own: its triggers move it as the rows arrive. */
+    "routes_version",
+    /* Create slots of the last second or two (rate_take): worth nothing later. */
+    "rate_slots",
+};
+
+const char *const *copy_skipped_tables(size_t *n)
+{
+    *n = sizeof(skipped) / sizeof(skipped[0]);
+    return skipped;
 }
 
 int copy_column_list(char *buf, size_t size, const char *const *cols, size_t ncols, char mark)

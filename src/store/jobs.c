@@ -770,3 +770,27 @@ int idempotency_put(struct store *s, const char *tenant, const char *key, const 
         return SB_EINVAL;
     return s->ops->idempotency_put(s, tenant, key, request_hash, job_id, now);
 }
+
+/* A rate's key: 1 to RATE_KEY_SIZE-1 visible ASCII characters. */
+static int rate_key_ok(const char *key)
+{
+    size_t len = key ? strnlen(key, RATE_KEY_SIZE) : 0;
+
+    if (len == 0 || len >= RATE_KEY_SIZE)
+        return 0;
+    for (const char *c = key; *c; c++) {
+        if (*c <= 0x20 || *c >= 0x7f)
+            return 0;
+    }
+    return 1;
+}
+
+int rate_take(struct store *s, const char *key, long long now_ms, int limit, long long *wait_ms)
+{
+    if (wait_ms)
+        *wait_ms = 0;
+    /* Far from overflow: the window's bounds are computed from now_ms. */
+    if (!s || !rate_key_ok(key) || now_ms <= 0 || now_ms > INT64_MAX / 4 || limit < 1 || !wait_ms)
+        return SB_EINVAL;
+    return s->ops->rate_take(s, key, now_ms, limit, wait_ms);
+}

@@ -434,4 +434,34 @@ SB_MUST_CHECK int idempotency_get(struct store *s, const char *tenant, const cha
 SB_MUST_CHECK int idempotency_put(struct store *s, const char *tenant, const char *key,
                                   const char *request_hash, long long job_id, long long now);
 
+/*
+ * A rate shared by every process on one store: the placer takes a slot
+ * before each create, so that the servers sharing a database together
+ * create at most `limit` calls in any RATE_WINDOW_MS for a Twilio account.
+ * Slots are times in wall-clock milliseconds, which every process reads
+ * from its own clock: servers on several hosts keep their clocks in step
+ * (NTP); a slot more than RATE_WINDOW_MS ahead of the taker's clock, left
+ * by a clock set back, is forgotten rather than waited for.
+ */
+#define RATE_KEY_SIZE 128 /* with its NUL: "calls:" and an account SID */
+#define RATE_WINDOW_MS 1000
+
+/**
+ * Takes one slot of `key` when fewer than `limit` (>= 1) were taken in the
+ * window (now_ms - RATE_WINDOW_MS, now_ms], counting every connection to the
+ * store (every process sharing it), in one short transaction of its own:
+ * two takers never both get the last slot. Slots up to RATE_WINDOW_MS ahead
+ * of now_ms (a clock a moment ahead) count as well; older than two windows
+ * they are deleted as others are taken. So any RATE_WINDOW_MS holds at most
+ * `limit` slots while the takers' clocks agree within RATE_WINDOW_MS.
+ * Returns 0 with *wait_ms = 0 when the slot is taken; 0 with *wait_ms > 0,
+ * how many milliseconds until a slot frees, when none is left (nothing is
+ * taken). `now_ms` is read just before the call; `key` is 1 to
+ * RATE_KEY_SIZE-1 visible ASCII characters.
+ * Returns SB_EINVAL; SB_EBUSY inside an open transaction (a slot would be
+ * held back until its commit); or the store's failure, with nothing taken.
+ */
+SB_MUST_CHECK int rate_take(struct store *s, const char *key, long long now_ms, int limit,
+                            long long *wait_ms);
+
 #endif

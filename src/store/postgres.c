@@ -365,6 +365,11 @@ static const char *const migrations[] = {
     "  at BIGINT NOT NULL);",
     /* 10: an API key's name, for people telling keys apart ('': none). */
     "ALTER TABLE api_keys ADD COLUMN name TEXT NOT NULL DEFAULT '';",
+    /* 11: the create slots every process sharing the store takes before a call (rate_take). */
+    "CREATE TABLE rate_slots("
+    "  key TEXT NOT NULL,"
+    "  at_ms BIGINT NOT NULL);"
+    "CREATE INDEX rate_slots_by_key ON rate_slots(key, at_ms);",
 };
 
 #define MIGRATION_COUNT ((long long)(sizeof(migrations) / sizeof(migrations[0])))
@@ -2706,4 +2711,5 @@ const struct store_ops store_postgres_ops = {
     .row_insert = pg_row_insert,
     .rows_inserted = pg_rows_inserted,
     .changes_wait = pg_changes_wait,
+    .rate_take = pg_rate_take,
 };

@@ -251,6 +251,7 @@ int pg_idempotency_get(struct store *s, const char *tenant, const char *key, lon
                        struct idempotency *out);
 int pg_idempotency_put(struct store *s, const char *tenant, const char *key,
                        const char *request_hash, long long job_id, long long now);
+int pg_rate_take(struct store *s, const char *key, long long now_ms, int limit, long long *wait_ms);
 
 /* Fills the search vector of passages whose vector is empty (rows a copy inserted). */
 int pg_knowledge_index_missing(struct pg_store *ps);

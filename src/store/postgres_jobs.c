@@ -11,6 +11,8 @@
  *   claimers never share one, and with a cap holds a transaction-scoped
  *   advisory lock per tenant while it counts that tenant's calls in
  *   flight, so the cap holds across processes;
+ * - rate_take holds a transaction-scoped advisory lock per key while it
+ *   counts and takes a slot, so the rate holds across processes;
  * - duplicates are settled by unique constraints (INSERT ... ON CONFLICT),
  *   and a missing tenant by INSERT ... SELECT from tenants, so that no
  *   expected refusal aborts the caller's transaction.
@@ -196,6 +198,34 @@ static const char SQL_JOB_CANCEL[] = "UPDATE jobs SET status = 'canceled', updat
 
 static const char SQL_SMS_MARK[] =
     "UPDATE jobs SET sms_sent = 1 WHERE id = $1::bigint AND sms_sent = 0";
+
+/*
+ * The class of a rate's lock (two 32-bit keys: this class, then the hash of
+ * the schema's name and the key), 0x73620003: next to the claim lock.
+ */
+#define LOCK_RATE_KEY "1935802371"
+
+static const char SQL_RATE_LOCK[] =
+    "SELECT pg_advisory_xact_lock(" LOCK_RATE_KEY ", hashtext(current_schema() || '.' || $1))";
+
+/*
+ * Under the key's lock, in one statement: forgets the slots before $6 or
+ * after $5; counts those after $4 up to $5 (the statement's snapshot holds
+ * every slot committed before the lock: the forgotten ones are outside the
+ * range counted); takes a slot at $2 when fewer than $3 count. Returns
+ * whether it took one and, when not, the time of the slot whose leaving the
+ * window makes room.
+ */
+static const char SQL_RATE_TAKE[] =
+    "WITH forgot AS (DELETE FROM rate_slots WHERE key = $1 "
+    "AND (at_ms < $6::bigint OR at_ms > $5::bigint)), "
+    "live AS (SELECT at_ms FROM rate_slots WHERE key = $1 AND at_ms > $4::bigint "
+    "AND at_ms <= $5::bigint), "
+    "n AS (SELECT count(*) AS c FROM live), "
+    "took AS (INSERT INTO rate_slots(key, at_ms) SELECT $1, $2::bigint FROM n "
+    "WHERE n.c < $3::bigint RETURNING at_ms) "
+    "SELECT (SELECT count(*) FROM took), (SELECT at_ms FROM live ORDER BY at_ms "
+    "OFFSET GREATEST((SELECT c FROM n) - $3::bigint, 0) LIMIT 1)";
 
 static const char SQL_OPTED_OUT[] = "SELECT 1 FROM opt_outs WHERE tenant = $1 AND number = $2";
 
@@ -1235,4 +1265,51 @@ int pg_idempotency_put(struct store *s, const char *tenant, const char *key,
                        const char *request_hash, long long job_id, long long now)
 {
     return idem_put(to_pg(s), tenant, key, request_hash, job_id, now);
+}
+
+/*
+ * As sqlite_rate_take: the slots within a window either side of now_ms
+ * count, those more than two windows old or one ahead are forgotten.
+ */
+int pg_rate_take(struct store *s, const char *key, long long now_ms, int limit, long long *wait_ms)
+{
+    struct pg_store *ps = to_pg(s);
+    char nowb[PG_I64_SIZE], limb[PG_I64_SIZE], fromb[PG_I64_SIZE], tob[PG_I64_SIZE],
+        oldb[PG_I64_SIZE];
+    const char *p[6];
+    PGresult *res = NULL;
+    long long wait = 0;
+    enum pg_tx_kind kind;
+    int rc;
+
+    /* A slot is taken at commit: a caller's open transaction would hold it back. */
+    if (PQtransactionStatus(ps->conn) == PQTRANS_INTRANS ||
+        PQtransactionStatus(ps->conn) == PQTRANS_INERROR)
+        return SB_EBUSY;
+    p[0] = key;
+    p[1] = pg_i64_param(nowb, now_ms);
+    p[2] = pg_i64_param(limb, limit);
+    p[3] = pg_i64_param(fromb, now_ms - RATE_WINDOW_MS);
+    p[4] = pg_i64_param(tob, now_ms + RATE_WINDOW_MS);
+    p[5] = pg_i64_param(oldb, now_ms - 2 * RATE_WINDOW_MS);
+    rc = pg_tx_enter(ps, &kind, "rate_take");
+    if (rc < 0)
+        return rc;
+    /* The count must see every slot committed before the lock: a snapshot per statement. */
+    rc = pg_exec(ps, "rate_take", "SET TRANSACTION ISOLATION LEVEL READ COMMITTED", 0, NULL, NULL);
+    if (rc == 0)
+        rc = pg_query(ps, "rate_take", SQL_RATE_LOCK, 1, p, NULL);
+    if (rc == 0)
+        rc = pg_row(ps, "rate_take", SQL_RATE_TAKE, 6, p, &res);
+    if (rc == 0 && pg_i64(res, 0, 0) == 0) {
+        wait = pg_i64(res, 0, 1) + RATE_WINDOW_MS - now_ms;
+        if (wait < 1)
+            wait = 1;
+    }
+    PQclear(res);
+    rc = pg_tx_leave(ps, kind, rc, "rate_take");
+    if (rc < 0)
+        return rc;
+    *wait_ms = wait;
+    return 0;
 }

@@ -389,6 +389,15 @@ static const char *const migrations[] = {
     "  at INTEGER NOT NULL) WITHOUT ROWID;",
     /* 10: an API key's name, for people telling keys apart ('': none). */
     "ALTER TABLE api_keys ADD COLUMN name TEXT NOT NULL DEFAULT '';",
+    /*
+     * 11: the create slots every process sharing the store takes before a
+     * call (rate_take): a slot's key (the Twilio account) and time in
+     * milliseconds. Short-lived, never copied (store/copy.c).
+     */
+    "CREATE TABLE rate_slots("
+    "  key TEXT NOT NULL,"
+    "  at_ms INTEGER NOT NULL);"
+    "CREATE INDEX rate_slots_by_key ON rate_slots(key, at_ms);",
 };
 
 #define MIGRATION_COUNT ((long long)(sizeof(migrations) / sizeof(migrations[0])))
@@ -2535,4 +2544,5 @@ const struct store_ops store_sqlite_ops = {
     .rows_read = sqlite_rows_read,
     .row_insert = sqlite_row_insert,
     .rows_inserted = sqlite_rows_inserted,
+    .rate_take = sqlite_rate_take,
 };

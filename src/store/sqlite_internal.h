@@ -266,6 +266,8 @@ int sqlite_idempotency_get(struct store *s, const char *tenant, const char *key,
                            struct idempotency *out);
 int sqlite_idempotency_put(struct store *s, const char *tenant, const char *key,
                            const char *request_hash, long long job_id, long long now);
+int sqlite_rate_take(struct store *s, const char *key, long long now_ms, int limit,
+                     long long *wait_ms);
 
 /* The copy ops (sqlite_copy.c), named by the ops table in sqlite.c. */
 int sqlite_schema_version(struct store *s, long long *version);

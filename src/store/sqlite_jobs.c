@@ -6,7 +6,8 @@
  * Every transition reads the job and writes it in one transaction
  * (sqlite_tx_enter: BEGIN IMMEDIATE when none is open), so two connections
  * never both see a job in the state they move it from. job_claim_due is one
- * UPDATE ... RETURNING under that lock.
+ * UPDATE ... RETURNING under that lock, and rate_take counts and takes its
+ * slot under it.
  */
 #include <sqlite3.h>
 #include <stdio.h>
@@ -51,6 +52,10 @@ enum jst_id {
     JST_KEY_LIST,
     JST_IDEM_GET,
     JST_IDEM_PUT,
+    JST_RATE_FORGET,
+    JST_RATE_COUNT,
+    JST_RATE_NTH,
+    JST_RATE_INSERT,
     JST_COUNT
 };
 
@@ -165,6 +170,14 @@ static const char *const jst_sql[JST_COUNT] = {
                      "VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(tenant, key) DO UPDATE SET "
                      "job_id = excluded.job_id, request_hash = excluded.request_hash, "
                      "created_at = excluded.created_at WHERE idempotency.created_at < ?6",
+    /* rate_take: ?2 is the oldest time kept, ?3 the newest. */
+    [JST_RATE_FORGET] = "DELETE FROM rate_slots WHERE key = ?1 AND (at_ms < ?2 OR at_ms > ?3)",
+    /* The slots that count: after ?2, up to ?3. */
+    [JST_RATE_COUNT] = "SELECT count(*) FROM rate_slots WHERE key = ?1 AND at_ms > ?2 "
+                       "AND at_ms <= ?3",
+    [JST_RATE_NTH] = "SELECT at_ms FROM rate_slots WHERE key = ?1 AND at_ms > ?2 "
+                     "AND at_ms <= ?3 ORDER BY at_ms LIMIT 1 OFFSET ?4",
+    [JST_RATE_INSERT] = "INSERT INTO rate_slots(key, at_ms) VALUES(?1, ?2)",
 };
 
 int sqlite_jobs_prepare(struct sqlite_store *ss)
@@ -1046,4 +1059,81 @@ int sqlite_idempotency_put(struct store *s, const char *tenant, const char *key,
                            const char *request_hash, long long job_id, long long now)
 {
     return idem_put(to_sqlite(s), tenant, key, request_hash, job_id, now);
+}
+
+/*
+ * How long until the oldest of the `count` slots counting at `now_ms` whose
+ * leaving makes room under `limit` leaves the window: the slot at
+ * (count - limit) in time order. At least 1 ms.
+ */
+static long long rate_wait(long long nth, long long now_ms)
+{
+    long long wait = nth + RATE_WINDOW_MS - now_ms;
+
+    return wait > 0 ? wait : 1;
+}
+
+/*
+ * The slots that count are those within a window either side of now_ms: one
+ * a moment ahead (another process's clock, or one that read its clock just
+ * after ours) counts as well. Slots more than two windows old, or more than
+ * one ahead (a clock set back), are forgotten; one that still counts for a
+ * taker whose clock is within a window of ours is never forgotten.
+ */
+int sqlite_rate_take(struct store *s, const char *key, long long now_ms, int limit,
+                     long long *wait_ms)
+{
+    struct sqlite_store *ss = to_sqlite(s);
+    long long from = now_ms - RATE_WINDOW_MS, to = now_ms + RATE_WINDOW_MS;
+    long long count = 0, wait = 0;
+    sqlite3_stmt *st;
+    enum tx_kind kind;
+    int src = SQLITE_OK;
+    int rc;
+
+    /* A slot is taken at commit: a caller's open transaction would hold it back. */
+    if (!sqlite3_get_autocommit(ss->db))
+        return SB_EBUSY;
+    rc = sqlite_tx_enter(ss, &kind, "rate_take");
+    if (rc < 0)
+        return rc;
+    st = jst(ss, JST_RATE_FORGET);
+    bind_str(st, 1, key, &src);
+    bind_i64(st, 2, now_ms - 2 * RATE_WINDOW_MS, &src);
+    bind_i64(st, 3, to, &src);
+    rc = run_write(ss, st, src, "rate_take");
+    if (rc == 0) {
+        st = jst(ss, JST_RATE_COUNT);
+        src = SQLITE_OK;
+        bind_str(st, 1, key, &src);
+        bind_i64(st, 2, from, &src);
+        bind_i64(st, 3, to, &src);
+        rc = step_row(ss, st, src, "rate_take");
+        if (rc == 0)
+            count = sqlite3_column_int64(st, 0);
+        stmt_done(st);
+    }
+    if (rc == 0 && count < limit) {
+        st = jst(ss, JST_RATE_INSERT);
+        src = SQLITE_OK;
+        bind_str(st, 1, key, &src);
+        bind_i64(st, 2, now_ms, &src);
+        rc = run_write(ss, st, src, "rate_take");
+    } else if (rc == 0) {
+        st = jst(ss, JST_RATE_NTH);
+        src = SQLITE_OK;
+        bind_str(st, 1, key, &src);
+        bind_i64(st, 2, from, &src);
+        bind_i64(st, 3, to, &src);
+        bind_i64(st, 4, count - limit, &src);
+        rc = step_row(ss, st, src, "rate_take");
+        if (rc == 0)
+            wait = rate_wait(sqlite3_column_int64(st, 0), now_ms);
+        stmt_done(st);
+    }
+    rc = sqlite_tx_leave(ss, kind, rc, "rate_take");
+    if (rc < 0)
+        return rc;
+    *wait_ms = wait;
+    return 0;
 }

@@ -319,6 +319,12 @@ struct store_ops {
     int (*rows_inserted)(struct store *s, const char *table, const char *id_col);
     /* Routing changes pushed to the servers (store_changes_wait); NULL: the backend has none. */
     int (*changes_wait)(struct store *s, int timeout_ms, int *changed);
+    /*
+     * One create slot of `key` (store/jobs.h, rate_take), in a short
+     * transaction of its own; *wait_ms is 0 when taken.
+     */
+    int (*rate_take)(struct store *s, const char *key, long long now_ms, int limit,
+                     long long *wait_ms);
 };
 
 /** The embedded SQLite backend (WAL). */

@@ -4,6 +4,7 @@ Jobs are queued with `switchboard calls create`; `switchboard sim api` stands in
 Twilio's REST API (its record counts the creates) and places the calls to the
 server's webhooks, signed with the same token.
 """
+import bisect
 import datetime
 import json
 import os
@@ -55,10 +56,13 @@ def wait_for(check, timeout=20, step=0.1):
 class Placer(Switchboard):
     """A seeded store and a server whose REST calls go to the sim."""
 
-    def __init__(self, sim, **server_env):
+    def __init__(self, sim, store_of=None, **server_env):
         super().__init__()
         self.sim = sim
         self.server_env = server_env
+        if store_of:  # another server on that one's store, seeded already
+            self.db = store_of.db
+            return
         self.seed()
         self.cli("tenants", "set", "acme", "--timezone", daytime_zone())
 
@@ -496,6 +500,42 @@ class FaxTest(PlacerTest):
         self.assertEqual(updates[0]["params"].get("Status"), "completed")
         self.assertNotIn("Twiml", updates[0]["params"])
         self.assertTrue(wait_for(lambda: self.sb.job(job_id)["answered_by"] == "fax", 10))
+
+
+def most_in_a_second(times, window=0.98):
+    """The most of `times` (unix seconds, sorted) in any `window` seconds: the sim records
+    a request when it arrives, to the millisecond, a moment after its slot was taken."""
+    return max((bisect.bisect_left(times, t + window) - i for i, t in enumerate(times)),
+               default=0)
+
+
+def create_times(sim):
+    return sorted(epoch(r["time"]) for r in creates(sim))
+
+
+class SharedRateTest(PlacerTest):
+    server_env = {"SWITCHBOARD_CALLS_PER_SECOND": "2"}
+
+    def test_two_servers_on_one_store_create_at_most_the_limit_in_any_second(self):
+        tos = [number(70 + i) for i in range(12)]
+        ids = [self.sb.queue(to, "--say", "hello") for to in tos]
+        other = Placer(self.sim, store_of=self.sb, **self.server_env)
+        try:
+            self.sb.start()
+            other.start()
+            for i in ids:
+                self.sb.wait_status(i, ("placed", "completed"), timeout=40)
+            logs = self.sb.logs() + other.logs()
+            # Both servers placed calls: the limit held between them, not within one.
+            self.assertIn("outbound.placing", self.sb.logs())
+            self.assertIn("outbound.placing", other.logs())
+            for to in tos:
+                self.assertEqual(len(creates(self.sim, to)), 1, to)
+            times = create_times(self.sim)
+            self.assertEqual(len(times), len(tos))
+            self.assertLessEqual(most_in_a_second(times), 2, (times, logs[-6000:]))
+        finally:
+            other.close()
 
 
 class CapTest(PlacerTest):

@@ -1016,8 +1016,8 @@ Test(agents, an_older_database_migrates_and_keeps_its_data)
                          "DROP TABLE knowledge_fts; DROP TABLE knowledge_passages;"
                          "DROP TABLE knowledge_files; DROP TABLE agents;"
                          "DROP TABLE call_turns; DROP TABLE call_messages;"
-                         "DROP TABLE tenant_relay_voices;" UNDO_MIGRATION_10 UNDO_MIGRATION_9
-                             UNDO_MIGRATION_8 UNDO_MIGRATION_7
+                         "DROP TABLE tenant_relay_voices;" UNDO_MIGRATION_11 UNDO_MIGRATION_10
+                             UNDO_MIGRATION_9 UNDO_MIGRATION_8 UNDO_MIGRATION_7
                          "DELETE FROM schema_migrations WHERE version >= 4;",
                          NULL, NULL, NULL),
             SQLITE_OK, "%s", sqlite3_errmsg(db));
@@ -1037,21 +1037,21 @@ static void back_to_migration_5(void)
     sqlite3 *db = NULL;
 
     cr_assert_eq(sqlite3_open_v2(tgt.path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    cr_assert_eq(
-        sqlite3_exec(db,
-                     "BEGIN;" UNDO_MIGRATION_10 UNDO_MIGRATION_9 UNDO_MIGRATION_8 UNDO_MIGRATION_7
-                     "ALTER TABLE agents DROP COLUMN stt;"
-                     "ALTER TABLE agents DROP COLUMN stt_model;"
-                     "ALTER TABLE agents DROP COLUMN stt_url;"
-                     "ALTER TABLE agents DROP COLUMN stt_key_env;"
-                     "ALTER TABLE agents DROP COLUMN tts;"
-                     "ALTER TABLE agents DROP COLUMN tts_url;"
-                     "ALTER TABLE agents DROP COLUMN tts_key_env;"
-                     "ALTER TABLE agents DROP COLUMN voices;"
-                     "DELETE FROM schema_migrations WHERE version >= 6;"
-                     "COMMIT;",
-                     NULL, NULL, NULL),
-        SQLITE_OK, "%s", sqlite3_errmsg(db));
+    cr_assert_eq(sqlite3_exec(db,
+                              "BEGIN;" UNDO_MIGRATION_11 UNDO_MIGRATION_10 UNDO_MIGRATION_9
+                                  UNDO_MIGRATION_8 UNDO_MIGRATION_7
+                              "ALTER TABLE agents DROP COLUMN stt;"
+                              "ALTER TABLE agents DROP COLUMN stt_model;"
+                              "ALTER TABLE agents DROP COLUMN stt_url;"
+                              "ALTER TABLE agents DROP COLUMN stt_key_env;"
+                              "ALTER TABLE agents DROP COLUMN tts;"
+                              "ALTER TABLE agents DROP COLUMN tts_url;"
+                              "ALTER TABLE agents DROP COLUMN tts_key_env;"
+                              "ALTER TABLE agents DROP COLUMN voices;"
+                              "DELETE FROM schema_migrations WHERE version >= 6;"
+                              "COMMIT;",
+                              NULL, NULL, NULL),
+                 SQLITE_OK, "%s", sqlite3_errmsg(db));
     sqlite3_close(db);
 }
 

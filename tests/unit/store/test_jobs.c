@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/err.h"
@@ -1280,12 +1281,11 @@ Test(jobs, a_database_at_migration_6_gains_the_queue_and_keeps_its_calls)
     store_close(st);
     st = NULL;
     cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    cr_assert_eq(
-        sqlite3_exec(db,
-                     "BEGIN;" UNDO_MIGRATION_10 UNDO_MIGRATION_9 UNDO_MIGRATION_8 UNDO_MIGRATION_7
-                     "COMMIT;",
-                     NULL, NULL, NULL),
-        SQLITE_OK, "%s", sqlite3_errmsg(db));
+    cr_assert_eq(sqlite3_exec(db,
+                              "BEGIN;" UNDO_MIGRATION_11 UNDO_MIGRATION_10 UNDO_MIGRATION_9
+                                  UNDO_MIGRATION_8 UNDO_MIGRATION_7 "COMMIT;",
+                              NULL, NULL, NULL),
+                 SQLITE_OK, "%s", sqlite3_errmsg(db));
     sqlite3_close(db);
     cr_assert_eq(raw_query("SELECT max(version) FROM schema_migrations"), 6);
     cr_assert_eq(store_open(&st, path), 0);
@@ -1326,7 +1326,9 @@ Test(jobs, a_tenant_keeps_its_sms_fallback_and_a_database_at_migration_7_gains_i
     st = NULL;
     cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
     cr_assert_eq(
-        sqlite3_exec(db, "BEGIN;" UNDO_MIGRATION_10 UNDO_MIGRATION_9 UNDO_MIGRATION_8 "COMMIT;",
+        sqlite3_exec(db,
+                     "BEGIN;" UNDO_MIGRATION_11 UNDO_MIGRATION_10 UNDO_MIGRATION_9 UNDO_MIGRATION_8
+                     "COMMIT;",
                      NULL, NULL, NULL),
         SQLITE_OK, "%s", sqlite3_errmsg(db));
     sqlite3_close(db);
@@ -1350,8 +1352,9 @@ Test(jobs, a_database_at_migration_9_gains_key_names_and_keeps_its_keys)
     store_close(st);
     st = NULL;
     cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    cr_assert_eq(sqlite3_exec(db, "BEGIN;" UNDO_MIGRATION_10 "COMMIT;", NULL, NULL, NULL),
-                 SQLITE_OK, "%s", sqlite3_errmsg(db));
+    cr_assert_eq(
+        sqlite3_exec(db, "BEGIN;" UNDO_MIGRATION_11 UNDO_MIGRATION_10 "COMMIT;", NULL, NULL, NULL),
+        SQLITE_OK, "%s", sqlite3_errmsg(db));
     sqlite3_close(db);
     cr_assert_eq(raw_query("SELECT max(version) FROM schema_migrations"), 9);
     cr_assert_eq(store_open(&st, path), 0);
@@ -1362,4 +1365,188 @@ Test(jobs, a_database_at_migration_9_gains_key_names_and_keeps_its_keys)
     cr_assert_eq(n, 1);
     cr_assert_str_eq(keys[0].name, "");
     job_list_free(keys);
+}
+
+/* ---- the shared rate (rate_take) ---- */
+
+#define MS0 (T0 * 1000) /* T0 in milliseconds */
+
+/* Takes a slot of `key` at `now_ms`: 0 when taken, else how long until one frees. */
+static long long take(const char *key, long long now_ms, int limit)
+{
+    long long wait = -1;
+
+    cr_assert_eq(rate_take(st, key, now_ms, limit, &wait), 0);
+    cr_assert_geq(wait, 0);
+    return wait;
+}
+
+Test(jobs, a_rate_gives_limit_slots_a_second_and_the_window_slides)
+{
+    cr_assert_eq(take("calls:AC1", MS0, 3), 0);
+    cr_assert_eq(take("calls:AC1", MS0 + 10, 3), 0);
+    cr_assert_eq(take("calls:AC1", MS0 + 20, 3), 0);
+    /* The fourth waits for the first to leave the second. */
+    cr_assert_eq(take("calls:AC1", MS0 + 30, 3), 970);
+    cr_assert_eq(take("calls:AC1", MS0 + 999, 3), 1);
+    cr_assert_eq(raw_query("SELECT count(*) FROM rate_slots"), 3, "a refusal takes nothing");
+    /* Another key (another account) has its own slots. */
+    cr_assert_eq(take("calls:AC2", MS0 + 30, 1), 0);
+    cr_assert_eq(take("calls:AC2", MS0 + 40, 1), 990);
+    /* A second after the first, its slot is free again; the next waits for the second one. */
+    cr_assert_eq(take("calls:AC1", MS0 + 1000, 3), 0);
+    cr_assert_eq(take("calls:AC1", MS0 + 1001, 3), 9);
+    cr_assert_eq(take("calls:AC1", MS0 + 1010, 3), 0);
+    cr_assert_eq(take("calls:AC1", MS0 + 1020, 3), 0);
+    cr_assert_eq(take("calls:AC1", MS0 + 1021, 3), 979);
+    /* A lower limit waits until enough have left: two of the three, here. */
+    cr_assert_eq(take("calls:AC1", MS0 + 1500, 1), 2020 - 1500);
+    /* Old slots are forgotten as new ones are taken: the table stays small. */
+    cr_assert_eq(take("calls:AC1", MS0 + 60000, 3), 0);
+    cr_assert_eq(raw_query("SELECT count(*) FROM rate_slots WHERE key = 'calls:AC1'"), 1);
+}
+
+Test(jobs, a_slot_a_moment_ahead_counts_one_far_ahead_is_forgotten)
+{
+    /* Another process whose clock is 500 ms ahead took the only slot. */
+    cr_assert_eq(take("calls:AC1", MS0 + 500, 1), 0);
+    cr_assert_eq(take("calls:AC1", MS0, 1), 1500);
+    /* A slot an hour ahead (a clock set back since) holds nothing up. */
+    cr_assert_eq(take("calls:AC2", MS0 + 3600000, 1), 0);
+    cr_assert_eq(take("calls:AC2", MS0, 1), 0);
+    cr_assert_eq(raw_query("SELECT count(*) FROM rate_slots WHERE key = 'calls:AC2'"), 1);
+}
+
+Test(jobs, rate_take_refuses_bad_input_and_an_open_transaction)
+{
+    char long_key[RATE_KEY_SIZE + 1];
+    long long wait = 7;
+
+    memset(long_key, 'k', RATE_KEY_SIZE);
+    long_key[RATE_KEY_SIZE] = '\0';
+    cr_assert_eq(rate_take(st, "", MS0, 1, &wait), SB_EINVAL);
+    cr_assert_eq(wait, 0);
+    cr_assert_eq(rate_take(st, NULL, MS0, 1, &wait), SB_EINVAL);
+    cr_assert_eq(rate_take(st, "calls AC1", MS0, 1, &wait), SB_EINVAL);
+    cr_assert_eq(rate_take(st, "calls:\xc3\xb1", MS0, 1, &wait), SB_EINVAL);
+    cr_assert_eq(rate_take(st, long_key, MS0, 1, &wait), SB_EINVAL);
+    long_key[RATE_KEY_SIZE - 1] = '\0';
+    cr_assert_eq(rate_take(st, long_key, MS0, 1, &wait), 0, "RATE_KEY_SIZE-1 characters");
+    cr_assert_eq(rate_take(st, "calls:AC1", MS0, 0, &wait), SB_EINVAL);
+    cr_assert_eq(rate_take(st, "calls:AC1", 0, 1, &wait), SB_EINVAL);
+    cr_assert_eq(rate_take(st, "calls:AC1", MS0, 1, NULL), SB_EINVAL);
+    cr_assert_eq(rate_take(NULL, "calls:AC1", MS0, 1, &wait), SB_EINVAL);
+    cr_assert_eq(store_begin(st), 0);
+    cr_assert_eq(rate_take(st, "calls:AC1", MS0, 1, &wait), SB_EBUSY);
+    cr_assert_eq(store_rollback(st), 0);
+    cr_assert_eq(raw_query("SELECT count(*) FROM rate_slots WHERE key = 'calls:AC1'"), 0);
+}
+
+/* Connections taking slots of one key as fast as they can, on the wall clock. */
+#define TAKERS 4
+#define TAKE_LIMIT 5
+#define TAKE_FOR_MS 1500
+#define TAKEN_MAX 64
+
+struct taker {
+    struct store *s;
+    pthread_barrier_t *go;
+    long long taken[TAKEN_MAX]; /* the times of the slots it took */
+    size_t n;
+    long long tries;
+    int rc;
+};
+
+static long long wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void *take_for_a_while(void *arg)
+{
+    struct taker *t = arg;
+    long long end;
+
+    pthread_barrier_wait(t->go);
+    end = wall_ms() + TAKE_FOR_MS;
+    for (;;) {
+        long long now = wall_ms(), wait = 0;
+
+        if (now >= end)
+            break;
+        t->rc = rate_take(t->s, "calls:AC1", now, TAKE_LIMIT, &wait);
+        t->tries++;
+        if (t->rc < 0)
+            break;
+        if (wait == 0 && t->n < TAKEN_MAX)
+            t->taken[t->n++] = now;
+    }
+    return NULL;
+}
+
+static int ll_cmp(const void *a, const void *b)
+{
+    long long x = *(const long long *)a, y = *(const long long *)b;
+
+    return (x > y) - (x < y);
+}
+
+Test(jobs, connections_racing_for_slots_never_pass_the_limit_in_any_second)
+{
+    static struct taker t[TAKERS];
+    long long all[TAKERS * TAKEN_MAX];
+    pthread_barrier_t go;
+    pthread_t th[TAKERS];
+    size_t n = 0;
+    long long tries = 0;
+
+    memset(t, 0, sizeof(t));
+    cr_assert_eq(pthread_barrier_init(&go, NULL, TAKERS), 0);
+    for (int i = 0; i < TAKERS; i++) {
+        cr_assert_eq(store_open(&t[i].s, path), 0);
+        t[i].go = &go;
+    }
+    for (int i = 0; i < TAKERS; i++)
+        cr_assert_eq(pthread_create(&th[i], NULL, take_for_a_while, &t[i]), 0);
+    for (int i = 0; i < TAKERS; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&go);
+    for (int i = 0; i < TAKERS; i++) {
+        store_close(t[i].s);
+        cr_assert_eq(t[i].rc, 0, "taker %d: %d", i, t[i].rc);
+        cr_assert_lt(t[i].n, TAKEN_MAX);
+        for (size_t k = 0; k < t[i].n; k++)
+            all[n++] = t[i].taken[k];
+        tries += t[i].tries;
+    }
+    qsort(all, n, sizeof(all[0]), ll_cmp);
+    /* Any TAKE_LIMIT + 1 slots span a second or more: no window of 1000 ms holds more. */
+    for (size_t i = 0; i + TAKE_LIMIT < n; i++)
+        cr_assert_geq(all[i + TAKE_LIMIT] - all[i], 1000, "%d slots within %lld ms", TAKE_LIMIT + 1,
+                      all[i + TAKE_LIMIT] - all[i]);
+    /* The window slid: the second after the first gave its slots too. */
+    cr_assert_gt(n, (size_t)TAKE_LIMIT, "%zu slots in %lld tries", n, tries);
+    cr_assert_leq(n, (size_t)(2 * TAKE_LIMIT));
+    cr_assert_gt(tries, (long long)(4 * n), "the takers raced: %lld tries", tries);
+}
+
+Test(jobs, a_database_at_migration_10_gains_the_rate_slots)
+{
+    sqlite3 *db = NULL;
+
+    target_sqlite_only("the migrations undone are SQLite's");
+    store_close(st);
+    st = NULL;
+    cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(db, "BEGIN;" UNDO_MIGRATION_11 "COMMIT;", NULL, NULL, NULL),
+                 SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+    cr_assert_eq(raw_query("SELECT max(version) FROM schema_migrations"), 10);
+    cr_assert_eq(store_open(&st, path), 0);
+    cr_assert_eq(raw_query("SELECT max(version) FROM schema_migrations"), LATEST_MIGRATION);
+    cr_assert_eq(take("calls:AC1", MS0, 1), 0);
+    cr_assert_eq(take("calls:AC1", MS0 + 1, 1), 999);
 }

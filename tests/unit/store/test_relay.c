@@ -395,8 +395,8 @@ static void back_to_migration_4(void)
              "ALTER TABLE agents DROP COLUMN tts;"
              "ALTER TABLE agents DROP COLUMN tts_url;"
              "ALTER TABLE agents DROP COLUMN tts_key_env;"
-             "ALTER TABLE agents DROP COLUMN voices;" UNDO_MIGRATION_10 UNDO_MIGRATION_9
-                 UNDO_MIGRATION_8 UNDO_MIGRATION_7
+             "ALTER TABLE agents DROP COLUMN voices;" UNDO_MIGRATION_11 UNDO_MIGRATION_10
+                 UNDO_MIGRATION_9 UNDO_MIGRATION_8 UNDO_MIGRATION_7
              "DELETE FROM schema_migrations WHERE version >= 5;"
              "COMMIT;");
 }

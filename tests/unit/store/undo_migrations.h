@@ -8,7 +8,12 @@
 #define SB_TESTS_STORE_UNDO_MIGRATIONS_H
 
 /* The newest migration: what a migrated database's schema_migrations ends at. */
-#define LATEST_MIGRATION 10
+#define LATEST_MIGRATION 11
+
+/* Migration 11: the create slots of the shared rate. */
+#define UNDO_MIGRATION_11                                                                          \
+    "DROP TABLE rate_slots;"                                                                       \
+    "DELETE FROM schema_migrations WHERE version >= 11;"
 
 /* Migration 10: an API key's name. */
 #define UNDO_MIGRATION_10                                                                          \
