@@ -1085,70 +1085,6 @@ static int pg_rollback(struct store *s)
     return run(ps, "ROLLBACK", "rollback");
 }
 
-/* True when `v` is "" or the canonical spelling that `canon` gives it. */
-static int provider_valid(const char *v, size_t size, const char *(*canon)(const char *))
-{
-    const char *c;
-
-    if (!pg_terminated(v, size))
-        return 0;
-    if (!v[0])
-        return 1;
-    c = canon(v);
-    return c && strcmp(c, v) == 0;
-}
-
-static int relay_voice_valid(const struct tenant_relay_voice *r)
-{
-    return pg_terminated(r->lang, sizeof(r->lang)) && r->lang[0] &&
-           provider_valid(r->tts_provider, sizeof(r->tts_provider), relay_tts_provider_canonical) &&
-           pg_terminated(r->voice, sizeof(r->voice)) &&
-           /* A provider's voice means nothing without the provider. */
-           (!r->voice[0] || r->tts_provider[0]) &&
-           provider_valid(r->transcription_provider, sizeof(r->transcription_provider),
-                          relay_transcription_provider_canonical);
-}
-
-/* Checks the name and the fields of `t` that `fields` names. */
-static int tenant_valid(const struct tenant *t, unsigned fields)
-{
-    if (!pg_terminated(t->name, sizeof(t->name)) || !t->name[0])
-        return 0;
-    if ((fields & TENANT_FIELD_DEFAULT_LANG) &&
-        !pg_terminated(t->default_lang, sizeof(t->default_lang)))
-        return 0;
-    if ((fields & TENANT_FIELD_TRANSFER) &&
-        !pg_terminated(t->transfer_number, sizeof(t->transfer_number)))
-        return 0;
-    if ((fields & TENANT_FIELD_TIMEZONE) && !pg_terminated(t->timezone, sizeof(t->timezone)))
-        return 0;
-    if ((fields & TENANT_FIELD_SMS_FALLBACK) &&
-        (!pg_terminated(t->sms_fallback, sizeof(t->sms_fallback)) ||
-         !utf8_valid(t->sms_fallback, strlen(t->sms_fallback))))
-        return 0;
-    if (fields & TENANT_FIELD_LANGS) {
-        if (t->nlangs < 0 || t->nlangs > TENANT_MAX_LANGS)
-            return 0;
-        for (int i = 0; i < t->nlangs; i++) {
-            const struct tenant_lang *l = &t->langs[i];
-
-            if (!pg_terminated(l->lang, sizeof(l->lang)) || !l->lang[0] ||
-                !pg_terminated(l->voice, sizeof(l->voice)) ||
-                !pg_terminated(l->greeting, sizeof(l->greeting)))
-                return 0;
-        }
-    }
-    if (fields & TENANT_FIELD_RELAY) {
-        if (t->nrelay < 0 || t->nrelay > TENANT_MAX_LANGS)
-            return 0;
-        for (int i = 0; i < t->nrelay; i++) {
-            if (!relay_voice_valid(&t->relay[i]))
-                return 0;
-        }
-    }
-    return 1;
-}
-
 /* The same language twice is a mistake in the input, not a taken name. */
 static const struct pg_expect expect_row_twice[] = {{STATE_UNIQUE, SB_EINVAL}, {NULL, 0}};
 
@@ -1199,8 +1135,6 @@ static int pg_tenant_add(struct store *s, const struct tenant *t)
     enum pg_tx_kind kind;
     int rc;
 
-    if (!tenant_valid(t, TENANT_FIELDS_ALL))
-        return SB_EINVAL;
     rc = pg_tx_enter(ps, &kind, "tenant_add");
     if (rc < 0)
         return rc;
@@ -1247,8 +1181,6 @@ static int pg_tenant_update(struct store *s, const struct tenant *t, unsigned fi
     enum pg_tx_kind kind;
     int rc;
 
-    if (!tenant_valid(t, fields))
-        return SB_EINVAL;
     rc = pg_tx_enter(ps, &kind, "tenant_update");
     if (rc < 0)
         return rc;

@@ -22,7 +22,6 @@
 
 #include "core/err.h"
 #include "core/log.h"
-#include "core/utf8.h"
 #include "store/agents.h"
 #include "store/agent_text.h"
 #include "store/sqlite_internal.h"
@@ -1128,70 +1127,6 @@ static int sqlite_rollback(struct store *s)
     return run(ss, ST_ROLLBACK, "rollback");
 }
 
-/* True when `v` is "" or the canonical spelling that `canon` gives it. */
-static int provider_valid(const char *v, size_t size, const char *(*canon)(const char *))
-{
-    const char *c;
-
-    if (!terminated(v, size))
-        return 0;
-    if (!v[0])
-        return 1;
-    c = canon(v);
-    return c && strcmp(c, v) == 0;
-}
-
-static int relay_voice_valid(const struct tenant_relay_voice *r)
-{
-    return terminated(r->lang, sizeof(r->lang)) && r->lang[0] &&
-           provider_valid(r->tts_provider, sizeof(r->tts_provider), relay_tts_provider_canonical) &&
-           terminated(r->voice, sizeof(r->voice)) &&
-           /* A provider's voice means nothing without the provider. */
-           (!r->voice[0] || r->tts_provider[0]) &&
-           provider_valid(r->transcription_provider, sizeof(r->transcription_provider),
-                          relay_transcription_provider_canonical);
-}
-
-/* Checks the name and the fields of `t` that `fields` names. */
-static int tenant_valid(const struct tenant *t, unsigned fields)
-{
-    if (!terminated(t->name, sizeof(t->name)) || !t->name[0])
-        return 0;
-    if ((fields & TENANT_FIELD_DEFAULT_LANG) &&
-        !terminated(t->default_lang, sizeof(t->default_lang)))
-        return 0;
-    if ((fields & TENANT_FIELD_TRANSFER) &&
-        !terminated(t->transfer_number, sizeof(t->transfer_number)))
-        return 0;
-    if ((fields & TENANT_FIELD_TIMEZONE) && !terminated(t->timezone, sizeof(t->timezone)))
-        return 0;
-    if ((fields & TENANT_FIELD_SMS_FALLBACK) &&
-        (!terminated(t->sms_fallback, sizeof(t->sms_fallback)) ||
-         !utf8_valid(t->sms_fallback, strlen(t->sms_fallback))))
-        return 0;
-    if (fields & TENANT_FIELD_LANGS) {
-        if (t->nlangs < 0 || t->nlangs > TENANT_MAX_LANGS)
-            return 0;
-        for (int i = 0; i < t->nlangs; i++) {
-            const struct tenant_lang *l = &t->langs[i];
-
-            if (!terminated(l->lang, sizeof(l->lang)) || !l->lang[0] ||
-                !terminated(l->voice, sizeof(l->voice)) ||
-                !terminated(l->greeting, sizeof(l->greeting)))
-                return 0;
-        }
-    }
-    if (fields & TENANT_FIELD_RELAY) {
-        if (t->nrelay < 0 || t->nrelay > TENANT_MAX_LANGS)
-            return 0;
-        for (int i = 0; i < t->nrelay; i++) {
-            if (!relay_voice_valid(&t->relay[i]))
-                return 0;
-        }
-    }
-    return 1;
-}
-
 /*
  * Runs a bound write of one of a tenant's languages or relay voices. The
  * same language twice is a mistake in the input, not a taken name.
@@ -1233,13 +1168,10 @@ static int relay_write(struct sqlite_store *ss, enum stmt_id id, const char *ten
     return run_tenant_row_write(ss, st, src, op);
 }
 
-/* Checks the fields of `t` that `fields` names, then opens the write's protection
- * (sqlite_tx_enter). */
+/* Opens a tenant write's protection (sqlite_tx_enter); store.c checked `t` already. */
 static int tenant_write_enter(struct sqlite_store *ss, const struct tenant *t, unsigned fields,
                               enum tx_kind *kind, const char *op)
 {
-    if (!tenant_valid(t, fields))
-        return SB_EINVAL;
     return sqlite_tx_enter(ss, kind, op);
 }
 

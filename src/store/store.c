@@ -11,6 +11,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "core/utf8.h"
 #include "core/banned.h"
 
 static const char *const plan_names[] = {"starter", "pro", "enterprise", "relay"};
@@ -125,9 +126,81 @@ int store_rollback(struct store *s)
     return s ? s->ops->rollback(s) : SB_EINVAL;
 }
 
+/* True when `s` is NUL-terminated within its `size` bytes. */
+static int field_terminated(const char *s, size_t size)
+{
+    return memchr(s, '\0', size) != NULL;
+}
+
+/* True when `v` is "" or the canonical spelling that `canon` gives it. */
+static int provider_valid(const char *v, size_t size, const char *(*canon)(const char *))
+{
+    const char *c;
+
+    if (!field_terminated(v, size))
+        return 0;
+    if (!v[0])
+        return 1;
+    c = canon(v);
+    return c && strcmp(c, v) == 0;
+}
+
+static int relay_voice_valid(const struct tenant_relay_voice *r)
+{
+    return field_terminated(r->lang, sizeof(r->lang)) && r->lang[0] &&
+           provider_valid(r->tts_provider, sizeof(r->tts_provider), relay_tts_provider_canonical) &&
+           field_terminated(r->voice, sizeof(r->voice)) &&
+           /* A provider's voice means nothing without the provider. */
+           (!r->voice[0] || r->tts_provider[0]) &&
+           provider_valid(r->transcription_provider, sizeof(r->transcription_provider),
+                          relay_transcription_provider_canonical);
+}
+
+/* Checks the name and the fields of `t` that `fields` names. */
+static int tenant_valid(const struct tenant *t, unsigned fields)
+{
+    if (!field_terminated(t->name, sizeof(t->name)) || !t->name[0])
+        return 0;
+    if ((fields & TENANT_FIELD_DEFAULT_LANG) &&
+        !field_terminated(t->default_lang, sizeof(t->default_lang)))
+        return 0;
+    if ((fields & TENANT_FIELD_TRANSFER) &&
+        !field_terminated(t->transfer_number, sizeof(t->transfer_number)))
+        return 0;
+    if ((fields & TENANT_FIELD_TIMEZONE) && !field_terminated(t->timezone, sizeof(t->timezone)))
+        return 0;
+    if ((fields & TENANT_FIELD_SMS_FALLBACK) &&
+        (!field_terminated(t->sms_fallback, sizeof(t->sms_fallback)) ||
+         !utf8_valid(t->sms_fallback, strlen(t->sms_fallback))))
+        return 0;
+    if (fields & TENANT_FIELD_LANGS) {
+        if (t->nlangs < 0 || t->nlangs > TENANT_MAX_LANGS)
+            return 0;
+        for (int i = 0; i < t->nlangs; i++) {
+            const struct tenant_lang *l = &t->langs[i];
+
+            if (!field_terminated(l->lang, sizeof(l->lang)) || !l->lang[0] ||
+                !field_terminated(l->voice, sizeof(l->voice)) ||
+                !field_terminated(l->greeting, sizeof(l->greeting)))
+                return 0;
+        }
+    }
+    if (fields & TENANT_FIELD_RELAY) {
+        if (t->nrelay < 0 || t->nrelay > TENANT_MAX_LANGS)
+            return 0;
+        for (int i = 0; i < t->nrelay; i++) {
+            if (!relay_voice_valid(&t->relay[i]))
+                return 0;
+        }
+    }
+    return 1;
+}
+
 int store_tenant_add(struct store *s, const struct tenant *t)
 {
-    return s && t ? s->ops->tenant_add(s, t) : SB_EINVAL;
+    if (!s || !t || !tenant_valid(t, TENANT_FIELDS_ALL))
+        return SB_EINVAL;
+    return s->ops->tenant_add(s, t);
 }
 
 int store_tenant_remove(struct store *s, const char *name)
@@ -147,7 +220,7 @@ int store_tenant_list(struct store *s, struct tenant **out, size_t *n)
 
 int store_tenant_update(struct store *s, const struct tenant *t, unsigned fields)
 {
-    if (!s || !t || fields == 0 || (fields & ~TENANT_FIELDS_ALL))
+    if (!s || !t || fields == 0 || (fields & ~TENANT_FIELDS_ALL) || !tenant_valid(t, fields))
         return SB_EINVAL;
     return s->ops->tenant_update(s, t, fields);
 }
