@@ -794,3 +794,14 @@ int rate_take(struct store *s, const char *key, long long now_ms, int limit, lon
         return SB_EINVAL;
     return s->ops->rate_take(s, key, now_ms, limit, wait_ms);
 }
+
+int job_retried_after(const struct job *j, enum job_status status)
+{
+    return (status == JOB_BUSY || status == JOB_NO_ANSWER) && j->attempts <= j->max_retries;
+}
+
+int job_sms_wanted(const struct job *j, enum job_status status)
+{
+    return j->sms_fallback && !j->sms_sent &&
+           (status == JOB_BUSY || status == JOB_NO_ANSWER || status == JOB_FAILED);
+}

@@ -464,4 +464,14 @@ SB_MUST_CHECK int idempotency_put(struct store *s, const char *tenant, const cha
 SB_MUST_CHECK int rate_take(struct store *s, const char *key, long long now_ms, int limit,
                             long long *wait_ms);
 
+/** True when a job whose attempt ended `status` is tried again: busy or no answer, retries left. */
+int job_retried_after(const struct job *j, enum job_status status);
+
+/**
+ * True when a job that ends `status` texts the tenant's SMS fallback: it
+ * asked for one, none went yet, and the call was not reached (busy, no
+ * answer, failed). The number's opt-out is the store's to check.
+ */
+int job_sms_wanted(const struct job *j, enum job_status status);
+
 #endif

@@ -801,8 +801,7 @@ static int sms_due(struct pg_store *ps, const struct job *j, enum job_status sta
 {
     int out;
 
-    if (!j->sms_fallback || j->sms_sent ||
-        (status != JOB_BUSY && status != JOB_NO_ANSWER && status != JOB_FAILED))
+    if (!job_sms_wanted(j, status))
         return 0;
     out = opted_out(ps, j->tenant, j->to);
     return out < 0 ? out : !out;
@@ -836,7 +835,7 @@ static int end_attempt(struct pg_store *ps, const struct job *j, enum job_status
     char idb[PG_I64_SIZE], at[PG_I64_SIZE], nowb[PG_I64_SIZE];
     int rc;
 
-    if ((status == JOB_BUSY || status == JOB_NO_ANSWER) && j->attempts <= j->max_retries) {
+    if (job_retried_after(j, status)) {
         const char *p[] = {pg_i64_param(idb, j->id), job_status_name(status),
                            pg_i64_param(at, now + j->retry_delay_s), pg_i64_param(nowb, now)};
 

@@ -591,8 +591,7 @@ static int sms_due(struct sqlite_store *ss, const struct job *j, enum job_status
 {
     int out;
 
-    if (!j->sms_fallback || j->sms_sent ||
-        (status != JOB_BUSY && status != JOB_NO_ANSWER && status != JOB_FAILED))
+    if (!job_sms_wanted(j, status))
         return 0;
     out = opted_out(ss, j->tenant, j->to);
     return out < 0 ? out : !out;
@@ -606,7 +605,7 @@ static int end_attempt(struct sqlite_store *ss, const struct job *j, enum job_st
     int src = SQLITE_OK;
     int rc;
 
-    if ((status == JOB_BUSY || status == JOB_NO_ANSWER) && j->attempts <= j->max_retries) {
+    if (job_retried_after(j, status)) {
         st = jst(ss, JST_JOB_RETRY);
         bind_i64(st, 1, j->id, &src);
         bind_str(st, 2, job_status_name(status), &src);
