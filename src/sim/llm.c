@@ -157,6 +157,76 @@ static int parse_int_key(json_t *rule, const char *key, long lo, long hi, int *o
     return 0;
 }
 
+/* The longest "regex" a script may give, and its {n,m} repetitions at most. */
+#define REGEX_MAX 512
+#define REGEX_REPEAT_MAX 16
+#define REGEX_INTERVALS_MAX 2
+
+/*
+ * Refuses what makes glibc's regcomp build an enormous automaton: a
+ * repetition of a repetition ("o++", "a*{2}", which POSIX leaves
+ * undefined), large or many {n,m} (each copies what it repeats, so they
+ * multiply) and very long patterns. A script is a test's input, but a
+ * mistyped one must be an error, not the stand-in eating the memory.
+ */
+static int regex_tame(const char *re, char *why, size_t whysize)
+{
+    int after_repeat = 0;
+    int intervals = 0;
+
+    if (strlen(re) > REGEX_MAX) {
+        snprintf(why, whysize, "longer than %d bytes", REGEX_MAX);
+        return 0;
+    }
+    for (const char *p = re; *p; p++) {
+        if (*p == '\\' && p[1]) {
+            p++;
+            after_repeat = 0;
+        } else if (*p == '[') {
+            /* A bracket expression: ']' first (or after '^') is a member, not its end. */
+            p++;
+            if (*p == '^')
+                p++;
+            if (*p == ']')
+                p++;
+            while (*p && *p != ']')
+                p++;
+            if (!*p)
+                break;
+            after_repeat = 0;
+        } else if (*p == '*' || *p == '+' || *p == '?' || *p == '{') {
+            if (after_repeat) {
+                snprintf(why, whysize, "it repeats a repetition at byte %zu", (size_t)(p - re));
+                return 0;
+            }
+            if (*p == '{') {
+                /* {n,m} copies what it repeats: few of them, and small. */
+                const char *open = p;
+
+                while (*p && *p != '}') {
+                    if (isdigit((unsigned char)*p) && strtol(p, NULL, 10) > REGEX_REPEAT_MAX) {
+                        snprintf(why, whysize, "it repeats more than %d times at byte %zu",
+                                 REGEX_REPEAT_MAX, (size_t)(open - re));
+                        return 0;
+                    }
+                    p++;
+                }
+                if (++intervals > REGEX_INTERVALS_MAX) {
+                    snprintf(why, whysize, "it has more than %d {n,m} repetitions",
+                             REGEX_INTERVALS_MAX);
+                    return 0;
+                }
+                if (!*p)
+                    break;
+            }
+            after_repeat = 1;
+        } else {
+            after_repeat = 0;
+        }
+    }
+    return 1;
+}
+
 static int parse_rule(json_t *j, struct sim_llm_rule *r, size_t index, char *err, size_t errsize)
 {
     static const char *const keys[] = {"match",           "regex", "reply",    "tool_call",
@@ -221,6 +291,10 @@ static int parse_rule(json_t *j, struct sim_llm_rule *r, size_t index, char *err
 
         if (!re) {
             sb_set_error(err, errsize, "%s: \"regex\" is not a string", where);
+            return SB_EPARSE;
+        }
+        if (!regex_tame(re, reason, sizeof(reason))) {
+            sb_set_error(err, errsize, "%s: \"regex\" is refused: %s", where, reason);
             return SB_EPARSE;
         }
         rc = regcomp(&r->regex, re, REG_EXTENDED | REG_ICASE | REG_NOSUB);

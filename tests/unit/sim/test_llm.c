@@ -132,6 +132,17 @@ Test(sim_llm, script_errors_name_the_rule)
     refused("{\"rules\":[{\"match\":\"a\",\"reply\":\"x\"},{\"match\":\"b\"}]}",
             "rules[1] needs a \"reply\"");
     refused("{\"rules\":[{\"regex\":\"(\",\"reply\":\"x\"}]}", "does not compile");
+    /* What would make regcomp take gigabytes: a repetition repeated, or a huge pattern. */
+    refused("{\"rules\":[{\"regex\":\"^(ho++++++++ne.\",\"reply\":\"x\"}]}",
+            "it repeats a repetition at byte 5");
+    refused("{\"rules\":[{\"regex\":\"a*{2}\",\"reply\":\"x\"}]}", "repeats a repetition");
+    refused("{\"rules\":[{\"regex\":\"a{2}+\",\"reply\":\"x\"}]}", "repeats a repetition");
+    refused("{\"rules\":[{\"regex\":\"(x{9}){17}\",\"reply\":\"x\"}]}",
+            "repeats more than 16 times at byte 6");
+    refused("{\"rules\":[{\"regex\":\"a{2}b{2}c{2}\",\"reply\":\"x\"}]}",
+            "more than 2 {n,m} repetitions");
+    /* Plus signs that are characters, and repetitions of groups, stay allowed. */
+    load("{\"rules\":[{\"regex\":\"^[+*]?\\\\++(ab)+c{1,2}(d+)?\",\"reply\":\"x\"}]}");
     refused("{\"rules\":[{\"match\":\"a\",\"reply\":\"x\",\"stall\":1}]}", "unknown key 'stall'");
     refused("{\"rules\":[{\"match\":\"a\",\"error\":404}]}", "not 429 or 500");
     refused("{\"rules\":[{\"match\":\"a\",\"reply\":\"x\",\"stall_ms\":-1}]}", "stall_ms");
