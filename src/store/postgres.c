@@ -534,6 +534,8 @@ static int reconnect(struct pg_store *ps, const char *op)
  * SQLSTATE `expect` names is returned as its code without a log line; any
  * other is logged under `op`.
  */
+static int calls_flush(struct pg_store *ps);
+
 static int run_sql(struct pg_store *ps, const char *op, const char *sql, int n,
                    const char *const *params, PGresult **out, const struct pg_expect *expect)
 {
@@ -557,6 +559,13 @@ static int run_sql(struct pg_store *ps, const char *op, const char *sql, int n,
                       i + 1);
             return SB_EINVAL;
         }
+    }
+    /* Held call rows go first: what follows may read or change them. */
+    if (ps->npending_calls && !ps->flushing_calls) {
+        int frc = calls_flush(ps);
+
+        if (frc < 0)
+            return frc;
     }
     if (reconnect(ps, op) < 0)
         return SB_EIO;
@@ -1026,6 +1035,7 @@ static void pg_close(struct store *s)
         return;
     prepared_clear(ps);
     PQfinish(ps->conn);
+    free(ps->pending_calls);
     free(ps);
 }
 
@@ -1080,6 +1090,7 @@ static int pg_rollback(struct store *s)
 
     /* A transaction lost with its connection is over: the next statement may connect again. */
     ps->lost_in_tx = 0;
+    ps->npending_calls = 0; /* never written: they go with the transaction */
     if (!in_transaction(ps))
         return 0;
     return run(ps, "ROLLBACK", "rollback");
@@ -1495,35 +1506,123 @@ static int call_valid(const struct call_record *c)
     "call_sid, tenant, direction, from_number, to_number, status, duration, lang, started_at, "    \
     "ended_at"
 
+/* The parameters of a call row, per row. */
+#define CALL_PARAMS 11
+/* Held call rows written in one statement at most (PostgreSQL takes 65535 parameters). */
+#define CALLS_FLUSH_MAX 1024
+
+/* A status callback may have created the row first: keep its status, but fill in what only the
+ * webhook knows. */
+#define CALL_UPSERT_TAIL                                                                           \
+    " ON CONFLICT(call_sid) DO UPDATE SET "                                                        \
+    "tenant = CASE WHEN calls.tenant = '' THEN excluded.tenant ELSE calls.tenant END, "            \
+    "lang = CASE WHEN calls.lang = '' THEN excluded.lang ELSE calls.lang END, "                    \
+    "started_at = LEAST(calls.started_at, excluded.started_at)"
+
+/* Writes rows `c[0..n)` (distinct calls) in one INSERT. */
+static int calls_write(struct pg_store *ps, const struct call_record *c, size_t n)
+{
+    char(*nums)[4][PG_I64_SIZE] = calloc(n, sizeof(*nums));
+    const char **params = calloc(n * CALL_PARAMS, sizeof(*params));
+    size_t cap = 160 + n * (CALL_PARAMS * 8 + 4) + sizeof(CALL_UPSERT_TAIL);
+    char *sql = malloc(cap);
+    char now[PG_I64_SIZE];
+    size_t len;
+    int rc;
+
+    if (!nums || !params || !sql) {
+        rc = SB_ENOMEM;
+        goto out;
+    }
+    pg_i64_param(now, (long long)time(NULL));
+    len = (size_t)snprintf(sql, cap, "INSERT INTO calls(" CALL_COLUMNS ", updated_at) VALUES");
+    for (size_t r = 0; r < n; r++) {
+        const char **p = params + r * CALL_PARAMS;
+
+        p[0] = c[r].call_sid;
+        p[1] = c[r].tenant;
+        p[2] = c[r].direction;
+        p[3] = c[r].from;
+        p[4] = c[r].to;
+        p[5] = c[r].status;
+        p[6] = pg_i64_param(nums[r][0], c[r].duration);
+        p[7] = c[r].lang;
+        p[8] = pg_i64_param(nums[r][1], c[r].started_at);
+        p[9] = pg_i64_param(nums[r][2], c[r].ended_at);
+        p[10] = now;
+        for (int k = 0; k < CALL_PARAMS; k++)
+            len +=
+                (size_t)snprintf(sql + len, cap - len, "%s$%zu", k == 0 ? (r ? ",(" : "(") : ", ",
+                                 r * CALL_PARAMS + (size_t)k + 1);
+        sql[len++] = ')';
+        sql[len] = '\0';
+    }
+    memcpy(sql + len, CALL_UPSERT_TAIL, sizeof(CALL_UPSERT_TAIL));
+    rc = pg_exec(ps, "call_insert", sql, (int)(n * CALL_PARAMS), params, NULL);
+out:
+    free(nums);
+    free(params);
+    free(sql);
+    return rc;
+}
+
+/* Writes the held call rows (in the transaction they were logged in). */
+static int calls_flush(struct pg_store *ps)
+{
+    size_t done = 0;
+    int rc = 0;
+
+    ps->flushing_calls = 1;
+    while (rc == 0 && done < ps->npending_calls) {
+        size_t n = ps->npending_calls - done;
+
+        if (n > CALLS_FLUSH_MAX)
+            n = CALLS_FLUSH_MAX;
+        rc = calls_write(ps, ps->pending_calls + done, n);
+        done += n;
+    }
+    ps->flushing_calls = 0;
+    ps->npending_calls = 0;
+    return rc;
+}
+
 static int pg_call_insert(struct store *s, const struct call_record *c)
 {
-    char duration[PG_I64_SIZE], started[PG_I64_SIZE], ended[PG_I64_SIZE], now[PG_I64_SIZE];
-    const char *params[11];
+    struct pg_store *ps = to_pg(s);
+
+    const char *texts[] = {c->call_sid, c->tenant, c->direction, c->from,
+                           c->to,       c->status, c->lang};
 
     if (!call_valid(c))
         return SB_EINVAL;
-    params[0] = c->call_sid;
-    params[1] = c->tenant;
-    params[2] = c->direction;
-    params[3] = c->from;
-    params[4] = c->to;
-    params[5] = c->status;
-    params[6] = pg_i64_param(duration, c->duration);
-    params[7] = c->lang;
-    params[8] = pg_i64_param(started, c->started_at);
-    params[9] = pg_i64_param(ended, c->ended_at);
-    params[10] = pg_i64_param(now, (long long)time(NULL));
-    return pg_exec(to_pg(s), "call_insert",
-                   "INSERT INTO calls(" CALL_COLUMNS ", updated_at) "
-                   "VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
-                   /* A status callback may have created the row first: keep its
-                    * status, but fill in what only the webhook knows. */
-                   "ON CONFLICT(call_sid) DO UPDATE SET "
-                   "tenant = CASE WHEN calls.tenant = '' THEN excluded.tenant "
-                   "ELSE calls.tenant END, "
-                   "lang = CASE WHEN calls.lang = '' THEN excluded.lang ELSE calls.lang END, "
-                   "started_at = LEAST(calls.started_at, excluded.started_at)",
-                   11, params, NULL);
+    if (!in_transaction(ps) || ps->lost_in_tx)
+        return calls_write(ps, c, 1);
+    /* Refused alone now, as run_sql would: held, it would fail the rows written with it. */
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        if (!utf8_valid(texts[i], strlen(texts[i]))) {
+            log_event(LOG_WARN, "store.postgres", "op=call_insert reason=\"text is not UTF-8\"");
+            return SB_EINVAL;
+        }
+    }
+    /* One INSERT cannot touch a row twice: the same call logged again goes out alone. */
+    for (size_t i = 0; i < ps->npending_calls; i++) {
+        if (strcmp(ps->pending_calls[i].call_sid, c->call_sid) == 0) {
+            int rc = calls_flush(ps);
+
+            return rc ? rc : calls_write(ps, c, 1);
+        }
+    }
+    if (ps->npending_calls == ps->cap_pending_calls) {
+        size_t cap = ps->cap_pending_calls ? ps->cap_pending_calls * 2 : 64;
+        struct call_record *grown = realloc(ps->pending_calls, cap * sizeof(*grown));
+
+        if (!grown)
+            return SB_ENOMEM;
+        ps->pending_calls = grown;
+        ps->cap_pending_calls = cap;
+    }
+    ps->pending_calls[ps->npending_calls++] = *c;
+    return 0;
 }
 
 /* Twilio call statuses in the order a call moves through them. */

@@ -50,6 +50,15 @@ struct pg_store {
     long long retry_at_us;
     long long retry_pause_us;
     int listening; /* LISTEN was issued on this connection (pg_changes_wait) */
+    /*
+     * Call rows logged inside a transaction (the writer's batch), held until
+     * the transaction's next statement or its commit and then written in
+     * one statement: one round trip for a batch of new calls, not one each.
+     */
+    struct call_record *pending_calls;
+    size_t npending_calls;
+    size_t cap_pending_calls;
+    int flushing_calls;
 };
 
 /* How an operation protects its several statements. */

@@ -940,8 +940,11 @@ Test(store, postgres_store_connects_again_after_losing_its_connection)
     {
         struct call_record c = make_call("CA-after", "ringing", 100);
 
-        cr_assert_eq(store_call_insert(s, &c), SB_EIO);
-        cr_assert_eq(store_call_insert(s, &c), SB_EIO);
+        /* A call row is held until the transaction's next statement: the loss may show then. */
+        int held = store_call_insert(s, &c);
+
+        cr_assert(held == 0 || held == SB_EIO, "%d", held);
+        cr_assert_eq(store_ping(s), SB_EIO);
     }
     cr_assert_neq(store_commit(s), 0);
     cr_assert_eq(store_rollback(s), 0);
