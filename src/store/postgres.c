@@ -1604,13 +1604,23 @@ static int pg_call_insert(struct store *s, const struct call_record *c)
             return SB_EINVAL;
         }
     }
-    /* One INSERT cannot touch a row twice: the same call logged again goes out alone. */
+    /*
+     * One INSERT cannot touch a row twice: the same call logged again (a
+     * retried webhook) is merged into its held row as the upsert would
+     * merge it into the stored one.
+     */
     for (size_t i = 0; i < ps->npending_calls; i++) {
-        if (strcmp(ps->pending_calls[i].call_sid, c->call_sid) == 0) {
-            int rc = calls_flush(ps);
+        struct call_record *held = &ps->pending_calls[i];
 
-            return rc ? rc : calls_write(ps, c, 1);
-        }
+        if (strcmp(held->call_sid, c->call_sid) != 0)
+            continue;
+        if (!held->tenant[0])
+            memcpy(held->tenant, c->tenant, sizeof(held->tenant));
+        if (!held->lang[0])
+            memcpy(held->lang, c->lang, sizeof(held->lang));
+        if (c->started_at < held->started_at)
+            held->started_at = c->started_at;
+        return 0;
     }
     if (ps->npending_calls == ps->cap_pending_calls) {
         size_t cap = ps->cap_pending_calls ? ps->cap_pending_calls * 2 : 64;

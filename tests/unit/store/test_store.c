@@ -957,3 +957,52 @@ Test(store, postgres_store_connects_again_after_losing_its_connection)
     }
     store_close(s);
 }
+
+/*
+ * Call rows logged inside one transaction (the writer's batch): the same call
+ * twice merges as two upserts would, and a status callback after them in the
+ * same transaction finds the row (PostgreSQL holds such rows until the next
+ * statement).
+ */
+Test(store, calls_logged_in_one_batch_merge_and_are_seen_by_the_rest_of_it)
+{
+    struct call_record first = make_call("CA-batch", "ringing", 200);
+    struct call_record again = make_call("CA-batch", "in-progress", 100);
+    struct call_record other = make_call("CA-other", "ringing", 300);
+    struct status_event e;
+    enum status_outcome out;
+    struct call_record got;
+
+    first.tenant[0] = '\0';
+    first.lang[0] = '\0';
+    snprintf(again.lang, sizeof(again.lang), "es-MX");
+    memset(&e, 0, sizeof(e));
+    snprintf(e.call_sid, sizeof(e.call_sid), "CA-other");
+    snprintf(e.status, sizeof(e.status), "in-progress");
+    e.sequence = 2;
+    e.duration = -1;
+    e.at = 310;
+    cr_assert_eq(store_begin(st), 0);
+    cr_assert_eq(store_call_insert(st, &first), 0);
+    cr_assert_eq(store_call_insert(st, &other), 0);
+    cr_assert_eq(store_call_insert(st, &again), 0);
+    cr_assert_eq(store_status_apply(st, &e, &out), 0);
+    cr_assert_eq(out, STATUS_APPLIED);
+    cr_assert_eq(store_commit(st), 0);
+    cr_assert_eq(store_call_get(st, "CA-batch", &got), 0);
+    cr_assert_str_eq(got.status, "ringing");
+    cr_assert_str_eq(got.tenant, "acme");
+    cr_assert_str_eq(got.lang, "es-MX");
+    cr_assert_eq(got.started_at, 100);
+    cr_assert_eq(store_call_get(st, "CA-other", &got), 0);
+    cr_assert_str_eq(got.status, "in-progress");
+    /* Rolled back, held rows go too. */
+    cr_assert_eq(store_begin(st), 0);
+    {
+        struct call_record gone = make_call("CA-gone", "ringing", 400);
+
+        cr_assert_eq(store_call_insert(st, &gone), 0);
+    }
+    cr_assert_eq(store_rollback(st), 0);
+    cr_assert_eq(store_call_get(st, "CA-gone", &got), SB_ENOTFOUND);
+}
