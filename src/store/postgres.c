@@ -28,6 +28,7 @@
 #include "core/utf8.h"
 #include "store/agents.h"
 #include "store/agent_text.h"
+#include "store/call_status.h"
 #include "store/postgres_internal.h"
 #include "core/banned.h"
 
@@ -1493,15 +1494,6 @@ static int pg_routes_version(struct store *s, long long *version)
                      "routes_version");
 }
 
-static int call_valid(const struct call_record *c)
-{
-    return pg_terminated(c->call_sid, sizeof(c->call_sid)) && c->call_sid[0] &&
-           pg_terminated(c->tenant, sizeof(c->tenant)) &&
-           pg_terminated(c->direction, sizeof(c->direction)) &&
-           pg_terminated(c->from, sizeof(c->from)) && pg_terminated(c->to, sizeof(c->to)) &&
-           pg_terminated(c->status, sizeof(c->status)) && pg_terminated(c->lang, sizeof(c->lang));
-}
-
 #define CALL_COLUMNS                                                                               \
     "call_sid, tenant, direction, from_number, to_number, status, duration, lang, started_at, "    \
     "ended_at"
@@ -1593,8 +1585,6 @@ static int pg_call_insert(struct store *s, const struct call_record *c)
     const char *texts[] = {c->call_sid, c->tenant, c->direction, c->from,
                            c->to,       c->status, c->lang};
 
-    if (!call_valid(c))
-        return SB_EINVAL;
     if (!in_transaction(ps) || ps->lost_in_tx)
         return calls_write(ps, c, 1);
     /* Refused alone now, as run_sql would: held, it would fail the rows written with it. */
@@ -1635,48 +1625,12 @@ static int pg_call_insert(struct store *s, const struct call_record *c)
     return 0;
 }
 
-/* Twilio call statuses in the order a call moves through them. */
-#define RANK_TERMINAL 4
-
-struct call_status {
-    const char *name;
-    const char *canonical; /* what the call log stores */
-    int rank;
-};
-
-static const struct call_status call_statuses[] = {
-    {"queued", "queued", 0},
-    {"initiated", "initiated", 1},
-    {"ringing", "ringing", 2},
-    {"in-progress", "in-progress", 3},
-    /* StatusCallbackEvent names the answer "answered"; CallStatus says in-progress. */
-    {"answered", "in-progress", 3},
-    {"completed", "completed", RANK_TERMINAL},
-    {"busy", "busy", RANK_TERMINAL},
-    {"failed", "failed", RANK_TERMINAL},
-    {"no-answer", "no-answer", RANK_TERMINAL},
-    {"canceled", "canceled", RANK_TERMINAL},
-};
-
-static const struct call_status *call_status_find(const char *name)
-{
-    for (size_t i = 0; i < sizeof(call_statuses) / sizeof(call_statuses[0]); i++) {
-        if (strcmp(name, call_statuses[i].name) == 0)
-            return &call_statuses[i];
-    }
-    return NULL;
-}
-
 /* Every text the event sends is checked here, so that nothing is refused half way. */
 static int event_valid(const struct status_event *e)
 {
     const char *const texts[] = {e->call_sid, e->status, e->direction, e->from, e->to};
 
-    if (!pg_terminated(e->call_sid, sizeof(e->call_sid)) || !e->call_sid[0] ||
-        !pg_terminated(e->status, sizeof(e->status)) ||
-        !pg_terminated(e->direction, sizeof(e->direction)) ||
-        !pg_terminated(e->from, sizeof(e->from)) || !pg_terminated(e->to, sizeof(e->to)))
-        return 0;
+    /* store.c checked that each is terminated; the server also wants UTF-8. */
     for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
         if (!utf8_valid(texts[i], strlen(texts[i])))
             return 0;
@@ -2535,17 +2489,6 @@ static int pg_knowledge_search(struct store *s, const char *tenant, const char *
     return rc;
 }
 
-/* `at` when it is set, else the time now; in unix milliseconds. */
-static long long at_or_now_ms(long long at)
-{
-    struct timespec now;
-
-    if (at > 0)
-        return at;
-    clock_gettime(CLOCK_REALTIME, &now);
-    return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
 /*
  * The next number of a call's transcript is read and taken in one
  * statement. Two processes appending to one call at once may pick the same
@@ -2566,7 +2509,7 @@ static int pg_turn_append(struct store *s, const struct call_turn *t, int *seq)
                             t->interrupted ? "1" : "0",
                             t->heard ? t->heard : "",
                             pg_i64_param(latency, t->latency_ms < 0 ? -1 : t->latency_ms),
-                            pg_i64_param(at, at_or_now_ms(t->at))};
+                            pg_i64_param(at, store_at_or_now_ms(t->at))};
     PGresult *res = NULL;
     int got = 0;
     int rc = SB_EEXISTS;
@@ -2642,7 +2585,8 @@ static int pg_message_add(struct store *s, const struct call_message *m)
 {
     char at[PG_I64_SIZE];
     const char *params[] = {m->call_sid, m->caller_name, m->callback_number,
-                            m->message ? m->message : "", pg_i64_param(at, at_or_now_ms(m->at))};
+                            m->message ? m->message : "",
+                            pg_i64_param(at, store_at_or_now_ms(m->at))};
 
     return pg_exec(to_pg(s), "message_add",
                    "INSERT INTO call_messages(call_sid, caller_name, callback_number, message, "

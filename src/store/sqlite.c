@@ -24,6 +24,7 @@
 #include "core/log.h"
 #include "store/agents.h"
 #include "store/agent_text.h"
+#include "store/call_status.h"
 #include "store/sqlite_internal.h"
 #include "core/banned.h"
 
@@ -648,38 +649,6 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_MESSAGE_LIST] = "SELECT call_sid, caller_name, callback_number, message, at "
                         "FROM call_messages WHERE ?1 = '' OR call_sid = ?1 ORDER BY at, id",
 };
-
-/* Twilio call statuses in the order a call moves through them. */
-#define RANK_TERMINAL 4
-
-struct call_status {
-    const char *name;
-    const char *canonical; /* what the call log stores */
-    int rank;
-};
-
-static const struct call_status call_statuses[] = {
-    {"queued", "queued", 0},
-    {"initiated", "initiated", 1},
-    {"ringing", "ringing", 2},
-    {"in-progress", "in-progress", 3},
-    /* StatusCallbackEvent names the answer "answered"; CallStatus says in-progress. */
-    {"answered", "in-progress", 3},
-    {"completed", "completed", RANK_TERMINAL},
-    {"busy", "busy", RANK_TERMINAL},
-    {"failed", "failed", RANK_TERMINAL},
-    {"no-answer", "no-answer", RANK_TERMINAL},
-    {"canceled", "canceled", RANK_TERMINAL},
-};
-
-static const struct call_status *call_status_find(const char *name)
-{
-    for (size_t i = 0; i < sizeof(call_statuses) / sizeof(call_statuses[0]); i++) {
-        if (strcmp(name, call_statuses[i].name) == 0)
-            return &call_statuses[i];
-    }
-    return NULL;
-}
 
 /* Runs a cached statement without parameters and rows (BEGIN, COMMIT, ...). */
 static int run(struct sqlite_store *ss, enum stmt_id id, const char *op)
@@ -1521,15 +1490,6 @@ static int sqlite_routes_version(struct store *s, long long *version)
     return rc;
 }
 
-static int call_valid(const struct call_record *c)
-{
-    return terminated(c->call_sid, sizeof(c->call_sid)) && c->call_sid[0] &&
-           terminated(c->tenant, sizeof(c->tenant)) &&
-           terminated(c->direction, sizeof(c->direction)) && terminated(c->from, sizeof(c->from)) &&
-           terminated(c->to, sizeof(c->to)) && terminated(c->status, sizeof(c->status)) &&
-           terminated(c->lang, sizeof(c->lang));
-}
-
 static int sqlite_call_insert(struct store *s, const struct call_record *c)
 {
     struct sqlite_store *ss = to_sqlite(s);
@@ -1537,10 +1497,6 @@ static int sqlite_call_insert(struct store *s, const struct call_record *c)
     int src = SQLITE_OK;
     int rc = 0;
 
-    if (!call_valid(c)) {
-        rc = SB_EINVAL;
-        goto out;
-    }
     bind_str(st, 1, c->call_sid, &src);
     bind_str(st, 2, c->tenant, &src);
     bind_str(st, 3, c->direction, &src);
@@ -1555,16 +1511,7 @@ static int sqlite_call_insert(struct store *s, const struct call_record *c)
     src = step_done(st, src);
     if (src != SQLITE_DONE)
         rc = fail(ss->db, "call_insert", src);
-out:
     return rc;
-}
-
-static int event_valid(const struct status_event *e)
-{
-    return terminated(e->call_sid, sizeof(e->call_sid)) && e->call_sid[0] &&
-           terminated(e->status, sizeof(e->status)) &&
-           terminated(e->direction, sizeof(e->direction)) && terminated(e->from, sizeof(e->from)) &&
-           terminated(e->to, sizeof(e->to));
 }
 
 static int sqlite_status_apply(struct store *s, const struct status_event *e,
@@ -1587,10 +1534,6 @@ static int sqlite_status_apply(struct store *s, const struct status_event *e,
     int rc;
     int w;
 
-    if (!event_valid(e)) {
-        rc = SB_EINVAL;
-        goto out;
-    }
     next = call_status_find(e->status);
     if (!next) {
         rc = SB_EINVAL;
@@ -2275,22 +2218,11 @@ static int sqlite_knowledge_search(struct store *s, const char *tenant, const ch
     return rc;
 }
 
-/* `at` when it is set, else the time now; in unix milliseconds. */
-static long long at_or_now_ms(long long at)
-{
-    struct timespec now;
-
-    if (at > 0)
-        return at;
-    clock_gettime(CLOCK_REALTIME, &now);
-    return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
 static int sqlite_turn_append(struct store *s, const struct call_turn *t, int *seq)
 {
     struct sqlite_store *ss = to_sqlite(s);
     sqlite3_stmt *st = ss->st[ST_TURN_APPEND];
-    long long at = at_or_now_ms(t->at);
+    long long at = store_at_or_now_ms(t->at);
     int got = 0;
     int src = SQLITE_OK;
     int rc = 0;
@@ -2367,7 +2299,7 @@ static int sqlite_message_add(struct store *s, const struct call_message *m)
 {
     struct sqlite_store *ss = to_sqlite(s);
     sqlite3_stmt *st = ss->st[ST_MESSAGE_INSERT];
-    long long at = at_or_now_ms(m->at);
+    long long at = store_at_or_now_ms(m->at);
     int src = SQLITE_OK;
 
     bind_str(st, 1, m->call_sid, &src);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/utf8.h"
@@ -245,14 +246,37 @@ int store_routes_version(struct store *s, long long *version)
     return s && version ? s->ops->routes_version(s, version) : SB_EINVAL;
 }
 
+static int call_valid(const struct call_record *c)
+{
+    return field_terminated(c->call_sid, sizeof(c->call_sid)) && c->call_sid[0] &&
+           field_terminated(c->tenant, sizeof(c->tenant)) &&
+           field_terminated(c->direction, sizeof(c->direction)) &&
+           field_terminated(c->from, sizeof(c->from)) && field_terminated(c->to, sizeof(c->to)) &&
+           field_terminated(c->status, sizeof(c->status)) &&
+           field_terminated(c->lang, sizeof(c->lang));
+}
+
+static int event_valid(const struct status_event *e)
+{
+    return field_terminated(e->call_sid, sizeof(e->call_sid)) && e->call_sid[0] &&
+           field_terminated(e->status, sizeof(e->status)) &&
+           field_terminated(e->direction, sizeof(e->direction)) &&
+           field_terminated(e->from, sizeof(e->from)) && field_terminated(e->to, sizeof(e->to));
+}
+
 int store_call_insert(struct store *s, const struct call_record *c)
 {
-    return s && c ? s->ops->call_insert(s, c) : SB_EINVAL;
+    return s && c && call_valid(c) ? s->ops->call_insert(s, c) : SB_EINVAL;
 }
 
 int store_status_apply(struct store *s, const struct status_event *e, enum status_outcome *out)
 {
-    return s && e && out ? s->ops->status_apply(s, e, out) : SB_EINVAL;
+    return s && e && out && event_valid(e) ? s->ops->status_apply(s, e, out) : SB_EINVAL;
+}
+
+long long store_at_or_now_ms(long long at)
+{
+    return at > 0 ? at : clock_wall_ms();
 }
 
 int store_call_list(struct store *s, size_t limit, struct call_record **out, size_t *n)

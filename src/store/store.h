@@ -430,6 +430,9 @@ SB_MUST_CHECK int store_ping(struct store *s);
  */
 SB_MUST_CHECK int store_changes_wait(struct store *s, int timeout_ms, int *changed);
 
+/** `at` (unix milliseconds) when it is set, else now: a turn's or message's time as stored. */
+long long store_at_or_now_ms(long long at);
+
 /** The migration the store's schema is at (the highest applied). */
 SB_MUST_CHECK int store_schema_version(struct store *s, long long *version);
 
