@@ -16,7 +16,7 @@ static const char serve_usage[] =
     "                         [--max-connections N] [--max-connections-per-ip N]\n"
     "                         [--header-timeout S] [--body-timeout S]\n"
     "                         [--stream-start-timeout S] [--stream-idle-timeout S]\n"
-    "                         [--outbound-dry-run]\n"
+    "                         [--threads N] [--outbound-dry-run]\n"
     "\n"
     "Answers Twilio's voice webhooks until SIGTERM or SIGINT.\n"
     "\n"
@@ -27,6 +27,8 @@ static const char serve_usage[] =
     "                      PUBLIC_BASE_URL then defaults to http://ADDR:PORT\n"
     "  --trust-proxy       sign over X-Forwarded-Proto/X-Forwarded-Host, not PUBLIC_BASE_URL\n"
     "  --log-level LEVEL   lowest level logged (env SWITCHBOARD_LOG_LEVEL, default info)\n"
+    "  --threads N         event loops, each on its own listening socket on the same port\n"
+    "                      (env SWITCHBOARD_THREADS, default the number of cores; 1 to 256)\n"
     "  --clock TIME        start the server's clock at TIME (UTC, 2026-11-23T21:30:00Z) and\n"
     "                      let it run on: for trying business hours and holidays in\n"
     "                      flows (env SWITCHBOARD_CLOCK; see the README)\n"
@@ -74,6 +76,7 @@ static const struct limit_flag {
     {'B', "--body-timeout", 1, 3600, offsetof(struct config, body_timeout_s)},
     {'S', "--stream-start-timeout", 1, 3600, offsetof(struct config, stream_start_timeout_s)},
     {'I', "--stream-idle-timeout", 1, 86400, offsetof(struct config, stream_idle_timeout_s)},
+    {'T', "--threads", 1, CONFIG_THREADS_MAX, offsetof(struct config, threads)},
 };
 
 /*
@@ -118,6 +121,7 @@ int cli_serve(int argc, char **argv)
         {"stream-start-timeout", required_argument, NULL, 'S'},
         {"stream-idle-timeout", required_argument, NULL, 'I'},
         {"outbound-dry-run", no_argument, NULL, 'O'},
+        {"threads", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -133,6 +137,10 @@ int cli_serve(int argc, char **argv)
 
     memset(&cfg, 0, sizeof(cfg));
     config_set_default_limits(&cfg);
+    if (getenv("SWITCHBOARD_THREADS") &&
+        config_parse_int(getenv("SWITCHBOARD_THREADS"), 1, CONFIG_THREADS_MAX,
+                         "SWITCHBOARD_THREADS", &cfg.threads, err, sizeof(err)))
+        goto bad_flag;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {

@@ -1,6 +1,7 @@
 /*
  * A listening libwebsockets context, as the server and the sim's REST API
- * open one, and stopping its loop on SIGTERM or SIGINT.
+ * open one; listening sockets several event loops share (SO_REUSEPORT);
+ * and stopping the loops on SIGTERM or SIGINT.
  */
 #ifndef SB_NET_LISTEN_H
 #define SB_NET_LISTEN_H
@@ -17,6 +18,18 @@
  */
 void net_listen_info(struct lws_context_creation_info *info, const char *host, int port,
                      const struct lws_protocols *protocols, void *user);
+
+/**
+ * Opens `n` listening TCP sockets, nonblocking, all bound to host:port
+ * with SO_REUSEPORT, so that the kernel spreads new connections among
+ * them (one per event loop). lws 4.1 built without its SMP support
+ * (Debian's) never sets SO_REUSEPORT itself, so the server opens these and
+ * adopts what they accept. The port is first bound alone, without the
+ * option: a port another program holds (even one that shares it) is
+ * refused, never joined. Port 0 picks a free port for all. Returns 0 with
+ * the descriptors in fds, or -1 with a plain reason in `err`.
+ */
+int net_listen_shared(const char *host, int port, int *fds, int n, char *err, size_t errlen);
 
 /**
  * From now on SIGTERM and SIGINT set the flag net_stop_requested reads and

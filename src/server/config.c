@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "core/err.h"
@@ -131,6 +132,11 @@ void config_set_default_limits(struct config *c)
     c->body_timeout_s = CONFIG_BODY_TIMEOUT_S;
     c->stream_start_timeout_s = CONFIG_STREAM_START_TIMEOUT_S;
     c->stream_idle_timeout_s = CONFIG_STREAM_IDLE_TIMEOUT_S;
+    {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+        c->threads = cores < 1 ? 1 : cores > CONFIG_THREADS_MAX ? CONFIG_THREADS_MAX : (int)cores;
+    }
 }
 
 int config_parse_int(const char *value, int lo, int hi, const char *setting, int *out, char *err,

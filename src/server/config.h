@@ -29,6 +29,7 @@ struct config {
     int body_timeout_s;         /* end of the headers to the end of the body */
     int stream_start_timeout_s; /* WebSocket upgrade to the `start` message */
     int stream_idle_timeout_s;  /* between two messages from the caller's side */
+    int threads;                /* event loops (--threads), default the machine's cores */
     /* Key of the stream tokens that bind a media stream to its call (see stream_token.h). */
     char stream_secret[256];
     /*
@@ -53,8 +54,10 @@ struct config {
 #define CONFIG_BODY_TIMEOUT_S 10
 #define CONFIG_STREAM_START_TIMEOUT_S 10
 #define CONFIG_STREAM_IDLE_TIMEOUT_S 30
+/* More loops than this is a mistake, not a machine: each holds a store connection. */
+#define CONFIG_THREADS_MAX 256
 
-/** Fills the limits with their defaults (the CONFIG_* values above). */
+/** Fills the limits with their defaults (the CONFIG_* values above; threads: the online cores). */
 void config_set_default_limits(struct config *c);
 
 /**

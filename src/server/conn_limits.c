@@ -24,17 +24,44 @@
 /* A refusal is logged at most once a second, with the count since the last line. */
 #define REFUSAL_LOG_US 1000000LL
 
-int conn_limits_init(struct server *srv)
+/* The counts are the process's, shared by its loops under the group's lock. */
+static enum conn_refusal admit(struct server *srv, const struct conn_info *ref, int *open)
 {
-    return conn_count_init(&srv->conns, srv->cfg->max_connections,
-                           srv->cfg->max_connections_per_ip);
+    struct server_group *g = srv->group;
+    enum conn_refusal why;
+
+    pthread_mutex_lock(&g->lock);
+    why = conn_count_admit(&g->conns, ref->key, ref->len);
+    *open = g->conns.total;
+    pthread_mutex_unlock(&g->lock);
+    return why;
 }
 
-void conn_limits_release(struct server *srv)
+static void release(struct server *srv, const struct conn_info *ref)
 {
+    struct server_group *g = srv->group;
+
+    pthread_mutex_lock(&g->lock);
+    conn_count_release(&g->conns, ref->key, ref->len);
+    pthread_mutex_unlock(&g->lock);
+}
+
+int conn_limits_init(struct server_group *g, const struct config *cfg)
+{
+    return conn_count_init(&g->conns, cfg->max_connections, cfg->max_connections_per_ip);
+}
+
+void conn_limits_forget_peer(struct server *srv)
+{
+    if (srv->pending_peer)
+        release(srv, srv->pending_peer);
     free(srv->pending_peer);
     srv->pending_peer = NULL;
-    conn_count_release_all(&srv->conns);
+}
+
+void conn_limits_release(struct server_group *g)
+{
+    conn_count_release_all(&g->conns);
 }
 
 /* The address bytes of a peer: 4 for IPv4 (also when mapped into IPv6), 16 for IPv6. */
@@ -59,7 +86,7 @@ static size_t peer_key(const struct sockaddr_storage *ss, unsigned char *key)
     return 0;
 }
 
-static void log_refusal(struct server *srv, enum conn_refusal why)
+static void log_refusal(struct server *srv, enum conn_refusal why, int open)
 {
     long long now = clock_mono_us();
 
@@ -68,7 +95,7 @@ static void log_refusal(struct server *srv, enum conn_refusal why)
         return;
     log_event(LOG_WARN, "http.connection_refused", "reason=%s refused=%lu open=%d",
               why == CONN_TOO_MANY_TOTAL ? "max_connections" : "max_connections_per_ip",
-              srv->refused_since_log, srv->conns.total);
+              srv->refused_since_log, open);
     srv->refused_logged_us = now;
     srv->refused_since_log = 0;
 }
@@ -94,21 +121,18 @@ int conn_limits_filter(struct server *srv, const struct lws_filter_network_conn_
 {
     struct conn_info *ref;
     enum conn_refusal why;
+    int open = 0;
 
     /* An admitted peer whose adoption failed never reached its instantiation: let it go. */
-    if (srv->pending_peer) {
-        conn_count_release(&srv->conns, srv->pending_peer->key, srv->pending_peer->len);
-        free(srv->pending_peer);
-        srv->pending_peer = NULL;
-    }
+    conn_limits_forget_peer(srv);
     ref = calloc(1, sizeof(*ref));
     if (!ref)
         return -1;
     ref->len = filt ? peer_key(&filt->cli_addr, ref->key) : 0;
-    why = conn_count_admit(&srv->conns, ref->key, ref->len);
+    why = admit(srv, ref, &open);
     if (why != CONN_OK) {
         free(ref);
-        log_refusal(srv, why);
+        log_refusal(srv, why, open);
         answer_refusal(fd, why);
         return -1;
     }
@@ -133,7 +157,7 @@ void conn_limits_destroyed(struct server *srv, struct lws *wsi)
     lws_set_opaque_user_data(wsi, NULL);
     if (ref->pending)
         ref->pending->orphaned = 1;
-    conn_count_release(&srv->conns, ref->key, ref->len);
+    release(srv, ref);
     free(ref);
 }
 

@@ -2,7 +2,9 @@
  * Connection limits: each accepted socket is admitted or refused by the
  * number of connections open in total and from its peer address
  * (--max-connections, --max-connections-per-ip). A refused socket gets a
- * plain 503 and is closed before lws ever sees it. Loop thread only.
+ * plain 503 and is closed before lws ever sees it. The counts are the
+ * process's (every loop's sockets), under the group's lock; the rest is the
+ * loop thread's.
  */
 #ifndef SB_SERVER_CONN_LIMITS_H
 #define SB_SERVER_CONN_LIMITS_H
@@ -12,6 +14,8 @@
 #include "core/conn_count.h"
 
 struct server;
+struct server_group;
+struct config;
 
 /*
  * What the server keeps per accepted socket for its whole life, across the
@@ -34,11 +38,15 @@ struct conn_info {
 /** The connection's info, or NULL for sockets the server did not accept itself. */
 struct conn_info *conn_info_of(struct lws *wsi);
 
-/** Sets up the counters from srv->cfg. Returns 0, SB_EINVAL or SB_ENOMEM. */
-int conn_limits_init(struct server *srv) __attribute__((warn_unused_result));
+/** Sets up the process's counters from `cfg`. Returns 0, SB_EINVAL or SB_ENOMEM. */
+int conn_limits_init(struct server_group *g, const struct config *cfg)
+    __attribute__((warn_unused_result));
 
-/** Frees the counters (and a peer admitted but never adopted). */
-void conn_limits_release(struct server *srv);
+/** Lets go of a loop's peer admitted but never adopted. */
+void conn_limits_forget_peer(struct server *srv);
+
+/** Frees the process's counters. */
+void conn_limits_release(struct server_group *g);
 
 /**
  * LWS_CALLBACK_FILTER_NETWORK_CONNECTION: returns 0 to admit the socket

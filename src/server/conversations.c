@@ -504,10 +504,8 @@ static void on_event(void *arg, const struct agent_event *ev)
  * else the number's.
  */
 static const char *agent_of_call(const struct call_context *cc, const struct conversation *c,
-                                 struct lws *wsi, char *arg, size_t size)
+                                 const char *named)
 {
-    const char *named = wsi ? lws_get_urlarg_by_name(wsi, "agent=", arg, (int)size) : NULL;
-
     if (named && *named)
         return named;
     if (c)
@@ -627,7 +625,7 @@ static struct conversation *conversation_new(struct server *srv, const struct ca
     return c;
 }
 
-int conversations_gather(struct http_session *sess, struct lws *wsi, const struct routes *routes,
+int conversations_gather(struct http_session *sess, const char *agent, const struct routes *routes,
                          const struct form *params, int continuation)
 {
     struct server *srv = sess->srv;
@@ -638,12 +636,11 @@ int conversations_gather(struct http_session *sess, struct lws *wsi, const struc
     struct agent_turn turn;
     struct pending *p;
     const char *missing = NULL, *name;
-    char arg[64];
 
     if (!cv || call_context_init(&cc, routes, params, &missing) != 0 || !cc.route)
         return 0;
     c = find(cv, cc.call_sid);
-    name = agent_of_call(&cc, c, wsi, arg, sizeof(arg));
+    name = agent_of_call(&cc, c, agent);
     a = agent_find(cv, cc.route->tenant->name, name);
     if (!a || !a->usable) {
         if (!c)
@@ -658,14 +655,12 @@ int conversations_gather(struct http_session *sess, struct lws *wsi, const struc
         return 1;
     }
     c->used_ms = loop_ms();
-    p = calloc(1, sizeof(*p));
+    p = server_pending_new(sess);
     if (!p) {
         voice_apology(&sess->reply);
         sess->reply_ready = 1;
         return 1;
     }
-    p->wsi = wsi;
-    p->srv = srv;
     if (c->waiting) {
         /* A retried webhook while the first still waits: the newest gets the answer. */
         struct reply r = REPLY_INIT;
@@ -727,11 +722,10 @@ int conversations_speculates(void *arg, const struct route *route)
     return a && a->usable;
 }
 
-void conversations_partial(struct server *srv, struct lws *wsi, const struct routes *routes,
+void conversations_partial(struct server *srv, const char *agent, const struct routes *routes,
                            const struct form *params)
 {
     struct conversations *cv = srv->convs;
-    char arg[64];
     const char *name;
     const char *seq_text = form_get(params, "SequenceNumber");
     const struct agent_entry *a;
@@ -746,7 +740,7 @@ void conversations_partial(struct server *srv, struct lws *wsi, const struct rou
     if (!cv || call_context_init(&cc, routes, params, &missing) != 0 || !cc.route)
         return;
     c = find(cv, cc.call_sid);
-    name = agent_of_call(&cc, c, wsi, arg, sizeof(arg));
+    name = agent_of_call(&cc, c, agent);
     a = agent_find(cv, cc.route->tenant->name, name);
     if (!a || !a->usable)
         return;

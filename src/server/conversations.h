@@ -104,9 +104,11 @@ void conversations_tick(struct server *srv);
  * a call: when its number has an LLM agent, takes the turn and returns 1
  * (the answer is in sess->reply now, or later through sess->pending);
  * returns 0 when the number has none (the rule agent answers as before).
- * `routes` routes the call (the server's, or an outbound call's job route).
+ * `routes` routes the call (the server's, or an outbound call's job route);
+ * `agent` is the agent the URL names (?agent=NAME), NULL or "" for none.
+ * Runs on the call's home loop (server_home_of).
  */
-int conversations_gather(struct http_session *sess, struct lws *wsi, const struct routes *routes,
+int conversations_gather(struct http_session *sess, const char *agent, const struct routes *routes,
                          const struct form *params, int continuation);
 
 /**
@@ -117,7 +119,7 @@ int conversations_gather(struct http_session *sess, struct lws *wsi, const struc
  * final result confirms it (the same words) or withdraws it. Out-of-order,
  * repeated and unknown-call partials are ignored. Twilio ignores the answer.
  */
-void conversations_partial(struct server *srv, struct lws *wsi, const struct routes *routes,
+void conversations_partial(struct server *srv, const char *agent, const struct routes *routes,
                            const struct form *params);
 
 /** voice_ctx.speculates: the route's number is answered by a usable LLM agent. */

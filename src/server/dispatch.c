@@ -7,10 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/err.h"
 #include "core/form.h"
 #include "core/log.h"
+#include "core/phone.h"
 #include "core/sig.h"
 #include "server/api.h"
 #include "server/conn_limits.h"
@@ -235,6 +237,113 @@ void server_complete(struct pending *p, struct reply *reply)
     lws_cancel_service(srv->lws);
 }
 
+struct pending *server_pending_new(struct http_session *sess)
+{
+    struct pending *p = sess->handed;
+
+    if (p) {
+        sess->handed = NULL; /* the origin loop's, which answers on its connection */
+        return p;
+    }
+    p = calloc(1, sizeof(*p));
+    if (p) {
+        p->wsi = sess->wsi;
+        p->srv = sess->srv;
+    }
+    return p;
+}
+
+/* ---- one call's conversation on one loop ---- */
+
+/*
+ * A Gather webhook of a call whose conversation lives on another loop: the
+ * origin loop read the body and checked the signature, and keeps the
+ * connection (`p`); the home loop runs the handler and answers through
+ * server_complete. Without `p` it only tells the home loop that the call
+ * is over.
+ */
+struct handoff {
+    struct handoff *next;
+    const struct endpoint *endpoint;
+    struct pending *p;
+    struct form form;
+    char stream_url[CONFIG_URL_SIZE];
+    char agent[64]; /* ?agent=NAME of the URL, or "" */
+    char call_sid[SID_SIZE];
+};
+
+struct server *server_home_of(struct server *srv, const char *call_sid)
+{
+    const struct server_group *g = srv->group;
+    unsigned long long h = 1469598103934665603ULL; /* FNV-1a */
+
+    if (!g || g->nloops < 2 || !call_sid || !*call_sid)
+        return srv;
+    for (const unsigned char *c = (const unsigned char *)call_sid; *c; c++)
+        h = (h ^ *c) * 1099511628211ULL;
+    return g->loops[h % (unsigned long long)g->nloops];
+}
+
+static void handoff_push(struct server *home, struct handoff *h)
+{
+    pthread_mutex_lock(&home->done_lock);
+    h->next = home->handoffs;
+    home->handoffs = h;
+    pthread_mutex_unlock(&home->done_lock);
+    lws_cancel_service(home->lws);
+}
+
+static void handoff_free(struct handoff *h)
+{
+    form_release(&h->form);
+    free(h);
+}
+
+/* The call ended: its conversation goes, on whichever loop holds it. */
+static void forget_conversation(struct server *srv, const char *call_sid)
+{
+    struct server *home = server_home_of(srv, call_sid);
+    struct handoff *h;
+
+    if (home == srv) {
+        conversations_forget(srv, call_sid);
+        return;
+    }
+    h = calloc(1, sizeof(*h));
+    if (!h)
+        return; /* the conversation idles out instead */
+    snprintf(h->call_sid, sizeof(h->call_sid), "%s", call_sid);
+    handoff_push(home, h);
+}
+
+/*
+ * Passes a signed Gather webhook (its parsed form is taken) to the call's
+ * home loop; the session waits as for the writer. Returns 0, or -1 when
+ * out of memory (the caller answers).
+ */
+static int hand_off(struct http_session *sess, struct lws *wsi, struct server *home,
+                    struct form *form, const char *stream_url)
+{
+    struct handoff *h = calloc(1, sizeof(*h));
+    struct pending *p = h ? server_pending_new(sess) : NULL;
+    char arg[64];
+    const char *agent = lws_get_urlarg_by_name(wsi, "agent=", arg, sizeof(arg));
+
+    if (!p) {
+        free(h);
+        return -1;
+    }
+    h->endpoint = sess->endpoint;
+    h->p = p;
+    h->form = *form;
+    *form = (struct form)FORM_INIT;
+    snprintf(h->stream_url, sizeof(h->stream_url), "%s", stream_url);
+    snprintf(h->agent, sizeof(h->agent), "%s", agent ? agent : "");
+    sess->pending = p;
+    handoff_push(home, h);
+    return 0;
+}
+
 /* The answer a completed status event gets: 204, or 503 when it could not be recorded. */
 static void status_reply(const struct pending *p, struct reply *r)
 {
@@ -303,6 +412,21 @@ void server_drain_completions(struct server *srv)
     }
 }
 
+/* Every loop's counts, added up. */
+static int metrics_render_all(struct server_group *g, struct buf *out)
+{
+    struct metrics *all = calloc(1, sizeof(*all));
+    int rc;
+
+    if (!all)
+        return SB_ENOMEM;
+    for (int i = 0; i < g->nloops; i++)
+        metrics_merge(all, &g->loops[i]->metrics);
+    rc = metrics_render(all, out);
+    free(all);
+    return rc;
+}
+
 static void reply_plain(struct http_session *sess, int status, const char *msg)
 {
     reply_text(&sess->reply, status, msg);
@@ -333,7 +457,7 @@ static void dispatch_get(struct http_session *sess)
             reply_plain(sess, 503, "error: store is not answering\n");
         return;
     }
-    if (metrics_render(&srv->metrics, &text)) {
+    if (metrics_render_all(srv->group, &text)) {
         buf_release(&text);
         reply_plain(sess, 500, "error: metrics do not fit in a reply\n");
         return;
@@ -386,7 +510,7 @@ out:
 static void deferred_flow(struct http_session *sess, struct lws *wsi, const struct voice_ctx *ctx,
                           const struct form *form, const char *step)
 {
-    struct pending *p = calloc(1, sizeof(*p));
+    struct pending *p = server_pending_new(sess);
     int rc;
 
     if (!p) {
@@ -394,8 +518,6 @@ static void deferred_flow(struct http_session *sess, struct lws *wsi, const stru
         sess->reply_ready = 1;
         return;
     }
-    p->wsi = wsi;
-    p->srv = sess->srv;
     if (step && strcmp(step, "recording") == 0)
         rc = voice_flow_recording(ctx, form, reply_done, p, &sess->reply);
     else
@@ -589,6 +711,91 @@ static int routed_by_job(enum endpoint_kind kind)
            kind == EP_RELAY_ENDED || kind == EP_TRANSFER_ENDED;
 }
 
+static int is_gather(enum endpoint_kind kind)
+{
+    return kind == EP_GATHER || kind == EP_GATHER_CONTINUE || kind == EP_GATHER_PARTIAL;
+}
+
+/*
+ * A signed Gather webhook on its call's home loop (`ctx` routes it, or an
+ * outbound call's job route): the call's LLM conversation takes it, or the
+ * rule agent answers. A partial result is answered 204 (Twilio ignores it).
+ */
+static void gather_request(struct http_session *sess, struct voice_ctx *ctx,
+                           const struct form *form, const char *agent)
+{
+    enum endpoint_kind kind = sess->endpoint->kind;
+
+    if (kind == EP_GATHER_PARTIAL) {
+        conversations_partial(sess->srv, agent, ctx->routes, form);
+        reply_release(&sess->reply);
+        sess->reply.status = 204;
+        sess->reply_ready = 1;
+        return;
+    }
+    if (conversations_gather(sess, agent, ctx->routes, form, kind == EP_GATHER_CONTINUE))
+        return;
+    /* No LLM agent on this number: the rule agent answers (a continuation too). */
+    voice_gather(ctx, form, &sess->reply);
+    sess->reply_ready = 1;
+}
+
+void server_take_handoffs(struct server *srv)
+{
+    struct handoff *list;
+
+    pthread_mutex_lock(&srv->done_lock);
+    list = srv->handoffs;
+    srv->handoffs = NULL;
+    pthread_mutex_unlock(&srv->done_lock);
+    while (list) {
+        struct handoff *h = list;
+        struct http_session vs;
+        struct voice_ctx ctx = srv->voice;
+        struct job_route jr;
+
+        list = h->next;
+        if (!h->p) {
+            conversations_forget(srv, h->call_sid);
+            handoff_free(h);
+            continue;
+        }
+        /* A session of this loop's own for the handler; the answer goes to the origin's. */
+        memset(&vs, 0, sizeof(vs));
+        vs.srv = srv;
+        vs.endpoint = h->endpoint;
+        vs.handed = h->p;
+        vs.reply = (struct reply)REPLY_INIT;
+        ctx.stream_url = h->stream_url;
+        if (outbound_route_of_call(srv, &h->form, &jr))
+            ctx.routes = &jr.routes;
+        gather_request(&vs, &ctx, &h->form, h->agent);
+        if (vs.reply_ready) {
+            server_complete(h->p, &vs.reply); /* the reply moves to the origin loop */
+        } else if (vs.handed) {
+            /* Neither answered nor kept: never expected, but the caller must hear something. */
+            voice_apology(&vs.reply);
+            server_complete(h->p, &vs.reply);
+        }
+        handoff_free(h);
+    }
+}
+
+/* At shutdown, after every context is gone: webhooks no loop will run now. */
+void server_drop_handoffs(struct server *srv)
+{
+    while (srv->handoffs) {
+        struct handoff *h = srv->handoffs;
+
+        srv->handoffs = h->next;
+        /* The origin's context is gone with its sockets: nothing else holds `p` now. */
+        if (h->p && h->p->detached)
+            close(h->p->detached_fd);
+        free(h->p);
+        handoff_free(h);
+    }
+}
+
 static void dispatch_post(struct http_session *sess, struct lws *wsi)
 {
     struct server *srv = sess->srv;
@@ -624,6 +831,15 @@ static void dispatch_post(struct http_session *sess, struct lws *wsi)
         goto out;
     }
     ctx.stream_url = stream_url;
+    if (is_gather(sess->endpoint->kind)) {
+        struct server *home = server_home_of(srv, form_get(&form, "CallSid"));
+
+        if (home != srv) {
+            if (hand_off(sess, wsi, home, &form, stream_url))
+                reply_plain(sess, 503, "error: out of memory\n");
+            goto out;
+        }
+    }
     /*
      * A call we placed: routed by its job, not by To (the person called).
      * The flow's state, the conversation or the job decide the rest.
@@ -651,20 +867,13 @@ static void dispatch_post(struct http_session *sess, struct lws *wsi)
         break;
     case EP_GATHER:
     case EP_GATHER_CONTINUE:
-        if (conversations_gather(sess, wsi, ctx.routes, &form,
-                                 sess->endpoint->kind == EP_GATHER_CONTINUE))
-            break;
-        /* No LLM agent on this number: the rule agent answers (a continuation too). */
-        voice_gather(&ctx, &form, &sess->reply);
-        sess->reply_ready = 1;
+    case EP_GATHER_PARTIAL: {
+        char arg[64];
+        const char *agent = lws_get_urlarg_by_name(wsi, "agent=", arg, sizeof(arg));
+
+        gather_request(sess, &ctx, &form, agent);
         break;
-    case EP_GATHER_PARTIAL:
-        /* Twilio ignores the answer: 204, like the other callbacks. */
-        conversations_partial(srv, wsi, ctx.routes, &form);
-        reply_release(&sess->reply);
-        sess->reply.status = 204;
-        sess->reply_ready = 1;
-        break;
+    }
     case EP_STREAM_ENDED:
         voice_stream_ended(&ctx, &form, &sess->reply);
         sess->reply_ready = 1;
@@ -675,14 +884,12 @@ static void dispatch_post(struct http_session *sess, struct lws *wsi)
         break;
     case EP_STATUS:
         if (call_is_over(form_get(&form, "CallStatus")))
-            conversations_forget(srv, form_get(&form, "CallSid"));
-        p = calloc(1, sizeof(*p));
+            forget_conversation(srv, form_get(&form, "CallSid"));
+        p = server_pending_new(sess);
         if (!p) {
             reply_plain(sess, 503, "error: out of memory\n");
             break;
         }
-        p->wsi = wsi;
-        p->srv = srv;
         if (url_job(wsi, &p->job_id) < 0) {
             free(p);
             reply_plain(sess, 400, "error: job must be a job id (?job=ID, digits)\n");

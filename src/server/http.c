@@ -35,7 +35,7 @@ static void session_finish(struct http_session *sess, int status)
     if (!sess->active)
         return;
     sess->active = 0;
-    srv->inflight--;
+    __atomic_sub_fetch(&srv->inflight, 1, __ATOMIC_RELAXED);
     metrics_request(&srv->metrics, sess->endpoint ? sess->endpoint->name : "other", status,
                     (double)(clock_mono_us() - sess->started_us) / 1e6);
 }
@@ -279,7 +279,7 @@ static int on_request(struct lws *wsi, struct http_session *sess, const char *pa
     session_reset(sess, srv, wsi);
     sess->started_us = clock_mono_us();
     sess->active = 1;
-    srv->inflight++;
+    __atomic_add_fetch(&srv->inflight, 1, __ATOMIC_RELAXED);
     snprintf(sess->path, sizeof(sess->path), "%s", path);
     method = net_http_method(wsi);
     ep = endpoint_find(path);
@@ -435,7 +435,7 @@ static void on_close(struct lws *wsi, struct http_session *sess)
     }
     if (sess->active) {
         sess->active = 0;
-        sess->srv->inflight--;
+        __atomic_sub_fetch(&sess->srv->inflight, 1, __ATOMIC_RELAXED);
     }
     buf_release(&sess->body);
     reply_release(&sess->reply);
@@ -500,8 +500,9 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         srv = lws_context_user(lws_get_context(wsi));
         if (srv) {
-            if (routes_watch_take(srv->routes_watch) && !srv->draining)
+            if (routes_watch_take(srv->routes_watch, &srv->routes_seen) && !srv->draining)
                 server_refresh_routes(srv, "notify");
+            server_take_handoffs(srv);
             server_drain_completions(srv);
             conversations_drain(srv);
             stream_drain_tts(srv);

@@ -7,59 +7,98 @@
 static const double bucket_bounds[METRICS_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
                                                       0.01,   0.025,   0.05,   0.1,   0.5,    1.0};
 
-void metrics_request(struct metrics *m, const char *route, int status, double seconds)
+/* The slot of a request series, added when there is room; -1 when full. */
+static int request_slot(struct metrics *m, const char *route, int status)
 {
-    struct metrics_latency *lat = NULL;
     int i;
 
     for (i = 0; i < m->nrequests; i++) {
         if (m->requests[i].route == route && m->requests[i].status == status)
-            break;
+            return i;
     }
-    if (i == m->nrequests && m->nrequests < METRICS_MAX_SERIES) {
-        m->requests[i].route = route;
-        m->requests[i].status = status;
-        m->nrequests++;
-    }
-    if (i < m->nrequests)
-        m->requests[i].count++;
+    if (m->nrequests == METRICS_MAX_SERIES)
+        return -1;
+    m->requests[i].route = route;
+    m->requests[i].status = status;
+    m->nrequests++;
+    return i;
+}
 
-    for (i = 0; i < m->nlatency; i++) {
+static struct metrics_latency *latency_slot(struct metrics *m, const char *route)
+{
+    for (int i = 0; i < m->nlatency; i++) {
         if (m->latency[i].route == route)
-            lat = &m->latency[i];
+            return &m->latency[i];
     }
-    if (!lat && m->nlatency < (int)(sizeof(m->latency) / sizeof(m->latency[0]))) {
-        lat = &m->latency[m->nlatency++];
-        lat->route = route;
+    if (m->nlatency == (int)(sizeof(m->latency) / sizeof(m->latency[0])))
+        return NULL;
+    m->latency[m->nlatency].route = route;
+    return &m->latency[m->nlatency++];
+}
+
+static int status_slot(struct metrics *m, const char *status, const char *outcome)
+{
+    int i;
+
+    for (i = 0; i < m->nstatuses; i++) {
+        if (strcmp(m->statuses[i].status, status) == 0 && m->statuses[i].outcome == outcome)
+            return i;
     }
-    if (!lat)
-        return;
-    for (i = 0; i < METRICS_BUCKETS; i++) {
-        if (seconds <= bucket_bounds[i]) {
-            lat->buckets[i]++;
-            break;
+    if (m->nstatuses == (int)(sizeof(m->statuses) / sizeof(m->statuses[0])))
+        return -1;
+    snprintf(m->statuses[i].status, sizeof(m->statuses[i].status), "%s", status);
+    m->statuses[i].outcome = outcome;
+    m->nstatuses++;
+    return i;
+}
+
+static int agent_slot(struct metrics *m, const char *event)
+{
+    int i;
+
+    for (i = 0; i < m->nagent_events; i++) {
+        if (strcmp(m->agent_events[i].event, event) == 0)
+            return i;
+    }
+    if (m->nagent_events == (int)(sizeof(m->agent_events) / sizeof(m->agent_events[0])))
+        return -1;
+    snprintf(m->agent_events[i].event, sizeof(m->agent_events[i].event), "%s", event);
+    m->nagent_events++;
+    return i;
+}
+
+void metrics_request(struct metrics *m, const char *route, int status, double seconds)
+{
+    struct metrics_latency *lat;
+    int i;
+
+    pthread_mutex_lock(&m->lock);
+    i = request_slot(m, route, status);
+    if (i >= 0)
+        m->requests[i].count++;
+    lat = latency_slot(m, route);
+    if (lat) {
+        for (i = 0; i < METRICS_BUCKETS; i++) {
+            if (seconds <= bucket_bounds[i]) {
+                lat->buckets[i]++;
+                break;
+            }
         }
+        lat->count++;
+        lat->sum += seconds;
     }
-    lat->count++;
-    lat->sum += seconds;
+    pthread_mutex_unlock(&m->lock);
 }
 
 void metrics_call_status(struct metrics *m, const char *status, const char *outcome)
 {
     int i;
 
-    for (i = 0; i < m->nstatuses; i++) {
-        if (strcmp(m->statuses[i].status, status) == 0 && m->statuses[i].outcome == outcome)
-            break;
-    }
-    if (i == m->nstatuses) {
-        if (m->nstatuses == (int)(sizeof(m->statuses) / sizeof(m->statuses[0])))
-            return;
-        snprintf(m->statuses[i].status, sizeof(m->statuses[i].status), "%s", status);
-        m->statuses[i].outcome = outcome;
-        m->nstatuses++;
-    }
-    m->statuses[i].count++;
+    pthread_mutex_lock(&m->lock);
+    i = status_slot(m, status, outcome);
+    if (i >= 0)
+        m->statuses[i].count++;
+    pthread_mutex_unlock(&m->lock);
 }
 
 void metrics_agent_event(struct metrics *m, const char *event)
@@ -68,17 +107,45 @@ void metrics_agent_event(struct metrics *m, const char *event)
 
     if (!event)
         return;
-    for (i = 0; i < m->nagent_events; i++) {
-        if (strcmp(m->agent_events[i].event, event) == 0)
-            break;
+    pthread_mutex_lock(&m->lock);
+    i = agent_slot(m, event);
+    if (i >= 0)
+        m->agent_events[i].count++;
+    pthread_mutex_unlock(&m->lock);
+}
+
+void metrics_merge(struct metrics *dst, struct metrics *src)
+{
+    pthread_mutex_lock(&src->lock);
+    for (int i = 0; i < src->nrequests; i++) {
+        int d = request_slot(dst, src->requests[i].route, src->requests[i].status);
+
+        if (d >= 0)
+            dst->requests[d].count += src->requests[i].count;
     }
-    if (i == m->nagent_events) {
-        if (m->nagent_events == (int)(sizeof(m->agent_events) / sizeof(m->agent_events[0])))
-            return;
-        snprintf(m->agent_events[i].event, sizeof(m->agent_events[i].event), "%s", event);
-        m->nagent_events++;
+    for (int i = 0; i < src->nlatency; i++) {
+        struct metrics_latency *d = latency_slot(dst, src->latency[i].route);
+
+        if (!d)
+            continue;
+        for (int b = 0; b < METRICS_BUCKETS; b++)
+            d->buckets[b] += src->latency[i].buckets[b];
+        d->count += src->latency[i].count;
+        d->sum += src->latency[i].sum;
     }
-    m->agent_events[i].count++;
+    for (int i = 0; i < src->nstatuses; i++) {
+        int d = status_slot(dst, src->statuses[i].status, src->statuses[i].outcome);
+
+        if (d >= 0)
+            dst->statuses[d].count += src->statuses[i].count;
+    }
+    for (int i = 0; i < src->nagent_events; i++) {
+        int d = agent_slot(dst, src->agent_events[i].event);
+
+        if (d >= 0)
+            dst->agent_events[d].count += src->agent_events[i].count;
+    }
+    pthread_mutex_unlock(&src->lock);
 }
 
 int metrics_render(const struct metrics *m, struct buf *out)

@@ -1,6 +1,12 @@
-/* Prometheus counters and histograms. Owned by the event-loop thread: no locking. */
+/*
+ * Prometheus counters and histograms. Each event loop counts in its own
+ * struct metrics (its mutex is only ever contended by /metrics, which adds
+ * every loop's up with metrics_merge before rendering).
+ */
 #ifndef SB_SERVER_METRICS_H
 #define SB_SERVER_METRICS_H
+
+#include <pthread.h>
 
 #include "core/buf.h"
 #include "core/err.h"
@@ -33,6 +39,7 @@ struct metrics_agent {
 };
 
 struct metrics {
+    pthread_mutex_t lock; /* a zeroed struct is ready to use (glibc) */
     struct metrics_request requests[METRICS_MAX_SERIES];
     int nrequests;
     struct metrics_latency latency[16];
@@ -51,6 +58,9 @@ void metrics_call_status(struct metrics *m, const char *status, const char *outc
 
 /** Counts one event of the LLM agents (a filler said, a retry, a fallback, ...). */
 void metrics_agent_event(struct metrics *m, const char *event);
+
+/** Adds what `src` counted to `dst` (locks `src`, not `dst`). */
+void metrics_merge(struct metrics *dst, struct metrics *src);
 
 /** Appends the Prometheus text exposition of everything counted. */
 SB_MUST_CHECK int metrics_render(const struct metrics *m, struct buf *out);

@@ -18,12 +18,12 @@
 #define WATCH_RETRY_MS 500
 
 struct routes_watch {
-    struct server *srv;
+    struct server_group *group;
     struct store *store; /* the thread's own connection */
     pthread_t thread;
-    int stopping; /* atomic */
-    int changed;  /* atomic: set by the thread, taken by the loop */
-    int live;     /* atomic: the last wait succeeded */
+    int stopping;     /* atomic */
+    unsigned changes; /* atomic: counted by the thread, compared by each loop */
+    int live;         /* atomic: the last wait succeeded */
 };
 
 static void sleep_ms(long ms)
@@ -56,14 +56,15 @@ static void *watch_main(void *arg)
             log_event(LOG_INFO, "routes.watch", "reason=\"listening for routing changes again\"");
         was_live = 1;
         if (changed) {
-            __atomic_store_n(&w->changed, 1, __ATOMIC_RELEASE);
-            lws_cancel_service(w->srv->lws);
+            __atomic_add_fetch(&w->changes, 1, __ATOMIC_RELEASE);
+            for (int i = 0; i < w->group->nloops; i++)
+                lws_cancel_service(w->group->loops[i]->lws);
         }
     }
     return NULL;
 }
 
-int routes_watch_start(struct routes_watch **out, struct server *srv, const char *target)
+int routes_watch_start(struct routes_watch **out, struct server_group *g, const char *target)
 {
     struct routes_watch *w;
     sigset_t all, old;
@@ -76,7 +77,7 @@ int routes_watch_start(struct routes_watch **out, struct server *srv, const char
     w = calloc(1, sizeof(*w));
     if (!w)
         return SB_ENOMEM;
-    w->srv = srv;
+    w->group = g;
     rc = store_open(&w->store, target);
     /* The first wait listens; a store that cannot push changes leaves the poll alone. */
     if (rc == 0)
@@ -104,9 +105,17 @@ int routes_watch_start(struct routes_watch **out, struct server *srv, const char
     return 0;
 }
 
-int routes_watch_take(struct routes_watch *w)
+int routes_watch_take(struct routes_watch *w, unsigned *seen)
 {
-    return w && __atomic_exchange_n(&w->changed, 0, __ATOMIC_ACQ_REL);
+    unsigned now;
+
+    if (!w)
+        return 0;
+    now = __atomic_load_n(&w->changes, __ATOMIC_ACQUIRE);
+    if (now == *seen)
+        return 0;
+    *seen = now;
+    return 1;
 }
 
 int routes_watch_live(const struct routes_watch *w)

@@ -1,4 +1,9 @@
-/* State shared by the server's modules (server.c, http.c, dispatch.c). Loop thread only. */
+/*
+ * State shared by the server's modules (server.c, http.c, dispatch.c). A
+ * struct server is one event loop (--threads runs several), owned by its
+ * thread; what the loops share is in struct server_group, each part with
+ * its lock or thread-safe on its own (the writer, the workers, the placer).
+ */
 #ifndef SB_SERVER_INTERNAL_H
 #define SB_SERVER_INTERNAL_H
 
@@ -57,6 +62,7 @@ struct pending {
 };
 
 struct tts_job;
+struct handoff;
 struct conversations;
 struct outcome_slot;
 struct tts_cache_slot;
@@ -68,8 +74,25 @@ struct cloud_queue;
 struct conn_info;
 struct outbound;
 
+/*
+ * The event loops of one process and what they share. Loop 0 creates the
+ * shared threads (writer, workers, placer, routing watch); every loop
+ * points at them. A call's LLM conversation on the Gather loop lives on
+ * one loop, its home (server_home_of): a webhook of the call that reaches
+ * another loop is handed to it (struct handoff, dispatch.c).
+ */
+struct server_group {
+    int nloops;
+    struct server **loops;
+    pthread_mutex_t lock;          /* guards conns and outcomes */
+    struct conn_count conns;       /* every loop's sockets (conn_limits.c) */
+    struct outcome_slot *outcomes; /* how media streams ended (stream.c) */
+};
+
 struct server {
     const struct config *cfg;
+    struct server_group *group;
+    int index; /* in group->loops */
     struct lws_context *lws;
     struct store *store;     /* the loop's read connection */
     struct sig_key *sig_key; /* TWILIO_AUTH_TOKEN, keyed once */
@@ -87,14 +110,14 @@ struct server {
     int routes_poll_ticks;                /* ticks since the routing version was last read */
     int clock_fd;                         /* the loop clock's timerfd (loop_clock.c) */
     long long clock_armed_us;             /* when it fires next; 0: not armed */
-    int inflight;                         /* requests accepted and not yet answered */
+    int inflight;                         /* requests not yet answered (atomic: drain reads all) */
+    unsigned routes_seen;                 /* the routing watch's count of changes, last seen */
     long long clock_offset;               /* seconds the voice layer's clock runs ahead (--clock) */
 
     /* Replies are written from this buffer in one send, with room for lws's prefix. */
     unsigned char out_buf[LWS_PRE + HTTP_REPLY_HEAD_ROOM + HTTP_MAX_BODY];
 
-    /* Connection limits (conn_limits.c) */
-    struct conn_count conns;
+    /* Connection limits (conn_limits.c; the counts are the group's) */
     struct conn_info *pending_peer; /* admitted by the filter, not yet tied to its wsi */
     long long refused_logged_us;
     unsigned long refused_since_log;
@@ -103,6 +126,7 @@ struct server {
 
     pthread_mutex_t done_lock; /* guards done_head and tts_done: threads push, the loop pops */
     struct pending *done_head;
+    struct handoff *handoffs; /* webhooks other loops passed to this one, same lock */
     struct tts_job *tts_done;
     struct stt_job *stt_done; /* recognitions done (stream_listen.c), same lock */
 
@@ -117,7 +141,6 @@ struct server {
     struct relay_conn *relays; /* ConversationRelay sessions (relay.c) */
     size_t nrelays;
     unsigned long long next_stream_id;
-    struct outcome_slot *outcomes;
     struct tts_cache_slot *tts_cache;
     unsigned long long tts_cache_clock;
     /* Where this loop's sessions parse their messages, one at a time (session_config). */
@@ -131,7 +154,8 @@ struct http_session {
     struct buf body;
     long long started_us;
     struct pending *pending;
-    struct reply reply; /* a reply waiting for the socket to become writable */
+    struct pending *handed; /* a request another loop handed over: its origin's (dispatch.c) */
+    struct reply reply;     /* a reply waiting for the socket to become writable */
     int reply_ready;
     int active;     /* a request is in progress (counted in srv->inflight) */
     int body_error; /* the body overflowed: answer 413 once it has been read */
@@ -214,6 +238,22 @@ void http_answer_detached(int fd, const struct reply *r);
 
 /** Delivers writer completions to their connections (called on the loop). */
 void server_drain_completions(struct server *srv);
+
+/** The loop that holds a call's conversation: its home among the group's loops. */
+struct server *server_home_of(struct server *srv, const char *call_sid);
+
+/** Runs the webhooks other loops handed to this one (dispatch.c; on the loop). */
+void server_take_handoffs(struct server *srv);
+
+/** At shutdown, once no loop runs: answers what was handed to `srv` with the apology. */
+void server_drop_handoffs(struct server *srv);
+
+/**
+ * The deferred answer of the request in `sess`: for a request handed over
+ * by another loop, the origin's (once); else a new one for sess's socket.
+ * NULL when out of memory.
+ */
+struct pending *server_pending_new(struct http_session *sess);
 
 /* Reloads routes, flows and agents if the store's routing version moved (server.c). */
 void server_refresh_routes(struct server *srv, const char *source);

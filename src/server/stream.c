@@ -119,17 +119,26 @@ static struct stream_conn *conn_by_id(struct server *srv, unsigned long long id)
 
 /* --- outcomes -------------------------------------------------------------- */
 
+/*
+ * The table is the process's: the stream ends on the loop that accepted it,
+ * the call's next webhook may reach another (the group's lock).
+ */
 static void outcome_remember(struct server *srv, const char *call_sid,
                              enum voice_stream_outcome outcome)
 {
-    struct outcome_slot *slots = srv->outcomes;
+    struct server_group *g = srv->group;
+    struct outcome_slot *slots;
     size_t i, oldest = 0;
 
+    pthread_mutex_lock(&g->lock);
+    slots = g->outcomes;
     if (!slots) {
         slots = calloc(OUTCOME_SLOTS, sizeof(*slots));
-        if (!slots)
+        if (!slots) {
+            pthread_mutex_unlock(&g->lock);
             return;
-        srv->outcomes = slots;
+        }
+        g->outcomes = slots;
     }
     for (i = 0; i < OUTCOME_SLOTS; i++) {
         if (strcmp(slots[i].call_sid, call_sid) == 0 || !slots[i].call_sid[0])
@@ -142,30 +151,36 @@ static void outcome_remember(struct server *srv, const char *call_sid,
     snprintf(slots[i].call_sid, sizeof(slots[i].call_sid), "%s", call_sid);
     slots[i].outcome = outcome;
     slots[i].at_ms = clock_wall_ms();
+    pthread_mutex_unlock(&g->lock);
 }
 
 int stream_outcome_lookup(void *arg, const char *call_sid, struct voice_stream_end *out)
 {
     struct server *srv = arg;
-    struct outcome_slot *slots = srv->outcomes;
+    struct server_group *g = srv->group;
     long long now = clock_wall_ms();
+    int rc = SB_ENOTFOUND;
 
     out->outcome = VOICE_STREAM_UNKNOWN;
-    if (!slots || !call_sid)
+    if (!call_sid)
         return SB_ENOTFOUND;
-    for (size_t i = 0; i < OUTCOME_SLOTS; i++) {
-        if (strcmp(slots[i].call_sid, call_sid) == 0 && now - slots[i].at_ms < OUTCOME_TTL_MS) {
-            out->outcome = slots[i].outcome;
-            return 0;
+    pthread_mutex_lock(&g->lock);
+    for (size_t i = 0; g->outcomes && i < OUTCOME_SLOTS; i++) {
+        if (strcmp(g->outcomes[i].call_sid, call_sid) == 0 &&
+            now - g->outcomes[i].at_ms < OUTCOME_TTL_MS) {
+            out->outcome = g->outcomes[i].outcome;
+            rc = 0;
+            break;
         }
     }
-    return SB_ENOTFOUND;
+    pthread_mutex_unlock(&g->lock);
+    return rc;
 }
 
-void stream_outcomes_release(struct server *srv)
+void stream_outcomes_release(struct server_group *g)
 {
-    free(srv->outcomes);
-    srv->outcomes = NULL;
+    free(g->outcomes);
+    g->outcomes = NULL;
 }
 
 /* --- the session's io ------------------------------------------------------ */

@@ -20,6 +20,7 @@
 #include "voice/voice.h"
 
 struct server;
+struct server_group;
 struct stream_conn;
 
 /**
@@ -75,7 +76,7 @@ int stream_outcome_lookup(void *arg, const char *call_sid, struct voice_stream_e
 /** Frees the cache of synthesized phrases. */
 void stream_tts_cache_release(struct server *srv);
 
-/** Frees the outcome table. */
-void stream_outcomes_release(struct server *srv);
+/** Frees the process's outcome table (when every loop has stopped). */
+void stream_outcomes_release(struct server_group *g);
 
 #endif
