@@ -1,6 +1,7 @@
 #include "server/config.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,6 +125,19 @@ int config_set_clock(struct config *c, const char *value, long long now, char *e
     return SB_EINVAL;
 }
 
+int config_cores(void)
+{
+    cpu_set_t set;
+    long cores;
+
+    /* The cores this process may run on (taskset, a container's cpuset), else all online. */
+    if (sched_getaffinity(0, sizeof(set), &set) == 0)
+        cores = CPU_COUNT(&set);
+    else
+        cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return cores < 1 ? 1 : cores > CONFIG_THREADS_MAX ? CONFIG_THREADS_MAX : (int)cores;
+}
+
 void config_set_default_limits(struct config *c)
 {
     c->max_connections = CONFIG_MAX_CONNECTIONS;
@@ -132,11 +146,7 @@ void config_set_default_limits(struct config *c)
     c->body_timeout_s = CONFIG_BODY_TIMEOUT_S;
     c->stream_start_timeout_s = CONFIG_STREAM_START_TIMEOUT_S;
     c->stream_idle_timeout_s = CONFIG_STREAM_IDLE_TIMEOUT_S;
-    {
-        long cores = sysconf(_SC_NPROCESSORS_ONLN);
-
-        c->threads = cores < 1 ? 1 : cores > CONFIG_THREADS_MAX ? CONFIG_THREADS_MAX : (int)cores;
-    }
+    c->threads = config_cores();
 }
 
 int config_parse_int(const char *value, int lo, int hi, const char *setting, int *out, char *err,

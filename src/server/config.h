@@ -57,7 +57,10 @@ struct config {
 /* More loops than this is a mistake, not a machine: each holds a store connection. */
 #define CONFIG_THREADS_MAX 256
 
-/** Fills the limits with their defaults (the CONFIG_* values above; threads: the online cores). */
+/** The cores this process may run on (its CPU affinity), 1 to CONFIG_THREADS_MAX. */
+int config_cores(void);
+
+/** Fills the limits with their defaults (the CONFIG_* values above; threads: config_cores). */
 void config_set_default_limits(struct config *c);
 
 /**

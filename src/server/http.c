@@ -453,8 +453,10 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         return srv ? conn_limits_filter(srv, user, (int)(lws_intptr_t)in) : 0;
     case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
         srv = lws_context_user(lws_get_context(wsi));
-        if (srv)
+        if (srv) {
+            __atomic_add_fetch(&srv->accepted, 1, __ATOMIC_RELAXED);
             conn_limits_created(srv, wsi);
+        }
         return 0;
     case LWS_CALLBACK_WSI_DESTROY:
         srv = lws_context_user(lws_get_context(wsi));
