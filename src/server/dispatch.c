@@ -424,8 +424,9 @@ static int metrics_render_all(struct server_group *g, struct buf *out)
         metrics_merge(all, &g->loops[i]->metrics);
     rc = metrics_render(all, out);
     free(all);
-    rc |= buf_puts(out, "# HELP switchboard_loop_connections_total Connections each event loop "
-                        "(--threads) accepted.\n# TYPE switchboard_loop_connections_total counter\n");
+    rc |=
+        buf_puts(out, "# HELP switchboard_loop_connections_total Connections each event loop "
+                      "(--threads) accepted.\n# TYPE switchboard_loop_connections_total counter\n");
     for (int i = 0; i < g->nloops && !rc; i++)
         rc = buf_printf(out, "switchboard_loop_connections_total{loop=\"%d\"} %llu\n", i,
                         __atomic_load_n(&g->loops[i]->accepted, __ATOMIC_RELAXED));
