@@ -190,7 +190,7 @@ integration_seconds="test_speech_cloud=103 test_speech_noise=95 test_synthesis=9
   test_server=6 test_agent_partial=5 test_outbound_cli=5 test_outbound_sms=5 test_sim_llm=5
   test_sim_relay=5 test_agents_cli=3 test_deploy=2 test_tenants_set=2 test_cli=1 test_files=1
   test_logs=1 test_relay=1 test_sim_interactive=1 test_status_values=1 test_webhooks=1
-  test_db=4 test_multi_instance=4 test_pg_faults=8"
+  test_db=4 test_multi_instance=4 test_pg_faults=8 test_threads=14"
 integration_split() { # prints "1 MODULE" or "2 MODULE" for every integration test module
   local w f load1=0 load2=0
   while read -r w f; do
@@ -222,12 +222,12 @@ step "integration tests on PostgreSQL"
 # tests, the other engine. Two processes at once.
 if [ -n "$pg_url" ]; then
   SB_TEST_BACKEND=postgres pyunit_start "postgres:integration (1/2)" tests.integration.test_outbound_placer \
-    tests.integration.test_webhooks
+    tests.integration.test_webhooks tests.integration.test_threads
   SB_TEST_BACKEND=postgres pyunit_start "postgres:integration (2/2)" tests.integration.test_multi_instance \
     tests.integration.test_flows tests.integration.test_api tests.integration.test_outbound_cli \
     tests.integration.test_status_values
   wait
-  pyunit_report "postgres:integration (1/2)" "placer, webhooks"
+  pyunit_report "postgres:integration (1/2)" "placer, webhooks, several loops"
   pyunit_report "postgres:integration (2/2)" "several instances, flows, API, jobs"
 else
   echo "postgres:integration: 0 passed, 1 failed (no PostgreSQL server)"; count 0 1
@@ -266,17 +266,20 @@ if build build-tsan "switchboard" -Db_sanitize=thread; then
   # again under TSan, so they run only above.
   # Two processes at once, as in the plain integration step, about even in time.
   # The PostgreSQL faults too: the thread that listens for routing changes runs there only.
+  # Each server runs one event loop per core (two here); test_threads runs four, with a
+  # call's webhooks, streams and LLM turns spread over them.
   SB_TEST_POSTGRES=$pg_url TSAN_OPTIONS=$tsan_env pyunit_build="$root/build-tsan" \
     pyunit_start "tsan:integration (1/2)" \
     tests.integration.test_speech tests.integration.test_server tests.integration.test_webhooks \
     tests.integration.test_agent_partial tests.integration.test_relay \
-    tests.integration.test_speech_cloud.SpanishThroughTheStandInsTest tests.integration.test_pg_faults
+    tests.integration.test_speech_cloud.SpanishThroughTheStandInsTest tests.integration.test_pg_faults \
+    tests.integration.test_threads
   TSAN_OPTIONS=$tsan_env pyunit_build="$root/build-tsan" pyunit_start "tsan:integration (2/2)" \
     tests.integration.test_streams tests.integration.test_attacks tests.integration.test_api \
     tests.integration.test_flows tests.integration.test_agent_gather \
     tests.integration.test_speech_cloud.CutMidUtteranceTest tests.integration.test_speech_cloud.ProviderOutageTest
   wait
-  pyunit_report "tsan:integration (1/2)" "speech, server, webhooks, relay, PostgreSQL faults"
+  pyunit_report "tsan:integration (1/2)" "speech, server, webhooks, relay, PostgreSQL faults, loops"
   pyunit_report "tsan:integration (2/2)" "streams, attacks, API, flows, agents"
 else
   count 0 1

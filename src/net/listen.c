@@ -10,8 +10,8 @@
 #include <unistd.h>
 #include "core/banned.h"
 
-/* Loop thread and signal handler only. */
-static volatile sig_atomic_t stop_requested;
+/* Set by the signal handler, read by every loop thread: atomic (lock-free, so signal-safe). */
+static int stop_requested;
 static struct lws_context *volatile signal_context;
 
 void net_listen_info(struct lws_context_creation_info *info, const char *host, int port,
@@ -116,7 +116,7 @@ static void on_signal(int sig)
     struct lws_context *ctx = signal_context;
 
     (void)sig;
-    stop_requested = 1;
+    __atomic_store_n(&stop_requested, 1, __ATOMIC_RELEASE);
     if (ctx)
         lws_cancel_service(ctx);
 }
@@ -135,7 +135,7 @@ void net_stop_on_signals(struct lws_context *ctx)
 
 int net_stop_requested(void)
 {
-    return stop_requested;
+    return __atomic_load_n(&stop_requested, __ATOMIC_ACQUIRE);
 }
 
 void net_stop_forget(void)
