@@ -416,21 +416,21 @@ void server_drain_completions(struct server *srv)
 static int metrics_render_all(struct server_group *g, struct buf *out)
 {
     struct metrics *all = calloc(1, sizeof(*all));
-    int rc;
+    unsigned long long *accepted = calloc((size_t)g->nloops, sizeof(*accepted));
+    int rc = SB_ENOMEM;
 
-    if (!all)
-        return SB_ENOMEM;
-    for (int i = 0; i < g->nloops; i++)
-        metrics_merge(all, &g->loops[i]->metrics);
-    rc = metrics_render(all, out);
+    if (all && accepted) {
+        for (int i = 0; i < g->nloops; i++) {
+            metrics_merge(all, &g->loops[i]->metrics);
+            accepted[i] = __atomic_load_n(&g->loops[i]->accepted, __ATOMIC_RELAXED);
+        }
+        rc = metrics_render(all, out);
+        if (!rc)
+            rc = metrics_render_loops(accepted, g->nloops, out);
+    }
     free(all);
-    rc |=
-        buf_puts(out, "# HELP switchboard_loop_connections_total Connections each event loop "
-                      "(--threads) accepted.\n# TYPE switchboard_loop_connections_total counter\n");
-    for (int i = 0; i < g->nloops && !rc; i++)
-        rc = buf_printf(out, "switchboard_loop_connections_total{loop=\"%d\"} %llu\n", i,
-                        __atomic_load_n(&g->loops[i]->accepted, __ATOMIC_RELAXED));
-    return rc ? SB_ETOOBIG : 0;
+    free(accepted);
+    return rc;
 }
 
 static void reply_plain(struct http_session *sess, int status, const char *msg)

@@ -196,3 +196,15 @@ int metrics_render(const struct metrics *m, struct buf *out)
                          m->agent_events[i].event, m->agent_events[i].count);
     return rc ? -3 : 0;
 }
+
+int metrics_render_loops(const unsigned long long *accepted, int nloops, struct buf *out)
+{
+    int rc = buf_puts(out, "# HELP switchboard_loop_connections_total Connections each event loop "
+                           "(--threads) accepted.\n# TYPE switchboard_loop_connections_total "
+                           "counter\n");
+
+    for (int i = 0; i < nloops; i++)
+        rc |= buf_printf(out, "switchboard_loop_connections_total{loop=\"%d\"} %llu\n", i,
+                         accepted[i]);
+    return rc ? -3 : 0;
+}

@@ -65,4 +65,8 @@ void metrics_merge(struct metrics *dst, struct metrics *src);
 /** Appends the Prometheus text exposition of everything counted. */
 SB_MUST_CHECK int metrics_render(const struct metrics *m, struct buf *out);
 
+/** Appends each event loop's count of accepted connections (loops 0 to nloops - 1). */
+SB_MUST_CHECK int metrics_render_loops(const unsigned long long *accepted, int nloops,
+                                       struct buf *out);
+
 #endif

@@ -1630,6 +1630,8 @@ int outbound_start(struct outbound **out, const struct outbound_settings *s)
                   o->s.calls_per_second, o->s.cap, o->s.dry_run ? "yes" : "no", o->nallow);
     }
     rc = pthread_create(&o->thread, NULL, placer_main, o);
+    if (rc == 0)
+        pthread_setname_np(o->thread, "sb-placer");
     if (rc) {
         rc = SB_ENOMEM;
         goto fail;

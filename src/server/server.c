@@ -1,6 +1,7 @@
 #include "server/server.h"
 
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -473,6 +474,12 @@ int server_run(const struct config *cfg)
                 break;
             }
             nthreads = i;
+            {
+                char name[16];
+
+                snprintf(name, sizeof(name), "sb-loop-%d", i % 1000); /* 15 bytes at most */
+                pthread_setname_np(threads[i], name);
+            }
         }
         pthread_sigmask(SIG_SETMASK, &old, NULL);
     }

@@ -392,6 +392,8 @@ int writer_start(struct writer **out, const char *path)
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     rc = pthread_create(&w->thread, NULL, writer_main, w) == 0 ? 0 : SB_ENOMEM;
+    if (rc == 0)
+        pthread_setname_np(w->thread, "sb-writer"); /* names it in top -H, perf and /proc */
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 out:
     if (rc < 0 && w) {

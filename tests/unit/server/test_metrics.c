@@ -387,3 +387,35 @@ Test(metrics, agent_event_names_beyond_the_table_are_dropped_not_overflowed)
     cr_assert_eq(m->nagent_events, 16);
     cr_assert_null(strstr(render(), "event16"));
 }
+
+Test(metrics, loops_counts_add_up_series_by_series)
+{
+    struct metrics *other = calloc(1, sizeof(*other));
+    static const unsigned long long accepted[] = {5, 0, 7};
+
+    cr_assert_not_null(other);
+    metrics_request(m, incoming, 200, 0.0002);
+    metrics_request(other, incoming, 200, 0.0002);
+    metrics_request(other, incoming, 503, 0.3);
+    metrics_call_status(other, "completed", applied);
+    metrics_agent_event(other, "filler");
+    metrics_merge(m, other);
+    metrics_merge(m, other);
+    free(other);
+    cr_assert_not_null(
+        strstr(render(), "switchboard_http_requests_total{route=\"incoming\",status=\"200\"} 3\n"));
+    cr_assert_not_null(
+        strstr(render(), "switchboard_http_requests_total{route=\"incoming\",status=\"503\"} 2\n"));
+    cr_assert_not_null(strstr(
+        render(), "switchboard_http_request_duration_seconds_count{route=\"incoming\"} 5\n"));
+    cr_assert_not_null(strstr(
+        render(),
+        "switchboard_call_status_events_total{status=\"completed\",outcome=\"applied\"} 2\n"));
+    cr_assert_not_null(strstr(render(), "switchboard_agent_events_total{event=\"filler\"} 2\n"));
+    buf_reset(&out);
+    cr_assert_eq(metrics_render_loops(accepted, 3, &out), 0);
+    cr_assert_not_null(
+        strstr(buf_cstr(&out), "switchboard_loop_connections_total{loop=\"0\"} 5\n"));
+    cr_assert_not_null(
+        strstr(buf_cstr(&out), "switchboard_loop_connections_total{loop=\"2\"} 7\n"));
+}
