@@ -505,6 +505,7 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
             if (routes_watch_take(srv->routes_watch, &srv->routes_seen) && !srv->draining)
                 server_refresh_routes(srv, "notify");
             server_take_handoffs(srv);
+            stream_take_replacements(srv);
             server_drain_completions(srv);
             conversations_drain(srv);
             stream_drain_tts(srv);

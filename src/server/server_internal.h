@@ -63,6 +63,8 @@ struct pending {
 
 struct tts_job;
 struct handoff;
+struct live_stream;
+struct stream_replace;
 struct conversations;
 struct outcome_slot;
 struct tts_cache_slot;
@@ -84,9 +86,10 @@ struct outbound;
 struct server_group {
     int nloops;
     struct server **loops;
-    pthread_mutex_t lock;          /* guards conns and outcomes */
-    struct conn_count conns;       /* every loop's sockets (conn_limits.c) */
-    struct outcome_slot *outcomes; /* how media streams ended (stream.c) */
+    pthread_mutex_t lock;             /* guards conns, outcomes and live_streams */
+    struct conn_count conns;          /* every loop's sockets (conn_limits.c) */
+    struct outcome_slot *outcomes;    /* how media streams ended (stream.c) */
+    struct live_stream *live_streams; /* started media streams by call, every loop's (stream.c) */
 };
 
 struct server {
@@ -127,7 +130,8 @@ struct server {
 
     pthread_mutex_t done_lock; /* guards done_head and tts_done: threads push, the loop pops */
     struct pending *done_head;
-    struct handoff *handoffs; /* webhooks other loops passed to this one, same lock */
+    struct handoff *handoffs;        /* webhooks other loops passed to this one, same lock */
+    struct stream_replace *replaced; /* streams another loop's newer ones replace, same lock */
     struct tts_job *tts_done;
     struct stt_job *stt_done; /* recognitions done (stream_listen.c), same lock */
 

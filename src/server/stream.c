@@ -64,6 +64,7 @@ struct stream_conn {
     long long opened_us;  /* clock_mono_us at the upgrade: the start deadline counts from it */
     long long last_rx_us; /* the last whole message from the caller: the idle deadline */
     int started;          /* the start message was accepted */
+    int registered;       /* in the group's live streams (live_register) */
     char transfer[E164_SIZE];
     int llm;                       /* the agent is an LLM agent: it records its own transcript */
     struct stream_speech speech;   /* the agent's own engines (stream_cloud.h); keys inside */
@@ -185,6 +186,122 @@ void stream_outcomes_release(struct server_group *g)
 
 /* --- the session's io ------------------------------------------------------ */
 
+/*
+ * The process's live streams by call, every loop's (the group's lock): a
+ * call's second stream may reach another loop than its first, which must
+ * still be refused without the token, or else replace the first.
+ */
+struct live_stream {
+    struct live_stream *next;
+    char call_sid[SID_SIZE];
+    struct server *loop;
+    unsigned long long id;
+};
+
+/* A stream another loop's newer stream of the same call replaces (server->replaced). */
+struct stream_replace {
+    struct stream_replace *next;
+    unsigned long long id;
+};
+
+static void replace_post(struct server *loop, unsigned long long id)
+{
+    struct stream_replace *r = calloc(1, sizeof(*r));
+
+    if (!r)
+        return; /* it stays until its own call ends it */
+    r->id = id;
+    pthread_mutex_lock(&loop->done_lock);
+    r->next = loop->replaced;
+    loop->replaced = r;
+    pthread_mutex_unlock(&loop->done_lock);
+    lws_cancel_service(loop->lws);
+}
+
+/* `c` is its call's live stream now: the call's streams on other loops are replaced. */
+static void live_register(struct stream_conn *c)
+{
+    struct server_group *g = c->srv->group;
+    struct live_stream *n = calloc(1, sizeof(*n));
+
+    pthread_mutex_lock(&g->lock);
+    for (struct live_stream *l = g->live_streams; l; l = l->next) {
+        if (l->loop != c->srv && strcmp(l->call_sid, c->session.call_sid) == 0)
+            replace_post(l->loop, l->id);
+    }
+    if (n) {
+        snprintf(n->call_sid, sizeof(n->call_sid), "%s", c->session.call_sid);
+        n->loop = c->srv;
+        n->id = c->id;
+        n->next = g->live_streams;
+        g->live_streams = n;
+        c->registered = 1;
+    }
+    pthread_mutex_unlock(&g->lock);
+}
+
+static void live_unregister(struct stream_conn *c)
+{
+    struct server_group *g = c->srv->group;
+
+    if (!c->registered)
+        return;
+    c->registered = 0;
+    pthread_mutex_lock(&g->lock);
+    for (struct live_stream **pp = &g->live_streams; *pp; pp = &(*pp)->next) {
+        if ((*pp)->loop == c->srv && (*pp)->id == c->id) {
+            struct live_stream *gone = *pp;
+
+            *pp = gone->next;
+            free(gone);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&g->lock);
+}
+
+/* True when another stream of the same call is open and started, on any loop. */
+static int call_has_live_stream(const struct stream_conn *c, const char *call_sid)
+{
+    struct server_group *g = c->srv->group;
+    int live = 0;
+
+    pthread_mutex_lock(&g->lock);
+    for (const struct live_stream *l = g->live_streams; l && !live; l = l->next)
+        live = !(l->loop == c->srv && l->id == c->id) && strcmp(l->call_sid, call_sid) == 0;
+    pthread_mutex_unlock(&g->lock);
+    return live;
+}
+
+void stream_take_replacements(struct server *srv)
+{
+    struct stream_replace *list;
+
+    pthread_mutex_lock(&srv->done_lock);
+    list = srv->replaced;
+    srv->replaced = NULL;
+    pthread_mutex_unlock(&srv->done_lock);
+    while (list) {
+        struct stream_replace *r = list;
+        struct stream_conn *c = conn_by_id(srv, r->id);
+
+        list = r->next;
+        if (c && !c->closing)
+            session_end(&c->session, SESSION_REPLACED, 1000, "replaced by a newer stream");
+        free(r);
+    }
+}
+
+void stream_live_release(struct server_group *g)
+{
+    while (g->live_streams) {
+        struct live_stream *l = g->live_streams;
+
+        g->live_streams = l->next;
+        free(l);
+    }
+}
+
 static enum voice_stream_outcome outcome_for_voice(enum session_outcome o)
 {
     switch (o) {
@@ -252,6 +369,7 @@ static void io_close(void *arg, int code, const char *reason)
      */
     if (c->session.call_sid[0] && c->session.outcome != SESSION_REPLACED)
         outcome_remember(c->srv, c->session.call_sid, outcome_for_voice(c->session.outcome));
+    live_unregister(c);
     c->closing = 1;
     c->close_code = code;
     snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
@@ -454,16 +572,6 @@ static const char *peer_of(struct lws *wsi, char *buf, size_t size)
     return p && *p ? p : "-";
 }
 
-/* True when another stream of the same call is open and started. */
-static int call_has_live_stream(const struct stream_conn *c, const char *call_sid)
-{
-    for (const struct stream_conn *o = c->srv->streams; o; o = o->next) {
-        if (o != c && o->started && !o->closing && strcmp(o->session.call_sid, call_sid) == 0)
-            return 1;
-    }
-    return 0;
-}
-
 /*
  * Only the holder of a call's TwiML may open its stream: the start message
  * must carry the call's token. --dev accepts a missing token (signatures are
@@ -528,6 +636,7 @@ static void io_started(void *arg, struct session *s, const struct media_event *s
         if (o != c && !o->closing && strcmp(o->session.call_sid, s->call_sid) == 0)
             session_end(&o->session, SESSION_REPLACED, 1000, "replaced by a newer stream");
     }
+    live_register(c); /* and on the other loops */
     if (!lang || !*lang)
         lang = tenant ? tenant->default_lang : "es";
     if (tenant)
@@ -815,6 +924,7 @@ static void on_closed(struct server *srv, struct stream_conn *c)
                   rec.duration_ms, s->frames_in, s->frames_out, s->first_audio_ms,
                   s->last_turn_gap_ms, s->clears);
     }
+    live_unregister(c);
     session_release(s);
     for (pp = &srv->streams; *pp; pp = &(*pp)->next) {
         if (*pp == c) {

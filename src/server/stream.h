@@ -76,6 +76,12 @@ int stream_outcome_lookup(void *arg, const char *call_sid, struct voice_stream_e
 /** Frees the cache of synthesized phrases. */
 void stream_tts_cache_release(struct server *srv);
 
+/** Ends the streams newer streams of their calls on other loops replaced (on the loop). */
+void stream_take_replacements(struct server *srv);
+
+/** Frees what is left of the process's live streams (when every loop has stopped). */
+void stream_live_release(struct server_group *g);
+
 /** Frees the process's outcome table (when every loop has stopped). */
 void stream_outcomes_release(struct server_group *g);
 

@@ -276,13 +276,16 @@ def incoming_params(sid, frm="+15551234567", to=PRO, **extra):
 
 
 class SeededServerTest(unittest.TestCase):
-    """Test cases that share one seeded server, started once for the class."""
+    """Test cases that share one seeded server, started once for the class (with the
+    class's `server_flags`)."""
+
+    server_flags = ()
 
     @classmethod
     def setUpClass(cls):
         cls.sb = Switchboard()
         cls.sb.seed()
-        cls.sb.start()
+        cls.sb.start(*cls.server_flags)
 
     @classmethod
     def tearDownClass(cls):

@@ -45,9 +45,10 @@ class ServerProcessTest(unittest.TestCase):
         self.sb.close()
 
     def test_listens_only_on_the_configured_address(self):
-        self.sb.start()
+        self.sb.start("--threads", "3")
         socks = listening_sockets(self.sb.proc.pid)
-        self.assertEqual(socks, [("tcp", "0100007F", self.sb.port)])
+        # One listening socket an event loop, each on the one address and port.
+        self.assertEqual(socks, [("tcp", "0100007F", self.sb.port)] * 3)
         # Nothing answers on another local address of this machine.
         with self.assertRaises(OSError):
             socket.create_connection(("127.0.0.2", self.sb.port), timeout=1).close()

@@ -40,6 +40,8 @@ def espeak_seconds(text, voice="en-us"):
 
 
 class StreamTest(SeededServerTest):
+    # Four event loops: a call's webhooks and its streams land on different ones.
+    server_flags = ("--threads", "4")
 
     sids = iter(range(5000, 6000))
 
@@ -386,6 +388,8 @@ def unmasked_text_frame(text):
 class StreamBindingTest(StreamClient, SeededServerTest):
     """A stream is bound to the call whose TwiML carried its token (core/stream_token)."""
 
+    server_flags = ("--threads", "4")
+
     def test_the_twiml_carries_the_token_of_its_call(self):
         sid = call_sid(8001)
         status, _, body = self.sb.signed_post("/voice/incoming", incoming_params(sid))
@@ -593,7 +597,7 @@ class StreamDevModeTest(StreamClient, unittest.TestCase):
     def setUpClass(cls):
         cls.sb = Switchboard()
         cls.sb.seed()
-        cls.sb.start("--dev")
+        cls.sb.start("--dev", "--threads", "4")
 
     @classmethod
     def tearDownClass(cls):
