@@ -305,13 +305,11 @@ static void create_call(struct http_session *sess, struct lws *wsi)
         fail(sess, 400, chk.code, chk.field, "%s", chk.message);
         return;
     }
-    p = calloc(1, sizeof(*p));
+    p = server_pending_new(sess);
     if (!p) {
         fail(sess, 503, "unavailable", NULL, "out of memory; retry");
         return;
     }
-    p->wsi = wsi;
-    p->srv = sess->srv;
     if (outbound_submit_call(sess->srv->outbound, sess->api_tenant, &req, key, call_done, p) != 0) {
         free(p);
         fail(sess, 503, "unavailable", NULL, "the job queue cannot take the call now; retry");

@@ -69,13 +69,11 @@ void sms_incoming(struct http_session *sess, struct lws *wsi, const struct form 
         reply_now(sess, 200, NULL);
         return;
     }
-    p = calloc(1, sizeof(*p));
+    p = server_pending_new(sess);
     if (!p) {
         reply_now(sess, 503, "error: out of memory\n");
         return;
     }
-    p->srv = sess->srv;
-    p->wsi = wsi;
     if (outbound_submit_optout(sess->srv->outbound, route->tenant->name, from,
                                kw == SMS_KEYWORD_STOP, optout_done, p) != 0) {
         free(p);
