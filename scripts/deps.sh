@@ -15,7 +15,7 @@ run_pkgs=(gcc meson ninja-build pkg-config libwebsockets-dev libjansson-dev libs
           flite1-dev)
 test_pkgs=(libcriterion-dev python3 python3-twilio python3-websocket clang libclang-rt-14-dev
            clang-format tmux espeak-ng valgrind python3-jsonschema python3-yaml nginx systemd
-           postgresql)
+           postgresql flite)
 
 pkgs=("${run_pkgs[@]}")
 [ "${1:-}" = "--test" ] && pkgs+=("${test_pkgs[@]}")

@@ -420,9 +420,16 @@ int server_run(const struct config *cfg)
             goto out;
         }
     }
-    rc = shared_start(srv);
-    for (int i = 0; i < n && !rc; i++) {
-        rc = loop_open(group.loops[i], i ? srv : NULL);
+    /* Loop 0 first: a store that cannot be opened is named by its own message. */
+    rc = loop_open(srv, NULL);
+    if (!rc && n > 1) {
+        rc = accept_start(srv, listen_fds[0]);
+        listen_fds[0] = -1;
+    }
+    if (!rc)
+        rc = shared_start(srv);
+    for (int i = 1; i < n && !rc; i++) {
+        rc = loop_open(group.loops[i], srv);
         if (!rc && n > 1) {
             rc = accept_start(group.loops[i], listen_fds[i]);
             listen_fds[i] = -1; /* the loop's now, or closed */

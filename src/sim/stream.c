@@ -564,8 +564,8 @@ static void caller_tick(struct run *r)
         if (r->pos == n) {
             if (is_say(st))
                 utterance_ended(r);
-            else if (st->kind == SIM_STEP_NOISE)
-                r->reply_since_utt = 0; /* a following wait is for what answers the noise */
+            else if (st->kind == SIM_STEP_NOISE || st->kind == SIM_STEP_DTMF)
+                r->reply_since_utt = 0; /* a following wait is for what answers it */
             next_step(r);
         }
         break;

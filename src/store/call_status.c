@@ -2,6 +2,7 @@
 #include "store/call_status.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/banned.h"
@@ -27,4 +28,23 @@ const struct call_status *call_status_find(const char *name)
             return &call_statuses[i];
     }
     return NULL;
+}
+
+int call_status_rank_sql(const char *column, char *out, size_t size)
+{
+    size_t len;
+    int w = snprintf(out, size, "CASE %s", column);
+
+    if (w < 0 || (size_t)w >= size)
+        return -1;
+    len = (size_t)w;
+    for (size_t i = 0; i < sizeof(call_statuses) / sizeof(call_statuses[0]); i++) {
+        w = snprintf(out + len, size - len, " WHEN '%s' THEN %d", call_statuses[i].canonical,
+                     call_statuses[i].rank);
+        if (w < 0 || (size_t)w >= size - len)
+            return -1;
+        len += (size_t)w;
+    }
+    w = snprintf(out + len, size - len, " ELSE -1 END");
+    return w < 0 || (size_t)w >= size - len ? -1 : 0;
 }

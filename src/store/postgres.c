@@ -1807,6 +1807,259 @@ out:
     return rc;
 }
 
+/* ---- many status callbacks in one round trip (the writer's batch) ---- */
+
+/* The parameters of one event's statement (status_many_sql). */
+#define STATUS_MANY_PARAMS 14
+
+struct status_params {
+    char key[STATUS_SIZE + 32];
+    char seq[PG_I64_SIZE], edur[PG_I64_SIZE], at[PG_I64_SIZE], rank[PG_I64_SIZE],
+        dur[PG_I64_SIZE], ended[PG_I64_SIZE];
+    const char *p[STATUS_MANY_PARAMS];
+};
+
+/*
+ * pg_status_apply as one statement, so that a batch of them can go out in
+ * one pipeline: the call's row locked (cur) or logged by this event
+ * (created), the event's row taken unless a duplicate (ev), the call moved
+ * forward when the event ranks above its status (upd). A call another
+ * process logs between cur and created gets neither: the statement does
+ * nothing then, and the event is applied again the slow way.
+ */
+static int status_many_sql(char *sql, size_t size)
+{
+    char rank[512];
+    int w;
+
+    if (call_status_rank_sql("status", rank, sizeof(rank)) != 0)
+        return -1;
+    w = snprintf(sql, size,
+                 "WITH cur AS (SELECT %s AS rank FROM calls WHERE call_sid = $1 FOR UPDATE), "
+                 "created AS (INSERT INTO calls(" CALL_COLUMNS ", updated_at) "
+                 "SELECT $1, '', $8, $9, $10, $3, $11::bigint, '', $6::bigint, $12::bigint, "
+                 "$13::bigint WHERE NOT EXISTS (SELECT 1 FROM cur) "
+                 "ON CONFLICT(call_sid) DO NOTHING RETURNING 1), "
+                 "ev AS (INSERT INTO call_events(call_sid, dedupe_key, status, sequence, duration, "
+                 "at, applied) SELECT $1, $2, $3, $4::bigint, $5::bigint, $6::bigint, "
+                 "CASE WHEN EXISTS (SELECT 1 FROM cur WHERE rank >= $7::integer) THEN 0 ELSE 1 END "
+                 "WHERE EXISTS (SELECT 1 FROM cur) OR EXISTS (SELECT 1 FROM created) "
+                 "ON CONFLICT(call_sid, dedupe_key) DO NOTHING RETURNING applied), "
+                 "upd AS (UPDATE calls SET status = $3, "
+                 "duration = CASE WHEN $11::bigint >= 0 THEN $11::bigint ELSE duration END, "
+                 "ended_at = CASE WHEN $14::integer <> 0 THEN $6::bigint ELSE ended_at END, "
+                 "updated_at = $13::bigint WHERE call_sid = $1 AND EXISTS (SELECT 1 FROM cur) "
+                 "AND EXISTS (SELECT 1 FROM ev WHERE applied = 1) RETURNING 1) "
+                 "SELECT (SELECT count(*) FROM cur), (SELECT count(*) FROM created), "
+                 "(SELECT count(*) FROM ev), (SELECT count(*) FROM upd)",
+                 rank);
+    return w < 0 || (size_t)w >= size ? -1 : 0;
+}
+
+/* The statement's parameters for `e`; -1 when the event is refused (its input). */
+static int status_params_fill(struct status_params *sp, const struct status_event *e,
+                              const char *now)
+{
+    const struct call_status *next = event_valid(e) ? call_status_find(e->status) : NULL;
+    int terminal, w;
+
+    if (!next)
+        return -1;
+    if (e->sequence >= 0)
+        w = snprintf(sp->key, sizeof(sp->key), "seq:%ld", e->sequence);
+    else
+        w = snprintf(sp->key, sizeof(sp->key), "status:%s", next->canonical);
+    if (w < 0 || (size_t)w >= sizeof(sp->key))
+        return -1;
+    terminal = next->rank == RANK_TERMINAL;
+    sp->p[0] = e->call_sid;
+    sp->p[1] = sp->key;
+    sp->p[2] = next->canonical;
+    sp->p[3] = pg_i64_param(sp->seq, e->sequence);
+    sp->p[4] = pg_i64_param(sp->edur, e->duration);
+    sp->p[5] = pg_i64_param(sp->at, e->at);
+    sp->p[6] = pg_i64_param(sp->rank, next->rank);
+    sp->p[7] = e->direction;
+    sp->p[8] = e->from;
+    sp->p[9] = e->to;
+    sp->p[10] = pg_i64_param(sp->dur, terminal && e->duration >= 0 ? e->duration : -1);
+    sp->p[11] = pg_i64_param(sp->ended, terminal ? e->at : 0);
+    sp->p[12] = now;
+    sp->p[13] = terminal ? "1" : "0";
+    return 0;
+}
+
+/* What one event's statement did, from its counts; 1 when it raced (nothing done). */
+static int status_many_outcome(const PGresult *res, enum status_outcome *out)
+{
+    long long cur = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    long long created = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    long long ev = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+    long long upd = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
+
+    if (!cur && !created)
+        return 1;
+    *out = created || upd ? STATUS_APPLIED : ev ? STATUS_STALE : STATUS_DUPLICATE;
+    return 0;
+}
+
+/* A statement of the pipeline failed: the batch's code, logged once. */
+static int status_many_failure(PGresult *res)
+{
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    char msg[512];
+
+    if (state && (strcmp(state, STATE_DEADLOCK) == 0 || strcmp(state, STATE_SERIALIZATION) == 0)) {
+        log_event(LOG_WARN, "store.postgres",
+                  "op=status_apply state=%s reason=\"conflict with another process\"", state);
+        return SB_ECONFLICT;
+    }
+    log_event(LOG_ERROR, "store.postgres", "op=status_apply state=%s err=\"%s\"",
+              state ? state : "-",
+              one_line(primary ? primary : PQresultErrorMessage(res), msg, sizeof(msg)));
+    return SB_ESTORE;
+}
+
+/*
+ * Sends every event's statement at once in pipeline mode, then reads the
+ * results in order: one round trip for the batch. Returns 0 or the batch's
+ * failure (the transaction is then in doubt).
+ */
+static int status_many_pipeline(struct pg_store *ps, const char *sql, const char *name,
+                                struct status_params *sp, const int *send, size_t n, int *raced,
+                                enum status_outcome *outs)
+{
+    PGconn *conn = ps->conn;
+    int rc = 0, synced = 0;
+    char msg[512];
+
+    if (!PQenterPipelineMode(conn))
+        return SB_EIO;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (send[i] &&
+            !(name[0] ? PQsendQueryPrepared(conn, name, STATUS_MANY_PARAMS, sp[i].p, NULL, NULL, 0)
+                      : PQsendQueryParams(conn, sql, STATUS_MANY_PARAMS, NULL, sp[i].p, NULL, NULL,
+                                          0)))
+            rc = SB_EIO;
+    }
+    if (!PQpipelineSync(conn))
+        rc = SB_EIO;
+    /* Every result up to the sync is read, even after a failure, to leave pipeline mode. */
+    for (size_t i = 0; i < n && PQstatus(conn) != CONNECTION_BAD; i++) {
+        PGresult *res;
+
+        if (!send[i])
+            continue;
+        res = PQgetResult(conn);
+        if (!res)
+            break;
+        if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+            PQnfields(res) == 4)
+            raced[i] = status_many_outcome(res, &outs[i]);
+        else if (PQresultStatus(res) == PGRES_PIPELINE_SYNC)
+            synced = 1; /* a send failed: fewer results than events */
+        else if (PQresultStatus(res) != PGRES_PIPELINE_ABORTED && rc == 0)
+            rc = status_many_failure(res);
+        PQclear(res);
+        if (synced)
+            break;
+        res = PQgetResult(conn); /* the NULL that ends each statement's results */
+        PQclear(res);
+    }
+    while (!synced && PQstatus(conn) != CONNECTION_BAD) {
+        PGresult *res = PQgetResult(conn);
+
+        if (!res)
+            break;
+        synced = PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+        PQclear(res);
+    }
+    if (!PQexitPipelineMode(conn) && rc == 0)
+        rc = SB_EIO;
+    if (PQstatus(conn) == CONNECTION_BAD) {
+        ps->lost_in_tx = 1;
+        log_event(LOG_ERROR, "store.postgres", "op=status_apply err=\"%s\"",
+                  one_line(PQerrorMessage(conn), msg, sizeof(msg)));
+        rc = SB_EIO;
+    }
+    return rc;
+}
+
+/*
+ * Status callbacks of one batch in one round trip (libpq's pipeline mode),
+ * each with pg_status_apply's outcome. An event refused for its input gets
+ * SB_EINVAL alone; one that raced another process's logging of its call
+ * is applied again the slow way, in the same transaction.
+ */
+static int pg_status_apply_many(struct store *s, const struct status_event *const *events,
+                                size_t n, int *rcs, enum status_outcome *outs)
+{
+    struct pg_store *ps = to_pg(s);
+    struct status_params *sp = calloc(n, sizeof(*sp));
+    int *send = calloc(n, sizeof(*send));
+    int *raced = calloc(n, sizeof(*raced));
+    char sql[4096], name[16] = "", now[PG_I64_SIZE];
+    PGresult *res = NULL;
+    size_t nsend = 0;
+    int own = 0, rc;
+
+    if (!sp || !send || !raced || status_many_sql(sql, sizeof(sql)) != 0) {
+        rc = SB_ENOMEM;
+        goto out;
+    }
+    pg_i64_param(now, (long long)time(NULL));
+    for (size_t i = 0; i < n; i++) {
+        send[i] = status_params_fill(&sp[i], events[i], now) == 0;
+        rcs[i] = send[i] ? 0 : SB_EINVAL;
+        nsend += (size_t)send[i];
+    }
+    rc = 0;
+    if (nsend == 0)
+        goto out;
+    /* Held call rows first (the events may be theirs), then the transaction and the statement. */
+    if (ps->npending_calls && (rc = calls_flush(ps)) < 0)
+        goto out;
+    if (reconnect(ps, "status_apply") < 0) {
+        rc = SB_EIO;
+        goto out;
+    }
+    own = !in_transaction(ps);
+    if (own && (rc = run(ps, "BEGIN", "status_apply")) < 0) {
+        own = 0;
+        goto out;
+    }
+    switch (prepared_name(ps, sql, STATUS_MANY_PARAMS, name, &res)) {
+    case 1:
+        break;
+    case 0:
+        name[0] = '\0';
+        break;
+    default:
+        rc = status_many_failure(res);
+        PQclear(res);
+        goto leave;
+    }
+    rc = status_many_pipeline(ps, sql, name, sp, send, n, raced, outs);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (send[i] && raced[i]) {
+            rcs[i] = pg_status_apply(s, events[i], &outs[i]);
+            if (rcs[i] < 0 && rcs[i] != SB_EINVAL)
+                rc = rcs[i];
+        }
+    }
+leave:
+    if (own)
+        rc = pg_tx_leave(ps, PG_TX_TOP, rc, "status_apply");
+out:
+    for (size_t i = 0; rc < 0 && i < n; i++)
+        rcs[i] = rcs[i] == SB_EINVAL ? SB_EINVAL : rc;
+    free(sp);
+    free(send);
+    free(raced);
+    return rc;
+}
+
 static void call_from_row(const PGresult *res, int row, struct call_record *c)
 {
     memset(c, 0, sizeof(*c));
@@ -2642,6 +2895,7 @@ const struct store_ops store_postgres_ops = {
     .routes_version = pg_routes_version,
     .call_insert = pg_call_insert,
     .status_apply = pg_status_apply,
+    .status_apply_many = pg_status_apply_many,
     .call_list = pg_call_list,
     .call_get = pg_call_get,
     .ping = pg_ping,

@@ -6,6 +6,7 @@
 #include "store/store.h"
 #include "store/target.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -272,6 +273,56 @@ int store_call_insert(struct store *s, const struct call_record *c)
 int store_status_apply(struct store *s, const struct status_event *e, enum status_outcome *out)
 {
     return s && e && out && event_valid(e) ? s->ops->status_apply(s, e, out) : SB_EINVAL;
+}
+
+int store_status_apply_many(struct store *s, const struct status_event *const *events, size_t n,
+                            int *rcs, enum status_outcome *outs)
+{
+    int rc = 0;
+
+    if (!s || (n && (!events || !rcs || !outs)))
+        return SB_EINVAL;
+    for (size_t i = 0; i < n; i++)
+        rcs[i] = events[i] && event_valid(events[i]) ? 0 : SB_EINVAL;
+    if (s->ops->status_apply_many) {
+        /* The backend checks its own; the ones refused here are not sent. */
+        const struct status_event **ok = calloc(n ? n : 1, sizeof(*ok));
+        int *okrc = calloc(n ? n : 1, sizeof(*okrc));
+        enum status_outcome *okout = calloc(n ? n : 1, sizeof(*okout));
+        size_t m = 0;
+
+        if (!ok || !okrc || !okout) {
+            free(ok);
+            free(okrc);
+            free(okout);
+            return SB_ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (rcs[i] == 0)
+                ok[m++] = events[i];
+        }
+        rc = m ? s->ops->status_apply_many(s, ok, m, okrc, okout) : 0;
+        for (size_t i = 0, k = 0; i < n; i++) {
+            if (rcs[i] != 0)
+                continue;
+            rcs[i] = okrc[k];
+            outs[i] = okout[k++];
+        }
+        free(ok);
+        free(okrc);
+        free(okout);
+        return rc;
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (rcs[i] != 0)
+            continue;
+        rcs[i] = s->ops->status_apply(s, events[i], &outs[i]);
+        if (rcs[i] < 0 && rcs[i] != SB_EINVAL)
+            rc = rcs[i];
+    }
+    for (size_t i = 0; rc < 0 && i < n; i++)
+        rcs[i] = rcs[i] == SB_EINVAL ? SB_EINVAL : rc;
+    return rc;
 }
 
 long long store_at_or_now_ms(long long at)

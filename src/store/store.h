@@ -227,6 +227,9 @@ struct store_ops {
     int (*routes_version)(struct store *s, long long *version);
     int (*call_insert)(struct store *s, const struct call_record *c);
     int (*status_apply)(struct store *s, const struct status_event *e, enum status_outcome *out);
+    /* NULL: store_status_apply_many applies them one by one. */
+    int (*status_apply_many)(struct store *s, const struct status_event *const *e, size_t n,
+                             int *rcs, enum status_outcome *outs);
     int (*call_list)(struct store *s, size_t limit, struct call_record **out, size_t *n);
     int (*call_get)(struct store *s, const char *call_sid, struct call_record *out);
     int (*ping)(struct store *s);
@@ -409,6 +412,16 @@ SB_MUST_CHECK int store_call_insert(struct store *s, const struct call_record *c
  */
 SB_MUST_CHECK int store_status_apply(struct store *s, const struct status_event *e,
                                      enum status_outcome *out);
+
+/**
+ * store_status_apply for events[0..n), in order, inside the caller's
+ * transaction (or one of its own): on PostgreSQL one round trip for all
+ * (pipeline mode). rcs[i] is 0 with outs[i] set, or SB_EINVAL for an event
+ * refused alone for its input. Returns 0, or a negative code when the
+ * transaction is in doubt (every other rcs[i] then holds it too).
+ */
+SB_MUST_CHECK int store_status_apply_many(struct store *s, const struct status_event *const *events,
+                                          size_t n, int *rcs, enum status_outcome *outs);
 
 /** Lists the newest `limit` calls, newest first. *out is free()d by the caller. */
 SB_MUST_CHECK int store_call_list(struct store *s, size_t limit, struct call_record **out,

@@ -143,6 +143,27 @@ static void requeue_unawaited(struct writer *w, struct writer_job **jobs, size_t
  * means the transaction itself is in doubt, so the whole batch is rolled back and every job reports
  * the error.
  */
+/*
+ * The status callbacks jobs[0..n) together (one round trip on PostgreSQL).
+ * Returns 0 or the failure that puts the transaction in doubt.
+ */
+static int status_run(struct writer *w, struct writer_job **jobs, size_t n)
+{
+    const struct status_event *events[WRITER_BATCH_MAX] = {NULL};
+    enum status_outcome outs[WRITER_BATCH_MAX];
+    int rcs[WRITER_BATCH_MAX];
+    int rc;
+
+    for (size_t i = 0; i < n; i++)
+        events[i] = &jobs[i]->u.status;
+    rc = store_status_apply_many(w->store, events, n, rcs, outs);
+    for (size_t i = 0; i < n; i++) {
+        jobs[i]->rc = rc < 0 ? rc : rcs[i];
+        jobs[i]->outcome = rcs[i] == 0 ? outs[i] : STATUS_APPLIED;
+    }
+    return rc;
+}
+
 static int batch_run(struct writer *w, struct writer_job **jobs, size_t n)
 {
     int rc;
@@ -152,6 +173,16 @@ static int batch_run(struct writer *w, struct writer_job **jobs, size_t n)
         struct writer_job *j = jobs[i];
 
         j->outcome = STATUS_APPLIED;
+        if (j->kind == JOB_STATUS) {
+            /* A run of status callbacks goes to the store at once. */
+            size_t k = i + 1;
+
+            while (k < n && jobs[k]->kind == JOB_STATUS)
+                k++;
+            rc = status_run(w, jobs + i, k - i);
+            i = k - 1;
+            continue;
+        }
         if (j->kind == JOB_CALL)
             j->rc = store_call_insert(w->store, &j->u.call);
         else if (j->kind == JOB_STREAM)

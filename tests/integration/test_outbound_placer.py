@@ -502,9 +502,11 @@ class FaxTest(PlacerTest):
         self.assertTrue(wait_for(lambda: self.sb.job(job_id)["answered_by"] == "fax", 10))
 
 
-def most_in_a_second(times, window=0.98):
+def most_in_a_second(times, window=0.9):
     """The most of `times` (unix seconds, sorted) in any `window` seconds: the sim records
-    a request when it arrives, to the millisecond, a moment after its slot was taken."""
+    a request when it arrives, to the millisecond, a moment after its slot was taken (up to
+    some 100 ms later on a busy machine: the window leaves that much). Without the shared
+    limit both servers' calls land within milliseconds of each other, far inside it."""
     return max((bisect.bisect_left(times, t + window) - i for i, t in enumerate(times)),
                default=0)
 

@@ -901,6 +901,135 @@ Test(store, status_callbacks_apply_once_across_processes)
     cr_assert_eq(got.ended_at, 100 + N - 1);
 }
 
+/* Many status callbacks at once (the writer's batch; one round trip on PostgreSQL). */
+Test(store, status_many_match_what_one_by_one_would_do)
+{
+    struct status_event ev[] = {
+        make_event("CA-m1", 1, "initiated", 100),    /* logs the call */
+        make_event("CA-m1", 2, "ringing", 101),      /* moves it */
+        make_event("CA-m1", 2, "ringing", 101),      /* Twilio's retry, in the same batch */
+        make_event("CA-m2", -1, "answered", 102),    /* another call, logged as in-progress */
+        make_event("CA-m1", 4, "completed", 110),    /* final, with its duration */
+        make_event("CA-m1", 3, "in-progress", 105),  /* late: recorded, not applied */
+        make_event("CA-m1", 5, "exploded", 111),     /* refused alone */
+        make_event("", 1, "ringing", 100),           /* refused alone */
+        make_event("CA-m2", -1, "in-progress", 103), /* the same status as answered: a duplicate */
+    };
+    enum { N = sizeof(ev) / sizeof(ev[0]) };
+    static const int want_rc[N] = {0, 0, 0, 0, 0, 0, SB_EINVAL, SB_EINVAL, 0};
+    static const enum status_outcome want[N] = {STATUS_APPLIED,
+                                                STATUS_APPLIED,
+                                                STATUS_DUPLICATE,
+                                                STATUS_APPLIED,
+                                                STATUS_APPLIED,
+                                                STATUS_STALE,
+                                                0,
+                                                0,
+                                                STATUS_DUPLICATE};
+    const struct status_event *events[N];
+    enum status_outcome outs[N];
+    struct call_record got;
+    int rcs[N];
+
+    ev[4].duration = 42;
+    ev[0].direction[0] = 'i'; /* "iutbound-api": kept as given */
+    for (int i = 0; i < N; i++)
+        events[i] = &ev[i];
+    cr_assert_eq(store_begin(st), 0);
+    cr_assert_eq(store_status_apply_many(st, events, N, rcs, outs), 0);
+    cr_assert_eq(store_commit(st), 0);
+    for (int i = 0; i < N; i++) {
+        cr_assert_eq(rcs[i], want_rc[i], "event %d: %d", i, rcs[i]);
+        if (want_rc[i] == 0)
+            cr_assert_eq(outs[i], want[i], "event %d: %d", i, outs[i]);
+    }
+    cr_assert_eq(store_call_get(st, "CA-m1", &got), 0);
+    cr_assert_str_eq(got.status, "completed");
+    cr_assert_eq(got.duration, 42);
+    cr_assert_eq(got.ended_at, 110);
+    cr_assert_eq(got.started_at, 100);
+    cr_assert_str_eq(got.direction, "iutbound-api");
+    cr_assert_eq(store_call_get(st, "CA-m2", &got), 0);
+    cr_assert_str_eq(got.status, "in-progress");
+    cr_assert_eq(raw_query("SELECT count(*) FROM call_events WHERE call_sid = 'CA-m1'"), 4);
+    cr_assert_eq(raw_query("SELECT count(*) FROM call_events WHERE applied = 0"), 1);
+    /* Outside a transaction it opens its own; nothing at all is fine too. */
+    cr_assert_eq(store_status_apply_many(st, events, 3, rcs, outs), 0);
+    cr_assert(outs[0] == STATUS_DUPLICATE && outs[1] == STATUS_DUPLICATE);
+    cr_assert_eq(store_status_apply_many(st, events, 0, rcs, outs), 0);
+}
+
+Test(store, status_many_roll_back_with_the_batch)
+{
+    struct status_event ev[] = {make_event("CA-r", 1, "ringing", 100),
+                                make_event("CA-r", 2, "completed", 130)};
+    const struct status_event *events[] = {&ev[0], &ev[1]};
+    enum status_outcome outs[2];
+    struct call_record got;
+    int rcs[2];
+
+    cr_assert_eq(store_begin(st), 0);
+    cr_assert_eq(store_status_apply_many(st, events, 2, rcs, outs), 0);
+    cr_assert_eq(store_rollback(st), 0);
+    cr_assert_eq(store_call_get(st, "CA-r", &got), SB_ENOTFOUND);
+    cr_assert_eq(raw_query("SELECT count(*) FROM call_events"), 0);
+}
+
+/* Processes apply the same batch of one call's callbacks at once: each event once in all. */
+Test(store, status_many_apply_once_across_processes)
+{
+    static const char *const statuses[] = {"initiated", "ringing", "in-progress", "completed"};
+    enum { KIDS = 6, N = sizeof(statuses) / sizeof(statuses[0]) };
+    struct call_record got;
+    pid_t kids[KIDS];
+    int applied = 0;
+    int status;
+
+    for (int i = 0; i < KIDS; i++) {
+        kids[i] = fork();
+        cr_assert_neq(kids[i], -1);
+        if (kids[i] == 0) {
+            struct store *mine = NULL;
+            struct status_event ev[N];
+            const struct status_event *events[N];
+            enum status_outcome outs[N];
+            int rcs[N], count = 0, rc = -1;
+
+            for (int k = 0; k < N; k++) {
+                int seq = (k + i) % N; /* each process in its own order */
+
+                ev[k] = make_event("CA-mrace", seq, statuses[seq], 100 + seq);
+                events[k] = &ev[k];
+            }
+            if (store_open(&mine, tgt.path) != 0)
+                _exit(100);
+            /* Conflicts undo the batch; it runs again, as the writer does. */
+            for (int t = 0; t < 8 && rc != 0; t++) {
+                rc = store_begin(mine);
+                if (rc == 0)
+                    rc = store_status_apply_many(mine, events, N, rcs, outs);
+                rc = rc == 0 ? store_commit(mine) : (store_rollback(mine), rc);
+            }
+            if (rc != 0)
+                _exit(101);
+            for (int k = 0; k < N; k++)
+                count += rcs[k] == 0 && outs[k] == STATUS_APPLIED;
+            store_close(mine);
+            _exit(count);
+        }
+    }
+    for (int i = 0; i < KIDS; i++) {
+        cr_assert_eq(waitpid(kids[i], &status, 0), kids[i]);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) <= N, "process %d failed: %d", i,
+                  WEXITSTATUS(status));
+        applied += WEXITSTATUS(status);
+    }
+    cr_assert_geq(applied, 1);
+    cr_assert_eq(raw_query("SELECT count(*) FROM call_events WHERE call_sid = 'CA-mrace'"), N);
+    cr_assert_eq(store_call_get(st, "CA-mrace", &got), 0);
+    cr_assert_str_eq(got.status, "completed");
+}
+
 /* Two instances answered the same call: the state of the later step stays. */
 /* The server ended the store's connection (a restart): the store connects again. */
 Test(store, postgres_store_connects_again_after_losing_its_connection)
