@@ -1814,8 +1814,8 @@ out:
 
 struct status_params {
     char key[STATUS_SIZE + 32];
-    char seq[PG_I64_SIZE], edur[PG_I64_SIZE], at[PG_I64_SIZE], rank[PG_I64_SIZE],
-        dur[PG_I64_SIZE], ended[PG_I64_SIZE];
+    char seq[PG_I64_SIZE], edur[PG_I64_SIZE], at[PG_I64_SIZE], rank[PG_I64_SIZE], dur[PG_I64_SIZE],
+        ended[PG_I64_SIZE];
     const char *p[STATUS_MANY_PARAMS];
 };
 
@@ -1938,9 +1938,9 @@ static int status_many_pipeline(struct pg_store *ps, const char *sql, const char
         return SB_EIO;
     for (size_t i = 0; i < n && rc == 0; i++) {
         if (send[i] &&
-            !(name[0] ? PQsendQueryPrepared(conn, name, STATUS_MANY_PARAMS, sp[i].p, NULL, NULL, 0)
-                      : PQsendQueryParams(conn, sql, STATUS_MANY_PARAMS, NULL, sp[i].p, NULL, NULL,
-                                          0)))
+            !(name[0]
+                  ? PQsendQueryPrepared(conn, name, STATUS_MANY_PARAMS, sp[i].p, NULL, NULL, 0)
+                  : PQsendQueryParams(conn, sql, STATUS_MANY_PARAMS, NULL, sp[i].p, NULL, NULL, 0)))
             rc = SB_EIO;
     }
     if (!PQpipelineSync(conn))
@@ -1954,8 +1954,7 @@ static int status_many_pipeline(struct pg_store *ps, const char *sql, const char
         res = PQgetResult(conn);
         if (!res)
             break;
-        if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
-            PQnfields(res) == 4)
+        if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && PQnfields(res) == 4)
             raced[i] = status_many_outcome(res, &outs[i]);
         else if (PQresultStatus(res) == PGRES_PIPELINE_SYNC)
             synced = 1; /* a send failed: fewer results than events */
@@ -1992,8 +1991,8 @@ static int status_many_pipeline(struct pg_store *ps, const char *sql, const char
  * SB_EINVAL alone; one that raced another process's logging of its call
  * is applied again the slow way, in the same transaction.
  */
-static int pg_status_apply_many(struct store *s, const struct status_event *const *events,
-                                size_t n, int *rcs, enum status_outcome *outs)
+static int pg_status_apply_many(struct store *s, const struct status_event *const *events, size_t n,
+                                int *rcs, enum status_outcome *outs)
 {
     struct pg_store *ps = to_pg(s);
     struct status_params *sp = calloc(n, sizeof(*sp));
