@@ -6,7 +6,7 @@
 #   bench/threads.sh [SECONDS] [CONNECTIONS]      default 8 s, 64
 #
 # Runs, each on a fresh SQLite store seeded like run.sh's:
-#   1core   --threads 1 pinned to CPU 0, wrk on CPU 1: the cost of a request on
+#   1core   --threads 1 pinned to CPU 0, wrk (one thread) on CPU 1: the cost of a request on
 #           one core, by thread (the loops, the writer, the rest), read from
 #           /proc/PID/task/*/stat (the threads are named: sb-loop-N, sb-writer)
 #   t1      --threads 1 on CPUs 0-1, wrk on the same two CPUs
@@ -76,7 +76,8 @@ thread_ms() {
 
 # run NAME SERVER_CPUS WRK_CPUS THREADS : one measured run; appends a row to $tmp/rows.
 run() {
-  local name=$1 scpus=$2 wcpus=$3 threads=$4 db=$tmp/$1.db
+  local name=$1 scpus=$2 wcpus=$3 threads=$4 db=$tmp/$1.db wt
+  wt=$(tr ',' '\n' <<<"$wcpus" | wc -l) # one wrk thread a CPU it has
   SWITCHBOARD_DB=$db sb_seed "$bin"
   SWITCHBOARD_DB=$db TWILIO_AUTH_TOKEN=$token PUBLIC_BASE_URL=$url \
     taskset -c "$scpus" "$bin" serve --listen "127.0.0.1:$port" --log-level warn \
@@ -84,10 +85,10 @@ run() {
   srv=$!
   sb_wait_healthz "$url" "$srv" || die "switchboard did not start: $(cat "$tmp/$name.log")"
   # Warm up (the first connections, the page cache), then measure.
-  taskset -c "$wcpus" wrk -t2 -c"$conns" -d2s -s "$tmp/post.lua" "$url$path" >/dev/null
+  taskset -c "$wcpus" wrk -t"$wt" -c"$conns" -d2s -s "$tmp/post.lua" "$url$path" >/dev/null
   local before after
   before=$(thread_ms "$srv")
-  taskset -c "$wcpus" wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$tmp/post.lua" "$url$path" \
+  taskset -c "$wcpus" wrk -t"$wt" -c"$conns" -d"${secs}s" --latency -s "$tmp/post.lua" "$url$path" \
     >"$tmp/$name.wrk"
   after=$(thread_ms "$srv")
   sb_stop "$srv"
