@@ -104,3 +104,25 @@ sb_menu_flow() {
   "bye": {"type": "hangup", "text": "Goodbye."}}}
 JSON
 }
+
+# sb_help SCRIPT [ARG] : with -h or --help, prints the script's header comment and exits.
+sb_help() {
+  case "${2:-}" in -h | --help)
+    sed -n '2,/^set -euo/p' "$1" | sed '$d; s/^# \{0,1\}//'
+    exit 0
+    ;;
+  esac
+}
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+# sb_need_wrk PORT : what a wrk run against a pinned server needs (2 CPUs, taskset, wrk,
+# python3-twilio for the signed requests, a free PORT), installed as root when missing.
+sb_need_wrk() {
+  command -v taskset >/dev/null || die "taskset (util-linux) is needed"
+  [ "$(nproc --all)" -ge 2 ] || die "needs 2 CPUs: the server on CPU 0, wrk on CPU 1"
+  sb_port_free "$1" || die "port $1 is already in use (set SB_PORT)"
+  command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null || die "wrk is needed"
+  /usr/bin/python3 -c 'import twilio' 2>/dev/null ||
+    apt-get install -y -qq python3-twilio >/dev/null || die "python3-twilio is needed"
+}

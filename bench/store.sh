@@ -38,11 +38,6 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
-case "${1:-}" in -h | --help)
-  sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
-  exit 0
-  ;;
-esac
 secs=${1:-8}
 conns=${2:-64}
 nreq=${3:-200000}
@@ -53,16 +48,10 @@ token=test-auth-token
 url=http://127.0.0.1:$port
 # shellcheck source=bench/lib.sh
 . "$here/lib.sh"
+sb_help "$0" "${1:-}"
 
-die() { echo "bench: $*" >&2; exit 1; }
-
-command -v taskset >/dev/null || die "taskset (util-linux) is needed"
-[ "$(nproc --all)" -ge 2 ] || die "needs 2 CPUs: the server and the store on CPU 0, wrk on CPU 1"
-sb_port_free "$port" || die "port $port is already in use (set SB_PORT)"
-command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null || die "wrk is needed"
+sb_need_wrk "$port"
 command -v sqlite3 >/dev/null || apt-get install -y -qq sqlite3 >/dev/null || die "sqlite3 is needed"
-/usr/bin/python3 -c 'import twilio' 2>/dev/null ||
-  apt-get install -y -qq python3-twilio >/dev/null || die "python3-twilio is needed"
 
 pgbin=""
 for d in /usr/lib/postgresql/*/bin; do [ -x "$d/initdb" ] && pgbin=$d; done

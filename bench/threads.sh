@@ -27,11 +27,6 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
-case "${1:-}" in -h | --help)
-  sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
-  exit 0
-  ;;
-esac
 secs=${1:-8}
 conns=${2:-64}
 port=${SB_PORT:-8098}
@@ -39,15 +34,9 @@ token=test-auth-token
 url=http://127.0.0.1:$port
 # shellcheck source=bench/lib.sh
 . "$here/lib.sh"
+sb_help "$0" "${1:-}"
 
-die() { echo "bench: $*" >&2; exit 1; }
-
-command -v taskset >/dev/null || die "taskset (util-linux) is needed"
-[ "$(nproc --all)" -ge 2 ] || die "needs 2 CPUs"
-sb_port_free "$port" || die "port $port is already in use (set SB_PORT)"
-command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null || die "wrk is needed"
-/usr/bin/python3 -c 'import twilio' 2>/dev/null ||
-  apt-get install -y -qq python3-twilio >/dev/null || die "python3-twilio is needed"
+sb_need_wrk "$port"
 
 sb_scratch threads
 bin=$(sb_build "${SB_BUILD_DIR:-$repo/build-bench}" --buildtype=release) || exit 1
@@ -120,6 +109,10 @@ echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 t1=$(awk '$1 == "t1" { print $5 }' "$tmp/rows")
 awk -v t1="$t1" '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.2fx |\n",
   $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $5 / t1 }' "$tmp/rows"
+echo
+awk '$1 == "t1" || $1 == "t2" {
+  printf "%s: switchboard used %.2f of the 2 CPUs (%.0f req/s x %.2f µs), wrk and the kernel the rest\n",
+    $1, $5 * ($9 + $10 + $11) / 1e6, $5, $9 + $10 + $11 }' "$tmp/rows"
 echo
 awk '$1 == "1core" {
   total = $9 + $10 + $11; writer = $10

@@ -59,16 +59,8 @@ int accept_callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     (void)user;
     (void)in;
     (void)len;
-    switch (reason) {
-    case LWS_CALLBACK_RAW_RX_FILE:
-        break;
-    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-    case LWS_CALLBACK_ESTABLISHED:
-        /* Listed only for the listening socket: a WebSocket asking for it is refused. */
-        return -1;
-    default:
-        return 0;
-    }
+    if (server_raw_reason(reason) <= 0)
+        return server_raw_reason(reason);
     for (int i = 0; i < ACCEPT_BATCH; i++) {
         struct lws_filter_network_conn_args filt;
         int fd;

@@ -116,21 +116,15 @@ int loop_clock_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
     (void)user;
     (void)in;
     (void)len;
-    switch (reason) {
-    case LWS_CALLBACK_RAW_RX_FILE:
-        break;
-    case LWS_CALLBACK_RAW_CLOSE_FILE:
+    if (reason == LWS_CALLBACK_RAW_CLOSE_FILE) {
         /* lws closed the descriptor; its number may be reused, so forget it. */
         srv->clock_fd = -1;
         srv->clock_armed_us = 0;
         return 0;
-    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-    case LWS_CALLBACK_ESTABLISHED:
-        /* The protocol is listed only for the timer: a WebSocket asking for it is refused. */
-        return -1;
-    default:
-        return 0;
     }
+    /* The protocol is listed only for the timer: a WebSocket asking for it is refused. */
+    if (server_raw_reason(reason) <= 0)
+        return server_raw_reason(reason);
     /* Nonblocking: a spurious wake-up reads EAGAIN and changes nothing. */
     if (read(srv->clock_fd, &expirations, sizeof(expirations)) < 0)
         return 0;

@@ -87,6 +87,19 @@ static const struct lws_protocols protocols[] = {
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
+int server_raw_reason(enum lws_callback_reasons reason)
+{
+    switch (reason) {
+    case LWS_CALLBACK_RAW_RX_FILE:
+        return 1;
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+    case LWS_CALLBACK_ESTABLISHED:
+        return -1;
+    default:
+        return 0;
+    }
+}
+
 static int context_create(struct server *srv)
 {
     struct lws_context_creation_info info;

@@ -247,6 +247,14 @@ void server_drain_completions(struct server *srv);
 /** The loop that holds a call's conversation: its home among the group's loops. */
 struct server *server_home_of(struct server *srv, const char *call_sid);
 
+/*
+ * What a protocol listed only for a descriptor of the loop's own (the loop
+ * clock's timer, a listening socket) does with an lws callback: 1 the
+ * descriptor is readable, -1 refuse (a WebSocket asked for the protocol by
+ * name), 0 nothing to do.
+ */
+int server_raw_reason(enum lws_callback_reasons reason);
+
 /** Runs the webhooks other loops handed to this one (dispatch.c; on the loop). */
 void server_take_handoffs(struct server *srv);
 

@@ -24,7 +24,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include "store/store.h"
 
 struct store_target {
     char dir[256];   /* SQLite: the temporary directory holding the file */
@@ -194,6 +197,42 @@ static inline void target_exec(const struct store_target *t, const char *sql)
         cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
         sqlite3_close(db);
     }
+}
+
+/*
+ * Runs child(i, mine, arg) in `n` processes at once (at most 16), each with a
+ * store connection of its own to `t`, as several servers would. A child
+ * returns 0 to 99 (exit 100: it could not connect). Returns the sum of what
+ * they returned; a child that failed fails the test.
+ */
+static inline int target_in_processes(const struct store_target *t, int n,
+                                      int (*child)(int i, struct store *mine, void *arg), void *arg)
+{
+    pid_t kids[16];
+    int sum = 0, status;
+
+    cr_assert(n > 0 && n <= 16);
+    for (int i = 0; i < n; i++) {
+        kids[i] = fork();
+        cr_assert_neq(kids[i], -1);
+        if (kids[i] == 0) {
+            struct store *mine = NULL;
+            int rc;
+
+            if (store_open(&mine, t->path) != 0)
+                _exit(100);
+            rc = child(i, mine, arg);
+            store_close(mine);
+            _exit(rc);
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        cr_assert_eq(waitpid(kids[i], &status, 0), kids[i]);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) < 100, "process %d failed: %d", i,
+                  WEXITSTATUS(status));
+        sum += WEXITSTATUS(status);
+    }
+    return sum;
 }
 
 #endif

@@ -1119,44 +1119,33 @@ Test(agents, a_query_of_stop_words_alone_still_searches_them)
     free(p);
 }
 
+static int append_turns(int i, struct store *mine, void *arg)
+{
+    (void)i;
+    (void)arg;
+    for (int k = 0; k < 10; k++) {
+        struct call_turn t;
+
+        memset(&t, 0, sizeof(t));
+        snprintf(t.call_sid, sizeof(t.call_sid), "CA-many");
+        t.role = TURN_CALLER;
+        t.text = "hola";
+        t.latency_ms = -1;
+        if (call_turn_append(mine, &t, NULL) != 0)
+            return 2;
+    }
+    return 0;
+}
+
 /* Processes appending to one call's transcript at once never take the same number. */
 Test(agents, turns_appended_by_several_processes_get_distinct_numbers)
 {
-    enum { KIDS = 4, EACH = 10 };
     struct call_turn *list = NULL;
-    pid_t kids[KIDS];
     size_t n = 0;
-    int status;
 
-    for (int i = 0; i < KIDS; i++) {
-        kids[i] = fork();
-        cr_assert_neq(kids[i], -1);
-        if (kids[i] == 0) {
-            struct store *mine = NULL;
-
-            if (store_open(&mine, tgt.path) != 0)
-                _exit(1);
-            for (int k = 0; k < EACH; k++) {
-                struct call_turn t;
-
-                memset(&t, 0, sizeof(t));
-                snprintf(t.call_sid, sizeof(t.call_sid), "CA-many");
-                t.role = TURN_CALLER;
-                t.text = "hola";
-                t.latency_ms = -1;
-                if (call_turn_append(mine, &t, NULL) != 0)
-                    _exit(2);
-            }
-            store_close(mine);
-            _exit(0);
-        }
-    }
-    for (int i = 0; i < KIDS; i++) {
-        cr_assert_eq(waitpid(kids[i], &status, 0), kids[i]);
-        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "process %d failed", i);
-    }
+    cr_assert_eq(target_in_processes(&tgt, 4, append_turns, NULL), 0);
     cr_assert_eq(call_turns_list(st, "CA-many", &list, &n), 0);
-    cr_assert_eq(n, KIDS * EACH);
+    cr_assert_eq(n, 4 * 10);
     for (size_t i = 0; i < n; i++)
         cr_assert_eq(list[i].seq, (int)i + 1);
     call_turns_free(list, n);

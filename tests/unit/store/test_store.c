@@ -858,47 +858,36 @@ Test(store, two_openers_migrate_a_new_database_once)
  * (Twilio retried them to other instances): each event is applied by exactly
  * one of them, and the call ends where the events lead.
  */
+static const char *const race_statuses[] = {"initiated", "ringing", "in-progress", "completed"};
+#define RACE_N (int)(sizeof(race_statuses) / sizeof(race_statuses[0]))
+
+/* One process's share: the call's callbacks one by one; returns how many it applied. */
+static int race_one_by_one(int i, struct store *mine, void *arg)
+{
+    int count = 0;
+
+    (void)i;
+    (void)arg;
+    for (int k = 0; k < RACE_N; k++) {
+        struct status_event e = make_event("CA-race", k, race_statuses[k], 100 + k);
+        enum status_outcome out;
+
+        if (store_status_apply(mine, &e, &out) != 0)
+            return 101;
+        count += out == STATUS_APPLIED;
+    }
+    return count;
+}
+
 Test(store, status_callbacks_apply_once_across_processes)
 {
-    static const char *const statuses[] = {"initiated", "ringing", "in-progress", "completed"};
-    enum { KIDS = 6, N = sizeof(statuses) / sizeof(statuses[0]) };
     struct call_record got;
-    pid_t kids[KIDS];
-    int applied = 0;
-    int status;
 
-    for (int i = 0; i < KIDS; i++) {
-        kids[i] = fork();
-        cr_assert_neq(kids[i], -1);
-        if (kids[i] == 0) {
-            struct store *mine = NULL;
-            int count = 0;
-
-            if (store_open(&mine, tgt.path) != 0)
-                _exit(100);
-            for (int k = 0; k < N; k++) {
-                struct status_event e = make_event("CA-race", k, statuses[k], 100 + k);
-                enum status_outcome out;
-
-                if (store_status_apply(mine, &e, &out) != 0)
-                    _exit(101);
-                count += out == STATUS_APPLIED;
-            }
-            store_close(mine);
-            _exit(count);
-        }
-    }
-    for (int i = 0; i < KIDS; i++) {
-        cr_assert_eq(waitpid(kids[i], &status, 0), kids[i]);
-        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) <= N, "process %d failed: %d", i,
-                  WEXITSTATUS(status));
-        applied += WEXITSTATUS(status);
-    }
-    cr_assert_eq(applied, N);
-    cr_assert_eq(raw_query("SELECT count(*) FROM call_events WHERE call_sid = 'CA-race'"), N);
+    cr_assert_eq(target_in_processes(&tgt, 6, race_one_by_one, NULL), RACE_N);
+    cr_assert_eq(raw_query("SELECT count(*) FROM call_events WHERE call_sid = 'CA-race'"), RACE_N);
     cr_assert_eq(store_call_get(st, "CA-race", &got), 0);
     cr_assert_str_eq(got.status, "completed");
-    cr_assert_eq(got.ended_at, 100 + N - 1);
+    cr_assert_eq(got.ended_at, 100 + RACE_N - 1);
 }
 
 /* Many status callbacks at once (the writer's batch; one round trip on PostgreSQL). */
@@ -975,57 +964,42 @@ Test(store, status_many_roll_back_with_the_batch)
     cr_assert_eq(raw_query("SELECT count(*) FROM call_events"), 0);
 }
 
+/* One process's share: the call's callbacks in one batch, in an order of its own. */
+static int race_in_one_batch(int i, struct store *mine, void *arg)
+{
+    struct status_event ev[RACE_N];
+    const struct status_event *events[RACE_N];
+    enum status_outcome outs[RACE_N];
+    int rcs[RACE_N], count = 0, rc = -1;
+
+    (void)arg;
+    for (int k = 0; k < RACE_N; k++) {
+        int seq = (k + i) % RACE_N;
+
+        ev[k] = make_event("CA-mrace", seq, race_statuses[seq], 100 + seq);
+        events[k] = &ev[k];
+    }
+    /* Conflicts undo the batch; it runs again, as the writer does. */
+    for (int t = 0; t < 8 && rc != 0; t++) {
+        rc = store_begin(mine);
+        if (rc == 0)
+            rc = store_status_apply_many(mine, events, RACE_N, rcs, outs);
+        rc = rc == 0 ? store_commit(mine) : (store_rollback(mine), rc);
+    }
+    if (rc != 0)
+        return 101;
+    for (int k = 0; k < RACE_N; k++)
+        count += rcs[k] == 0 && outs[k] == STATUS_APPLIED;
+    return count;
+}
+
 /* Processes apply the same batch of one call's callbacks at once: each event once in all. */
 Test(store, status_many_apply_once_across_processes)
 {
-    static const char *const statuses[] = {"initiated", "ringing", "in-progress", "completed"};
-    enum { KIDS = 6, N = sizeof(statuses) / sizeof(statuses[0]) };
     struct call_record got;
-    pid_t kids[KIDS];
-    int applied = 0;
-    int status;
 
-    for (int i = 0; i < KIDS; i++) {
-        kids[i] = fork();
-        cr_assert_neq(kids[i], -1);
-        if (kids[i] == 0) {
-            struct store *mine = NULL;
-            struct status_event ev[N];
-            const struct status_event *events[N];
-            enum status_outcome outs[N];
-            int rcs[N], count = 0, rc = -1;
-
-            for (int k = 0; k < N; k++) {
-                int seq = (k + i) % N; /* each process in its own order */
-
-                ev[k] = make_event("CA-mrace", seq, statuses[seq], 100 + seq);
-                events[k] = &ev[k];
-            }
-            if (store_open(&mine, tgt.path) != 0)
-                _exit(100);
-            /* Conflicts undo the batch; it runs again, as the writer does. */
-            for (int t = 0; t < 8 && rc != 0; t++) {
-                rc = store_begin(mine);
-                if (rc == 0)
-                    rc = store_status_apply_many(mine, events, N, rcs, outs);
-                rc = rc == 0 ? store_commit(mine) : (store_rollback(mine), rc);
-            }
-            if (rc != 0)
-                _exit(101);
-            for (int k = 0; k < N; k++)
-                count += rcs[k] == 0 && outs[k] == STATUS_APPLIED;
-            store_close(mine);
-            _exit(count);
-        }
-    }
-    for (int i = 0; i < KIDS; i++) {
-        cr_assert_eq(waitpid(kids[i], &status, 0), kids[i]);
-        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) <= N, "process %d failed: %d", i,
-                  WEXITSTATUS(status));
-        applied += WEXITSTATUS(status);
-    }
-    cr_assert_geq(applied, 1);
-    cr_assert_eq(raw_query("SELECT count(*) FROM call_events WHERE call_sid = 'CA-mrace'"), N);
+    cr_assert_geq(target_in_processes(&tgt, 6, race_in_one_batch, NULL), 1);
+    cr_assert_eq(raw_query("SELECT count(*) FROM call_events WHERE call_sid = 'CA-mrace'"), RACE_N);
     cr_assert_eq(store_call_get(st, "CA-mrace", &got), 0);
     cr_assert_str_eq(got.status, "completed");
 }
