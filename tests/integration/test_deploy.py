@@ -125,6 +125,26 @@ class DeployFilesTest(unittest.TestCase):
             self.assertIn(series, named, "docs/deploy.md does not explain %s" % series)
 
 
+def doc_instance_routing(instances):
+    """docs/deploy.md's nginx lines that keep a call on its instance (More than one instance),
+    with the doc's two addresses swapped for the test's instances: the part for the http
+    block (the map and the upstream), and the location that replaces the site's /voice/."""
+    doc = read(DOC)
+    at = doc.index("With nginx:\n")
+    lines = []
+    for line in doc[at:].split("\n")[1:]:
+        if line and not line.startswith("      "):
+            break
+        lines.append(line[6:])
+    text = "\n".join(lines).strip("\n")
+    text = replace_once(text, "10.0.0.11:8080", "127.0.0.1:%d" % instances["sb-a"], count=2)
+    text = replace_once(text, "10.0.0.12:8080", "127.0.0.1:%d" % instances["sb-b"], count=2)
+    voice = [l for l in text.split("\n") if l.startswith("location /voice/")]
+    if len(voice) != 1:
+        raise AssertionError("docs/deploy.md's nginx lines have no one location /voice/: %r" % text)
+    return text.replace(voice[0], ""), voice[0]
+
+
 def make_certificate(directory):
     """A self-signed certificate for 127.0.0.1 (cert.pem, key.pem in `directory`)."""
     cert, key = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
@@ -138,7 +158,10 @@ class Nginx:
     """nginx running deploy/nginx.conf from a temporary prefix: its ports, certificate and
     upstream swapped for the test's, everything else as shipped."""
 
-    def __init__(self, upstream_port):
+    def __init__(self, upstream_port, instances=None):
+        """`instances` ({"sb-a": PORT, "sb-b": PORT}): /voice/ goes through docs/deploy.md's
+        map of the sb_instance cookie to these two instead (the shipped site's other
+        locations keep upstream_port)."""
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         if not os.path.exists(nginx):
             raise AssertionError("nginx is not installed; scripts/deps.sh --test installs it")
@@ -152,7 +175,13 @@ class Nginx:
         site = replace_once(site, "/etc/letsencrypt/live/voice.example.com/fullchain.pem", self.cert)
         site = replace_once(site, "/etc/letsencrypt/live/voice.example.com/privkey.pem", key)
         site = replace_once(site, 'if ($host != "voice.example.com")', 'if ($host != "127.0.0.1")')
-        site = replace_once(site, "http://127.0.0.1:8080;", "http://127.0.0.1:%d;" % upstream_port, count=3)
+        if instances:
+            http_part, voice = doc_instance_routing(instances)
+            site = replace_once(site, "location /voice/ {\n        proxy_pass http://127.0.0.1:8080;\n    }",
+                                voice)
+            site = http_part + "\n" + site
+        site = replace_once(site, "http://127.0.0.1:8080;", "http://127.0.0.1:%d;" % upstream_port,
+                            count=2 if instances else 3)
         with open(os.path.join(self.dir, "switchboard.conf"), "w", encoding="utf-8") as f:
             f.write(site)
         # What Debian's /etc/nginx/nginx.conf gives a site, kept inside the prefix so that
@@ -383,6 +412,82 @@ class BehindNginxTest(unittest.TestCase):
             conn.close()
         self.assertEqual(resp.status, 301)
         self.assertEqual(resp.getheader("Location"), "https://127.0.0.1/voice/incoming")
+
+
+class InstancesBehindNginxTest(unittest.TestCase):
+    """Two instances on one store behind nginx, routed by docs/deploy.md's map of the
+    sb_instance cookie: a new call goes to either, and the call's next webhooks, which carry
+    the cookie its first answer set, to the instance that set it."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.a = Switchboard()
+        cls.a.seed()
+        cls.b = Switchboard()
+        cls.b.db = cls.a.db
+        cls.nginx = None
+        try:
+            ports = {"sb-a": free_port(), "sb-b": free_port()}
+            cls.nginx = Nginx(ports["sb-a"], instances=ports)
+            for name, sb in (("sb-a", cls.a), ("sb-b", cls.b)):
+                sb.port = ports[name]
+                sb.base_url = cls.nginx.base_url
+                env = sb.env(TWILIO_AUTH_TOKEN=TOKEN, PUBLIC_BASE_URL=cls.nginx.base_url,
+                             SWITCHBOARD_INSTANCE=name)
+                sb.log = open(sb.log_path, "ab")
+                sb.proc = subprocess.Popen([BINARY, "serve", "--listen", "127.0.0.1:%d" % sb.port,
+                                            "--threads", "2"], env=env, stdout=sb.log, stderr=subprocess.STDOUT)
+                sb.wait_ready(listening_line=True)
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            if cls.nginx:
+                cls.nginx.stop()
+        finally:
+            cls.b.stop()
+            shutil.rmtree(cls.b.dir, ignore_errors=True)
+            cls.a.close()
+
+    def instance_of(self, headers):
+        m = re.match(r"sb_instance=([\w.-]+);", headers.get("set-cookie", ""))
+        self.assertIsNotNone(m, headers)
+        return m.group(1)
+
+    def test_new_calls_go_to_either_instance(self):
+        seen = set()
+        for n in range(6):
+            status, headers, body = self.nginx.signed_post("/voice/incoming",
+                                                           incoming_params(call_sid(9500 + n), to=STARTER))
+            self.assertEqual(status, 200, body)
+            seen.add(self.instance_of(headers))
+        self.assertEqual(seen, {"sb-a", "sb-b"})
+
+    def test_a_call_keeps_to_the_instance_its_cookie_names(self):
+        for n, frm in enumerate(("+15551234567", "+5215512345678")):  # one caller in Spanish
+            sid = call_sid(9600 + n)
+            status, headers, body = self.nginx.signed_post("/voice/incoming",
+                                                           incoming_params(sid, frm=frm, to=STARTER))
+            self.assertEqual(status, 200, body)
+            name = self.instance_of(headers)
+            if frm.startswith("+52"):
+                self.assertIn("Gracias por llamar a Acme.", body.decode())
+            for turn in range(4):
+                status, headers, body = self.nginx.signed_post(
+                    "/voice/gather", incoming_params(sid, frm=frm, to=STARTER, SpeechResult="¿Qué horario tienen?"
+                                                     if frm.startswith("+52") else "What are your hours?",
+                                                     Confidence="0.9"),
+                    headers={"Cookie": "sb_instance=%s" % name})
+                self.assertEqual(status, 200, body)
+                self.assertEqual(self.instance_of(headers), name, "turn %d went to another instance" % turn)
+        # An unknown name is a new call's: any instance answers.
+        status, headers, _ = self.nginx.signed_post("/voice/incoming", incoming_params(call_sid(9700), to=STARTER),
+                                                    headers={"Cookie": "sb_instance=sb-zz"})
+        self.assertEqual(status, 200)
+        self.assertIn(self.instance_of(headers), ("sb-a", "sb-b"))
 
 
 class BehindNginxTrustingItTest(BehindNginxTest):
