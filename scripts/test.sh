@@ -217,18 +217,22 @@ pyunit_report "integration (1/2)" "$(grep -c '^1 ' <<<"$split") modules"
 pyunit_report "integration (2/2)" "$(grep -c '^2 ' <<<"$split") modules"
 
 step "integration tests on PostgreSQL"
-# The modules whose servers lean on the store (the call log, status callbacks, flows, the
-# job queue, several instances on one store), each server on a fresh schema: the same
-# tests, the other engine. Two processes at once.
+# The modules whose servers or commands lean on the store (the call log, status callbacks,
+# flows, the job queue, campaigns, agents and their knowledge, transcripts, several
+# instances and several loops on one store), each server on a fresh schema: the same
+# tests, the other engine. Two processes at once. The rest (speech, the sim, streams,
+# attacks) exercise the server, not the store, and run on SQLite only.
 if [ -n "$pg_url" ]; then
   SB_TEST_BACKEND=postgres pyunit_start "postgres:integration (1/2)" tests.integration.test_outbound_placer \
-    tests.integration.test_webhooks tests.integration.test_threads
+    tests.integration.test_webhooks tests.integration.test_threads tests.integration.test_outbound_campaign \
+    tests.integration.test_outbound_sms tests.integration.test_agents_cli
   SB_TEST_BACKEND=postgres pyunit_start "postgres:integration (2/2)" tests.integration.test_multi_instance \
     tests.integration.test_flows tests.integration.test_api tests.integration.test_outbound_cli \
-    tests.integration.test_status_values
+    tests.integration.test_status_values tests.integration.test_agent_gather tests.integration.test_agent_partial \
+    tests.integration.test_relay tests.integration.test_tenants_set tests.integration.test_cli
   wait
-  pyunit_report "postgres:integration (1/2)" "placer, webhooks, several loops"
-  pyunit_report "postgres:integration (2/2)" "several instances, flows, API, jobs"
+  pyunit_report "postgres:integration (1/2)" "placer, webhooks, several loops, campaigns, SMS, agents"
+  pyunit_report "postgres:integration (2/2)" "several instances, flows, API, jobs, LLM turns, relay, CLI"
 else
   echo "postgres:integration: 0 passed, 1 failed (no PostgreSQL server)"; count 0 1
 fi

@@ -1,7 +1,6 @@
 """switchboard agents (add, set, show, remove, list) and calls show, with the real binary."""
 import json
 import os
-import sqlite3
 import unittest
 
 from tests.integration.harness import Switchboard
@@ -91,9 +90,7 @@ class AgentsCliTest(unittest.TestCase):
         self.assertIn("from $SB_TEST_LLM_KEY", text)
         self.assertIn("salon.md: 3 passages", text)
         # The passages are in the store, accents intact, and the key is nowhere in the file.
-        db = sqlite3.connect(self.sb.db)
-        headings = [r[0] for r in db.execute("SELECT heading FROM knowledge_passages ORDER BY seq")]
-        db.close()
+        headings = [r[0] for r in self.sb.sql("SELECT heading FROM knowledge_passages ORDER BY seq")]
         self.assertEqual(headings, ["Peluquería Ñandú", "Precios", "Horario"])
         for name in os.listdir(self.sb.dir):
             if name.startswith("sb.db"):
@@ -133,9 +130,7 @@ class AgentsCliTest(unittest.TestCase):
         self.run_cli("agents", "set", "recepcion", "--tenant", "peluqueria", "--knowledge", promos)
         files = {k["file"]: k["passages"] for k in self.show()["knowledge"]}
         self.assertEqual(files, {"salon.md": 1, "promos.md": 1})
-        db = sqlite3.connect(self.sb.db)
-        bodies = sorted(r[0] for r in db.execute("SELECT body FROM knowledge_passages"))
-        db.close()
+        bodies = sorted(r[0] for r in self.sb.sql("SELECT body FROM knowledge_passages"))
         self.assertEqual(bodies, ["El corte cuesta ahora 300 pesos.", "Los martes, dos por uno."])
 
     def test_list_and_remove(self):
@@ -156,9 +151,7 @@ class AgentsCliTest(unittest.TestCase):
         self.assertIn("agent 'recepcion' does not exist for tenant 'peluqueria'",
                       self.refuse(1, "agents", "remove", "recepcion", "--tenant", "peluqueria"))
         self.assertEqual(json.loads(self.run_cli("agents", "list", "--tenant", "peluqueria", "--json").stdout), [])
-        db = sqlite3.connect(self.sb.db)
-        self.assertEqual(db.execute("SELECT count(*) FROM knowledge_passages").fetchone()[0], 0)
-        db.close()
+        self.assertEqual(self.sb.sql("SELECT count(*) FROM knowledge_passages"), [(0,)])
 
     def test_refusals_name_the_thing(self):
         self.add("recepcion")
@@ -297,11 +290,10 @@ class AgentsCliTest(unittest.TestCase):
                      "voices                (below)", "  es-MX: Jimena Núñez", "  en-US: Rachel"):
             self.assertIn(line + "\n", text)
         # Only the variables' names are kept: no key is in the store's files.
-        db = sqlite3.connect(self.sb.db)
-        row = db.execute("SELECT stt, stt_key_env, tts_key_env, voices FROM agents").fetchone()
-        db.close()
-        self.assertEqual(row, ("deepgram", "SB_TEST_STT_KEY", "SB_TEST_TTS_KEY",
-                               "es-MX=Jimena Núñez\nen-US=Rachel"))
+        # The voices are compared in SQL: a newline inside a value is one row on both engines.
+        row, = self.sb.sql("SELECT stt, stt_key_env, tts_key_env, CASE WHEN voices = ? THEN 1 ELSE 0 END "
+                           "FROM agents", ("es-MX=Jimena Núñez\nen-US=Rachel",))
+        self.assertEqual(row, ("deepgram", "SB_TEST_STT_KEY", "SB_TEST_TTS_KEY", 1))
         for name in os.listdir(self.sb.dir):
             if name.startswith("sb.db"):
                 with open(os.path.join(self.sb.dir, name), "rb") as f:
@@ -427,11 +419,10 @@ class CallsShowTest(unittest.TestCase):
     def setUp(self):
         self.sb = Switchboard()
         self.sb.cli("tenants", "list")  # creates the store
-        db = sqlite3.connect(self.sb.db)
-        db.execute("INSERT INTO calls(call_sid, tenant, direction, from_number, to_number, status, "
-                   "duration, lang, started_at, ended_at, updated_at) "
-                   "VALUES(?, 'peluqueria', 'inbound', '+5215598765432', '+15005550006', 'completed', "
-                   "42, 'es-MX', 1700000000, 1700000042, 1700000042)", (SID,))
+        self.sb.sql("INSERT INTO calls(call_sid, tenant, direction, from_number, to_number, status, "
+                    "duration, lang, started_at, ended_at, updated_at) "
+                    "VALUES(?, 'peluqueria', 'inbound', '+5215598765432', '+15005550006', 'completed', "
+                    "42, 'es-MX', 1700000000, 1700000042, 1700000042)", (SID,))
         turns = [
             (1, "caller", "¿Cuánto cuesta un corte?", "", "", "", 0, "", -1),
             (2, "tool", "", "search_knowledge", '{"query": "precio corte"}', "Un corte cuesta 250 pesos.", 0, "", 40),
@@ -442,15 +433,13 @@ class CallsShowTest(unittest.TestCase):
             (6, "event", "hangup", "", "", "", 0, "", -1),
         ]
         for seq, role, text, tool, args, result, interrupted, heard, latency in turns:
-            db.execute("INSERT INTO call_turns(call_sid, seq, role, text, tool, tool_args, tool_result, "
-                       "interrupted, heard, latency_ms, at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                       (SID, seq, role, text, tool, args, result, interrupted, heard, latency,
-                        1700000001000 + seq * 1500))
-        db.execute("INSERT INTO call_messages(call_sid, caller_name, callback_number, message, at) "
-                   "VALUES(?, 'Ana López', '+5215512345678', 'Que me llame Lucía mañana, por favor.', "
-                   "1700000010000)", (SID,))
-        db.commit()
-        db.close()
+            self.sb.sql("INSERT INTO call_turns(call_sid, seq, role, text, tool, tool_args, tool_result, "
+                        "interrupted, heard, latency_ms, at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (SID, seq, role, text, tool, args, result, interrupted, heard, latency,
+                         1700000001000 + seq * 1500))
+        self.sb.sql("INSERT INTO call_messages(call_sid, caller_name, callback_number, message, at) "
+                    "VALUES(?, 'Ana López', '+5215512345678', 'Que me llame Lucía mañana, por favor.', "
+                    "1700000010000)", (SID,))
 
     def tearDown(self):
         self.sb.close()
@@ -494,13 +483,10 @@ class CallsShowTest(unittest.TestCase):
             "callback_number": "+5215512345678", "message": "Que me llame Lucía mañana, por favor."}])
 
     def test_a_call_with_no_transcript_and_an_unknown_call(self):
-        db = sqlite3.connect(self.sb.db)
-        db.execute("INSERT INTO calls(call_sid, tenant, direction, from_number, to_number, status, "
-                   "duration, lang, started_at, ended_at, updated_at) "
-                   "VALUES('CA" + "0" * 32 + "', '', 'inbound', '+14155550100', '+15005550006', "
-                   "'ringing', -1, '', 1700000000, 0, 1700000000)")
-        db.commit()
-        db.close()
+        self.sb.sql("INSERT INTO calls(call_sid, tenant, direction, from_number, to_number, status, "
+                    "duration, lang, started_at, ended_at, updated_at) "
+                    "VALUES('CA" + "0" * 32 + "', '', 'inbound', '+14155550100', '+15005550006', "
+                    "'ringing', -1, '', 1700000000, 0, 1700000000)")
         out = self.sb.cli("calls", "show", "CA" + "0" * 32).stdout
         self.assertIn("conversation (0 turns):", out)
         self.assertIn("messages taken (0):", out)
