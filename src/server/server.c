@@ -343,7 +343,6 @@ static void loop_close_context(struct server *srv)
 {
     if (!srv->lws)
         return;
-    conversations_release(srv);
     server_drain_completions(srv);
     lws_sul_cancel(&srv->tick);
     deadline_queue_release(&srv->body_deadlines);
@@ -531,6 +530,14 @@ out:
         group.loops[i]->routes_watch = NULL;
     }
     net_stop_forget();
+    /*
+     * Every loop's conversations before any context: a conversation ending
+     * answers its waiting webhook, which may be another loop's (handed over).
+     */
+    for (int i = 0; i < group.nloops; i++) {
+        if (group.loops[i]->lws)
+            conversations_release(group.loops[i]);
+    }
     for (int i = 0; i < group.nloops; i++)
         loop_close_context(group.loops[i]);
     for (int i = 0; i < group.nloops; i++) {
