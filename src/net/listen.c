@@ -58,8 +58,6 @@ static int open_bound(const struct sockaddr_storage *ss, socklen_t len, int shar
         return -1;
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
         (share && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) ||
-        (ss->ss_family == AF_INET6 &&
-         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) ||
         bind(fd, (const struct sockaddr *)ss, len) != 0) {
         int saved = errno;
 
