@@ -7,10 +7,11 @@
 #   1. unit tests (Criterion), plain build
 #   2. the same unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   3. oracle tests (python3-twilio decides what is correct)
-#   4. integration tests (the real binary over real sockets on 127.0.0.1), as two processes at once
+#   4. integration tests (the real binary over real sockets on 127.0.0.1), as two processes at once,
+#      and the store-heavy ones on PostgreSQL as two more beside them (the fuzz targets build meanwhile)
 #   5. under ThreadSanitizer: the unit tests that start threads (the writer, the
 #      worker pool) and the integration tests that drive every thread of the
-#      server (loop, writer, workers)
+#      server (loops, writer, workers)
 #   6. fuzz targets for a bounded time (FUZZ_SECONDS each, default 3), two at a time
 # Steps 1, 2 and 4 run the store's tests on PostgreSQL too: a throwaway server
 # (scripts/pg-test-server.sh) lives for the run, on a Unix socket only.
@@ -22,6 +23,7 @@ scripts/deps.sh --test || exit 1
 
 passed=0 failed=0
 units="unit-core unit-store unit-agent unit-voice unit-server unit-sim unit-media unit-speech unit-flow unit-net unit-twilio unit-oom"
+fuzzers="fuzz/fuzz_api_params fuzz/fuzz_call_request fuzz/fuzz_chat_stream fuzz/fuzz_csv fuzz/fuzz_db_target fuzz/fuzz_deepgram fuzz/fuzz_doc fuzz/fuzz_flow fuzz/fuzz_form fuzz/fuzz_grammar fuzz/fuzz_knowledge fuzz/fuzz_llm_script fuzz/fuzz_media fuzz/fuzz_providers fuzz/fuzz_relay fuzz/fuzz_script fuzz/fuzz_sig fuzz/fuzz_sse fuzz/fuzz_status_events fuzz/fuzz_tz fuzz/fuzz_tts_wire fuzz/fuzz_twilio_rest fuzz/fuzz_twiml fuzz/fuzz_words"
 log=$(mktemp -d)
 # Short: the server's socket path must fit in 107 bytes.
 pgdir=$(mktemp -d /tmp/sbpg.XXXXXX)
@@ -175,7 +177,10 @@ fi
 step "oracle tests (python3-twilio)"
 pyunit oracle tests/oracle
 
-step "integration tests"
+step "integration tests, on SQLite and on PostgreSQL"
+# The fuzz targets are built meanwhile (their step then only runs them): the integration
+# tests leave the CPUs mostly idle.
+(CC=clang build build-fuzz "$fuzzers" -Dfuzz=true) &
 # Two processes at once, each with its own modules: the tests mostly wait on real time (audio
 # paced at 20 ms a frame, timeouts, retries, the sim's calls) rather than use the CPU (one
 # call takes a few per cent of a core), and every server has its own free port and temporary
@@ -212,16 +217,13 @@ export SB_TEST_POSTGRES=$pg_url
 pyunit_start "integration (1/2)" $(sed -n 's/^1 //p' <<<"$split")
 # shellcheck disable=SC2046
 pyunit_start "integration (2/2)" $(sed -n 's/^2 //p' <<<"$split")
-wait
-pyunit_report "integration (1/2)" "$(grep -c '^1 ' <<<"$split") modules"
-pyunit_report "integration (2/2)" "$(grep -c '^2 ' <<<"$split") modules"
 
-step "integration tests on PostgreSQL"
 # The modules whose servers or commands lean on the store (the call log, status callbacks,
 # flows, the job queue, campaigns, agents and their knowledge, transcripts, several
 # instances and several loops on one store), each server on a fresh schema: the same
-# tests, the other engine. Two processes at once. The rest (speech, the sim, streams,
-# attacks) exercise the server, not the store, and run on SQLite only.
+# tests, the other engine: two processes more, beside the two above (they end sooner).
+# The rest (speech, the sim, streams, attacks) exercise the server, not the store, and
+# run on SQLite only.
 if [ -n "$pg_url" ]; then
   SB_TEST_BACKEND=postgres pyunit_start "postgres:integration (1/2)" tests.integration.test_outbound_placer \
     tests.integration.test_webhooks tests.integration.test_threads tests.integration.test_outbound_campaign \
@@ -230,7 +232,11 @@ if [ -n "$pg_url" ]; then
     tests.integration.test_flows tests.integration.test_api tests.integration.test_outbound_cli \
     tests.integration.test_status_values tests.integration.test_agent_gather tests.integration.test_agent_partial \
     tests.integration.test_relay tests.integration.test_tenants_set tests.integration.test_cli
-  wait
+fi
+wait
+pyunit_report "integration (1/2)" "$(grep -c '^1 ' <<<"$split") modules"
+pyunit_report "integration (2/2)" "$(grep -c '^2 ' <<<"$split") modules"
+if [ -n "$pg_url" ]; then
   pyunit_report "postgres:integration (1/2)" "placer, webhooks, several loops, campaigns, SMS, agents"
   pyunit_report "postgres:integration (2/2)" "several instances, flows, API, jobs, LLM turns, relay, CLI"
 else
@@ -290,7 +296,6 @@ else
 fi
 
 step "fuzz targets (${FUZZ_SECONDS:-3} s each)"
-fuzzers="fuzz/fuzz_api_params fuzz/fuzz_call_request fuzz/fuzz_chat_stream fuzz/fuzz_csv fuzz/fuzz_db_target fuzz/fuzz_deepgram fuzz/fuzz_doc fuzz/fuzz_flow fuzz/fuzz_form fuzz/fuzz_grammar fuzz/fuzz_knowledge fuzz/fuzz_llm_script fuzz/fuzz_media fuzz/fuzz_providers fuzz/fuzz_relay fuzz/fuzz_script fuzz/fuzz_sig fuzz/fuzz_sse fuzz/fuzz_status_events fuzz/fuzz_tz fuzz/fuzz_tts_wire fuzz/fuzz_twilio_rest fuzz/fuzz_twiml fuzz/fuzz_words"
 # Two targets at a time, one for each of the 2 CPUs: each still fuzzes for FUZZ_SECONDS.
 fuzz_start() { # fuzz_start TARGET: fuzzes in the background; fuzz_report TARGET then counts
   local name corpus
