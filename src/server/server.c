@@ -57,9 +57,10 @@ void server_refresh_routes(struct server *srv, const char *source)
     if (rc)
         log_event(LOG_ERROR, "flows.load_failed", "error=\"%s\"", sb_strerror(rc));
     conversations_reload(srv);
-    log_event(LOG_INFO, "routes.loaded", "numbers=%zu tenants=%zu flows=%zu version=%lld source=%s",
-              srv->routes.count, srv->routes.ntenants, srv->flows.count, srv->routes.version,
-              source);
+    /* Every loop reloads on the same change: one line says so, the others only at debug. */
+    log_event(srv->index == 0 ? LOG_INFO : LOG_DEBUG, "routes.loaded",
+              "numbers=%zu tenants=%zu flows=%zu version=%lld source=%s loop=%d", srv->routes.count,
+              srv->routes.ntenants, srv->flows.count, srv->routes.version, source, srv->index);
 }
 
 static void on_tick(lws_sorted_usec_list_t *sul)
