@@ -365,7 +365,6 @@ static void loop_free(struct server *srv, int owns_shared)
     }
     conn_limits_forget_peer(srv);
     stream_take_replacements(srv); /* no stream is left: only frees the requests */
-    stream_tts_cache_release(srv);
     if (owns_shared) {
         tts_release(&srv->tts);
         stt_release(&srv->stt);
@@ -551,6 +550,7 @@ out:
         loop_free(group.loops[i], i == 0);
     stream_outcomes_release(&group);
     stream_live_release(&group);
+    stream_tts_cache_release(&group);
     conn_limits_release(&group);
     pthread_mutex_destroy(&group.lock);
     for (int i = 0; i < n; i++) {

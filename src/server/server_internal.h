@@ -86,10 +86,12 @@ struct outbound;
 struct server_group {
     int nloops;
     struct server **loops;
-    pthread_mutex_t lock;             /* guards conns, outcomes and live_streams */
+    pthread_mutex_t lock;             /* guards conns, outcomes, live_streams and tts_cache */
     struct conn_count conns;          /* every loop's sockets (conn_limits.c) */
     struct outcome_slot *outcomes;    /* how media streams ended (stream.c) */
     struct live_stream *live_streams; /* started media streams by call, every loop's (stream.c) */
+    struct tts_cache_slot *tts_cache; /* phrases synthesized lately, for every loop (stream.c) */
+    unsigned long long tts_cache_clock;
 };
 
 struct server {
@@ -146,8 +148,6 @@ struct server {
     struct relay_conn *relays; /* ConversationRelay sessions (relay.c) */
     size_t nrelays;
     unsigned long long next_stream_id;
-    struct tts_cache_slot *tts_cache;
-    unsigned long long tts_cache_clock;
     /* Where this loop's sessions parse their messages, one at a time (session_config). */
     struct media_event stream_scratch;
 };

@@ -406,39 +406,46 @@ static void tts_job_free(struct tts_job *j)
     free(j);
 }
 
-static struct tts_cache_slot *cache_find(struct server *srv, const char *text, const char *lang)
+/* The process's cache (every loop's streams say the same greetings): the group's lock held. */
+static struct tts_cache_slot *cache_find(struct server_group *g, const char *text, const char *lang)
 {
-    struct tts_cache_slot *slots = srv->tts_cache;
+    struct tts_cache_slot *slots = g->tts_cache;
 
     for (size_t i = 0; slots && i < TTS_CACHE_SLOTS; i++) {
         if (slots[i].text && strcmp(slots[i].text, text) == 0 && strcmp(slots[i].lang, lang) == 0) {
-            slots[i].used = ++srv->tts_cache_clock;
+            slots[i].used = ++g->tts_cache_clock;
             return &slots[i];
         }
     }
     return NULL;
 }
 
-/* Keeps a copy of a finished synthesis, evicting the least recently used. */
-static void cache_store(struct server *srv, const struct tts_job *j)
+/* A copy of a cached synthesis, or NULL (not cached, or out of memory). */
+static unsigned char *cache_copy(struct server_group *g, const char *text, const char *lang,
+                                 size_t *len)
 {
-    struct tts_cache_slot *slots = srv->tts_cache, *victim;
+    struct tts_cache_slot *hit;
+    unsigned char *copy = NULL;
+
+    pthread_mutex_lock(&g->lock);
+    hit = cache_find(g, text, lang);
+    if (hit && (copy = malloc(hit->len)) != NULL) {
+        memcpy(copy, hit->audio, hit->len);
+        *len = hit->len;
+    }
+    pthread_mutex_unlock(&g->lock);
+    return copy;
+}
+
+/* Keeps a copy of a finished synthesis, evicting the least recently used. */
+static void cache_store(struct server_group *g, const struct tts_job *j)
+{
+    struct tts_cache_slot *slots, *victim;
     unsigned char *audio;
     char *text;
 
-    if (strlen(j->text) > TTS_CACHE_MAX_TEXT || cache_find(srv, j->text, j->lang))
+    if (strlen(j->text) > TTS_CACHE_MAX_TEXT)
         return;
-    if (!slots) {
-        slots = calloc(TTS_CACHE_SLOTS, sizeof(*slots));
-        if (!slots)
-            return;
-        srv->tts_cache = slots;
-    }
-    victim = &slots[0];
-    for (size_t i = 1; i < TTS_CACHE_SLOTS; i++) {
-        if (slots[i].used < victim->used)
-            victim = &slots[i];
-    }
     text = strdup(j->text);
     audio = malloc(j->len);
     if (!text || !audio) {
@@ -447,39 +454,63 @@ static void cache_store(struct server *srv, const struct tts_job *j)
         return;
     }
     memcpy(audio, j->audio, j->len);
+    pthread_mutex_lock(&g->lock);
+    slots = g->tts_cache;
+    if (!slots && (slots = g->tts_cache = calloc(TTS_CACHE_SLOTS, sizeof(*slots))) == NULL) {
+        pthread_mutex_unlock(&g->lock);
+        free(text);
+        free(audio);
+        return;
+    }
+    if (cache_find(g, j->text, j->lang)) {
+        pthread_mutex_unlock(&g->lock);
+        free(text);
+        free(audio);
+        return;
+    }
+    victim = &slots[0];
+    for (size_t i = 1; i < TTS_CACHE_SLOTS; i++) {
+        if (slots[i].used < victim->used)
+            victim = &slots[i];
+    }
     free(victim->text);
     free(victim->audio);
     victim->text = text;
     victim->audio = audio;
     victim->len = j->len;
     snprintf(victim->lang, sizeof(victim->lang), "%s", j->lang);
-    victim->used = ++srv->tts_cache_clock;
+    victim->used = ++g->tts_cache_clock;
+    pthread_mutex_unlock(&g->lock);
 }
 
-void stream_tts_cache_release(struct server *srv)
+void stream_tts_cache_release(struct server_group *g)
 {
-    struct tts_cache_slot *slots = srv->tts_cache;
+    struct tts_cache_slot *slots = g->tts_cache;
 
     for (size_t i = 0; slots && i < TTS_CACHE_SLOTS; i++) {
         free(slots[i].text);
         free(slots[i].audio);
     }
     free(slots);
-    srv->tts_cache = NULL;
+    g->tts_cache = NULL;
 }
 
 int stream_synthesize_offline(struct server *srv, unsigned long long conn_id, unsigned id,
                               const char *text, const char *lang, const char *voice)
 {
     struct stream_conn *c = conn_by_id(srv, conn_id);
-    struct tts_cache_slot *hit = cache_find(srv, text, lang);
+    unsigned char *hit;
     struct tts_job *j;
+    size_t len = 0;
     int rc;
 
     if (!c)
         return SB_ENOTFOUND;
+    /* Copied out under the lock: playing it may end the session, which takes the lock too. */
+    hit = cache_copy(srv->group, text, lang, &len);
     if (hit) {
-        session_audio(&c->session, id, hit->audio, hit->len, clock_mono_us());
+        session_audio(&c->session, id, hit, len, clock_mono_us());
+        free(hit);
         session_audio_end(&c->session, id, clock_mono_us());
         return 0;
     }
@@ -764,7 +795,7 @@ void stream_drain_tts(struct server *srv)
             pump(c);
         }
         if (!j->rc && j->len)
-            cache_store(srv, j);
+            cache_store(srv->group, j);
         tts_job_free(j);
     }
 }

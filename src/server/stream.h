@@ -73,8 +73,8 @@ void stream_close_all(struct server *srv);
 /** How a stream ended for a call: for /voice/stream-ended (voice_ctx.stream_outcome). */
 int stream_outcome_lookup(void *arg, const char *call_sid, struct voice_stream_end *out);
 
-/** Frees the cache of synthesized phrases. */
-void stream_tts_cache_release(struct server *srv);
+/** Frees the process's cache of synthesized phrases (when every loop has stopped). */
+void stream_tts_cache_release(struct server_group *g);
 
 /** Ends the streams newer streams of their calls on other loops replaced (on the loop). */
 void stream_take_replacements(struct server *srv);
