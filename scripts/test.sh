@@ -7,7 +7,7 @@
 #   1. unit tests (Criterion), plain build
 #   2. the same unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   3. oracle tests (python3-twilio decides what is correct)
-#   4. integration tests (the real binary over real sockets on 127.0.0.1), as two processes at once,
+#   4. integration tests (the real binary over real sockets on 127.0.0.1), as three processes at once,
 #      and the store-heavy ones on PostgreSQL as two more beside them (the fuzz targets build meanwhile)
 #   5. under ThreadSanitizer: the unit tests that start threads (the writer, the
 #      worker pool) and the integration tests that drive every thread of the
@@ -149,7 +149,7 @@ step "integration tests under ASan + UBSan: speech on Media Streams under bad in
 # Providers that refuse, fail, stall, cut or send garbage, noise and clipped audio: nothing
 # may leak or crash (tests/lsan.supp names the third-party leaks it allows). The long-talk
 # noise test runs in the plain integration step only, for the suite's time.
-# Two processes at once, as in the plain integration step (each a call or two in real time):
+# Two processes at once (each a call or two in real time):
 # the noise tests and three cloud cases in one, the other cloud cases in the other.
 if build build-asan "switchboard" -Db_sanitize=address,undefined -Db_lundef=false; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
@@ -181,13 +181,13 @@ step "integration tests, on SQLite and on PostgreSQL"
 # The fuzz targets are built meanwhile (their step then only runs them): the integration
 # tests leave the CPUs mostly idle.
 (CC=clang build build-fuzz "$fuzzers" -Dfuzz=true) &
-# Two processes at once, each with its own modules: the tests mostly wait on real time (audio
+# Three processes at once, each with its own modules: the tests mostly wait on real time (audio
 # paced at 20 ms a frame, timeouts, retries, the sim's calls) rather than use the CPU (one
 # call takes a few per cent of a core), and every server has its own free port and temporary
 # store, so they run side by side as they do alone. The modules are dealt out longest first,
 # each to the process with fewer seconds so far, by integration_seconds: each module's
 # seconds alone on 2 CPUs (a module not listed counts as 5). Every test_*.py under
-# tests/integration runs in one of the two; each one's output is kept apart and reported
+# tests/integration runs in one of them; each one's output is kept apart and reported
 # below as the single process's was.
 integration_seconds="test_speech_cloud=103 test_speech_noise=95 test_synthesis=94 test_speech=83
   test_streams=37 test_outbound_placer=35 test_sim=34 test_attacks=21 test_sim_api_outbound=21
@@ -196,32 +196,36 @@ integration_seconds="test_speech_cloud=103 test_speech_noise=95 test_synthesis=9
   test_sim_relay=5 test_agents_cli=3 test_deploy=2 test_tenants_set=2 test_cli=1 test_files=1
   test_logs=1 test_relay=1 test_sim_interactive=1 test_status_values=1 test_webhooks=1
   test_db=4 test_multi_instance=4 test_pg_faults=8 test_threads=14"
-integration_split() { # prints "1 MODULE" or "2 MODULE" for every integration test module
-  local w f load1=0 load2=0
+integration_split() { # prints "K MODULE" (K from 1 to integration_procs) for every module
+  local w f k best
+  local -a load
+  for ((k = 1; k <= integration_procs; k++)); do load[k]=0; done
   while read -r w f; do
     f=${f%.py}
-    if [ "$load1" -le "$load2" ]; then
-      load1=$((load1 + w)); echo "1 ${f//\//.}"
-    else
-      load2=$((load2 + w)); echo "2 ${f//\//.}"
-    fi
+    best=1
+    for ((k = 2; k <= integration_procs; k++)); do
+      [ "${load[k]}" -lt "${load[best]}" ] && best=$k
+    done
+    load[best]=$((load[best] + w))
+    echo "$best ${f//\//.}"
   done < <(find tests/integration -name 'test_*.py' | while read -r f; do
              w=$(tr ' ' '\n' <<<"$integration_seconds" | sed -n "s/^$(basename "$f" .py)=//p")
              echo "${w:-5} $f"
            done | sort -k1,1nr -k2)
 }
+integration_procs=3
 split=$(integration_split)
 # The tests that copy and migrate stores between engines use the PostgreSQL server.
 export SB_TEST_POSTGRES=$pg_url
-# shellcheck disable=SC2046  # one module a word
-pyunit_start "integration (1/2)" $(sed -n 's/^1 //p' <<<"$split")
-# shellcheck disable=SC2046
-pyunit_start "integration (2/2)" $(sed -n 's/^2 //p' <<<"$split")
+for ((k = 1; k <= integration_procs; k++)); do
+  # shellcheck disable=SC2046  # one module a word
+  pyunit_start "integration ($k/$integration_procs)" $(sed -n "s/^$k //p" <<<"$split")
+done
 
 # The modules whose servers or commands lean on the store (the call log, status callbacks,
 # flows, the job queue, campaigns, agents and their knowledge, transcripts, several
 # instances and several loops on one store), each server on a fresh schema: the same
-# tests, the other engine: two processes more, beside the two above (they end sooner).
+# tests, the other engine: two processes more, beside the three above (they end sooner).
 # The rest (speech, the sim, streams, attacks) exercise the server, not the store, and
 # run on SQLite only.
 if [ -n "$pg_url" ]; then
@@ -234,8 +238,9 @@ if [ -n "$pg_url" ]; then
     tests.integration.test_relay tests.integration.test_tenants_set tests.integration.test_cli
 fi
 wait
-pyunit_report "integration (1/2)" "$(grep -c '^1 ' <<<"$split") modules"
-pyunit_report "integration (2/2)" "$(grep -c '^2 ' <<<"$split") modules"
+for ((k = 1; k <= integration_procs; k++)); do
+  pyunit_report "integration ($k/$integration_procs)" "$(grep -c "^$k " <<<"$split") modules"
+done
 if [ -n "$pg_url" ]; then
   pyunit_report "postgres:integration (1/2)" "placer, webhooks, several loops, campaigns, SMS, agents"
   pyunit_report "postgres:integration (2/2)" "several instances, flows, API, jobs, LLM turns, relay, CLI"
@@ -274,7 +279,7 @@ if build build-tsan "switchboard" -Db_sanitize=thread; then
   # Gather and ConversationRelay), under attack too. The other integration
   # modules (CLI, sim) start no server thread of their own and take as long
   # again under TSan, so they run only above.
-  # Two processes at once, as in the plain integration step, about even in time.
+  # Two processes at once, about even in time.
   # The PostgreSQL faults too: the thread that listens for routing changes runs there only.
   # Each server runs one event loop per core (two here); test_threads runs four, with a
   # call's webhooks, streams and LLM turns spread over them.
