@@ -90,7 +90,8 @@ static void wake_loop(void *arg)
 {
     struct server *srv = arg;
 
-    lws_cancel_service(srv->lws);
+    if (srv->lws) /* none yet while starting, and then nothing is asked */
+        lws_cancel_service(srv->lws);
 }
 
 /* ---- the agents' settings ---- */

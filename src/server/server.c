@@ -245,12 +245,28 @@ static int loop_open(struct server *srv, const struct server *first)
         return rc;
     }
     srv->clock_offset = cfg->clock_offset;
-    rc = context_create(srv);
+    return 0;
+}
+
+/*
+ * The loop's lws context, listening (its own socket `fd` when several loops
+ * share the port, else lws's listener), and its clock: the last step of
+ * starting, so that the port takes connections only once they are served.
+ */
+static int loop_listen(struct server *srv, int fd)
+{
+    const struct config *cfg = srv->cfg;
+    int rc = context_create(srv);
+
     if (rc) {
         log_event(LOG_ERROR, "server.start_failed", "error=\"cannot listen on %s:%d\"",
                   cfg->listen_host, cfg->listen_port);
+        if (fd >= 0)
+            close(fd);
         return rc;
     }
+    if (fd >= 0 && (rc = accept_start(srv, fd)) != 0)
+        return rc;
     return loop_clock_start(srv);
 }
 
@@ -422,39 +438,32 @@ int server_run(const struct config *cfg)
     srv = group.loops[0];
     if (rc)
         goto out;
-    if (n > 1) {
+    /* Loop 0 first: a store that cannot be opened is named by its own message. */
+    rc = loop_open(srv, NULL);
+    if (!rc)
+        rc = shared_start(srv);
+    for (int i = 1; i < n && !rc; i++)
+        rc = loop_open(group.loops[i], srv);
+    if (!rc)
+        rc = agents_start(srv);
+    if (!rc)
+        rc = placer_start(srv);
+    for (int i = 1; i < n && !rc; i++) {
+        group.loops[i]->outbound = srv->outbound;
+        rc = agents_start(group.loops[i]);
+    }
+    if (!rc && n > 1) {
         char why[256];
 
         if (net_listen_shared(cfg->listen_host, cfg->listen_port, listen_fds, n, why,
                               sizeof(why)) != 0) {
             log_event(LOG_ERROR, "server.start_failed", "error=\"%s\"", why);
             rc = SB_EIO;
-            goto out;
         }
     }
-    /* Loop 0 first: a store that cannot be opened is named by its own message. */
-    rc = loop_open(srv, NULL);
-    if (!rc && n > 1) {
-        rc = accept_start(srv, listen_fds[0]);
-        listen_fds[0] = -1;
-    }
-    if (!rc)
-        rc = shared_start(srv);
-    for (int i = 1; i < n && !rc; i++) {
-        rc = loop_open(group.loops[i], srv);
-        if (!rc && n > 1) {
-            rc = accept_start(group.loops[i], listen_fds[i]);
-            listen_fds[i] = -1; /* the loop's now, or closed */
-        }
-    }
-    if (rc)
-        goto out;
-    rc = agents_start(srv);
-    if (!rc)
-        rc = placer_start(srv);
-    for (int i = 1; i < n && !rc; i++) {
-        group.loops[i]->outbound = srv->outbound;
-        rc = agents_start(group.loops[i]);
+    for (int i = 0; i < n && !rc; i++) {
+        rc = loop_listen(group.loops[i], listen_fds[i]);
+        listen_fds[i] = -1; /* the loop's now, or closed */
     }
     if (!rc)
         rc = routes_watch_start(&srv->routes_watch, &group, cfg->db_path);
@@ -534,10 +543,8 @@ out:
      * Every loop's conversations before any context: a conversation ending
      * answers its waiting webhook, which may be another loop's (handed over).
      */
-    for (int i = 0; i < group.nloops; i++) {
-        if (group.loops[i]->lws)
-            conversations_release(group.loops[i]);
-    }
+    for (int i = 0; i < group.nloops; i++)
+        conversations_release(group.loops[i]);
     for (int i = 0; i < group.nloops; i++)
         loop_close_context(group.loops[i]);
     for (int i = 0; i < group.nloops; i++) {
