@@ -321,13 +321,11 @@ static void forget_conversation(struct server *srv, const char *call_sid)
  * home loop; the session waits as for the writer. Returns 0, or -1 when
  * out of memory (the caller answers).
  */
-static int hand_off(struct http_session *sess, struct lws *wsi, struct server *home,
-                    struct form *form, const char *stream_url)
+static int hand_off(struct http_session *sess, struct server *home, struct form *form,
+                    const char *stream_url, const char *agent)
 {
     struct handoff *h = calloc(1, sizeof(*h));
     struct pending *p = h ? server_pending_new(sess) : NULL;
-    char arg[64];
-    const char *agent = lws_get_urlarg_by_name(wsi, "agent=", arg, sizeof(arg));
 
     if (!p) {
         free(h);
@@ -513,7 +511,7 @@ out:
  * writer; `step` is the URL's step, NULL for the incoming webhook, or
  * "recording" for the recording callback.
  */
-static void deferred_flow(struct http_session *sess, struct lws *wsi, const struct voice_ctx *ctx,
+static void deferred_flow(struct http_session *sess, const struct voice_ctx *ctx,
                           const struct form *form, const char *step)
 {
     struct pending *p = server_pending_new(sess);
@@ -582,7 +580,7 @@ static int job_route_or_apology(struct http_session *sess, const struct form *fo
  * (it is the tenant's own number) so that the tenant's default, here the
  * job's language, applies.
  */
-static void outbound_flow(struct http_session *sess, struct lws *wsi, const struct voice_ctx *ctx,
+static void outbound_flow(struct http_session *sess, const struct voice_ctx *ctx,
                           const struct form *form, const struct job *job,
                           const struct tenant *tenant)
 {
@@ -601,7 +599,7 @@ static void outbound_flow(struct http_session *sess, struct lws *wsi, const stru
     fctx.routes = &jr.routes;
     log_event(LOG_INFO, "outbound.answered", "job=%lld call_sid=%s kind=flow flow=%s lang=%s",
               job->id, form_get(form, "CallSid"), job->target, jr.tenant.default_lang);
-    deferred_flow(sess, wsi, &fctx, &start, NULL);
+    deferred_flow(sess, &fctx, &start, NULL);
     form_release(&start);
 }
 
@@ -661,7 +659,7 @@ static void outbound_answer(struct http_session *sess, struct lws *wsi, const st
         return;
     }
     if (job.kind == JOB_KIND_FLOW) {
-        outbound_flow(sess, wsi, ctx, form, &job, routes_tenant_named(&srv->routes, job.tenant));
+        outbound_flow(sess, ctx, form, &job, routes_tenant_named(&srv->routes, job.tenant));
         return;
     }
     if (job.kind == JOB_KIND_AGENT) {
@@ -709,11 +707,11 @@ static int call_is_over(const char *status)
     return 0;
 }
 
-/* The webhooks that follow a call's answer, which an outbound call's job routes. */
+/* The webhooks that follow a call's answer, which an outbound call's job routes (gather_request
+ * routes Gather's). */
 static int routed_by_job(enum endpoint_kind kind)
 {
-    return kind == EP_FLOW || kind == EP_FLOW_RECORDING || kind == EP_GATHER ||
-           kind == EP_GATHER_CONTINUE || kind == EP_GATHER_PARTIAL || kind == EP_STREAM_ENDED ||
+    return kind == EP_FLOW || kind == EP_FLOW_RECORDING || kind == EP_STREAM_ENDED ||
            kind == EP_RELAY_ENDED || kind == EP_TRANSFER_ENDED;
 }
 
@@ -723,26 +721,31 @@ static int is_gather(enum endpoint_kind kind)
 }
 
 /*
- * A signed Gather webhook on its call's home loop (`ctx` routes it, or an
- * outbound call's job route): the call's LLM conversation takes it, or the
- * rule agent answers. A partial result is answered 204 (Twilio ignores it).
+ * A signed Gather webhook on its call's home loop (routed by `ctx`, or by
+ * its job for a call we placed): the call's LLM conversation takes it (the
+ * answer comes later through sess's pending) or the rule agent answers now.
+ * A partial result is answered 204 (Twilio ignores it).
  */
-static void gather_request(struct http_session *sess, struct voice_ctx *ctx,
-                           const struct form *form, const char *agent)
+static void gather_request(struct http_session *sess, struct voice_ctx ctx, const struct form *form,
+                           const char *agent)
 {
     enum endpoint_kind kind = sess->endpoint->kind;
+    struct job_route jr;
 
+    /* A call we placed: routed by its job, not by To (the person called). */
+    if (outbound_route_of_call(sess->srv, form, &jr))
+        ctx.routes = &jr.routes;
     if (kind == EP_GATHER_PARTIAL) {
-        conversations_partial(sess->srv, agent, ctx->routes, form);
+        conversations_partial(sess->srv, agent, ctx.routes, form);
         reply_release(&sess->reply);
         sess->reply.status = 204;
         sess->reply_ready = 1;
         return;
     }
-    if (conversations_gather(sess, agent, ctx->routes, form, kind == EP_GATHER_CONTINUE))
+    if (conversations_gather(sess, agent, ctx.routes, form, kind == EP_GATHER_CONTINUE))
         return;
     /* No LLM agent on this number: the rule agent answers (a continuation too). */
-    voice_gather(ctx, form, &sess->reply);
+    voice_gather(&ctx, form, &sess->reply);
     sess->reply_ready = 1;
 }
 
@@ -758,7 +761,6 @@ void server_take_handoffs(struct server *srv)
         struct handoff *h = list;
         struct http_session vs;
         struct voice_ctx ctx = srv->voice;
-        struct job_route jr;
 
         list = h->next;
         if (!h->p) {
@@ -773,16 +775,9 @@ void server_take_handoffs(struct server *srv)
         vs.handed = h->p;
         vs.reply = (struct reply)REPLY_INIT;
         ctx.stream_url = h->stream_url;
-        if (outbound_route_of_call(srv, &h->form, &jr))
-            ctx.routes = &jr.routes;
-        gather_request(&vs, &ctx, &h->form, h->agent);
-        if (vs.reply_ready) {
+        gather_request(&vs, ctx, &h->form, h->agent);
+        if (vs.reply_ready)
             server_complete(h->p, &vs.reply); /* the reply moves to the origin loop */
-        } else if (vs.handed) {
-            /* Neither answered nor kept: never expected, but the caller must hear something. */
-            voice_apology(&vs.reply);
-            server_complete(h->p, &vs.reply);
-        }
         handoff_free(h);
     }
 }
@@ -838,13 +833,16 @@ static void dispatch_post(struct http_session *sess, struct lws *wsi)
     }
     ctx.stream_url = stream_url;
     if (is_gather(sess->endpoint->kind)) {
+        /* On the call's home loop, which holds its conversation; passed there if not this. */
         struct server *home = server_home_of(srv, form_get(&form, "CallSid"));
+        char arg[64];
+        const char *agent = lws_get_urlarg_by_name(wsi, "agent=", arg, sizeof(arg));
 
-        if (home != srv) {
-            if (hand_off(sess, wsi, home, &form, stream_url))
-                reply_plain(sess, 503, "error: out of memory\n");
-            goto out;
-        }
+        if (home == srv)
+            gather_request(sess, ctx, &form, agent);
+        else if (hand_off(sess, home, &form, stream_url, agent))
+            reply_plain(sess, 503, "error: out of memory\n");
+        goto out;
     }
     /*
      * A call we placed: routed by its job, not by To (the person called).
@@ -855,7 +853,7 @@ static void dispatch_post(struct http_session *sess, struct lws *wsi)
     switch (sess->endpoint->kind) {
     case EP_INCOMING:
         if (voice_incoming(&ctx, &form, &sess->reply) == VOICE_RUN_FLOW) {
-            deferred_flow(sess, wsi, &ctx, &form, NULL);
+            deferred_flow(sess, &ctx, &form, NULL);
             break;
         }
         sess->reply_ready = 1;
@@ -865,21 +863,12 @@ static void dispatch_post(struct http_session *sess, struct lws *wsi)
         /* lws copies "step=N" into arg and points past the name. */
         const char *step = lws_get_urlarg_by_name(wsi, "step=", arg, sizeof(arg));
 
-        deferred_flow(sess, wsi, &ctx, &form, step ? step : "");
+        deferred_flow(sess, &ctx, &form, step ? step : "");
         break;
     }
     case EP_FLOW_RECORDING:
-        deferred_flow(sess, wsi, &ctx, &form, "recording");
+        deferred_flow(sess, &ctx, &form, "recording");
         break;
-    case EP_GATHER:
-    case EP_GATHER_CONTINUE:
-    case EP_GATHER_PARTIAL: {
-        char arg[64];
-        const char *agent = lws_get_urlarg_by_name(wsi, "agent=", arg, sizeof(arg));
-
-        gather_request(sess, &ctx, &form, agent);
-        break;
-    }
     case EP_STREAM_ENDED:
         voice_stream_ended(&ctx, &form, &sess->reply);
         sess->reply_ready = 1;
@@ -930,7 +919,7 @@ static void dispatch_post(struct http_session *sess, struct lws *wsi)
         outbound_amd(sess, wsi, &form);
         break;
     case EP_SMS_INCOMING:
-        sms_incoming(sess, wsi, &form);
+        sms_incoming(sess, &form);
         break;
     default:
         reply_plain(sess, 500, "error: endpoint has no handler\n");

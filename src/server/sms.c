@@ -37,7 +37,7 @@ static void optout_done(void *arg, int rc)
     server_complete(p, &r);
 }
 
-void sms_incoming(struct http_session *sess, struct lws *wsi, const struct form *form)
+void sms_incoming(struct http_session *sess, const struct form *form)
 {
     const char *from = form_get(form, "From");
     const char *to = form_get(form, "To");

@@ -19,6 +19,6 @@ struct http_session;
 struct lws;
 
 /** Answers the webhook: now (sess->reply_ready) or later (sess->pending). */
-void sms_incoming(struct http_session *sess, struct lws *wsi, const struct form *form);
+void sms_incoming(struct http_session *sess, const struct form *form);
 
 #endif

@@ -430,14 +430,8 @@ class InstancesBehindNginxTest(unittest.TestCase):
             ports = {"sb-a": free_port(), "sb-b": free_port()}
             cls.nginx = Nginx(ports["sb-a"], instances=ports)
             for name, sb in (("sb-a", cls.a), ("sb-b", cls.b)):
-                sb.port = ports[name]
-                sb.base_url = cls.nginx.base_url
-                env = sb.env(TWILIO_AUTH_TOKEN=TOKEN, PUBLIC_BASE_URL=cls.nginx.base_url,
-                             SWITCHBOARD_INSTANCE=name)
-                sb.log = open(sb.log_path, "ab")
-                sb.proc = subprocess.Popen([BINARY, "serve", "--listen", "127.0.0.1:%d" % sb.port,
-                                            "--threads", "2"], env=env, stdout=sb.log, stderr=subprocess.STDOUT)
-                sb.wait_ready(listening_line=True)
+                sb.start("--threads", "2", base_url=cls.nginx.base_url, port=ports[name],
+                         extra_env={"SWITCHBOARD_INSTANCE": name})
         except BaseException:
             cls.tearDownClass()
             raise
