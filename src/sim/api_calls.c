@@ -968,6 +968,8 @@ void api_call_update(struct sim_api *api, const struct api_request *req, struct 
             snprintf(c->cmd_status, sizeof(c->cmd_status), "%s",
                      ringing ? "canceled" : "completed");
             set_status(c, c->cmd_status);
+            /* The call is over now, as its status says: it is no longer in its conference. */
+            participant_leave(c);
             pthread_cond_broadcast(&api->cond);
         }
     } else if (url || twiml) {
