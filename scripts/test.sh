@@ -273,16 +273,18 @@ tsan_env="halt_on_error=1 second_deadlock_stack=1 suppressions=$root/tests/tsan.
 # at addresses TSan reserves for its shadow memory), so the unit tests that start
 # threads are compiled against tests/tsan/criterion/criterion.h, a stand-in for
 # the part of Criterion they use, and run by tests/tsan/runner.c.
+# Each is SOURCE:LIBS, the libraries of build-tsan/ it needs beyond store and core, comma-separated.
 tsan_units="store/test_writer:libsb_store.a store/test_writer_retry:libsb_store.a server/test_workers:libsb_server.a
+            server/test_routing:libsb_server.a,libsb_voice.a,libsb_flow.a
             net/test_http_client:libsb_net.a net/test_ws_client:libsb_net.a"
 if build build-tsan "switchboard" -Db_sanitize=thread; then
   for u in $tsan_units; do
-    src=${u%%:*} lib=${u##*:} name=tsan-$(basename "${u%%:*}")
+    src=${u%%:*} libs=${u##*:} name=tsan-$(basename "${u%%:*}")
     # shellcheck disable=SC2046  # pkg-config prints several flags
     if gcc -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=thread -Wall -Wextra -Wno-unused-parameter \
          -Wno-format-zero-length -Itests/tsan -Isrc tests/tsan/runner.c "tests/unit/$src.c" \
-         -o "build-tsan/$name" "build-tsan/$lib" build-tsan/libsb_store.a build-tsan/libsb_core.a \
-         $(pkg-config --cflags --libs sqlite3 libcrypto libcurl libwebsockets libpq) -lpthread >"$log/$name.cc" 2>&1; then
+         -o "build-tsan/$name" $(printf 'build-tsan/%s ' ${libs//,/ }) build-tsan/libsb_store.a build-tsan/libsb_core.a \
+         $(pkg-config --cflags --libs sqlite3 libcrypto libcurl libwebsockets libpq jansson) -lpthread >"$log/$name.cc" 2>&1; then
       TSAN_OPTIONS=$tsan_env criterion "tsan:unit-$(basename "$src")" "build-tsan/$name"
     else
       cat "$log/$name.cc"; printf 'tsan:%s: 0 passed, 1 failed\n' "$name"; count 0 1

@@ -4,8 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
-
 #include "agent/llm.h"
 #include "core/buf.h"
 #include "core/clock.h"
@@ -30,11 +28,6 @@
 #define SPECULATIONS_MAX 4
 
 /* An agent's settings as loaded, with its key read from the environment. */
-struct agent_entry {
-    struct agent_config cfg;
-    char *api_key; /* "" when the agent names no variable */
-    int usable;    /* 0: the variable it names is not set */
-};
 
 /* One call's LLM conversation on the Gather loop. */
 struct conversation {
@@ -65,8 +58,6 @@ struct conversations {
     struct http_client *http;
     struct http_inbox *inbox;
     struct agent_env env;
-    struct agent_entry *agents;
-    size_t nagents;
     struct conversation *list;
 };
 
@@ -96,74 +87,11 @@ static void wake_loop(void *arg)
 
 /* ---- the agents' settings ---- */
 
-static void agents_free(struct agent_entry *a, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        agent_config_release(&a[i].cfg);
-        if (a[i].api_key) {
-            OPENSSL_cleanse(a[i].api_key, strlen(a[i].api_key));
-            free(a[i].api_key);
-        }
-    }
-    free(a);
-}
-
-void conversations_reload(struct server *srv)
-{
-    struct conversations *cv = srv->convs;
-    struct agent_config *list = NULL;
-    struct agent_entry *next;
-    size_t n = 0;
-    int rc;
-
-    if (!cv)
-        return;
-    rc = agent_config_list(srv->store, NULL, &list, &n);
-    if (rc) {
-        log_event(LOG_ERROR, "agents.load_failed", "error=\"%s\"", sb_strerror(rc));
-        return;
-    }
-    next = calloc(n ? n : 1, sizeof(*next));
-    if (!next) {
-        agent_config_list_free(list, n);
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        const char *key = list[i].api_key_env[0] ? getenv(list[i].api_key_env) : "";
-        int known = 0;
-
-        next[i].cfg = list[i];
-        list[i].prompt = NULL; /* moved */
-        next[i].usable = key != NULL;
-        next[i].api_key = strdup(key ? key : "");
-        for (size_t j = 0; j < cv->nagents; j++)
-            known |= strcmp(cv->agents[j].cfg.tenant, next[i].cfg.tenant) == 0 &&
-                     strcmp(cv->agents[j].cfg.name, next[i].cfg.name) == 0 &&
-                     cv->agents[j].usable == next[i].usable;
-        /* Said once per change, naming the variable, never its value. */
-        if (!key && !known)
-            log_event(LOG_ERROR, "agents.key_missing",
-                      "tenant=%s agent=%s variable=%s reason=\"the environment variable is not "
-                      "set; calls to this agent get the rule agent\"",
-                      next[i].cfg.tenant, next[i].cfg.name, next[i].cfg.api_key_env);
-        if (!next[i].api_key)
-            next[i].usable = 0;
-    }
-    agent_config_list_free(list, n);
-    agents_free(cv->agents, cv->nagents);
-    cv->agents = next;
-    cv->nagents = n;
-}
-
-static const struct agent_entry *agent_find(const struct conversations *cv, const char *tenant,
+/* The agent `name` of `tenant` in the loop's routing snapshot, or NULL. */
+static const struct agent_entry *agent_find(const struct server *srv, const char *tenant,
                                             const char *name)
 {
-    for (size_t i = 0; i < cv->nagents; i++) {
-        if (strcmp(cv->agents[i].cfg.tenant, tenant) == 0 &&
-            strcmp(cv->agents[i].cfg.name, name) == 0)
-            return &cv->agents[i];
-    }
-    return NULL;
+    return routing_agent(srv->routing, tenant, name);
 }
 
 /* ---- hooks the engine calls ---- */
@@ -269,7 +197,8 @@ static void hours_text(const struct server *srv, const struct route *r, char *ou
     static const char *const days[7] = {"Monday", "Tuesday",  "Wednesday", "Thursday",
                                         "Friday", "Saturday", "Sunday"};
     const struct flow *f =
-        r->number.flow[0] ? flow_cache_find(&srv->flows, r->tenant->name, r->number.flow) : NULL;
+        r->number.flow[0] ? flow_cache_find(&srv->routing->flows, r->tenant->name, r->number.flow)
+                          : NULL;
     const struct flow_node *h = NULL;
     size_t pos;
 
@@ -303,8 +232,7 @@ int conversations_llm(struct server *srv, const struct route *route, struct agen
 int conversations_llm_named(struct server *srv, const struct route *route, const char *agent,
                             struct agent_link *link, struct llm_settings *s)
 {
-    const struct agent_entry *a =
-        srv->convs ? agent_find(srv->convs, route->tenant->name, agent) : NULL;
+    const struct agent_entry *a = srv->convs ? agent_find(srv, route->tenant->name, agent) : NULL;
 
     if (!a || !a->usable)
         return SB_ENOTFOUND;
@@ -396,8 +324,7 @@ static int speech_tts(const struct agent_entry *a, const char *lang, struct stre
 int conversations_speech(struct server *srv, const struct route *route, const char *agent,
                          const char *lang, struct stream_speech *out)
 {
-    const struct agent_entry *a =
-        srv->convs ? agent_find(srv->convs, route->tenant->name, agent) : NULL;
+    const struct agent_entry *a = srv->convs ? agent_find(srv, route->tenant->name, agent) : NULL;
     int own;
 
     memset(out, 0, sizeof(*out));
@@ -434,7 +361,7 @@ static int context_of(struct conversation *c, struct call_context *cc)
     if (rc == 0 && c->outbound)
         rc = form_add(&f, "Direction", "outbound-api");
     if (rc == 0)
-        rc = call_context_init(cc, &c->srv->routes, &f, &missing);
+        rc = call_context_init(cc, &c->srv->routing->routes, &f, &missing);
     form_release(&f);
     if (rc == 0 && !cc->route)
         rc = SB_ENOTFOUND;
@@ -642,7 +569,7 @@ int conversations_gather(struct http_session *sess, const char *agent, const str
         return 0;
     c = find(cv, cc.call_sid);
     name = agent_of_call(&cc, c, agent);
-    a = agent_find(cv, cc.route->tenant->name, name);
+    a = agent_find(srv, cc.route->tenant->name, name);
     if (!a || !a->usable) {
         if (!c)
             return 0;
@@ -718,7 +645,7 @@ int conversations_speculates(void *arg, const struct route *route)
 {
     struct server *srv = arg;
     const struct agent_entry *a =
-        srv->convs ? agent_find(srv->convs, route->tenant->name, route->number.agent) : NULL;
+        srv->convs ? agent_find(srv, route->tenant->name, route->number.agent) : NULL;
 
     return a && a->usable;
 }
@@ -742,7 +669,7 @@ void conversations_partial(struct server *srv, const char *agent, const struct r
         return;
     c = find(cv, cc.call_sid);
     name = agent_of_call(&cc, c, agent);
-    a = agent_find(cv, cc.route->tenant->name, name);
+    a = agent_find(srv, cc.route->tenant->name, name);
     if (!a || !a->usable)
         return;
     if (seq_text && *seq_text) {
@@ -867,7 +794,6 @@ int conversations_init(struct server *srv)
     cv->env.net = cv->http;
     cv->env.inbox = cv->inbox;
     srv->convs = cv;
-    conversations_reload(srv);
     return 0;
 }
 
@@ -891,7 +817,6 @@ void conversations_release(struct server *srv)
         }
     }
     http_inbox_free(cv->inbox);
-    agents_free(cv->agents, cv->nagents);
     free(cv);
     srv->convs = NULL;
 }

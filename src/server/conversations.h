@@ -87,12 +87,6 @@ SB_MUST_CHECK int conversations_init(struct server *srv);
 /** Closes every conversation and stops the client (its pending answers are dropped). */
 void conversations_release(struct server *srv);
 
-/**
- * Reloads the agents' settings from the store. The server calls it when the
- * routing version moves, which every change to an agent does (triggers).
- */
-void conversations_reload(struct server *srv);
-
 /** Hands the network's deliveries to their agents (the loop woke up). */
 void conversations_drain(struct server *srv);
 

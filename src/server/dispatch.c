@@ -562,8 +562,8 @@ static int job_route_or_apology(struct http_session *sess, const struct form *fo
     const char *flow = job->kind == JOB_KIND_FLOW ? job->target : NULL;
     const char *agent = job->kind == JOB_KIND_AGENT ? job->target : NULL;
 
-    if (job_route_init(jr, &sess->srv->routes, form_get(form, "To"), form_get(form, "From"), flow,
-                       agent, outbound_job_lang(job, tenant)) == 0 &&
+    if (job_route_init(jr, &sess->srv->routing->routes, form_get(form, "To"),
+                       form_get(form, "From"), flow, agent, outbound_job_lang(job, tenant)) == 0 &&
         strcmp(jr->tenant.name, job->tenant) == 0)
         return 0;
     log_event(LOG_WARN, "outbound.unknown_job",
@@ -659,14 +659,16 @@ static void outbound_answer(struct http_session *sess, struct lws *wsi, const st
         return;
     }
     if (job.kind == JOB_KIND_FLOW) {
-        outbound_flow(sess, ctx, form, &job, routes_tenant_named(&srv->routes, job.tenant));
+        outbound_flow(sess, ctx, form, &job,
+                      routes_tenant_named(&srv->routing->routes, job.tenant));
         return;
     }
     if (job.kind == JOB_KIND_AGENT) {
-        outbound_agent(sess, ctx, form, &job, routes_tenant_named(&srv->routes, job.tenant));
+        outbound_agent(sess, ctx, form, &job,
+                       routes_tenant_named(&srv->routing->routes, job.tenant));
         return;
     }
-    voice_outbound(&job, routes_tenant_named(&srv->routes, job.tenant), sid, &sess->reply);
+    voice_outbound(&job, routes_tenant_named(&srv->routing->routes, job.tenant), sid, &sess->reply);
     sess->reply_ready = 1;
 }
 

@@ -49,12 +49,12 @@ int outbound_route_of_call(struct server *srv, const struct form *form, struct j
     const char *to = form_get(form, "To");
     const char *from = form_get(form, "From");
     const char *sid = form_get(form, "CallSid");
-    const struct route *mine = from ? routes_find(&srv->routes, from) : NULL;
+    const struct route *mine = from ? routes_find(&srv->routing->routes, from) : NULL;
     const char *agent = NULL, *lang = NULL;
     struct job job;
 
     if (!direction || strncmp(direction, "outbound", 8) != 0 || !to ||
-        routes_find(&srv->routes, to) || !mine || !mine->tenant)
+        routes_find(&srv->routing->routes, to) || !mine || !mine->tenant)
         return 0;
     /* One indexed read, as a flow step's state: the job decides the agent and the language. */
     if (sid && *sid && job_get_by_call(srv->store, sid, &job) == 0 &&
@@ -63,5 +63,5 @@ int outbound_route_of_call(struct server *srv, const struct form *form, struct j
             agent = job.target;
         lang = outbound_job_lang(&job, mine->tenant);
     }
-    return job_route_init(jr, &srv->routes, to, from, NULL, agent, lang) == 0;
+    return job_route_init(jr, &srv->routing->routes, to, from, NULL, agent, lang) == 0;
 }

@@ -79,10 +79,10 @@ static void io_started(void *arg, struct relay_session *s, const struct relay_se
         relay_end(s, RELAY_FAILED, 1008, "the session's token does not match its call");
         return;
     }
-    route = setup->to ? routes_find(&srv->routes, setup->to) : NULL;
+    route = setup->to ? routes_find(&srv->routing->routes, setup->to) : NULL;
     /* A call we placed: To is the person called, From the tenant's number. */
     if (!route && setup->from && setup->direction && strncmp(setup->direction, "outbound", 8) == 0)
-        route = routes_find(&srv->routes, setup->from);
+        route = routes_find(&srv->routing->routes, setup->from);
     if (!route || !route->number.active) {
         relay_end(s, RELAY_FAILED, 1008, "the called number is not routed");
         return;

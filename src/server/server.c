@@ -41,26 +41,33 @@ static long long server_voice_now(void *arg)
     return (long long)time(NULL) + srv->clock_offset;
 }
 
+/* Points the voice layer at the loop's routing snapshot, after it changed. */
+static void loop_voice_routing(struct server *srv)
+{
+    srv->voice.routes = &srv->routing->routes;
+    srv->voice.flows = &srv->routing->flows;
+}
+
 void server_refresh_routes(struct server *srv, const char *source)
 {
-    long long before = srv->routes.version;
-    int rc = routes_refresh(&srv->routes, srv->store);
+    const struct routing *before = srv->routing;
+    const struct routing *r;
+    int loaded = 0;
+    int rc = routing_take(&srv->group->routing, srv->store, &srv->routing, &loaded);
 
     if (rc) {
         log_event(LOG_ERROR, "routes.refresh_failed", "error=\"%s\"", sb_strerror(rc));
         return;
     }
-    if (srv->routes.version == before)
+    if (srv->routing == before)
         return;
-    /* Flow changes move the same version: reload them with the numbers. */
-    rc = flow_cache_load(&srv->flows, srv->store);
-    if (rc)
-        log_event(LOG_ERROR, "flows.load_failed", "error=\"%s\"", sb_strerror(rc));
-    conversations_reload(srv);
-    /* Every loop reloads on the same change: one line says so, the others only at debug. */
-    log_event(srv->index == 0 ? LOG_INFO : LOG_DEBUG, "routes.loaded",
-              "numbers=%zu tenants=%zu flows=%zu version=%lld source=%s loop=%d", srv->routes.count,
-              srv->routes.ntenants, srv->flows.count, srv->routes.version, source, srv->index);
+    loop_voice_routing(srv);
+    r = srv->routing;
+    /* The loop that loaded the change says so; the others, taking it, only at debug. */
+    log_event(loaded ? LOG_INFO : LOG_DEBUG, "routes.loaded",
+              "numbers=%zu tenants=%zu flows=%zu agents=%zu version=%lld source=%s loop=%d",
+              r->routes.count, r->routes.ntenants, r->flows.count, r->nagents, r->routes.version,
+              source, srv->index);
 }
 
 static void on_tick(lws_sorted_usec_list_t *sul)
@@ -203,8 +210,6 @@ static int loop_open(struct server *srv, const struct server *first)
     int rc;
 
     srv->clock_fd = -1;
-    srv->routes = (struct routes)ROUTES_INIT;
-    srv->flows = (struct flow_cache)FLOW_CACHE_INIT;
     pthread_mutex_init(&srv->done_lock, NULL);
     pthread_mutex_init(&srv->metrics.lock, NULL);
     if (first) {
@@ -227,9 +232,11 @@ static int loop_open(struct server *srv, const struct server *first)
                   sb_strerror(rc));
         return rc;
     }
-    rc = routes_refresh(&srv->routes, srv->store);
-    if (!rc)
-        rc = flow_cache_load(&srv->flows, srv->store);
+    {
+        int loaded;
+
+        rc = routing_take(&srv->group->routing, srv->store, &srv->routing, &loaded);
+    }
     if (rc) {
         log_event(LOG_ERROR, "server.start_failed", "error=\"cannot load routes: %s\"",
                   sb_strerror(rc));
@@ -279,8 +286,7 @@ static void loop_voice(struct server *srv)
     srv->voice.stream_outcome_arg = srv;
     srv->voice.speculates = conversations_speculates;
     srv->voice.speculates_arg = srv;
-    srv->voice.routes = &srv->routes;
-    srv->voice.flows = &srv->flows;
+    loop_voice_routing(srv);
     srv->voice.flow_states = srv->flow_states;
     srv->voice.store = srv->store;
     srv->voice.writer = srv->writer;
@@ -385,8 +391,7 @@ static void loop_free(struct server *srv, int owns_shared)
         tts_release(&srv->tts);
         stt_release(&srv->stt);
     }
-    routes_release(&srv->routes);
-    flow_cache_release(&srv->flows);
+    routing_put(&srv->group->routing, srv->routing);
     if (srv->flow_states)
         flow_states_clear(srv->flow_states);
     free(srv->flow_states);
@@ -411,6 +416,7 @@ int server_run(const struct config *cfg)
     lws_set_log_level(LLL_ERR, NULL);
     memset(&group, 0, sizeof(group));
     pthread_mutex_init(&group.lock, NULL);
+    routing_shared_init(&group.routing);
     group.loops = calloc((size_t)n, sizeof(*group.loops));
     threads = calloc((size_t)n, sizeof(*threads));
     listen_fds = malloc((size_t)n * sizeof(*listen_fds));
@@ -418,6 +424,7 @@ int server_run(const struct config *cfg)
         free(group.loops);
         free(threads);
         free(listen_fds);
+        routing_shared_release(&group.routing);
         pthread_mutex_destroy(&group.lock);
         return SB_ENOMEM;
     }
@@ -484,8 +491,8 @@ int server_run(const struct config *cfg)
               "addr=%s port=%d db=%s public_base_url=%s signatures=%s numbers=%zu instance=%s "
               "routing_changes=%s threads=%d",
               cfg->listen_host, cfg->listen_port, db_shown, cfg->public_base_url,
-              cfg->dev ? "off" : "on", srv->routes.count, cfg->instance[0] ? cfg->instance : "-",
-              srv->routes_watch ? "pushed" : "polled", n);
+              cfg->dev ? "off" : "on", srv->routing->routes.count,
+              cfg->instance[0] ? cfg->instance : "-", srv->routes_watch ? "pushed" : "polled", n);
     if (cfg->dev)
         log_event(LOG_WARN, "security.dev_mode",
                   "reason=\"--dev: X-Twilio-Signature is NOT checked; never expose this\"");
@@ -559,6 +566,7 @@ out:
     stream_live_release(&group);
     stream_tts_cache_release(&group);
     conn_limits_release(&group);
+    routing_shared_release(&group.routing);
     pthread_mutex_destroy(&group.lock);
     for (int i = 0; i < n; i++) {
         if (listen_fds[i] >= 0)

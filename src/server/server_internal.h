@@ -20,6 +20,7 @@
 #include "speech/tts.h"
 #include "server/config.h"
 #include "server/metrics.h"
+#include "server/routing.h"
 #include "store/routes.h"
 #include "store/writer.h"
 #include "voice/flow_cache.h"
@@ -79,14 +80,15 @@ struct outbound;
 /*
  * The event loops of one process and what they share. Loop 0 creates the
  * shared threads (writer, workers, placer, routing watch); every loop
- * points at them. A call's LLM conversation on the Gather loop lives on
- * one loop, its home (server_home_of): a webhook of the call that reaches
- * another loop is handed to it (struct handoff, dispatch.c).
+ * points at them, and reads the routing snapshot they share (routing.h). A call's LLM conversation
+ * on the Gather loop lives on one loop, its home (server_home_of): a webhook of the call that
+ * reaches another loop is handed to it (struct handoff, dispatch.c).
  */
 struct server_group {
     int nloops;
     struct server **loops;
     pthread_mutex_t lock;             /* guards conns, outcomes, live_streams and tts_cache */
+    struct routing_shared routing;    /* numbers, flows and agents: one copy, its own lock */
     struct conn_count conns;          /* every loop's sockets (conn_limits.c) */
     struct outcome_slot *outcomes;    /* how media streams ended (stream.c) */
     struct live_stream *live_streams; /* started media streams by call, every loop's (stream.c) */
@@ -102,8 +104,7 @@ struct server {
     struct store *store;     /* the loop's read connection */
     struct sig_key *sig_key; /* TWILIO_AUTH_TOKEN, keyed once */
     struct writer *writer;
-    struct routes routes;
-    struct flow_cache flows;
+    struct routing *routing; /* the routing snapshot the loop reads (routing.h): a reference */
     struct flow_states *flow_states;
     struct metrics metrics;
     struct voice_ctx voice;

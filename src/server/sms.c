@@ -54,7 +54,7 @@ void sms_incoming(struct http_session *sess, const struct form *form)
         reply_now(sess, 400, "error: From and To must be E.164 numbers\n");
         return;
     }
-    route = routes_find(&sess->srv->routes, to);
+    route = routes_find(&sess->srv->routing->routes, to);
     kw = sms_keyword(form_get(form, "Body"));
     if (!route || !route->tenant) {
         log_event(LOG_WARN, "sms.unknown_number",

@@ -646,7 +646,7 @@ static void io_started(void *arg, struct session *s, const struct media_event *s
     const char *from = media_event_param(start, "From");
     const char *lang = media_event_param(start, "lang");
     const char *agent_type = media_event_param(start, "agent");
-    const struct route *route = to ? routes_find(&srv->routes, to) : NULL;
+    const struct route *route = to ? routes_find(&srv->routing->routes, to) : NULL;
     const struct tenant *tenant;
     struct agent_call call;
     struct llm_settings llm;
@@ -655,7 +655,7 @@ static void io_started(void *arg, struct session *s, const struct media_event *s
 
     /* A call we placed: To is the person called, From the tenant's number (our TwiML set both). */
     if (!route && from)
-        route = routes_find(&srv->routes, from);
+        route = routes_find(&srv->routing->routes, from);
     tenant = route ? route->tenant : NULL;
     if (!admit(c, s, start))
         return;

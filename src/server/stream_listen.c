@@ -165,9 +165,9 @@ int stream_phrases_of_tenant(struct server *srv, const char *tenant, struct stre
     struct phrase_collect pc = {BUF_INIT(STREAM_PHRASES_BYTES), 0, 0};
 
     memset(out, 0, sizeof(*out));
-    for (size_t i = 0; tenant && i < srv->flows.count; i++) {
-        if (strcmp(srv->flows.items[i].ref.tenant, tenant) == 0)
-            flow_keywords(srv->flows.items[i].flow, collect_keyword, &pc);
+    for (size_t i = 0; tenant && i < srv->routing->flows.count; i++) {
+        if (strcmp(srv->routing->flows.items[i].ref.tenant, tenant) == 0)
+            flow_keywords(srv->routing->flows.items[i].flow, collect_keyword, &pc);
     }
     if (pc.rc == SB_ENOMEM) {
         buf_release(&pc.b);

@@ -3,7 +3,8 @@
 
 Each request here comes on a fresh connection, so the kernel spreads them over the
 loops: a call's webhooks reach different loops. Covered: bad --threads values, the
-port not joined by another server, connections and /metrics over four loops, status
+port not joined by another server, connections and /metrics over four loops, a
+routing change read from the store once and taken by every loop, status
 callbacks duplicated and reordered across loops applied once, an LLM conversation
 (and a held turn's continuation) that must stay with its call whatever loop a webhook
 reaches, Media Streams whose stream-ended webhook reaches another loop than the
@@ -138,6 +139,27 @@ class ThreadsTest(unittest.TestCase):
             time.sleep(0.1)
             rows = self.sb.sql("SELECT count(*), count(DISTINCT call_sid) FROM calls")
         self.assertEqual(rows, [(96, 96)])
+
+    def test_a_routing_change_is_read_once_and_reaches_every_loop(self):
+        self.sb.start("--threads", str(LOOPS))
+        new = "+15005550031"
+        self.sb.cli("numbers", "add", new, "--tenant", "acme", "--plan", "starter")
+        version = self.sb.sql("SELECT version FROM routes_version")[0][0]
+        batch = [call_sid(0x7100 + n) for n in range(32)]
+
+        def call(sid):
+            status, _, body = self.sb.signed_post("/voice/incoming",
+                                                  incoming_params(sid, frm="+34600000031", to=new))
+            return status == 200 and "Gracias por llamar a Acme." in body.decode()
+
+        # Fresh connections reach every loop: all of a batch is routed once each loop took the change.
+        deadline = time.time() + 10
+        while not all(parallel(call, batch)):
+            self.assertLess(time.time(), deadline, "the new number is not routed on every loop")
+            time.sleep(0.1)
+        # One loop read the change from the store (the store logs each load); the others took it.
+        loads = re.findall(r"event=routes\.loaded version=%d " % version, self.sb.logs())
+        self.assertEqual(len(loads), 1, self.sb.logs()[-3000:])
 
     def test_status_callbacks_across_loops_are_applied_once(self):
         self.sb.start("--threads", str(LOOPS))
