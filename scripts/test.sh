@@ -237,28 +237,33 @@ for ((k = 1; k <= integration_procs; k++)); do
   pyunit_start "integration ($k/$integration_procs)" $(sed -n "s/^$k //p" <<<"$split")
 done
 
-# The modules whose servers or commands lean on the store (the call log, status callbacks,
-# flows, the job queue, campaigns, agents and their knowledge, transcripts, several
-# instances and several loops on one store), each server on a fresh schema: the same
-# tests, the other engine: two processes more, beside the three above (they end sooner).
-# The rest (speech, the sim, streams, attacks) exercise the server, not the store, and
-# run on SQLite only.
+# Every module that runs a server or a command on a store (the call log, status callbacks,
+# flows, the job queue, campaigns, agents and their knowledge, transcripts, media streams,
+# the attacks, the deployment files, several instances and several loops on one store),
+# each server on a fresh schema: the same tests, the other engine: two processes more,
+# beside the three above (they end sooner). The rest run on SQLite only: the sim on its
+# own (no store); the speech modules, the longest, whose servers use the store as
+# test_streams's do; the store's file modes (a SQLite file); and db copy and the
+# PostgreSQL faults, which use both engines already.
 if [ -n "$pg_url" ]; then
   SB_TEST_BACKEND=postgres pyunit_start "postgres:integration (1/2)" tests.integration.test_outbound_placer \
     tests.integration.test_webhooks tests.integration.test_threads tests.integration.test_outbound_campaign \
-    tests.integration.test_outbound_sms tests.integration.test_agents_cli
+    tests.integration.test_outbound_sms tests.integration.test_agents_cli tests.integration.test_streams \
+    tests.integration.test_logs
   SB_TEST_BACKEND=postgres pyunit_start "postgres:integration (2/2)" tests.integration.test_multi_instance \
     tests.integration.test_flows tests.integration.test_api tests.integration.test_outbound_cli \
     tests.integration.test_status_values tests.integration.test_agent_gather tests.integration.test_agent_partial \
-    tests.integration.test_relay tests.integration.test_tenants_set tests.integration.test_cli
+    tests.integration.test_relay tests.integration.test_tenants_set tests.integration.test_cli \
+    tests.integration.test_server tests.integration.test_attacks tests.integration.test_sim_switchboard \
+    tests.integration.test_deploy tests.integration.test_sim_relay
 fi
 wait
 for ((k = 1; k <= integration_procs; k++)); do
   pyunit_report "integration ($k/$integration_procs)" "$(grep -c "^$k " <<<"$split") modules"
 done
 if [ -n "$pg_url" ]; then
-  pyunit_report "postgres:integration (1/2)" "placer, webhooks, several loops, campaigns, SMS, agents"
-  pyunit_report "postgres:integration (2/2)" "several instances, flows, API, jobs, LLM turns, relay, CLI"
+  pyunit_report "postgres:integration (1/2)" "placer, webhooks, several loops, campaigns, SMS, agents, streams, logs"
+  pyunit_report "postgres:integration (2/2)" "several instances, flows, API, jobs, LLM turns, relay, CLI, server, attacks, nginx"
 else
   echo "postgres:integration: 0 passed, 1 failed (no PostgreSQL server)"; count 0 1
 fi

@@ -3,7 +3,6 @@ import base64
 import functools
 import json
 import os
-import sqlite3
 import subprocess
 import threading
 import time
@@ -60,12 +59,8 @@ class StreamTest(SeededServerTest):
         when each socket has closed, a moment after the caller saw the close)."""
         deadline = time.time() + 10
         while True:
-            db = sqlite3.connect(self.sb.db)
-            try:
-                rows = db.execute("SELECT stream_sid, reason, frames_in, frames_out FROM call_streams "
-                                  "WHERE call_sid = ? ORDER BY started_at", (sid,)).fetchall()
-            finally:
-                db.close()
+            rows = self.sb.sql("SELECT stream_sid, reason, frames_in, frames_out FROM call_streams "
+                               "WHERE call_sid = ? ORDER BY started_at", (sid,))
             if len(rows) >= count or time.time() > deadline:
                 return rows
             time.sleep(0.05)
@@ -185,12 +180,8 @@ class StreamClient:
         return self.sb.request("GET", "/healthz")[0] == 200
 
     def stream_rows(self, sid):
-        db = sqlite3.connect(self.sb.db)
-        try:
-            return db.execute("SELECT stream_sid, reason FROM call_streams WHERE call_sid = ? "
-                              "ORDER BY started_at", (sid,)).fetchall()
-        finally:
-            db.close()
+        return self.sb.sql("SELECT stream_sid, reason FROM call_streams WHERE call_sid = ? "
+                           "ORDER BY started_at", (sid,))
 
     def wait_log(self, needle, timeout=10):
         deadline = time.time() + timeout
@@ -303,9 +294,7 @@ class StreamBadInputTest(StreamClient, SeededServerTest):
         deadline = time.time() + 5
         rows = []
         while time.time() < deadline and not rows:
-            db = sqlite3.connect(self.sb.db)
-            rows = db.execute("SELECT reason FROM call_streams WHERE call_sid = ?", (call_sid(902),)).fetchall()
-            db.close()
+            rows = self.sb.sql("SELECT reason FROM call_streams WHERE call_sid = ?", (call_sid(902),))
             time.sleep(0.1)
         self.assertEqual(rows, [("disconnect",)])
         self.assertTrue(self.healthy())
