@@ -210,7 +210,7 @@ integration_seconds="test_speech_cloud=103 test_speech_noise=95 test_synthesis=9
   test_server=6 test_agent_partial=5 test_outbound_cli=5 test_outbound_sms=5 test_sim_llm=5
   test_sim_relay=5 test_agents_cli=3 test_deploy=2 test_tenants_set=2 test_cli=1 test_files=1
   test_logs=1 test_relay=1 test_sim_interactive=1 test_status_values=1 test_webhooks=1
-  test_db=4 test_multi_instance=4 test_pg_faults=8 test_threads=14"
+  test_db=4 test_multi_instance=4 test_pg_faults=20 test_threads=14"
 integration_split() { # prints "K MODULE" (K from 1 to integration_procs) for every module
   local w f k best
   local -a load

@@ -14,7 +14,9 @@
  */
 #include "store/store.h"
 
+#include <errno.h>
 #include <libpq-fe.h>
+#include <limits.h>
 #include <stdint.h>
 #include <poll.h>
 #include <stdio.h>
@@ -34,12 +36,26 @@
 
 /*
  * A server that does not answer in this many seconds is down (unless the
- * URL says otherwise): a try to connect blocks its thread that long at most.
+ * URL says otherwise): opening a store blocks its thread that long at most;
+ * a reconnect, RESET_STEP_US at a time (reconnect).
  */
 #define CONNECT_TIMEOUT_S "3"
+/*
+ * A network path that breaks under an open connection (no reset, no FIN)
+ * would leave a statement waiting for the kernel's retransmissions, many
+ * minutes: data unacknowledged for TCP_USER_TIMEOUT_MS ends the connection,
+ * and an idle one (the routing watch's LISTEN) is probed by keepalives.
+ * Unix sockets ignore both.
+ */
+#define TCP_USER_TIMEOUT_MS "10000"
+#define KEEPALIVES_IDLE_S "30"
+#define KEEPALIVES_INTERVAL_S "5"
+#define KEEPALIVES_COUNT "3"
 /* After a failed try to connect again, the next waits this long, doubling up to the most. */
 #define RECONNECT_FIRST_US (100LL * 1000)
 #define RECONNECT_MAX_US (5LL * 1000 * 1000)
+/* How long one use of the store carries a reconnect on: a reachable server's handshake fits. */
+#define RESET_STEP_US (100LL * 1000)
 
 /*
  * The class of the migrations' advisory lock (two 32-bit keys: this class,
@@ -486,42 +502,89 @@ static int prepared_name(struct pg_store *ps, const char *sql, int n, char *name
 }
 
 /*
+ * Carries a reconnect's handshake on for up to `budget_us`, waiting on its
+ * socket for what it asks. Returns 1 connected, 0 still under way, -1 failed.
+ */
+static int reset_advance(struct pg_store *ps, long long budget_us)
+{
+    long long until = clock_mono_us() + budget_us;
+
+    for (;;) {
+        struct pollfd pfd;
+        long long left;
+        int n;
+
+        if (ps->reset_poll == PGRES_POLLING_OK)
+            return 1;
+        if (ps->reset_poll == PGRES_POLLING_FAILED)
+            return -1;
+        pfd.fd = PQsocket(ps->conn);
+        pfd.events = ps->reset_poll == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+        pfd.revents = 0;
+        if (pfd.fd < 0)
+            return -1;
+        left = until - clock_mono_us();
+        if (left <= 0)
+            return 0;
+        n = poll(&pfd, 1, (int)((left + 999) / 1000));
+        if (n < 0 && errno != EINTR)
+            return -1;
+        if (n <= 0)
+            continue; /* interrupted, or the budget is spent (checked above) */
+        ps->reset_poll = PQresetPoll(ps->conn);
+    }
+}
+
+/*
  * Connects again when the connection was lost (the server restarted, a
  * network path broke). The failure that found it lost was reported to its
  * caller, and whatever transaction was open died with it, so the next
- * statement starts afresh. Tries are paced (RECONNECT_*_US). Returns 0 or
- * SB_EIO.
+ * statement starts afresh. Tries are paced (RECONNECT_*_US), and each use
+ * of the store gives a try under way RESET_STEP_US at most: a server that
+ * answers connects within that, an unreachable one fails the use at once
+ * (the caller answers from what it has) until the connect timeout ends the
+ * try. Returns 0 or SB_EIO.
  */
 static int reconnect(struct pg_store *ps, const char *op)
 {
     char msg[512];
     long long now;
+    int r;
 
-    if (PQstatus(ps->conn) != CONNECTION_BAD)
+    if (!ps->resetting && !ps->reset_abandoned && PQstatus(ps->conn) != CONNECTION_BAD)
         return 0;
     if (ps->lost_in_tx) {
         log_event(LOG_ERROR, "store.postgres",
                   "op=%s reason=\"connection lost inside a transaction, not yet rolled back\"", op);
         return SB_EIO;
     }
-    /*
-     * Not before the pause is over: each try can block its thread up to the
-     * connect timeout (an unreachable host), and the event loop's own
-     * connection is one of them.
-     */
     now = clock_mono_us();
-    if (now < ps->retry_at_us)
-        return SB_EIO;
-    prepared_clear(ps);
-    PQreset(ps->conn);
-    if (PQstatus(ps->conn) != CONNECTION_OK) {
+    if (!ps->resetting) {
+        if (now < ps->retry_at_us)
+            return SB_EIO;
+        prepared_clear(ps);
+        ps->resetting = 1;
+        ps->reset_abandoned = 0;
+        ps->reset_poll = PQresetStart(ps->conn) ? PGRES_POLLING_WRITING : PGRES_POLLING_FAILED;
+        ps->reset_deadline_us =
+            ps->connect_timeout_us > 0 ? now + ps->connect_timeout_us : LLONG_MAX;
+    }
+    r = reset_advance(ps, RESET_STEP_US);
+    if (r == 0 && clock_mono_us() < ps->reset_deadline_us)
+        return SB_EIO; /* under way: the next use carries it on */
+    ps->resetting = 0;
+    if (r <= 0) {
+        /* Past the connect timeout the half-made connection is unusable; the next try drops it. */
+        ps->reset_abandoned = r == 0;
         ps->retry_pause_us = ps->retry_pause_us ? ps->retry_pause_us * 2 : RECONNECT_FIRST_US;
         if (ps->retry_pause_us > RECONNECT_MAX_US)
             ps->retry_pause_us = RECONNECT_MAX_US;
         ps->retry_at_us = clock_mono_us() + ps->retry_pause_us;
         log_event(LOG_ERROR, "store.postgres",
                   "op=%s reason=\"connection lost\" next_try_ms=%lld err=\"%s\"", op,
-                  ps->retry_pause_us / 1000, one_line(PQerrorMessage(ps->conn), msg, sizeof(msg)));
+                  ps->retry_pause_us / 1000,
+                  r == 0 ? "timeout expired"
+                         : one_line(PQerrorMessage(ps->conn), msg, sizeof(msg)));
         return SB_EIO;
     }
     ps->retry_pause_us = 0;
@@ -1040,15 +1103,39 @@ static void pg_close(struct store *s)
     free(ps);
 }
 
+/* The connection's connect_timeout (the URL's, or ours) in microseconds; 0: none. */
+static long long connect_timeout_us(PGconn *conn)
+{
+    PQconninfoOption *opts = PQconninfo(conn);
+    long long us = 0;
+
+    for (PQconninfoOption *o = opts; o && o->keyword; o++) {
+        if (strcmp(o->keyword, "connect_timeout") == 0 && o->val)
+            us = strtoll(o->val, NULL, 10) * 1000000LL;
+    }
+    PQconninfoFree(opts);
+    return us > 0 ? us : 0;
+}
+
 static int pg_open(struct store **out, const char *target)
 {
     /*
-     * The URL's own connect_timeout, when it has one, overrides the default
-     * (expand_dbname: what comes later wins); the store always speaks UTF-8.
+     * The URL's own connect_timeout and TCP settings, when it has them,
+     * override the defaults (expand_dbname: what comes later wins); the
+     * store always speaks UTF-8.
      */
-    const char *const keys[] = {"connect_timeout", "application_name", "dbname", "client_encoding",
+    const char *const keys[] = {"connect_timeout",  "keepalives_idle",  "keepalives_interval",
+                                "keepalives_count", "tcp_user_timeout", "application_name",
+                                "dbname",           "client_encoding",  NULL};
+    const char *const vals[] = {CONNECT_TIMEOUT_S,
+                                KEEPALIVES_IDLE_S,
+                                KEEPALIVES_INTERVAL_S,
+                                KEEPALIVES_COUNT,
+                                TCP_USER_TIMEOUT_MS,
+                                "switchboard",
+                                target,
+                                "UTF8",
                                 NULL};
-    const char *const vals[] = {CONNECT_TIMEOUT_S, "switchboard", target, "UTF8", NULL};
     struct pg_store *ps = NULL;
     int rc = 0;
 
@@ -1065,6 +1152,7 @@ static int pg_open(struct store **out, const char *target)
         goto out;
     }
     PQsetNoticeProcessor(ps->conn, quiet_notice, NULL);
+    ps->connect_timeout_us = connect_timeout_us(ps->conn);
     rc = migrate(ps);
 out:
     if (rc < 0) {

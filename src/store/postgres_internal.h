@@ -49,7 +49,18 @@ struct pg_store {
     /* While the server is unreachable: when the next try to connect may be, and the pause. */
     long long retry_at_us;
     long long retry_pause_us;
-    int listening; /* LISTEN was issued on this connection (pg_changes_wait) */
+    /*
+     * A reconnect under way (PQresetStart): its handshake is carried on by
+     * each use of the store for a moment at most, so that an unreachable
+     * host never holds the caller (an event loop) for the whole connect
+     * timeout; past that timeout the try has failed.
+     */
+    int resetting;
+    int reset_abandoned; /* the last try ran out of time: its half-made connection is unusable */
+    PostgresPollingStatusType reset_poll; /* what the handshake waits for next */
+    long long reset_deadline_us;
+    long long connect_timeout_us; /* the connection's connect_timeout */
+    int listening;                /* LISTEN was issued on this connection (pg_changes_wait) */
     /*
      * Call rows logged inside a transaction (the writer's batch), held until
      * the transaction's next statement or its commit and then written in

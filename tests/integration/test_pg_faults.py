@@ -6,13 +6,16 @@ answered once the database is back, and never shows a password.
 Each test runs its own throwaway server (scripts/pg-test-server.sh), since
 it stops it; they need SB_TEST_POSTGRES set (scripts/test.sh does), as the
 sign that the machine runs PostgreSQL tests."""
+import http.client
 import os
+import socket
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
-from tests.integration.harness import (BINARY, POSTGRES, ROOT, TOKEN, Switchboard, call_sid, free_port,
+from tests.integration.harness import (BINARY, POSTGRES, ROOT, STARTER, TOKEN, Switchboard, call_sid, free_port,
                                        incoming_params)
 
 PG = os.path.join(ROOT, "scripts", "pg-test-server.sh")
@@ -135,6 +138,144 @@ class PostgresOutageTest(unittest.TestCase):
         self.assertGreater(len(acked), 10)
         stored = {r[0] for r in self.sb.sql("SELECT call_sid FROM calls WHERE status = 'completed'")}
         self.assertEqual(set(acked) - stored, set(), "acknowledged callbacks lost in the restart")
+
+
+class BlackHoleProxy:
+    """A TCP port in front of a PostgreSQL's Unix socket that can become a black hole, as when
+    the network path to the database breaks: its connections are cut, and new ones are
+    accepted (by the kernel) but never answered, so a client's handshake waits for nothing."""
+
+    def __init__(self, unix_path):
+        self.unix_path = unix_path
+        self.lock = threading.Lock()
+        self.black = False
+        self.socks = []
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.socks.append(client)
+                if self.black:
+                    continue  # held open, never read, never answered
+            upstream = socket.socket(socket.AF_UNIX)
+            upstream.connect(self.unix_path)
+            with self.lock:
+                self.socks.append(upstream)
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    @staticmethod
+    def _pump(src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def _cut(self):
+        with self.lock:
+            socks, self.socks = self.socks, []
+        for s in socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    def set_black(self, black):
+        with self.lock:
+            self.black = black
+        self._cut()
+
+    def close(self):
+        self.listener.close()
+        self._cut()
+
+
+@unittest.skipUnless(POSTGRES, "needs SB_TEST_POSTGRES (scripts/test.sh starts a PostgreSQL)")
+class PostgresUnreachableTest(unittest.TestCase):
+    """A database host that stops answering (no refusal, no reset): each try to connect again
+    waits for nothing until its connect timeout. Ten seconds here (the URL's own), so a loop
+    that waited it out would miss the callers' answers, which must come at once."""
+
+    def setUp(self):
+        self.pgdir = tempfile.mkdtemp(prefix="sbpgf.", dir="/tmp")
+        pg("start", self.pgdir)
+        self.proxy = BlackHoleProxy(os.path.join(self.pgdir, ".s.PGSQL.5432"))
+        self.sb = Switchboard()
+        self.sb.db = "postgresql://postgres@127.0.0.1:%d/postgres?connect_timeout=10" % self.proxy.port
+        self.sb.seed()
+        self.sb.start()
+
+    def tearDown(self):
+        try:
+            self.sb.close()
+        finally:
+            self.proxy.close()
+            pg("stop", self.pgdir)
+
+    def post(self, path, params):
+        # Well under the connect timeout: a server waiting on its database fails this.
+        conn = http.client.HTTPConnection("127.0.0.1", self.sb.port, timeout=5)
+        try:
+            return self.sb.signed_post(path, params, conn=conn)
+        finally:
+            conn.close()
+
+    def test_calls_are_answered_at_once_while_the_host_is_a_black_hole(self):
+        self.assertEqual(self.sb.request("GET", "/healthz")[0], 200)
+        self.proxy.set_black(True)
+        answered, n = [], 0
+        end = time.time() + 12  # past the 10 s connect timeout: a whole try runs out
+        while time.time() < end:
+            sid = call_sid(0x7300 + n)
+            frm = "+34600000%03d" % n if n % 2 else "+1555000%04d" % n
+            status, _, body = self.post("/voice/incoming", incoming_params(sid, frm=frm, to=STARTER))
+            self.assertEqual(status, 200, body)
+            if n % 2:
+                self.assertIn("Gracias por llamar a Acme.", body.decode())
+            answered.append(sid)
+            n += 1
+            time.sleep(0.2)
+        conn = http.client.HTTPConnection("127.0.0.1", self.sb.port, timeout=5)
+        self.assertEqual(self.sb.request("GET", "/healthz", conn=conn)[0], 503)
+        conn.close()
+        # A status callback cannot be committed: refused at once, not held.
+        status, _, body = self.post("/voice/status", incoming_params(
+            answered[0], CallStatus="completed", SequenceNumber="2", CallDuration="3"))
+        self.assertEqual(status, 503, body)
+        # A try that met nothing but silence has ended by its connect timeout.
+        deadline = time.time() + 5
+        while "timeout expired" not in self.sb.logs():
+            self.assertLess(time.time(), deadline, self.sb.logs()[-3000:])
+            time.sleep(0.1)
+        self.proxy.set_black(False)
+        deadline = time.time() + 30
+        while self.sb.request("GET", "/healthz")[0] != 200:
+            self.assertLess(time.time(), deadline, self.sb.logs()[-3000:])
+            time.sleep(0.2)
+        # The calls answered meanwhile reach the call log.
+        while len(self.sb.sql("SELECT call_sid FROM calls WHERE call_sid IN (%s)"
+                              % ",".join("'%s'" % s for s in answered))) < len(answered):
+            self.assertLess(time.time(), deadline + 30, "the black hole's calls were not logged")
+            time.sleep(0.2)
 
 
 @unittest.skipUnless(POSTGRES, "needs SB_TEST_POSTGRES (scripts/test.sh starts a PostgreSQL)")
