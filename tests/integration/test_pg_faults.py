@@ -27,21 +27,34 @@ def pg(cmd, d):
     return res.stdout.strip()
 
 
-@unittest.skipUnless(POSTGRES, "needs SB_TEST_POSTGRES (scripts/test.sh starts a PostgreSQL)")
-class PostgresOutageTest(unittest.TestCase):
+class ThrowawayPostgresCase(unittest.TestCase):
+    """A PostgreSQL server of the test's own, and a seeded switchboard on it, reaching it at
+    the URL target() gives (the server's own by default)."""
+
     def setUp(self):
         self.pgdir = tempfile.mkdtemp(prefix="sbpgf.", dir="/tmp")
         self.url = pg("start", self.pgdir)
         self.sb = Switchboard()
-        self.sb.db = self.url
+        self.sb.db = self.target()
         self.sb.seed()
         self.sb.start()
+
+    def target(self):
+        return self.url
+
+    def release(self):
+        """Frees what target() made."""
 
     def tearDown(self):
         try:
             self.sb.close()
         finally:
+            self.release()
             pg("stop", self.pgdir)
+
+
+@unittest.skipUnless(POSTGRES, "needs SB_TEST_POSTGRES (scripts/test.sh starts a PostgreSQL)")
+class PostgresOutageTest(ThrowawayPostgresCase):
 
     def healthz(self):
         return self.sb.request("GET", "/healthz")
@@ -210,26 +223,17 @@ class BlackHoleProxy:
 
 
 @unittest.skipUnless(POSTGRES, "needs SB_TEST_POSTGRES (scripts/test.sh starts a PostgreSQL)")
-class PostgresUnreachableTest(unittest.TestCase):
+class PostgresUnreachableTest(ThrowawayPostgresCase):
     """A database host that stops answering (no refusal, no reset): each try to connect again
     waits for nothing until its connect timeout. Ten seconds here (the URL's own), so a loop
     that waited it out would miss the callers' answers, which must come at once."""
 
-    def setUp(self):
-        self.pgdir = tempfile.mkdtemp(prefix="sbpgf.", dir="/tmp")
-        pg("start", self.pgdir)
+    def target(self):
         self.proxy = BlackHoleProxy(os.path.join(self.pgdir, ".s.PGSQL.5432"))
-        self.sb = Switchboard()
-        self.sb.db = "postgresql://postgres@127.0.0.1:%d/postgres?connect_timeout=10" % self.proxy.port
-        self.sb.seed()
-        self.sb.start()
+        return "postgresql://postgres@127.0.0.1:%d/postgres?connect_timeout=10" % self.proxy.port
 
-    def tearDown(self):
-        try:
-            self.sb.close()
-        finally:
-            self.proxy.close()
-            pg("stop", self.pgdir)
+    def release(self):
+        self.proxy.close()
 
     def post(self, path, params):
         # Well under the connect timeout: a server waiting on its database fails this.
