@@ -502,6 +502,7 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         srv = lws_context_user(lws_get_context(wsi));
         if (srv) {
+            server_adopt_routes(srv);
             if (routes_watch_take(srv->routes_watch, &srv->routes_seen) && !srv->draining)
                 server_refresh_routes(srv, "notify");
             server_take_handoffs(srv);

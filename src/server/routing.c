@@ -15,6 +15,7 @@ void routing_shared_init(struct routing_shared *rs)
 {
     memset(rs, 0, sizeof(*rs));
     pthread_mutex_init(&rs->lock, NULL);
+    pthread_cond_init(&rs->loaded, NULL);
 }
 
 static void agents_free(struct agent_entry *a, size_t n)
@@ -116,9 +117,22 @@ static struct routing *unref(struct routing *r)
     return r && --r->refs == 0 ? r : NULL;
 }
 
+/* Makes *held the published snapshot, when it is not. Holds the lock; returns what to free. */
+static struct routing *adopt(struct routing_shared *rs, struct routing **held)
+{
+    struct routing *gone = NULL;
+
+    if (rs->current && *held != rs->current) {
+        gone = unref(*held);
+        rs->current->refs++;
+        *held = rs->current;
+    }
+    return gone;
+}
+
 int routing_take(struct routing_shared *rs, struct store *s, struct routing **held, int *loaded)
 {
-    struct routing *fresh = NULL, *gone_current = NULL, *gone_held = NULL;
+    struct routing *fresh = NULL, *prev, *gone = NULL, *gone_held;
     long long version;
     int rc = store_routes_version(s, &version);
 
@@ -130,28 +144,65 @@ int routing_take(struct routing_shared *rs, struct store *s, struct routing **he
      * The version only grows. Another loop may have loaded this version, or
      * a later one, while this one read it: then there is nothing to load.
      */
-    if (!rs->current || version > rs->current->routes.version) {
-        rc = routing_load(s, rs->current, &fresh);
+    while (!rs->current || version > rs->current->routes.version) {
+        if (rs->loading) {
+            /* Its loader loads this version too when it is done, and wakes the loops. */
+            if (version > rs->wanted)
+                rs->wanted = version;
+            if (*held)
+                break;                                 /* keep reading what it has meanwhile */
+            pthread_cond_wait(&rs->loaded, &rs->lock); /* nothing to read yet: a first take */
+            continue;
+        }
+        /* Read from the store outside the lock: a slow store holds this loop, not all. */
+        rs->loading = 1;
+        prev = rs->current;
+        if (prev)
+            prev->refs++; /* compared with (agents said missing) while loading */
+        pthread_mutex_unlock(&rs->lock);
+        routing_free(gone);
+        gone = NULL;
+        rc = routing_load(s, prev, &fresh);
+        pthread_mutex_lock(&rs->lock);
+        /* Only the loader publishes, so prev is still current: this is never its last reference. */
+        (void)unref(prev);
+        rs->loading = 0;
+        pthread_cond_broadcast(&rs->loaded);
         if (rc) {
             pthread_mutex_unlock(&rs->lock);
             return rc;
         }
         fresh->refs = 1; /* the published one's own */
-        gone_current = unref(rs->current);
+        gone = unref(rs->current);
         rs->current = fresh;
-        rs->loads++;
+        /* Atomic: routing_adopt reads it without the lock, to see there is nothing to take. */
+        __atomic_store_n(&rs->loads, rs->loads + 1, __ATOMIC_RELEASE);
+        fresh->generation = rs->loads;
         *loaded = 1;
+        /* A loop saw a later version while this one loaded: load that too. */
+        if (rs->wanted > version)
+            version = rs->wanted;
     }
-    if (*held != rs->current) {
-        gone_held = unref(*held);
-        rs->current->refs++;
-        *held = rs->current;
-    }
+    gone_held = adopt(rs, held);
     pthread_mutex_unlock(&rs->lock);
     /* Freed outside the lock: the other loops need not wait for it. */
-    routing_free(gone_current);
+    routing_free(gone);
     routing_free(gone_held);
     return 0;
+}
+
+int routing_adopt(struct routing_shared *rs, struct routing **held)
+{
+    struct routing *before = *held, *gone;
+
+    /* The usual case, on every wake-up of the loop: nothing was published since. */
+    if (before && __atomic_load_n(&rs->loads, __ATOMIC_ACQUIRE) == before->generation)
+        return 0;
+    pthread_mutex_lock(&rs->lock);
+    gone = adopt(rs, held);
+    pthread_mutex_unlock(&rs->lock);
+    routing_free(gone);
+    return *held != before;
 }
 
 void routing_put(struct routing_shared *rs, struct routing *held)
@@ -170,6 +221,7 @@ void routing_shared_release(struct routing_shared *rs)
 {
     routing_free(unref(rs->current));
     rs->current = NULL;
+    pthread_cond_destroy(&rs->loaded);
     pthread_mutex_destroy(&rs->lock);
 }
 

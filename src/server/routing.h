@@ -4,8 +4,11 @@
  * environment), all at one routing version. One copy for the process:
  *
  *   - the first loop to see the routing version move loads the new snapshot
- *     (under the lock, so a change is read from the store once, not once
- *     per loop) and publishes it; the others take it as they see the change;
+ *     (one load at a time, so a change is read from the store once, not
+ *     once per loop; outside the lock, so a slow store holds that loop
+ *     only) and publishes it; a loop that sees the change meanwhile keeps
+ *     reading its snapshot, and takes the new one when the loader wakes it
+ *     (routing_adopt) or at its next look;
  *   - each loop holds a reference to the snapshot it reads and keeps it
  *     until it takes a newer one, so what a callback finds in it (a route,
  *     a tenant, a flow, an agent) stays valid for as long as the loop's
@@ -38,13 +41,17 @@ struct routing {
     struct flow_cache flows;
     struct agent_entry *agents;
     size_t nagents;
-    int refs; /* guarded by the routing_shared's lock */
+    int refs;                      /* guarded by the routing_shared's lock */
+    unsigned long long generation; /* routing_shared.loads when it was published */
 };
 
 struct routing_shared {
     pthread_mutex_t lock;
+    pthread_cond_t loaded;    /* a load ended (a loop with no snapshot yet waits for it) */
     struct routing *current;  /* the newest, holding a reference of its own; NULL before a load */
-    unsigned long long loads; /* snapshots loaded so far (tests, logs) */
+    int loading;              /* a loop is reading a change from the store (outside the lock) */
+    long long wanted;         /* the newest version another loop saw meanwhile: loaded next */
+    unsigned long long loads; /* snapshots published so far; written under the lock, atomically */
 };
 
 /** Starts with no snapshot. */
@@ -53,14 +60,22 @@ void routing_shared_init(struct routing_shared *rs);
 /**
  * Makes `*held` the newest snapshot: reads the routing version with `s`
  * (the calling loop's store connection) and, when it moved past the
- * published snapshot, loads a new one from `s` and publishes it. The
+ * published snapshot, loads a new one from `s` and publishes it, unless
+ * another loop is loading: then `*held` stays as it is (the loader loads
+ * this version too) or, when it is NULL, the call waits for that load. The
  * reference `*held` had (NULL: none) is given back when it changes.
- * `*loaded` is set to 1 when this call loaded the snapshot, else 0. On
- * failure nothing changes (the old snapshot stays) and the store's error is
- * returned; else 0.
+ * `*loaded` is set to 1 when this call loaded a snapshot (the caller then
+ * wakes the other loops to routing_adopt it), else 0. On failure nothing
+ * changes (the old snapshot stays) and the store's error is returned; else 0.
  */
 SB_MUST_CHECK int routing_take(struct routing_shared *rs, struct store *s, struct routing **held,
                                int *loaded);
+
+/**
+ * Makes `*held` the published snapshot without reading the store (after
+ * another loop loaded one). Returns 1 when `*held` changed, else 0.
+ */
+int routing_adopt(struct routing_shared *rs, struct routing **held);
 
 /** Gives back a reference routing_take handed out (NULL is allowed). */
 void routing_put(struct routing_shared *rs, struct routing *held);

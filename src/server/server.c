@@ -48,26 +48,43 @@ static void loop_voice_routing(struct server *srv)
     srv->voice.flows = &srv->routing->flows;
 }
 
-void server_refresh_routes(struct server *srv, const char *source)
+/* The loop now reads another snapshot: the voice layer follows, and the log says so. */
+static void routing_changed(struct server *srv, int loaded, const char *source)
 {
-    const struct routing *before = srv->routing;
-    const struct routing *r;
-    int loaded = 0;
-    int rc = routing_take(&srv->group->routing, srv->store, &srv->routing, &loaded);
+    const struct routing *r = srv->routing;
 
-    if (rc) {
-        log_event(LOG_ERROR, "routes.refresh_failed", "error=\"%s\"", sb_strerror(rc));
-        return;
-    }
-    if (srv->routing == before)
-        return;
     loop_voice_routing(srv);
-    r = srv->routing;
     /* The loop that loaded the change says so; the others, taking it, only at debug. */
     log_event(loaded ? LOG_INFO : LOG_DEBUG, "routes.loaded",
               "numbers=%zu tenants=%zu flows=%zu agents=%zu version=%lld source=%s loop=%d",
               r->routes.count, r->routes.ntenants, r->flows.count, r->nagents, r->routes.version,
               source, srv->index);
+}
+
+void server_refresh_routes(struct server *srv, const char *source)
+{
+    const struct routing *before = srv->routing;
+    struct server_group *g = srv->group;
+    int loaded = 0;
+    int rc = routing_take(&g->routing, srv->store, &srv->routing, &loaded);
+
+    if (rc) {
+        log_event(LOG_ERROR, "routes.refresh_failed", "error=\"%s\"", sb_strerror(rc));
+        return;
+    }
+    /* The other loops take what this one loaded now, not at their next look. */
+    for (int i = 0; loaded && i < g->nloops; i++) {
+        if (g->loops[i] != srv && g->loops[i]->lws)
+            lws_cancel_service(g->loops[i]->lws);
+    }
+    if (srv->routing != before)
+        routing_changed(srv, loaded, source);
+}
+
+void server_adopt_routes(struct server *srv)
+{
+    if (routing_adopt(&srv->group->routing, &srv->routing))
+        routing_changed(srv, 0, "loop");
 }
 
 static void on_tick(lws_sorted_usec_list_t *sul)

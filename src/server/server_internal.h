@@ -269,7 +269,14 @@ void server_drop_handoffs(struct server *srv);
  */
 struct pending *server_pending_new(struct http_session *sess);
 
-/* Reloads routes, flows and agents if the store's routing version moved (server.c). */
+/*
+ * Takes the newest routing snapshot (numbers, flows, agents), loading it if
+ * the store's routing version moved and no other loop is loading it
+ * (server.c, routing.h).
+ */
 void server_refresh_routes(struct server *srv, const char *source);
+
+/* Takes the snapshot another loop loaded, without reading the store (the loop was woken). */
+void server_adopt_routes(struct server *srv);
 
 #endif

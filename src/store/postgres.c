@@ -502,8 +502,9 @@ static int prepared_name(struct pg_store *ps, const char *sql, int n, char *name
 }
 
 /*
- * Carries a reconnect's handshake on for up to `budget_us`, waiting on its
- * socket for what it asks. Returns 1 connected, 0 still under way, -1 failed.
+ * Carries a reconnect's handshake on for up to `budget_us` (0: only as far
+ * as its socket allows now), waiting on the socket for what it asks.
+ * Returns 1 connected, 0 still under way, -1 failed.
  */
 static int reset_advance(struct pg_store *ps, long long budget_us)
 {
@@ -524,14 +525,13 @@ static int reset_advance(struct pg_store *ps, long long budget_us)
         if (pfd.fd < 0)
             return -1;
         left = until - clock_mono_us();
-        if (left <= 0)
-            return 0;
-        n = poll(&pfd, 1, (int)((left + 999) / 1000));
+        n = poll(&pfd, 1, left > 0 ? (int)((left + 999) / 1000) : 0);
         if (n < 0 && errno != EINTR)
             return -1;
-        if (n <= 0)
-            continue; /* interrupted, or the budget is spent (checked above) */
-        ps->reset_poll = PQresetPoll(ps->conn);
+        if (n > 0)
+            ps->reset_poll = PQresetPoll(ps->conn);
+        else if (clock_mono_us() >= until)
+            return 0;
     }
 }
 
@@ -539,16 +539,19 @@ static int reset_advance(struct pg_store *ps, long long budget_us)
  * Connects again when the connection was lost (the server restarted, a
  * network path broke). The failure that found it lost was reported to its
  * caller, and whatever transaction was open died with it, so the next
- * statement starts afresh. Tries are paced (RECONNECT_*_US), and each use
- * of the store gives a try under way RESET_STEP_US at most: a server that
- * answers connects within that, an unreachable one fails the use at once
- * (the caller answers from what it has) until the connect timeout ends the
- * try. Returns 0 or SB_EIO.
+ * statement starts afresh. Tries are paced (RECONNECT_*_US). A try waits
+ * RESET_STEP_US at most, in the use of the store that starts it: a server
+ * that answers is connected within that; else that use and the next ones
+ * fail at once (the caller answers from what it has), each carrying the
+ * handshake on as far as its socket allows, until it connects or the
+ * connect timeout ends the try. libpq moves on to a target's next address
+ * only when one fails, not when one is silent: with several hosts, a
+ * silent first one ends each try (docs/deploy.md). Returns 0 or SB_EIO.
  */
 static int reconnect(struct pg_store *ps, const char *op)
 {
     char msg[512];
-    long long now;
+    long long now, budget;
     int r;
 
     if (!ps->resetting && !ps->reset_abandoned && PQstatus(ps->conn) != CONNECTION_BAD)
@@ -559,6 +562,12 @@ static int reconnect(struct pg_store *ps, const char *op)
         return SB_EIO;
     }
     now = clock_mono_us();
+    /*
+     * The try's first step may wait RESET_STEP_US, in which a server that
+     * answers is connected; later steps of the same try only take what the
+     * socket has, so that a silent host costs its callers nothing more.
+     */
+    budget = ps->resetting ? 0 : RESET_STEP_US;
     if (!ps->resetting) {
         if (now < ps->retry_at_us)
             return SB_EIO;
@@ -569,7 +578,7 @@ static int reconnect(struct pg_store *ps, const char *op)
         ps->reset_deadline_us =
             ps->connect_timeout_us > 0 ? now + ps->connect_timeout_us : LLONG_MAX;
     }
-    r = reset_advance(ps, RESET_STEP_US);
+    r = reset_advance(ps, budget);
     if (r == 0 && clock_mono_us() < ps->reset_deadline_us)
         return SB_EIO; /* under way: the next use carries it on */
     ps->resetting = 0;
