@@ -55,12 +55,13 @@ int accept_callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     struct server *srv = lws_context_user(lws_get_context(wsi));
     struct lws_vhost *vh = lws_get_vhost(wsi);
     int listen_fd = lws_get_socket_fd(wsi);
+    int raw = server_raw_reason(reason);
 
     (void)user;
     (void)in;
     (void)len;
-    if (server_raw_reason(reason) <= 0)
-        return server_raw_reason(reason);
+    if (raw <= 0)
+        return raw;
     for (int i = 0; i < ACCEPT_BATCH; i++) {
         struct lws_filter_network_conn_args filt;
         int fd;

@@ -27,8 +27,6 @@
 /* Speculative turns started per Gather at most: each one is a model request. */
 #define SPECULATIONS_MAX 4
 
-/* An agent's settings as loaded, with its key read from the environment. */
-
 /* One call's LLM conversation on the Gather loop. */
 struct conversation {
     struct conversation *next;
@@ -83,15 +81,6 @@ static void wake_loop(void *arg)
 
     if (srv->lws) /* none yet while starting, and then nothing is asked */
         lws_cancel_service(srv->lws);
-}
-
-/* ---- the agents' settings ---- */
-
-/* The agent `name` of `tenant` in the loop's routing snapshot, or NULL. */
-static const struct agent_entry *agent_find(const struct server *srv, const char *tenant,
-                                            const char *name)
-{
-    return routing_agent(srv->routing, tenant, name);
 }
 
 /* ---- hooks the engine calls ---- */
@@ -232,7 +221,8 @@ int conversations_llm(struct server *srv, const struct route *route, struct agen
 int conversations_llm_named(struct server *srv, const struct route *route, const char *agent,
                             struct agent_link *link, struct llm_settings *s)
 {
-    const struct agent_entry *a = srv->convs ? agent_find(srv, route->tenant->name, agent) : NULL;
+    const struct agent_entry *a =
+        srv->convs ? routing_agent(srv->routing, route->tenant->name, agent) : NULL;
 
     if (!a || !a->usable)
         return SB_ENOTFOUND;
@@ -324,7 +314,8 @@ static int speech_tts(const struct agent_entry *a, const char *lang, struct stre
 int conversations_speech(struct server *srv, const struct route *route, const char *agent,
                          const char *lang, struct stream_speech *out)
 {
-    const struct agent_entry *a = srv->convs ? agent_find(srv, route->tenant->name, agent) : NULL;
+    const struct agent_entry *a =
+        srv->convs ? routing_agent(srv->routing, route->tenant->name, agent) : NULL;
     int own;
 
     memset(out, 0, sizeof(*out));
@@ -569,7 +560,7 @@ int conversations_gather(struct http_session *sess, const char *agent, const str
         return 0;
     c = find(cv, cc.call_sid);
     name = agent_of_call(&cc, c, agent);
-    a = agent_find(srv, cc.route->tenant->name, name);
+    a = routing_agent(srv->routing, cc.route->tenant->name, name);
     if (!a || !a->usable) {
         if (!c)
             return 0;
@@ -645,7 +636,7 @@ int conversations_speculates(void *arg, const struct route *route)
 {
     struct server *srv = arg;
     const struct agent_entry *a =
-        srv->convs ? agent_find(srv, route->tenant->name, route->number.agent) : NULL;
+        srv->convs ? routing_agent(srv->routing, route->tenant->name, route->number.agent) : NULL;
 
     return a && a->usable;
 }
@@ -669,7 +660,7 @@ void conversations_partial(struct server *srv, const char *agent, const struct r
         return;
     c = find(cv, cc.call_sid);
     name = agent_of_call(&cc, c, agent);
-    a = agent_find(srv, cc.route->tenant->name, name);
+    a = routing_agent(srv->routing, cc.route->tenant->name, name);
     if (!a || !a->usable)
         return;
     if (seq_text && *seq_text) {

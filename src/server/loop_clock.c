@@ -112,6 +112,7 @@ int loop_clock_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
     struct server *srv = lws_context_user(lws_get_context(wsi));
     uint64_t expirations;
     long long next;
+    int raw = server_raw_reason(reason);
 
     (void)user;
     (void)in;
@@ -123,8 +124,8 @@ int loop_clock_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
         return 0;
     }
     /* The protocol is listed only for the timer: a WebSocket asking for it is refused. */
-    if (server_raw_reason(reason) <= 0)
-        return server_raw_reason(reason);
+    if (raw <= 0)
+        return raw;
     /* Nonblocking: a spurious wake-up reads EAGAIN and changes nothing. */
     if (read(srv->clock_fd, &expirations, sizeof(expirations)) < 0)
         return 0;

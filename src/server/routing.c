@@ -136,7 +136,8 @@ int routing_take(struct routing_shared *rs, struct store *s, struct routing **he
     long long version;
     int rc = store_routes_version(s, &version);
 
-    *loaded = 0;
+    if (loaded)
+        *loaded = 0;
     if (rc < 0)
         return rc;
     pthread_mutex_lock(&rs->lock);
@@ -158,7 +159,7 @@ int routing_take(struct routing_shared *rs, struct store *s, struct routing **he
         rs->loading = 1;
         prev = rs->current;
         if (prev)
-            prev->refs++; /* compared with (agents said missing) while loading */
+            prev->refs++; /* kept while loading: a key already said missing is not said again */
         pthread_mutex_unlock(&rs->lock);
         routing_free(gone);
         gone = NULL;
@@ -178,7 +179,8 @@ int routing_take(struct routing_shared *rs, struct store *s, struct routing **he
         /* Atomic: routing_adopt reads it without the lock, to see there is nothing to take. */
         __atomic_store_n(&rs->loads, rs->loads + 1, __ATOMIC_RELEASE);
         fresh->generation = rs->loads;
-        *loaded = 1;
+        if (loaded)
+            *loaded = 1;
         /* A loop saw a later version while this one loaded: load that too. */
         if (rs->wanted > version)
             version = rs->wanted;

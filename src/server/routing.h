@@ -64,8 +64,8 @@ void routing_shared_init(struct routing_shared *rs);
  * another loop is loading: then `*held` stays as it is (the loader loads
  * this version too) or, when it is NULL, the call waits for that load. The
  * reference `*held` had (NULL: none) is given back when it changes.
- * `*loaded` is set to 1 when this call loaded a snapshot (the caller then
- * wakes the other loops to routing_adopt it), else 0. On failure nothing
+ * `*loaded` (when `loaded` is not NULL) is set to 1 when this call loaded a
+ * snapshot (the caller then wakes the other loops to routing_adopt it), else 0. On failure nothing
  * changes (the old snapshot stays) and the store's error is returned; else 0.
  */
 SB_MUST_CHECK int routing_take(struct routing_shared *rs, struct store *s, struct routing **held,

@@ -249,11 +249,7 @@ static int loop_open(struct server *srv, const struct server *first)
                   sb_strerror(rc));
         return rc;
     }
-    {
-        int loaded;
-
-        rc = routing_take(&srv->group->routing, srv->store, &srv->routing, &loaded);
-    }
+    rc = routing_take(&srv->group->routing, srv->store, &srv->routing, NULL);
     if (rc) {
         log_event(LOG_ERROR, "server.start_failed", "error=\"cannot load routes: %s\"",
                   sb_strerror(rc));

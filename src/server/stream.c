@@ -455,14 +455,11 @@ static void cache_store(struct server_group *g, const struct tts_job *j)
     }
     memcpy(audio, j->audio, j->len);
     pthread_mutex_lock(&g->lock);
+    if (!g->tts_cache)
+        g->tts_cache = calloc(TTS_CACHE_SLOTS, sizeof(*g->tts_cache));
     slots = g->tts_cache;
-    if (!slots && (slots = g->tts_cache = calloc(TTS_CACHE_SLOTS, sizeof(*slots))) == NULL) {
-        pthread_mutex_unlock(&g->lock);
-        free(text);
-        free(audio);
-        return;
-    }
-    if (cache_find(g, j->text, j->lang)) {
+    /* Out of memory, or another loop's stream cached the phrase meanwhile. */
+    if (!slots || cache_find(g, j->text, j->lang)) {
         pthread_mutex_unlock(&g->lock);
         free(text);
         free(audio);

@@ -37,7 +37,7 @@
 /*
  * A server that does not answer in this many seconds is down (unless the
  * URL says otherwise): opening a store blocks its thread that long at most;
- * a reconnect, RESET_STEP_US at a time (reconnect).
+ * a reconnect, RESET_STEP_US at most (reconnect).
  */
 #define CONNECT_TIMEOUT_S "3"
 /*
@@ -54,7 +54,8 @@
 /* After a failed try to connect again, the next waits this long, doubling up to the most. */
 #define RECONNECT_FIRST_US (100LL * 1000)
 #define RECONNECT_MAX_US (5LL * 1000 * 1000)
-/* How long one use of the store carries a reconnect on: a reachable server's handshake fits. */
+/* How long the use of the store that starts a reconnect waits: a reachable server's handshake fits.
+ */
 #define RESET_STEP_US (100LL * 1000)
 
 /*
@@ -554,7 +555,7 @@ static int reconnect(struct pg_store *ps, const char *op)
     long long now, budget;
     int r;
 
-    if (!ps->resetting && !ps->reset_abandoned && PQstatus(ps->conn) != CONNECTION_BAD)
+    if (ps->reset == PG_RESET_NONE && PQstatus(ps->conn) != CONNECTION_BAD)
         return 0;
     if (ps->lost_in_tx) {
         log_event(LOG_ERROR, "store.postgres",
@@ -567,13 +568,12 @@ static int reconnect(struct pg_store *ps, const char *op)
      * answers is connected; later steps of the same try only take what the
      * socket has, so that a silent host costs its callers nothing more.
      */
-    budget = ps->resetting ? 0 : RESET_STEP_US;
-    if (!ps->resetting) {
+    budget = ps->reset == PG_RESET_UNDER_WAY ? 0 : RESET_STEP_US;
+    if (ps->reset != PG_RESET_UNDER_WAY) {
         if (now < ps->retry_at_us)
             return SB_EIO;
         prepared_clear(ps);
-        ps->resetting = 1;
-        ps->reset_abandoned = 0;
+        ps->reset = PG_RESET_UNDER_WAY;
         ps->reset_poll = PQresetStart(ps->conn) ? PGRES_POLLING_WRITING : PGRES_POLLING_FAILED;
         ps->reset_deadline_us =
             ps->connect_timeout_us > 0 ? now + ps->connect_timeout_us : LLONG_MAX;
@@ -581,10 +581,9 @@ static int reconnect(struct pg_store *ps, const char *op)
     r = reset_advance(ps, budget);
     if (r == 0 && clock_mono_us() < ps->reset_deadline_us)
         return SB_EIO; /* under way: the next use carries it on */
-    ps->resetting = 0;
+    /* Past the connect timeout the half-made connection is unusable; the next try drops it. */
+    ps->reset = r == 0 ? PG_RESET_TIMED_OUT : PG_RESET_NONE;
     if (r <= 0) {
-        /* Past the connect timeout the half-made connection is unusable; the next try drops it. */
-        ps->reset_abandoned = r == 0;
         ps->retry_pause_us = ps->retry_pause_us ? ps->retry_pause_us * 2 : RECONNECT_FIRST_US;
         if (ps->retry_pause_us > RECONNECT_MAX_US)
             ps->retry_pause_us = RECONNECT_MAX_US;

@@ -34,6 +34,13 @@ struct pg_prepared {
     char *sql;
 };
 
+/* Where a reconnect stands (reconnect in postgres.c). */
+enum pg_reset {
+    PG_RESET_NONE,      /* none: the connection is used as libpq reports it */
+    PG_RESET_UNDER_WAY, /* PQresetStart was called; the handshake goes on with each use */
+    PG_RESET_TIMED_OUT, /* the last try met the connect timeout: its connection is unusable */
+};
+
 struct pg_store {
     struct store base; /* first, so that a struct store * is a struct pg_store * */
     PGconn *conn;
@@ -50,13 +57,12 @@ struct pg_store {
     long long retry_at_us;
     long long retry_pause_us;
     /*
-     * A reconnect under way (PQresetStart): its handshake is carried on by
-     * each use of the store for a moment at most, so that an unreachable
-     * host never holds the caller (an event loop) for the whole connect
-     * timeout; past that timeout the try has failed.
+     * A reconnect is carried on by the uses of the store without holding
+     * them, so that an unreachable host never holds the caller (an event
+     * loop) for the whole connect timeout; past that timeout the try has
+     * failed.
      */
-    int resetting;
-    int reset_abandoned; /* the last try ran out of time: its half-made connection is unusable */
+    enum pg_reset reset;
     PostgresPollingStatusType reset_poll; /* what the handshake waits for next */
     long long reset_deadline_us;
     long long connect_timeout_us; /* the connection's connect_timeout */

@@ -421,30 +421,19 @@ class InstancesBehindNginxTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
+        # Undone in the reverse order, also when a step here fails: nginx, then b, then a.
         cls.a = Switchboard()
+        cls.addClassCleanup(cls.a.close)
         cls.a.seed()
         cls.b = Switchboard()
-        cls.b.db = cls.a.db
-        cls.nginx = None
-        try:
-            ports = {"sb-a": free_port(), "sb-b": free_port()}
-            cls.nginx = Nginx(ports["sb-a"], instances=ports)
-            for name, sb in (("sb-a", cls.a), ("sb-b", cls.b)):
-                sb.start("--threads", "2", base_url=cls.nginx.base_url, port=ports[name],
-                         extra_env={"SWITCHBOARD_INSTANCE": name})
-        except BaseException:
-            cls.tearDownClass()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            if cls.nginx:
-                cls.nginx.stop()
-        finally:
-            cls.b.stop()
-            shutil.rmtree(cls.b.dir, ignore_errors=True)
-            cls.a.close()
+        cls.b.db = cls.a.db  # one store, a's
+        cls.addClassCleanup(cls.b.close)
+        ports = {"sb-a": free_port(), "sb-b": free_port()}
+        cls.nginx = Nginx(ports["sb-a"], instances=ports)
+        cls.addClassCleanup(cls.nginx.stop)
+        for name, sb in (("sb-a", cls.a), ("sb-b", cls.b)):
+            sb.start("--threads", "2", base_url=cls.nginx.base_url, port=ports[name],
+                     extra_env={"SWITCHBOARD_INSTANCE": name})
 
     def instance_of(self, headers):
         m = re.match(r"sb_instance=([\w.-]+);", headers.get("set-cookie", ""))
