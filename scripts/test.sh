@@ -15,7 +15,7 @@
 #   6. fuzz targets for a bounded time (FUZZ_SECONDS each, default 3), two at a time
 # Steps 1, 2 and 4 run the store's tests on PostgreSQL too: a throwaway server
 # (scripts/pg-test-server.sh) lives for the run, on a Unix socket only.
-# and ends with one line "N passed, N failed".
+# and ends with the names of what failed, if anything did, and one line "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -31,6 +31,9 @@ pg_url=""
 trap 'scripts/pg-test-server.sh stop "$pgdir" >/dev/null 2>&1; rm -rf "$log" "$pgdir"' EXIT
 
 count() { passed=$((passed + $1)); failed=$((failed + $2)); }
+# What failed, a line each, repeated at the very end: a long run's log may be read from its tail only.
+failures=()
+failure() { failures+=("$*"); } # failure LABEL [WHAT]
 # Each step says how long the one before it took, to keep the suite well under 20 minutes.
 step_started=$SECONDS
 step() {
@@ -63,7 +66,10 @@ criterion_report() {
   bad=$(sed -n 's/.*Failing: \([0-9]*\) | Crashing: \([0-9]*\).*/\1 \2/p' <<<"$line" | awk '{print $1+$2}')
   if [ -z "$ok" ]; then ok=0; bad=1; fi
   [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
-  [ "$bad" -ne 0 ] && grep -a -E "FAIL|Assertion|Crash|error|Synthesis" "$out" | head -40
+  if [ "$bad" -ne 0 ]; then
+    grep -a -E "FAIL|Assertion|Crash|error|Synthesis" "$out" | head -40
+    failure "$1:" $(grep -a -oE '\[(FAIL|CRASH)\] [^ :]+::[^ :]+' "$out" | sed 's/^[^ ]* //' | sort -u | head -5)
+  fi
   printf '%s: %s passed, %s failed\n' "$1" "$ok" "$bad"
   count "$ok" "$bad"
 }
@@ -102,7 +108,10 @@ pyunit_report() { # pyunit_report LABEL [NOTE]: the summary line of a finished p
   local bad; bad=$(grep -E '^FAILED \(' "$out" | grep -oE '(failures|errors)=[0-9]+' | awk -F= '{s += $2} END {print s + 0}')
   ran=${ran:-0}; bad=${bad:-0}
   [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
-  [ "$bad" -ne 0 ] && grep -E -A30 '^(FAIL|ERROR):' "$out" | head -80
+  if [ "$bad" -ne 0 ]; then
+    grep -E -A30 '^(FAIL|ERROR):' "$out" | head -80
+    failure "$label:" $(sed -n 's/^\(FAIL\|ERROR\): [^ ]* (\([^)]*\)).*/\2/p' "$out" | sed 's/^tests\.integration\.//' | sort -u | head -5)
+  fi
   printf '%s: %s passed, %s failed%s\n' "$label" "$((ran - bad < 0 ? 0 : ran - bad))" "$bad" \
     "${note:+ ($note, ${secs:-?} s)}"
   count "$((ran - bad < 0 ? 0 : ran - bad))" "$bad"
@@ -115,7 +124,7 @@ check() { # check LABEL COMMAND...: one test, its output shown when it fails
     printf '%s: 1 passed, 0 failed (%s)\n' "$label" "$(tail -1 "$log/check-$label.out")"
     count 1 0
   else
-    head -80 "$log/check-$label.out"; printf '%s: 0 passed, 1 failed\n' "$label"; count 0 1
+    head -80 "$log/check-$label.out"; printf '%s: 0 passed, 1 failed\n' "$label"; count 0 1; failure "$label"
   fi
 }
 check layers scripts/check-layers.py
@@ -131,7 +140,7 @@ step "PostgreSQL for the tests"
 if pg_url=$(scripts/pg-test-server.sh start "$pgdir" 2>"$log/pg-start"); then
   echo "postgresql: 1 passed, 0 failed (a server on $pgdir)"; count 1 0
 else
-  cat "$log/pg-start"; echo "postgresql: 0 passed, 1 failed"; count 0 1; pg_url=""
+  cat "$log/pg-start"; echo "postgresql: 0 passed, 1 failed"; count 0 1; failure postgresql; pg_url=""
 fi
 
 step "unit tests"
@@ -157,7 +166,7 @@ if build build-asan "$units" -Db_sanitize=address,undefined -Db_lundef=false; th
   fi
   unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
 else
-  count 0 1
+  count 0 1; failure "build-asan"
 fi
 
 step "integration tests under ASan + UBSan: speech on Media Streams under bad input"
@@ -186,7 +195,7 @@ if build build-asan "switchboard" -Db_sanitize=address,undefined -Db_lundef=fals
   pyunit_report "asan:integration (2/2)" "$(wc -w <<<"$cloud_rest") cloud cases"
   unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
 else
-  count 0 1
+  count 0 1; failure "build-asan (switchboard)"
 fi
 
 step "oracle tests (python3-twilio)"
@@ -265,7 +274,7 @@ if [ -n "$pg_url" ]; then
   pyunit_report "postgres:integration (1/2)" "placer, webhooks, several loops, campaigns, SMS, agents, streams, logs"
   pyunit_report "postgres:integration (2/2)" "several instances, flows, API, jobs, LLM turns, relay, CLI, server, attacks, nginx"
 else
-  echo "postgres:integration: 0 passed, 1 failed (no PostgreSQL server)"; count 0 1
+  echo "postgres:integration: 0 passed, 1 failed (no PostgreSQL server)"; count 0 1; failure "postgres:integration (no server)"
 fi
 unset SB_TEST_POSTGRES
 
@@ -292,7 +301,7 @@ if build build-tsan "switchboard" -Db_sanitize=thread; then
          $(pkg-config --cflags --libs sqlite3 libcrypto libcurl libwebsockets libpq jansson) -lpthread >"$log/$name.cc" 2>&1; then
       TSAN_OPTIONS=$tsan_env criterion "tsan:unit-$(basename "$src")" "build-tsan/$name"
     else
-      cat "$log/$name.cc"; printf 'tsan:%s: 0 passed, 1 failed\n' "$name"; count 0 1
+      cat "$log/$name.cc"; printf 'tsan:%s: 0 passed, 1 failed\n' "$name"; count 0 1; failure "tsan:$name (build)"
     fi
   done
   # Every thread of the server: the loop (all of them), the writer (webhooks,
@@ -319,7 +328,7 @@ if build build-tsan "switchboard" -Db_sanitize=thread; then
   pyunit_report "tsan:integration (1/2)" "speech, server, webhooks, relay, PostgreSQL faults, loops"
   pyunit_report "tsan:integration (2/2)" "streams, attacks, API, flows, agents"
 else
-  count 0 1
+  count 0 1; failure "build-tsan"
 fi
 
 step "fuzz targets (${FUZZ_SECONDS:-3} s each)"
@@ -340,7 +349,7 @@ fuzz_report() {
     printf '%s: 1 passed, 0 failed (%s)\n' "$name" "$(grep -a -oE 'Done [0-9]+ runs in [0-9]+ second' "$log/$name.out" | head -1)"
     count 1 0
   else
-    tail -30 "$log/$name.out"; printf '%s: 0 passed, 1 failed\n' "$name"; count 0 1
+    tail -30 "$log/$name.out"; printf '%s: 0 passed, 1 failed\n' "$name"; count 0 1; failure "$name"
   fi
 }
 if CC=clang build build-fuzz "$fuzzers" -Dfuzz=true; then
@@ -355,9 +364,13 @@ if CC=clang build build-fuzz "$fuzzers" -Dfuzz=true; then
     for f in "${pair[@]}"; do fuzz_report "$f"; done
   done
 else
-  count 0 1
+  count 0 1; failure "build-fuzz"
 fi
 
 printf '(%d s)\n\nthe whole suite: %d s\n' "$((SECONDS - step_started))" "$SECONDS"
+if [ "${#failures[@]}" -gt 0 ]; then
+  echo "what failed:"
+  printf '  %s\n' "${failures[@]}" | cut -c1-300 | head -12
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

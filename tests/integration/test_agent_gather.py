@@ -10,6 +10,7 @@ and unsigned requests.
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -61,6 +62,7 @@ class SimLLM:
                 self.proc.kill()
                 self.proc.wait()
         self.proc.stdout.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def gather(sid, speech, to=LLM_NUMBER, frm="+15551234567", **extra):

@@ -235,8 +235,7 @@ class FlowTest(unittest.TestCase):
             self.assertEqual(self.state(sid)[5], 4)
             self.assertIn("event=flow.answered_elsewhere", self.sb.logs() + other.logs())
         finally:
-            other.stop()
-            other.proc = None
+            other.close()
 
     def test_a_tampered_step_cannot_jump(self):
         sid = call_sid(9002)

@@ -9,6 +9,7 @@ caller (no offline Spanish recogniser) told so and offered keys; noise and
 silence, which start no turn.
 """
 import os
+import shutil
 import tempfile
 import unittest
 
@@ -135,6 +136,7 @@ class SpanishThroughTranscriptionTest(unittest.TestCase):
 
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="sb-stt-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
         path = os.path.join(self.dir, "transcripts.txt")
         with open(path, "w", encoding="utf-8") as f:
             f.write("¿Cuál es el precio?\nQuiero hablar con una persona.\n")
