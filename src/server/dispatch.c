@@ -414,20 +414,21 @@ void server_drain_completions(struct server *srv)
 static int metrics_render_all(struct server_group *g, struct buf *out)
 {
     struct metrics *all = calloc(1, sizeof(*all));
-    unsigned long long *accepted = calloc((size_t)g->nloops, sizeof(*accepted));
+    struct metrics_loop *loops = calloc((size_t)g->nloops, sizeof(*loops));
     int rc = SB_ENOMEM;
 
-    if (all && accepted) {
+    if (all && loops) {
         for (int i = 0; i < g->nloops; i++) {
             metrics_merge(all, &g->loops[i]->metrics);
-            accepted[i] = __atomic_load_n(&g->loops[i]->accepted, __ATOMIC_RELAXED);
+            loops[i].accepted = __atomic_load_n(&g->loops[i]->accepted, __ATOMIC_RELAXED);
+            loops[i].inflight = __atomic_load_n(&g->loops[i]->inflight, __ATOMIC_RELAXED);
         }
         rc = metrics_render(all, out);
         if (!rc)
-            rc = metrics_render_loops(accepted, g->nloops, out);
+            rc = metrics_render_loops(loops, g->nloops, out);
     }
     free(all);
-    free(accepted);
+    free(loops);
     return rc;
 }
 

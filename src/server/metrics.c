@@ -197,7 +197,7 @@ int metrics_render(const struct metrics *m, struct buf *out)
     return rc ? -3 : 0;
 }
 
-int metrics_render_loops(const unsigned long long *accepted, int nloops, struct buf *out)
+int metrics_render_loops(const struct metrics_loop *loops, int nloops, struct buf *out)
 {
     int rc = buf_puts(out, "# HELP switchboard_loop_connections_total Connections each event loop "
                            "(--threads) accepted.\n# TYPE switchboard_loop_connections_total "
@@ -205,6 +205,12 @@ int metrics_render_loops(const unsigned long long *accepted, int nloops, struct 
 
     for (int i = 0; i < nloops; i++)
         rc |= buf_printf(out, "switchboard_loop_connections_total{loop=\"%d\"} %llu\n", i,
-                         accepted[i]);
+                         loops[i].accepted);
+    rc |= buf_puts(out, "# HELP switchboard_loop_requests_in_flight Requests each event loop has "
+                        "read and not yet answered, this scrape included.\n"
+                        "# TYPE switchboard_loop_requests_in_flight gauge\n");
+    for (int i = 0; i < nloops; i++)
+        rc |= buf_printf(out, "switchboard_loop_requests_in_flight{loop=\"%d\"} %d\n", i,
+                         loops[i].inflight);
     return rc ? -3 : 0;
 }

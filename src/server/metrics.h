@@ -65,8 +65,14 @@ void metrics_merge(struct metrics *dst, struct metrics *src);
 /** Appends the Prometheus text exposition of everything counted. */
 SB_MUST_CHECK int metrics_render(const struct metrics *m, struct buf *out);
 
-/** Appends each event loop's count of accepted connections (loops 0 to nloops - 1). */
-SB_MUST_CHECK int metrics_render_loops(const unsigned long long *accepted, int nloops,
+/** What one event loop counts apart from `struct metrics`, read from its atomics. */
+struct metrics_loop {
+    unsigned long long accepted; /* connections it took */
+    int inflight;                /* requests read and not yet answered */
+};
+
+/** Appends each event loop's counts (loops 0 to nloops - 1). */
+SB_MUST_CHECK int metrics_render_loops(const struct metrics_loop *loops, int nloops,
                                        struct buf *out);
 
 #endif

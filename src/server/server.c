@@ -69,9 +69,14 @@ void server_refresh_routes(struct server *srv, const char *source)
     int rc = routing_take(&g->routing, srv->store, &srv->routing, &loaded);
 
     if (rc) {
-        log_event(LOG_ERROR, "routes.refresh_failed", "error=\"%s\"", sb_strerror(rc));
+        /* Not left to the safety poll: a notification is taken once, and its change is owed. */
+        if (!srv->routes_owed)
+            log_event(LOG_ERROR, "routes.refresh_failed", "error=\"%s\" source=%s", sb_strerror(rc),
+                      source);
+        srv->routes_owed = source;
         return;
     }
+    srv->routes_owed = NULL;
     /* The other loops take what this one loaded now, not at their next look. */
     for (int i = 0; loaded && i < g->nloops; i++) {
         if (g->loops[i] != srv && g->loops[i]->lws)
@@ -91,11 +96,12 @@ static void on_tick(lws_sorted_usec_list_t *sul)
 {
     struct server *srv = lws_container_of(sul, struct server, tick);
 
-    /* Pushed changes make the poll a safety net: every ROUTES_SAFETY_TICKS ticks. */
-    if (!srv->draining && (!routes_watch_live(srv->routes_watch) ||
+    /* Pushed changes make the poll a safety net: every ROUTES_SAFETY_TICKS ticks. A refresh
+     * that failed (the store was down) is tried again every tick, under its own source. */
+    if (!srv->draining && (srv->routes_owed || !routes_watch_live(srv->routes_watch) ||
                            ++srv->routes_poll_ticks >= ROUTES_SAFETY_TICKS)) {
         srv->routes_poll_ticks = 0;
-        server_refresh_routes(srv, "poll");
+        server_refresh_routes(srv, srv->routes_owed ? srv->routes_owed : "poll");
     }
     conversations_tick(srv);
     outbound_kick(srv->outbound);

@@ -118,6 +118,7 @@ struct server {
     long long clock_armed_us;             /* when it fires next; 0: not armed */
     int inflight;                         /* requests not yet answered (atomic: drain reads all) */
     unsigned routes_seen;                 /* the routing watch's count of changes, last seen */
+    const char *routes_owed;              /* a failed refresh's source, retried each tick */
     unsigned long long accepted;          /* connections this loop took (atomic: /metrics) */
     long long clock_offset;               /* seconds the voice layer's clock runs ahead (--clock) */
 

@@ -5,6 +5,7 @@ SQLite file, and is stopped by its PID when the test ends.
 """
 import http.client
 import os
+import re
 import shutil
 import signal
 import socket
@@ -213,6 +214,22 @@ class Switchboard:
 
     def url(self, path):
         return self.base_url + path
+
+    def requests_in_flight(self):
+        """Requests the server has read and not yet answered, the /metrics scrape asking left out."""
+        status, _, body = self.request("GET", "/metrics")
+        assert status == 200, body
+        counts = re.findall(r'^switchboard_loop_requests_in_flight\{loop="\d+"\} (\d+)$', body.decode(), re.M)
+        assert counts, body[-2000:]
+        return sum(int(n) for n in counts) - 1
+
+    def wait_in_flight(self, n, timeout=20):
+        """Waits until at least n requests are in flight (read by the server, not answered)."""
+        deadline = time.time() + timeout
+        while self.requests_in_flight() < n:
+            if time.time() > deadline:
+                raise AssertionError("fewer than %d requests reached the server: %s" % (n, self.logs()[-3000:]))
+            time.sleep(0.05)
 
     def request(self, method, path, body=b"", headers=None, conn=None):
         own = conn is None

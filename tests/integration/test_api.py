@@ -445,7 +445,7 @@ class PlacedTest(ApiServerMixin, unittest.TestCase):
         self.assertTrue(done["call_sid"].startswith("CA"))
         self.assertEqual(done["attempts"], 1)
         self.assertEqual(len(creates(self.sim, TO)), 1)
-        self.assertIn(SPANISH_SAY, self.sim.logs())
+        self.assertIn(SPANISH_SAY, self.sim.call_logs(done["call_sid"]))
 
 
 if __name__ == "__main__":

@@ -360,6 +360,14 @@ class AttackTest(unittest.TestCase):
                                      "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000,
                                                      "channels": 1}}}, ensure_ascii=False)
 
+    @staticmethod
+    def media_msg(sid, seq):
+        """One 20 ms frame of µ-law silence from the caller, on start_msg's stream."""
+        stream_sid = "MZ" + sid[2:]
+        return json.dumps({"event": "media", "sequenceNumber": str(seq), "streamSid": stream_sid,
+                           "media": {"track": "inbound", "chunk": str(seq - 1), "timestamp": str(20 * (seq - 2)),
+                                     "payload": base64.b64encode(b"\xff" * 160).decode()}})
+
     def ws_outcome(self, ws, seconds=GRACE, until_media=False):
         """Reads what the server sends for up to `seconds`: ('closed', code, events) when it
         closed the socket, ('open', None, events) otherwise. With until_media, returns as
@@ -768,9 +776,11 @@ class AttackTest(unittest.TestCase):
             try:
                 victim.send(self.start_msg(sid, params))
                 self.assertIn("media", self.ws_outcome(victim, 20, until_media=True)[2])
+                victim.send(self.media_msg(sid, 2))  # the caller talks: not closed for idleness
                 forged = {k: v for k, v in params.items() if k != "token"}
                 attacker.send(self.start_msg(sid, forged, stream_sid="MZ" + "e" * 32))
                 attacked = self.ws_outcome(attacker)[0]
+                victim.send(self.media_msg(sid, 3))
                 victim_after = self.ws_outcome(victim, 1.5)[0]
             finally:
                 victim.close()

@@ -147,7 +147,7 @@ class SayTest(PlacerTest):
         self.assertIn("lang=es-MX", logs)
         self.assertNotIn(to, logs)  # numbers are masked
         # What the callee heard, as the sim ran the call's TwiML.
-        self.assertIn(SPANISH_SAID, self.sim.logs())
+        self.assertIn(SPANISH_SAID, self.sim.call_logs(job["call_sid"]))
         # The call is over: asked again for it, the webhook has nothing but the apology.
         status, _, body = self.sb.signed_post("/voice/outbound?job=%d" % job_id,
                                               {"CallSid": job["call_sid"], "From": PRO, "To": to},
@@ -250,8 +250,8 @@ class FlowJobTest(PlacerTest):
         to = number(80)
         job_id = self.sb.queue(to, "--flow", "remind", "--lang", "es-MX")
         self.sb.start()
-        self.sb.wait_status(job_id, ("completed",))
-        said = self.sim.logs()
+        job = self.sb.wait_status(job_id, ("completed",))
+        said = self.sim.call_logs(job["call_sid"])
         # The start and the step after the menu's silence (/voice/flow?step=N) both ran.
         self.assertIn("Oprima 1 para confirmar su cita.", said)
         self.assertIn("Le llamaremos otra vez.", said)
@@ -282,7 +282,7 @@ class AgentJobTest(PlacerTest):
         job_id = int(res.stdout.strip().split()[-1])
         self.sb.start()
         job = self.sb.wait_status(job_id, ("completed",))
-        said = self.sim.logs()
+        said = self.sim.call_logs(job["call_sid"])
         # The whole script ran: the greeting, the person's question heard by the agent, the Dial.
         self.assertIn("Gracias por llamar a Acme.", said)
         self.assertIn("Le comunico con una persona.", said)
@@ -502,11 +502,12 @@ class FaxTest(PlacerTest):
         self.assertTrue(wait_for(lambda: self.sb.job(job_id)["answered_by"] == "fax", 10))
 
 
-def most_in_a_second(times, window=0.9):
+def most_in_a_second(times, window=0.75):
     """The most of `times` (unix seconds, sorted) in any `window` seconds: the sim records
     a request when it arrives, to the millisecond, a moment after its slot was taken (up to
-    some 100 ms later on a busy machine: the window leaves that much). Without the shared
-    limit both servers' calls land within milliseconds of each other, far inside it."""
+    some 250 ms later on a busy machine, a cold connection's set-up included: the window
+    leaves that much). Without the shared limit both servers' calls land within milliseconds
+    of each other, far inside it."""
     return max((bisect.bisect_left(times, t + window) - i for i, t in enumerate(times)),
                default=0)
 

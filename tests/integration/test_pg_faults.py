@@ -136,7 +136,8 @@ class PostgresOutageTest(ThrowawayPostgresCase):
 
         t = threading.Thread(target=load)
         t.start()
-        time.sleep(0.5)
+        # Under load before the restart: a slow machine (or ThreadSanitizer) acknowledges fewer.
+        self.wait_for("callbacks acknowledged before the restart", lambda: len(acked) > 10)
         pg("down", self.pgdir)
         time.sleep(0.5)
         pg("up", self.pgdir)

@@ -131,7 +131,7 @@ class ServerProcessTest(unittest.TestCase):
         head = ("POST /voice/incoming HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
                 "X-Twilio-Signature: %s\r\nContent-Length: %d\r\n\r\n" % (sig, len(body))).encode()
         conn.sendall(head + body[:10])
-        time.sleep(0.3)
+        self.sb.wait_in_flight(1)  # its headers are read: the request is in flight
         self.sb.proc.send_signal(signal.SIGTERM)
         time.sleep(0.3)
         conn.sendall(body[10:])

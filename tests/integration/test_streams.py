@@ -115,7 +115,11 @@ class StreamTest(SeededServerTest):
 
         t = threading.Thread(target=first)
         t.start()
-        time.sleep(1.5)
+        # The first stream has started before the second: then it is the one replaced.
+        deadline = time.time() + 20
+        while "event=stream.started call_sid=%s " % sid not in self.sb.logs():
+            self.assertLess(time.time(), deadline, self.sb.logs()[-3000:])
+            time.sleep(0.05)
         results["b"] = self.call("listen\nhangup\n", sid=sid)
         t.join()
         rc_a, doc_a, _ = results["a"]

@@ -289,7 +289,7 @@ class ConversationAcrossLoopsTest(unittest.TestCase):
         askers = [threading.Thread(target=ask, args=(n,)) for n in range(6)]
         for t in askers:
             t.start()
-        time.sleep(0.5)  # the turns are with the model
+        self.sb.wait_in_flight(6)  # every turn read, each with the model for 1.5 s
         self.sb.proc.send_signal(signal.SIGTERM)
         for t in askers:
             t.join(30)

@@ -391,7 +391,7 @@ Test(metrics, agent_event_names_beyond_the_table_are_dropped_not_overflowed)
 Test(metrics, loops_counts_add_up_series_by_series)
 {
     struct metrics *other = calloc(1, sizeof(*other));
-    static const unsigned long long accepted[] = {5, 0, 7};
+    static const struct metrics_loop loops[] = {{5, 1}, {0, 0}, {7, 3}};
 
     cr_assert_not_null(other);
     metrics_request(m, incoming, 200, 0.0002);
@@ -413,9 +413,15 @@ Test(metrics, loops_counts_add_up_series_by_series)
         "switchboard_call_status_events_total{status=\"completed\",outcome=\"applied\"} 2\n"));
     cr_assert_not_null(strstr(render(), "switchboard_agent_events_total{event=\"filler\"} 2\n"));
     buf_reset(&out);
-    cr_assert_eq(metrics_render_loops(accepted, 3, &out), 0);
+    cr_assert_eq(metrics_render_loops(loops, 3, &out), 0);
     cr_assert_not_null(
         strstr(buf_cstr(&out), "switchboard_loop_connections_total{loop=\"0\"} 5\n"));
     cr_assert_not_null(
         strstr(buf_cstr(&out), "switchboard_loop_connections_total{loop=\"2\"} 7\n"));
+    cr_assert_not_null(
+        strstr(buf_cstr(&out), "# TYPE switchboard_loop_requests_in_flight gauge\n"));
+    cr_assert_not_null(
+        strstr(buf_cstr(&out), "switchboard_loop_requests_in_flight{loop=\"1\"} 0\n"));
+    cr_assert_not_null(
+        strstr(buf_cstr(&out), "switchboard_loop_requests_in_flight{loop=\"2\"} 3\n"));
 }
