@@ -132,15 +132,30 @@ class Switchboard:
         self.cli("numbers", "add", "+15005550003", "--tenant", "latino", "--plan", "starter")
 
     def start(self, *flags, base_url=None, token=TOKEN, wait=True, port=None, extra_env=None):
-        self.port = port or free_port()
-        self.base_url = base_url or "http://127.0.0.1:%d" % self.port
-        env = self.env(TWILIO_AUTH_TOKEN=token, PUBLIC_BASE_URL=self.base_url, **(extra_env or {}))
-        self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([BINARY, "serve", "--listen", "127.0.0.1:%d" % self.port, *flags],
-                                     env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        if wait:
-            # A --log-level above info does not log the listening line.
-            self.wait_ready(listening_line=not any(f.startswith("--log-level") for f in flags))
+        # A free port is only free when picked: another test's server, or a client socket, may
+        # take it before this server binds it. Then (waiting, the port not chosen by the
+        # test) another is tried.
+        for attempt in range(3):
+            self.port = port or free_port()
+            self.base_url = base_url or "http://127.0.0.1:%d" % self.port
+            env = self.env(TWILIO_AUTH_TOKEN=token, PUBLIC_BASE_URL=self.base_url, **(extra_env or {}))
+            self.log = open(self.log_path, "ab")
+            offset = self.log.tell()
+            self.proc = subprocess.Popen([BINARY, "serve", "--listen", "127.0.0.1:%d" % self.port, *flags],
+                                         env=env, stdout=self.log, stderr=subprocess.STDOUT)
+            if not wait:
+                return self
+            try:
+                # A --log-level above info does not log the listening line.
+                self.wait_ready(listening_line=not any(f.startswith("--log-level") for f in flags))
+                return self
+            except AssertionError:
+                with open(self.log_path, "rb") as f:
+                    taken = b"Address already in use" in f.read()[offset:]
+                if port is not None or attempt == 2 or self.proc.poll() is None or not taken:
+                    raise
+                self.log.close()
+                self.proc = None
         return self
 
     def wait_ready(self, timeout=10, listening_line=False):
