@@ -46,30 +46,39 @@ class ApiServer:
     def __init__(self, *flags, script=None):
         self.dir = tempfile.mkdtemp(prefix="sb-api-")
         self.clients = []
-        self.port = free_port()
         self.log_path = os.path.join(self.dir, "api.log")
-        argv = [BINARY, "sim", "api", "--listen", "127.0.0.1:%d" % self.port, "--token", TOKEN,
-                "--speed", SPEED, *flags]
+        extra = []
         if script is not None:
             path = os.path.join(self.dir, "callee.script")
             with open(path, "w") as f:
                 f.write(script)
-            argv += ["--script", path]
-        self.log = open(self.log_path, "wb")
+            extra = ["--script", path]
         env = {k: v for k, v in os.environ.items() if not k.startswith("TWILIO_")}
-        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, env=env)
-        deadline = time.time() + 10
-        while True:
-            if self.proc.poll() is not None:
+        # A free port may be taken before the sim binds it: then another is tried.
+        for attempt in range(3):
+            self.port = free_port()
+            self.log = open(self.log_path, "wb")
+            self.proc = subprocess.Popen([BINARY, "sim", "api", "--listen", "127.0.0.1:%d" % self.port, "--token",
+                                          TOKEN, "--speed", SPEED, *flags, *extra],
+                                         stdout=self.log, stderr=subprocess.STDOUT, env=env)
+            if self.listening():
+                break
+            self.log.close()
+            if attempt == 2 or "cannot listen on" not in self.logs():
                 raise AssertionError("sim api exited: %s" % self.logs())
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    break
-            except OSError:
-                if time.time() > deadline:
-                    raise AssertionError("sim api did not start: %s" % self.logs())
-                time.sleep(0.05)
         self.base_url = "http://127.0.0.1:%d" % self.port
+
+    def listening(self):
+        """True once the sim has said it listens (a connection alone may reach whoever took the
+        port); False if it exited."""
+        deadline = time.time() + 10
+        while "event=api.listening" not in self.logs():
+            if self.proc.poll() is not None:
+                return False
+            if time.time() > deadline:
+                raise AssertionError("sim api did not start: %s" % self.logs())
+            time.sleep(0.05)
+        return True
 
     def client(self, username=ACCOUNT, password=TOKEN):
         client = Client(username, password, account_sid=ACCOUNT)
