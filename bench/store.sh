@@ -3,7 +3,7 @@
 # synchronous=FULL) and PostgreSQL (a server of this script's own, on a Unix
 # socket, fsync on). See "Store backends" in bench/README.md.
 #
-#   bench/store.sh [SECONDS] [CONNECTIONS] [REQUESTS]   default 8 s, 64, 200000
+#   bench/store.sh [SECONDS] [CONNECTIONS] [REQUESTS]   default 8 s, 64, 400000
 #
 # On each backend, a fresh store seeded like run.sh's, and:
 # (a) status callbacks: signed POST /voice/status, each a different call
@@ -40,7 +40,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 secs=${1:-8}
 conns=${2:-64}
-nreq=${3:-200000}
+nreq=${3:-400000}
 port=${SB_PORT:-8097}
 pgcpu=${SB_PG_CPU:-0}
 level=${SB_LOG_LEVEL:-warn}
