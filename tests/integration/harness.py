@@ -3,8 +3,10 @@
 Every server listens on 127.0.0.1 on a free port, uses its own temporary
 SQLite file, and is stopped by its PID when the test ends.
 """
+import fcntl
 import http.client
 import os
+import random
 import re
 import shutil
 import signal
@@ -45,10 +47,37 @@ def pg_fresh(prefix="it"):
     return POSTGRES + ("&" if "?" in POSTGRES else "?") + "options=-csearch_path%3D" + name
 
 
+# Test servers' ports: below the kernel's ephemeral range (32768 and up by default), so that
+# no client socket, and no port the kernel picks for a `port 0`, is ever one of them.
+TEST_PORTS = range(20000, 32000)
+PORT_COUNTER = os.path.join(tempfile.gettempdir(), "switchboard-test-ports")
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port free now that no other test process is given: the processes of a run (and of
+    runs side by side) take the ports of TEST_PORTS in turn, through a counter in a file they
+    share under a lock, each port checked free before it is handed out. The kernel's own
+    choice of a free port may hand two processes the same one before either has bound it."""
+    with open(PORT_COUNTER, "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        f.seek(0)
+        text = f.read().strip()
+        n = int(text) if text.isdigit() else random.randrange(len(TEST_PORTS))
+        for _ in range(len(TEST_PORTS)):
+            n = (n + 1) % len(TEST_PORTS)
+            port = TEST_PORTS[n]
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            break
+        else:
+            raise AssertionError("no free port in %s" % TEST_PORTS)
+        f.seek(0)
+        f.truncate()
+        f.write(str(n))
+        return port
 
 
 def call_sid(n):
