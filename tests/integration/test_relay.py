@@ -66,8 +66,9 @@ class RelayTest(unittest.TestCase):
         self.addCleanup(ws.close)
         return ws
 
-    def read_turn(self, ws):
-        """The messages of one talk cycle, up to the last text token (and an end after it)."""
+    def read_turn(self, ws, end=False):
+        """The messages of one talk cycle, up to the last text token (and an end after it:
+        waited for up to 5 s with `end`, else 0.3 s)."""
         msgs = []
         while True:
             op, data = ws.recv_data()
@@ -76,7 +77,7 @@ class RelayTest(unittest.TestCase):
             msgs.append(m)
             if m["type"] == "text" and m.get("last"):
                 break
-        ws.settimeout(0.3)
+        ws.settimeout(5 if end else 0.3)
         try:
             op, data = ws.recv_data()
             if op == websocket.ABNF.OPCODE_TEXT:
@@ -137,7 +138,7 @@ class RelayTest(unittest.TestCase):
         self.assertIn("Monday to Friday", self.spoken(turn))
         self.assertTrue(all(isinstance(m.get("token"), str) for m in turn if m["type"] == "text"))
         ws.send(json.dumps({"type": "dtmf", "digit": "0"}))
-        turn = self.read_turn(ws)
+        turn = self.read_turn(ws, end=True)
         end = [m for m in turn if m["type"] == "end"]
         self.assertEqual(len(end), 1, turn)
         handoff = json.loads(end[0]["handoffData"])
@@ -164,7 +165,7 @@ class RelayTest(unittest.TestCase):
         ws.send(json.dumps({"type": "interrupt", "utteranceUntilInterrupt": "Una limpieza",
                             "durationUntilInterruptMs": "460"}))
         ws.send(prompt("Let me talk to a person"))
-        turn = self.read_turn(ws)
+        turn = self.read_turn(ws, end=True)
         self.assertEqual([m for m in turn if m["type"] == "end"][0]["type"], "end", turn)
 
     def test_a_call_we_placed_is_routed_by_from_with_the_jobs_agent(self):

@@ -119,7 +119,8 @@ class SimRelayTest(unittest.TestCase):
         self.assertGreaterEqual(ms, 1000)
         self.assertLess(ms, 4000)
         # About 150 words a minute: the words whose time has passed, a prefix of the reply.
-        self.assertTrue("We are open Monday to Friday".startswith(heard) and heard, heard)
+        self.assertTrue("We are open Monday to Friday, from nine in the morning to five in the afternoon."
+                        .startswith(heard) and heard, heard)
         self.assertEqual(len(heard.split()), int(ms // 400))
         self.assertIn("interrupts=1", self.wait_server_line("relay.stopped", doc["call_sid"]))
 

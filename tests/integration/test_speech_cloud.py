@@ -103,8 +103,9 @@ class SpanishThroughTheStandInsTest(CloudSpeechTest):
 
     def test_words_heard_so_far_stop_the_agent_while_the_caller_talks(self):
         # The price (about 4 s) is playing when the caller talks over it: Deepgram's interim
-        # results stop it before they finish.
-        doc, sid = self.call("listen\nsay ¿Cuál es el precio?\nwait 1.2\n"
+        # results stop it before they finish. 2 s after the question, so that a slow build
+        # (ThreadSanitizer) has begun the reply too: a caller who talks first is not barging in.
+        doc, sid = self.call("listen\nsay ¿Cuál es el precio?\nwait 2\n"
                              "say-over Quiero hablar con una persona, por favor.\nlisten\n")
         stream = events(doc, "stream")[0]
         self.assertGreaterEqual(stream["clears"], 1, doc)

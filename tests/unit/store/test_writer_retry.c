@@ -50,6 +50,8 @@ static void raw(const char *sql)
     sqlite3 *db = NULL;
 
     cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    /* The writer's retries hold the write lock for a moment: wait for it, as the store does. */
+    sqlite3_busy_timeout(db, 5000);
     cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
     sqlite3_close(db);
 }
