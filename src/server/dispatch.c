@@ -422,6 +422,8 @@ static int metrics_render_all(struct server_group *g, struct buf *out)
             metrics_merge(all, &g->loops[i]->metrics);
             loops[i].accepted = __atomic_load_n(&g->loops[i]->accepted, __ATOMIC_RELAXED);
             loops[i].inflight = __atomic_load_n(&g->loops[i]->inflight, __ATOMIC_RELAXED);
+            loops[i].streams = __atomic_load_n(&g->loops[i]->nstreams, __ATOMIC_RELAXED);
+            loops[i].relays = __atomic_load_n(&g->loops[i]->nrelays, __ATOMIC_RELAXED);
         }
         rc = metrics_render(all, out);
         if (!rc)

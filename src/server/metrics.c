@@ -212,5 +212,15 @@ int metrics_render_loops(const struct metrics_loop *loops, int nloops, struct bu
     for (int i = 0; i < nloops; i++)
         rc |= buf_printf(out, "switchboard_loop_requests_in_flight{loop=\"%d\"} %d\n", i,
                          loops[i].inflight);
+    rc |= buf_puts(out, "# HELP switchboard_loop_media_streams Media Streams open on each event "
+                        "loop.\n# TYPE switchboard_loop_media_streams gauge\n");
+    for (int i = 0; i < nloops; i++)
+        rc |= buf_printf(out, "switchboard_loop_media_streams{loop=\"%d\"} %zu\n", i,
+                         loops[i].streams);
+    rc |= buf_puts(out, "# HELP switchboard_loop_relay_sessions ConversationRelay sessions open on "
+                        "each event loop.\n# TYPE switchboard_loop_relay_sessions gauge\n");
+    for (int i = 0; i < nloops; i++)
+        rc |= buf_printf(out, "switchboard_loop_relay_sessions{loop=\"%d\"} %zu\n", i,
+                         loops[i].relays);
     return rc ? -3 : 0;
 }

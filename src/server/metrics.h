@@ -69,6 +69,8 @@ SB_MUST_CHECK int metrics_render(const struct metrics *m, struct buf *out);
 struct metrics_loop {
     unsigned long long accepted; /* connections it took */
     int inflight;                /* requests read and not yet answered */
+    size_t streams;              /* Media Streams open on it */
+    size_t relays;               /* ConversationRelay sessions open on it */
 };
 
 /** Appends each event loop's counts (loops 0 to nloops - 1). */

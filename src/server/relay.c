@@ -122,7 +122,7 @@ static int on_established(struct server *srv, struct lws *wsi, struct relay_conn
     relay_init(&c->session, &io);
     c->next = srv->relays;
     srv->relays = c;
-    srv->nrelays++;
+    __atomic_add_fetch(&srv->nrelays, 1, __ATOMIC_RELAXED); /* /metrics reads it from any loop */
     *slot = c;
     return 0;
 }
@@ -174,7 +174,7 @@ static void on_closed(struct server *srv, struct relay_conn *c)
             break;
         }
     }
-    srv->nrelays--;
+    __atomic_sub_fetch(&srv->nrelays, 1, __ATOMIC_RELAXED);
     ws_queue_release(&c->out);
     buf_release(&c->rx);
     free(c);

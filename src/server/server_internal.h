@@ -146,9 +146,9 @@ struct server {
     struct ws_client *ws;            /* cloud speech sockets, from the first call that needs one */
     struct cloud_queue *cloud_queue; /* what they produced, for the loop (stream_cloud.c) */
     struct stream_conn *streams;
-    size_t nstreams;
+    size_t nstreams;           /* changed by the loop only, atomically: /metrics reads it */
     struct relay_conn *relays; /* ConversationRelay sessions (relay.c) */
-    size_t nrelays;
+    size_t nrelays;            /* as nstreams */
     unsigned long long next_stream_id;
     /* Where this loop's sessions parse their messages, one at a time (session_config). */
     struct media_event stream_scratch;

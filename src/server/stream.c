@@ -873,7 +873,7 @@ static int on_established(struct server *srv, struct lws *wsi, struct stream_con
     session_init(&c->session, &io, &cfg, c->opened_us);
     c->next = srv->streams;
     srv->streams = c;
-    srv->nstreams++;
+    __atomic_add_fetch(&srv->nstreams, 1, __ATOMIC_RELAXED); /* /metrics reads it from any loop */
     *slot = c;
     loop_clock_arm(srv, deadline_of(c));
     return 0;
@@ -960,7 +960,7 @@ static void on_closed(struct server *srv, struct stream_conn *c)
             break;
         }
     }
-    srv->nstreams--;
+    __atomic_sub_fetch(&srv->nstreams, 1, __ATOMIC_RELAXED);
     ws_queue_release(&c->out);
     buf_release(&c->rx);
     stream_cloud_free(c->cloud);

@@ -259,21 +259,32 @@ class Switchboard:
     def url(self, path):
         return self.base_url + path
 
-    def requests_in_flight(self):
-        """Requests the server has read and not yet answered, the /metrics scrape asking left out."""
+    def gauge(self, name):
+        """A per-loop gauge of /metrics, added up over the loops."""
         status, _, body = self.request("GET", "/metrics")
         assert status == 200, body
-        counts = re.findall(r'^switchboard_loop_requests_in_flight\{loop="\d+"\} (\d+)$', body.decode(), re.M)
+        counts = re.findall(r'^%s\{loop="\d+"\} (\d+)$' % re.escape(name), body.decode(), re.M)
         assert counts, body[-2000:]
-        return sum(int(n) for n in counts) - 1
+        return sum(int(n) for n in counts)
+
+    def wait_gauge(self, name, check, timeout=20):
+        """Waits until check(the gauge added up) is true; returns the value."""
+        deadline = time.time() + timeout
+        while True:
+            value = self.gauge(name)
+            if check(value):
+                return value
+            if time.time() > deadline:
+                raise AssertionError("%s stayed %d: %s" % (name, value, self.logs()[-3000:]))
+            time.sleep(0.05)
+
+    def requests_in_flight(self):
+        """Requests the server has read and not yet answered, the /metrics scrape asking left out."""
+        return self.gauge("switchboard_loop_requests_in_flight") - 1
 
     def wait_in_flight(self, n, timeout=20):
         """Waits until at least n requests are in flight (read by the server, not answered)."""
-        deadline = time.time() + timeout
-        while self.requests_in_flight() < n:
-            if time.time() > deadline:
-                raise AssertionError("fewer than %d requests reached the server: %s" % (n, self.logs()[-3000:]))
-            time.sleep(0.05)
+        self.wait_gauge("switchboard_loop_requests_in_flight", lambda v: v - 1 >= n, timeout)
 
     def request(self, method, path, body=b"", headers=None, conn=None):
         own = conn is None

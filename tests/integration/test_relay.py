@@ -184,6 +184,16 @@ class RelayTest(unittest.TestCase):
         ws.send(setup_msg(sid, to="+5215512345678", frm=PRO, lang="es-MX", agent="front-desk"))
         self.assertEqual(self.close_code(ws), 1008)
 
+    def test_an_open_session_is_counted_until_it_closes(self):
+        gauge = "switchboard_loop_relay_sessions"
+        ws = self.connect()
+        ws.send(setup_msg(call_sid(0x1F0), lang="es-MX", frm="+5215512345678"))
+        ws.send(prompt("¿Cuál es su horario?", lang="es-MX"))
+        self.read_turn(ws)
+        self.assertGreaterEqual(self.sb.wait_gauge(gauge, lambda v: v >= 1), 1)
+        ws.close()
+        self.assertEqual(self.sb.wait_gauge(gauge, lambda v: v == 0, timeout=10), 0)
+
     def test_the_relay_ended_action_for_every_session_status(self):
         sid = call_sid(0x103)
         base = dict(CallStatus="in-progress", SessionId="VX" + "1" * 32, SessionDuration="3")

@@ -106,6 +106,16 @@ class StreamTest(SeededServerTest):
         self.assertEqual(len(events(doc, "hangup")), 1)
         self.assertEqual(self.streams_of(doc["call_sid"])[0][1], "hangup")
 
+    def test_an_open_stream_is_counted_until_it_closes(self):
+        gauge = "switchboard_loop_media_streams"
+        done = threading.Thread(target=self.call, args=("wait 3\nhangup\n",))
+        done.start()
+        try:
+            self.assertGreaterEqual(self.sb.wait_gauge(gauge, lambda v: v >= 1), 1)
+        finally:
+            done.join()
+        self.assertEqual(self.sb.wait_gauge(gauge, lambda v: v == 0, timeout=10), 0)
+
     def test_a_second_stream_for_one_call_takes_over(self):
         sid = call_sid(777)
         results = {}

@@ -391,7 +391,7 @@ Test(metrics, agent_event_names_beyond_the_table_are_dropped_not_overflowed)
 Test(metrics, loops_counts_add_up_series_by_series)
 {
     struct metrics *other = calloc(1, sizeof(*other));
-    static const struct metrics_loop loops[] = {{5, 1}, {0, 0}, {7, 3}};
+    static const struct metrics_loop loops[] = {{5, 1, 2, 0}, {0, 0, 0, 4}, {7, 3, 1, 1}};
 
     cr_assert_not_null(other);
     metrics_request(m, incoming, 200, 0.0002);
@@ -424,4 +424,6 @@ Test(metrics, loops_counts_add_up_series_by_series)
         strstr(buf_cstr(&out), "switchboard_loop_requests_in_flight{loop=\"1\"} 0\n"));
     cr_assert_not_null(
         strstr(buf_cstr(&out), "switchboard_loop_requests_in_flight{loop=\"2\"} 3\n"));
+    cr_assert_not_null(strstr(buf_cstr(&out), "switchboard_loop_media_streams{loop=\"0\"} 2\n"));
+    cr_assert_not_null(strstr(buf_cstr(&out), "switchboard_loop_relay_sessions{loop=\"1\"} 4\n"));
 }
