@@ -199,28 +199,34 @@ int metrics_render(const struct metrics *m, struct buf *out)
 
 int metrics_render_loops(const struct metrics_loop *loops, int nloops, struct buf *out)
 {
-    int rc = buf_puts(out, "# HELP switchboard_loop_connections_total Connections each event loop "
-                           "(--threads) accepted.\n# TYPE switchboard_loop_connections_total "
-                           "counter\n");
+    /* One series per count, one sample per loop. */
+    static const struct {
+        const char *name, *type, *help;
+        size_t offset;
+    } series[] = {
+        {"switchboard_loop_connections_total", "counter",
+         "Connections each event loop (--threads) accepted.",
+         offsetof(struct metrics_loop, accepted)},
+        {"switchboard_loop_requests_in_flight", "gauge",
+         "Requests each event loop has read and not yet answered, this scrape included.",
+         offsetof(struct metrics_loop, inflight)},
+        {"switchboard_loop_media_streams", "gauge", "Media Streams open on each event loop.",
+         offsetof(struct metrics_loop, streams)},
+        {"switchboard_loop_relay_sessions", "gauge",
+         "ConversationRelay sessions open on each event loop.",
+         offsetof(struct metrics_loop, relays)},
+    };
+    int rc = 0;
 
-    for (int i = 0; i < nloops; i++)
-        rc |= buf_printf(out, "switchboard_loop_connections_total{loop=\"%d\"} %llu\n", i,
-                         loops[i].accepted);
-    rc |= buf_puts(out, "# HELP switchboard_loop_requests_in_flight Requests each event loop has "
-                        "read and not yet answered, this scrape included.\n"
-                        "# TYPE switchboard_loop_requests_in_flight gauge\n");
-    for (int i = 0; i < nloops; i++)
-        rc |= buf_printf(out, "switchboard_loop_requests_in_flight{loop=\"%d\"} %d\n", i,
-                         loops[i].inflight);
-    rc |= buf_puts(out, "# HELP switchboard_loop_media_streams Media Streams open on each event "
-                        "loop.\n# TYPE switchboard_loop_media_streams gauge\n");
-    for (int i = 0; i < nloops; i++)
-        rc |= buf_printf(out, "switchboard_loop_media_streams{loop=\"%d\"} %zu\n", i,
-                         loops[i].streams);
-    rc |= buf_puts(out, "# HELP switchboard_loop_relay_sessions ConversationRelay sessions open on "
-                        "each event loop.\n# TYPE switchboard_loop_relay_sessions gauge\n");
-    for (int i = 0; i < nloops; i++)
-        rc |= buf_printf(out, "switchboard_loop_relay_sessions{loop=\"%d\"} %zu\n", i,
-                         loops[i].relays);
+    for (size_t s = 0; s < sizeof(series) / sizeof(series[0]); s++) {
+        rc |= buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", series[s].name, series[s].help,
+                         series[s].name, series[s].type);
+        for (int i = 0; i < nloops; i++) {
+            const unsigned long long *v =
+                (const unsigned long long *)((const char *)&loops[i] + series[s].offset);
+
+            rc |= buf_printf(out, "%s{loop=\"%d\"} %llu\n", series[s].name, i, *v);
+        }
+    }
     return rc ? -3 : 0;
 }

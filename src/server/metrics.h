@@ -65,12 +65,13 @@ void metrics_merge(struct metrics *dst, struct metrics *src);
 /** Appends the Prometheus text exposition of everything counted. */
 SB_MUST_CHECK int metrics_render(const struct metrics *m, struct buf *out);
 
-/** What one event loop counts apart from `struct metrics`, read from its atomics. */
+/** What one event loop counts apart from `struct metrics`, read from its atomics
+ *  (all of one type: metrics_render_loops renders them from one table). */
 struct metrics_loop {
     unsigned long long accepted; /* connections it took */
-    int inflight;                /* requests read and not yet answered */
-    size_t streams;              /* Media Streams open on it */
-    size_t relays;               /* ConversationRelay sessions open on it */
+    unsigned long long inflight; /* requests read and not yet answered */
+    unsigned long long streams;  /* Media Streams open on it */
+    unsigned long long relays;   /* ConversationRelay sessions open on it */
 };
 
 /** Appends each event loop's counts (loops 0 to nloops - 1). */
